@@ -1,0 +1,536 @@
+"""AGM domain: methods, invocations and streams, routed by dict lookups only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..protocol import ProtocolError, Reason
+from ._fields import field, ident, optional
+from .connection import Outgoing
+from .peers import Message, Peer
+
+if TYPE_CHECKING:
+    from .core import InteropHub
+
+PEER_LEFT_WHILE_WAITING = "Peer has left while waiting for result"
+PEER_REMOVED = "Peer has been removed"
+METHOD_REMOVED = "Method has been removed"
+
+
+@dataclass(eq=False)
+class Call:
+    """One pending invocation: caller's request waiting for the server's yield or error."""
+
+    invocation_id: str
+    caller: Peer
+    request_id: Any
+    server: Peer
+    method_id: str
+
+
+@dataclass(eq=False)
+class Subscription:
+    """A stream subscription; ``stream_id`` is None until the publisher accepts it."""
+
+    subscription_id: str
+    subscriber: Peer
+    request_id: Any
+    server: Peer
+    method_id: str
+    stream_id: str | None = None
+
+
+class AgmDomain:
+    """Interop methods and streams (GW3 ``agm`` domain)."""
+
+    MESSAGE_TYPES = (
+        "register",
+        "unregister",
+        "call",
+        "yield",
+        "error",
+        "subscribe",
+        "accepted",
+        "publish",
+        "post",
+        "drop-subscription",
+        "unsubscribe",
+    )
+
+    def __init__(self, hub: InteropHub) -> None:
+        self.hub = hub
+        self.calls: dict[str, Call] = {}
+        self.subscriptions: dict[str, Subscription] = {}
+        #: (publisher peer id, stream id) -> subscription id -> subscription
+        self.branches: dict[tuple[str, str], dict[str, Subscription]] = {}
+        self._dispatch = {
+            "register": self._register,
+            "unregister": self._unregister,
+            "call": self._call,
+            "yield": self._yield,
+            "error": self._error,
+            "subscribe": self._subscribe,
+            "accepted": self._accepted,
+            "publish": self._publish,
+            "post": self._post,
+            "drop-subscription": self._drop_subscription,
+            "unsubscribe": self._unsubscribe,
+        }
+
+    def handle(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        if "agm" not in peer.domains:
+            raise ProtocolError(Reason.NOT_JOINED, "Join the 'agm' domain before using it")
+        self._dispatch[msg["type"]](peer, msg, out)
+
+    # ------------------------------------------------------------ membership
+
+    def _peer_added(self, recipient: Peer, new: Peer) -> Message:
+        return {
+            "domain": "agm",
+            "type": "peer-added",
+            "peer_id": recipient.peer_id,
+            "new_peer_id": new.peer_id,
+            "identity": new.identity,
+            "meta": {"local": True},
+        }
+
+    def _methods_added(self, recipient: Peer, server: Peer, methods: list[Message]) -> Message:
+        return {
+            "domain": "agm",
+            "type": "methods-added",
+            "peer_id": recipient.peer_id,
+            "server_id": server.peer_id,
+            "methods": methods,
+            "source_type": "local",
+        }
+
+    def join(self, peer: Peer, out: Outgoing) -> None:
+        """Announce peers both ways, then existing methods, as the Glue42 gateway does."""
+        others = [p for p in self.hub.peers_in("agm") if p is not peer]
+        for other in others:
+            out.append((other.conn, self._peer_added(other, peer)))
+            out.append((peer.conn, self._peer_added(peer, other)))
+        for other in others:
+            if other.methods:
+                out.append(
+                    (peer.conn, self._methods_added(peer, other, list(other.methods.values())))
+                )
+
+    def detach(self, peer: Peer, out: Outgoing) -> None:
+        """The peer left agm: fail its pending calls, cancel its streams, tell the others."""
+        for invocation_id in list(peer.serving_calls):
+            call = self.calls.pop(invocation_id, None)
+            if call is not None:
+                call.caller.calling.discard(invocation_id)
+                self._fail_call(call, Reason.INVOCATION_FAILURE, PEER_LEFT_WHILE_WAITING, out)
+        for invocation_id in list(peer.calling):
+            call = self.calls.pop(invocation_id, None)
+            if call is not None:
+                call.server.serving_calls.discard(invocation_id)
+        peer.serving_calls.clear()
+        peer.calling.clear()
+        for sub_id in list(peer.publishing):
+            sub = self.subscriptions.get(sub_id)
+            if sub is not None:
+                self._cancel_for_subscriber(sub, Reason.PEER_REMOVED, PEER_REMOVED, out)
+        for sub_id in list(peer.subscriptions):
+            sub = self.subscriptions.get(sub_id)
+            if sub is not None:
+                self._remove_interest(sub, Reason.PEER_REMOVED, PEER_REMOVED, out)
+        others = [p for p in self.hub.peers_in("agm") if p is not peer]
+        if peer.methods:
+            ids = list(peer.methods)
+            for other in others:
+                out.append(
+                    (
+                        other.conn,
+                        {
+                            "domain": "agm",
+                            "type": "methods-removed",
+                            "peer_id": other.peer_id,
+                            "server_id": peer.peer_id,
+                            "methods": ids,
+                        },
+                    )
+                )
+        peer.methods.clear()
+        for other in others:
+            out.append(
+                (
+                    other.conn,
+                    {
+                        "domain": "agm",
+                        "type": "peer-removed",
+                        "peer_id": other.peer_id,
+                        "removed_id": peer.peer_id,
+                        "reason_uri": Reason.PEER_REMOVED,
+                        "reason": PEER_REMOVED,
+                    },
+                )
+            )
+
+    # --------------------------------------------------------------- methods
+
+    def _register(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        methods = field(msg, "methods", list)
+        added: dict[str, Message] = {}
+        for method in methods:
+            if not isinstance(method, dict):
+                raise ProtocolError(Reason.REGISTRATION_FAILURE, "Each method must be an object")
+            method_id = ident(method, "id")
+            name = field(method, "name", str)
+            if not name:
+                raise ProtocolError(Reason.REGISTRATION_FAILURE, "A method needs a non-empty name")
+            if method_id in peer.methods or method_id in added:
+                raise ProtocolError(
+                    Reason.REGISTRATION_FAILURE,
+                    f"Method id {method_id} is already registered by this peer",
+                )
+            added[method_id] = method
+        if len(peer.methods) + len(added) > self.hub.max_methods_per_peer:
+            raise ProtocolError(
+                Reason.LIMITS_EXCEEDED,
+                f"A peer may register at most {self.hub.max_methods_per_peer} methods",
+            )
+        peer.methods.update(added)
+        announcement = list(added.values())
+        for other in self.hub.peers_in("agm"):
+            out.append((other.conn, self._methods_added(other, peer, announcement)))
+        self.hub.success(out, peer, msg)
+
+    def _unregister(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        ids = [str(i) for i in field(msg, "methods", list)]
+        unknown = [i for i in ids if i not in peer.methods]
+        if unknown:
+            raise ProtocolError(
+                Reason.UNREGISTRATION_FAILURE, f"Methods {unknown} are not registered by this peer"
+            )
+        removed = set(ids)
+        for sub_id in list(peer.publishing):
+            sub = self.subscriptions[sub_id]
+            if sub.method_id in removed:
+                self._cancel_for_subscriber(sub, Reason.METHOD_REMOVED, METHOD_REMOVED, out)
+        for method_id in ids:
+            del peer.methods[method_id]
+        for other in self.hub.peers_in("agm"):
+            out.append(
+                (
+                    other.conn,
+                    {
+                        "domain": "agm",
+                        "type": "methods-removed",
+                        "peer_id": other.peer_id,
+                        "server_id": peer.peer_id,
+                        "methods": ids,
+                    },
+                )
+            )
+        self.hub.success(out, peer, msg)
+
+    def _server_and_method(self, msg: Message, uri: str) -> tuple[Peer, str, Message]:
+        server_id = ident(msg, "server_id")
+        method_id = ident(msg, "method_id")
+        server = self.hub.peers.get(server_id)
+        if server is None or "agm" not in server.domains:
+            raise ProtocolError(uri, f"Unable to find server with id {server_id}")
+        method = server.methods.get(method_id)
+        if method is None:
+            raise ProtocolError(
+                uri,
+                f"Unable to find method with id {method_id} on server id {server_id} "
+                "registered with this peer",
+            )
+        return server, method_id, method
+
+    def _call(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        server, method_id, _ = self._server_and_method(msg, Reason.INVOCATION_FAILURE)
+        invocation_id = self.hub.new_id("i")
+        call = Call(invocation_id, peer, msg.get("request_id"), server, method_id)
+        self.calls[invocation_id] = call
+        server.serving_calls.add(invocation_id)
+        peer.calling.add(invocation_id)
+        invoke: Message = {
+            "domain": "agm",
+            "type": "invoke",
+            "peer_id": server.peer_id,
+            "invocation_id": invocation_id,
+            "method_id": method_id,
+            "caller_id": peer.peer_id,
+            "arguments": msg.get("arguments"),
+            "arguments_kv": msg.get("arguments_kv"),
+            "context": msg.get("context") or {},
+        }
+        out.append((server.conn, invoke))
+
+    def _take_call(self, peer: Peer, invocation_id: str) -> Call | None:
+        call = self.calls.get(invocation_id)
+        if call is None or call.server is not peer:
+            return None
+        del self.calls[invocation_id]
+        peer.serving_calls.discard(invocation_id)
+        call.caller.calling.discard(invocation_id)
+        return call
+
+    def _yield(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        invocation_id = ident(msg, "invocation_id")
+        call = self._take_call(peer, invocation_id)
+        if call is None:
+            raise ProtocolError(
+                Reason.INVOCATION_FAILURE,
+                f"No pending invocation {invocation_id} for this peer (caller gone or answered)",
+            )
+        result = msg.get("result")
+        out.append(
+            (
+                call.caller.conn,
+                {
+                    "domain": "agm",
+                    "type": "result",
+                    "request_id": call.request_id,
+                    "peer_id": call.caller.peer_id,
+                    "result": {} if result is None else result,
+                },
+            )
+        )
+
+    def _fail_call(
+        self, call: Call, uri: str, reason: str, out: Outgoing, context: Any = None
+    ) -> None:
+        error: Message = {
+            "domain": "agm",
+            "type": "error",
+            "request_id": call.request_id,
+            "peer_id": call.caller.peer_id,
+            "reason_uri": uri,
+            "reason": reason,
+        }
+        if context is not None:
+            error["context"] = context
+        out.append((call.caller.conn, error))
+
+    def _error(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        """A server's error: a failed invocation or a rejected subscription (same request_id)."""
+        request_id = ident(msg, "request_id")
+        reason_uri = optional(msg, "reason_uri", str, Reason.CLIENT_ERROR)
+        reason = optional(msg, "reason", str, "")
+        call = self._take_call(peer, request_id)
+        if call is not None:
+            self._fail_call(call, reason_uri, reason, out, msg.get("context"))
+            return
+        sub = self.subscriptions.get(request_id)
+        if sub is not None and sub.server is peer and sub.stream_id is None:
+            self._forget(sub)
+            self._subscribe_failed(sub, reason_uri, reason, out)
+            return
+        raise ProtocolError(
+            Reason.AGM_FAILURE, f"No pending invocation or subscription {request_id}"
+        )
+
+    # --------------------------------------------------------------- streams
+
+    def _subscribe(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        server, method_id, method = self._server_and_method(msg, Reason.SUBSCRIPTION_FAILURE)
+        flags = method.get("flags")
+        if not (isinstance(flags, dict) and flags.get("streaming")):
+            raise ProtocolError(
+                Reason.SUBSCRIPTION_FAILURE, f"Method {method.get('name')!r} is not a stream"
+            )
+        if len(peer.subscriptions) >= self.hub.max_subscriptions_per_peer:
+            raise ProtocolError(
+                Reason.LIMITS_EXCEEDED,
+                f"A peer may hold at most {self.hub.max_subscriptions_per_peer} subscriptions",
+            )
+        sub_id = self.hub.new_id("s")
+        sub = Subscription(sub_id, peer, msg.get("request_id"), server, method_id)
+        self.subscriptions[sub_id] = sub
+        peer.subscriptions.add(sub_id)
+        server.publishing.add(sub_id)
+        out.append(
+            (
+                server.conn,
+                {
+                    "domain": "agm",
+                    "type": "add-interest",
+                    "peer_id": server.peer_id,
+                    "subscription_id": sub_id,
+                    "method_id": method_id,
+                    "caller_id": peer.peer_id,
+                    "arguments": msg.get("arguments"),
+                    "arguments_kv": msg.get("arguments_kv") or {},
+                    "flags": msg.get("flags") or {},
+                    "context": msg.get("context") or {},
+                },
+            )
+        )
+
+    def _own_subscription(self, peer: Peer, msg: Message) -> Subscription:
+        sub_id = ident(msg, "subscription_id")
+        sub = self.subscriptions.get(sub_id)
+        if sub is None or sub.server is not peer:
+            raise ProtocolError(
+                Reason.INVALID_SUBSCRIPTION, f"No subscription {sub_id} on a stream of this peer"
+            )
+        return sub
+
+    def _accepted(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        sub = self._own_subscription(peer, msg)
+        stream_id = ident(msg, "stream_id") if msg.get("stream_id") is not None else ""
+        if sub.stream_id is not None:
+            raise ProtocolError(
+                Reason.INVALID_SUBSCRIPTION,
+                f"Subscription {sub.subscription_id} was already accepted",
+            )
+        sub.stream_id = stream_id
+        self.branches.setdefault((peer.peer_id, stream_id), {})[sub.subscription_id] = sub
+        out.append(
+            (
+                sub.subscriber.conn,
+                {
+                    "domain": "agm",
+                    "type": "subscribed",
+                    "request_id": sub.request_id,
+                    "peer_id": sub.subscriber.peer_id,
+                    "subscription_id": sub.subscription_id,
+                },
+            )
+        )
+
+    def _publish(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        stream_id = ident(msg, "stream_id")
+        subs = self.branches.get((peer.peer_id, stream_id))
+        if not subs:
+            return  # pushing to a branch nobody listens to does nothing, as in io.Connect
+        data = msg.get("data")
+        sequence = msg.get("sequence")
+        snapshot = msg.get("snapshot", False)
+        for sub in subs.values():
+            out.append(
+                (
+                    sub.subscriber.conn,
+                    {
+                        "domain": "agm",
+                        "type": "event",
+                        "peer_id": sub.subscriber.peer_id,
+                        "subscription_id": sub.subscription_id,
+                        "oob": False,
+                        "sequence": sequence,
+                        "snapshot": snapshot,
+                        "data": data,
+                    },
+                )
+            )
+
+    def _post(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        sub = self._own_subscription(peer, msg)
+        if sub.stream_id is None:
+            raise ProtocolError(
+                Reason.INVALID_SUBSCRIPTION,
+                f"Subscription {sub.subscription_id} has not been accepted",
+            )
+        out.append(
+            (
+                sub.subscriber.conn,
+                {
+                    "domain": "agm",
+                    "type": "event",
+                    "peer_id": sub.subscriber.peer_id,
+                    "subscription_id": sub.subscription_id,
+                    "oob": True,
+                    "sequence": msg.get("sequence"),
+                    "snapshot": msg.get("snapshot", False),
+                    "data": msg.get("data"),
+                },
+            )
+        )
+
+    def _drop_subscription(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        sub = self._own_subscription(peer, msg)
+        if sub.stream_id is None:
+            raise ProtocolError(
+                Reason.INVALID_SUBSCRIPTION, "Trying to drop a subscription that wasnt established"
+            )
+        reason = optional(msg, "reason", str, "Server dropped the subscription")
+        self._cancel_for_subscriber(sub, Reason.SUBSCRIPTION_FAILURE, reason, out)
+        if msg.get("request_id") is not None:
+            self.hub.success(out, peer, msg)
+
+    def _unsubscribe(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        sub_id = ident(msg, "subscription_id")
+        sub = self.subscriptions.get(sub_id)
+        if sub is None or sub.subscriber is not peer:
+            raise ProtocolError(Reason.INVALID_SUBSCRIPTION, f"No subscription {sub_id} of yours")
+        reason_uri = optional(msg, "reason_uri", str, "") or ""
+        reason = optional(msg, "reason", str, "ClientInitiated")
+        self._remove_interest(sub, reason_uri, reason, out)
+        self.hub.success(out, peer, msg)
+
+    # --------------------------------------------------------------- helpers
+
+    def _forget(self, sub: Subscription) -> None:
+        self.subscriptions.pop(sub.subscription_id, None)
+        sub.subscriber.subscriptions.discard(sub.subscription_id)
+        sub.server.publishing.discard(sub.subscription_id)
+        if sub.stream_id is not None:
+            key = (sub.server.peer_id, sub.stream_id)
+            branch = self.branches.get(key)
+            if branch is not None:
+                branch.pop(sub.subscription_id, None)
+                if not branch:
+                    del self.branches[key]
+
+    def _subscribe_failed(self, sub: Subscription, uri: str, reason: str, out: Outgoing) -> None:
+        out.append(
+            (
+                sub.subscriber.conn,
+                {
+                    "domain": "agm",
+                    "type": "error",
+                    "request_id": sub.request_id,
+                    "peer_id": sub.subscriber.peer_id,
+                    "reason_uri": uri,
+                    "reason": reason,
+                },
+            )
+        )
+
+    def _cancel_for_subscriber(
+        self, sub: Subscription, uri: str, reason: str, out: Outgoing
+    ) -> None:
+        """The publisher side ended a subscription: tell the subscriber."""
+        self._forget(sub)
+        if sub.stream_id is None:
+            self._subscribe_failed(sub, Reason.SUBSCRIPTION_FAILURE, reason, out)
+            return
+        out.append(
+            (
+                sub.subscriber.conn,
+                {
+                    "domain": "agm",
+                    "type": "subscription-cancelled",
+                    "peer_id": sub.subscriber.peer_id,
+                    "subscription_id": sub.subscription_id,
+                    "reason_uri": uri,
+                    "reason": reason,
+                },
+            )
+        )
+
+    def _remove_interest(self, sub: Subscription, uri: str, reason: str, out: Outgoing) -> None:
+        """The subscriber side ended a subscription: tell the publisher."""
+        self._forget(sub)
+        out.append(
+            (
+                sub.server.conn,
+                {
+                    "domain": "agm",
+                    "type": "remove-interest",
+                    "peer_id": sub.server.peer_id,
+                    "subscription_id": sub.subscription_id,
+                    "method_id": sub.method_id,
+                    "caller_id": sub.subscriber.peer_id,
+                    "reason_uri": uri,
+                    "reason": reason,
+                },
+            )
+        )

@@ -1,0 +1,138 @@
+"""Channels: io.Connect's colour channels as ``___channel___<Name>`` contexts, plus membership.
+
+Channel data lives in ordinary shared contexts (so JS clients see the same data). What the hub
+adds is knowledge of each peer's current channel: peers that negotiated the ``channels``
+extension report joins, and a user interface can ask a peer to move to another channel.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..protocol import ProtocolError, Reason
+from ._fields import ident
+from .connection import Outgoing
+from .peers import Message, Peer
+
+if TYPE_CHECKING:
+    from .core import InteropHub
+
+CHANNEL_PREFIX = "___channel___"
+
+DEFAULT_CHANNELS: list[dict[str, Any]] = [
+    {"name": name, "meta": {"color": color}}
+    for name, color in [
+        ("Red", "red"),
+        ("Green", "green"),
+        ("Blue", "#66ABFF"),
+        ("Pink", "#F328BB"),
+        ("Yellow", "#FFE733"),
+        ("DarkYellow", "#b09b00"),
+        ("Orange", "#fa5a28"),
+        ("Purple", "#c873ff"),
+        ("Lime", "#8af59e"),
+        ("Cyan", "#80f3ff"),
+    ]
+]
+
+
+def context_name(channel: str) -> str:
+    return CHANNEL_PREFIX + channel
+
+
+class ChannelRegistry:
+    """Channel contexts created at start, and which peer is on which channel."""
+
+    def __init__(self, hub: InteropHub) -> None:
+        self.hub = hub
+
+    def ensure_channel_contexts(self) -> None:
+        """Create missing channel contexts; existing ones keep their data across restarts."""
+        for definition in self.hub.channels:
+            name = definition.get("name")
+            if not isinstance(name, str) or not name:
+                self.hub.log.warning("Interop: ignoring channel definition without a name")
+                continue
+            if context_name(name) not in self.hub.contexts.by_name:
+                meta = dict(definition.get("meta") or {})
+                self.hub.contexts.create_retained(
+                    context_name(name), {"name": name, "meta": meta, "data": {}}
+                )
+
+    def names(self) -> list[str]:
+        return [
+            n[len(CHANNEL_PREFIX) :]
+            for n in self.hub.contexts.by_name
+            if n.startswith(CHANNEL_PREFIX)
+        ]
+
+    def _check(self, channel: Any) -> str | None:
+        if channel is None:
+            return None
+        if not isinstance(channel, str) or context_name(channel) not in self.hub.contexts.by_name:
+            raise ProtocolError(
+                Reason.INVALID_MESSAGE,
+                f"Unknown channel {channel!r}; known channels: {', '.join(self.names())}",
+            )
+        return channel
+
+    def _announce(self, peer: Peer, out: Outgoing) -> None:
+        for other in self.hub.peers.values():
+            if other.extensions.get("channels"):
+                out.append(
+                    (
+                        other.conn,
+                        {
+                            "domain": "global",
+                            "type": "channel-membership",
+                            "peer_id": other.peer_id,
+                            "member_id": peer.peer_id,
+                            "application": peer.identity.get("application"),
+                            "channel": peer.channel,
+                        },
+                    )
+                )
+
+    def handle_changed(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        """A peer tells the hub which channel it is on now (``null``: none)."""
+        peer.channel = self._check(msg.get("channel"))
+        self.hub.success(out, peer, msg)
+        self._announce(peer, out)
+
+    def handle_move(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        """Ask another peer (a notebook) to move to a channel; it obeys and reports back."""
+        target_id = ident(msg, "target")
+        channel = self._check(msg.get("channel"))
+        target = self.hub.peers.get(target_id)
+        if target is None:
+            raise ProtocolError(Reason.INVALID_MESSAGE, f"No peer with id {target_id}")
+        if not target.extensions.get("channels"):
+            raise ProtocolError(
+                Reason.INVALID_MESSAGE,
+                f"Peer {target_id} does not follow channel requests (no channels extension)",
+            )
+        out.append(
+            (
+                target.conn,
+                {
+                    "domain": "global",
+                    "type": "channel-change-request",
+                    "peer_id": target.peer_id,
+                    "channel": channel,
+                    "requested_by": peer.peer_id,
+                },
+            )
+        )
+        self.hub.success(out, peer, msg)
+
+    def detach(self, peer: Peer, out: Outgoing) -> None:
+        if peer.channel is not None:
+            peer.channel = None
+            self._announce(peer, out)
+
+    def members(self) -> dict[str, list[Peer]]:
+        result: dict[str, list[Peer]] = {}
+        for peer in self.hub.peers.values():
+            if peer.channel is not None:
+                result.setdefault(peer.channel, []).append(peer)
+        return result

@@ -1,0 +1,395 @@
+"""The hub core: a transport-neutral GW3 state machine.
+
+``handle(conn, message) -> [(conn, message), ...]``: messages are processed in arrival order and
+the core never touches a socket, so every rule is unit-testable and the order is total per hub.
+Domain logic lives in ``agm``, ``contexts`` and ``bus``; this module owns peers, the global
+domain (hello, authentication, join/leave, tokens) and dispatch.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hmac
+import itertools
+import secrets
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from traitlets import Any as AnyTrait
+from traitlets import Dict, Int, List, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from ..protocol import ProtocolError, Reason
+from ._fields import field, optional
+from .agm import AgmDomain
+from .bus import BusDomain
+from .channels import DEFAULT_CHANNELS, ChannelRegistry
+from .connection import Connection, Outgoing
+from .contexts import CONTEXT_MESSAGE_TYPES, ContextDomain
+from .peers import Message, Peer
+from .views import HubViews
+
+__all__ = ["AVAILABLE_DOMAINS", "SUPPORTED_EXTENSIONS", "InteropHub"]
+
+AVAILABLE_DOMAINS: list[Message] = [
+    {"uri": "agm", "version": 1, "description": "Interop methods and streams"},
+    {"uri": "bus", "version": 1, "description": "Publish/subscribe on topics"},
+    {"uri": "context", "version": 2, "description": "Shared contexts"},
+    {"uri": "metrics", "version": 1, "description": "Accepted and discarded"},
+]
+
+#: GW3 extensions a client may ask for in ``hello.extensions.jupyter_interop``
+SUPPORTED_EXTENSIONS = ("channels", "notices", "versions")
+
+Handler = Callable[[Peer, Message, Outgoing], None]
+
+
+class InteropHub(LoggingConfigurable):
+    """One hub: peers, methods, streams, contexts, channels and bus subscriptions."""
+
+    token = Unicode(
+        "", help="Interop token accepted in hello (access-token or secret). Empty: trusted only."
+    ).tag(config=True)
+    user = Unicode(help="User name reported in every resolved identity.").tag(config=True)
+    machine = Unicode(help="Machine name reported in every resolved identity.").tag(config=True)
+    max_methods_per_peer = Int(
+        10_000, help="Methods (and streams) one peer may register at once."
+    ).tag(config=True)
+    max_subscriptions_per_peer = Int(
+        100_000, help="Stream subscriptions one peer may hold at once."
+    ).tag(config=True)
+    max_contexts_per_peer = Int(10_000, help="Contexts one peer may create.").tag(config=True)
+    max_bus_subscriptions_per_peer = Int(
+        10_000, help="Bus topic subscriptions one peer may hold at once."
+    ).tag(config=True)
+    channels = List(
+        Dict(),
+        default_value=DEFAULT_CHANNELS,
+        help="Channel definitions {name, meta: {color}}; io.Connect's ten colours by default.",
+    ).tag(config=True)
+    hub_id = Unicode(help="Prefix that keeps peer and context ids unique across hubs.")
+    store = AnyTrait(None, allow_none=True, help="ContextStore persisting retained contexts.")
+
+    @default("user")
+    def _default_user(self) -> str:
+        try:
+            return getpass.getuser()
+        except Exception:
+            return "jupyter"
+
+    @default("machine")
+    def _default_machine(self) -> str:
+        return socket.gethostname()
+
+    @default("hub_id")
+    def _default_hub_id(self) -> str:
+        return secrets.token_hex(3)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._counter = itertools.count(1)
+        self.peers: dict[str, Peer] = {}
+        self._by_conn: dict[Connection, Peer] = {}
+        self._gateway_tokens: set[str] = set()
+        self.agm = AgmDomain(self)
+        self.contexts = ContextDomain(self)
+        self.bus = BusDomain(self)
+        self.channel_registry = ChannelRegistry(self)
+        self.views = HubViews(self)
+        self._handlers: dict[tuple[str, str], Handler] = {
+            ("global", "join"): self._join,
+            ("global", "leave"): self._leave,
+            ("global", "create-token"): self._create_token,
+            ("global", "ping"): lambda peer, msg, out: None,
+            ("global", "hello"): self._hello_again,
+            ("global", "channel-changed"): self.channel_registry.handle_changed,
+            ("global", "move-to-channel"): self.channel_registry.handle_move,
+        }
+        for domain in ("global", "context"):
+            for mtype in CONTEXT_MESSAGE_TYPES:
+                self._handlers[(domain, mtype)] = self.contexts.handle
+        for mtype in self.agm.MESSAGE_TYPES:
+            self._handlers[("agm", mtype)] = self.agm.handle
+        for mtype in self.bus.MESSAGE_TYPES:
+            self._handlers[("bus", mtype)] = self.bus.handle
+        if self.store is not None:
+            self.contexts.load(self.store.load())
+        self.channel_registry.ensure_channel_contexts()
+
+    # ------------------------------------------------------------------ ids
+
+    def new_id(self, kind: str) -> str:
+        """A fresh id, unique within and across hubs (the hub id is part of it)."""
+        return f"{kind}{self.hub_id}-{next(self._counter)}"
+
+    # ------------------------------------------------------------- transport API
+
+    def open(self, conn: Connection) -> None:
+        """A new connection; nothing is accepted from it until a successful ``hello``."""
+        conn.attrs.setdefault("opened", True)
+
+    def peer_for(self, conn: Connection) -> Peer | None:
+        return self._by_conn.get(conn)
+
+    def handle(self, conn: Connection, message: Message) -> Outgoing:
+        """Process one decoded message and return the messages to send, in order."""
+        out: Outgoing = []
+        peer = self._by_conn.get(conn)
+        try:
+            mtype = field(message, "type", str)
+            domain = optional(message, "domain", str, "global")
+            if peer is None:
+                if domain == "global" and mtype == "hello":
+                    self._hello(conn, message, out)
+                    return out
+                conn.close_reason = "not authenticated"
+                raise ProtocolError(
+                    Reason.NOT_AUTHENTICATED,
+                    f"{mtype!r} refused: send 'hello' with valid authentication first",
+                )
+            handler = self._handlers.get((domain, mtype))
+            if handler is None:
+                if domain == "metrics":
+                    return out  # metrics are accepted and discarded
+                if domain not in ("global", "agm", "bus", "context"):
+                    raise ProtocolError(Reason.UNKNOWN_DOMAIN, f"Unknown domain {domain!r}")
+                raise ProtocolError(
+                    _unhandled_uri(domain), f"Unknown message type {mtype!r} in domain {domain!r}"
+                )
+            handler(peer, message, out)
+        except ProtocolError as error:
+            out.extend(self.error_reply(conn, message, error))
+        except Exception as error:  # a bug must not take the hub down for everybody
+            self.log.exception("Interop hub failed on %s from %s", message.get("type"), conn)
+            out.extend(
+                self.error_reply(
+                    conn,
+                    message,
+                    ProtocolError(Reason.UNHANDLED, f"Internal hub error: {error!r}"),
+                )
+            )
+        return out
+
+    def error_reply(
+        self, conn: Connection, message: Message | None, error: ProtocolError
+    ) -> Outgoing:
+        """A GW3 ``error`` for a request that failed, logged once."""
+        message = message if isinstance(message, dict) else {}
+        peer = self._by_conn.get(conn)
+        domain = message.get("domain") if isinstance(message.get("domain"), str) else "global"
+        if domain not in ("global", "agm", "bus", "context", "metrics"):
+            domain = "global"
+        self.log.info(
+            "Interop: refused %r from %s: %s (%s)",
+            message.get("type"),
+            peer or conn,
+            error.reason,
+            error.reason_uri,
+        )
+        reply: Message = {
+            "domain": domain,
+            "type": "error",
+            "request_id": message.get("request_id"),
+            "peer_id": peer.peer_id if peer else None,
+            "reason_uri": error.reason_uri,
+            "reason": error.reason,
+        }
+        if error.context is not None:
+            reply["context"] = error.context
+        return [(conn, reply)]
+
+    def close(self, conn: Connection, reason: str = "Peer has been removed") -> Outgoing:
+        """The connection is gone: release everything its peer held, notify the others."""
+        out: Outgoing = []
+        peer = self._by_conn.pop(conn, None)
+        if peer is None:
+            return out
+        self._detach_agm(peer, out)
+        self.peers.pop(peer.peer_id, None)
+        self.bus.detach(peer)
+        self.contexts.detach(peer, out)
+        self.channel_registry.detach(peer, out)
+        self.log.debug("Interop: peer %s left (%s)", peer, reason)
+        return out
+
+    def context_snapshot(self, context_id: str) -> dict[str, Any] | None:
+        """Current full data of a context (for coalescing queued updates into one reset)."""
+        ctx = self.contexts.by_id.get(context_id)
+        return ctx.data if ctx is not None else None
+
+    def shutdown(self) -> None:
+        """Flush persisted state; safe to call twice."""
+        if self.store is not None:
+            self.store.flush()
+
+    # --------------------------------------------------------------- helpers
+
+    def send(self, out: Outgoing, peer: Peer, message: Message) -> None:
+        message["peer_id"] = peer.peer_id
+        out.append((peer.conn, message))
+
+    def success(self, out: Outgoing, peer: Peer, request: Message, **extra: Any) -> None:
+        reply: Message = {
+            "domain": request.get("domain", "global"),
+            "type": "success",
+            "request_id": request.get("request_id"),
+            "peer_id": peer.peer_id,
+        }
+        reply.update(extra)
+        out.append((peer.conn, reply))
+
+    def peers_in(self, domain: str) -> list[Peer]:
+        return [p for p in self.peers.values() if domain in p.domains]
+
+    # ----------------------------------------------------------- global domain
+
+    def _authenticated(self, conn: Connection, auth: Any) -> bool:
+        if conn.trusted:
+            return True
+        if not isinstance(auth, dict):
+            return False
+        method = auth.get("method")
+        if method == "access-token":
+            offered = auth.get("token")
+        elif method == "secret":
+            offered = auth.get("secret")
+        elif method == "gateway-token":
+            offered = auth.get("token")
+            return isinstance(offered, str) and offered in self._gateway_tokens
+        else:
+            return False
+        return (
+            bool(self.token)
+            and isinstance(offered, str)
+            and hmac.compare_digest(offered.encode(), self.token.encode())
+        )
+
+    def _hello(self, conn: Connection, msg: Message, out: Outgoing) -> None:
+        if not self._authenticated(conn, msg.get("authentication")):
+            conn.close_reason = "authentication failed"
+            raise ProtocolError(
+                Reason.AUTH_FAILURE,
+                "Authentication failed: pass the interop token (JUPYTER_INTEROP_TOKEN) as "
+                "auth.token, or connect through Jupyter's own authentication",
+            )
+        identity = field(msg, "identity", dict)
+        if not isinstance(identity.get("application"), str) or not identity["application"]:
+            if conn.notebook_path:
+                identity = {**identity, "application": _notebook_name(conn.notebook_path)}
+            else:
+                raise ProtocolError(
+                    Reason.MISSING_FIELD, "Identity is missing a required key: application"
+                )
+        peer_id = self.new_id("p")
+        resolved = self._resolve_identity(conn, identity, peer_id)
+        ext_request = (msg.get("extensions") or {}).get("jupyter_interop")
+        extensions: dict[str, Any] = {}
+        if isinstance(ext_request, dict):
+            extensions = {k: True for k in SUPPORTED_EXTENSIONS if ext_request.get(k)}
+        peer = Peer(peer_id=peer_id, conn=conn, identity=resolved, extensions=extensions)
+        peer.domains.add("context")  # implicit join in compatibility mode
+        self.peers[peer_id] = peer
+        self._by_conn[conn] = peer
+        welcome: Message = {
+            "domain": "global",
+            "type": "welcome",
+            "request_id": msg.get("request_id"),
+            "peer_id": peer_id,
+            "resolved_identity": resolved,
+            "available_domains": AVAILABLE_DOMAINS,
+            "options": {"info": {"hub": "jupyter_interop", "hub_id": self.hub_id}},
+        }
+        if extensions:
+            welcome["extensions"] = {"jupyter_interop": extensions}
+        out.append((conn, welcome))
+        self.contexts.announce_all(peer, out)
+
+    def _hello_again(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        raise ProtocolError(Reason.ALREADY_SEEN, "Hello already received once")
+
+    def _resolve_identity(
+        self, conn: Connection, identity: dict[str, Any], peer_id: str
+    ) -> dict[str, Any]:
+        resolved = {k: (peer_id if v == "?" else v) for k, v in identity.items()}
+        resolved["machine"] = self.machine
+        resolved["user"] = self.user
+        resolved.setdefault("instance", peer_id)
+        if not resolved.get("instance"):
+            resolved["instance"] = peer_id
+        resolved["peerId"] = peer_id
+        if conn.kernel_id:
+            resolved["kernelId"] = conn.kernel_id
+        if conn.notebook_path:
+            resolved["notebookPath"] = conn.notebook_path
+            resolved["application"] = _notebook_name(conn.notebook_path)
+        return resolved
+
+    def _join(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        destination = field(msg, "destination", str)
+        if destination not in ("agm", "bus", "context", "metrics"):
+            raise ProtocolError(
+                Reason.UNKNOWN_DOMAIN, f"Cannot join unknown domain {destination!r}"
+            )
+        if destination == "agm" and "agm" not in peer.domains:
+            self.agm.join(peer, out)
+        if destination == "context":
+            peer.context_domain = "global" if msg.get("domain", "global") == "global" else "context"
+        peer.domains.add(destination)
+        reply: Message = {"domain": destination, "type": "success"}
+        reply["request_id"] = msg.get("request_id")
+        reply["peer_id"] = peer.peer_id
+        out.append((peer.conn, reply))
+
+    def _leave(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        destination = field(msg, "destination", str)
+        if destination == "agm":
+            self._detach_agm(peer, out)
+        elif destination == "bus":
+            self.bus.detach(peer)
+        peer.domains.discard(destination)
+        out.append(
+            (
+                peer.conn,
+                {
+                    "domain": destination,
+                    "type": "success",
+                    "request_id": msg.get("request_id"),
+                    "peer_id": peer.peer_id,
+                },
+            )
+        )
+
+    def _detach_agm(self, peer: Peer, out: Outgoing) -> None:
+        if "agm" in peer.domains:
+            self.agm.detach(peer, out)
+            peer.domains.discard("agm")
+
+    def _create_token(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        token = secrets.token_urlsafe(24)
+        self._gateway_tokens.add(token)
+        out.append(
+            (
+                peer.conn,
+                {
+                    "domain": "global",
+                    "type": "token",
+                    "request_id": msg.get("request_id"),
+                    "peer_id": peer.peer_id,
+                    "token": token,
+                },
+            )
+        )
+
+
+def _notebook_name(path: str) -> str:
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return name[:-6] if name.endswith(".ipynb") else name
+
+
+def _unhandled_uri(domain: str) -> str:
+    return {
+        "agm": Reason.AGM_UNHANDLED,
+        "bus": "bus.errors.unhandled_message",
+        "context": "context.errors.unhandled_message",
+    }.get(domain, Reason.UNHANDLED)

@@ -1,0 +1,34 @@
+"""JSON text codec for GW3 frames.
+
+orjson is used because per-hop encode/decode dominates hub cost (see the performance notes);
+every frame is decoded once on arrival and encoded once per recipient.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .errors import ProtocolError, Reason
+
+Message = dict[str, Any]
+
+
+def encode(message: Message) -> bytes:
+    """Encode a message as UTF-8 JSON bytes."""
+    return orjson.dumps(message)
+
+
+def decode(frame: str | bytes) -> Message:
+    """Decode one text frame into a message dict, or raise a ProtocolError."""
+    try:
+        message = orjson.loads(frame)
+    except orjson.JSONDecodeError as e:
+        raise ProtocolError(Reason.INVALID_MESSAGE, f"Frame is not valid JSON: {e}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(
+            Reason.INVALID_MESSAGE,
+            f"A message must be a JSON object, not {type(message).__name__}",
+        )
+    return message
