@@ -1,0 +1,277 @@
+"""A bounded outgoing queue per connection: drop, coalesce or disconnect, never grow unbounded.
+
+The hub core returns messages for many peers at once; the transport hands each one to the
+recipient's ``Outbox`` and writes whatever the outbox releases when that socket can take more.
+One slow or stuck consumer must neither slow the others down nor make the hub's memory grow
+without bound, and nothing may be lost silently (zmq's high-water mark did exactly that, see
+the performance notes). So the policy, by message kind, is:
+
+* agm and bus ``event`` messages (stream data, bus deliveries) are *droppable*: while the queue
+  is over its soft limit they are discarded and counted, in ``conn.attrs["dropped_events"]``
+  and, for peers that negotiated the ``notices`` extension, in one ``events-dropped`` notice
+  sent once the backlog has been written;
+* ``context-updated`` messages are *coalesced*: a second update for a context that still has
+  one waiting replaces it with a single ``{"reset": <current data>}`` delta, so the consumer
+  ends at the right state, never a wrong one;
+* everything else (results, errors, subscription and peer lifecycle) is never dropped; if the
+  queue still exceeds the hard limit, or its oldest message waited longer than the stall
+  limit while over the soft limit, the outbox reports an overflow and the transport closes
+  the connection ("slow consumer: ...") so the hub's memory stays bounded.
+
+No sockets here: the transport calls :meth:`Outbox.push` and :meth:`Outbox.take`, which keeps
+every rule unit-testable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..protocol import encode
+from .connection import Connection
+
+__all__ = ["SLOW_CONSUMER_CLOSE_CODE", "Outbox", "OutboxLimits"]
+
+Message = dict[str, Any]
+
+#: WebSocket close code used when a consumer cannot keep up (1008: policy violation).
+SLOW_CONSUMER_CLOSE_CODE = 1008
+
+_DROPPABLE_DOMAINS = frozenset({"agm", "bus"})
+
+
+@dataclass(frozen=True)
+class OutboxLimits:
+    """Soft and hard bounds of one connection's outgoing queue.
+
+    Over the soft limit (messages *or* bytes) droppable events are discarded; over the hard
+    limit (messages *or* bytes) the connection is closed. A single message is always accepted
+    into an empty queue whatever its size, so a large result can still be delivered: the size
+    of one frame is bounded by the transport's maximum message size instead.
+    """
+
+    soft_messages: int = 1_000
+    soft_bytes: int = 8 * 1024 * 1024
+    hard_messages: int = 50_000
+    hard_bytes: int = 256 * 1024 * 1024
+    #: seconds the oldest queued message may wait while the queue is over the soft limit
+    #: (0 disables the check): a consumer that stopped reading is closed even when only
+    #: droppable events keep arriving.
+    stall_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.soft_messages < 1 or self.soft_bytes < 1:
+            raise ValueError("Outbox soft limits must be positive")
+        if self.hard_messages < self.soft_messages or self.hard_bytes < self.soft_bytes:
+            raise ValueError("Outbox hard limits must not be below the soft limits")
+        if self.stall_seconds < 0:
+            raise ValueError("Outbox stall_seconds must not be negative")
+
+
+class _Entry:
+    """One queued frame; ``frame`` is None once it was superseded by a coalesced update."""
+
+    __slots__ = ("frame", "queued_at")
+
+    def __init__(self, frame: bytes, queued_at: float) -> None:
+        self.frame: bytes | None = frame
+        self.queued_at = queued_at
+
+
+class Outbox:
+    """The outgoing queue of one connection (see the module docstring for the policy).
+
+    ``snapshot`` returns the current full data of a context (``InteropHub.context_snapshot``);
+    it is consulted when two updates of one context meet in the queue. ``clock`` is injectable
+    so the stall rule can be tested without sleeping.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        limits: OutboxLimits | None = None,
+        snapshot: Callable[[str], dict[str, Any] | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.conn = conn
+        self.limits = limits or OutboxLimits()
+        self._snapshot = snapshot
+        self._clock = clock
+        self._entries: deque[_Entry] = deque()
+        self._count = 0
+        self._bytes = 0
+        self._superseded = 0
+        #: context id -> its queued, not yet written context-updated entry
+        self._pending_contexts: dict[str, _Entry] = {}
+        self._unreported_drops = 0
+        #: why the outbox overflowed (the transport closes the connection with it), or None
+        self.closed_reason: str | None = None
+        self.conn.attrs.setdefault("dropped_events", 0)
+
+    # ------------------------------------------------------------------ state
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of encoded frames waiting to be written."""
+        return self._bytes
+
+    @property
+    def over_soft_limit(self) -> bool:
+        limits = self.limits
+        return self._count >= limits.soft_messages or self._bytes >= limits.soft_bytes
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_reason is not None
+
+    @property
+    def has_output(self) -> bool:
+        """True when :meth:`take` would return something (frames or a pending notice)."""
+        return self._count > 0 or (self._unreported_drops > 0 and self._wants_notices())
+
+    # ------------------------------------------------------------------ push
+
+    def push(self, message: Message, frame: bytes | None = None) -> bool:
+        """Queue one message (``frame``: its encoding, if the caller already has it).
+
+        Returns False when the outbox has overflowed (now or before): the caller must close
+        the connection with :attr:`closed_reason`. Dropped events return True: dropping is
+        the policy, not a failure.
+        """
+        if self.closed_reason is not None:
+            return False
+        mtype = message.get("type")
+        if (
+            mtype == "event"
+            and message.get("domain") in _DROPPABLE_DOMAINS
+            and self.over_soft_limit
+        ):
+            self._drop_event()
+            return self._check_stall()
+        if mtype == "context-updated":
+            message, frame = self._coalesce(message, frame)
+        if frame is None:
+            frame = encode(message)
+        entry = _Entry(frame, self._clock())
+        self._entries.append(entry)
+        self._count += 1
+        self._bytes += len(frame)
+        if mtype == "context-updated":
+            context_id = message.get("context_id")
+            if isinstance(context_id, str):
+                self._pending_contexts[context_id] = entry
+        limits = self.limits
+        if self._count > limits.hard_messages or (
+            self._bytes > limits.hard_bytes and self._count > 1
+        ):
+            self._overflow(
+                f"slow consumer: {self._count} messages / {self._bytes} bytes pending "
+                f"(limit {limits.hard_messages} / {limits.hard_bytes})"
+            )
+            return False
+        return self._check_stall()
+
+    def _drop_event(self) -> None:
+        self._unreported_drops += 1
+        self.conn.attrs["dropped_events"] = self.conn.attrs.get("dropped_events", 0) + 1
+
+    def _coalesce(self, message: Message, frame: bytes | None) -> tuple[Message, bytes | None]:
+        """Replace a waiting update of the same context with one reset to the current data.
+
+        The new message goes to the end of the queue (where the latest update belongs), so a
+        consumer never sees a state before the messages that preceded it.
+        """
+        context_id = message.get("context_id")
+        if not isinstance(context_id, str) or self._snapshot is None:
+            return message, frame
+        previous = self._pending_contexts.pop(context_id, None)
+        if previous is None or previous.frame is None:
+            return message, frame
+        data = self._snapshot(context_id)
+        if data is None:
+            # the context is gone: keep both deltas, both are still correct in order
+            return message, frame
+        self._count -= 1
+        self._bytes -= len(previous.frame)
+        previous.frame = None
+        self._superseded += 1
+        if self._superseded > 64 and self._superseded > self._count:
+            # a context updated in a tight loop behind a stuck reader: drop the tombstones
+            self._entries = deque(e for e in self._entries if e.frame is not None)
+            self._superseded = 0
+        return {**message, "delta": {"reset": data}}, None
+
+    def _check_stall(self) -> bool:
+        stall = self.limits.stall_seconds
+        if not stall or not self.over_soft_limit:
+            return True
+        oldest = self._oldest()
+        if oldest is None:
+            return True
+        waited = self._clock() - oldest.queued_at
+        if waited > stall:
+            self._overflow(
+                f"slow consumer: no progress for {waited:.0f} s with {self._count} messages pending"
+            )
+            return False
+        return True
+
+    def _oldest(self) -> _Entry | None:
+        entries = self._entries
+        while entries and entries[0].frame is None:
+            entries.popleft()
+            self._superseded -= 1
+        return entries[0] if entries else None
+
+    def _overflow(self, reason: str) -> None:
+        self.closed_reason = reason
+        self._clear()
+
+    # ------------------------------------------------------------------ take
+
+    def take(self) -> list[bytes]:
+        """Everything waiting, in order, ready to write (then the drop notice, if any).
+
+        The transport calls this when the socket has flushed what it took last time, so all
+        frames that piled up meanwhile are written in one go before the next flush.
+        """
+        if self.closed_reason is not None:
+            return []
+        frames = [entry.frame for entry in self._entries if entry.frame is not None]
+        self._clear()
+        if self._unreported_drops and self._wants_notices():
+            frames.append(
+                encode(
+                    {
+                        "domain": "global",
+                        "type": "events-dropped",
+                        "count": self._unreported_drops,
+                        "total": self.conn.attrs.get("dropped_events", 0),
+                    }
+                )
+            )
+            self._unreported_drops = 0
+        return frames
+
+    def close(self, reason: str = "closed") -> None:
+        """Discard everything; later pushes are refused (the connection is going away)."""
+        if self.closed_reason is None:
+            self.closed_reason = reason
+        self._clear()
+
+    def _clear(self) -> None:
+        self._entries.clear()
+        self._pending_contexts.clear()
+        self._count = 0
+        self._bytes = 0
+        self._superseded = 0
+
+    def _wants_notices(self) -> bool:
+        extensions = self.conn.attrs.get("extensions") or {}
+        return "notices" in extensions

@@ -1,0 +1,249 @@
+"""The per-connection outgoing queue: drop, coalesce and overflow rules, without sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from jupyter_interop.hub.connection import Connection
+from jupyter_interop.hub.outbox import Outbox, OutboxLimits
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def bus_event(n: int) -> dict[str, Any]:
+    return {"domain": "bus", "type": "event", "subscription_id": "s1", "data": {"n": n}}
+
+
+def agm_event(n: int) -> dict[str, Any]:
+    return {"domain": "agm", "type": "event", "subscription_id": "s2", "data": {"n": n}}
+
+
+def result(n: int) -> dict[str, Any]:
+    return {"domain": "agm", "type": "result", "request_id": str(n), "result": {"n": n}}
+
+
+def updated(context_id: str, delta: dict[str, Any], updater: str = "p1") -> dict[str, Any]:
+    return {
+        "domain": "global",
+        "type": "context-updated",
+        "context_id": context_id,
+        "updater_id": updater,
+        "delta": delta,
+    }
+
+
+def decoded(frames: list[bytes]) -> list[dict[str, Any]]:
+    return [orjson.loads(f) for f in frames]
+
+
+def small(**kw: Any) -> OutboxLimits:
+    base: dict[str, Any] = {
+        "soft_messages": 3,
+        "soft_bytes": 1_000_000,
+        "hard_messages": 6,
+        "hard_bytes": 2_000_000,
+        "stall_seconds": 0,
+    }
+    base.update(kw)
+    return OutboxLimits(**base)
+
+
+def test_fifo_and_take_empties() -> None:
+    box = Outbox(Connection(), small())
+    for n in range(3):
+        assert box.push(result(n))
+    assert len(box) == 3
+    assert box.pending_bytes == sum(len(orjson.dumps(result(n))) for n in range(3))
+    assert [m["request_id"] for m in decoded(box.take())] == ["0", "1", "2"]
+    assert len(box) == 0 and box.pending_bytes == 0
+    assert box.take() == []
+
+
+def test_given_frame_is_used_as_is() -> None:
+    box = Outbox(Connection(), small())
+    box.push(result(1), b'{"pre":"encoded"}')
+    assert box.take() == [b'{"pre":"encoded"}']
+
+
+def test_events_dropped_over_soft_limit_and_counted() -> None:
+    conn = Connection()
+    box = Outbox(conn, small())
+    for n in range(3):
+        box.push(bus_event(n))
+    assert box.over_soft_limit
+    for n in range(3, 8):
+        assert box.push(bus_event(n))  # dropping is policy, not failure
+        assert box.push(agm_event(n))
+    assert len(box) == 3
+    assert conn.attrs["dropped_events"] == 10
+    # without the notices extension there is no notice, only the counter
+    assert [m["data"]["n"] for m in decoded(box.take())] == [0, 1, 2]
+    assert conn.attrs["dropped_events"] == 10
+
+
+def test_results_are_never_dropped() -> None:
+    conn = Connection()
+    box = Outbox(conn, small())
+    for n in range(6):
+        assert box.push(result(n))
+    assert len(box) == 6
+    assert conn.attrs["dropped_events"] == 0
+
+
+def test_drop_notice_after_the_backlog_when_negotiated() -> None:
+    conn = Connection()
+    conn.attrs["extensions"] = {"notices": True}
+    box = Outbox(conn, small())
+    for n in range(5):
+        box.push(bus_event(n))
+    first = decoded(box.take())
+    assert [m.get("data", {}).get("n") for m in first[:3]] == [0, 1, 2]
+    assert first[-1] == {"domain": "global", "type": "events-dropped", "count": 2, "total": 2}
+    # a later backlog reports its own count and the running total
+    for n in range(4):
+        box.push(bus_event(n))
+    second = decoded(box.take())
+    assert second[-1] == {"domain": "global", "type": "events-dropped", "count": 1, "total": 3}
+    # nothing dropped since: no notice
+    box.push(bus_event(9))
+    assert decoded(box.take()) == [bus_event(9)]
+
+
+def test_has_output_includes_a_pending_notice() -> None:
+    conn = Connection()
+    conn.attrs["extensions"] = {"notices": True}
+    box = Outbox(conn, small(soft_messages=1, hard_messages=2))
+    box.push(bus_event(0))
+    box.push(bus_event(1))  # dropped
+    box.take()  # frames and notice
+    assert not box.has_output
+
+
+def test_context_updates_coalesce_into_one_reset_at_the_end() -> None:
+    state = {"a": 1}
+    box = Outbox(Connection(), small(), snapshot=lambda cid: state if cid == "c1" else None)
+    box.push(updated("c1", {"updated": {"a": 0}}))
+    box.push(result(1))
+    state = {"a": 1, "b": 2}
+    box.push(updated("c1", {"added": {"b": 2}}, updater="p2"))
+    box.push(updated("c2", {"updated": {"x": 1}}))
+    assert len(box) == 3
+    out = decoded(box.take())
+    assert [m["type"] for m in out] == ["result", "context-updated", "context-updated"]
+    assert out[1]["context_id"] == "c1"
+    assert out[1]["delta"] == {"reset": {"a": 1, "b": 2}}
+    assert out[1]["updater_id"] == "p2"
+    assert out[2]["delta"] == {"updated": {"x": 1}}  # alone: untouched
+
+
+def test_coalescing_keeps_both_deltas_when_the_context_is_gone() -> None:
+    box = Outbox(Connection(), small(), snapshot=lambda cid: None)
+    box.push(updated("c1", {"updated": {"a": 1}}))
+    box.push(updated("c1", {"updated": {"a": 2}}))
+    assert [m["delta"] for m in decoded(box.take())] == [
+        {"updated": {"a": 1}},
+        {"updated": {"a": 2}},
+    ]
+
+
+def test_coalescing_applies_only_to_updates_still_queued() -> None:
+    state = {"a": 2}
+    box = Outbox(Connection(), small(), snapshot=lambda cid: state)
+    box.push(updated("c1", {"updated": {"a": 1}}))
+    box.take()
+    box.push(updated("c1", {"updated": {"a": 2}}))
+    assert decoded(box.take())[0]["delta"] == {"updated": {"a": 2}}
+
+
+def test_tight_loop_of_updates_stays_small() -> None:
+    counter = {"n": 0}
+    box = Outbox(Connection(), small(), snapshot=lambda cid: {"n": counter["n"]})
+    for n in range(10_000):
+        counter["n"] = n
+        assert box.push(updated("c1", {"updated": {"n": n}}))
+    assert len(box) == 1
+    assert len(box._entries) < 200  # superseded entries are compacted
+    assert decoded(box.take()) == [{**updated("c1", {"reset": {"n": 9999}})}]
+
+
+def test_hard_message_limit_overflows_and_frees_memory() -> None:
+    box = Outbox(Connection(), small())
+    for n in range(6):
+        assert box.push(result(n))
+    assert not box.push(result(6))
+    assert box.closed
+    assert box.closed_reason is not None and box.closed_reason.startswith("slow consumer:")
+    assert len(box) == 0 and box.pending_bytes == 0
+    assert not box.push(result(7))
+    assert box.take() == []
+
+
+def test_hard_byte_limit_but_one_large_message_always_fits() -> None:
+    box = Outbox(Connection(), small(soft_bytes=100, hard_bytes=1000))
+    big = {"domain": "agm", "type": "result", "result": {"blob": "x" * 5000}}
+    assert box.push(big)  # alone in the queue: accepted whatever its size
+    assert not box.push(result(1))
+    assert box.closed_reason is not None and "bytes" in box.closed_reason
+
+
+def test_soft_byte_limit_drops_events() -> None:
+    conn = Connection()
+    box = Outbox(conn, small(soft_messages=1000, hard_messages=1000, soft_bytes=200))
+    box.push({"domain": "bus", "type": "event", "data": "y" * 300})
+    box.push(bus_event(1))
+    assert len(box) == 1 and conn.attrs["dropped_events"] == 1
+
+
+def test_stall_limit_closes_a_consumer_that_stopped_reading() -> None:
+    clock = Clock()
+    box = Outbox(Connection(), small(hard_messages=100, stall_seconds=10), clock=clock)
+    for n in range(3):
+        box.push(bus_event(n))
+    clock.now += 5
+    assert box.push(bus_event(3))  # dropped, but not stalled yet
+    clock.now += 6
+    assert not box.push(bus_event(4))
+    assert box.closed_reason is not None and "no progress" in box.closed_reason
+
+
+def test_stall_clock_is_the_oldest_pending_message() -> None:
+    clock = Clock()
+    box = Outbox(Connection(), small(hard_messages=100, stall_seconds=10), clock=clock)
+    box.push(result(0))
+    box.take()
+    clock.now += 3600  # idle for an hour: not a stall
+    for n in range(5):
+        assert box.push(result(n))
+    assert not box.closed
+
+
+def test_close_discards_and_refuses() -> None:
+    box = Outbox(Connection(), small())
+    box.push(result(1))
+    box.close("socket closed")
+    assert box.closed_reason == "socket closed"
+    assert not box.push(result(2))
+    assert box.take() == []
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"soft_messages": 0},
+        {"soft_messages": 10, "hard_messages": 5},
+        {"soft_bytes": 10, "hard_bytes": 5},
+        {"stall_seconds": -1},
+    ],
+)
+def test_limits_are_validated(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        OutboxLimits(**kwargs)
