@@ -208,9 +208,9 @@ class Peer {
     send(type, data) {
         if (this.proc.stdin.writable) this.proc.stdin.write(JSON.stringify({ t: type, d: data ?? null }) + "\n");
     }
-    /** Next message of `type` from the peer (consumed). */
-    async next(type, ms = 8000) {
-        const msg = await this.inbox.take((m) => m.t === type, ms, `"${type}" from peer ${this.role}`);
+    /** Next message of `type` from the peer (consumed), optionally the next one whose data matches `pred`. */
+    async next(type, ms = 8000, pred = () => true) {
+        const msg = await this.inbox.take((m) => m.t === type && pred(m.d), ms, `"${type}" from peer ${this.role}`);
         return msg.d;
     }
     /** Send a command and wait for its reply (the role's handler result or error). */
@@ -241,9 +241,11 @@ class Scenario {
         this.token = args.token;
         this.uid = args.uid || Math.random().toString(36).slice(2, 8);
         this.checks = [];
+        this.warnings = [];
         this.peers = [];
         this.clients = [];
         this.currentSection = null;
+        this.lastStep = null;
         this.started = Date.now();
     }
     /** A name unique to this run: compat.<uid>.<suffix> */
@@ -305,14 +307,20 @@ class Scenario {
             });
         }
     }
+    /** Marks progress inside a section, so that a timeout says where it was stuck. */
+    step(label) {
+        this.lastStep = label;
+    }
     async section(name, fn, ms = 10000) {
         const prev = this.currentSection;
         this.currentSection = name;
+        this.lastStep = null;
         const t0 = Date.now();
         try {
             await within(ms, fn(), `section "${name}"`);
         } catch (e) {
-            this._record({ name: "section completed", ok: false, error: errMsg(e), stack: e?.stack });
+            const where = this.lastStep ? ` (last step: ${this.lastStep})` : "";
+            this._record({ name: "section completed", ok: false, error: errMsg(e) + where, stack: e?.stack });
         } finally {
             this.currentSection = prev;
             this.sectionTimes = this.sectionTimes || {};
@@ -328,6 +336,7 @@ class Scenario {
             elapsed_ms: Date.now() - this.started,
             section_ms: this.sectionTimes || {},
             checks: this.checks,
+            warnings: this.warnings,
             peers_stderr: Object.fromEntries(this.peers.map((p, i) => [`${i}:${p.role}`, p.stderr.slice(-10)])),
             ...extra,
         };
@@ -351,8 +360,10 @@ async function runMain(file, args, main) {
         setTimeout(() => process.exit(0), 50);
     };
     setTimeout(() => finish({ complete: false, error: `scenario deadline of ${deadline} ms exceeded` }), deadline).unref();
+    // Reported, not failed: the client libraries themselves leave some rejections unhandled
+    // (for example @interopio/core after a refused login).
     process.on("unhandledRejection", (e) => {
-        t.checks.push({ name: "no unhandled rejection", ok: false, error: errMsg(e) });
+        t.warnings.push(`unhandled rejection (section ${t.currentSection}): ${errMsg(e)}`);
     });
     try {
         if (!t.url) throw new Error("--url is required");
