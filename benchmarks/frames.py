@@ -1,0 +1,24 @@
+"""The DataFrame the large-payload scenario shares: numeric columns, a given size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: bytes per row of :func:`make_frame` (8 columns of 8 bytes)
+ROW_BYTES = 64
+
+
+def rows_for(nbytes: int) -> int:
+    return max(1, nbytes // ROW_BYTES)
+
+
+def make_frame(rows: int) -> Any:
+    """A DataFrame of ``rows`` rows: 6 float64 and 2 int64 columns (64 bytes a row)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(42)
+    data: dict[str, Any] = {f"f{i}": rng.random(rows) for i in range(6)}
+    data["i0"] = np.arange(rows, dtype=np.int64)
+    data["i1"] = rng.integers(0, 1 << 40, rows, dtype=np.int64)
+    return pd.DataFrame(data)

@@ -1,0 +1,110 @@
+"""What every scenario gets: the process group, the peers' servers, sizes for quick/full."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import psutil
+
+from .procs import Hub, NatsServer, ProcessGroup, RedisServer, Worker
+
+T = TypeVar("T")
+
+__all__ = ["Run", "System", "client_available", "cpu_seconds", "rotate"]
+
+
+def client_available() -> bool:
+    """True once the project's Python client (``jupyter_interop.connect``) exists."""
+    try:
+        if importlib.util.find_spec("jupyter_interop.client") is None:
+            return False
+        import jupyter_interop
+
+        return hasattr(jupyter_interop, "connect")
+    except Exception:
+        return False
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of one process (all its threads), or NaN."""
+    if pid is None:
+        return float("nan")
+    try:
+        t = psutil.Process(pid).cpu_times()
+        return float(t.user + t.system)
+    except psutil.Error:
+        return float("nan")
+
+
+def rss(pid: int) -> int:
+    return int(psutil.Process(pid).memory_info().rss)
+
+
+def rotate(items: Sequence[T], k: int) -> list[T]:
+    """``items`` rotated by ``k``: repeats start with a different system each time."""
+    if not items:
+        return []
+    k %= len(items)
+    return [*items[k:], *items[:k]]
+
+
+@dataclass
+class System:
+    """One system under test in a scenario: its name, its workers, the broker's pid."""
+
+    name: str
+    kind: str  # "hub", "nats", "redis", "pickle", ...
+    workers: dict[str, Any] = field(default_factory=dict)
+    broker_pid: int | None = None
+    runs: list[dict[str, float]] = field(default_factory=list)
+
+
+class Run:
+    """Shared state of one benchmark run."""
+
+    def __init__(self, quick: bool, repeats: int) -> None:
+        self.quick = quick
+        self.repeats = repeats
+        self.group = ProcessGroup()
+        self._nats: NatsServer | None = None
+        self._redis: RedisServer | None = None
+        self.has_client = client_available()
+        #: rows for scenario 7 (broker CPU per routed message), filled by scenarios 1 and 3
+        self.cpu_rows: list[Any] = []
+
+    def size(self, quick: T, full: T) -> T:
+        return quick if self.quick else full
+
+    @property
+    def nats(self) -> NatsServer:
+        if self._nats is None:
+            self._nats = NatsServer(self.group)
+        return self._nats
+
+    @property
+    def redis(self) -> RedisServer:
+        if self._redis is None:
+            self._redis = RedisServer(self.group)
+        return self._redis
+
+    def hub(self) -> Hub:
+        """A fresh standalone hub (each scenario starts from an empty one)."""
+        return Hub(self.group)
+
+    async def worker(self, role: str, **params: Any) -> Worker:
+        return await Worker.start(self.group, role, **params)
+
+    async def workers(self, role: str, params: Iterable[dict[str, Any]]) -> list[Worker]:
+        return list(await asyncio.gather(*(self.worker(role, **p) for p in params)))
+
+    async def stop(self, *workers: Worker | None) -> None:
+        await asyncio.gather(*(w.stop() for w in workers if w is not None))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.group.close()

@@ -1,0 +1,12 @@
+"""The benchmark scenarios, in the order they run (each ``run(r) -> (result, targets)``)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import invoke
+
+#: (name for --only, module with ``async def run(r) -> (ScenarioResult, [Target])``)
+SCENARIOS: list[tuple[str, ModuleType]] = [
+    ("invoke", invoke),
+]

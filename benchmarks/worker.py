@@ -1,0 +1,633 @@
+"""Benchmark worker processes: ``python -m benchmarks.worker ROLE '<json params>'``.
+
+Each worker connects to one system (the hub through raw GW3 or the project's client, NATS or
+Redis), prints ``@@bench {"ready": ...}`` and then answers one JSON command per stdin line
+with exactly one ``@@bench {...}`` line. Timing happens inside the workers (``perf_counter``;
+``time.monotonic`` where several processes must share a clock: on Linux both are
+CLOCK_MONOTONIC, which is system-wide), so the pipes to the coordinator are never measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gc
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from .procs import MARK
+
+Command = dict[str, Any]
+Reply = dict[str, Any]
+Handlers = dict[str, Callable[[Command], Awaitable[Reply]]]
+
+SMALL_ARGS = {"a": 1, "b": "hello", "c": [1, 2, 3]}
+METHOD = "bench.echo"
+STREAM = "bench.stream"
+FAN_SUBJECT = "bench.fan"
+REQ_SUBJECT = "bench.req"
+
+
+def emit(**fields: Any) -> None:
+    sys.stdout.write(MARK + json.dumps(fields) + "\n")
+    sys.stdout.flush()
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+async def commands() -> AsyncIterator[Command]:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=16 * 1024 * 1024)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        line = await reader.readline()
+        if not line:
+            return
+        yield json.loads(line)
+
+
+async def serve(handlers: Handlers, **ready: Any) -> None:
+    """Report ready, then answer commands until ``quit`` or end of stdin."""
+    emit(ready=True, pid=os.getpid(), **ready)
+    async for command in commands():
+        name = command.get("cmd")
+        if name == "quit":
+            return
+        handler = handlers.get(str(name))
+        if handler is None:
+            emit(error=f"unknown command {name!r}")
+            continue
+        try:
+            emit(**(await handler(command)))
+        except Exception as error:
+            emit(error=f"{error!r}\n{traceback.format_exc()}")
+
+
+def payload(kind: str) -> Any:
+    if kind == "small":
+        return SMALL_ARGS
+    if kind == "1mib":
+        return os.urandom(1024 * 1024)
+    raise ValueError(kind)
+
+
+# ---------------------------------------------------------------------- shared loops
+
+
+async def timed_calls(once: Callable[[], Awaitable[Any]], n: int) -> list[float]:
+    """Latencies in microseconds of ``n`` sequential calls."""
+    out = []
+    perf = time.perf_counter_ns
+    for _ in range(n):
+        t0 = perf()
+        await once()
+        out.append((perf() - t0) / 1000)
+    return out
+
+
+def timed_calls_sync(once: Callable[[], Any], n: int) -> list[float]:
+    out = []
+    perf = time.perf_counter_ns
+    for _ in range(n):
+        t0 = perf()
+        once()
+        out.append((perf() - t0) / 1000)
+    return out
+
+
+def caller_handlers(
+    once: Callable[[], Awaitable[Any]] | None = None, once_sync: Callable[[], Any] | None = None
+) -> Handlers:
+    """``warmup`` / ``run`` for a caller: ``run`` returns the latencies (µs)."""
+
+    async def run(cmd: Command) -> Reply:
+        n = int(cmd["n"])
+        gc.collect()
+        if once_sync is not None:
+            lat = await asyncio.to_thread(timed_calls_sync, once_sync, n)
+        else:
+            assert once is not None
+            lat = await timed_calls(once, n)
+        return {"lat_us": lat}
+
+    return {"warmup": run, "run": run}
+
+
+def fan_data(run: int, seq: int, size: int) -> bytes:
+    head = b"%d %d " % (run, seq)
+    return head + b"x" * max(0, size - len(head))
+
+
+class FanCounter:
+    """Counts one run's messages on a subscriber: loss, order, first and last arrival."""
+
+    def __init__(self) -> None:
+        self.reset(-1, 0)
+
+    def reset(self, run: int, n: int) -> None:
+        self.run = run
+        self.n = n
+        self.count = 0
+        self.next_seq = 0
+        self.out_of_order = 0
+        self.foreign = 0
+        self.t_first = 0.0
+        self.t_last = 0.0
+        self.done = asyncio.Event()
+
+    def seen(self, run: int, seq: int) -> None:
+        now = time.monotonic()
+        if run != self.run:
+            self.foreign += 1
+            return
+        if self.count == 0:
+            self.t_first = now
+        self.t_last = now
+        self.count += 1
+        if seq != self.next_seq:
+            self.out_of_order += 1
+        self.next_seq = seq + 1
+        if self.count >= self.n:
+            self.done.set()
+
+    async def result(self, timeout: float, idle: float = 3.0) -> Reply:
+        deadline = time.monotonic() + timeout
+        last_count = -1
+        while not self.done.is_set() and time.monotonic() < deadline:
+            if self.count == last_count and time.monotonic() - self.t_last > idle:
+                break  # nothing more is coming
+            last_count = self.count
+            try:
+                await asyncio.wait_for(self.done.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+        return {
+            "count": self.count,
+            "expected": self.n,
+            "out_of_order": self.out_of_order,
+            "foreign": self.foreign,
+            "t_first": self.t_first,
+            "t_last": self.t_last,
+        }
+
+    def handlers(self) -> Handlers:
+        async def expect(cmd: Command) -> Reply:
+            self.reset(int(cmd["run"]), int(cmd["n"]))
+            return {"ok": True}
+
+        async def result(cmd: Command) -> Reply:
+            return await self.result(float(cmd.get("timeout", 60)))
+
+        return {"expect": expect, "result": result}
+
+
+async def publish_loop(send: Callable[[bytes], Awaitable[None]], run: int, n: int, size: int,
+                       flush: Callable[[], Awaitable[None]] | None = None) -> Reply:
+    t0 = time.monotonic()
+    for seq in range(n):
+        await send(fan_data(run, seq, size))
+    if flush is not None:
+        await flush()
+    return {"t_start": t0, "t_end": time.monotonic()}
+
+
+# ---------------------------------------------------------------------- raw GW3 roles
+
+
+async def gw3_handler(p: dict[str, Any]) -> None:
+    """Registers the echo method and a stream; publishes on command."""
+    from .gw3 import Gw3Client
+
+    client = await Gw3Client.open(p["url"], p["token"], "bench-handler")
+
+    def echo(msg: dict[str, Any]) -> Any:
+        args = msg.get("arguments_kv") or {}
+        blob = args.get("b64")
+        if blob is not None:  # a binary handler: decode, and encode the bytes it returns
+            data = base64.b64decode(blob)
+            return {"b64": base64.b64encode(data).decode()}
+        return args
+
+    await client.register(METHOD, echo)
+    await client.register(STREAM, streaming=True)
+
+    def add_interest(msg: dict[str, Any]) -> Awaitable[None]:
+        return client.accept(str(msg["subscription_id"]))
+
+    client.on_add_interest = add_interest
+
+    async def publish(cmd: Command) -> Reply:
+        run, n, size = int(cmd["run"]), int(cmd["n"]), int(cmd["size"])
+        ws = client.ws
+
+        async def send(data: bytes) -> None:
+            await ws.send(client.publish_frame({"d": data.decode()}))
+
+        return await publish_loop(send, run, n, size)
+
+    await serve({"publish": publish}, peer_id=client.peer_id)
+
+
+async def gw3_caller(p: dict[str, Any]) -> None:
+    from .gw3 import Gw3Client
+
+    client = await Gw3Client.open(p["url"], p["token"], "bench-caller")
+    server_id, method_id = await client.find_method(METHOD)
+    if p.get("payload", "small") == "1mib":
+        blob = payload("1mib")
+
+        async def once() -> None:
+            result = await client.call(
+                server_id, method_id, {"b64": base64.b64encode(blob).decode()}
+            )
+            assert len(base64.b64decode(result["b64"])) == len(blob)
+    else:
+
+        async def once() -> None:
+            await client.call(server_id, method_id, SMALL_ARGS)
+
+    await serve(caller_handlers(once), peer_id=client.peer_id)
+
+
+async def gw3_sub(p: dict[str, Any]) -> None:
+    from .gw3 import Gw3Client
+
+    client = await Gw3Client.open(p["url"], p["token"], "bench-sub")
+    counter = FanCounter()
+
+    def on_event(msg: dict[str, Any]) -> None:
+        run, seq, _ = msg["data"]["d"].split(" ", 2)
+        counter.seen(int(run), int(seq))
+
+    client.on_event = on_event
+    server_id, method_id = await client.find_method(STREAM)
+    await client.subscribe(server_id, method_id)
+    await serve(counter.handlers(), peer_id=client.peer_id)
+
+
+async def gw3_ctx_writer(p: dict[str, Any]) -> None:
+    """Creates contexts; ``update`` sends one update and returns its send time."""
+    from .gw3 import Gw3Client
+
+    client = await Gw3Client.open(p["url"], p["token"], "bench-ctx-writer", join_agm=False)
+    ids = {}
+    for name in p["names"]:
+        ids[name] = await client.create_context(name, {"seq": -1, "payload": "x" * 64})
+
+    async def update(cmd: Command) -> Reply:
+        context_id = ids[cmd["name"]]
+        t0 = time.monotonic()
+        await client.update_context(context_id, {"seq": int(cmd["seq"])})
+        return {"t_send": t0, "t_ack": time.monotonic()}
+
+    await serve({"update": update}, ids=ids)
+
+
+async def gw3_ctx_subs(p: dict[str, Any]) -> None:
+    """``k`` connections subscribed to one context; ``wait`` reports when all saw a seq."""
+    from .gw3 import Gw3Client
+
+    k = int(p["k"])
+    seen: list[dict[int, float]] = [{} for _ in range(k)]
+    progress = asyncio.Event()
+
+    def listener(i: int) -> Callable[[dict[str, Any]], None]:
+        def on_updated(msg: dict[str, Any]) -> None:
+            now = time.monotonic()
+            delta = msg.get("delta") or {}
+            value = (delta.get("updated") or delta.get("added") or {}).get("seq")
+            if value is None and "reset" in delta:
+                value = delta["reset"].get("seq")
+            if value is not None:
+                seen[i][int(value)] = now
+                progress.set()
+
+        return on_updated
+
+    clients = []
+    for i in range(k):
+        client = await Gw3Client.open(p["url"], p["token"], f"bench-ctx-sub-{i}", join_agm=False)
+        client.on_context_updated = listener(i)
+        await client.subscribe_context(p["context_id"])
+        clients.append(client)
+
+    async def wait(cmd: Command) -> Reply:
+        seq = int(cmd["seq"])
+        deadline = time.monotonic() + float(cmd.get("timeout", 10))
+        while not all(seq in s for s in seen):
+            if time.monotonic() > deadline:
+                missing = sum(1 for s in seen if seq not in s)
+                return {"missing": missing, "t_all": None}
+            progress.clear()
+            try:
+                await asyncio.wait_for(progress.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+        times = [s.pop(seq) for s in seen]
+        return {"missing": 0, "t_all": max(times), "t_first": min(times)}
+
+    await serve({"wait": wait})
+
+
+async def gw3_holders(p: dict[str, Any]) -> None:
+    """Many idle clients: each registers ``methods`` methods and follows the contexts."""
+    from .gw3 import Gw3Client
+
+    k = int(p["k"])
+    methods = int(p.get("methods", 5))
+    clients: list[Gw3Client] = []
+    sem = asyncio.Semaphore(int(p.get("parallel", 10)))
+
+    async def one(i: int) -> Gw3Client:
+        async with sem:
+            client = await Gw3Client.open(p["url"], p["token"], f"bench-many-{p['tag']}-{i}")
+            await client.request(
+                {
+                    "domain": "agm",
+                    "type": "register",
+                    "methods": [
+                        {
+                            "id": str(m),
+                            "name": f"bench.many.{p['tag']}.{i}.{m}",
+                            "flags": {"metadata": {}, "streaming": False},
+                            "object_types": [],
+                        }
+                        for m in range(methods)
+                    ],
+                }
+            )
+            for context_id in p["context_ids"]:
+                await client.subscribe_context(context_id)
+            return client
+
+    t0 = time.monotonic()
+    clients = list(await asyncio.gather(*(one(i) for i in range(k))))
+    elapsed = time.monotonic() - t0
+
+    async def status(cmd: Command) -> Reply:
+        alive = sum(1 for c in clients if not c.closed.done())
+        return {"alive": alive, "rss": rss_bytes()}
+
+    async def close(cmd: Command) -> Reply:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+        return {"ok": True}
+
+    await serve({"status": status, "close": close}, connected=len(clients), seconds=elapsed)
+
+
+# ---------------------------------------------------------------------- NATS roles
+
+
+async def nats_connect(url: str) -> Any:
+    import nats
+
+    return await nats.connect(
+        url,
+        allow_reconnect=False,
+        pending_size=64 * 1024 * 1024,
+        max_reconnect_attempts=0,
+    )
+
+
+async def nats_responder(p: dict[str, Any]) -> None:
+    nc = await nats_connect(p["url"])
+
+    async def on_request(msg: Any) -> None:
+        data = msg.data
+        if data[:1] == b"{":  # a JSON handler: decode the arguments, encode the result
+            data = orjson.dumps(orjson.loads(data))
+        await msg.respond(data)
+
+    await nc.subscribe(METHOD, cb=on_request)
+    await nc.flush()
+    await serve({})
+
+
+async def nats_caller(p: dict[str, Any]) -> None:
+    nc = await nats_connect(p["url"])
+    kind = p.get("payload", "small")
+    body = orjson.dumps(SMALL_ARGS) if kind == "small" else payload(kind)
+
+    async def once() -> None:
+        reply = await nc.request(METHOD, body, timeout=10)
+        if kind == "small":
+            orjson.loads(reply.data)
+        else:
+            assert len(reply.data) == len(body)
+
+    await serve(caller_handlers(once))
+
+
+async def nats_pub(p: dict[str, Any]) -> None:
+    nc = await nats_connect(p["url"])
+
+    async def publish(cmd: Command) -> Reply:
+        async def send(data: bytes) -> None:
+            await nc.publish(FAN_SUBJECT, data)
+
+        return await publish_loop(
+            send, int(cmd["run"]), int(cmd["n"]), int(cmd["size"]), flush=nc.flush
+        )
+
+    await serve({"publish": publish})
+
+
+async def nats_sub(p: dict[str, Any]) -> None:
+    nc = await nats_connect(p["url"])
+    counter = FanCounter()
+
+    async def on_msg(msg: Any) -> None:
+        run, seq, _ = msg.data.split(b" ", 2)
+        counter.seen(int(run), int(seq))
+
+    await nc.subscribe(
+        FAN_SUBJECT, cb=on_msg, pending_msgs_limit=10_000_000, pending_bytes_limit=1 << 30
+    )
+    await nc.flush()
+    await serve(counter.handlers())
+
+
+# ---------------------------------------------------------------------- Redis roles
+
+
+async def redis_connect(url: str) -> Any:
+    import redis.asyncio as redis
+
+    return redis.Redis.from_url(url)
+
+
+async def redis_responder(p: dict[str, Any]) -> None:
+    r = await redis_connect(p["url"])
+    pubsub = r.pubsub()
+    await pubsub.subscribe(REQ_SUBJECT)
+    await pubsub.get_message(timeout=5)  # the subscribe confirmation
+
+    async def loop() -> None:
+        while True:
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            if msg is None:
+                continue
+            reply_to, _, data = msg["data"].partition(b"\n")
+            if data[:1] == b"{":
+                data = orjson.dumps(orjson.loads(data))
+            await r.publish(reply_to, data)
+
+    task = asyncio.ensure_future(loop())
+    await serve({})
+    task.cancel()
+
+
+async def redis_caller(p: dict[str, Any]) -> None:
+    r = await redis_connect(p["url"])
+    pubsub = r.pubsub()
+    reply_to = f"bench.reply.{os.getpid()}".encode()
+    await pubsub.subscribe(reply_to)
+    await pubsub.get_message(timeout=5)
+    kind = p.get("payload", "small")
+    body = orjson.dumps(SMALL_ARGS) if kind == "small" else payload(kind)
+    request = reply_to + b"\n" + body
+
+    async def once() -> None:
+        await r.publish(REQ_SUBJECT, request)
+        while True:
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=10)
+            if msg is not None:
+                break
+        if kind == "small":
+            orjson.loads(msg["data"])
+        else:
+            assert len(msg["data"]) == len(body)
+
+    await serve(caller_handlers(once))
+
+
+async def redis_pub(p: dict[str, Any]) -> None:
+    r = await redis_connect(p["url"])
+
+    async def publish(cmd: Command) -> Reply:
+        run, n, size = int(cmd["run"]), int(cmd["n"]), int(cmd["size"])
+        batch = int(cmd.get("batch", 100))
+        t0 = time.monotonic()
+        for start in range(0, n, batch):
+            pipe = r.pipeline(transaction=False)
+            for seq in range(start, min(n, start + batch)):
+                pipe.publish(FAN_SUBJECT, fan_data(run, seq, size))
+            await pipe.execute()
+        return {"t_start": t0, "t_end": time.monotonic()}
+
+    await serve({"publish": publish})
+
+
+async def redis_sub(p: dict[str, Any]) -> None:
+    r = await redis_connect(p["url"])
+    pubsub = r.pubsub()
+    await pubsub.subscribe(FAN_SUBJECT)
+    await pubsub.get_message(timeout=5)
+    counter = FanCounter()
+
+    async def loop() -> None:
+        while True:
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            if msg is None:
+                continue
+            run, seq, _ = msg["data"].split(b" ", 2)
+            counter.seen(int(run), int(seq))
+
+    task = asyncio.ensure_future(loop())
+    await serve(counter.handlers())
+    task.cancel()
+
+
+# ---------------------------------------------------------------------- pickle peer
+
+
+async def pickle_roundtrip(p: dict[str, Any]) -> None:
+    """The ``%store`` way: one process pickles a DataFrame to a file, another reads it."""
+    import pickle
+
+    from .frames import make_frame
+
+    path = p["path"]
+
+    async def write(cmd: Command) -> Reply:
+        base = rss_bytes()
+        df = make_frame(int(cmd["rows"]))
+        t0 = time.monotonic()
+        with open(path, "wb") as f:
+            pickle.dump(df, f, protocol=pickle.HIGHEST_PROTOCOL)
+        t1 = time.monotonic()
+        return {"t_start": t0, "t_end": t1, "base_rss": base, "peak_rss": peak_rss_bytes()}
+
+    async def read(cmd: Command) -> Reply:
+        base = rss_bytes()
+        t0 = time.monotonic()
+        with open(path, "rb") as f:
+            df = pickle.load(f)
+        t1 = time.monotonic()
+        return {
+            "t_start": t0,
+            "t_end": t1,
+            "base_rss": base,
+            "peak_rss": peak_rss_bytes(),
+            "rows": len(df),
+            "nbytes": int(df.memory_usage(index=True, deep=True).sum()),
+        }
+
+    # pandas is imported before ready, like in a kernel that uses it
+    import pandas  # noqa: F401
+
+    await serve({"write": write, "read": read})
+
+
+ROLES: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+    "gw3-handler": gw3_handler,
+    "gw3-caller": gw3_caller,
+    "gw3-sub": gw3_sub,
+    "gw3-ctx-writer": gw3_ctx_writer,
+    "gw3-ctx-subs": gw3_ctx_subs,
+    "gw3-holders": gw3_holders,
+    "nats-responder": nats_responder,
+    "nats-caller": nats_caller,
+    "nats-pub": nats_pub,
+    "nats-sub": nats_sub,
+    "redis-responder": redis_responder,
+    "redis-caller": redis_caller,
+    "redis-pub": redis_pub,
+    "redis-sub": redis_sub,
+    "pickle": pickle_roundtrip,
+}
+
+
+def main() -> None:
+    role = sys.argv[1]
+    params = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    try:
+        from . import ji_roles
+
+        ROLES.update(ji_roles.ROLES)
+    except ImportError:
+        pass
+    try:
+        asyncio.run(ROLES[role](params))
+    except Exception as error:
+        emit(error=f"{error!r}\n{traceback.format_exc()}")
+        raise
+
+
+if __name__ == "__main__":
+    main()
