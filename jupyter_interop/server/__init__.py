@@ -1,0 +1,5 @@
+"""Transports around the hub core: the Jupyter server extension and the standalone hub."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

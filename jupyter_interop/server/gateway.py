@@ -1,0 +1,396 @@
+"""Transport glue between tornado WebSockets and the transport-neutral hub core.
+
+Shared by the Jupyter server extension and the standalone hub: both only decide whether an
+upgrade is *trusted* (Jupyter's own auth, or the interop token in the URL); everything after
+the upgrade is here. Per socket: one :class:`Connection` for the core, one :class:`Outbox`
+for what the core sends it. Frames are decoded once, handled by the core in arrival order,
+and the resulting messages are queued per recipient and written in batches (all that piled
+up, then one flush), so a fast peer gets throughput and a slow one only slows itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from .._version import __version__
+from ..hub.connection import Connection, Outgoing
+from ..hub.outbox import SLOW_CONSUMER_CLOSE_CODE, Outbox, OutboxLimits
+from ..protocol import ProtocolError, Reason, decode, encode
+
+if TYPE_CHECKING:
+    from ..hub.core import InteropHub
+
+__all__ = [
+    "AUTH_CLOSE_CODE",
+    "GOING_AWAY_CLOSE_CODE",
+    "GatewayService",
+    "GatewaySocket",
+    "KernelIdentity",
+    "KernelResolver",
+    "claimed_kernel_id",
+]
+
+#: close code after a refused ``hello`` (or a request before it): policy violation
+AUTH_CLOSE_CODE = 1008
+#: close code when the hub shuts down
+GOING_AWAY_CLOSE_CODE = 1001
+
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KernelIdentity:
+    """What the server knows about a kernel a connection says it runs in."""
+
+    kernel_id: str
+    notebook_path: str | None = None
+
+
+#: ``async resolver(kernel_id) -> KernelIdentity | None`` (None: not a kernel of this server)
+KernelResolver = Callable[[str], Awaitable["KernelIdentity | None"]]
+
+
+def claimed_kernel_id(message: Message) -> str | None:
+    """The kernel id a ``hello`` claims (``extensions.jupyter_interop.kernel_id`` first)."""
+    if message.get("type") != "hello" or message.get("domain", "global") != "global":
+        return None
+    claimed: Any = None
+    extensions = message.get("extensions")
+    if isinstance(extensions, dict):
+        ours = extensions.get("jupyter_interop")
+        if isinstance(ours, dict):
+            claimed = ours.get("kernel_id")
+    if not claimed:
+        identity = message.get("identity")
+        if isinstance(identity, dict):
+            claimed = identity.get("kernelId")
+    return claimed if isinstance(claimed, str) and claimed else None
+
+
+def _consume(future: Any) -> None:
+    """Retrieve a write future's outcome so a closed stream is not logged as unhandled."""
+    if not future.cancelled():
+        future.exception()
+
+
+class GatewayService:
+    """The hub plus the registry of live sockets (``conn.id`` -> socket).
+
+    One per extension or standalone app. It routes what the core returns to the recipients'
+    outboxes and isolates them from each other: a recipient that is gone, overflowing or
+    raising never affects the sender or any other recipient.
+    """
+
+    def __init__(
+        self,
+        hub: InteropHub,
+        *,
+        limits: OutboxLimits | None = None,
+        max_message_size: int = 64 * 1024 * 1024,
+        resolver: KernelResolver | None = None,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.hub = hub
+        self.limits = limits or OutboxLimits()
+        self.max_message_size = max_message_size
+        self.resolver = resolver
+        self.log = log or logging.getLogger("jupyter_interop")
+        self.started = time.time()
+        self.sockets: dict[str, GatewaySocket] = {}
+        #: connections closed because their outbox overflowed
+        self.slow_consumers_closed = 0
+        #: events dropped for connections that have since closed (live ones are in attrs)
+        self._dropped_closed = 0
+
+    # ------------------------------------------------------------ registry
+
+    def attach(self, socket: GatewaySocket) -> None:
+        self.sockets[socket.conn.id] = socket
+        self.hub.open(socket.conn)
+
+    def detach(self, socket: GatewaySocket, reason: str = "Peer has been removed") -> None:
+        """Forget a socket and tell the others its peer left (idempotent)."""
+        if self.sockets.pop(socket.conn.id, None) is None:
+            return
+        self._dropped_closed += int(socket.conn.attrs.get("dropped_events", 0))
+        try:
+            out = self.hub.close(socket.conn, reason)
+        except Exception:
+            self.log.exception("Interop: hub failed to close %s", socket.conn)
+            return
+        self.dispatch(out)
+
+    # ------------------------------------------------------------ routing
+
+    def dispatch(self, out: Outgoing) -> None:
+        """Queue each message on its recipient's outbox, then start the writes."""
+        if not out:
+            return
+        touched: dict[str, GatewaySocket] = {}
+        overflowed: list[GatewaySocket] = []
+        frames: dict[int, bytes] = {}
+        for conn, message in out:
+            socket = self.sockets.get(conn.id)
+            if socket is None or socket.finished:
+                continue
+            try:
+                # a message object shared by several recipients is encoded once
+                frame = frames.get(id(message))
+                if frame is None:
+                    frame = frames[id(message)] = encode(message)
+                if socket.outbox.push(message, frame):
+                    touched[conn.id] = socket
+                else:
+                    overflowed.append(socket)
+            except Exception:
+                self.log.exception("Interop: could not queue a message for %s", conn)
+                overflowed.append(socket)
+        for socket in overflowed:
+            touched.pop(socket.conn.id, None)
+            socket.abort_slow_consumer()
+        for socket in touched.values():
+            socket.kick()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def close_all(
+        self, code: int = GOING_AWAY_CLOSE_CODE, reason: str = "interop hub shutting down"
+    ) -> None:
+        """Close every socket (hub shutdown); the peers left behind are notified of nothing."""
+        sockets = list(self.sockets.values())
+        self.sockets.clear()
+        for socket in sockets:
+            socket.finish_connection(code, reason)
+            try:
+                self.hub.close(socket.conn, reason)
+            except Exception:
+                self.log.exception("Interop: hub failed to close %s", socket.conn)
+
+    # ------------------------------------------------------------ views
+
+    def status(self) -> dict[str, Any]:
+        """Counters for the status view: what a user checks when something seems slow."""
+        live_dropped = sum(
+            int(s.conn.attrs.get("dropped_events", 0)) for s in self.sockets.values()
+        )
+        return {
+            "version": __version__,
+            "started": self.started,
+            "uptime": time.time() - self.started,
+            "connections": len(self.sockets),
+            "peers": len(self.hub.peers),
+            "dropped_events": live_dropped + self._dropped_closed,
+            "slow_consumers_closed": self.slow_consumers_closed,
+            "pending_messages": sum(len(s.outbox) for s in self.sockets.values()),
+            "pending_bytes": sum(s.outbox.pending_bytes for s in self.sockets.values()),
+        }
+
+
+class GatewaySocket(WebSocketHandler):
+    """One GW3 connection. Subclasses decide :attr:`trusted` in ``get`` before the upgrade.
+
+    ``initialize(service=...)`` is given by the route. Nothing in here may raise into tornado:
+    an exception in ``on_message`` would abort this socket, and the core already turns bad
+    requests into GW3 errors.
+    """
+
+    service: GatewayService
+    conn: Connection
+    outbox: Outbox
+    #: set by the subclass's ``get`` when the upgrade itself was authenticated
+    trusted: bool = False
+
+    def initialize(self, service: GatewayService) -> None:
+        self.service = service
+        self.finished = False
+        self._flushing = False
+        self._flush_id = 0
+        self._close_when_flushed: tuple[int, str] | None = None
+
+    @property
+    def max_message_size(self) -> int:
+        """Frames above this close the socket with 1009 (tornado enforces it)."""
+        return self.service.max_message_size
+
+    # ------------------------------------------------------------ tornado hooks
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)
+        self.conn = Connection(trusted=self.trusted, remote_ip=self.request.remote_ip or "")
+        self.outbox = Outbox(
+            self.conn, self.service.limits, snapshot=self.service.hub.context_snapshot
+        )
+        self.set_nodelay(True)
+        self.service.attach(self)
+        self.service.log.debug(
+            "Interop: %s opened from %s (trusted=%s)", self.conn, self.conn.remote_ip, self.trusted
+        )
+
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        if self.finished or self._close_when_flushed is not None:
+            return None  # refused connection: nothing more is processed from it
+        conn = self.conn
+        if isinstance(message, bytes):
+            self._reply_error(
+                None,
+                ProtocolError(
+                    Reason.INVALID_MESSAGE,
+                    "Binary frames are not supported on this connection: send GW3 JSON text frames",
+                ),
+            )
+            return None
+        try:
+            decoded = decode(message)
+        except ProtocolError as error:
+            self._reply_error(None, error)
+            return None
+        if self.service.resolver is not None and self.service.hub.peer_for(conn) is None:
+            kernel_id = claimed_kernel_id(decoded)
+            if kernel_id is not None:
+                # tornado awaits this before reading the next frame: order is kept
+                return self._resolve_then_handle(kernel_id, decoded)
+        self._handle(decoded)
+        return None
+
+    def on_close(self) -> None:
+        self.finished = True
+        if hasattr(self, "outbox"):
+            self.outbox.close("socket closed")
+            self.service.detach(self)
+
+    # ------------------------------------------------------------ handling
+
+    def _handle(self, message: Message) -> None:
+        conn = self.conn
+        try:
+            out = self.service.hub.handle(conn, message)
+        except Exception as error:  # the core catches its own errors; this is a last guard
+            self.service.log.exception("Interop: hub failed on a message from %s", conn)
+            out = self.service.hub.error_reply(
+                conn, message, ProtocolError(Reason.UNHANDLED, f"Internal hub error: {error!r}")
+            )
+        self.service.dispatch(out)
+        if conn.close_reason is not None and not self.finished:
+            self.close_after_flush(AUTH_CLOSE_CODE, conn.close_reason)
+
+    def _reply_error(self, message: Message | None, error: ProtocolError) -> None:
+        try:
+            out = self.service.hub.error_reply(self.conn, message, error)
+        except Exception:
+            self.service.log.exception("Interop: could not build an error reply")
+            return
+        self.service.dispatch(out)
+
+    async def _resolve_then_handle(self, kernel_id: str, message: Message) -> None:
+        resolver = self.service.resolver
+        identity: KernelIdentity | None = None
+        if resolver is not None:
+            try:
+                identity = await resolver(kernel_id)
+            except Exception:
+                self.service.log.exception("Interop: could not resolve kernel %s", kernel_id)
+        if self.finished:
+            return
+        if identity is not None:
+            self.conn.kernel_id = identity.kernel_id
+            self.conn.notebook_path = identity.notebook_path
+        else:
+            self.conn.attrs["unverified_kernel_id"] = kernel_id
+            self.service.log.info(
+                "Interop: %s claims kernel %s, which this server does not run",
+                self.conn,
+                kernel_id,
+            )
+        self._handle(message)
+
+    # ------------------------------------------------------------ writing
+
+    def kick(self) -> None:
+        """Write everything queued, unless the socket still has unsent bytes.
+
+        "Busy" is tornado's own write buffer being non-empty, i.e. the kernel did not take the
+        previous batch: only then do messages wait in the outbox (and count against its
+        limits). A consumer that keeps up never accumulates anything there, however bursty
+        the traffic of the other peers is.
+        """
+        if self.finished:
+            return
+        if self._flushing and self._socket_busy():
+            return  # the pending flush callback kicks again
+        frames = self.outbox.take()
+        if not frames:
+            if self._close_when_flushed is not None and not self._socket_busy():
+                self.finish_connection(*self._close_when_flushed)
+                self.service.detach(self)
+            return
+        try:
+            last = None
+            for frame in frames:
+                if last is not None:
+                    last.add_done_callback(_consume)
+                last = self.write_message(frame)
+        except (WebSocketClosedError, StreamClosedError):
+            self._lost()
+            return
+        except Exception:
+            self.service.log.exception("Interop: write failed on %s", self.conn)
+            self._lost()
+            return
+        assert last is not None
+        self._flushing = True
+        self._flush_id += 1
+        flush_id = self._flush_id
+        last.add_done_callback(lambda future: self._flushed(future, flush_id))
+
+    def _socket_busy(self) -> bool:
+        connection = self.ws_connection
+        stream = getattr(connection, "stream", None)
+        return bool(stream is not None and stream.writing())
+
+    def _flushed(self, future: Any, flush_id: int) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self._lost()
+            return
+        if flush_id == self._flush_id:
+            self._flushing = False
+        if self.outbox.has_output or self._close_when_flushed is not None:
+            self.kick()
+
+    def _lost(self) -> None:
+        """The peer went away under us: release it now, tornado calls on_close later."""
+        self.finished = True
+        self.outbox.close("socket lost")
+        self.service.detach(self)
+
+    # ------------------------------------------------------------ closing
+
+    def close_after_flush(self, code: int, reason: str) -> None:
+        """Close once what is queued (an error reply, typically) has been written."""
+        if self._close_when_flushed is None:
+            self._close_when_flushed = (code, reason[:120])
+        if not self._flushing:
+            self.kick()
+
+    def abort_slow_consumer(self) -> None:
+        """The outbox overflowed: close at once and release the peer for the others."""
+        reason = self.outbox.closed_reason or "slow consumer"
+        self.service.slow_consumers_closed += 1
+        self.service.log.warning("Interop: closing %s: %s", self.conn, reason)
+        self.finish_connection(SLOW_CONSUMER_CLOSE_CODE, reason)
+        self.service.detach(self, "Peer was too slow to consume its messages")
+
+    def finish_connection(self, code: int, reason: str) -> None:
+        """Close the socket with ``code``/``reason`` and refuse anything further."""
+        self.finished = True
+        self.outbox.close(reason)
+        try:
+            self.close(code, reason[:120])  # a close reason must fit in 123 bytes
+        except Exception:
+            self.service.log.debug("Interop: close failed on %s", self.conn, exc_info=True)

@@ -1,0 +1,104 @@
+"""Configuration shared by the server extension and the standalone hub.
+
+Both apps mix in :class:`GatewaySettings`, so a setting has one name, one default and one help
+text wherever the hub runs (``c.InteropExtension.outbox_soft_messages`` or
+``c.StandaloneHubApp.outbox_soft_messages``). Per-peer limits and channels are traits of the
+hub core itself (``c.InteropHub.max_methods_per_peer`` ...): the hub is created with the app as
+its traitlets parent, so that configuration reaches it unchanged.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from traitlets import Bool, Float, HasTraits, Int, Unicode, default, validate
+
+from ..hub.outbox import OutboxLimits
+
+__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "GatewaySettings"]
+
+DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
+
+class GatewaySettings(HasTraits):
+    """Traits of the WebSocket gateway (frame size, outgoing queues) and of the hub's store."""
+
+    token = Unicode(
+        help=(
+            "Interop token: a client that did not authenticate through Jupyter (or the URL "
+            "token of the standalone hub) must present it in its GW3 hello, as "
+            "authentication {method: 'access-token', token} or {method: 'secret', secret}. "
+            "Exported to kernels as JUPYTER_INTEROP_TOKEN. Generated when empty."
+        )
+    ).tag(config=True)
+
+    @default("token")
+    def _default_token(self) -> str:
+        return secrets.token_urlsafe(32)
+
+    max_message_size = Int(
+        DEFAULT_MAX_MESSAGE_SIZE,
+        help=(
+            "Largest WebSocket frame (bytes) a client may send; a larger one closes its "
+            "connection with code 1009. Bounds the memory a single peer can make the hub "
+            "allocate."
+        ),
+    ).tag(config=True)
+
+    outbox_soft_messages = Int(
+        1_000,
+        help=(
+            "Messages waiting for one slow client above which its stream and bus events are "
+            "dropped (and counted). Results, errors and lifecycle messages are never dropped."
+        ),
+    ).tag(config=True)
+    outbox_soft_bytes = Int(
+        8 * 1024 * 1024,
+        help="Bytes waiting for one client above which its stream and bus events are dropped.",
+    ).tag(config=True)
+    outbox_hard_messages = Int(
+        50_000,
+        help=(
+            "Messages waiting for one client above which it is disconnected as a slow consumer "
+            "(close code 1008), so that the hub's memory stays bounded."
+        ),
+    ).tag(config=True)
+    outbox_hard_bytes = Int(
+        256 * 1024 * 1024,
+        help="Bytes waiting for one client above which it is disconnected as a slow consumer.",
+    ).tag(config=True)
+    outbox_stall_seconds = Float(
+        60.0,
+        help=(
+            "Seconds the oldest message may wait for a client whose queue is over the soft "
+            "limit before the client is disconnected as a slow consumer (0: never)."
+        ),
+    ).tag(config=True)
+
+    persist_contexts = Bool(
+        True,
+        help=(
+            "Keep retained shared contexts in a SQLite file so they survive restarts. "
+            "False: contexts live in memory only."
+        ),
+    ).tag(config=True)
+    context_store_path = Unicode(
+        help="SQLite file for retained contexts (used when persist_contexts is True)."
+    ).tag(config=True)
+
+    @validate("max_message_size")
+    def _check_max_message_size(self, proposal: dict[str, int]) -> int:
+        value = proposal["value"]
+        if value < 1024:
+            raise ValueError("max_message_size must be at least 1024 bytes")
+        return value
+
+    def outbox_limits(self) -> OutboxLimits:
+        """The outbox limits as the transport-neutral value object (validated there)."""
+        return OutboxLimits(
+            soft_messages=self.outbox_soft_messages,
+            soft_bytes=self.outbox_soft_bytes,
+            hard_messages=self.outbox_hard_messages,
+            hard_bytes=self.outbox_hard_bytes,
+            stall_seconds=self.outbox_stall_seconds,
+        )

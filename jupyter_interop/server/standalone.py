@@ -1,0 +1,245 @@
+"""``jupyter interop hub``: the same hub and gateway without a Jupyter server.
+
+For scripts, tests and benchmarks (DESIGN §2.3): a small tornado app serves the gateway at
+``/interop/gateway`` and the JSON views at ``/interop/api/...``. There are no cookies here, so
+trust comes from the token only: an upgrade whose URL carries ``?token=`` (or whose
+``Authorization: token ...`` header carries it) is trusted, any other must authenticate in its
+``hello``. When ready it prints exactly one line, ``Interop hub: ws://HOST:PORT/interop/gateway
+?token=T``, on stdout (logs go to stderr), writes its runtime file, and stops cleanly (exit 0)
+on SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import os
+import signal
+import sys
+from typing import Any
+from urllib.parse import quote
+
+from jupyter_core.application import JupyterApp
+from jupyter_core.paths import jupyter_data_dir
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPServerRequest
+from tornado.netutil import bind_sockets
+from traitlets import Bool, Int, Unicode, default
+
+from .._version import __version__
+from ..hub.core import InteropHub
+from ..hub.store import ContextStore
+from ..protocol import encode
+from .gateway import GOING_AWAY_CLOSE_CODE, GatewayService, GatewaySocket
+from .runtime import (
+    ENV_TOKEN,
+    GATEWAY_PATH,
+    EnvironmentExport,
+    RuntimeFile,
+    host_for_url,
+)
+from .settings import GatewaySettings
+from .views import VIEW_NAMES, render_view
+
+__all__ = ["StandaloneHubApp", "request_token"]
+
+
+def request_token(request: HTTPServerRequest) -> str | None:
+    """The token a request offers: ``?token=`` or ``Authorization: token|Bearer <t>``."""
+    values = request.query_arguments.get("token")
+    if values:
+        return values[-1].decode("utf-8", "replace")
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() in ("token", "bearer") and value.strip():
+        return value.strip()
+    return None
+
+
+def _token_matches(offered: str, expected: str) -> bool:
+    return bool(expected) and hmac.compare_digest(offered.encode(), expected.encode())
+
+
+class StandaloneGatewayHandler(GatewaySocket):
+    """The gateway socket of the standalone hub."""
+
+    def initialize(self, service: GatewayService, token: str) -> None:  # type: ignore[override]
+        super().initialize(service)
+        self.hub_token = token
+
+    def check_origin(self, origin: str) -> bool:
+        """Any origin: no ambient credential (cookie) exists here, trust needs the token."""
+        return True
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        offered = request_token(self.request)
+        if offered is not None:
+            if not _token_matches(offered, self.hub_token):
+                raise web.HTTPError(403, "Wrong interop token")
+            self.trusted = True
+        await super().get(*args, **kwargs)
+
+
+class StandaloneViewHandler(web.RequestHandler):
+    """``/interop/api/<view>``: the JSON views, for holders of the token only."""
+
+    def initialize(self, service: GatewayService, token: str, extra_status: dict[str, Any]) -> None:
+        self.service = service
+        self.hub_token = token
+        self.extra_status = extra_status
+
+    def prepare(self) -> None:
+        offered = request_token(self.request)
+        if offered is None or not _token_matches(offered, self.hub_token):
+            raise web.HTTPError(403, "The interop token is required")
+
+    def get(self, view: str) -> None:
+        if view not in VIEW_NAMES:
+            raise web.HTTPError(404, reason=f"No interop view {view!r}")
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(encode(render_view(self.service, view, self.extra_status)))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(encode({"status": status_code, "message": self._reason}))
+
+
+class StandaloneHubApp(GatewaySettings, JupyterApp):
+    """Run an interop hub (GW3 gateway) on its own, without a Jupyter server."""
+
+    name = "jupyter-interop-hub"
+    version = __version__
+    description = __doc__
+    classes = [InteropHub]
+
+    aliases = {
+        "ip": "StandaloneHubApp.ip",
+        "port": "StandaloneHubApp.port",
+        "token": "StandaloneHubApp.token",
+        "log-level": "Application.log_level",
+        "config": "JupyterApp.config_file",
+    }
+    flags = {
+        "persist": (
+            {"StandaloneHubApp": {"persist_contexts": True}},
+            "Keep retained contexts in a SQLite file across restarts.",
+        ),
+        "debug": ({"Application": {"log_level": 10}}, "Log debug messages."),
+        "generate-config": (
+            {"JupyterApp": {"generate_config": True}},
+            "Write a default config file.",
+        ),
+    }
+
+    ip = Unicode("127.0.0.1", help="Address to listen on (loopback by default).").tag(config=True)
+    port = Int(0, help="Port to listen on; 0 picks a free one (see the printed URL).").tag(
+        config=True
+    )
+    ping_interval = Int(
+        30, help="Seconds between WebSocket pings; a peer that stops answering is dropped."
+    ).tag(config=True)
+    write_runtime_file = Bool(
+        True, help="Write jupyter_interop-<pid>.json (mode 0600) to the Jupyter runtime dir."
+    ).tag(config=True)
+
+    @default("token")
+    def _default_token(self) -> str:
+        return os.environ.get(ENV_TOKEN) or super()._default_token()
+
+    @default("persist_contexts")
+    def _default_persist_contexts(self) -> bool:
+        return False  # scripts and tests want a fresh hub; --persist keeps contexts
+
+    @default("context_store_path")
+    def _default_context_store_path(self) -> str:
+        return os.path.join(jupyter_data_dir(), "interop", "standalone-contexts.sqlite")
+
+    # ------------------------------------------------------------------ run
+
+    def start(self) -> None:
+        if self.generate_config:
+            self.write_default_config()
+            return
+        asyncio.run(self.serve())
+
+    async def serve(self, ready: asyncio.Event | None = None) -> None:
+        """Serve until SIGINT/SIGTERM (or until :meth:`request_stop`)."""
+        self._stop = asyncio.Event()
+        store = self._open_store()
+        hub = InteropHub(parent=self, token=self.token, store=store)
+        service = GatewayService(
+            hub,
+            limits=self.outbox_limits(),
+            max_message_size=self.max_message_size,
+            log=self.log,
+        )
+        extra_status: dict[str, Any] = {"kind": "standalone"}
+        app = web.Application(
+            [
+                (
+                    rf"/{GATEWAY_PATH}",
+                    StandaloneGatewayHandler,
+                    {"service": service, "token": self.token},
+                ),
+                (
+                    r"/interop/api/([^/]*)",  # unknown views: 403 without token, else JSON 404
+                    StandaloneViewHandler,
+                    {"service": service, "token": self.token, "extra_status": extra_status},
+                ),
+            ],
+            websocket_ping_interval=self.ping_interval or None,
+            websocket_ping_timeout=3 * self.ping_interval if self.ping_interval else None,
+        )
+        # tornado's read buffer must hold the largest frame we accept
+        server = HTTPServer(app, max_buffer_size=max(self.max_message_size + 65536, 104857600))
+        sockets = bind_sockets(self.port, address=self.ip)
+        server.add_sockets(sockets)
+        port = sockets[0].getsockname()[1]
+        url = f"ws://{host_for_url(self.ip)}:{port}/{GATEWAY_PATH}"
+        extra_status["url"] = url
+        runtime = RuntimeFile("standalone")
+        env = EnvironmentExport()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self.request_stop)
+        try:
+            env.set(url, self.token)
+            if self.write_runtime_file:
+                runtime.write(url, self.token)
+            sys.stdout.write(f"Interop hub: {url}?token={quote(self.token, safe='')}\n")
+            sys.stdout.flush()
+            self.log.info("Interop hub listening on %s", url)
+            if ready is not None:
+                ready.set()
+            await self._stop.wait()
+            self.log.info("Interop hub stopping")
+        finally:
+            server.stop()
+            service.close_all(GOING_AWAY_CLOSE_CODE, "interop hub shutting down")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(server.close_all_connections(), 5)
+            hub.shutdown()
+            if store is not None:
+                store.close()
+            runtime.remove()
+            env.restore()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(signum)
+
+    def request_stop(self) -> None:
+        """Ask :meth:`serve` to shut down (what SIGINT and SIGTERM do)."""
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()
+
+    def _open_store(self) -> ContextStore | None:
+        if not self.persist_contexts:
+            return None
+        path = self.context_store_path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return ContextStore(path, log=self.log)
