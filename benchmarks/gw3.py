@@ -42,6 +42,7 @@ class Gw3Client:
         self.on_add_interest: Callable[[Message], Awaitable[None] | None] | None = None
         self.on_context_updated: Callable[[Message], None] | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # ------------------------------------------------------------------ connection
@@ -93,7 +94,11 @@ class Gw3Client:
     async def _read(self) -> None:
         try:
             async for frame in self.ws:
-                self._dispatch(orjson.loads(frame))
+                msg = orjson.loads(frame)
+                if msg.get("type") == "invoke":
+                    await self._invoke(msg)  # answered inline: no task per call
+                else:
+                    self._dispatch(msg)
         except Exception as error:  # connection gone: fail every waiter
             for future in self._pending.values():
                 if not future.done():
@@ -115,9 +120,6 @@ class Gw3Client:
             if self.on_context_updated is not None:
                 self.on_context_updated(msg)
             return
-        if mtype == "invoke":
-            self._invoke(msg)
-            return
         if mtype == "methods-added":
             server = msg.get("server_id", "")
             for method in msg.get("methods") or ():
@@ -129,7 +131,7 @@ class Gw3Client:
             if self.on_add_interest is not None:
                 result = self.on_add_interest(msg)
                 if result is not None:
-                    asyncio.ensure_future(result)
+                    self._spawn(result)
             return
         request_id = msg.get("request_id")
         if request_id is not None:
@@ -160,7 +162,7 @@ class Gw3Client:
         )
         return method_id
 
-    def _invoke(self, msg: Message) -> None:
+    async def _invoke(self, msg: Message) -> None:
         handler = self.methods.get(str(msg.get("method_id")))
         result = handler(msg) if handler is not None else {}
         frame = orjson.dumps(
@@ -173,7 +175,12 @@ class Gw3Client:
                 "result": result,
             }
         ).decode()
-        asyncio.ensure_future(self.ws.send(frame))
+        await self.ws.send(frame)
+
+    def _spawn(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _wake_method_waiters(self) -> None:
         for name, future in list(self._method_waiters):

@@ -159,7 +159,7 @@ def _cell(metric: Any, column: Column) -> str:
         text = _fmt(metric["median"], column.fmt)
         runs = metric.get("runs") or []
         if column.spread and len(runs) > 1:
-            text += f" [{_fmt(metric['min'], column.fmt)}–{_fmt(metric['max'], column.fmt)}]"
+            text += f" [{_fmt(metric['min'], column.fmt)}\u2013{_fmt(metric['max'], column.fmt)}]"
         return text
     return _fmt(metric, column.fmt)
 
@@ -170,7 +170,7 @@ def _table(columns: list[Column], rows: list[Row]) -> list[str]:
         for label in row.ratios:
             if label not in ratio_labels:
                 ratio_labels.append(label)
-    head = ["system", *(c.label for c in columns), *(f"× {label}" for label in ratio_labels)]
+    head = ["system", *(c.label for c in columns), *(f"\u00d7 {label}" for label in ratio_labels)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row.system, *(_cell(row.metrics.get(c.key), c) for c in columns)]
@@ -234,7 +234,7 @@ class Results:
             "",
             "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
             "",
-            "Cells are the median over the repeats, with [min–max] over the repeats; p50/p99 "
+            "Cells are the median over the repeats, with [min\u2013max] over the repeats; p50/p99 "
             "are computed within each repeat. Ratios are medians divided by the peer's "
             "median in the same run. Everything runs on 127.0.0.1; the machine is shared "
             "and noisy, so trust the ratios more than the absolute numbers.",

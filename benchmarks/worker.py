@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gc
 import json
 import os
@@ -172,10 +173,8 @@ class FanCounter:
             if self.count == last_count and time.monotonic() - self.t_last > idle:
                 break  # nothing more is coming
             last_count = self.count
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.done.wait(), 0.5)
-            except asyncio.TimeoutError:
-                pass
         return {
             "count": self.count,
             "expected": self.n,
@@ -196,8 +195,13 @@ class FanCounter:
         return {"expect": expect, "result": result}
 
 
-async def publish_loop(send: Callable[[bytes], Awaitable[None]], run: int, n: int, size: int,
-                       flush: Callable[[], Awaitable[None]] | None = None) -> Reply:
+async def publish_loop(
+    send: Callable[[bytes], Awaitable[None]],
+    run: int,
+    n: int,
+    size: int,
+    flush: Callable[[], Awaitable[None]] | None = None,
+) -> Reply:
     t0 = time.monotonic()
     for seq in range(n):
         await send(fan_data(run, seq, size))
@@ -334,10 +338,8 @@ async def gw3_ctx_subs(p: dict[str, Any]) -> None:
                 missing = sum(1 for s in seen if seq not in s)
                 return {"missing": missing, "t_all": None}
             progress.clear()
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(progress.wait(), 1.0)
-            except asyncio.TimeoutError:
-                pass
         times = [s.pop(seq) for s in seen]
         return {"missing": 0, "t_all": max(times), "t_first": min(times)}
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import invoke
+from . import fanout, invoke
 
 #: (name for --only, module with ``async def run(r) -> (ScenarioResult, [Target])``)
 SCENARIOS: list[tuple[str, ModuleType]] = [
     ("invoke", invoke),
+    ("fanout", fanout),
 ]

@@ -132,8 +132,10 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
         await stop_systems(r, systems)
     rows = rows_with_ratios(systems)
     r.cpu_rows.extend(
-        Row(f"{s.name}: per routed message of an invoke", {"cpu": summarize_runs(s.runs)[
-            "broker_cpu_us_per_msg"]})
+        Row(
+            f"{s.name}: per routed message of an invoke",
+            {"cpu": summarize_runs(s.runs)["broker_cpu_us_per_msg"]},
+        )
         for s in systems
     )
     result = ScenarioResult(
@@ -157,11 +159,21 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
     p99 = hub_row.ratios.get("NATS p99", float("nan"))
     via = "" if "async API" in hub_row.system else "raw GW3 client (no Python client yet)"
     targets.append(
-        Target("Invoke p50, async API", "≤ 1.5× NATS request/reply p50", f"{p50:.2f}×",
-               p50 <= 1.5, via)
+        Target(
+            "Invoke p50, async API",
+            "≤ 1.5\u00d7 NATS request/reply p50",
+            f"{p50:.2f}\u00d7",
+            p50 <= 1.5,
+            via,
+        )
     )
     targets.append(
-        Target("Invoke p99, async API", "≤ 2× NATS request/reply p99", f"{p99:.2f}×",
-               p99 <= 2.0, via)
+        Target(
+            "Invoke p99, async API",
+            "≤ 2\u00d7 NATS request/reply p99",
+            f"{p99:.2f}\u00d7",
+            p99 <= 2.0,
+            via,
+        )
     )
     return result, targets
