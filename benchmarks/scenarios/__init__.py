@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import fanout, invoke
+from . import contexts, fanout, invoke, node
 
 #: (name for --only, module with ``async def run(r) -> (ScenarioResult, [Target])``)
 SCENARIOS: list[tuple[str, ModuleType]] = [
     ("invoke", invoke),
+    ("node", node),
     ("fanout", fanout),
+    ("context", contexts),
 ]
