@@ -18,7 +18,10 @@ def make_frame(rows: int) -> Any:
     import pandas as pd
 
     rng = np.random.default_rng(42)
-    data: dict[str, Any] = {f"f{i}": rng.random(rows) for i in range(6)}
-    data["i0"] = np.arange(rows, dtype=np.int64)
-    data["i1"] = rng.integers(0, 1 << 40, rows, dtype=np.int64)
-    return pd.DataFrame(data)
+    # column by column, so that building it needs no second copy (no block consolidation)
+    df = pd.DataFrame(index=pd.RangeIndex(rows))
+    for i in range(6):
+        df[f"f{i}"] = rng.random(rows)
+    df["i0"] = np.arange(rows, dtype=np.int64)
+    df["i1"] = rng.integers(0, 1 << 40, rows, dtype=np.int64)
+    return df

@@ -48,6 +48,11 @@ def rss_bytes() -> int:
 
 
 def peak_rss_bytes() -> int:
+    """Peak RSS (VmHWM) of this process, in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import contexts, fanout, invoke, node
+from . import contexts, fanout, invoke, large, many, node
 
 #: (name for --only, module with ``async def run(r) -> (ScenarioResult, [Target])``)
 SCENARIOS: list[tuple[str, ModuleType]] = [
@@ -12,4 +12,6 @@ SCENARIOS: list[tuple[str, ModuleType]] = [
     ("node", node),
     ("fanout", fanout),
     ("context", contexts),
+    ("large", large),
+    ("many", many),
 ]

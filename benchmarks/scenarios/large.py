@@ -1,0 +1,188 @@
+"""Scenario 5: large payloads.
+
+(a) 1 MiB of random bytes, round trip caller → broker → handler → back. The raw GW3 client
+has only JSON, so it carries the bytes as base64 (encoded and decoded on both ends, what any
+plain GW3 peer must do); NATS and Redis carry raw bytes. The project's client (once it
+exists) uses its binary attachments.
+
+(b) A ~100 MB DataFrame shared from one process to another: through a hub context with the
+project's client, against the ``%store`` way (pickle to a file in one process, unpickle in
+the other). Both processes import pandas before the measurement, like a kernel that uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..frames import ROW_BYTES, rows_for
+from ..report import Column, Row, ScenarioResult, Target
+from ..runner import Run, System, rotate
+from ..stats import ratio, summarize_runs
+from . import invoke
+
+MIB = 1024 * 1024
+
+RT_COLUMNS = [
+    Column("p50", "p50 (ms)", ".2f"),
+    Column("p99", "p99 (ms)", ".2f"),
+]
+DF_COLUMNS = [
+    Column("seconds", "A → B (s)", ".2f"),
+    Column("a_peak_mb", "A peak RSS (MB)"),
+    Column("a_extra_x", "A peak over baseline (\u00d7 payload)", ".2f"),
+    Column("b_peak_mb", "B peak RSS (MB)"),
+    Column("b_extra_x", "B peak over baseline (\u00d7 payload)", ".2f"),
+]
+
+
+async def roundtrip(r: Run) -> list[Row]:
+    systems = await invoke.start_systems(r, payload="1mib")
+    systems = [s for s in systems if s.kind != "hub-sync"]
+    try:
+        await invoke.measure(r, systems, r.size(15, 60), warmup=r.size(3, 10))
+    finally:
+        await invoke.stop_systems(r, systems)
+    rows = []
+    for s in systems:
+        runs = [{"p50": x["p50"] / 1000, "p99": x["p99"] / 1000} for x in s.runs]
+        rows.append(
+            Row(s.name + (" (base64 in JSON)" if s.kind == "hub" else ""), summarize_runs(runs))
+        )
+    nats = next(row for row in rows if row.system.startswith("NATS"))
+    for row in rows:
+        if row.system.startswith("hub"):
+            row.ratios["NATS p50"] = ratio(
+                row.metrics["p50"]["median"], nats.metrics["p50"]["median"]
+            )
+    return rows
+
+
+def _mb(x: float) -> float:
+    return x / 1e6
+
+
+async def dataframe(r: Run, nbytes: int) -> list[Row]:
+    rows_n = rows_for(nbytes)
+    payload = rows_n * ROW_BYTES
+    path = str(r.group.tmp / "frame.pickle")
+    systems = [System("pickle to a file and back (%store)", "pickle")]
+    hub = None
+    if r.has_client:
+        hub = r.hub()
+        systems.append(System("hub context, jupyter_interop client", "hub-ji", {}, hub.pid))
+
+    async def once(s: System) -> dict[str, float]:
+        # fresh processes each time, so that each peak RSS belongs to this transfer only
+        if s.kind == "pickle":
+            a = await r.worker("pickle", path=path)
+            b = await r.worker("pickle", path=path)
+        else:
+            assert hub is not None
+            a = await r.worker("ji-df", url=hub.url_with_token, token=hub.token, role="writer")
+            b = await r.worker("ji-df", url=hub.url_with_token, token=hub.token, role="reader")
+        try:
+            if s.kind != "pickle":
+                await b.ask(cmd="expect", rows=rows_n, timeout=60)
+            wa = await a.ask(cmd="write", rows=rows_n, timeout=600)
+            wb = await b.ask(cmd="read", timeout=600)
+        finally:
+            await r.stop(a, b)
+        if wb.get("rows") != rows_n:
+            raise RuntimeError(f"{s.name}: B got {wb.get('rows')} rows, expected {rows_n}")
+        return {
+            "seconds": wb["t_end"] - wa["t_start"],
+            "a_peak_mb": _mb(wa["peak_rss"]),
+            "a_extra_x": (wa["peak_rss"] - wa["base_rss"]) / payload,
+            "b_peak_mb": _mb(wb["peak_rss"]),
+            "b_extra_x": (wb["peak_rss"] - wb["base_rss"]) / payload,
+        }
+
+    try:
+        for rep in range(r.repeats):
+            for s in rotate(systems, rep):
+                s.runs.append(await once(s))
+    finally:
+        if hub is not None:
+            hub.stop()
+    rows = [Row(s.name, summarize_runs(s.runs)) for s in systems]
+    for row in rows[1:]:
+        row.ratios["pickle"] = ratio(
+            row.metrics["seconds"]["median"], rows[0].metrics["seconds"]["median"]
+        )
+    return rows
+
+
+async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
+    nbytes = r.size(10 * MIB, 100 * MIB)
+    rt_rows = await roundtrip(r)
+    df_rows = await dataframe(r, nbytes)
+    result = ScenarioResult(
+        "large",
+        "5. Large payloads",
+        "**(a) 1 MiB binary round trip** (table below), then **(b) a "
+        f"{nbytes / MIB:.0f} MiB DataFrame** (8 numeric columns, {rows_for(nbytes)} rows) "
+        "from process A to process B. A's time starts after it built the DataFrame; B's ends "
+        "when it holds its own DataFrame. 'Peak over baseline' is the process's peak RSS "
+        "(ru_maxrss, lifetime) minus its RSS before the DataFrame existed (pandas already "
+        "imported), divided by the payload size. The pickle file lives on local disk "
+        "(page cache).",
+        RT_COLUMNS,
+        rt_rows,
+    )
+    result.extra_tables.append(
+        {
+            "title": f"(b) {nbytes / MIB:.0f} MiB DataFrame, A → B",
+            "columns": DF_COLUMNS,
+            "rows": df_rows,
+        }
+    )
+    targets: list[Target] = []
+    hub_rt = next((row for row in rt_rows if "async API" in row.system), rt_rows[0])
+    p50 = float(hub_rt.metrics["p50"]["median"])
+    via = "" if "async API" in hub_rt.system else "raw GW3 client, base64 in JSON"
+    targets.append(Target("1 MiB round trip p50", "\u2264 3 ms", f"{p50:.2f} ms", p50 <= 3.0, via))
+    hub_df = next((row for row in df_rows if row.system.startswith("hub")), None)
+    size_note = "" if not r.quick else f"quick run: {nbytes / MIB:.0f} MiB"
+    if hub_df is None:
+        targets.append(
+            Target(
+                "100 MB DataFrame A → B",
+                "\u2264 1.5 s, faster than pickle",
+                "not measured",
+                None,
+                "needs the Python client",
+            )
+        )
+        targets.append(
+            Target(
+                "DataFrame peak RSS per process",
+                "\u2264 3\u00d7 payload",
+                "not measured",
+                None,
+                "needs the Python client",
+            )
+        )
+    else:
+        m: dict[str, Any] = hub_df.metrics
+        seconds = float(m["seconds"]["median"])
+        vs = hub_df.ratios.get("pickle", float("nan"))
+        targets.append(
+            Target(
+                "100 MB DataFrame A → B",
+                "\u2264 1.5 s and faster than pickle",
+                f"{seconds:.2f} s ({vs:.2f}\u00d7 pickle)",
+                seconds <= 1.5 and vs < 1.0,
+                size_note,
+            )
+        )
+        worst = max(float(m["a_extra_x"]["median"]), float(m["b_extra_x"]["median"]))
+        targets.append(
+            Target(
+                "DataFrame peak RSS per process",
+                "\u2264 3\u00d7 payload",
+                f"{worst:.2f}\u00d7 (worse of A and B, over baseline)",
+                worst <= 3.0,
+                size_note,
+            )
+        )
+    return result, targets
