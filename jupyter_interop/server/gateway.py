@@ -35,6 +35,7 @@ __all__ = [
     "KernelIdentity",
     "KernelResolver",
     "claimed_kernel_id",
+    "without_claimed_identity",
 ]
 
 #: close code after a refused ``hello`` (or a request before it): policy violation
@@ -72,6 +73,23 @@ def claimed_kernel_id(message: Message) -> str | None:
         if isinstance(identity, dict):
             claimed = identity.get("kernelId")
     return claimed if isinstance(claimed, str) and claimed else None
+
+
+#: identity fields only the hub may set (from the server's records, never from the client)
+SERVER_ASSIGNED_IDENTITY = ("kernelId", "notebookPath")
+
+
+def without_claimed_identity(message: Message) -> Message:
+    """The ``hello`` with client-claimed kernel id / notebook path removed from its identity.
+
+    Identity is established by the hub (DESIGN §2.5): the verified values are put on the
+    Connection by the transport and the core adds them to the resolved identity.
+    """
+    identity = message.get("identity")
+    if isinstance(identity, dict) and any(k in identity for k in SERVER_ASSIGNED_IDENTITY):
+        identity = {k: v for k, v in identity.items() if k not in SERVER_ASSIGNED_IDENTITY}
+        return {**message, "identity": identity}
+    return message
 
 
 def _consume(future: Any) -> None:
@@ -251,9 +269,10 @@ class GatewaySocket(WebSocketHandler):
         except ProtocolError as error:
             self._reply_error(None, error)
             return None
-        if self.service.resolver is not None and self.service.hub.peer_for(conn) is None:
+        if decoded.get("type") == "hello" and self.service.hub.peer_for(conn) is None:
             kernel_id = claimed_kernel_id(decoded)
-            if kernel_id is not None:
+            decoded = without_claimed_identity(decoded)
+            if kernel_id is not None and self.service.resolver is not None:
                 # tornado awaits this before reading the next frame: order is kept
                 return self._resolve_then_handle(kernel_id, decoded)
         self._handle(decoded)

@@ -1,0 +1,136 @@
+"""The jupyter_server extension that hosts the interop hub (DESIGN §2.3, §2.4).
+
+Lifecycle (see the Jupyter notes): at load (``initialize_settings``) the event loop is not
+running and the port is not final, so the hub, the gateway and a best-guess URL are set up
+there, early enough for kernels started first to inherit ``JUPYTER_INTEROP_URL`` and
+``JUPYTER_INTEROP_TOKEN``. ``_start_jupyter_server_extension`` runs once the server listens
+and fixes the URL from ``serverapp.connection_url``. ``stop_extension`` runs before kernels
+are stopped, may run twice and may run without the start hook (pytest-jupyter does that).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
+from tornado import web
+from traitlets import default
+
+from ..hub.core import InteropHub
+from ..hub.store import ContextStore
+from .gateway import GOING_AWAY_CLOSE_CODE, GatewayService, KernelIdentity
+from .handlers import InteropGatewayHandler, InteropViewHandler
+from .runtime import GATEWAY_PATH, EnvironmentExport, RuntimeFile, http_to_ws
+from .settings import GatewaySettings
+from .views import VIEW_PATTERN
+
+__all__ = ["InteropExtension"]
+
+
+class InteropExtension(GatewaySettings, ExtensionApp):
+    """io.Connect (GW3) interop hub inside the Jupyter server."""
+
+    name = "jupyter_interop"
+    description = "io.Connect (Glue42) interop hub for notebooks, scripts and io.Connect apps"
+    load_other_extensions = True
+    classes = [InteropHub]
+
+    @default("context_store_path")
+    def _default_context_store_path(self) -> str:
+        return os.path.join(jupyter_data_dir(), "interop", "contexts.sqlite")
+
+    # ------------------------------------------------------------------ load
+
+    def initialize_settings(self) -> None:
+        """Create the hub and the gateway; export a best-guess URL for early kernels."""
+        self._env = EnvironmentExport()
+        self._runtime = RuntimeFile("server")
+        self._stopped = False
+        self.store = self._open_store()
+        self.hub = InteropHub(parent=self, token=self.token, store=self.store)
+        self.service = GatewayService(
+            self.hub,
+            limits=self.outbox_limits(),
+            max_message_size=self.max_message_size,
+            resolver=self._resolve_kernel,
+            log=self.log,
+        )
+        self.status_extra: dict[str, Any] = {"kind": "server"}
+        self._publish(self._gateway_url())
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(
+            [
+                (GATEWAY_PATH, InteropGatewayHandler, {"service": self.service}),
+                (
+                    VIEW_PATTERN,
+                    InteropViewHandler,
+                    {"service": self.service, "extra_status": self.status_extra},
+                ),
+            ]
+        )
+
+    def _open_store(self) -> ContextStore | None:
+        if not self.persist_contexts:
+            return None
+        path = self.context_store_path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return ContextStore(path, log=self.log)
+
+    # ------------------------------------------------------------------ start
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """The server listens now: its connection URL (and port) are final."""
+        if not getattr(self, "_stopped", True):
+            self._publish(self._gateway_url())
+
+    def _gateway_url(self) -> str:
+        assert self.serverapp is not None
+        base = self.serverapp.connection_url  # includes base_url; port final only after start
+        return http_to_ws(url_path_join(base, GATEWAY_PATH))
+
+    def _publish(self, url: str) -> None:
+        assert self.serverapp is not None
+        self.status_extra["url"] = url
+        self._env.set(url, self.token)
+        self._runtime.write(
+            url,
+            self.token,
+            server_url=self.serverapp.connection_url,
+            server_pid=os.getpid(),
+        )
+        self.log.info("Interop hub at %s (runtime file %s)", url, self._runtime.path)
+
+    async def _resolve_kernel(self, kernel_id: str) -> KernelIdentity | None:
+        """Map a claimed kernel id to the notebook it runs, through the server's own records."""
+        assert self.serverapp is not None
+        if kernel_id not in self.serverapp.kernel_manager:
+            return None
+        path: str | None = None
+        try:
+            session = await self.serverapp.session_manager.get_session(kernel_id=kernel_id)
+        except web.HTTPError:
+            pass  # a kernel without a session (started through the kernels API)
+        else:
+            path = session.get("path") or None
+        return KernelIdentity(kernel_id=kernel_id, notebook_path=path)
+
+    # ------------------------------------------------------------------ stop
+
+    async def stop_extension(self) -> None:
+        """Close every socket (1001), flush and close the store, remove the runtime file and
+        restore the environment. Idempotent; safe when only load ran, or not even that."""
+        if getattr(self, "_stopped", True):
+            return
+        self._stopped = True
+        try:
+            self.service.close_all(GOING_AWAY_CLOSE_CODE, "Jupyter server shutting down")
+            self.hub.shutdown()
+        finally:
+            if self.store is not None:
+                self.store.close()
+            self._runtime.remove()
+            self._env.restore()
