@@ -1,0 +1,170 @@
+"""Profile the hub process under one benchmark workload with py-spy.
+
+``python -m benchmarks.profile_hub WORKLOAD [--seconds S] [--top N] [--out FILE]``
+
+WORKLOAD is one of ``invoke``, ``fanout1``, ``fanout10``, ``context``, ``connect``. A fresh
+standalone hub is started, ``py-spy record`` samples it (all threads, including idle time in
+``select``/``epoll`` so that the share of the loop waiting is visible) while the workload runs,
+and the collapsed stacks are summarised: self time and inclusive time per function, as a
+percentage of the samples. The raw collapsed stacks are kept (``--out``) for flame graphs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .runner import Run
+
+WORKLOADS = ("invoke", "fanout1", "fanout10", "context", "connect")
+
+
+async def drive(r: Run, workload: str, hub: Any, seconds: float) -> str:
+    """Start the workload's workers, run it for about ``seconds``, return a description."""
+    url, token = hub.url, hub.token
+    deadline = time.monotonic() + seconds
+    if workload == "invoke":
+        handler = await r.worker("gw3-handler", url=url, token=token)
+        caller = await r.worker("gw3-caller", url=url, token=token)
+        calls = 0
+        yield_start = time.monotonic()
+        while time.monotonic() < deadline:
+            await caller.ask(cmd="run", n=1000)
+            calls += 1000
+        await r.stop(caller, handler)
+        rate = calls / (time.monotonic() - yield_start)
+        return f"{calls} sequential invokes ({rate:.0f}/s)"
+    if workload.startswith("fanout"):
+        subs_n = int(workload[len("fanout") :])
+        pub = await r.worker("gw3-handler", url=url, token=token)
+        subs = await r.workers("gw3-sub", [{"url": url, "token": token}] * subs_n)
+        run_id = sent = 0
+        while time.monotonic() < deadline:
+            run_id += 1
+            n = 20000 // subs_n
+            await asyncio.gather(*(w.ask(cmd="expect", run=run_id, n=n) for w in subs))
+            await pub.ask(cmd="publish", run=run_id, n=n, size=100)
+            await asyncio.gather(*(w.ask(cmd="result") for w in subs))
+            sent += n
+        await r.stop(pub, *subs)
+        return f"{sent} stream messages of 100 bytes to {subs_n} subscriber(s)"
+    if workload == "context":
+        writer = await r.worker("gw3-ctx-writer", url=url, token=token, names=["bench.ctx"])
+        context_id = writer.info["ids"]["bench.ctx"]
+        subs = await r.workers(
+            "gw3-ctx-subs", [{"url": url, "token": token, "k": 10, "context_id": context_id}] * 5
+        )
+        seq = 0
+        while time.monotonic() < deadline:
+            await writer.ask(cmd="update", name="bench.ctx", seq=seq)
+            await asyncio.gather(*(w.ask(cmd="wait", seq=seq) for w in subs))
+            seq += 1
+        await r.stop(writer, *subs)
+        return f"{seq} context updates to 50 subscribers"
+    if workload == "connect":
+        writer = await r.worker(
+            "gw3-ctx-writer", url=url, token=token, names=[f"c{i}" for i in range(5)]
+        )
+        ids = list(writer.info["ids"].values())
+        holders = await asyncio.gather(
+            *(
+                r.worker(
+                    "gw3-holders",
+                    timeout=900,
+                    url=url,
+                    token=token,
+                    k=100,
+                    tag=str(i),
+                    context_ids=ids,
+                )
+                for i in range(4)
+            )
+        )
+        await r.stop(writer, *holders)
+        return "400 clients connecting (hello, join, register 5 methods, 5 subscriptions)"
+    raise ValueError(workload)
+
+
+def summarize(collapsed: Path, top: int) -> str:
+    self_count: collections.Counter[str] = collections.Counter()
+    incl_count: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = [f for f in stack.split(";") if f and not f.startswith("process ")]
+        frames = [f for f in frames if not f.startswith("thread ")]
+        if not frames:
+            continue
+        total += count
+        self_count[frames[-1]] += count
+        for frame in set(frames):
+            incl_count[frame] += count
+    lines = [f"{total} samples", "", "self %  function (file:line)"]
+    for frame, count in self_count.most_common(top):
+        lines.append(f"{100 * count / total:5.1f}  {frame}")
+    lines += ["", "incl %  function (file:line)"]
+    for frame, count in incl_count.most_common(top):
+        lines.append(f"{100 * count / total:5.1f}  {frame}")
+    return "\n".join(lines)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    if shutil.which("py-spy") is None:
+        sys.exit("py-spy is not installed: pip install -e '.[bench]'")
+    r = Run(quick=False, repeats=3)
+    try:
+        hub = r.hub()
+        raw = args.out or Path(r.group.tmp) / f"{args.workload}.collapsed"
+        spy = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(hub.pid),
+                "--format",
+                "raw",
+                "--rate",
+                str(args.rate),
+                "--idle",
+                "--output",
+                str(raw),
+                "--duration",
+                str(int(args.seconds + 30)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        await asyncio.sleep(1.0)  # py-spy attaches
+        what = await drive(r, args.workload, hub, args.seconds)
+        hub.stop()  # py-spy writes its file when the process ends
+        spy.wait(timeout=60)
+        print(f"hub profile: {what}\n")
+        print(summarize(Path(raw), args.top))
+        if args.out:
+            print(f"\ncollapsed stacks: {args.out}")
+    finally:
+        r.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_hub", description=__doc__)
+    parser.add_argument("workload", choices=WORKLOADS)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=int, default=250, help="samples per second")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--out", type=Path, default=None, help="keep the collapsed stacks")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
