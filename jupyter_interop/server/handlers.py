@@ -11,7 +11,7 @@ ride on the browser's Jupyter session.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
@@ -36,9 +36,6 @@ class InteropGatewayHandler(WebSocketMixin, GatewaySocket, JupyterHandler):
 
     def set_default_headers(self) -> None:
         """No CSP and friends on a WebSocket upgrade (as the kernel channel handler does)."""
-
-    def get_compression_options(self) -> dict[str, Any] | None:
-        return cast("dict[str, Any] | None", self.settings.get("websocket_compression_options"))
 
     def check_origin(self, origin: str | None = None) -> bool:
         """Jupyter's Origin check, for upgrades that Jupyter's auth accepted.
