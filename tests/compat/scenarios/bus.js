@@ -10,13 +10,21 @@ const roles = {
         const T = ctx.n("bus");
         const got = {};
         const subs = {};
+        const reported = new Set();
         const sub = async (key, topic, options) => {
             got[key] = [];
             subs[key] = await io.bus.subscribe(
                 topic,
                 (data, cbTopic, source) => {
                     got[key].push({ data, topic: cbTopic, source: source?.application });
-                    if (key === "end") ctx.emit("collected", { seq: data.seq, got });
+                    // The order in which the subscriptions matching one publish are served is not
+                    // defined: report once the end marker reached all three that match it.
+                    const seq = data?.seq;
+                    const reached = (k) => got[k].some((e) => e.data?.seq === seq);
+                    if (seq !== undefined && !reported.has(seq) && ["end", "star", "gt"].every(reached)) {
+                        reported.add(seq);
+                        ctx.emit("collected", { seq, got });
+                    }
                 },
                 options
             );

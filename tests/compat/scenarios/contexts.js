@@ -156,6 +156,7 @@ async function main(t) {
         t.check("remaining contexts of this run", mine(), [C2]);
         t.check("get of destroyed context resolves {}", await contexts.get(C3), {});
         await contexts.set(C1, { reborn: true });
+        t.ok("B's all() lists the re-created C1", await until(async () => (await peer.call("all")).includes(C1)), await peer.call("all"));
         t.check("re-created context has only the new data (B)", await peer.call("get", C1), { reborn: true });
     });
 }
