@@ -95,7 +95,7 @@ async def drive(r: Run, workload: str, hub: Any, seconds: float) -> str:
 def summarize(collapsed: Path, top: int) -> str:
     self_count: collections.Counter[str] = collections.Counter()
     incl_count: collections.Counter[str] = collections.Counter()
-    total = 0
+    total = idle = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack:
@@ -105,11 +105,20 @@ def summarize(collapsed: Path, top: int) -> str:
         frames = [f for f in frames if not f.startswith("thread ")]
         if not frames:
             continue
+        if frames[-1].startswith(("EpollSelector.select", "PollSelector.select")):
+            idle += count  # the loop waiting for I/O: not hub work
+            continue
         total += count
         self_count[frames[-1]] += count
         for frame in set(frames):
             incl_count[frame] += count
-    lines = [f"{total} samples", "", "self %  function (file:line)"]
+    share = 100 * idle / max(1, idle + total)
+    lines = [
+        f"{idle + total} samples, {share:.1f}% idle in select; percentages below are of the "
+        f"{total} busy samples",
+        "",
+        "self %  function (file:line)",
+    ]
     for frame, count in self_count.most_common(top):
         lines.append(f"{100 * count / total:5.1f}  {frame}")
     lines += ["", "incl %  function (file:line)"]
