@@ -192,8 +192,13 @@ class GatewayService:
             if not self._write_scheduled:
                 # Written once the loop has handled every frame that already arrived: a
                 # burst from one peer becomes one write per recipient, not one per message.
-                self._write_scheduled = True
-                asyncio.get_running_loop().call_soon(self._write_dirty)
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # no loop (shutdown paths): write now
+                    self._write_dirty()
+                else:
+                    self._write_scheduled = True
+                    loop.call_soon(self._write_dirty)
 
     def _write_dirty(self) -> None:
         self._write_scheduled = False
@@ -321,13 +326,19 @@ class GatewaySocket(WebSocketHandler):
 
     def _handle(self, message: Message) -> None:
         conn = self.conn
+        hub = self.service.hub
         try:
-            out = self.service.hub.handle(conn, message)
+            out = hub.handle(conn, message)
         except Exception as error:  # the core catches its own errors; this is a last guard
             self.service.log.exception("Interop: hub failed on a message from %s", conn)
-            out = self.service.hub.error_reply(
+            out = hub.error_reply(
                 conn, message, ProtocolError(Reason.UNHANDLED, f"Internal hub error: {error!r}")
             )
+        if "extensions" not in conn.attrs and message.get("type") == "hello":
+            peer = hub.peer_for(conn)
+            if peer is not None:
+                # what the peer negotiated decides, e.g., whether its outbox sends notices
+                conn.attrs["extensions"] = peer.extensions
         self.service.dispatch(out)
         if conn.close_reason is not None and not self.finished:
             self.close_after_flush(AUTH_CLOSE_CODE, conn.close_reason)

@@ -120,6 +120,18 @@ def small_hub(tmp_path: Path) -> Iterator[Hub]:
     stop_cleanly(h)
 
 
+@pytest.fixture
+def lagging_hub(tmp_path: Path) -> Iterator[Hub]:
+    """Small soft limits, but a generous stall limit: a backlog, never a disconnect."""
+    h = start_hub(
+        tmp_path,
+        "--StandaloneHubApp.outbox_soft_messages=50",
+        "--StandaloneHubApp.outbox_stall_seconds=60",
+    )
+    yield h
+    stop_cleanly(h)
+
+
 async def connect(url: str, **kwargs: Any) -> ClientConnection:
     return await websockets.connect(url, proxy=None, compression=None, **kwargs)
 
@@ -160,9 +172,12 @@ def hello(token: str | None = None, application: str = "test", **extra: Any) -> 
     return json.dumps(message)
 
 
-async def peer(hub: Hub, application: str, *, join_bus: bool = True, **kw: Any) -> Any:
+async def peer(
+    hub: Hub, application: str, *, join_bus: bool = True, notices: bool = False, **kw: Any
+) -> Any:
     ws = await connect(hub.url, **kw)
-    await ws.send(hello(hub.token, application))
+    extra = {"extensions": {"jupyter_interop": {"notices": True}}} if notices else {}
+    await ws.send(hello(hub.token, application, **extra))
     welcome = await recv_until(ws, "welcome")
     if join_bus:
         await ws.send(json.dumps({"type": "join", "destination": "bus", "request_id": "j"}))
@@ -451,6 +466,38 @@ async def test_slow_consumer_loses_events_not_others_and_is_closed(small_hub: Hu
     await fast.close()
     await publisher.close()
     slow.transport.abort()
+
+
+@pytest.mark.asyncio
+async def test_every_event_is_delivered_or_counted_in_a_notice(lagging_hub: Hub) -> None:
+    hub = lagging_hub
+    publisher, _ = await peer(hub, "publisher")
+    lagging, _ = await peer(
+        hub, "lagging", notices=True, sock=_tiny_buffer_socket(hub.url), max_queue=1
+    )
+    await subscribe(lagging, "flood")
+    total = 1000
+    for n in range(total):  # the lagging peer reads nothing meanwhile
+        await publisher.send(publish("flood", {"n": n, "pad": "p" * 8192}))
+    await publisher.send(json.dumps({"type": "create-token", "request_id": "sync"}))
+    await recv_until(publisher, "token")  # the hub has routed every publish
+    received: list[int] = []
+    notices: list[dict[str, Any]] = []
+    while len(received) + sum(n["count"] for n in notices) < total:
+        message = await recv(lagging)
+        if message["type"] == "event":
+            received.append(message["data"]["n"])
+        else:
+            assert message["type"] == "events-dropped", message
+            notices.append(message)
+    assert notices, "nothing was dropped: the test did not create a backlog"
+    assert received == sorted(received)  # what arrives is in order
+    assert notices[-1]["total"] == total - len(received)
+    _, peers = await asyncio.to_thread(hub.get, "peers", hub.token)
+    (entry,) = [p for p in peers if p["identity"]["application"] == "lagging"]
+    assert entry["dropped_events"] == total - len(received)
+    await publisher.close()
+    await lagging.close()
 
 
 @pytest.mark.asyncio
