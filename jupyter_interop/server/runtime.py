@@ -87,7 +87,8 @@ class RuntimeFile:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.fchmod(fd, 0o600)  # the umask cannot widen it, but an old tmp file could
+            if hasattr(os, "fchmod"):  # an old tmp file could have wider permissions
+                os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(payload, f, indent=1)
         except BaseException:
