@@ -17,6 +17,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -146,6 +147,11 @@ class FanCounter:
         self.reset(-1, 0)
 
     def reset(self, run: int, n: int) -> None:
+        # subscribers' callbacks may run on another thread (the project's client): the
+        # event is set through the loop then
+        self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
+        self.finished = False
         self.run = run
         self.n = n
         self.count = 0
@@ -168,8 +174,12 @@ class FanCounter:
         if seq != self.next_seq:
             self.out_of_order += 1
         self.next_seq = seq + 1
-        if self.count >= self.n:
-            self.done.set()
+        if self.count >= self.n and not self.finished:
+            self.finished = True
+            if threading.get_ident() == self.loop_thread:
+                self.done.set()
+            else:
+                self.loop.call_soon_threadsafe(self.done.set)
 
     async def result(self, timeout: float, idle: float = 3.0) -> Reply:
         deadline = time.monotonic() + timeout
@@ -623,12 +633,9 @@ ROLES: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
 def main() -> None:
     role = sys.argv[1]
     params = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
-    try:
-        from . import ji_roles
+    from . import ji_roles  # the project's client is imported only by its roles
 
-        ROLES.update(ji_roles.ROLES)
-    except ImportError:
-        pass
+    ROLES.update(ji_roles.ROLES)
     try:
         asyncio.run(ROLES[role](params))
     except Exception as error:

@@ -78,8 +78,13 @@ async def dataframe(r: Run, nbytes: int) -> list[Row]:
             b = await r.worker("pickle", path=path)
         else:
             assert hub is not None
-            a = await r.worker("ji-df", url=hub.url_with_token, token=hub.token, role="writer")
-            b = await r.worker("ji-df", url=hub.url_with_token, token=hub.token, role="reader")
+            name = f"bench.df.{len(s.runs)}"  # a fresh context each time: no old snapshot
+            a = await r.worker(
+                "ji-df", url=hub.url_with_token, token=hub.token, role="writer", name=name
+            )
+            b = await r.worker(
+                "ji-df", url=hub.url_with_token, token=hub.token, role="reader", name=name
+            )
         try:
             if s.kind != "pickle":
                 await b.ask(cmd="expect", rows=rows_n, timeout=60)

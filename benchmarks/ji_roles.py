@@ -1,0 +1,217 @@
+"""Worker roles that use the project's Python client (``jupyter_interop.connect``).
+
+Handlers are plain ``def`` functions (what a notebook user writes), so they run on the
+client's handler thread; callers use the async API (``await io.methods.ainvoke``: the
+caller's loop hands the call to the client's I/O thread and back) or the sync API
+(``io.methods.invoke`` from a plain thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .worker import (
+    METHOD,
+    SMALL_ARGS,
+    STREAM,
+    Command,
+    FanCounter,
+    Reply,
+    caller_handlers,
+    payload,
+    peak_rss_bytes,
+    rss_bytes,
+    serve,
+)
+
+
+def connect(p: dict[str, Any], application: str) -> Any:
+    import jupyter_interop as ji
+
+    return ji.connect(url=p["url"], token=p["token"], application=application)
+
+
+async def ji_handler(p: dict[str, Any]) -> None:
+    io = connect(p, "bench-ji-handler")
+
+    def echo(**kwargs: Any) -> Any:
+        return kwargs
+
+    io.methods.register(p.get("method", METHOD), echo)
+    await serve({})
+    io.close()
+
+
+async def ji_caller(p: dict[str, Any]) -> None:
+    io = connect(p, f"bench-ji-caller-{p.get('api', 'async')}")
+    args = SMALL_ARGS if p.get("payload", "small") == "small" else {"blob": payload("1mib")}
+    method = p.get("method", METHOD)
+    io.methods.invoke(method, args, wait_timeout=15)  # waits for the handler to appear
+    check = "blob" in args
+
+    if p.get("api", "async") == "sync":
+
+        def once_sync() -> None:
+            result = io.methods.invoke(method, args)
+            if check:
+                assert len(result.returned["blob"]) == len(args["blob"])
+
+        await serve(caller_handlers(once_sync=once_sync))
+    else:
+
+        async def once() -> None:
+            result = await io.methods.ainvoke(method, args)
+            if check:
+                assert len(result.returned["blob"]) == len(args["blob"])
+
+        await serve(caller_handlers(once))
+    io.close()
+
+
+async def ji_publisher(p: dict[str, Any]) -> None:
+    io = connect(p, "bench-ji-pub")
+    stream = io.streams.create(STREAM)
+
+    async def publish(cmd: Command) -> Reply:
+        run, n, size = int(cmd["run"]), int(cmd["n"]), int(cmd["size"])
+        head_len = len(f"{run} 0 ")
+        pad = "x" * max(0, size - head_len)
+        t0 = time.monotonic()
+        push = stream.push
+        for seq in range(n):
+            push({"d": f"{run} {seq} {pad}"})
+        return {"t_start": t0, "t_end": time.monotonic()}
+
+    await serve({"publish": publish})
+    io.close()
+
+
+async def ji_sub(p: dict[str, Any]) -> None:
+    io = connect(p, "bench-ji-sub")
+    counter = FanCounter()
+
+    def on_data(item: Any) -> None:
+        run, seq, _ = item.data["d"].split(" ", 2)
+        counter.seen(int(run), int(seq))
+
+    await io.streams.asubscribe(STREAM, on_data=on_data, wait_timeout=15)
+    await serve(counter.handlers())
+    io.close()
+
+
+async def ji_ctx_writer(p: dict[str, Any]) -> None:
+    io = connect(p, "bench-ji-ctx-writer")
+    for name in p["names"]:
+        await io.contexts.aset(name, {"seq": -1, "payload": "x" * 64})
+
+    async def update(cmd: Command) -> Reply:
+        t0 = time.monotonic()
+        await io.contexts.aupdate(cmd["name"], {"seq": int(cmd["seq"])})
+        return {"t_send": t0, "t_ack": time.monotonic()}
+
+    await serve({"update": update}, ids={name: name for name in p["names"]})
+    io.close()
+
+
+async def ji_ctx_subs(p: dict[str, Any]) -> None:
+    k = int(p["k"])
+    loop = asyncio.get_running_loop()
+    seen: list[dict[int, float]] = [{} for _ in range(k)]
+    progress = asyncio.Event()
+
+    def listener(i: int) -> Callable[[dict[str, Any]], None]:
+        def on_change(data: dict[str, Any]) -> None:
+            now = time.monotonic()
+            value = data.get("seq")
+            if isinstance(value, int) and value >= 0:
+                seen[i][value] = now
+                loop.call_soon_threadsafe(progress.set)
+
+        return on_change
+
+    clients = []
+    for i in range(k):
+        io = connect(p, f"bench-ji-ctx-sub-{i}")
+        await io.contexts.asubscribe(p["name"], listener(i))
+        clients.append(io)
+
+    async def wait(cmd: Command) -> Reply:
+        seq = int(cmd["seq"])
+        deadline = time.monotonic() + float(cmd.get("timeout", 10))
+        while not all(seq in s for s in seen):
+            if time.monotonic() > deadline:
+                return {"missing": sum(1 for s in seen if seq not in s), "t_all": None}
+            progress.clear()
+            try:
+                await asyncio.wait_for(progress.wait(), 1.0)
+            except asyncio.TimeoutError:
+                continue
+        times = [s.pop(seq) for s in seen]
+        return {"missing": 0, "t_all": max(times), "t_first": min(times)}
+
+    await serve({"wait": wait})
+    for io in clients:
+        io.close()
+
+
+async def ji_df(p: dict[str, Any]) -> None:
+    """A DataFrame through a context: the writer sets it, the reader's callback receives it."""
+    import pandas  # noqa: F401 - imported before the baseline, as in a kernel that uses it
+
+    from .frames import make_frame
+
+    io = connect(p, f"bench-ji-df-{p['role']}")
+    name = p.get("name", "bench.df")
+    received: dict[str, Any] = {}
+    got = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    base = {"rss": rss_bytes()}
+
+    async def write(cmd: Command) -> Reply:
+        base["rss"] = rss_bytes()
+        df = make_frame(int(cmd["rows"]))
+        t0 = time.monotonic()
+        await io.contexts.aset(name, {"df": df})
+        t1 = time.monotonic()
+        return {"t_start": t0, "t_end": t1, "base_rss": base["rss"], "peak_rss": peak_rss_bytes()}
+
+    def on_change(data: dict[str, Any]) -> None:
+        df = data.get("df")
+        if df is not None and len(df) == received.get("rows_expected"):
+            received["t_end"] = time.monotonic()
+            received["df"] = df
+            loop.call_soon_threadsafe(got.set)
+
+    async def expect(cmd: Command) -> Reply:
+        base["rss"] = rss_bytes()
+        received["rows_expected"] = int(cmd["rows"])
+        await io.contexts.asubscribe(name, on_change)
+        return {"ok": True}
+
+    async def read(cmd: Command) -> Reply:
+        await asyncio.wait_for(got.wait(), float(cmd.get("timeout", 300)))
+        df = received["df"]
+        return {
+            "t_start": received["t_end"],
+            "t_end": received["t_end"],
+            "base_rss": base["rss"],
+            "peak_rss": peak_rss_bytes(),
+            "rows": len(df),
+        }
+
+    await serve({"write": write, "expect": expect, "read": read})
+    io.close()
+
+
+ROLES: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+    "ji-handler": ji_handler,
+    "ji-caller": ji_caller,
+    "ji-publisher": ji_publisher,
+    "ji-sub": ji_sub,
+    "ji-ctx-writer": ji_ctx_writer,
+    "ji-ctx-subs": ji_ctx_subs,
+    "ji-df": ji_df,
+}
