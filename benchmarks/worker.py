@@ -372,22 +372,25 @@ async def gw3_holders(p: dict[str, Any]) -> None:
 
     async def one(i: int) -> Gw3Client:
         async with sem:
-            client = await Gw3Client.open(p["url"], p["token"], f"bench-many-{p['tag']}-{i}")
-            await client.request(
-                {
-                    "domain": "agm",
-                    "type": "register",
-                    "methods": [
-                        {
-                            "id": str(m),
-                            "name": f"bench.many.{p['tag']}.{i}.{m}",
-                            "flags": {"metadata": {}, "streaming": False},
-                            "object_types": [],
-                        }
-                        for m in range(methods)
-                    ],
-                }
+            client = await Gw3Client.open(
+                p["url"], p["token"], f"bench-many-{p['tag']}-{i}", join_agm=methods > 0
             )
+            if methods:
+                await client.request(
+                    {
+                        "domain": "agm",
+                        "type": "register",
+                        "methods": [
+                            {
+                                "id": str(m),
+                                "name": f"bench.many.{p['tag']}.{i}.{m}",
+                                "flags": {"metadata": {}, "streaming": False},
+                                "object_types": [],
+                            }
+                            for m in range(methods)
+                        ],
+                    }
+                )
             for context_id in p["context_ids"]:
                 await client.subscribe_context(context_id)
             return client

@@ -37,10 +37,45 @@ async def count_alive(holders: list[Worker]) -> int:
     return sum(int(reply["alive"]) for reply in replies)
 
 
+async def rss_without_agm(r: Run, total: int, procs: int) -> float:
+    """KiB of hub RSS per client that only says hello and follows 5 contexts (no agm: no
+    O(N²) announcements), on a hub of its own: what a connection itself costs."""
+    hub = r.hub()
+    writer = await r.worker("gw3-ctx-writer", url=hub.url, token=hub.token, names=CONTEXTS)
+    holders: list[Worker] = []
+    try:
+        await settle(hub.pid)
+        before = rss(hub.pid)
+        ids = list(writer.info["ids"].values())
+        holders = list(
+            await asyncio.gather(
+                *(
+                    r.worker(
+                        "gw3-holders",
+                        timeout=900,
+                        url=hub.url,
+                        token=hub.token,
+                        k=total // procs,
+                        tag=f"x{i}",
+                        context_ids=ids,
+                        methods=0,
+                    )
+                    for i in range(procs)
+                )
+            )
+        )
+        await settle(hub.pid)
+        return (rss(hub.pid) - before) / total / 1024
+    finally:
+        await r.stop(writer, *holders)
+        hub.stop()
+
+
 async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
     total = r.size(100, 1000)
     procs = r.size(2, 4)
     n = r.size(400, 2000)
+    no_agm_kb = await rss_without_agm(r, total, procs)
     hub = r.hub()
     handler = await r.worker("gw3-handler", url=hub.url, token=hub.token)
     caller = await r.worker("gw3-caller", url=hub.url, token=hub.token)
@@ -108,6 +143,9 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
         f"Hub RSS: {rss_before / 2**20:.1f} MiB before, {rss_after / 2**20:.1f} MiB with the "
         f"{total} clients: **{per_client_kb:.1f} KiB per idle client** (RSS growth / clients, "
         "after the hub went idle).",
+        f"For comparison, on a fresh hub, {total} clients that only say hello and subscribe "
+        f"to the 5 contexts (no agm, so no O(N²) announcements) cost {no_agm_kb:.1f} KiB "
+        "each.",
         f"Connecting all {total} took {connect_s:.1f} s wall and {connect_cpu:.1f} s of hub CPU "
         f"({connect_cpu / total * 1000:.1f} ms per client: every join and register is "
         "announced to every other peer).",
@@ -121,6 +159,7 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
                 Column("rss_before", "hub RSS before (MiB)", ".1f"),
                 Column("rss_after", "hub RSS after (MiB)", ".1f"),
                 Column("per_client", "KiB per idle client", ".1f"),
+                Column("no_agm", "KiB per client without agm", ".1f"),
                 Column("connect_cpu", "hub CPU to connect all (s)", ".1f"),
             ],
             "rows": [
@@ -130,6 +169,7 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
                         "rss_before": rss_before / 2**20,
                         "rss_after": rss_after / 2**20,
                         "per_client": per_client_kb,
+                        "no_agm": no_agm_kb,
                         "connect_cpu": connect_cpu,
                     },
                 )
