@@ -4,7 +4,8 @@ The hub is started as ``python -m jupyter_interop hub --port 0 --token T``; it p
 ``Interop hub: ws://HOST:PORT/interop/gateway?token=T`` when it is ready and stops on SIGTERM.
 To run the scenarios against another gateway (for example to check a scenario itself against a
 reference implementation), set ``INTEROP_COMPAT_HUB`` to a command prefix; ``--port 0 --token T``
-is appended and the same banner line is expected.
+is appended and the same banner line is expected (the channels scenario also needs the hub's
+default colour channels).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,10 +54,17 @@ class Hub:
     proc: subprocess.Popen[str]
     url: str
     token: str
-    output: deque[str] = field(default_factory=lambda: deque(maxlen=200))
+    output: list[str] = field(default_factory=list)
 
     def tail(self, n: int = 40) -> str:
-        return "\n".join(list(self.output)[-n:])
+        return "\n".join(self.output[-n:])
+
+    def mark(self) -> int:
+        return len(self.output)
+
+    def since(self, mark: int, n: int = 40) -> str:
+        """What the hub printed after ``mark`` (at most the last ``n`` lines)."""
+        return "\n".join(self.output[mark:][-n:])
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -69,7 +76,7 @@ def _hub_command(token: str) -> list[str]:
     return [*base, "--port", "0", "--token", token]
 
 
-def _pump(stream, sink: deque[str], banner: list[str], ready: threading.Event) -> None:
+def _pump(stream, sink: list[str], banner: list[str], ready: threading.Event) -> None:
     for line in stream:
         line = line.rstrip("\n")
         sink.append(line)
@@ -97,7 +104,7 @@ def hub() -> Iterator[Hub]:
         text=True,
         start_new_session=True,
     )
-    output: deque[str] = deque(maxlen=200)
+    output: list[str] = []
     banner: list[str] = []
     ready = threading.Event()
     threading.Thread(target=_pump, args=(proc.stdout, output, banner, ready), daemon=True).start()

@@ -32,6 +32,7 @@ SCENARIOS = [
     ("contexts", list(PAIRS)),
     ("bus", list(PAIRS)),
     ("peer_death", list(PAIRS)),
+    ("channels", list(PAIRS)),
 ]
 
 CASES = [pytest.param(s, p, id=f"{s}-{p}") for s, pairs in SCENARIOS for p in pairs]
@@ -39,7 +40,7 @@ CASES = [pytest.param(s, p, id=f"{s}-{p}") for s, pairs in SCENARIOS for p in pa
 
 def _describe(check: dict) -> str:
     parts = [f"  FAIL {check['name']}"]
-    for key in ("expected", "actual", "detail", "error"):
+    for key in ("expected", "actual", "detail", "error", "note"):
         if key in check:
             text = json.dumps(check[key], default=str)
             parts.append(f"       {key}: {text[:800]}")
@@ -49,6 +50,7 @@ def _describe(check: dict) -> str:
 @pytest.mark.parametrize(("scenario", "pair"), CASES)
 def test_js_client_scenario(hub, run_js, scenario: str, pair: str) -> None:
     a, b = PAIRS[pair]
+    mark = hub.mark()
     result = run_js(scenario, a, b)
     failed = [c for c in result["checks"] if not c["ok"]]
     problems: list[str] = []
@@ -67,7 +69,7 @@ def test_js_client_scenario(hub, run_js, scenario: str, pair: str) -> None:
                 lines.append(f"peer {role} stderr: " + " | ".join(tail)[-1000:])
         if result.get("_stderr"):
             lines.append("main stderr: " + result["_stderr"][-1500:])
-        lines.append("hub output (tail):\n" + hub.tail(25))
+        lines.append("hub output during the scenario:\n" + (hub.since(mark, 25) or "(nothing)"))
         pytest.fail("\n".join(lines), pytrace=False)
     assert result["checks"], f"{scenario} reported no checks"
     assert hub.alive(), f"hub died during {scenario}:\n{hub.tail()}"

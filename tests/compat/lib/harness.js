@@ -293,10 +293,11 @@ class Scenario {
         return this._record({ name, ok: !!cond, detail: plain(detail) });
     }
     /** Checks that `promise` rejects and that the message contains `substring`. */
-    async rejects(name, promise, substring) {
+    async rejects(name, promise, substring, note) {
+        const extra = note ? { note } : {};
         try {
             const value = await promise;
-            return this._record({ name, ok: false, detail: { resolved: plain(value), expectedRejection: substring } });
+            return this._record({ name, ok: false, detail: { resolved: plain(value), expectedRejection: substring }, ...extra });
         } catch (e) {
             const message = errMsg(e);
             return this._record({
@@ -304,6 +305,7 @@ class Scenario {
                 ok: message.includes(substring),
                 actual: message,
                 expected: `a rejection containing ${JSON.stringify(substring)}`,
+                ...extra,
             });
         }
     }

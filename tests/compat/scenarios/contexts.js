@@ -147,6 +147,36 @@ async function main(t) {
         t.check("get of unknown context resolves {}", await contexts.get(t.n("nope")), {});
     });
 
+    await t.section("burst of updates", async () => {
+        const C4 = t.n("ctx4");
+        await contexts.set(C4, { count: 0 });
+        await peer.call("subscribe", C4);
+        await nextUpdate(C4);
+        const n = 300;
+        // setPaths, not update(): @glue42/core 5.13 computes update() deltas against a local copy
+        // that concurrent update() calls corrupt (keys go missing, also with the Glue42 gateway).
+        await Promise.all(
+            Array.from({ length: n }, (_, i) =>
+                contexts.setPaths(C4, [
+                    { path: "count", value: i + 1 },
+                    { path: `k${i % 10}`, value: i },
+                ])
+            )
+        );
+        let last;
+        const t0 = Date.now();
+        while (Date.now() - t0 < 5000) {
+            last = await nextUpdate(C4, 5000);
+            if (last.data.count === n) break;
+        }
+        t.check("subscriber ends with the final state", last?.data, { count: n, ...Object.fromEntries(Array.from({ length: 10 }, (_, j) => [`k${j}`, n - 10 + j])) });
+        // the hub's state, through a fresh snapshot
+        await peer.call("unsubscribe", C4);
+        t.check("a fresh snapshot agrees", await peer.call("get", C4), last?.data);
+        t.check("the writer's get agrees", await contexts.get(C4), last?.data);
+        await contexts.destroy(C4);
+    });
+
     await t.section("destroy", async () => {
         await contexts.destroy(C1);
         t.ok("A's all() no longer lists C1", await until(() => !mine().includes(C1)), mine());

@@ -28,6 +28,10 @@ const roles = {
             return { late: true };
         });
         await reg("shared", () => ({ who: "B" }));
+        await reg("partial", () => {
+            throw new Error("B fails");
+        });
+        await reg("size", (args) => ({ length: args.blob.length, tail: args.blob.slice(-5), back: args.blob }));
         await reg("temp", () => ({ temp: true }));
         ctx.emit("ready", ident(interop.instance));
         await ctx.serve({
@@ -48,6 +52,7 @@ async function main(t) {
     const interop = io.interop;
     const me = ident(interop.instance);
     await interop.register(t.n("shared"), () => ({ who: "A" }));
+    await interop.register(t.n("partial"), () => ({ who: "A" }));
     const bCalls = [];
     await interop.register(t.n("fromB"), (args, caller) => {
         bCalls.push({ args, caller: caller?.application });
@@ -115,6 +120,19 @@ async function main(t) {
             invoke("shared", {}, { application: "no-such-app" }, { waitTimeoutMs: 0 }),
             "Can not find a method"
         );
+    });
+
+    await t.section("multi-target partial failure", async () => {
+        const r = await invoke("partial", {}, "all", opt);
+        t.check("resolves when one target succeeded", r.all_return_values.map((v) => v.returned), [{ who: "A" }]);
+        t.check("the failure is in all_errors", r.all_errors.map((e) => e.message), ["B fails"]);
+    });
+
+    await t.section("large payload (about 1 MB each way)", async () => {
+        const blob = "x".repeat(1024 * 1024 - 5) + "tail!";
+        const r = await invoke("size", { blob }, "best", opt);
+        t.check("argument arrived whole", [r.returned.length, r.returned.tail], [blob.length, "tail!"]);
+        t.ok("result arrived whole", r.returned.back === blob, { length: r.returned.back?.length });
     });
 
     await t.section("caller and callee swap (B invokes A)", async () => {

@@ -60,7 +60,15 @@ async function main(t) {
         t.check("still pending before the kill", settled, null);
         const t0 = Date.now();
         await hanger.kill("SIGKILL");
-        await t.rejects("invoke rejects", pending, "Peer has left while waiting for result");
+        await t.rejects(
+            "invoke rejects",
+            pending,
+            "Peer has left while waiting for result",
+            // @glue42/core 5.13 looks the server up again in a promise continuation of the error:
+            // if peer-removed was handled in the same JS task (frames read in one chunk), that
+            // lookup throws this TypeError instead. The Glue42 gateway has the same race.
+            "\"Cannot read properties of undefined (reading 'methods')\" means the error and the peer-removed for the dead server reached @glue42/core in one read; deliver peer-removed/methods-removed to callers with pending calls a little later than the call errors"
+        );
         const elapsed = Date.now() - t0;
         t.ok("rejection arrives well under a second after the kill (< 2 s)", elapsed < 2000, { elapsed });
         t.ok("serverRemoved fires for the killed server", await until(() => removed.some((r) => r.peerId === H.peerId)), removed);

@@ -43,6 +43,9 @@ const roles = {
                 subs: stream.subscriptions().map((s) => s.arguments?.tag).sort(),
             }),
             "push-simple": (data) => simple.push(data),
+            burst: (count) => {
+                for (let i = 0; i < count; i++) simple.push({ i, pad: "p".repeat(100) });
+            },
             close: () => stream.close(),
         });
     },
@@ -188,6 +191,11 @@ async function main(t) {
         sub.onData((d) => seen.push(d.data));
         t.ok("data before onData is queued and flushed", await until(() => seen.length >= 1), seen);
         t.check("queued value", seen, [{ q: 1 }]);
+        const count = 2000;
+        await pub.call("burst", count);
+        t.ok("a burst of pushes all arrives", await until(() => seen.length >= count + 1, 5000), { received: seen.length - 1, count });
+        const order = seen.slice(1).map((d) => d.i);
+        t.ok("in order, none lost or duplicated", order.length === count && order.every((v, i) => v === i), { first: order.slice(0, 5), length: order.length });
         sub.close();
     });
 }
