@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from compatkit import node_executable
 
 pytestmark = pytest.mark.node
 
@@ -49,6 +50,7 @@ def _describe(check: dict) -> str:
 
 @pytest.mark.parametrize(("scenario", "pair"), CASES)
 def test_js_client_scenario(hub, run_js, scenario: str, pair: str) -> None:
+    node_executable()  # fails (not skips) with the `npm ci --prefix tests/compat` hint
     a, b = PAIRS[pair]
     mark = hub.mark()
     result = run_js(scenario, a, b)
