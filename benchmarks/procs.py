@@ -94,9 +94,11 @@ class ProcessGroup:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _wait_port(port: int, timeout: float = 15.0) -> None:
+def _wait_port(port: int, timeout: float = 15.0, proc: Any = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the process for port {port} exited with {proc.returncode}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -166,6 +168,7 @@ class JupyterServer:
                     f"--ServerApp.root_dir={root}",
                     "--ServerApp.jpserver_extensions={'jupyter_interop': True}",
                     "--ServerApp.log_level=WARN",
+                    "--ServerApp.allow_root=True",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -174,7 +177,7 @@ class JupyterServer:
             )
         )
         self.pid = self.proc.pid
-        _wait_port(port, 60.0)
+        _wait_port(port, 60.0, self.proc)
         runtime = Path(group.env["JUPYTER_RUNTIME_DIR"]) / f"jupyter_interop-{self.pid}.json"
         deadline = time.monotonic() + 30
         while not runtime.exists():

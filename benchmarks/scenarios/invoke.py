@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..procs import JupyterServer
 from ..report import Column, Row, ScenarioResult, Target
 from ..runner import Run, System, cpu_seconds, rotate
 from ..stats import ratio, summarize_latencies, summarize_runs
@@ -47,6 +48,19 @@ async def start_systems(r: Run, payload: str = "small") -> list[System]:
                 )
             )
     systems[0].workers["hub"] = hub
+    if payload == "small":
+        # the same hub hosted by the Jupyter server extension (DESIGN §2.3)
+        server = JupyterServer(r.group)
+        j_handler = await r.worker("gw3-handler", url=server.url, token=server.token)
+        j_caller = await r.worker("gw3-caller", url=server.url, token=server.token)
+        systems.append(
+            System(
+                "hub in Jupyter server · raw GW3 client",
+                "hub-jupyter",
+                {"handler": j_handler, "caller": j_caller, "hub": server},
+                server.pid,
+            )
+        )
     nats_responder = await r.worker("nats-responder", url=r.nats.url)
     nats_caller = await r.worker("nats-caller", url=r.nats.url, payload=payload)
     systems.append(
