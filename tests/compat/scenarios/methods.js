@@ -81,6 +81,9 @@ async function main(t) {
         });
         t.check("async handler", (await invoke("async", { n: 21 }, "best", opt)).returned, { doubled: 42 });
         t.check("no arguments → handler gets {}", (await invoke("echo", undefined, "best", opt)).returned.args, {});
+        const when = new Date(1700000000123);
+        const d = (await invoke("echo", { when }, "best", opt)).returned.args.when;
+        t.ok("a Date argument round-trips as a Date", d instanceof Date && d.getTime() === when.getTime(), { got: String(d), type: typeof d });
     });
 
     await t.section("handler errors", async () => {

@@ -5,6 +5,12 @@
 const { run, sleep, ident } = require("../lib/harness");
 
 const roles = {
+    async second(ctx) {
+        const io = await ctx.connect({ application: `compat-publisher2-${ctx.uid}` });
+        const multi = await io.interop.createStream(ctx.n("multi"));
+        ctx.emit("ready", ident(io.interop.instance));
+        await ctx.serve({ "push-multi": (data) => multi.push(data) });
+    },
     async publisher(ctx) {
         const io = await ctx.connect({ application: `compat-publisher-${ctx.uid}` });
         const subs = new Map(); // tag → StreamSubscription
@@ -28,8 +34,10 @@ const roles = {
         });
         // a second stream with the default (auto-accept) request handler
         const simple = await io.interop.createStream(ctx.n("simple"));
+        const multi = await io.interop.createStream(ctx.n("multi"));
         ctx.emit("ready", ident(io.interop.instance));
         await ctx.serve({
+            "push-multi": (data) => multi.push(data),
             push: ({ data, branches }) => stream.push(data, branches),
             "push-private": ({ tag, data }) => {
                 const sub = subs.get(tag);
@@ -160,6 +168,32 @@ async function main(t) {
         await until(() => got.s2.some((e) => e.data.n === 8));
         await sleep(100);
         t.check("s3 and s4 get nothing after close", [datas("s3").some((d) => d.n === 8), datas("s4").some((d) => d.n === 8)], [false, false]);
+    });
+
+    await t.section("subscribe to all publishers of a stream", async () => {
+        const second = await t.spawn("second");
+        const P2 = second.ready;
+        const seen = [];
+        const closedAll = [];
+        const sub = await interop.subscribe(t.n("multi"), { target: "all", waitTimeoutMs: 3000 });
+        sub.onData((d) => seen.push({ data: d.data, server: d.server?.peerId }));
+        sub.onClosed((info) => closedAll.push(info.message));
+        await until(() => sub.servers.length === 2, 2000);
+        t.check("subscription covers both publishers", sub.servers.map((s) => s.peerId).sort(), [P.peerId, P2.peerId].sort());
+        await pub.call("push-multi", { from: "P" });
+        await second.call("push-multi", { from: "P2" });
+        await until(() => seen.length >= 2);
+        t.check(
+            "data from each publisher, tagged with its server",
+            seen.map((e) => [e.data.from, e.server]).sort(),
+            [["P", P.peerId], ["P2", P2.peerId]].sort()
+        );
+        await second.kill("SIGKILL");
+        await sleep(300);
+        t.check("onClosed not yet fired while one publisher remains", closedAll, []);
+        await pub.call("push-multi", { from: "P", again: true });
+        t.ok("still receives from the remaining publisher", await until(() => seen.some((e) => e.data.again)), seen);
+        sub.close();
     });
 
     await t.section("stream.close()", async () => {
