@@ -163,7 +163,7 @@ async def ji_df(p: dict[str, Any]) -> None:
 
     from .frames import make_frame
 
-    io = connect(p, f"bench-ji-df-{p['role']}")
+    io = connect(p, f"bench-ji-df-{p['side']}")
     name = p.get("name", "bench.df")
     received: dict[str, Any] = {}
     got = asyncio.Event()
