@@ -16,7 +16,13 @@ the performance notes). So the policy, by message kind, is:
 * everything else (results, errors, subscription and peer lifecycle) is never dropped; if the
   queue still exceeds the hard limit, or its oldest message waited longer than the stall
   limit while over the soft limit, the outbox reports an overflow and the transport closes
-  the connection ("slow consumer: ...") so the hub's memory stays bounded.
+  the connection ("slow consumer: ...") so the hub's memory stays bounded;
+* agm ``methods-removed`` and ``peer-removed`` that follow other messages are *held back*:
+  :meth:`Outbox.take` stops before them and returns nothing more until the transport calls
+  :meth:`Outbox.release` a moment later. @glue42/core looks a server up again in a promise
+  continuation of a call's error; if the removal of that server is read in the same chunk as
+  the error, the lookup fails and the caller gets a TypeError instead of "Peer has left ..."
+  (the Glue42 gateway has the same race). A separate, slightly later write avoids it.
 
 No sockets here: the transport calls :meth:`Outbox.push` and :meth:`Outbox.take`, which keeps
 every rule unit-testable.
@@ -33,7 +39,7 @@ from typing import Any
 from ..protocol import encode
 from .connection import Connection
 
-__all__ = ["SLOW_CONSUMER_CLOSE_CODE", "Outbox", "OutboxLimits"]
+__all__ = ["REMOVAL_TYPES", "SLOW_CONSUMER_CLOSE_CODE", "Outbox", "OutboxLimits"]
 
 Message = dict[str, Any]
 
@@ -41,6 +47,8 @@ Message = dict[str, Any]
 SLOW_CONSUMER_CLOSE_CODE = 1008
 
 _DROPPABLE_DOMAINS = frozenset({"agm", "bus"})
+#: agm messages written separately from (after) what precedes them, see the module docstring
+REMOVAL_TYPES = frozenset({"methods-removed", "peer-removed"})
 
 
 @dataclass(frozen=True)
@@ -74,11 +82,15 @@ class OutboxLimits:
 class _Entry:
     """One queued frame; ``frame`` is None once it was superseded by a coalesced update."""
 
-    __slots__ = ("frame", "queued_at")
+    __slots__ = ("context_id", "frame", "queued_at", "removal")
 
-    def __init__(self, frame: bytes, queued_at: float) -> None:
+    def __init__(
+        self, frame: bytes, queued_at: float, context_id: str | None, removal: bool
+    ) -> None:
         self.frame: bytes | None = frame
         self.queued_at = queued_at
+        self.context_id = context_id
+        self.removal = removal
 
 
 class Outbox:
@@ -107,6 +119,7 @@ class Outbox:
         #: context id -> its queued, not yet written context-updated entry
         self._pending_contexts: dict[str, _Entry] = {}
         self._unreported_drops = 0
+        self._held = False
         #: why the outbox overflowed (the transport closes the connection with it), or None
         self.closed_reason: str | None = None
         self.conn.attrs.setdefault("dropped_events", 0)
@@ -129,6 +142,12 @@ class Outbox:
     @property
     def closed(self) -> bool:
         return self.closed_reason is not None
+
+    @property
+    def held(self) -> bool:
+        """True while removals are held back: :meth:`take` returns nothing until
+        :meth:`release`."""
+        return self._held
 
     @property
     def has_output(self) -> bool:
@@ -158,14 +177,16 @@ class Outbox:
             message, frame = self._coalesce(message, frame)
         if frame is None:
             frame = encode(message)
-        entry = _Entry(frame, self._clock())
+        context_id = message.get("context_id") if mtype == "context-updated" else None
+        if not isinstance(context_id, str):
+            context_id = None
+        removal = mtype in REMOVAL_TYPES and message.get("domain") == "agm"
+        entry = _Entry(frame, self._clock(), context_id, removal)
         self._entries.append(entry)
         self._count += 1
         self._bytes += len(frame)
-        if mtype == "context-updated":
-            context_id = message.get("context_id")
-            if isinstance(context_id, str):
-                self._pending_contexts[context_id] = entry
+        if context_id is not None:
+            self._pending_contexts[context_id] = entry
         limits = self.limits
         if self._count > limits.hard_messages or (
             self._bytes > limits.hard_bytes and self._count > 1
@@ -236,28 +257,56 @@ class Outbox:
     # ------------------------------------------------------------------ take
 
     def take(self) -> list[bytes]:
-        """Everything waiting, in order, ready to write (then the drop notice, if any).
+        """What is waiting, in order, ready to write (then the drop notice, if any).
 
         The transport calls this when the socket has flushed what it took last time, so all
-        frames that piled up meanwhile are written in one go before the next flush.
+        frames that piled up meanwhile are written in one go before the next flush. It stops
+        before a removal that follows other messages (see :attr:`held`).
         """
-        if self.closed_reason is not None:
+        if self.closed_reason is not None or self._held:
             return []
-        frames = [entry.frame for entry in self._entries if entry.frame is not None]
-        self._clear()
-        if self._unreported_drops and self._wants_notices():
-            frames.append(
-                encode(
-                    {
-                        "domain": "global",
-                        "type": "events-dropped",
-                        "count": self._unreported_drops,
-                        "total": self.conn.attrs.get("dropped_events", 0),
-                    }
+        frames: list[bytes] = []
+        entries = self._entries
+        pending_contexts = self._pending_contexts
+        taken_bytes = 0
+        other_taken = False  # consecutive removals go together; a removal after others waits
+        while entries:
+            entry = entries[0]
+            frame = entry.frame
+            if frame is None:
+                entries.popleft()
+                self._superseded -= 1
+                continue
+            if entry.removal and other_taken:
+                self._held = True
+                break
+            other_taken = other_taken or not entry.removal
+            entries.popleft()
+            frames.append(frame)
+            taken_bytes += len(frame)
+            if entry.context_id is not None and pending_contexts.get(entry.context_id) is entry:
+                del pending_contexts[entry.context_id]
+        self._count -= len(frames)
+        self._bytes -= taken_bytes
+        if not entries:
+            self._clear()
+            if self._unreported_drops and self._wants_notices():
+                frames.append(
+                    encode(
+                        {
+                            "domain": "global",
+                            "type": "events-dropped",
+                            "count": self._unreported_drops,
+                            "total": self.conn.attrs.get("dropped_events", 0),
+                        }
+                    )
                 )
-            )
-            self._unreported_drops = 0
+                self._unreported_drops = 0
         return frames
+
+    def release(self) -> None:
+        """The transport waited after the write before a held removal: let it go."""
+        self._held = False
 
     def close(self, reason: str = "closed") -> None:
         """Discard everything; later pushes are refused (the connection is going away)."""

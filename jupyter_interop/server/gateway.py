@@ -125,8 +125,11 @@ class GatewayService:
         max_message_size: int = 64 * 1024 * 1024,
         resolver: KernelResolver | None = None,
         log: logging.Logger | None = None,
+        removal_delay: float = 0.02,
     ) -> None:
         self.hub = hub
+        #: seconds between a write and a removal held back after it (see ``Outbox.held``)
+        self.removal_delay = removal_delay
         self.limits = limits or OutboxLimits()
         self.max_message_size = max_message_size
         self.resolver = resolver
@@ -263,6 +266,7 @@ class GatewaySocket(WebSocketHandler):
         self.finished = False
         self._flushing = False
         self._flush_id = 0
+        self._release_timer: asyncio.TimerHandle | None = None
         self._close_when_flushed: tuple[int, str] | None = None
 
     def get_compression_options(self) -> dict[str, Any] | None:
@@ -318,6 +322,7 @@ class GatewaySocket(WebSocketHandler):
 
     def on_close(self) -> None:
         self.finished = True
+        self._cancel_release()
         if hasattr(self, "outbox"):
             self.outbox.close("socket closed")
             self.service.detach(self)
@@ -389,9 +394,21 @@ class GatewaySocket(WebSocketHandler):
             return
         if self._flushing and self._socket_busy():
             return  # the pending flush callback kicks again
-        frames = self.outbox.take()
+        outbox = self.outbox
+        frames = outbox.take()
+        if outbox.held and self._release_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (shutdown paths): nothing to wait for
+                outbox.release()
+            else:
+                self._release_timer = loop.call_later(self.service.removal_delay, self._release)
         if not frames:
-            if self._close_when_flushed is not None and not self._socket_busy():
+            if (
+                self._close_when_flushed is not None
+                and not outbox.has_output
+                and not self._socket_busy()
+            ):
                 self.finish_connection(*self._close_when_flushed)
                 self.service.detach(self)
             return
@@ -428,6 +445,11 @@ class GatewaySocket(WebSocketHandler):
             parts.append(frame)
         return stream.write(parts[0] + parts[1] if len(parts) == 2 else b"".join(parts))
 
+    def _release(self) -> None:
+        self._release_timer = None
+        self.outbox.release()
+        self.kick()
+
     def _socket_busy(self) -> bool:
         connection = self.ws_connection
         stream = getattr(connection, "stream", None)
@@ -446,9 +468,15 @@ class GatewaySocket(WebSocketHandler):
         """The peer went away under us: release it now, tornado calls on_close later."""
         self.finished = True
         self.outbox.close("socket lost")
+        self._cancel_release()
         self.service.detach(self)
 
     # ------------------------------------------------------------ closing
+
+    def _cancel_release(self) -> None:
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
 
     def close_after_flush(self, code: int, reason: str) -> None:
         """Close once what is queued (an error reply, typically) has been written."""
@@ -469,6 +497,7 @@ class GatewaySocket(WebSocketHandler):
         """Close the socket with ``code``/``reason`` and refuse anything further."""
         self.finished = True
         self.outbox.close(reason)
+        self._cancel_release()
         try:
             self.close(code, reason[:120])  # a close reason must fit in 123 bytes
         except Exception:

@@ -235,6 +235,77 @@ def test_close_discards_and_refuses() -> None:
     assert box.take() == []
 
 
+def removal(mtype: str, server: str = "p9") -> dict[str, Any]:
+    if mtype == "peer-removed":
+        return {"domain": "agm", "type": mtype, "removed_id": server}
+    return {"domain": "agm", "type": mtype, "server_id": server, "methods": ["0"]}
+
+
+def test_removals_after_other_messages_are_held_until_released() -> None:
+    box = Outbox(Connection(), small(soft_messages=5, hard_messages=10))
+    box.push(result(1))  # e.g. the error of a call the dead server never answered
+    box.push(removal("methods-removed"))
+    box.push(removal("peer-removed"))
+    box.push(bus_event(1))
+    assert [m["type"] for m in decoded(box.take())] == ["result"]
+    assert box.held and box.has_output and len(box) == 3
+    assert box.take() == []  # nothing until the transport releases
+    box.push(result(2))
+    assert box.take() == []
+    box.release()
+    assert [m["type"] for m in decoded(box.take())] == [
+        "methods-removed",
+        "peer-removed",  # consecutive removals go together
+        "event",
+        "result",
+    ]
+    assert not box.held and not box.has_output
+
+
+def test_removals_first_in_the_queue_are_not_held() -> None:
+    box = Outbox(Connection(), small())
+    box.push(removal("peer-removed"))
+    box.push(result(1))
+    assert len(box.take()) == 2
+    assert not box.held
+
+
+def test_a_second_removal_after_others_is_held_again() -> None:
+    box = Outbox(Connection(), small(hard_messages=10))
+    box.push(result(1))
+    box.push(removal("peer-removed", "p1"))
+    box.push(result(2))
+    box.push(removal("peer-removed", "p2"))
+    assert len(box.take()) == 1
+    box.release()
+    assert [m.get("removed_id") for m in decoded(box.take())] == ["p1", None]
+    assert box.held
+    box.release()
+    assert [m.get("removed_id") for m in decoded(box.take())] == ["p2"]
+
+
+def test_bus_messages_named_like_removals_are_not_held() -> None:
+    box = Outbox(Connection(), small())
+    box.push(result(1))
+    box.push({"domain": "bus", "type": "peer-removed"})
+    assert len(box.take()) == 2
+
+
+def test_coalescing_still_works_behind_a_held_removal() -> None:
+    state = {"v": 1}
+    box = Outbox(Connection(), small(hard_messages=10), snapshot=lambda cid: state)
+    box.push(result(1))
+    box.push(removal("peer-removed"))
+    box.push(updated("c1", {"updated": {"v": 0}}))
+    box.take()
+    state = {"v": 2}
+    box.push(updated("c1", {"updated": {"v": 2}}))
+    box.release()
+    out = decoded(box.take())
+    assert [m["type"] for m in out] == ["peer-removed", "context-updated"]
+    assert out[1]["delta"] == {"reset": {"v": 2}}
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
