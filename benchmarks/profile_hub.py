@@ -1,8 +1,11 @@
-"""Profile the hub process under one benchmark workload with py-spy.
+"""Profile the hub (or one client process) under one benchmark workload with py-spy.
 
-``python -m benchmarks.profile_hub WORKLOAD [--seconds S] [--top N] [--out FILE]``
+``python -m benchmarks.profile_hub WORKLOAD [--process P] [--seconds S] [--top N] [--out F]``
 
-WORKLOAD is one of ``invoke``, ``fanout1``, ``fanout10``, ``context``, ``connect``. A fresh
+WORKLOAD is one of ``invoke``, ``fanout1``, ``fanout10``, ``context``, ``connect`` (raw GW3
+clients) or ``ji-invoke``, ``ji-invoke-sync``, ``ji-fanout1``, ``ji-df`` (the project's
+client); ``--process`` picks the sampled process: ``hub`` (default) or a worker of the
+workload (``caller``/``handler``, ``pub``/``sub``, ``writer``/``reader``). A fresh
 standalone hub is started, ``py-spy record`` samples it (all threads, including idle time in
 ``select``/``epoll`` so that the share of the loop waiting is visible) while the workload runs,
 and the collapsed stacks are summarised: self time and inclusive time per function, as a
@@ -18,18 +21,74 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .runner import Run
 
-WORKLOADS = ("invoke", "fanout1", "fanout10", "context", "connect")
+WORKLOADS = (
+    "invoke",
+    "fanout1",
+    "fanout10",
+    "context",
+    "connect",
+    "ji-invoke",
+    "ji-invoke-sync",
+    "ji-fanout1",
+    "ji-df",
+)
+TARGETS = ("hub", "caller", "handler", "pub", "sub", "writer", "reader")
 
 
-async def drive(r: Run, workload: str, hub: Any, seconds: float) -> str:
-    """Start the workload's workers, run it for about ``seconds``, return a description."""
+async def drive(
+    r: Run, workload: str, hub: Any, seconds: float, target: str, attach: Callable[[int], None]
+) -> str:
+    """Start the workload's workers, start sampling ``target`` (``hub`` or a worker of the
+    workload), run it for about ``seconds``, return a description."""
     url, token = hub.url, hub.token
     deadline = time.monotonic() + seconds
+    if target == "hub":
+        attach(hub.pid)
+    if workload in ("ji-invoke", "ji-invoke-sync"):
+        api = "sync" if workload.endswith("sync") else "async"
+        handler = await r.worker("ji-handler", url=hub.url_with_token, token=token)
+        caller = await r.worker("ji-caller", url=hub.url_with_token, token=token, api=api)
+        if target != "hub":
+            attach({"caller": caller, "handler": handler}[target].pid)
+        deadline = time.monotonic() + seconds
+        calls = 0
+        while time.monotonic() < deadline:
+            await caller.ask(cmd="run", n=500)
+            calls += 500
+        await r.stop(caller, handler)
+        return f"{calls} sequential invokes through jupyter_interop ({api} API), {target}"
+    if workload == "ji-fanout1":
+        pub = await r.worker("ji-publisher", url=hub.url_with_token, token=token)
+        sub = await r.worker("ji-sub", url=hub.url_with_token, token=token)
+        if target != "hub":
+            attach({"pub": pub, "sub": sub}[target].pid)
+        deadline = time.monotonic() + seconds
+        run_id = sent = 0
+        while time.monotonic() < deadline:
+            run_id += 1
+            await sub.ask(cmd="expect", run=run_id, n=10000)
+            await pub.ask(cmd="publish", run=run_id, n=10000, size=100)
+            await sub.ask(cmd="result")
+            sent += 10000
+        await r.stop(pub, sub)
+        return f"{sent} stream messages through jupyter_interop, {target}"
+    if workload == "ji-df":
+        rows = 1_638_400 // 4  # 25 MiB
+        a = await r.worker("ji-df", url=hub.url_with_token, token=token, side="writer")
+        b = await r.worker("ji-df", url=hub.url_with_token, token=token, side="reader")
+        if target != "hub":
+            attach({"writer": a, "reader": b}[target].pid)
+        await b.ask(cmd="expect", rows=rows)
+        await a.ask(cmd="write", rows=rows, timeout=600)
+        await b.ask(cmd="read", timeout=600)
+        await r.stop(a, b)
+        return f"a 25 MiB DataFrame through a context, {target}"
     if workload == "invoke":
         handler = await r.worker("gw3-handler", url=url, token=token)
         caller = await r.worker("gw3-caller", url=url, token=token)
@@ -134,30 +193,37 @@ async def main_async(args: argparse.Namespace) -> None:
     try:
         hub = r.hub()
         raw = args.out or Path(r.group.tmp) / f"{args.workload}.collapsed"
-        spy = subprocess.Popen(
-            [
-                "py-spy",
-                "record",
-                "--pid",
-                str(hub.pid),
-                "--format",
-                "raw",
-                "--rate",
-                str(args.rate),
-                "--idle",
-                "--output",
-                str(raw),
-                "--duration",
-                str(int(args.seconds + 30)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        await asyncio.sleep(1.0)  # py-spy attaches
-        what = await drive(r, args.workload, hub, args.seconds)
-        hub.stop()  # py-spy writes its file when the process ends
-        spy.wait(timeout=60)
-        print(f"hub profile: {what}\n")
+        spies: list[subprocess.Popen[bytes]] = []
+
+        def attach(pid: int) -> None:
+            spies.append(
+                subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--format",
+                        "raw",
+                        "--rate",
+                        str(args.rate),
+                        "--idle",
+                        "--output",
+                        str(raw),
+                        "--duration",
+                        str(int(args.seconds)),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
+            time.sleep(0.5)  # py-spy attaches
+
+        what = await drive(r, args.workload, hub, args.seconds, args.process, attach)
+        for spy in spies:
+            spy.wait(timeout=120)
+        hub.stop()
+        print(f"profile of the {args.process}: {what}\n")
         print(summarize(Path(raw), args.top))
         if args.out:
             print(f"\ncollapsed stacks: {args.out}")
@@ -169,6 +235,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_hub", description=__doc__)
     parser.add_argument("workload", choices=WORKLOADS)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--process", choices=TARGETS, default="hub", help="which process to sample")
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--out", type=Path, default=None, help="keep the collapsed stacks")
