@@ -1,0 +1,326 @@
+"""The argument parsers of every ``%interop`` sub-command, with their help.
+
+One ``MagicArgumentParser`` per sub-command (argparse errors become ``UsageError``, so a typo
+never kills the kernel); ``%interop SUB --help`` prints the parser's help and
+``%interop --help`` lists the sub-commands. The expansion rules are written once,
+:data:`EXPANSION_HELP`, and appended to every command that takes values.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from IPython.core.magic_arguments import MagicArgumentParser
+
+__all__ = ["EXPANSION_HELP", "PARSERS", "SUMMARY", "overview"]
+
+EXPANSION_HELP = """\
+Values (ARGS, key=value pairs, --args) are expanded by these rules, never by IPython's own
+$var/{expr} expansion, which gives up entirely on a line containing JSON:
+  key=value     value is JSON when it parses as JSON (5, true, null, "quoted text",
+                [1, 2], {"a": 1}); $name is the notebook variable itself (a DataFrame
+                stays a DataFrame); {expr} is a Python expression evaluated in the
+                notebook; $$x is the text "$x"; anything else is the text as typed
+                ('single quotes' are removed). a.b=1 builds {"a": {"b": 1}}.
+  JSON          a token starting with { or [ is JSON, spaces allowed, no shell quoting;
+                $name may stand for any JSON value ({"symbol": $sym}); "$sym" inside a
+                JSON string stays text.
+"""
+
+SUMMARY: dict[str, str] = {
+    "status": "connection, identity, channel, this notebook's methods and streams",
+    "peers": "the peers (notebooks, scripts, apps) connected to the hub",
+    "methods": "the methods offered, with their servers",
+    "streams": "the streams offered, with their servers",
+    "contexts": "the shared contexts",
+    "channels": "the colour channels and which notebooks are on each",
+    "invoke": "call a method: %interop invoke NAME [ARGS]",
+    "method": "%%interop method NAME: register the cell body as a method",
+    "unregister": "stop offering a method registered here",
+    "subscribe": "keep a live list (or DataFrame) of a stream's data in a variable",
+    "unsubscribe": "stop a subscription, a watch or a bus subscription",
+    "context": "get | set | update | destroy a shared context",
+    "share": "publish a variable for other notebooks",
+    "pull": "take a shared variable once",
+    "watch": "keep a variable updated as its owner re-shares it",
+    "channel": "show the channel selector, or join | leave a channel",
+    "publish": "publish key=value data to the current channel",
+    "bus": "publish | subscribe | unsubscribe on the pub/sub bus",
+    "viewer": "the Interop Viewer widget: peers, methods, streams, invoke",
+}
+
+
+def _parser(name: str, description: str, expansion: bool = False) -> MagicArgumentParser:
+    epilog = EXPANSION_HELP if expansion else None
+    parser = MagicArgumentParser(
+        prog=f"%interop {name}",
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.allow_abbrev = False
+    return parser
+
+
+def _output(parser: MagicArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "-o", "--output", metavar="VAR", help=f"also store {what} in the variable VAR"
+    )
+
+
+def _status() -> MagicArgumentParser:
+    p = _parser("status", "Connection, identity, current channel, my methods and streams.")
+    _output(p, "the status as a dict")
+    return p
+
+
+def _peers() -> MagicArgumentParser:
+    p = _parser("peers", "The peers connected to the hub (this notebook included).")
+    p.add_argument("pattern", nargs="?", help="only applications matching this glob pattern")
+    _output(p, "the peers (Instance objects)")
+    return p
+
+
+def _listing(name: str, what: str) -> Callable[[], MagicArgumentParser]:
+    def build() -> MagicArgumentParser:
+        p = _parser(name, f"The {what} offered on the hub, with the peers offering them.")
+        p.add_argument("pattern", nargs="?", help="only names matching this glob pattern")
+        _output(p, f"the {what} (Method objects)")
+        return p
+
+    return build
+
+
+def _contexts() -> MagicArgumentParser:
+    p = _parser("contexts", "The shared contexts (channel contexts with --all).")
+    p.add_argument("pattern", nargs="?", help="only names matching this glob pattern")
+    p.add_argument("--all", action="store_true", help="include the ___channel___ contexts")
+    _output(p, "the context names")
+    return p
+
+
+def _channels() -> MagicArgumentParser:
+    p = _parser("channels", "The colour channels, their data and which notebooks are on each.")
+    _output(p, "the channels as a list of dicts")
+    return p
+
+
+def _invoke() -> MagicArgumentParser:
+    p = _parser(
+        "invoke",
+        "Invoke a method and show its result.\n\n"
+        "  %interop invoke Pricing.Quote symbol=AAPL qty=100\n"
+        '  %interop invoke Pricing.Quote {"symbol": $sym, "qty": 100} --target all\n',
+        expansion=True,
+    )
+    p.add_argument("name", help="the method name")
+    p.add_argument("args", nargs="*", metavar="ARGS", help="a JSON object or key=value pairs")
+    p.add_argument(
+        "--target",
+        default="best",
+        help="best (default), all, skipMine, an application name, or a JSON instance filter",
+    )
+    p.add_argument("--timeout", type=float, help="seconds to wait for the reply (default 30)")
+    p.add_argument(
+        "--wait", type=float, help="seconds to wait for the method to appear (default 5)"
+    )
+    _output(p, "the returned value (with --target all: the list of returned values)")
+    return p
+
+
+def _method() -> MagicArgumentParser:
+    p = _parser(
+        "method",
+        "%%interop method NAME: register the cell body as the method NAME.\n\n"
+        "The invocation's arguments are bound as local names in the body (they shadow\n"
+        "notebook variables of the same name; other names are the notebook's variables);\n"
+        "the value of the last expression is returned (or use 'return'). Output printed by\n"
+        "the body appears under this cell. Re-running the cell replaces the method.\n\n"
+        "  %%interop method Pricing.Quote --accepts 'String symbol, Int qty'\n"
+        "  price = prices[symbol]\n"
+        '  {"symbol": symbol, "price": price, "total": price * qty}\n',
+    )
+    p.add_argument("name", help="the method name")
+    p.add_argument("--description", help="a description shown to callers")
+    p.add_argument("--accepts", help="io.Connect input signature, e.g. 'String symbol, Int qty'")
+    p.add_argument("--returns", help="io.Connect result signature")
+    return p
+
+
+def _unregister() -> MagicArgumentParser:
+    p = _parser("unregister", "Stop offering a method registered by this notebook.")
+    p.add_argument("name", help="the method name")
+    return p
+
+
+def _subscribe() -> MagicArgumentParser:
+    p = _parser(
+        "subscribe",
+        "Subscribe to a stream and keep its data in a variable, updated live (on the\n"
+        "kernel's main loop, between cells). A list keeps the same object (in-place\n"
+        "appends); with --frame the variable is rebound to a new DataFrame per batch.\n\n"
+        '  %interop subscribe Pricing.Ticks --to ticks --args {"symbol": "AAPL"}\n',
+        expansion=True,
+    )
+    p.add_argument("stream", help="the stream name")
+    p.add_argument("--to", required=True, metavar="VAR", help="the variable to keep updated")
+    p.add_argument("--args", metavar="JSON", help="subscription arguments (a JSON object)")
+    p.add_argument("--target", default="best", help="best (default), all, or an application")
+    p.add_argument("--max", type=int, default=1000, help="keep the last N items (default 1000)")
+    p.add_argument(
+        "--frame", action="store_true", help="keep a pandas DataFrame (one row per item)"
+    )
+    return p
+
+
+def _unsubscribe() -> MagicArgumentParser:
+    p = _parser(
+        "unsubscribe",
+        "Stop what keeps VAR updated (subscribe, watch, bus subscribe --to VAR); a bus\n"
+        "subscription without a variable is named by its pattern. No argument: stop all.",
+    )
+    p.add_argument("key", nargs="?", metavar="VAR|PATTERN", help="the variable or bus pattern")
+    return p
+
+
+def _context() -> MagicArgumentParser:
+    p = _parser(
+        "context",
+        "Shared contexts.\n\n"
+        "  %interop context get NAME [-o VAR]\n"
+        "  %interop context set NAME JSON | key=value ...     (replaces the data)\n"
+        "  %interop context update NAME JSON | key=value ...  (top-level keys; a.b=1 sets a path;\n"
+        "                                                      null removes a key)\n"
+        "  %interop context destroy NAME\n",
+        expansion=True,
+    )
+    p.add_argument("action", choices=["get", "set", "update", "destroy"])
+    p.add_argument("name", help="the context name")
+    p.add_argument("values", nargs="*", metavar="VALUES", help="JSON or key=value pairs")
+    _output(p, "the context data (get)")
+    return p
+
+
+def _share() -> MagicArgumentParser:
+    p = _parser(
+        "share",
+        "Publish a notebook variable (JSON values, numpy arrays, pandas DataFrames) so other\n"
+        "notebooks can '%interop pull' or '%interop watch' it. Run again to re-share the new\n"
+        "value: watchers get it at once. Stored in the shared context 'jupyter.share.NAME'.",
+    )
+    p.add_argument("var", help="the variable to share")
+    p.add_argument("--as", dest="name", help="the shared name (default: the variable name)")
+    return p
+
+
+def _pull() -> MagicArgumentParser:
+    p = _parser("pull", "Take a shared variable once (see share).")
+    p.add_argument("name", help="the shared name")
+    _output(p, "the value (default: a variable named NAME)")
+    return p
+
+
+def _watch() -> MagicArgumentParser:
+    p = _parser(
+        "watch",
+        "Keep a variable updated with a shared value: each time its owner re-shares it, the\n"
+        "variable is rebound (on the kernel's main loop, between cells). Stop with\n"
+        "'%interop unsubscribe VAR'.",
+    )
+    p.add_argument("name", help="the shared name")
+    _output(p, "the value (default: a variable named NAME)")
+    return p
+
+
+def _channel() -> MagicArgumentParser:
+    p = _parser(
+        "channel",
+        "Colour channels.\n\n"
+        "  %interop channel              the channel selector widget\n"
+        "  %interop channel join NAME    join a channel (Red, Green, ...)\n"
+        "  %interop channel leave        leave the current channel\n"
+        "  %interop channel get [-o VAR] the current channel and its data\n",
+    )
+    p.add_argument("action", nargs="?", choices=["show", "join", "leave", "get"], default="show")
+    p.add_argument("name", nargs="?", help="the channel to join")
+    _output(p, "the channel data (get)")
+    return p
+
+
+def _publish() -> MagicArgumentParser:
+    p = _parser(
+        "publish",
+        "Publish data to the current channel: top-level keys are replaced, others kept\n"
+        "(io.Connect's channels.publish); a.b=1 sets a path.\n\n"
+        '  %interop publish symbol=AAPL client={"id": 7}\n',
+        expansion=True,
+    )
+    p.add_argument("values", nargs="+", metavar="VALUES", help="JSON or key=value pairs")
+    p.add_argument("--channel", help="publish to this channel instead of the current one")
+    return p
+
+
+def _bus() -> MagicArgumentParser:
+    p = _parser(
+        "bus",
+        "The pub/sub bus. Topics are dot-separated; in patterns '*' matches one segment and\n"
+        "'>' the rest.\n\n"
+        "  %interop bus publish TOPIC JSON | key=value ...\n"
+        "  %interop bus subscribe PATTERN [--to VAR]   (print messages here, or keep them in VAR)\n"
+        "  %interop bus unsubscribe PATTERN|VAR\n",
+        expansion=True,
+    )
+    p.add_argument("action", choices=["publish", "subscribe", "unsubscribe"])
+    p.add_argument("topic", metavar="TOPIC|PATTERN")
+    p.add_argument("values", nargs="*", metavar="DATA", help="JSON or key=value pairs (publish)")
+    p.add_argument("--to", metavar="VAR", help="keep received messages in the list VAR")
+    p.add_argument("--max", type=int, default=1000, help="keep the last N messages in VAR")
+    return p
+
+
+def _viewer() -> MagicArgumentParser:
+    return _parser("viewer", "The Interop Viewer: peers, methods and streams, invoke, preview.")
+
+
+PARSERS: dict[str, Callable[[], MagicArgumentParser]] = {
+    "status": _status,
+    "peers": _peers,
+    "methods": _listing("methods", "methods"),
+    "streams": _listing("streams", "streams"),
+    "contexts": _contexts,
+    "channels": _channels,
+    "invoke": _invoke,
+    "method": _method,
+    "unregister": _unregister,
+    "subscribe": _subscribe,
+    "unsubscribe": _unsubscribe,
+    "context": _context,
+    "share": _share,
+    "pull": _pull,
+    "watch": _watch,
+    "channel": _channel,
+    "publish": _publish,
+    "bus": _bus,
+    "viewer": _viewer,
+}
+
+
+def overview() -> str:
+    """``%interop --help``."""
+    width = max(map(len, SUMMARY))
+    lines = [
+        "%interop SUB-COMMAND ... : io.Connect interop from this notebook.",
+        "",
+        "Sub-commands (each has --help):",
+    ]
+    lines.extend(f"  {name.ljust(width)}  {text}" for name, text in SUMMARY.items())
+    lines += [
+        "",
+        "%interop alone is %interop status. Load with %load_ext jupyter_interop, or",
+        "for every kernel: c.InteractiveShellApp.extensions = ['jupyter_interop'] in",
+        "ipython_kernel_config.py (see the notebooks/README.md).",
+        "",
+        EXPANSION_HELP,
+    ]
+    return "\n".join(lines)

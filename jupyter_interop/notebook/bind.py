@@ -1,0 +1,382 @@
+"""``bind(widget, trait, context=... | channel=..., path=...)``: a widget trait, two-way, on a
+shared context or a channel.
+
+Rules (DESIGN §2.6, §5 and the Jupyter notes):
+
+* The initial value comes from the hub: if the path holds a value, the widget takes it when
+  ``bind`` returns. If a *context* lacks it, the widget's value is written (the first notebook
+  to bind seeds the others); joining a channel never writes.
+* No feedback loops: a value applied from the hub is applied under a guard, so the widget's
+  observer does not publish it back; the subscription excludes our own writes
+  (``include_own=False``), so a slider being dragged is not pulled back by late echoes.
+  Other bindings in the same kernel on the same path are updated locally.
+* Remote updates are applied on the kernel's main loop (ipywidgets state is not thread-safe),
+  all traits of one widget in one ``hold_sync()`` message.
+* Writes leave the kernel in order on one background thread and are coalesced per path: a fast
+  drag sends the latest value, never a backlog, and never blocks the kernel.
+* ``transform=(to_remote, from_remote)`` converts between the widget's and the shared value.
+* ``channel=True`` follows the notebook's current channel (the snapshot of a newly joined channel
+  is applied); ``channel="Red"`` sticks to one channel.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._kernel import call_on_main, on_main_thread
+from ._session import session
+
+if TYPE_CHECKING:
+    from ..client import Interop
+
+__all__ = ["Binding", "bind"]
+
+log = logging.getLogger("jupyter_interop.notebook")
+_MISSING = object()
+_CHANNEL_PREFIX = "___channel___"
+
+
+def get_path(data: Any, path: str) -> Any:
+    """The value at a dot-path of nested dicts, or ``_MISSING``."""
+    node = data
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+class _Writer:
+    """One background thread sending writes in order, coalescing them per key."""
+
+    def __init__(self) -> None:
+        self._pending: collections.OrderedDict[Any, Callable[[], None]] = collections.OrderedDict()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, key: Any, write: Callable[[], None]) -> None:
+        with self._cond:
+            self._pending.pop(key, None)
+            self._pending[key] = write
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="jupyter-interop-bind-writer", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    if not self._cond.wait(timeout=30):
+                        self._thread = None
+                        return
+                _, write = self._pending.popitem(last=False)
+            try:
+                write()
+            except Exception as exc:
+                log.warning("jupyter_interop: a bound widget could not publish: %s", exc)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued write was sent (tests, and before closing)."""
+        done = threading.Event()
+        self.submit(object(), done.set)
+        return done.wait(timeout)
+
+
+_WRITER = _Writer()
+
+
+@dataclass(eq=False)
+class Binding:
+    """One widget trait bound to a path of a context or channel; ``unbind()`` stops it."""
+
+    widget: Any
+    trait: str
+    path: str
+    source: _Source
+    to_remote: Callable[[Any], Any] | None = None
+    from_remote: Callable[[Any], Any] | None = None
+    active: bool = True
+    _applying: bool = field(default=False, repr=False)
+
+    # -- widget -> hub
+
+    def _on_widget_change(self, change: dict[str, Any]) -> None:
+        if not self.active or self._applying:
+            return
+        value = change["new"]
+        remote = self.to_remote(value) if self.to_remote else value
+        self.source.write(self, remote)
+
+    # -- hub -> widget (main thread)
+
+    def remote_value(self, value: Any) -> Any:
+        return self.from_remote(value) if self.from_remote else value
+
+    def unbind(self) -> None:
+        """Stop following and publishing (the widget keeps its value)."""
+        if not self.active:
+            return
+        self.active = False
+        with contextlib.suppress(ValueError):
+            self.widget.unobserve(self._on_widget_change, names=self.trait)
+        self.source.remove(self)
+
+    def __repr__(self) -> str:
+        state = "" if self.active else " (unbound)"
+        widget = f"{type(self.widget).__name__}.{self.trait}"
+        return f"<Binding {widget} <-> {self.source.label}:{self.path}{state}>"
+
+
+def _apply_group(bindings: list[tuple[Binding, Any]]) -> None:
+    """Set values on one widget in one ``hold_sync`` message, guarded against re-publishing."""
+    widget = bindings[0][0].widget
+    hold = getattr(widget, "hold_sync", None)
+    ctx = hold() if callable(hold) else _null()
+    for binding, _ in bindings:
+        binding._applying = True
+    try:
+        with ctx:
+            for binding, value in bindings:
+                if not binding.active:
+                    continue
+                try:
+                    if getattr(widget, binding.trait) != value:
+                        setattr(widget, binding.trait, value)
+                except Exception as exc:
+                    log.warning(
+                        "jupyter_interop: cannot set %s.%s to %r: %s",
+                        type(widget).__name__,
+                        binding.trait,
+                        value,
+                        exc,
+                    )
+    finally:
+        for binding, _ in bindings:
+            binding._applying = False
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+class _Source:
+    """A context (or channel) followed by one subscription, shared by all its bindings."""
+
+    label = "?"
+
+    def __init__(self, io: Interop) -> None:
+        self.io = io
+        self.bindings: list[Binding] = []
+        self._lock = threading.Lock()
+        self._stop: Callable[[], None] | None = None
+        self.data: Any = None
+
+    # subclass API
+    def _subscribe(self) -> Callable[[], None]:
+        raise NotImplementedError
+
+    def _read(self) -> Any:
+        raise NotImplementedError
+
+    def _write(self, path: str, value: Any) -> None:
+        raise NotImplementedError
+
+    def _seeds(self) -> bool:
+        return False
+
+    def _key(self) -> Any:
+        raise NotImplementedError
+
+    # shared machinery
+    def add(self, binding: Binding) -> None:
+        with self._lock:
+            self.bindings.append(binding)
+            first = self._stop is None
+        if first:
+            self._stop = self._subscribe()
+        data = self._read()
+        value = get_path(data, binding.path) if data is not None else _MISSING
+        if value is not _MISSING:
+            self._apply_now([(binding, binding.remote_value(value))])
+        elif self._seeds():
+            current = getattr(binding.widget, binding.trait)
+            remote = binding.to_remote(current) if binding.to_remote else current
+            self.write(binding, remote)
+
+    def remove(self, binding: Binding) -> None:
+        with self._lock:
+            if binding in self.bindings:
+                self.bindings.remove(binding)
+            last = not self.bindings
+            stop, self._stop = (self._stop, None) if last else (None, self._stop)
+        if last:
+            _SOURCES.pop(self._key(), None)
+            if stop is not None:
+                stop()
+
+    def write(self, origin: Binding, value: Any) -> None:
+        """Publish a widget's value; bindings in this kernel on the same path follow now."""
+        path = origin.path
+        _WRITER.submit((self._key(), path), lambda: self._write(path, value))
+        siblings = [
+            (b, b.remote_value(value))
+            for b in list(self.bindings)
+            if b is not origin and b.path == path and b.active
+        ]
+        if siblings:
+            self._apply_soon(siblings)
+
+    def deliver(self, data: Any) -> None:
+        """New data from the hub (client event thread): apply it on the main loop."""
+        self.data = data
+        updates = []
+        for binding in list(self.bindings):
+            value = get_path(data, binding.path) if data is not None else _MISSING
+            if value is not _MISSING and binding.active:
+                updates.append((binding, binding.remote_value(value)))
+        if updates:
+            self._apply_soon(updates)
+
+    def _apply_soon(self, updates: list[tuple[Binding, Any]]) -> None:
+        if on_main_thread():
+            self._apply_now(updates)
+        else:
+            call_on_main(self._apply_now, updates)
+
+    @staticmethod
+    def _apply_now(updates: list[tuple[Binding, Any]]) -> None:
+        by_widget: dict[int, list[tuple[Binding, Any]]] = {}
+        for binding, value in updates:
+            by_widget.setdefault(id(binding.widget), []).append((binding, value))
+        for group in by_widget.values():
+            _apply_group(group)
+
+
+class _ContextSource(_Source):
+    def __init__(self, io: Interop, name: str) -> None:
+        super().__init__(io)
+        self.name = name
+        self.label = f"context {name}"
+
+    def _key(self) -> Any:
+        return ("context", id(self.io), self.name)
+
+    def _seeds(self) -> bool:
+        return True
+
+    def _subscribe(self) -> Callable[[], None]:
+        sub = self.io.contexts.subscribe(self.name, self.deliver, include_own=False)
+        return sub.unsubscribe
+
+    def _read(self) -> Any:
+        return self.io.contexts.get(self.name)
+
+    def _write(self, path: str, value: Any) -> None:
+        self.io.contexts.set_path(self.name, path, value)
+
+
+class _ChannelSource(_Source):
+    """The current channel (``fixed`` None) or one named channel; paths are inside ``data``."""
+
+    def __init__(self, io: Interop, fixed: str | None) -> None:
+        super().__init__(io)
+        self.fixed = fixed
+        self.label = f"channel {fixed}" if fixed else "current channel"
+
+    def _key(self) -> Any:
+        return ("channel", id(self.io), self.fixed)
+
+    def _channel(self) -> str | None:
+        return self.fixed or self.io.channels.current
+
+    def _subscribe(self) -> Callable[[], None]:
+        def on_data(data: Any, *rest: Any) -> None:
+            self.deliver(data)
+
+        if self.fixed:
+            sub = self.io.channels.subscribe_for(self.fixed, on_data, include_own=False)
+            return sub.unsubscribe
+        return self.io.channels.subscribe(on_data, include_own=False)
+
+    def _read(self) -> Any:
+        channel = self._channel()
+        return self.io.channels.get(channel).data if channel else None
+
+    def _write(self, path: str, value: Any) -> None:
+        channel = self._channel()
+        if channel is None:
+            return  # not on a channel: the widget is local until the notebook joins one
+        if "." in path:
+            self.io.contexts.set_path(_CHANNEL_PREFIX + channel, f"data.{path}", value)
+        else:
+            self.io.channels.publish({path: value}, name=channel)
+
+
+_SOURCES: dict[Any, _Source] = {}
+_SOURCES_LOCK = threading.Lock()
+
+
+def _source(io: Interop, context: str | None, channel: bool | str | None) -> _Source:
+    candidate: _Source
+    if context is not None:
+        candidate = _ContextSource(io, context)
+    else:
+        candidate = _ChannelSource(io, channel if isinstance(channel, str) else None)
+    with _SOURCES_LOCK:
+        return _SOURCES.setdefault(candidate._key(), candidate)
+
+
+def bind(
+    widget: Any,
+    trait: str = "value",
+    *,
+    context: str | None = None,
+    channel: bool | str | None = None,
+    path: str,
+    transform: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None,
+    client: Interop | None = None,
+) -> Binding:
+    """Bind ``widget.<trait>`` two-way to ``path`` of a shared context or of a channel's data.
+
+    ``bind(slider, "value", context="client", path="limit")``;
+    ``bind(text, "value", channel=True, path="symbol")`` (the notebook's current channel);
+    ``transform=(to_remote, from_remote)`` converts values. Returns a :class:`Binding`;
+    ``binding.unbind()`` stops it.
+    """
+    if (context is None) == (channel is None or channel is False):
+        raise ValueError("bind() needs exactly one of context='name' or channel=True/'Name'")
+    if context is not None and (not isinstance(context, str) or not context):
+        raise ValueError(f"context must be a non-empty name, not {context!r}")
+    if not isinstance(path, str) or not path or any(not p for p in path.split(".")):
+        raise ValueError(f"path must be a dot-path like 'a' or 'a.b', not {path!r}")
+    if not hasattr(widget, "observe") or not widget.has_trait(trait):
+        raise ValueError(f"{type(widget).__name__} has no trait {trait!r}")
+    to_remote = from_remote = None
+    if transform is not None:
+        if len(transform) != 2 or not all(callable(f) for f in transform):
+            raise ValueError("transform must be a pair (to_remote, from_remote) of callables")
+        to_remote, from_remote = transform
+    io = client or session().client()
+    source = _source(io, context, channel)
+    binding = Binding(widget, trait, path, source, to_remote, from_remote)
+    source.add(binding)
+    widget.observe(binding._on_widget_change, names=trait)
+    return binding
+
+
+def flush_writes(timeout: float = 5.0) -> bool:
+    """Wait until bound widgets' pending writes reached the hub (True when done)."""
+    return _WRITER.flush(timeout)
