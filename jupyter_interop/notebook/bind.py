@@ -136,8 +136,14 @@ class Binding:
         return f"<Binding {widget} <-> {self.source.label}:{self.path}{state}>"
 
 
+#: traits applied after the others of the same update, so that bounds and options change
+#: first (a slider's new ``max`` before a ``value`` beyond the old one, which would be clamped)
+_LATE_TRAITS = ("value", "index", "label")
+
+
 def _apply_group(bindings: list[tuple[Binding, Any]]) -> None:
     """Set values on one widget in one ``hold_sync`` message, guarded against re-publishing."""
+    bindings = sorted(bindings, key=lambda item: item[0].trait in _LATE_TRAITS)
     widget = bindings[0][0].widget
     hold = getattr(widget, "hold_sync", None)
     ctx = hold() if callable(hold) else _null()
@@ -183,6 +189,8 @@ class _Source:
         self._lock = threading.Lock()
         self._stop: Callable[[], None] | None = None
         self.data: Any = None
+        #: path -> the newest value this kernel knows (its own pending writes included)
+        self.latest: dict[str, Any] = {}
 
     # subclass API
     def _subscribe(self) -> Callable[[], None]:
@@ -207,8 +215,11 @@ class _Source:
             first = self._stop is None
         if first:
             self._stop = self._subscribe()
-        data = self._read()
-        value = get_path(data, binding.path) if data is not None else _MISSING
+        if binding.path in self.latest:  # a sibling's write may not have reached the hub yet
+            value = self.latest[binding.path]
+        else:
+            data = self._read()
+            value = get_path(data, binding.path) if data is not None else _MISSING
         if value is not _MISSING:
             self._apply_now([(binding, binding.remote_value(value))])
         elif self._seeds():
@@ -230,6 +241,7 @@ class _Source:
     def write(self, origin: Binding, value: Any) -> None:
         """Publish a widget's value; bindings in this kernel on the same path follow now."""
         path = origin.path
+        self.latest[path] = value
         _WRITER.submit((self._key(), path), lambda: self._write(path, value))
         siblings = [
             (b, b.remote_value(value))
@@ -246,6 +258,7 @@ class _Source:
         for binding in list(self.bindings):
             value = get_path(data, binding.path) if data is not None else _MISSING
             if value is not _MISSING and binding.active:
+                self.latest[binding.path] = value
                 updates.append((binding, binding.remote_value(value)))
         if updates:
             self._apply_soon(updates)

@@ -245,6 +245,15 @@ class StreamView(w.VBox):
         arguments = dict(arguments or {})
 
         def start() -> None:
+            try:
+                subscribe()
+            except Exception as exc:
+                self.error = exc
+                call_on_main(self._failed, exc)
+            finally:
+                self.ready.set()  # set here: a cell may be waiting on it (main loop blocked)
+
+        def subscribe() -> None:
             sub = self._io.streams.subscribe(
                 name,
                 arguments,
@@ -259,19 +268,16 @@ class StreamView(w.VBox):
             servers = ", ".join(s.notebook_path or s.application or "?" for s in sub.servers)
             call_on_main(self._started, servers)
 
-        in_background(start, self._failed)
+        in_background(start)
 
     def _started(self, servers: str) -> None:
         self.header.value = f"<b>{html.escape(self.name)}</b> from {html.escape(servers)}"
-        self.ready.set()
 
     def _failed(self, exc: BaseException) -> None:
-        self.error = exc
         self.header.value = (
             f'<b>{html.escape(self.name)}</b> <span style="color:#c00">'
             f"{html.escape(str(exc))}</span>"
         )
-        self.ready.set()
 
     def _received(self, item: Any) -> None:
         with self._lock:

@@ -295,3 +295,21 @@ class Kernel:
         }
         msg = self.kc.session.msg("comm_msg", content)
         self.kc.shell_channel.send(msg)
+
+    def click(self, model_id: str) -> None:
+        """Click a Button widget as JupyterLab does (a custom ``click`` event)."""
+        content = {
+            "comm_id": model_id,
+            "data": {"method": "custom", "content": {"event": "click"}},
+        }
+        self.kc.shell_channel.send(self.kc.session.msg("comm_msg", content))
+
+    def comm_updates(self, model_id: str, since: int = 0) -> list[dict[str, Any]]:
+        """State updates the kernel sent for a widget (IOPub ``comm_msg`` ``update``)."""
+        return [
+            m["content"]["data"]["state"]
+            for m in self.iopub[since:]
+            if m["msg_type"] == "comm_msg"
+            and m["content"].get("comm_id") == model_id
+            and m["content"].get("data", {}).get("method") == "update"
+        ]

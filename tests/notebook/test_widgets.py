@@ -1,0 +1,233 @@
+"""Widgets in real kernels: bind to contexts and channels, the channel selector, the live views
+and the Interop Viewer. Frontend actions are sent as JupyterLab sends them (comm messages)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from kernelkit import Kernel
+
+SETUP = "import ipywidgets as w, threading\nfrom jupyter_interop.notebook import flush_writes"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _widgets(nb_a: Kernel, nb_b: Kernel) -> None:
+    nb_a.run(SETUP)
+    nb_b.run(SETUP)
+
+
+def test_bind_context_two_way_initial_value_and_frontend_changes(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    ctx = unique("bind.client")
+    nb_b.run(f"%interop context set {ctx} limit=42")
+    nb_a.run(f"s = w.IntSlider(max=1000)\nb = ji.bind(s, 'value', context={ctx!r}, path='limit')")
+    assert nb_a.value("s.value") == 42  # initial value from the hub, at once
+    nb_b.run(f"t = w.IntSlider(max=1000)\nji.bind(t, 'value', context={ctx!r}, path='limit')")
+    assert nb_b.value("t.value") == 42
+
+    nb_a.run("s.value = 7")
+    nb_b.wait_value("t.value", 7)
+    # the user drags the slider in notebook A (a comm update from the frontend)
+    nb_a.send_comm_update(nb_a.value("s.model_id"), {"value": 9})
+    nb_b.wait_value("t.value", 9)
+    assert nb_a.value("s.value") == 9
+
+    # no feedback: B applied 9 without writing it back
+    nb_b.run("assert flush_writes()")
+    version = nb_a.value(f"ji.connect().contexts.version({ctx!r})")
+    time.sleep(0.3)
+    assert nb_a.value(f"ji.connect().contexts.version({ctx!r})") == version
+    # a fast drag in B ends where it stopped, everywhere (no late echo pulls it back)
+    nb_b.run("for i in range(1, 31): t.value = i\nassert flush_writes()")
+    nb_a.wait_value("s.value", 30)
+    time.sleep(0.3)
+    assert nb_b.value("t.value") == 30
+    assert nb_a.value(f"ji.connect().contexts.get({ctx!r})") == {"limit": 30}
+
+
+def test_bind_seeds_a_missing_path_and_follows_siblings_in_the_same_kernel(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    ctx = unique("bind.seed")
+    nb_a.run(
+        f"u = w.IntText(value=5)\nji.bind(u, 'value', context={ctx!r}, path='a.b')\n"
+        f"u2 = w.IntText()\nji.bind(u2, 'value', context={ctx!r}, path='a.b')\n"
+        "assert flush_writes()"
+    )
+    assert nb_b.value(f"ji.connect().contexts.get({ctx!r})") == {"a": {"b": 5}}
+    assert nb_a.value("u2.value") == 5
+    nb_a.run("u.value = 6")
+    assert nb_a.value("u2.value") == 6
+
+
+def test_remote_updates_are_batched_with_hold_sync_on_the_main_thread(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    ctx = unique("bind.batch")
+    nb_a.run(
+        "r = w.IntSlider(value=1, max=100)\nthreads = []\n"
+        "r.observe(lambda c: threads.append(threading.current_thread().name), 'value')\n"
+        f"ji.bind(r, 'value', context={ctx!r}, path='v')\n"
+        f"ji.bind(r, 'max', context={ctx!r}, path='m')\nassert flush_writes()"
+    )
+    model = nb_a.value("r.model_id")
+    threads_before = len(nb_a.value("threads"))
+    mark = len(nb_a.iopub)
+    nb_b.run(f'%interop context update {ctx} {{"v": 150, "m": 200}}')
+    nb_a.wait_value("(r.value, r.max)", [150, 200])
+    updates = nb_a.comm_updates(model, mark)
+    assert len(updates) == 1, updates
+    assert updates[0]["value"] == 150 and updates[0]["max"] == 200
+    assert set(nb_a.value("threads")[threads_before:]) == {"MainThread"}
+
+
+def test_transform_and_unbind(nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]) -> None:
+    ctx = unique("bind.pct")
+    nb_a.run(
+        "p = w.IntSlider(value=25)\n"
+        f"pb = ji.bind(p, 'value', context={ctx!r}, path='ratio',\n"
+        "             transform=(lambda v: v / 100, lambda r: round(r * 100)))\n"
+        "assert flush_writes()"
+    )
+    assert nb_b.value(f"ji.connect().contexts.get({ctx!r})") == {"ratio": 0.25}
+    nb_b.run(f"%interop context update {ctx} ratio=0.5")
+    nb_a.wait_value("p.value", 50)
+    nb_a.run("pb.unbind()\np.value = 70\nassert flush_writes()")
+    assert nb_b.value(f"ji.connect().contexts.get({ctx!r})") == {"ratio": 0.5}
+    nb_b.run(f"%interop context update {ctx} ratio=0.9")
+    time.sleep(0.3)
+    assert nb_a.value("p.value") == 70
+    assert "unbound" in nb_a.value("repr(pb)")
+
+
+def test_bind_channel_follows_the_current_channel(nb_a: Kernel, nb_b: Kernel) -> None:
+    nb_b.run("%interop publish --channel Green symbol=MSFT")
+    nb_a.run("%interop channel join Red")
+    nb_b.run("%interop channel join Red\n%interop publish symbol=AAPL")
+    nb_a.run("sym = w.Text()\nji.bind(sym, 'value', channel=True, path='symbol')")
+    assert nb_a.value("sym.value") == "AAPL"
+    nb_b.run("%interop publish symbol=NVDA")
+    nb_a.wait_value("sym.value", "NVDA")
+    nb_a.run("%interop channel join Green")
+    nb_a.wait_value("sym.value", "MSFT")  # the new channel's data, applied on join
+    nb_a.run("sym.value = 'IBM'\nassert flush_writes()")
+    assert nb_b.value("ji.connect().channels.get('Green').data['symbol']") == "IBM"
+    assert nb_b.value("ji.connect().channels.get('Red').data['symbol']") == "NVDA"
+    # a binding to one named channel, whatever the current one
+    nb_a.run("qty = w.IntText()\nji.bind(qty, 'value', channel='Blue', path='order.qty')")
+    nb_b.run("%interop publish --channel Blue order.qty=12")
+    nb_a.wait_value("qty.value", 12)
+    nb_a.run("%interop channel leave")
+    nb_b.run("%interop channel leave")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("ji.bind(w.IntSlider(), 'value', path='x')", "exactly one of"),
+        ("ji.bind(w.IntSlider(), 'value', context='c', channel=True, path='x')", "exactly one of"),
+        ("ji.bind(w.IntSlider(), 'value', context='', path='x')", "non-empty name"),
+        ("ji.bind(w.IntSlider(), 'value', context='c', path='a..b')", "dot-path"),
+        ("ji.bind(w.IntSlider(), 'nope', context='c', path='x')", "has no trait 'nope'"),
+        ("ji.bind(w.IntSlider(), 'value', context='c', path='x', transform=(1,))", "pair"),
+    ],
+)
+def test_bind_argument_errors(nb_a: Kernel, call: str, message: str) -> None:
+    error = nb_a.fails(call)
+    assert error["ename"] == "ValueError" and message in error["evalue"]
+
+
+def test_channel_selector_joins_on_click_and_follows_changes_made_elsewhere(
+    nb_a: Kernel, nb_b: Kernel
+) -> None:
+    nb_a.run(
+        "sel = ji.ChannelSelector()\nbuttons = {b.description: b for b in sel.children[1].children}"
+    )
+    assert nb_a.value("sorted(buttons)")[:3] == ["Blue", "Cyan", "DarkYellow"]
+    assert nb_a.value("buttons['Red'].style.button_color") == "red"
+    nb_a.click(nb_a.value("buttons['Red'].model_id"))
+    nb_a.wait_value("(sel.value, ji.connect().channels.current)", ["Red", "Red"])
+    assert nb_a.value("buttons['Red'].icon") == "check"
+    assert "Red" in nb_a.value("sel.label.value")
+    # the hub knows: notebook B sees A on Red
+    peer_a = nb_a.value("ji.connect().peer_id")
+    nb_b.wait_value(f"{peer_a!r} in ji.connect().channels.members().get('Red', [])", True)
+    # a change made elsewhere: a magic in the same notebook, then another peer moving A
+    nb_a.run("%interop channel join Blue")
+    nb_a.wait_value("sel.value", "Blue")
+    nb_b.run(f"ji.connect().channels.move({peer_a!r}, 'Green')")
+    nb_a.wait_value(
+        "(sel.value, buttons['Green'].icon, buttons['Blue'].icon)", ["Green", "check", ""]
+    )
+    nb_a.click(nb_a.value("sel.leave_button.model_id"))
+    nb_a.wait_value("(sel.value, ji.connect().channels.current)", [None, None])
+    nb_a.run("sel.close()")
+
+
+def test_context_view_and_stream_view_are_live(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    ctx = unique("view.ctx")
+    nb_a.run(f"cv = ji.ContextView({ctx!r})")
+    nb_b.run(f"%interop context set {ctx} price=101.5 symbol=AAPL")
+    nb_a.wait_value("cv.data", {"price": 101.5, "symbol": "AAPL"})
+    app_b = nb_b.value("ji.connect().instance.application")
+    header = nb_a.value("cv.header.value")
+    assert "version" in header and app_b in header
+    assert "101.5" in nb_a.value("cv.body.value")
+    nb_a.run("cv.close()")
+
+    stream = unique("view.ticks")
+    nb_a.run(f"vs = ji.connect().streams.create({stream!r})")
+    nb_b.run(f"sv = ji.StreamView({stream!r}, max_items=2)\nassert sv.ready.wait(10)")
+    assert nb_b.value("sv.error") is None
+    nb_a.wait_value("len(vs.subscriptions())", 1)
+    nb_a.run("for i in range(3): vs.push({'seq': i})")
+    nb_b.wait_value("(sv.count, sv.items)", [3, [{"seq": 1}, {"seq": 2}]])
+    assert "3 item(s)" in nb_b.value("sv.body.value")
+    nb_b.run("sv.close()")
+    nb_a.wait_value("len(vs.subscriptions())", 0)
+    nb_a.run("vs.close()")
+    nb_b.run("bad = ji.StreamView('No.Such.Stream.View')\nassert bad.ready.wait(30)")
+    assert "No.Such.Stream.View" in nb_b.value("str(bad.error)")
+
+
+def test_interop_viewer_lists_invokes_and_previews(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    method = unique("Viewer.Double")
+    stream = unique("Viewer.Ticks")
+    nb_b.run("v = ji.InteropViewer()")
+    nb_a.run(f"%%interop method {method}\nx * 2")
+    nb_a.run(f"vt = ji.connect().streams.create({stream!r})")
+    nb_b.wait_value(f"{method!r} in v.method_list.options", True)
+    nb_b.wait_value(f"{stream!r} in v.stream_list.options", True)
+    assert nb_a.value("ji.connect().peer_id") in nb_b.value("v.peers.value")
+    nb_b.run(f"v.method_list.value = {method!r}\nv.arguments.value = '{{\"x\": 21}}'")
+    assert method in nb_b.value("v.method_info.value")
+    nb_b.click(nb_b.value("v.invoke_button.model_id"))
+    nb_b.wait_value("'42' in v.result.value", True)
+    nb_b.run("v.arguments.value = 'not json'")
+    nb_b.click(nb_b.value("v.invoke_button.model_id"))
+    nb_b.wait_value("'arguments:' in v.result.value", True)
+
+    nb_b.run(f"v.stream_list.value = {stream!r}")
+    nb_b.click(nb_b.value("v.subscribe_button.model_id"))
+    nb_b.wait_value("len(v.preview_box.children)", 1)
+    nb_b.run("assert v.preview_box.children[0].ready.wait(10)")
+    nb_a.wait_value("len(vt.subscriptions())", 1)
+    nb_a.run("vt.push({'tick': 1})")
+    nb_b.wait_value("v.preview_box.children[0].items", [{"tick": 1}])
+    nb_b.click(nb_b.value("v.subscribe_button.model_id"))
+    nb_b.wait_value("len(v.preview_box.children)", 0)
+    nb_a.run(f"%interop unregister {method}")
+    nb_b.wait_value(f"{method!r} in v.method_list.options", False)
+    nb_b.run("v.close()")
+    nb_a.run("vt.close()")
+
+
+def test_output_routing_is_feature_detected(nb_a: Kernel) -> None:
+    assert nb_a.value("ji.notebook.routes_output()") is True
