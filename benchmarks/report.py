@@ -184,7 +184,7 @@ class Results:
         self.meta: dict[str, Any] = {
             "mode": "quick" if quick else "full",
             "repeats": repeats,
-            "command": "python -m benchmarks " + " ".join(argv),
+            "command": " ".join(["python -m benchmarks", *argv]),
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "load_start": list(os.getloadavg()),
             **machine_info(),
