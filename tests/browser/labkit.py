@@ -103,6 +103,20 @@ class LabServer:
         ws = f"/workspaces/{workspace}" if workspace else ""
         return f"{self.url}/lab{ws}?reset&token={self.token}"
 
+    def interop_env(self) -> dict[str, str]:
+        """An environment for kernels started outside the server (nbclient) that reach its hub:
+        the URL and token from the runtime file the extension wrote."""
+        runtime = Path(self.env["JUPYTER_RUNTIME_DIR"])
+        for path in sorted(runtime.glob("jupyter_interop-*.json")):
+            info = json.loads(path.read_text())
+            if info.get("kind") == "server" and info.get("pid") == self.process.pid:
+                return {
+                    **self.env,
+                    "JUPYTER_INTEROP_URL": info["url"],
+                    "JUPYTER_INTEROP_TOKEN": info["token"],
+                }
+        raise LabError(f"no runtime file of the server in {runtime}")
+
     def log_tail(self, lines: int = 60) -> str:
         try:
             text = self.log_path.read_text(errors="replace")

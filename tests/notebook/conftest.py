@@ -8,11 +8,15 @@ do not depend on each other's order.
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from kernelkit import Hub, Kernel, start_hub
+
+# The example notebooks run against a real server started by the browser suite's kit.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
 
 _names = itertools.count(1)
 

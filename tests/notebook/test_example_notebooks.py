@@ -1,0 +1,139 @@
+"""Every example notebook in ``notebooks/``, executed top to bottom by nbclient against a real
+Jupyter server with the interop extension; the notebooks of a pair run concurrently.
+
+The first notebook of a pair (the one that offers something) keeps its kernel alive until its
+partner has finished, as it would stay open in JupyterLab. nbclient starts kernels itself, so
+they reach the server's hub through the URL and token of its runtime file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from labkit import LabServer, output_text, start_lab
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    with start_lab(tmp_path_factory.mktemp("examples")) as running:
+        yield running
+
+
+def _execute(path: Path, env: dict[str, str], keep_alive: threading.Event | None = None) -> Any:
+    """Run every cell of ``path``; with ``keep_alive``, hold the kernel until it is set."""
+    nb = nbformat.read(str(path), as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    with client.setup_kernel(env=env, cwd=str(NOTEBOOKS)):
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        if keep_alive is not None:
+            keep_alive.wait(TIMEOUT)
+    return nb
+
+
+def run_pair(first: str, second: str, env: dict[str, str]) -> tuple[Any, Any]:
+    """Run two notebooks at the same time; ``first`` stays up until ``second`` is done."""
+    done = threading.Event()
+    results: dict[str, Any] = {}
+
+    def target(name: str, keep: threading.Event | None) -> None:
+        try:
+            results[name] = _execute(NOTEBOOKS / name, env, keep)
+        except BaseException as exc:  # reported below, with the notebook's name
+            results[name] = exc
+            done.set()
+
+    t1 = threading.Thread(target=target, args=(first, done))
+    t1.start()
+    try:
+        target(second, None)
+    finally:
+        done.set()
+        t1.join(TIMEOUT)
+    for name in (first, second):
+        if isinstance(results.get(name), BaseException):
+            raise AssertionError(f"{name} failed: {results[name]}") from results[name]
+    return results[first], results[second]
+
+
+def cell_text(nb: Any, marker: str) -> str:
+    """Text output of the first code cell whose source contains ``marker``."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and marker in cell.source:
+            return output_text(cell.outputs)
+    raise AssertionError(f"no cell with {marker!r}")
+
+
+def test_every_notebook_starts_with_an_explanation() -> None:
+    names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert len(names) >= 7, names
+    for name in names:
+        nb = nbformat.read(str(NOTEBOOKS / name), as_version=4)
+        first = nb.cells[0]
+        assert first.cell_type == "markdown" and first.source.startswith("# "), name
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
+            f"{name} is committed with outputs"
+        )
+
+
+def test_pricing_service_and_client(server: LabServer) -> None:
+    service, client = run_pair(
+        "01-pricing-service.ipynb", "01-pricing-client.ipynb", server.interop_env()
+    )
+    assert "Registered method 'Pricing.Quote'" in cell_text(service, "%%interop method")
+    total = float(cell_text(client, 'quote["total"]'))
+    assert 100 * 150 < total < 100 * 250
+    assert "'symbol': 'NVDA'" in cell_text(client, '"NVDA", "qty": 3')
+    assert "refused: KeyError" in cell_text(client, "except ji.InvocationError")
+    assert "'symbol': 'AAPL'" in cell_text(client, "ticks[-3:]")
+    assert "MSFT" in cell_text(client, "msft.tail()")
+    assert "rejected:" in cell_text(client, "except ji.SubscriptionError")
+
+
+def test_channels_list_and_details(server: LabServer) -> None:
+    listing, details = run_pair(
+        "02-channels-client-list.ipynb", "02-channels-client-details.ipynb", server.interop_env()
+    )
+    assert cell_text(details, "print(client_id.value").strip() == "2 Globex"
+    assert '"client_id": 2' in cell_text(details, "%interop channel get")
+    assert "Red (this notebook)" in cell_text(listing, "%interop channels")
+
+
+def test_share_analysis_and_dashboard(server: LabServer) -> None:
+    analysis, dashboard = run_pair(
+        "03-share-analysis.ipynb", "03-share-dashboard.ipynb", server.interop_env()
+    )
+    assert "as 'sales_summary'" in cell_text(analysis, "%interop share summary --as")
+    assert "jupyter.share.sales_summary" in cell_text(analysis, "%interop contexts")
+    summary = cell_text(dashboard, 'sales_summary["orders"].sum()')
+    assert "EMEA" in summary and "APAC" in summary
+    assert "(dtype('float32'), (3, 3))" in cell_text(dashboard, "weights.dtype")
+
+
+@pytest.mark.node
+def test_node_app_with_interopio_core(server: LabServer) -> None:
+    assert shutil.which("node"), "Node.js is required (scripts/setup.sh installs it)"
+    nb = _execute(NOTEBOOKS / "04-node-app.ipynb", server.interop_env())
+    assert "order desk ready" in cell_text(nb, "subprocess.Popen")
+    assert "node-order-desk" in cell_text(nb, "%interop peers node-*")
+    assert '"from": "node"' in cell_text(nb, "Node.OrderDesk.Quote")
+    value = cell_text(nb, "Node.OrderDesk.PortfolioValue")
+    assert '"symbol": "MSFT"' in value and '"total":' in value
+    acks = cell_text(nb, "orders.ack --to acks")
+    assert "('AAPL', True, '')" in acks
+    assert "('NVDA', False, 'above the 500 shares limit')" in acks
