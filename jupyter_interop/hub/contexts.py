@@ -300,6 +300,8 @@ class ContextDomain:
         ctx.updated_at = time.time()
         ctx.updater_id = peer.peer_id
         self._persist(ctx)
+        # the writer's ack first: it must not wait for the fan-out to every member
+        self.hub.success(out, peer, msg, version=ctx.version)
         for member in ctx.members:
             if member is peer:
                 continue
@@ -317,7 +319,6 @@ class ContextDomain:
                     },
                 )
             )
-        self.hub.success(out, peer, msg, version=ctx.version)
 
     def _unsubscribe(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         ctx = self._lookup(msg)

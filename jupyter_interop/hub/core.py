@@ -90,6 +90,8 @@ class InteropHub(LoggingConfigurable):
         super().__init__(**kwargs)
         self._counter = itertools.count(1)
         self.peers: dict[str, Peer] = {}
+        #: domain -> peers joined to it, in join order (announcements iterate these)
+        self._members: dict[str, dict[str, Peer]] = {}
         self._by_conn: dict[Connection, Peer] = {}
         self._gateway_tokens: set[str] = set()
         self.agm = AgmDomain(self)
@@ -210,6 +212,8 @@ class InteropHub(LoggingConfigurable):
         self.bus.detach(peer)
         self.contexts.detach(peer, out)
         self.channel_registry.detach(peer, out)
+        for domain in list(peer.domains):
+            self._exit(peer, domain)
         self.log.debug("Interop: peer %s left (%s)", peer, reason)
         return out
 
@@ -240,7 +244,16 @@ class InteropHub(LoggingConfigurable):
         out.append((peer.conn, reply))
 
     def peers_in(self, domain: str) -> list[Peer]:
-        return [p for p in self.peers.values() if domain in p.domains]
+        """Peers joined to ``domain`` (an index, not a scan of all peers)."""
+        return list(self._members.get(domain, {}).values())
+
+    def _enter(self, peer: Peer, domain: str) -> None:
+        peer.domains.add(domain)
+        self._members.setdefault(domain, {})[peer.peer_id] = peer
+
+    def _exit(self, peer: Peer, domain: str) -> None:
+        peer.domains.discard(domain)
+        self._members.get(domain, {}).pop(peer.peer_id, None)
 
     # ----------------------------------------------------------- global domain
 
@@ -288,7 +301,7 @@ class InteropHub(LoggingConfigurable):
         if isinstance(ext_request, dict):
             extensions = {k: True for k in SUPPORTED_EXTENSIONS if ext_request.get(k)}
         peer = Peer(peer_id=peer_id, conn=conn, identity=resolved, extensions=extensions)
-        peer.domains.add("context")  # implicit join in compatibility mode
+        self._enter(peer, "context")  # implicit join in compatibility mode
         self.peers[peer_id] = peer
         self._by_conn[conn] = peer
         welcome: Message = {
@@ -335,7 +348,7 @@ class InteropHub(LoggingConfigurable):
             self.agm.join(peer, out)
         if destination == "context":
             peer.context_domain = "global" if msg.get("domain", "global") == "global" else "context"
-        peer.domains.add(destination)
+        self._enter(peer, destination)
         reply: Message = {"domain": destination, "type": "success"}
         reply["request_id"] = msg.get("request_id")
         reply["peer_id"] = peer.peer_id
@@ -347,7 +360,7 @@ class InteropHub(LoggingConfigurable):
             self._detach_agm(peer, out)
         elif destination == "bus":
             self.bus.detach(peer)
-        peer.domains.discard(destination)
+        self._exit(peer, destination)
         out.append(
             (
                 peer.conn,
@@ -363,7 +376,7 @@ class InteropHub(LoggingConfigurable):
     def _detach_agm(self, peer: Peer, out: Outgoing) -> None:
         if "agm" in peer.domains:
             self.agm.detach(peer, out)
-            peer.domains.discard("agm")
+            self._exit(peer, "agm")
 
     def _create_token(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         token = secrets.token_urlsafe(24)

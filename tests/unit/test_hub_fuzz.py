@@ -70,7 +70,7 @@ def test_random_traffic_keeps_hub_consistent(traffic: list, deaths: list) -> Non
     for client in clients:
         client.close()
     hub = kit.hub
-    assert hub.peers == {}
+    assert hub.peers == {} and all(not m for m in hub._members.values())
     assert hub.agm.calls == {} and hub.agm.subscriptions == {} and hub.agm.branches == {}
     assert hub.bus.subscriptions == {} and hub.bus.exact == {} and hub.bus.wildcards == {}
     assert all(not ctx.members for ctx in hub.contexts.by_id.values())
