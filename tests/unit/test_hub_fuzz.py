@@ -6,9 +6,9 @@ after all peers leave the hub holds no calls, subscriptions or members.
 
 from __future__ import annotations
 
+from hubkit import HubKit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hubkit import HubKit
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=4))
 json_values = st.recursive(
