@@ -480,6 +480,20 @@ class LabPage:
         )
         return self.cells(path)
 
+    def kernel_execute(self, path: str, code: str) -> None:
+        """Run ``code`` in the notebook's kernel without a cell (as another tool would)."""
+        self._eval(
+            """async ([p, code, ms]) => {
+              const kernel = window.__ji.panel(p).sessionContext.session.kernel;
+              const reply = await window.__ji.withTimeout(
+                kernel.requestExecute({code, store_history: false}).done, ms, 'execute');
+              if (reply.content.status !== 'ok') {
+                throw new Error(reply.content.ename + ': ' + reply.content.evalue);
+              }
+            }""",
+            [path, code, self.timeout_ms],
+        )
+
     def cells(self, path: str) -> list[dict[str, Any]]:
         result = self._eval("(p) => window.__ji.cells(p)", path)
         if result is None:
