@@ -93,6 +93,24 @@ class ChannelRegistry:
                     )
                 )
 
+    def announce_members_to(self, peer: Peer, out: Outgoing) -> None:
+        """After ``welcome``: who is on which channel now (later changes arrive one by one)."""
+        for other in self.hub.peers.values():
+            if other.channel is not None and other is not peer:
+                out.append(
+                    (
+                        peer.conn,
+                        {
+                            "domain": "global",
+                            "type": "channel-membership",
+                            "peer_id": peer.peer_id,
+                            "member_id": other.peer_id,
+                            "application": other.identity.get("application"),
+                            "channel": other.channel,
+                        },
+                    )
+                )
+
     def handle_changed(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         """A peer tells the hub which channel it is on now (``null``: none)."""
         peer.channel = self._check(msg.get("channel"))

@@ -317,6 +317,8 @@ class InteropHub(LoggingConfigurable):
             welcome["extensions"] = {"jupyter_interop": extensions}
         out.append((conn, welcome))
         self.contexts.announce_all(peer, out)
+        if extensions.get("channels"):
+            self.channel_registry.announce_members_to(peer, out)
 
     def _hello_again(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         raise ProtocolError(Reason.ALREADY_SEEN, "Hello already received once")
