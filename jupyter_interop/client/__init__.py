@@ -1,0 +1,84 @@
+"""The Python client of the interop hub: methods, streams, contexts, channels and pub/sub.
+
+``import jupyter_interop as ji; io = ji.connect()``. One I/O thread per process runs every
+connection (DESIGN §2.6); each blocking call has an ``a``-prefixed async twin.
+"""
+
+from __future__ import annotations
+
+from .api import Interop, aconnect, connect
+from .channels import ChannelContext
+from .contexts import ContextMeta, ContextSubscription
+from .errors import (
+    ArgumentError,
+    AuthenticationError,
+    ChannelError,
+    ClientClosedError,
+    ConnectionLostError,
+    ContextError,
+    DiscoveryError,
+    HubUnreachableError,
+    InteropError,
+    InvocationError,
+    InvocationTimeoutError,
+    MethodNotFoundError,
+    RegistrationError,
+    RemoteError,
+    SerializationError,
+    SubscriptionError,
+)
+from .instance import Instance
+from .methods import (
+    Invocation,
+    InvocationErrorEntry,
+    InvocationResult,
+    InvocationResultEntry,
+    current_invocation,
+)
+from .registry import Method
+from .streams import (
+    ClosedInfo,
+    Stream,
+    StreamData,
+    StreamSubscription,
+    Subscription,
+    SubscriptionRequest,
+)
+
+__all__ = [
+    "ArgumentError",
+    "AuthenticationError",
+    "ChannelContext",
+    "ChannelError",
+    "ClientClosedError",
+    "ClosedInfo",
+    "ConnectionLostError",
+    "ContextError",
+    "ContextMeta",
+    "ContextSubscription",
+    "DiscoveryError",
+    "HubUnreachableError",
+    "Instance",
+    "Interop",
+    "InteropError",
+    "Invocation",
+    "InvocationError",
+    "InvocationErrorEntry",
+    "InvocationResult",
+    "InvocationResultEntry",
+    "InvocationTimeoutError",
+    "Method",
+    "MethodNotFoundError",
+    "RegistrationError",
+    "RemoteError",
+    "SerializationError",
+    "Stream",
+    "StreamData",
+    "StreamSubscription",
+    "Subscription",
+    "SubscriptionError",
+    "SubscriptionRequest",
+    "aconnect",
+    "connect",
+    "current_invocation",
+]

@@ -1,0 +1,384 @@
+"""The client object and how to get one: ``ji.connect()`` (or ``await ji.aconnect()``).
+
+In a notebook kernel started by a Jupyter server with the extension, ``connect()`` finds the
+hub through the environment and the hub identifies the notebook from the kernel id (its path
+becomes ``io.instance.notebook_path``, its name ``io.instance.application``). In a script it
+reads the runtime file, or takes ``url=``/``token=``.
+
+``connect()`` without ``new=True`` returns the open client this process already has for the same
+hub and application: re-running the cell does not create a second peer offering the same
+methods.
+
+Settings are traitlets (``c.Interop.invoke_timeout = 60`` in an IPython profile's config, or
+``ji.connect(invoke_timeout=60)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from traitlets import Bool, Float, Int
+from traitlets.config import LoggingConfigurable
+
+from .bus import Bus
+from .channels import Channels
+from .connection import Connection, default_identity
+from .contexts import Contexts
+from .discovery import HubAddress, default_application, find_hub, kernel_id
+from .dispatch import Dispatcher, OutputTarget, capture_output_target
+from .errors import ArgumentError, ClientClosedError
+from .instance import Instance
+from .iothread import IOThread, io_thread
+from .methods import Methods
+from .registry import Registry
+from .streams import Streams
+
+__all__ = ["Interop", "aconnect", "connect"]
+
+log = logging.getLogger("jupyter_interop.client")
+
+
+class Interop(LoggingConfigurable):
+    """A connection to the interop hub: ``methods``, ``streams``, ``contexts``, ``channels``,
+    ``bus``; ``instance`` is this peer's identity as the hub resolved it.
+
+    Every blocking call has an ``a``-prefixed async twin (``invoke``/``ainvoke``) usable with
+    top-level ``await`` in a notebook or inside ``async def`` handlers.
+    """
+
+    connect_timeout = Float(
+        10.0, help="Seconds to open the WebSocket and complete the GW3 hello."
+    ).tag(config=True)
+    request_timeout = Float(
+        10.0,
+        help=(
+            "Seconds a hub request (register, context and bus operations) may take, waiting "
+            "for a reconnect included; then HubUnreachableError."
+        ),
+    ).tag(config=True)
+    invoke_timeout = Float(
+        30.0,
+        help="Default seconds to wait for each target's reply to an invocation (io.Connect: 30).",
+    ).tag(config=True)
+    method_wait_timeout = Float(
+        5.0,
+        help=(
+            "Default seconds an invocation or subscription waits for a matching method to "
+            "appear (io.Connect: 30; shorter so that a typo in a cell fails fast)."
+        ),
+    ).tag(config=True)
+    subscribe_timeout = Float(
+        10.0, help="Default seconds to wait for a publisher to accept a subscription."
+    ).tag(config=True)
+    restore_timeout = Float(
+        30.0,
+        help=(
+            "Seconds a subscription waits for its publisher to come back after a reconnect "
+            "before on_failed fires."
+        ),
+    ).tag(config=True)
+    reconnect_delay = Float(
+        0.1, help="First delay (seconds) before reconnecting; doubled per failed attempt."
+    ).tag(config=True)
+    reconnect_max_delay = Float(
+        2.0, help="Longest delay (seconds) between reconnect attempts."
+    ).tag(config=True)
+    handler_threads = Int(
+        8, help="Threads running method handlers and subscription requests concurrently."
+    ).tag(config=True)
+    max_queued_handlers = Int(
+        1000,
+        help="Invocations waiting for a handler thread above which new ones are refused.",
+    ).tag(config=True)
+    max_message_size = Int(
+        512 * 1024 * 1024, help="Largest frame (bytes) accepted from the hub."
+    ).tag(config=True)
+    binary = Bool(
+        True,
+        help=(
+            "Negotiate binary frames: bytes, numpy arrays and DataFrames travel as raw "
+            "buffers between Python peers (JSON forms otherwise)."
+        ),
+    ).tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.closed = False
+        self._io: IOThread = io_thread()
+        self._conn: Connection
+        self._dispatcher: Dispatcher
+        self._registry: Registry
+        self._connected_cbs: list[tuple[Callable[[bool], Any], OutputTarget | None]] = []
+        self._disconnected_cbs: list[tuple[Callable[[], Any], OutputTarget | None]] = []
+        self._key: tuple[str, str] | None = None
+        self.address: HubAddress | None = None
+        #: stream and bus events the hub dropped for us because we read too slowly
+        self.dropped_events = 0
+
+    # ------------------------------------------------------------------ opening
+
+    async def _open(
+        self,
+        address: HubAddress,
+        rediscover: Callable[[], HubAddress] | None,
+        application: str,
+        kernel: str | None,
+    ) -> None:
+        """On the I/O loop: build the connection and the services, connect once."""
+        self.address = address
+        extensions: dict[str, Any] = {"channels": True, "notices": True, "versions": True}
+        if kernel:
+            extensions["kernel_id"] = kernel
+        if self.binary:
+            extensions["binary"] = True
+        self._conn = Connection(
+            self, address, rediscover, default_identity(application, kernel), extensions
+        )
+        self._dispatcher = Dispatcher(
+            self._io.loop, self.handler_threads, self.max_queued_handlers, "interop"
+        )
+        self._registry = Registry(self)
+        self._conn.add_ready_hook(self._registry.add_self)
+        self.methods = Methods(self)
+        self.streams = Streams(self)
+        self.contexts = Contexts(self)
+        self.channels = Channels(self)
+        self.bus = Bus(self)
+        self._conn.on("global", "events-dropped", self._events_dropped)
+        try:
+            await self._conn.start()
+        except BaseException:
+            self.closed = True
+            self._dispatcher.shutdown()
+            await self._conn.close()
+            raise
+        self._io.clients.add(self)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def instance(self) -> Instance:
+        """This peer as the hub resolved it (changes peer id after a reconnect)."""
+        instance = self._conn.instance
+        assert instance is not None
+        return instance
+
+    @property
+    def peer_id(self) -> str | None:
+        return self._conn.peer_id
+
+    @property
+    def connected(self) -> bool:
+        """True while connected to the hub (False while reconnecting or once closed)."""
+        return not self.closed and self._conn.connected.is_set()
+
+    @property
+    def url(self) -> str:
+        return self._conn.address.url
+
+    def _check_open(self) -> None:
+        if self.closed or self._io.stopped:
+            raise ClientClosedError(
+                "This interop client is closed; open a new one with jupyter_interop.connect()"
+            )
+
+    # ------------------------------------------------------------------ events
+
+    def on_connected(self, callback: Callable[[bool], Any]) -> Callable[[], None]:
+        """``callback(reconnect)`` after every (re)connection, once state is restored."""
+        return self._listen(self._connected_cbs, callback)
+
+    def on_disconnected(self, callback: Callable[[], Any]) -> Callable[[], None]:
+        """``callback()`` when the connection to the hub drops (it is being restored)."""
+        return self._listen(self._disconnected_cbs, callback)
+
+    def _listen(self, listeners: list[Any], callback: Callable[..., Any]) -> Callable[[], None]:
+        if not callable(callback):
+            raise ArgumentError(f"The callback must be callable, not {callback!r}")
+        entry = (callback, capture_output_target())
+        listeners.append(entry)
+
+        def unsubscribe() -> None:
+            if entry in listeners:
+                listeners.remove(entry)
+
+        return unsubscribe
+
+    def _fire_connected(self, reconnect: bool) -> None:
+        for callback, output in list(self._connected_cbs):
+            self._dispatcher.post_event(callback, (reconnect,), output)
+
+    def _fire_disconnected(self) -> None:
+        for callback, output in list(self._disconnected_cbs):
+            self._dispatcher.post_event(callback, (), output)
+
+    def _events_dropped(self, message: dict[str, Any]) -> None:
+        count = message.get("count")
+        if isinstance(count, int) and count > 0:
+            self.dropped_events += count
+            log.warning(
+                "Interop: the hub dropped %d stream/bus events for this client (%d in all): "
+                "callbacks are too slow for the rate of data",
+                count,
+                self.dropped_events,
+            )
+
+    # ------------------------------------------------------------------ closing
+
+    async def _shutdown(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with _shared_lock:
+            if self._key is not None and _shared.get(self._key) is self:
+                del _shared[self._key]
+        await self._conn.close()
+        self._dispatcher.shutdown()
+
+    async def aclose(self) -> None:
+        """Disconnect for good; pending calls fail with :class:`ClientClosedError`."""
+        if self.closed:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._io.loop:
+            await self._shutdown()
+        else:
+            await asyncio.wrap_future(self._io.submit(self._shutdown()))
+
+    def close(self) -> None:
+        """Disconnect for good (bounded: never hangs, also at interpreter exit)."""
+        if self.closed:
+            return
+        if self._io.in_thread:
+            self._io.loop.create_task(self._shutdown())
+            return
+        future = self._io.submit(self._shutdown())
+        try:
+            future.result(5)
+        except Exception:
+            self.closed = True
+
+    def __enter__(self) -> Interop:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Interop:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "_conn"):
+            return "<Interop (not connected)>"
+        state = "closed" if self.closed else ("connected" if self.connected else "reconnecting")
+        instance = self._conn.instance
+        who = f" {instance.application!r} peer={instance.peer_id}" if instance else ""
+        return f"<Interop{who} {state} to {self._conn.address.url}>"
+
+
+_shared: dict[tuple[str, str], Interop] = {}
+_shared_lock = threading.Lock()
+
+
+def _prepare(
+    url: str | None, token: str | None, application: str | None, settings: dict[str, Any]
+) -> tuple[Interop, HubAddress, Callable[[], HubAddress] | None, str, str | None]:
+    if url is not None and not isinstance(url, str):
+        raise ArgumentError(f"url must be a string, not {type(url).__name__}")
+    if token is not None and not isinstance(token, str):
+        raise ArgumentError(f"token must be a string, not {type(token).__name__}")
+    if application is not None and (not isinstance(application, str) or not application):
+        raise ArgumentError(f"application must be a non-empty string, not {application!r}")
+    address = find_hub(url, token)
+    rediscover = None if url else (lambda: find_hub(None, token))
+    kernel = kernel_id()
+    app = application or default_application(kernel)
+    config = None
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        config = shell.config if shell is not None else None
+    except Exception:
+        config = None
+    try:
+        client = Interop(config=config, **settings) if config is not None else Interop(**settings)
+    except Exception as error:  # a traitlets validation error: say which setting
+        raise ArgumentError(f"Invalid setting: {error}") from None
+    return client, address, rediscover, app, kernel
+
+
+def connect(
+    url: str | None = None,
+    token: str | None = None,
+    application: str | None = None,
+    *,
+    new: bool = False,
+    **settings: Any,
+) -> Interop:
+    """Connect to the interop hub and return the client (see the module docstring).
+
+    ``url``/``token``: explicit hub (else the environment, else the runtime file);
+    ``application``: the name other peers see (kernels: the notebook name, set by the hub);
+    ``new``: always open a new connection; ``settings``: traits of :class:`Interop`.
+    """
+    client, address, rediscover, app, kernel = _prepare(url, token, application, settings)
+    key = (address.url, app)
+    if not new:
+        with _shared_lock:
+            existing = _shared.get(key)
+        if existing is not None and not existing.closed:
+            return existing
+    if client._io.in_thread:
+        raise ArgumentError("connect() would block the interop I/O loop: use 'await aconnect()'")
+    client._io.submit(client._open(address, rediscover, app, kernel)).result()
+    _remember(client, key, new)
+    return client
+
+
+async def aconnect(
+    url: str | None = None,
+    token: str | None = None,
+    application: str | None = None,
+    *,
+    new: bool = False,
+    **settings: Any,
+) -> Interop:
+    """Async twin of :func:`connect`."""
+    client, address, rediscover, app, kernel = _prepare(url, token, application, settings)
+    key = (address.url, app)
+    if not new:
+        with _shared_lock:
+            existing = _shared.get(key)
+        if existing is not None and not existing.closed:
+            return existing
+    opening = client._open(address, rediscover, app, kernel)
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is client._io.loop:
+        await opening
+    else:
+        await asyncio.wrap_future(client._io.submit(opening))
+    _remember(client, key, new)
+    return client
+
+
+def _remember(client: Interop, key: tuple[str, str], new: bool) -> None:
+    client._key = key
+    with _shared_lock:
+        if new and key in _shared and not _shared[key].closed:
+            client._key = None  # an extra connection: the shared one stays
+            return
+        _shared[key] = client

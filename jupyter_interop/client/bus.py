@@ -1,0 +1,212 @@
+"""Pub/sub on topics (io.Connect ``bus.*``, reference §7), restored after a reconnect.
+
+Topics are dot-separated; a subscription may use ``*`` (one segment) and ``>`` (the rest).
+``routing_key``: delivered when either side has none or both are equal. A publisher's
+``target`` (identity fields) is matched by the hub against subscribers; a subscriber's
+``target`` filters publishers here. ``publish`` is fire and forget, with no retention or
+replay, as in io.Connect; unlike io.Connect's client, subscriptions come back after a
+reconnect. Non-dict data travels as ``{"_value": x}``, and an empty dict is not delivered (the
+hub drops falsy data, as the Glue42 gateway does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .codec import unwrap_value, wrap_value
+from .contexts import adapt_callback
+from .dispatch import OutputTarget, capture_output_target
+from .errors import ArgumentError, RemoteError
+from .instance import _WIRE_NAMES, Instance, InstanceFilter, matches, normalize_filter
+from .twins import blocking, on_io_loop
+
+if TYPE_CHECKING:
+    from .api import Interop
+
+__all__ = ["Bus", "BusSubscription"]
+
+
+def _check_topic(topic: Any) -> str:
+    if not isinstance(topic, str) or not topic.strip():
+        raise ArgumentError(f"A topic must be a non-empty string, not {topic!r}")
+    return topic
+
+
+def _check_key(routing_key: Any) -> str | None:
+    if routing_key is not None and not isinstance(routing_key, str):
+        raise ArgumentError(f"routing_key must be a string, not {type(routing_key).__name__}")
+    return routing_key or None
+
+
+def _wire_identity(target: Any) -> dict[str, Any]:
+    flt = normalize_filter(target)
+    return {_WIRE_NAMES.get(k, k): v for k, v in flt.items()}
+
+
+@dataclass(eq=False)
+class BusSubscription:
+    """A topic subscription; :meth:`unsubscribe` stops it."""
+
+    topic: str
+    routing_key: str | None
+    source: InstanceFilter | None
+    callback: Callable[..., Any]
+    output: OutputTarget | None
+    bus: Bus
+    subscription_id: str | None = None
+    active: bool = True
+
+    @on_io_loop
+    async def aunsubscribe(self) -> None:
+        """Stop receiving messages on this subscription."""
+        if not self.active:
+            return
+        self.active = False
+        bus = self.bus
+        bus._subscriptions.discard(self)
+        sub_id = self.subscription_id
+        if sub_id is not None:
+            bus._by_id.pop(sub_id, None)
+            conn = bus._client._conn
+            if conn.connected.is_set():
+                with contextlib.suppress(RemoteError):
+                    await conn.request(
+                        {"domain": "bus", "type": "unsubscribe", "subscription_id": sub_id},
+                        bus._client.request_timeout,
+                        f"unsubscribe from {self.topic!r}",
+                    )
+
+    unsubscribe = blocking(aunsubscribe)
+
+    @property
+    def _client(self) -> Interop:
+        return self.bus._client
+
+    def __repr__(self) -> str:
+        return f"<BusSubscription {self.topic!r}{' (stopped)' if not self.active else ''}>"
+
+
+class Bus:
+    """``io.bus``: publish to topics and subscribe with wildcards."""
+
+    def __init__(self, client: Interop) -> None:
+        self._client = client
+        self._subscriptions: set[BusSubscription] = set()
+        self._by_id: dict[str, BusSubscription] = {}
+        conn = client._conn
+        conn.on("bus", "event", self._on_event)
+        conn.on("bus", "subscribed", self._on_stray_subscribed)
+        conn.add_lost_hook(self._lost)
+        conn.add_restorer(self._restore)
+
+    def publish(
+        self,
+        topic: str,
+        data: Any,
+        *,
+        routing_key: str | None = None,
+        target: dict[str, Any] | Instance | None = None,
+    ) -> None:
+        """Publish ``data`` on ``topic`` (fire and forget; dropped while disconnected)."""
+        message: dict[str, Any] = {
+            "domain": "bus",
+            "type": "publish",
+            "topic": _check_topic(topic),
+            "data": wrap_value(data),
+        }
+        key = _check_key(routing_key)
+        if key:
+            message["routing_key"] = key
+        if target is not None:
+            message["target_identity"] = _wire_identity(target)
+        self._client._check_open()
+        self._client._conn.send_threadsafe(message)
+
+    async def apublish(
+        self,
+        topic: str,
+        data: Any,
+        *,
+        routing_key: str | None = None,
+        target: dict[str, Any] | Instance | None = None,
+    ) -> None:
+        """Async twin of :meth:`publish` (it never blocks)."""
+        self.publish(topic, data, routing_key=routing_key, target=target)
+
+    @on_io_loop
+    async def asubscribe(
+        self,
+        topic: str,
+        callback: Callable[..., Any],
+        *,
+        routing_key: str | None = None,
+        target: dict[str, Any] | Instance | None = None,
+    ) -> BusSubscription:
+        """``callback(data, topic, source)`` for every message on ``topic`` (wildcards ``*``
+        and ``>``); ``target`` keeps only publishers matching those identity fields."""
+        _check_topic(topic)
+        if not callable(callback):
+            raise ArgumentError(f"The bus callback must be callable, not {callback!r}")
+        sub = BusSubscription(
+            topic,
+            _check_key(routing_key),
+            normalize_filter(target) if target is not None else None,
+            adapt_callback(callback, 3),
+            capture_output_target(),
+            self,
+        )
+        await self._subscribe(sub, internal=False)
+        self._subscriptions.add(sub)
+        return sub
+
+    subscribe = blocking(asubscribe)
+
+    async def _subscribe(self, sub: BusSubscription, internal: bool) -> None:
+        message: dict[str, Any] = {"domain": "bus", "type": "subscribe", "topic": sub.topic}
+        if sub.routing_key:
+            message["routing_key"] = sub.routing_key
+
+        def registered(reply: dict[str, Any]) -> None:
+            sub.subscription_id = str(reply.get("subscription_id"))
+            self._by_id[sub.subscription_id] = sub
+
+        await self._client._conn.request(
+            message,
+            self._client.request_timeout,
+            f"bus subscription to {sub.topic!r}",
+            internal=internal,
+            on_reply=registered,
+        )
+
+    def _on_event(self, msg: dict[str, Any]) -> None:
+        sub = self._by_id.get(str(msg.get("subscription_id")))
+        if sub is None or not sub.active:
+            return
+        identity = msg.get("publisher-identity")
+        source = Instance.from_identity(identity if isinstance(identity, dict) else {})
+        if sub.source is not None and not matches(source, sub.source):
+            return
+        topic = msg.get("topic") if isinstance(msg.get("topic"), str) else sub.topic
+        self._client._dispatcher.post_event(
+            sub.callback, (unwrap_value(msg.get("data")), topic, source), sub.output
+        )
+
+    def _on_stray_subscribed(self, msg: dict[str, Any]) -> None:
+        sub_id = msg.get("subscription_id")
+        if sub_id is not None and str(sub_id) not in self._by_id:
+            self._client._conn.send(
+                {"domain": "bus", "type": "unsubscribe", "subscription_id": sub_id}
+            )
+
+    def _lost(self) -> None:
+        self._by_id.clear()
+        for sub in self._subscriptions:
+            sub.subscription_id = None
+
+    async def _restore(self) -> None:
+        for sub in list(self._subscriptions):
+            if sub.active:
+                await self._subscribe(sub, internal=True)

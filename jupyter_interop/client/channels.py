@@ -1,0 +1,388 @@
+"""Channels: io.Connect's colour channels on shared contexts (reference §6), plus membership.
+
+A channel is the context ``___channel___<Name>`` holding ``{name, meta: {color}, data}``, so
+JS clients see the same data. ``publish(data)`` replaces the given top-level keys of ``data``
+(``None`` removes one) with one ``set_paths`` message, as io.Connect does; ``subscribe``
+follows the *current* channel across joins and hears the current data at once when joined;
+``subscribe_for(name)`` follows one channel whatever the current one is.
+
+The hub also learns which channel this client is on (the ``channels`` extension negotiated in
+``hello``), so a user interface can list notebooks per channel and move one: the client obeys
+a ``channel-change-request`` by joining (or leaving) and notifies ``on_changed``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .contexts import ContextMeta, ContextSubscription, _Subscriber, adapt_callback, copy_data
+from .dispatch import OutputTarget, capture_output_target
+from .errors import ArgumentError, ChannelError
+from .instance import Instance
+from .twins import blocking, on_io_loop
+
+if TYPE_CHECKING:
+    from .api import Interop
+
+__all__ = ["CHANNEL_PREFIX", "ChannelContext", "Channels"]
+
+CHANNEL_PREFIX = "___channel___"
+Unsubscribe = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """A channel: its name, ``meta`` (``color`` and custom fields) and shared ``data``."""
+
+    name: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def color(self) -> str | None:
+        color = self.meta.get("color")
+        return color if isinstance(color, str) else None
+
+    @classmethod
+    def from_context(cls, name: str, value: dict[str, Any]) -> ChannelContext:
+        meta = value.get("meta") if isinstance(value.get("meta"), dict) else {}
+        data = value.get("data") if isinstance(value.get("data"), dict) else {}
+        assert isinstance(meta, dict) and isinstance(data, dict)
+        return cls(str(value.get("name") or name), meta, data)
+
+
+@dataclass(eq=False)
+class _Follower:
+    callback: Callable[..., Any]
+    output: OutputTarget | None
+    include_own: bool
+    active: bool = True
+
+
+def context_name(channel: str) -> str:
+    return CHANNEL_PREFIX + channel
+
+
+class Channels:
+    """``io.channels``: join, leave, publish, subscribe; the channel this client is on."""
+
+    def __init__(self, client: Interop) -> None:
+        self._client = client
+        self._current: str | None = None
+        self._followers: list[_Follower] = []
+        self._changed: list[tuple[Callable[[str | None], Any], OutputTarget | None]] = []
+        self._internal: _Subscriber | None = None
+        #: peer id -> (application, channel) from the hub's membership notices
+        self._members: dict[str, tuple[str | None, str]] = {}
+        conn = client._conn
+        conn.on("global", "channel-change-request", self._on_change_request)
+        conn.on("global", "channel-membership", self._on_membership)
+        conn.add_restorer(self._restore)
+        conn.add_lost_hook(self._members.clear)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def current(self) -> str | None:
+        """The channel this client is on (None: none)."""
+        return self._current
+
+    def my(self) -> str | None:
+        """The channel this client is on (io.Connect's name for :attr:`current`)."""
+        return self._current
+
+    def _names(self) -> list[str]:
+        contexts = self._client.contexts._by_name
+        return [
+            name[len(CHANNEL_PREFIX) :]
+            for name, ctx in contexts.items()
+            if name.startswith(CHANNEL_PREFIX) and ctx.context_id is not None
+        ]
+
+    def _check(self, name: Any) -> str:
+        if not isinstance(name, str) or not name:
+            raise ArgumentError(f"A channel name must be a non-empty string, not {name!r}")
+        names = self._names()
+        if name not in names:
+            raise ChannelError(f"Unknown channel {name!r}; known channels: {', '.join(names)}")
+        return name
+
+    # ------------------------------------------------------------------ reads
+
+    @on_io_loop
+    async def aall(self) -> list[str]:
+        """Names of the channels (io.Connect's ten colours by default)."""
+        await self._connected("channels.all()")
+        return self._names()
+
+    all = blocking(aall)
+
+    @on_io_loop
+    async def alist(self) -> builtins.list[ChannelContext]:
+        """Every channel with its meta (colour) and current data."""
+        import asyncio
+
+        await self._connected("channels.list()")
+        names = self._names()
+        values = await asyncio.gather(*(self._client.contexts.aget(context_name(n)) for n in names))
+        return [ChannelContext.from_context(n, v) for n, v in zip(names, values, strict=True)]
+
+    list = blocking(alist)
+
+    @on_io_loop
+    async def aget(self, name: str) -> ChannelContext:
+        """One channel (raises :class:`ChannelError` for an unknown name)."""
+        await self._connected("channels.get()")
+        self._check(name)
+        value = await self._client.contexts.aget(context_name(name))
+        return ChannelContext.from_context(name, value)
+
+    get = blocking(aget)
+
+    async def _connected(self, what: str) -> None:
+        client = self._client
+        conn = client._conn
+        await conn.wait_connected(conn.loop.time() + client.request_timeout, what)
+
+    # ------------------------------------------------------------------ join
+
+    @on_io_loop
+    async def ajoin(self, name: str) -> None:
+        """Join the channel ``name``: ``subscribe`` callbacks hear its data now and its
+        changes from then on; ``on_changed`` fires; the hub learns it."""
+        await self._connected(f"channels.join({name!r})")
+        self._check(name)
+        if name == self._current:
+            return
+        contexts = self._client.contexts
+        old, old_name = self._internal, self._current
+        subscriber = _Subscriber(self._from_channel, None, True, on_loop=True)
+        # current first: the snapshot delivered while subscribing is for the new channel
+        self._internal, self._current = subscriber, name
+        try:
+            await contexts._add_subscriber(context_name(name), subscriber)
+        except BaseException:
+            if self._internal is subscriber:
+                self._internal, self._current = old, old_name
+            raise
+        if old is not None and old_name is not None:
+            old.active = False
+            contexts._unsubscribe(context_name(old_name), old)
+        self._announce(name)
+
+    join = blocking(ajoin)
+
+    @on_io_loop
+    async def aleave(self) -> None:
+        """Leave the current channel (``on_changed(None)`` fires)."""
+        if self._current is None:
+            return
+        old, name = self._internal, self._current
+        self._internal = None
+        self._current = None
+        if old is not None:
+            old.active = False
+            self._client.contexts._unsubscribe(context_name(name), old)
+        self._announce(None)
+
+    leave = blocking(aleave)
+
+    def _announce(self, name: str | None) -> None:
+        conn = self._client._conn
+        if conn.extensions.get("channels"):
+            conn.send({"domain": "global", "type": "channel-changed", "channel": name})
+        for callback, output in list(self._changed):
+            self._client._dispatcher.post_event(callback, (name,), output)
+
+    def _from_channel(
+        self,
+        data: dict[str, Any],
+        delta: dict[str, Any],
+        removed: builtins.list[str],
+        meta: ContextMeta,
+    ) -> None:
+        """The current channel's context changed (on the loop): tell the followers."""
+        if self._current is None or meta.name != context_name(self._current):
+            return  # a late change of the channel we just left
+        channel = ChannelContext.from_context(self._current, data)
+        for follower in list(self._followers):
+            self._follow(follower, channel, meta)
+
+    def _follow(self, follower: _Follower, channel: ChannelContext, meta: ContextMeta) -> None:
+        if not follower.active or (meta.own and not follower.include_own):
+            return
+        self._client._dispatcher.post_event(
+            follower.callback, (copy_data(channel.data), channel, meta), follower.output
+        )
+
+    # ------------------------------------------------------------------ publish
+
+    @on_io_loop
+    async def apublish(self, data: dict[str, Any], name: str | None = None) -> None:
+        """Replace the given top-level keys of the channel's ``data`` (``None`` removes one)
+        on ``name`` or on the current channel."""
+        if not isinstance(data, dict):
+            raise ArgumentError(f"channels.publish needs a dict, not {type(data).__name__}")
+        for key in data:
+            if not isinstance(key, str) or not key:
+                raise ArgumentError(f"Channel data keys must be non-empty strings, not {key!r}")
+        await self._connected("channels.publish()")
+        channel = self._check(name) if name is not None else self._current
+        if channel is None:
+            raise ChannelError("Not on a channel: join one first, or pass name=...")
+        if not data:
+            return
+        await self._client.contexts.aset_paths(
+            context_name(channel), [(f"data.{key}", value) for key, value in data.items()]
+        )
+
+    publish = blocking(apublish)
+
+    # ------------------------------------------------------------------ subscribe
+
+    @on_io_loop
+    async def asubscribe(
+        self, callback: Callable[..., Any], *, include_own: bool = True
+    ) -> Unsubscribe:
+        """``callback(data, channel, meta)`` for the current channel's data, following joins
+        (called at once with the current data when on a channel). Returns an unsubscribe
+        function."""
+        if not callable(callback):
+            raise ArgumentError(f"The channel callback must be callable, not {callback!r}")
+        follower = _Follower(adapt_callback(callback, 3), capture_output_target(), include_own)
+        self._followers.append(follower)
+        if self._current is not None:
+            ctx = self._client.contexts._by_name.get(context_name(self._current))
+            if ctx is not None and ctx.data is not None:
+                meta = ContextMeta(
+                    ctx.name, ctx.version, ctx.updater_id, None, snapshot=True, own=False
+                )
+                self._follow(follower, ChannelContext.from_context(self._current, ctx.data), meta)
+
+        def unsubscribe() -> None:
+            follower.active = False
+            self._client._io.call_soon(self._drop_follower, follower)
+
+        return unsubscribe
+
+    subscribe = blocking(asubscribe)
+
+    def _drop_follower(self, follower: _Follower) -> None:
+        if follower in self._followers:
+            self._followers.remove(follower)
+
+    @on_io_loop
+    async def asubscribe_for(
+        self, name: str, callback: Callable[..., Any], *, include_own: bool = True
+    ) -> ContextSubscription:
+        """``callback(data, channel, meta)`` for the channel ``name``, whatever the current
+        one is."""
+        await self._connected(f"channels.subscribe_for({name!r})")
+        self._check(name)
+        if not callable(callback):
+            raise ArgumentError(f"The channel callback must be callable, not {callback!r}")
+        adapted = adapt_callback(callback, 3)
+
+        def relay(data: dict[str, Any], delta: Any, removed: Any, meta: ContextMeta) -> Any:
+            channel = ChannelContext.from_context(name, data)
+            return adapted(channel.data, channel, meta)
+
+        return await self._client.contexts.asubscribe(
+            context_name(name), relay, include_own=include_own
+        )
+
+    subscribe_for = blocking(asubscribe_for)
+
+    def on_changed(self, callback: Callable[[str | None], Any]) -> Unsubscribe:
+        """``callback(name)`` whenever this client joins (``None``: leaves) a channel,
+        including when a user interface moved it."""
+        if not callable(callback):
+            raise ArgumentError(f"The on_changed callback must be callable, not {callback!r}")
+        entry = (callback, capture_output_target())
+        self._changed.append(entry)
+
+        def unsubscribe() -> None:
+            if entry in self._changed:
+                self._changed.remove(entry)
+
+        return unsubscribe
+
+    # ------------------------------------------------------------------ channels of others
+
+    @on_io_loop
+    async def amove(self, target: Instance | str, channel: str | None) -> None:
+        """Ask another peer (a notebook) to join ``channel`` (None: leave); it obeys."""
+        await self._connected("channels.move()")
+        if channel is not None:
+            self._check(channel)
+        peer_id = target.peer_id if isinstance(target, Instance) else target
+        if not isinstance(peer_id, str) or not peer_id:
+            raise ArgumentError(f"move() needs an Instance or a peer id, not {target!r}")
+        client = self._client
+        await client._conn.request(
+            {"domain": "global", "type": "move-to-channel", "target": peer_id, "channel": channel},
+            client.request_timeout,
+            "move-to-channel",
+        )
+
+    move = blocking(amove)
+
+    @on_io_loop
+    async def amembers(self) -> dict[str, builtins.list[str]]:
+        """Channel name -> peer ids on it, as far as the hub told us (peers that report)."""
+        result: dict[str, builtins.list[str]] = {}
+        for peer_id, (_, channel) in self._members.items():
+            result.setdefault(channel, []).append(peer_id)
+        if self._current is not None and self._client._conn.peer_id is not None:
+            result.setdefault(self._current, [])
+            if self._client._conn.peer_id not in result[self._current]:
+                result[self._current].append(self._client._conn.peer_id)
+        return result
+
+    members = blocking(amembers)
+
+    @on_io_loop
+    async def aadd(self, name: str, color: str, meta: dict[str, Any] | None = None) -> None:
+        """Add a channel (a new ``___channel___<name>`` context) for everybody."""
+        if not isinstance(name, str) or not name:
+            raise ArgumentError(f"A channel name must be a non-empty string, not {name!r}")
+        if not isinstance(color, str) or not color:
+            raise ArgumentError("A channel needs a colour (an HTML name or #hex)")
+        await self._connected("channels.add()")
+        if name in self._names():
+            raise ChannelError(f"The channel {name!r} exists already")
+        await self._client.contexts.aset(
+            context_name(name), {"name": name, "meta": {**(meta or {}), "color": color}, "data": {}}
+        )
+
+    add = blocking(aadd)
+
+    # ------------------------------------------------------------------ hub notices
+
+    def _on_change_request(self, msg: dict[str, Any]) -> None:
+        channel = msg.get("channel")
+        conn = self._client._conn
+        if channel is None:
+            conn.spawn(self.aleave())
+        elif isinstance(channel, str):
+            conn.spawn(self.ajoin(channel))
+
+    def _on_membership(self, msg: dict[str, Any]) -> None:
+        member = msg.get("member_id")
+        if not isinstance(member, str):
+            return
+        channel = msg.get("channel")
+        if isinstance(channel, str):
+            self._members[member] = (msg.get("application"), channel)
+        else:
+            self._members.pop(member, None)
+
+    async def _restore(self) -> None:
+        # the contexts layer re-subscribed the channel's context; tell the new hub where we are
+        if self._current is not None:
+            conn = self._client._conn
+            if conn.extensions.get("channels"):
+                conn.send({"domain": "global", "type": "channel-changed", "channel": self._current})

@@ -1,0 +1,521 @@
+"""One GW3 connection to the hub, kept alive: hello, request/reply, events, reconnect, restore.
+
+Everything here runs on the I/O loop (DESIGN §2.6). The connection goes through generations:
+each successful ``hello`` starts one (a new peer id), and when the socket drops the
+connection retries with a capped exponential backoff until the client is closed. After a
+reconnect the services *restore* themselves in order (methods and streams re-registered,
+subscriptions, contexts and bus topics re-subscribed, the channel re-joined) before user calls
+proceed; then ``on_connected(True)`` fires.
+
+What a call sees meanwhile: a request made while disconnected waits for the connection up to
+its own timeout and then raises :class:`HubUnreachableError`; a request whose reply was still
+awaited when the socket dropped fails at once with :class:`ConnectionLostError` (it is not
+re-sent: an invocation is not idempotent). Fire-and-forget messages (stream pushes, bus
+publishes) sent while disconnected are dropped and counted, as in io.Connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .._version import __version__
+from .codec import Codec, revive
+from .discovery import HubAddress
+from .errors import (
+    AuthenticationError,
+    ClientClosedError,
+    ConnectionLostError,
+    HubUnreachableError,
+    InteropError,
+    RemoteError,
+)
+from .instance import Instance
+from .transport import Transport, TransportClosed, open_transport
+
+if TYPE_CHECKING:
+    from .api import Interop
+
+__all__ = ["Connection", "RequestTimeout", "default_identity"]
+
+log = logging.getLogger("jupyter_interop.client")
+
+Message = dict[str, Any]
+Handler = Callable[[Message], None]
+
+#: reply types that resolve a pending request (matched by ``request_id``)
+_REPLY_TYPES = frozenset(
+    {
+        "success",
+        "error",
+        "result",
+        "subscribed",
+        "context-created",
+        "subscribed-context",
+        "welcome",
+        "token",
+    }
+)
+_AUTH_FAILURE = "global.errors.authentication.failure"
+
+
+class Connection:
+    """The client's link to the hub. Create with :meth:`start` (first connect must succeed)."""
+
+    def __init__(
+        self,
+        client: Interop,
+        address: HubAddress,
+        rediscover: Callable[[], HubAddress] | None,
+        identity: Message,
+        extensions: Message,
+    ) -> None:
+        self.client = client
+        self.loop = asyncio.get_running_loop()
+        self.address = address
+        self._rediscover = rediscover
+        self.identity = identity
+        self.requested_extensions = extensions
+        self.codec = Codec(binary=False)
+        self.ready = asyncio.Event()  # socket open, hello and joins done: internal requests
+        self.connected = asyncio.Event()  # restored too: user requests
+        self.closed = False
+        self.generation = 0
+        self.peer_id: str | None = None
+        self.instance: Instance | None = None
+        self.welcome: Message = {}
+        self.extensions: Message = {}
+        self.hub_id: str | None = None
+        self.last_error = ""
+        self.dropped_sends = 0
+        self._ids = itertools.count(1)
+        self._pending: dict[
+            str, tuple[asyncio.Future[Message], str, Callable[[Message], None] | None]
+        ] = {}
+        self._handlers: dict[tuple[str, str], list[Handler]] = {}
+        self._restorers: list[Callable[[], Awaitable[None]]] = []
+        self._lost_hooks: list[Callable[[], None]] = []
+        self._ready_hooks: list[Callable[[], None]] = []
+        self._transport: Transport | None = None
+        self._out: deque[bytes] = deque()
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ wiring
+
+    def on(self, domain: str, mtype: str, handler: Handler) -> None:
+        """Call ``handler(message)`` (on the loop) for every event of this domain and type."""
+        self._handlers.setdefault((domain, mtype), []).append(handler)
+
+    def add_restorer(self, restorer: Callable[[], Awaitable[None]]) -> None:
+        """Run after every *re*connect, in registration order, before user calls proceed."""
+        self._restorers.append(restorer)
+
+    def add_ready_hook(self, hook: Callable[[], None]) -> None:
+        """Called (on the loop) right after each ``welcome``: the new identity is known."""
+        self._ready_hooks.append(hook)
+
+    def add_lost_hook(self, hook: Callable[[], None]) -> None:
+        """Called (on the loop) when the socket drops, before reconnecting."""
+        self._lost_hooks.append(hook)
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """A background task owned by this connection (cancelled on close, errors logged)."""
+        task: asyncio.Task[Any] = self.loop.create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            if not isinstance(error, (ClientClosedError, HubUnreachableError)):
+                log.error("Interop: background task failed", exc_info=error)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """First connection: fails loudly (unreachable hub, refused token) instead of retrying."""
+        try:
+            await self._connect_once(reconnect=False)
+        except AuthenticationError:
+            raise
+        except (OSError, TimeoutError, TransportClosed, asyncio.TimeoutError) as error:
+            raise HubUnreachableError(
+                f"Cannot connect to the interop hub at {self.address.url} "
+                f"(found through {self.address.source}): {_describe(error)}"
+            ) from None
+        except Exception as error:
+            if isinstance(error, InteropError):
+                raise
+            raise HubUnreachableError(
+                f"Cannot connect to the interop hub at {self.address.url} "
+                f"(found through {self.address.source}): {_describe(error)}"
+            ) from None
+        self._supervisor = self.loop.create_task(self._supervise())
+
+    async def _connect_once(self, reconnect: bool) -> None:
+        settings = self.client
+        timeout = settings.connect_timeout
+        headers = {"User-Agent": f"jupyter_interop/{__version__}"}
+        transport = await open_transport(
+            self.address.url, headers, timeout, settings.max_message_size
+        )
+        self._transport = transport
+        self._out.clear()
+        reader = self._reader = self.loop.create_task(self._read(transport))
+        writer = self.loop.create_task(self._write(transport))
+        reader.add_done_callback(lambda _: writer.cancel())
+        try:
+            hello: Message = {
+                "domain": "global",
+                "type": "hello",
+                "identity": self.identity,
+                "authentication": {"method": "access-token", "token": self.address.token or ""},
+                "extensions": {"jupyter_interop": self.requested_extensions},
+            }
+            try:
+                welcome = await self.request(hello, timeout, "hello", internal=True, raw=True)
+            except RemoteError as error:
+                if error.reason_uri == _AUTH_FAILURE:
+                    raise AuthenticationError(
+                        f"The interop hub at {self.address.url} refused the token found through "
+                        f"{self.address.source}: {error.reason}"
+                    ) from None
+                raise
+            self._welcomed(welcome)
+            await asyncio.gather(
+                *(
+                    self.request(
+                        {"domain": "global", "type": "join", "destination": domain},
+                        timeout,
+                        f"join {domain}",
+                        internal=True,
+                        raw=True,
+                    )
+                    for domain in ("agm", "bus")
+                )
+            )
+            if reconnect:
+                for restorer in self._restorers:
+                    try:
+                        await restorer()
+                    except (ConnectionLostError, ClientClosedError):
+                        raise
+                    except Exception:
+                        log.exception("Interop: restoring state after reconnect failed")
+            self.connected.set()
+        except BaseException:
+            reader.cancel()
+            self._lost(transport)
+            await transport.close()
+            raise
+        self.client._fire_connected(reconnect)
+
+    def _welcomed(self, welcome: Message) -> None:
+        self.welcome = welcome
+        self.peer_id = str(welcome.get("peer_id"))
+        identity = welcome.get("resolved_identity") or {}
+        self.instance = Instance.from_identity(identity, self.peer_id)
+        accepted = (welcome.get("extensions") or {}).get("jupyter_interop") or {}
+        self.extensions = accepted if isinstance(accepted, dict) else {}
+        self.codec = Codec(binary=bool(self.extensions.get("binary")))
+        info = (welcome.get("options") or {}).get("info") or {}
+        self.hub_id = info.get("hub_id") if isinstance(info, dict) else None
+        self.generation += 1
+        self.ready.set()
+        for hook in self._ready_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("Interop: a connection hook failed")
+
+    async def _supervise(self) -> None:
+        """Wait for the socket to drop, then reconnect with backoff, forever until closed."""
+        initial = max(0.01, self.client.reconnect_delay)
+        delay = initial
+        while not self.closed:
+            reader = self._reader
+            if reader is not None:
+                await asyncio.wait([reader])
+            if self.closed:
+                return
+            self._lost(self._transport)
+            attempt = 0
+            while not self.closed:
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                attempt += 1
+                if self._rediscover is not None:
+                    try:
+                        self.address = self._rediscover()
+                    except InteropError as error:
+                        self.last_error = str(error)
+                try:
+                    await self._connect_once(reconnect=True)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    self.last_error = _describe(error)
+                    log.debug("Interop: reconnect attempt %d failed: %s", attempt, error)
+                    delay = min(delay * 2, max(initial, self.client.reconnect_max_delay))
+                    continue
+                log.info(
+                    "Interop: reconnected to %s after %d attempt(s)", self.address.url, attempt
+                )
+                delay = initial
+                break
+
+    def _lost(self, transport: Transport | None) -> None:
+        """The socket of ``transport`` is gone: fail what waited on it, reset the services."""
+        if transport is not None and transport is not self._transport:
+            return
+        was_ready = self.ready.is_set()
+        self._transport = None
+        self.ready.clear()
+        self.connected.clear()
+        self._out.clear()
+        pending, self._pending = self._pending, {}
+        for future, what, _ in pending.values():
+            if not future.done():
+                future.set_exception(
+                    ConnectionLostError(
+                        f"The connection to the interop hub at {self.address.url} was lost "
+                        f"while waiting for the reply to {what}"
+                    )
+                )
+        if was_ready:
+            for hook in self._lost_hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("Interop: resetting state after a disconnect failed")
+            self.client._fire_disconnected()
+
+    async def close(self) -> None:
+        """Close for good (idempotent): pending calls fail with :class:`ClientClosedError`."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+        pending, self._pending = self._pending, {}
+        for future, _, _ in pending.values():
+            if not future.done():
+                future.set_exception(ClientClosedError("The interop client was closed"))
+        transport, self._transport = self._transport, None
+        self.ready.set()  # wake waiters: they see ``closed`` and raise
+        self.connected.set()
+        if transport is not None:
+            await transport.close()
+        for task in [self._reader, *self._tasks]:
+            if task is not None and not task.done():
+                task.cancel()
+
+    # ------------------------------------------------------------------ sending
+
+    async def wait_connected(self, deadline: float, what: str, internal: bool = False) -> None:
+        event = self.ready if internal else self.connected
+        if not event.is_set():
+            if self.closed:
+                raise ClientClosedError("The interop client was closed")
+            remaining = deadline - self.loop.time()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                await asyncio.wait_for(event.wait(), remaining)
+            except (TimeoutError, asyncio.TimeoutError):
+                raise HubUnreachableError(
+                    f"The interop hub at {self.address.url} is unreachable: {what} waited "
+                    f"for the connection until its timeout"
+                    + (f" (last error: {self.last_error})" if self.last_error else "")
+                ) from None
+        if self.closed:
+            raise ClientClosedError("The interop client was closed")
+
+    async def request(
+        self,
+        message: Message,
+        timeout: float,
+        what: str,
+        *,
+        internal: bool = False,
+        raw: bool = False,
+        on_reply: Callable[[Message], None] | None = None,
+    ) -> Message:
+        """Send a request and return its reply; a GW3 ``error`` reply raises RemoteError.
+
+        Waits for the connection first (up to ``timeout`` overall). ``raw`` skips that wait
+        for the handshake itself. ``on_reply(reply)`` runs synchronously when a successful
+        reply is read, before any later message: a subscription registers its id there, so
+        an event that follows the reply in the same batch is not missed.
+        """
+        loop = self.loop
+        deadline = loop.time() + timeout
+        if not raw:
+            await self.wait_connected(deadline, what, internal)
+        elif self.closed:
+            raise ClientClosedError("The interop client was closed")
+        request_id = str(next(self._ids))
+        message["request_id"] = request_id
+        frame = self.codec.encode(message)  # a SerializationError leaves nothing behind
+        future: asyncio.Future[Message] = loop.create_future()
+        self._pending[request_id] = (future, what, on_reply)
+        timer = loop.call_later(max(0.0, deadline - loop.time()), _expire, future, what, timeout)
+        try:
+            self._enqueue(frame)
+            return await future
+        finally:
+            timer.cancel()
+            self._pending.pop(request_id, None)
+
+    def send(self, message: Message) -> bool:
+        """Fire and forget (on the loop). False when disconnected: the message is dropped."""
+        if not self.ready.is_set() or self.closed:
+            self.dropped_sends += 1
+            return False
+        message.setdefault("request_id", str(next(self._ids)))
+        self._enqueue(self.codec.encode(message))
+        return True
+
+    def send_threadsafe(self, message: Message) -> None:
+        """Fire and forget from any thread; encoding errors are raised here, in the caller."""
+        if self.closed:
+            raise ClientClosedError("The interop client was closed")
+        message.setdefault("request_id", str(next(self._ids)))
+        frame = self.codec.encode(message)
+        self.client._io.call_soon(self._enqueue_if_ready, frame)
+
+    def _enqueue_if_ready(self, frame: bytes) -> None:
+        if not self.ready.is_set() or self.closed:
+            self.dropped_sends += 1
+            return
+        self._enqueue(frame)
+
+    def _enqueue(self, frame: bytes) -> None:
+        self._out.append(frame)
+        self._wake.set()
+
+    async def _write(self, transport: Transport) -> None:
+        out = self._out
+        wake = self._wake
+        try:
+            while True:
+                if not out:
+                    wake.clear()
+                    await wake.wait()
+                    continue
+                frame = out.popleft()
+                await transport.send(frame, frame[:1] != b"{")
+        except TransportClosed:
+            return
+
+    # ------------------------------------------------------------------ receiving
+
+    async def _read(self, transport: Transport) -> None:
+        try:
+            while True:
+                frame = await transport.recv()
+                try:
+                    self._dispatch(frame)
+                except Exception:
+                    log.exception("Interop: could not handle a message from the hub")
+        except TransportClosed as error:
+            self.last_error = str(error)
+        except OSError as error:
+            self.last_error = _describe(error)
+        finally:
+            # at once, not when the supervisor gets to it: a restore in progress must fail
+            self._lost(transport)
+
+    def _dispatch(self, frame: bytes | str) -> None:
+        buffers = None
+        if isinstance(frame, bytes) and frame[:1] != b"{":
+            from ..protocol.frames import unpack_frame
+
+            header, buffers = unpack_frame(frame)
+            message = orjson.loads(header)
+            message = revive(message, buffers)
+        else:
+            message = orjson.loads(frame)
+            if Codec.needs_revive(frame):
+                message = revive(message)
+        if not isinstance(message, dict):
+            return
+        mtype = message.get("type")
+        request_id = message.get("request_id")
+        if request_id is not None and mtype in _REPLY_TYPES:
+            entry = self._pending.get(str(request_id))
+            if entry is not None:
+                future, _, on_reply = entry
+                if not future.done():
+                    if mtype == "error":
+                        future.set_exception(_remote_error(message))
+                    else:
+                        if on_reply is not None:
+                            on_reply(message)
+                        future.set_result(message)
+                return
+        handlers = self._handlers.get((message.get("domain", "global"), mtype))  # type: ignore[arg-type]
+        if handlers:
+            for handler in handlers:
+                try:
+                    handler(message)
+                except Exception:
+                    log.exception("Interop: handling %s failed", mtype)
+        elif mtype == "error":
+            log.info(
+                "Interop: the hub refused a message: %s (%s)",
+                message.get("reason"),
+                message.get("reason_uri"),
+            )
+
+
+def _remote_error(message: Message) -> RemoteError:
+    return RemoteError(
+        str(message.get("reason") or "error"),
+        message.get("reason_uri"),
+        message.get("context"),
+    )
+
+
+class RequestTimeout(HubUnreachableError):
+    """No reply to a request within its timeout while connected (services refine it)."""
+
+
+def _expire(future: asyncio.Future[Message], what: str, timeout: float) -> None:
+    if not future.done():
+        future.set_exception(
+            RequestTimeout(f"The interop hub did not answer {what} within {timeout:g} s")
+        )
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    if isinstance(error, (TimeoutError, asyncio.TimeoutError)) and not text:
+        return "timed out"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def default_identity(application: str, kernel: str | None) -> Message:
+    """What we claim in ``hello``; the hub resolves the rest (machine, user, notebook)."""
+    identity: Message = {
+        "application": application,
+        "applicationName": application,
+        "process": os.getpid(),
+        "api": f"jupyter_interop/{__version__}",
+        "language": "python",
+    }
+    if kernel:
+        identity["kernelId"] = kernel
+    return identity

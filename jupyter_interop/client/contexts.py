@@ -1,0 +1,727 @@
+"""Shared contexts (io.Connect ``contexts.*``, reference §5) with versions and provenance.
+
+* ``set(name, data)`` replaces the whole context; ``update(name, data)`` replaces the given
+  top-level keys and removes those whose value is ``None`` (a key containing a dot stays one
+  key: updates travel as ``{added, removed}``, not as dot-paths); ``set_path``/``set_paths``
+  apply dot-paths in one message (``None`` removes the path). Writing an unknown name creates
+  it (lifetime ``retained``).
+* ``subscribe(name, callback)`` delivers a snapshot first, then one call per change, in the
+  hub's order: ``callback(data, delta, removed, meta)`` where ``meta`` carries the hub's
+  ``version``, the updater (peer id and :class:`Instance`) and whether it is the snapshot or our
+  own write. Callbacks taking fewer parameters get the first ones (``callback(data)`` works).
+  Subscribing to a name nobody created yet waits for it. ``include_own=False`` suppresses our
+  own writes (a widget bound to a context must not loop).
+* ``get(name)`` returns ``{}`` for an unknown name, as io.Connect does.
+* After a reconnect, subscriptions are re-made and a callback hears the new snapshot if the
+  context changed meanwhile; a context the hub lost (a new hub without persistence) is
+  re-created from the last data this client held.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import ArgumentError, ContextError, RemoteError
+from .instance import Instance
+from .twins import blocking, on_io_loop
+
+if TYPE_CHECKING:
+    from .api import Interop
+    from .dispatch import OutputTarget
+
+__all__ = ["ContextMeta", "ContextSubscription", "Contexts", "adapt_callback", "copy_data"]
+
+Data = dict[str, Any]
+
+
+def copy_data(value: Any) -> Any:
+    """A copy of the JSON containers; leaves (arrays, DataFrames, strings) are shared."""
+    if isinstance(value, dict):
+        return {k: copy_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_data(v) for v in value]
+    return value
+
+
+def adapt_callback(callback: Callable[..., Any], available: int) -> Callable[..., Any]:
+    """Call ``callback`` with as many of the ``available`` positional arguments as it takes."""
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):
+        return callback
+    count = 0
+    for parameter in signature.parameters.values():
+        if parameter.kind == parameter.VAR_POSITIONAL:
+            return callback
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            count += 1
+    if count >= available:
+        return callback
+    if inspect.iscoroutinefunction(callback):
+
+        async def async_adapted(*args: Any) -> Any:
+            return await callback(*args[:count])
+
+        return async_adapted
+
+    def adapted(*args: Any) -> Any:
+        return callback(*args[:count])
+
+    adapted.__qualname__ = getattr(callback, "__qualname__", "callback")
+    return adapted
+
+
+@dataclass(frozen=True)
+class ContextMeta:
+    """Where a context change came from (the 4th callback argument)."""
+
+    name: str
+    version: int | None
+    updater_id: str | None
+    updater: Instance | None
+    snapshot: bool = False
+    own: bool = False
+
+
+@dataclass(eq=False)
+class _Subscriber:
+    callback: Callable[..., Any]
+    output: OutputTarget | None
+    include_own: bool
+    active: bool = True
+    #: internal subscribers (channels) run on the loop, in order, not on the event lane
+    on_loop: bool = False
+
+
+@dataclass(eq=False)
+class _Context:
+    name: str
+    context_id: str | None = None
+    #: the data we hold (None: not tracked); kept across reconnects as the last known value
+    data: Data | None = None
+    version: int | None = None
+    updater_id: str | None = None
+    member: bool = False
+    subscribers: list[_Subscriber] = field(default_factory=list)
+
+
+class ContextSubscription:
+    """Returned by :meth:`Contexts.subscribe`; call it (or :meth:`unsubscribe`) to stop."""
+
+    def __init__(self, contexts: Contexts, name: str, subscriber: _Subscriber) -> None:
+        self._contexts = contexts
+        self.name = name
+        self._subscriber = subscriber
+
+    def unsubscribe(self) -> None:
+        """Stop the callbacks (the last one also unsubscribes from the hub)."""
+        self._subscriber.active = False
+        client = self._contexts._client
+        if not client.closed:
+            client._io.call_soon(self._contexts._unsubscribe, self.name, self._subscriber)
+
+    async def aunsubscribe(self) -> None:
+        """Async twin of :meth:`unsubscribe` (it never blocks)."""
+        self.unsubscribe()
+
+    __call__ = unsubscribe
+
+    def __repr__(self) -> str:
+        state = "active" if self._subscriber.active else "stopped"
+        return f"<ContextSubscription {self.name!r} {state}>"
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise ArgumentError(f"A context name must be a non-empty string, not {name!r}")
+    return name
+
+
+def _check_data(data: Any, what: str) -> Data:
+    if not isinstance(data, dict):
+        raise ArgumentError(f"{what} needs a dict, not {type(data).__name__}")
+    for key in data:
+        if not isinstance(key, str):
+            raise ArgumentError(f"Context keys must be strings, not {key!r}")
+    return data
+
+
+def _split(path: str) -> list[str]:
+    return path.split(".") if path else []
+
+
+def _apply(data: Data, delta: Data) -> tuple[Data, Data, list[str]]:
+    """Apply a wire delta as the hub does; return (new data, callback delta, removed keys).
+
+    The callback delta never shares containers with the data (a later command in the same
+    delta must not change what was reported); removed keys are the top-level keys that were
+    there before and are gone after.
+    """
+    before = list(data)
+    changed: Data = {}
+    for kind, value in delta.items():
+        if kind == "reset":
+            data = dict(value)
+            changed.update(copy_data(value))
+        elif kind == "added":
+            data.update(value)
+            changed.update(copy_data(value))
+        elif kind == "updated":
+            for key, new in value.items():
+                old = data.get(key)
+                merged = {**old, **new} if isinstance(old, dict) and isinstance(new, dict) else new
+                data[key] = merged
+                changed[key] = copy_data(merged)
+        elif kind == "removed":
+            for key in value:
+                data.pop(key, None)
+        elif kind == "commands":
+            for command in value:
+                data = _command(data, command, changed)
+    return data, changed, [k for k in before if k not in data]
+
+
+def _command(data: Data, command: Data, changed: Data) -> Data:
+    parts = _split(command.get("path", ""))
+    if command.get("type") == "set":
+        value: Any = command.get("value")
+        if not parts:
+            changed.update(copy_data(value))
+            return dict(value)
+        node, out = data, changed
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+            nxt = out.get(part)
+            if not isinstance(nxt, dict):
+                nxt = out[part] = {}
+            out = nxt
+        node[parts[-1]] = value
+        out[parts[-1]] = copy_data(value)
+        return data
+    if not parts:
+        return {}
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            return data
+        node = child
+    if parts[-1] in node:
+        del node[parts[-1]]
+        if len(parts) > 1:
+            out = changed
+            for part in parts[:-1]:
+                nxt = out.get(part)
+                if not isinstance(nxt, dict):
+                    nxt = out[part] = {}
+                out = nxt
+            out[parts[-1]] = None
+    return data
+
+
+def _paths(paths: Any) -> list[tuple[str, Any]]:
+    if isinstance(paths, dict):
+        items = list(paths.items())
+    elif isinstance(paths, (list, tuple)):
+        items = []
+        for item in paths:
+            if isinstance(item, dict) and "path" in item:
+                items.append((item["path"], item.get("value")))
+            elif isinstance(item, (list, tuple)) and len(item) == 2:
+                items.append((item[0], item[1]))
+            else:
+                raise ArgumentError(
+                    f"Each path must be a (path, value) pair or {{'path', 'value'}}, not {item!r}"
+                )
+    else:
+        raise ArgumentError(
+            f"paths must be a dict {{path: value}} or a list of (path, value), not "
+            f"{type(paths).__name__}"
+        )
+    for path, _ in items:
+        if not isinstance(path, str):
+            raise ArgumentError(f"A path must be a string like 'a.b.c', not {path!r}")
+    return items
+
+
+def _commands(items: list[tuple[str, Any]]) -> list[Data]:
+    commands: list[Data] = []
+    for path, value in items:
+        if value is None:
+            commands.append({"type": "remove", "path": path})
+        else:
+            if not path and not isinstance(value, dict):
+                raise ArgumentError("Setting the whole context (path '') needs a dict")
+            commands.append({"type": "set", "path": path, "value": value})
+    return commands
+
+
+class Contexts:
+    """``io.contexts``: shared contexts."""
+
+    def __init__(self, client: Interop) -> None:
+        self._client = client
+        self._by_name: dict[str, _Context] = {}
+        self._by_id: dict[str, _Context] = {}
+        conn = client._conn
+        for domain in ("global", "context"):
+            conn.on(domain, "context-added", self._on_added)
+            conn.on(domain, "context-updated", self._on_updated)
+            conn.on(domain, "context-destroyed", self._on_destroyed)
+        conn.add_lost_hook(self._lost)
+        conn.add_restorer(self._restore)
+        self._hub_id: str | None = None
+        self._hub_changed = False
+        conn.add_ready_hook(self._ready)
+
+    def _ctx(self, name: str) -> _Context:
+        ctx = self._by_name.get(name)
+        if ctx is None:
+            ctx = self._by_name[name] = _Context(name)
+        return ctx
+
+    # ------------------------------------------------------------------ writes
+
+    @on_io_loop
+    async def aset(self, name: str, data: Data) -> int | None:
+        """Replace the context ``name`` with ``data`` (creates it if needed); returns the
+        hub's new version."""
+        _check_name(name)
+        _check_data(data, "contexts.set")
+        return await self._write(name, {"reset": data}, data)
+
+    set = blocking(aset)
+
+    @on_io_loop
+    async def aupdate(self, name: str, data: Data) -> int | None:
+        """Replace the given top-level keys; a ``None`` value removes the key."""
+        _check_name(name)
+        _check_data(data, "contexts.update")
+        added = {k: v for k, v in data.items() if v is not None}
+        removed = [k for k, v in data.items() if v is None]
+        if not data:
+            return self._by_name[name].version if name in self._by_name else None
+        delta: Data = {}
+        if added:
+            delta["added"] = added
+        if removed:
+            delta["removed"] = removed
+        return await self._write(name, delta, added)
+
+    update = blocking(aupdate)
+
+    @on_io_loop
+    async def aset_path(self, name: str, path: str, value: Any) -> int | None:
+        """Set the dot-path ``path`` (``"address.city"``) to ``value``; ``None`` removes it."""
+        _check_name(name)
+        return await self._write_paths(name, _paths([(path, value)]))
+
+    set_path = blocking(aset_path)
+
+    @on_io_loop
+    async def aset_paths(self, name: str, paths: Any) -> int | None:
+        """Several dot-paths in one message: ``{path: value}`` or ``[(path, value), ...]``."""
+        _check_name(name)
+        return await self._write_paths(name, _paths(paths))
+
+    set_paths = blocking(aset_paths)
+
+    async def _write_paths(self, name: str, items: list[tuple[str, Any]]) -> int | None:
+        if not items:
+            return self._by_name[name].version if name in self._by_name else None
+        commands = _commands(items)
+        initial: Data = {}
+        for command in commands:
+            initial = _command(initial, command, {})
+        return await self._write(name, {"commands": commands}, initial)
+
+    async def _write(self, name: str, delta: Data, initial: Data) -> int | None:
+        """Update a known context, or create it with ``initial``."""
+        client = self._client
+        conn = client._conn
+        await conn.wait_connected(conn.loop.time() + client.request_timeout, f"write {name!r}")
+        ctx = self._ctx(name)
+        if ctx.context_id is None:
+            created = await self._create(ctx, initial)
+            if created:
+                return ctx.version
+
+        def applied(reply: dict[str, Any]) -> None:
+            # at once, in reply order: a later update from another peer may already be read
+            version = reply.get("version")
+            if ctx.data is not None and ctx.member:
+                ctx.data, changed, removed = _apply(ctx.data, delta)
+                ctx.version = version if isinstance(version, int) else ctx.version
+                ctx.updater_id = conn.peer_id
+                self._notify(ctx, changed, removed, snapshot=False, own=True)
+
+        try:
+            reply = await conn.request(
+                {
+                    "domain": "global",
+                    "type": "update-context",
+                    "context_id": ctx.context_id,
+                    "delta": delta,
+                },
+                client.request_timeout,
+                f"update of context {name!r}",
+                on_reply=applied,
+            )
+        except RemoteError as error:
+            raise ContextError(
+                f"Could not update context {name!r}: {error.reason}", error.reason_uri
+            ) from None
+        version = reply.get("version")
+        return version if isinstance(version, int) else None
+
+    async def _create(self, ctx: _Context, data: Data) -> bool:
+        """Create ``ctx`` on the hub; False when it existed already (we are subscribed now)."""
+        client = self._client
+
+        def known(reply: dict[str, Any]) -> None:
+            context_id = str(reply.get("context_id"))
+            ctx.context_id = context_id
+            self._by_id[context_id] = ctx
+            ctx.member = True
+            if reply.get("type") == "subscribed-context":
+                self._snapshot(ctx, reply)
+            else:
+                ctx.data = copy_data(data)
+                ctx.version = 0
+                ctx.updater_id = client._conn.peer_id
+
+        try:
+            reply = await client._conn.request(
+                {
+                    "domain": "global",
+                    "type": "create-context",
+                    "name": ctx.name,
+                    "data": data,
+                    "lifetime": "retained",
+                },
+                client.request_timeout,
+                f"creation of context {ctx.name!r}",
+                on_reply=known,
+            )
+        except RemoteError as error:
+            raise ContextError(
+                f"Could not create context {ctx.name!r}: {error.reason}", error.reason_uri
+            ) from None
+        if reply.get("type") == "subscribed-context":
+            return False
+        self._notify(ctx, copy_data(data), [], snapshot=True, own=True)
+        return True
+
+    @on_io_loop
+    async def adestroy(self, name: str) -> None:
+        """Destroy the context ``name`` (subscribers stay, waiting for it to come back)."""
+        _check_name(name)
+        client = self._client
+        conn = client._conn
+        await conn.wait_connected(conn.loop.time() + client.request_timeout, f"destroy {name!r}")
+        ctx = self._by_name.get(name)
+        if ctx is None or ctx.context_id is None:
+            raise ContextError(f"No context named {name!r} is known to this client")
+        try:
+            await conn.request(
+                {"domain": "global", "type": "destroy-context", "context_id": ctx.context_id},
+                client.request_timeout,
+                f"destruction of context {name!r}",
+            )
+        except RemoteError as error:
+            raise ContextError(
+                f"Could not destroy context {name!r}: {error.reason}", error.reason_uri
+            ) from None
+        self._forget(ctx)
+
+    destroy = blocking(adestroy)
+
+    # ------------------------------------------------------------------ reads
+
+    @on_io_loop
+    async def aget(self, name: str) -> Data:
+        """The current data of ``name`` (a copy); ``{}`` if no such context exists."""
+        _check_name(name)
+        client = self._client
+        conn = client._conn
+        await conn.wait_connected(conn.loop.time() + client.request_timeout, f"get {name!r}")
+        ctx = self._by_name.get(name)
+        if ctx is None or ctx.context_id is None:
+            return {}
+        if ctx.member and ctx.data is not None:
+            return copy_data(ctx.data)
+        context_id = ctx.context_id
+        reply = await self._subscribe_request(ctx, remember=False)
+        if not ctx.subscribers and not ctx.member and ctx.context_id == context_id:
+            conn.send({"domain": "global", "type": "unsubscribe-context", "context_id": context_id})
+        data = reply.get("data")
+        return data if isinstance(data, dict) else {}
+
+    get = blocking(aget)
+
+    @on_io_loop
+    async def aall(self) -> list[str]:
+        """Names of every context the hub announced to us (channels' contexts included)."""
+        return sorted(n for n, c in self._by_name.items() if c.context_id is not None)
+
+    all = blocking(aall)
+
+    @on_io_loop
+    async def aversion(self, name: str) -> int | None:
+        """The hub's version of a context this client follows (None if it does not)."""
+        ctx = self._by_name.get(_check_name(name))
+        return ctx.version if ctx is not None and ctx.member else None
+
+    version = blocking(aversion)
+
+    # ------------------------------------------------------------------ subscribe
+
+    @on_io_loop
+    async def asubscribe(
+        self, name: str, callback: Callable[..., Any], *, include_own: bool = True
+    ) -> ContextSubscription:
+        """Call ``callback(data, delta, removed, meta)`` with a snapshot now (or when the
+        context is created) and on every change; returns a :class:`ContextSubscription`."""
+        from .dispatch import capture_output_target
+
+        _check_name(name)
+        if not callable(callback):
+            raise ArgumentError(f"The context callback must be callable, not {callback!r}")
+        subscriber = _Subscriber(adapt_callback(callback, 4), capture_output_target(), include_own)
+        await self._add_subscriber(name, subscriber)
+        return ContextSubscription(self, name, subscriber)
+
+    subscribe = blocking(asubscribe)
+
+    async def _add_subscriber(self, name: str, subscriber: _Subscriber) -> None:
+        client = self._client
+        conn = client._conn
+        await conn.wait_connected(conn.loop.time() + client.request_timeout, f"subscribe {name!r}")
+        ctx = self._ctx(name)
+        ctx.subscribers.append(subscriber)
+        try:
+            if ctx.member and ctx.data is not None:
+                self._deliver(
+                    ctx, subscriber, copy_data(ctx.data), copy_data(ctx.data), [], True, False
+                )
+            elif ctx.context_id is not None:
+                await self._subscribe_request(ctx, remember=True, only=subscriber)
+            # else: parked until the context is announced
+        except BaseException:
+            if subscriber in ctx.subscribers:
+                ctx.subscribers.remove(subscriber)
+            raise
+
+    async def _subscribe_request(
+        self,
+        ctx: _Context,
+        remember: bool,
+        only: _Subscriber | None = None,
+        internal: bool = False,
+    ) -> dict[str, Any]:
+        client = self._client
+
+        def snapshot(reply: dict[str, Any]) -> None:
+            if remember or ctx.subscribers:
+                ctx.member = True
+                self._snapshot(ctx, reply, only)
+
+        try:
+            return await client._conn.request(
+                {"domain": "global", "type": "subscribe-context", "context_id": ctx.context_id},
+                client.request_timeout,
+                f"subscription to context {ctx.name!r}",
+                internal=internal,
+                on_reply=snapshot,
+            )
+        except RemoteError as error:
+            raise ContextError(
+                f"Could not subscribe to context {ctx.name!r}: {error.reason}", error.reason_uri
+            ) from None
+
+    def _snapshot(
+        self, ctx: _Context, reply: dict[str, Any], only: _Subscriber | None = None
+    ) -> None:
+        data = reply.get("data")
+        ctx.data = data if isinstance(data, dict) else {}
+        version = reply.get("version")
+        ctx.version = version if isinstance(version, int) else ctx.version
+        ctx.updater_id = reply.get("updater_id") or ctx.updater_id
+        targets = [only] if only is not None else list(ctx.subscribers)
+        for subscriber in targets:
+            self._deliver(
+                ctx, subscriber, copy_data(ctx.data), copy_data(ctx.data), [], True, False
+            )
+
+    def _unsubscribe(self, name: str, subscriber: _Subscriber) -> None:
+        ctx = self._by_name.get(name)
+        if ctx is None or subscriber not in ctx.subscribers:
+            return
+        ctx.subscribers.remove(subscriber)
+        if not ctx.subscribers and ctx.member and ctx.context_id is not None:
+            self._client._conn.send(
+                {"domain": "global", "type": "unsubscribe-context", "context_id": ctx.context_id}
+            )
+            ctx.member = False
+            ctx.data = None
+
+    # ------------------------------------------------------------------ events
+
+    def _ready(self) -> None:
+        conn = self._client._conn
+        self._hub_changed = self._hub_id is not None and conn.hub_id != self._hub_id
+        self._hub_id = conn.hub_id
+
+    def _on_added(self, msg: dict[str, Any]) -> None:
+        name = msg.get("name")
+        context_id = msg.get("context_id")
+        if not isinstance(name, str) or context_id is None:
+            return
+        ctx = self._ctx(name)
+        if ctx.context_id is not None and ctx.context_id != str(context_id):
+            self._by_id.pop(ctx.context_id, None)
+        ctx.context_id = str(context_id)
+        self._by_id[ctx.context_id] = ctx
+        conn = self._client._conn
+        if (
+            ctx.subscribers
+            and not ctx.member
+            and conn.connected.is_set()
+            and msg.get("creator_id") != conn.peer_id
+        ):
+            # someone created a context we were waiting for
+            conn.spawn(self._subscribe_request(ctx, remember=True))
+
+    def _on_updated(self, msg: dict[str, Any]) -> None:
+        ctx = self._by_id.get(str(msg.get("context_id")))
+        delta = msg.get("delta")
+        if ctx is None or ctx.data is None or not isinstance(delta, dict):
+            return
+        ctx.data, changed, removed = _apply(ctx.data, delta)
+        version = msg.get("version")
+        ctx.version = version if isinstance(version, int) else ctx.version
+        ctx.updater_id = msg.get("updater_id")
+        self._notify(ctx, changed, removed, snapshot="reset" in delta, own=False)
+
+    def _on_destroyed(self, msg: dict[str, Any]) -> None:
+        ctx = self._by_id.get(str(msg.get("context_id")))
+        if ctx is not None:
+            self._forget(ctx)
+
+    def _forget(self, ctx: _Context) -> None:
+        if ctx.context_id is not None:
+            self._by_id.pop(ctx.context_id, None)
+        ctx.context_id = None
+        ctx.member = False
+        ctx.data = None
+        ctx.version = None
+        if not ctx.subscribers:
+            self._by_name.pop(ctx.name, None)
+
+    def _notify(
+        self, ctx: _Context, changed: Data, removed: list[str], snapshot: bool, own: bool
+    ) -> None:
+        if not ctx.subscribers or ctx.data is None:
+            return
+        data = copy_data(ctx.data)
+        for subscriber in list(ctx.subscribers):
+            if own and not subscriber.include_own:
+                continue
+            self._deliver(ctx, subscriber, data, changed, removed, snapshot, own)
+
+    def _deliver(
+        self,
+        ctx: _Context,
+        subscriber: _Subscriber,
+        data: Data,
+        changed: Data,
+        removed: list[str],
+        snapshot: bool,
+        own: bool,
+    ) -> None:
+        if not subscriber.active:
+            return
+        client = self._client
+        updater = None
+        if ctx.updater_id is not None:
+            if ctx.updater_id == client._conn.peer_id:
+                updater = client._conn.instance
+            else:
+                server = client._registry.servers.get(ctx.updater_id)
+                updater = server.instance if server is not None else None
+        meta = ContextMeta(ctx.name, ctx.version, ctx.updater_id, updater, snapshot, own)
+        if subscriber.on_loop:
+            subscriber.callback(data, changed, list(removed), meta)
+            return
+        client._dispatcher.post_event(
+            subscriber.callback, (data, changed, list(removed), meta), subscriber.output
+        )
+
+    # ------------------------------------------------------------------ reconnect
+
+    def _lost(self) -> None:
+        for ctx in self._by_name.values():
+            ctx.context_id = None
+            ctx.member = bool(ctx.member)  # remembered: restore re-subscribes members
+        self._by_id.clear()
+
+    async def _restore(self) -> None:
+        for ctx in list(self._by_name.values()):
+            if not (ctx.subscribers or ctx.member):
+                continue
+            if ctx.context_id is not None:
+                previous = (ctx.version, ctx.updater_id)
+                before = ctx.data
+                ctx.member = False
+
+                def changed(reply: dict[str, Any], ctx: _Context = ctx) -> None:
+                    ctx.member = True
+                    data = reply.get("data")
+                    ctx.data = data if isinstance(data, dict) else {}
+                    ctx.version = (
+                        reply.get("version") if isinstance(reply.get("version"), int) else None
+                    )
+                    ctx.updater_id = reply.get("updater_id")
+
+                await self._client._conn.request(
+                    {"domain": "global", "type": "subscribe-context", "context_id": ctx.context_id},
+                    self._client.request_timeout,
+                    f"re-subscription to context {ctx.name!r}",
+                    internal=True,
+                    on_reply=changed,
+                )
+                if self._hub_changed or (ctx.version, ctx.updater_id) != previous or before is None:
+                    self._notify(ctx, copy_data(ctx.data or {}), [], snapshot=True, own=False)
+            elif self._hub_changed and ctx.member and ctx.data is not None:
+                data = ctx.data
+                ctx.data = None
+                ctx.member = False
+                reply = await self._client._conn.request(
+                    {
+                        "domain": "global",
+                        "type": "create-context",
+                        "name": ctx.name,
+                        "data": data,
+                        "lifetime": "retained",
+                    },
+                    self._client.request_timeout,
+                    f"re-creation of context {ctx.name!r}",
+                    internal=True,
+                )
+                context_id = str(reply.get("context_id"))
+                ctx.context_id = context_id
+                self._by_id[context_id] = ctx
+                ctx.member = True
+                if reply.get("type") == "subscribed-context":
+                    self._snapshot(ctx, reply)
+                else:
+                    ctx.data = data
+            else:
+                ctx.member = False
+                ctx.data = None

@@ -1,0 +1,291 @@
+"""Where user code runs: never on the I/O loop (unless it is ``async def``), never on the
+kernel's main thread.
+
+* Method handlers and stream subscription requests run on a bounded thread pool
+  (``handler_threads``): a notebook busy in a long cell still answers, and invocations run
+  concurrently up to that bound. More than ``max_queued_handlers`` waiting invocations are
+  refused at once (the caller gets an error) instead of piling up without limit.
+* Event callbacks (stream data, context updates, bus messages, discovery events) run on one
+  *ordered* lane, so a subscriber sees data in the order it was published.
+* ``async def`` callables run on the I/O loop as tasks (they must not block).
+* In a kernel, output printed by a callback goes to the cell that registered it
+  (``set_thread_parent``, ipykernel >= 7.4, feature-detected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import inspect
+import logging
+import queue
+import sys
+import threading
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+__all__ = ["Dispatcher", "OutputTarget", "capture_output_target", "is_async_callable"]
+
+log = logging.getLogger("jupyter_interop.client")
+
+
+class OutputTarget:
+    """The kernel cell (parent message) that output of a callback should go to."""
+
+    __slots__ = ("parent", "shell")
+
+    def __init__(self, shell: Any, parent: Any) -> None:
+        self.shell = shell
+        self.parent = parent
+
+    @contextlib.contextmanager
+    def active(self) -> Any:
+        try:
+            tokens = self.shell.set_thread_parent(self.parent)
+        except Exception:
+            yield
+            return
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                self.shell.reset_thread_parent(tokens)
+
+
+def capture_output_target() -> OutputTarget | None:
+    """The current cell of this kernel, if we run in one whose shell can route output."""
+    if "IPython" not in sys.modules:
+        return None
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except Exception:
+        return None
+    if shell is None or not hasattr(shell, "set_thread_parent") or not hasattr(shell, "get_parent"):
+        return None
+    try:
+        parent = shell.get_parent()
+    except Exception:
+        return None
+    return OutputTarget(shell, parent) if parent else None
+
+
+def is_async_callable(fn: Any) -> bool:
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call = getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+class _Workers:
+    """Daemon threads taking jobs from a queue, started on demand up to ``size``.
+
+    Not a ``ThreadPoolExecutor``: its threads are joined at interpreter exit, so one handler
+    stuck in user code would keep the process from exiting.
+    """
+
+    def __init__(self, size: int, name: str) -> None:
+        self.size = max(1, size)
+        self.name = name
+        self._queue: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.closed:
+            raise RuntimeError("workers shut down")
+        self._queue.put((fn, args))
+        with self._lock:
+            if self._idle == 0 and len(self._threads) < self.size:
+                thread = threading.Thread(
+                    target=self._run, name=f"{self.name}-{len(self._threads) + 1}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._idle -= 1 if self._idle > 0 else 0
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            fn, args = job
+            try:
+                fn(*args)
+            except BaseException:  # jobs handle their own errors; never kill the worker
+                log.debug("Interop: worker job failed", exc_info=True)
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self) -> None:
+        self.closed = True
+        for _ in self._threads:
+            self._queue.put(None)
+
+
+class Dispatcher:
+    """Runs user callables off the I/O loop; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        handler_threads: int,
+        max_queued_handlers: int,
+        name: str,
+    ) -> None:
+        self.loop = loop
+        self.max_queued = max_queued_handlers
+        self._handlers = _Workers(handler_threads, f"{name}-handler")
+        self._events = _Workers(1, f"{name}-events")
+        self._queued = 0
+        self.closed = False
+
+    # ------------------------------------------------------------------ handlers
+
+    @property
+    def busy(self) -> bool:
+        return self._queued >= self.max_queued
+
+    def run_handler(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        target: OutputTarget | None,
+    ) -> asyncio.Future[Any]:
+        """Run ``fn(*args)``: on a handler thread, or as a loop task for ``async def``."""
+        if is_async_callable(fn):
+            return self.loop.create_task(self._run_async(fn, args, {}, target))
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self._queued += 1
+        future.add_done_callback(self._handler_done)
+        try:
+            self._handlers.submit(_run_job, fn, args, target, future, self.loop)
+        except RuntimeError:
+            future.cancel()
+        return future
+
+    def _handler_done(self, _: Any) -> None:
+        self._queued -= 1
+
+    async def _run_async(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        target: OutputTarget | None,
+    ) -> Any:
+        if target is None:
+            return await fn(*args, **kwargs)
+        with target.active():
+            return await fn(*args, **kwargs)
+
+    # ------------------------------------------------------------------ events
+
+    def post_event(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], target: OutputTarget | None = None
+    ) -> None:
+        """Queue a callback on the ordered lane (an ``async def`` one becomes a loop task)."""
+        if self.closed:
+            return
+        if is_async_callable(fn):
+            task = self.loop.create_task(self._run_async(fn, args, {}, target))
+            task.add_done_callback(_log_task_error)
+            return
+        with contextlib.suppress(RuntimeError):  # shut down meanwhile
+            self._events.submit(_call_logged, fn, args, target, self.loop)
+
+    def shutdown(self) -> None:
+        """Stop accepting work; running callbacks finish on their own (never joined)."""
+        self.closed = True
+        self._handlers.shutdown()
+        self._events.shutdown()
+
+
+def _run_job(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    target: OutputTarget | None,
+    future: asyncio.Future[Any],
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    if future.cancelled():
+        return
+    try:
+        result = _call_with_output(fn, args, {}, target)
+    except BaseException as error:
+        _settle(loop, future, None, error)
+    else:
+        _settle(loop, future, result, None)
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[Any],
+    result: Any,
+    error: BaseException | None,
+) -> None:
+    def apply() -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    with contextlib.suppress(RuntimeError):  # the loop is gone (interpreter exit)
+        loop.call_soon_threadsafe(apply)
+
+
+def _call_with_output(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    target: OutputTarget | None,
+) -> Any:
+    if target is None:
+        return fn(*args, **kwargs)
+    with target.active():
+        return fn(*args, **kwargs)
+
+
+def _call_logged(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    target: OutputTarget | None,
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Run an event callback; its exception is printed where its output goes (the cell that
+    subscribed, in a kernel) and logged, never raised into the lane."""
+    with target.active() if target is not None else contextlib.nullcontext():
+        try:
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                future = asyncio.run_coroutine_threadsafe(_await(result), loop)
+                future.add_done_callback(_log_future_error)
+        except Exception:
+            name = getattr(fn, "__qualname__", repr(fn))
+            log.debug("Interop: callback %s failed", name, exc_info=True)
+            print(f"Interop: callback {name} failed:", file=sys.stderr)
+            traceback.print_exc()
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _log_task_error(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Interop: async callback failed", exc_info=task.exception())
+
+
+def _log_future_error(future: concurrent.futures.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("Interop: async callback failed", exc_info=future.exception())

@@ -1,0 +1,138 @@
+"""The client's exceptions: one small hierarchy under :class:`InteropError`.
+
+Every failure a user can meet from a cell is one of these, so ``except ji.InteropError`` is
+enough to keep a notebook running, and the concrete class says what went wrong without parsing
+messages. Argument errors are also ``TypeError``/``ValueError`` so that ordinary Python habits
+keep working.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .methods import InvocationErrorEntry, InvocationResult
+
+__all__ = [
+    "ArgumentError",
+    "AuthenticationError",
+    "ChannelError",
+    "ClientClosedError",
+    "ConnectionLostError",
+    "ContextError",
+    "DiscoveryError",
+    "HubUnreachableError",
+    "InteropError",
+    "InvocationError",
+    "InvocationTimeoutError",
+    "MethodNotFoundError",
+    "RegistrationError",
+    "RemoteError",
+    "SerializationError",
+    "SubscriptionError",
+]
+
+
+class InteropError(Exception):
+    """Base class of every error raised by the interop client."""
+
+
+class DiscoveryError(InteropError):
+    """No hub could be found: the message lists every place that was tried."""
+
+
+class HubUnreachableError(InteropError, ConnectionError):
+    """The hub could not be reached within the call's timeout (server down or restarting)."""
+
+
+class ConnectionLostError(HubUnreachableError):
+    """The connection to the hub dropped while this call was waiting for its reply.
+
+    The request may or may not have been executed; it is not retried automatically because an
+    invocation is not idempotent in general.
+    """
+
+
+class AuthenticationError(InteropError):
+    """The hub refused the ``hello`` (wrong or missing token)."""
+
+
+class ClientClosedError(InteropError):
+    """The client was closed (``io.close()`` or interpreter exit); open a new one."""
+
+
+class ArgumentError(InteropError, TypeError, ValueError):
+    """A call got an argument of the wrong type or value; nothing was sent."""
+
+
+class SerializationError(ArgumentError):
+    """A value cannot be sent (not JSON, a date, bytes, an array or a DataFrame)."""
+
+
+class RemoteError(InteropError):
+    """The hub (or a peer through the hub) answered with a GW3 ``error``."""
+
+    def __init__(self, reason: str, reason_uri: str | None = None, context: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.reason_uri = reason_uri
+        self.context = context
+
+
+class RegistrationError(RemoteError):
+    """A method or stream could not be registered or unregistered."""
+
+
+class ContextError(RemoteError):
+    """A shared-context operation failed."""
+
+
+class ChannelError(InteropError, LookupError):
+    """An unknown channel name, or a channel operation while not on a channel."""
+
+    def __str__(self) -> str:  # LookupError would show the repr of the message
+        return str(self.args[0]) if self.args else ""
+
+
+class SubscriptionError(RemoteError):
+    """A stream subscription failed: no publisher, rejected, timed out or not restored."""
+
+
+class InvocationError(RemoteError):
+    """An invocation failed on every target.
+
+    ``all_errors`` holds one entry per failed target (``executed_by``, ``message``,
+    ``reason_uri``, ``context``); ``result`` is the full :class:`InvocationResult` when the
+    call reached at least one target.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        reason_uri: str | None = None,
+        context: Any = None,
+        *,
+        method: str | None = None,
+        all_errors: list[InvocationErrorEntry] | None = None,
+        result: InvocationResult | None = None,
+    ) -> None:
+        super().__init__(reason, reason_uri, context)
+        self.method = method
+        self.all_errors = list(all_errors or [])
+        self.result = result
+
+    @property
+    def remote_type(self) -> str | None:
+        """The exception type raised by a Python handler (``"ValueError"``), if known."""
+        context = self.context
+        if isinstance(context, dict) and isinstance(context.get("type"), str):
+            return context["type"]
+        return None
+
+
+class MethodNotFoundError(InvocationError):
+    """No server offered the method (matching the target) within the wait timeout."""
+
+
+class InvocationTimeoutError(InvocationError, TimeoutError):
+    """No reply within the response timeout (the handler may still be running)."""

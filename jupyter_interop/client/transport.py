@@ -1,0 +1,125 @@
+"""The WebSocket under a client: ``websockets`` when installed (the faster client in the
+performance notes), else tornado's client, which every Jupyter environment has.
+
+Both are used the same way by the connection: ``send(frame, binary)``, ``recv()`` (raises
+:class:`TransportClosed`), ``close()``. JSON frames go out as text frames without a UTF-8
+round trip; binary frames carry attachments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+__all__ = ["Transport", "TransportClosed", "open_transport"]
+
+
+class TransportClosed(Exception):
+    """The socket closed; ``code``/``reason`` are the close frame's, when there was one."""
+
+    def __init__(self, code: int | None = None, reason: str = "") -> None:
+        super().__init__(f"connection closed (code {code}{': ' + reason if reason else ''})")
+        self.code = code
+        self.reason = reason
+
+
+class Transport(Protocol):
+    async def send(self, frame: bytes, binary: bool) -> None: ...
+
+    async def recv(self) -> bytes | str: ...
+
+    async def close(self) -> None: ...
+
+
+class _WebsocketsTransport:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        from websockets.exceptions import ConnectionClosed
+
+        self._closed_error = ConnectionClosed
+
+    async def send(self, frame: bytes, binary: bool) -> None:
+        try:
+            await self.ws.send(frame, text=not binary)
+        except self._closed_error as error:
+            raise _closed(error) from None
+
+    async def recv(self) -> bytes | str:
+        try:
+            frame: bytes | str = await self.ws.recv(decode=False)
+        except self._closed_error as error:
+            raise _closed(error) from None
+        return frame
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self.ws.close(), 1.0)
+        except Exception:
+            transport = getattr(self.ws, "transport", None)
+            if transport is not None:
+                transport.abort()
+
+
+def _closed(error: Any) -> TransportClosed:
+    received = getattr(error, "rcvd", None)
+    if received is not None:
+        return TransportClosed(received.code, received.reason)
+    return TransportClosed(None, str(error))
+
+
+class _TornadoTransport:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+
+    async def send(self, frame: bytes, binary: bool) -> None:
+        from tornado.websocket import WebSocketClosedError
+
+        try:
+            await self.ws.write_message(frame, binary=binary)
+        except WebSocketClosedError:
+            raise TransportClosed(self.ws.close_code, self.ws.close_reason or "") from None
+
+    async def recv(self) -> bytes | str:
+        frame = await self.ws.read_message()
+        if frame is None:
+            raise TransportClosed(self.ws.close_code, self.ws.close_reason or "")
+        result: bytes | str = frame
+        return result
+
+    async def close(self) -> None:
+        self.ws.close()
+
+
+async def open_transport(
+    url: str, headers: dict[str, str], timeout: float, max_size: int
+) -> Transport:
+    """Open a WebSocket to ``url`` (no proxy, no compression: the hub is near)."""
+    try:
+        from websockets.asyncio import client as ws_client
+    except ImportError:
+        ws_client = None  # type: ignore[assignment]
+    if ws_client is not None:
+        ws = await asyncio.wait_for(
+            ws_client.connect(
+                url,
+                additional_headers=headers,
+                compression=None,
+                proxy=None,
+                open_timeout=timeout,
+                max_size=max_size,
+                ping_interval=20,
+                ping_timeout=20,
+                close_timeout=1,
+                user_agent_header="jupyter_interop",
+            ),
+            timeout,
+        )
+        return _WebsocketsTransport(ws)
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    request = HTTPRequest(url, headers=headers, connect_timeout=timeout, request_timeout=timeout)
+    tws = await asyncio.wait_for(
+        websocket_connect(request, max_message_size=max_size, ping_interval=20), timeout
+    )
+    return _TornadoTransport(tws)

@@ -1,0 +1,98 @@
+"""Sync and async twins generated from one async implementation (as jupyter_client does).
+
+Every operation is written once, ``async def aname(...)``, decorated with :func:`on_io_loop`
+so that it runs on the client's I/O loop whichever loop awaits it (the kernel's, for top-level
+``await``; the I/O loop itself, inside an ``async def`` handler). ``name = blocking(aname)``
+makes the twin for cells and scripts: it submits the coroutine to the I/O loop and waits.
+
+A blocking twin called on the I/O thread would deadlock, so it raises instead and says which
+twin to await. Interrupting the wait (Ctrl-C, "interrupt kernel") cancels the operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+from .errors import ClientClosedError, InteropError
+
+if TYPE_CHECKING:
+    from .api import Interop
+
+__all__ = ["blocking", "on_io_loop"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class HasClient(Protocol):
+    @property
+    def _client(self) -> Interop: ...
+
+
+S = TypeVar("S", bound=HasClient)
+
+
+def on_io_loop(
+    fn: Callable[Concatenate[S, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, R]]:
+    """Run the coroutine on the client's I/O loop, awaited from whatever loop calls it."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> R:
+        client = self._client
+        client._check_open()
+        loop = client._io.loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return await fn(self, *args, **kwargs)
+        future = asyncio.run_coroutine_threadsafe(fn(self, *args, **kwargs), loop)
+        try:
+            return await asyncio.wrap_future(future)
+        except concurrent.futures.CancelledError:
+            if client.closed:
+                raise ClientClosedError("The interop client was closed") from None
+            raise
+
+    wrapper.__wrapped_async__ = fn  # type: ignore[attr-defined]
+    return wrapper
+
+
+def blocking(
+    afn: Callable[Concatenate[S, P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[S, P], R]:
+    """The blocking twin of ``afn`` (named without its leading ``a``)."""
+    impl = getattr(afn, "__wrapped_async__", afn)
+
+    @functools.wraps(afn)
+    def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> R:
+        client = self._client
+        client._check_open()
+        io = client._io
+        if io.in_thread:
+            raise InteropError(
+                f"{name}() would block the interop I/O loop (you are in an async handler or "
+                f"callback): use 'await ....{afn.__name__}(...)' there"
+            )
+        future = asyncio.run_coroutine_threadsafe(impl(self, *args, **kwargs), io.loop)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise ClientClosedError("The interop client was closed") from None
+        except BaseException:
+            future.cancel()  # KeyboardInterrupt in a cell: stop waiting for the reply
+            raise
+
+    name = afn.__name__[1:] if afn.__name__.startswith("a") else afn.__name__
+    wrapper.__name__ = name
+    wrapper.__qualname__ = afn.__qualname__.rsplit(".", 1)[0] + "." + name
+    wrapper.__doc__ = (
+        f"Blocking twin of :meth:`{afn.__name__}` (same arguments).\n\n{afn.__doc__ or ''}"
+    )
+    return wrapper

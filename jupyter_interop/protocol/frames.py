@@ -1,0 +1,292 @@
+"""Typed values on the wire: the documented JSON forms of bytes, numpy arrays and DataFrames.
+
+GW3 is JSON. Values JSON lacks travel as tagged objects, ``{"__ji__": <kind>, ...}``, which a
+JavaScript peer can read as they are and a Python peer turns back into the original type:
+
+``bytes``
+    ``{"__ji__": "bytes", "base64": "<standard base64>"}``
+numpy array
+    ``{"__ji__": "ndarray", "dtype": "<f8", "shape": [2, 3], "data": [[...], [...]]}`` where
+    ``dtype`` is numpy's ``dtype.str`` and ``data`` is ``ndarray.tolist()`` (datetime64 values
+    are io.Connect date strings, NaT is null; a complex number is ``[real, imag]``).
+pandas DataFrame
+    ``{"__ji__": "dataframe", "columns": [...], "index": [...], "data": [[row], ...],
+    "dtypes": ["int64", ...]}``: pandas' "split" orientation, plus the dtypes so that a Python
+    receiver restores them (``index_name`` is added when the index has a name).
+dates
+    ``"#T42_DATE#<milliseconds since the epoch>"``, as io.Connect's JS clients write them.
+
+numpy and pandas are optional: nothing here imports them until such a value is met.
+
+Binary frames (negotiated in ``hello`` as ``extensions.jupyter_interop.binary``) carry the same
+values as raw buffers next to the JSON, with no base64 and no pickle::
+
+    offset 0   b"JIB1"                       magic (a JSON frame starts with "{")
+           4   uint32 LE  header length H
+           8   uint32 LE  buffer count N
+          12   N x uint64 LE  buffer lengths
+               H bytes    the GW3 message as JSON (UTF-8)
+               N buffers, each starting at an offset that is a multiple of 8 (zero padding)
+
+In the JSON header a value carried as a buffer is a placeholder with a ``buffers`` list of
+indexes instead of its inline data: ``{"__ji__": "bytes", "buffers": [0]}``,
+``{"__ji__": "ndarray", "dtype": "<f8", "shape": [1000, 3], "buffers": [1]}`` (C order), or
+``{"__ji__": "dataframe", "format": "arrow", "buffers": [2]}`` (an Apache Arrow IPC stream
+written with pandas metadata, so the index and dtypes come back).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "ALIGNMENT",
+    "DATE_PREFIX",
+    "MAGIC",
+    "TAG",
+    "FrameError",
+    "dataframe_json_form",
+    "dataframe_placeholder",
+    "is_binary_frame",
+    "ndarray_json_form",
+    "ndarray_placeholder",
+    "pack_frame",
+    "revive_dataframe",
+    "revive_ndarray",
+    "unpack_frame",
+]
+
+MAGIC = b"JIB1"
+ALIGNMENT = 8
+_PREAMBLE = struct.Struct("<4sII")
+
+
+class FrameError(ValueError):
+    """A binary frame that does not follow the format above."""
+
+
+def is_binary_frame(frame: bytes | bytearray | memoryview) -> bool:
+    return bytes(frame[:4]) == MAGIC
+
+
+def pack_frame(header: bytes, buffers: list[Any]) -> bytes:
+    """One binary frame from a JSON header and its buffers (one copy of each buffer)."""
+    views = [memoryview(b).cast("B") for b in buffers]
+    count = len(views)
+    head = _PREAMBLE.pack(MAGIC, len(header), count)
+    head += struct.pack(f"<{count}Q", *(v.nbytes for v in views)) + header
+    parts: list[Any] = [head]
+    offset = len(head)
+    for view in views:
+        pad = -offset % ALIGNMENT
+        if pad:
+            parts.append(b"\0" * pad)
+            offset += pad
+        parts.append(view)
+        offset += view.nbytes
+    return b"".join(parts)
+
+
+def unpack_frame(frame: bytes | bytearray | memoryview) -> tuple[memoryview, list[memoryview]]:
+    """The JSON header and the buffers of a binary frame, as views (no copy)."""
+    view = memoryview(frame)
+    if view.nbytes < _PREAMBLE.size:
+        raise FrameError("Binary frame too short")
+    magic, header_length, count = _PREAMBLE.unpack_from(view, 0)
+    if magic != MAGIC:
+        raise FrameError("Not a jupyter_interop binary frame (bad magic)")
+    offset = _PREAMBLE.size + 8 * count
+    if offset > view.nbytes:
+        raise FrameError("Binary frame truncated in its buffer table")
+    lengths = struct.unpack_from(f"<{count}Q", view, _PREAMBLE.size)
+    header = view[offset : offset + header_length]
+    offset += header_length
+    buffers = []
+    for length in lengths:
+        offset += -offset % ALIGNMENT
+        buffers.append(view[offset : offset + length])
+        offset += length
+    if offset > view.nbytes or header.nbytes != header_length:
+        raise FrameError("Binary frame truncated")
+    return header, buffers
+
+
+def ndarray_placeholder(array: Any, buffers: list[Any]) -> dict[str, Any] | None:
+    """Carry a numpy array as a raw buffer (None for object or structured dtypes)."""
+    import numpy as np
+
+    array = np.asarray(array)
+    if array.dtype.kind not in "biufcmMSU" or array.dtype.fields is not None:
+        return None
+    raw = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    buffers.append(raw.data)
+    return {
+        TAG: "ndarray",
+        "dtype": array.dtype.str,
+        "shape": list(array.shape),
+        "buffers": [len(buffers) - 1],
+    }
+
+
+def dataframe_placeholder(frame: Any, buffers: list[Any]) -> dict[str, Any] | None:
+    """Carry a DataFrame as an Arrow IPC stream (None without pyarrow or if Arrow refuses
+    its columns, e.g. mixed Python objects: then the JSON form is used)."""
+    try:
+        import pyarrow as pa
+    except ImportError:
+        return None
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=True)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    buffers.append(memoryview(sink.getvalue()))
+    return {
+        TAG: "dataframe",
+        "format": "arrow",
+        "rows": table.num_rows,
+        "buffers": [len(buffers) - 1],
+    }
+
+
+#: the key that marks a tagged value
+TAG = "__ji__"
+#: io.Connect's date encoding
+DATE_PREFIX = "#T42_DATE#"
+
+
+def _dates_as_strings(array: Any) -> Any:
+    """datetime64 values as date strings (NaT as None), keeping the shape as nested lists."""
+    import numpy as np
+
+    millis = array.astype("datetime64[ms]")
+    nat = np.isnat(millis)
+    as_int = millis.astype("int64")
+    out = np.empty(array.shape, dtype=object)
+    flat_out = out.reshape(-1)
+    for i, (value, missing) in enumerate(zip(as_int.reshape(-1), nat.reshape(-1), strict=True)):
+        flat_out[i] = None if missing else f"{DATE_PREFIX}{int(value)}"
+    return out.tolist()
+
+
+def ndarray_json_form(array: Any) -> dict[str, Any]:
+    """The JSON form of a numpy array (for peers without binary frames)."""
+    import numpy as np
+
+    array = np.asarray(array)
+    kind = array.dtype.kind
+    if kind == "M":
+        data = _dates_as_strings(array)
+    elif kind == "c":
+        data = np.stack([array.real, array.imag], axis=-1).tolist()
+    else:
+        data = array.tolist()
+    return {TAG: "ndarray", "dtype": array.dtype.str, "shape": list(array.shape), "data": data}
+
+
+def revive_ndarray(value: dict[str, Any], buffers: list[memoryview] | None = None) -> Any:
+    """A numpy array from its JSON form or from a binary placeholder (best effort on dtype)."""
+    import numpy as np
+
+    dtype = np.dtype(value.get("dtype") or "float64")
+    shape = tuple(value.get("shape") or ())
+    refs = value.get("buffers")
+    if isinstance(refs, list) and refs and buffers is not None:
+        raw = buffers[refs[0]]
+        array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+        # a view into the received frame: read-only, which protects the shared frame
+        return array
+    data = value.get("data")
+    if dtype.kind == "M":
+        flat = np.array(_date_millis(data), dtype="float64").reshape(-1)
+        dates = np.full(flat.shape, np.datetime64("NaT"), dtype="datetime64[ms]")
+        present = ~np.isnan(flat)
+        dates[present] = flat[present].astype("int64").astype("datetime64[ms]")
+        return dates.astype(dtype).reshape(shape)
+    if dtype.kind == "c":
+        pairs = np.array(data, dtype="float64")
+        return (pairs[..., 0] + 1j * pairs[..., 1]).astype(dtype).reshape(shape)
+    try:
+        return np.array(data, dtype=dtype).reshape(shape)
+    except (TypeError, ValueError):
+        return np.array(data, dtype=object).reshape(shape)
+
+
+def _date_millis(value: Any) -> Any:
+    """Nested date strings (or revived datetimes) as epoch milliseconds, None as NaN."""
+    import datetime as dt
+
+    if isinstance(value, list):
+        return [_date_millis(v) for v in value]
+    if isinstance(value, str) and value.startswith(DATE_PREFIX):
+        return float(value[len(DATE_PREFIX) :])
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.timestamp() * 1000
+    return float("nan")
+
+
+def dataframe_json_form(frame: Any) -> dict[str, Any]:
+    """The JSON form of a DataFrame (pandas' split orientation plus dtypes)."""
+    columns = []
+    for column in frame.columns:
+        columns.append(list(column) if isinstance(column, tuple) else column)
+    index = frame.index
+    form: dict[str, Any] = {
+        TAG: "dataframe",
+        "columns": columns,
+        "index": index.tolist(),
+        "data": frame.to_numpy(dtype=object).tolist(),
+        "dtypes": [str(d) for d in frame.dtypes],
+    }
+    if index.name is not None:
+        form["index_name"] = index.name
+    return form
+
+
+def revive_dataframe(
+    value: dict[str, Any],
+    buffers: list[memoryview] | None,
+    revive: Callable[[Any, list[memoryview] | None], Any],
+) -> Any:
+    """A DataFrame from its JSON form, or from an Arrow IPC buffer (binary frames)."""
+    import pandas as pd
+
+    refs = value.get("buffers")
+    if value.get("format") == "arrow" and isinstance(refs, list) and refs and buffers is not None:
+        import pyarrow as pa
+
+        with pa.ipc.open_stream(pa.py_buffer(buffers[refs[0]])) as reader:
+            table = reader.read_all()
+        return table.to_pandas()
+    data = revive(value.get("data") or [], None)
+    index = revive(value.get("index"), None)
+    frame = pd.DataFrame(data, columns=value.get("columns"), index=index)
+    if value.get("index_name") is not None:
+        frame.index.name = value["index_name"]
+    dtypes = value.get("dtypes")
+    if isinstance(dtypes, list) and len(dtypes) == len(frame.columns):
+        for position, dtype in enumerate(dtypes):
+            frame.isetitem(position, _as_dtype(frame.iloc[:, position], dtype))
+    return frame
+
+
+def _as_dtype(column: Any, dtype: Any) -> Any:
+    import pandas as pd
+
+    if not isinstance(dtype, str) or str(column.dtype) == dtype:
+        return column
+    try:
+        if dtype.startswith("datetime64"):
+            converted = pd.to_datetime(column, utc=True)
+            if "," not in dtype:  # naive in the sender: UTC wall time
+                converted = converted.dt.tz_localize(None)
+            return converted.astype(dtype)
+        return column.astype(dtype)
+    except (TypeError, ValueError):
+        return column
