@@ -1,0 +1,280 @@
+"""Python client <-> the real ``@interopio/core`` in Node, both directions, through the hub.
+
+The Node side is ``test_client_js_peer.js``, using the packages installed in tests/compat
+(``npm ci --prefix tests/compat``). A missing Node or missing packages fail the test with the
+install hint (nothing is skipped).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_client_support import REPO, Clients, Recorder, StandaloneHub, standalone_hub, wait_for
+
+import jupyter_interop as ji
+
+COMPAT = REPO / "tests" / "compat"
+PEER = Path(__file__).with_name("test_client_js_peer.js")
+MARK = "@@peer "
+UTC = dt.timezone.utc
+
+
+class JsPeer:
+    """The Node process; :meth:`call` sends a command, :meth:`event` waits for an event."""
+
+    def __init__(self, hub: StandaloneHub) -> None:
+        node = shutil.which("node")
+        if node is None:
+            pytest.fail("`node` is not on PATH (install Node.js >= 18)", pytrace=False)
+        if not (COMPAT / "node_modules" / "@interopio" / "core" / "package.json").is_file():
+            pytest.fail("run `npm ci --prefix tests/compat` first", pytrace=False)
+        env = {**os.environ, "HUB_URL": hub.url, "HUB_TOKEN": hub.token, "COMPAT_DIR": str(COMPAT)}
+        self.proc = subprocess.Popen(
+            [node, str(PEER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.replies: dict[int, queue.Queue[dict[str, Any]]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.stderr: list[str] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read_err, daemon=True).start()
+        self.ready = self.event(lambda e: e["event"] == "ready", 20)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if not line.startswith(MARK):
+                continue
+            msg = json.loads(line[len(MARK) :])
+            if "id" in msg:
+                self.replies.setdefault(msg["id"], queue.Queue()).put(msg)
+            else:
+                with self._lock:
+                    self.events.append(msg)
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line.rstrip())
+
+    def call(self, cmd: str, timeout: float = 15, **args: Any) -> Any:
+        request_id = next(self._ids)
+        replies = self.replies.setdefault(request_id, queue.Queue())
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"id": request_id, "cmd": cmd, "args": args}) + "\n")
+        self.proc.stdin.flush()
+        try:
+            reply = replies.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no reply to {cmd}; node stderr: {self.stderr[-10:]}") from None
+        if not reply["ok"]:
+            raise AssertionError(f"JS {cmd} failed: {reply['error']}")
+        return reply["result"]
+
+    def event(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10) -> Any:
+        def find() -> dict[str, Any] | None:
+            with self._lock:
+                return next((e for e in self.events if predicate(e)), None)
+
+        try:
+            return wait_for(find, timeout, "an event from the JS peer")
+        except AssertionError:
+            raise AssertionError(
+                f"no matching JS event; events: {self.events[-10:]}; stderr: {self.stderr[-10:]}"
+            ) from None
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneHub]:
+    with standalone_hub(tmp_path_factory.mktemp("hub")) as h:
+        yield h
+
+
+@pytest.fixture(scope="module")
+def js(hub: StandaloneHub) -> Iterator[JsPeer]:
+    peer = JsPeer(hub)
+    yield peer
+    peer.close()
+
+
+@pytest.fixture
+def py(hub: StandaloneHub) -> Iterator[ji.Interop]:
+    clients = Clients(hub)
+    yield clients("py-peer")
+    clients.close()
+
+
+def js_date(value: dt.datetime) -> dict[str, str]:
+    return {
+        "$date": value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    }
+
+
+def test_python_invokes_javascript(py: ji.Interop, js: JsPeer) -> None:
+    when = dt.datetime(2024, 5, 6, 7, 8, 9, 250000, tzinfo=UTC)
+    r = py.methods.invoke("Js.Echo", {"symbol": "AAPL", "when": when, "n": [1, 2]}, timeout=5)
+    assert r.executed_by.application == "js-peer"
+    assert r.returned["args"] == {"symbol": "AAPL", "when": when, "n": [1, 2]}
+    assert r.returned["isDate"] is True  # a Python datetime arrives as a JS Date
+    assert r.returned["caller"] == "py-peer"
+    assert r.returned["stamp"] == dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert py.methods.invoke("Js.Number", {"n": 21}).returned == 42  # {_value: 42} unwrapped
+    with pytest.raises(ji.InvocationError, match="js boom"):
+        py.methods.invoke("Js.Fail")
+
+
+def test_javascript_invokes_python(py: ji.Interop, js: JsPeer) -> None:
+    py.methods.register("Py.Quote", lambda symbol, qty=1: {"symbol": symbol, "px": 101.5 * qty})
+    py.methods.register("Py.Count", lambda items: len(items))
+    py.methods.register(
+        "Py.Stamp", lambda when: {"was": when.isoformat(), "next": when + dt.timedelta(days=1)}
+    )
+    py.methods.register("Py.Bytes", lambda: {"raw": b"\x00\xff"})
+
+    def fail(symbol: str) -> None:
+        raise KeyError(symbol)
+
+    py.methods.register("Py.Fail", fail)
+    r = js.call("invoke", method="Py.Quote", args={"symbol": "MSFT", "qty": 2})
+    assert r == {"returned": {"symbol": "MSFT", "px": 203.0}, "executedBy": "py-peer"}
+    assert js.call("invoke", method="Py.Count", args={"items": [1, 2, 3]})["returned"] == {
+        "_value": 3  # what a JS caller of a non-object result gets, as from a JS server
+    }
+    when = dt.datetime(2024, 2, 29, 12, 0, tzinfo=UTC)
+    stamp = js.call("invoke", method="Py.Stamp", args={"when": js_date(when)})["returned"]
+    assert stamp == {"was": when.isoformat(), "next": js_date(when + dt.timedelta(days=1))}
+    assert js.call("invoke", method="Py.Bytes")["returned"] == {
+        "raw": {"__ji__": "bytes", "base64": "AP8="}  # the documented JSON form
+    }
+    failed = js.call("invokeFail", method="Py.Fail")  # called without its argument
+    assert failed["failed"] is True
+    assert failed["message"].startswith("TypeError: ")
+    assert "missing 1 required positional argument: 'symbol'" in failed["message"]
+
+
+def test_streams_both_ways(py: ji.Interop, js: JsPeer) -> None:
+    data = Recorder()
+    sub = py.streams.subscribe("Js.Ticks", {"symbol": "AAPL"}, on_data=data)
+    assert [s.application for s in sub.servers] == ["js-peer"]
+    js.call("push", data={"AAPL": 190.1}, branch="AAPL")
+    js.call("push", data={"IBM": 1}, branch="IBM")
+    js.call("push", data={"all": True})
+    data.wait(2)
+    time.sleep(0.2)
+    assert [c[0].data for c in data.calls] == [{"AAPL": 190.1}, {"all": True}]
+    with pytest.raises(ji.SubscriptionError, match="no such symbol"):
+        py.streams.subscribe("Js.Ticks", {"symbol": "BAD"})
+
+    def on_added(subscription: ji.StreamSubscription) -> None:
+        subscription.push({"snapshot": subscription.arguments.get("symbol")})
+
+    stream = py.streams.create(
+        "Py.Ticks",
+        on_subscription_request=lambda r: r.accept_on_branch(r.arguments.get("symbol", "")),
+        on_added=on_added,
+    )
+    assert js.call("subscribe", name="Py.Ticks", args={"symbol": "EUR"}, key="s1") == {
+        "servers": ["py-peer"]
+    }
+    wait_for(lambda: stream.branches() == ["EUR"], what="JS subscriber accepted")
+    stream.push({"EUR": 1.08}, branch="EUR")
+    stream.push(7)  # a non-dict push arrives as {_value: 7}
+    first = js.event(lambda e: e.get("event") == "data" and e["key"] == "s1")
+    assert first["data"] == {"snapshot": "EUR"} and first["private"] is True
+    js.event(lambda e: e.get("event") == "data" and e["data"] == {"EUR": 1.08})
+    js.event(lambda e: e.get("event") == "data" and e["data"] == {"_value": 7})
+    stream.close()
+    assert js.event(lambda e: e.get("event") == "closed" and e["key"] == "s1")["message"] == (
+        "ServerInitiated"
+    )
+
+
+def test_contexts_both_ways(py: ji.Interop, js: JsPeer) -> None:
+    js.call("contextSubscribe", name="Js.ctx")
+    events = Recorder()
+    py.contexts.subscribe("Js.ctx", events)
+    py.contexts.update("Js.ctx", {"name": "Acme", "tier": 1, "BRK.B": 410.5})
+    seen = js.event(lambda e: e.get("event") == "context" and e["data"].get("name") == "Acme")
+    assert seen["data"] == {"name": "Acme", "tier": 1, "BRK.B": 410.5}
+    assert seen["updaterId"] == py.peer_id
+    py.contexts.update("Js.ctx", {"tier": None})
+    js.event(
+        lambda e: e.get("event") == "context" and e["data"] == {"name": "Acme", "BRK.B": 410.5}
+    )
+    js.call(
+        "contextUpdate",
+        name="Js.ctx",
+        data={"owner": "js", "at": js_date(dt.datetime(2024, 1, 1, tzinfo=UTC))},
+    )
+    wait_for(lambda: events.calls and events.calls[-1][0].get("owner") == "js")
+    data, _delta, _removed, meta = events.calls[-1]
+    assert data == {
+        "name": "Acme",
+        "BRK.B": 410.5,
+        "owner": "js",
+        "at": dt.datetime(2024, 1, 1, tzinfo=UTC),
+    }
+    assert meta.updater is not None and meta.updater.application == "js-peer"
+    js.call("contextSetPath", name="Js.ctx", path="address.city", value="Paris")
+    wait_for(lambda: py.contexts.get("Js.ctx").get("address") == {"city": "Paris"})
+    assert js.call("contextGet", name="Js.ctx")["address"] == {"city": "Paris"}
+
+
+def test_channels_are_shared_with_javascript(py: ji.Interop, js: JsPeer) -> None:
+    js.call("contextSubscribe", name="___channel___Orange")
+    follow = Recorder()
+    py.channels.join("Orange")
+    py.channels.subscribe(follow)
+    py.channels.publish({"symbol": "AAPL"})
+    seen = js.event(
+        lambda e: (
+            e.get("event") == "context"
+            and e["name"] == "___channel___Orange"
+            and e["data"].get("data") == {"symbol": "AAPL"}
+        )
+    )
+    assert seen["data"]["name"] == "Orange" and seen["data"]["meta"]["color"] == "#fa5a28"
+    # a JS app publishing on the channel the way io.Connect's channels API does (setPath)
+    js.call("contextSetPath", name="___channel___Orange", path="data.symbol", value="MSFT")
+    wait_for(lambda: follow.calls and follow.calls[-1][0] == {"symbol": "MSFT"})
+    assert follow.calls[-1][1].name == "Orange"
+
+
+def test_bus_both_ways(py: ji.Interop, js: JsPeer) -> None:
+    got = Recorder()
+    py.bus.subscribe("js.*", got)
+    js.call("busPublish", topic="js.news", data={"headline": "hi"})
+    [(data, topic, source)] = got.wait(1)
+    assert (data, topic, source.application) == ({"headline": "hi"}, "js.news", "js-peer")
+    js.call("busSubscribe", topic="py.>")
+    py.bus.publish("py.md.AAPL", {"px": 190.1})
+    seen = js.event(lambda e: e.get("event") == "bus")
+    # @interopio/core hands its callback the subscription's topic, not the published one
+    assert seen == {"event": "bus", "topic": "py.>", "data": {"px": 190.1}, "source": "py-peer"}

@@ -1,0 +1,117 @@
+"""The hub goes away under live clients (restart, crash): everything comes back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_client_support import Clients, Recorder, StandaloneHub, free_port, wait_for
+
+import jupyter_interop as ji
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[StandaloneHub]:
+    h = StandaloneHub(tmp_path, free_port())
+    h.start()
+    yield h
+    h.stop()
+
+
+@pytest.mark.parametrize("how", ["restart", "crash"])
+def test_everything_is_restored_after_the_hub_comes_back(hub: StandaloneHub, how: str) -> None:
+    clients = Clients(hub)
+    try:
+        pub = clients("rc-pub", reconnect_max_delay=0.5)
+        sub = clients("rc-sub", reconnect_max_delay=0.5)
+        connected, lost = Recorder(), Recorder()
+        sub.on_connected(connected)
+        sub.on_disconnected(lost)
+
+        pub.methods.register("Rc.Echo", lambda **kw: kw)
+        stream = pub.streams.create("Rc.Ticks")
+        ticks, stream_connected = Recorder(), Recorder()
+        subscription = sub.streams.subscribe(
+            "Rc.Ticks", on_data=ticks, on_connected=stream_connected
+        )
+        context = Recorder()
+        sub.contexts.subscribe("Rc.shared", context)
+        pub.contexts.set("Rc.shared", {"v": 1})
+        sub.channels.join("Red")
+        follow = Recorder()
+        sub.channels.subscribe(follow)
+        bus = Recorder()
+        sub.bus.subscribe("rc.>", bus)
+        context.wait(1)
+        old_peer = sub.peer_id
+
+        if how == "restart":
+            hub.stop()
+        else:
+            hub.kill()
+        lost.wait(1)
+        assert not sub.connected
+        started = time.monotonic()
+        with pytest.raises(ji.HubUnreachableError, match=r"unreachable.*waited"):
+            sub.methods.invoke("Rc.Echo", {"x": 1}, timeout=0.5)
+        assert time.monotonic() - started < 3
+        stream.push({"tick": 0})  # dropped while disconnected, never raises
+
+        hub.start()
+        # a call made while reconnecting waits for the hub (within its timeout)
+        assert sub.methods.invoke("Rc.Echo", {"x": 2}, timeout=15).returned == {"x": 2}
+        assert connected.wait(1)[-1] == (True,)
+        assert sub.peer_id != old_peer and sub.instance.peer_id == sub.peer_id
+
+        wait_for(lambda: subscription.servers == [pub.instance], what="stream re-subscribed")
+        assert (pub.instance, True) in stream_connected.wait(2)
+        stream.push({"tick": 1})
+        wait_for(lambda: [c[0].data for c in ticks.calls] == [{"tick": 1}], what="tick")
+
+        pub.contexts.update("Rc.shared", {"v": 2})
+        wait_for(lambda: context.calls[-1][0] == {"v": 2}, what="context update")
+        pub.bus.publish("rc.x", {"n": 1})
+        wait_for(lambda: [c[0] for c in bus.calls] == [{"n": 1}], what="bus message")
+
+        assert sub.channels.current == "Red"
+        channels = {c["name"]: [m["peer_id"] for m in c["members"]] for c in hub.view("channels")}
+        assert channels["Red"] == [sub.peer_id]
+        pub.channels.publish({"after": "restart"}, name="Red")
+        wait_for(lambda: follow.calls and follow.calls[-1][0].get("after") == "restart")
+    finally:
+        clients.close()
+
+
+def test_calls_in_flight_fail_fast_and_calls_meanwhile_time_out(hub: StandaloneHub) -> None:
+    clients = Clients(hub)
+    try:
+        server = clients("if-server")
+        caller = clients("if-caller", reconnect_max_delay=0.5)
+        server.methods.register("If.Slow", lambda: time.sleep(5) or "late")
+        outcome: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                caller.methods.invoke("If.Slow", timeout=30)
+            except BaseException as error:
+                outcome.append(error)
+
+        thread = threading.Thread(target=call)
+        thread.start()
+        time.sleep(0.3)
+        killed = time.monotonic()
+        hub.kill()
+        thread.join(10)
+        assert isinstance(outcome[0], ji.ConnectionLostError)
+        assert "lost while waiting for the reply to invocation of 'If.Slow'" in str(outcome[0])
+        assert time.monotonic() - killed < 1.0
+
+        started = time.monotonic()
+        with pytest.raises(ji.HubUnreachableError, match="is unreachable"):
+            caller.contexts.set("If.ctx", {"a": 1})  # request_timeout: 10 s by default
+        assert 9 < time.monotonic() - started < 13
+    finally:
+        clients.close()

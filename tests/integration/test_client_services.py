@@ -1,0 +1,391 @@
+"""Streams, shared contexts, channels and pub/sub through a real standalone hub."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from test_client_support import Clients, Recorder, StandaloneHub, standalone_hub, wait_for
+
+import jupyter_interop as ji
+
+UTC = dt.timezone.utc
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneHub]:
+    with standalone_hub(tmp_path_factory.mktemp("hub")) as h:
+        yield h
+
+
+@pytest.fixture
+def clients(hub: StandaloneHub) -> Iterator[Clients]:
+    opened = Clients(hub)
+    yield opened
+    opened.close()
+
+
+def datas(recorder: Recorder) -> list[object]:
+    return [call[0].data for call in recorder.calls]
+
+
+# ---------------------------------------------------------------------- streams
+
+
+def test_stream_branches_accept_reject_and_unicast(clients: Clients) -> None:
+    pub, sub = clients("st-pub"), clients("st-sub")
+    requests: list[ji.SubscriptionRequest] = []
+    added, removed = Recorder(), Recorder()
+
+    def on_request(request: ji.SubscriptionRequest) -> None:
+        requests.append(request)
+        symbol = request.arguments.get("symbol")
+        if symbol == "BAD":
+            request.reject("unknown symbol BAD")
+        elif symbol:
+            request.accept_on_branch(symbol)
+        # no decision: accepted on the default branch
+
+    def on_added(subscription: ji.StreamSubscription) -> None:
+        added(subscription)
+        subscription.push({"snapshot": subscription.branch})  # unicast
+
+    stream = pub.streams.create("St.Prices", on_request, on_added, removed)
+    data = Recorder()
+    aapl = sub.streams.subscribe("St.Prices", {"symbol": "AAPL"}, on_data=data)
+    plain = sub.streams.subscribe("St.Prices")
+    added.wait(2)
+    assert sorted(stream.branches()) == ["", "AAPL"]
+    assert requests[0].instance == sub.instance and requests[0].arguments == {"symbol": "AAPL"}
+    stream.push({"AAPL": 190.1}, branch="AAPL")
+    stream.push({"MSFT": 410.0}, branch="MSFT")  # nobody there: nothing happens
+    stream.push({"all": True})
+    data.wait(3)
+    assert datas(data) == [{"snapshot": "AAPL"}, {"AAPL": 190.1}, {"all": True}]
+    assert [call[0].private for call in data.calls] == [True, False, False]
+    assert data.calls[0][0].server == pub.instance
+    assert data.calls[0][0].arguments == {"symbol": "AAPL"}
+    assert aapl.servers == [pub.instance]
+
+    with pytest.raises(
+        ji.SubscriptionError,
+        match=r'Publisher said "Subscription rejected by user. unknown symbol BAD"',
+    ):
+        sub.streams.subscribe("St.Prices", {"symbol": "BAD"})
+
+    branch = stream.branch("AAPL")
+    assert branch is not None and [s.instance for s in branch.subscriptions()] == [sub.instance]
+    closed = Recorder()
+    plain.on_closed(closed)
+    plain.close()
+    [info] = closed.wait()
+    assert info[0].message == "ClientInitiated"
+    removed.wait()
+    assert removed.calls[0][0].branch == ""
+    wait_for(lambda: stream.branches() == ["AAPL"], what="branch gone with its last subscriber")
+
+
+def test_data_before_on_data_is_queued_and_handler_exception_rejects(clients: Clients) -> None:
+    pub, sub = clients("q-pub"), clients("q-sub")
+
+    def picky(request: ji.SubscriptionRequest) -> None:
+        if request.arguments.get("fail"):
+            raise PermissionError("not for you")
+
+    stream = pub.streams.create("Q.Stream", on_subscription_request=picky)
+    subscription = sub.streams.subscribe("Q.Stream")
+    wait_for(lambda: stream.subscriptions(), what="accepted")
+    for i in range(5):
+        stream.push({"i": i})
+    time.sleep(0.3)
+    data = Recorder()
+    subscription.on_data(data)
+    data.wait(5)
+    assert datas(data) == [{"i": i} for i in range(5)]
+    failed = Recorder()
+    with pytest.raises(ji.SubscriptionError, match="PermissionError: not for you"):
+        sub.streams.subscribe("Q.Stream", {"fail": True}, on_failed=failed)
+    [(error,)] = failed.wait()
+    assert isinstance(error, ji.SubscriptionError)
+
+
+def test_on_closed_when_publisher_closes_or_dies_and_on_failed(clients: Clients) -> None:
+    pub, sub = clients("cl-pub"), clients("cl-sub")
+    stream = pub.streams.create("Cl.Stream")
+    closed = Recorder()
+    sub.streams.subscribe("Cl.Stream", on_closed=closed)
+    stream.close()
+    [(info,)] = closed.wait()
+    assert info.message == "ServerInitiated" and info.stream == "Cl.Stream"
+    assert pub.methods.methods("Cl.Stream") == []
+
+    pub2 = clients("cl-pub2")
+    pub2.streams.create("Cl.Dies")
+    closed2 = Recorder()
+    sub.streams.subscribe("Cl.Dies", on_closed=closed2)
+    pub2.close()
+    [(info2,)] = closed2.wait()
+    assert info2.message == "ServerInitiated" and info2.reason == "Peer has been removed"
+
+    failed = Recorder()
+    with pytest.raises(ji.SubscriptionError, match="No available servers"):
+        sub.streams.subscribe("Cl.Nobody", wait_timeout=0.2, on_failed=failed)
+    assert "No available servers" in str(failed.wait()[0][0])
+
+
+def test_subscribe_all_publishers_and_unsubscribe_on_publisher_side(clients: Clients) -> None:
+    p1, p2, sub = clients("all-p1"), clients("all-p2"), clients("all-sub")
+    s1 = p1.streams.create("All.Stream")
+    s2 = p2.streams.create("All.Stream")
+    wait_for(lambda: len(sub.methods.servers("All.Stream")) == 2, what="both publishers")
+    data = Recorder()
+    connected = Recorder()
+    subscription = sub.streams.subscribe(
+        "All.Stream", target="all", on_data=data, on_connected=connected
+    )
+    wait_for(lambda: len(subscription.servers) == 2, what="two publishers")
+    assert {c[0] for c in connected.wait(2)} == {p1.instance, p2.instance}
+    assert all(c[1] is False for c in connected.calls)
+    s1.push({"from": 1})
+    s2.push({"from": 2})
+    data.wait(2)
+    assert sorted(d["from"] for d in datas(data)) == [1, 2]
+    # the publisher drops one subscription: the subscription lives on with the other
+    [one] = s1.subscriptions()
+    one.close()
+    wait_for(lambda: subscription.servers == [p2.instance], what="one publisher left")
+    assert not subscription.closed
+
+
+def test_create_same_stream_again_returns_it(clients: Clients) -> None:
+    pub = clients("re-pub")
+    first = pub.streams.create("Re.Stream")
+    second = pub.streams.create("Re.Stream", on_added=lambda s: None)
+    assert first is second
+    with pytest.raises(ji.RegistrationError, match="as a stream"):
+        pub.methods.register("Re.Stream", lambda: 1)
+
+
+# ---------------------------------------------------------------------- contexts
+
+
+def test_context_snapshot_then_deltas_with_versions_and_updater(clients: Clients) -> None:
+    writer, reader = clients("ctx-writer"), clients("ctx-reader")
+    events = Recorder()
+    reader.contexts.subscribe("Ctx.client", events)  # before anyone created it: parked
+    when = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    writer.contexts.update("Ctx.client", {"name": "Acme", "tier": 1, "since": when})
+    events.wait(1)  # the parked subscription took its snapshot
+    writer.contexts.update("Ctx.client", {"name": "Acme Corp", "tier": None})
+    version = writer.contexts.set_path("Ctx.client", "address.city", "Paris")
+    writer.contexts.set_paths("Ctx.client", {"address.zip": "75001", "flags.vip": True})
+    calls = events.wait(4)
+    data, delta, removed, meta = calls[0]
+    assert data == {"name": "Acme", "tier": 1, "since": when} and delta == data
+    assert removed == [] and meta.snapshot and meta.version == 0
+    data, delta, removed, meta = calls[1]
+    assert data == {"name": "Acme Corp", "since": when}
+    assert delta == {"name": "Acme Corp"} and removed == ["tier"]
+    assert meta.version == 1 and not meta.snapshot and not meta.own
+    assert meta.updater_id == writer.peer_id and meta.updater == writer.instance
+    assert calls[2][1] == {"address": {"city": "Paris"}} and calls[2][3].version == version == 2
+    assert calls[3][0]["address"] == {"city": "Paris", "zip": "75001"}
+    assert calls[3][0]["flags"] == {"vip": True} and calls[3][3].version == 3
+    expected = {
+        "name": "Acme Corp",
+        "since": when,
+        "address": {"city": "Paris", "zip": "75001"},
+        "flags": {"vip": True},
+    }
+    assert reader.contexts.get("Ctx.client") == expected
+    assert writer.contexts.get("Ctx.client") == expected
+    assert "Ctx.client" in reader.contexts.all()
+    assert reader.contexts.version("Ctx.client") == 3
+    writer.contexts.set_path("Ctx.client", "address", None)
+    wait_for(lambda: "address" not in reader.contexts.get("Ctx.client"), what="path removed")
+
+
+def test_context_set_replaces_dotted_keys_stay_keys_and_own_writes(clients: Clients) -> None:
+    io, other = clients("ctx-own"), clients("ctx-other")
+    mine, quiet = Recorder(), Recorder()
+    io.contexts.subscribe("Ctx.own", mine)
+    io.contexts.subscribe("Ctx.own", quiet, include_own=False)
+    io.contexts.set("Ctx.own", {"a": 1, "b": 2})
+    io.contexts.update("Ctx.own", {"BRK.B": 410.5})
+    io.contexts.set("Ctx.own", {"c": 3})
+    assert io.contexts.get("Ctx.own") == {"c": 3}
+    calls = mine.wait(3)
+    assert calls[0][0] == {"a": 1, "b": 2} and calls[0][3].own
+    assert calls[1][0] == {"a": 1, "b": 2, "BRK.B": 410.5}  # one key, not a nested path
+    assert calls[2][0] == {"c": 3} and sorted(calls[2][2]) == ["BRK.B", "a", "b"]
+    other.contexts.update("Ctx.own", {"d": 4})
+    wait_for(lambda: len(quiet.calls) >= 1 and quiet.calls[-1][0] == {"c": 3, "d": 4})
+    assert not any(call[3].own for call in quiet.calls)
+    assert other.contexts.get("Ctx.own") == {"c": 3, "d": 4}
+
+
+def test_context_callbacks_with_fewer_parameters_unsubscribe_and_destroy(clients: Clients) -> None:
+    a, b = clients("ctx-a"), clients("ctx-b")
+    only_data: list[dict] = []
+    subscription = b.contexts.subscribe("Ctx.short", only_data.append)
+    a.contexts.set("Ctx.short", {"x": 1})
+    wait_for(lambda: only_data == [{"x": 1}])
+    subscription.unsubscribe()
+    a.contexts.set("Ctx.short", {"x": 2})
+    time.sleep(0.3)
+    assert only_data == [{"x": 1}]
+    assert b.contexts.get("Ctx.short") == {"x": 2}  # a one-off read
+    a.contexts.destroy("Ctx.short")
+    wait_for(lambda: "Ctx.short" not in b.contexts.all(), what="destroyed everywhere")
+    assert b.contexts.get("Ctx.short") == {}
+    with pytest.raises(ji.ContextError, match=r"No context named 'Ctx.short'"):
+        b.contexts.destroy("Ctx.short")
+
+
+def test_context_values_bytes_dates_and_concurrent_writers(clients: Clients) -> None:
+    a, b = clients("ctx-val-a"), clients("ctx-val-b")
+    value = {
+        "raw": b"\x00\x01\x02",
+        "day": dt.date(2024, 2, 29),
+        "naive": dt.datetime(2024, 2, 29, 12, 30),
+        "nested": [{"when": dt.datetime(2000, 1, 1, tzinfo=UTC)}],
+    }
+    a.contexts.set("Ctx.values", value)
+    got = b.contexts.get("Ctx.values")
+    assert got["raw"] == b"\x00\x01\x02"
+    assert got["day"] == dt.datetime(2024, 2, 29, tzinfo=UTC)  # dates travel as datetimes
+    assert got["naive"] == value["naive"].astimezone(UTC)  # naive means local time
+    assert got["nested"] == [{"when": dt.datetime(2000, 1, 1, tzinfo=UTC)}]
+
+    events = Recorder()
+    a.contexts.subscribe("Ctx.counter", events)
+    threads = [
+        threading.Thread(
+            target=lambda io=io, k=k: [
+                io.contexts.update("Ctx.counter", {f"{k}{i}": i}) for i in range(20)
+            ]
+        )
+        for io, k in ((a, "a"), (b, "b"))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    wait_for(lambda: len(a.contexts.get("Ctx.counter")) == 40, what="40 keys")
+    assert a.contexts.get("Ctx.counter") == b.contexts.get("Ctx.counter")
+    versions = [call[3].version for call in events.calls]
+    assert versions == sorted(versions) and versions[-1] == 39  # hub order, no gaps at the end
+
+
+# ---------------------------------------------------------------------- channels
+
+
+def test_channels_list_join_publish_subscribe_follow(clients: Clients, hub: StandaloneHub) -> None:
+    a, b = clients("ch-a"), clients("ch-b")
+    channels = a.channels.list()
+    assert [c.name for c in channels] == [
+        "Red",
+        "Green",
+        "Blue",
+        "Pink",
+        "Yellow",
+        "DarkYellow",
+        "Orange",
+        "Purple",
+        "Lime",
+        "Cyan",
+    ]
+    assert channels[0].color == "red" and channels[2].meta == {"color": "#66ABFF"}
+    assert a.channels.all()[:2] == ["Red", "Green"]
+    changed = Recorder()
+    b.channels.on_changed(changed)
+    follow = Recorder()
+    b.channels.subscribe(follow)
+    assert b.channels.current is None
+    b.channels.join("Red")
+    a.channels.join("Red")
+    a.channels.publish({"symbol": "AAPL", "qty": 1})
+    a.channels.publish({"qty": None, "side": "buy"})  # replaces top-level keys, None removes
+    wait_for(lambda: follow.calls and follow.calls[-1][0] == {"symbol": "AAPL", "side": "buy"})
+    _data, channel, meta = follow.calls[-1]
+    assert channel.name == "Red" and channel.color == "red" and meta.updater == a.instance
+    assert a.channels.get("Red").data == {"symbol": "AAPL", "side": "buy"}
+    # following: joining another channel delivers its data, Red's changes no longer arrive
+    a.channels.publish({"symbol": "MSFT"}, name="Blue")
+    b.channels.join("Blue")
+    wait_for(lambda: follow.calls[-1][1].name == "Blue" and follow.calls[-1][0]["symbol"] == "MSFT")
+    count = len(follow.calls)
+    a.channels.publish({"symbol": "IBM"})  # a is still on Red
+    time.sleep(0.3)
+    assert len(follow.calls) == count
+    assert changed.wait(2) == [("Red",), ("Blue",)]
+    # a fixed channel, whatever the current one
+    red = Recorder()
+    b.channels.subscribe_for("Red", red)
+    wait_for(lambda: red.calls and red.calls[-1][0]["symbol"] == "IBM")
+    b.channels.leave()
+    assert b.channels.current is None and changed.wait(3)[-1] == (None,)
+
+
+def test_hub_knows_the_channel_and_can_move_a_peer(clients: Clients, hub: StandaloneHub) -> None:
+    notebook, ui = clients("ch-notebook"), clients("ch-ui")
+    changed = Recorder()
+    notebook.channels.on_changed(changed)
+    notebook.channels.join("Green")
+
+    def members() -> dict[str, list[str]]:
+        return {
+            c["name"]: [m["peer_id"] for m in c["members"]]
+            for c in hub.view("channels")
+            if c["members"]
+        }
+
+    wait_for(lambda: members().get("Green") == [notebook.peer_id], what="hub sees Green")
+    wait_for(lambda: ui.channels.members().get("Green") == [notebook.peer_id])
+    ui.channels.move(notebook.instance, "Purple")
+    wait_for(lambda: notebook.channels.current == "Purple", what="moved")
+    assert changed.wait(2)[-1] == ("Purple",)
+    wait_for(lambda: members().get("Purple") == [notebook.peer_id], what="hub sees Purple")
+    ui.channels.move(notebook.peer_id, None)
+    wait_for(lambda: notebook.channels.current is None, what="moved off")
+    with pytest.raises(ji.ChannelError):
+        ui.channels.move(notebook.instance, "Mauve")
+
+
+# ---------------------------------------------------------------------- bus
+
+
+def test_bus_wildcards_routing_keys_and_targets(clients: Clients) -> None:
+    pub, sub, other = clients("bus-pub"), clients("bus-sub"), clients("bus-other")
+    star, rest, keyed, from_pub = Recorder(), Recorder(), Recorder(), Recorder()
+    sub.bus.subscribe("md.eq.*", star)
+    sub.bus.subscribe("md.>", rest)
+    sub.bus.subscribe("orders", keyed, routing_key="desk-1")
+    subscription = sub.bus.subscribe("news", from_pub, target={"application": "bus-pub"})
+    pub.bus.publish("md.eq.AAPL", {"px": 190.1})
+    pub.bus.publish("md.fx.EURUSD", 1.08)
+    pub.bus.publish("md.eq.AAPL.trade", {"px": 1})
+    pub.bus.publish("orders", {"id": 1}, routing_key="desk-1")
+    pub.bus.publish("orders", {"id": 2}, routing_key="desk-2")
+    pub.bus.publish("orders", {"id": 3})
+    other.bus.publish("news", {"from": "other"})
+    pub.bus.publish("news", {"from": "pub"})
+    pub.bus.publish("md.eq.IBM", {"px": 1}, target={"application": "bus-other"})
+    star.wait(1)
+    rest.wait(3)
+    keyed.wait(2)
+    from_pub.wait(1)
+    time.sleep(0.3)
+    assert [(c[0], c[1]) for c in star.calls] == [({"px": 190.1}, "md.eq.AAPL")]
+    assert star.calls[0][2] == pub.instance
+    assert [c[1] for c in rest.calls] == ["md.eq.AAPL", "md.fx.EURUSD", "md.eq.AAPL.trade"]
+    assert rest.calls[1][0] == 1.08
+    assert [c[0]["id"] for c in keyed.calls] == [1, 3]
+    assert [c[0] for c in from_pub.calls] == [{"from": "pub"}]
+    subscription.unsubscribe()
+    pub.bus.publish("news", {"from": "pub", "again": True})
+    time.sleep(0.3)
+    assert len(from_pub.calls) == 1
