@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._kernel import routes_output
-from .bind import Binding, bind, flush_writes
+from .binding import Binding, bind, flush_writes
 
 __all__ = [
     "Binding",

@@ -237,13 +237,7 @@ class FeedCommands:
                 info.update(record)
 
         buffer = _LiveBuffer(lambda items: apply(items[-1]))
-        first = threading.Event()
-
-        def on_change(data: dict[str, Any]) -> None:
-            buffer.add(data)
-            first.set()
-
-        subscription = self.io.contexts.subscribe(share_context(args.name), on_change)
+        subscription = self.io.contexts.subscribe(share_context(args.name), buffer.add)
         record = self.io.contexts.get(share_context(args.name))
         if record:
             apply(record)

@@ -1,12 +1,16 @@
-"""The kernel side of threading: the main loop for widgets, the cell for output.
+"""The kernel side of threading: the main loop for widgets, feature detection for output.
 
-Why: the client delivers remote events on its own I/O thread (DESIGN §2.6), but ipywidgets
-state is not thread-safe, so every widget mutation is posted to the kernel's main loop
-(``call_soon_threadsafe``); it runs as soon as no cell is blocking. And output printed by a
-method handler or a callback belongs under the cell that registered it, not under whatever
-cell happens to run: ipykernel >= 7.4 has ``shell.set_thread_parent(parent)`` for exactly
-that (feature-detected). On older kernels the output goes where ipykernel sends output from
-other threads, the most recently executed cell; that is the documented fallback.
+Why: the client delivers remote events on its own threads (DESIGN §2.6), but ipywidgets state
+is not thread-safe, so every widget mutation and every change to the notebook's variables is
+posted to the kernel's main loop (``call_soon_threadsafe``); it runs as soon as no cell is
+blocking (or while a cell awaits).
+
+Output printed by a method handler or a callback goes under the cell that registered it: the
+client captures that cell when registering and wraps each call in ``set_thread_parent``
+(ipykernel >= 7.4, feature-detected; JupyterLab keeps a cell's output area listening after the
+cell finished, so the lines appear there). On older kernels there is no per-thread parent: the
+output goes where ipykernel sends output from other threads, the most recently executed cell.
+:func:`routes_output` says which case applies.
 """
 
 from __future__ import annotations
@@ -15,17 +19,10 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-__all__ = [
-    "call_on_main",
-    "capture_parent",
-    "on_main_thread",
-    "routed",
-    "routes_output",
-    "shell",
-]
+__all__ = ["call_on_main", "on_main_thread", "routes_output", "shell"]
 
 log = logging.getLogger("jupyter_interop.notebook")
 
@@ -75,31 +72,6 @@ def _guarded(fn: Callable[..., Any], *args: Any) -> None:
 
 
 def routes_output() -> bool:
-    """Whether this kernel can route a thread's output to a chosen cell (ipykernel >= 7.4)."""
+    """Whether this kernel routes a thread's output to a chosen cell (ipykernel >= 7.4)."""
     ip = shell()
     return ip is not None and hasattr(ip, "set_thread_parent") and hasattr(ip, "get_parent")
-
-
-def capture_parent() -> dict[str, Any] | None:
-    """The message of the cell running now, to route later output back under it."""
-    ip = shell()
-    get_parent = getattr(ip, "get_parent", None)
-    if get_parent is None:
-        return None
-    parent = get_parent()
-    return dict(parent) if parent else None
-
-
-@contextlib.contextmanager
-def routed(parent: dict[str, Any] | None) -> Iterator[None]:
-    """Send this thread's output to ``parent``'s cell while the block runs (when supported)."""
-    ip = shell()
-    if not parent or ip is None or not hasattr(ip, "set_thread_parent"):
-        yield
-        return
-    tokens = ip.set_thread_parent(parent)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            ip.reset_thread_parent(tokens)
