@@ -35,8 +35,10 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    """Chromium through Playwright's sync API, per module: while it runs, Playwright's loop is
+    the thread's running loop, which must not leak into the other suites' asyncio tests."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:  # pragma: no cover - a broken setup
