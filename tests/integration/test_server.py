@@ -1,27 +1,67 @@
 """The hub inside a real Jupyter server (pytest-jupyter): auth, discovery, views, lifecycle.
 
-pytest-jupyter runs these coroutine tests on its own loop (no pytest-asyncio marks here).
-Tests that connect without ``jp_ws_fetch``/``jp_fetch`` ask for ``http_server_client``: that
-fixture is what makes the server listen on ``jp_http_port``.
+pytest-jupyter's fixtures are brought into this module only (not as a session-wide plugin: its
+autouse fixtures would create a ServerApp and own the event loop for every test of the suite).
+Tests are coroutines run on pytest-jupyter's loop by :func:`on_server_loop`. Tests that connect
+without ``jp_ws_fetch``/``jp_fetch`` ask for ``http_server_client``: that fixture is what makes
+the server listen on ``jp_http_port``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import stat
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_jupyter.jupyter_server as _pytest_jupyter
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 from traitlets.config import Config
 
 from jupyter_interop.hub.store import ContextStore
 from jupyter_interop.server.extension import InteropExtension
+
+# pytest-jupyter's fixtures (and the ones they depend on), for this module only
+globals().update(
+    {
+        name: value
+        for name, value in vars(_pytest_jupyter).items()
+        # a pytest fixture definition (pytest >= 8.4, and older)
+        if hasattr(value, "_fixture_function_marker") or hasattr(value, "_pytestfixturefunction")
+    }
+)
+
+
+def on_server_loop(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+    """Run a coroutine test on ``jp_asyncio_loop``, where the server under test lives.
+
+    pytest-asyncio (strict mode) would run it on a loop of its own, where the server's
+    sockets are never served.
+    """
+    signature = inspect.signature(test)
+    own_loop = "jp_asyncio_loop" in signature.parameters
+    parameters = list(signature.parameters.values())
+    if not own_loop:
+        parameters.append(inspect.Parameter("jp_asyncio_loop", inspect.Parameter.KEYWORD_ONLY))
+
+    def run(**kwargs: Any) -> None:
+        loop = kwargs["jp_asyncio_loop"] if own_loop else kwargs.pop("jp_asyncio_loop")
+        loop.run_until_complete(asyncio.wait_for(test(**kwargs), 120))
+
+    run.__name__ = test.__name__
+    run.__qualname__ = test.__qualname__
+    run.__doc__ = test.__doc__
+    run.__module__ = test.__module__
+    run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return run
+
 
 NO_AUTH = {"Authorization": ""}  # jp_fetch / jp_ws_fetch add the Jupyter token otherwise
 
@@ -91,11 +131,13 @@ def hello(token: str | None = None, **extra: Any) -> str:
 # ---------------------------------------------------------------- discovery
 
 
+@on_server_loop
 async def test_extension_is_found_and_loaded(jp_serverapp: Any) -> None:
     assert extension(jp_serverapp).name == "jupyter_interop"
     assert jp_serverapp.extension_manager.extensions["jupyter_interop"].enabled
 
 
+@on_server_loop
 async def test_env_and_runtime_file_at_load(
     jp_serverapp: Any, jp_runtime_dir: Path, jp_http_port: int, jp_base_url: str
 ) -> None:
@@ -113,6 +155,7 @@ async def test_env_and_runtime_file_at_load(
     assert info["kind"] == "server"
 
 
+@on_server_loop
 async def test_start_hook_fixes_url_and_stop_cleans_up(
     jp_serverapp: Any,
     http_server_client: Any,
@@ -138,6 +181,7 @@ async def test_start_hook_fixes_url_and_stop_cleans_up(
     await ext.stop_extension()  # idempotent
 
 
+@on_server_loop
 async def test_stop_without_load_is_safe() -> None:
     await InteropExtension().stop_extension()
 
@@ -147,6 +191,7 @@ async def test_stop_without_load_is_safe() -> None:
     [{"InteropExtension": {"token": "configured"}, "InteropHub": {"user": "alice"}}],
     indirect=True,
 )
+@on_server_loop
 async def test_config_reaches_extension_and_hub(jp_serverapp: Any, jp_ws_fetch: Any) -> None:
     ext = extension(jp_serverapp)
     assert ext.token == "configured" == ext.hub.token
@@ -158,6 +203,7 @@ async def test_config_reaches_extension_and_hub(jp_serverapp: Any, jp_ws_fetch: 
     ws.close()
 
 
+@on_server_loop
 async def test_retained_contexts_are_persisted_by_default(
     jp_serverapp: Any, jp_ws_fetch: Any, jp_data_dir: Path
 ) -> None:
@@ -190,6 +236,7 @@ async def test_retained_contexts_are_persisted_by_default(
 @pytest.mark.parametrize(
     "jp_server_config", [{"InteropExtension": {"persist_contexts": False}}], indirect=True
 )
+@on_server_loop
 async def test_persistence_can_be_switched_off(jp_serverapp: Any, jp_data_dir: Path) -> None:
     ext = extension(jp_serverapp)
     assert ext.store is None and ext.hub.store is None
@@ -199,6 +246,7 @@ async def test_persistence_can_be_switched_off(jp_serverapp: Any, jp_data_dir: P
 # ---------------------------------------------------------------- gateway auth
 
 
+@on_server_loop
 async def test_jupyter_token_header_is_trusted(jp_serverapp: Any, jp_ws_fetch: Any) -> None:
     ws = await jp_ws_fetch("interop", "gateway")
     ws.write_message(hello())  # no interop token: the upgrade was authenticated
@@ -207,6 +255,7 @@ async def test_jupyter_token_header_is_trusted(jp_serverapp: Any, jp_ws_fetch: A
     ws.close()
 
 
+@on_server_loop
 async def test_jupyter_token_in_url_is_trusted(
     jp_serverapp: Any, http_server_client: Any, jp_http_port: int, jp_base_url: str
 ) -> None:
@@ -218,6 +267,7 @@ async def test_jupyter_token_in_url_is_trusted(
     ws.close()
 
 
+@on_server_loop
 async def test_no_credentials_needs_the_interop_token(
     jp_serverapp: Any, http_server_client: Any, jp_http_port: int, jp_base_url: str
 ) -> None:
@@ -241,6 +291,7 @@ async def test_no_credentials_needs_the_interop_token(
     ws.close()
 
 
+@on_server_loop
 async def test_wrong_jupyter_token_is_untrusted_not_refused(
     jp_serverapp: Any, http_server_client: Any, jp_http_port: int, jp_base_url: str
 ) -> None:
@@ -258,6 +309,7 @@ async def _login_cookie(jp_fetch: Any, token: str) -> str:
     return login[0]
 
 
+@on_server_loop
 async def test_cookie_with_foreign_origin_is_refused(
     jp_serverapp: Any, jp_fetch: Any, jp_http_port: int, jp_base_url: str
 ) -> None:
@@ -274,6 +326,7 @@ async def test_cookie_with_foreign_origin_is_refused(
     ws.close()
 
 
+@on_server_loop
 async def test_foreign_origin_without_credentials_must_use_the_interop_token(
     jp_serverapp: Any, http_server_client: Any, jp_http_port: int, jp_base_url: str
 ) -> None:
@@ -295,6 +348,7 @@ VIEWS = ("peers", "methods", "streams", "contexts", "channels", "status")
 
 
 @pytest.mark.parametrize("view", VIEWS)
+@on_server_loop
 async def test_views_require_jupyter_auth(jp_fetch: Any, view: str) -> None:
     with pytest.raises(HTTPClientError) as info:
         await jp_fetch("interop", "api", view, headers=NO_AUTH)
@@ -306,6 +360,7 @@ async def test_views_require_jupyter_auth(jp_fetch: Any, view: str) -> None:
     assert isinstance(body, dict if view == "status" else list)
 
 
+@on_server_loop
 async def test_status_and_peers_views(
     jp_serverapp: Any, jp_fetch: Any, jp_ws_fetch: Any, jp_http_port: int, jp_base_url: str
 ) -> None:
@@ -326,6 +381,7 @@ async def test_status_and_peers_views(
 # ---------------------------------------------------------------- kernel identity
 
 
+@on_server_loop
 async def test_kernel_id_is_resolved_to_the_notebook(
     jp_serverapp: Any, jp_fetch: Any, jp_ws_fetch: Any, jp_root_dir: Path
 ) -> None:
@@ -380,6 +436,7 @@ async def test_kernel_id_is_resolved_to_the_notebook(
         {"identity": {"application": "app", "kernelId": "not-a-kernel", "notebookPath": "x"}},
     ],
 )
+@on_server_loop
 async def test_unknown_kernel_id_is_not_trusted(
     jp_serverapp: Any, jp_ws_fetch: Any, claim: dict[str, Any]
 ) -> None:
@@ -396,6 +453,7 @@ async def test_unknown_kernel_id_is_not_trusted(
 # ---------------------------------------------------------------- malformed input
 
 
+@on_server_loop
 async def test_oversize_frame_closes_1009(
     jp_serverapp: Any, jp_ws_fetch: Any, jp_fetch: Any
 ) -> None:
@@ -412,6 +470,7 @@ async def test_oversize_frame_closes_1009(
     other.close()
 
 
+@on_server_loop
 async def test_invalid_json_is_a_gw3_error(jp_serverapp: Any, jp_ws_fetch: Any) -> None:
     ws = await jp_ws_fetch("interop", "gateway")
     ws.write_message(hello())
