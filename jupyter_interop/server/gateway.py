@@ -487,6 +487,8 @@ class GatewaySocket(WebSocketHandler):
 
     def abort_slow_consumer(self) -> None:
         """The outbox overflowed: close at once and release the peer for the others."""
+        if self.finished:
+            return  # several messages of one batch can find the same outbox overflowed
         reason = self.outbox.closed_reason or "slow consumer"
         self.service.slow_consumers_closed += 1
         self.service.log.warning("Interop: closing %s: %s", self.conn, reason)

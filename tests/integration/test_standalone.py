@@ -469,6 +469,27 @@ async def test_slow_consumer_loses_events_not_others_and_is_closed(small_hub: Hu
 
 
 @pytest.mark.asyncio
+async def test_one_overflowing_batch_closes_and_counts_once(tmp_path: Path) -> None:
+    """A hello's reply (welcome + one context-added per channel) exceeds this tiny hard limit
+    within a single batch: the connection is closed once, and counted once."""
+    h = start_hub(
+        tmp_path,
+        "--StandaloneHubApp.outbox_soft_messages=2",
+        "--StandaloneHubApp.outbox_hard_messages=3",
+    )
+    try:
+        ws = await connect(h.url)
+        await ws.send(hello(h.token))
+        code, reason = await closed(ws)
+        assert code == 1008 and reason is not None and reason.startswith("slow consumer")
+        _, status = await asyncio.to_thread(h.get, "status", h.token)
+        assert status["slow_consumers_closed"] == 1
+        assert status["connections"] == 0 and status["peers"] == 0
+    finally:
+        stop_cleanly(h)
+
+
+@pytest.mark.asyncio
 async def test_every_event_is_delivered_or_counted_in_a_notice(lagging_hub: Hub) -> None:
     hub = lagging_hub
     publisher, _ = await peer(hub, "publisher")
