@@ -40,7 +40,7 @@ AVAILABLE_DOMAINS: list[Message] = [
 ]
 
 #: GW3 extensions a client may ask for in ``hello.extensions.jupyter_interop``
-SUPPORTED_EXTENSIONS = ("channels", "notices", "versions")
+SUPPORTED_EXTENSIONS = ("channels", "notices", "versions", "binary")
 
 Handler = Callable[[Peer, Message, Outgoing], None]
 

@@ -11,13 +11,25 @@ from typing import Any
 import orjson
 
 from .errors import ProtocolError, Reason
+from .frames import Attachment
 
 Message = dict[str, Any]
 
 
 def encode(message: Message) -> bytes:
-    """Encode a message as UTF-8 JSON bytes."""
-    return orjson.dumps(message)
+    """Encode a message as UTF-8 JSON bytes.
+
+    A binary attachment in it (see ``frames.Attachment``) becomes its documented JSON form:
+    what a peer without binary frames must get. orjson calls the hook only for such values,
+    so plain messages cost nothing extra.
+    """
+    return orjson.dumps(message, default=_attachment_json)
+
+
+def _attachment_json(obj: Any) -> Any:
+    if isinstance(obj, Attachment):
+        return obj.json_fragment()
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
 
 
 def decode(frame: str | bytes) -> Message:

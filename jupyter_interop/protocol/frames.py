@@ -37,19 +37,29 @@ written with pandas metadata, so the index and dtypes come back).
 
 from __future__ import annotations
 
+import base64
+import datetime as _dt
 import struct
+import sys
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 __all__ = [
     "ALIGNMENT",
     "DATE_PREFIX",
     "MAGIC",
     "TAG",
+    "Attachment",
     "FrameError",
+    "attach",
     "dataframe_json_form",
     "dataframe_placeholder",
+    "date_string",
+    "encode_binary",
     "is_binary_frame",
+    "json_default",
     "ndarray_json_form",
     "ndarray_placeholder",
     "pack_frame",
@@ -290,3 +300,208 @@ def _as_dtype(column: Any, dtype: Any) -> Any:
         return column.astype(dtype)
     except (TypeError, ValueError):
         return column
+
+
+# ---------------------------------------------------------------------- pure JSON forms
+
+_UTC = _dt.timezone.utc
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
+_JSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+
+def date_string(value: _dt.date) -> str:
+    """io.Connect's wire form of a date: ``#T42_DATE#<milliseconds since the epoch>``.
+
+    A naive datetime is local time (as ``datetime.timestamp`` has it; a naive pandas
+    ``Timestamp`` is UTC, as pandas has it); a ``date`` is midnight UTC.
+    """
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            millis = round(value.timestamp() * 1000)
+        else:
+            millis = (value - _EPOCH) // _dt.timedelta(milliseconds=1)
+    else:
+        start = _dt.datetime(value.year, value.month, value.day, tzinfo=_UTC)
+        millis = (start - _EPOCH) // _dt.timedelta(milliseconds=1)
+    return f"{DATE_PREFIX}{millis}"
+
+
+def _module(obj: Any) -> str:
+    return type(obj).__module__.split(".", 1)[0]
+
+
+def json_default(obj: Any) -> Any:
+    """orjson ``default`` hook producing the documented JSON forms (dates included when
+    orjson is given ``OPT_PASSTHROUGH_DATETIME``); a ``TypeError`` names what cannot be sent."""
+    module = _module(obj)
+    if module == "pandas":
+        import pandas as pd
+
+        if obj is pd.NaT:
+            return None
+    if isinstance(obj, _dt.date):  # datetime is a date; pandas.Timestamp is a datetime
+        return date_string(obj)
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return {TAG: "bytes", "base64": base64.b64encode(obj).decode("ascii")}
+    if isinstance(obj, Attachment):
+        return obj.json_fragment()
+    if module == "numpy":
+        import numpy as np
+
+        if isinstance(obj, np.datetime64):
+            if np.isnat(obj):
+                return None
+            return f"{DATE_PREFIX}{int(obj.astype('datetime64[ms]').astype('int64'))}"
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return ndarray_json_form(obj)
+    if module == "pandas":
+        import pandas as pd
+
+        if isinstance(obj, pd.DataFrame):
+            return dataframe_json_form(obj)
+        if isinstance(obj, pd.Series):
+            return dataframe_json_form(obj.to_frame())
+        if isinstance(obj, pd.Index):
+            return obj.tolist()
+    raise TypeError(
+        f"Cannot send a value of type {type(obj).__module__}.{type(obj).__qualname__}: "
+        "use JSON values (dict, list, str, int, float, bool, None), datetime/date, bytes, "
+        "numpy arrays or pandas DataFrames"
+    )
+
+
+def to_json_bytes(value: Any) -> bytes:
+    """``value`` in its pure JSON form, encoded (dates as io.Connect date strings)."""
+    return orjson.dumps(value, default=json_default, option=_JSON_OPTIONS)
+
+
+# ---------------------------------------------------------------------- attachments (hub side)
+
+
+class Attachment:
+    """A value that arrived as raw buffers in a binary frame, kept opaque by the hub.
+
+    It sits in the decoded message where its placeholder was, so the hub core forwards it by
+    reference wherever the value goes (invoke arguments, results, stream and bus events,
+    context data and snapshots). When the message is encoded, a peer that negotiated binary
+    frames gets the placeholder and the same buffers; any other peer gets the documented JSON
+    form, computed once per attachment and only if such a peer needs it.
+    """
+
+    __slots__ = ("_json", "buffers", "meta")
+
+    def __init__(self, meta: dict[str, Any], buffers: list[memoryview]) -> None:
+        self.meta = meta
+        self.buffers = buffers
+        self._json: orjson.Fragment | None = None
+
+    @property
+    def kind(self) -> str:
+        return str(self.meta.get(TAG))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(b.nbytes for b in self.buffers)
+
+    def __repr__(self) -> str:
+        return f"<Attachment {self.kind} {self.nbytes} bytes>"
+
+    def json_fragment(self) -> orjson.Fragment:
+        """The documented JSON form, encoded once (a JS peer may get it many times)."""
+        if self._json is None:
+            self._json = orjson.Fragment(to_json_bytes(self._json_form()))
+        return self._json
+
+    def _json_form(self) -> Any:
+        kind = self.kind
+        try:
+            if kind == "bytes":
+                return {TAG: "bytes", "base64": base64.b64encode(self.buffers[0]).decode("ascii")}
+            if kind == "ndarray":
+                return _ndarray_form_from_buffer(self.meta, self.buffers[0])
+            if kind == "dataframe":
+                return dataframe_json_form(
+                    revive_dataframe(self.meta_with_refs(), self.buffers, _keep)
+                )
+        except ImportError as error:
+            return {**self.meta, "error": f"cannot convert on the hub: {error}"}
+        except Exception as error:  # a malformed attachment must not break the fan-out
+            return {**self.meta, "error": f"cannot convert: {type(error).__name__}: {error}"}
+        return {**self.meta, "error": f"unknown attachment kind {kind!r}"}
+
+    def meta_with_refs(self, first: int = 0) -> dict[str, Any]:
+        """The placeholder, with buffer indexes starting at ``first``."""
+        return {**self.meta, "buffers": list(range(first, first + len(self.buffers)))}
+
+
+def _keep(value: Any, buffers: Any) -> Any:
+    return value
+
+
+#: numpy dtype.str -> struct format, for converting arrays on a hub without numpy
+_STRUCT_FORMATS = {
+    "|b1": "?",
+    "|i1": "b",
+    "|u1": "B",
+    "<i2": "h",
+    "<u2": "H",
+    "<i4": "i",
+    "<u4": "I",
+    "<i8": "q",
+    "<u8": "Q",
+    "<f4": "f",
+    "<f8": "d",
+}
+
+
+def _ndarray_form_from_buffer(meta: dict[str, Any], buffer: memoryview) -> dict[str, Any]:
+    shape = [int(n) for n in meta.get("shape") or []]
+    dtype = str(meta.get("dtype"))
+    if "numpy" in sys.modules or dtype not in _STRUCT_FORMATS or sys.byteorder != "little":
+        import numpy as np
+
+        array = np.frombuffer(buffer, dtype=np.dtype(dtype)).reshape(shape)
+        return ndarray_json_form(array)
+    fmt: Any = _STRUCT_FORMATS[dtype]  # a struct format memoryview.cast understands
+    data = buffer.cast(fmt, shape).tolist() if shape else buffer.cast(fmt)[0]
+    return {TAG: "ndarray", "dtype": dtype, "shape": shape, "data": data}
+
+
+def attach(value: Any, buffers: list[memoryview]) -> Any:
+    """Replace the placeholders of a decoded binary frame by :class:`Attachment` objects."""
+    if isinstance(value, dict):
+        refs = value.get("buffers")
+        if TAG in value and isinstance(refs, list):
+            try:
+                chosen = [buffers[i] for i in refs]
+            except (IndexError, TypeError):
+                raise FrameError(f"A placeholder refers to missing buffers {refs!r}") from None
+            meta = {k: v for k, v in value.items() if k != "buffers"}
+            return Attachment(meta, chosen)
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
+                value[key] = attach(item, buffers)
+        return value
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, (dict, list)):
+                value[i] = attach(item, buffers)
+    return value
+
+
+def encode_binary(message: Any) -> bytes:
+    """Encode a message for a peer that negotiated binary frames: attachments travel as
+    buffers (a plain JSON frame when there are none)."""
+    buffers: list[Any] = []
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, Attachment):
+            placeholder = obj.meta_with_refs(len(buffers))
+            buffers.extend(obj.buffers)
+            return placeholder
+        raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+    header = orjson.dumps(message, default=default)
+    return pack_frame(header, buffers) if buffers else header

@@ -1,0 +1,97 @@
+"""Binary attachments through the hub: decode binary frames, encode for each kind of peer.
+
+A peer that negotiated ``binary`` in ``hello`` may send binary frames (format in
+``jupyter_interop.protocol.frames``). Their placeholders become :class:`Attachment` objects in
+the decoded message, and the core carries them by reference like any other value: ``call`` to
+``invoke``, ``yield`` to ``result``, ``publish``/``post`` to ``event``, bus events, and context
+data, which keeps them for later snapshots. Nothing in the core looks at them.
+
+Encoding is where the kinds of peers differ: :class:`FrameCache` encodes each outgoing message
+once per kind of recipient. A message without attachments is encoded exactly once, as before
+(orjson only calls the ``default`` hook for values it cannot encode, so the hot path does no
+extra work); with attachments, binary peers get the placeholders and the same buffers, other
+peers (the io.Connect JS clients) the documented JSON form, converted once per attachment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..protocol import ProtocolError, Reason
+from ..protocol.codec import encode
+from ..protocol.frames import MAGIC, Attachment, FrameError, attach, encode_binary, unpack_frame
+
+__all__ = ["BINARY_EXTENSION", "FrameCache", "decode_frame", "is_binary", "wants_binary"]
+
+#: the ``hello`` extension (``extensions.jupyter_interop.binary``)
+BINARY_EXTENSION = "binary"
+
+Message = dict[str, Any]
+
+
+def is_binary(frame: bytes) -> bool:
+    """Is this outgoing frame a binary one (else a JSON text frame)?"""
+    return frame[:4] == MAGIC
+
+
+def wants_binary(extensions: Any) -> bool:
+    """Did the peer negotiate binary frames (its accepted extensions)?"""
+    return bool(extensions) and BINARY_EXTENSION in extensions
+
+
+def decode_frame(frame: bytes) -> Message:
+    """A binary frame as a message whose placeholders are :class:`Attachment` objects."""
+    try:
+        header, buffers = unpack_frame(frame)
+        message = orjson.loads(header)
+    except (FrameError, orjson.JSONDecodeError) as error:
+        raise ProtocolError(Reason.INVALID_MESSAGE, f"Bad binary frame: {error}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(Reason.INVALID_MESSAGE, "A binary frame's header must be an object")
+    try:
+        attached = attach(message, buffers)
+    except FrameError as error:
+        raise ProtocolError(Reason.INVALID_MESSAGE, str(error)) from None
+    assert isinstance(attached, dict)
+    return attached
+
+
+class _HasAttachment(Exception):
+    """Raised by the probe encoder: this message needs one encoding per kind of peer."""
+
+
+def _probe(obj: Any) -> Any:
+    if isinstance(obj, Attachment):
+        raise _HasAttachment
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+
+class FrameCache:
+    """The frames of the messages of one dispatch, each encoded at most once per kind."""
+
+    __slots__ = ("_frames",)
+
+    def __init__(self) -> None:
+        #: id(message) -> [JSON frame, binary frame] (the same object when no attachments)
+        self._frames: dict[int, list[bytes | None]] = {}
+
+    def frame_for(self, message: Message, binary: bool) -> bytes:
+        entry = self._frames.get(id(message))
+        if entry is None:
+            try:
+                frame = orjson.dumps(message, default=_probe)
+            except TypeError as error:
+                if not isinstance(error.__cause__, _HasAttachment):
+                    raise
+                entry = self._frames[id(message)] = [None, None]
+            else:
+                entry = self._frames[id(message)] = [frame, frame]
+        index = 1 if binary else 0
+        cached = entry[index]
+        if cached is not None:
+            return cached
+        # attachments as buffers for binary peers, as their JSON form for the others
+        frame = entry[index] = encode_binary(message) if binary else encode(message)
+        return frame
