@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from ..protocol.codec import encode
+
 __all__ = ["SCHEMA_VERSION", "ContextStore", "StoredContext"]
 
 #: Stored in ``PRAGMA user_version``; bump it (and add a migration) when the table changes.
@@ -495,7 +497,8 @@ def _encode_row(name: str, op: _Put) -> tuple[str, str, int, float, str | None]:
         op.updater.encode()
     if not -(2**63) <= op.version < 2**63:
         raise OverflowError(f"version {op.version} does not fit in 64 bits")
-    return (name, orjson.dumps(op.data).decode(), op.version, op.updated_at, op.updater)
+    # binary attachments (arrays, DataFrames) are kept in their documented JSON form
+    return (name, encode(op.data).decode(), op.version, op.updated_at, op.updater)
 
 
 def _decode_row(row: tuple[Any, ...]) -> StoredContext:

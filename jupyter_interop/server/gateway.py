@@ -22,9 +22,10 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .._version import __version__
+from ..hub.attachments import FrameCache, decode_frame, is_binary, wants_binary
 from ..hub.connection import Connection, Outgoing
 from ..hub.outbox import SLOW_CONSUMER_CLOSE_CODE, Outbox, OutboxLimits
-from ..protocol import ProtocolError, Reason, decode, encode
+from ..protocol import ProtocolError, Reason, decode
 
 if TYPE_CHECKING:
     from ..hub.core import InteropHub
@@ -94,13 +95,14 @@ def without_claimed_identity(message: Message) -> Message:
     return message
 
 
-def _text_frame_header(length: int) -> bytes:
-    """RFC 6455 header of one unmasked, unfragmented text frame (server to client)."""
+def _text_frame_header(length: int, opcode: int = 0x81) -> bytes:
+    """RFC 6455 header of one unmasked, unfragmented text frame (server to client); binary
+    frames (attachments) pass ``opcode=0x82``."""
     if length < 126:
-        return bytes((0x81, length))
+        return bytes((opcode, length))
     if length < 0x10000:
-        return struct.pack("!BBH", 0x81, 126, length)
-    return struct.pack("!BBQ", 0x81, 127, length)
+        return struct.pack("!BBH", opcode, 126, length)
+    return struct.pack("!BBQ", opcode, 127, length)
 
 
 def _consume(future: Any) -> None:
@@ -170,16 +172,15 @@ class GatewayService:
             return
         touched: dict[str, GatewaySocket] = {}
         overflowed: list[GatewaySocket] = []
-        frames: dict[int, bytes] = {}
+        # a message object shared by several recipients is encoded once (once per kind of
+        # recipient when it carries binary attachments, see hub/attachments.py)
+        frames = FrameCache()
         for conn, message in out:
             socket = self.sockets.get(conn.id)
             if socket is None or socket.finished:
                 continue
             try:
-                # a message object shared by several recipients is encoded once
-                frame = frames.get(id(message))
-                if frame is None:
-                    frame = frames[id(message)] = encode(message)
+                frame = frames.frame_for(message, wants_binary(conn.attrs.get("extensions")))
                 if socket.outbox.push(message, frame):
                     touched[conn.id] = socket
                 else:
@@ -297,17 +298,17 @@ class GatewaySocket(WebSocketHandler):
         if self.finished or self._close_when_flushed is not None:
             return None  # refused connection: nothing more is processed from it
         conn = self.conn
-        if isinstance(message, bytes):
-            self._reply_error(
-                None,
-                ProtocolError(
-                    Reason.INVALID_MESSAGE,
-                    "Binary frames are not supported on this connection: send GW3 JSON text frames",
-                ),
-            )
-            return None
         try:
-            decoded = decode(message)
+            if not isinstance(message, bytes):
+                decoded = decode(message)
+            elif wants_binary(conn.attrs.get("extensions")):
+                decoded = decode_frame(message)  # attachments: see hub/attachments.py
+            else:
+                raise ProtocolError(
+                    Reason.INVALID_MESSAGE,
+                    "Binary frames need the 'binary' extension negotiated in hello: send GW3 "
+                    "JSON text frames",
+                )
         except ProtocolError as error:
             self._reply_error(None, error)
             return None
@@ -437,11 +438,11 @@ class GatewaySocket(WebSocketHandler):
             for frame in frames:
                 if last is not None:
                     last.add_done_callback(_consume)
-                last = self.write_message(frame)
+                last = self.write_message(frame, binary=is_binary(frame))
             return last
         parts: list[bytes] = []
         for frame in frames:
-            parts.append(_text_frame_header(len(frame)))
+            parts.append(_text_frame_header(len(frame), 0x82 if is_binary(frame) else 0x81))
             parts.append(frame)
         return stream.write(parts[0] + parts[1] if len(parts) == 2 else b"".join(parts))
 
