@@ -1,24 +1,25 @@
 """Python values on the GW3 wire: JSON plus dates, bytes, numpy arrays and pandas DataFrames.
 
 Encoding goes through orjson with a ``default`` hook, so plain JSON costs nothing extra. The
-hook handles what JSON lacks:
+hook handles what JSON lacks (the forms are documented in ``jupyter_interop.protocol.frames``):
 
 * ``datetime``/``date``: io.Connect's ``"#T42_DATE#<epoch-ms>"`` string, which the JS clients
   revive as ``Date`` (a naive datetime is local time; a ``date`` is midnight UTC; precision is
   one millisecond). Such strings are revived as timezone-aware UTC ``datetime`` objects.
-* ``bytes``, numpy arrays, pandas DataFrames: a tagged object ``{"__ji__": kind, ...}`` (see
-  ``jupyter_interop.protocol.frames`` for the documented JSON forms), or, when the peer and the
-  hub negotiated binary frames, a reference to a raw buffer carried next to the JSON (no base64,
-  no pickle: nothing a peer receives can execute code).
+* ``bytes``, numpy arrays, pandas DataFrames: when the hub accepted binary frames (the
+  ``binary`` extension of ``hello``), raw buffers next to the JSON (Arrow IPC for DataFrames
+  when pyarrow is installed), with no base64 and no pickle: nothing a peer receives can execute
+  code. Otherwise, and for JS peers, a tagged JSON object ``{"__ji__": kind, ...}``.
 * numpy scalars become Python scalars; anything else is a :class:`SerializationError` that
-  names the type and where it was found.
+  names the type.
 
 Decoding revives only when the raw frame contains a marker, so ordinary messages are not walked.
+Arrays revived from binary frames are read-only views of the received frame (``.copy()`` one
+to modify it); they are shared by every callback that receives the same message.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import sys
 from collections.abc import Callable
@@ -29,8 +30,8 @@ import orjson
 from ..protocol.frames import (
     DATE_PREFIX,
     TAG,
-    dataframe_json_form,
-    ndarray_json_form,
+    date_string,
+    json_default,
     revive_dataframe,
     revive_ndarray,
 )
@@ -43,20 +44,6 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_UTC)
 _DATE_MARK = DATE_PREFIX.encode()
 _TAG_MARK = f'"{TAG}"'.encode()
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
-
-
-def date_string(value: _dt.date) -> str:
-    """io.Connect's wire form of a date: ``#T42_DATE#<milliseconds since the epoch>``."""
-    if isinstance(value, _dt.datetime):
-        if value.tzinfo is None:
-            millis = round(value.timestamp() * 1000)  # naive: local time, as Python does
-        else:
-            millis = (value - _EPOCH) // _dt.timedelta(milliseconds=1)
-    else:
-        millis = (_dt.datetime(value.year, value.month, value.day, tzinfo=_UTC) - _EPOCH) // (
-            _dt.timedelta(milliseconds=1)
-        )
-    return f"{DATE_PREFIX}{millis}"
 
 
 def parse_date(text: str) -> _dt.datetime | str:
@@ -99,7 +86,7 @@ class Codec:
     def encode(self, message: dict[str, Any]) -> bytes:
         """One frame: JSON text, or a binary frame when attachments are carried as buffers."""
         buffers: list[Any] = []
-        default = self._default_binary(buffers) if self.binary else self._default_json
+        default = self._default_binary(buffers) if self.binary else json_default
         try:
             header = orjson.dumps(message, default=default, option=_OPTIONS)
         except TypeError as error:  # orjson.JSONEncodeError is a TypeError
@@ -114,50 +101,38 @@ class Codec:
         """Validate a payload now (SerializationError before anything is sent) and, when it
         has no binary attachments, pre-encode it once for every message that carries it."""
         buffers: list[Any] = []
-        default = self._default_binary(buffers) if self.binary else self._default_json
+        default = self._default_binary(buffers) if self.binary else json_default
         try:
             encoded = orjson.dumps(value, default=default, option=_OPTIONS)
         except TypeError as error:
             raise _serialization_error(error) from None
         return value if buffers else orjson.Fragment(encoded)
 
-    def encode_value(self, value: Any) -> orjson.Fragment:
-        """Pre-encode a payload once (a stream push to several branches); JSON only."""
-        try:
-            return orjson.Fragment(orjson.dumps(value, default=self._default_json, option=_OPTIONS))
-        except TypeError as error:
-            raise _serialization_error(error) from None
-
-    def _default_json(self, obj: Any) -> Any:
-        converted = _common(obj)
-        if converted is not _NOT_HANDLED:
-            return converted
-        if isinstance(obj, (bytes, bytearray, memoryview)):
-            return {TAG: "bytes", "base64": base64.b64encode(bytes(obj)).decode("ascii")}
-        module = _module(obj)
-        if module == "numpy":
-            return ndarray_json_form(obj)
-        if module == "pandas":
-            return _pandas_json(obj)
-        raise _unsupported(obj)
-
-    def _default_binary(self, buffers: list[Any]) -> Callable[[Any], Any]:
-        from ..protocol.frames import ndarray_placeholder
+    @staticmethod
+    def _default_binary(buffers: list[Any]) -> Callable[[Any], Any]:
+        from ..protocol.frames import dataframe_placeholder, ndarray_placeholder
 
         def default(obj: Any) -> Any:
-            converted = _common(obj)
-            if converted is not _NOT_HANDLED:
-                return converted
             if isinstance(obj, (bytes, bytearray, memoryview)):
                 buffers.append(obj)
                 return {TAG: "bytes", "buffers": [len(buffers) - 1]}
             module = _module(obj)
             if module == "numpy":
-                placeholder = ndarray_placeholder(obj, buffers)
-                return placeholder if placeholder is not None else ndarray_json_form(obj)
-            if module == "pandas":
-                return _pandas_binary(obj, buffers)
-            raise _unsupported(obj)
+                import numpy as np
+
+                if isinstance(obj, np.ndarray):
+                    placeholder = ndarray_placeholder(obj, buffers)
+                    if placeholder is not None:
+                        return placeholder
+            elif module == "pandas":
+                import pandas as pd
+
+                frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
+                if isinstance(frame, pd.DataFrame):
+                    placeholder = dataframe_placeholder(frame, buffers)
+                    if placeholder is not None:
+                        return placeholder
+            return json_default(obj)
 
         return default
 
@@ -170,76 +145,14 @@ class Codec:
         return _DATE_MARK in raw or _TAG_MARK in raw
 
 
-_NOT_HANDLED = object()
-
-
-def _common(obj: Any) -> Any:
-    module = _module(obj)
-    if module == "pandas":
-        import pandas as pd
-
-        if obj is pd.NaT:
-            return None
-    if isinstance(obj, _dt.date):  # datetime is a date; pandas.Timestamp is a datetime
-        return date_string(obj)
-    if module == "numpy":
-        import numpy as np
-
-        if isinstance(obj, np.generic):
-            if isinstance(obj, np.datetime64):
-                return _numpy_datetime(obj)
-            return obj.item()
-    return _NOT_HANDLED
-
-
-def _numpy_datetime(value: Any) -> Any:
-    import numpy as np
-
-    if np.isnat(value):
-        return None
-    millis = int(value.astype("datetime64[ms]").astype("int64"))
-    return f"{DATE_PREFIX}{millis}"
-
-
-def _pandas_json(obj: Any) -> Any:
-    import pandas as pd
-
-    if isinstance(obj, pd.DataFrame):
-        return dataframe_json_form(obj)
-    if isinstance(obj, pd.Series):
-        return dataframe_json_form(obj.to_frame())
-    if isinstance(obj, pd.Index):
-        return obj.tolist()
-    raise _unsupported(obj)
-
-
-def _pandas_binary(obj: Any, buffers: list[Any]) -> Any:
-    import pandas as pd
-
-    from ..protocol.frames import dataframe_placeholder
-
-    if isinstance(obj, pd.Series):
-        obj = obj.to_frame()
-    if isinstance(obj, pd.DataFrame):
-        placeholder = dataframe_placeholder(obj, buffers)
-        return placeholder if placeholder is not None else dataframe_json_form(obj)
-    return _pandas_json(obj)
-
-
-def _unsupported(obj: Any) -> SerializationError:
-    return SerializationError(
-        f"Cannot send a value of type {type(obj).__module__}.{type(obj).__qualname__}: "
-        "use JSON values (dict, list, str, int, float, bool, None), datetime/date, bytes, "
-        "numpy arrays or pandas DataFrames"
-    )
-
-
 def _serialization_error(error: TypeError) -> SerializationError:
     cause = error.__cause__
     if isinstance(cause, SerializationError):
         return cause
     if cause is not None:
-        return SerializationError(f"Cannot send this value: {cause}")
+        return SerializationError(
+            str(cause) if isinstance(cause, TypeError) else f"Cannot send this value: {cause}"
+        )
     return SerializationError(f"Cannot send this value: {error}")
 
 
@@ -274,12 +187,16 @@ def revive(value: Any, buffers: list[memoryview] | None = None) -> Any:
 
 
 def _revive_tagged(tag: str, value: dict[str, Any], buffers: list[memoryview] | None) -> Any:
+    if "error" in value:
+        return value  # the hub could not convert it for us: keep the explanation
     refs = value.get("buffers")
     if tag == "bytes":
         if isinstance(refs, list) and buffers is not None and refs:
             return bytes(buffers[refs[0]])
         encoded = value.get("base64")
         if isinstance(encoded, str):
+            import base64
+
             return base64.b64decode(encoded)
         return value
     if tag == "ndarray":

@@ -7,6 +7,9 @@ which calls ``request.accept()``, ``request.accept_on_branch(key)`` or
 branch, one that raises rejects with the exception as the reason (io.Connect would leave the
 subscriber waiting until it times out). ``stream.push(data, branch=...)`` multicasts;
 ``subscription.push(data)`` sends to one subscriber only (``private=True`` on arrival).
+``on_added`` runs on the event thread once the hub accepted the subscription, so a push made
+meanwhile from another thread may reach the new subscriber before what ``on_added`` sends
+(io.Connect's single-threaded JS cannot interleave them; a Python publisher can).
 
 Subscriber: :meth:`Streams.subscribe` returns a :class:`Subscription` once at least one
 publisher accepted. Data that arrives before an ``on_data`` handler is attached is queued and
