@@ -278,3 +278,51 @@ def test_bus_both_ways(py: ji.Interop, js: JsPeer) -> None:
     seen = js.event(lambda e: e.get("event") == "bus")
     # @interopio/core hands its callback the subscription's topic, not the published one
     assert seen == {"event": "bus", "topic": "py.>", "data": {"px": 190.1}, "source": "py-peer"}
+
+
+def test_arrays_dataframes_and_bytes_reach_javascript_in_their_json_form(
+    py: ji.Interop, js: JsPeer
+) -> None:
+    """A Python peer with binary frames sends raw buffers; the hub gives the JS peer the
+    documented JSON form; what JS sends back in that form becomes numpy/pandas again."""
+    import numpy as np
+    import pandas as pd
+
+    assert py._conn.extensions.get("binary") is True
+    frame = pd.DataFrame(
+        {
+            "sym": ["AAPL", "MSFT"],
+            "px": [190.5, 410.25],
+            "t": pd.to_datetime(["2024-01-02", "2024-01-03"]),
+        }
+    )
+    js.call("contextSubscribe", name="Bin.ctx")
+    py.contexts.set(
+        "Bin.ctx",
+        {"frame": frame, "arr": np.array([[1, 2], [3, 4]], dtype="int32"), "raw": b"\x00\xff"},
+    )
+    seen = js.event(lambda e: e.get("event") == "context" and e["name"] == "Bin.ctx")["data"]
+    assert seen["arr"] == {
+        "__ji__": "ndarray",
+        "dtype": "<i4",
+        "shape": [2, 2],
+        "data": [[1, 2], [3, 4]],
+    }
+    assert seen["raw"] == {"__ji__": "bytes", "base64": "AP8="}
+    assert seen["frame"] == {
+        "__ji__": "dataframe",
+        "columns": ["sym", "px", "t"],
+        "index": [0, 1],
+        "data": [
+            ["AAPL", 190.5, {"$date": "2024-01-02T00:00:00.000Z"}],  # a JS Date
+            ["MSFT", 410.25, {"$date": "2024-01-03T00:00:00.000Z"}],
+        ],
+        "dtypes": ["str", "float64", "datetime64[us]"],
+    }
+    # JS writes the JSON form back (as the JS peer received it): Python revives it
+    js.call("contextUpdate", name="Bin.ctx", data={"copy": seen["frame"], "arr2": seen["arr"]})
+    wait_for(lambda: "copy" in py.contexts.get("Bin.ctx"), what="the JS update")
+    back = py.contexts.get("Bin.ctx")
+    pd.testing.assert_frame_equal(back["copy"], frame)
+    np.testing.assert_array_equal(back["arr2"], np.array([[1, 2], [3, 4]], dtype="int32"))
+    assert back["arr2"].dtype == np.dtype("int32")

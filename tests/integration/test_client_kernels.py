@@ -362,6 +362,45 @@ def test_killed_kernel_peer_removed_and_pending_invoke_fails_fast(
         gamma.client.stop_channels()
 
 
+def test_a_million_row_dataframe_shared_through_a_context(alpha: Kernel, beta: Kernel) -> None:
+    """Binary frames (Arrow IPC) between kernels: the frame arrives equal, dtypes and index."""
+    make = """
+        import numpy as np, pandas as pd
+        rows = 1_000_000
+        big = pd.DataFrame(
+            {
+                "i": np.arange(rows, dtype="int64"),
+                "px": np.linspace(100.0, 200.0, rows),
+                "sym": [f"S{i % 500}" for i in range(rows)],
+                "t": pd.date_range("2024-01-01", periods=rows, freq="s"),
+            },
+            index=pd.RangeIndex(rows, name="row"),
+        )
+    """
+    beta.run(
+        make.rstrip()
+        + """
+        received = []
+        io.contexts.subscribe("analysis", lambda data, delta, removed, meta:
+                              received.append((data, meta)))
+        """
+    )
+    alpha.run(make.rstrip() + '\n        io.contexts.set("analysis", {"df": big})\n')
+    result = beta.json(
+        """
+        wait = time.monotonic() + 60
+        while not received and time.monotonic() < wait:
+            time.sleep(0.01)
+        data, meta = received[-1]
+        pd.testing.assert_frame_equal(data["df"], big)
+        print(json.dumps({"rows": len(data["df"]), "updater": meta.updater.notebook_path,
+                          "binary": io._conn.extensions.get("binary", False)}))
+        """,
+        timeout=120,
+    )
+    assert result == {"rows": 1_000_000, "updater": alpha.path, "binary": True}
+
+
 def test_a_script_finds_the_server_hub_through_the_runtime_file(
     server: Server, alpha: Kernel
 ) -> None:

@@ -1,0 +1,184 @@
+"""Arrays, DataFrames and bytes between Python peers as binary frames, through a real hub.
+
+Peers that negotiated ``binary`` exchange raw buffers (Arrow IPC for DataFrames); a peer that
+did not (``binary=False``, like a JS client) gets the documented JSON form, converted by the
+hub, and the Python client revives it into the same types.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from test_client_support import Clients, Recorder, StandaloneHub, standalone_hub, wait_for
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneHub]:
+    with standalone_hub(tmp_path_factory.mktemp("hub")) as h:
+        yield h
+
+
+@pytest.fixture
+def clients(hub: StandaloneHub) -> Iterator[Clients]:
+    opened = Clients(hub)
+    yield opened
+    opened.close()
+
+
+def sample_frame(rows: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "i": np.arange(rows, dtype="int64"),
+            "f": np.linspace(0.0, 1.0, rows),
+            "sym": [f"S{i % 97}" for i in range(rows)],
+            "t": pd.date_range("2024-01-01", periods=rows, freq="s"),
+            "ok": np.arange(rows) % 2 == 0,
+        },
+        index=pd.RangeIndex(rows, name="row"),
+    )
+
+
+def assert_same(got: Any, expected: Any) -> None:
+    if isinstance(expected, pd.DataFrame):
+        pd.testing.assert_frame_equal(got, expected)
+    elif isinstance(expected, np.ndarray):
+        assert isinstance(got, np.ndarray) and got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    else:
+        assert got == expected
+
+
+VALUES = {
+    "f8-2d": np.arange(12.0).reshape(3, 4),
+    "i4": np.array([1, -2, 3], dtype="int32"),
+    "u1": np.frombuffer(b"\x00\x01\xff", dtype="uint8"),
+    "bool": np.array([True, False]),
+    "c16": np.array([1 + 2j, -1j]),
+    "dt": np.array(["2024-01-01T00:00:00.123", "NaT"], dtype="datetime64[ms]"),
+    "bytes": b"\x00\x01binary\xff",
+    "frame": sample_frame(50),
+}
+
+
+@pytest.mark.parametrize("receiver_binary", [True, False], ids=["binary", "json-receiver"])
+@pytest.mark.parametrize("sender_binary", [True, False], ids=["binary", "json-sender"])
+def test_values_through_invoke_both_kinds_of_peer(
+    clients: Clients, sender_binary: bool, receiver_binary: bool
+) -> None:
+    server = clients("bin-server", binary=sender_binary)
+    caller = clients("bin-caller", binary=receiver_binary)
+    assert bool(server._conn.extensions.get("binary")) is sender_binary
+    received: dict[str, Any] = {}
+
+    @server.methods.register("Bin.Echo")
+    def echo(name: str, value: Any) -> Any:
+        received[name] = value
+        return {"name": name, "value": value}
+
+    for name, value in VALUES.items():
+        result = caller.methods.invoke("Bin.Echo", {"name": name, "value": value}).returned
+        assert result["name"] == name
+        assert_same(received[name], value)  # arguments, caller -> server
+        assert_same(result["value"], value)  # result, server -> caller
+
+
+def test_received_arrays_are_read_only_views(clients: Clients) -> None:
+    server, caller = clients("ro-server"), clients("ro-caller")
+    server.methods.register("Ro.Make", lambda: np.arange(5.0))
+    array = caller.methods.invoke("Ro.Make").returned
+    assert not array.flags.writeable
+    copy = array.copy()
+    copy[0] = 42
+    assert copy[0] == 42
+
+
+def test_streams_bus_and_contexts_carry_binary_values(clients: Clients) -> None:
+    pub, sub, json_sub = clients("bs-pub"), clients("bs-sub"), clients("bs-json", binary=False)
+    frame = sample_frame(1000)
+    stream = pub.streams.create("Bs.Frames", on_added=lambda s: s.push({"snapshot": frame.head(3)}))
+    data, json_data = Recorder(), Recorder()
+    sub.streams.subscribe("Bs.Frames", on_data=data)
+    json_sub.streams.subscribe("Bs.Frames", on_data=json_data)
+    wait_for(lambda: len(stream.subscriptions()) == 2, what="two subscribers")
+    stream.push({"frame": frame, "arr": np.ones(3)})
+    for recorder in (data, json_data):
+        # on_added runs on the event thread: its snapshot and this push may arrive either way
+        items = {"snapshot" if "snapshot" in c[0].data else "live": c[0] for c in recorder.wait(2)}
+        assert_same(items["snapshot"].data["snapshot"], frame.head(3))
+        assert items["snapshot"].private and not items["live"].private
+        assert_same(items["live"].data["frame"], frame)
+        assert_same(items["live"].data["arr"], np.ones(3))
+
+    bus, json_bus = Recorder(), Recorder()
+    sub.bus.subscribe("bin.*", bus)
+    json_sub.bus.subscribe("bin.*", json_bus)
+    pub.bus.publish("bin.blob", {"blob": b"\x00" * 1000, "arr": np.arange(3)})
+    for recorder in (bus, json_bus):
+        [(message, _topic, _source)] = recorder.wait(1)
+        assert message["blob"] == b"\x00" * 1000
+        assert_same(message["arr"], np.arange(3))
+
+    events = Recorder()
+    sub.contexts.subscribe("Bs.ctx", events)
+    pub.contexts.set("Bs.ctx", {"frame": frame, "meta": {"rows": 1000}})
+    events.wait(1)  # the parked subscription took its snapshot
+    pub.contexts.set_path("Bs.ctx", "extra.arr", np.arange(4))
+    calls = events.wait(2)
+    assert_same(calls[0][0]["frame"], frame)
+    assert_same(calls[1][0]["extra"]["arr"], np.arange(4))
+    # a later subscriber's snapshot comes from what the hub retained
+    late = clients("bs-late")
+    snapshot = late.contexts.get("Bs.ctx")
+    assert_same(snapshot["frame"], frame)
+    assert_same(snapshot["extra"]["arr"], np.arange(4))
+    assert_same(json_sub.contexts.get("Bs.ctx")["frame"], frame)
+
+
+def test_large_dataframe_through_a_context(clients: Clients) -> None:
+    writer, reader = clients("big-writer"), clients("big-reader")
+    frame = sample_frame(1_000_000)
+    events = Recorder()
+    reader.contexts.subscribe("Big.frame", events)
+    started = time.perf_counter()
+    writer.contexts.set("Big.frame", {"df": frame})
+    [(data, _, _, meta)] = events.wait(1, timeout=60)
+    elapsed = time.perf_counter() - started
+    pd.testing.assert_frame_equal(data["df"], frame)
+    assert meta.updater == writer.instance
+    assert elapsed < 20, f"1M rows took {elapsed:.1f} s"
+
+
+def test_binary_frames_need_the_extension(hub: StandaloneHub) -> None:
+    """A peer that did not negotiate binary frames cannot send one (the hub says why)."""
+    from websockets.asyncio.client import connect
+
+    from jupyter_interop.protocol.frames import pack_frame
+
+    async def main() -> dict[str, Any]:
+        async with connect(hub.url, proxy=None) as ws:
+            hello = {
+                "domain": "global",
+                "type": "hello",
+                "request_id": "1",
+                "identity": {"application": "raw"},
+                "authentication": {"method": "access-token", "token": hub.token},
+            }
+            await ws.send(json.dumps(hello))
+            while json.loads(await ws.recv())["type"] != "welcome":
+                pass
+            await ws.send(pack_frame(orjson.dumps({"type": "ping"}), [b"x"]))
+            while True:
+                reply = json.loads(await ws.recv())
+                if reply["type"] == "error":
+                    return dict(reply)
+
+    error = asyncio.run(asyncio.wait_for(main(), 10))
+    assert "Binary frames need the 'binary' extension" in error["reason"]
