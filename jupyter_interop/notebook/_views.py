@@ -109,8 +109,8 @@ def contexts_table(
         for n in io.contexts.all()
         if (include_channels or not n.startswith(CHANNEL_PREFIX)) and _match(pattern, n)
     ]
-    rows = [[n, io.contexts.version(n) if hasattr(io.contexts, "version") else ""] for n in names]
-    rows = [[n, v if v is not None else ""] for n, v in rows]
+    versions = [(n, io.contexts.version(n)) for n in names]
+    rows = [[n, v if v is not None else ""] for n, v in versions]
     return Table(
         ["name", "version (if followed here)"], rows, title=f"{len(rows)} context(s)", data=names
     )
