@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from traitlets import Bool, Float, Int
+from traitlets import Bool, Enum, Float, Int
 from traitlets.config import LoggingConfigurable
 
 from .bus import Bus
@@ -96,6 +96,14 @@ class Interop(LoggingConfigurable):
     ).tag(config=True)
     max_message_size = Int(
         512 * 1024 * 1024, help="Largest frame (bytes) accepted from the hub."
+    ).tag(config=True)
+    websocket_library = Enum(
+        ["auto", "websockets", "tornado"],
+        "auto",
+        help=(
+            "WebSocket client: 'websockets' (faster; used by 'auto' when installed) or "
+            "'tornado' (always available where Jupyter is)."
+        ),
     ).tag(config=True)
     binary = Bool(
         True,

@@ -81,6 +81,10 @@ class BusSubscription:
 
     unsubscribe = blocking(aunsubscribe)
 
+    def __call__(self) -> None:
+        """Calling the subscription stops it (as with the other subscribe functions)."""
+        self.unsubscribe()
+
     @property
     def _client(self) -> Interop:
         return self.bus._client

@@ -170,7 +170,11 @@ class Connection:
         timeout = settings.connect_timeout
         headers = {"User-Agent": f"jupyter_interop/{__version__}"}
         transport = await open_transport(
-            self.address.url, headers, timeout, settings.max_message_size
+            self.address.url,
+            headers,
+            timeout,
+            settings.max_message_size,
+            settings.websocket_library,
         )
         self._transport = transport
         self._out.clear()

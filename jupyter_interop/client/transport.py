@@ -91,13 +91,16 @@ class _TornadoTransport:
 
 
 async def open_transport(
-    url: str, headers: dict[str, str], timeout: float, max_size: int
+    url: str, headers: dict[str, str], timeout: float, max_size: int, library: str = "auto"
 ) -> Transport:
     """Open a WebSocket to ``url`` (no proxy, no compression: the hub is near)."""
-    try:
-        from websockets.asyncio import client as ws_client
-    except ImportError:
-        ws_client = None  # type: ignore[assignment]
+    ws_client: Any = None
+    if library != "tornado":
+        try:
+            from websockets.asyncio import client as ws_client
+        except ImportError:
+            if library == "websockets":
+                raise
     if ws_client is not None:
         ws = await asyncio.wait_for(
             ws_client.connect(

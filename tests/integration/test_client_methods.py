@@ -443,3 +443,17 @@ def test_bad_arguments_raise_argument_errors_and_send_nothing(clients: Clients) 
     assert "bad-value" not in io.contexts.all()
     io.methods.register("Bad.Ok", lambda: "fine")
     assert io.methods.invoke("Bad.Ok").returned == "fine"
+
+
+def test_tornado_websocket_client_works_too(clients: Clients) -> None:
+    """Where ``websockets`` is missing the client uses tornado's WebSocket client."""
+    import numpy as np
+
+    server = clients("tornado-server", websocket_library="tornado")
+    caller = clients("tornado-caller", websocket_library="tornado")
+    assert type(server._conn._transport).__name__ == "_TornadoTransport"
+    server.methods.register("Tornado.Echo", lambda **kw: kw)
+    value = {"x": 1, "when": dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), "raw": b"\x01"}
+    assert caller.methods.invoke("Tornado.Echo", value).returned == value
+    array = caller.methods.invoke("Tornado.Echo", {"a": np.arange(4.0)}).returned["a"]
+    np.testing.assert_array_equal(array, np.arange(4.0))  # binary frames both ways
