@@ -71,19 +71,3 @@ def lab(request: pytest.FixtureRequest, lab_server: LabServer, chromium: Any) ->
                 print(f"no failure screenshot: {exc}")
         context.close()
 
-
-@pytest.fixture(autouse=True)
-def jp_asyncio_loop() -> None:
-    """Replace pytest-jupyter's autouse event-loop fixture in this directory.
-
-    Playwright's sync API runs its own loop on this thread; pytest-jupyter's fixture would try
-    to close it ("Cannot close a running event loop"). The browser tests use no
-    pytest-jupyter server fixture (their server is a real ``jupyter lab`` subprocess).
-    """
-    return None
-
-
-@pytest.fixture(autouse=True)
-def jp_server_cleanup() -> None:
-    """pytest-jupyter's autouse cleanup of its in-process server: none runs here."""
-    return None
