@@ -301,6 +301,7 @@ class InteropHub(LoggingConfigurable):
         if isinstance(ext_request, dict):
             extensions = {k: True for k in SUPPORTED_EXTENSIONS if ext_request.get(k)}
         peer = Peer(peer_id=peer_id, conn=conn, identity=resolved, extensions=extensions)
+        conn.attrs["extensions"] = extensions  # the transport's framing and notices follow it
         self._enter(peer, "context")  # implicit join in compatibility mode
         self.peers[peer_id] = peer
         self._by_conn[conn] = peer
@@ -326,7 +327,11 @@ class InteropHub(LoggingConfigurable):
     def _resolve_identity(
         self, conn: Connection, identity: dict[str, Any], peer_id: str
     ) -> dict[str, Any]:
-        resolved = {k: (peer_id if v == "?" else v) for k, v in identity.items()}
+        resolved = {
+            k: (peer_id if v == "?" else v)
+            for k, v in identity.items()
+            if k not in _HUB_ASSIGNED_IDENTITY  # established by the hub, never claimed
+        }
         resolved["machine"] = self.machine
         resolved["user"] = self.user
         resolved.setdefault("instance", peer_id)
@@ -395,6 +400,9 @@ class InteropHub(LoggingConfigurable):
                 },
             )
         )
+
+
+_HUB_ASSIGNED_IDENTITY = frozenset({"kernelId", "notebookPath", "peerId", "machine", "user"})
 
 
 def _notebook_name(path: str) -> str:

@@ -340,11 +340,6 @@ class GatewaySocket(WebSocketHandler):
             out = hub.error_reply(
                 conn, message, ProtocolError(Reason.UNHANDLED, f"Internal hub error: {error!r}")
             )
-        if "extensions" not in conn.attrs and message.get("type") == "hello":
-            peer = hub.peer_for(conn)
-            if peer is not None:
-                # what the peer negotiated decides, e.g., whether its outbox sends notices
-                conn.attrs["extensions"] = peer.extensions
         self.service.dispatch(out)
         if conn.close_reason is not None and not self.finished:
             self.close_after_flush(AUTH_CLOSE_CODE, conn.close_reason)

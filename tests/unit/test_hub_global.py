@@ -180,3 +180,17 @@ def test_error_reply_for_undecodable_frame() -> None:
         kit.deliver(kit.hub.error_reply(a.conn, None, e))
     reply = a.one("error")
     assert reply["reason_uri"] == Reason.INVALID_MESSAGE and "JSON" in reply["reason"]
+
+
+def test_claimed_kernel_and_notebook_are_ignored_and_extensions_reach_the_connection() -> None:
+    kit = HubKit()
+    c = kit.raw()
+    msg = hello({"method": "access-token", "token": TOKEN})
+    msg["identity"].update(kernelId="k-other", notebookPath="secret.ipynb", user="root2")
+    msg["extensions"] = {"jupyter_interop": {"channels": True, "bogus": True}}
+    welcome = c.send(msg)[0]
+    ident = welcome["resolved_identity"]
+    assert "kernelId" not in ident and "notebookPath" not in ident
+    assert ident["user"] == kit.hub.user
+    assert welcome["extensions"] == {"jupyter_interop": {"channels": True}}
+    assert c.conn.attrs["extensions"] == {"channels": True}
