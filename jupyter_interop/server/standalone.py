@@ -191,7 +191,7 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
                 ),
             ],
             websocket_ping_interval=self.ping_interval or None,
-            websocket_ping_timeout=3 * self.ping_interval if self.ping_interval else None,
+            websocket_ping_timeout=self.ping_interval or None,
         )
         # tornado's read buffer must hold the largest frame we accept
         server = HTTPServer(app, max_buffer_size=max(self.max_message_size + 65536, 104857600))
