@@ -383,6 +383,14 @@ class Connection:
             timer.cancel()
             self._pending.pop(request_id, None)
 
+    async def barrier(self, timeout: float) -> None:
+        """One round trip to the hub: when it returns, every message the hub sent us before
+        (announcements of contexts other peers just created) has been handled. Joining the
+        metrics domain is the request: the hub accepts it and does nothing else."""
+        await self.request(
+            {"domain": "global", "type": "join", "destination": "metrics"}, timeout, "a barrier"
+        )
+
     def send(self, message: Message) -> bool:
         """Fire and forget (on the loop). False when disconnected: the message is dropped."""
         if not self.ready.is_set() or self.closed:

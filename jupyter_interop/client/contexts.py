@@ -11,7 +11,9 @@
   own write. Callbacks taking fewer parameters get the first ones (``callback(data)`` works).
   Subscribing to a name nobody created yet waits for it. ``include_own=False`` suppresses our
   own writes (a widget bound to a context must not loop).
-* ``get(name)`` returns ``{}`` for an unknown name, as io.Connect does.
+* ``get(name)`` returns ``{}`` for an unknown name, as io.Connect does, but only after one
+  round trip to the hub: a context another peer created just before is seen (io.Connect
+  answers from the announcements it happened to have read).
 * After a reconnect, subscriptions are re-made and a callback hears the new snapshot if the
   context changed meanwhile; a context the hub lost (a new hub without persistence) is
   re-created from the last data this client held.
@@ -427,6 +429,9 @@ class Contexts:
         await conn.wait_connected(conn.loop.time() + client.request_timeout, f"destroy {name!r}")
         ctx = self._by_name.get(name)
         if ctx is None or ctx.context_id is None:
+            await conn.barrier(client.request_timeout)
+            ctx = self._by_name.get(name)
+        if ctx is None or ctx.context_id is None:
             raise ContextError(f"No context named {name!r} is known to this client")
         try:
             await conn.request(
@@ -453,7 +458,11 @@ class Contexts:
         await conn.wait_connected(conn.loop.time() + client.request_timeout, f"get {name!r}")
         ctx = self._by_name.get(name)
         if ctx is None or ctx.context_id is None:
-            return {}
+            # another peer may have created it a moment ago: read our announcements first
+            await conn.barrier(client.request_timeout)
+            ctx = self._by_name.get(name)
+            if ctx is None or ctx.context_id is None:
+                return {}
         if ctx.member and ctx.data is not None:
             return copy_data(ctx.data)
         context_id = ctx.context_id
@@ -468,6 +477,10 @@ class Contexts:
     @on_io_loop
     async def aall(self) -> list[str]:
         """Names of every context the hub announced to us (channels' contexts included)."""
+        client = self._client
+        conn = client._conn
+        await conn.wait_connected(conn.loop.time() + client.request_timeout, "contexts.all()")
+        await conn.barrier(client.request_timeout)
         return sorted(n for n, c in self._by_name.items() if c.context_id is not None)
 
     all = blocking(aall)
