@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..protocol.deltas import apply_command, apply_delta, copy_data
 from .errors import ArgumentError, ContextError, RemoteError
 from .instance import Instance
 from .twins import blocking, on_io_loop
@@ -37,15 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["ContextMeta", "ContextSubscription", "Contexts", "adapt_callback", "copy_data"]
 
 Data = dict[str, Any]
-
-
-def copy_data(value: Any) -> Any:
-    """A copy of the JSON containers; leaves (arrays, DataFrames, strings) are shared."""
-    if isinstance(value, dict):
-        return {k: copy_data(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_data(v) for v in value]
-    return value
 
 
 def adapt_callback(callback: Callable[..., Any], available: int) -> Callable[..., Any]:
@@ -151,80 +143,12 @@ def _check_data(data: Any, what: str) -> Data:
     return data
 
 
-def _split(path: str) -> list[str]:
-    return path.split(".") if path else []
-
-
 def _apply(data: Data, delta: Data) -> tuple[Data, Data, list[str]]:
-    """Apply a wire delta as the hub does; return (new data, callback delta, removed keys).
-
-    The callback delta never shares containers with the data (a later command in the same
-    delta must not change what was reported); removed keys are the top-level keys that were
-    there before and are gone after.
-    """
+    """Apply a wire delta as the hub does; return (new data, callback delta, removed keys)."""
     before = list(data)
     changed: Data = {}
-    for kind, value in delta.items():
-        if kind == "reset":
-            data = dict(value)
-            changed.update(copy_data(value))
-        elif kind == "added":
-            data.update(value)
-            changed.update(copy_data(value))
-        elif kind == "updated":
-            for key, new in value.items():
-                old = data.get(key)
-                merged = {**old, **new} if isinstance(old, dict) and isinstance(new, dict) else new
-                data[key] = merged
-                changed[key] = copy_data(merged)
-        elif kind == "removed":
-            for key in value:
-                data.pop(key, None)
-        elif kind == "commands":
-            for command in value:
-                data = _command(data, command, changed)
+    data = apply_delta(data, delta, changed)
     return data, changed, [k for k in before if k not in data]
-
-
-def _command(data: Data, command: Data, changed: Data) -> Data:
-    parts = _split(command.get("path", ""))
-    if command.get("type") == "set":
-        value: Any = command.get("value")
-        if not parts:
-            changed.update(copy_data(value))
-            return dict(value)
-        node, out = data, changed
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-            nxt = out.get(part)
-            if not isinstance(nxt, dict):
-                nxt = out[part] = {}
-            out = nxt
-        node[parts[-1]] = value
-        out[parts[-1]] = copy_data(value)
-        return data
-    if not parts:
-        return {}
-    node = data
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            return data
-        node = child
-    if parts[-1] in node:
-        del node[parts[-1]]
-        if len(parts) > 1:
-            out = changed
-            for part in parts[:-1]:
-                nxt = out.get(part)
-                if not isinstance(nxt, dict):
-                    nxt = out[part] = {}
-                out = nxt
-            out[parts[-1]] = None
-    return data
 
 
 def _paths(paths: Any) -> list[tuple[str, Any]]:
@@ -340,7 +264,7 @@ class Contexts:
         commands = _commands(items)
         initial: Data = {}
         for command in commands:
-            initial = _command(initial, command, {})
+            initial = apply_command(initial, command)
         return await self._write(name, {"commands": commands}, initial)
 
     async def _write(self, name: str, delta: Data, initial: Data) -> int | None:

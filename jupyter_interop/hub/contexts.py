@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import ProtocolError, Reason
+from ..protocol.deltas import apply_delta
 from ._fields import field as msg_field
 from ._fields import ident, optional
 from .connection import Outgoing
@@ -46,10 +47,6 @@ class Context:
     updater_id: str | None = None
 
 
-def _split(path: str) -> list[str]:
-    return path.split(".") if path else []
-
-
 def _validate_delta(delta: Any) -> None:
     if not isinstance(delta, dict) or not delta:
         raise ProtocolError(Reason.CONTEXT_INVALID, "'delta' must be a non-empty object")
@@ -83,53 +80,6 @@ def _validate_delta(delta: Any) -> None:
                     )
         else:
             raise ProtocolError(Reason.CONTEXT_INVALID, f"Unknown delta form {kind!r}")
-
-
-def apply_delta(data: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    """Apply a validated delta and return the new data (one step: validation comes first)."""
-    for kind, value in delta.items():
-        if kind == "reset":
-            data = value
-        elif kind == "added":
-            data.update(value)
-        elif kind == "updated":
-            for key, new in value.items():
-                old = data.get(key)
-                data[key] = (
-                    {**old, **new} if isinstance(old, dict) and isinstance(new, dict) else new
-                )
-        elif kind == "removed":
-            for key in value:
-                data.pop(key, None)
-        else:  # commands
-            for command in value:
-                data = _apply_command(data, command)
-    return data
-
-
-def _apply_command(data: dict[str, Any], command: dict[str, Any]) -> dict[str, Any]:
-    parts = _split(command.get("path", ""))
-    if command["type"] == "set":
-        if not parts:
-            return dict(command["value"])
-        node = data
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[parts[-1]] = command.get("value")
-        return data
-    if not parts:
-        return {}
-    node = data
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            return data
-        node = child
-    node.pop(parts[-1], None)
-    return data
 
 
 class ContextDomain:

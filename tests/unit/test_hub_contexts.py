@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hubkit import Client, HubKit
 
-from jupyter_interop.hub.contexts import apply_delta
+from jupyter_interop.protocol.deltas import apply_delta
 from jupyter_interop.protocol import Reason
 
 
