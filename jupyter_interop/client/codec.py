@@ -21,6 +21,7 @@ to modify it); they are shared by every callback that receives the same message.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -28,9 +29,12 @@ from typing import Any
 import orjson
 
 from ..protocol.frames import (
+    CHUNK_SIZE,
     DATE_PREFIX,
     TAG,
+    ChunkedFrame,
     date_string,
+    frame_parts,
     json_default,
     revive_dataframe,
     revive_ndarray,
@@ -80,11 +84,13 @@ class Codec:
 
     def __init__(self, binary: bool = False) -> None:
         self.binary = binary
+        self._chunk_ids = itertools.count(1)
 
     # ------------------------------------------------------------------ encode
 
     def encode(self, message: dict[str, Any]) -> bytes:
-        """One frame: JSON text, or a binary frame when attachments are carried as buffers."""
+        """One frame: JSON text, or a binary frame when attachments are carried as buffers
+        (a :class:`ChunkedFrame` of the buffers themselves when it must travel in chunks)."""
         buffers: list[Any] = []
         default = self._default_binary(buffers) if self.binary else json_default
         try:
@@ -92,9 +98,10 @@ class Codec:
         except TypeError as error:  # orjson.JSONEncodeError is a TypeError
             raise _serialization_error(error) from None
         if buffers:
-            from ..protocol.frames import pack_frame
-
-            return pack_frame(header, buffers)
+            parts, total = frame_parts(header, buffers)
+            if total > CHUNK_SIZE:
+                return ChunkedFrame(parts, total, next(self._chunk_ids))
+            return b"".join(parts)
         return header
 
     def prepare(self, value: Any) -> Any:
@@ -139,7 +146,7 @@ class Codec:
     # ------------------------------------------------------------------ decode
 
     @staticmethod
-    def needs_revive(frame: bytes | str) -> bool:
+    def needs_revive(frame: bytes | bytearray | str) -> bool:
         """True when a decoded frame may hold dates or tagged values (a cheap byte search)."""
         raw = frame.encode() if isinstance(frame, str) else frame
         return _DATE_MARK in raw or _TAG_MARK in raw

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .._version import __version__
+from ..protocol.frames import CHUNK_MAGIC, ChunkAssembler, ChunkedFrame
 from .codec import Codec, revive
 from .discovery import HubAddress
 from .errors import (
@@ -106,6 +107,8 @@ class Connection:
         self._ready_hooks: list[Callable[[], None]] = []
         self._transport: Transport | None = None
         self._out: deque[bytes] = deque()
+        #: large binary messages from the hub arriving as chunk frames
+        self._chunks = ChunkAssembler()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._supervisor: asyncio.Task[None] | None = None
@@ -289,6 +292,7 @@ class Connection:
         self.ready.clear()
         self.connected.clear()
         self._out.clear()
+        self._chunks.clear()  # a message cut off by the drop is never completed
         pending, self._pending = self._pending, {}
         for future, what, _ in pending.values():
             if not future.done():
@@ -428,6 +432,10 @@ class Connection:
                     await wake.wait()
                     continue
                 frame = out.popleft()
+                if isinstance(frame, ChunkedFrame):  # a large message, in chunks
+                    for chunk in frame:  # one chunk in memory at a time
+                        await transport.send(chunk, True)
+                    continue
                 await transport.send(frame, frame[:1] != b"{")
         except TransportClosed:
             return
@@ -450,9 +458,14 @@ class Connection:
             # at once, not when the supervisor gets to it: a restore in progress must fail
             self._lost(transport)
 
-    def _dispatch(self, frame: bytes | str) -> None:
+    def _dispatch(self, frame: bytes | bytearray | str) -> None:
         buffers = None
-        if isinstance(frame, bytes) and frame[:1] != b"{":
+        if isinstance(frame, bytes) and frame[:4] == CHUNK_MAGIC:
+            whole = self._chunks.feed(frame)
+            if whole is None:
+                return  # more chunks to come
+            frame = whole
+        if isinstance(frame, (bytes, bytearray)) and frame[:1] != b"{":
             from ..protocol.frames import unpack_frame
 
             header, buffers = unpack_frame(frame)

@@ -41,8 +41,12 @@ def wants_binary(extensions: Any) -> bool:
     return bool(extensions) and BINARY_EXTENSION in extensions
 
 
-def decode_frame(frame: bytes) -> Message:
-    """A binary frame as a message whose placeholders are :class:`Attachment` objects."""
+def decode_frame(frame: bytes | bytearray) -> Message:
+    """A binary frame as a message whose placeholders are :class:`Attachment` objects.
+
+    The attachments are views of ``frame`` (no copy): a frame reassembled from chunk frames
+    (see ``ChunkAssembler`` in ``protocol/frames.py``) is kept alive by them, once.
+    """
     try:
         header, buffers = unpack_frame(frame)
         message = orjson.loads(header)

@@ -55,6 +55,7 @@ class InteropExtension(GatewaySettings, ExtensionApp):
             self.hub,
             limits=self.outbox_limits(),
             max_message_size=self.max_message_size,
+            max_attachment_bytes=self.max_attachment_bytes,
             resolver=self._resolve_kernel,
             log=self.log,
         )

@@ -11,6 +11,7 @@ up, then one flush), so a fast peer gets throughput and a slow one only slows it
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import struct
 import time
@@ -26,6 +27,16 @@ from ..hub.attachments import FrameCache, decode_frame, is_binary, wants_binary
 from ..hub.connection import Connection, Outgoing
 from ..hub.outbox import SLOW_CONSUMER_CLOSE_CODE, Outbox, OutboxLimits
 from ..protocol import ProtocolError, Reason, decode
+from ..protocol.frames import (
+    CHUNK_HEADER_SIZE,
+    CHUNK_SIZE,
+    DEFAULT_MAX_ATTACHMENT_BYTES,
+    ChunkAssembler,
+    ChunkTooLarge,
+    FrameError,
+    chunk_views,
+    is_chunk,
+)
 
 if TYPE_CHECKING:
     from ..hub.core import InteropHub
@@ -105,6 +116,10 @@ def _text_frame_header(length: int, opcode: int = 0x81) -> bytes:
     return struct.pack("!BBQ", opcode, 127, length)
 
 
+#: frames above this are written on their own (not copied into a batch's single write)
+_LARGE = 64 * 1024
+
+
 def _consume(future: Any) -> None:
     """Retrieve a write future's outcome so a closed stream is not logged as unhandled."""
     if not future.cancelled():
@@ -125,6 +140,7 @@ class GatewayService:
         *,
         limits: OutboxLimits | None = None,
         max_message_size: int = 64 * 1024 * 1024,
+        max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
         resolver: KernelResolver | None = None,
         log: logging.Logger | None = None,
         removal_delay: float = 0.02,
@@ -134,6 +150,12 @@ class GatewayService:
         self.removal_delay = removal_delay
         self.limits = limits or OutboxLimits()
         self.max_message_size = max_message_size
+        #: cap on one message reassembled from chunk frames (binary extension)
+        self.max_attachment_bytes = max_attachment_bytes
+        #: binary frames above this are sent as chunk frames (below the peers' frame limit)
+        self.chunk_size = min(CHUNK_SIZE, max(1024, max_message_size - CHUNK_HEADER_SIZE))
+        #: ids of the chunked messages the hub sends (per hub: unique on every connection)
+        self._chunk_ids = itertools.count(1)
         self.resolver = resolver
         self.log = log or logging.getLogger("jupyter_interop")
         self.started = time.time()
@@ -269,6 +291,8 @@ class GatewaySocket(WebSocketHandler):
         self._flush_id = 0
         self._release_timer: asyncio.TimerHandle | None = None
         self._close_when_flushed: tuple[int, str] | None = None
+        #: chunked messages being received (binary extension), created on the first chunk
+        self._chunks: ChunkAssembler | None = None
 
     def get_compression_options(self) -> dict[str, Any] | None:
         """No permessage-deflate: GW3 frames are small JSON, where deflate costs more CPU per
@@ -302,7 +326,13 @@ class GatewaySocket(WebSocketHandler):
             if not isinstance(message, bytes):
                 decoded = decode(message)
             elif wants_binary(conn.attrs.get("extensions")):
-                decoded = decode_frame(message)  # attachments: see hub/attachments.py
+                if is_chunk(message):
+                    whole = self._feed_chunk(message)
+                    if whole is None:
+                        return None  # more chunks to come (or a refused message's rest)
+                    decoded = decode_frame(whole)
+                else:
+                    decoded = decode_frame(message)  # attachments: see hub/attachments.py
             else:
                 raise ProtocolError(
                     Reason.INVALID_MESSAGE,
@@ -321,8 +351,24 @@ class GatewaySocket(WebSocketHandler):
         self._handle(decoded)
         return None
 
+    def _feed_chunk(self, frame: bytes) -> bytearray | None:
+        """One chunk frame of a large message: the whole frame once its last chunk is in."""
+        chunks = self._chunks
+        if chunks is None:
+            chunks = self._chunks = ChunkAssembler(self.service.max_attachment_bytes)
+        try:
+            return chunks.feed(frame)
+        except ChunkTooLarge as error:
+            self._reply_error(
+                error.header, ProtocolError(Reason.LIMITS_EXCEEDED, f"Message too large: {error}")
+            )
+        except FrameError as error:
+            self._reply_error(None, ProtocolError(Reason.INVALID_MESSAGE, f"Bad chunk: {error}"))
+        return None
+
     def on_close(self) -> None:
         self.finished = True
+        self._chunks = None  # a message cut off by the close is dropped with it
         self._cancel_release()
         if hasattr(self, "outbox"):
             self.outbox.close("socket closed")
@@ -431,15 +477,60 @@ class GatewaySocket(WebSocketHandler):
         if stream is None or getattr(connection, "_compressor", None) is not None:
             last = None  # not the protocol we know: let tornado frame each message
             for frame in frames:
-                if last is not None:
-                    last.add_done_callback(_consume)
-                last = self.write_message(frame, binary=is_binary(frame))
+                binary = is_binary(frame)
+                chunk_size = self.service.chunk_size
+                if binary and len(frame) > chunk_size:
+                    chunks = [
+                        b"".join([head, *pieces])
+                        for head, pieces in chunk_views(
+                            [frame], len(frame), next(self.service._chunk_ids), chunk_size
+                        )
+                    ]
+                else:
+                    chunks = [frame]
+                for chunk in chunks:
+                    if last is not None:
+                        last.add_done_callback(_consume)
+                    last = self.write_message(chunk, binary=binary)
             return last
-        parts: list[bytes] = []
+        parts: list[Any] = []
+        last = None
         for frame in frames:
-            parts.append(_text_frame_header(len(frame), 0x82 if is_binary(frame) else 0x81))
+            size = len(frame)
+            if size > _LARGE and is_binary(frame):
+                # a large frame is written from the encoded frame itself (no copy into the
+                # batch; every recipient writes the same object), cut into chunk frames when
+                # it would exceed what a peer accepts in one frame
+                if parts:
+                    stream.write(b"".join(parts)).add_done_callback(_consume)
+                    parts = []
+                last = self._write_large(stream, frame)
+                continue
+            parts.append(_text_frame_header(size, 0x82 if is_binary(frame) else 0x81))
             parts.append(frame)
-        return stream.write(parts[0] + parts[1] if len(parts) == 2 else b"".join(parts))
+        if parts:
+            if last is not None:
+                last.add_done_callback(_consume)
+            last = stream.write(parts[0] + parts[1] if len(parts) == 2 else b"".join(parts))
+        return last
+
+    def _write_large(self, stream: Any, frame: bytes) -> Any:
+        """Write one large binary frame: whole, or as chunk frames; the last write's future."""
+        size = len(frame)
+        chunk_size = self.service.chunk_size
+        if size <= chunk_size:
+            stream.write(_text_frame_header(size, 0x82)).add_done_callback(_consume)
+            return stream.write(frame)
+        last = None
+        for head, pieces in chunk_views([frame], size, next(self.service._chunk_ids), chunk_size):
+            length = len(head) + sum(p.nbytes for p in pieces)
+            if last is not None:
+                last.add_done_callback(_consume)
+            stream.write(_text_frame_header(length, 0x82) + head).add_done_callback(_consume)
+            for piece in pieces[:-1]:
+                stream.write(piece).add_done_callback(_consume)
+            last = stream.write(pieces[-1])
+        return last
 
     def _release(self) -> None:
         self._release_timer = None

@@ -14,8 +14,9 @@ import secrets
 from traitlets import Bool, Float, HasTraits, Int, Unicode, default, validate
 
 from ..hub.outbox import OutboxLimits
+from ..protocol.frames import CHUNK_SIZE, DEFAULT_MAX_ATTACHMENT_BYTES
 
-__all__ = ["DEFAULT_MAX_MESSAGE_SIZE", "GatewaySettings"]
+__all__ = ["DEFAULT_MAX_ATTACHMENT_BYTES", "DEFAULT_MAX_MESSAGE_SIZE", "GatewaySettings"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 
@@ -40,8 +41,20 @@ class GatewaySettings(HasTraits):
         DEFAULT_MAX_MESSAGE_SIZE,
         help=(
             "Largest WebSocket frame (bytes) a client may send; a larger one closes its "
-            "connection with code 1009. Bounds the memory a single peer can make the hub "
-            "allocate."
+            "connection with code 1009. Bounds the memory a single frame can make the hub "
+            "allocate (larger binary messages arrive as chunks, see max_attachment_bytes; "
+            f"keep this above {CHUNK_SIZE // (1024 * 1024)} MiB for them)."
+        ),
+    ).tag(config=True)
+
+    max_attachment_bytes = Int(
+        DEFAULT_MAX_ATTACHMENT_BYTES,
+        help=(
+            "Largest message with binary attachments (bytes) a client may send as chunk frames "
+            "(the 'binary' extension cuts frames above 8 MiB into chunks, so a DataFrame "
+            "larger than max_message_size can be shared). A larger one is refused with a GW3 "
+            "error (global.errors.limits_exceeded) before anything is allocated; the hub holds "
+            "at most this much per connection for messages still arriving. Default 2 GiB."
         ),
     ).tag(config=True)
 
@@ -91,6 +104,13 @@ class GatewaySettings(HasTraits):
         value = proposal["value"]
         if value < 1024:
             raise ValueError("max_message_size must be at least 1024 bytes")
+        return value
+
+    @validate("max_attachment_bytes")
+    def _check_max_attachment_bytes(self, proposal: dict[str, int]) -> int:
+        value = proposal["value"]
+        if value < 1024:
+            raise ValueError("max_attachment_bytes must be at least 1024 bytes")
         return value
 
     def outbox_limits(self) -> OutboxLimits:

@@ -174,6 +174,7 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
             hub,
             limits=self.outbox_limits(),
             max_message_size=self.max_message_size,
+            max_attachment_bytes=self.max_attachment_bytes,
             log=self.log,
         )
         extra_status: dict[str, Any] = {"kind": "standalone"}

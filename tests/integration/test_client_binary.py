@@ -156,6 +156,29 @@ def test_large_dataframe_through_a_context(clients: Clients) -> None:
     assert elapsed < 20, f"1M rows took {elapsed:.1f} s"
 
 
+def test_dataframe_above_the_frame_limit_travels_in_chunks(clients: Clients) -> None:
+    """A DataFrame larger than the hub's 64 MiB frame limit is chunked both ways."""
+    writer, reader, late = clients("huge-writer"), clients("huge-reader"), clients("huge-late")
+    rows = 1_200_000  # 8 float/int columns: about 77 MB of Arrow data
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(
+        {f"c{i}": rng.random(rows) if i % 2 else np.arange(rows, dtype="int64") for i in range(8)}
+    )
+    assert frame.memory_usage(index=False).sum() > 64 * 1024 * 1024
+    events = Recorder()
+    reader.contexts.subscribe("Huge.frame", events)
+    writer.contexts.set("Huge.frame", {"df": frame, "rows": rows})
+    [(data, _, _, meta)] = events.wait(1, timeout=120)
+    assert data["rows"] == rows
+    pd.testing.assert_frame_equal(data["df"], frame)
+    assert meta.updater == writer.instance
+    # a snapshot of the retained context for a later reader is chunked by the hub too
+    pd.testing.assert_frame_equal(late.contexts.get("Huge.frame")["df"], frame)
+    # the connections are still usable for small messages
+    writer.contexts.set("Huge.frame", {"rows": 0})
+    assert late.contexts.get("Huge.frame") == {"rows": 0}
+
+
 def test_binary_frames_need_the_extension(hub: StandaloneHub) -> None:
     """A peer that did not negotiate binary frames cannot send one (the hub says why)."""
     from websockets.asyncio.client import connect
@@ -182,3 +205,92 @@ def test_binary_frames_need_the_extension(hub: StandaloneHub) -> None:
 
     error = asyncio.run(asyncio.wait_for(main(), 10))
     assert "Binary frames need the 'binary' extension" in error["reason"]
+
+
+async def _binary_peer(hub: StandaloneHub) -> Any:
+    from websockets.asyncio.client import connect
+
+    ws = await connect(hub.url, proxy=None, max_size=None)
+    hello = {
+        "domain": "global",
+        "type": "hello",
+        "request_id": "1",
+        "identity": {"application": "raw-binary"},
+        "authentication": {"method": "access-token", "token": hub.token},
+        "extensions": {"jupyter_interop": {"binary": True}},
+    }
+    await ws.send(json.dumps(hello))
+    while True:
+        reply = json.loads(await ws.recv())
+        if reply["type"] == "welcome":
+            assert reply["extensions"]["jupyter_interop"]["binary"]
+            return ws
+
+
+async def reply_to(ws: Any, request_id: str) -> dict[str, Any]:
+    while True:  # announcements of other peers' contexts may come first
+        message = json.loads(await ws.recv())
+        if message.get("request_id") == request_id:
+            return dict(message)
+
+
+def test_the_hub_refuses_a_chunked_message_above_its_cap(hub: StandaloneHub) -> None:
+    """The first chunk announces the size: over max_attachment_bytes, a GW3 error at once."""
+    from jupyter_interop.protocol.frames import _CHUNK, DEFAULT_MAX_ATTACHMENT_BYTES, frame_parts
+
+    async def main() -> tuple[dict[str, Any], dict[str, Any]]:
+        ws = await _binary_peer(hub)
+        try:
+            header = {"domain": "global", "type": "join", "destination": "bus", "request_id": "9"}
+            parts, _ = frame_parts(orjson.dumps(header), [b"x" * 100])
+            first = b"".join(bytes(p) for p in parts)
+            announced = DEFAULT_MAX_ATTACHMENT_BYTES + 1
+            await ws.send(_CHUNK.pack(b"JIC1", 1, 0, announced, 0) + first)
+            refused = await reply_to(ws, "9")
+            # the connection stays usable
+            await ws.send(json.dumps({**header, "request_id": "10"}))
+            return refused, await reply_to(ws, "10")
+        finally:
+            await ws.close()
+
+    refused, ok = asyncio.run(asyncio.wait_for(main(), 20))
+    assert refused["type"] == "error" and refused["request_id"] == "9"
+    assert refused["reason_uri"] == "global.errors.limits_exceeded"
+    assert "exceeds" in refused["reason"]
+    assert ok["type"] == "success" and ok["request_id"] == "10"
+
+
+def test_a_peer_dying_mid_message_is_forgotten(hub: StandaloneHub, clients: Clients) -> None:
+    """Half a chunked message then a dropped socket: nothing is delivered, the hub goes on."""
+    from jupyter_interop.protocol.frames import chunk_frames, frame_parts
+
+    events = Recorder()
+    reader = clients("cut-reader")
+    reader.contexts.subscribe("Cut.ctx", events)
+    blob = np.arange(3_000_000, dtype="float64")  # 24 MB: several chunks
+
+    async def main() -> None:
+        ws = await _binary_peer(hub)
+        message = {
+            "domain": "context",
+            "type": "create",
+            "request_id": "5",
+            "name": "Cut.ctx",
+            "data": {
+                "a": {"__ji__": "ndarray", "dtype": "<f8", "shape": [len(blob)], "buffers": [0]}
+            },
+            "lifetime": "retained",
+        }
+        parts, total = frame_parts(orjson.dumps(message), [blob])
+        chunks = chunk_frames(parts, total, 1)
+        await ws.send(next(chunks))
+        await ws.send(next(chunks))
+        ws.transport.abort()  # gone without a close frame
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+    wait_for(lambda: hub.view("status")["connections"] == len(clients.opened), what="the drop")
+    assert reader.contexts.get("Cut.ctx") in ({}, None)
+    writer = clients("cut-writer")
+    writer.contexts.set("Cut.ctx", {"a": blob})
+    [(data, *_)] = events.wait(1, timeout=60)
+    np.testing.assert_array_equal(data["a"], blob)

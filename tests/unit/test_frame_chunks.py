@@ -1,0 +1,146 @@
+"""Chunk frames of the binary extension: cutting, reassembly, caps, cut-off messages."""
+
+from __future__ import annotations
+
+import os
+
+import orjson
+import pytest
+
+from jupyter_interop.hub.attachments import decode_frame
+from jupyter_interop.protocol.frames import (
+    CHUNK_HEADER_SIZE,
+    ChunkAssembler,
+    ChunkedFrame,
+    ChunkTooLarge,
+    FrameError,
+    chunk_frames,
+    chunk_views,
+    frame_parts,
+    is_chunk,
+    pack_frame,
+    unpack_frame,
+)
+
+
+def parts_of(header: dict, buffers: list[bytes]) -> tuple[list, int]:
+    return frame_parts(orjson.dumps(header), buffers)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 64, 1000, 10_000])
+def test_chunks_reassemble_to_the_packed_frame(chunk_size: int) -> None:
+    buffers = [os.urandom(1001), b"", os.urandom(3000), os.urandom(5)]
+    header = {"type": "x", "request_id": "1"}
+    parts, total = parts_of(header, buffers)
+    whole = pack_frame(orjson.dumps(header), buffers)
+    assert total == len(whole)
+    chunks = list(chunk_frames(parts, total, 42, chunk_size))
+    assert all(is_chunk(c) for c in chunks)
+    assert all(len(c) <= CHUNK_HEADER_SIZE + chunk_size for c in chunks)
+    assembler = ChunkAssembler()
+    results = [assembler.feed(c) for c in chunks]
+    assert results[:-1] == [None] * (len(chunks) - 1)
+    assert results[-1] == whole
+    assert len(assembler) == 0 and assembler.pending_bytes == 0
+    _, got = unpack_frame(results[-1])
+    assert [bytes(b) for b in got] == buffers
+
+
+def test_chunk_views_copy_nothing() -> None:
+    payload = bytearray(b"a" * 100)
+    views = list(chunk_views([payload], 100, 1, 30))
+    assert [sum(p.nbytes for p in pieces) for _, pieces in views] == [30, 30, 30, 10]
+    payload[0] = ord("b")  # the pieces are views of the frame itself
+    assert bytes(views[0][1][0][:1]) == b"b"
+
+
+def test_chunked_frame_is_a_binary_bytes_object() -> None:
+    parts, total = parts_of({"type": "x"}, [os.urandom(5000)])
+    frame = ChunkedFrame(parts, total, 3)
+    assert isinstance(frame, bytes) and frame[:1] != b"{"
+    # iterating gives the chunk frames (default chunk size: one chunk here)
+    assert ChunkAssembler().feed(next(iter(frame))) == b"".join(bytes(p) for p in parts)
+
+
+def test_a_decoded_reassembled_frame_keeps_its_attachments() -> None:
+    blob = os.urandom(50_000)
+    parts, total = parts_of(
+        {"domain": "bus", "type": "publish", "data": {"b": {"__ji__": "bytes", "buffers": [0]}}},
+        [blob],
+    )
+    assembler = ChunkAssembler()
+    whole = None
+    for chunk in chunk_frames(parts, total, 9, 4096):
+        whole = assembler.feed(chunk) or whole
+    assert whole is not None
+    message = decode_frame(whole)
+    assert bytes(message["data"]["b"].buffers[0]) == blob
+
+
+def test_interleaved_messages_are_kept_apart() -> None:
+    a_parts, a_total = parts_of({"m": "a"}, [os.urandom(300)])
+    b_parts, b_total = parts_of({"m": "b"}, [os.urandom(500)])
+    a = list(chunk_frames(a_parts, a_total, 1, 100))
+    b = list(chunk_frames(b_parts, b_total, 2, 100))
+    assembler = ChunkAssembler()
+    done = []
+    for i in range(max(len(a), len(b))):
+        for chunks in (a, b):
+            if i < len(chunks):
+                whole = assembler.feed(chunks[i])
+                if whole is not None:
+                    done.append(orjson.loads(unpack_frame(whole)[0])["m"])
+    assert sorted(done) == ["a", "b"]
+
+
+def test_the_assembled_size_cap_refuses_before_allocating() -> None:
+    parts, total = parts_of({"request_id": "7", "type": "update"}, [os.urandom(10_000)])
+    chunks = list(chunk_frames(parts, total, 5, 1000))
+    assembler = ChunkAssembler(max_bytes=total - 1)
+    with pytest.raises(ChunkTooLarge) as caught:
+        assembler.feed(chunks[0])
+    # the first chunk held the header: the refusal can answer the request
+    assert caught.value.header == {"request_id": "7", "type": "update"}
+    assert assembler.pending_bytes == 0
+    # the rest of the refused message is skipped, then the connection is usable again
+    assert [assembler.feed(c) for c in chunks[1:]] == [None] * (len(chunks) - 1)
+    assert len(assembler) == 0
+    small_parts, small_total = parts_of({"ok": 1}, [b"x" * 10])
+    [small] = chunk_frames(small_parts, small_total, 6, 1000)
+    assert assembler.feed(small) is not None
+
+
+def test_the_cap_counts_what_is_already_pending() -> None:
+    parts, total = parts_of({}, [os.urandom(1000)])
+    assembler = ChunkAssembler(max_bytes=total + total // 2)
+    assembler.feed(next(chunk_frames(parts, total, 1, 100)))
+    with pytest.raises(ChunkTooLarge):
+        assembler.feed(next(chunk_frames(parts, total, 2, 100)))
+
+
+def test_a_peer_dying_mid_message_leaves_nothing_behind() -> None:
+    parts, total = parts_of({}, [os.urandom(5000)])
+    chunks = list(chunk_frames(parts, total, 1, 1000))
+    assembler = ChunkAssembler()
+    for chunk in chunks[:3]:
+        assert assembler.feed(chunk) is None
+    assert len(assembler) == 1 and assembler.pending_bytes == total
+    assembler.clear()  # what the transport does when the connection closes
+    assert len(assembler) == 0 and assembler.pending_bytes == 0
+    # a chunk of the cut-off message cannot be mistaken for a new one
+    with pytest.raises(FrameError, match="did not start"):
+        assembler.feed(chunks[3])
+
+
+def test_malformed_chunks_are_refused() -> None:
+    parts, total = parts_of({}, [os.urandom(500)])
+    chunks = list(chunk_frames(parts, total, 1, 100))
+    assembler = ChunkAssembler()
+    with pytest.raises(FrameError):
+        assembler.feed(b"JIC1")
+    with pytest.raises(FrameError):
+        assembler.feed(b"XXXX" + chunks[0][4:])
+    assembler.feed(chunks[0])
+    with pytest.raises(FrameError, match="out of order"):
+        assembler.feed(chunks[2])
+    assert len(assembler) == 0  # the broken message is dropped
