@@ -179,19 +179,61 @@ def dataframe_placeholder(frame: Any, buffers: list[Any]) -> dict[str, Any] | No
     except ImportError:
         return None
     try:
-        table = pa.Table.from_pandas(frame, preserve_index=True)
+        stream, rows = _arrow_stream(pa, frame)
     except (pa.ArrowException, TypeError, ValueError):
         return None
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    buffers.append(memoryview(sink.getvalue()))
+    buffers.append(memoryview(stream))
     return {
         TAG: "dataframe",
         "format": "arrow",
-        "rows": table.num_rows,
+        "rows": rows,
         "buffers": [len(buffers) - 1],
     }
+
+
+#: rows of a large DataFrame are converted to Arrow about this many bytes at a time
+_ARROW_BATCH_BYTES = 16 * 1024 * 1024
+
+
+def _arrow_stream(pa: Any, frame: Any) -> tuple[Any, int]:
+    """The Arrow IPC stream of ``frame`` in one buffer allocated at its exact size.
+
+    A large frame is converted a slice of rows at a time (record batches of about 16 MiB),
+    so that a DataFrame whose columns Arrow cannot share (a consolidated 2-D block) is never
+    copied whole a second time; the stream is measured first (a mock pass) so that the
+    buffer is not grown by doubling, which held up to twice the payload on the way.
+    """
+    rows = len(frame)
+    width = int(frame.memory_usage(index=False, deep=False).sum()) // max(1, rows)
+    step = max(1, _ARROW_BATCH_BYTES // max(1, width))
+    if rows > step:
+        try:
+            first = pa.Table.from_pandas(frame.iloc[:step], preserve_index=True)
+            schema = first.schema
+
+            def slices() -> Iterator[Any]:
+                yield first
+                for start in range(step, rows, step):
+                    part = frame.iloc[start : start + step]
+                    yield pa.Table.from_pandas(part, preserve_index=True, schema=schema)
+
+            return _write_ipc(pa, schema, slices), rows
+        except (pa.ArrowException, TypeError, ValueError):
+            pass  # e.g. slices whose inferred types differ: convert it whole
+    table = pa.Table.from_pandas(frame, preserve_index=True)
+    return _write_ipc(pa, table.schema, lambda: iter([table])), table.num_rows
+
+
+def _write_ipc(pa: Any, schema: Any, tables: Callable[[], Iterator[Any]]) -> Any:
+    mock = pa.MockOutputStream()
+    with pa.ipc.new_stream(mock, schema) as writer:
+        for table in tables():
+            writer.write_table(table)
+    buffer = pa.allocate_buffer(mock.size())
+    with pa.ipc.new_stream(pa.FixedSizeBufferWriter(buffer), schema) as writer:
+        for table in tables():
+            writer.write_table(table)
+    return buffer
 
 
 #: the key that marks a tagged value

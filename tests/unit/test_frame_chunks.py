@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
+import numpy as np
 import orjson
+import pandas as pd
 import pytest
 
 from jupyter_interop.hub.attachments import decode_frame
@@ -144,3 +147,27 @@ def test_malformed_chunks_are_refused() -> None:
     with pytest.raises(FrameError, match="out of order"):
         assembler.feed(chunks[2])
     assert len(assembler) == 0  # the broken message is dropped
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda n: pd.DataFrame(np.arange(n * 3.0).reshape(n, 3), columns=list("abc")),
+        lambda n: pd.DataFrame({"s": [f"x{i}" for i in range(n)], "i": np.arange(n)}),
+        lambda n: pd.DataFrame({"c": pd.Categorical(["a", "b"] * (n // 2))}),
+        lambda n: pd.DataFrame({"o": [None] * 10 + ["late"] * (n - 10)}),
+    ],
+    ids=["2d-block", "strings", "categorical", "types-differ-by-slice"],
+)
+def test_dataframes_are_converted_a_slice_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, make: Any
+) -> None:
+    from jupyter_interop.protocol import frames
+
+    monkeypatch.setattr(frames, "_ARROW_BATCH_BYTES", 64)  # a few rows per record batch
+    frame = make(1000)
+    buffers: list[Any] = []
+    placeholder = frames.dataframe_placeholder(frame, buffers)
+    assert placeholder is not None and placeholder["rows"] == 1000
+    revived = frames.revive_dataframe(placeholder, buffers, lambda v, b: v)
+    pd.testing.assert_frame_equal(revived, frame)
