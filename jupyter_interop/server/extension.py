@@ -21,6 +21,7 @@ from traitlets import default
 
 from ..hub.core import InteropHub
 from ..hub.store import ContextStore
+from .dashboard import DASHBOARD_PATH, InteropDashboardHandler
 from .gateway import GOING_AWAY_CLOSE_CODE, GatewayService, KernelIdentity
 from .handlers import InteropGatewayHandler, InteropViewHandler
 from .runtime import GATEWAY_PATH, EnvironmentExport, RuntimeFile, http_to_ws
@@ -71,15 +72,15 @@ class InteropExtension(GatewaySettings, ExtensionApp):
                     InteropViewHandler,
                     {"service": self.service, "extra_status": self.status_extra},
                 ),
+                (DASHBOARD_PATH, InteropDashboardHandler),
             ]
         )
 
     def _open_store(self) -> ContextStore | None:
         if not self.persist_contexts:
             return None
-        path = self.context_store_path
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return ContextStore(path, log=self.log)
+        # the store creates its directory itself, private (0700)
+        return ContextStore(self.context_store_path, log=self.log)
 
     # ------------------------------------------------------------------ start
 

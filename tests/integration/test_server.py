@@ -361,6 +361,18 @@ async def test_views_require_jupyter_auth(jp_fetch: Any, view: str) -> None:
 
 
 @on_server_loop
+async def test_dashboard_page_requires_jupyter_auth(jp_fetch: Any, jp_base_url: str) -> None:
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch("interop", "", headers=NO_AUTH, follow_redirects=False)
+    assert info.value.code in (302, 403)
+    response = await jp_fetch("interop", "")
+    assert response.code == 200
+    page = response.body.decode()
+    assert "<title>Interop hub</title>" in page
+    assert f"const BASE = {json.dumps(jp_base_url)};" in page
+
+
+@on_server_loop
 async def test_status_and_peers_views(
     jp_serverapp: Any, jp_fetch: Any, jp_ws_fetch: Any, jp_http_port: int, jp_base_url: str
 ) -> None:
