@@ -1,107 +1,38 @@
-"""jupyter_interop: io.Connect (Glue42) interop services between notebooks, scripts and apps."""
+"""jupyter_interop: io.Connect (Glue42) interop services between notebooks, scripts and apps.
+
+The public API is the client's (``connect``, ``Interop``, the error hierarchy, ...) plus the
+notebook layer (``bind`` and the widgets, ``%load_ext jupyter_interop``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import client as _client
 from ._version import __version__
-from .client import (
-    ArgumentError,
-    AuthenticationError,
-    ChannelContext,
-    ChannelError,
-    ClientClosedError,
-    ClosedInfo,
-    ConnectionLostError,
-    ContextError,
-    ContextMeta,
-    ContextSubscription,
-    DiscoveryError,
-    HubUnreachableError,
-    Instance,
-    Interop,
-    InteropError,
-    Invocation,
-    InvocationError,
-    InvocationErrorEntry,
-    InvocationResult,
-    InvocationResultEntry,
-    InvocationTimeoutError,
-    Method,
-    MethodNotFoundError,
-    RegistrationError,
-    RemoteError,
-    SerializationError,
-    Stream,
-    StreamData,
-    StreamSubscription,
-    Subscription,
-    SubscriptionError,
-    SubscriptionRequest,
-    aconnect,
-    connect,
-    current_invocation,
-)
+from .client import *  # noqa: F403 - the client's public API is ours, listed in client.__all__
+from .notebook import Binding, bind
+
+#: widgets import ipywidgets: loaded on first use (the server and scripts never need them)
+_WIDGETS = ("ChannelSelector", "ContextView", "InteropViewer", "StreamView")
 
 __all__ = [
-    "ArgumentError",
-    "AuthenticationError",
-    "ChannelContext",
-    "ChannelError",
-    "ClientClosedError",
-    "ClosedInfo",
-    "ConnectionLostError",
-    "ContextError",
-    "ContextMeta",
-    "ContextSubscription",
-    "DiscoveryError",
-    "HubUnreachableError",
-    "Instance",
-    "Interop",
-    "InteropError",
-    "Invocation",
-    "InvocationError",
-    "InvocationErrorEntry",
-    "InvocationResult",
-    "InvocationResultEntry",
-    "InvocationTimeoutError",
-    "Method",
-    "MethodNotFoundError",
-    "RegistrationError",
-    "RemoteError",
-    "SerializationError",
-    "Stream",
-    "StreamData",
-    "StreamSubscription",
-    "Subscription",
-    "SubscriptionError",
-    "SubscriptionRequest",
+    *_client.__all__,
+    *_WIDGETS,
+    "Binding",
     "__version__",
-    "aconnect",
-    "connect",
-    "current_invocation",
+    "bind",
+    "load_ipython_extension",
+    "unload_ipython_extension",
 ]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
-    """Tell jupyter_server where the interop hub extension lives."""
+    """Tell jupyter_server where the extension app is (imported lazily: kernels importing the
+    client must not pay for the server)."""
     from .server.extension import InteropExtension
 
     return [{"module": "jupyter_interop.server.extension", "app": InteropExtension}]
-
-
-# -- the notebook experience: %load_ext jupyter_interop, widgets bound to contexts/channels --
-from .notebook import Binding, bind  # noqa: E402
-
-__all__ += [
-    "Binding",
-    "ChannelSelector",
-    "ContextView",
-    "InteropViewer",
-    "StreamView",
-    "bind",
-    "load_ipython_extension",
-]
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -118,8 +49,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    """The widgets import ipywidgets: loaded on first use (the server never needs them)."""
-    if name in ("ChannelSelector", "ContextView", "StreamView", "InteropViewer"):
+    if name in _WIDGETS:
         from . import notebook
 
         return getattr(notebook, name)
