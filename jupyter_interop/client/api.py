@@ -112,6 +112,13 @@ class Interop(LoggingConfigurable):
             "buffers between Python peers (JSON forms otherwise)."
         ),
     ).tag(config=True)
+    batch = Bool(
+        True,
+        help=(
+            "Negotiate batch frames: messages that are sent (or received) together travel as "
+            "one WebSocket frame holding a JSON array, in order (streams, bus)."
+        ),
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -143,6 +150,8 @@ class Interop(LoggingConfigurable):
             extensions["kernel_id"] = kernel
         if self.binary:
             extensions["binary"] = True
+        if self.batch:
+            extensions["batch"] = True
         self._conn = Connection(
             self, address, rediscover, default_identity(application, kernel), extensions
         )

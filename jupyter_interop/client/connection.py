@@ -109,6 +109,9 @@ class Connection:
         self._out: deque[bytes] = deque()
         #: large binary messages from the hub arriving as chunk frames
         self._chunks = ChunkAssembler()
+        #: frames sent from other threads, not yet moved to ``_out`` (see send_threadsafe)
+        self._incoming: deque[bytes] = deque()
+        self._drain_scheduled = False
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._supervisor: asyncio.Task[None] | None = None
@@ -293,6 +296,9 @@ class Connection:
         self.connected.clear()
         self._out.clear()
         self._chunks.clear()  # a message cut off by the drop is never completed
+        while self._incoming:  # sent from other threads while the socket went away
+            self._incoming.popleft()
+            self.dropped_sends += 1
         pending, self._pending = self._pending, {}
         for future, what, _ in pending.values():
             if not future.done():
@@ -405,20 +411,41 @@ class Connection:
         return True
 
     def send_threadsafe(self, message: Message) -> None:
-        """Fire and forget from any thread; encoding errors are raised here, in the caller."""
+        """Fire and forget from any thread; encoding errors are raised here, in the caller.
+
+        Frames sent from other threads wait in a buffer that the I/O loop drains once per
+        iteration: a burst of pushes wakes the loop once, not once per push (and goes out as
+        one batch frame when the hub accepted the ``batch`` extension).
+        """
         if self.closed:
             raise ClientClosedError("The interop client was closed")
         message.setdefault("request_id", str(next(self._ids)))
         frame = self.codec.encode(message)
-        self.client._io.call_soon(self._enqueue_if_ready, frame)
+        self._incoming.append(frame)
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self.client._io.call_soon(self._drain_incoming)
 
-    def _enqueue_if_ready(self, frame: bytes) -> None:
-        if not self.ready.is_set() or self.closed:
-            self.dropped_sends += 1
+    def _drain_incoming(self) -> None:
+        """On the loop: move what other threads sent to the outgoing queue, in order."""
+        # reset first: a frame appended after this line schedules another drain
+        self._drain_scheduled = False
+        incoming = self._incoming
+        if not incoming:
             return
-        self._enqueue(frame)
+        if not self.ready.is_set() or self.closed:
+            while incoming:
+                incoming.popleft()
+                self.dropped_sends += 1
+            return
+        out = self._out
+        while incoming:
+            out.append(incoming.popleft())
+        self._wake.set()
 
     def _enqueue(self, frame: bytes) -> None:
+        if self._incoming:
+            self._drain_incoming()  # keep the order of what this thread sent before
         self._out.append(frame)
         self._wake.set()
 
@@ -436,7 +463,10 @@ class Connection:
                     for chunk in frame:  # one chunk in memory at a time
                         await transport.send(chunk, True)
                     continue
-                await transport.send(frame, frame[:1] != b"{")
+                binary = frame[:1] != b"{"
+                if not binary and out and self.extensions.get("batch"):
+                    frame = _take_batch(frame, out)
+                await transport.send(frame, binary)
         except TransportClosed:
             return
 
@@ -465,7 +495,21 @@ class Connection:
             if whole is None:
                 return  # more chunks to come
             frame = whole
-        if isinstance(frame, (bytes, bytearray)) and frame[:1] != b"{":
+        first = frame[:1]
+        if first in (b"[", "["):  # a batch frame: its messages in order
+            items = orjson.loads(frame)
+            if not isinstance(items, list):
+                return
+            if Codec.needs_revive(frame):
+                items = revive(items)
+            for item in items:
+                if isinstance(item, dict):
+                    try:
+                        self._dispatch_message(item)
+                    except Exception:
+                        log.exception("Interop: could not handle a message from the hub")
+            return
+        if isinstance(frame, (bytes, bytearray)) and first != b"{":
             from ..protocol.frames import unpack_frame
 
             header, buffers = unpack_frame(frame)
@@ -475,8 +519,10 @@ class Connection:
             message = orjson.loads(frame)
             if Codec.needs_revive(frame):
                 message = revive(message)
-        if not isinstance(message, dict):
-            return
+        if isinstance(message, dict):
+            self._dispatch_message(message)
+
+    def _dispatch_message(self, message: Message) -> None:
         mtype = message.get("type")
         request_id = message.get("request_id")
         if request_id is not None and mtype in _REPLY_TYPES:
@@ -504,6 +550,29 @@ class Connection:
                 message.get("reason"),
                 message.get("reason_uri"),
             )
+
+
+#: a batch frame the client sends is closed once it holds this many bytes or messages (the
+#: hub queues what one frame produces before writing it: keep that below its outbox limits)
+BATCH_MAX_BYTES = 256 * 1024
+BATCH_MAX_MESSAGES = 256
+
+
+def _take_batch(first: bytes, out: deque[bytes]) -> bytes:
+    """``first`` and the JSON frames that follow it in ``out`` as one batch frame (a JSON
+    array), up to :data:`BATCH_MAX_BYTES` / :data:`BATCH_MAX_MESSAGES`; a binary frame ends
+    the batch. Order is kept."""
+    frames = [first]
+    size = len(first)
+    while out and len(frames) < BATCH_MAX_MESSAGES:
+        frame = out[0]
+        if not isinstance(frame, bytes) or frame[:1] != b"{" or size + len(frame) > BATCH_MAX_BYTES:
+            break
+        frames.append(out.popleft())
+        size += len(frame) + 1
+    if len(frames) == 1:
+        return first
+    return b"[" + b",".join(frames) + b"]"
 
 
 def _remote_error(message: Message) -> RemoteError:

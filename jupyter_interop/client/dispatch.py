@@ -23,6 +23,7 @@ import queue
 import sys
 import threading
 import traceback
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -131,6 +132,66 @@ class _Workers:
             self._queue.put(None)
 
 
+class _Lane:
+    """The ordered event lane: one daemon thread running callbacks in the order posted.
+
+    Consecutive posts of the same callback (with the same output target) that the thread has
+    not started yet are grouped into one job: a burst of stream events costs one hand-off to
+    the thread, and the callback still sees every item, in order.
+    """
+
+    def __init__(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.name = name
+        self.loop = loop
+        #: [fn, target, list of args tuples]; the last entry grows while it waits
+        self._entries: deque[list[Any]] = deque()
+        self._lock = threading.Lock()
+        self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._waiting = False
+        self._thread: threading.Thread | None = None
+        self.closed = False
+
+    def post(self, fn: Callable[..., Any], args: tuple[Any, ...], target: Any) -> None:
+        if self.closed:
+            raise RuntimeError("lane shut down")
+        with self._lock:
+            entries = self._entries
+            if entries:
+                last = entries[-1]
+                if last[0] is fn and last[1] is target:
+                    last[2].append(args)
+                    return
+            entries.append([fn, target, [args]])
+            wake = self._waiting
+            self._waiting = False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+                return
+        if wake:
+            self._wake.put(None)
+
+    def _run(self) -> None:
+        entries = self._entries
+        lock = self._lock
+        while not self.closed:
+            with lock:
+                entry = entries.popleft() if entries else None
+                if entry is None:
+                    self._waiting = True
+            if entry is None:
+                self._wake.get()
+                continue
+            try:
+                _call_each(entry[0], entry[2], entry[1], self.loop)
+            except BaseException:  # never kill the lane
+                log.debug("Interop: event job failed", exc_info=True)
+
+    def shutdown(self) -> None:
+        self.closed = True
+        self._wake.put(None)
+
+
 class Dispatcher:
     """Runs user callables off the I/O loop; see the module docstring for the rules."""
 
@@ -144,7 +205,7 @@ class Dispatcher:
         self.loop = loop
         self.max_queued = max_queued_handlers
         self._handlers = _Workers(handler_threads, f"{name}-handler")
-        self._events = _Workers(1, f"{name}-events")
+        self._events = _Lane(f"{name}-events", loop)
         self._queued = 0
         self.closed = False
 
@@ -175,6 +236,35 @@ class Dispatcher:
     def _handler_done(self, _: Any) -> None:
         self._queued -= 1
 
+    def run_handler_then(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        target: OutputTarget | None,
+        done: Callable[[Any, BaseException | None], None],
+    ) -> None:
+        """Like :meth:`run_handler`, but ``done(result, error)`` is called on the loop when
+        ``fn`` returns: the handler thread hands the outcome back with one
+        ``call_soon_threadsafe``, no future in between (invocations are latency-bound)."""
+        if is_async_callable(fn):
+            task = self.loop.create_task(self._run_async(fn, args, {}, target))
+            task.add_done_callback(lambda t: _task_outcome(t, done))
+            return
+        self._queued += 1
+        try:
+            self._handlers.submit(_run_then, fn, args, target, self.loop, self._settled, done)
+        except RuntimeError:
+            self._queued -= 1
+
+    def _settled(
+        self,
+        done: Callable[[Any, BaseException | None], None],
+        result: Any,
+        error: BaseException | None,
+    ) -> None:
+        self._queued -= 1
+        done(result, error)
+
     async def _run_async(
         self,
         fn: Callable[..., Any],
@@ -190,17 +280,25 @@ class Dispatcher:
     # ------------------------------------------------------------------ events
 
     def post_event(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], target: OutputTarget | None = None
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        target: OutputTarget | None = None,
+        is_async: bool | None = None,
     ) -> None:
-        """Queue a callback on the ordered lane (an ``async def`` one becomes a loop task)."""
+        """Queue a callback on the ordered lane (an ``async def`` one becomes a loop task).
+
+        ``is_async``: whether ``fn`` is ``async def``, when the caller knows it already (it is
+        looked up otherwise, which is slow enough to matter per stream event).
+        """
         if self.closed:
             return
-        if is_async_callable(fn):
+        if is_async if is_async is not None else is_async_callable(fn):
             task = self.loop.create_task(self._run_async(fn, args, {}, target))
             task.add_done_callback(_log_task_error)
             return
         with contextlib.suppress(RuntimeError):  # shut down meanwhile
-            self._events.submit(_call_logged, fn, args, target, self.loop)
+            self._events.post(fn, args, target)
 
     def shutdown(self) -> None:
         """Stop accepting work; running callbacks finish on their own (never joined)."""
@@ -224,6 +322,34 @@ def _run_job(
         _settle(loop, future, None, error)
     else:
         _settle(loop, future, result, None)
+
+
+def _run_then(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    target: OutputTarget | None,
+    loop: asyncio.AbstractEventLoop,
+    settled: Callable[..., None],
+    done: Callable[[Any, BaseException | None], None],
+) -> None:
+    result: Any = None
+    error: BaseException | None = None
+    try:
+        result = _call_with_output(fn, args, {}, target)
+    except BaseException as e:
+        error = e
+    with contextlib.suppress(RuntimeError):  # the loop is gone (interpreter exit)
+        loop.call_soon_threadsafe(settled, done, result, error)
+
+
+def _task_outcome(
+    task: asyncio.Task[Any], done: Callable[[Any, BaseException | None], None]
+) -> None:
+    if task.cancelled():
+        done(None, asyncio.CancelledError())
+        return
+    error = task.exception()
+    done(None if error is not None else task.result(), error)
 
 
 def _settle(
@@ -256,25 +382,27 @@ def _call_with_output(
         return fn(*args, **kwargs)
 
 
-def _call_logged(
+def _call_each(
     fn: Callable[..., Any],
-    args: tuple[Any, ...],
+    calls: list[tuple[Any, ...]],
     target: OutputTarget | None,
     loop: asyncio.AbstractEventLoop,
 ) -> None:
-    """Run an event callback; its exception is printed where its output goes (the cell that
-    subscribed, in a kernel) and logged, never raised into the lane."""
+    """Run an event callback once per args tuple, in order; each exception is printed where
+    the output goes (the cell that subscribed, in a kernel) and logged, never raised into
+    the lane, and the next call still happens."""
     with target.active() if target is not None else contextlib.nullcontext():
-        try:
-            result = fn(*args)
-            if inspect.isawaitable(result):
-                future = asyncio.run_coroutine_threadsafe(_await(result), loop)
-                future.add_done_callback(_log_future_error)
-        except Exception:
-            name = getattr(fn, "__qualname__", repr(fn))
-            log.debug("Interop: callback %s failed", name, exc_info=True)
-            print(f"Interop: callback {name} failed:", file=sys.stderr)
-            traceback.print_exc()
+        for args in calls:
+            try:
+                result = fn(*args)
+                if inspect.isawaitable(result):
+                    future = asyncio.run_coroutine_threadsafe(_await(result), loop)
+                    future.add_done_callback(_log_future_error)
+            except Exception:
+                name = getattr(fn, "__qualname__", repr(fn))
+                log.debug("Interop: callback %s failed", name, exc_info=True)
+                print(f"Interop: callback {name} failed:", file=sys.stderr)
+                traceback.print_exc()
 
 
 async def _await(awaitable: Awaitable[Any]) -> Any:

@@ -368,10 +368,12 @@ class Methods:
         handler = local.handler
         generation = conn.generation
         serve = self._serve_async if inspect.iscoroutinefunction(handler) else self._serve_sync
-        future = client._dispatcher.run_handler(
-            serve, (handler, positional, kwargs, invocation), local.target
+        client._dispatcher.run_handler_then(
+            serve,
+            (handler, positional, kwargs, invocation),
+            local.target,
+            lambda frame, error: self._reply(frame, error, generation),
         )
-        future.add_done_callback(lambda f: self._reply(f, generation))
 
     def _serve_sync(
         self,
@@ -442,14 +444,11 @@ class Methods:
         message["peer_id"] = self._client._conn.peer_id
         return self._client._conn.codec.encode(message)
 
-    def _reply(self, future: asyncio.Future[Any], generation: int) -> None:
+    def _reply(self, frame: Any, error: BaseException | None, generation: int) -> None:
         conn = self._client._conn
-        if future.cancelled() or conn.generation != generation or not conn.ready.is_set():
+        if error is not None or conn.generation != generation or not conn.ready.is_set():
             return  # the hub that asked is gone (or we are closing): nobody waits for this
-        error = future.exception()
-        if error is not None:
-            return
-        conn._enqueue(future.result())
+        conn._enqueue(frame)
 
     # ------------------------------------------------------------------ invoke
 
@@ -505,12 +504,16 @@ class Methods:
                 f"(waited {wait:g} s)" + self._known_hint(name),
                 method=name,
             )
-        outcomes = await asyncio.gather(
-            *(
-                self._call_one(server, info, arguments, payload, response_timeout)
-                for server, info in chosen
+        if len(chosen) == 1:  # the common case: no task per target
+            server, info = chosen[0]
+            outcomes = [await self._call_one(server, info, arguments, payload, response_timeout)]
+        else:
+            outcomes = await asyncio.gather(
+                *(
+                    self._call_one(server, info, arguments, payload, response_timeout)
+                    for server, info in chosen
+                )
             )
-        )
         values = [o for o in outcomes if isinstance(o, InvocationResultEntry)]
         errors = [o for o in outcomes if isinstance(o, InvocationErrorEntry)]
         first = values[0] if values else None

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from .codec import unwrap_value, wrap_value
 from .connection import RequestTimeout
-from .dispatch import OutputTarget, capture_output_target
+from .dispatch import OutputTarget, capture_output_target, is_async_callable
 from .errors import (
     ArgumentError,
     ClientClosedError,
@@ -427,6 +427,8 @@ class Subscription:
         self._queue: deque[StreamData] = deque()
         self.dropped = 0
         self._on_data: list[Callable[[StreamData], Any]] = []
+        #: (callback, is it ``async def``) for each of ``_on_data``
+        self._on_data_kinds: list[tuple[Callable[[StreamData], Any], bool]] = []
         self._on_closed: list[Callable[[ClosedInfo], Any]] = []
         self._on_failed: list[Callable[[SubscriptionError], Any]] = []
         self._on_connected: list[Callable[[Instance, bool], Any]] = []
@@ -466,6 +468,8 @@ class Subscription:
 
     def _add_on_loop(self, handlers: list[Any], callback: Any) -> None:
         handlers.append(callback)
+        if handlers is self._on_data:  # looked up once here, not per event
+            self._on_data_kinds.append((callback, is_async_callable(callback)))
         if handlers is self._on_data and len(handlers) == 1:
             while self._queue:
                 self._post(callback, self._queue.popleft())
@@ -527,8 +531,9 @@ class Subscription:
             unwrap_value(msg.get("data")), server, self.arguments, bool(msg.get("oob"))
         )
         if self._on_data:
-            for callback in self._on_data:
-                self._post(callback, item)
+            post = self._client._dispatcher.post_event
+            for callback, is_async in self._on_data_kinds:
+                post(callback, (item,), self._output, is_async)
         elif len(self._queue) < _MAX_QUEUED:
             self._queue.append(item)
         else:
@@ -704,6 +709,8 @@ class Streams:
                         f"A subscription callback must be callable, not {callback!r}"
                     )
                 handlers.append(callback)
+        if on_data is not None:
+            sub._on_data_kinds.append((on_data, is_async_callable(on_data)))
         await client._conn.wait_connected(client._io.loop.time() + accept, f"subscribe({name!r})")
         try:
             await self._establish(sub, wait, reconnect=False)

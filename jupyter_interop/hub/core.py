@@ -39,8 +39,9 @@ AVAILABLE_DOMAINS: list[Message] = [
     {"uri": "metrics", "version": 1, "description": "Accepted and discarded"},
 ]
 
-#: GW3 extensions a client may ask for in ``hello.extensions.jupyter_interop``
-SUPPORTED_EXTENSIONS = ("channels", "notices", "versions", "binary")
+#: GW3 extensions a client may ask for in ``hello.extensions.jupyter_interop``; ``batch``: text
+#: frames may hold a JSON array of messages, both ways (the transport frames and unframes them)
+SUPPORTED_EXTENSIONS = ("channels", "notices", "versions", "binary", "batch")
 
 Handler = Callable[[Peer, Message, Outgoing], None]
 

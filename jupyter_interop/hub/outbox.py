@@ -37,9 +37,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import encode
+from ..protocol.codec import join_batch
 from .connection import Connection
 
-__all__ = ["REMOVAL_TYPES", "SLOW_CONSUMER_CLOSE_CODE", "Outbox", "OutboxLimits"]
+__all__ = [
+    "BATCH_MAX_BYTES",
+    "REMOVAL_TYPES",
+    "SLOW_CONSUMER_CLOSE_CODE",
+    "Outbox",
+    "OutboxLimits",
+    "batch_frames",
+]
 
 Message = dict[str, Any]
 
@@ -49,6 +57,36 @@ SLOW_CONSUMER_CLOSE_CODE = 1008
 _DROPPABLE_DOMAINS = frozenset({"agm", "bus"})
 #: agm messages written separately from (after) what precedes them, see the module docstring
 REMOVAL_TYPES = frozenset({"methods-removed", "peer-removed"})
+#: a batch frame (``batch`` extension) is closed once it holds this many bytes
+BATCH_MAX_BYTES = 1024 * 1024
+
+
+def batch_frames(frames: list[bytes], max_bytes: int = BATCH_MAX_BYTES) -> list[bytes]:
+    """Frame runs of consecutive JSON frames as batch frames (a JSON array each), for a peer
+    that negotiated the ``batch`` extension. Order is kept; a binary frame (attachments) is
+    never put in a batch and ends the run before it; a run of one stays a plain frame."""
+    if len(frames) < 2:
+        return frames
+    out: list[bytes] = []
+    run: list[bytes] = []
+    run_bytes = 0
+    for frame in frames:
+        if frame[:1] != b"{":
+            if run:
+                out.append(run[0] if len(run) == 1 else join_batch(run))
+                run = []
+                run_bytes = 0
+            out.append(frame)
+            continue
+        if run and run_bytes + len(frame) > max_bytes:
+            out.append(run[0] if len(run) == 1 else join_batch(run))
+            run = []
+            run_bytes = 0
+        run.append(frame)
+        run_bytes += len(frame) + 1
+    if run:
+        out.append(run[0] if len(run) == 1 else join_batch(run))
+    return out
 
 
 @dataclass(frozen=True)
@@ -261,7 +299,9 @@ class Outbox:
 
         The transport calls this when the socket has flushed what it took last time, so all
         frames that piled up meanwhile are written in one go before the next flush. It stops
-        before a removal that follows other messages (see :attr:`held`).
+        before a removal that follows other messages (see :attr:`held`). For a peer that
+        negotiated the ``batch`` extension, consecutive JSON frames come back as batch frames
+        (see :func:`batch_frames`); plain GW3 peers always get one message per frame.
         """
         if self.closed_reason is not None or self._held:
             return []
@@ -302,6 +342,8 @@ class Outbox:
                     )
                 )
                 self._unreported_drops = 0
+        if len(frames) > 1 and self._wants_batch():
+            return batch_frames(frames)
         return frames
 
     def release(self) -> None:
@@ -320,6 +362,10 @@ class Outbox:
         self._count = 0
         self._bytes = 0
         self._superseded = 0
+
+    def _wants_batch(self) -> bool:
+        extensions = self.conn.attrs.get("extensions") or {}
+        return "batch" in extensions
 
     def _wants_notices(self) -> bool:
         extensions = self.conn.attrs.get("extensions") or {}

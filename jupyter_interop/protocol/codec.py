@@ -44,3 +44,32 @@ def decode(frame: str | bytes) -> Message:
             f"A message must be a JSON object, not {type(message).__name__}",
         )
     return message
+
+
+def is_batch(frame: str | bytes) -> bool:
+    """Is this text frame a batch (the ``batch`` extension: a JSON array of GW3 messages)?
+
+    Only the first character is looked at: GW3 messages are objects, and our encoders never
+    put whitespace before them.
+    """
+    return frame[:1] in (b"[", "[")
+
+
+def decode_batch(frame: str | bytes) -> list[Any]:
+    """Decode a batch frame into its items, in order (each is checked by the caller: an item
+    that is not an object is refused on its own, the others are still handled)."""
+    try:
+        items = orjson.loads(frame)
+    except orjson.JSONDecodeError as e:
+        raise ProtocolError(Reason.INVALID_MESSAGE, f"Frame is not valid JSON: {e}") from None
+    if not isinstance(items, list):
+        raise ProtocolError(
+            Reason.INVALID_MESSAGE,
+            f"A batch must be a JSON array, not {type(items).__name__}",
+        )
+    return items
+
+
+def join_batch(frames: list[bytes]) -> bytes:
+    """One batch frame holding the given JSON object frames, in order."""
+    return b"[" + b",".join(frames) + b"]"

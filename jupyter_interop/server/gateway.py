@@ -25,8 +25,10 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from .._version import __version__
 from ..hub.attachments import FrameCache, decode_frame, is_binary, wants_binary
 from ..hub.connection import Connection, Outgoing
+from ..hub.memory import HeapTrimmer
 from ..hub.outbox import SLOW_CONSUMER_CLOSE_CODE, Outbox, OutboxLimits
 from ..protocol import ProtocolError, Reason, decode
+from ..protocol.codec import decode_batch
 from ..protocol.frames import (
     CHUNK_HEADER_SIZE,
     CHUNK_SIZE,
@@ -116,6 +118,15 @@ def _text_frame_header(length: int, opcode: int = 0x81) -> bytes:
     return struct.pack("!BBQ", opcode, 127, length)
 
 
+#: messages of one batch frame handled before what they produced is written
+_BATCH_SLICE = 256
+
+
+def wants_batch(extensions: Any) -> bool:
+    """Did the peer negotiate batch frames (its accepted extensions)?"""
+    return bool(extensions) and "batch" in extensions
+
+
 #: frames above this are written on their own (not copied into a batch's single write)
 _LARGE = 64 * 1024
 
@@ -156,6 +167,8 @@ class GatewayService:
         self.chunk_size = min(CHUNK_SIZE, max(1024, max_message_size - CHUNK_HEADER_SIZE))
         #: ids of the chunked messages the hub sends (per hub: unique on every connection)
         self._chunk_ids = itertools.count(1)
+        #: returns the heap to the system after bursts (see hub/memory.py)
+        self.heap = HeapTrimmer()
         self.resolver = resolver
         self.log = log or logging.getLogger("jupyter_interop")
         self.started = time.time()
@@ -226,6 +239,11 @@ class GatewayService:
                     self._write_scheduled = True
                     loop.call_soon(self._write_dirty)
 
+    def write_now(self) -> None:
+        """Write what is queued now instead of at the end of the loop iteration."""
+        if self._dirty:
+            self._write_dirty()
+
     def _write_dirty(self) -> None:
         self._write_scheduled = False
         dirty, self._dirty = self._dirty, {}
@@ -243,6 +261,7 @@ class GatewayService:
         """Close every socket (hub shutdown); the peers left behind are notified of nothing."""
         sockets = list(self.sockets.values())
         self.sockets.clear()
+        self.heap.cancel()
         for socket in sockets:
             socket.finish_connection(code, reason)
             try:
@@ -324,6 +343,9 @@ class GatewaySocket(WebSocketHandler):
         conn = self.conn
         try:
             if not isinstance(message, bytes):
+                if message[:1] == "[" and wants_batch(conn.attrs.get("extensions")):
+                    self._handle_batch(decode_batch(message))
+                    return None
                 decoded = decode(message)
             elif wants_binary(conn.attrs.get("extensions")):
                 if is_chunk(message):
@@ -387,6 +409,51 @@ class GatewaySocket(WebSocketHandler):
                 conn, message, ProtocolError(Reason.UNHANDLED, f"Internal hub error: {error!r}")
             )
         self.service.dispatch(out)
+        if conn.close_reason is not None and not self.finished:
+            self.close_after_flush(AUTH_CLOSE_CODE, conn.close_reason)
+
+    def _handle_batch(self, items: list[Any]) -> None:
+        """A batch frame (``batch`` extension): each message in order, as if each had come in
+        its own frame; what they produce is queued together and written at once (one write
+        per recipient and batch)."""
+        conn = self.conn
+        service = self.service
+        hub = service.hub
+        out: Outgoing = []
+        for index, item in enumerate(items):
+            if index and not index % _BATCH_SLICE:
+                # a long batch: write what it produced so far before going on, so that the
+                # recipients' outboxes never hold more than a slice because of the batch
+                service.dispatch(out)
+                service.write_now()
+                out = []
+                if self.finished:
+                    return
+            if not isinstance(item, dict):
+                error = ProtocolError(
+                    Reason.INVALID_MESSAGE,
+                    f"A message must be a JSON object, not {type(item).__name__}",
+                )
+                out.extend(hub.error_reply(conn, None, error))
+                continue
+            try:
+                out.extend(hub.handle(conn, item))
+            except Exception as error:  # the core catches its own errors; a last guard
+                self.service.log.exception("Interop: hub failed on a message from %s", conn)
+                out.extend(
+                    hub.error_reply(
+                        conn,
+                        item,
+                        ProtocolError(Reason.UNHANDLED, f"Internal hub error: {error!r}"),
+                    )
+                )
+            if conn.close_reason is not None:
+                break
+        service.dispatch(out)
+        # Written now, not at the end of the loop iteration: tornado reads the frames already
+        # received without returning to the loop, so batches from a fast publisher would pile
+        # up in the recipients' outboxes (and their events be dropped) before any write.
+        service.write_now()
         if conn.close_reason is not None and not self.finished:
             self.close_after_flush(AUTH_CLOSE_CODE, conn.close_reason)
 
@@ -495,8 +562,10 @@ class GatewaySocket(WebSocketHandler):
             return last
         parts: list[Any] = []
         last = None
+        written = 0
         for frame in frames:
             size = len(frame)
+            written += size
             if size > _LARGE and is_binary(frame):
                 # a large frame is written from the encoded frame itself (no copy into the
                 # batch; every recipient writes the same object), cut into chunk frames when
@@ -512,6 +581,7 @@ class GatewaySocket(WebSocketHandler):
             if last is not None:
                 last.add_done_callback(_consume)
             last = stream.write(parts[0] + parts[1] if len(parts) == 2 else b"".join(parts))
+        self.service.heap.note(written)
         return last
 
     def _write_large(self, stream: Any, frame: bytes) -> Any:

@@ -318,3 +318,58 @@ def test_coalescing_still_works_behind_a_held_removal() -> None:
 def test_limits_are_validated(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         OutboxLimits(**kwargs)
+
+
+# ---------------------------------------------------------------------- batch extension
+
+
+def batch_conn() -> Connection:
+    conn = Connection()
+    conn.attrs["extensions"] = {"batch": True}
+    return conn
+
+
+def test_batch_frames_joins_runs_of_json_and_keeps_binary_apart() -> None:
+    from jupyter_interop.hub.outbox import batch_frames
+
+    a, b, c, d = (orjson.dumps({"n": i}) for i in range(4))
+    binary = b"JIB1\x00binary"
+    assert batch_frames([a]) == [a]
+    assert batch_frames([a, b]) == [b"[" + a + b"," + b + b"]"]
+    assert batch_frames([a, b, binary, c, d]) == [
+        b"[" + a + b"," + b + b"]",
+        binary,
+        b"[" + c + b"," + d + b"]",
+    ]
+    assert batch_frames([a, binary, c]) == [a, binary, c]  # a run of one stays plain
+    # a size cap closes a batch and starts the next; nothing is lost, order is kept
+    capped = batch_frames([a, b, c, d], max_bytes=2 * len(a) + 1)
+    flat = [m for f in capped for m in (orjson.loads(f) if f[:1] == b"[" else [orjson.loads(f)])]
+    assert flat == [{"n": i} for i in range(4)]
+    assert len(capped) == 2
+
+
+def test_take_frames_a_batch_only_for_peers_that_negotiated_it() -> None:
+    plain = Outbox(Connection())
+    batched = Outbox(batch_conn())
+    for outbox in (plain, batched):
+        for n in range(5):
+            outbox.push(result(n))
+    frames = plain.take()
+    assert [orjson.loads(f)["request_id"] for f in frames] == ["0", "1", "2", "3", "4"]
+    (frame,) = batched.take()
+    assert [m["request_id"] for m in orjson.loads(frame)] == ["0", "1", "2", "3", "4"]
+    assert len(batched) == 0 and batched.pending_bytes == 0
+
+
+def test_batch_keeps_held_removals_in_a_later_write() -> None:
+    outbox = Outbox(batch_conn())
+    outbox.push(result(1))
+    outbox.push(result(2))
+    outbox.push({"domain": "agm", "type": "peer-removed", "peer_id": "x"})
+    (frame,) = outbox.take()
+    assert [m["type"] for m in orjson.loads(frame)] == ["result", "result"]
+    assert outbox.take() == []  # held
+    outbox.release()
+    (removal,) = outbox.take()
+    assert orjson.loads(removal)["type"] == "peer-removed"

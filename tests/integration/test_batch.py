@@ -1,0 +1,173 @@
+"""The ``batch`` extension through a real standalone hub: a batch-capable peer and a plain
+GW3 peer both get every event, in order; plain peers never see a batch frame."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+import websockets
+from test_client_support import Clients, StandaloneHub, standalone_hub, wait_for
+
+import jupyter_interop as ji
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneHub]:
+    with standalone_hub(tmp_path_factory.mktemp("hub")) as h:
+        yield h
+
+
+@pytest.fixture
+def clients(hub: StandaloneHub) -> Iterator[Clients]:
+    opened = Clients(hub)
+    yield opened
+    opened.close()
+
+
+class RawPeer:
+    """A minimal GW3 peer on a raw WebSocket that records every frame it receives."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.frames: list[bytes] = []
+
+    @classmethod
+    async def open(cls, hub: StandaloneHub, batch: bool) -> RawPeer:
+        ws = await websockets.connect(f"{hub.url}?token={hub.token}", proxy=None, compression=None)
+        peer = cls(ws)
+        hello: dict[str, Any] = {
+            "domain": "global",
+            "type": "hello",
+            "request_id": "h",
+            "identity": {"application": "raw-batch" if batch else "raw-plain"},
+            "authentication": {"method": "access-token", "token": hub.token},
+        }
+        if batch:
+            hello["extensions"] = {"jupyter_interop": {"batch": True}}
+        await peer.send(hello)
+        welcome = await peer.until("welcome")
+        accepted = (welcome.get("extensions") or {}).get("jupyter_interop") or {}
+        assert bool(accepted.get("batch")) is batch
+        await peer.send({"type": "join", "destination": "bus", "request_id": "j"})
+        await peer.until("success")
+        return peer
+
+    async def send(self, message: Any) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def messages(self, timeout: float = 10) -> list[dict[str, Any]]:
+        """The messages of the next frame (a batch frame holds several)."""
+        frame = await asyncio.wait_for(self.ws.recv(decode=False), timeout)
+        self.frames.append(frame)
+        decoded = orjson.loads(frame)
+        return decoded if isinstance(decoded, list) else [decoded]
+
+    async def until(self, mtype: str) -> dict[str, Any]:
+        while True:
+            for message in await self.messages():
+                if message.get("type") == mtype:
+                    return message
+
+    async def subscribe(self, topic: str) -> None:
+        await self.send({"domain": "bus", "type": "subscribe", "topic": topic, "request_id": "s"})
+        await self.until("subscribed")
+
+    async def events(self, count: int) -> list[Any]:
+        got: list[Any] = []
+        while len(got) < count:
+            for message in await self.messages():
+                if message.get("type") == "event":
+                    got.append(message["data"])
+        return got
+
+
+@pytest.mark.asyncio
+async def test_hub_unframes_a_batch_and_frames_only_for_batch_peers(
+    hub: StandaloneHub,
+) -> None:
+    batched = await RawPeer.open(hub, batch=True)
+    plain = await RawPeer.open(hub, batch=False)
+    try:
+        for peer in (batched, plain):
+            await peer.subscribe("batch.topic")
+        publishes = [
+            {"domain": "bus", "type": "publish", "topic": "batch.topic", "data": {"n": n}}
+            for n in range(200)
+        ]
+        # one frame: 200 publishes, with a bad item in the middle that is refused on its own
+        await batched.ws.send(
+            json.dumps([*publishes[:100], 42, *publishes[100:]]).encode(), text=True
+        )
+        assert await plain.events(200) == [{"n": n} for n in range(200)]
+        assert await batched.events(200) == [{"n": n} for n in range(200)]
+        assert all(frame[:1] == b"{" for frame in plain.frames)  # never a batch
+        assert any(frame[:1] == b"[" for frame in batched.frames)  # framed together
+        # a plain peer's array frame is not a batch: refused as a whole
+        await plain.ws.send(json.dumps(publishes[:2]), text=True)
+        error = await plain.until("error")
+        assert "JSON object" in error["reason"]
+    finally:
+        await batched.ws.close()
+        await plain.ws.close()
+
+
+def test_stream_events_reach_batch_and_plain_subscribers_in_order(clients: Clients) -> None:
+    publisher = clients("batch-pub")
+    batch_sub = clients("batch-sub")
+    plain_sub = clients("plain-sub", batch=False)
+    assert publisher._conn.extensions.get("batch") is True
+    assert plain_sub._conn.extensions.get("batch") is None
+    stream = publisher.streams.create("batch.stream")
+    received: dict[str, list[int]] = {"batch": [], "plain": []}
+    lock = threading.Lock()
+
+    def recorder(key: str) -> Any:
+        def on_data(item: ji.StreamData) -> None:
+            with lock:
+                received[key].append(item.data["n"])
+
+        return on_data
+
+    batch_sub.streams.subscribe("batch.stream", on_data=recorder("batch"))
+    plain_sub.streams.subscribe("batch.stream", on_data=recorder("plain"))
+    wait_for(lambda: len(stream.subscriptions()) == 2, what="two subscribers")
+    total = 5000
+    for n in range(total):
+        stream.push({"n": n})
+        if n % 250 == 249:
+            # bursts, not one flood: the three clients share this process (and its GIL), and a
+            # subscriber that falls behind by over 1000 events has events dropped by design
+            time.sleep(0.02)
+    wait_for(
+        lambda: len(received["batch"]) >= total and len(received["plain"]) >= total,
+        timeout=30,
+        what="every event at both subscribers",
+    )
+    assert received["batch"] == list(range(total))
+    assert received["plain"] == list(range(total))
+
+
+def test_bus_burst_from_a_batch_client_reaches_a_raw_plain_peer(
+    hub: StandaloneHub, clients: Clients
+) -> None:
+    sender = clients("batch-bus")
+
+    async def main() -> None:
+        plain = await RawPeer.open(hub, batch=False)
+        try:
+            await plain.subscribe("batch.bus")
+            for n in range(1000):
+                sender.bus.publish("batch.bus", {"n": n})
+            assert await plain.events(1000) == [{"n": n} for n in range(1000)]
+            assert all(frame[:1] == b"{" for frame in plain.frames)
+        finally:
+            await plain.ws.close()
+
+    asyncio.run(main())

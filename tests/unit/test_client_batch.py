@@ -1,0 +1,169 @@
+"""The client's side of the ``batch`` extension, without a hub: framing what goes out,
+dispatching what comes in, one wake-up per burst of pushes, events grouped per callback."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import orjson
+
+from jupyter_interop.client.connection import BATCH_MAX_BYTES, Connection, _take_batch
+from jupyter_interop.client.discovery import HubAddress
+from jupyter_interop.client.dispatch import Dispatcher
+
+
+def frame(n: int) -> bytes:
+    return orjson.dumps({"domain": "bus", "type": "event", "n": n})
+
+
+def test_take_batch_joins_json_frames_in_order_and_stops_at_binary() -> None:
+    out = deque([frame(1), frame(2), b"JIB1\x00bin", frame(3)])
+    batch = _take_batch(frame(0), out)
+    assert [m["n"] for m in orjson.loads(batch)] == [0, 1, 2]
+    assert list(out) == [b"JIB1\x00bin", frame(3)]
+    assert _take_batch(frame(9), deque()) == frame(9)  # alone: a plain frame
+
+
+def test_take_batch_respects_the_size_cap() -> None:
+    big = orjson.dumps({"pad": "x" * (BATCH_MAX_BYTES // 2 - 100)})
+    out = deque([big, big, frame(1)])
+    batch = _take_batch(big, out)
+    assert len(orjson.loads(batch)) == 2  # a third would exceed the cap
+    assert len(out) == 2
+
+
+class FakeIO:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.scheduled = 0
+
+    def call_soon(self, fn: Any, *args: Any) -> None:
+        self.scheduled += 1
+        self.loop.call_soon_threadsafe(fn, *args)
+
+
+class FakeClient:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._io = FakeIO(loop)
+
+
+def make_connection(loop: asyncio.AbstractEventLoop) -> Connection:
+    conn = Connection(
+        FakeClient(loop),  # type: ignore[arg-type]
+        HubAddress("ws://x", "t", "test"),
+        None,
+        {},
+        {},
+    )
+    conn.extensions = {"batch": True}
+    return conn
+
+
+def test_incoming_batch_is_dispatched_in_order_and_resolves_replies() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        conn = make_connection(loop)
+        seen: list[int] = []
+        conn.on("bus", "event", lambda m: seen.append(m["n"]))
+        future: asyncio.Future[Any] = loop.create_future()
+        conn._pending["7"] = (future, "a request", None)
+        conn._dispatch(
+            b"["
+            + frame(1)
+            + b","
+            + orjson.dumps({"domain": "global", "type": "success", "request_id": "7"})
+            + b","
+            + frame(2)
+            + b',"not a message",'
+            + frame(3)
+            + b"]"
+        )
+        assert seen == [1, 2, 3]
+        assert future.done() and future.result()["type"] == "success"
+        # text frames from tornado arrive as str
+        conn._dispatch("[" + frame(4).decode() + "]")
+        assert seen == [1, 2, 3, 4]
+
+    asyncio.run(main())
+
+
+def test_pushes_from_another_thread_wake_the_loop_once_per_burst() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        conn = make_connection(loop)
+        conn.ready.set()
+        io = conn.client._io  # type: ignore[attr-defined]
+
+        def burst() -> None:
+            for n in range(500):
+                conn.send_threadsafe({"domain": "bus", "type": "publish", "n": n})
+
+        thread = threading.Thread(target=burst)
+        thread.start()
+        thread.join()
+        await asyncio.sleep(0.05)
+        assert io.scheduled == 1
+        assert [orjson.loads(f)["n"] for f in conn._out] == list(range(500))
+        # a later send from the loop keeps the order of what other threads sent before it
+        conn.send_threadsafe({"domain": "bus", "type": "publish", "n": 500})
+        conn.send({"domain": "bus", "type": "publish", "n": 501})
+        assert [orjson.loads(f)["n"] for f in conn._out][-2:] == [500, 501]
+        await asyncio.sleep(0.01)
+        assert len(conn._out) == 502
+
+    asyncio.run(main())
+
+
+def test_sends_while_disconnected_are_dropped_and_counted() -> None:
+    async def main() -> None:
+        conn = make_connection(asyncio.get_running_loop())
+        for n in range(3):
+            conn.send_threadsafe({"domain": "bus", "type": "publish", "n": n})
+        await asyncio.sleep(0.01)
+        assert conn.dropped_sends == 3 and not conn._out
+
+    asyncio.run(main())
+
+
+def test_event_lane_groups_a_burst_per_callback_and_keeps_the_global_order() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        dispatcher = Dispatcher(loop, 2, 10, "test")
+        calls: list[tuple[str, int]] = []
+        gate = threading.Event()
+        threads: set[str] = set()
+
+        def slow(n: int) -> None:
+            gate.wait(5)
+            calls.append(("slow", n))
+
+        def a(n: int) -> None:
+            threads.add(threading.current_thread().name)
+            calls.append(("a", n))
+
+        def b(n: int) -> None:
+            calls.append(("b", n))
+            if n == 99:
+                raise ValueError("a failing callback does not stop the lane")
+
+        dispatcher.post_event(slow, (0,))
+        for n in range(100):
+            dispatcher.post_event(a, (n,), None, False)
+        dispatcher.post_event(b, (99,))
+        dispatcher.post_event(a, (100,))
+        # while the lane was busy, the 100 calls of ``a`` were grouped into one job
+        grouped = [len(e[2]) for e in dispatcher._events._entries if e[0] is a]
+        assert grouped == [100, 1]
+        gate.set()
+        deadline = time.monotonic() + 5
+        while len(calls) < 103 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert calls == [("slow", 0), *(("a", n) for n in range(100)), ("b", 99), ("a", 100)]
+        assert threads == {"test-events"}
+        dispatcher.shutdown()
+
+    asyncio.run(main())
