@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ..protocol import ProtocolError, Reason
 from ._fields import field, ident, optional
 from .connection import Outgoing
@@ -16,6 +18,9 @@ if TYPE_CHECKING:
 PEER_LEFT_WHILE_WAITING = "Peer has left while waiting for result"
 PEER_REMOVED = "Peer has been removed"
 METHOD_REMOVED = "Method has been removed"
+
+#: ``meta`` of every ``peer-added`` (encoded once: a join is announced to every agm peer)
+_LOCAL_META = orjson.Fragment(b'{"local":true}')
 
 
 @dataclass(eq=False)
@@ -91,11 +96,12 @@ class AgmDomain:
             "type": "peer-added",
             "peer_id": recipient.peer_id,
             "new_peer_id": new.peer_id,
-            "identity": new.identity,
-            "meta": {"local": True},
+            "identity": new.identity_json,
+            "meta": _LOCAL_META,
         }
 
-    def _methods_added(self, recipient: Peer, server: Peer, methods: list[Message]) -> Message:
+    def _methods_added(self, recipient: Peer, server: Peer, methods: Any) -> Message:
+        """``methods``: the definitions, or their JSON encoded once for all recipients."""
         return {
             "domain": "agm",
             "type": "methods-added",
@@ -113,9 +119,8 @@ class AgmDomain:
             out.append((peer.conn, self._peer_added(peer, other)))
         for other in others:
             if other.methods:
-                out.append(
-                    (peer.conn, self._methods_added(peer, other, list(other.methods.values())))
-                )
+                methods = orjson.Fragment(orjson.dumps(list(other.methods.values())))
+                out.append((peer.conn, self._methods_added(peer, other, methods)))
 
     def detach(self, peer: Peer, out: Outgoing) -> None:
         """The peer left agm: fail its pending calls, cancel its streams, tell the others."""
@@ -194,7 +199,8 @@ class AgmDomain:
                 f"A peer may register at most {self.hub.max_methods_per_peer} methods",
             )
         peer.methods.update(added)
-        announcement = list(added.values())
+        # encoded once, not once per recipient (every agm peer gets it)
+        announcement = orjson.Fragment(orjson.dumps(list(added.values())))
         for other in self.hub.peers_in("agm"):
             out.append((other.conn, self._methods_added(other, peer, announcement)))
         self.hub.success(out, peer, msg)

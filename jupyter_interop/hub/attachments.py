@@ -23,7 +23,7 @@ from ..protocol import ProtocolError, Reason
 from ..protocol.codec import encode
 from ..protocol.frames import MAGIC, Attachment, FrameError, attach, encode_binary, unpack_frame
 
-__all__ = ["BINARY_EXTENSION", "FrameCache", "decode_frame", "is_binary", "wants_binary"]
+__all__ = ["BINARY_EXTENSION", "FrameCache", "decode_frame", "fit", "is_binary", "wants_binary"]
 
 #: the ``hello`` extension (``extensions.jupyter_interop.binary``)
 BINARY_EXTENSION = "binary"
@@ -72,6 +72,21 @@ def _probe(obj: Any) -> Any:
     raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
 
 
+#: frames up to this size are copied into an exactly sized ``bytes`` before being queued
+_FIT_LIMIT = 64 * 1024
+
+
+def fit(frame: bytes) -> bytes:
+    """``frame`` in an allocation of its own size.
+
+    orjson returns its output in a buffer with about 4 KiB of slack: harmless for a frame
+    written at once, but an outbox holding the announcements of a thousand joins to a peer
+    that reads slowly would hold 4 KiB for each 300-byte frame (and the allocator keeps that
+    high-water mark). The copy costs about 0.1 µs for a small frame.
+    """
+    return bytes(memoryview(frame)) if len(frame) < _FIT_LIMIT else frame
+
+
 class FrameCache:
     """The frames of the messages of one dispatch, each encoded at most once per kind."""
 
@@ -85,7 +100,7 @@ class FrameCache:
         entry = self._frames.get(id(message))
         if entry is None:
             try:
-                frame = orjson.dumps(message, default=_probe)
+                frame = fit(orjson.dumps(message, default=_probe))
             except TypeError as error:
                 if not isinstance(error.__cause__, _HasAttachment):
                     raise
@@ -97,5 +112,5 @@ class FrameCache:
         if cached is not None:
             return cached
         # attachments as buffers for binary peers, as their JSON form for the others
-        frame = entry[index] = encode_binary(message) if binary else encode(message)
+        frame = entry[index] = fit(encode_binary(message) if binary else encode(message))
         return frame

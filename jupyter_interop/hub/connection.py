@@ -18,7 +18,7 @@ def _next_id() -> str:
     return f"c{next(_ids)}"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Connection:
     """One client connection as seen by the hub.
 

@@ -6,12 +6,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from .connection import Connection
 
 Message = dict[str, Any]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Peer:
     """An authenticated GW3 peer (one ``hello`` on one connection)."""
 
@@ -38,12 +40,25 @@ class Peer:
     bus_subscriptions: set[str] = field(default_factory=set)
     #: current channel, when the peer negotiated the channels extension and told us
     channel: str | None = None
+    #: ``identity`` encoded once (it goes to every other agm peer), see :attr:`identity_json`
+    _identity_json: orjson.Fragment | None = field(default=None, repr=False)
 
     def __hash__(self) -> int:
         return hash(self.peer_id)
 
     def __repr__(self) -> str:
         return f"<Peer {self.peer_id} {self.identity.get('application')!r}>"
+
+    @property
+    def identity_json(self) -> orjson.Fragment:
+        """The identity as encoded JSON, shared by every message that carries it (a peer's
+        identity does not change after ``hello``)."""
+        encoded = self._identity_json
+        if encoded is None:
+            # bytes(memoryview(...)): without orjson's 4 KiB of slack (kept for the peer's life)
+            encoded = orjson.Fragment(bytes(memoryview(orjson.dumps(self.identity))))
+            self._identity_json = encoded
+        return encoded
 
     @property
     def supports(self) -> dict[str, Any]:
