@@ -33,9 +33,11 @@ from ..protocol.frames import (
     DATE_PREFIX,
     TAG,
     ChunkedFrame,
+    dataframe_placeholder,
     date_string,
     frame_parts,
     json_default,
+    ndarray_placeholder,
     revive_dataframe,
     revive_ndarray,
 )
@@ -117,8 +119,7 @@ class Codec:
 
     @staticmethod
     def _default_binary(buffers: list[Any]) -> Callable[[Any], Any]:
-        from ..protocol.frames import dataframe_placeholder, ndarray_placeholder
-
+        # (no import statement in here: this runs for every message sent)
         def default(obj: Any) -> Any:
             if isinstance(obj, (bytes, bytearray, memoryview)):
                 buffers.append(obj)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -52,6 +53,8 @@ def on_io_loop(
             running = None
         if running is loop:
             return await fn(self, *args, **kwargs)
+        if running is not None:
+            return await _hop(client, loop, running, fn(self, *args, **kwargs))
         future = asyncio.run_coroutine_threadsafe(fn(self, *args, **kwargs), loop)
         try:
             return await asyncio.wrap_future(future)
@@ -62,6 +65,67 @@ def on_io_loop(
 
     wrapper.__wrapped_async__ = fn  # type: ignore[attr-defined]
     return wrapper
+
+
+async def _hop(
+    client: Interop,
+    loop: asyncio.AbstractEventLoop,
+    running: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, R],
+) -> R:
+    """Run ``coro`` as a task on the I/O loop and await its outcome on ``running``: one
+    ``call_soon_threadsafe`` there, one back, and no ``concurrent.futures.Future`` between
+    (what ``run_coroutine_threadsafe`` + ``wrap_future`` cost on every call)."""
+    waiter: asyncio.Future[R] = running.create_future()
+    started: list[asyncio.Task[R]] = []
+
+    def settle(task: asyncio.Task[R]) -> None:  # on the I/O loop
+        with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
+            running.call_soon_threadsafe(_copy_outcome, task, waiter, client)
+
+    def start() -> None:  # on the I/O loop
+        if waiter.done():  # cancelled before it started
+            coro.close()
+            return
+        task = loop.create_task(coro)
+        started.append(task)
+        task.add_done_callback(settle)
+
+    try:
+        loop.call_soon_threadsafe(start)
+    except RuntimeError:  # the I/O loop is closed
+        coro.close()
+        raise ClientClosedError("The interop client was closed") from None
+    try:
+        return await waiter
+    except asyncio.CancelledError:
+        if not waiter.cancelled():
+            raise  # the I/O loop's task was cancelled (see _copy_outcome)
+        # our caller gave up: stop the operation on the I/O loop too (after ``start``)
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_cancel_started, started)
+        raise
+
+
+def _copy_outcome(task: asyncio.Task[R], waiter: asyncio.Future[R], client: Interop) -> None:
+    if waiter.done():
+        return
+    if task.cancelled():
+        if client.closed:
+            waiter.set_exception(ClientClosedError("The interop client was closed"))
+        else:
+            waiter.set_exception(asyncio.CancelledError())
+        return
+    error = task.exception()
+    if error is not None:
+        waiter.set_exception(error)
+    else:
+        waiter.set_result(task.result())
+
+
+def _cancel_started(started: list[asyncio.Task[Any]]) -> None:
+    for task in started:
+        task.cancel()
 
 
 def blocking(
