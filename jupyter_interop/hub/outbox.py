@@ -203,37 +203,38 @@ class Outbox:
         """
         if self.closed_reason is not None:
             return False
+        limits = self.limits
+        over_soft = self._count >= limits.soft_messages or self._bytes >= limits.soft_bytes
         mtype = message.get("type")
-        if (
-            mtype == "event"
-            and message.get("domain") in _DROPPABLE_DOMAINS
-            and self.over_soft_limit
-        ):
-            self._drop_event()
-            return self._check_stall()
-        if mtype == "context-updated":
+        context_id: Any = None
+        removal = False
+        if mtype == "event":  # the bulk of the traffic: stream data, bus deliveries
+            if over_soft and message.get("domain") in _DROPPABLE_DOMAINS:
+                self._drop_event()
+                return self._check_stall()
+        elif mtype == "context-updated":
             message, frame = self._coalesce(message, frame)
+            context_id = message.get("context_id")
+            if not isinstance(context_id, str):
+                context_id = None
+        elif mtype in REMOVAL_TYPES:
+            removal = message.get("domain") == "agm"
         if frame is None:
             frame = encode(message)
-        context_id = message.get("context_id") if mtype == "context-updated" else None
-        if not isinstance(context_id, str):
-            context_id = None
-        removal = mtype in REMOVAL_TYPES and message.get("domain") == "agm"
         entry = _Entry(frame, self._clock(), context_id, removal)
         self._entries.append(entry)
-        self._count += 1
-        self._bytes += len(frame)
+        count = self._count = self._count + 1
+        size = self._bytes = self._bytes + len(frame)
         if context_id is not None:
             self._pending_contexts[context_id] = entry
-        limits = self.limits
-        if self._count > limits.hard_messages or (
-            self._bytes > limits.hard_bytes and self._count > 1
-        ):
+        if count > limits.hard_messages or (size > limits.hard_bytes and count > 1):
             self._overflow(
-                f"slow consumer: {self._count} messages / {self._bytes} bytes pending "
+                f"slow consumer: {count} messages / {size} bytes pending "
                 f"(limit {limits.hard_messages} / {limits.hard_bytes})"
             )
             return False
+        if not over_soft and count < limits.soft_messages and size < limits.soft_bytes:
+            return True  # under the soft limit: nothing can have stalled
         return self._check_stall()
 
     def _drop_event(self) -> None:
