@@ -19,6 +19,13 @@ PEER_LEFT_WHILE_WAITING = "Peer has left while waiting for result"
 PEER_REMOVED = "Peer has been removed"
 METHOD_REMOVED = "Method has been removed"
 
+
+def _encoded(value: Any) -> orjson.Fragment:
+    """``value`` encoded once for the messages of many recipients (in an exactly sized
+    ``bytes``: orjson's output has 4 KiB of slack, and queued messages keep it alive)."""
+    return orjson.Fragment(bytes(memoryview(orjson.dumps(value))))
+
+
 #: ``meta`` of every ``peer-added`` (encoded once: a join is announced to every agm peer)
 _LOCAL_META = orjson.Fragment(b'{"local":true}')
 
@@ -119,7 +126,7 @@ class AgmDomain:
             out.append((peer.conn, self._peer_added(peer, other)))
         for other in others:
             if other.methods:
-                methods = orjson.Fragment(orjson.dumps(list(other.methods.values())))
+                methods = _encoded(list(other.methods.values()))
                 out.append((peer.conn, self._methods_added(peer, other, methods)))
 
     def detach(self, peer: Peer, out: Outgoing) -> None:
@@ -200,7 +207,7 @@ class AgmDomain:
             )
         peer.methods.update(added)
         # encoded once, not once per recipient (every agm peer gets it)
-        announcement = orjson.Fragment(orjson.dumps(list(added.values())))
+        announcement = _encoded(list(added.values()))
         for other in self.hub.peers_in("agm"):
             out.append((other.conn, self._methods_added(other, peer, announcement)))
         self.hub.success(out, peer, msg)
