@@ -41,6 +41,7 @@ from ..protocol.frames import (
     revive_dataframe,
     revive_ndarray,
 )
+from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
 from .errors import SerializationError
 
 __all__ = ["Codec", "date_string", "parse_date", "revive", "unwrap_value", "wrap_value"]
@@ -101,6 +102,8 @@ class Codec:
             raise _serialization_error(error) from None
         if buffers:
             parts, total = frame_parts(header, buffers)
+            if total >= LARGE_FRAME:
+                tune_for_large_frames()  # once: see protocol/malloc.py
             if total > CHUNK_SIZE:
                 return ChunkedFrame(parts, total, next(self._chunk_ids))
             return b"".join(parts)

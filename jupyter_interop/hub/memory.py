@@ -12,36 +12,10 @@ nothing where the C library has no ``malloc_trim`` (musl, macOS, Windows).
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
-import logging
-from collections.abc import Callable
+
+from ..protocol.malloc import _LIBC, malloc_trim
 
 __all__ = ["HeapTrimmer", "malloc_trim"]
-
-log = logging.getLogger("jupyter_interop")
-
-
-def _load_trim() -> Callable[[int], int] | None:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
-
-
-_TRIM = _load_trim()
-
-
-def malloc_trim() -> bool:
-    """Return free heap pages to the system; False where that is not available."""
-    if _TRIM is None:
-        return False
-    _TRIM(0)
-    return True
 
 
 class HeapTrimmer:
@@ -62,7 +36,7 @@ class HeapTrimmer:
         """``nbytes`` were just written (or queued) by the transport."""
         self._since += nbytes
         self._busy += nbytes
-        if self._timer is None and self._since >= self.threshold and _TRIM is not None:
+        if self._timer is None and self._since >= self.threshold and _LIBC is not None:
             self._arm()
 
     def _arm(self) -> None:

@@ -39,6 +39,7 @@ from ..protocol.frames import (
     chunk_views,
     is_chunk,
 )
+from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
 
 if TYPE_CHECKING:
     from ..hub.core import InteropHub
@@ -348,6 +349,8 @@ class GatewaySocket(WebSocketHandler):
                     return None
                 decoded = decode(message)
             elif wants_binary(conn.attrs.get("extensions")):
+                if len(message) >= LARGE_FRAME:
+                    tune_for_large_frames()  # once: see protocol/malloc.py
                 if is_chunk(message):
                     whole = self._feed_chunk(message)
                     if whole is None:
