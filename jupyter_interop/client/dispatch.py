@@ -174,10 +174,12 @@ class _Lane:
     def _run(self) -> None:
         entries = self._entries
         lock = self._lock
-        while not self.closed:
+        while True:
             with lock:
                 entry = entries.popleft() if entries else None
                 if entry is None:
+                    if self.closed:
+                        return  # what was posted before shutdown has run
                     self._waiting = True
             if entry is None:
                 self._wake.get()
@@ -188,7 +190,9 @@ class _Lane:
                 log.debug("Interop: event job failed", exc_info=True)
 
     def shutdown(self) -> None:
-        self.closed = True
+        """Refuse new posts; the thread runs what was posted before, then ends."""
+        with self._lock:
+            self.closed = True
         self._wake.put(None)
 
 

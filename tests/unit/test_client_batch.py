@@ -167,3 +167,27 @@ def test_event_lane_groups_a_burst_per_callback_and_keeps_the_global_order() -> 
         dispatcher.shutdown()
 
     asyncio.run(main())
+
+
+def test_event_lane_runs_what_was_posted_before_shutdown() -> None:
+    async def main() -> None:
+        dispatcher = Dispatcher(asyncio.get_running_loop(), 1, 10, "test-close")
+        gate = threading.Event()
+        calls: list[int] = []
+
+        def slow(n: int) -> None:
+            gate.wait(5)
+            calls.append(n)
+
+        for n in range(3):
+            dispatcher.post_event(slow, (n,), None, False)
+        dispatcher.shutdown()
+        dispatcher.post_event(slow, (99,), None, False)  # refused: shut down
+        gate.set()
+        deadline = time.monotonic() + 5
+        while len(calls) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert calls == [0, 1, 2]
+
+    asyncio.run(main())
