@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hubkit import Client, HubKit
 
-from jupyter_interop.protocol.deltas import apply_delta
 from jupyter_interop.protocol import Reason
+from jupyter_interop.protocol.deltas import apply_delta
 
 
 def create(c: Client, name: str, data: dict, lifetime: str = "retained") -> list[dict]:
