@@ -569,10 +569,10 @@ class GatewaySocket(WebSocketHandler):
         for frame in frames:
             size = len(frame)
             written += size
-            if size > _LARGE and is_binary(frame):
+            if size > _LARGE:
                 # a large frame is written from the encoded frame itself (no copy into the
-                # batch; every recipient writes the same object), cut into chunk frames when
-                # it would exceed what a peer accepts in one frame
+                # batch; every recipient writes the same object), a binary one cut into chunk
+                # frames when it would exceed what a peer accepts in one frame
                 if parts:
                     stream.write(b"".join(parts)).add_done_callback(_consume)
                     parts = []
@@ -588,11 +588,13 @@ class GatewaySocket(WebSocketHandler):
         return last
 
     def _write_large(self, stream: Any, frame: bytes) -> Any:
-        """Write one large binary frame: whole, or as chunk frames; the last write's future."""
+        """Write one large frame: whole, or (binary) as chunk frames; the last write's future."""
         size = len(frame)
         chunk_size = self.service.chunk_size
-        if size <= chunk_size:
-            stream.write(_text_frame_header(size, 0x82)).add_done_callback(_consume)
+        binary = is_binary(frame)
+        if size <= chunk_size or not binary:
+            opcode = 0x82 if binary else 0x81
+            stream.write(_text_frame_header(size, opcode)).add_done_callback(_consume)
             return stream.write(frame)
         last = None
         for head, pieces in chunk_views([frame], size, next(self.service._chunk_ids), chunk_size):
