@@ -13,6 +13,7 @@ from ..procs import JupyterServer
 from ..report import Column, Row, ScenarioResult, Target
 from ..runner import Run, System, cpu_seconds, rotate
 from ..stats import ratio, summarize_latencies, summarize_runs
+from ..worker import METHOD
 
 COLUMNS = [
     Column("p50", "p50 (µs)"),
@@ -34,10 +35,20 @@ async def start_systems(r: Run, payload: str = "small") -> list[System]:
         System("hub · raw GW3 client", "hub", {"handler": handler, "caller": caller}, hub.pid)
     )
     if r.has_client:
-        ji_handler = await r.worker("ji-handler", url=hub.url_with_token, token=hub.token)
+        # a method name of its own: with the raw GW3 handler offering METHOD on the same hub,
+        # target "best" would route the client's calls to that handler instead
+        ji_method = f"{METHOD}.ji"
+        ji_handler = await r.worker(
+            "ji-handler", url=hub.url_with_token, token=hub.token, method=ji_method
+        )
         for api in ("async", "sync"):
             ji_caller = await r.worker(
-                "ji-caller", url=hub.url_with_token, token=hub.token, payload=payload, api=api
+                "ji-caller",
+                url=hub.url_with_token,
+                token=hub.token,
+                payload=payload,
+                api=api,
+                method=ji_method,
             )
             systems.append(
                 System(
