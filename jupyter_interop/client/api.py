@@ -112,6 +112,16 @@ class Interop(LoggingConfigurable):
             "buffers between Python peers (JSON forms otherwise)."
         ),
     ).tag(config=True)
+    tune_allocator = Bool(
+        True,
+        help=(
+            "When this process first sends a binary frame of 256 KiB or more, raise glibc's "
+            "mmap and trim thresholds so that frame-sized blocks are reused instead of being "
+            "page-faulted in for every frame (a 1 MiB round trip spends a third of its time "
+            "there otherwise). This changes the allocator of the whole process, the kernel's "
+            "numpy and pandas included: set False to leave it alone."
+        ),
+    ).tag(config=True)
     batch = Bool(
         True,
         help=(

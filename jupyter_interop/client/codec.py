@@ -85,8 +85,9 @@ def _module(obj: Any) -> str:
 class Codec:
     """Encodes messages for one connection (binary attachments only if negotiated)."""
 
-    def __init__(self, binary: bool = False) -> None:
+    def __init__(self, binary: bool = False, tune_allocator: bool = True) -> None:
         self.binary = binary
+        self.tune_allocator = tune_allocator
         self._chunk_ids = itertools.count(1)
 
     # ------------------------------------------------------------------ encode
@@ -102,7 +103,7 @@ class Codec:
             raise _serialization_error(error) from None
         if buffers:
             parts, total = frame_parts(header, buffers)
-            if total >= LARGE_FRAME:
+            if total >= LARGE_FRAME and self.tune_allocator:
                 tune_for_large_frames()  # once: see protocol/malloc.py
             if total > CHUNK_SIZE:
                 return ChunkedFrame(parts, total, next(self._chunk_ids))

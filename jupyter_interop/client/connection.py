@@ -240,7 +240,9 @@ class Connection:
         self.instance = Instance.from_identity(identity, self.peer_id)
         accepted = (welcome.get("extensions") or {}).get("jupyter_interop") or {}
         self.extensions = accepted if isinstance(accepted, dict) else {}
-        self.codec = Codec(binary=bool(self.extensions.get("binary")))
+        self.codec = Codec(
+            binary=bool(self.extensions.get("binary")), tune_allocator=self.client.tune_allocator
+        )
         info = (welcome.get("options") or {}).get("info") or {}
         self.hub_id = info.get("hub_id") if isinstance(info, dict) else None
         self.generation += 1

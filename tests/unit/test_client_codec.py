@@ -178,3 +178,24 @@ def test_plain_json_values_round_trip_unchanged(value: Any) -> None:
 def test_aware_datetimes_round_trip_to_the_millisecond(value: dt.datetime) -> None:
     got = roundtrip(value)
     assert got == value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def test_allocator_tuning_can_be_left_alone() -> None:
+    """``tune_allocator=False`` keeps the process's allocator as it was (checked in a fresh
+    interpreter: the tuning is once per process)."""
+    import subprocess
+    import sys
+
+    script = (
+        "from jupyter_interop.client.codec import Codec\n"
+        "from jupyter_interop.protocol import malloc\n"
+        "big = {'type': 'call', 'arguments_kv': {'blob': bytes(1 << 20)}}\n"
+        "Codec(binary=True, tune_allocator=False).encode(big)\n"
+        "print(malloc._tuned)\n"
+        "Codec(binary=True).encode(big)\n"
+        "print(malloc._tuned or malloc._LIBC is None)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    assert out == ["False", "True"]
