@@ -7,28 +7,14 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 import websockets
-from test_client_support import Clients, StandaloneHub, standalone_hub, wait_for
+from test_client_support import Clients, StandaloneHub, wait_for
 
 import jupyter_interop as ji
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneHub]:
-    with standalone_hub(tmp_path_factory.mktemp("hub")) as h:
-        yield h
-
-
-@pytest.fixture
-def clients(hub: StandaloneHub) -> Iterator[Clients]:
-    opened = Clients(hub)
-    yield opened
-    opened.close()
 
 
 class RawPeer:

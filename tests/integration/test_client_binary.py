@@ -10,27 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from test_client_support import Clients, Recorder, StandaloneHub, standalone_hub, wait_for
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneHub]:
-    with standalone_hub(tmp_path_factory.mktemp("hub")) as h:
-        yield h
-
-
-@pytest.fixture
-def clients(hub: StandaloneHub) -> Iterator[Clients]:
-    opened = Clients(hub)
-    yield opened
-    opened.close()
+from test_client_support import Clients, Recorder, StandaloneHub, wait_for
 
 
 def sample_frame(rows: int) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_client_support import REPO, Clients, Recorder, StandaloneHub, standalone_hub, wait_for
+from test_client_support import REPO, Clients, Recorder, StandaloneHub, wait_for
 
 import jupyter_interop as ji
 
@@ -109,12 +109,6 @@ class JsPeer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneHub]:
-    with standalone_hub(tmp_path_factory.mktemp("hub")) as h:
-        yield h
 
 
 @pytest.fixture(scope="module")

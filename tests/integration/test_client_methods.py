@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from test_client_support import (
     Recorder,
     StandaloneHub,
     isolated_env,
-    standalone_hub,
     wait_for,
 )
 
@@ -31,19 +29,6 @@ import jupyter_interop as ji
 def wait_servers(io: ji.Interop, method: str, count: int) -> None:
     """Discovery is eventually consistent: wait until ``io`` sees ``count`` servers."""
     wait_for(lambda: len(io.methods.servers(method)) == count, what=f"{count} servers of {method}")
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneHub]:
-    with standalone_hub(tmp_path_factory.mktemp("hub")) as h:
-        yield h
-
-
-@pytest.fixture
-def clients(hub: StandaloneHub) -> Iterator[Clients]:
-    opened = Clients(hub)
-    yield opened
-    opened.close()
 
 
 # ---------------------------------------------------------------------- connection

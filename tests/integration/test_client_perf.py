@@ -14,15 +14,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from test_client_support import REPO, StandaloneHub, standalone_hub
+from test_client_support import REPO, StandaloneHub
 
 import jupyter_interop as ji
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneHub]:
-    with standalone_hub(tmp_path_factory.mktemp("hub")) as h:
-        yield h
 
 
 @pytest.fixture(scope="module")

@@ -5,27 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-from test_client_support import Clients, Recorder, StandaloneHub, standalone_hub, wait_for
+from test_client_support import Clients, Recorder, StandaloneHub, wait_for
 
 import jupyter_interop as ji
 
 UTC = dt.timezone.utc
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneHub]:
-    with standalone_hub(tmp_path_factory.mktemp("hub")) as h:
-        yield h
-
-
-@pytest.fixture
-def clients(hub: StandaloneHub) -> Iterator[Clients]:
-    opened = Clients(hub)
-    yield opened
-    opened.close()
 
 
 def datas(recorder: Recorder) -> list[object]:
