@@ -118,6 +118,23 @@ class AgmDomain:
             "source_type": "local",
         }
 
+    def _announce_removed(
+        self, server: Peer, method_ids: list[str], recipients: list[Peer], out: Outgoing
+    ) -> None:
+        for other in recipients:
+            out.append(
+                (
+                    other.conn,
+                    {
+                        "domain": "agm",
+                        "type": "methods-removed",
+                        "peer_id": other.peer_id,
+                        "server_id": server.peer_id,
+                        "methods": method_ids,
+                    },
+                )
+            )
+
     def join(self, peer: Peer, out: Outgoing) -> None:
         """Announce peers both ways, then existing methods, as the Glue42 gateway does."""
         others = [p for p in self.hub.peers_in("agm") if p is not peer]
@@ -152,20 +169,7 @@ class AgmDomain:
                 self._remove_interest(sub, Reason.PEER_REMOVED, PEER_REMOVED, out)
         others = [p for p in self.hub.peers_in("agm") if p is not peer]
         if peer.methods:
-            ids = list(peer.methods)
-            for other in others:
-                out.append(
-                    (
-                        other.conn,
-                        {
-                            "domain": "agm",
-                            "type": "methods-removed",
-                            "peer_id": other.peer_id,
-                            "server_id": peer.peer_id,
-                            "methods": ids,
-                        },
-                    )
-                )
+            self._announce_removed(peer, list(peer.methods), others, out)
         peer.methods.clear()
         for other in others:
             out.append(
@@ -226,19 +230,7 @@ class AgmDomain:
                 self._cancel_for_subscriber(sub, Reason.METHOD_REMOVED, METHOD_REMOVED, out)
         for method_id in ids:
             del peer.methods[method_id]
-        for other in self.hub.peers_in("agm"):
-            out.append(
-                (
-                    other.conn,
-                    {
-                        "domain": "agm",
-                        "type": "methods-removed",
-                        "peer_id": other.peer_id,
-                        "server_id": peer.peer_id,
-                        "methods": ids,
-                    },
-                )
-            )
+        self._announce_removed(peer, ids, self.hub.peers_in("agm"), out)
         self.hub.success(out, peer, msg)
 
     def _server_and_method(self, msg: Message, uri: str) -> tuple[Peer, str, Message]:
