@@ -344,18 +344,29 @@ class Contexts:
         self._notify(ctx, copy_data(data), [], snapshot=True, own=True)
         return True
 
-    @on_io_loop
-    async def adestroy(self, name: str) -> None:
-        """Destroy the context ``name`` (subscribers stay, waiting for it to come back)."""
+    async def _announced(self, name: str, what: str) -> _Context | None:
+        """The context ``name`` once connected, or None if the hub never announced it.
+
+        Another peer may have created it a moment ago: when it is not known yet, the
+        announcements the hub sent before a round trip are read first.
+        """
         _check_name(name)
         client = self._client
         conn = client._conn
-        await conn.wait_connected(conn.loop.time() + client.request_timeout, f"destroy {name!r}")
+        await conn.wait_connected(conn.loop.time() + client.request_timeout, f"{what} {name!r}")
         ctx = self._by_name.get(name)
         if ctx is None or ctx.context_id is None:
             await conn.barrier(client.request_timeout)
             ctx = self._by_name.get(name)
-        if ctx is None or ctx.context_id is None:
+        return ctx if ctx is not None and ctx.context_id is not None else None
+
+    @on_io_loop
+    async def adestroy(self, name: str) -> None:
+        """Destroy the context ``name`` (subscribers stay, waiting for it to come back)."""
+        client = self._client
+        conn = client._conn
+        ctx = await self._announced(name, "destroy")
+        if ctx is None:
             raise ContextError(f"No context named {name!r} is known to this client")
         try:
             await conn.request(
@@ -376,17 +387,10 @@ class Contexts:
     @on_io_loop
     async def aget(self, name: str) -> Data:
         """The current data of ``name`` (a copy); ``{}`` if no such context exists."""
-        _check_name(name)
-        client = self._client
-        conn = client._conn
-        await conn.wait_connected(conn.loop.time() + client.request_timeout, f"get {name!r}")
-        ctx = self._by_name.get(name)
-        if ctx is None or ctx.context_id is None:
-            # another peer may have created it a moment ago: read our announcements first
-            await conn.barrier(client.request_timeout)
-            ctx = self._by_name.get(name)
-            if ctx is None or ctx.context_id is None:
-                return {}
+        conn = self._client._conn
+        ctx = await self._announced(name, "get")
+        if ctx is None:
+            return {}
         if ctx.member and ctx.data is not None:
             return copy_data(ctx.data)
         context_id = ctx.context_id
