@@ -287,22 +287,17 @@ class Contexts:
                 ctx.updater_id = conn.peer_id
                 self._notify(ctx, changed, removed, snapshot=False, own=True)
 
-        try:
-            reply = await conn.request(
-                {
-                    "domain": "global",
-                    "type": "update-context",
-                    "context_id": ctx.context_id,
-                    "delta": delta,
-                },
-                client.request_timeout,
-                f"update of context {name!r}",
-                on_reply=applied,
-            )
-        except RemoteError as error:
-            raise ContextError(
-                f"Could not update context {name!r}: {error.reason}", error.reason_uri
-            ) from None
+        reply = await self._request(
+            {
+                "domain": "global",
+                "type": "update-context",
+                "context_id": ctx.context_id,
+                "delta": delta,
+            },
+            "update",
+            name,
+            on_reply=applied,
+        )
         version = reply.get("version")
         return version if isinstance(version, int) else None
 
@@ -322,27 +317,45 @@ class Contexts:
                 ctx.version = 0
                 ctx.updater_id = client._conn.peer_id
 
-        try:
-            reply = await client._conn.request(
-                {
-                    "domain": "global",
-                    "type": "create-context",
-                    "name": ctx.name,
-                    "data": data,
-                    "lifetime": "retained",
-                },
-                client.request_timeout,
-                f"creation of context {ctx.name!r}",
-                on_reply=known,
-            )
-        except RemoteError as error:
-            raise ContextError(
-                f"Could not create context {ctx.name!r}: {error.reason}", error.reason_uri
-            ) from None
+        reply = await self._request(
+            {
+                "domain": "global",
+                "type": "create-context",
+                "name": ctx.name,
+                "data": data,
+                "lifetime": "retained",
+            },
+            "create",
+            ctx.name,
+            on_reply=known,
+        )
         if reply.get("type") == "subscribed-context":
             return False
         self._notify(ctx, copy_data(data), [], snapshot=True, own=True)
         return True
+
+    async def _request(
+        self,
+        message: dict[str, Any],
+        action: str,
+        name: str,
+        *,
+        internal: bool = False,
+        on_reply: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """A context request to the hub; its error reply becomes a ContextError."""
+        try:
+            return await self._client._conn.request(
+                message,
+                self._client.request_timeout,
+                f"{action} context {name!r}",
+                internal=internal,
+                on_reply=on_reply,
+            )
+        except RemoteError as error:
+            raise ContextError(
+                f"Could not {action} context {name!r}: {error.reason}", error.reason_uri
+            ) from None
 
     async def _announced(self, name: str, what: str) -> _Context | None:
         """The context ``name`` once connected, or None if the hub never announced it.
@@ -363,21 +376,14 @@ class Contexts:
     @on_io_loop
     async def adestroy(self, name: str) -> None:
         """Destroy the context ``name`` (subscribers stay, waiting for it to come back)."""
-        client = self._client
-        conn = client._conn
         ctx = await self._announced(name, "destroy")
         if ctx is None:
             raise ContextError(f"No context named {name!r} is known to this client")
-        try:
-            await conn.request(
-                {"domain": "global", "type": "destroy-context", "context_id": ctx.context_id},
-                client.request_timeout,
-                f"destruction of context {name!r}",
-            )
-        except RemoteError as error:
-            raise ContextError(
-                f"Could not destroy context {name!r}: {error.reason}", error.reason_uri
-            ) from None
+        await self._request(
+            {"domain": "global", "type": "destroy-context", "context_id": ctx.context_id},
+            "destroy",
+            name,
+        )
         self._forget(ctx)
 
     destroy = blocking(adestroy)
@@ -466,25 +472,19 @@ class Contexts:
         only: _Subscriber | None = None,
         internal: bool = False,
     ) -> dict[str, Any]:
-        client = self._client
 
         def snapshot(reply: dict[str, Any]) -> None:
             if remember or ctx.subscribers:
                 ctx.member = True
                 self._snapshot(ctx, reply, only)
 
-        try:
-            return await client._conn.request(
-                {"domain": "global", "type": "subscribe-context", "context_id": ctx.context_id},
-                client.request_timeout,
-                f"subscription to context {ctx.name!r}",
-                internal=internal,
-                on_reply=snapshot,
-            )
-        except RemoteError as error:
-            raise ContextError(
-                f"Could not subscribe to context {ctx.name!r}: {error.reason}", error.reason_uri
-            ) from None
+        return await self._request(
+            {"domain": "global", "type": "subscribe-context", "context_id": ctx.context_id},
+            "subscribe to",
+            ctx.name,
+            internal=internal,
+            on_reply=snapshot,
+        )
 
     def _snapshot(
         self, ctx: _Context, reply: dict[str, Any], only: _Subscriber | None = None

@@ -32,17 +32,19 @@ def _attachment_json(obj: Any) -> Any:
     raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
 
 
-def decode(frame: str | bytes) -> Message:
-    """Decode one text frame into a message dict, or raise a ProtocolError."""
+def _load(frame: str | bytes, kind: type, what: str) -> Any:
     try:
-        message = orjson.loads(frame)
+        value = orjson.loads(frame)
     except orjson.JSONDecodeError as e:
         raise ProtocolError(Reason.INVALID_MESSAGE, f"Frame is not valid JSON: {e}") from None
-    if not isinstance(message, dict):
-        raise ProtocolError(
-            Reason.INVALID_MESSAGE,
-            f"A message must be a JSON object, not {type(message).__name__}",
-        )
+    if not isinstance(value, kind):
+        raise ProtocolError(Reason.INVALID_MESSAGE, f"{what}, not {type(value).__name__}")
+    return value
+
+
+def decode(frame: str | bytes) -> Message:
+    """Decode one text frame into a message dict, or raise a ProtocolError."""
+    message: Message = _load(frame, dict, "A message must be a JSON object")
     return message
 
 
@@ -58,15 +60,7 @@ def is_batch(frame: str | bytes) -> bool:
 def decode_batch(frame: str | bytes) -> list[Any]:
     """Decode a batch frame into its items, in order (each is checked by the caller: an item
     that is not an object is refused on its own, the others are still handled)."""
-    try:
-        items = orjson.loads(frame)
-    except orjson.JSONDecodeError as e:
-        raise ProtocolError(Reason.INVALID_MESSAGE, f"Frame is not valid JSON: {e}") from None
-    if not isinstance(items, list):
-        raise ProtocolError(
-            Reason.INVALID_MESSAGE,
-            f"A batch must be a JSON array, not {type(items).__name__}",
-        )
+    items: list[Any] = _load(frame, list, "A batch must be a JSON array")
     return items
 
 
