@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from ..procs import Worker
 from ..report import Column, Row, ScenarioResult, Target
@@ -37,6 +38,30 @@ async def count_alive(holders: list[Worker]) -> int:
     return sum(int(reply["alive"]) for reply in replies)
 
 
+async def start_holders(
+    r: Run, hub: Any, writer: Worker, total: int, procs: int, tag: str, **params: Any
+) -> list[Worker]:
+    """``total`` idle clients spread over ``procs`` processes, following the writer's contexts."""
+    ids = list(writer.info["ids"].values())
+    return list(
+        await asyncio.gather(
+            *(
+                r.worker(
+                    "gw3-holders",
+                    timeout=900,
+                    url=hub.url,
+                    token=hub.token,
+                    k=total // procs,
+                    tag=f"{tag}{i}",
+                    context_ids=ids,
+                    **params,
+                )
+                for i in range(procs)
+            )
+        )
+    )
+
+
 async def rss_without_agm(r: Run, total: int, procs: int) -> float:
     """KiB of hub RSS per client that only says hello and follows 5 contexts (no agm: no
     O(N²) announcements), on a hub of its own: what a connection itself costs."""
@@ -46,24 +71,7 @@ async def rss_without_agm(r: Run, total: int, procs: int) -> float:
     try:
         await settle(hub.pid)
         before = rss(hub.pid)
-        ids = list(writer.info["ids"].values())
-        holders = list(
-            await asyncio.gather(
-                *(
-                    r.worker(
-                        "gw3-holders",
-                        timeout=900,
-                        url=hub.url,
-                        token=hub.token,
-                        k=total // procs,
-                        tag=f"x{i}",
-                        context_ids=ids,
-                        methods=0,
-                    )
-                    for i in range(procs)
-                )
-            )
-        )
+        holders = await start_holders(r, hub, writer, total, procs, "x", methods=0)
         await settle(hub.pid)
         return (rss(hub.pid) - before) / total / 1024
     finally:
@@ -90,23 +98,7 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
         rss_before = rss(hub.pid)
         cpu0 = cpu_seconds(hub.pid)
         t0 = time.monotonic()
-        ids = list(writer.info["ids"].values())
-        holders = list(
-            await asyncio.gather(
-                *(
-                    r.worker(
-                        "gw3-holders",
-                        timeout=900,
-                        url=hub.url,
-                        token=hub.token,
-                        k=total // procs,
-                        tag=str(i),
-                        context_ids=ids,
-                    )
-                    for i in range(procs)
-                )
-            )
-        )
+        holders = await start_holders(r, hub, writer, total, procs, "")
         connect_s = time.monotonic() - t0
         await settle(hub.pid)
         connect_cpu = cpu_seconds(hub.pid) - cpu0
