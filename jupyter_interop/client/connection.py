@@ -102,6 +102,8 @@ class Connection:
             str, tuple[asyncio.Future[Message], str, Callable[[Message], None] | None]
         ] = {}
         self._handlers: dict[tuple[str, str], list[Handler]] = {}
+        #: (domain, type) -> handler of runs of consecutive such messages (see on_many)
+        self._many: dict[tuple[str, str], Callable[[list[Message]], None]] = {}
         self._restorers: list[Callable[[], Awaitable[None]]] = []
         self._lost_hooks: list[Callable[[], None]] = []
         self._ready_hooks: list[Callable[[], None]] = []
@@ -122,6 +124,14 @@ class Connection:
     def on(self, domain: str, mtype: str, handler: Handler) -> None:
         """Call ``handler(message)`` (on the loop) for every event of this domain and type."""
         self._handlers.setdefault((domain, mtype), []).append(handler)
+
+    def on_many(self, domain: str, mtype: str, handler: Callable[[list[Message]], None]) -> None:
+        """Call ``handler(messages)`` (on the loop) with each run of consecutive events of this
+        domain and type: a batch frame of stream events is one call, not one per event."""
+        key = (domain, mtype)
+        if mtype in _REPLY_TYPES or key in self._handlers or key in self._many:
+            raise ValueError(f"{domain}/{mtype} cannot take a run handler")
+        self._many[key] = handler
 
     def add_restorer(self, restorer: Callable[[], Awaitable[None]]) -> None:
         """Run after every *re*connect, in registration order, before user calls proceed."""
@@ -504,12 +514,7 @@ class Connection:
                 return
             if Codec.needs_revive(frame):
                 items = revive(items)
-            for item in items:
-                if isinstance(item, dict):
-                    try:
-                        self._dispatch_message(item)
-                    except Exception:
-                        log.exception("Interop: could not handle a message from the hub")
+            self._dispatch_batch(items)
             return
         if isinstance(frame, (bytes, bytearray)) and first != b"{":
             from ..protocol.frames import unpack_frame
@@ -523,6 +528,40 @@ class Connection:
                 message = revive(message)
         if isinstance(message, dict):
             self._dispatch_message(message)
+
+    def _dispatch_batch(self, items: list[Any]) -> None:
+        """The messages of a batch frame in order; runs of consecutive messages that have a
+        run handler (:meth:`on_many`) go to it in one call each."""
+        many = self._many
+        run: list[Message] = []
+        run_key: tuple[Any, Any] | None = None
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            key = (item.get("domain", "global"), item.get("type"))
+            if key == run_key:
+                run.append(item)
+                continue
+            if run:
+                self._dispatch_run(run_key, run)
+                run = []
+            if key in many:
+                run_key = key
+                run = [item]
+                continue
+            run_key = None
+            try:
+                self._dispatch_message(item)
+            except Exception:
+                log.exception("Interop: could not handle a message from the hub")
+        if run:
+            self._dispatch_run(run_key, run)
+
+    def _dispatch_run(self, key: Any, run: list[Message]) -> None:
+        try:
+            self._many[key](run)
+        except Exception:
+            log.exception("Interop: handling %s failed", key[1])
 
     def _dispatch_message(self, message: Message) -> None:
         mtype = message.get("type")
@@ -539,7 +578,12 @@ class Connection:
                             on_reply(message)
                         future.set_result(message)
                 return
-        handlers = self._handlers.get((message.get("domain", "global"), mtype))  # type: ignore[arg-type]
+        key = (message.get("domain", "global"), mtype)
+        many = self._many.get(key)  # type: ignore[arg-type]
+        if many is not None:
+            self._dispatch_run(key, [message])
+            return
+        handlers = self._handlers.get(key)  # type: ignore[arg-type]
         if handlers:
             for handler in handlers:
                 try:

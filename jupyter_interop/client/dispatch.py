@@ -137,13 +137,15 @@ class _Lane:
 
     Consecutive posts of the same callback (with the same output target) that the thread has
     not started yet are grouped into one job: a burst of stream events costs one hand-off to
-    the thread, and the callback still sees every item, in order.
+    the thread, and the callback still sees every item, in order. :meth:`post_items` hands
+    over a whole run of single-argument calls (a batch frame's stream items) at once.
     """
 
     def __init__(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
         self.name = name
         self.loop = loop
-        #: [fn, target, list of args tuples]; the last entry grows while it waits
+        #: [fn, target, spread, calls]: ``fn(*args)`` per args tuple in ``calls`` when
+        #: ``spread``, else ``fn(item)`` per item; the last entry grows while it waits
         self._entries: deque[list[Any]] = deque()
         self._lock = threading.Lock()
         self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
@@ -152,24 +154,48 @@ class _Lane:
         self.closed = False
 
     def post(self, fn: Callable[..., Any], args: tuple[Any, ...], target: Any) -> None:
-        if self.closed:
-            raise RuntimeError("lane shut down")
+        """Queue ``fn(*args)`` (ignored once shut down)."""
         with self._lock:
+            if self.closed:
+                return
             entries = self._entries
             if entries:
                 last = entries[-1]
-                if last[0] is fn and last[1] is target:
-                    last[2].append(args)
+                if last[0] is fn and last[1] is target and last[2]:
+                    last[3].append(args)
                     return
-            entries.append([fn, target, [args]])
-            wake = self._waiting
-            self._waiting = False
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-                self._thread.start()
-                return
+            entries.append([fn, target, True, [args]])
+            wake = self._started()
         if wake:
             self._wake.put(None)
+
+    def post_items(self, fn: Callable[[Any], Any], items: list[Any], target: Any) -> None:
+        """Queue ``fn(item)`` for each of ``items``, in order (the lane takes the list;
+        ignored once shut down)."""
+        with self._lock:
+            if self.closed:
+                return
+            entries = self._entries
+            if entries:
+                last = entries[-1]
+                if last[0] is fn and last[1] is target and not last[2]:
+                    last[3].extend(items)
+                    return
+            entries.append([fn, target, False, items])
+            wake = self._started()
+        if wake:
+            self._wake.put(None)
+
+    def _started(self) -> bool:
+        """(Under the lock, after queueing a new entry.) Start the thread on first use;
+        True when it waits and must be woken."""
+        wake = self._waiting
+        self._waiting = False
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread.start()
+            return False
+        return wake
 
     def _run(self) -> None:
         entries = self._entries
@@ -185,7 +211,7 @@ class _Lane:
                 self._wake.get()
                 continue
             try:
-                _call_each(entry[0], entry[2], entry[1], self.loop)
+                _call_each(entry[0], entry[3], entry[1], self.loop, entry[2])
             except BaseException:  # never kill the lane
                 log.debug("Interop: event job failed", exc_info=True)
 
@@ -301,8 +327,25 @@ class Dispatcher:
             task = self.loop.create_task(self._run_async(fn, args, {}, target))
             task.add_done_callback(_log_task_error)
             return
-        with contextlib.suppress(RuntimeError):  # shut down meanwhile
-            self._events.post(fn, args, target)
+        self._events.post(fn, args, target)
+
+    def post_items(
+        self,
+        fn: Callable[[Any], Any],
+        items: list[Any],
+        target: OutputTarget | None,
+        is_async: bool,
+    ) -> None:
+        """``fn(item)`` for each of ``items`` as :meth:`post_event` would run it, with one
+        hand-off to the lane for them all (``items`` is taken over: do not reuse it)."""
+        if self.closed:
+            return
+        if is_async:
+            for item in items:
+                task = self.loop.create_task(self._run_async(fn, (item,), {}, target))
+                task.add_done_callback(_log_task_error)
+            return
+        self._events.post_items(fn, items, target)
 
     def shutdown(self) -> None:
         """Stop accepting work; running callbacks finish on their own (never joined)."""
@@ -388,18 +431,20 @@ def _call_with_output(
 
 def _call_each(
     fn: Callable[..., Any],
-    calls: list[tuple[Any, ...]],
+    calls: list[Any],
     target: OutputTarget | None,
     loop: asyncio.AbstractEventLoop,
+    spread: bool = True,
 ) -> None:
-    """Run an event callback once per args tuple, in order; each exception is printed where
-    the output goes (the cell that subscribed, in a kernel) and logged, never raised into
-    the lane, and the next call still happens."""
+    """Run an event callback once per call, in order: ``fn(*args)`` per args tuple when
+    ``spread``, else ``fn(item)`` per item. Each exception is printed where the output goes
+    (the cell that subscribed, in a kernel) and logged, never raised into the lane, and the
+    next call still happens."""
     with target.active() if target is not None else contextlib.nullcontext():
         for args in calls:
             try:
-                result = fn(*args)
-                if inspect.isawaitable(result):
+                result = fn(*args) if spread else fn(args)
+                if result is not None and inspect.isawaitable(result):
                     future = asyncio.run_coroutine_threadsafe(_await(result), loop)
                     future.add_done_callback(_log_future_error)
             except Exception:

@@ -29,7 +29,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .codec import unwrap_value, wrap_value
 from .connection import RequestTimeout
@@ -378,9 +378,12 @@ class Stream:
 # ---------------------------------------------------------------------- subscriber side
 
 
-@dataclass(frozen=True)
-class StreamData:
-    """One item received on a subscription (``private``: unicast to this subscriber)."""
+class StreamData(NamedTuple):
+    """One item received on a subscription (``private``: unicast to this subscriber).
+
+    Immutable; a named tuple because a batch frame brings hundreds of them at once, and a
+    tuple is the cheapest immutable record to build (see :func:`_stream_items`).
+    """
 
     data: Any
     server: Instance
@@ -389,6 +392,17 @@ class StreamData:
 
     def __repr__(self) -> str:
         return f"StreamData({self.data!r}, server={self.server.application!r})"
+
+
+def _stream_items(
+    messages: list[dict[str, Any]], server: Instance, arguments: dict[str, Any]
+) -> list[StreamData]:
+    """The items of a run of GW3 ``event`` messages of one subscription, in order."""
+    new = tuple.__new__  # what StreamData(...) does, without its per-call Python frame
+    return [
+        new(StreamData, (unwrap_value(m.get("data")), server, arguments, m.get("oob") is True))
+        for m in messages
+    ]
 
 
 @dataclass(frozen=True)
@@ -523,21 +537,25 @@ class Subscription:
 
     # ------------------------------------------------------------------ events
 
-    def _event(self, sub_id: str, msg: dict[str, Any]) -> None:
+    def _events(self, sub_id: str, messages: list[dict[str, Any]]) -> None:
+        """A run of events from the publisher of ``sub_id``: every ``on_data`` callback gets
+        the run's items in order, with one hand-off to the lane per callback."""
         server = self._servers.get(sub_id)
         if server is None:
             return
-        item = StreamData(
-            unwrap_value(msg.get("data")), server, self.arguments, bool(msg.get("oob"))
-        )
-        if self._on_data:
-            post = self._client._dispatcher.post_event
-            for callback, is_async in self._on_data_kinds:
-                post(callback, (item,), self._output, is_async)
-        elif len(self._queue) < _MAX_QUEUED:
-            self._queue.append(item)
-        else:
-            self.dropped += 1
+        items = _stream_items(messages, server, self.arguments)
+        kinds = self._on_data_kinds
+        if kinds:
+            post = self._client._dispatcher.post_items
+            last = len(kinds) - 1
+            for i, (callback, is_async) in enumerate(kinds):
+                post(callback, items if i == last else list(items), self._output, is_async)
+            return
+        room = _MAX_QUEUED - len(self._queue)
+        if room < len(items):
+            self.dropped += len(items) - max(0, room)
+            items = items[: max(0, room)]
+        self._queue.extend(items)
 
     def _cancelled(self, sub_id: str, msg: dict[str, Any]) -> None:
         server = self._servers.pop(sub_id, None)
@@ -567,7 +585,7 @@ class Streams:
         conn = client._conn
         conn.on("agm", "add-interest", self._on_add_interest)
         conn.on("agm", "remove-interest", self._on_remove_interest)
-        conn.on("agm", "event", self._on_event)
+        conn.on_many("agm", "event", self._on_events)
         conn.on("agm", "subscription-cancelled", self._on_cancelled)
         conn.on("agm", "subscribed", self._on_stray_subscribed)
         conn.add_lost_hook(self._lost)
@@ -793,11 +811,22 @@ class Streams:
         )
         return server
 
-    def _on_event(self, msg: dict[str, Any]) -> None:
-        sub_id = str(msg.get("subscription_id"))
-        sub = self._subscribed.get(sub_id)
+    def _on_events(self, messages: list[dict[str, Any]]) -> None:
+        """A run of ``event`` messages (see Connection.on_many), split per subscription."""
+        start = 0
+        current = messages[0].get("subscription_id")
+        for i, msg in enumerate(messages):
+            sub_id = msg.get("subscription_id")
+            if sub_id != current:
+                self._events_of(current, messages[start:i])
+                start, current = i, sub_id
+        self._events_of(current, messages[start:] if start else messages)
+
+    def _events_of(self, sub_id: Any, messages: list[dict[str, Any]]) -> None:
+        key = str(sub_id)
+        sub = self._subscribed.get(key)
         if sub is not None:
-            sub._event(sub_id, msg)
+            sub._events(key, messages)
 
     def _on_cancelled(self, msg: dict[str, Any]) -> None:
         sub_id = str(msg.get("subscription_id"))

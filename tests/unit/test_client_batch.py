@@ -156,7 +156,7 @@ def test_event_lane_groups_a_burst_per_callback_and_keeps_the_global_order() -> 
         dispatcher.post_event(b, (99,))
         dispatcher.post_event(a, (100,))
         # while the lane was busy, the 100 calls of ``a`` were grouped into one job
-        grouped = [len(e[2]) for e in dispatcher._events._entries if e[0] is a]
+        grouped = [len(e[3]) for e in dispatcher._events._entries if e[0] is a]
         assert grouped == [100, 1]
         gate.set()
         deadline = time.monotonic() + 5
