@@ -13,17 +13,25 @@ hook handles what JSON lacks (the forms are documented in ``jupyter_interop.prot
 * numpy scalars become Python scalars; anything else is a :class:`SerializationError` that
   names the type.
 
+* With the ``shm`` extension (the hub is on this host and the client proved it sees the hub's
+  directory, see ``jupyter_interop.protocol.shm``), values of at least ``threshold`` bytes are
+  written once into a file in the hub's shared-memory directory and the frame carries a
+  reference; references from the hub are mapped copy-on-write as soon as the frame arrives.
+
 Decoding revives only when the raw frame contains a marker, so ordinary messages are not walked.
 Arrays revived from binary frames are read-only views of the received frame (``.copy()`` one
-to modify it); they are shared by every callback that receives the same message.
+to modify it); they are shared by every callback that receives the same message. Arrays and
+DataFrames revived from shared memory are writable views of a private mapping of the file
+(a write copies the page in this process; nothing reaches the shared file).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import itertools
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -40,9 +48,20 @@ from ..protocol.frames import (
     ndarray_placeholder,
     revive_dataframe,
     revive_ndarray,
+    unpack_frame,
 )
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
+from ..protocol.shm import (
+    DEFAULT_THRESHOLD,
+    PROOF_TYPE,
+    SharedFiles,
+    SharedMemoryError,
+    estimated_size,
+    revive_shared,
+)
 from .errors import SerializationError
+
+log = logging.getLogger("jupyter_interop")
 
 __all__ = ["Codec", "date_string", "parse_date", "revive", "unwrap_value", "wrap_value"]
 
@@ -83,25 +102,64 @@ def _module(obj: Any) -> str:
 
 
 class Codec:
-    """Encodes messages for one connection (binary attachments only if negotiated)."""
+    """Encodes messages for one connection (binary attachments only if negotiated; shared
+    memory once :meth:`enable_shared_memory` succeeded)."""
 
     def __init__(self, binary: bool = False, tune_allocator: bool = True) -> None:
         self.binary = binary
         self.tune_allocator = tune_allocator
+        #: the hub's shared-memory directory, when this client proved it sees it
+        self.shared: SharedFiles | None = None
         self._chunk_ids = itertools.count(1)
+
+    # ------------------------------------------------------------------ shared memory
+
+    async def enable_shared_memory(
+        self,
+        offer: Any,
+        request: Callable[[dict[str, Any]], Awaitable[Any]],
+        threshold: int = DEFAULT_THRESHOLD,
+    ) -> bool:
+        """Prove to the hub that this process sees its shared-memory directory (the hub's
+        ``welcome`` offer) and use it from then on. False, and bytes as before, when the
+        directory is not visible from here or the hub refuses the proof."""
+        if not self.binary or not isinstance(offer, dict):
+            return False
+        try:
+            files = SharedFiles(offer, threshold)
+            nonce = files.proof()
+        except (OSError, SharedMemoryError) as error:
+            log.info("Interop: the hub's shared memory is not reachable: %s", error)
+            return False
+        try:
+            await request({"domain": "global", "type": PROOF_TYPE, "nonce": nonce})
+        except Exception as error:  # a RemoteError: the hub did not accept the proof
+            log.info("Interop: the hub refused the shared-memory proof: %s", error)
+            files.close()
+            return False
+        self.shared = files
+        return True
 
     # ------------------------------------------------------------------ encode
 
     def encode(self, message: dict[str, Any]) -> bytes:
         """One frame: JSON text, or a binary frame when attachments are carried as buffers
-        (a :class:`ChunkedFrame` of the buffers themselves when it must travel in chunks)."""
+        or shared-memory references (a :class:`ChunkedFrame` of the buffers themselves when it
+        must travel in chunks)."""
         buffers: list[Any] = []
-        default = self._default_binary(buffers) if self.binary else json_default
+        shared: list[dict[str, Any]] = []
+        if self.binary:
+            default = self._default_binary(buffers, self.shared, shared)
+        else:
+            default = json_default
         try:
             header = orjson.dumps(message, default=default, option=_OPTIONS)
         except TypeError as error:  # orjson.JSONEncodeError is a TypeError
+            if self.shared is not None:
+                for placeholder in shared:  # written for nothing: not sent
+                    self.shared.discard(placeholder)
             raise _serialization_error(error) from None
-        if buffers:
+        if buffers or shared:
             parts, total = frame_parts(header, buffers)
             if total >= LARGE_FRAME and self.tune_allocator:
                 tune_for_large_frames()  # once: see protocol/malloc.py
@@ -114,7 +172,8 @@ class Codec:
         """Validate a payload now (SerializationError before anything is sent) and, when it
         has no binary attachments, pre-encode it once for every message that carries it."""
         buffers: list[Any] = []
-        default = self._default_binary(buffers) if self.binary else json_default
+        binary = self.binary
+        default = self._default_binary(buffers, self.shared) if binary else json_default
         try:
             encoded = orjson.dumps(value, default=default, option=_OPTIONS)
         except TypeError as error:
@@ -122,9 +181,25 @@ class Codec:
         return value if buffers else orjson.Fragment(encoded)
 
     @staticmethod
-    def _default_binary(buffers: list[Any]) -> Callable[[Any], Any]:
+    def _default_binary(
+        buffers: list[Any],
+        files: SharedFiles | None = None,
+        shared: list[dict[str, Any]] | None = None,
+    ) -> Callable[[Any], Any]:
+        """The orjson hook of binary frames: large values into shared files (``files``; the
+        placeholders written are appended to ``shared``; None: a dry run that writes nothing
+        and marks the value in ``buffers``), the others as buffers."""
+
         # (no import statement in here: this runs for every message sent)
         def default(obj: Any) -> Any:
+            if files is not None and estimated_size(obj) >= files.threshold:
+                if shared is None:
+                    buffers.append(b"")  # validated when sent; not pre-encoded
+                    return None
+                placeholder = files.write(obj)
+                if placeholder is not None:
+                    shared.append(placeholder)
+                    return placeholder
             if isinstance(obj, (bytes, bytearray, memoryview)):
                 buffers.append(obj)
                 return {TAG: "bytes", "buffers": [len(buffers) - 1]}
@@ -150,6 +225,11 @@ class Codec:
 
     # ------------------------------------------------------------------ decode
 
+    def decode_binary(self, frame: bytes | bytearray | memoryview) -> Any:
+        """The message of a binary frame, its values revived (shared files mapped now)."""
+        header, buffers = unpack_frame(frame)
+        return revive(orjson.loads(header), buffers, self.shared)
+
     @staticmethod
     def needs_revive(frame: bytes | bytearray | str) -> bool:
         """True when a decoded frame may hold dates or tagged values (a cheap byte search)."""
@@ -171,36 +251,61 @@ def _serialization_error(error: TypeError) -> SerializationError:
 # ---------------------------------------------------------------------- revive
 
 
-def revive(value: Any, buffers: list[memoryview] | None = None) -> Any:
+def revive(
+    value: Any, buffers: list[memoryview] | None = None, shared: SharedFiles | None = None
+) -> Any:
     """Turn date strings and tagged objects back into Python values (in place where possible).
 
-    ``buffers`` are the binary frame's buffers that placeholders refer to.
+    ``buffers`` are the binary frame's buffers that placeholders refer to; ``shared`` the hub's
+    shared-memory directory that references name files in (None: references are not followed).
     """
     if isinstance(value, dict):
         tag = value.get(TAG)
         if isinstance(tag, str):
-            return _revive_tagged(tag, value, buffers)
+            return _revive_tagged(tag, value, buffers, shared)
         for key, item in value.items():
             if isinstance(item, (dict, list)) or (
                 isinstance(item, str) and item.startswith(DATE_PREFIX)
             ):
-                value[key] = revive(item, buffers)
+                value[key] = revive(item, buffers, shared)
         return value
     if isinstance(value, list):
         for i, item in enumerate(value):
             if isinstance(item, (dict, list)) or (
                 isinstance(item, str) and item.startswith(DATE_PREFIX)
             ):
-                value[i] = revive(item, buffers)
+                value[i] = revive(item, buffers, shared)
         return value
     if isinstance(value, str) and value.startswith(DATE_PREFIX):
         return parse_date(value)
     return value
 
 
-def _revive_tagged(tag: str, value: dict[str, Any], buffers: list[memoryview] | None) -> Any:
+def _revive_shared(value: dict[str, Any], shared: SharedFiles | None) -> Any:
+    """The value a shared-memory reference names, or the placeholder with an ``error``."""
+    if shared is None:
+        return {**value, "error": "a shared-memory reference, but shared memory is not enabled"}
+    meta = {k: v for k, v in value.items() if k != "shm"}
+    try:
+        mapping = shared.map(value["shm"])
+        return revive_shared(meta, mapping)
+    except ImportError as error:
+        return {**value, "error": f"cannot convert: {error}"}
+    except (OSError, ValueError) as error:  # SharedMemoryError is a ValueError
+        log.warning("Interop: a shared-memory attachment could not be read: %s", error)
+        return {**value, "error": str(error)}
+
+
+def _revive_tagged(
+    tag: str,
+    value: dict[str, Any],
+    buffers: list[memoryview] | None,
+    shared: SharedFiles | None = None,
+) -> Any:
     if "error" in value:
         return value  # the hub could not convert it for us: keep the explanation
+    if "shm" in value and "buffers" not in value:
+        return _revive_shared(value, shared)
     refs = value.get("buffers")
     if tag == "bytes":
         if isinstance(refs, list) and buffers is not None and refs:

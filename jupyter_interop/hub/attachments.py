@@ -11,11 +11,18 @@ once per kind of recipient. A message without attachments is encoded exactly onc
 (orjson only calls the ``default`` hook for values it cannot encode, so the hot path does no
 extra work); with attachments, binary peers get the placeholders and the same buffers, other
 peers (the io.Connect JS clients) the documented JSON form, converted once per attachment.
+
+Shared memory (``protocol/shm.py``, ``hub/shm.py``): a peer on the hub's host that negotiated
+``shm`` and proved it sees the hub's directory sends large attachments as references to files;
+:func:`decode_frame` hands them to the peer's inbox, which takes the files over. Such peers get
+references to the files the hub holds (:data:`SHARED` frames); every other peer gets the same
+buffers or JSON form as before, read from the file once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from enum import IntEnum
+from typing import Any, Protocol
 
 import orjson
 
@@ -23,10 +30,36 @@ from ..protocol import ProtocolError, Reason
 from ..protocol.codec import encode
 from ..protocol.frames import MAGIC, Attachment, FrameError, attach, encode_binary, unpack_frame
 
-__all__ = ["BINARY_EXTENSION", "FrameCache", "decode_frame", "fit", "is_binary", "wants_binary"]
+__all__ = [
+    "BINARY_EXTENSION",
+    "SHM_EXTENSION",
+    "AttachmentForm",
+    "FrameCache",
+    "decode_frame",
+    "fit",
+    "is_binary",
+    "wants_binary",
+]
 
 #: the ``hello`` extension (``extensions.jupyter_interop.binary``)
 BINARY_EXTENSION = "binary"
+#: set in a peer's extensions once it proved it sees the hub's shared-memory directory
+SHM_EXTENSION = "shm"
+
+
+class AttachmentForm(IntEnum):
+    """How attachments are encoded for a peer (true for the peers that take binary frames)."""
+
+    JSON = 0
+    BINARY = 1
+    SHARED = 2
+
+
+class Claimer(Protocol):
+    """A proven peer's inbox (``hub/shm.py``): takes over the files it references."""
+
+    def claim(self, meta: dict[str, Any], ref: Any) -> Attachment: ...
+
 
 Message = dict[str, Any]
 
@@ -36,16 +69,21 @@ def is_binary(frame: bytes) -> bool:
     return frame[:4] == MAGIC
 
 
-def wants_binary(extensions: Any) -> bool:
-    """Did the peer negotiate binary frames (its accepted extensions)?"""
-    return bool(extensions) and BINARY_EXTENSION in extensions
+def wants_binary(extensions: Any) -> AttachmentForm:
+    """The form of attachments for a peer, from its accepted extensions (falsy: JSON only)."""
+    if not extensions or BINARY_EXTENSION not in extensions:
+        return AttachmentForm.JSON
+    if extensions.get(SHM_EXTENSION) is True:
+        return AttachmentForm.SHARED
+    return AttachmentForm.BINARY
 
 
-def decode_frame(frame: bytes | bytearray) -> Message:
+def decode_frame(frame: bytes | bytearray, inbox: Claimer | None = None) -> Message:
     """A binary frame as a message whose placeholders are :class:`Attachment` objects.
 
     The attachments are views of ``frame`` (no copy): a frame reassembled from chunk frames
-    (see ``ChunkAssembler`` in ``protocol/frames.py``) is kept alive by them, once.
+    (see ``ChunkAssembler`` in ``protocol/frames.py``) is kept alive by them, once. References
+    to shared-memory files are claimed by the sender's ``inbox`` (refused without one).
     """
     try:
         header, buffers = unpack_frame(frame)
@@ -55,7 +93,7 @@ def decode_frame(frame: bytes | bytearray) -> Message:
     if not isinstance(message, dict):
         raise ProtocolError(Reason.INVALID_MESSAGE, "A binary frame's header must be an object")
     try:
-        attached = attach(message, buffers)
+        attached = attach(message, buffers, inbox.claim if inbox is not None else None)
     except FrameError as error:
         raise ProtocolError(Reason.INVALID_MESSAGE, str(error)) from None
     assert isinstance(attached, dict)
@@ -95,10 +133,12 @@ class FrameCache:
     __slots__ = ("_frames",)
 
     def __init__(self) -> None:
-        #: id(message) -> [JSON frame, binary frame] (the same object when no attachments)
+        #: id(message) -> [JSON, binary, shared frame] (the same object when no attachments)
         self._frames: dict[int, list[bytes | None]] = {}
 
-    def frame_for(self, message: Message, binary: bool) -> bytes:
+    def frame_for(self, message: Message, form: int) -> bytes:
+        """The frame of ``message`` for a peer taking attachments in ``form``
+        (:class:`AttachmentForm`; a bool means JSON or binary)."""
         entry = self._frames.get(id(message))
         if entry is None:
             try:
@@ -108,13 +148,18 @@ class FrameCache:
             except TypeError as error:
                 if not isinstance(error.__cause__, _HasAttachment):
                     raise
-                entry = self._frames[id(message)] = [None, None]
+                entry = self._frames[id(message)] = [None, None, None]
             else:
-                entry = self._frames[id(message)] = [frame, frame]
-        index = 1 if binary else 0
+                entry = self._frames[id(message)] = [frame, frame, frame]
+        index = int(form)
         cached = entry[index]
         if cached is not None:
             return cached
-        # attachments as buffers for binary peers, as their JSON form for the others
-        frame = entry[index] = fit(encode_binary(message) if binary else encode(message))
+        # attachments as references for peers sharing the hub's memory, as buffers for binary
+        # peers, as their JSON form for the others
+        if index == AttachmentForm.JSON:
+            frame = encode(message)
+        else:
+            frame = encode_binary(message, shared=index == AttachmentForm.SHARED)
+        frame = entry[index] = fit(frame)
         return frame

@@ -490,23 +490,33 @@ class Attachment:
     def _json_form(self) -> Any:
         kind = self.kind
         try:
+            meta, buffers = self.wire()
             if kind == "bytes":
-                return {TAG: "bytes", "base64": base64.b64encode(self.buffers[0]).decode("ascii")}
+                return {TAG: "bytes", "base64": base64.b64encode(buffers[0]).decode("ascii")}
             if kind == "ndarray":
-                return _ndarray_form_from_buffer(self.meta, self.buffers[0])
+                return _ndarray_form_from_buffer(meta, buffers[0])
             if kind == "dataframe":
-                return dataframe_json_form(
-                    revive_dataframe(self.meta_with_refs(), self.buffers, _keep)
-                )
+                refs = {**meta, "buffers": list(range(len(buffers)))}
+                return dataframe_json_form(revive_dataframe(refs, buffers, _keep))
         except ImportError as error:
             return {**self.meta, "error": f"cannot convert on the hub: {error}"}
         except Exception as error:  # a malformed attachment must not break the fan-out
             return {**self.meta, "error": f"cannot convert: {type(error).__name__}: {error}"}
         return {**self.meta, "error": f"unknown attachment kind {kind!r}"}
 
+    def wire(self) -> tuple[dict[str, Any], list[memoryview]]:
+        """The placeholder fields and buffers of the buffer form (what binary peers get)."""
+        return self.meta, self.buffers
+
+    def shared_placeholder(self) -> dict[str, Any] | None:
+        """The shared-memory reference placeholder, for attachments held in a shared file
+        (see ``protocol/shm.py``); None for attachments that came as buffers."""
+        return None
+
     def meta_with_refs(self, first: int = 0) -> dict[str, Any]:
         """The placeholder, with buffer indexes starting at ``first``."""
-        return {**self.meta, "buffers": list(range(first, first + len(self.buffers)))}
+        meta, buffers = self.wire()
+        return {**meta, "buffers": list(range(first, first + len(buffers)))}
 
 
 def _keep(value: Any, buffers: Any) -> Any:
@@ -542,42 +552,75 @@ def _ndarray_form_from_buffer(meta: dict[str, Any], buffer: memoryview) -> dict[
     return {TAG: "ndarray", "dtype": dtype, "shape": shape, "data": data}
 
 
-def attach(value: Any, buffers: list[memoryview]) -> Any:
-    """Replace the placeholders of a decoded binary frame by :class:`Attachment` objects."""
+#: takes over a shared-memory reference: (placeholder fields, reference) -> Attachment
+Claim = Callable[[dict[str, Any], Any], Attachment]
+
+
+def attach(value: Any, buffers: list[memoryview], claim: Claim | None = None) -> Any:
+    """Replace the placeholders of a decoded binary frame by :class:`Attachment` objects.
+
+    A placeholder with ``shm`` instead of ``buffers`` (see ``protocol/shm.py``) is given to
+    ``claim``; without one (the sender did not prove it shares the hub's memory) it is refused.
+    """
     if isinstance(value, dict):
-        refs = value.get("buffers")
-        if TAG in value and isinstance(refs, list):
-            try:
-                chosen = [buffers[i] for i in refs]
-            except (IndexError, TypeError):
-                raise FrameError(f"A placeholder refers to missing buffers {refs!r}") from None
-            meta = {k: v for k, v in value.items() if k != "buffers"}
-            return Attachment(meta, chosen)
+        if TAG in value:
+            refs = value.get("buffers")
+            if isinstance(refs, list):
+                try:
+                    chosen = [buffers[i] for i in refs]
+                except (IndexError, TypeError):
+                    raise FrameError(f"A placeholder refers to missing buffers {refs!r}") from None
+                meta = {k: v for k, v in value.items() if k != "buffers"}
+                return Attachment(meta, chosen)
+            if "shm" in value:
+                if claim is None:
+                    raise FrameError(
+                        "A shared-memory reference from a peer that has not negotiated the "
+                        "'shm' extension (and proved it sees the hub's directory)"
+                    )
+                meta = {k: v for k, v in value.items() if k != "shm"}
+                try:
+                    return claim(meta, value["shm"])
+                except ValueError as error:  # SharedMemoryError: a clear reason
+                    raise FrameError(str(error)) from None
         for key, item in value.items():
             if isinstance(item, (dict, list)):
-                value[key] = attach(item, buffers)
+                value[key] = attach(item, buffers, claim)
         return value
     if isinstance(value, list):
         for i, item in enumerate(value):
             if isinstance(item, (dict, list)):
-                value[i] = attach(item, buffers)
+                value[i] = attach(item, buffers, claim)
     return value
 
 
-def encode_binary(message: Any) -> bytes:
+def encode_binary(message: Any, shared: bool = False) -> bytes:
     """Encode a message for a peer that negotiated binary frames: attachments travel as
-    buffers (a plain JSON frame when there are none)."""
+    buffers (a plain JSON frame when there are none); with ``shared`` (the peer sees the hub's
+    shared-memory directory), attachments held in a shared file travel as references, in a
+    binary frame even when it has no buffers."""
     buffers: list[Any] = []
+    referenced = False
 
     def default(obj: Any) -> Any:
+        nonlocal referenced
         if isinstance(obj, Attachment):
-            placeholder = obj.meta_with_refs(len(buffers))
-            buffers.extend(obj.buffers)
+            if shared:
+                placeholder = obj.shared_placeholder()
+                if placeholder is not None:
+                    referenced = True
+                    return placeholder
+            try:
+                meta, parts = obj.wire()
+            except (OSError, ValueError, ImportError) as error:  # e.g. the file is gone
+                return {**obj.meta, "error": f"cannot read: {type(error).__name__}: {error}"}
+            placeholder = {**meta, "buffers": list(range(len(buffers), len(buffers) + len(parts)))}
+            buffers.extend(parts)
             return placeholder
         raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
 
     header = orjson.dumps(message, default=default)
-    return pack_frame(header, buffers) if buffers else header
+    return pack_frame(header, buffers) if buffers or referenced else header
 
 
 # ---------------------------------------------------------------------- chunks
