@@ -11,12 +11,17 @@ methods.
 
 Settings are traitlets (``c.Interop.invoke_timeout = 60`` in an IPython profile's config, or
 ``ji.connect(invoke_timeout=60)``).
+
+Where the client runs (``io_loop``): ``connect()`` and anything in IPython use the process's
+interop I/O thread, so a busy cell still answers; ``await aconnect()`` in a plain asyncio
+program runs the client on that program's loop, so awaited calls need no thread hand-off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +37,7 @@ from .discovery import HubAddress, default_application, find_hub, kernel_id
 from .dispatch import Dispatcher, OutputTarget, capture_output_target
 from .errors import ArgumentError, ClientClosedError
 from .instance import Instance
-from .iothread import IOThread, io_thread
+from .iothread import CallerLoop, LoopHost, current_io_thread, io_thread
 from .methods import Methods
 from .registry import Registry
 from .streams import Streams
@@ -98,11 +103,13 @@ class Interop(LoggingConfigurable):
         512 * 1024 * 1024, help="Largest frame (bytes) accepted from the hub."
     ).tag(config=True)
     websocket_library = Enum(
-        ["auto", "websockets", "tornado"],
+        ["auto", "direct", "websockets", "tornado"],
         "auto",
         help=(
-            "WebSocket client: 'websockets' (faster; used by 'auto' when installed) or "
-            "'tornado' (always available where Jupyter is)."
+            "WebSocket client: 'direct' (websockets' sans-I/O framing on a plain socket, "
+            "ws:// only: the fastest), 'websockets' (its asyncio client), 'tornado' (always "
+            "available where Jupyter is). 'auto': 'direct' for ws://, 'websockets' for "
+            "wss://, tornado when websockets is not installed."
         ),
     ).tag(config=True)
     binary = Bool(
@@ -122,6 +129,18 @@ class Interop(LoggingConfigurable):
             "numpy and pandas included: set False to leave it alone."
         ),
     ).tag(config=True)
+    io_loop = Enum(
+        ["auto", "thread", "caller"],
+        "auto",
+        help=(
+            "Where the client's socket and bookkeeping run. 'thread': the process's interop "
+            "I/O thread (a busy cell or a blocked loop still answers; every awaited call "
+            "crosses to that thread and back). 'caller': the event loop that awaited "
+            "aconnect() (no thread hand-offs, the fastest for asyncio programs; that loop "
+            "must keep running, and blocking calls cannot be made on its thread). 'auto': "
+            "'caller' for aconnect() outside IPython, 'thread' for connect() and in kernels."
+        ),
+    ).tag(config=True)
     batch = Bool(
         True,
         help=(
@@ -133,7 +152,8 @@ class Interop(LoggingConfigurable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.closed = False
-        self._io: IOThread = io_thread()
+        #: the loop this client lives on, chosen by connect()/aconnect() (see ``io_loop``)
+        self._io: LoopHost
         self._conn: Connection
         self._dispatcher: Dispatcher
         self._registry: Registry
@@ -345,6 +365,40 @@ def _prepare(
     return client, address, rediscover, app, kernel
 
 
+def _in_ipython() -> bool:
+    if "IPython" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+
+        return get_ipython() is not None
+    except Exception:
+        return False
+
+
+def _host_for(client: Interop, running: asyncio.AbstractEventLoop | None) -> LoopHost:
+    """The loop host ``client`` will live on, from its ``io_loop`` setting and the loop that
+    is opening it (None for ``connect()``)."""
+    mode = client.io_loop
+    if running is None:
+        if mode == "caller":
+            raise ArgumentError(
+                "io_loop='caller' runs the client on the event loop that opens it: use "
+                "'await aconnect()' (connect() uses the interop I/O thread)"
+            )
+        return io_thread()
+    if mode == "thread" or (mode == "auto" and _in_ipython()):
+        return io_thread()
+    shared = current_io_thread()
+    if shared is not None and running is shared.loop:  # aconnect() in an async handler
+        return shared
+    return CallerLoop(running)
+
+
+def _usable(client: Interop | None) -> bool:
+    return client is not None and not client.closed and not client._io.stopped
+
+
 def connect(
     url: str | None = None,
     token: str | None = None,
@@ -364,8 +418,9 @@ def connect(
     if not new:
         with _shared_lock:
             existing = _shared.get(key)
-        if existing is not None and not existing.closed:
+        if existing is not None and _usable(existing):
             return existing
+    client._io = _host_for(client, None)
     if client._io.in_thread:
         raise ArgumentError("connect() would block the interop I/O loop: use 'await aconnect()'")
     client._io.submit(client._open(address, rediscover, app, kernel)).result()
@@ -381,19 +436,19 @@ async def aconnect(
     new: bool = False,
     **settings: Any,
 ) -> Interop:
-    """Async twin of :func:`connect`."""
+    """Async twin of :func:`connect`. Outside IPython the client lives on the calling loop
+    (``io_loop='auto'``): close it (``async with`` or ``await io.aclose()``) before that loop
+    ends; once the loop is closed the client is too."""
     client, address, rediscover, app, kernel = _prepare(url, token, application, settings)
     key = (address.url, app)
     if not new:
         with _shared_lock:
             existing = _shared.get(key)
-        if existing is not None and not existing.closed:
+        if existing is not None and _usable(existing):
             return existing
+    running = asyncio.get_running_loop()
+    client._io = _host_for(client, running)
     opening = client._open(address, rediscover, app, kernel)
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
     if running is client._io.loop:
         await opening
     else:

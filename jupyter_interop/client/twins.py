@@ -141,8 +141,9 @@ def blocking(
         io = client._io
         if io.in_thread:
             raise InteropError(
-                f"{name}() would block the interop I/O loop (you are in an async handler or "
-                f"callback): use 'await ....{afn.__name__}(...)' there"
+                f"{name}() would block the event loop this interop client runs on (the I/O "
+                f"loop in an async handler or callback, or your program's loop after "
+                f"aconnect()): use 'await ....{afn.__name__}(...)' there"
             )
         future = asyncio.run_coroutine_threadsafe(impl(self, *args, **kwargs), io.loop)
         try:

@@ -319,7 +319,7 @@ def test_async_handler_runs_on_the_io_loop_and_can_await(clients: Clients) -> No
     async def blocking() -> None:
         server.methods.invoke("Async.Inner", {"x": 1})  # a sync call on the I/O loop
 
-    with pytest.raises(ji.InvocationError, match="would block the interop I/O loop"):
+    with pytest.raises(ji.InvocationError, match="would block the event loop this interop client"):
         caller.methods.invoke("Async.Blocking")
 
 
