@@ -1,7 +1,7 @@
 """Shared-memory attachments: references, layouts, the hub's directory and its lifetime rules.
 
 Everything here runs on real files (a temporary directory stands for /dev/shm: the rules do not
-depend on tmpfs); the two-process paths are in tests/integration/test_shm.py.
+depend on tmpfs); the two-process paths are in tests/integration/test_shm_transfer.py.
 """
 
 from __future__ import annotations
