@@ -57,6 +57,8 @@ SLOW_CONSUMER_CLOSE_CODE = 1008
 _DROPPABLE_DOMAINS = frozenset({"agm", "bus"})
 #: agm messages written separately from (after) what precedes them, see the module docstring
 REMOVAL_TYPES = frozenset({"methods-removed", "peer-removed"})
+#: entries in one block of a ``collections.deque`` (CPython's BLOCKLEN)
+_DEQUE_BLOCK = 64
 #: a batch frame (``batch`` extension) is closed once it holds this many bytes
 BATCH_MAX_BYTES = 1024 * 1024
 
@@ -151,6 +153,8 @@ class Outbox:
         self._snapshot = snapshot
         self._clock = clock
         self._entries: deque[_Entry] = deque()
+        #: the queue grew past one block of its deque since it was last empty (see _clear)
+        self._grown = False
         self._count = 0
         self._bytes = 0
         self._superseded = 0
@@ -222,7 +226,10 @@ class Outbox:
         if frame is None:
             frame = encode(message)
         entry = _Entry(frame, self._clock(), context_id, removal)
-        self._entries.append(entry)
+        entries = self._entries
+        entries.append(entry)
+        if len(entries) > _DEQUE_BLOCK:
+            self._grown = True
         count = self._count = self._count + 1
         size = self._bytes = self._bytes + len(frame)
         if context_id is not None:
@@ -358,7 +365,13 @@ class Outbox:
         self._clear()
 
     def _clear(self) -> None:
-        self._entries.clear()
+        if self._grown:
+            # a deque keeps up to 16 freed blocks (0.5 KiB each) for reuse: after a burst
+            # that is 8 KiB per idle connection, so an emptied queue that grew starts afresh
+            self._entries = deque()
+            self._grown = False
+        else:
+            self._entries.clear()
         self._pending_contexts.clear()
         self._count = 0
         self._bytes = 0

@@ -373,3 +373,32 @@ def test_batch_keeps_held_removals_in_a_later_write() -> None:
     outbox.release()
     (removal,) = outbox.take()
     assert orjson.loads(removal)["type"] == "peer-removed"
+
+
+def _outbox_heap(outbox: Outbox, burst: int) -> int:
+    """Bytes still allocated by outbox.py after ``burst`` results were queued and written."""
+    import tracemalloc
+
+    frames = [orjson.dumps(result(n)) for n in range(burst)]
+    tracemalloc.start()
+    try:
+        for n, frame in enumerate(frames):
+            outbox.push(result(n), frame)
+        assert len(outbox.take()) == burst
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(True, "*jupyter_interop/hub/outbox.py")]
+        )
+    finally:
+        tracemalloc.stop()
+    return sum(stat.size for stat in snapshot.statistics("filename"))
+
+
+def test_an_emptied_queue_does_not_keep_the_memory_of_a_burst() -> None:
+    # an emptied queue keeps at most a fresh deque (under 1 KiB) and the interpreter's free
+    # lists of small objects, not the 8 KiB of blocks a deque caches after a burst
+    after_burst = _outbox_heap(Outbox(Connection()), 1000)
+    assert after_burst < 4096, after_burst
+    outbox = Outbox(Connection())
+    _outbox_heap(outbox, 1000)
+    outbox.push(result(1))
+    assert [orjson.loads(f)["request_id"] for f in outbox.take()] == ["1"]
