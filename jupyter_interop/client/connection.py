@@ -425,59 +425,75 @@ class Connection:
     def send_threadsafe(self, message: Message) -> None:
         """Fire and forget from any thread; encoding errors are raised here, in the caller.
 
-        Frames sent from other threads wait in a buffer that the I/O loop drains once per
-        iteration: a burst of pushes wakes the loop once, not once per push (and goes out as
-        one batch frame when the hub accepted the ``batch`` extension).
+        Frames sent from other threads wait in ``_incoming``, which the writer empties itself
+        (as batch frames when the hub accepted the ``batch`` extension); a burst of pushes
+        wakes the loop once, not once per push.
         """
         if self.closed:
             raise ClientClosedError("The interop client was closed")
-        message.setdefault("request_id", str(next(self._ids)))
-        frame = self.codec.encode(message)
-        self._incoming.append(frame)
+        if "request_id" not in message:
+            message["request_id"] = str(next(self._ids))
+        self._incoming.append(self.codec.encode(message))
         if not self._drain_scheduled:
             self._drain_scheduled = True
             self.client._io.call_soon(self._drain_incoming)
 
     def _drain_incoming(self) -> None:
-        """On the loop: move what other threads sent to the outgoing queue, in order."""
-        # reset first: a frame appended after this line schedules another drain
+        """On the loop, after sends from other threads: wake the writer, or drop (and count)
+        what they sent while disconnected."""
+        # reset first: a frame appended after this line schedules another call
         self._drain_scheduled = False
-        incoming = self._incoming
-        if not incoming:
+        if not self._incoming:
             return
         if not self.ready.is_set() or self.closed:
-            while incoming:
-                incoming.popleft()
-                self.dropped_sends += 1
+            self._drop_incoming()
             return
-        out = self._out
-        while incoming:
-            out.append(incoming.popleft())
         self._wake.set()
 
+    def _drop_incoming(self) -> None:
+        incoming = self._incoming
+        while incoming:
+            incoming.popleft()
+            self.dropped_sends += 1
+
     def _enqueue(self, frame: bytes) -> None:
-        if self._incoming:
-            self._drain_incoming()  # keep the order of what this thread sent before
+        incoming = self._incoming
+        if incoming:  # keep the order of what other threads sent before
+            if not self.ready.is_set() or self.closed:
+                self._drop_incoming()
+            else:
+                out = self._out
+                while incoming:
+                    out.append(incoming.popleft())
         self._out.append(frame)
         self._wake.set()
 
     async def _write(self, transport: Transport) -> None:
+        """Send ``_out`` (frames from the loop), then ``_incoming`` (from other threads):
+        everything in ``_out`` was sent before what waits in ``_incoming`` (``_enqueue``
+        moves the latter first), so taking them in this order keeps the order of sends."""
         out = self._out
+        incoming = self._incoming
+        ready = self.ready
         wake = self._wake
         try:
             while True:
-                if not out:
+                if out:
+                    queue = out
+                elif incoming and ready.is_set():
+                    queue = incoming
+                else:
                     wake.clear()
                     await wake.wait()
                     continue
-                frame = out.popleft()
+                frame = queue.popleft()
                 if isinstance(frame, ChunkedFrame):  # a large message, in chunks
                     for chunk in frame:  # one chunk in memory at a time
                         await transport.send(chunk, True)
                     continue
                 binary = frame[:1] != b"{"
-                if not binary and out and self.extensions.get("batch"):
-                    frame = _take_batch(frame, out)
+                if not binary and queue and self.extensions.get("batch"):
+                    frame = _take_batch(frame, queue)
                 await transport.send(frame, binary)
         except TransportClosed:
             return
@@ -607,15 +623,22 @@ BATCH_MAX_MESSAGES = 256
 def _take_batch(first: bytes, out: deque[bytes]) -> bytes:
     """``first`` and the JSON frames that follow it in ``out`` as one batch frame (a JSON
     array), up to :data:`BATCH_MAX_BYTES` / :data:`BATCH_MAX_MESSAGES`; a binary frame ends
-    the batch. Order is kept."""
+    the batch. Order is kept. (``out`` may be appended to by other threads meanwhile.)"""
     frames = [first]
+    append = frames.append
+    popleft = out.popleft
     size = len(first)
-    while out and len(frames) < BATCH_MAX_MESSAGES:
+    room = BATCH_MAX_MESSAGES - 1
+    while out and room:
         frame = out[0]
-        if not isinstance(frame, bytes) or frame[:1] != b"{" or size + len(frame) > BATCH_MAX_BYTES:
+        # JSON frames are bytes starting with "{" (123); anything else ends the batch
+        if frame.__class__ is not bytes or frame[0] != 123:
             break
-        frames.append(out.popleft())
         size += len(frame) + 1
+        if size > BATCH_MAX_BYTES:
+            break
+        append(popleft())
+        room -= 1
     if len(frames) == 1:
         return first
     return b"[" + b",".join(frames) + b"]"

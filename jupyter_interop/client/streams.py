@@ -27,7 +27,7 @@ import contextlib
 import itertools
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -198,8 +198,11 @@ class Stream:
         self.on_added = on_added
         self.on_removed = on_removed
         self._target = target
-        #: branch key -> stream id (copied atomically by push from any thread)
+        #: branch key -> stream id (owned by the loop; copied atomically by push)
         self._branch_ids: dict[str, str] = {}
+        #: every branch's stream id, replaced (never changed) by the loop: what a push to all
+        #: branches reads from any thread, with no copy
+        self._all_ids: tuple[str, ...] = ()
         self._subs: dict[str, StreamSubscription] = {}
         self.closed = False
 
@@ -221,20 +224,23 @@ class Stream:
     def push(self, data: Any, branch: str | list[str] | None = None) -> None:
         """Send ``data`` to every subscriber, or only to those on ``branch`` (a key or a list
         of keys). Fire and forget: returns at once; dropped while disconnected."""
-        self._check_open()
+        if self.closed:
+            raise ArgumentError(f"The stream {self.name!r} is closed")
+        client = self._streams._client
+        client._check_open()
         if branch is None:
-            keys = None
+            stream_ids: Sequence[str] = self._all_ids
         elif isinstance(branch, str):
-            keys = [branch]
+            stream_id = self._branch_ids.get(branch)
+            stream_ids = () if stream_id is None else (stream_id,)
         elif isinstance(branch, (list, tuple)) and all(isinstance(b, str) for b in branch):
-            keys = list(branch)
+            ids = dict(self._branch_ids)  # an atomic copy: the loop owns the dict
+            stream_ids = [ids[k] for k in branch if k in ids]
         else:
             raise ArgumentError(f"branch must be a string or a list of strings, not {branch!r}")
-        ids = dict(self._branch_ids)  # an atomic copy: the loop owns the dict
-        stream_ids = list(ids.values()) if keys is None else [ids[k] for k in keys if k in ids]
         if not stream_ids:
             return  # nobody listens: as in io.Connect, pushing to no branch does nothing
-        conn = self._streams._client._conn
+        conn = client._conn
         payload: Any = wrap_value(data)
         if len(stream_ids) > 1:
             payload = conn.codec.prepare(payload)  # encoded once for every branch
@@ -339,6 +345,7 @@ class Stream:
         ):
             return
         self._branch_ids[value] = stream_id
+        self._all_ids = tuple(self._branch_ids.values())
         sub = StreamSubscription(
             self, request.subscription_id, request.instance, request.arguments, value
         )
@@ -368,6 +375,7 @@ class Stream:
         self._streams._publishing.pop(sub.subscription_id, None)
         if not any(s.branch == sub.branch for s in self._subs.values()):
             self._branch_ids.pop(sub.branch, None)
+            self._all_ids = tuple(self._branch_ids.values())
         if self.on_removed is not None:
             self._client._dispatcher.post_event(self.on_removed, (sub,), self._target)
 

@@ -107,13 +107,76 @@ def test_pushes_from_another_thread_wake_the_loop_once_per_burst() -> None:
         thread.join()
         await asyncio.sleep(0.05)
         assert io.scheduled == 1
-        assert [orjson.loads(f)["n"] for f in conn._out] == list(range(500))
+        assert conn._wake.is_set()  # the writer takes them from ``_incoming`` itself
+        assert [orjson.loads(f)["n"] for f in conn._incoming] == list(range(500))
         # a later send from the loop keeps the order of what other threads sent before it
         conn.send_threadsafe({"domain": "bus", "type": "publish", "n": 500})
         conn.send({"domain": "bus", "type": "publish", "n": 501})
-        assert [orjson.loads(f)["n"] for f in conn._out][-2:] == [500, 501]
-        await asyncio.sleep(0.01)
-        assert len(conn._out) == 502
+        assert [orjson.loads(f)["n"] for f in conn._out] == list(range(502))
+        assert not conn._incoming
+
+    asyncio.run(main())
+
+
+class RecordingTransport:
+    """Records what the writer sends; ``gate`` holds the first send until it is set."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, bool]] = []
+        self.gate = asyncio.Event()
+
+    async def send(self, frame: bytes, binary: bool) -> None:
+        await self.gate.wait()
+        self.sent.append((frame, binary))
+
+    def messages(self) -> list[Any]:
+        out: list[Any] = []
+        for frame, binary in self.sent:
+            if binary:
+                out.append("binary")
+                continue
+            decoded = orjson.loads(frame)
+            out.append([m["n"] for m in decoded] if isinstance(decoded, list) else decoded["n"])
+        return out
+
+
+def test_writer_sends_loop_frames_then_other_threads_frames_in_batches() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        conn = make_connection(loop)
+        conn.ready.set()
+        transport = RecordingTransport()
+        writer = loop.create_task(conn._write(transport))  # type: ignore[arg-type]
+        conn.send({"domain": "bus", "type": "publish", "n": 0})
+        await asyncio.sleep(0)  # the writer holds frame 0 at the gate
+        for n in range(1, 4):
+            conn.send({"domain": "bus", "type": "publish", "n": n})
+
+        def burst() -> None:
+            for n in range(4, 8):
+                conn.send_threadsafe({"domain": "bus", "type": "publish", "n": n})
+
+        thread = threading.Thread(target=burst)
+        thread.start()
+        thread.join()
+        conn._incoming.append(b"JIB1\x00binary")  # a binary frame ends a batch
+        conn.send_threadsafe({"domain": "bus", "type": "publish", "n": 8})
+        transport.gate.set()
+        deadline = time.monotonic() + 5
+        while len(transport.sent) < 5 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        # the loop's own frames first, then the other threads' (a batch does not span both)
+        assert transport.messages() == [0, [1, 2, 3], [4, 5, 6, 7], "binary", 8]
+        # without the batch extension (plain GW3), one message per frame
+        conn.extensions = {}
+        transport.sent.clear()
+        for n in range(3):
+            conn.send_threadsafe({"domain": "bus", "type": "publish", "n": n})
+        deadline = time.monotonic() + 5
+        while len(transport.sent) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert transport.messages() == [0, 1, 2]
+        writer.cancel()
 
     asyncio.run(main())
 
@@ -125,6 +188,12 @@ def test_sends_while_disconnected_are_dropped_and_counted() -> None:
             conn.send_threadsafe({"domain": "bus", "type": "publish", "n": n})
         await asyncio.sleep(0.01)
         assert conn.dropped_sends == 3 and not conn._out
+        # the handshake's own frames go out before the connection is ready; what other
+        # threads sent meanwhile is dropped then too, not sent ahead of them
+        conn.send_threadsafe({"domain": "bus", "type": "publish", "n": 3})
+        conn._enqueue(frame(99))
+        assert conn.dropped_sends == 4 and list(conn._out) == [frame(99)]
+        assert not conn._incoming
 
     asyncio.run(main())
 
