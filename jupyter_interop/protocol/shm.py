@@ -270,8 +270,9 @@ def estimated_size(value: Any) -> int:
     usage = getattr(value, "memory_usage", None)
     if usage is not None:
         try:
-            return int(usage(index=True, deep=False).sum())
-        except Exception:  # not a DataFrame after all
+            total = usage(index=True, deep=False)  # a Series of sizes, or a Series' own int
+            return int(getattr(total, "sum", lambda: total)())
+        except Exception:  # not a pandas object after all
             return 0
     return 0
 

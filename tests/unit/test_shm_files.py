@@ -43,6 +43,7 @@ from jupyter_interop.protocol.shm import (
     SharedMemoryError,
     check_ref,
     columns_layout,
+    estimated_size,
     map_file,
     new_name,
     open_dir,
@@ -184,6 +185,20 @@ def test_other_frames_take_the_arrow_layout(tmp_path: Path) -> None:
     fields, mapping = write_plan(tmp_path, objects)
     assert fields["format"] == "arrow"
     pd.testing.assert_frame_equal(revive_shared(fields, mapping), objects)
+
+
+def test_sizes_decide_without_converting() -> None:
+    frame = numeric_frame(1000)
+    assert estimated_size(frame) == frame.memory_usage(index=True).sum()
+    assert estimated_size(frame["f"]) == frame["f"].nbytes == 8000
+    assert estimated_size(np.zeros(10)) == 80 and estimated_size(b"abc") == 3
+    assert estimated_size("text") == 0 and estimated_size({"a": 1}) == 0
+
+
+def test_a_series_travels_as_a_one_column_frame(tmp_path: Path) -> None:
+    series = numeric_frame(100)["f"]
+    fields, mapping = write_plan(tmp_path, series)
+    pd.testing.assert_frame_equal(revive_shared(fields, mapping), series.to_frame())
 
 
 def test_arrays_and_bytes(tmp_path: Path) -> None:
