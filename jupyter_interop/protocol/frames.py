@@ -48,6 +48,11 @@ A sender writes a message's chunks in order (offsets 0, n, 2n, ...); the receive
 into one buffer of T bytes and handles the reassembled frame as if it had arrived whole
 (:class:`ChunkAssembler`). T is checked against the receiver's cap on an assembled message as
 soon as the first chunk arrives, before anything is allocated.
+
+Shared memory. Between the hub and a peer on its host that negotiated ``shm``, a placeholder may
+carry ``"shm": {"name": ..., "size": ...}`` instead of ``buffers``: the value is in a file of
+the hub's tmpfs directory (layouts, names and rules in ``protocol/shm.py``). Such a frame is a
+binary frame even when it has no buffers.
 """
 
 from __future__ import annotations
