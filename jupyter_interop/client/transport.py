@@ -1,7 +1,9 @@
-"""The WebSocket under a client: ``websockets`` when installed (the faster client in the
-performance notes), else tornado's client, which every Jupyter environment has.
+"""The WebSocket under a client. With ``websockets`` installed: for ``ws://`` the direct
+transport (``_direct.py``: websockets' sans-I/O framing on a plain socket, the fastest on a
+near hub), for ``wss://`` websockets' asyncio client; without it, tornado's client, which
+every Jupyter environment has.
 
-Both are used the same way by the connection: ``send(frame, binary)``, ``recv()`` (raises
+All are used the same way by the connection: ``send(frame, binary)``, ``recv()`` (raises
 :class:`TransportClosed`), ``close()``. JSON frames go out as text frames without a UTF-8
 round trip; binary frames carry attachments.
 """
@@ -94,6 +96,14 @@ async def open_transport(
     url: str, headers: dict[str, str], timeout: float, max_size: int, library: str = "auto"
 ) -> Transport:
     """Open a WebSocket to ``url`` (no proxy, no compression: the hub is near)."""
+    if library in ("auto", "direct") and url.startswith("ws://"):
+        try:
+            from ._direct import open_direct
+        except ImportError:
+            if library == "direct":
+                raise
+        else:
+            return await asyncio.wait_for(open_direct(url, headers, max_size), timeout)
     ws_client: Any = None
     if library != "tornado":
         try:

@@ -1,0 +1,220 @@
+"""The client's direct ``ws://`` transport (``client/_direct.py``) against a real WebSocket
+server (websockets' asyncio server on loopback): handshake, messages both ways, fragments,
+thread-safe writes, backpressure, size limit, keepalive, closing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import InvalidStatus
+
+from jupyter_interop.client._direct import LOW_WATER, open_direct
+from jupyter_interop.client.transport import TransportClosed
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+@asynccontextmanager
+async def server(handler: Handler, **options: Any) -> AsyncIterator[str]:
+    async with serve(handler, "127.0.0.1", 0, compression=None, **options) as srv:
+        port = next(iter(srv.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/gateway?token=abc"
+
+
+async def echo(ws: ServerConnection) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 30))  # type: ignore[arg-type]
+
+
+def test_text_and_binary_round_trip_and_the_request_carries_path_and_headers() -> None:
+    seen: dict[str, Any] = {}
+
+    async def handler(ws: ServerConnection) -> None:
+        seen["path"] = ws.request.path if ws.request else None
+        seen["agent"] = ws.request.headers.get("User-Agent") if ws.request else None
+        await echo(ws)
+
+    async def main() -> list[Any]:
+        async with server(handler) as url:
+            t = await open_direct(url, {"User-Agent": "jupyter_interop/test"}, 1 << 20)
+            await t.send(b'{"a": 1}', False)
+            await t.send(b"\x00\x01binary", True)
+            got = [await t.recv(), await t.recv()]
+            await t.close()
+            return got
+
+    assert run(main()) == [b'{"a": 1}', b"\x00\x01binary"]
+    assert seen == {"path": "/gateway?token=abc", "agent": "jupyter_interop/test"}
+
+
+def test_received_messages_are_immutable_bytes_and_fragments_are_joined() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send([b"part one, ", b"part two"])  # one message in two frames
+        await ws.send(b"x" * 300_000)  # larger than one read
+        await ws.wait_closed()
+
+    async def main() -> list[Any]:
+        async with server(handler) as url:
+            t = await open_direct(url, {}, 1 << 20)
+            got = [await t.recv(), await t.recv()]
+            await t.close()
+            return got
+
+    first, second = run(main())
+    assert first == b"part one, part two" and type(first) is bytes
+    assert second == b"x" * 300_000 and type(second) is bytes
+
+
+def test_writes_from_many_threads_arrive_whole() -> None:
+    received: list[bytes] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        async for message in ws:
+            received.append(message if isinstance(message, bytes) else message.encode())
+
+    async def main() -> None:
+        async with server(handler) as url:
+            t = await open_direct(url, {}, 1 << 20)
+
+            def writer(k: int) -> None:
+                for i in range(200):
+                    t.write(f'{{"thread": {k}, "i": {i}, "pad": "{"y" * 500}"}}'.encode(), False)
+
+            threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+            for thread in threads:
+                thread.start()
+            await asyncio.to_thread(lambda: [thread.join() for thread in threads])
+            for _ in range(200):
+                if len(received) == 800:
+                    break
+                await asyncio.sleep(0.01)
+            await t.close()
+
+    run(main())
+    assert len(received) == 800
+    import json
+
+    per_thread: dict[int, list[int]] = {}
+    for raw in received:
+        item = json.loads(raw)
+        per_thread.setdefault(item["thread"], []).append(item["i"])
+    assert all(order == list(range(200)) for order in per_thread.values())  # each in order
+
+
+def test_send_waits_while_the_peer_does_not_read_then_everything_arrives() -> None:
+    release = asyncio.Event()
+    received: list[int] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        await release.wait()  # reads nothing until released
+        async for message in ws:
+            received.append(len(message))
+
+    async def main() -> tuple[bool, int]:
+        async with server(handler, max_size=None) as url:
+            t = await open_direct(url, {}, 1 << 20)
+            chunk = b"z" * (1 << 20)
+
+            async def flood() -> None:
+                for _ in range(40):  # 40 MiB: far more than the socket buffers hold
+                    await t.send(chunk, True)
+
+            task = asyncio.ensure_future(flood())
+            await asyncio.sleep(0.5)
+            blocked = not task.done() and len(t._unsent) > LOW_WATER
+            release.set()
+            await task
+            for _ in range(2000):
+                if len(received) == 40:
+                    break
+                await asyncio.sleep(0.01)
+            await t.close()
+            return blocked, len(received)
+
+    blocked, count = run(main())
+    assert blocked, "send() should wait while the peer reads nothing"
+    assert count == 40
+
+
+def test_a_message_above_max_size_closes_with_1009() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(b"a" * 2000)
+        await ws.wait_closed()
+
+    async def main() -> TransportClosed:
+        async with server(handler) as url:
+            t = await open_direct(url, {}, 1000)
+            with pytest.raises(TransportClosed) as caught:
+                await t.recv()
+            return caught.value
+
+    closed = run(main())
+    assert closed.code == 1009 or "1009" in str(closed) or "too big" in str(closed).lower()
+
+
+def test_a_refused_upgrade_raises_invalid_status() -> None:
+    async def main() -> None:
+        def refuse(connection: ServerConnection, request: Any) -> Any:
+            return connection.respond(403, "Forbidden\n")
+
+        async with server(echo, process_request=refuse) as url:
+            with pytest.raises(InvalidStatus, match="403"):
+                await open_direct(url, {}, 1 << 20)
+
+    run(main())
+
+
+def test_refused_connection_raises_oserror() -> None:
+    async def main() -> None:
+        async with server(echo) as url:
+            dead = url
+        with pytest.raises(OSError):
+            await open_direct(dead, {}, 1 << 20)
+
+    run(main())
+
+
+def test_the_server_closing_ends_recv_with_its_code_and_reason() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(b'{"last": true}')
+        await ws.close(1008, "slow consumer")
+
+    async def main() -> tuple[bytes, TransportClosed]:
+        async with server(handler) as url:
+            t = await open_direct(url, {}, 1 << 20)
+            last = await t.recv()  # what came before the close is still delivered
+            with pytest.raises(TransportClosed) as caught:
+                await t.recv()
+            with pytest.raises(TransportClosed):
+                t.write(b"{}", False)
+            return last, caught.value
+
+    last, closed = run(main())
+    assert last == b'{"last": true}'
+    assert (closed.code, closed.reason) == (1008, "slow consumer")
+
+
+def test_a_peer_that_never_answers_pings_is_dropped() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        ws.transport.pause_reading()  # a hub that went silent: no pong will come back
+        await asyncio.sleep(1)
+
+    async def main() -> TransportClosed:
+        async with server(handler, close_timeout=0.5) as url:
+            t = await open_direct(url, {}, 1 << 20, ping_interval=0.2)
+            with pytest.raises(TransportClosed) as caught:
+                await t.recv()
+            return caught.value
+
+    closed = run(main())
+    assert closed.code == 1011 and "keepalive" in closed.reason
