@@ -1,9 +1,10 @@
 """Worker roles that use the project's Python client (``jupyter_interop.connect``).
 
 Handlers are plain ``def`` functions (what a notebook user writes), so they run on the
-client's handler thread; callers use the async API (``await io.methods.ainvoke``: the
-caller's loop hands the call to the client's I/O thread and back) or the sync API
-(``io.methods.invoke`` from a plain thread).
+client's handler thread. Callers use the async API as an asyncio program does (``await
+ji.aconnect()``: the client runs on the worker's loop, ``await io.methods.ainvoke``), the async
+API as a kernel does (``connect()`` + ``await ainvoke``: each call crosses to the client's I/O
+thread and back), or the sync API (``io.methods.invoke`` from a plain thread).
 """
 
 from __future__ import annotations
@@ -45,14 +46,22 @@ async def ji_handler(p: dict[str, Any]) -> None:
     io.close()
 
 
+async def aconnect(p: dict[str, Any], application: str) -> Any:
+    import jupyter_interop as ji
+
+    return await ji.aconnect(url=p["url"], token=p["token"], application=application)
+
+
 async def ji_caller(p: dict[str, Any]) -> None:
-    io = connect(p, f"bench-ji-caller-{p.get('api', 'async')}")
+    api = p.get("api", "async")
+    application = f"bench-ji-caller-{api}"
+    io = await aconnect(p, application) if api == "async" else connect(p, application)
     args = SMALL_ARGS if p.get("payload", "small") == "small" else {"blob": payload("1mib")}
     method = p.get("method", METHOD)
-    io.methods.invoke(method, args, wait_timeout=15)  # waits for the handler to appear
+    await io.methods.ainvoke(method, args, wait_timeout=15)  # waits for the handler
     check = "blob" in args
 
-    if p.get("api", "async") == "sync":
+    if api == "sync":
 
         def once_sync() -> None:
             result = io.methods.invoke(method, args)
@@ -68,7 +77,7 @@ async def ji_caller(p: dict[str, Any]) -> None:
                 assert len(result.returned["blob"]) == len(args["blob"])
 
         await serve(caller_handlers(once))
-    io.close()
+    await io.aclose()
 
 
 async def ji_publisher(p: dict[str, Any]) -> None:

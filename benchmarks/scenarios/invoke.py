@@ -22,6 +22,15 @@ COLUMNS = [
     Column("calls_per_s", "calls/s"),
 ]
 
+#: the project's client as a caller: (worker ``api``, row label). "async": an asyncio program
+#: (``await aconnect()`` puts the client on its loop); "async-thread": ``connect()`` then
+#: ``await ainvoke`` (what a kernel does: each call crosses to the I/O thread and back)
+API_ROWS = [
+    ("async", "async API"),
+    ("async-thread", "async API via the I/O thread (as in a kernel)"),
+    ("sync", "sync API"),
+]
+
 #: messages through the broker per round trip: request in, request out, reply in, reply out
 ROUTED_PER_CALL = 2
 
@@ -41,7 +50,8 @@ async def start_systems(r: Run, payload: str = "small") -> list[System]:
         ji_handler = await r.worker(
             "ji-handler", url=hub.url_with_token, token=hub.token, method=ji_method
         )
-        for api in ("async", "sync"):
+        apis = API_ROWS if payload == "small" else API_ROWS[:1]
+        for api, label in apis:
             ji_caller = await r.worker(
                 "ji-caller",
                 url=hub.url_with_token,
@@ -52,7 +62,7 @@ async def start_systems(r: Run, payload: str = "small") -> list[System]:
             )
             systems.append(
                 System(
-                    f"hub · jupyter_interop client, {api} API",
+                    f"hub · jupyter_interop client, {label}",
                     "hub-" + api,
                     {"caller": ji_caller, "handler": ji_handler if api == "async" else None},
                     hub.pid,

@@ -37,7 +37,6 @@ DF_COLUMNS = [
 
 async def roundtrip(r: Run) -> list[Row]:
     systems = await invoke.start_systems(r, payload="1mib")
-    systems = [s for s in systems if s.kind != "hub-sync"]
     try:
         await invoke.measure(r, systems, r.size(15, 60), warmup=r.size(3, 10))
     finally:
