@@ -541,6 +541,9 @@ class SharedFiles:
         fields, parts, size = plan
         name = new_name()
         try:
+            space = os.fstatvfs(self._inbox_fd)
+            if space.f_bavail * space.f_frsize < size:
+                return None  # tmpfs too small for it (e.g. a container's 64 MB /dev/shm)
             write_file(self._inbox_fd, name, parts, size)
         except OSError:
             return None

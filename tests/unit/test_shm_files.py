@@ -524,3 +524,17 @@ def test_client_falls_back_to_buffers_when_tmpfs_is_full(
     frame = codec.encode({"v": b"f" * 100})
     assert unpack_frame(frame)[1][0].nbytes == 100  # the bytes went on the wire
     assert list(Path(files.inbox).iterdir()) == []  # and the partial file was removed
+
+
+def test_client_does_not_try_when_tmpfs_has_no_room(
+    area: SharedMemoryArea, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = proven(area)
+    codec = Codec(binary=True)
+    codec.shared = files
+    real = os.fstatvfs(files._inbox_fd)  # type: ignore[arg-type]
+    tiny = os.statvfs_result((*real[:4], 0, *real[5:]))  # f_bavail: no block left
+    monkeypatch.setattr(shm_module.os, "fstatvfs", lambda fd: tiny)
+    frame = codec.encode({"v": b"f" * 100})
+    assert unpack_frame(frame)[1][0].nbytes == 100
+    assert list(Path(files.inbox).iterdir()) == []
