@@ -550,28 +550,29 @@ class Connection:
         run handler (:meth:`on_many`) go to it in one call each."""
         many = self._many
         run: list[Message] = []
-        run_key: tuple[Any, Any] | None = None
+        run_type: Any = None
+        run_domain: Any = None
         for item in items:
             if not isinstance(item, dict):
                 continue
-            key = (item.get("domain", "global"), item.get("type"))
-            if key == run_key:
+            mtype = item.get("type")
+            domain = item.get("domain", "global")
+            if run and mtype == run_type and domain == run_domain:
                 run.append(item)
                 continue
             if run:
-                self._dispatch_run(run_key, run)
+                self._dispatch_run((run_domain, run_type), run)
                 run = []
-            if key in many:
-                run_key = key
+            if (domain, mtype) in many:
+                run_type, run_domain = mtype, domain
                 run = [item]
                 continue
-            run_key = None
             try:
                 self._dispatch_message(item)
             except Exception:
                 log.exception("Interop: could not handle a message from the hub")
         if run:
-            self._dispatch_run(run_key, run)
+            self._dispatch_run((run_domain, run_type), run)
 
     def _dispatch_run(self, key: Any, run: list[Message]) -> None:
         try:
