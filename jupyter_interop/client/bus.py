@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .codec import unwrap_value, wrap_value
 from .contexts import adapt_callback
-from .dispatch import OutputTarget, capture_output_target
+from .dispatch import OutputTarget, capture_output_target, is_async_callable
 from .errors import ArgumentError, RemoteError
 from .instance import _WIRE_NAMES, Instance, InstanceFilter, matches, normalize_filter
 from .twins import blocking, on_io_loop
@@ -58,6 +58,8 @@ class BusSubscription:
     bus: Bus
     subscription_id: str | None = None
     active: bool = True
+    #: whether ``callback`` is ``async def`` (looked up once, not per message)
+    is_async: bool = False
 
     @on_io_loop
     async def aunsubscribe(self) -> None:
@@ -101,7 +103,7 @@ class Bus:
         self._subscriptions: set[BusSubscription] = set()
         self._by_id: dict[str, BusSubscription] = {}
         conn = client._conn
-        conn.on("bus", "event", self._on_event)
+        conn.on_many("bus", "event", self._on_events)
         conn.on("bus", "subscribed", self._on_stray_subscribed)
         conn.add_lost_hook(self._lost)
         conn.add_restorer(self._restore)
@@ -154,13 +156,15 @@ class Bus:
         _check_topic(topic)
         if not callable(callback):
             raise ArgumentError(f"The bus callback must be callable, not {callback!r}")
+        adapted = adapt_callback(callback, 3)
         sub = BusSubscription(
             topic,
             _check_key(routing_key),
             normalize_filter(target) if target is not None else None,
-            adapt_callback(callback, 3),
+            adapted,
             capture_output_target(),
             self,
+            is_async=is_async_callable(adapted),
         )
         await self._subscribe(sub, internal=False)
         self._subscriptions.add(sub)
@@ -185,18 +189,30 @@ class Bus:
             on_reply=registered,
         )
 
-    def _on_event(self, msg: dict[str, Any]) -> None:
-        sub = self._by_id.get(str(msg.get("subscription_id")))
-        if sub is None or not sub.active:
-            return
-        identity = msg.get("publisher-identity")
-        source = Instance.from_identity(identity if isinstance(identity, dict) else {})
-        if sub.source is not None and not matches(source, sub.source):
-            return
-        topic = msg.get("topic") if isinstance(msg.get("topic"), str) else sub.topic
-        self._client._dispatcher.post_event(
-            sub.callback, (unwrap_value(msg.get("data")), topic, source), sub.output
-        )
+    def _on_events(self, messages: list[dict[str, Any]]) -> None:
+        """A run of bus ``event`` messages (see Connection.on_many): each subscription's
+        callback gets its consecutive deliveries with one hand-off to the event lane."""
+        post = self._client._dispatcher.post_items
+        current: BusSubscription | None = None
+        calls: list[tuple[Any, str, Instance]] = []
+        for msg in messages:
+            sub = self._by_id.get(str(msg.get("subscription_id")))
+            if sub is None or not sub.active:
+                continue
+            identity = msg.get("publisher-identity")
+            source = Instance.from_identity(identity if isinstance(identity, dict) else {})
+            if sub.source is not None and not matches(source, sub.source):
+                continue
+            topic = msg.get("topic")
+            if not isinstance(topic, str):
+                topic = sub.topic
+            if sub is not current:
+                if current is not None and calls:
+                    post(current.callback, calls, current.output, current.is_async, True)
+                current, calls = sub, []
+            calls.append((unwrap_value(msg.get("data")), topic, source))
+        if current is not None and calls:
+            post(current.callback, calls, current.output, current.is_async, True)
 
     def _on_stray_subscribed(self, msg: dict[str, Any]) -> None:
         sub_id = msg.get("subscription_id")

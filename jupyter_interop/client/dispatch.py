@@ -169,19 +169,21 @@ class _Lane:
         if wake:
             self._wake.put(None)
 
-    def post_items(self, fn: Callable[[Any], Any], items: list[Any], target: Any) -> None:
-        """Queue ``fn(item)`` for each of ``items``, in order (the lane takes the list;
-        ignored once shut down)."""
+    def post_items(
+        self, fn: Callable[..., Any], items: list[Any], target: Any, spread: bool = False
+    ) -> None:
+        """Queue ``fn(item)`` for each of ``items`` (``fn(*item)`` when ``spread``), in order
+        (the lane takes the list; ignored once shut down)."""
         with self._lock:
             if self.closed:
                 return
             entries = self._entries
             if entries:
                 last = entries[-1]
-                if last[0] is fn and last[1] is target and not last[2]:
+                if last[0] is fn and last[1] is target and last[2] is spread:
                     last[3].extend(items)
                     return
-            entries.append([fn, target, False, items])
+            entries.append([fn, target, spread, items])
             wake = self._started()
         if wake:
             self._wake.put(None)
@@ -331,21 +333,24 @@ class Dispatcher:
 
     def post_items(
         self,
-        fn: Callable[[Any], Any],
+        fn: Callable[..., Any],
         items: list[Any],
         target: OutputTarget | None,
         is_async: bool,
+        spread: bool = False,
     ) -> None:
-        """``fn(item)`` for each of ``items`` as :meth:`post_event` would run it, with one
-        hand-off to the lane for them all (``items`` is taken over: do not reuse it)."""
+        """``fn(item)`` (``fn(*item)`` when ``spread``: items are args tuples) for each of
+        ``items`` as :meth:`post_event` would run it, with one hand-off to the lane for them
+        all (``items`` is taken over: do not reuse it)."""
         if self.closed:
             return
         if is_async:
             for item in items:
-                task = self.loop.create_task(self._run_async(fn, (item,), {}, target))
+                args = item if spread else (item,)
+                task = self.loop.create_task(self._run_async(fn, args, {}, target))
                 task.add_done_callback(_log_task_error)
             return
-        self._events.post_items(fn, items, target)
+        self._events.post_items(fn, items, target, spread)
 
     def shutdown(self) -> None:
         """Stop accepting work; running callbacks finish on their own (never joined)."""

@@ -260,3 +260,83 @@ def test_event_lane_runs_what_was_posted_before_shutdown() -> None:
         assert calls == [0, 1, 2]
 
     asyncio.run(main())
+
+
+class BusClient:
+    """What the bus service needs of the client: a connection, a dispatcher, a loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._io = FakeIO(loop)
+        self._conn = Connection(
+            self,  # type: ignore[arg-type]
+            HubAddress("ws://x", "t", "test"),
+            None,
+            {},
+            {},
+        )
+        self._dispatcher = Dispatcher(loop, 1, 10, "test-bus")
+
+
+def bus_event(sub_id: str, n: Any, app: str = "pub", topic: str = "t.x") -> dict[str, Any]:
+    return {
+        "domain": "bus",
+        "type": "event",
+        "subscription_id": sub_id,
+        "topic": topic,
+        "publisher-identity": {"application": app},
+        "data": n if isinstance(n, dict) else {"_value": n},
+    }
+
+
+def test_bus_events_of_a_batch_reach_each_subscription_in_order() -> None:
+    from jupyter_interop.client.bus import Bus, BusSubscription
+
+    async def main() -> None:
+        client = BusClient(asyncio.get_running_loop())
+        bus = Bus(client)  # type: ignore[arg-type]
+        got: dict[str, list[Any]] = {"a": [], "b": [], "async": []}
+        threads: set[str] = set()
+
+        def on_a(data: Any, topic: str, source: Any) -> None:
+            threads.add(threading.current_thread().name)
+            got["a"].append((data, topic, source.application))
+
+        async def on_async(data: Any, topic: str, source: Any) -> None:
+            got["async"].append(data)
+
+        def sub(sub_id: str, callback: Any, **kw: Any) -> BusSubscription:
+            found = BusSubscription("t.*", None, kw.pop("source", None), callback, None, bus)
+            found.subscription_id = sub_id
+            for name, value in kw.items():
+                setattr(found, name, value)
+            bus._by_id[sub_id] = found
+            return found
+
+        sub("a", on_a)
+        sub("b", lambda d, t, s: got["b"].append(d), source={"application": "pub"})
+        sub("gone", lambda d, t, s: got["b"].append("never"), active=False)
+        sub("async", on_async, is_async=True)
+        client._conn._dispatch(
+            orjson.dumps(
+                [
+                    bus_event("a", 0),
+                    bus_event("a", {"k": 1}, topic="t.y"),
+                    bus_event("b", 0),
+                    bus_event("b", "filtered out", app="other"),
+                    bus_event("gone", 0),
+                    bus_event("async", 0),
+                    bus_event("a", 2),
+                    bus_event("async", 1),
+                ]
+            )
+        )
+        deadline = time.monotonic() + 5
+        while (len(got["a"]) < 3 or len(got["async"]) < 2) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert got["a"] == [(0, "t.x", "pub"), ({"k": 1}, "t.y", "pub"), (2, "t.x", "pub")]
+        assert got["b"] == [0]
+        assert got["async"] == [0, 1]
+        assert threads == {"test-bus-events"}
+        client._dispatcher.shutdown()
+
+    asyncio.run(main())
