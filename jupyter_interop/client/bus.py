@@ -195,12 +195,17 @@ class Bus:
         post = self._client._dispatcher.post_items
         current: BusSubscription | None = None
         calls: list[tuple[Any, str, Instance]] = []
+        # consecutive deliveries from one publisher share its (immutable) Instance
+        last_identity: Any = None
+        source: Instance | None = None
         for msg in messages:
             sub = self._by_id.get(str(msg.get("subscription_id")))
             if sub is None or not sub.active:
                 continue
             identity = msg.get("publisher-identity")
-            source = Instance.from_identity(identity if isinstance(identity, dict) else {})
+            if source is None or identity != last_identity:
+                last_identity = identity
+                source = Instance.from_identity(identity if isinstance(identity, dict) else {})
             if sub.source is not None and not matches(source, sub.source):
                 continue
             topic = msg.get("topic")

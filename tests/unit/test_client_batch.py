@@ -297,9 +297,12 @@ def test_bus_events_of_a_batch_reach_each_subscription_in_order() -> None:
         got: dict[str, list[Any]] = {"a": [], "b": [], "async": []}
         threads: set[str] = set()
 
+        sources: list[Any] = []
+
         def on_a(data: Any, topic: str, source: Any) -> None:
             threads.add(threading.current_thread().name)
             got["a"].append((data, topic, source.application))
+            sources.append(source)
 
         async def on_async(data: Any, topic: str, source: Any) -> None:
             got["async"].append(data)
@@ -326,14 +329,24 @@ def test_bus_events_of_a_batch_reach_each_subscription_in_order() -> None:
                     bus_event("gone", 0),
                     bus_event("async", 0),
                     bus_event("a", 2),
+                    bus_event("a", 3, app="second"),
+                    bus_event("a", 4),
                     bus_event("async", 1),
                 ]
             )
         )
         deadline = time.monotonic() + 5
-        while (len(got["a"]) < 3 or len(got["async"]) < 2) and time.monotonic() < deadline:
+        while (len(got["a"]) < 5 or len(got["async"]) < 2) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        assert got["a"] == [(0, "t.x", "pub"), ({"k": 1}, "t.y", "pub"), (2, "t.x", "pub")]
+        assert got["a"] == [
+            (0, "t.x", "pub"),
+            ({"k": 1}, "t.y", "pub"),
+            (2, "t.x", "pub"),
+            (3, "t.x", "second"),
+            (4, "t.x", "pub"),
+        ]
+        # consecutive deliveries from one publisher share its Instance
+        assert sources[0] is sources[1] and sources[2] is not sources[3]
         assert got["b"] == [0]
         assert got["async"] == [0, 1]
         assert threads == {"test-bus-events"}
