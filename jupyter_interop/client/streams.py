@@ -468,7 +468,10 @@ class Subscription:
     # ------------------------------------------------------------------ handlers
 
     def on_data(self, callback: Callable[[StreamData], Any]) -> None:
-        """``callback(StreamData)`` per item; the first handler also gets what was queued."""
+        """``callback(StreamData)`` per item; the first handler also gets what was queued.
+
+        Each handler sees every item in order, on the event lane; with several handlers,
+        the items of one burst reach the first handler, then the next (not item by item)."""
         self._add(self._on_data, callback)
 
     def on_closed(self, callback: Callable[[ClosedInfo], Any]) -> None:
