@@ -40,6 +40,7 @@ from ..protocol.frames import (
     is_chunk,
 )
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
+from .wsreader import buffered_protocol
 
 if TYPE_CHECKING:
     from ..hub.core import InteropHub
@@ -318,6 +319,10 @@ class GatewaySocket(WebSocketHandler):
         """No permessage-deflate: GW3 frames are small JSON, where deflate costs more CPU per
         hop than it saves on loopback, and uncompressed frames can be batched per write."""
         return None
+
+    def get_websocket_protocol(self) -> Any:
+        """tornado's protocol with a leaner frame reader (see server/wsreader.py)."""
+        return buffered_protocol(self)
 
     @property
     def max_message_size(self) -> int:
