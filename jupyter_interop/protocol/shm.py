@@ -43,7 +43,7 @@ import re
 import secrets
 import stat
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .frames import TAG, Attachment, dataframe_json_form, dataframe_placeholder, revive_dataframe
@@ -205,9 +205,13 @@ def _json_label(label: Any) -> bool:
     )
 
 
-def columns_layout(frame: Any) -> tuple[dict[str, Any], list[tuple[int, Any]], int] | None:
-    """The ``columns`` layout of a DataFrame: placeholder fields, the ``(offset, array)``
-    parts and the file size; None when a column, the index or a label does not fit it."""
+def columns_layout(frame: Any) -> tuple[dict[str, Any], Iterator[tuple[int, Any]], int] | None:
+    """The ``columns`` layout of a DataFrame: placeholder fields, the ``(offset, bytes)``
+    parts and the file size; None when a column, the index or a label does not fit it.
+
+    The parts are produced one column at a time as they are written: a column that must be
+    made contiguous (a consolidated 2-D block) is copied alone, never the whole frame.
+    """
     import numpy as np
     import pandas as pd
 
@@ -217,47 +221,54 @@ def columns_layout(frame: Any) -> tuple[dict[str, Any], list[tuple[int, Any]], i
     names = [c.item() if isinstance(c, np.generic) else c for c in columns]
     if not all(_json_label(n) and n is not None for n in names):
         return None
-    if not all(_plain_dtype(d) for d in frame.dtypes):
+    dtypes = list(frame.dtypes)
+    if not all(_plain_dtype(d) for d in dtypes):
         return None
     index = frame.index
     if not _json_label(index.name):
         return None
     rows = len(frame)
-    parts: list[tuple[int, Any]] = []
     offset = 0
     index_form: dict[str, Any]
     if isinstance(index, pd.RangeIndex):
         index_form = {"kind": "range", "start": index.start, "stop": index.stop}
         index_form["step"] = index.step
     elif not isinstance(index, pd.MultiIndex) and _plain_dtype(index.dtype):
-        values = np.ascontiguousarray(index.to_numpy())
-        index_form = {"kind": "array", "dtype": values.dtype.str, "offset": 0}
-        parts.append((0, values.view(np.uint8)))
-        offset = _aligned(values.nbytes)
+        index_form = {"kind": "array", "dtype": index.dtype.str, "offset": 0}
+        offset = _aligned(rows * index.dtype.itemsize)
     else:
         return None
     index_form["name"] = index.name
     offsets = []
-    dtypes = []
-    for position in range(len(names)):
-        values = np.ascontiguousarray(frame.iloc[:, position].to_numpy())
+    for dtype in dtypes:
         offsets.append(offset)
-        dtypes.append(values.dtype.str)
-        parts.append((offset, values.view(np.uint8)))  # datetimes have no buffer format
-        offset = _aligned(offset + values.nbytes)
+        offset = _aligned(offset + rows * dtype.itemsize)
+
+    def parts() -> Iterator[tuple[int, Any]]:
+        if index_form["kind"] == "array":
+            yield 0, _raw(index.to_numpy())
+        for position, start in enumerate(offsets):
+            yield start, _raw(frame.iloc[:, position].to_numpy())
+
     fields = {
         TAG: "dataframe",
         "format": "columns",
         "rows": rows,
         "columns": names,
-        "dtypes": dtypes,
+        "dtypes": [d.str for d in dtypes],
         "offsets": offsets,
         "index": index_form,
     }
     if columns.name is not None and _json_label(columns.name):
         fields["columns_name"] = columns.name
-    size = max(offset, 1)
-    return fields, parts, size
+    return fields, parts(), max(offset, 1)
+
+
+def _raw(values: Any) -> Any:
+    """An array's bytes, contiguous (datetimes have no buffer format of their own)."""
+    import numpy as np
+
+    return np.ascontiguousarray(values).reshape(-1).view(np.uint8)
 
 
 def estimated_size(value: Any) -> int:
@@ -277,11 +288,9 @@ def estimated_size(value: Any) -> int:
     return 0
 
 
-def share_plan(
-    value: Any,
-) -> tuple[dict[str, Any], list[tuple[int, Any]], int] | tuple[dict[str, Any], Any, int] | None:
-    """How a value goes into a shared file: placeholder fields, then either the parts to
-    write or (Arrow) a writer function, and the size; None if it travels as buffers."""
+def share_plan(value: Any) -> tuple[dict[str, Any], Iterable[tuple[int, Any]], int] | None:
+    """How a value goes into a shared file: placeholder fields, the ``(offset, bytes)`` parts
+    to write and the file size; None if it travels as buffers."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         view = memoryview(value).cast("B")
         return {TAG: "bytes"}, [(0, view)], view.nbytes
@@ -293,9 +302,8 @@ def share_plan(
             return None
         if value.dtype.kind not in "biufcmMSU" or value.dtype.fields is not None:
             return None
-        raw = np.ascontiguousarray(value)
-        fields = {TAG: "ndarray", "dtype": raw.dtype.str, "shape": list(raw.shape)}
-        return fields, [(0, raw.reshape(-1).view(np.uint8))], raw.nbytes
+        fields = {TAG: "ndarray", "dtype": value.dtype.str, "shape": list(value.shape)}
+        return fields, [(0, _raw(value))], value.nbytes
     if module == "pandas":
         import pandas as pd
 

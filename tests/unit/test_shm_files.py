@@ -169,6 +169,14 @@ def test_numeric_frames_come_back_as_writable_views_of_the_mapping(tmp_path: Pat
     assert frame.iloc[0, 0] != -1.0
 
 
+def test_consolidated_frames_are_written_column_by_column(tmp_path: Path) -> None:
+    frame = pd.DataFrame(np.arange(3000.0).reshape(1000, 3), columns=["a", "b", "c"])
+    assert len(frame._mgr.blocks) == 1  # one 2-D block: its columns are strided
+    fields, mapping = write_plan(tmp_path, frame)
+    assert fields["format"] == "columns"
+    pd.testing.assert_frame_equal(revive_shared(fields, mapping), frame)
+
+
 def test_frames_with_an_array_index(tmp_path: Path) -> None:
     frame = numeric_frame(10).set_index("f")
     fields, mapping = write_plan(tmp_path, frame)
