@@ -54,15 +54,28 @@ _LOCK = ".lock"
 
 
 class PeerInbox:
-    """The inbox of one peer that proved it sees the directory: claims the files it announces."""
+    """The inbox of one peer that proved it sees the directory: claims the files it announces.
 
-    __slots__ = ("area", "fd", "name", "proven")
+    No descriptor is kept open per peer (a thousand peers must not cost a thousand of them):
+    the inbox is opened, without following a symlink, for each claim.
+    """
 
-    def __init__(self, area: SharedMemoryArea, name: str, fd: int) -> None:
+    __slots__ = ("area", "name", "proven")
+
+    def __init__(self, area: SharedMemoryArea, name: str) -> None:
         self.area = area
         self.name = name
-        self.fd = fd
         self.proven = False
+
+    def open(self) -> int:
+        """A descriptor of the inbox directory (the caller closes it)."""
+        if self.area.peers_fd is None:
+            raise SharedMemoryError("The hub's shared-memory directory is closed")
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            return os.open(self.name, flags, dir_fd=self.area.peers_fd)
+        except OSError as error:
+            raise SharedMemoryError(f"This peer's shared-memory inbox is gone: {error}") from None
 
     def claim(self, meta: dict[str, Any], ref: Any) -> SharedAttachment:
         """Take over the file a reference names: checked, renamed into ``held``, owned by the
@@ -71,18 +84,22 @@ class PeerInbox:
         if not self.proven or area.held_fd is None:
             raise SharedMemoryError("Shared memory was not negotiated on this connection")
         name, size = check_ref(ref, area.max_bytes)
-        fd = checked_open(self.fd, name, size)
+        inbox_fd = self.open()
         try:
-            held = new_name()
-            os.rename(name, held, src_dir_fd=self.fd, dst_dir_fd=area.held_fd)
-            moved = os.stat(held, dir_fd=area.held_fd, follow_symlinks=False)
-            opened = os.fstat(fd)
-            if (moved.st_ino, moved.st_dev) != (opened.st_ino, opened.st_dev):
-                os.unlink(held, dir_fd=area.held_fd)  # swapped under us: refuse it
-                raise SharedMemoryError(f"Shared-memory file {name} changed while claimed")
-            os.fchmod(fd, 0o600)
+            fd = checked_open(inbox_fd, name, size)
+            try:
+                held = new_name()
+                os.rename(name, held, src_dir_fd=inbox_fd, dst_dir_fd=area.held_fd)
+                moved = os.stat(held, dir_fd=area.held_fd, follow_symlinks=False)
+                opened = os.fstat(fd)
+                if (moved.st_ino, moved.st_dev) != (opened.st_ino, opened.st_dev):
+                    os.unlink(held, dir_fd=area.held_fd)  # swapped under us: refuse it
+                    raise SharedMemoryError(f"Shared-memory file {name} changed while claimed")
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
         finally:
-            os.close(fd)
+            os.close(inbox_fd)
         return area.hold(meta, held, size)
 
 
@@ -103,7 +120,7 @@ class SharedMemoryArea:
         #: the hub's directory while open, else None (the extension is then not offered)
         self.path: str | None = None
         self.held_fd: int | None = None
-        self._peers_fd: int | None = None
+        self.peers_fd: int | None = None
         self._lock_fd: int | None = None
         self._inboxes: dict[str, PeerInbox] = {}
         self._nonces: dict[str, str] = {}
@@ -135,7 +152,7 @@ class SharedMemoryArea:
             for sub in ("held", "peers"):
                 os.mkdir(os.path.join(path, sub), 0o700)
             self.held_fd = open_dir(os.path.join(path, "held"))
-            self._peers_fd = open_dir(os.path.join(path, "peers"))
+            self.peers_fd = open_dir(os.path.join(path, "peers"))
         except OSError as error:
             log.warning("Interop: no shared memory for attachments in %s: %s", self.root, error)
             return False
@@ -153,11 +170,9 @@ class SharedMemoryArea:
         sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
             sweeper.join(5)
-        for inbox in list(self._inboxes.values()):
-            os.close(inbox.fd)
         self._inboxes.clear()
         self._nonces.clear()
-        for name in ("held_fd", "_peers_fd", "_lock_fd"):
+        for name in ("held_fd", "peers_fd", "_lock_fd"):
             fd = getattr(self, name)
             if fd is not None:
                 os.close(fd)
@@ -198,29 +213,33 @@ class SharedMemoryArea:
     def offer(self, peer_id: str) -> dict[str, Any] | None:
         """A new inbox with a nonce file for a peer that asked for shared memory: the offer
         for its welcome (None when the directory is not available)."""
-        if self.path is None or self._peers_fd is None:
+        if self.path is None or self.peers_fd is None:
             return None
         inbox_name = secrets.token_hex(16)
         nonce_name = new_name()
         nonce = secrets.token_urlsafe(32)
+        self.forget(peer_id)
+        inbox = PeerInbox(self, inbox_name)
         try:
-            os.mkdir(inbox_name, 0o700, dir_fd=self._peers_fd)
-            fd = open_dir(os.path.join(self.path, "peers", inbox_name))
-            nonce_fd = os.open(
-                nonce_name,
-                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600,
-                dir_fd=fd,
-            )
+            os.mkdir(inbox_name, 0o700, dir_fd=self.peers_fd)
+            fd = inbox.open()
+            try:
+                nonce_fd = os.open(
+                    nonce_name,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o600,
+                    dir_fd=fd,
+                )
+            finally:
+                os.close(fd)
             try:
                 os.write(nonce_fd, nonce.encode())
             finally:
                 os.close(nonce_fd)
-        except OSError as error:
+        except (OSError, SharedMemoryError) as error:
             log.warning("Interop: cannot offer shared memory to %s: %s", peer_id, error)
             return None
-        self.forget(peer_id)
-        self._inboxes[peer_id] = PeerInbox(self, inbox_name, fd)
+        self._inboxes[peer_id] = inbox
         self._nonces[peer_id] = f"{nonce_name}:{nonce}"
         return {
             "inbox": os.path.join(self.path, "peers", inbox_name),
@@ -242,8 +261,9 @@ class SharedMemoryArea:
         ):
             raise SharedMemoryError("Wrong nonce: the hub's shared-memory directory is not seen")
         del self._nonces[peer_id]
-        with contextlib.suppress(OSError):
-            os.unlink(nonce_name, dir_fd=inbox.fd)
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.path, "peers", inbox.name, nonce_name))
         inbox.proven = True
         return inbox
 
@@ -265,7 +285,6 @@ class SharedMemoryArea:
         inbox = self._inboxes.pop(peer_id, None)
         if inbox is None:
             return
-        os.close(inbox.fd)
         if self.path is not None:
             shutil.rmtree(os.path.join(self.path, "peers", inbox.name), ignore_errors=True)
 

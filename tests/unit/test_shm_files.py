@@ -341,6 +341,15 @@ def test_claims_are_refused_with_a_reason(area: SharedMemoryArea, tmp_path: Path
     os.symlink(outside, Path(offer["inbox"]) / link)
     with pytest.raises(SharedMemoryError, match="Cannot open"):
         inbox.claim({}, {"name": link, "size": 100})
+    # the inbox itself swapped for a symlink to another directory: refused too
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / ref["name"]).write_bytes(b"y" * 100)
+    moved = Path(offer["inbox"]).with_name("moved")
+    Path(offer["inbox"]).rename(moved)
+    os.symlink(elsewhere, offer["inbox"])
+    with pytest.raises(SharedMemoryError, match="inbox is gone"):
+        inbox.claim({}, ref)
     small = SharedMemoryArea(str(tmp_path), max_bytes=50)
     assert small.open()
     small_files = proven(small)
