@@ -69,13 +69,16 @@ def is_binary(frame: bytes) -> bool:
     return frame[:4] == MAGIC
 
 
+# (module constants: an enum member looked up on its class costs more than the rest of the
+# function, which runs once per recipient of every message)
+_JSON, _BINARY, _SHARED = AttachmentForm.JSON, AttachmentForm.BINARY, AttachmentForm.SHARED
+
+
 def wants_binary(extensions: Any) -> AttachmentForm:
     """The form of attachments for a peer, from its accepted extensions (falsy: JSON only)."""
     if not extensions or BINARY_EXTENSION not in extensions:
-        return AttachmentForm.JSON
-    if extensions.get(SHM_EXTENSION) is True:
-        return AttachmentForm.SHARED
-    return AttachmentForm.BINARY
+        return _JSON
+    return _SHARED if extensions.get(SHM_EXTENSION) is True else _BINARY
 
 
 def decode_frame(frame: bytes | bytearray, inbox: Claimer | None = None) -> Message:
@@ -151,15 +154,15 @@ class FrameCache:
                 entry = self._frames[id(message)] = [None, None, None]
             else:
                 entry = self._frames[id(message)] = [frame, frame, frame]
-        index = int(form)
-        cached = entry[index]
+        cached = entry[form]  # (a bool or an AttachmentForm indexes the list as it is)
         if cached is not None:
             return cached
         # attachments as references for peers sharing the hub's memory, as buffers for binary
         # peers, as their JSON form for the others
-        if index == AttachmentForm.JSON:
-            frame = encode(message)
+        if form == _JSON:
+            entry[form] = fit(encode(message))
         else:
-            frame = encode_binary(message, shared=index == AttachmentForm.SHARED)
-        frame = entry[index] = fit(frame)
+            entry[form] = fit(encode_binary(message, shared=form == _SHARED))
+        frame = entry[form]
+        assert frame is not None
         return frame
