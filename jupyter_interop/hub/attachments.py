@@ -159,10 +159,7 @@ class FrameCache:
             return cached
         # attachments as references for peers sharing the hub's memory, as buffers for binary
         # peers, as their JSON form for the others
-        if form == _JSON:
-            entry[form] = fit(encode(message))
-        else:
-            entry[form] = fit(encode_binary(message, shared=form == _SHARED))
-        frame = entry[form]
-        assert frame is not None
+        shared = form == _SHARED
+        encoded = encode(message) if form == _JSON else encode_binary(message, shared=shared)
+        frame = entry[form] = fit(encoded)
         return frame
