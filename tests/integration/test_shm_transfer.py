@@ -113,12 +113,16 @@ def shm_root() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def configure(tmp: Path, **settings: Any) -> Path:
+    (tmp / "config").mkdir(exist_ok=True)
+    config = {"StandaloneHubApp": settings}
+    (tmp / "config" / "jupyter_interop_hub_config.json").write_text(json.dumps(config))
+    return tmp
+
+
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory, shm_root: Path) -> Iterator[StandaloneHub]:
-    tmp = tmp_path_factory.mktemp("shm-hub")
-    (tmp / "config").mkdir()
-    config = {"StandaloneHubApp": {"shm_dir": str(shm_root), "shm_grace": GRACE}}
-    (tmp / "config" / "jupyter_interop_hub_config.json").write_text(json.dumps(config))
+    tmp = configure(tmp_path_factory.mktemp("shm-hub"), shm_dir=str(shm_root), shm_grace=GRACE)
     with standalone_hub(tmp) as h:
         yield h
 
@@ -274,3 +278,24 @@ def test_a_js_peer_sees_what_it_saw_before(
         js.close()
     shared.contexts.set("Shm.js.shared", {})
     wait_for(lambda: held(shm_root) == [], 10, "the files to be removed")
+
+
+def test_retained_contexts_are_persisted_with_their_bytes(tmp_path: Path) -> None:
+    root = Path(tempfile.mkdtemp(prefix="ji-shm-persist-", dir="/dev/shm"))
+    tmp = configure(tmp_path, shm_dir=str(root), shm_grace=GRACE, persist_contexts=True)
+    try:
+        with standalone_hub(tmp) as persistent:
+            sender = Sender(persistent, "Shm.kept", "array")
+            try:
+                assert sender.report == {"shared": True} and len(held(root)) == 1
+            finally:
+                sender.close()
+            persistent.restart()  # the store wrote the array itself, not a file name
+            assert held(root) == []
+            client = ji.connect(persistent.url, persistent.token, "shm-kept", new=True)
+            try:
+                assert_same(client.contexts.get("Shm.kept")["v"], make_value("array"))
+            finally:
+                client.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
