@@ -4,23 +4,33 @@ tornado's ``WebSocketProtocol13`` reads each frame with three to four awaited
 ``IOStream.read_bytes`` calls (header, length, mask, payload). Each is a future, a trip through
 the stream's buffer and, because the buffer is left non-empty between them, the socket is
 removed from and added back to the selector once per frame (two ``epoll_ctl`` calls). In the
-hub that was about a quarter of the CPU spent per routed message. :class:`BufferedProtocol`
-keeps everything else of tornado's protocol (handshake, writes, close handshake and codes,
-pings and pongs, ``max_message_size``) and only replaces the read loop: one partial read takes
-whatever arrived, and every complete frame in it is parsed in a plain loop. A frame larger
-than one read is read straight into a buffer of its size (no growing concatenation).
+hub that was about a quarter of the CPU spent per routed message. Its read loop also keeps the
+whole chain of coroutines of the upgrade suspended for the life of the connection
+(``RequestHandler._execute`` down to ``_receive_frame_loop``: seven frames, a task and its
+context), which an idle connection pays for in memory.
+
+:class:`BufferedProtocol` keeps everything else of tornado's protocol (handshake, writes,
+close handshake and codes, pings and pongs, ``max_message_size``) and replaces the read loop
+with callbacks: one partial read takes whatever arrived, every complete frame in it is parsed
+in a plain loop, and the next read is started from the read's callback, so the upgrade's
+coroutines finish once the connection is open. A frame larger than one read is read straight
+into a buffer of its size (no growing concatenation).
 
 The rules are tornado's own, in the same order: reserved bits, fragmented or oversized
 control frames and continuation frames without a start abort the connection; a message over
 ``max_message_size`` is closed with 1009 before its payload is read; frames are handled one by
-one, and a handler's awaitable (``on_message`` returning one) is awaited before the next frame.
+one, and a handler's awaitable (``on_message`` returning one) completes before the next frame
+is handled. Each read completes in its own loop callback, so a fast sender cannot keep the
+loop from the other connections.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import struct
-from typing import cast
+import sys
+from asyncio import Future
+from typing import Any, cast
 
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13
@@ -34,151 +44,217 @@ __all__ = ["READ_SIZE", "BufferedProtocol", "buffered_protocol"]
 
 #: bytes asked for per read (what the socket has, up to this)
 READ_SIZE = 64 * 1024
-#: the loop yields to the others after handling this much (tornado's _YIELD_THRESHOLD)
-_YIELD_BYTES = 256 * 1024
-#: cost of one frame in that budget, whatever its size (tornado's _FRAME_YIELD_COST)
-_FRAME_COST = 1024
 
 _unpack_16 = struct.Struct("!H").unpack_from
 _unpack_64 = struct.Struct("!Q").unpack_from
+_FIN = 0x80
+_RSV1 = 0x40
 
 
 class BufferedProtocol(WebSocketProtocol13):
-    """tornado's RFC 6455 server protocol with a read loop that parses frames from whole
-    reads (see the module docstring)."""
+    """tornado's RFC 6455 server protocol with a callback-driven reader that parses frames
+    from whole reads (see the module docstring)."""
 
-    async def _receive_frame_loop(self) -> None:
-        try:
-            await self._read_frames()
-        except StreamClosedError:
-            self._abort()
-        finally:
-            self.handler.on_ws_connection_close(self.close_code, self.close_reason)
-
-    async def _read_frames(self) -> None:
-        stream = self.stream
-        max_size = self.params.max_message_size
-        buf: bytes = b""
-        work = 0
-        while not self.client_terminated:
-            data = await stream.read_bytes(READ_SIZE, partial=True)
-            self._wire_bytes_in += len(data)
-            buf = buf + data if buf else data
-            pos = 0
-            end = len(buf)
-            while end - pos >= 2:
-                b0 = buf[pos]
-                b1 = buf[pos + 1]
-                opcode = b0 & 0x0F
-                reserved = b0 & 0x70
-                if self._decompressor is not None and opcode != 0:
-                    self._frame_compressed = bool(reserved & self.RSV1)
-                    reserved &= ~self.RSV1
-                if reserved:
-                    self._abort()  # an extension the peer did not negotiate
-                    return
-                length = b1 & 0x7F
-                control = opcode & 0x8
-                if control and length >= 126:
-                    self._abort()
-                    return
-                head = 2
-                if length == 126:
-                    head = 4
-                    if end - pos < head:
-                        break
-                    length = _unpack_16(buf, pos + 2)[0]
-                elif length == 127:
-                    head = 10
-                    if end - pos < head:
-                        break
-                    length = _unpack_64(buf, pos + 2)[0]
-                fragments = self._fragments
-                total = length + (len(fragments) if fragments is not None else 0)
-                if total > max_size:
-                    self.close(1009, "message too big")
-                    self._abort()
-                    return
-                mask = None
-                if b1 & 0x80:
-                    if end - pos < head + 4:
-                        break
-                    mask = buf[pos + head : pos + head + 4]
-                    head += 4
-                start = pos + head
-                stop = start + length
-                if stop <= end:
-                    payload: bytes = buf[start:stop]
-                    if mask is not None:
-                        payload = apply_mask(payload, mask)
-                    pos = stop
-                elif length > READ_SIZE:
-                    # a large frame: the rest is read into a buffer of its size
-                    whole = bytearray(length)
-                    view = memoryview(whole)
-                    have = end - start
-                    view[:have] = buf[start:end]
-                    # (tornado reads into any writable buffer, a memoryview slice included)
-                    await stream.read_into(cast(bytearray, view[have:]))
-                    self._wire_bytes_in += length - have
-                    del view
-                    payload = apply_mask(whole, mask) if mask is not None else bytes(whole)
-                    buf = b""
-                    pos = end = 0
-                else:
-                    break  # the rest of this frame is in the next read
-                if not self._frame(b0, opcode, control, payload):
-                    return
-                if b0 & self.FIN:
-                    handled = self._handle_message(self._message_opcode, self._message)
-                    self._message = b""
-                    if handled is not None:
-                        await handled
-                    if self.client_terminated:
-                        return
-                work += _FRAME_COST + head + length
-                if work >= _YIELD_BYTES:
-                    work = 0
-                    await asyncio.sleep(0)  # let the other connections in
-            buf = buf[pos:] if pos < end else b""
-
-    #: the message to handle once a final frame was read, and its opcode
-    _message: bytes = b""
-    _message_opcode: int = 0
+    #: bytes of an incomplete frame, kept until the next read completes it
+    _unparsed: bytes = b""
     #: a fragmented message being received, and its opcode
     _fragments: bytearray | None = None
     _fragments_opcode: int = 0
+    #: the reader has stopped and told the handler (once)
+    _reader_done: bool = False
 
-    def _frame(self, b0: int, opcode: int, control: int, payload: bytes) -> bool:
-        """Fragmentation rules (tornado's): the message to handle when this frame is final
-        goes into ``_message``/``_message_opcode``; False when the connection was aborted."""
-        final = b0 & self.FIN
-        if control:
+    async def _receive_frame_loop(self) -> None:
+        """Start reading; the reads go on in callbacks after this returns."""
+        self._read()
+
+    # ------------------------------------------------------------ reading
+
+    def _read(self) -> None:
+        try:
+            # (tornado's reads return asyncio futures, typed as awaitables)
+            future = cast("Future[bytes]", self.stream.read_bytes(READ_SIZE, partial=True))
+        except StreamClosedError:
+            self._stop(abort=True)
+            return
+        future.add_done_callback(self._on_read)
+
+    def _on_read(self, future: Future[bytes]) -> None:
+        try:
+            data = future.result()
+        except StreamClosedError:
+            self._stop(abort=True)
+            return
+        except BaseException:  # cancelled, or a bug in tornado: never leave it unread
+            self._failed()
+            return
+        self._wire_bytes_in += len(data)
+        unparsed = self._unparsed
+        self._parse(unparsed + data if unparsed else data, 0)
+
+    def _resume(self, buf: bytes, pos: int, _handled: Any = None) -> None:
+        """A handler's awaitable completed: go on with the frames after its message."""
+        if self.client_terminated:
+            self._stop()
+        else:
+            self._parse(buf, pos)
+
+    def _parse(self, buf: bytes, pos: int) -> None:
+        try:
+            self._parse_frames(buf, pos)
+        except Exception:  # a bug here must close this connection, not stall it
+            self._failed()
+
+    def _parse_frames(self, buf: bytes, pos: int) -> None:
+        """Handle every complete frame of ``buf`` from ``pos``, then read on (or wait for a
+        handler's awaitable, or for the rest of a large frame)."""
+        max_size = self.params.max_message_size
+        end = len(buf)
+        while end - pos >= 2:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            opcode = b0 & 0x0F
+            reserved = b0 & 0x70
+            if self._decompressor is not None and opcode != 0:
+                self._frame_compressed = bool(reserved & _RSV1)
+                reserved &= ~_RSV1
+            if reserved:
+                self._stop(abort=True)  # an extension the peer did not negotiate
+                return
+            length = b1 & 0x7F
+            control = opcode & 0x8
+            if control and length >= 126:
+                self._stop(abort=True)
+                return
+            head = 2
+            if length == 126:
+                head = 4
+                if end - pos < head:
+                    break
+                length = _unpack_16(buf, pos + 2)[0]
+            elif length == 127:
+                head = 10
+                if end - pos < head:
+                    break
+                length = _unpack_64(buf, pos + 2)[0]
+            fragments = self._fragments
+            if length + (len(fragments) if fragments is not None else 0) > max_size:
+                self.close(1009, "message too big")
+                self._stop(abort=True)
+                return
+            mask = None
+            if b1 & 0x80:
+                if end - pos < head + 4:
+                    break
+                mask = buf[pos + head : pos + head + 4]
+                head += 4
+            start = pos + head
+            stop = start + length
+            if stop > end:
+                if length > READ_SIZE:
+                    self._read_large(buf[start:end], length, mask, b0)
+                    return
+                break  # the rest of this frame comes with the next read
+            payload = buf[start:stop]
+            if mask is not None:
+                payload = apply_mask(payload, mask)
+            pos = stop
+            if not self._handle_frame(b0, payload, buf, pos):
+                return
+        self._unparsed = buf[pos:] if pos < end else b""
+        self._read()
+
+    def _read_large(self, have: bytes, length: int, mask: bytes | None, b0: int) -> None:
+        """Read the rest of a frame larger than one read into a buffer of its size."""
+        whole = bytearray(length)
+        view = memoryview(whole)
+        view[: len(have)] = have
+        try:
+            # (tornado reads into any writable buffer, a memoryview slice included)
+            future = cast("Future[int]", self.stream.read_into(cast(bytearray, view[len(have) :])))
+        except StreamClosedError:
+            self._stop(abort=True)
+            return
+        future.add_done_callback(functools.partial(self._on_large, whole, len(have), mask, b0))
+
+    def _on_large(
+        self, whole: bytearray, had: int, mask: bytes | None, b0: int, future: Future[int]
+    ) -> None:
+        try:
+            future.result()
+        except StreamClosedError:
+            self._stop(abort=True)
+            return
+        except BaseException:
+            self._failed()
+            return
+        self._wire_bytes_in += len(whole) - had
+        payload = apply_mask(whole, mask) if mask is not None else bytes(whole)
+        if self._handle_frame(b0, payload, b"", 0):
+            self._parse(b"", 0)
+
+    def _handle_frame(self, b0: int, payload: bytes, buf: bytes, pos: int) -> bool:
+        """One frame: handle the message it completes. True to go on parsing ``buf`` at
+        ``pos``; False when reading stopped or waits for the handler's awaitable."""
+        message = self._message(b0, payload)
+        if message is None:
+            if self.client_terminated:
+                self._stop()
+                return False
+            return True  # a fragment of a longer message
+        handled = self._handle_message(*message)
+        if handled is not None:
+            handled.add_done_callback(functools.partial(self._resume, buf, pos))
+            return False
+        if self.client_terminated:  # a close frame, or an aborted connection
+            self._stop()
+            return False
+        return True
+
+    def _message(self, b0: int, payload: bytes) -> tuple[int, bytes] | None:
+        """Fragmentation rules (tornado's): the (opcode, data) to handle once this frame is
+        final, else None (aborting the connection on a violation)."""
+        opcode = b0 & 0x0F
+        final = b0 & _FIN
+        if opcode & 0x8:
             if not final:
                 self._abort()  # control frames must not be fragmented
-                return False
+                return None
         elif opcode == 0:  # continuation
             fragments = self._fragments
             if fragments is None:
                 self._abort()  # nothing to continue
-                return False
+                return None
             fragments.extend(payload)
             if not final:
-                return True
+                return None
             opcode = self._fragments_opcode
             payload = bytes(fragments)
             self._fragments = None
         else:  # start of a data message
             if self._fragments is not None:
                 self._abort()  # a new message before the previous one ended
-                return False
+                return None
             if not final:
                 self._fragments_opcode = opcode
                 self._fragments = bytearray(payload)
-                return True
-        self._message_opcode = opcode
-        self._message = payload
-        return True
+                return None
+        return opcode, payload
+
+    # ------------------------------------------------------------ the end
+
+    def _failed(self) -> None:
+        self.handler.log_exception(*sys.exc_info())
+        self._stop(abort=True)
+
+    def _stop(self, abort: bool = False) -> None:
+        """Reading is over: tell the handler once (what tornado's loop does when it ends)."""
+        if abort:
+            self._abort()
+        self._unparsed = b""
+        self._fragments = None
+        if not self._reader_done:
+            self._reader_done = True
+            self.handler.on_ws_connection_close(self.close_code, self.close_reason)
 
 
 def buffered_protocol(handler: WebSocketHandler) -> WebSocketProtocol | None:

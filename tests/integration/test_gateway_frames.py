@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import os
 import socket
 import struct
@@ -160,6 +161,27 @@ async def test_the_gateway_uses_the_buffered_reader(server: tuple[int, dict[str,
     await peer.send(frame(b"hi"))
     assert await wait_for_messages(seen, 1) == ["hi"]
     assert seen["protocol"] is BufferedProtocol
+    peer.close()
+
+
+@pytest.mark.asyncio
+async def test_an_open_connection_keeps_no_coroutine_of_its_upgrade(
+    server: tuple[int, dict[str, Any]],
+) -> None:
+    # tornado's own reader keeps RequestHandler._execute ... _receive_frame_loop suspended
+    # for the life of the connection (memory per idle connection)
+    port, seen = server
+    peer = await Peer.open(port)
+    await peer.send(frame(b"one"))
+    assert await wait_for_messages(seen, 1) == ["one"]
+    suspended = {
+        obj.cr_code.co_name
+        for obj in gc.get_objects()
+        if asyncio.iscoroutine(obj) and hasattr(obj, "cr_code")
+    }
+    assert not suspended & {"_execute", "accept_connection", "_receive_frame_loop"}, suspended
+    await peer.send(frame(b"two"))  # and it still reads
+    assert await wait_for_messages(seen, 2) == ["one", "two"]
     peer.close()
 
 
