@@ -14,9 +14,13 @@ attachment (context data, invoke arguments, events), and when the last of those 
 value replaced, the context destroyed, the message delivered and dropped) the file is removed
 after ``grace`` seconds, so that a receiver that has the reference but has not mapped the file
 yet still finds it (a receiver maps it as soon as the frame arrives; once mapped, removal does
-not matter). A peer's inbox, with whatever it wrote but never announced, is removed when the
-peer leaves; the whole directory when the hub stops; directories of hubs that died without
-stopping (their lock is free) when a hub starts.
+not matter). Files waiting out their grace period hold at most ``grace_bytes``: beyond that the
+oldest go at once (a fast stream of large values must not fill tmpfs with delivered ones; a
+receiver that is that late gets a clear error instead).
+
+A peer's inbox, with whatever it wrote but never announced, is removed when the peer leaves;
+the whole directory when the hub stops; directories of hubs that died without stopping (their
+lock is free) when a hub starts.
 """
 
 from __future__ import annotations
@@ -113,10 +117,12 @@ class SharedMemoryArea:
         *,
         max_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
         grace: float = 10.0,
+        grace_bytes: int = 512 * 1024 * 1024,
     ) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self.grace = grace
+        self.grace_bytes = grace_bytes
         #: the hub's directory while open, else None (the extension is then not offered)
         self.path: str | None = None
         self.held_fd: int | None = None
@@ -124,8 +130,9 @@ class SharedMemoryArea:
         self._lock_fd: int | None = None
         self._inboxes: dict[str, PeerInbox] = {}
         self._nonces: dict[str, str] = {}
-        #: files released, removed at their deadline: name -> deadline
-        self._doomed: dict[str, float] = {}
+        #: files released, removed at their deadline: name -> (deadline, size), oldest first
+        self._doomed: dict[str, tuple[float, int]] = {}
+        self._doomed_bytes = 0
         self._cond = threading.Condition()
         self._sweeper: threading.Thread | None = None
         self._closing = False
@@ -166,6 +173,7 @@ class SharedMemoryArea:
         with self._cond:
             self._closing = True
             self._doomed.clear()
+            self._doomed_bytes = 0
             self._cond.notify_all()
         sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
@@ -293,7 +301,7 @@ class SharedMemoryArea:
     def hold(self, meta: dict[str, Any], name: str, size: int) -> SharedAttachment:
         """The attachment for a file now in ``held``; the file goes when the object does."""
         attachment = SharedAttachment(meta, name, size, lambda: self._map(name, size))
-        weakref.finalize(attachment, self.release, name)
+        weakref.finalize(attachment, self.release, name, size)
         return attachment
 
     def _map(self, name: str, size: int) -> Any:
@@ -306,7 +314,7 @@ class SharedMemoryArea:
             return []
         return sorted(os.listdir(os.path.join(self.path, "held")))
 
-    def release(self, name: str) -> None:
+    def release(self, name: str, size: int = 0) -> None:
         """Remove a held file after the grace period (any thread)."""
         with self._cond:
             if self._closing or self.path is None:
@@ -314,7 +322,11 @@ class SharedMemoryArea:
             if self.grace <= 0:
                 self._unlink(name)
                 return
-            self._doomed[name] = time.monotonic() + self.grace
+            self._doomed[name] = (time.monotonic() + self.grace, size)
+            self._doomed_bytes += size
+            while self._doomed_bytes > self.grace_bytes and len(self._doomed) > 1:
+                oldest = next(iter(self._doomed))
+                self._drop(oldest)
             if self._sweeper is None:
                 self._sweeper = threading.Thread(
                     target=self._sweep_loop, name="interop-shm-sweeper", daemon=True
@@ -322,14 +334,18 @@ class SharedMemoryArea:
                 self._sweeper.start()
             self._cond.notify_all()
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of released files still waiting out their grace period."""
+        return self._doomed_bytes
+
     def sweep(self, now: float | None = None) -> int:
         """Remove the released files whose grace period is over; how many."""
         now = time.monotonic() if now is None else now
         with self._cond:
-            due = [name for name, deadline in self._doomed.items() if deadline <= now]
+            due = [name for name, (deadline, _) in self._doomed.items() if deadline <= now]
             for name in due:
-                del self._doomed[name]
-                self._unlink(name)
+                self._drop(name)
         return len(due)
 
     def _sweep_loop(self) -> None:
@@ -338,14 +354,19 @@ class SharedMemoryArea:
                 if not self._doomed:
                     self._cond.wait(60)
                     continue
-                wait = min(self._doomed.values()) - time.monotonic()
+                wait = min(d for d, _ in self._doomed.values()) - time.monotonic()
                 if wait > 0:
                     self._cond.wait(wait)
                     continue
                 now = time.monotonic()
-                for name in [n for n, d in self._doomed.items() if d <= now]:
-                    del self._doomed[name]
-                    self._unlink(name)
+                for name in [n for n, (d, _) in self._doomed.items() if d <= now]:
+                    self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        """Remove a released file now (the lock is held)."""
+        _, size = self._doomed.pop(name)
+        self._doomed_bytes -= size
+        self._unlink(name)
 
     def _unlink(self, name: str) -> None:
         if self.held_fd is not None:

@@ -380,6 +380,25 @@ def test_held_files_go_when_the_value_does_after_the_grace_period(tmp_path: Path
     area.close()
 
 
+def test_files_waiting_out_their_grace_period_are_bounded(tmp_path: Path) -> None:
+    area = SharedMemoryArea(str(tmp_path), grace=1000, grace_bytes=25)
+    assert area.open()
+    files = proven(area)
+    inbox = area.inbox("p1")
+    assert inbox is not None
+    names = []
+    for _ in range(3):
+        placeholder = files.write(b"g" * 10)
+        assert placeholder is not None
+        attachment: Any = inbox.claim({"__ji__": "bytes"}, placeholder["shm"])
+        names.append(attachment.name)
+        del attachment
+        gc.collect()
+    # 30 bytes released within the grace period: the oldest went early, the others wait
+    assert area.held_names() == sorted(names[1:]) and area.pending_bytes == 20
+    area.close()
+
+
 def test_a_peer_that_leaves_takes_its_unannounced_files(area: SharedMemoryArea) -> None:
     files = proven(area)
     placeholder = files.write(b"u" * 10)
