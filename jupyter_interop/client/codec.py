@@ -147,17 +147,15 @@ class Codec:
         or shared-memory references (a :class:`ChunkedFrame` of the buffers themselves when it
         must travel in chunks)."""
         buffers: list[Any] = []
-        shared: list[dict[str, Any]] = []
-        if self.binary:
-            default = self._default_binary(buffers, self.shared, shared)
-        else:
-            default = json_default
+        files = self.shared
+        shared: list[dict[str, Any]] | None = [] if files is not None else None
+        default = self._default_binary(buffers, files, shared) if self.binary else json_default
         try:
             header = orjson.dumps(message, default=default, option=_OPTIONS)
         except TypeError as error:  # orjson.JSONEncodeError is a TypeError
-            if self.shared is not None:
+            if files is not None and shared:
                 for placeholder in shared:  # written for nothing: not sent
-                    self.shared.discard(placeholder)
+                    files.discard(placeholder)
             raise _serialization_error(error) from None
         if buffers or shared:
             parts, total = frame_parts(header, buffers)
@@ -172,8 +170,7 @@ class Codec:
         """Validate a payload now (SerializationError before anything is sent) and, when it
         has no binary attachments, pre-encode it once for every message that carries it."""
         buffers: list[Any] = []
-        binary = self.binary
-        default = self._default_binary(buffers, self.shared) if binary else json_default
+        default = self._default_binary(buffers, self.shared) if self.binary else json_default
         try:
             encoded = orjson.dumps(value, default=default, option=_OPTIONS)
         except TypeError as error:
