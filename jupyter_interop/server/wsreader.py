@@ -22,10 +22,16 @@ control frames and continuation frames without a start abort the connection; a m
 one, and a handler's awaitable (``on_message`` returning one) completes before the next frame
 is handled. Each read completes in its own loop callback, so a fast sender cannot keep the
 loop from the other connections.
+
+Keepalive pings are sent by one timer for all the connections of a loop that share an
+interval and timeout (:class:`KeepAlive`), not by a task per connection: every ``interval``
+each connection gets a ping, and one that has not answered the previous ping within
+``timeout`` is closed ("ping timed out"), as tornado does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import struct
 import sys
@@ -40,7 +46,7 @@ try:  # websockets' C unmasking takes any buffer (tornado's only bytes); as webs
 except ImportError:  # pragma: no cover - built without its C extension
     from websockets.utils import apply_mask
 
-__all__ = ["READ_SIZE", "BufferedProtocol", "buffered_protocol"]
+__all__ = ["READ_SIZE", "BufferedProtocol", "KeepAlive", "buffered_protocol"]
 
 #: bytes asked for per read (what the socket has, up to this)
 READ_SIZE = 64 * 1024
@@ -63,9 +69,24 @@ class BufferedProtocol(WebSocketProtocol13):
     #: the reader has stopped and told the handler (once)
     _reader_done: bool = False
 
+    #: the shared keepalive timer this connection is pinged by, if any
+    _keepalive: KeepAlive | None = None
+
     async def _receive_frame_loop(self) -> None:
         """Start reading; the reads go on in callbacks after this returns."""
         self._read()
+
+    def start_pinging(self) -> None:
+        """Join the loop's shared keepalive timer (instead of a task per connection)."""
+        if self._keepalive is None and self.ping_interval > 0:
+            self._keepalive = KeepAlive.join(self, self.ping_interval, self.ping_timeout)
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        super().close(code, reason)
+        keepalive = self._keepalive
+        if keepalive is not None:
+            self._keepalive = None
+            keepalive.leave(self)
 
     # ------------------------------------------------------------ reading
 
@@ -255,6 +276,72 @@ class BufferedProtocol(WebSocketProtocol13):
         if not self._reader_done:
             self._reader_done = True
             self.handler.on_ws_connection_close(self.close_code, self.close_reason)
+
+
+class KeepAlive:
+    """Pings every connection of one loop that has the same interval and timeout, from one
+    timer (see the module docstring); a connection leaves when it closes."""
+
+    _timers: dict[tuple[asyncio.AbstractEventLoop, float, float], KeepAlive] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, interval: float, timeout: float) -> None:
+        self.loop = loop
+        self.interval = interval
+        self.timeout = timeout
+        #: members, in joining order (a dict as an ordered set)
+        self.members: dict[BufferedProtocol, None] = {}
+        #: pinged at the last tick and not yet checked for their pong
+        self._pinged: list[BufferedProtocol] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._check: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def join(cls, protocol: BufferedProtocol, interval: float, timeout: float) -> KeepAlive:
+        loop = asyncio.get_running_loop()
+        key = (loop, interval, timeout)
+        keepalive = cls._timers.get(key)
+        if keepalive is None:
+            keepalive = cls._timers[key] = cls(loop, interval, timeout)
+        keepalive.members[protocol] = None
+        if keepalive._timer is None:
+            keepalive._timer = loop.call_later(interval, keepalive._tick)
+        return keepalive
+
+    def leave(self, protocol: BufferedProtocol) -> None:
+        self.members.pop(protocol, None)
+        if not self.members:
+            for timer in (self._timer, self._check):
+                if timer is not None:
+                    timer.cancel()
+            self._timer = self._check = None
+            self._pinged = []
+            key = (self.loop, self.interval, self.timeout)
+            if self._timers.get(key) is self:
+                del self._timers[key]
+
+    def _tick(self) -> None:
+        self._timer = self.loop.call_later(self.interval, self._tick)
+        if self._pinged:  # a timeout as long as the interval: checked now, before the pings
+            self._expire()
+        pinged = self._pinged = list(self.members)
+        for protocol in pinged:
+            protocol._received_pong = False
+            try:
+                protocol.write_ping(b"")
+            except Exception:  # closed meanwhile: it leaves through close()
+                protocol._received_pong = True
+        if 0 < self.timeout < self.interval:
+            self._check = self.loop.call_later(self.timeout, self._expire)
+        elif not self.timeout:
+            self._pinged = []
+
+    def _expire(self) -> None:
+        """Close the connections that did not answer the last ping."""
+        self._check = None
+        pinged, self._pinged = self._pinged, []
+        for protocol in pinged:
+            if not protocol._received_pong and protocol in self.members:
+                protocol.close(reason="ping timed out")
 
 
 def buffered_protocol(handler: WebSocketHandler) -> WebSocketProtocol | None:

@@ -24,7 +24,12 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 from tornado.websocket import WebSocketHandler
 
-from jupyter_interop.server.wsreader import READ_SIZE, BufferedProtocol, buffered_protocol
+from jupyter_interop.server.wsreader import (
+    READ_SIZE,
+    BufferedProtocol,
+    KeepAlive,
+    buffered_protocol,
+)
 
 MAX_SIZE = 4 * READ_SIZE
 
@@ -44,6 +49,7 @@ class Recorder(WebSocketHandler):
 
     def open(self) -> None:
         self.seen["protocol"] = type(self.ws_connection)
+        self.seen["handler"] = self
 
     async def _slow(self, message: str) -> None:
         await asyncio.sleep(0.05)
@@ -133,9 +139,21 @@ def frame(payload: bytes, opcode: int = 0x1, fin: bool = True, rsv: int = 0) -> 
 
 @pytest_asyncio.fixture
 async def server() -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    async for started in serve():
+        yield started
+
+
+@pytest_asyncio.fixture
+async def pinging() -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    """A server that pings every 0.2 s and wants the pong within 0.1 s."""
+    async for started in serve(websocket_ping_interval=0.2, websocket_ping_timeout=0.1):
+        yield started
+
+
+async def serve(**settings: Any) -> AsyncIterator[tuple[int, dict[str, Any]]]:
     loop = asyncio.get_running_loop()
     seen: dict[str, Any] = {"messages": [], "pings": [], "closed": loop.create_future()}
-    app = Application([("/ws", Recorder, {"seen": seen})])
+    app = Application([("/ws", Recorder, {"seen": seen})], **settings)
     http = HTTPServer(app)
     sockets = bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
     http.add_sockets(sockets)
@@ -174,12 +192,15 @@ async def test_an_open_connection_keeps_no_coroutine_of_its_upgrade(
     peer = await Peer.open(port)
     await peer.send(frame(b"one"))
     assert await wait_for_messages(seen, 1) == ["one"]
-    suspended = {
+    ours = (seen["handler"], seen["handler"].ws_connection)
+    suspended = [
         obj.cr_code.co_name
         for obj in gc.get_objects()
-        if asyncio.iscoroutine(obj) and hasattr(obj, "cr_code")
-    }
-    assert not suspended & {"_execute", "accept_connection", "_receive_frame_loop"}, suspended
+        if asyncio.iscoroutine(obj)
+        and getattr(obj, "cr_frame", None) is not None
+        and any(obj.cr_frame.f_locals.get("self") is x for x in ours)
+    ]
+    assert suspended == [], suspended
     await peer.send(frame(b"two"))  # and it still reads
     assert await wait_for_messages(seen, 2) == ["one", "two"]
     peer.close()
@@ -302,3 +323,46 @@ async def test_a_close_frame_is_answered_and_its_code_reported(
     assert await asyncio.wait_for(seen["closed"], 5) == (4001, "bye")
     assert seen["messages"] == ["last"]
     peer.close()
+
+
+@pytest.mark.asyncio
+async def test_a_peer_answering_pings_stays_and_one_that_does_not_is_closed(
+    pinging: tuple[int, dict[str, Any]],
+) -> None:
+    port, seen = pinging
+    answering = await Peer.open(port)
+    silent = await Peer.open(port)
+    for _ in range(4):  # four pings, each answered within the timeout
+        assert await asyncio.wait_for(answering.read_frame(), 5) == (0x9, b"")
+        await answering.send(frame(b"", opcode=0xA))
+    # the silent peer got one ping, then the close for not answering it
+    assert await asyncio.wait_for(silent.read_frame(), 5) == (0x9, b"")
+    opcode, payload = await asyncio.wait_for(silent.read_frame(), 5)
+    assert opcode == 0x8 and payload[2:] == b"ping timed out"
+    await answering.send(frame(b"still here"))
+    assert await wait_for_messages(seen, 1) == ["still here"]
+    answering.close()
+    silent.close()
+
+
+@pytest.mark.asyncio
+async def test_the_shared_ping_timer_goes_with_the_last_connection(
+    pinging: tuple[int, dict[str, Any]],
+) -> None:
+    port, seen = pinging
+    loop = asyncio.get_running_loop()
+    peers = [await Peer.open(port) for _ in range(3)]
+    await peers[0].send(frame(b"up"))
+    assert await wait_for_messages(seen, 1) == ["up"]
+    (keepalive,) = [k for k in KeepAlive._timers.values() if k.loop is loop]
+    assert len(keepalive.members) == 3  # one timer for the three connections
+    for peer in peers:
+        await peer.send(frame(struct.pack("!H", 1000), opcode=0x8))
+        await peer.read_frame()  # the close echoed
+        peer.close()
+    for _ in range(200):
+        if not keepalive.members:
+            break
+        await asyncio.sleep(0.01)
+    assert not keepalive.members
+    assert all(k.loop is not loop for k in KeepAlive._timers.values())
