@@ -10,7 +10,7 @@ import orjson
 from ..protocol import ProtocolError, Reason
 from ._fields import field, ident, optional
 from .connection import Outgoing
-from .peers import Message, Peer
+from .peers import Message, Peer, with_id
 
 if TYPE_CHECKING:
     from .core import InteropHub
@@ -253,8 +253,8 @@ class AgmDomain:
         invocation_id = self.hub.new_id("i")
         call = Call(invocation_id, peer, msg.get("request_id"), server, method_id)
         self.calls[invocation_id] = call
-        server.serving_calls.add(invocation_id)
-        peer.calling.add(invocation_id)
+        server.serving_calls = with_id(server.serving_calls, invocation_id)
+        peer.calling = with_id(peer.calling, invocation_id)
         invoke: Message = {
             "domain": "agm",
             "type": "invoke",
@@ -349,8 +349,8 @@ class AgmDomain:
         sub_id = self.hub.new_id("s")
         sub = Subscription(sub_id, peer, msg.get("request_id"), server, method_id)
         self.subscriptions[sub_id] = sub
-        peer.subscriptions.add(sub_id)
-        server.publishing.add(sub_id)
+        peer.subscriptions = with_id(peer.subscriptions, sub_id)
+        server.publishing = with_id(server.publishing, sub_id)
         out.append(
             (
                 server.conn,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..protocol import ProtocolError, Reason
 from ._fields import field, ident, optional
 from .connection import Outgoing
-from .peers import Message, Peer
+from .peers import Message, Peer, with_id
 
 if TYPE_CHECKING:
     from .core import InteropHub
@@ -126,7 +126,7 @@ class BusDomain:
             )
         sub = BusSubscription(self.hub.new_id("b"), peer, topic, routing_key or None)
         self.subscriptions[sub.subscription_id] = sub
-        peer.bus_subscriptions.add(sub.subscription_id)
+        peer.bus_subscriptions = with_id(peer.bus_subscriptions, sub.subscription_id)
         if is_wildcard(topic):
             sub.pattern = topic_pattern(topic)
             self.wildcards[sub.subscription_id] = sub
