@@ -10,7 +10,7 @@ import orjson
 from ..protocol import ProtocolError, Reason
 from ._fields import field, ident, optional
 from .connection import Outgoing
-from .peers import Message, Peer, with_id
+from .peers import Message, Peer, RegisteredMethod, encoded_methods, with_id
 
 if TYPE_CHECKING:
     from .core import InteropHub
@@ -18,12 +18,6 @@ if TYPE_CHECKING:
 PEER_LEFT_WHILE_WAITING = "Peer has left while waiting for result"
 PEER_REMOVED = "Peer has been removed"
 METHOD_REMOVED = "Method has been removed"
-
-
-def _encoded(value: Any) -> orjson.Fragment:
-    """``value`` encoded once for the messages of many recipients (in an exactly sized
-    ``bytes``: orjson's output has 4 KiB of slack, and queued messages keep it alive)."""
-    return orjson.Fragment(bytes(memoryview(orjson.dumps(value))))
 
 
 #: ``meta`` of every ``peer-added`` (encoded once: a join is announced to every agm peer)
@@ -143,7 +137,7 @@ class AgmDomain:
             out.append((peer.conn, self._peer_added(peer, other)))
         for other in others:
             if other.methods:
-                methods = _encoded(list(other.methods.values()))
+                methods = encoded_methods(other.methods.values())
                 out.append((peer.conn, self._methods_added(peer, other, methods)))
 
     def detach(self, peer: Peer, out: Outgoing) -> None:
@@ -190,7 +184,7 @@ class AgmDomain:
 
     def _register(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         methods = field(msg, "methods", list)
-        added: dict[str, Message] = {}
+        added: dict[str, RegisteredMethod] = {}
         for method in methods:
             if not isinstance(method, dict):
                 raise ProtocolError(Reason.REGISTRATION_FAILURE, "Each method must be an object")
@@ -203,7 +197,7 @@ class AgmDomain:
                     Reason.REGISTRATION_FAILURE,
                     f"Method id {method_id} is already registered by this peer",
                 )
-            added[method_id] = method
+            added[method_id] = RegisteredMethod(method)
         if len(peer.methods) + len(added) > self.hub.max_methods_per_peer:
             raise ProtocolError(
                 Reason.LIMITS_EXCEEDED,
@@ -211,7 +205,7 @@ class AgmDomain:
             )
         peer.methods.update(added)
         # encoded once, not once per recipient (every agm peer gets it)
-        announcement = _encoded(list(added.values()))
+        announcement = encoded_methods(added.values())
         for other in self.hub.peers_in("agm"):
             out.append((other.conn, self._methods_added(other, peer, announcement)))
         self.hub.success(out, peer, msg)
@@ -233,7 +227,7 @@ class AgmDomain:
         self._announce_removed(peer, ids, self.hub.peers_in("agm"), out)
         self.hub.success(out, peer, msg)
 
-    def _server_and_method(self, msg: Message, uri: str) -> tuple[Peer, str, Message]:
+    def _server_and_method(self, msg: Message, uri: str) -> tuple[Peer, str, RegisteredMethod]:
         server_id = ident(msg, "server_id")
         method_id = ident(msg, "method_id")
         server = self.hub.peers.get(server_id)
@@ -336,11 +330,9 @@ class AgmDomain:
 
     def _subscribe(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         server, method_id, method = self._server_and_method(msg, Reason.SUBSCRIPTION_FAILURE)
-        flags = method.get("flags")
-        if not (isinstance(flags, dict) and flags.get("streaming")):
-            raise ProtocolError(
-                Reason.SUBSCRIPTION_FAILURE, f"Method {method.get('name')!r} is not a stream"
-            )
+        if not method.streaming:
+            name = method.definition.get("name")
+            raise ProtocolError(Reason.SUBSCRIPTION_FAILURE, f"Method {name!r} is not a stream")
         if len(peer.subscriptions) >= self.hub.max_subscriptions_per_peer:
             raise ProtocolError(
                 Reason.LIMITS_EXCEEDED,

@@ -24,8 +24,8 @@ class HubViews:
                 "domains": sorted(p.domains),
                 "channel": p.channel,
                 "connected_at": p.connected_at,
-                "methods": sum(1 for m in p.methods.values() if not _streaming(m)),
-                "streams": sum(1 for m in p.methods.values() if _streaming(m)),
+                "methods": sum(1 for m in p.methods.values() if not m.streaming),
+                "streams": sum(1 for m in p.methods.values() if m.streaming),
                 "subscriptions": len(p.subscriptions),
                 "contexts": len(p.contexts),
                 "bus_subscriptions": len(p.bus_subscriptions),
@@ -39,9 +39,10 @@ class HubViews:
     def _methods(self, streaming: bool) -> list[JSON]:
         result = []
         for peer in self.hub.peers.values():
-            for method_id, method in peer.methods.items():
-                if _streaming(method) != streaming:
+            for method_id, registered in peer.methods.items():
+                if registered.streaming != streaming:
                     continue
+                method = registered.definition
                 item = {
                     "server_id": peer.peer_id,
                     "application": peer.identity.get("application"),
@@ -132,8 +133,3 @@ class HubViews:
             "bus_subscriptions": len(self.hub.bus.subscriptions),
             "persisted": self.hub.store is not None,
         }
-
-
-def _streaming(method: JSON) -> bool:
-    flags = method.get("flags")
-    return bool(isinstance(flags, dict) and flags.get("streaming"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hubkit import HubKit
 
-from jupyter_interop.hub.peers import NO_IDS, with_id
+from jupyter_interop.hub.peers import NO_IDS, RegisteredMethod, with_id
 
 ID_SETS = ("serving_calls", "calling", "subscriptions", "publishing", "bus_subscriptions")
 
@@ -77,3 +77,42 @@ def test_ids_are_tracked_and_released_through_a_call_a_stream_and_a_bus_subscrip
     assert s_peer.publishing == set()
     assert kit.hub.bus.subscriptions == {} and kit.hub.agm.subscriptions == {}
     assert len(NO_IDS) == 0
+
+
+def test_method_definitions_are_kept_encoded_and_announced_exactly_as_registered() -> None:
+    kit = HubKit()
+    server = kit.client("server")
+    definitions = [
+        {
+            "id": "1",
+            "name": "Prices.Get",
+            "display_name": "Prix \u00e0 jour \u2713",
+            "input_signature": "String symbol, Int? depth",
+            "flags": {"metadata": {"nested": [1, 2.5, None, True]}, "streaming": False},
+            "object_types": ["Instrument"],
+        },
+        {"id": "2", "name": "Ticks", "flags": {"streaming": True}},
+    ]
+    server.send({"domain": "agm", "type": "register", "request_id": "r", "methods": definitions})
+    registered = kit.hub.peers[server.peer_id].methods
+    assert all(isinstance(m, RegisteredMethod) for m in registered.values())
+    assert [registered[d["id"]].definition for d in definitions] == definitions
+    assert [registered[d["id"]].streaming for d in definitions] == [False, True]
+    late = kit.client("late", "bus")
+    late.join("agm")  # a peer joining later gets the stored definitions
+    (added,) = [m for m in late.take("methods-added") if m["server_id"] == server.peer_id]
+    assert added["methods"] == definitions
+    views = kit.hub.views
+    (method,) = [m for m in views.methods() if m["server_id"] == server.peer_id]
+    assert method["display_name"] == "Prix \u00e0 jour \u2713"
+    assert method["flags"] == {"nested": [1, 2.5, None, True]}
+    (reply,) = late.send(
+        {
+            "domain": "agm",
+            "type": "subscribe",
+            "request_id": "s",
+            "server_id": server.peer_id,
+            "method_id": "1",
+        }
+    )
+    assert reply["type"] == "error" and "'Prices.Get' is not a stream" in reply["reason"]
