@@ -105,12 +105,15 @@ class BufferedProtocol(WebSocketProtocol13):
         except StreamClosedError:
             self._stop(abort=True)
             return
-        except BaseException:  # cancelled, or a bug in tornado: never leave it unread
+        except (Exception, asyncio.CancelledError):  # a bug in tornado: never leave it unread
             self._failed()
             return
         self._wire_bytes_in += len(data)
         unparsed = self._unparsed
-        self._parse(unparsed + data if unparsed else data, 0)
+        if unparsed:
+            self._unparsed = b""
+            data = unparsed + data
+        self._parse(data, 0)
 
     def _resume(self, buf: bytes, pos: int, _handled: Any = None) -> None:
         """A handler's awaitable completed: go on with the frames after its message."""
@@ -205,7 +208,7 @@ class BufferedProtocol(WebSocketProtocol13):
         except StreamClosedError:
             self._stop(abort=True)
             return
-        except BaseException:
+        except (Exception, asyncio.CancelledError):
             self._failed()
             return
         self._wire_bytes_in += len(whole) - had
