@@ -14,6 +14,7 @@ import gc
 import os
 import socket
 import struct
+import types
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -196,8 +197,8 @@ async def test_an_open_connection_keeps_no_coroutine_of_its_upgrade(
     suspended = [
         obj.cr_code.co_name
         for obj in gc.get_objects()
-        if asyncio.iscoroutine(obj)
-        and getattr(obj, "cr_frame", None) is not None
+        if type(obj) is types.CoroutineType  # (no attribute lookup: dead weak proxies raise)
+        and obj.cr_frame is not None
         and any(obj.cr_frame.f_locals.get("self") is x for x in ours)
     ]
     assert suspended == [], suspended
