@@ -119,6 +119,18 @@ class Interop(LoggingConfigurable):
             "buffers between Python peers (JSON forms otherwise)."
         ),
     ).tag(config=True)
+    shared_memory = Bool(
+        True,
+        help=(
+            "Negotiate shared memory with a hub on this host (with binary frames): values of "
+            "shared_memory_threshold bytes or more are written once into a file in the hub's "
+            "tmpfs directory and travel as a reference; received ones are mapped copy-on-write "
+            "(no copy). Only used once this process proved it sees the hub's directory."
+        ),
+    ).tag(config=True)
+    shared_memory_threshold = Int(
+        1024 * 1024, help="Smallest value (bytes) sent through shared memory."
+    ).tag(config=True)
     tune_allocator = Bool(
         True,
         help=(
@@ -180,6 +192,8 @@ class Interop(LoggingConfigurable):
             extensions["kernel_id"] = kernel
         if self.binary:
             extensions["binary"] = True
+            if self.shared_memory:
+                extensions["shm"] = True
         if self.batch:
             extensions["batch"] = True
         self._conn = Connection(
