@@ -146,6 +146,10 @@ class Codec:
         """One frame: JSON text, or a binary frame when attachments are carried as buffers
         or shared-memory references (a :class:`ChunkedFrame` of the buffers themselves when it
         must travel in chunks)."""
+        try:  # plain JSON (most messages): no hook to build; orjson calls one only for
+            return orjson.dumps(message, option=_OPTIONS)  # values it cannot encode itself
+        except TypeError:
+            pass  # dates, bytes, arrays, frames, or a value that cannot be sent at all
         buffers: list[Any] = []
         files = self.shared
         shared: list[dict[str, Any]] | None = [] if files is not None else None
