@@ -96,6 +96,8 @@ class Connection:
         self.extensions: Message = {}
         self.hub_id: str | None = None
         self.last_error = ""
+        #: messages that never reached the hub: sent while disconnected, or queued when the
+        #: socket dropped (fire-and-forget ones are lost silently otherwise, as in io.Connect)
         self.dropped_sends = 0
         self._ids = itertools.count(1)
         self._pending: dict[
@@ -225,7 +227,14 @@ class Connection:
                         raw=True,
                     )
                     for domain in ("agm", "bus")
-                )
+                ),
+                self.codec.enable_shared_memory(
+                    self.extensions.get("shm"),
+                    lambda proof: self.request(
+                        proof, timeout, "shm-proof", internal=True, raw=True
+                    ),
+                    self.client.shared_memory_threshold,
+                ),
             )
             if reconnect:
                 for restorer in self._restorers:
@@ -306,6 +315,8 @@ class Connection:
         self._transport = None
         self.ready.clear()
         self.connected.clear()
+        # queued but never written: counted (a request among them also fails below)
+        self.dropped_sends += len(self._out)
         self._out.clear()
         self._chunks.clear()  # a message cut off by the drop is never completed
         while self._incoming:  # sent from other threads while the socket went away
@@ -517,7 +528,6 @@ class Connection:
             self._lost(transport)
 
     def _dispatch(self, frame: bytes | bytearray | str) -> None:
-        buffers = None
         if isinstance(frame, bytes) and frame[:4] == CHUNK_MAGIC:
             whole = self._chunks.feed(frame)
             if whole is None:
@@ -533,11 +543,7 @@ class Connection:
             self._dispatch_batch(items)
             return
         if isinstance(frame, (bytes, bytearray)) and first != b"{":
-            from ..protocol.frames import unpack_frame
-
-            header, buffers = unpack_frame(frame)
-            message = orjson.loads(header)
-            message = revive(message, buffers)
+            message = self.codec.decode_binary(frame)
         else:
             message = orjson.loads(frame)
             if Codec.needs_revive(frame):

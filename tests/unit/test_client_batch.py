@@ -49,6 +49,10 @@ class FakeIO:
 class FakeClient:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._io = FakeIO(loop)
+        self.disconnected = 0
+
+    def _fire_disconnected(self) -> None:
+        self.disconnected += 1
 
 
 def make_connection(loop: asyncio.AbstractEventLoop) -> Connection:
@@ -194,6 +198,21 @@ def test_sends_while_disconnected_are_dropped_and_counted() -> None:
         conn._enqueue(frame(99))
         assert conn.dropped_sends == 4 and list(conn._out) == [frame(99)]
         assert not conn._incoming
+
+    asyncio.run(main())
+
+
+def test_frames_queued_when_the_socket_drops_are_counted_as_dropped() -> None:
+    async def main() -> None:
+        conn = make_connection(asyncio.get_running_loop())
+        conn.ready.set()
+        for n in range(2):
+            conn.send({"domain": "bus", "type": "publish", "n": n})  # queued on the loop
+        conn.send_threadsafe({"domain": "bus", "type": "publish", "n": 2})  # from a thread
+        assert len(conn._out) == 2 and len(conn._incoming) == 1
+        conn._lost(None)
+        assert conn.dropped_sends == 3 and not conn._out and not conn._incoming
+        assert conn.client.disconnected == 1  # type: ignore[attr-defined]
 
     asyncio.run(main())
 
