@@ -28,7 +28,7 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from .transport import TransportClosed
+from .transport import LockedTransport, TransportClosed
 
 __all__ = ["DirectTransport", "open_direct"]
 
@@ -40,7 +40,7 @@ HIGH_WATER = 1024 * 1024
 LOW_WATER = 256 * 1024
 
 
-class DirectTransport:
+class DirectTransport(LockedTransport):
     """One open WebSocket (see the module docstring); made by :func:`open_direct`."""
 
     def __init__(
@@ -54,7 +54,9 @@ class DirectTransport:
         self.sock = sock
         self.protocol = protocol
         self._fd = sock.fileno()
-        self._lock = threading.Lock()
+        #: held while a frame is written: a sender that must decide *and* write atomically
+        #: (``Connection.reply_now``) holds it and calls :meth:`write_locked`
+        self.lock = self._lock = threading.Lock()
         self._unsent = bytearray()
         self._writer_on = False
         self._drained: asyncio.Event | None = None
@@ -74,6 +76,10 @@ class DirectTransport:
 
     async def send(self, frame: bytes, binary: bool) -> None:
         self.write(frame, binary)
+        await self.drained()
+
+    async def drained(self) -> None:
+        """Wait (on the loop) while more than ``HIGH_WATER`` bytes wait for the socket."""
         if len(self._unsent) > HIGH_WATER:
             drained = self._drained
             if drained is None:
@@ -82,19 +88,23 @@ class DirectTransport:
             while len(self._unsent) > LOW_WATER and self._closed is None:
                 await drained.wait()
                 drained.clear()
-            if self._closed is not None:
-                raise self._closed
+        if self._closed is not None:
+            raise self._closed
 
     def write(self, frame: bytes, binary: bool) -> None:
         """Frame and write ``frame`` now, from any thread (raises TransportClosed)."""
         with self._lock:
-            if self._closed is not None:
-                raise self._closed
-            if binary:
-                self.protocol.send_binary(frame)
-            else:
-                self.protocol.send_text(frame)
-            self._flush_locked()
+            self.write_locked(frame, binary)
+
+    def write_locked(self, frame: bytes, binary: bool) -> None:
+        """:meth:`write` for a caller that holds :attr:`lock`."""
+        if self._closed is not None:
+            raise self._closed
+        if binary:
+            self.protocol.send_binary(frame)
+        else:
+            self.protocol.send_text(frame)
+        self._flush_locked()
 
     def _flush_locked(self) -> None:
         """Write what the protocol has for the socket (the lock is held)."""

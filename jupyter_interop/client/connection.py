@@ -17,6 +17,7 @@ publishes) sent while disconnected are dropped and counted, as in io.Connect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -40,7 +41,7 @@ from .errors import (
     RemoteError,
 )
 from .instance import Instance
-from .transport import Transport, TransportClosed, open_transport
+from .transport import LockedTransport, Transport, TransportClosed, open_transport
 
 if TYPE_CHECKING:
     from .api import Interop
@@ -117,6 +118,8 @@ class Connection:
         self._incoming: deque[bytes] = deque()
         self._drain_scheduled = False
         self._wake = asyncio.Event()
+        #: a large message is being written chunk by chunk (see reply_now)
+        self._writing_chunks = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -487,6 +490,9 @@ class Connection:
         incoming = self._incoming
         ready = self.ready
         wake = self._wake
+        if isinstance(transport, LockedTransport):
+            await self._write_direct(transport)
+            return
         try:
             while True:
                 if out:
@@ -508,6 +514,71 @@ class Connection:
                 await transport.send(frame, binary)
         except TransportClosed:
             return
+
+    async def _write_direct(self, transport: LockedTransport) -> None:
+        """:meth:`_write` for the direct transport: taking a frame from the queue and writing
+        it are one step under the transport's lock, so :meth:`reply_now` sees every frame
+        either still queued or already written."""
+        out = self._out
+        incoming = self._incoming
+        ready = self.ready
+        wake = self._wake
+        lock = transport.lock
+        batch = bool(self.extensions.get("batch"))
+        try:
+            while True:
+                if out:
+                    queue = out
+                elif incoming and ready.is_set():
+                    queue = incoming
+                else:
+                    wake.clear()
+                    await wake.wait()
+                    continue
+                chunked: ChunkedFrame | None = None
+                with lock:
+                    frame = queue.popleft()
+                    if isinstance(frame, ChunkedFrame):
+                        chunked = frame
+                        self._writing_chunks = True
+                    else:
+                        binary = frame[:1] != b"{"
+                        if not binary and queue and batch:
+                            frame = _take_batch(frame, queue)
+                        transport.write_locked(frame, binary)
+                if chunked is None:
+                    await transport.drained()
+                    continue
+                try:
+                    for chunk in chunked:  # a large message, one chunk in memory at a time
+                        await transport.send(chunk, True)
+                finally:
+                    self._writing_chunks = False
+        except TransportClosed:
+            return
+
+    def reply_now(self, frame: Any, generation: int) -> bool:
+        """Write an invocation's reply at once, from any thread, when nothing this connection
+        queued is still waiting to be written (so it cannot overtake a message sent before
+        it, by this thread or another). A handler thread then answers without waking the
+        loop. False: queue it as usual (another transport, a backlog, a new connection)."""
+        transport = self._transport
+        if (
+            not isinstance(transport, LockedTransport)
+            or isinstance(frame, ChunkedFrame)
+            or generation != self.generation
+            or not self.ready.is_set()
+        ):
+            return False
+        with transport.lock:
+            if self._out or self._incoming or self._writing_chunks:
+                return False
+            if transport is not self._transport:
+                return False
+            # TransportClosed: the hub that asked is gone, nobody waits for this reply
+            with contextlib.suppress(TransportClosed):
+                transport.write_locked(frame, frame[:1] != b"{")
+        return True
 
     # ------------------------------------------------------------------ receiving
 

@@ -238,7 +238,10 @@ class Dispatcher:
         self.max_queued = max_queued_handlers
         self._handlers = _Workers(handler_threads, f"{name}-handler")
         self._events = _Lane(f"{name}-events", loop)
+        #: invocations submitted and not finished; changed on the loop and, for replies
+        #: written from a handler thread (see run_handler_then), there: hence the lock
         self._queued = 0
+        self._queued_lock = threading.Lock()
         self.closed = False
 
     # ------------------------------------------------------------------ handlers
@@ -257,7 +260,7 @@ class Dispatcher:
         if is_async_callable(fn):
             return self.loop.create_task(self._run_async(fn, args, {}, target))
         future: asyncio.Future[Any] = self.loop.create_future()
-        self._queued += 1
+        self._count(1)
         future.add_done_callback(self._handler_done)
         try:
             self._handlers.submit(_run_job, fn, args, target, future, self.loop)
@@ -266,7 +269,11 @@ class Dispatcher:
         return future
 
     def _handler_done(self, _: Any) -> None:
-        self._queued -= 1
+        self._count(-1)
+
+    def _count(self, change: int) -> None:
+        with self._queued_lock:
+            self._queued += change
 
     def run_handler_then(
         self,
@@ -274,19 +281,27 @@ class Dispatcher:
         args: tuple[Any, ...],
         target: OutputTarget | None,
         done: Callable[[Any, BaseException | None], None],
+        finish: Callable[[Any], bool] | None = None,
     ) -> None:
         """Like :meth:`run_handler`, but ``done(result, error)`` is called on the loop when
         ``fn`` returns: the handler thread hands the outcome back with one
-        ``call_soon_threadsafe``, no future in between (invocations are latency-bound)."""
+        ``call_soon_threadsafe``, no future in between (invocations are latency-bound).
+
+        ``finish(result)``, when given, is tried first on the handler thread after ``fn``
+        returned: True means it dealt with the result there (an invocation's reply written
+        at once), and the loop is not woken at all.
+        """
         if is_async_callable(fn):
             task = self.loop.create_task(self._run_async(fn, args, {}, target))
             task.add_done_callback(lambda t: _task_outcome(t, done))
             return
-        self._queued += 1
+        self._count(1)
         try:
-            self._handlers.submit(_run_then, fn, args, target, self.loop, self._settled, done)
+            self._handlers.submit(
+                _run_then, fn, args, target, self.loop, self._settled, done, finish, self._count
+            )
         except RuntimeError:
-            self._queued -= 1
+            self._count(-1)
 
     def _settled(
         self,
@@ -294,7 +309,7 @@ class Dispatcher:
         result: Any,
         error: BaseException | None,
     ) -> None:
-        self._queued -= 1
+        self._count(-1)
         done(result, error)
 
     async def _run_async(
@@ -383,6 +398,8 @@ def _run_then(
     loop: asyncio.AbstractEventLoop,
     settled: Callable[..., None],
     done: Callable[[Any, BaseException | None], None],
+    finish: Callable[[Any], bool] | None,
+    count: Callable[[int], None],
 ) -> None:
     result: Any = None
     error: BaseException | None = None
@@ -390,6 +407,15 @@ def _run_then(
         result = _call_with_output(fn, args, {}, target)
     except BaseException as e:
         error = e
+    if error is None and finish is not None:
+        try:
+            finished = finish(result)
+        except BaseException:
+            log.exception("Interop: finishing a handler's result on its thread failed")
+            finished = False
+        if finished:
+            count(-1)
+            return
     with contextlib.suppress(RuntimeError):  # the loop is gone (interpreter exit)
         loop.call_soon_threadsafe(settled, done, result, error)
 

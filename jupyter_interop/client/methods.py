@@ -373,6 +373,7 @@ class Methods:
             (handler, positional, kwargs, invocation),
             local.target,
             lambda frame, error: self._reply(frame, error, generation),
+            lambda frame: conn.reply_now(frame, generation),  # from the handler thread
         )
 
     def _serve_sync(
@@ -448,7 +449,8 @@ class Methods:
         conn = self._client._conn
         if error is not None or conn.generation != generation or not conn.ready.is_set():
             return  # the hub that asked is gone (or we are closing): nobody waits for this
-        conn._enqueue(frame)
+        if not conn.reply_now(frame, generation):
+            conn._enqueue(frame)
 
     # ------------------------------------------------------------------ invoke
 

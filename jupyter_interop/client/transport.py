@@ -10,10 +10,12 @@ round trip; binary frames carry attachments.
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import threading
 from typing import Any, Protocol
 
-__all__ = ["Transport", "TransportClosed", "open_transport"]
+__all__ = ["LockedTransport", "Transport", "TransportClosed", "open_transport"]
 
 
 class TransportClosed(Exception):
@@ -31,6 +33,22 @@ class Transport(Protocol):
     async def recv(self) -> bytes | str: ...
 
     async def close(self) -> None: ...
+
+
+class LockedTransport(abc.ABC):
+    """A transport whose writes can be decided and made atomically from any thread: hold
+    ``lock``, look at what is queued, ``write_locked`` (the direct transport)."""
+
+    lock: threading.Lock
+
+    @abc.abstractmethod
+    async def send(self, frame: bytes, binary: bool) -> None: ...
+
+    @abc.abstractmethod
+    def write_locked(self, frame: bytes, binary: bool) -> None: ...
+
+    @abc.abstractmethod
+    async def drained(self) -> None: ...
 
 
 class _WebsocketsTransport:

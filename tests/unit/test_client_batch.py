@@ -14,6 +14,8 @@ import orjson
 from jupyter_interop.client.connection import BATCH_MAX_BYTES, Connection, _take_batch
 from jupyter_interop.client.discovery import HubAddress
 from jupyter_interop.client.dispatch import Dispatcher
+from jupyter_interop.client.transport import LockedTransport, TransportClosed
+from jupyter_interop.protocol.frames import ChunkedFrame
 
 
 def frame(n: int) -> bytes:
@@ -370,5 +372,112 @@ def test_bus_events_of_a_batch_reach_each_subscription_in_order() -> None:
         assert got["async"] == [0, 1]
         assert threads == {"test-bus-events"}
         client._dispatcher.shutdown()
+
+    asyncio.run(main())
+
+
+class LockedFake(LockedTransport):
+    """A transport that records what is written (and can refuse, as a closed socket does)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.written: list[bytes] = []
+        self.closed = False
+
+    async def send(self, frame: bytes, binary: bool) -> None:
+        with self.lock:
+            self.write_locked(frame, binary)
+
+    def write_locked(self, frame: bytes, binary: bool) -> None:
+        assert self.lock.locked()
+        if self.closed:
+            raise TransportClosed(1006, "gone")
+        self.written.append(frame)
+
+    async def drained(self) -> None:
+        return None
+
+
+def test_a_reply_is_written_at_once_only_when_nothing_queued_could_be_overtaken() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        conn = make_connection(loop)
+        transport = LockedFake()
+        conn._transport = transport  # type: ignore[assignment]
+        conn.ready.set()
+        generation = conn.generation
+        reply = orjson.dumps({"domain": "agm", "type": "yield", "invocation_id": "1"})
+
+        def from_thread(frame: bytes, gen: int) -> bool:
+            result: list[bool] = []
+            thread = threading.Thread(target=lambda: result.append(conn.reply_now(frame, gen)))
+            thread.start()
+            thread.join()
+            return result[0]
+
+        assert from_thread(reply, generation) and transport.written == [reply]
+        # a push the handler thread made before returning is still queued: no overtaking
+        conn.send_threadsafe({"domain": "agm", "type": "publish", "n": 1})
+        assert not from_thread(reply, generation)
+        conn._incoming.clear()
+        conn.send({"domain": "agm", "type": "publish", "n": 2})  # queued on the loop
+        assert not from_thread(reply, generation)
+        conn._out.clear()
+        conn._writing_chunks = True  # a large message is going out chunk by chunk
+        assert not from_thread(reply, generation)
+        conn._writing_chunks = False
+        assert not from_thread(reply, generation + 1)  # asked on an earlier connection
+        assert not conn.reply_now(ChunkedFrame([b"x"], 1, 1), generation)
+        assert transport.written == [reply]
+        transport.closed = True
+        assert from_thread(reply, generation)  # nobody waits for it: dealt with
+        conn._transport = None
+        assert not from_thread(reply, generation)
+
+    asyncio.run(main())
+
+
+def test_the_writer_takes_and_writes_each_frame_under_the_transport_lock() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        conn = make_connection(loop)
+        transport = LockedFake()
+        conn._transport = transport  # type: ignore[assignment]
+        conn.ready.set()
+        writer = loop.create_task(conn._write(transport))  # type: ignore[arg-type]
+        for n in range(3):
+            conn.send({"domain": "bus", "type": "publish", "n": n})
+        await asyncio.sleep(0.05)
+        assert [m["n"] for m in orjson.loads(transport.written[0])] == [0, 1, 2]  # one batch
+        writer.cancel()
+
+    asyncio.run(main())
+
+
+def test_a_handler_result_finished_on_its_thread_never_wakes_the_loop() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        dispatcher = Dispatcher(loop, 2, 10, "test")
+        done: list[Any] = []
+        finished: list[Any] = []
+
+        def finish(result: Any) -> bool:
+            finished.append((result, threading.current_thread().name))
+            if result == "boom":
+                raise RuntimeError("a failing finish falls back to the loop")
+            return result == "mine"
+
+        for value in ("mine", "theirs", "boom"):
+            dispatcher.run_handler_then(
+                lambda v=value: v, (), None, lambda r, e: done.append(r), finish
+            )
+        for _ in range(200):
+            if len(done) == 2 and dispatcher._queued == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(done) == ["boom", "theirs"]  # "mine" was finished on its thread
+        assert all(name.startswith("test-handler") for _, name in finished)
+        assert dispatcher._queued == 0 and not dispatcher.busy
+        dispatcher.shutdown()
 
     asyncio.run(main())
