@@ -29,9 +29,11 @@ def field(msg: dict[str, Any], name: str, types: type[T]) -> T: ...
 def field(msg: dict[str, Any], name: str, types: tuple[type, ...]) -> Any: ...
 def field(msg: dict[str, Any], name: str, types: Any) -> Any:
     """Return ``msg[name]``, raising a ProtocolError if it is missing or of the wrong type."""
-    if name not in msg or msg[name] is None:
+    value = msg.get(name)
+    if value is None:
         raise ProtocolError(Reason.MISSING_FIELD, f"Message {msg.get('type')!r} needs {name!r}")
-    value = msg[name]
+    if type(value) is types:  # the common case, one check (a bool is only ever a bool here)
+        return value
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
         raise ProtocolError(
             Reason.BAD_TYPE,
