@@ -486,23 +486,12 @@ class Connection:
         """Send ``_out`` (frames from the loop), then ``_incoming`` (from other threads):
         everything in ``_out`` was sent before what waits in ``_incoming`` (``_enqueue``
         moves the latter first), so taking them in this order keeps the order of sends."""
-        out = self._out
-        incoming = self._incoming
-        ready = self.ready
-        wake = self._wake
         if isinstance(transport, LockedTransport):
             await self._write_direct(transport)
             return
         try:
             while True:
-                if out:
-                    queue = out
-                elif incoming and ready.is_set():
-                    queue = incoming
-                else:
-                    wake.clear()
-                    await wake.wait()
-                    continue
+                queue = await self._next_queue()
                 frame = queue.popleft()
                 if isinstance(frame, ChunkedFrame):  # a large message, in chunks
                     for chunk in frame:  # one chunk in memory at a time
@@ -515,26 +504,28 @@ class Connection:
         except TransportClosed:
             return
 
+    async def _next_queue(self) -> deque[Any]:
+        """The queue the writer takes its next frame from, once there is one: ``_out``
+        (frames from the loop) before ``_incoming`` (from other threads, once ready)."""
+        out = self._out
+        incoming = self._incoming
+        while True:
+            if out:
+                return out
+            if incoming and self.ready.is_set():
+                return incoming
+            self._wake.clear()
+            await self._wake.wait()
+
     async def _write_direct(self, transport: LockedTransport) -> None:
         """:meth:`_write` for the direct transport: taking a frame from the queue and writing
         it are one step under the transport's lock, so :meth:`reply_now` sees every frame
         either still queued or already written."""
-        out = self._out
-        incoming = self._incoming
-        ready = self.ready
-        wake = self._wake
         lock = transport.lock
         batch = bool(self.extensions.get("batch"))
         try:
             while True:
-                if out:
-                    queue = out
-                elif incoming and ready.is_set():
-                    queue = incoming
-                else:
-                    wake.clear()
-                    await wake.wait()
-                    continue
+                queue = await self._next_queue()
                 chunked: ChunkedFrame | None = None
                 with lock:
                     frame = queue.popleft()

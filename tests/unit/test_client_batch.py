@@ -10,9 +10,9 @@ from collections import deque
 from typing import Any
 
 import orjson
+from clientkit import FakeClient, make_connection
 
 from jupyter_interop.client.connection import BATCH_MAX_BYTES, Connection, _take_batch
-from jupyter_interop.client.discovery import HubAddress
 from jupyter_interop.client.dispatch import Dispatcher
 from jupyter_interop.client.transport import LockedTransport, TransportClosed
 from jupyter_interop.protocol.frames import ChunkedFrame
@@ -36,37 +36,6 @@ def test_take_batch_respects_the_size_cap() -> None:
     batch = _take_batch(big, out)
     assert len(orjson.loads(batch)) == 2  # a third would exceed the cap
     assert len(out) == 2
-
-
-class FakeIO:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.scheduled = 0
-
-    def call_soon(self, fn: Any, *args: Any) -> None:
-        self.scheduled += 1
-        self.loop.call_soon_threadsafe(fn, *args)
-
-
-class FakeClient:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._io = FakeIO(loop)
-        self.disconnected = 0
-
-    def _fire_disconnected(self) -> None:
-        self.disconnected += 1
-
-
-def make_connection(loop: asyncio.AbstractEventLoop) -> Connection:
-    conn = Connection(
-        FakeClient(loop),  # type: ignore[arg-type]
-        HubAddress("ws://x", "t", "test"),
-        None,
-        {},
-        {},
-    )
-    conn.extensions = {"batch": True}
-    return conn
 
 
 def test_incoming_batch_is_dispatched_in_order_and_resolves_replies() -> None:
@@ -283,21 +252,6 @@ def test_event_lane_runs_what_was_posted_before_shutdown() -> None:
     asyncio.run(main())
 
 
-class BusClient:
-    """What the bus service needs of the client: a connection, a dispatcher, a loop."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._io = FakeIO(loop)
-        self._conn = Connection(
-            self,  # type: ignore[arg-type]
-            HubAddress("ws://x", "t", "test"),
-            None,
-            {},
-            {},
-        )
-        self._dispatcher = Dispatcher(loop, 1, 10, "test-bus")
-
-
 def bus_event(sub_id: str, n: Any, app: str = "pub", topic: str = "t.x") -> dict[str, Any]:
     return {
         "domain": "bus",
@@ -313,7 +267,7 @@ def test_bus_events_of_a_batch_reach_each_subscription_in_order() -> None:
     from jupyter_interop.client.bus import Bus, BusSubscription
 
     async def main() -> None:
-        client = BusClient(asyncio.get_running_loop())
+        client = FakeClient(asyncio.get_running_loop(), "test-bus")
         bus = Bus(client)  # type: ignore[arg-type]
         got: dict[str, list[Any]] = {"a": [], "b": [], "async": []}
         threads: set[str] = set()
@@ -398,13 +352,18 @@ class LockedFake(LockedTransport):
         return None
 
 
+def locked_connection() -> tuple[Connection, LockedFake]:
+    """A ready connection (on the running loop) over a :class:`LockedFake`."""
+    conn = make_connection(asyncio.get_running_loop())
+    transport = LockedFake()
+    conn._transport = transport
+    conn.ready.set()
+    return conn, transport
+
+
 def test_a_reply_is_written_at_once_only_when_nothing_queued_could_be_overtaken() -> None:
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        conn = make_connection(loop)
-        transport = LockedFake()
-        conn._transport = transport  # type: ignore[assignment]
-        conn.ready.set()
+        conn, transport = locked_connection()
         generation = conn.generation
         reply = orjson.dumps({"domain": "agm", "type": "yield", "invocation_id": "1"})
 
@@ -439,12 +398,8 @@ def test_a_reply_is_written_at_once_only_when_nothing_queued_could_be_overtaken(
 
 def test_the_writer_takes_and_writes_each_frame_under_the_transport_lock() -> None:
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        conn = make_connection(loop)
-        transport = LockedFake()
-        conn._transport = transport  # type: ignore[assignment]
-        conn.ready.set()
-        writer = loop.create_task(conn._write(transport))  # type: ignore[arg-type]
+        conn, transport = locked_connection()
+        writer = asyncio.get_running_loop().create_task(conn._write(transport))
         for n in range(3):
             conn.send({"domain": "bus", "type": "publish", "n": n})
         await asyncio.sleep(0.05)

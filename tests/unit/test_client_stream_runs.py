@@ -11,36 +11,12 @@ from typing import Any
 
 import orjson
 import pytest
+from clientkit import FakeClient
 
 from jupyter_interop.client import streams as streams_module
-from jupyter_interop.client.connection import Connection
-from jupyter_interop.client.discovery import HubAddress
 from jupyter_interop.client.dispatch import Dispatcher
 from jupyter_interop.client.instance import Instance
 from jupyter_interop.client.streams import StreamData, Streams, Subscription
-
-
-class FakeIO:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-
-    def call_soon(self, fn: Any, *args: Any) -> None:
-        self.loop.call_soon_threadsafe(fn, *args)
-
-
-class FakeClient:
-    """What the streams service needs of the client: a connection, a dispatcher, a loop."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._io = FakeIO(loop)
-        self._conn = Connection(
-            self,  # type: ignore[arg-type]
-            HubAddress("ws://x", "t", "test"),
-            None,
-            {},
-            {},
-        )
-        self._dispatcher = Dispatcher(loop, 1, 10, "test-streams")
 
 
 def event(sub_id: str, n: Any, oob: bool = False) -> dict[str, Any]:
@@ -69,7 +45,7 @@ async def settle(done: Any, timeout: float = 5) -> None:
 def test_batch_frames_reach_run_handlers_in_runs_and_in_order() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        conn = FakeClient(loop)._conn
+        conn = FakeClient(loop, "test-streams")._conn
         calls: list[Any] = []
         conn.on_many("agm", "event", lambda run: calls.append([m["n"] for m in run]))
         conn.on("bus", "event", lambda m: calls.append(("bus", m["n"])))
@@ -97,7 +73,7 @@ def test_batch_frames_reach_run_handlers_in_runs_and_in_order() -> None:
 
 def test_a_failing_run_handler_does_not_stop_the_frame() -> None:
     async def main() -> None:
-        conn = FakeClient(asyncio.get_running_loop())._conn
+        conn = FakeClient(asyncio.get_running_loop(), "test-streams")._conn
         seen: list[int] = []
 
         def broken(run: list[dict[str, Any]]) -> None:
@@ -115,7 +91,7 @@ def test_a_failing_run_handler_does_not_stop_the_frame() -> None:
 
 def test_run_handlers_are_refused_for_replies_and_taken_keys() -> None:
     async def main() -> None:
-        conn = FakeClient(asyncio.get_running_loop())._conn
+        conn = FakeClient(asyncio.get_running_loop(), "test-streams")._conn
         conn.on("bus", "event", lambda m: None)
         conn.on_many("agm", "event", lambda run: None)
         with pytest.raises(ValueError):
@@ -137,7 +113,7 @@ def subscription(streams: Streams, sub_id: str, server: Instance) -> Subscriptio
 
 def test_events_of_a_batch_reach_each_subscription_in_order() -> None:
     async def main() -> None:
-        client = FakeClient(asyncio.get_running_loop())
+        client = FakeClient(asyncio.get_running_loop(), "test-streams")
         streams = Streams(client)  # type: ignore[arg-type]
         server_a, server_b = Instance(peer_id="pa"), Instance(peer_id="pb")
         a, b = subscription(streams, "s-a", server_a), subscription(streams, "s-b", server_b)
@@ -187,7 +163,7 @@ def test_events_of_a_batch_reach_each_subscription_in_order() -> None:
 
 def test_async_on_data_runs_on_the_loop_per_item() -> None:
     async def main() -> None:
-        client = FakeClient(asyncio.get_running_loop())
+        client = FakeClient(asyncio.get_running_loop(), "test-streams")
         streams = Streams(client)  # type: ignore[arg-type]
         sub = subscription(streams, "s", Instance(peer_id="p"))
         got: list[Any] = []
@@ -213,7 +189,7 @@ def test_events_before_a_handler_are_queued_up_to_the_cap(
     monkeypatch.setattr(streams_module, "_MAX_QUEUED", 3)
 
     async def main() -> None:
-        client = FakeClient(asyncio.get_running_loop())
+        client = FakeClient(asyncio.get_running_loop(), "test-streams")
         streams = Streams(client)  # type: ignore[arg-type]
         sub = subscription(streams, "s", Instance(peer_id="p"))
         client._conn._dispatch(batch(event("s", 0), event("s", 1)))

@@ -1,0 +1,49 @@
+"""What the client's services need of ``Interop``, without a hub: an I/O host that runs
+callbacks on the test's loop, a connection, a dispatcher (for unit tests of the client)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jupyter_interop.client.connection import Connection
+from jupyter_interop.client.discovery import HubAddress
+from jupyter_interop.client.dispatch import Dispatcher
+
+
+class FakeIO:
+    """The loop host: ``call_soon`` from any thread lands on the test's loop (counted)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.scheduled = 0
+
+    def call_soon(self, fn: Any, *args: Any) -> None:
+        self.scheduled += 1
+        self.loop.call_soon_threadsafe(fn, *args)
+
+
+class FakeClient:
+    """A connection (not connected), a dispatcher and a loop host, as on ``Interop``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, name: str = "test") -> None:
+        self._io = FakeIO(loop)
+        self._conn = Connection(
+            self,  # type: ignore[arg-type]
+            HubAddress("ws://x", "t", "test"),
+            None,
+            {},
+            {},
+        )
+        self._dispatcher = Dispatcher(loop, 1, 10, name)
+        self.disconnected = 0
+
+    def _fire_disconnected(self) -> None:
+        self.disconnected += 1
+
+
+def make_connection(loop: asyncio.AbstractEventLoop) -> Connection:
+    """A connection whose hub accepted the ``batch`` extension."""
+    conn = FakeClient(loop)._conn
+    conn.extensions = {"batch": True}
+    return conn
