@@ -196,6 +196,7 @@ class Interop(LoggingConfigurable):
                 extensions["shm"] = True
         if self.batch:
             extensions["batch"] = True
+            extensions["runs"] = True  # stream items folded into publish-many / event-many
         self._conn = Connection(
             self, address, rediscover, default_identity(application, kernel), extensions
         )

@@ -72,6 +72,15 @@ _TAG_MARK = f'"{TAG}"'.encode()
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
+def plain_json(value: Any) -> bytes | None:
+    """``value`` as JSON when it is plain JSON (no dates, bytes, arrays or frames, which need
+    the codec's hook), else None."""
+    try:
+        return orjson.dumps(value, option=_OPTIONS)
+    except TypeError:
+        return None
+
+
 def parse_date(text: str) -> _dt.datetime | str:
     """The datetime of a ``#T42_DATE#`` string (UTC), or the string itself if it is not one."""
     digits = text[len(DATE_PREFIX) :]

@@ -447,7 +447,18 @@ class Connection:
             raise ClientClosedError("The interop client was closed")
         if "request_id" not in message:
             message["request_id"] = str(next(self._ids))
-        self._incoming.append(self.codec.encode(message))
+        self._post_incoming(self.codec.encode(message))
+
+    def send_item_threadsafe(self, stream_id: str, data: bytes) -> None:
+        """One stream item from any thread, its data already encoded JSON (the hub accepted
+        the ``runs`` extension): consecutive items of one stream leave as one ``publish-many``
+        message, which the hub routes once for all of them."""
+        if self.closed:
+            raise ClientClosedError("The interop client was closed")
+        self._post_incoming((stream_id, data))
+
+    def _post_incoming(self, item: Any) -> None:
+        self._incoming.append(item)
         if not self._drain_scheduled:
             self._drain_scheduled = True
             self.client._io.call_soon(self._drain_incoming)
@@ -493,6 +504,8 @@ class Connection:
             while True:
                 queue = await self._next_queue()
                 frame = queue.popleft()
+                if frame.__class__ is tuple:
+                    frame = _fold_items(frame, queue)
                 if isinstance(frame, ChunkedFrame):  # a large message, in chunks
                     for chunk in frame:  # one chunk in memory at a time
                         await transport.send(chunk, True)
@@ -529,6 +542,8 @@ class Connection:
                 chunked: ChunkedFrame | None = None
                 with lock:
                     frame = queue.popleft()
+                    if frame.__class__ is tuple:
+                        frame = _fold_items(frame, queue)
                     if isinstance(frame, ChunkedFrame):
                         chunked = frame
                         self._writing_chunks = True
@@ -689,10 +704,11 @@ BATCH_MAX_BYTES = 256 * 1024
 BATCH_MAX_MESSAGES = 256
 
 
-def _take_batch(first: bytes, out: deque[bytes]) -> bytes:
+def _take_batch(first: bytes, out: deque[Any]) -> bytes:
     """``first`` and the JSON frames that follow it in ``out`` as one batch frame (a JSON
     array), up to :data:`BATCH_MAX_BYTES` / :data:`BATCH_MAX_MESSAGES`; a binary frame ends
-    the batch. Order is kept. (``out`` may be appended to by other threads meanwhile.)"""
+    the batch, a run of stream items joins it as one ``publish-many``. Order is kept.
+    (``out`` may be appended to by other threads meanwhile.)"""
     frames = [first]
     append = frames.append
     popleft = out.popleft
@@ -700,6 +716,9 @@ def _take_batch(first: bytes, out: deque[bytes]) -> bytes:
     room = BATCH_MAX_MESSAGES - 1
     while out and room:
         frame = out[0]
+        if frame.__class__ is tuple:  # a run of stream items: folded in place, in order
+            frame = _fold_items(popleft(), out)
+            out.appendleft(frame)
         # JSON frames are bytes starting with "{" (123); anything else ends the batch
         if frame.__class__ is not bytes or frame[0] != 123:
             break
@@ -711,6 +730,26 @@ def _take_batch(first: bytes, out: deque[bytes]) -> bytes:
     if len(frames) == 1:
         return first
     return b"[" + b",".join(frames) + b"]"
+
+
+def _fold_items(first: tuple[str, bytes], out: deque[Any]) -> bytes:
+    """``first`` and the items of the same stream that follow it in ``out`` as one message:
+    ``publish`` for a lone item, else ``publish-many`` (up to the batch caps)."""
+    stream_id, data = first
+    datas = [data]
+    size = len(data)
+    while out and len(datas) < BATCH_MAX_MESSAGES:
+        item = out[0]
+        if item.__class__ is not tuple or item[0] != stream_id:
+            break
+        size += len(item[1]) + 1
+        if size > BATCH_MAX_BYTES:
+            break
+        datas.append(out.popleft()[1])
+    head = b'{"domain":"agm","stream_id":' + orjson.dumps(stream_id)
+    if len(datas) == 1:
+        return head + b',"type":"publish","data":' + data + b"}"
+    return head + b',"type":"publish-many","items":[' + b",".join(datas) + b"]}"
 
 
 def _remote_error(message: Message) -> RemoteError:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .codec import unwrap_value, wrap_value
+from .codec import plain_json, unwrap_value, wrap_value
 from .connection import RequestTimeout
 from .dispatch import OutputTarget, capture_output_target, is_async_callable
 from .errors import (
@@ -242,7 +242,12 @@ class Stream:
             return  # nobody listens: as in io.Connect, pushing to no branch does nothing
         conn = client._conn
         payload: Any = wrap_value(data)
-        if len(stream_ids) > 1:
+        if len(stream_ids) == 1 and conn.extensions.get("runs"):
+            encoded = plain_json(payload)  # plain JSON: joins the run of this stream's items
+            if encoded is not None:
+                conn.send_item_threadsafe(stream_ids[0], encoded)
+                return
+        elif len(stream_ids) > 1:
             payload = conn.codec.prepare(payload)  # encoded once for every branch
         for stream_id in stream_ids:
             conn.send_threadsafe(
@@ -597,6 +602,7 @@ class Streams:
         conn.on("agm", "add-interest", self._on_add_interest)
         conn.on("agm", "remove-interest", self._on_remove_interest)
         conn.on_many("agm", "event", self._on_events)
+        conn.on("agm", "event-many", self._on_event_many)
         conn.on("agm", "subscription-cancelled", self._on_cancelled)
         conn.on("agm", "subscribed", self._on_stray_subscribed)
         conn.add_lost_hook(self._lost)
@@ -832,6 +838,12 @@ class Streams:
                 self._events_of(current, messages[start:i])
                 start, current = i, sub_id
         self._events_of(current, messages[start:] if start else messages)
+
+    def _on_event_many(self, msg: dict[str, Any]) -> None:
+        """A run of one publisher's items for one subscription (``runs`` extension)."""
+        items = msg.get("items")
+        if isinstance(items, list) and items:
+            self._events_of(msg.get("subscription_id"), [{"data": item} for item in items])
 
     def _events_of(self, sub_id: Any, messages: list[dict[str, Any]]) -> None:
         key = str(sub_id)

@@ -12,7 +12,13 @@ from typing import Any
 import orjson
 from clientkit import FakeClient, make_connection
 
-from jupyter_interop.client.connection import BATCH_MAX_BYTES, Connection, _take_batch
+from jupyter_interop.client.connection import (
+    BATCH_MAX_BYTES,
+    BATCH_MAX_MESSAGES,
+    Connection,
+    _fold_items,
+    _take_batch,
+)
 from jupyter_interop.client.dispatch import Dispatcher
 from jupyter_interop.client.transport import LockedTransport, TransportClosed
 from jupyter_interop.protocol.frames import ChunkedFrame
@@ -434,5 +440,59 @@ def test_a_handler_result_finished_on_its_thread_never_wakes_the_loop() -> None:
         assert all(name.startswith("test-handler") for _, name in finished)
         assert dispatcher._queued == 0 and not dispatcher.busy
         dispatcher.shutdown()
+
+    asyncio.run(main())
+
+
+def test_a_run_of_stream_items_becomes_one_publish_many_in_order() -> None:
+    out: deque[Any] = deque([("s1", b"2"), ("s1", b'{"x":3}'), ("s2", b"4"), frame(5)])
+    folded = _fold_items(("s1", b"1"), out)
+    assert orjson.loads(folded) == {
+        "domain": "agm",
+        "type": "publish-many",
+        "stream_id": "s1",
+        "items": [1, 2, {"x": 3}],
+    }
+    assert list(out) == [("s2", b"4"), frame(5)]
+    alone = _fold_items(out.popleft(), out)  # a lone item: a plain GW3 publish
+    assert orjson.loads(alone) == {"domain": "agm", "type": "publish", "stream_id": "s2", "data": 4}
+    long = deque(("s", b"0") for _ in range(BATCH_MAX_MESSAGES + 10))
+    assert len(orjson.loads(_fold_items(long.popleft(), long))["items"]) == BATCH_MAX_MESSAGES
+    assert len(long) == 10
+
+
+def test_a_batch_folds_item_runs_in_place_between_other_frames() -> None:
+    out: deque[Any] = deque([("s1", b"1"), ("s1", b"2"), ("s2", b"3"), frame(4)])
+    messages = orjson.loads(_take_batch(frame(0), out))
+    assert [m.get("type") for m in messages] == ["event", "publish-many", "publish", "event"]
+    assert messages[1]["items"] == [1, 2] and messages[2]["data"] == 3
+    assert not out
+
+
+def test_items_pushed_from_threads_leave_as_publish_many_frames() -> None:
+    async def main() -> None:
+        conn, transport = locked_connection()
+        writer = asyncio.get_running_loop().create_task(conn._write(transport))
+
+        def push(stream: str) -> None:
+            for n in range(300):
+                conn.send_item_threadsafe(stream, orjson.dumps({"n": n}))
+
+        thread = threading.Thread(target=push, args=("s1",))
+        thread.start()
+        thread.join()
+        deadline = time.monotonic() + 5
+        got: list[int] = []
+        while len(got) < 300 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            got = []
+            for raw in transport.written:
+                decoded = orjson.loads(raw)
+                for message in decoded if isinstance(decoded, list) else [decoded]:
+                    items = message.get("items") or [message["data"]]
+                    got.extend(item["n"] for item in items)
+        assert got == list(range(300))  # every item, in order
+        assert len(transport.written) < 10  # in a few frames, not 300
+        writer.cancel()
 
     asyncio.run(main())

@@ -241,3 +241,30 @@ def test_lane_takes_runs_of_items_and_groups_them_per_callback() -> None:
         assert len(calls) == 6
 
     asyncio.run(main())
+
+
+def test_an_event_many_reaches_the_subscription_as_one_run_in_order() -> None:
+    async def main() -> None:
+        client = FakeClient(asyncio.get_running_loop(), "test-streams")
+        streams = Streams(client)  # type: ignore[arg-type]
+        sub = subscription(streams, "s-m", Instance(peer_id="pm"))
+        runs: list[list[Any]] = []
+        sub._on_data.append(lambda item: None)
+        sub._on_data_kinds.append((lambda item: None, False))
+        client._dispatcher.post_items = (  # type: ignore[method-assign]
+            lambda callback, items, output, is_async: runs.append([i.data for i in items])
+        )
+        many = {
+            "domain": "agm",
+            "type": "event-many",
+            "peer_id": "me",
+            "subscription_id": "s-m",
+            "items": [{"_value": n} for n in range(5)],
+        }
+        client._conn._dispatch(batch(event("s-m", "first"), many, event("s-m", "last")))
+        assert runs == [["first"], [0, 1, 2, 3, 4], ["last"]]
+        client._conn._dispatch(orjson.dumps({**many, "subscription_id": "unknown"}))
+        client._conn._dispatch(orjson.dumps({**many, "items": "not a list"}))
+        assert len(runs) == 3  # ignored: nobody subscribed, or not items
+
+    asyncio.run(main())
