@@ -59,6 +59,7 @@ class AgmDomain:
         "subscribe",
         "accepted",
         "publish",
+        "publish-many",
         "post",
         "drop-subscription",
         "unsubscribe",
@@ -79,6 +80,7 @@ class AgmDomain:
             "subscribe": self._subscribe,
             "accepted": self._accepted,
             "publish": self._publish,
+            "publish-many": self._publish_many,
             "post": self._post,
             "drop-subscription": self._drop_subscription,
             "unsubscribe": self._unsubscribe,
@@ -417,6 +419,54 @@ class AgmDomain:
                     },
                 )
             )
+
+    def _publish_many(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        """A run of one stream's items (``runs`` extension): routed once for all of them. A
+        subscriber that negotiated ``runs`` gets one ``event-many``, any other one ``event``
+        per item, exactly what the items published one by one would have given it."""
+        if "runs" not in peer.extensions:
+            raise ProtocolError(
+                Reason.INVALID_MESSAGE, "publish-many needs the 'runs' extension (see hello)"
+            )
+        stream_id = ident(msg, "stream_id")
+        items = msg.get("items")
+        if not isinstance(items, list):
+            raise ProtocolError(Reason.INVALID_MESSAGE, "publish-many needs a list of items")
+        subs = self.branches.get((peer.peer_id, stream_id))
+        if not subs or not items:
+            return
+        for sub in subs.values():
+            subscriber = sub.subscriber
+            if "runs" in subscriber.extensions:
+                out.append(
+                    (
+                        subscriber.conn,
+                        {
+                            "domain": "agm",
+                            "type": "event-many",
+                            "peer_id": subscriber.peer_id,
+                            "subscription_id": sub.subscription_id,
+                            "items": items,
+                        },
+                    )
+                )
+                continue
+            for data in items:
+                out.append(
+                    (
+                        subscriber.conn,
+                        {
+                            "domain": "agm",
+                            "type": "event",
+                            "peer_id": subscriber.peer_id,
+                            "subscription_id": sub.subscription_id,
+                            "oob": False,
+                            "sequence": None,
+                            "snapshot": False,
+                            "data": data,
+                        },
+                    )
+                )
 
     def _post(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         sub = self._own_subscription(peer, msg)

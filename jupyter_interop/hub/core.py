@@ -41,7 +41,7 @@ AVAILABLE_DOMAINS: list[Message] = [
 
 #: GW3 extensions a client may ask for in ``hello.extensions.jupyter_interop``; ``batch``: text
 #: frames may hold a JSON array of messages, both ways (the transport frames and unframes them)
-SUPPORTED_EXTENSIONS = ("channels", "notices", "versions", "binary", "batch")
+SUPPORTED_EXTENSIONS = ("channels", "notices", "versions", "binary", "batch", "runs")
 
 Handler = Callable[[Peer, Message, Outgoing], None]
 

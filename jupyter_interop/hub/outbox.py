@@ -6,7 +6,8 @@ One slow or stuck consumer must neither slow the others down nor make the hub's 
 without bound, and nothing may be lost silently (zmq's high-water mark did exactly that, see
 the performance notes). So the policy, by message kind, is:
 
-* agm and bus ``event`` messages (stream data, bus deliveries) are *droppable*: while the queue
+* agm and bus ``event`` messages (stream data, bus deliveries; ``event-many`` runs of stream
+  items, counted per item) are *droppable*: while the queue
   is over its soft limit they are discarded and counted, in ``conn.attrs["dropped_events"]``
   and, for peers that negotiated the ``notices`` extension, in one ``events-dropped`` notice
   sent once the backlog has been written;
@@ -228,6 +229,10 @@ class Outbox:
             if over_soft and message.get("domain") in _DROPPABLE_DOMAINS:
                 self._drop_event()
                 return self._check_stall()
+        elif mtype == "event-many":  # a run of stream items: dropped whole, counted per item
+            if over_soft:
+                self._drop_event(len(message.get("items") or ()))
+                return self._check_stall()
         elif mtype == "context-updated":
             message, frame = self._coalesce(message, frame)
             context_id = message.get("context_id")
@@ -256,9 +261,9 @@ class Outbox:
             return True  # under the soft limit: nothing can have stalled
         return self._check_stall()
 
-    def _drop_event(self) -> None:
-        self._unreported_drops += 1
-        self.conn.attrs["dropped_events"] = self.conn.attrs.get("dropped_events", 0) + 1
+    def _drop_event(self, count: int = 1) -> None:
+        self._unreported_drops += count
+        self.conn.attrs["dropped_events"] = self.conn.attrs.get("dropped_events", 0) + count
 
     def _coalesce(self, message: Message, frame: bytes | None) -> tuple[Message, bytes | None]:
         """Replace a waiting update of the same context with one reset to the current data.
