@@ -204,6 +204,16 @@ def test_streams_both_ways(py: ji.Interop, js: JsPeer) -> None:
     assert first["data"] == {"snapshot": "EUR"} and first["private"] is True
     js.event(lambda e: e.get("event") == "data" and e["data"] == {"EUR": 1.08})
     js.event(lambda e: e.get("event") == "data" and e["data"] == {"_value": 7})
+    # a burst travels to the hub as publish-many runs ('runs' extension); the JavaScript
+    # client, which did not negotiate it, gets every item as a plain event, in order
+    assert py._conn.extensions.get("runs") is True
+    for n in range(100):
+        stream.push({"n": n}, branch="EUR")
+    js.event(lambda e: e.get("event") == "data" and e["data"] == {"n": 99})
+    with js._lock:
+        burst = [e["data"]["n"] for e in js.events if e.get("event") == "data"
+                 and isinstance(e.get("data"), dict) and "n" in e["data"]]
+    assert burst == list(range(100))
     stream.close()
     assert js.event(lambda e: e.get("event") == "closed" and e["key"] == "s1")["message"] == (
         "ServerInitiated"

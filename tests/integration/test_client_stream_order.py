@@ -64,6 +64,7 @@ def test_pushes_from_threads_and_the_loop_each_arrive_in_order(clients: Clients)
         assert [n for w, n in second if w == who] == list(range(per_sender)), who
     assert lanes == {subscriber._dispatcher._events.name}
     assert publisher._conn.dropped_sends == 0
+    assert publisher._conn.extensions.get("runs") and subscriber._conn.extensions.get("runs")
 
 
 def test_branches_get_their_own_items_in_order(clients: Clients) -> None:
