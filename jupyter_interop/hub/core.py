@@ -40,8 +40,9 @@ AVAILABLE_DOMAINS: list[Message] = [
 ]
 
 #: GW3 extensions a client may ask for in ``hello.extensions.jupyter_interop``; ``batch``: text
-#: frames may hold a JSON array of messages, both ways (the transport frames and unframes them)
-SUPPORTED_EXTENSIONS = ("channels", "notices", "versions", "binary", "batch", "runs")
+#: frames may hold a JSON array of messages, both ways (the transport frames and unframes them);
+#: ``runs``: publish-many / event-many (agm.py); ``shm``: shared-memory attachments (shm.py)
+SUPPORTED_EXTENSIONS = ("channels", "notices", "versions", "binary", "batch", "runs", "shm")
 
 Handler = Callable[[Peer, Message, Outgoing], None]
 
@@ -71,6 +72,11 @@ class InteropHub(LoggingConfigurable):
     ).tag(config=True)
     hub_id = Unicode(help="Prefix that keeps peer and context ids unique across hubs.")
     store = AnyTrait(None, allow_none=True, help="ContextStore persisting retained contexts.")
+    shared_memory = AnyTrait(
+        None,
+        allow_none=True,
+        help="SharedMemoryArea (hub/shm.py) offered to same-host peers; None: bytes only.",
+    )
 
     @default("user")
     def _default_user(self) -> str:
@@ -108,6 +114,7 @@ class InteropHub(LoggingConfigurable):
             ("global", "hello"): self._hello_again,
             ("global", "channel-changed"): self.channel_registry.handle_changed,
             ("global", "move-to-channel"): self.channel_registry.handle_move,
+            ("global", "shm-proof"): self._shm_proof,
         }
         for domain in ("global", "context"):
             for mtype in CONTEXT_MESSAGE_TYPES:
@@ -213,6 +220,8 @@ class InteropHub(LoggingConfigurable):
         self.bus.detach(peer)
         self.contexts.detach(peer, out)
         self.channel_registry.detach(peer, out)
+        if self.shared_memory is not None:
+            self.shared_memory.forget(peer.peer_id)
         for domain in list(peer.domains):
             self._exit(peer, domain)
         self.log.debug("Interop: peer %s left (%s)", peer, reason)
@@ -301,6 +310,10 @@ class InteropHub(LoggingConfigurable):
         extensions: dict[str, Any] = {}
         if isinstance(ext_request, dict):
             extensions = {k: True for k in SUPPORTED_EXTENSIONS if ext_request.get(k)}
+        # shared memory is offered now and on once the peer proved it sees it (hub/shm.py)
+        offer = None
+        if extensions.pop("shm", None) and extensions.get("binary") and self.shared_memory:
+            offer = self.shared_memory.offer(peer_id)
         peer = Peer(peer_id=peer_id, conn=conn, identity=resolved, extensions=extensions)
         conn.attrs["extensions"] = extensions  # the transport's framing and notices follow it
         self._enter(peer, "context")  # implicit join in compatibility mode
@@ -315,8 +328,9 @@ class InteropHub(LoggingConfigurable):
             "available_domains": AVAILABLE_DOMAINS,
             "options": {"info": {"hub": "jupyter_interop", "hub_id": self.hub_id}},
         }
-        if extensions:
-            welcome["extensions"] = {"jupyter_interop": extensions}
+        if extensions or offer:
+            accepted = {**extensions, "shm": offer} if offer else extensions
+            welcome["extensions"] = {"jupyter_interop": accepted}
         out.append((conn, welcome))
         self.contexts.announce_all(peer, out)
         if extensions.get("channels"):
@@ -385,6 +399,15 @@ class InteropHub(LoggingConfigurable):
         if "agm" in peer.domains:
             self.agm.detach(peer, out)
             self._exit(peer, "agm")
+
+    def _shm_proof(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        if self.shared_memory is None:
+            raise ProtocolError(Reason.UNHANDLED, "This hub does not offer shared memory")
+        try:
+            self.shared_memory.accept_proof(peer, msg.get("nonce"))
+        except ValueError as error:  # SharedMemoryError
+            raise ProtocolError(Reason.INVALID_MESSAGE, str(error)) from None
+        self.success(out, peer, msg)
 
     def _create_token(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         token = secrets.token_urlsafe(24)

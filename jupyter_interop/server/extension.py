@@ -51,7 +51,12 @@ class InteropExtension(GatewaySettings, ExtensionApp):
         self._runtime = RuntimeFile("server")
         self._stopped = False
         self.store = self._open_store()
-        self.hub = InteropHub(parent=self, token=self.token, store=self.store)
+        self.hub = InteropHub(
+            parent=self,
+            token=self.token,
+            store=self.store,
+            shared_memory=self.open_shared_memory(),
+        )
         self.service = GatewayService(
             self.hub,
             limits=self.outbox_limits(),
@@ -129,5 +134,7 @@ class InteropExtension(GatewaySettings, ExtensionApp):
         finally:
             if self.store is not None:
                 self.store.close()
+            if self.hub.shared_memory is not None:
+                self.hub.shared_memory.close()
             self._runtime.remove()
             self._env.restore()

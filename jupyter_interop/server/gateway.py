@@ -360,9 +360,10 @@ class GatewaySocket(WebSocketHandler):
                     whole = self._feed_chunk(message)
                     if whole is None:
                         return None  # more chunks to come (or a refused message's rest)
-                    decoded = decode_frame(whole)
+                    decoded = decode_frame(whole, conn.attrs.get("shm"))
                 else:
-                    decoded = decode_frame(message)  # attachments: see hub/attachments.py
+                    # attachments: see hub/attachments.py (shared memory: hub/shm.py)
+                    decoded = decode_frame(message, conn.attrs.get("shm"))
             else:
                 raise ProtocolError(
                     Reason.INVALID_MESSAGE,

@@ -14,6 +14,7 @@ import secrets
 from traitlets import Bool, Float, HasTraits, Int, Unicode, default, validate
 
 from ..hub.outbox import OutboxLimits
+from ..hub.shm import SharedMemoryArea
 from ..protocol.frames import CHUNK_SIZE, DEFAULT_MAX_ATTACHMENT_BYTES
 
 __all__ = ["DEFAULT_MAX_ATTACHMENT_BYTES", "DEFAULT_MAX_MESSAGE_SIZE", "GatewaySettings"]
@@ -98,6 +99,41 @@ class GatewaySettings(HasTraits):
     context_store_path = Unicode(
         help="SQLite file for retained contexts (used when persist_contexts is True)."
     ).tag(config=True)
+
+    shm_dir = Unicode(
+        "/dev/shm",
+        help=(
+            "tmpfs directory in which the hub creates its private shared-memory directory: "
+            "clients on this host that prove they see it write large attachments there once "
+            "instead of sending their bytes (the 'shm' extension). Empty: off."
+        ),
+    ).tag(config=True)
+    shm_grace = Float(
+        10.0,
+        help=(
+            "Seconds a shared-memory attachment stays after the hub dropped the last value "
+            "holding it, so that a receiver that got its reference can still map it."
+        ),
+    ).tag(config=True)
+    shm_grace_bytes = Int(
+        512 * 1024 * 1024,
+        help=(
+            "Most bytes of released shared-memory attachments kept for their grace period; "
+            "beyond it the oldest are removed at once (bounds tmpfs under a fast stream)."
+        ),
+    ).tag(config=True)
+
+    def open_shared_memory(self) -> SharedMemoryArea | None:
+        """The hub's shared-memory directory, created now (None when off or unusable)."""
+        if not self.shm_dir:
+            return None
+        area = SharedMemoryArea(
+            self.shm_dir,
+            max_bytes=self.max_attachment_bytes,
+            grace=self.shm_grace,
+            grace_bytes=self.shm_grace_bytes,
+        )
+        return area if area.open() else None
 
     @validate("max_message_size")
     def _check_max_message_size(self, proposal: dict[str, int]) -> int:

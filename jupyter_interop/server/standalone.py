@@ -169,7 +169,9 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
         """Serve until SIGINT/SIGTERM (or until :meth:`request_stop`)."""
         self._stop = asyncio.Event()
         store = self._open_store()
-        hub = InteropHub(parent=self, token=self.token, store=store)
+        hub = InteropHub(
+            parent=self, token=self.token, store=store, shared_memory=self.open_shared_memory()
+        )
         service = GatewayService(
             hub,
             limits=self.outbox_limits(),
@@ -226,6 +228,8 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
             hub.shutdown()
             if store is not None:
                 store.close()
+            if hub.shared_memory is not None:
+                hub.shared_memory.close()
             runtime.remove()
             env.restore()
             for signum in (signal.SIGINT, signal.SIGTERM):

@@ -8,7 +8,6 @@ A sender runs in its own process (``SENDER``); receivers are clients of the test
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -24,13 +23,7 @@ import pytest
 from test_client_support import REPO, Clients, Recorder, StandaloneHub, standalone_hub, wait_for
 
 import jupyter_interop as ji
-from jupyter_interop.hub.core import SUPPORTED_EXTENSIONS
 
-NEGOTIATED = "shm" in SUPPORTED_EXTENSIONS and "shared_memory" in ji.Interop.class_trait_names()
-pytestmark = pytest.mark.skipif(
-    not NEGOTIATED or not os.path.isdir("/dev/shm"),
-    reason="the hub or the client does not negotiate the 'shm' extension, or no /dev/shm",
-)
 GRACE = 0.3
 
 SENDER = r"""

@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hubkit import TOKEN, Client, HubKit
 
 from jupyter_interop.hub.attachments import AttachmentForm, wants_binary
@@ -16,9 +15,9 @@ from jupyter_interop.hub.core import SUPPORTED_EXTENSIONS
 from jupyter_interop.hub.shm import SharedMemoryArea
 from jupyter_interop.protocol.shm import SharedFiles
 
-pytestmark = pytest.mark.skipif(
-    "shm" not in SUPPORTED_EXTENSIONS, reason="the hub core does not negotiate 'shm'"
-)
+
+def test_the_core_lists_shm_among_its_extensions() -> None:
+    assert "shm" in SUPPORTED_EXTENSIONS
 
 
 def hello(kit: HubKit, extensions: dict[str, Any]) -> tuple[Client, dict[str, Any]]:
