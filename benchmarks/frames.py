@@ -12,6 +12,12 @@ def rows_for(nbytes: int) -> int:
     return max(1, nbytes // ROW_BYTES)
 
 
+def read_all(df: Any) -> float:
+    """Touch every value of ``df`` (a sum per column): what a receiver holding its own data
+    can do at once, page faults of a mapped value included."""
+    return float(sum(float(df[column].sum()) for column in df.columns))
+
+
 def make_frame(rows: int) -> Any:
     """A DataFrame of ``rows`` rows: 6 float64 and 2 int64 columns (64 bytes a row)."""
     import numpy as np

@@ -32,7 +32,13 @@ from .worker import (
 def connect(p: dict[str, Any], application: str) -> Any:
     import jupyter_interop as ji
 
-    return ji.connect(url=p["url"], token=p["token"], application=application)
+    return ji.connect(url=p["url"], token=p["token"], application=application, **settings(p))
+
+
+def settings(p: dict[str, Any]) -> dict[str, Any]:
+    """Client settings a scenario asks for (``shared_memory=False``: large values over the
+    socket, as between machines)."""
+    return {"shared_memory": bool(p.get("shared_memory", True))}
 
 
 async def ji_handler(p: dict[str, Any]) -> None:
@@ -49,7 +55,9 @@ async def ji_handler(p: dict[str, Any]) -> None:
 async def aconnect(p: dict[str, Any], application: str) -> Any:
     import jupyter_interop as ji
 
-    return await ji.aconnect(url=p["url"], token=p["token"], application=application)
+    return await ji.aconnect(
+        url=p["url"], token=p["token"], application=application, **settings(p)
+    )
 
 
 async def ji_caller(p: dict[str, Any]) -> None:
@@ -170,7 +178,7 @@ async def ji_df(p: dict[str, Any]) -> None:
     """A DataFrame through a context: the writer sets it, the reader's callback receives it."""
     import pandas  # noqa: F401 - imported before the baseline, as in a kernel that uses it
 
-    from .frames import make_frame
+    from .frames import make_frame, read_all
 
     io = connect(p, f"bench-ji-df-{p['side']}")
     name = p.get("name", "bench.df")
@@ -190,6 +198,7 @@ async def ji_df(p: dict[str, Any]) -> None:
     def on_change(data: dict[str, Any]) -> None:
         df = data.get("df")
         if df is not None and len(df) == received.get("rows_expected"):
+            read_all(df)
             received["t_end"] = time.monotonic()
             received["df"] = df
             loop.call_soon_threadsafe(got.set)

@@ -580,7 +580,7 @@ async def pickle_roundtrip(p: dict[str, Any]) -> None:
     """The ``%store`` way: one process pickles a DataFrame to a file, another reads it."""
     import pickle
 
-    from .frames import make_frame
+    from .frames import make_frame, read_all
 
     path = p["path"]
 
@@ -598,6 +598,7 @@ async def pickle_roundtrip(p: dict[str, Any]) -> None:
         t0 = time.monotonic()
         with open(path, "rb") as f:
             df = pickle.load(f)
+        read_all(df)
         t1 = time.monotonic()
         return {
             "t_start": t0,

@@ -68,6 +68,22 @@ async def start_systems(r: Run, payload: str = "small") -> list[System]:
                     hub.pid,
                 )
             )
+        if payload != "small":  # large values also over the socket, as between machines
+            wire_method = f"{METHOD}.ji.wire"
+            wire = {"url": hub.url_with_token, "token": hub.token, "shared_memory": False}
+            wire_handler = await r.worker("ji-handler", method=wire_method, **wire)
+            wire_caller = await r.worker(
+                "ji-caller", payload=payload, api="async", method=wire_method, **wire
+            )
+            systems.append(
+                System(
+                    "hub · jupyter_interop client, async API, over the socket "
+                    "(shared_memory=False)",
+                    "hub-wire",
+                    {"caller": wire_caller, "handler": wire_handler},
+                    hub.pid,
+                )
+            )
     systems[0].workers["hub"] = hub
     if payload == "small":
         # the same hub hosted by the Jupyter server extension (DESIGN §2.3)
