@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from test_client_support import Clients, Recorder, StandaloneHub, wait_for
+from test_client_support import Clients, Recorder, StandaloneHub, assert_same, wait_for
 
 
 def sample_frame(rows: int) -> pd.DataFrame:
@@ -30,16 +30,6 @@ def sample_frame(rows: int) -> pd.DataFrame:
         },
         index=pd.RangeIndex(rows, name="row"),
     )
-
-
-def assert_same(got: Any, expected: Any) -> None:
-    if isinstance(expected, pd.DataFrame):
-        pd.testing.assert_frame_equal(got, expected)
-    elif isinstance(expected, np.ndarray):
-        assert isinstance(got, np.ndarray) and got.dtype == expected.dtype
-        np.testing.assert_array_equal(got, expected)
-    else:
-        assert got == expected
 
 
 VALUES = {

@@ -194,3 +194,17 @@ class Recorder:
     def firsts(self) -> list[Any]:
         with self._lock:
             return [c[0] for c in self.calls]
+
+
+def assert_same(got: Any, expected: Any) -> None:
+    """``got`` equals ``expected``: a DataFrame, an ndarray (same dtype) or a plain value."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(expected, pd.DataFrame):
+        pd.testing.assert_frame_equal(got, expected)
+    elif isinstance(expected, np.ndarray):
+        assert isinstance(got, np.ndarray) and got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    else:
+        assert got == expected

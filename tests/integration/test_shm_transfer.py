@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from test_client_support import REPO, Clients, Recorder, StandaloneHub, standalone_hub, wait_for
+from test_client_support import (
+    REPO,
+    Clients,
+    Recorder,
+    StandaloneHub,
+    assert_same,
+    standalone_hub,
+    wait_for,
+)
 
 import jupyter_interop as ji
 
@@ -57,16 +65,6 @@ def make_value(kind: str) -> Any:
     if kind == "array":
         return rng.random((400, 500))
     return bytes(range(256)) * 8192
-
-
-def assert_same(got: Any, expected: Any) -> None:
-    if isinstance(expected, pd.DataFrame):
-        pd.testing.assert_frame_equal(got, expected)
-    elif isinstance(expected, np.ndarray):
-        assert isinstance(got, np.ndarray) and got.dtype == expected.dtype
-        np.testing.assert_array_equal(got, expected)
-    else:
-        assert got == expected
 
 
 class Sender:

@@ -77,9 +77,10 @@ class HubKit:
         self.clients[conn] = client
         return client
 
-    def client(
-        self, application: str = "app", *domains: str, extensions: dict[str, Any] | None = None
-    ) -> Client:
+    def hello(
+        self, application: str = "app", extensions: dict[str, Any] | None = None
+    ) -> tuple[Client, list[dict[str, Any]]]:
+        """A new connection that said hello (asking for ``extensions``), and the replies."""
         client = self.raw()
         hello: dict[str, Any] = {
             "domain": "global",
@@ -89,7 +90,12 @@ class HubKit:
         }
         if extensions:
             hello["extensions"] = {"jupyter_interop": extensions}
-        replies = client.send(hello)
+        return client, client.send(hello)
+
+    def client(
+        self, application: str = "app", *domains: str, extensions: dict[str, Any] | None = None
+    ) -> Client:
+        client, replies = self.hello(application, extensions)
         welcome = [r for r in replies if r["type"] == "welcome"]
         assert welcome, replies
         client.peer_id = welcome[0]["peer_id"]

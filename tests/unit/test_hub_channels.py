@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hubkit import TOKEN, HubKit
+from hubkit import HubKit
 
 from jupyter_interop.hub import CHANNEL_PREFIX, DEFAULT_CHANNELS
 from jupyter_interop.protocol import Reason
@@ -77,25 +77,9 @@ def test_a_channel_aware_peer_learns_current_members_after_welcome() -> None:
     kit = HubKit()
     nb = kit.client("nb", extensions={"channels": True})
     nb.send({"domain": "global", "type": "channel-changed", "channel": "Green"})
-    late = kit.raw()
-    replies = late.send(
-        {
-            "domain": "global",
-            "type": "hello",
-            "identity": {"application": "ui"},
-            "authentication": {"method": "access-token", "token": TOKEN},
-            "extensions": {"jupyter_interop": {"channels": True}},
-        }
-    )
+    _, replies = kit.hello("ui", {"channels": True})
     assert replies[0]["type"] == "welcome"
     [note] = [r for r in replies if r["type"] == "channel-membership"]
     assert (note["member_id"], note["channel"], note["application"]) == (nb.peer_id, "Green", "nb")
-    plain = kit.raw().send(
-        {
-            "domain": "global",
-            "type": "hello",
-            "identity": {"application": "plain"},
-            "authentication": {"method": "access-token", "token": TOKEN},
-        }
-    )
+    _, plain = kit.hello("plain")
     assert [r for r in plain if r["type"] == "channel-membership"] == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hubkit import TOKEN, Client, HubKit
+from hubkit import Client, HubKit
 
 from jupyter_interop.hub.connection import Connection
 from jupyter_interop.hub.outbox import Outbox, OutboxLimits
@@ -73,12 +73,7 @@ def test_publish_many_needs_the_extension_and_a_list() -> None:
 
 
 def welcome_extensions(kit: HubKit, extensions: dict[str, Any] | None) -> Any:
-    hello: dict[str, Any] = {"domain": "global", "type": "hello",
-                             "identity": {"application": "x"},
-                             "authentication": {"method": "access-token", "token": TOKEN}}
-    if extensions:
-        hello["extensions"] = {"jupyter_interop": extensions}
-    [welcome] = [r for r in kit.raw().send(hello) if r["type"] == "welcome"]
+    [welcome] = [r for r in kit.hello("x", extensions)[1] if r["type"] == "welcome"]
     return welcome.get("extensions")
 
 

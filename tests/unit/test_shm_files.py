@@ -83,6 +83,14 @@ def proven(area: SharedMemoryArea, peer_id: str = "p1", threshold: int = 1) -> S
     return files
 
 
+def proven_codec(area: SharedMemoryArea) -> tuple[SharedFiles, Codec]:
+    """A binary client codec that uses the area (as after ``enable_shared_memory``)."""
+    files = proven(area)
+    codec = Codec(binary=True)
+    codec.shared = files
+    return files, codec
+
+
 # ---------------------------------------------------------------------- references and files
 
 
@@ -419,9 +427,7 @@ def client_frame(codec: Codec, value: Any) -> bytes:
 
 
 def test_the_hub_encodes_each_kind_of_peer(area: SharedMemoryArea) -> None:
-    files = proven(area)
-    codec = Codec(binary=True)
-    codec.shared = files
+    _files, codec = proven_codec(area)
     frame = numeric_frame(2000)
     message = decode_frame(client_frame(codec, frame), area.inbox("p1"))
     attachment = message["data"]["v"]
@@ -461,9 +467,7 @@ def test_the_hub_encodes_each_kind_of_peer(area: SharedMemoryArea) -> None:
 
 
 def test_arrays_and_bytes_for_each_kind_of_peer(area: SharedMemoryArea) -> None:
-    files = proven(area)
-    codec = Codec(binary=True)
-    codec.shared = files
+    _files, codec = proven_codec(area)
     values = {"a": np.arange(1000.0).reshape(10, 100), "b": bytes(range(256)) * 4}
     message = decode_frame(
         codec.encode({"type": "x", "data": values}),
@@ -496,9 +500,7 @@ def _as_wire(message: dict[str, Any], buffers: list[Any]) -> dict[str, Any]:
 
 
 def test_references_need_a_proven_sender(area: SharedMemoryArea) -> None:
-    files = proven(area)
-    codec = Codec(binary=True)
-    codec.shared = files
+    _files, codec = proven_codec(area)
     frame = client_frame(codec, b"q" * 10)
     with pytest.raises(ProtocolError, match="not negotiated the 'shm' extension"):
         decode_frame(frame)
@@ -549,9 +551,7 @@ def test_client_codec_explains_unusable_references(area: SharedMemoryArea) -> No
 def test_client_falls_back_to_buffers_when_tmpfs_is_full(
     area: SharedMemoryArea, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    files = proven(area)
-    codec = Codec(binary=True)
-    codec.shared = files
+    files, codec = proven_codec(area)
 
     def full(*args: Any) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -565,9 +565,7 @@ def test_client_falls_back_to_buffers_when_tmpfs_is_full(
 def test_client_does_not_try_when_tmpfs_has_no_room(
     area: SharedMemoryArea, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    files = proven(area)
-    codec = Codec(binary=True)
-    codec.shared = files
+    files, codec = proven_codec(area)
     real = os.fstatvfs(files._inbox_fd)  # type: ignore[arg-type]
     tiny = os.statvfs_result((*real[:4], 0, *real[5:]))  # f_bavail: no block left
     monkeypatch.setattr(shm_module.os, "fstatvfs", lambda fd: tiny)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hubkit import TOKEN, Client, HubKit
+from hubkit import Client, HubKit
 
 from jupyter_interop.hub.attachments import AttachmentForm, wants_binary
 from jupyter_interop.hub.core import SUPPORTED_EXTENSIONS
@@ -21,16 +21,7 @@ def test_the_core_lists_shm_among_its_extensions() -> None:
 
 
 def hello(kit: HubKit, extensions: dict[str, Any]) -> tuple[Client, dict[str, Any]]:
-    client = kit.raw()
-    replies = client.send(
-        {
-            "domain": "global",
-            "type": "hello",
-            "identity": {"application": "shm"},
-            "authentication": {"method": "access-token", "token": TOKEN},
-            "extensions": {"jupyter_interop": extensions},
-        }
-    )
+    client, replies = kit.hello("shm", extensions)
     welcome = next(r for r in replies if r["type"] == "welcome")
     client.peer_id = welcome["peer_id"]
     return client, welcome
