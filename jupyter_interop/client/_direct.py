@@ -20,6 +20,7 @@ import os
 import socket
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from websockets.client import ClientProtocol
@@ -55,12 +56,14 @@ class DirectTransport(LockedTransport):
         self.protocol = protocol
         self._fd = sock.fileno()
         #: held while a frame is written: a sender that must decide *and* write atomically
-        #: (``Connection.reply_now``) holds it and calls :meth:`write_locked`
+        #: (``Connection.write_now``) holds it and calls :meth:`write_locked`
         self.lock = self._lock = threading.Lock()
         self._unsent = bytearray()
         self._writer_on = False
         self._drained: asyncio.Event | None = None
         self._messages: deque[bytes] = deque()
+        #: where received messages go at once (see deliver_to); None: queued for recv()
+        self._deliver: Callable[[bytes], None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._partial: list[bytes] = []
         self._closed: TransportClosed | None = None
@@ -201,7 +204,18 @@ class DirectTransport(LockedTransport):
         if state is not State.OPEN:  # a close frame either way, a protocol failure, EOF
             self._fail(self._closed_by_peer())
 
+    def deliver_to(self, callback: Callable[[bytes], None]) -> None:
+        messages = self._messages
+        while messages:  # what came before, in order (e.g. with the handshake's response)
+            callback(messages.popleft())
+        self._deliver = callback
+
+    async def wait_closed(self) -> None:
+        await self._gone.wait()
+        raise self._closed_error()
+
     def _take(self, events: list[Any]) -> None:
+        deliver = self._deliver
         added = False
         for event in events:
             if not isinstance(event, Frame):
@@ -211,19 +225,24 @@ class DirectTransport(LockedTransport):
             if not isinstance(data, bytes):  # immutable: received arrays are read-only views
                 data = bytes(data)
             if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-                if event.fin:
-                    self._messages.append(data)
-                    added = True
-                else:
+                if not event.fin:
                     self._partial = [data]
+                    continue
             elif opcode is Opcode.CONT:
                 self._partial.append(data)
-                if event.fin:
-                    self._messages.append(b"".join(self._partial))
-                    self._partial = []
-                    added = True
-            elif opcode is Opcode.PONG:
-                self._ping_pending = False
+                if not event.fin:
+                    continue
+                data = b"".join(self._partial)
+                self._partial = []
+            else:
+                if opcode is Opcode.PONG:
+                    self._ping_pending = False
+                continue
+            if deliver is not None:
+                deliver(data)
+            else:
+                self._messages.append(data)
+                added = True
         if added:
             waiter = self._waiter
             if waiter is not None and not waiter.done():

@@ -118,7 +118,7 @@ class Connection:
         self._incoming: deque[bytes] = deque()
         self._drain_scheduled = False
         self._wake = asyncio.Event()
-        #: a large message is being written chunk by chunk (see reply_now)
+        #: a large message is being written chunk by chunk (see write_now)
         self._writing_chunks = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._supervisor: asyncio.Task[None] | None = None
@@ -413,7 +413,8 @@ class Connection:
         self._pending[request_id] = (future, what, on_reply)
         timer = loop.call_later(max(0.0, deadline - loop.time()), _expire, future, what, timeout)
         try:
-            self._enqueue(frame)
+            if not self.write_now(frame, self.generation):
+                self._enqueue(frame)
             return await future
         finally:
             timer.cancel()
@@ -532,7 +533,7 @@ class Connection:
 
     async def _write_direct(self, transport: LockedTransport) -> None:
         """:meth:`_write` for the direct transport: taking a frame from the queue and writing
-        it are one step under the transport's lock, so :meth:`reply_now` sees every frame
+        it are one step under the transport's lock, so :meth:`write_now` sees every frame
         either still queued or already written."""
         lock = transport.lock
         batch = bool(self.extensions.get("batch"))
@@ -563,11 +564,12 @@ class Connection:
         except TransportClosed:
             return
 
-    def reply_now(self, frame: Any, generation: int) -> bool:
-        """Write an invocation's reply at once, from any thread, when nothing this connection
-        queued is still waiting to be written (so it cannot overtake a message sent before
-        it, by this thread or another). A handler thread then answers without waking the
-        loop. False: queue it as usual (another transport, a backlog, a new connection)."""
+    def write_now(self, frame: Any, generation: int) -> bool:
+        """Write ``frame`` (a request, an invocation's reply) at once, from any thread, when
+        nothing this connection queued is still waiting to be written (so it cannot overtake
+        a message sent before it, by this thread or another): no writer wake-up, and a
+        handler thread answers without waking the loop at all. False: queue it as usual
+        (another transport, a backlog, a new connection, the handshake)."""
         transport = self._transport
         if (
             not isinstance(transport, LockedTransport)
@@ -581,7 +583,7 @@ class Connection:
                 return False
             if transport is not self._transport:
                 return False
-            # TransportClosed: the hub that asked is gone, nobody waits for this reply
+            # TransportClosed: the reader fails what waits for a reply (see _lost)
             with contextlib.suppress(TransportClosed):
                 transport.write_locked(frame, frame[:1] != b"{")
         return True
@@ -590,12 +592,11 @@ class Connection:
 
     async def _read(self, transport: Transport) -> None:
         try:
+            if isinstance(transport, LockedTransport):  # dispatched as soon as it is read
+                transport.deliver_to(self._dispatch_logged)
+                await transport.wait_closed()
             while True:
-                frame = await transport.recv()
-                try:
-                    self._dispatch(frame)
-                except Exception:
-                    log.exception("Interop: could not handle a message from the hub")
+                self._dispatch_logged(await transport.recv())
         except TransportClosed as error:
             self.last_error = str(error)
         except OSError as error:
@@ -603,6 +604,12 @@ class Connection:
         finally:
             # at once, not when the supervisor gets to it: a restore in progress must fail
             self._lost(transport)
+
+    def _dispatch_logged(self, frame: bytes | bytearray | str) -> None:
+        try:
+            self._dispatch(frame)
+        except Exception:
+            log.exception("Interop: could not handle a message from the hub")
 
     def _dispatch(self, frame: bytes | bytearray | str) -> None:
         if isinstance(frame, bytes) and frame[:4] == CHUNK_MAGIC:

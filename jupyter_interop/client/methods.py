@@ -373,7 +373,7 @@ class Methods:
             (handler, positional, kwargs, invocation),
             local.target,
             lambda frame, error: self._reply(frame, error, generation),
-            lambda frame: conn.reply_now(frame, generation),  # from the handler thread
+            lambda frame: conn.write_now(frame, generation),  # from the handler thread
         )
 
     def _serve_sync(
@@ -449,7 +449,7 @@ class Methods:
         conn = self._client._conn
         if error is not None or conn.generation != generation or not conn.ready.is_set():
             return  # the hub that asked is gone (or we are closing): nobody waits for this
-        if not conn.reply_now(frame, generation):
+        if not conn.write_now(frame, generation):
             conn._enqueue(frame)
 
     # ------------------------------------------------------------------ invoke

@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 __all__ = ["LockedTransport", "Transport", "TransportClosed", "open_transport"]
@@ -49,6 +50,15 @@ class LockedTransport(abc.ABC):
 
     @abc.abstractmethod
     async def drained(self) -> None: ...
+
+    @abc.abstractmethod
+    def deliver_to(self, callback: Callable[[bytes], None]) -> None:
+        """From now on, hand each received message to ``callback`` as soon as it is read
+        (on the loop), instead of queueing it for :meth:`recv`."""
+
+    @abc.abstractmethod
+    async def wait_closed(self) -> None:
+        """Return once the connection is closed, by raising its :class:`TransportClosed`."""
 
 
 class _WebsocketsTransport:

@@ -218,3 +218,29 @@ def test_a_peer_that_never_answers_pings_is_dropped() -> None:
 
     closed = run(main())
     assert closed.code == 1011 and "keepalive" in closed.reason
+
+
+def test_delivery_to_a_callback_keeps_the_order_and_wait_closed_raises_the_close() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        for n in range(3):
+            await ws.send(f'{{"n": {n}}}'.encode())
+        await ws.recv()  # the client's go-ahead
+        for n in range(3, 6):
+            await ws.send(f'{{"n": {n}}}'.encode())
+        await ws.close(1001, "going away")
+
+    async def main() -> tuple[list[bytes], TransportClosed]:
+        async with server(handler) as url:
+            t = await open_direct(url, {}, 1 << 20)
+            await asyncio.sleep(0.2)  # the first three wait in the queue
+            got: list[bytes] = []
+            t.deliver_to(got.append)
+            assert len(got) == 3  # handed over at once, in order
+            await t.send(b"{}", False)
+            with pytest.raises(TransportClosed) as caught:
+                await t.wait_closed()
+            return got, caught.value
+
+    got, closed = run(main())
+    assert got == [f'{{"n": {n}}}'.encode() for n in range(6)]
+    assert (closed.code, closed.reason) == (1001, "going away")

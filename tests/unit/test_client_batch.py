@@ -357,6 +357,12 @@ class LockedFake(LockedTransport):
     async def drained(self) -> None:
         return None
 
+    def deliver_to(self, callback: Any) -> None:
+        raise AssertionError("not read in these tests")
+
+    async def wait_closed(self) -> None:
+        raise TransportClosed(1000, "closed")
+
 
 def locked_connection() -> tuple[Connection, LockedFake]:
     """A ready connection (on the running loop) over a :class:`LockedFake`."""
@@ -375,7 +381,7 @@ def test_a_reply_is_written_at_once_only_when_nothing_queued_could_be_overtaken(
 
         def from_thread(frame: bytes, gen: int) -> bool:
             result: list[bool] = []
-            thread = threading.Thread(target=lambda: result.append(conn.reply_now(frame, gen)))
+            thread = threading.Thread(target=lambda: result.append(conn.write_now(frame, gen)))
             thread.start()
             thread.join()
             return result[0]
@@ -392,7 +398,7 @@ def test_a_reply_is_written_at_once_only_when_nothing_queued_could_be_overtaken(
         assert not from_thread(reply, generation)
         conn._writing_chunks = False
         assert not from_thread(reply, generation + 1)  # asked on an earlier connection
-        assert not conn.reply_now(ChunkedFrame([b"x"], 1, 1), generation)
+        assert not conn.write_now(ChunkedFrame([b"x"], 1, 1), generation)
         assert transport.written == [reply]
         transport.closed = True
         assert from_thread(reply, generation)  # nobody waits for it: dealt with
