@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q -e . "jupyterlab>=4"
-args=(--notebook-dir notebooks --ip 127.0.0.1)
+# an editable install cannot place etc/jupyter/jupyter_server_config.d/jupyter_interop.json
+# (a regular install does): enable the extension on the command line, whatever the install
+args=(--notebook-dir notebooks --ip 127.0.0.1 "--ServerApp.jpserver_extensions={'jupyter_interop': True}")
 [ "$(id -u)" = 0 ] && args+=(--allow-root)
 exec jupyter lab "${args[@]}" "$@"
