@@ -24,7 +24,7 @@ class HeapTrimmer:
 
     __slots__ = ("_busy", "_since", "_timer", "delay", "threshold", "trims")
 
-    def __init__(self, threshold: int = 32 * 1024 * 1024, delay: float = 1.0) -> None:
+    def __init__(self, threshold: int = 32 * 1024 * 1024, delay: float = 0.25) -> None:
         self.threshold = threshold
         self.delay = delay
         self.trims = 0
