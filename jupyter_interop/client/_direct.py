@@ -57,7 +57,7 @@ class DirectTransport(LockedTransport):
         self._fd = sock.fileno()
         #: held while a frame is written: a sender that must decide *and* write atomically
         #: (``Connection.write_now``) holds it and calls :meth:`write_locked`
-        self.lock = self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._unsent = bytearray()
         self._writer_on = False
         self._drained: asyncio.Event | None = None
@@ -96,7 +96,7 @@ class DirectTransport(LockedTransport):
 
     def write(self, frame: bytes, binary: bool) -> None:
         """Frame and write ``frame`` now, from any thread (raises TransportClosed)."""
-        with self._lock:
+        with self.lock:
             self.write_locked(frame, binary)
 
     def write_locked(self, frame: bytes, binary: bool) -> None:
@@ -146,7 +146,7 @@ class DirectTransport(LockedTransport):
             self.loop.add_writer(self._fd, self._writable)
 
     def _writable(self) -> None:
-        with self._lock:
+        with self.lock:
             unsent = self._unsent
             try:
                 sent = self.sock.send(unsent)
@@ -184,7 +184,7 @@ class DirectTransport(LockedTransport):
         except OSError as error:
             self._fail(TransportClosed(None, _describe(error)))
             return
-        with self._lock:
+        with self.lock:
             if data:
                 self.protocol.receive_data(data)
             else:
@@ -195,7 +195,7 @@ class DirectTransport(LockedTransport):
     def _settle(self, events: list[Any]) -> None:
         """After the protocol read something: answer it (pongs, the reply to a close),
         deliver the messages, and close once the protocol is no longer open."""
-        with self._lock:
+        with self.lock:
             with contextlib.suppress(TransportClosed):
                 self._flush_locked()
             state = self.protocol.state
@@ -257,7 +257,7 @@ class DirectTransport(LockedTransport):
             self._fail(TransportClosed(1011, "keepalive ping timeout"))
             return
         self._ping_pending = True
-        with self._lock:
+        with self.lock:
             if self._closed is None:
                 self.protocol.send_ping(os.urandom(4))
                 with contextlib.suppress(TransportClosed):
@@ -276,7 +276,7 @@ class DirectTransport(LockedTransport):
         return self._closed
 
     def _fail(self, error: TransportClosed) -> None:
-        with self._lock:
+        with self.lock:
             self._fail_locked(error)
 
     def _fail_locked(self, error: TransportClosed) -> None:
@@ -310,7 +310,7 @@ class DirectTransport(LockedTransport):
     async def close(self) -> None:
         """Send a close frame, give the hub a moment to answer it, then drop the socket."""
         if self._closed is None:
-            with self._lock:
+            with self.lock:
                 if self.protocol.state is State.OPEN:
                     self.protocol.send_close(1000)
                     with contextlib.suppress(TransportClosed):

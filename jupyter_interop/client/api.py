@@ -410,8 +410,13 @@ def _host_for(client: Interop, running: asyncio.AbstractEventLoop | None) -> Loo
     return CallerLoop(running)
 
 
-def _usable(client: Interop | None) -> bool:
-    return client is not None and not client.closed and not client._io.stopped
+def _open_client(key: tuple[str, str]) -> Interop | None:
+    """The process's open client for this hub and application, if it has one."""
+    with _shared_lock:
+        existing = _shared.get(key)
+    if existing is None or existing.closed or existing._io.stopped:
+        return None
+    return existing
 
 
 def connect(
@@ -430,11 +435,9 @@ def connect(
     """
     client, address, rediscover, app, kernel = _prepare(url, token, application, settings)
     key = (address.url, app)
-    if not new:
-        with _shared_lock:
-            existing = _shared.get(key)
-        if existing is not None and _usable(existing):
-            return existing
+    existing = None if new else _open_client(key)
+    if existing is not None:
+        return existing
     client._io = _host_for(client, None)
     if client._io.in_thread:
         raise ArgumentError("connect() would block the interop I/O loop: use 'await aconnect()'")
@@ -456,11 +459,9 @@ async def aconnect(
     ends; once the loop is closed the client is too."""
     client, address, rediscover, app, kernel = _prepare(url, token, application, settings)
     key = (address.url, app)
-    if not new:
-        with _shared_lock:
-            existing = _shared.get(key)
-        if existing is not None and _usable(existing):
-            return existing
+    existing = None if new else _open_client(key)
+    if existing is not None:
+        return existing
     running = asyncio.get_running_loop()
     client._io = _host_for(client, running)
     opening = client._open(address, rediscover, app, kernel)

@@ -301,18 +301,24 @@ class Contexts:
         version = reply.get("version")
         return version if isinstance(version, int) else None
 
+    def _joined(self, ctx: _Context, reply: dict[str, Any]) -> bool:
+        """A ``create-context`` reply: ``ctx`` is a member under the hub's id now. True when
+        the context existed already (its snapshot is applied), False when we created it."""
+        context_id = str(reply.get("context_id"))
+        ctx.context_id = context_id
+        self._by_id[context_id] = ctx
+        ctx.member = True
+        if reply.get("type") == "subscribed-context":
+            self._snapshot(ctx, reply)
+            return True
+        return False
+
     async def _create(self, ctx: _Context, data: Data) -> bool:
         """Create ``ctx`` on the hub; False when it existed already (we are subscribed now)."""
         client = self._client
 
         def known(reply: dict[str, Any]) -> None:
-            context_id = str(reply.get("context_id"))
-            ctx.context_id = context_id
-            self._by_id[context_id] = ctx
-            ctx.member = True
-            if reply.get("type") == "subscribed-context":
-                self._snapshot(ctx, reply)
-            else:
+            if not self._joined(ctx, reply):
                 ctx.data = copy_data(data)
                 ctx.version = 0
                 ctx.updater_id = client._conn.peer_id
@@ -655,13 +661,7 @@ class Contexts:
                     f"re-creation of context {ctx.name!r}",
                     internal=True,
                 )
-                context_id = str(reply.get("context_id"))
-                ctx.context_id = context_id
-                self._by_id[context_id] = ctx
-                ctx.member = True
-                if reply.get("type") == "subscribed-context":
-                    self._snapshot(ctx, reply)
-                else:
+                if not self._joined(ctx, reply):
                     ctx.data = data
             else:
                 ctx.member = False

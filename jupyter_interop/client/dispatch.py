@@ -155,19 +155,7 @@ class _Lane:
 
     def post(self, fn: Callable[..., Any], args: tuple[Any, ...], target: Any) -> None:
         """Queue ``fn(*args)`` (ignored once shut down)."""
-        with self._lock:
-            if self.closed:
-                return
-            entries = self._entries
-            if entries:
-                last = entries[-1]
-                if last[0] is fn and last[1] is target and last[2]:
-                    last[3].append(args)
-                    return
-            entries.append([fn, target, True, [args]])
-            wake = self._started()
-        if wake:
-            self._wake.put(None)
+        self.post_items(fn, [args], target, spread=True)
 
     def post_items(
         self, fn: Callable[..., Any], items: list[Any], target: Any, spread: bool = False

@@ -155,12 +155,12 @@ _current: IOThread | None = None
 def io_thread() -> IOThread:
     """The process's I/O thread, started on first use (and again after ``fork``)."""
     global _current
-    current = _current
-    if current is not None and current.pid == os.getpid() and not current.stopped:
+    current = current_io_thread()
+    if current is not None:
         return current
     with _lock:
-        current = _current
-        if current is None or current.pid != os.getpid() or current.stopped:
+        current = current_io_thread()
+        if current is None:
             current = _current = IOThread()
         return current
 

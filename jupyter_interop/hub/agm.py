@@ -9,7 +9,7 @@ import orjson
 
 from ..protocol import ProtocolError, Reason
 from ._fields import field, ident, optional
-from .connection import Outgoing
+from .connection import Connection, Outgoing
 from .peers import Message, Peer, RegisteredMethod, encoded_methods, with_id
 
 if TYPE_CHECKING:
@@ -404,21 +404,7 @@ class AgmDomain:
         sequence = msg.get("sequence")
         snapshot = msg.get("snapshot", False)
         for sub in subs.values():
-            out.append(
-                (
-                    sub.subscriber.conn,
-                    {
-                        "domain": "agm",
-                        "type": "event",
-                        "peer_id": sub.subscriber.peer_id,
-                        "subscription_id": sub.subscription_id,
-                        "oob": False,
-                        "sequence": sequence,
-                        "snapshot": snapshot,
-                        "data": data,
-                    },
-                )
-            )
+            out.append(_event(sub, data, False, sequence, snapshot))
 
     def _publish_many(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         """A run of one stream's items (``runs`` extension): routed once for all of them. A
@@ -451,22 +437,7 @@ class AgmDomain:
                     )
                 )
                 continue
-            for data in items:
-                out.append(
-                    (
-                        subscriber.conn,
-                        {
-                            "domain": "agm",
-                            "type": "event",
-                            "peer_id": subscriber.peer_id,
-                            "subscription_id": sub.subscription_id,
-                            "oob": False,
-                            "sequence": None,
-                            "snapshot": False,
-                            "data": data,
-                        },
-                    )
-                )
+            out.extend(_event(sub, data, False, None, False) for data in items)
 
     def _post(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         sub = self._own_subscription(peer, msg)
@@ -476,19 +447,7 @@ class AgmDomain:
                 f"Subscription {sub.subscription_id} has not been accepted",
             )
         out.append(
-            (
-                sub.subscriber.conn,
-                {
-                    "domain": "agm",
-                    "type": "event",
-                    "peer_id": sub.subscriber.peer_id,
-                    "subscription_id": sub.subscription_id,
-                    "oob": True,
-                    "sequence": msg.get("sequence"),
-                    "snapshot": msg.get("snapshot", False),
-                    "data": msg.get("data"),
-                },
-            )
+            _event(sub, msg.get("data"), True, msg.get("sequence"), msg.get("snapshot", False))
         )
 
     def _drop_subscription(self, peer: Peer, msg: Message, out: Outgoing) -> None:
@@ -581,3 +540,23 @@ class AgmDomain:
                 },
             )
         )
+
+
+def _event(
+    sub: Subscription, data: Any, oob: bool, sequence: Any, snapshot: Any
+) -> tuple[Connection, Message]:
+    """One stream item for one subscriber: a published one (``oob`` False) or a post."""
+    subscriber = sub.subscriber
+    return (
+        subscriber.conn,
+        {
+            "domain": "agm",
+            "type": "event",
+            "peer_id": subscriber.peer_id,
+            "subscription_id": sub.subscription_id,
+            "oob": oob,
+            "sequence": sequence,
+            "snapshot": snapshot,
+            "data": data,
+        },
+    )
