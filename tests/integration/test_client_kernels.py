@@ -140,7 +140,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         log.close()
 
 
-def start_kernel(server: Server, name: str) -> Kernel:
+def start_kernel(server: Server, name: str, connect: bool = True) -> Kernel:
     path = f"work/{name}.ipynb"
     (server.root / path).write_text(
         json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
@@ -158,7 +158,8 @@ def start_kernel(server: Server, name: str) -> Kernel:
     client.start_channels()
     client.wait_for_ready(timeout=60)
     kernel = Kernel(kernel_id, path, client)
-    kernel.run("import json, threading, time\nimport jupyter_interop as ji\nio = ji.connect()")
+    if connect:
+        kernel.run("import json, threading, time\nimport jupyter_interop as ji\nio = ji.connect()")
     return kernel
 
 
@@ -447,3 +448,33 @@ def test_client_in_the_test_process_sees_the_notebooks(server: Server, alpha: Ke
         )
     finally:
         io.close()
+
+
+def test_the_lab_shell_joins_a_kernel_that_never_used_interop(server: Server) -> None:
+    """The statement the channel chip runs in a kernel (``docs/LAB.md``): it connects the
+    notebook's one client, joins, and reports the channel; an unknown channel raises."""
+    kernel = start_kernel(server, "gamma", connect=False)
+    try:
+
+        def gamma() -> dict[str, Any] | None:
+            peers = server.api("GET", "/interop/api/peers")
+            return next(
+                (p for p in peers if p["identity"].get("kernelId") == kernel.kernel_id), None
+            )
+
+        assert gamma() is None
+        shell = "import json\nimport jupyter_interop.notebook.shell as _ji_shell\n"
+        assert kernel.json(shell + "print(json.dumps(_ji_shell.join_channel('Red')))") == "Red"
+        peer = wait_for(lambda: (p := gamma()) and p["channel"] == "Red" and p, 10, "gamma on Red")
+        assert peer["identity"]["application"] == "gamma"
+        # the same peer as the magics and widgets use: joining again moves it, no second peer
+        kernel.run("%load_ext jupyter_interop\n%interop channel join Blue")
+        wait_for(lambda: (p := gamma()) and p["channel"] == "Blue", 10, "gamma on Blue")
+        peers = server.api("GET", "/interop/api/peers")
+        assert sum(p["identity"].get("kernelId") == kernel.kernel_id for p in peers) == 1
+        with pytest.raises(AssertionError, match="Unknown channel 'Mauve'"):
+            kernel.run(shell + "_ji_shell.join_channel('Mauve')")
+        assert kernel.json(shell + "print(json.dumps(_ji_shell.join_channel(None)))") is None
+        wait_for(lambda: (p := gamma()) and p["channel"] is None, 10, "gamma off channels")
+    finally:
+        kernel.client.stop_channels()
