@@ -10,6 +10,7 @@ from .api import Interop, aconnect, connect
 from .channels import ChannelContext
 from .contexts import ContextMeta, ContextSubscription
 from .errors import (
+    AmbiguousHubError,
     ArgumentError,
     AuthenticationError,
     ChannelError,
@@ -46,6 +47,7 @@ from .streams import (
 )
 
 __all__ = [
+    "AmbiguousHubError",
     "ArgumentError",
     "AuthenticationError",
     "ChannelContext",

@@ -2,35 +2,46 @@
 
 Order (DESIGN §2.4): explicit arguments win; otherwise ``JUPYTER_INTEROP_URL`` and
 ``JUPYTER_INTEROP_TOKEN`` (a kernel started by a Jupyter server with the extension inherits
-them); otherwise the newest runtime file ``jupyter_interop-<pid>.json`` of a live process in
-the Jupyter runtime dir (a script started outside Jupyter). When nothing is found, the error
-says what was tried, so the user knows which of the three to fix.
+them); otherwise the runtime files ``jupyter_interop-<pid>.json`` in the Jupyter runtime dir
+(a script started outside Jupyter). Runtime files of dead processes are deleted. One live hub
+is used; with several, the one whose root dir holds the working directory, if exactly one
+does; otherwise :class:`AmbiguousHubError` lists them, never a silent guess. A URL given
+without a token takes the token from that hub's runtime file. When nothing is found, the
+error says what was tried, so the user knows which of the three to fix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from .errors import DiscoveryError
+from .errors import AmbiguousHubError, DiscoveryError
 
 __all__ = [
     "ENV_TOKEN",
     "ENV_URL",
     "HubAddress",
+    "RuntimeHub",
+    "choose_hub",
     "default_application",
     "find_hub",
     "kernel_id",
+    "live_hubs",
 ]
 
 ENV_URL = "JUPYTER_INTEROP_URL"
 ENV_TOKEN = "JUPYTER_INTEROP_TOKEN"
 _RUNTIME_GLOB = "jupyter_interop-*.json"
+_RUNTIME_NAME = re.compile(r"jupyter_interop-([0-9]+)\.json")
+#: seconds a process may seem to have started after writing its file (clock granularity)
+_PID_REUSE_SLACK = 2.0
 _KERNEL_FILE = re.compile(r"kernel-([0-9A-Za-z_\-]+)\.json$")
 
 
@@ -62,39 +73,165 @@ def _pid_alive(pid: object) -> bool:
     return True
 
 
+def _process_start(pid: int) -> float | None:
+    """When ``pid`` started (epoch seconds), from ``/proc``; None where that is unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        ticks = os.sysconf("SC_CLK_TCK")
+        # field 22 (starttime) counts from the ')' that ends the command name
+        return boot + int(stat.rsplit(")", 1)[1].split()[19]) / ticks
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _writer_gone(pid: int, started: object) -> bool:
+    """True when the process that wrote a runtime file is dead, or its pid now belongs to a
+    process started after the file was written (the pid was reused)."""
+    if not _pid_alive(pid):
+        return True
+    if not isinstance(started, (int, float)):
+        return False
+    began = _process_start(pid)
+    return began is not None and began > float(started) + _PID_REUSE_SLACK
+
+
 def _runtime_dir() -> Path:
     from jupyter_core.paths import jupyter_runtime_dir
 
     return Path(jupyter_runtime_dir())
 
 
-def _from_runtime_files(directory: Path) -> HubAddress | None:
-    candidates: list[tuple[float, Path, dict[str, object]]] = []
+@dataclass(frozen=True)
+class RuntimeHub:
+    """A live hub as its runtime file describes it."""
+
+    path: Path
+    url: str
+    token: str | None
+    pid: int
+    kind: str
+    root_dir: str | None
+    started: float | None
+
+    def serves(self, directory: Path) -> bool:
+        """Whether ``directory`` is this hub's root dir or below it."""
+        if not self.root_dir:
+            return False
+        root = Path(self.root_dir).resolve()
+        return directory == root or root in directory.parents
+
+    def describe(self) -> str:
+        """One line for error messages: URL (never the token), pid, kind, root, start."""
+        url = urlunsplit(urlsplit(self.url)._replace(query="", fragment=""))
+        when = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
+            if self.started is not None
+            else "unknown time"
+        )
+        root = self.root_dir or "(no root dir recorded)"
+        return f"{url}  pid {self.pid}, {self.kind}, root {root}, started {when}"
+
+
+def _remove_quietly(path: Path) -> None:
+    """Delete a stale runtime file; another process may have removed it first."""
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def live_hubs(directory: Path) -> list[RuntimeHub]:
+    """The hubs whose runtime files in ``directory`` belong to live processes, oldest first.
+
+    Files of dead processes are deleted (only names ``jupyter_interop-<pid>.json``); files
+    that cannot be read or parsed are skipped and left alone.
+    """
+    hubs: list[RuntimeHub] = []
     for path in directory.glob(_RUNTIME_GLOB):
+        match = _RUNTIME_NAME.fullmatch(path.name)
+        if match is None:
+            continue
+        pid = int(match.group(1))
+        if not _pid_alive(pid):
+            _remove_quietly(path)
+            continue
         try:
             info = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if not isinstance(info, dict) or not isinstance(info.get("url"), str):
             continue
-        if not _pid_alive(info.get("pid")):
-            continue
         started = info.get("started")
-        when = float(started) if isinstance(started, (int, float)) else path.stat().st_mtime
-        candidates.append((when, path, info))
-    if not candidates:
-        return None
-    _, path, info = max(candidates, key=lambda c: c[0])
-    token = info.get("token")
-    return HubAddress(
-        str(info["url"]), token if isinstance(token, str) else None, f"runtime file {path}"
+        if _writer_gone(pid, started):
+            _remove_quietly(path)
+            continue
+        token, kind, root = info.get("token"), info.get("kind"), info.get("root_dir")
+        hubs.append(
+            RuntimeHub(
+                path=path,
+                url=info["url"],
+                token=token if isinstance(token, str) else None,
+                pid=pid,
+                kind=kind if isinstance(kind, str) else "hub",
+                root_dir=root if isinstance(root, str) and root else None,
+                started=float(started) if isinstance(started, (int, float)) else None,
+            )
+        )
+    hubs.sort(key=lambda h: (h.started or 0.0, h.pid))
+    return hubs
+
+
+def choose_hub(hubs: list[RuntimeHub], cwd: Path | None) -> RuntimeHub | None:
+    """The hub to use among live ones: the only one, or the only one whose root dir holds
+    ``cwd``. None when there is none; :class:`AmbiguousHubError` when nothing decides."""
+    if len(hubs) <= 1:
+        return hubs[0] if hubs else None
+    here = cwd.resolve() if cwd is not None else None
+    serving = [h for h in hubs if here is not None and h.serves(here)]
+    if len(serving) == 1:
+        return serving[0]
+    listing = "\n".join(f"  - {h.describe()}" for h in hubs)
+    if here is None:
+        why = "the working directory is unknown"
+    elif not serving:
+        why = f"none has a root dir holding the working directory {here}"
+    else:
+        why = f"{len(serving)} have a root dir holding the working directory {here}"
+    raise AmbiguousHubError(
+        f"{len(hubs)} interop hubs are running and {why}:\n{listing}\n"
+        "Pick one: ji.connect(url=URL) with a URL above (its token is read from its runtime "
+        f"file), or set {ENV_URL} (and {ENV_TOKEN}), or run from inside one hub's root dir.",
+        hubs,
     )
 
 
+def _working_dir() -> Path | None:
+    try:
+        return Path.cwd()
+    except OSError:  # the working directory was deleted
+        return None
+
+
+def _token_for(url: str, directory: Path) -> str | None:
+    """The token of the live hub at ``url``, from its runtime file (None if none matches)."""
+    for hub in live_hubs(directory):
+        if hub.url == url:
+            return hub.token
+    return None
+
+
 def find_hub(url: str | None = None, token: str | None = None) -> HubAddress:
-    """Resolve the hub address; raise :class:`DiscoveryError` listing what was tried."""
+    """Resolve the hub address; raise :class:`DiscoveryError` listing what was tried, or
+    :class:`AmbiguousHubError` listing the hubs when several run and nothing decides."""
     if url:
-        return HubAddress(url, token if token is not None else _token_from_url(url), "argument")
+        found = token if token is not None else _token_from_url(url)
+        if found is None:
+            with contextlib.suppress(Exception):  # no runtime dir: connect without a token
+                found = _token_for(url, _runtime_dir())
+        return HubAddress(url, found, "argument")
     tried = []
     env_url = os.environ.get(ENV_URL)
     if env_url:
@@ -110,11 +247,13 @@ def find_hub(url: str | None = None, token: str | None = None) -> HubAddress:
     except Exception as error:  # jupyter_core missing or broken: say so
         tried.append(f"runtime files (could not locate the Jupyter runtime dir: {error})")
     else:
-        found = _from_runtime_files(directory)
-        if found is not None:
-            if token is not None:
-                return HubAddress(found.url, token, found.source)
-            return found
+        chosen = choose_hub(live_hubs(directory), _working_dir())
+        if chosen is not None:
+            return HubAddress(
+                chosen.url,
+                token if token is not None else chosen.token,
+                f"runtime file {chosen.path}",
+            )
         tried.append(f"runtime files {directory / _RUNTIME_GLOB} (none of a live process)")
     tried.append("explicit arguments (connect(url=..., token=...) not given)")
     raise DiscoveryError(

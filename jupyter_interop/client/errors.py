@@ -11,9 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .discovery import RuntimeHub
     from .methods import InvocationErrorEntry, InvocationResult
 
 __all__ = [
+    "AmbiguousHubError",
     "ArgumentError",
     "AuthenticationError",
     "ChannelError",
@@ -39,6 +43,18 @@ class InteropError(Exception):
 
 class DiscoveryError(InteropError):
     """No hub could be found: the message lists every place that was tried."""
+
+
+class AmbiguousHubError(DiscoveryError):
+    """Several hubs are running and nothing says which one to use.
+
+    ``hubs`` holds the candidates (:class:`~jupyter_interop.client.discovery.RuntimeHub`); the
+    message lists them and how to pick one.
+    """
+
+    def __init__(self, message: str, hubs: Sequence[RuntimeHub]) -> None:
+        super().__init__(message)
+        self.hubs = list(hubs)
 
 
 class HubUnreachableError(InteropError, ConnectionError):

@@ -103,7 +103,12 @@ class InteropExtension(GatewaySettings, ExtensionApp):
         assert self.serverapp is not None
         self.status_extra["url"] = url
         self._env.set(url, self.token)
-        self._runtime.write(url, self.token, server_url=self.serverapp.connection_url)
+        self._runtime.write(
+            url,
+            self.token,
+            server_url=self.serverapp.connection_url,
+            root_dir=os.path.abspath(self.serverapp.root_dir),
+        )
         self.log.info("Interop hub at %s (runtime file %s)", url, self._runtime.path)
 
     async def _resolve_kernel(self, kernel_id: str) -> KernelIdentity | None:

@@ -3,7 +3,10 @@
 Kernels started by the server inherit ``os.environ``, so the extension exports the gateway URL
 and the interop token there (DESIGN §2.4). Processes started elsewhere find a running hub
 through ``jupyter_interop-<pid>.json`` in the Jupyter runtime dir; it holds the token, so it
-is created with mode 0600 from the start (never written world-readable, then chmod-ed).
+is created with mode 0600 from the start (never written world-readable, then chmod-ed). It also
+records ``root_dir``, the directory the hub serves (a Jupyter server's root, a standalone hub's
+working directory): with several hubs running, a script picks the one whose root holds its
+working directory (see :mod:`jupyter_interop.client.discovery`).
 """
 
 from __future__ import annotations
@@ -73,7 +76,8 @@ class RuntimeFile:
         self.written = False
 
     def write(self, url: str, token: str, **extra: Any) -> Path:
-        """Write (or replace) the file atomically, readable by the owner only."""
+        """Write (or replace) the file atomically, readable by the owner only; ``extra``
+        fields are added (``root_dir`` replaces the default, the working directory)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "url": url,
@@ -82,6 +86,7 @@ class RuntimeFile:
             "kind": self.kind,
             "version": __version__,
             "started": time.time(),
+            "root_dir": os.path.abspath(os.getcwd()),
             **extra,
         }
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

@@ -6,6 +6,7 @@ import copy
 import json
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +44,12 @@ def test_explicit_arguments_win_and_a_url_token_is_used(runtime: Path) -> None:
     assert (address.url, address.token, address.source) == ("ws://x", "tok", "argument")
 
 
-def test_environment_then_newest_live_runtime_file(
+def test_environment_then_the_live_runtime_file(
     runtime: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_runtime(runtime, os.getpid(), "ws://mine", 2.0)
-    write_runtime(runtime, os.getppid(), "ws://parent-older", 1.0)
-    write_runtime(runtime, 2**22 + 12345, "ws://dead-newest", 3.0)  # no such process
+    # several live hubs: tests/unit/test_discovery_choice.py
+    write_runtime(runtime, os.getpid(), "ws://mine", time.time())
+    write_runtime(runtime, 2**22 + 12345, "ws://dead-newest", time.time())  # no such process
     (runtime / "jupyter_interop-bad.json").write_text("{not json")
     found = find_hub()
     assert (found.url, found.token) == ("ws://mine", f"t{os.getpid()}")
