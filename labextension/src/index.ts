@@ -6,6 +6,7 @@ import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application'
 import { PageConfig } from '@jupyterlab/coreutils';
 
 import { HubClient, IHubClient } from './hub';
+import { sidebarPlugin } from './sidebar';
 
 export * from './hub';
 
@@ -21,4 +22,4 @@ const hubPlugin: JupyterFrontEndPlugin<HubClient> = {
   }
 };
 
-export default [hubPlugin];
+export default [hubPlugin, sidebarPlugin];
