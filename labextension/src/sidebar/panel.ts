@@ -178,7 +178,8 @@ export class InteropSidebar extends Widget {
           methods: Array.isArray(methods) ? methods : [],
           streams: Array.isArray(streams) ? streams : [],
           contexts: Array.isArray(contexts) ? contexts : [],
-          peerById: new Map(peers.map(p => [p.peerId, p]))
+          peerById: new Map(peers.map(p => [p.peerId, p])),
+          selfId: this.hub.peerId
         };
         this._lastData = data;
         this._error = '';

@@ -3,7 +3,7 @@
  * header, and the snapshot of hub state each refresh hands to all sections at once.
  */
 
-import { ChannelInfo, GW3Message, PeerInfo } from '../hub';
+import { ChannelInfo, GW3Message, PeerInfo, SHELL_APPLICATION } from '../hub';
 import { h, notebookName, setText } from './dom';
 import { ContextSummary, MethodOffer, StreamOffer } from './ops';
 
@@ -16,12 +16,17 @@ export interface SidebarData {
   contexts: ContextSummary[];
   /** peer id -> peer, for names of updaters, members and servers */
   peerById: Map<string, PeerInfo>;
+  /** this page's own peer id (the hub does not announce a peer to itself) */
+  selfId: string | null;
 }
 
 /** How the sidebar names a peer: its notebook's name, else its application, else its id. */
 export function peerName(data: SidebarData, peerId: string | null | undefined): string {
   if (!peerId) {
     return '';
+  }
+  if (peerId === data.selfId) {
+    return `${SHELL_APPLICATION} (this page)`;
   }
   const peer = data.peerById.get(peerId);
   if (!peer) {
