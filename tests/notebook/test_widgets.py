@@ -3,11 +3,12 @@ and the Interop Viewer. Frontend actions are sent as JupyterLab sends them (comm
 
 from __future__ import annotations
 
-import time
+import json
+import urllib.request
 from collections.abc import Callable
 
 import pytest
-from kernelkit import Kernel
+from kernelkit import Hub, Kernel
 
 SETUP = "import ipywidgets as w, threading\nfrom jupyter_interop.notebook import flush_writes"
 
@@ -16,6 +17,23 @@ SETUP = "import ipywidgets as w, threading\nfrom jupyter_interop.notebook import
 def _widgets(nb_a: Kernel, nb_b: Kernel) -> None:
     nb_a.run(SETUP)
     nb_b.run(SETUP)
+
+
+def hub_version(hub: Hub, context: str) -> int:
+    """The version of ``context`` as the hub itself holds it (its REST view): the number of
+    writes it accepted, whichever kernel made them."""
+    url = hub.url.replace("ws://", "http://", 1).rsplit("/", 1)[0] + "/api/contexts"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{url}?token={hub.token}", timeout=10) as response:
+        views = json.loads(response.read())
+    [view] = [v for v in views if v["name"] == context]
+    return int(view["version"])
+
+
+def settled(*kernels: Kernel) -> None:
+    """Every write the kernels' bound widgets queued has been accepted by the hub."""
+    for kernel in kernels:
+        kernel.run("assert flush_writes()")
 
 
 def test_bind_context_two_way_initial_value_and_frontend_changes(
@@ -34,18 +52,79 @@ def test_bind_context_two_way_initial_value_and_frontend_changes(
     nb_a.send_comm_update(nb_a.value("s.model_id"), {"value": 9})
     nb_b.wait_value("t.value", 9)
     assert nb_a.value("s.value") == 9
+    settled(nb_a, nb_b)
+    assert nb_a.value(f"ji.connect().contexts.get({ctx!r})") == {"limit": 9}
 
-    # no feedback: B applied 9 without writing it back
-    nb_b.run("assert flush_writes()")
-    version = nb_a.value(f"ji.connect().contexts.version({ctx!r})")
-    time.sleep(0.3)
-    assert nb_a.value(f"ji.connect().contexts.version({ctx!r})") == version
-    # a fast drag in B ends where it stopped, everywhere (no late echo pulls it back)
-    nb_b.run("for i in range(1, 31): t.value = i\nassert flush_writes()")
-    nb_a.wait_value("s.value", 30)
-    time.sleep(0.3)
-    assert nb_b.value("t.value") == 30
-    assert nb_a.value(f"ji.connect().contexts.get({ctx!r})") == {"limit": 30}
+
+def test_one_frontend_change_is_one_hub_write(
+    hub: Hub, nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    """The kernel that applies a remote value does not write it back (the echo guard).
+
+    The count is taken once both kernels' writes reached the hub: an echo, if there were
+    one, is queued when the remote value is applied, so it is in by then."""
+    ctx = unique("bind.echo")
+    nb_a.run(f"e = w.IntSlider(max=100)\nji.bind(e, 'value', context={ctx!r}, path='v')")
+    settled(nb_a)
+    nb_b.run(f"f = w.IntSlider(max=100)\nji.bind(f, 'value', context={ctx!r}, path='v')")
+    moves = ((nb_a, "e", nb_b, "f"), (nb_b, "f", nb_a, "e"))
+    for kernel, widget, other, mirror in moves:
+        model = kernel.value(f"{widget}.model_id")
+        for value in (10, 20, 30):
+            settled(nb_a, nb_b)
+            before = hub_version(hub, ctx)
+            kernel.send_comm_update(model, {"value": value})
+            other.wait_value(f"{mirror}.value", value)
+            settled(nb_a, nb_b)
+            writes = hub_version(hub, ctx) - before
+            assert writes == 1, (
+                f"one change of {widget} to {value} made {writes} hub writes (an echo from "
+                f"the kernel that applied it?)"
+            )
+
+
+@pytest.mark.parametrize("source", ["context", "named channel", "current channel"])
+def test_a_fast_drag_never_moves_the_widget_backwards(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str], source: str
+) -> None:
+    """A binding does not apply its own writes when the hub confirms them: each confirmation
+    arrives after the widget moved on, and would pull it back to a stale value.
+
+    The drag is a loop in one cell that waits for each write to be accepted: every
+    confirmation is then late (the main loop, busy with the cell, applies remote values
+    after it). A value another kernel writes afterwards, on the same subscription, is the
+    barrier: once it is applied, anything the hub sent before it was applied too."""
+    ctx = unique("bind.drag")
+    if source == "context":
+        target = f"context={ctx!r}"
+    elif source == "named channel":
+        target = "channel='Orange'"
+    else:
+        target = "channel=True"
+        nb_b.run("%interop channel join Lime")
+    drag, mark = unique("drag"), unique("mark")
+    try:
+        nb_b.run(
+            "d = w.IntSlider(max=100)\nmoves = []\n"
+            "d.observe(lambda c: moves.append(c['new']), 'value')\n"
+            f"db = ji.bind(d, 'value', {target}, path={drag!r})\n"
+            f"m = w.IntText()\nmb = ji.bind(m, 'value', {target}, path={mark!r})\n"
+            "assert flush_writes()"
+        )
+        nb_b.run("for i in range(1, 21):\n    d.value = i\n    assert flush_writes()")
+        if source == "context":
+            nb_a.run(f"ji.connect().contexts.set_path({ctx!r}, {mark!r}, 1)")
+        else:
+            channel = "Orange" if source == "named channel" else "Lime"
+            nb_a.run(f"ji.connect().channels.publish({{{mark!r}: 1}}, name={channel!r})")
+        nb_b.wait_value("m.value", 1)
+        moves = nb_b.value("moves")
+        assert moves == list(range(1, 21)), f"the widget moved back to a stale value: {moves}"
+        assert nb_b.value("d.value") == 20
+    finally:
+        nb_b.run("for b in (globals().get('db'), globals().get('mb')):\n    b and b.unbind()")
+        if source == "current channel":
+            nb_b.run("%interop channel leave")
 
 
 def test_bind_seeds_a_missing_path_and_follows_siblings_in_the_same_kernel(
@@ -87,18 +166,24 @@ def test_remote_updates_are_batched_with_hold_sync_on_the_main_thread(
 def test_transform_and_unbind(nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]) -> None:
     ctx = unique("bind.pct")
     nb_a.run(
+        "pct = (lambda v: v / 100, lambda r: round(r * 100))\n"
         "p = w.IntSlider(value=25)\n"
-        f"pb = ji.bind(p, 'value', context={ctx!r}, path='ratio',\n"
-        "             transform=(lambda v: v / 100, lambda r: round(r * 100)))\n"
+        f"pb = ji.bind(p, 'value', context={ctx!r}, path='ratio', transform=pct)\n"
         "assert flush_writes()"
     )
     assert nb_b.value(f"ji.connect().contexts.get({ctx!r})") == {"ratio": 0.25}
     nb_b.run(f"%interop context update {ctx} ratio=0.5")
     nb_a.wait_value("p.value", 50)
+    # a second widget on the same path stays bound: it shows when a remote value arrived
+    nb_a.run(
+        f"q = w.IntSlider()\nji.bind(q, 'value', context={ctx!r}, path='ratio', transform=pct)"
+    )
+    assert nb_a.value("q.value") == 50
     nb_a.run("pb.unbind()\np.value = 70\nassert flush_writes()")
     assert nb_b.value(f"ji.connect().contexts.get({ctx!r})") == {"ratio": 0.5}
+    assert nb_a.value("q.value") == 50  # no longer a sibling either
     nb_b.run(f"%interop context update {ctx} ratio=0.9")
-    time.sleep(0.3)
+    nb_a.wait_value("q.value", 90)  # applied to the bound widget, in the same update
     assert nb_a.value("p.value") == 70
     assert "unbound" in nb_a.value("repr(pb)")
 
