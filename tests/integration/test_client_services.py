@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 
 import pytest
 from test_client_support import Clients, Recorder, StandaloneHub, wait_for
@@ -18,10 +17,18 @@ def datas(recorder: Recorder) -> list[object]:
     return [call[0].data for call in recorder.calls]
 
 
+def stream_view(hub: StandaloneHub, name: str, server: ji.Interop) -> dict[str, object]:
+    """The hub's streams view (REST) of the stream ``name`` offered by ``server``."""
+    [item] = [
+        s for s in hub.view("streams") if s["name"] == name and s["server_id"] == server.peer_id
+    ]
+    return dict(item)
+
+
 # ---------------------------------------------------------------------- streams
 
 
-def test_stream_branches_accept_reject_and_unicast(clients: Clients) -> None:
+def test_stream_branches_accept_reject_and_unicast(clients: Clients, hub: StandaloneHub) -> None:
     pub, sub = clients("st-pub"), clients("st-sub")
     requests: list[ji.SubscriptionRequest] = []
     added, removed = Recorder(), Recorder()
@@ -45,6 +52,10 @@ def test_stream_branches_accept_reject_and_unicast(clients: Clients) -> None:
     plain = sub.streams.subscribe("St.Prices")
     added.wait(2)
     assert sorted(stream.branches()) == ["", "AAPL"]
+    # the hub knows branches by the stream ids the publisher chose: one subscriber on each
+    view = stream_view(hub, "St.Prices", pub)
+    assert (view["subscribers"], view["pending"]) == (2, 0)
+    assert sorted(view["branches"].values()) == [1, 1]
     assert requests[0].instance == sub.instance and requests[0].arguments == {"symbol": "AAPL"}
     stream.push({"AAPL": 190.1}, branch="AAPL")
     stream.push({"MSFT": 410.0}, branch="MSFT")  # nobody there: nothing happens
@@ -72,6 +83,53 @@ def test_stream_branches_accept_reject_and_unicast(clients: Clients) -> None:
     removed.wait()
     assert removed.calls[0][0].branch == ""
     wait_for(lambda: stream.branches() == ["AAPL"], what="branch gone with its last subscriber")
+    wait_for(
+        lambda: len(stream_view(hub, "St.Prices", pub)["branches"]) == 1,
+        what="the hub's view without the closed subscription",
+    )
+    view = stream_view(hub, "St.Prices", pub)
+    assert (view["subscribers"], list(view["branches"].values())) == (1, [1])
+
+
+def test_streams_view_counts_pending_then_accepted_subscriptions(
+    clients: Clients, hub: StandaloneHub
+) -> None:
+    pub, sub = clients("view-pub"), clients("view-sub")
+    asked, decide = threading.Event(), threading.Event()
+
+    def on_request(request: ji.SubscriptionRequest) -> None:
+        asked.set()
+        decide.wait(30)  # the publisher has not decided yet: the hub holds it as pending
+        request.accept_on_branch(str(request.arguments["symbol"]))
+
+    pub.streams.create("View.Prices", on_request)
+    subscribed: list[ji.StreamSubscription] = []
+    threads = [
+        threading.Thread(
+            target=lambda s=symbol: subscribed.append(
+                sub.streams.subscribe("View.Prices", {"symbol": s})
+            )
+        )
+        for symbol in ("AAPL", "MSFT", "MSFT")
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        assert asked.wait(10), "the publisher was never asked"
+        wait_for(
+            lambda: stream_view(hub, "View.Prices", pub)["pending"] == 3,
+            what="three pending requests in the hub's view",
+        )
+        view = stream_view(hub, "View.Prices", pub)
+        assert (view["subscribers"], view["branches"]) == (0, {})
+    finally:
+        decide.set()
+        for thread in threads:
+            thread.join(30)
+    assert len(subscribed) == 3
+    view = stream_view(hub, "View.Prices", pub)
+    assert sorted(view["branches"].values()) == [1, 2]  # AAPL, MSFT (by stream id)
+    assert (view["subscribers"], view["pending"]) == (3, 0)
 
 
 def test_data_before_on_data_is_queued_and_handler_exception_rejects(clients: Clients) -> None:
@@ -83,14 +141,18 @@ def test_data_before_on_data_is_queued_and_handler_exception_rejects(clients: Cl
 
     stream = pub.streams.create("Q.Stream", on_subscription_request=picky)
     subscription = sub.streams.subscribe("Q.Stream")
-    wait_for(lambda: stream.subscriptions(), what="accepted")
+    probe = Recorder()  # a second subscription, with a callback from the start
+    sub.streams.subscribe("Q.Stream", on_data=probe)
+    wait_for(lambda: len(stream.subscriptions()) == 2, what="both accepted")
     for i in range(5):
         stream.push({"i": i})
-    time.sleep(0.3)
+    stream.push({"end": True})
+    # the probe has the last push: everything pushed before it reached the subscriber
+    wait_for(lambda: probe.calls and probe.calls[-1][0].data == {"end": True}, what="end")
     data = Recorder()
     subscription.on_data(data)
-    data.wait(5)
-    assert datas(data) == [{"i": i} for i in range(5)]
+    data.wait(6)
+    assert datas(data) == [*({"i": i} for i in range(5)), {"end": True}]
     failed = Recorder()
     with pytest.raises(ji.SubscriptionError, match="PermissionError: not for you"):
         sub.streams.subscribe("Q.Stream", {"fail": True}, on_failed=failed)
@@ -217,11 +279,15 @@ def test_context_callbacks_with_fewer_parameters_unsubscribe_and_destroy(clients
     a, b = clients("ctx-a"), clients("ctx-b")
     only_data: list[dict] = []
     subscription = b.contexts.subscribe("Ctx.short", only_data.append)
+    marks = Recorder()  # another context b follows: its updates come after a's earlier writes
+    a.contexts.set("Ctx.short.mark", {"n": 0})
+    b.contexts.subscribe("Ctx.short.mark", marks)
     a.contexts.set("Ctx.short", {"x": 1})
     wait_for(lambda: only_data == [{"x": 1}])
     subscription.unsubscribe()
     a.contexts.set("Ctx.short", {"x": 2})
-    time.sleep(0.3)
+    a.contexts.set("Ctx.short.mark", {"n": 1})
+    wait_for(lambda: marks.calls and marks.calls[-1][0] == {"n": 1}, what="the mark")
     assert only_data == [{"x": 1}]
     assert b.contexts.get("Ctx.short") == {"x": 2}  # a one-off read
     a.contexts.destroy("Ctx.short")
@@ -304,14 +370,14 @@ def test_channels_list_join_publish_subscribe_follow(clients: Clients, hub: Stan
     b.channels.join("Blue")
     wait_for(lambda: follow.calls[-1][1].name == "Blue" and follow.calls[-1][0]["symbol"] == "MSFT")
     count = len(follow.calls)
-    a.channels.publish({"symbol": "IBM"})  # a is still on Red
-    time.sleep(0.3)
-    assert len(follow.calls) == count
-    assert changed.wait(2) == [("Red",), ("Blue",)]
-    # a fixed channel, whatever the current one
+    # a fixed channel, whatever the current one; it also shows when Red's update reached b
     red = Recorder()
     b.channels.subscribe_for("Red", red)
-    wait_for(lambda: red.calls and red.calls[-1][0]["symbol"] == "IBM")
+    red.wait(1)  # its snapshot
+    a.channels.publish({"symbol": "IBM"})  # a is still on Red
+    wait_for(lambda: red.calls[-1][0]["symbol"] == "IBM", what="Red's update at b")
+    assert len(follow.calls) == count
+    assert changed.wait(2) == [("Red",), ("Blue",)]
     b.channels.leave()
     assert b.channels.current is None and changed.wait(3)[-1] == (None,)
 
@@ -347,10 +413,12 @@ def test_hub_knows_the_channel_and_can_move_a_peer(clients: Clients, hub: Standa
 def test_bus_wildcards_routing_keys_and_targets(clients: Clients) -> None:
     pub, sub, other = clients("bus-pub"), clients("bus-sub"), clients("bus-other")
     star, rest, keyed, from_pub = Recorder(), Recorder(), Recorder(), Recorder()
+    every_news = Recorder()
     sub.bus.subscribe("md.eq.*", star)
     sub.bus.subscribe("md.>", rest)
     sub.bus.subscribe("orders", keyed, routing_key="desk-1")
     subscription = sub.bus.subscribe("news", from_pub, target={"application": "bus-pub"})
+    sub.bus.subscribe("news", every_news)
     pub.bus.publish("md.eq.AAPL", {"px": 190.1})
     pub.bus.publish("md.fx.EURUSD", 1.08)
     pub.bus.publish("md.eq.AAPL.trade", {"px": 1})
@@ -360,18 +428,32 @@ def test_bus_wildcards_routing_keys_and_targets(clients: Clients) -> None:
     other.bus.publish("news", {"from": "other"})
     pub.bus.publish("news", {"from": "pub"})
     pub.bus.publish("md.eq.IBM", {"px": 1}, target={"application": "bus-other"})
-    star.wait(1)
-    rest.wait(3)
-    keyed.wait(2)
-    from_pub.wait(1)
-    time.sleep(0.3)
-    assert [(c[0], c[1]) for c in star.calls] == [({"px": 190.1}, "md.eq.AAPL")]
+    # barriers: each sender's last message, on a path every subscription above would match
+    pub.bus.publish("md.eq.END", "end")
+    pub.bus.publish("orders", "end", routing_key="desk-1")
+    pub.bus.publish("news", "end")
+    other.bus.publish("news", "other's end")
+    for recorder, ends in ((star, 1), (rest, 1), (keyed, 1), (from_pub, 1), (every_news, 2)):
+        wait_for(
+            lambda r=recorder, n=ends: r.firsts.count("end") + r.firsts.count("other's end") >= n,
+            what="the barrier messages",
+        )
+    assert [(c[0], c[1]) for c in star.calls] == [
+        ({"px": 190.1}, "md.eq.AAPL"),
+        ("end", "md.eq.END"),
+    ]
     assert star.calls[0][2] == pub.instance
-    assert [c[1] for c in rest.calls] == ["md.eq.AAPL", "md.fx.EURUSD", "md.eq.AAPL.trade"]
+    assert [c[1] for c in rest.calls] == [
+        "md.eq.AAPL",
+        "md.fx.EURUSD",
+        "md.eq.AAPL.trade",
+        "md.eq.END",
+    ]
     assert rest.calls[1][0] == 1.08
-    assert [c[0]["id"] for c in keyed.calls] == [1, 3]
-    assert [c[0] for c in from_pub.calls] == [{"from": "pub"}]
+    assert keyed.firsts == [{"id": 1}, {"id": 3}, "end"]
+    assert from_pub.firsts == [{"from": "pub"}, "end"]
     subscription.unsubscribe()
     pub.bus.publish("news", {"from": "pub", "again": True})
-    time.sleep(0.3)
-    assert len(from_pub.calls) == 1
+    pub.bus.publish("md.eq.END", "end again")
+    wait_for(lambda: star.firsts[-1] == "end again", what="the barrier after unsubscribing")
+    assert from_pub.firsts == [{"from": "pub"}, "end"]
