@@ -15,7 +15,6 @@ import queue
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -180,9 +179,9 @@ def test_streams_both_ways(py: ji.Interop, js: JsPeer) -> None:
     js.call("push", data={"AAPL": 190.1}, branch="AAPL")
     js.call("push", data={"IBM": 1}, branch="IBM")
     js.call("push", data={"all": True})
-    data.wait(2)
-    time.sleep(0.2)
-    assert [c[0].data for c in data.calls] == [{"AAPL": 190.1}, {"all": True}]
+    js.call("push", data={"end": True}, branch="AAPL")  # the last push: a barrier
+    data.wait(3)
+    assert [c[0].data for c in data.calls] == [{"AAPL": 190.1}, {"all": True}, {"end": True}]
     with pytest.raises(ji.SubscriptionError, match="no such symbol"):
         py.streams.subscribe("Js.Ticks", {"symbol": "BAD"})
 
