@@ -16,6 +16,7 @@ import { ChannelChip, TabMarks } from './chip';
 import { addCommands, COMMAND_CATEGORY, CommandIds } from './commands';
 import { HubClient, IHubClient } from './hub';
 import { NotebookChannels } from './notebookChannel';
+import { sidebarPlugin } from './sidebar';
 import { InteropStatus } from './status';
 
 export * from './hub';
@@ -96,4 +97,4 @@ const shellPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [hubPlugin, shellPlugin];
+export default [hubPlugin, shellPlugin, sidebarPlugin];
