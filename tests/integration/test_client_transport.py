@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import InvalidStatus
 
-from jupyter_interop.client._direct import LOW_WATER, open_direct
+from jupyter_interop.client._direct import open_direct
 from jupyter_interop.client.transport import TransportClosed
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
@@ -77,10 +77,13 @@ def test_received_messages_are_immutable_bytes_and_fragments_are_joined() -> Non
 
 def test_writes_from_many_threads_arrive_whole() -> None:
     received: list[bytes] = []
+    all_in = asyncio.Event()
 
     async def handler(ws: ServerConnection) -> None:
         async for message in ws:
             received.append(message if isinstance(message, bytes) else message.encode())
+            if len(received) == 800:
+                all_in.set()
 
     async def main() -> None:
         async with server(handler) as url:
@@ -94,10 +97,7 @@ def test_writes_from_many_threads_arrive_whole() -> None:
             for thread in threads:
                 thread.start()
             await asyncio.to_thread(lambda: [thread.join() for thread in threads])
-            for _ in range(200):
-                if len(received) == 800:
-                    break
-                await asyncio.sleep(0.01)
+            await all_in.wait()  # bounded by run()'s timeout
             await t.close()
 
     run(main())
@@ -112,37 +112,45 @@ def test_writes_from_many_threads_arrive_whole() -> None:
 
 
 def test_send_waits_while_the_peer_does_not_read_then_everything_arrives() -> None:
+    """40 MiB cannot all leave while the peer reads nothing (the socket buffers hold a few
+    MiB), so ``send`` must still be waiting however many times the loop runs; a ``send`` that
+    only buffered would have returned 40 times in the task's first step, without yielding."""
     release = asyncio.Event()
     received: list[int] = []
+    all_in = asyncio.Event()
 
     async def handler(ws: ServerConnection) -> None:
         await release.wait()  # reads nothing until released
         async for message in ws:
             received.append(len(message))
+            if len(received) == 40:
+                all_in.set()
 
-    async def main() -> tuple[bool, int]:
+    async def main() -> tuple[bool, int, int]:
         async with server(handler, max_size=None) as url:
             t = await open_direct(url, {}, 1 << 20)
             chunk = b"z" * (1 << 20)
+            sent = 0
 
             async def flood() -> None:
+                nonlocal sent
                 for _ in range(40):  # 40 MiB: far more than the socket buffers hold
                     await t.send(chunk, True)
+                    sent += 1
 
             task = asyncio.ensure_future(flood())
-            await asyncio.sleep(0.5)
-            blocked = not task.done() and len(t._unsent) > LOW_WATER
+            for _ in range(1000):  # let the loop flush whatever the socket takes
+                await asyncio.sleep(0)
+            waiting, sent_while_unread = not task.done(), sent
             release.set()
             await task
-            for _ in range(2000):
-                if len(received) == 40:
-                    break
-                await asyncio.sleep(0.01)
+            await all_in.wait()  # bounded by run()'s timeout
             await t.close()
-            return blocked, len(received)
+            return waiting, sent_while_unread, len(received)
 
-    blocked, count = run(main())
-    assert blocked, "send() should wait while the peer reads nothing"
+    waiting, sent_while_unread, count = run(main())
+    assert waiting, f"send() returned {sent_while_unread} times while the peer read nothing"
+    assert sent_while_unread < 40
     assert count == 40
 
 
@@ -207,7 +215,7 @@ def test_the_server_closing_ends_recv_with_its_code_and_reason() -> None:
 def test_a_peer_that_never_answers_pings_is_dropped() -> None:
     async def handler(ws: ServerConnection) -> None:
         ws.transport.pause_reading()  # a hub that went silent: no pong will come back
-        await asyncio.sleep(1)
+        await ws.wait_closed()  # until the server closes it on the way out
 
     async def main() -> TransportClosed:
         async with server(handler, close_timeout=0.5) as url:
@@ -221,9 +229,14 @@ def test_a_peer_that_never_answers_pings_is_dropped() -> None:
 
 
 def test_delivery_to_a_callback_keeps_the_order_and_wait_closed_raises_the_close() -> None:
+    queued = asyncio.Event()
+
     async def handler(ws: ServerConnection) -> None:
         for n in range(3):
             await ws.send(f'{{"n": {n}}}'.encode())
+        pong = await ws.ping()
+        await pong  # the client read the ping, hence the three messages sent before it
+        queued.set()
         await ws.recv()  # the client's go-ahead
         for n in range(3, 6):
             await ws.send(f'{{"n": {n}}}'.encode())
@@ -232,7 +245,7 @@ def test_delivery_to_a_callback_keeps_the_order_and_wait_closed_raises_the_close
     async def main() -> tuple[list[bytes], TransportClosed]:
         async with server(handler) as url:
             t = await open_direct(url, {}, 1 << 20)
-            await asyncio.sleep(0.2)  # the first three wait in the queue
+            await queued.wait()  # the first three wait in the client's queue
             got: list[bytes] = []
             t.deliver_to(got.append)
             assert len(got) == 3  # handed over at once, in order
