@@ -27,6 +27,7 @@ from traitlets.config import Config
 
 from jupyter_interop.hub.store import ContextStore
 from jupyter_interop.server.extension import InteropExtension
+from jupyter_interop.server.runtime import runtime_file_path
 
 # pytest-jupyter's fixtures (and the ones they depend on), for this module only
 globals().update(
@@ -182,8 +183,23 @@ async def test_start_hook_fixes_url_and_stop_cleans_up(
 
 
 @on_server_loop
-async def test_stop_without_load_is_safe() -> None:
-    await InteropExtension().stop_extension()
+async def test_stop_without_load_leaves_another_servers_state_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An extension that never loaded owns nothing: stopping it must not unset the variables
+    or remove the runtime file that another server of this process published."""
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("JUPYTER_INTEROP_URL", "ws://127.0.0.1:1/interop/gateway")
+    monkeypatch.setenv("JUPYTER_INTEROP_TOKEN", "theirs")
+    theirs = runtime_file_path()
+    assert theirs.parent == tmp_path
+    theirs.write_text('{"kind": "server"}')
+    ext = InteropExtension()
+    await ext.stop_extension()
+    await ext.stop_extension()
+    assert os.environ["JUPYTER_INTEROP_URL"] == "ws://127.0.0.1:1/interop/gateway"
+    assert os.environ["JUPYTER_INTEROP_TOKEN"] == "theirs"
+    assert theirs.read_text() == '{"kind": "server"}'
 
 
 @pytest.mark.parametrize(
