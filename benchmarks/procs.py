@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,10 @@ def _wait_port(port: int, timeout: float = 15.0, proc: Any = None) -> None:
 class Hub:
     """``python -m jupyter_interop hub`` on a free loopback port."""
 
-    def __init__(self, group: ProcessGroup, token: str = "bench-token") -> None:
+    def __init__(
+        self, group: ProcessGroup, token: str = "bench-token", args: Sequence[str] = ()
+    ) -> None:
+        """``args``: more command-line options for the hub (``--persist`` ...)."""
         self.token = token
         log = open(group.tmp / "hub.log", "wb")  # noqa: SIM115 - closed with the process
         self.proc = group.track(
@@ -123,6 +127,7 @@ class Hub:
                     f"--token={token}",
                     "--log-level=WARN",
                     "--StandaloneHubApp.write_runtime_file=False",
+                    *args,
                 ],
                 stdout=subprocess.PIPE,
                 stderr=log,

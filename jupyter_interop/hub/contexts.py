@@ -2,19 +2,29 @@
 
 Outgoing messages may reference a context's data: the transport encodes them before the next
 ``handle`` call (the hub's contract), so no copy is made on the hot path.
+
+Durable acknowledgements: when the store says ``ack_after_commit``, the reply to a write of a
+retained context (``context-created``, the ``success`` of an update or a destroy) is held here
+with the store's sequence number of that write, and released by :meth:`ContextDomain.
+release_durable` once the store committed it; the I/O layer calls that after each commit, so
+this module never waits for the disk. Members receive the update at once. Context messages to
+a peer that has a reply held queue behind it, so that a writer still sees its own ack before
+the updates that others made after it (the Python client applies its own delta on the ack).
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import ProtocolError, Reason
 from ..protocol.deltas import apply_delta
+from ..protocol.limits import path_too_deep, too_deep_error
 from ._fields import field as msg_field
 from ._fields import ident, optional
-from .connection import Outgoing
+from .connection import Connection, Outgoing
 from .peers import Message, Peer
 
 if TYPE_CHECKING:
@@ -47,6 +57,18 @@ class Context:
     updater_id: str | None = None
 
 
+@dataclass(slots=True)
+class _Held:
+    """A context message to one peer, waiting for the store to commit sequence number ``seq``
+    (0: it only waits for the held messages queued before it)."""
+
+    seq: int
+    conn: Connection
+    message: Message
+    #: the context whose write this reply acknowledges (None for a message that only queues)
+    name: str | None = None
+
+
 def _validate_delta(delta: Any) -> None:
     if not isinstance(delta, dict) or not delta:
         raise ProtocolError(Reason.CONTEXT_INVALID, "'delta' must be a non-empty object")
@@ -68,8 +90,12 @@ def _validate_delta(delta: Any) -> None:
                         Reason.CONTEXT_INVALID,
                         "each command must be {type: 'set'|'remove', path, value?}",
                     )
-                if not isinstance(command.get("path", ""), str):
+                path = command.get("path", "")
+                if not isinstance(path, str):
                     raise ProtocolError(Reason.CONTEXT_INVALID, "a command path must be a string")
+                segments = path.count(".") + 1
+                if command["type"] == "set" and path_too_deep(segments, command.get("value")):
+                    raise too_deep_error()
                 if (
                     command["type"] == "set"
                     and not command.get("path")
@@ -89,6 +115,10 @@ class ContextDomain:
         self.hub = hub
         self.by_id: dict[str, Context] = {}
         self.by_name: dict[str, Context] = {}
+        #: peers with context messages waiting for the store, in the order they must go out
+        self.held: dict[Peer, deque[_Held]] = {}
+        #: writes the store could never make: name -> (last sequence number covered, error)
+        self._store_failures: dict[str, tuple[int, str]] = {}
         self._dispatch = {
             "create-context": self._create,
             "subscribe-context": self._subscribe,
@@ -126,9 +156,91 @@ class ContextDomain:
         self.by_id[ctx.context_id] = ctx
         self.by_name[ctx.name] = ctx
 
-    def _persist(self, ctx: Context) -> None:
-        if self.hub.store is not None and ctx.lifetime == "retained":
-            self.hub.store.put(ctx.name, ctx.data, ctx.version, ctx.updater_id)
+    def _persist(self, ctx: Context) -> int:
+        """Queue the context's state for the store; the sequence number its acknowledgement
+        waits for, or 0 when acknowledgements do not wait (no store, not retained)."""
+        store = self.hub.store
+        if store is None or ctx.lifetime != "retained":
+            return 0
+        return self._waits_for(store, store.put(ctx.name, ctx.data, ctx.version, ctx.updater_id))
+
+    def _unpersist(self, ctx: Context) -> int:
+        """Queue the removal of a retained context; like :meth:`_persist`."""
+        store = self.hub.store
+        if store is None or ctx.lifetime != "retained":
+            return 0
+        return self._waits_for(store, store.delete(ctx.name))
+
+    @staticmethod
+    def _waits_for(store: Any, seq: int) -> int:
+        return int(seq) if store.ack_after_commit else 0
+
+    # ------------------------------------------------------ durable acknowledgements
+
+    def _send(self, out: Outgoing, peer: Peer, message: Message) -> None:
+        """A context message to ``peer``: now, or behind the replies held for it."""
+        queue = self.held.get(peer)
+        if queue is None:
+            out.append((peer.conn, message))
+        else:
+            queue.append(_Held(0, peer.conn, message))
+
+    def _acknowledge(self, out: Outgoing, peer: Peer, reply: Message, seq: int, name: str) -> None:
+        """The reply to a write: now when ``seq`` is 0, else once the store committed it."""
+        if not seq:
+            self._send(out, peer, reply)
+            return
+        queue = self.held.get(peer)
+        if queue is None:
+            queue = self.held[peer] = deque()
+        queue.append(_Held(seq, peer.conn, reply, name))
+
+    def _success(self, peer: Peer, request: Message, **extra: Any) -> Message:
+        reply: Outgoing = []
+        self.hub.success(reply, peer, request, **extra)
+        return reply[0][1]
+
+    def release_durable(self) -> Outgoing:
+        """The held messages whose writes the store has committed (or failed for good), in
+        order; called by the I/O layer after each commit (see ``ContextStore.on_commit``)."""
+        out: Outgoing = []
+        store = self.hub.store
+        if store is None or not self.held:
+            if store is not None:
+                self._store_failures.clear()
+                store.take_failures()
+            return out
+        durable = store.durable_seq
+        self._store_failures.update(store.take_failures())
+        for peer in list(self.held):
+            queue = self.held[peer]
+            while queue and queue[0].seq <= durable:
+                item = queue.popleft()
+                out.append((item.conn, self._failed_or(item)))
+            if not queue:
+                del self.held[peer]
+        self._store_failures = {
+            name: failure for name, failure in self._store_failures.items() if failure[0] > durable
+        }
+        return out
+
+    def _failed_or(self, item: _Held) -> Message:
+        """The held reply, or an error if the store could never write what it acknowledges."""
+        failure = self._store_failures.get(item.name) if item.name is not None else None
+        if failure is None or item.seq > failure[0]:
+            return item.message
+        reply = item.message
+        return {
+            "domain": reply.get("domain", "global"),
+            "type": "error",
+            "request_id": reply.get("request_id"),
+            "peer_id": reply.get("peer_id"),
+            "reason_uri": Reason.CONTEXT_FAILURE,
+            "reason": (
+                f"Context {item.name!r} was changed in memory and sent to its subscribers, "
+                f"but could not be stored: {failure[1]}"
+            ),
+        }
 
     def _context_added(self, peer: Peer, ctx: Context) -> Message:
         return {
@@ -143,9 +255,10 @@ class ContextDomain:
     def announce_all(self, peer: Peer, out: Outgoing) -> None:
         """Existing contexts are announced right after ``welcome`` (JS clients need it)."""
         for ctx in self.by_id.values():
-            out.append((peer.conn, self._context_added(peer, ctx)))
+            self._send(out, peer, self._context_added(peer, ctx))
 
     def detach(self, peer: Peer, out: Outgoing) -> None:
+        self.held.pop(peer, None)  # its replies have nobody to go to
         for context_id in list(peer.contexts):
             ctx = self.by_id.get(context_id)
             if ctx is None:
@@ -192,7 +305,7 @@ class ContextDomain:
         if existing is not None:
             # as the Glue42 gateway does: creating an existing name subscribes to it
             self._join(peer, existing)
-            out.append((peer.conn, self._subscribed(peer, msg, existing)))
+            self._send(out, peer, self._subscribed(peer, msg, existing))
             return
         lifetime = optional(msg, "lifetime", str, "retained")
         if lifetime not in LIFETIMES:
@@ -219,26 +332,22 @@ class ContextDomain:
         )
         self._add(ctx)
         self._join(peer, ctx)
-        self._persist(ctx)
+        seq = self._persist(ctx)
         for other in self.hub.peers.values():
-            out.append((other.conn, self._context_added(other, ctx)))
-        out.append(
-            (
-                peer.conn,
-                {
-                    "domain": msg.get("domain", "global"),
-                    "type": "context-created",
-                    "request_id": msg.get("request_id"),
-                    "peer_id": peer.peer_id,
-                    "context_id": ctx.context_id,
-                },
-            )
-        )
+            self._send(out, other, self._context_added(other, ctx))
+        created: Message = {
+            "domain": msg.get("domain", "global"),
+            "type": "context-created",
+            "request_id": msg.get("request_id"),
+            "peer_id": peer.peer_id,
+            "context_id": ctx.context_id,
+        }
+        self._acknowledge(out, peer, created, seq, ctx.name)
 
     def _subscribe(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         ctx = self._lookup(msg)
         self._join(peer, ctx)
-        out.append((peer.conn, self._subscribed(peer, msg, ctx)))
+        self._send(out, peer, self._subscribed(peer, msg, ctx))
 
     def _update(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         ctx = self._lookup(msg)
@@ -249,32 +358,31 @@ class ContextDomain:
         ctx.version += 1
         ctx.updated_at = time.time()
         ctx.updater_id = peer.peer_id
-        self._persist(ctx)
+        seq = self._persist(ctx)
         # the writer's ack first: it must not wait for the fan-out to every member
-        self.hub.success(out, peer, msg, version=ctx.version)
+        self._acknowledge(out, peer, self._success(peer, msg, version=ctx.version), seq, ctx.name)
         for member in ctx.members:
             if member is peer:
                 continue
-            out.append(
-                (
-                    member.conn,
-                    {
-                        "domain": member.context_domain,
-                        "type": "context-updated",
-                        "peer_id": member.peer_id,
-                        "updater_id": peer.peer_id,
-                        "context_id": ctx.context_id,
-                        "delta": delta,
-                        "version": ctx.version,
-                    },
-                )
+            self._send(
+                out,
+                member,
+                {
+                    "domain": member.context_domain,
+                    "type": "context-updated",
+                    "peer_id": member.peer_id,
+                    "updater_id": peer.peer_id,
+                    "context_id": ctx.context_id,
+                    "delta": delta,
+                    "version": ctx.version,
+                },
             )
 
     def _unsubscribe(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         ctx = self._lookup(msg)
         ctx.members.discard(peer)
         peer.contexts.discard(ctx.context_id)
-        self.hub.success(out, peer, msg)
+        self._send(out, peer, self._success(peer, msg))
         if ctx.lifetime == "ref-counted" and not ctx.members:
             self._destroy_context(ctx, Reason.CONTEXT_PEER_LEFT, DESTROYED_PEER_LEFT, out)
 
@@ -285,30 +393,39 @@ class ContextDomain:
                 Reason.CONTEXT_NOT_AUTHORIZED,
                 f"Only the owner may destroy the ownership context {ctx.name!r}",
             )
-        self.hub.success(out, peer, msg)
-        self._destroy_context(ctx, Reason.CONTEXT_DESTROYED, DESTROYED_EXPLICITLY, out)
+        ack = (peer, self._success(peer, msg))
+        self._destroy_context(ctx, Reason.CONTEXT_DESTROYED, DESTROYED_EXPLICITLY, out, ack)
 
-    def _destroy_context(self, ctx: Context, uri: str, reason: str, out: Outgoing) -> None:
+    def _destroy_context(
+        self,
+        ctx: Context,
+        uri: str,
+        reason: str,
+        out: Outgoing,
+        ack: tuple[Peer, Message] | None = None,
+    ) -> None:
+        """Forget ``ctx`` and tell every peer; ``ack``, the reply to the peer that destroyed
+        it, goes first (once the removal is durable, if acknowledgements wait for that)."""
         self.by_id.pop(ctx.context_id, None)
         if self.by_name.get(ctx.name) is ctx:
             del self.by_name[ctx.name]
         for member in ctx.members:
             member.contexts.discard(ctx.context_id)
         ctx.members.clear()
-        if self.hub.store is not None and ctx.lifetime == "retained":
-            self.hub.store.delete(ctx.name)
+        seq = self._unpersist(ctx)
+        if ack is not None:
+            self._acknowledge(out, ack[0], ack[1], seq, ctx.name)
         for other in self.hub.peers.values():
-            out.append(
-                (
-                    other.conn,
-                    {
-                        "domain": other.context_domain,
-                        "type": "context-destroyed",
-                        "peer_id": other.peer_id,
-                        "context_id": ctx.context_id,
-                        "name": ctx.name,
-                        "reason_uri": uri,
-                        "reason": reason,
-                    },
-                )
+            self._send(
+                out,
+                other,
+                {
+                    "domain": other.context_domain,
+                    "type": "context-destroyed",
+                    "peer_id": other.peer_id,
+                    "context_id": ctx.context_id,
+                    "name": ctx.name,
+                    "reason_uri": uri,
+                    "reason": reason,
+                },
             )

@@ -7,6 +7,12 @@ state of a context (not a delta), only the newest pending operation for a name m
 of updates to one context costs one row write. A batch that fails (file locked by another
 process, disk full) is retried with a backoff; newer operations for the same names supersede it.
 
+Every operation gets a sequence number. :attr:`ContextStore.durable_seq` is the highest one up to
+which everything is committed (or failed for good, see :meth:`ContextStore.take_failures`), and
+``on_commit`` is called on the writer thread each time it may have moved: the hub acknowledges a
+retained update only then (group commit: the updates that arrive while one transaction is being
+written go together into the next one; see docs/RELIABILITY.md).
+
 The file is never silently emptied: a file that is not a usable store is renamed to
 ``<path>.corrupt-<timestamp>`` (with its ``-wal``/``-shm`` files, so SQLite tools can still open
 it) and the store starts fresh; a single row that cannot be decoded is skipped on load and left
@@ -22,9 +28,10 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -83,6 +90,19 @@ class _Put:
 _Op = _Put | None
 
 
+@dataclass
+class _Pending:
+    """The newest operation for one name, and the oldest sequence number it stands for (older
+    operations it superseded become durable when it does)."""
+
+    op: _Op
+    first_seq: int
+
+
+#: ``PRAGMA synchronous`` values the store accepts (see :class:`ContextStore`)
+Synchronous = Literal["NORMAL", "FULL"]
+
+
 class ContextStore:
     """Retained contexts in a SQLite file, written behind the hub's back by one thread.
 
@@ -93,10 +113,14 @@ class ContextStore:
     only a power loss or OS crash can roll back the last few batches, to an older but consistent
     state. That is the right price for state that the hub keeps in memory anyway and rewrites
     in full on every update; an fsync per batch would cost more than the write itself.
+    ``synchronous="FULL"`` syncs the WAL on every commit, so that a commit also survives a
+    power loss, at the price of one fsync per batch.
 
     ``batch_delay`` is how long the writer waits after the first pending operation before it
     takes a batch, so that a context updated many times a second is written a few times a
-    second at most. ``flush`` and ``close`` do not wait for it.
+    second at most. ``flush`` and ``close`` do not wait for it. With ``ack_after_commit`` the
+    hub holds its acknowledgements until :attr:`durable_seq` covers them; there the delay is
+    0 by default (pure group commit).
 
     ``close`` is registered with ``atexit`` (the writer is a daemon thread, so without it the
     last batch would be lost at interpreter exit); that keeps the store alive until it is
@@ -108,11 +132,24 @@ class ContextStore:
         path: str | os.PathLike[str],
         log: logging.Logger | None = None,
         *,
-        batch_delay: float = 0.05,
+        batch_delay: float | None = None,
+        ack_after_commit: bool = False,
+        synchronous: Synchronous = "NORMAL",
     ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
+        if batch_delay is not None and batch_delay < 0:
+            raise ValueError(f"batch_delay must be >= 0, not {batch_delay!r}")
         self.path = Path(path)
         self.log = log or logging.getLogger(__name__)
+        #: the hub acknowledges retained updates only once committed (it reads this flag)
+        self.ack_after_commit = ack_after_commit
+        if batch_delay is None:
+            batch_delay = 0.0 if ack_after_commit else 0.05
         self.batch_delay = batch_delay
+        self.synchronous = synchronous
+        #: called on the writer thread after each batch, when :attr:`durable_seq` may have moved
+        self.on_commit: Callable[[], None] | None = None
         #: Operations that could not be written (encoding or database errors), and the last one.
         self.write_errors = 0
         self.last_error: str | None = None
@@ -122,8 +159,13 @@ class ContextStore:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)  # the writer waits here for work
         self._done = threading.Condition(self._lock)  # flush() waits here for the writer
-        self._pending: dict[str, _Op] = {}
-        self._queued = 0  # operations accepted so far
+        self._pending: dict[str, _Pending] = {}
+        self._inflight_seq: int | None = None  # oldest sequence number in the batch being written
+        #: names whose operations failed for good, not yet taken: (last sequence number the
+        #: failure covers, error message)
+        self._failures: dict[str, tuple[int, str]] = {}
+        self._batch_seq = 0  # the last sequence number of the batch being written
+        self._queued = 0  # operations accepted so far (the last sequence number given)
         self._written = 0  # operations handled (written or failed) so far
         self._flushers = 0
         self._backoff = 0.0  # seconds before the writer retries a failed batch; 0 when healthy
@@ -167,8 +209,8 @@ class ContextStore:
         self.log.info("Loaded %d retained context(s) from %s", len(contexts), self.path)
         return contexts
 
-    def put(self, name: str, data: dict[str, Any], version: int, updater: str | None) -> None:
-        """Queue the new full state of a context; returns at once.
+    def put(self, name: str, data: dict[str, Any], version: int, updater: str | None) -> int:
+        """Queue the new full state of a context; returns its sequence number at once.
 
         ``data`` is encoded later, on the writer thread, so a state that a newer put replaces
         is never encoded at all. A caller that mutates ``data`` in place after the call may have
@@ -182,13 +224,32 @@ class ContextStore:
             and (updater is None or isinstance(updater, str))
         ):
             raise TypeError("put(name: str, data: dict, version: int, updater: str | None)")
-        self._enqueue(name, _Put(data, version, time.time(), updater))
+        return self._enqueue(name, _Put(data, version, time.time(), updater))
 
-    def delete(self, name: str) -> None:
-        """Queue the removal of a context; returns at once."""
+    def delete(self, name: str) -> int:
+        """Queue the removal of a context; returns its sequence number at once."""
         if not isinstance(name, str):
             raise TypeError("delete(name: str)")
-        self._enqueue(name, None)
+        return self._enqueue(name, None)
+
+    @property
+    def durable_seq(self) -> int:
+        """Every operation up to this sequence number is committed or failed for good.
+
+        A batch that failed for a transient reason (file locked, disk full) holds it back
+        until its retry commits; an operation superseded by a newer one for the same name is
+        durable when the newer one is.
+        """
+        with self._lock:
+            return self._durable_locked()
+
+    def take_failures(self) -> dict[str, tuple[int, str]]:
+        """Names whose operations can never be written, since the last call: for each, the
+        last sequence number the failure covers and the error. Such operations count as
+        handled in :attr:`durable_seq` but are not on disk."""
+        with self._lock:
+            failures, self._failures = self._failures, {}
+        return failures
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything queued before the call is written (or has failed).
@@ -242,19 +303,36 @@ class ContextStore:
 
     # -- queueing ------------------------------------------------------------------------------
 
-    def _enqueue(self, name: str, op: _Op) -> None:
+    def _enqueue(self, name: str, op: _Op) -> int:
         with self._lock:
+            self._queued += 1
+            seq = self._queued
             closed = self._closed
             if not closed:
                 was_idle = not self._pending
-                self._pending[name] = op
-                self._queued += 1
+                self._keep_pending(name, op, seq)
                 if self._writer is None:
                     self._start_writer()
                 elif was_idle:
                     self._wake.notify()
+            else:
+                self._written = max(self._written, seq)  # never written: handled, and failed
+                self._failures[name] = (seq, f"context store {self.path} is closed")
         if closed:
             self._error(1, f"context store {self.path} is closed; dropping writes")
+        return seq
+
+    def _keep_pending(self, name: str, op: _Op, seq: int) -> None:
+        """Make ``op`` the pending operation for ``name`` (lock held), keeping the oldest
+        sequence number it stands for."""
+        earlier = self._pending.get(name)
+        self._pending[name] = _Pending(op, earlier.first_seq if earlier else seq)
+
+    def _durable_locked(self) -> int:
+        oldest = [p.first_seq for p in self._pending.values()]
+        if self._inflight_seq is not None:
+            oldest.append(self._inflight_seq)
+        return min(oldest) - 1 if oldest else self._queued
 
     def _start_writer(self) -> None:
         """Start the writer thread (lock held); if threads can no longer be started (interpreter
@@ -291,8 +369,11 @@ class ContextStore:
         """
         with self._db_lock:
             with self._lock:
-                batch, self._pending = self._pending, {}
-                seq = self._queued
+                pending, self._pending = self._pending, {}
+                seq = self._batch_seq = self._queued
+                if pending:
+                    self._inflight_seq = min(p.first_seq for p in pending.values())
+            batch = {name: p.op for name, p in pending.items()}
             failed: dict[str, _Op] = {}
             if batch:
                 try:
@@ -300,17 +381,38 @@ class ContextStore:
                 except Exception as exc:  # a bug here must not stop persistence for good
                     self.log.exception("Context store %s: writer error", self.path)
                     self._error(len(batch), f"writer error: {exc!r}", logged=True)
+                    self._fail_for_good(batch, f"writer error: {exc!r}")
         with self._lock:
             if failed and not self._closed:
-                for name, op in failed.items():
-                    if name not in self._pending:
-                        self._pending[name] = op
+                for name in failed:
+                    newer = self._pending.get(name)
+                    first = pending[name].first_seq
+                    if newer is None:
                         self._queued += 1  # a later flush() waits for the retry
+                        self._pending[name] = _Pending(failed[name], first)
+                    else:  # still not durable before the newer operation is
+                        newer.first_seq = min(newer.first_seq, first)
                 self._backoff = min(max(2 * self._backoff, 1.0), _MAX_BACKOFF)
-            elif batch and not failed:
+            elif failed:  # closing: these will never be written
+                for name in failed:
+                    self._failures[name] = (seq, f"store {self.path} closed before a retry")
+            elif batch:
                 self._backoff = 0.0
+            self._inflight_seq = None
             self._written = max(self._written, seq)
             self._done.notify_all()
+            notify = self.on_commit if batch else None
+        if notify is not None:
+            try:
+                notify()
+            except Exception:  # the listener's bug must not stop persistence
+                self.log.exception("Context store %s: on_commit failed", self.path)
+
+    def _fail_for_good(self, batch: dict[str, _Op], message: str) -> None:
+        """Remember names whose operations will never be written (for take_failures)."""
+        with self._lock:
+            for name in batch:
+                self._failures[name] = (self._batch_seq, message)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -365,6 +467,8 @@ class ContextStore:
         if first:
             self.log.warning("%s; keeping its previous stored state", message)
         self._error(1, message, logged=True)
+        with self._lock:
+            self._failures[name] = (self._batch_seq, message)
 
     def _error(self, count: int, message: str, *, logged: bool = False) -> None:
         """Count and remember a failure; log it unless it repeats the previous one."""
@@ -427,7 +531,7 @@ class ContextStore:
                 self.log.warning(
                     "Context store %s: WAL not available (journal_mode=%s)", self.path, mode
                 )
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(_SCHEMA)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -9,12 +9,14 @@ its traitlets parent, so that configuration reaches it unchanged.
 
 from __future__ import annotations
 
+import os
 import secrets
 
-from traitlets import Bool, Float, HasTraits, Int, Unicode, default, validate
+from traitlets import Bool, Enum, Float, HasTraits, Int, Unicode, default, validate
 
 from ..hub.outbox import OutboxLimits
 from ..hub.shm import SharedMemoryArea
+from ..hub.store import ContextStore
 from ..protocol.frames import CHUNK_SIZE, DEFAULT_MAX_ATTACHMENT_BYTES
 
 __all__ = ["DEFAULT_MAX_ATTACHMENT_BYTES", "DEFAULT_MAX_MESSAGE_SIZE", "GatewaySettings"]
@@ -99,6 +101,50 @@ class GatewaySettings(HasTraits):
     context_store_path = Unicode(
         help="SQLite file for retained contexts (used when persist_contexts is True)."
     ).tag(config=True)
+    context_ack = Enum(
+        ["durable", "immediate"],
+        default_value="durable",
+        help=(
+            "When the hub acknowledges a write to a retained context (create, update, "
+            "destroy) while persist_contexts is on. 'durable': once it is committed to the "
+            "SQLite file, so an acknowledged update survives a crash of the hub (writes that "
+            "arrive together share one commit; subscribers get the update at once either "
+            "way). 'immediate': at once, before it is written; the file is written up to "
+            "context_store_delay later, and a crash loses what was acknowledged meanwhile."
+        ),
+    ).tag(config=True)
+    context_store_delay = Float(
+        -1.0,
+        help=(
+            "Seconds the store's writer waits after a change before it writes, to write a "
+            "context updated many times a second once per batch. Negative: 0 with "
+            "context_ack='durable' (every acknowledgement waits for this delay), 0.05 with "
+            "'immediate'."
+        ),
+    ).tag(config=True)
+    context_store_fsync = Bool(
+        False,
+        help=(
+            "Sync the store's journal to disk on every commit (SQLite synchronous=FULL): a "
+            "committed write then also survives a power loss or an OS crash, not only a crash "
+            "of the hub, at the cost of one fsync per commit."
+        ),
+    ).tag(config=True)
+
+    def open_context_store(self) -> ContextStore | None:
+        """The store for retained contexts as configured (None when persistence is off); its
+        directory is created private (0700) when missing."""
+        if not self.persist_contexts:
+            return None
+        path = self.context_store_path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+        return ContextStore(
+            path,
+            log=getattr(self, "log", None),
+            batch_delay=None if self.context_store_delay < 0 else self.context_store_delay,
+            ack_after_commit=self.context_ack == "durable",
+            synchronous="FULL" if self.context_store_fsync else "NORMAL",
+        )
 
     shm_dir = Unicode(
         "/dev/shm",

@@ -6,7 +6,7 @@ trust comes from the token only: an upgrade whose URL carries ``?token=`` (or wh
 ``Authorization: token ...`` header carries it) is trusted, any other must authenticate in its
 ``hello``. When ready it prints exactly one line, ``Interop hub: ws://HOST:PORT/interop/gateway
 ?token=T``, on stdout (logs go to stderr), writes its runtime file, and stops cleanly (exit 0)
-on SIGINT or SIGTERM.
+on SIGINT, SIGTERM or SIGHUP. The runtime file is removed on every exit path (see exitguard).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from traitlets import Bool, Int, Unicode, default
 
 from .._version import __version__
 from ..hub.core import InteropHub
-from ..hub.store import ContextStore
 from ..protocol import encode
+from .durable import DurableAcks
+from .exitguard import RuntimeFileGuard
 from .gateway import GOING_AWAY_CLOSE_CODE, GatewayService, GatewaySocket
 from .runtime import (
     ENV_TOKEN,
@@ -166,52 +167,73 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
         asyncio.run(self.serve())
 
     async def serve(self, ready: asyncio.Event | None = None) -> None:
-        """Serve until SIGINT/SIGTERM (or until :meth:`request_stop`)."""
+        """Serve until SIGINT/SIGTERM/SIGHUP (or until :meth:`request_stop`).
+
+        Every step of the start registers its undoing on one exit stack, so that whatever
+        fails (a port in use, a closed stdout, a failing store), everything started so far is
+        stopped and the runtime file, which holds the token, is removed first.
+        """
         self._stop = asyncio.Event()
-        store = self._open_store()
-        hub = InteropHub(
-            parent=self, token=self.token, store=store, shared_memory=self.open_shared_memory()
-        )
-        service = GatewayService(
-            hub,
-            limits=self.outbox_limits(),
-            max_message_size=self.max_message_size,
-            max_attachment_bytes=self.max_attachment_bytes,
-            log=self.log,
-        )
-        extra_status: dict[str, Any] = {"kind": "standalone"}
-        app = web.Application(
-            [
-                (
-                    rf"/{GATEWAY_PATH}",
-                    StandaloneGatewayHandler,
-                    {"service": service, "token": self.token},
-                ),
-                (
-                    r"/interop/api/([^/]*)",  # unknown views: 403 without token, else JSON 404
-                    StandaloneViewHandler,
-                    {"service": service, "token": self.token, "extra_status": extra_status},
-                ),
-            ],
-            websocket_ping_interval=self.ping_interval or None,
-            websocket_ping_timeout=self.ping_interval or None,
-        )
-        # tornado's read buffer must hold the largest frame we accept
-        server = HTTPServer(app, max_buffer_size=max(self.max_message_size + 65536, 104857600))
-        sockets = bind_sockets(self.port, address=self.ip)
-        server.add_sockets(sockets)
-        port = sockets[0].getsockname()[1]
-        url = f"ws://{host_for_url(self.ip)}:{port}/{GATEWAY_PATH}"
-        extra_status["url"] = url
-        runtime = RuntimeFile("standalone")
-        env = EnvironmentExport()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signum, self.request_stop)
-        try:
+        async with contextlib.AsyncExitStack() as cleanup:
+            for signum in _STOP_SIGNALS:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(signum, self.request_stop)
+                    cleanup.callback(_remove_signal_handler, loop, signum)
+            store = self.open_context_store()
+            if store is not None:
+                cleanup.callback(store.close)
+            hub = InteropHub(
+                parent=self, token=self.token, store=store, shared_memory=self.open_shared_memory()
+            )
+            if hub.shared_memory is not None:
+                cleanup.callback(hub.shared_memory.close)
+            cleanup.callback(hub.shutdown)
+            service = GatewayService(
+                hub,
+                limits=self.outbox_limits(),
+                max_message_size=self.max_message_size,
+                max_attachment_bytes=self.max_attachment_bytes,
+                log=self.log,
+            )
+            if store is not None:
+                acks = DurableAcks(store, hub, service, loop.call_soon_threadsafe)
+                acks.attach()
+                cleanup.callback(acks.detach)
+            extra_status: dict[str, Any] = {"kind": "standalone"}
+            app = web.Application(
+                [
+                    (
+                        rf"/{GATEWAY_PATH}",
+                        StandaloneGatewayHandler,
+                        {"service": service, "token": self.token},
+                    ),
+                    (
+                        r"/interop/api/([^/]*)",  # unknown views: 403 without token, else 404
+                        StandaloneViewHandler,
+                        {"service": service, "token": self.token, "extra_status": extra_status},
+                    ),
+                ],
+                websocket_ping_interval=self.ping_interval or None,
+                websocket_ping_timeout=self.ping_interval or None,
+            )
+            # tornado's read buffer must hold the largest frame we accept
+            server = HTTPServer(app, max_buffer_size=max(self.max_message_size + 65536, 104857600))
+            cleanup.push_async_callback(_close_connections, server)
+            cleanup.callback(service.close_all, GOING_AWAY_CLOSE_CODE, "interop hub shutting down")
+            cleanup.callback(server.stop)
+            sockets = bind_sockets(self.port, address=self.ip)
+            server.add_sockets(sockets)
+            port = sockets[0].getsockname()[1]
+            url = f"ws://{host_for_url(self.ip)}:{port}/{GATEWAY_PATH}"
+            extra_status["url"] = url
+            env = EnvironmentExport()
+            cleanup.callback(env.restore)
             env.set(url, self.token)
             if self.write_runtime_file:
+                runtime = RuntimeFile("standalone")
+                # registered last, so undone first: nobody may find a hub that is going away
+                cleanup.callback(RuntimeFileGuard(runtime).arm().remove)
                 runtime.write(url, self.token)
             sys.stdout.write(f"Interop hub: {url}?token={quote(self.token, safe='')}\n")
             sys.stdout.flush()
@@ -220,21 +242,6 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
                 ready.set()
             await self._stop.wait()
             self.log.info("Interop hub stopping")
-        finally:
-            server.stop()
-            service.close_all(GOING_AWAY_CLOSE_CODE, "interop hub shutting down")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(server.close_all_connections(), 5)
-            hub.shutdown()
-            if store is not None:
-                store.close()
-            if hub.shared_memory is not None:
-                hub.shared_memory.close()
-            runtime.remove()
-            env.restore()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.remove_signal_handler(signum)
 
     def request_stop(self) -> None:
         """Ask :meth:`serve` to shut down (what SIGINT and SIGTERM do)."""
@@ -242,9 +249,18 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
         if stop is not None:
             stop.set()
 
-    def _open_store(self) -> ContextStore | None:
-        if not self.persist_contexts:
-            return None
-        path = self.context_store_path
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return ContextStore(path, log=self.log)
+
+#: signals that stop the hub cleanly (SIGHUP: the terminal that started it went away)
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def _remove_signal_handler(loop: asyncio.AbstractEventLoop, signum: int) -> None:
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.remove_signal_handler(signum)
+
+
+async def _close_connections(server: HTTPServer) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(server.close_all_connections(), 5)
