@@ -50,6 +50,7 @@ from ..protocol.frames import (
     revive_ndarray,
     unpack_frame,
 )
+from ..protocol.limits import MAX_NESTING, frame_too_deep, too_deep_error
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
 from ..protocol.shm import (
     DEFAULT_THRESHOLD,
@@ -156,9 +157,12 @@ class Codec:
         or shared-memory references (a :class:`ChunkedFrame` of the buffers themselves when it
         must travel in chunks)."""
         try:  # plain JSON (most messages): no hook to build; orjson calls one only for
-            return orjson.dumps(message, option=_OPTIONS)  # values it cannot encode itself
+            plain = orjson.dumps(message, option=_OPTIONS)  # values it cannot encode itself
         except TypeError:
             pass  # dates, bytes, arrays, frames, or a value that cannot be sent at all
+        else:
+            _check_nesting(plain)
+            return plain
         buffers: list[Any] = []
         files = self.shared
         shared: list[dict[str, Any]] | None = [] if files is not None else None
@@ -170,6 +174,13 @@ class Codec:
                 for placeholder in shared:  # written for nothing: not sent
                     files.discard(placeholder)
             raise _serialization_error(error) from None
+        try:
+            _check_nesting(header)
+        except SerializationError:
+            if files is not None and shared:
+                for placeholder in shared:
+                    files.discard(placeholder)
+            raise
         if buffers or shared:
             parts, total = frame_parts(header, buffers)
             if total >= LARGE_FRAME and self.tune_allocator:
@@ -238,7 +249,10 @@ class Codec:
     def decode_binary(self, frame: bytes | bytearray | memoryview) -> Any:
         """The message of a binary frame, its values revived (shared files mapped now)."""
         header, buffers = unpack_frame(frame)
-        return revive(orjson.loads(header), buffers, self.shared)
+        message = orjson.loads(header)
+        if frame_too_deep(header):
+            raise too_deep_error(message)
+        return revive(message, buffers, self.shared)
 
     @staticmethod
     def needs_revive(frame: bytes | bytearray | str) -> bool:
@@ -247,7 +261,21 @@ class Codec:
         return _DATE_MARK in raw or _TAG_MARK in raw
 
 
+def _check_nesting(frame: bytes) -> None:
+    """The hub refuses a message nested deeper than its limit: refuse it before sending."""
+    if frame_too_deep(frame):
+        raise SerializationError(_TOO_DEEP)
+
+
+_TOO_DEEP = (
+    f"Cannot send this value: it nests objects and arrays deeper than {MAX_NESTING} levels "
+    "(counting the message around it), which the hub refuses"
+)
+
+
 def _serialization_error(error: TypeError) -> SerializationError:
+    if str(error) == "Recursion limit reached":  # orjson's own limit (deeper than the hub's)
+        return SerializationError(_TOO_DEEP)
     cause = error.__cause__
     if isinstance(cause, SerializationError):
         return cause

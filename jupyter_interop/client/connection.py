@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .._version import __version__
+from ..protocol.errors import ProtocolError
 from ..protocol.frames import CHUNK_MAGIC, ChunkAssembler, ChunkedFrame
+from ..protocol.limits import MAX_NESTING, frame_too_deep, too_deep_error
 from .codec import Codec, revive
 from .discovery import HubAddress
 from .errors import (
@@ -622,18 +624,49 @@ class Connection:
             items = orjson.loads(frame)
             if not isinstance(items, list):
                 return
+            if frame_too_deep(frame, MAX_NESTING + 1):  # (the array is one level more)
+                items = [self._refused_if_too_deep(item) for item in items]
             if Codec.needs_revive(frame):
                 items = revive(items)
             self._dispatch_batch(items)
             return
         if isinstance(frame, (bytes, bytearray)) and first != b"{":
-            message = self.codec.decode_binary(frame)
+            try:
+                message = self.codec.decode_binary(frame)
+            except ProtocolError as error:  # its header nests too deep (protocol/limits.py)
+                self._refuse(error)
+                return
         else:
             message = orjson.loads(frame)
+            if frame_too_deep(frame):
+                self._refuse(too_deep_error(message))
+                return
             if Codec.needs_revive(frame):
                 message = revive(message)
         if isinstance(message, dict):
             self._dispatch_message(message)
+
+    def _refused_if_too_deep(self, item: Any) -> Any:
+        """A batch item, or None (skipped) when it nests deeper than the limit."""
+        try:
+            too_deep = frame_too_deep(orjson.dumps(item))
+        except orjson.JSONEncodeError:  # deeper than orjson writes
+            too_deep = True
+        if too_deep:
+            self._refuse(too_deep_error(item))
+            return None
+        return item
+
+    def _refuse(self, error: ProtocolError) -> None:
+        """A message from the hub that breaks a protocol limit is not handled: the request it
+        answers fails with the reason, anything else is logged."""
+        message = error.request or {}
+        request_id = message.get("request_id")
+        entry = self._pending.get(str(request_id)) if request_id is not None else None
+        if entry is not None and not entry[0].done():
+            entry[0].set_exception(RemoteError(error.reason, error.reason_uri))
+            return
+        log.warning("Interop: ignored a %r message from the hub: %s", message.get("type"), error)
 
     def _dispatch_batch(self, items: list[Any]) -> None:
         """The messages of a batch frame in order; runs of consecutive messages that have a

@@ -29,6 +29,7 @@ import orjson
 from ..protocol import ProtocolError, Reason
 from ..protocol.codec import encode
 from ..protocol.frames import MAGIC, Attachment, FrameError, attach, encode_binary, unpack_frame
+from ..protocol.limits import check_frame_nesting
 
 __all__ = [
     "BINARY_EXTENSION",
@@ -95,6 +96,7 @@ def decode_frame(frame: bytes | bytearray, inbox: Claimer | None = None) -> Mess
         raise ProtocolError(Reason.INVALID_MESSAGE, f"Bad binary frame: {error}") from None
     if not isinstance(message, dict):
         raise ProtocolError(Reason.INVALID_MESSAGE, "A binary frame's header must be an object")
+    check_frame_nesting(header, message)
     try:
         attached = attach(message, buffers, inbox.claim if inbox is not None else None)
     except FrameError as error:

@@ -12,6 +12,7 @@ import orjson
 
 from .errors import ProtocolError, Reason
 from .frames import Attachment
+from .limits import MAX_NESTING, check_frame_nesting, frame_too_deep, too_deep_error
 
 Message = dict[str, Any]
 
@@ -43,8 +44,10 @@ def _load(frame: str | bytes, kind: type, what: str) -> Any:
 
 
 def decode(frame: str | bytes) -> Message:
-    """Decode one text frame into a message dict, or raise a ProtocolError."""
+    """Decode one text frame into a message dict, or raise a ProtocolError (one nested
+    deeper than ``limits.MAX_NESTING`` is refused with the decoded message in the error)."""
     message: Message = _load(frame, dict, "A message must be a JSON object")
+    check_frame_nesting(frame, message)
     return message
 
 
@@ -59,9 +62,20 @@ def is_batch(frame: str | bytes) -> bool:
 
 def decode_batch(frame: str | bytes) -> list[Any]:
     """Decode a batch frame into its items, in order (each is checked by the caller: an item
-    that is not an object is refused on its own, the others are still handled)."""
+    that is not an object is refused on its own, the others are still handled). An item
+    nested deeper than ``limits.MAX_NESTING`` is replaced by its refusal, a ProtocolError."""
     items: list[Any] = _load(frame, list, "A batch must be a JSON array")
+    if frame_too_deep(frame, MAX_NESTING + 1):  # the array is one level more
+        items = [_refused_if_too_deep(item) for item in items]
     return items
+
+
+def _refused_if_too_deep(item: Any) -> Any:
+    try:
+        encoded = orjson.dumps(item)
+    except orjson.JSONEncodeError:  # deeper than orjson writes: deeper than the limit
+        return too_deep_error(item)
+    return too_deep_error(item) if frame_too_deep(encoded) else item
 
 
 def join_batch(frames: list[bytes]) -> bytes:

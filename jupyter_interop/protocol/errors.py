@@ -12,6 +12,8 @@ class Reason:
     AUTH_FAILURE = "global.errors.authentication.failure"
     ALREADY_SEEN = "global.errors.already_seen"
     LIMITS_EXCEEDED = "global.errors.limits_exceeded"
+    #: a message nested deeper than ``protocol.limits.MAX_NESTING`` (refused whole)
+    TOO_DEEP = "global.errors.too_deep"
     NOT_AUTHENTICATED = "global.errors.not_authenticated"
     UNHANDLED = "global.errors.unhandled_message"
     INVALID_MESSAGE = "global.errors.invalid_message"
@@ -46,10 +48,21 @@ class Reason:
 
 
 class ProtocolError(Exception):
-    """A request that cannot be honoured; becomes a GW3 ``error`` reply to its sender."""
+    """A request that cannot be honoured; becomes a GW3 ``error`` reply to its sender.
 
-    def __init__(self, reason_uri: str, reason: str, context: dict[str, Any] | None = None):
+    ``request`` is the refused message when it was decoded before being refused (a frame
+    refused whole after decoding, see ``protocol/limits.py``), so the reply can answer it.
+    """
+
+    def __init__(
+        self,
+        reason_uri: str,
+        reason: str,
+        context: dict[str, Any] | None = None,
+        request: dict[str, Any] | None = None,
+    ):
         super().__init__(reason)
         self.reason_uri = reason_uri
         self.reason = reason
         self.context = context
+        self.request = request

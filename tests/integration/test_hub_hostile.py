@@ -1,0 +1,292 @@
+"""A hostile or buggy peer against a real standalone hub: it must not harm the other peers.
+
+Each test drives raw GW3 peers on WebSockets (no client library in between), so what the hub
+accepts, refuses and routes is seen exactly as a peer would see it. The rules are written
+down in ``docs/RELIABILITY.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import websockets
+from test_client_support import StandaloneHub
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application
+
+from jupyter_interop.hub import InteropHub
+from jupyter_interop.protocol.limits import MAX_NESTING
+from jupyter_interop.server.gateway import GatewayService
+from jupyter_interop.server.standalone import StandaloneGatewayHandler
+
+#: deeper than the hub accepts, and deeper than its JSON writer could write
+TOO_DEEP = 260
+
+
+def nested(depth: int) -> Any:
+    """A value with ``depth`` levels of objects and arrays (the innermost holds a number)."""
+    value: Any = 1
+    for level in range(depth):
+        value = {"a": value} if level % 2 else [value]
+    return value
+
+
+@dataclass
+class Gateway:
+    """A gateway served in the test's own loop, for rules seen from inside (its counters)."""
+
+    service: GatewayService
+    url: str
+    token: str
+
+
+@asynccontextmanager
+async def gateway_in_process(**service_settings: Any) -> AsyncIterator[Gateway]:
+    token = "hostile-test-token"
+    service = GatewayService(InteropHub(token=token), **service_settings)
+    app = Application(
+        [(r"/interop/gateway", StandaloneGatewayHandler, {"service": service, "token": token})]
+    )
+    sockets = bind_sockets(0, "127.0.0.1")
+    server = HTTPServer(app)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    try:
+        yield Gateway(service, f"ws://127.0.0.1:{port}/interop/gateway", token)
+    finally:
+        server.stop()
+        service.close_all()
+
+
+class RawPeer:
+    """A GW3 peer on a raw WebSocket: sends what the test writes, keeps what it receives."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.inbox: list[dict[str, Any]] = []
+        self.peer_id = ""
+        self._ids = itertools.count(1)
+
+    @classmethod
+    async def open(cls, hub: StandaloneHub | Gateway, name: str, **extensions: bool) -> RawPeer:
+        ws = await websockets.connect(
+            f"{hub.url}?token={hub.token}", proxy=None, compression=None, max_size=None
+        )
+        peer = cls(ws)
+        hello: dict[str, Any] = {
+            "domain": "global",
+            "type": "hello",
+            "identity": {"application": name},
+            "authentication": {"method": "access-token", "token": hub.token},
+        }
+        if extensions:
+            hello["extensions"] = {"jupyter_interop": extensions}
+        welcome = await peer.request(hello)
+        assert welcome["type"] == "welcome", welcome
+        peer.peer_id = welcome["peer_id"]
+        return peer
+
+    async def send(self, message: dict[str, Any]) -> str:
+        request_id = message.setdefault("request_id", f"q{next(self._ids)}")
+        await self.ws.send(json.dumps(message))  # (orjson cannot write 255 levels)
+        return str(request_id)
+
+    async def receive(self, timeout: float = 20) -> dict[str, Any]:
+        """The next message (a closed socket raises ``ConnectionClosed``)."""
+        frame = await asyncio.wait_for(self.ws.recv(), timeout)
+        message: dict[str, Any] = json.loads(frame)
+        return message
+
+    async def until(self, predicate: Any, timeout: float = 20) -> dict[str, Any]:
+        """The first message (kept or new) for which ``predicate`` holds."""
+        for kept in self.inbox:
+            if predicate(kept):
+                self.inbox.remove(kept)
+                return kept
+        while True:
+            message = await self.receive(timeout)
+            if predicate(message):
+                return message
+            self.inbox.append(message)
+
+    async def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send a request and return its reply (success, error or the domain's own)."""
+        request_id = await self.send(message)
+        return await self.until(lambda m: m.get("request_id") == request_id)
+
+    async def join(self, domain: str) -> None:
+        reply = await self.request({"domain": "global", "type": "join", "destination": domain})
+        assert reply["type"] == "success", reply
+
+    async def still_open(self) -> bool:
+        """The hub answers this peer's ping of the GW3 connection (a WebSocket pong)."""
+        pong = await self.ws.ping()
+        await asyncio.wait_for(pong, 20)
+        return True
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+def assert_refused_as_too_deep(reply: dict[str, Any]) -> None:
+    assert reply["type"] == "error", reply
+    assert reply["reason_uri"] == "global.errors.too_deep", reply
+    assert str(MAX_NESTING) in reply["reason"], reply
+
+
+# ---------------------------------------------------------------------- defect 1: nesting
+
+
+@pytest.mark.asyncio
+async def test_deep_bus_publish_is_refused_and_subscribers_keep_their_connection(
+    hub: StandaloneHub,
+) -> None:
+    subscriber = await RawPeer.open(hub, "md-subscriber")
+    attacker = await RawPeer.open(hub, "deep-publisher")
+    try:
+        for peer in (subscriber, attacker):
+            await peer.join("bus")
+        subscribed = await subscriber.request(
+            {"domain": "bus", "type": "subscribe", "topic": "md.>"}
+        )
+        assert subscribed["type"] == "subscribed", subscribed
+        reply = await attacker.request(
+            {"domain": "bus", "type": "publish", "topic": "md.x", "data": nested(TOO_DEEP)}
+        )
+        assert_refused_as_too_deep(reply)
+        await attacker.send(
+            {"domain": "bus", "type": "publish", "topic": "md.x", "data": {"after": True}}
+        )
+        event = await subscriber.until(lambda m: m.get("type") == "event")
+        assert event["data"] == {"after": True}, "the refused publish must not be routed"
+        assert await subscriber.still_open()
+    finally:
+        await subscriber.close()
+        await attacker.close()
+
+
+@pytest.mark.asyncio
+async def test_deep_context_update_is_refused_and_nothing_is_stored(hub: StandaloneHub) -> None:
+    member = await RawPeer.open(hub, "ctx-member")
+    attacker = await RawPeer.open(hub, "deep-writer")
+    try:
+        created = await member.request(
+            {
+                "domain": "global",
+                "type": "create-context",
+                "name": "hostile.deep",
+                "data": {"fine": 1},
+                "lifetime": "retained",
+            }
+        )
+        assert created["type"] == "context-created", created
+        context_id = created["context_id"]
+        joined = await attacker.request(
+            {"domain": "global", "type": "subscribe-context", "context_id": context_id}
+        )
+        assert joined["type"] == "subscribed-context", joined
+        for delta in (
+            {"updated": {"deep": nested(TOO_DEEP)}},
+            {"commands": [{"type": "set", "path": "x", "value": nested(TOO_DEEP)}]},
+            # a path builds maps as deep as its segments: the same limit applies to it
+            {"commands": [{"type": "set", "path": ".".join(["p"] * TOO_DEEP), "value": 1}]},
+        ):
+            reply = await attacker.request(
+                {
+                    "domain": "global",
+                    "type": "update-context",
+                    "context_id": context_id,
+                    "delta": delta,
+                }
+            )
+            assert_refused_as_too_deep(reply)
+        ok = await attacker.request(
+            {
+                "domain": "global",
+                "type": "update-context",
+                "context_id": context_id,
+                "delta": {"updated": {"fine": 2}},
+            }
+        )
+        assert ok["type"] == "success", ok
+        updated = await member.until(lambda m: m.get("type") == "context-updated")
+        assert updated["delta"] == {"updated": {"fine": 2}}, "nothing refused was routed"
+        late = await RawPeer.open(hub, "late-subscriber")
+        try:
+            snapshot = await late.request(
+                {"domain": "global", "type": "subscribe-context", "context_id": context_id}
+            )
+            assert snapshot["type"] == "subscribed-context", snapshot
+            assert snapshot["data"] == {"fine": 2}, "nothing refused was stored"
+            assert await late.still_open()
+        finally:
+            await late.close()
+        assert await member.still_open()
+    finally:
+        await member.close()
+        await attacker.close()
+
+
+@pytest.mark.asyncio
+async def test_deep_call_is_refused_and_the_server_keeps_its_connection(
+    hub: StandaloneHub,
+) -> None:
+    server = await RawPeer.open(hub, "server")
+    caller = await RawPeer.open(hub, "deep-caller")
+    try:
+        for peer in (server, caller):
+            await peer.join("agm")
+        registered = await server.request(
+            {"domain": "agm", "type": "register", "methods": [{"id": "1", "name": "hostile.echo"}]}
+        )
+        assert registered["type"] == "success", registered
+        call = {"domain": "agm", "type": "call", "server_id": server.peer_id, "method_id": "1"}
+        reply = await caller.request({**call, "arguments_kv": {"x": nested(TOO_DEEP)}})
+        assert_refused_as_too_deep(reply)
+        # a batch item nested one level deeper than allowed is refused on its own too
+        reply = await caller.request({**call, "arguments_kv": nested(MAX_NESTING)})
+        assert_refused_as_too_deep(reply)
+        request_id = await caller.send({**call, "arguments_kv": {"x": nested(MAX_NESTING - 4)}})
+        invoke = await server.until(lambda m: m.get("type") == "invoke")
+        assert invoke["arguments_kv"] == {"x": nested(MAX_NESTING - 4)}, "the limit is inclusive"
+        await server.send(
+            {
+                "domain": "agm",
+                "type": "yield",
+                "invocation_id": invoke["invocation_id"],
+                "result": {},
+            }
+        )
+        result = await caller.until(lambda m: m.get("request_id") == request_id)
+        assert result["type"] == "result", result
+    finally:
+        await server.close()
+        await caller.close()
+
+
+@pytest.mark.asyncio
+async def test_a_message_that_cannot_be_encoded_is_not_blamed_on_its_recipient() -> None:
+    async with gateway_in_process() as gateway:
+        receiver = await RawPeer.open(gateway, "receiver")
+        try:
+            service = gateway.service
+            conn = next(s.conn for s in service.sockets.values())
+            unwritable = {"domain": "bus", "type": "event", "peer_id": "x", "data": object()}
+            service.dispatch([(conn, unwritable)])
+            service.dispatch([(conn, {"domain": "global", "type": "marker", "n": 1})])
+            marker = await receiver.until(lambda m: m.get("type") == "marker")
+            assert marker["n"] == 1
+            assert await receiver.still_open()
+            assert service.undeliverable == 1
+            assert service.slow_consumers_closed == 0
+            assert service.status()["undeliverable"] == 1
+        finally:
+            await receiver.close()
