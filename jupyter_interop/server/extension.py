@@ -20,8 +20,9 @@ from tornado import web
 from traitlets import default
 
 from ..hub.core import InteropHub
-from ..hub.store import ContextStore
 from .dashboard import DASHBOARD_PATH, InteropDashboardHandler
+from .durable import DurableAcks
+from .exitguard import RuntimeFileGuard
 from .gateway import GOING_AWAY_CLOSE_CODE, GatewayService, KernelIdentity
 from .handlers import InteropGatewayHandler, InteropViewHandler
 from .runtime import GATEWAY_PATH, EnvironmentExport, RuntimeFile, http_to_ws
@@ -49,8 +50,10 @@ class InteropExtension(GatewaySettings, ExtensionApp):
         """Create the hub and the gateway; export a best-guess URL for early kernels."""
         self._env = EnvironmentExport()
         self._runtime = RuntimeFile("server")
+        # the server may still exit from its start-up (a port in use) without stopping us
+        self._runtime_guard = RuntimeFileGuard(self._runtime).arm()
         self._stopped = False
-        self.store = self._open_store()
+        self.store = self.open_context_store()
         self.hub = InteropHub(
             parent=self,
             token=self.token,
@@ -65,6 +68,13 @@ class InteropExtension(GatewaySettings, ExtensionApp):
             resolver=self._resolve_kernel,
             log=self.log,
         )
+        self._acks: DurableAcks | None = None
+        if self.store is not None:
+            assert self.serverapp is not None  # its io_loop exists before extensions load
+            self._acks = DurableAcks(
+                self.store, self.hub, self.service, self.serverapp.io_loop.add_callback
+            )
+            self._acks.attach()
         self.status_extra: dict[str, Any] = {"kind": "server"}
         self._publish(self._gateway_url())
 
@@ -80,12 +90,6 @@ class InteropExtension(GatewaySettings, ExtensionApp):
                 (DASHBOARD_PATH, InteropDashboardHandler),
             ]
         )
-
-    def _open_store(self) -> ContextStore | None:
-        if not self.persist_contexts:
-            return None
-        # the store creates its directory itself, private (0700)
-        return ContextStore(self.context_store_path, log=self.log)
 
     # ------------------------------------------------------------------ start
 
@@ -134,12 +138,17 @@ class InteropExtension(GatewaySettings, ExtensionApp):
             return
         self._stopped = True
         try:
+            self._runtime_guard.remove()  # first: nobody may find a hub that is going away
             self.service.close_all(GOING_AWAY_CLOSE_CODE, "Jupyter server shutting down")
+            if self._acks is not None:
+                self._acks.detach()
             self.hub.shutdown()
         finally:
-            if self.store is not None:
-                self.store.close()
-            if self.hub.shared_memory is not None:
-                self.hub.shared_memory.close()
-            self._runtime.remove()
-            self._env.restore()
+            try:
+                if self.store is not None:
+                    self.store.close()
+            finally:
+                if self.hub.shared_memory is not None:
+                    self.hub.shared_memory.close()
+                self._runtime_guard.remove()
+                self._env.restore()
