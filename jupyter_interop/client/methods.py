@@ -23,6 +23,7 @@ import contextlib
 import contextvars
 import inspect
 import itertools
+import logging
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ from .errors import (
 from .instance import Instance, InstanceFilter, normalize_filter
 from .registry import Method, MethodInfo, Unsubscribe
 from .twins import blocking, on_io_loop
+
+log = logging.getLogger("jupyter_interop.client")
 
 if TYPE_CHECKING:
     from .api import Interop
@@ -501,11 +504,7 @@ class Methods:
         await conn.wait_connected(conn.loop.time() + response_timeout, f"invoke({name!r})")
         chosen = await self._wait_for_targets(method, parsed, False, wait)
         if not chosen:
-            raise MethodNotFoundError(
-                f"Can not find a method matching {name!r} with server filter {target!r} "
-                f"(waited {wait:g} s)" + self._known_hint(name),
-                method=name,
-            )
+            raise MethodNotFoundError(self._not_found(name, method, target, wait), method=name)
         if len(chosen) == 1:  # the common case: no task per target
             server, info = chosen[0]
             outcomes = [await self._call_one(server, info, arguments, payload, response_timeout)]
@@ -567,16 +566,49 @@ class Methods:
     ) -> list[tuple[Instance, MethodInfo]]:
         registry = self._client._registry
         loop = self._client._io.loop
-        deadline = loop.time() + wait
+        began = loop.time()
+        deadline = began + wait
         own = self._client._conn.peer_id
+        waiting = False
         while True:
             chosen = registry.select(registry.candidates(query, streaming), target, own)
             remaining = deadline - loop.time()
             if chosen or remaining <= 0:
+                if waiting:
+                    log.info(
+                        "Interop: %s %r after %.1f s",
+                        "found" if chosen else "gave up waiting for",
+                        _query_name(query),
+                        loop.time() - began,
+                    )
                 return chosen
+            if not waiting:  # say so once, so a script's wait is never silent
+                waiting = True
+                log.info(
+                    "Interop: waiting up to %g s for a server of %r matching %r",
+                    wait,
+                    _query_name(query),
+                    target,
+                )
             changed = registry.changed
             with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
+
+    def _not_found(
+        self, name: str, query: str | dict[str, Any], target: Target | None, wait: float
+    ) -> str:
+        """Why no server was chosen: nobody offers the method, or nobody the target picks."""
+        offering = self._client._registry.candidates(query, False)
+        if offering:
+            who = ", ".join(_describe_server(server) for server, _ in offering)
+            return (
+                f"No instance matching the target {target!r} offers {name!r} (waited "
+                f"{wait:g} s); it is offered by: {who}"
+            )
+        return (
+            f"Can not find a method matching {name!r} with server filter {target!r} "
+            f"(waited {wait:g} s)" + self._known_hint(name)
+        )
 
     def _known_hint(self, name: str) -> str:
         names = sorted({m.name for m in self._client._registry.methods()})
@@ -614,8 +646,9 @@ class Methods:
                 "timeout",
             )
         except RemoteError as error:
+            reason = error.reason + _argument_hint(error.context, server, info, arguments)
             return InvocationErrorEntry(
-                server, info.name, arguments, error.reason, error.reason_uri, error.context
+                server, info.name, arguments, reason, error.reason_uri, error.context
             )
         except ConnectionLostError as error:
             return InvocationErrorEntry(server, info.name, arguments, str(error), "connection")
@@ -678,6 +711,39 @@ class Methods:
     def on_server_method_removed(self, callback: Callable[[Instance, Method], Any]) -> Unsubscribe:
         """``callback(instance, method)`` when a server stops offering a method."""
         return self._client._registry.listen("server_method_removed", callback)
+
+
+def _query_name(query: str | dict[str, Any]) -> str:
+    return query if isinstance(query, str) else str(query.get("name", query))
+
+
+def _describe_server(server: Instance) -> str:
+    """A server as a user knows it: its notebook (or application) and peer id."""
+    if server.notebook_path:
+        return f"notebook {server.notebook_path!r} (peer {server.peer_id})"
+    return f"application {server.application!r} (peer {server.peer_id})"
+
+
+def _argument_hint(
+    context: Any, server: Instance, info: MethodInfo, arguments: dict[str, Any]
+) -> str:
+    """For a handler that failed on its arguments (a missing or unexpected one reads as a
+    ``TypeError``, an unset name in a cell method as a ``NameError``): say where it ran,
+    what the method declares it accepts and what was sent, so it does not read as a local
+    error. Empty for any other failure."""
+    kind = context.get("type") if isinstance(context, dict) else None
+    text = context.get("message") if isinstance(context, dict) else None
+    about_arguments = kind == "NameError" or (
+        kind == "TypeError" and isinstance(text, str) and "argument" in text
+    )
+    if not about_arguments:
+        return ""
+    accepts = f"accepts {info.accepts!r}" if info.accepts else "declares no 'accepts' signature"
+    sent = ", ".join(sorted(arguments)) or "no arguments"
+    return (
+        f" [raised by {info.name!r} in {_describe_server(server)}, which {accepts}; "
+        f"sent: {sent}]"
+    )
 
 
 def _error_message(
