@@ -31,6 +31,7 @@ from ._views import (
     status_view,
     stream_methods,
 )
+from ._waiting import call_showing_wait
 
 if TYPE_CHECKING:
     import argparse
@@ -168,12 +169,23 @@ class InteropMagics(FeedCommands, Magics):
             raise UsageError("--timeout must be a positive number of seconds")
         if args.wait is not None and args.wait < 0:
             raise UsageError("--wait must be a number of seconds >= 0")
-        result: InvocationResult = self.io.methods.invoke(
-            args.name,
-            arguments,
-            self._target(args.target),
-            timeout=args.timeout,
-            wait_timeout=args.wait,
+        io = self.io
+        target = self._target(args.target)
+        wait = args.wait if args.wait is not None else io.method_wait_timeout
+
+        def describe(elapsed: float) -> str:
+            if io.methods.methods(args.name):
+                return f"waiting for {args.name}… {elapsed:.1f} s"
+            return (
+                f"waiting for {args.name}… {elapsed:.1f} s (no server offers it yet; "
+                f"waiting up to {wait:g} s)"
+            )
+
+        result: InvocationResult = call_showing_wait(
+            lambda: io.methods.invoke(
+                args.name, arguments, target, timeout=args.timeout, wait_timeout=args.wait
+            ),
+            describe,
         )
         many = args.target == "all" or len(result.all_return_values) > 1
         value = [e.returned for e in result.all_return_values] if many else result.returned
