@@ -8,9 +8,11 @@ errors show in the widget's status line.
 
 from __future__ import annotations
 
+import datetime as _dt
 import html
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +165,29 @@ class ChannelSelector(w.VBox):
         super().close()
 
 
+def local_time(epoch: float) -> str:
+    """``14:03:07.125``: a moment as local time with milliseconds."""
+    moment = _dt.datetime.fromtimestamp(epoch)
+    return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+#: names of fields that hold a moment; numeric ones (epoch s or ms) are shown as local times
+_TIME_FIELDS = {"time", "timestamp", "ts", "date", "datetime"}
+
+
+def _cell(key: str, value: Any) -> str:
+    """A stream item's field as text; epoch times in time-named fields become local times."""
+    named_time = key.lower() in _TIME_FIELDS or key.endswith(("_at", "_time", "At", "Time"))
+    if named_time and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if 1e12 <= value < 1e14:  # milliseconds since the epoch
+            return _dt.datetime.fromtimestamp(value / 1000).strftime("%Y-%m-%d ") + local_time(
+                value / 1000
+            )
+        if 1e9 <= value < 1e11:  # seconds since the epoch
+            return _dt.datetime.fromtimestamp(value).strftime("%Y-%m-%d ") + local_time(value)
+    return str(value)
+
+
 def _json_html(data: Any) -> str:
     try:
         text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
@@ -209,8 +234,12 @@ class ContextView(w.VBox):
 
 
 class StreamView(w.VBox):
-    """A live view of a stream: the last ``max_items`` items as a table, newest first.
+    """A live view of a stream: the last ``max_items`` items as a table, newest first, each
+    with the local time it was received (ms); numeric time fields (``time``, ``timestamp``,
+    ``ts``, ``*_at``: epoch seconds or ms) are shown as local times too.
 
+    ``chart="px"`` adds a live line chart (bqplot) of that numeric field against the time
+    received, keeping the last ``chart_points`` points; ``chart_line`` is its ``Lines`` mark.
     The subscription starts in the background (the cell returns at once); its outcome shows
     in the header, and ``ready`` is set when it is known.
     """
@@ -222,19 +251,36 @@ class StreamView(w.VBox):
         *,
         target: Any = "best",
         max_items: int = 20,
+        chart: str | None = None,
+        chart_points: int = 200,
         client: Interop | None = None,
         **kwargs: Any,
     ) -> None:
+        if chart is not None and (not isinstance(chart, str) or not chart):
+            raise ValueError(f"chart must be the name of a numeric field, not {chart!r}")
+        if not isinstance(chart_points, int) or chart_points < 2:
+            raise ValueError(f"chart_points must be an integer >= 2, not {chart_points!r}")
+        self.chart_field = chart
+        self.chart_points = chart_points
+        #: the bqplot Figure and its Lines mark (None without ``chart``)
+        self.chart: Any = None
+        self.chart_line: Any = None
+        if chart is not None:
+            self.chart, self.chart_line = self._chart_figure(name, chart)
         self._io = client or session().client()
         self.name = name
         self.max_items = max_items
         self.items: list[Any] = []
+        #: when each of ``items`` was received (epoch seconds)
+        self.received: list[float] = []
+        self._points: list[tuple[float, float]] = []
         self.count = 0
         self.header = w.HTML(f"<b>{html.escape(name)}</b> <i>(subscribing)</i>")
         self.body = w.HTML()
-        super().__init__([self.header, self.body], **kwargs)
+        shown = [self.header] + ([self.chart] if self.chart is not None else []) + [self.body]
+        super().__init__(shown, **kwargs)
         self.add_class("ji-stream-view")
-        self._pending: list[Any] = []
+        self._pending: list[tuple[float, Any]] = []
         self._lock = threading.Lock()
         self._scheduled = False
         self._sub: Any = None
@@ -279,9 +325,33 @@ class StreamView(w.VBox):
             f"{html.escape(str(exc))}</span>"
         )
 
+    @staticmethod
+    def _chart_figure(name: str, field: str) -> tuple[Any, Any]:
+        try:
+            import bqplot as bq
+        except ImportError:
+            raise ImportError(
+                "StreamView(chart=...) draws with bqplot: pip install 'jupyter_interop[data]'"
+            ) from None
+        x, y = bq.DateScale(), bq.LinearScale()
+        line = bq.Lines(x=[], y=[], scales={"x": x, "y": y})
+        axes = [
+            bq.Axis(scale=x, label="received", tick_format="%H:%M:%S"),
+            bq.Axis(scale=y, orientation="vertical", label=field),
+        ]
+        figure = bq.Figure(
+            marks=[line],
+            axes=axes,
+            title=f"{name}: {field}",
+            animation_duration=0,
+            layout=w.Layout(width="100%", height="260px"),
+        )
+        figure.add_class("ji-stream-chart")
+        return figure, line
+
     def _received(self, item: Any) -> None:
         with self._lock:
-            self._pending.append(item.data)
+            self._pending.append((time.time(), item.data))
             if self._scheduled:
                 return
             self._scheduled = True
@@ -292,29 +362,48 @@ class StreamView(w.VBox):
             batch, self._pending = self._pending, []
             self._scheduled = False
         self.count += len(batch)
-        self.items = (self.items + batch)[-self.max_items :]
+        self.items = (self.items + [data for _, data in batch])[-self.max_items :]
+        self.received = (self.received + [when for when, _ in batch])[-self.max_items :]
+        if self.chart_line is not None:
+            self._plot(batch)
         self._render()
 
+    def _plot(self, batch: list[tuple[float, Any]]) -> None:
+        import numpy as np
+
+        field = self.chart_field
+        for when, data in batch:
+            value = data.get(field) if isinstance(data, dict) and field else None
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._points.append((when, float(value)))
+        del self._points[: -self.chart_points]
+        if not self._points:
+            return
+        times = np.array([int(t * 1000) for t, _ in self._points], dtype="datetime64[ms]")
+        with self.chart_line.hold_sync():
+            self.chart_line.x = times
+            self.chart_line.y = np.array([v for _, v in self._points])
+
     def _render(self) -> None:
-        rows = list(reversed(self.items))
+        rows = list(zip(reversed(self.received), reversed(self.items), strict=True))
         keys: list[str] = []
-        for row in rows:
+        for _, row in rows:
             if isinstance(row, dict):
                 keys.extend(k for k in row if k not in keys)
-        if keys:
-            head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
-            body = "".join(
-                "<tr>"
-                + "".join(
-                    f"<td>{html.escape(str(r.get(k, '')) if isinstance(r, dict) else '')}</td>"
-                    for k in keys
-                )
-                + "</tr>"
-                for r in rows
+        head = '<th class="ji-received">received</th>' + "".join(
+            f"<th>{html.escape(k)}</th>" for k in keys
+        )
+        body = "".join(
+            f'<tr><td class="ji-received">{local_time(when)}</td>'
+            + (
+                "".join(f"<td>{html.escape(_cell(k, r.get(k, '')))}</td>" for k in keys)
+                if isinstance(r, dict)
+                else f'<td colspan="{max(1, len(keys))}">{html.escape(repr(r))}</td>'
             )
-            table = f'<table class="ji-table"><tr>{head}</tr>{body}</table>'
-        else:
-            table = "".join(f"<div>{html.escape(repr(r))}</div>" for r in rows)
+            + "</tr>"
+            for when, r in rows
+        )
+        table = f'<table class="ji-table"><tr>{head}</tr>{body}</table>'
         self.body.value = (
             f'<div style="color:var(--jp-ui-font-color2,#777)">{self.count} item(s)</div>{table}'
         )
