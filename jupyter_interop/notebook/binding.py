@@ -17,6 +17,9 @@ Rules (DESIGN §2.6, §5 and the Jupyter notes):
 * ``transform=(to_remote, from_remote)`` converts between the widget's and the shared value.
 * ``channel=True`` follows the notebook's current channel (the snapshot of a newly joined channel
   is applied); ``channel="Red"`` sticks to one channel.
+* A channel-bound widget whose path has no value on the channel (an empty channel was joined,
+  or the notebook left its channel) keeps its value but is marked stale (:mod:`._stale`,
+  ``binding.stale`` says why) until a value arrives or its own value is published.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ import collections
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._kernel import call_on_main, on_main_thread
 from ._session import session
+from ._stale import show_stale
 
 if TYPE_CHECKING:
     from ..client import Interop
@@ -105,6 +109,8 @@ class Binding:
     to_remote: Callable[[Any], Any] | None = None
     from_remote: Callable[[Any], Any] | None = None
     active: bool = True
+    #: why the widget's value is not the channel's ("no data on Blue"), else None
+    stale: str | None = None
     _applying: bool = field(default=False, repr=False)
 
     # -- widget -> hub
@@ -222,6 +228,8 @@ class _Source:
             value = get_path(data, binding.path) if data is not None else _MISSING
         if value is not _MISSING:
             self._apply_now([(binding, binding.remote_value(value))])
+        elif self._missing_reason() is not None:
+            self._mark_now([(binding, self._missing_reason())])
         elif self._seeds():
             current = getattr(binding.widget, binding.trait)
             remote = binding.to_remote(current) if binding.to_remote else current
@@ -250,6 +258,39 @@ class _Source:
         ]
         if siblings:
             self._apply_soon(siblings)
+        if self._publishes():  # the widget's value is the shared one now
+            self._mark_soon([(origin, None)] + [(b, None) for b, _ in siblings])
+
+    def _publishes(self) -> bool:
+        """Whether a widget's write reaches the hub now."""
+        return True
+
+    def _missing_reason(self) -> str | None:
+        """Why a path without a value leaves widgets stale here (None: it does not)."""
+        return None
+
+    def mark_missing(self, data: Any, reason: str) -> None:
+        """Mark the bindings whose path ``data`` lacks (client event thread)."""
+        marks = [
+            (b, reason)
+            for b in list(self.bindings)
+            if b.active and (data is None or get_path(data, b.path) is _MISSING)
+        ]
+        if marks:
+            self._mark_soon(marks)
+
+    def _mark_soon(self, marks: Sequence[tuple[Binding, str | None]]) -> None:
+        if on_main_thread():
+            self._mark_now(marks)
+        else:
+            call_on_main(self._mark_now, marks)
+
+    @staticmethod
+    def _mark_now(marks: Sequence[tuple[Binding, str | None]]) -> None:
+        for binding, reason in marks:
+            if binding.active and binding.stale != reason:
+                binding.stale = reason
+                show_stale(binding.widget, reason)
 
     def deliver(self, data: Any) -> None:
         """New data from the hub (client event thread): apply it on the main loop."""
@@ -262,6 +303,7 @@ class _Source:
                 updates.append((binding, binding.remote_value(value)))
         if updates:
             self._apply_soon(updates)
+            self._mark_soon([(b, None) for b, _ in updates if b.stale is not None])
 
     def _apply_soon(self, updates: list[tuple[Binding, Any]]) -> None:
         if on_main_thread():
@@ -316,13 +358,33 @@ class _ChannelSource(_Source):
         return self.fixed or self.io.channels.current
 
     def _subscribe(self) -> Callable[[], None]:
-        def on_data(data: Any, *rest: Any) -> None:
+        def on_data(data: Any, channel: Any, meta: Any) -> None:
             self.deliver(data)
+            if getattr(meta, "snapshot", False):  # just joined: what it lacks is stale here
+                self.mark_missing(data, f"no data on {channel.name}")
+
+        def on_changed(name: str | None) -> None:
+            if name is None:
+                self.mark_missing(None, "not on a channel")
 
         if self.fixed:
             sub = self.io.channels.subscribe_for(self.fixed, on_data, include_own=False)
             return sub.unsubscribe
-        return self.io.channels.subscribe(on_data, include_own=False)
+        stop_data = self.io.channels.subscribe(on_data, include_own=False)
+        stop_changes = self.io.channels.on_changed(on_changed)
+
+        def stop() -> None:
+            stop_data()
+            stop_changes()
+
+        return stop
+
+    def _publishes(self) -> bool:
+        return self._channel() is not None
+
+    def _missing_reason(self) -> str | None:
+        channel = self._channel()
+        return f"no data on {channel}" if channel else "not on a channel"
 
     def _read(self) -> Any:
         channel = self._channel()
