@@ -31,7 +31,7 @@ import pytest
 COMPAT_DIR = Path(__file__).resolve().parent
 REPO_ROOT = COMPAT_DIR.parent.parent
 PACKAGES = ("@interopio/core", "@glue42/core")
-BANNER = re.compile(r"Interop hub: (ws://\S+)")
+BANNER = re.compile(r"(?:Interop hub|Glue42 gateway): (ws://\S+)")
 INSTALL_HINT = "run `npm ci --prefix tests/compat` (needs Node.js >= 18 and npm)"
 
 
