@@ -76,12 +76,14 @@ async def ack_latency(url: str, token: str, updates: int) -> dict[str, float]:
 
 
 async def throughput(url: str, token: str, writers: int, window: int, seconds: float) -> float:
-    """Acknowledged updates per second with ``writers`` × ``window`` updates in flight."""
+    """Acknowledged updates per second with ``writers`` * ``window`` updates in flight."""
     clients = [
         await Gw3Client.open(url, token, f"durable-load-{i}", join_agm=False)
         for i in range(writers)
     ]
-    ids = [await c.create_context(f"bench.durable.load{i}", {"n": 0}) for i, c in enumerate(clients)]
+    ids = [
+        await c.create_context(f"bench.durable.load{i}", {"n": 0}) for i, c in enumerate(clients)
+    ]
     done = 0
     stop_at = time.perf_counter() + seconds
 
@@ -160,9 +162,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 async def main(argv: list[str]) -> int:
     opts = parse(argv)
-    configs = (
-        dict(value.split("=", 1) for value in opts.config) if opts.config else DEFAULT_CONFIGS
-    )
+    configs = dict(value.split("=", 1) for value in opts.config) if opts.config else DEFAULT_CONFIGS
     rows = []
     for name, args in configs.items():
         print(f"durable: {name} ...", file=sys.stderr, flush=True)

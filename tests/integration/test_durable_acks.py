@@ -57,9 +57,7 @@ async def test_burst_acknowledged_then_killed_is_all_there_after_restart(tmp_pat
     hub = start_hub(tmp_path, *args)
     ws = await _peer(hub, "writer")
     await ws.send(
-        json.dumps(
-            {"type": "create-context", "request_id": "c", "name": "burst", "data": {"n": 0}}
-        )
+        json.dumps({"type": "create-context", "request_id": "c", "name": "burst", "data": {"n": 0}})
     )
     created = await recv_until(ws, "context-created")
     context_id = created["context_id"]
