@@ -21,6 +21,7 @@ from labkit import LabError, LabPage, LabServer, write_notebook
 import jupyter_interop as ji
 
 SIDEBAR = "#jp-interop-sidebar"
+BUILT_EXTENSION = Path(__file__).resolve().parents[2] / "jupyter_interop" / "labextension"
 README_IMAGE = Path(__file__).resolve().parents[2] / "notebooks" / "images" / "lab-sidebar.png"
 WAIT_MS = 30_000
 
@@ -45,6 +46,21 @@ def _client(server: LabServer, application: str) -> ji.Interop:
         application=application,
         new=True,
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built_extension(lab_server: LabServer) -> Path:
+    """The lab serves the extension built by scripts/build-labextension.sh: linked into the
+    server's isolated data dir, where JupyterLab looks for prebuilt extensions on each page."""
+    if not (BUILT_EXTENSION / "package.json").is_file():
+        pytest.fail(
+            f"{BUILT_EXTENSION} is missing: run bash scripts/build-labextension.sh", pytrace=False
+        )
+    link = Path(lab_server.env["JUPYTER_DATA_DIR"]) / "labextensions" / "jupyter_interop"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(BUILT_EXTENSION, target_is_directory=True)
+    return link
 
 
 @pytest.fixture(scope="module")
@@ -286,6 +302,21 @@ def test_screenshots_light_and_dark(lab: LabPage, lab_server: LabServer, peer: j
     section(lab, "channels").locator('[data-name="Blue"] [data-role=data]').wait_for(
         timeout=WAIT_MS
     )
+    # room for the picture: the streams section folded, the left area dragged wider
+    section(lab, "streams").locator("[data-action=toggle-section]").click()
+    handle = lab.page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+    box = handle.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    lab.page.mouse.move(x, y)
+    lab.page.mouse.down()
+    lab.page.mouse.move(x + 180, y, steps=5)
+    lab.page.mouse.up()
+    lab.page.wait_for_function(
+        "(sel) => document.querySelector(sel).getBoundingClientRect().width > 380",
+        arg=SIDEBAR,
+        timeout=WAIT_MS,
+    )
     light = lab.screenshot("lab-sidebar-light.png")
 
     lab.command("apputils:change-theme", {"theme": "JupyterLab Dark"})
@@ -371,7 +402,8 @@ def test_two_hundred_contexts_and_fifty_peers(lab: LabPage, lab_server: LabServe
         assert hostile.first.get_attribute("data-name") == HOSTILE
         hostile.first.click()
         contexts.locator("[data-role=context-tree]").wait_for(timeout=WAIT_MS)
-        assert HOSTILE in contexts.locator("[data-role=context-tree]").inner_text()
+        # shown as a JSON string (quoted and escaped), as text
+        assert json.dumps(HOSTILE) in contexts.locator("[data-role=context-tree]").inner_text()
         assert lab.page.locator(f"{SIDEBAR} img").count() == 0
         assert lab.page.evaluate("() => window.__sidebarPwned === undefined")
     finally:
