@@ -13,7 +13,9 @@ python3 -m mypy jupyter_interop
 
 mkdir -p test-artifacts
 echo "test: pytest"
-python3 -m pytest tests -p no:cacheprovider -rfEs --junitxml=test-artifacts/junit.xml "$@"
+python3 -m pytest tests -p no:cacheprovider -rfEs --junitxml=test-artifacts/junit.xml \
+    --cov=jupyter_interop --cov-config=scripts/coverage.cfg --cov-report=term \
+    --cov-report=xml:test-artifacts/coverage.xml "$@"
 python3 - <<'PY'
 import sys
 import xml.etree.ElementTree as ET
@@ -27,3 +29,5 @@ if ran == 0:
 if skipped:
     sys.exit(f"test: {skipped} test(s) were skipped; every test must run here")
 PY
+echo "test: coverage $(python3 -m coverage report --rcfile=scripts/coverage.cfg --format=total)% \
+of jupyter_interop (this process and every Python process the tests started)"
