@@ -44,10 +44,12 @@ WebSocket frame limit) travels as a sequence of chunk frames, each a WebSocket b
           20   uint64 LE  offset             of this chunk's bytes in the whole frame
           28   the bytes
 
-A sender writes a message's chunks in order (offsets 0, n, 2n, ...); the receiver copies them
-into one buffer of T bytes and handles the reassembled frame as if it had arrived whole
-(:class:`ChunkAssembler`). T is checked against the receiver's cap on an assembled message as
-soon as the first chunk arrives, before anything is allocated.
+A sender writes a message's chunks in order (offsets 0, n, 2n, ...); the receiver appends them
+to one buffer and handles the reassembled frame as if it had arrived whole
+(:class:`ChunkAssembler`). The buffer grows with the bytes that arrive, never from T: T is
+only checked against the receiver's cap on one message when the first chunk arrives, and the
+bytes held for all messages still arriving count against one budget per process
+(:class:`ReassemblyBudget`, the hub's ``max_reassembly_bytes``).
 
 Shared memory. Between the hub and a peer on its host that negotiated ``shm``, a placeholder may
 carry ``"shm": {"name": ..., "size": ...}`` instead of ``buffers``: the value is in a file of
@@ -68,6 +70,7 @@ import orjson
 
 __all__ = [
     "ALIGNMENT",
+    "CHUNK_HEADER",
     "CHUNK_MAGIC",
     "CHUNK_SIZE",
     "DATE_PREFIX",
@@ -79,6 +82,7 @@ __all__ = [
     "ChunkTooLarge",
     "ChunkedFrame",
     "FrameError",
+    "ReassemblyBudget",
     "attach",
     "chunk_count",
     "chunk_views",
@@ -635,7 +639,9 @@ CHUNK_MAGIC = b"JIC1"
 CHUNK_SIZE = 8 * 1024 * 1024
 #: default cap on one reassembled message (the hub's is ``max_attachment_bytes``)
 DEFAULT_MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024 * 1024
-_CHUNK = struct.Struct("<4sIIQQ")
+#: the header of a chunk frame (magic, message id, flags, total length, offset)
+CHUNK_HEADER = struct.Struct("<4sIIQQ")
+_CHUNK = CHUNK_HEADER
 CHUNK_HEADER_SIZE = _CHUNK.size
 _LAST = 1
 
@@ -743,32 +749,70 @@ def peek_header(frame: bytes | bytearray | memoryview) -> dict[str, Any] | None:
     return header if isinstance(header, dict) else None
 
 
+class ReassemblyBudget:
+    """Bytes held for chunked messages still arriving, across every connection that shares
+    it (the hub has one for all its peers): a chunk that would go over ``limit`` is refused,
+    with its message, and what that message held is given back at once."""
+
+    __slots__ = ("held", "limit")
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("A reassembly budget must be positive")
+        self.limit = limit
+        #: bytes received and not yet handed over as whole frames
+        self.held = 0
+
+    def take(self, count: int) -> bool:
+        """Reserve ``count`` more bytes; False (nothing reserved) when over the limit."""
+        if self.held + count > self.limit:
+            return False
+        self.held += count
+        return True
+
+    def give_back(self, count: int) -> None:
+        self.held -= count
+
+
 class ChunkAssembler:
     """Reassembles the chunk frames received on one connection into whole binary frames.
 
     :meth:`feed` takes each chunk frame and returns the whole frame (a ``bytearray``) with its
-    last chunk, else None. A message announcing more than ``max_bytes`` (with what is already
-    pending) raises :class:`ChunkTooLarge` on its first chunk, and its later chunks are
-    skipped; a malformed chunk raises :class:`FrameError` and drops that message. Partial
-    messages live only here: :meth:`clear` (the connection closed) forgets them all.
+    last chunk, else None. A message's buffer holds only what arrived of it (plus the
+    growth slack of a ``bytearray``, at most an eighth), charged to ``budget`` (shared by all
+    the connections of a hub; a budget of its own, ``max_bytes``, when none is given) until
+    the whole frame is handed over. :class:`ChunkTooLarge` refuses a message on its first
+    chunk when it announces more than ``max_bytes`` (with what the connection has announced
+    already), or on any chunk that would take the budget over its limit; the message's later
+    chunks are skipped. A malformed chunk raises :class:`FrameError` and drops that message.
+    Partial messages live only here: :meth:`clear` (the connection closed) forgets them all.
     """
 
-    __slots__ = ("_partial", "max_bytes")
+    __slots__ = ("_partial", "budget", "max_bytes")
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES) -> None:
+    def __init__(
+        self, max_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES, budget: ReassemblyBudget | None = None
+    ) -> None:
         self.max_bytes = max_bytes
+        self.budget = budget if budget is not None else ReassemblyBudget(max_bytes)
         #: message id -> [buffer (None: refused, skipping), bytes received, total]
         self._partial: dict[int, list[Any]] = {}
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes reserved for messages still missing chunks."""
+        """Bytes held for messages still missing chunks (what arrived of them)."""
+        return sum(e[1] for e in self._partial.values() if e[0] is not None)
+
+    @property
+    def announced_bytes(self) -> int:
+        """Bytes the messages still missing chunks announced (counted against ``max_bytes``)."""
         return sum(e[2] for e in self._partial.values() if e[0] is not None)
 
     def __len__(self) -> int:
         return len(self._partial)
 
     def clear(self) -> None:
+        self.budget.give_back(self.pending_bytes)
         self._partial.clear()
 
     def feed(self, frame: bytes | bytearray | memoryview) -> bytearray | None:
@@ -779,33 +823,53 @@ class ChunkAssembler:
         if magic != CHUNK_MAGIC:
             raise FrameError("Not a jupyter_interop chunk frame (bad magic)")
         payload = view[_CHUNK.size :]
+        size = payload.nbytes
         last = bool(flags & _LAST)
         entry = self._partial.get(message_id)
         if entry is None:
             if offset != 0:
                 raise FrameError(f"Chunk at offset {offset} of a message that did not start")
-            if total > self.max_bytes - self.pending_bytes:
-                if not last:
-                    self._partial[message_id] = [None, payload.nbytes, total]
+            if total > self.max_bytes - self.announced_bytes:
+                self._skip_rest(message_id, size, total, last)
                 raise ChunkTooLarge(
                     f"A message of {total} bytes exceeds the {self.max_bytes} bytes accepted "
                     "for one message with attachments",
                     peek_header(payload),
                 )
-            entry = [bytearray(total), 0, total]
+            entry = [bytearray(), 0, total]
             self._partial[message_id] = entry
         buffer, received, expected = entry
-        if offset != received or total != expected or received + payload.nbytes > total:
+        if offset != received or total != expected or received + size > total:
             del self._partial[message_id]
+            if buffer is not None:
+                self.budget.give_back(received)
             raise FrameError(
                 f"Chunk out of order (offset {offset}, expected {received} of {expected})"
             )
+        if buffer is not None and not self.budget.take(size):
+            header = peek_header(buffer if received else payload)
+            self.budget.give_back(received)
+            del self._partial[message_id]
+            self._skip_rest(message_id, received + size, total, last)
+            raise ChunkTooLarge(
+                f"Refused at {received + size} of its {total} bytes: chunked messages still "
+                f"arriving may hold at most {self.budget.limit} bytes in all, and "
+                f"{self.budget.held} are held (send it again once others completed)",
+                header,
+            )
         if buffer is not None:
-            buffer[received : received + payload.nbytes] = payload
-        entry[1] = received = received + payload.nbytes
+            buffer += payload
+        entry[1] = received = received + size
         if not last:
             return None
         del self._partial[message_id]
+        if buffer is not None:
+            self.budget.give_back(received)
         if received != total:
             raise FrameError(f"Last chunk at {received} of {total} bytes")
         return buffer
+
+    def _skip_rest(self, message_id: int, received: int, total: int, last: bool) -> None:
+        """Remember a refused message so that its later chunks are skipped silently."""
+        if not last:
+            self._partial[message_id] = [None, received, total]

@@ -65,6 +65,7 @@ class InteropExtension(GatewaySettings, ExtensionApp):
             limits=self.outbox_limits(),
             max_message_size=self.max_message_size,
             max_attachment_bytes=self.max_attachment_bytes,
+            max_reassembly_bytes=self.max_reassembly_bytes,
             resolver=self._resolve_kernel,
             log=self.log,
         )

@@ -36,6 +36,7 @@ from ..protocol.frames import (
     ChunkAssembler,
     ChunkTooLarge,
     FrameError,
+    ReassemblyBudget,
     chunk_views,
     is_chunk,
 )
@@ -154,6 +155,7 @@ class GatewayService:
         limits: OutboxLimits | None = None,
         max_message_size: int = 64 * 1024 * 1024,
         max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+        max_reassembly_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
         resolver: KernelResolver | None = None,
         log: logging.Logger | None = None,
         removal_delay: float = 0.02,
@@ -165,6 +167,8 @@ class GatewayService:
         self.max_message_size = max_message_size
         #: cap on one message reassembled from chunk frames (binary extension)
         self.max_attachment_bytes = max_attachment_bytes
+        #: bytes of chunked messages still arriving, all connections together
+        self.reassembly = ReassemblyBudget(max_reassembly_bytes)
         #: binary frames above this are sent as chunk frames (below the peers' frame limit)
         self.chunk_size = min(CHUNK_SIZE, max(1024, max_message_size - CHUNK_HEADER_SIZE))
         #: ids of the chunked messages the hub sends (per hub: unique on every connection)
@@ -300,6 +304,7 @@ class GatewayService:
             "undeliverable": self.undeliverable,
             "pending_messages": sum(len(s.outbox) for s in self.sockets.values()),
             "pending_bytes": sum(s.outbox.pending_bytes for s in self.sockets.values()),
+            "reassembly_bytes": self.reassembly.held,
         }
 
 
@@ -398,20 +403,21 @@ class GatewaySocket(WebSocketHandler):
         """One chunk frame of a large message: the whole frame once its last chunk is in."""
         chunks = self._chunks
         if chunks is None:
-            chunks = self._chunks = ChunkAssembler(self.service.max_attachment_bytes)
+            service = self.service
+            chunks = self._chunks = ChunkAssembler(
+                service.max_attachment_bytes, service.reassembly
+            )
         try:
             return chunks.feed(frame)
         except ChunkTooLarge as error:
-            self._reply_error(
-                error.header, ProtocolError(Reason.LIMITS_EXCEEDED, f"Message too large: {error}")
-            )
+            self._reply_error(error.header, ProtocolError(Reason.LIMITS_EXCEEDED, str(error)))
         except FrameError as error:
             self._reply_error(None, ProtocolError(Reason.INVALID_MESSAGE, f"Bad chunk: {error}"))
         return None
 
     def on_close(self) -> None:
         self.finished = True
-        self._chunks = None  # a message cut off by the close is dropped with it
+        self._drop_chunks()
         self._cancel_release()
         if hasattr(self, "outbox"):
             self.outbox.close("socket closed")
@@ -647,9 +653,16 @@ class GatewaySocket(WebSocketHandler):
         if self.outbox.has_output or self._close_when_flushed is not None:
             self.kick()
 
+    def _drop_chunks(self) -> None:
+        """A message cut off by the close is dropped with it (its bytes leave the budget)."""
+        if self._chunks is not None:
+            self._chunks.clear()
+            self._chunks = None
+
     def _lost(self) -> None:
         """The peer went away under us: release it now, tornado calls on_close later."""
         self.finished = True
+        self._drop_chunks()
         self.outbox.close("socket lost")
         self._cancel_release()
         self.service.detach(self)

@@ -56,8 +56,20 @@ class GatewaySettings(HasTraits):
             "Largest message with binary attachments (bytes) a client may send as chunk frames "
             "(the 'binary' extension cuts frames above 8 MiB into chunks, so a DataFrame "
             "larger than max_message_size can be shared). A larger one is refused with a GW3 "
-            "error (global.errors.limits_exceeded) before anything is allocated; the hub holds "
-            "at most this much per connection for messages still arriving. Default 2 GiB."
+            "error (global.errors.limits_exceeded) before anything is allocated. Memory for a "
+            "message grows with the bytes that arrive, never from the size it announces (see "
+            "max_reassembly_bytes). Default 2 GiB."
+        ),
+    ).tag(config=True)
+
+    max_reassembly_bytes = Int(
+        DEFAULT_MAX_ATTACHMENT_BYTES,
+        help=(
+            "Most bytes the hub holds for chunked messages still arriving, all connections "
+            "together. The chunk that would go over it is refused with its message (a GW3 "
+            "error, global.errors.limits_exceeded, to the peer that sent it; the bytes it "
+            "held are released at once), so N peers sending at once cannot make the hub hold "
+            "more than this. Default 2 GiB."
         ),
     ).tag(config=True)
 
@@ -186,6 +198,13 @@ class GatewaySettings(HasTraits):
         value = proposal["value"]
         if value < 1024:
             raise ValueError("max_message_size must be at least 1024 bytes")
+        return value
+
+    @validate("max_reassembly_bytes")
+    def _check_max_reassembly_bytes(self, proposal: dict[str, int]) -> int:
+        value = proposal["value"]
+        if value < 1024:
+            raise ValueError("max_reassembly_bytes must be at least 1024 bytes")
         return value
 
     @validate("max_attachment_bytes")

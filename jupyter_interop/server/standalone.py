@@ -194,6 +194,7 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
                 limits=self.outbox_limits(),
                 max_message_size=self.max_message_size,
                 max_attachment_bytes=self.max_attachment_bytes,
+                max_reassembly_bytes=self.max_reassembly_bytes,
                 log=self.log,
             )
             if store is not None:

@@ -10,19 +10,29 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pytest
 import websockets
-from test_client_support import StandaloneHub
+from test_client_support import StandaloneHub, standalone_hub
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from jupyter_interop.hub import InteropHub
+from jupyter_interop.protocol.frames import (
+    CHUNK_HEADER,
+    CHUNK_MAGIC,
+    DEFAULT_MAX_ATTACHMENT_BYTES,
+    chunk_frames,
+    frame_parts,
+    is_binary_frame,
+    unpack_frame,
+)
 from jupyter_interop.protocol.limits import MAX_NESTING
 from jupyter_interop.server.gateway import GatewayService
 from jupyter_interop.server.standalone import StandaloneGatewayHandler
@@ -102,6 +112,8 @@ class RawPeer:
     async def receive(self, timeout: float = 20) -> dict[str, Any]:
         """The next message (a closed socket raises ``ConnectionClosed``)."""
         frame = await asyncio.wait_for(self.ws.recv(), timeout)
+        if isinstance(frame, bytes) and is_binary_frame(frame):  # attachments: the header
+            frame = bytes(unpack_frame(frame)[0])
         message: dict[str, Any] = json.loads(frame)
         return message
 
@@ -290,3 +302,120 @@ async def test_a_message_that_cannot_be_encoded_is_not_blamed_on_its_recipient()
             assert service.status()["undeliverable"] == 1
         finally:
             await receiver.close()
+
+
+# ---------------------------------------------------------------------- defect 2: chunks
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def chunk(message_id: int, total: int, offset: int, payload: bytes, last: bool = False) -> bytes:
+    return CHUNK_HEADER.pack(CHUNK_MAGIC, message_id, int(last), total, offset) + payload
+
+
+def binary_message(message: dict[str, Any], buffer: bytes) -> bytes:
+    parts, _ = frame_parts(orjson.dumps(message), [buffer])
+    return b"".join(bytes(p) for p in parts)
+
+
+@pytest.mark.asyncio
+async def test_an_announced_size_allocates_nothing(hub: StandaloneHub) -> None:
+    assert hub.proc is not None
+    peers = [await RawPeer.open(hub, f"announcer{i}", binary=True) for i in range(3)]
+    try:
+        before = rss_bytes(hub.proc.pid)
+        for number, peer in enumerate(peers):
+            # 28 bytes: the first chunk of a message announced just under the 2 GiB cap
+            await peer.ws.send(chunk(1, DEFAULT_MAX_ATTACHMENT_BYTES - 1, 0, b""))
+            # handled in order: once this is answered, the chunk above was handled
+            await peer.join("bus")
+            grown = rss_bytes(hub.proc.pid) - before
+            assert grown < 64 * 2**20, f"{grown / 2**20:.0f} MiB after {number + 1} announcements"
+    finally:
+        for peer in peers:
+            await peer.close()
+
+
+#: settings of the hub the limit tests run against (a config file, as a user would set them)
+TIGHT = {
+    "max_reassembly_bytes": 8 * 2**20,
+    "outbox_soft_messages": 50,
+    "outbox_hard_messages": 100_000,
+    "outbox_soft_bytes": 1_000_000,
+    "outbox_hard_bytes": 200_000_000,
+    "outbox_stall_seconds": 1.5,
+}
+
+
+@pytest.fixture(scope="module")
+def tight_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneHub]:
+    tmp = tmp_path_factory.mktemp("tight")
+    (tmp / "config").mkdir()
+    config = {"StandaloneHubApp": TIGHT}
+    (tmp / "config" / "jupyter_interop_hub_config.json").write_text(json.dumps(config))
+    with standalone_hub(tmp) as hub:
+        assert hub.view("status")["reassembly_bytes"] == 0
+        yield hub
+
+
+@pytest.mark.asyncio
+async def test_one_budget_for_all_reassembly_refuses_the_peer_that_exceeds_it(
+    tight_hub: StandaloneHub,
+) -> None:
+    mib = 2**20
+    receiver = await RawPeer.open(tight_hub, "budget-receiver", binary=True)
+    first = await RawPeer.open(tight_hub, "first-sender", binary=True)
+    second = await RawPeer.open(tight_hub, "second-sender", binary=True)
+    try:
+        for peer in (receiver, first, second):
+            await peer.join("bus")
+        subscribed = await receiver.request(
+            {"domain": "bus", "type": "subscribe", "topic": "budget"}
+        )
+        assert subscribed["type"] == "subscribed", subscribed
+
+        def publish(request_id: str, size: int) -> list[bytes]:
+            placeholder = {"__ji__": "bytes", "buffers": [0]}
+            message = {
+                "domain": "bus",
+                "type": "publish",
+                "request_id": request_id,
+                "topic": "budget",
+                "data": {"from": request_id, "blob": placeholder},
+            }
+            parts, total = frame_parts(orjson.dumps(message), [b"z" * size])
+            return list(chunk_frames(parts, total, 1, mib))
+
+        first_chunks = publish("first", 6 * mib)  # 7 chunks, the last one short
+        for frame in first_chunks[:5]:
+            await first.ws.send(frame)
+        await first.join("bus")  # answered: the five chunks above are held
+        second_chunks = publish("second", 4 * mib)
+        for frame in second_chunks[:4]:  # 5 + 4 MiB: over the 8 MiB budget at the 4th
+            await second.ws.send(frame)
+        refused = await second.until(lambda m: m.get("request_id") == "second")
+        assert refused["type"] == "error", refused
+        assert refused["reason_uri"] == "global.errors.limits_exceeded", refused
+        assert f"at most {8 * mib} bytes in all" in refused["reason"], refused
+        for frame in second_chunks[4:]:  # the rest of the refused message is skipped
+            await second.ws.send(frame)
+        for frame in first_chunks[5:]:  # the other sender was not affected
+            await first.ws.send(frame)
+        event = await receiver.until(lambda m: m.get("type") == "event")
+        assert event["data"]["from"] == "first"
+        # the refused sender may try again once the budget has room
+        for frame in second_chunks:
+            await second.ws.send(frame)
+        event = await receiver.until(lambda m: m.get("type") == "event")
+        assert event["data"]["from"] == "second"
+        assert tight_hub.view("status")["reassembly_bytes"] == 0
+        assert await first.still_open() and await second.still_open()
+    finally:
+        for peer in (receiver, first, second):
+            await peer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -12,11 +13,15 @@ import pytest
 
 from jupyter_interop.hub.attachments import decode_frame
 from jupyter_interop.protocol.frames import (
+    CHUNK_HEADER,
     CHUNK_HEADER_SIZE,
+    CHUNK_MAGIC,
+    DEFAULT_MAX_ATTACHMENT_BYTES,
     ChunkAssembler,
     ChunkedFrame,
     ChunkTooLarge,
     FrameError,
+    ReassemblyBudget,
     chunk_frames,
     chunk_views,
     frame_parts,
@@ -127,9 +132,11 @@ def test_a_peer_dying_mid_message_leaves_nothing_behind() -> None:
     assembler = ChunkAssembler()
     for chunk in chunks[:3]:
         assert assembler.feed(chunk) is None
-    assert len(assembler) == 1 and assembler.pending_bytes == total
+    assert len(assembler) == 1 and assembler.pending_bytes == 3000  # what arrived
+    assert assembler.announced_bytes == total and assembler.budget.held == 3000
     assembler.clear()  # what the transport does when the connection closes
     assert len(assembler) == 0 and assembler.pending_bytes == 0
+    assert assembler.budget.held == 0
     # a chunk of the cut-off message cannot be mistaken for a new one
     with pytest.raises(FrameError, match="did not start"):
         assembler.feed(chunks[3])
@@ -171,3 +178,53 @@ def test_dataframes_are_converted_a_slice_at_a_time(
     assert placeholder is not None and placeholder["rows"] == 1000
     revived = frames.revive_dataframe(placeholder, buffers, lambda v, b: v)
     pd.testing.assert_frame_equal(revived, frame)
+
+
+def test_memory_follows_the_bytes_that_arrive_not_the_announced_size() -> None:
+    """28 bytes announcing 2 GiB hold nothing; each chunk adds its own bytes."""
+    assembler = ChunkAssembler()
+    announced = DEFAULT_MAX_ATTACHMENT_BYTES - 1
+    start = CHUNK_HEADER.pack(CHUNK_MAGIC, 1, 0, announced, 0)
+    more = start + b"x" * 50_000  # (a second message of the same id would be out of order)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        assert assembler.feed(start) is None
+        assert tracemalloc.get_traced_memory()[0] - before < 4096
+        assert assembler.pending_bytes == 0 and assembler.budget.held == 0
+        assembler.feed(more)
+        grown = tracemalloc.get_traced_memory()[0] - before
+        assert 50_000 <= grown < 50_000 * 9 // 8 + 4096  # its bytes, plus growth slack
+        assert assembler.pending_bytes == 50_000 and assembler.budget.held == 50_000
+    finally:
+        tracemalloc.stop()
+
+
+def test_one_budget_for_every_connection_refuses_the_message_that_exceeds_it() -> None:
+    budget = ReassemblyBudget(10_000)
+    first, second = ChunkAssembler(budget=budget), ChunkAssembler(budget=budget)
+    parts, total = parts_of({"request_id": "big", "type": "publish"}, [os.urandom(8000)])
+    a_chunks = list(chunk_frames(parts, total, 1, 1000))
+    b_chunks = list(chunk_frames(parts, total, 1, 1000))
+    for chunk in a_chunks[:4]:
+        assert first.feed(chunk) is None
+    assert budget.held == 4000
+    for chunk in b_chunks[:6]:
+        assert second.feed(chunk) is None
+    assert budget.held == 10_000
+    with pytest.raises(ChunkTooLarge, match="at most 10000 bytes in all") as caught:
+        second.feed(b_chunks[6])
+    # the refusal can answer the request (its header came with the first chunk)
+    assert caught.value.header == {"request_id": "big", "type": "publish"}
+    assert budget.held == 4000, "the refused message gave back what it held"
+    assert [second.feed(c) for c in b_chunks[7:]] == [None] * (len(b_chunks) - 7)
+    assert len(second) == 0
+    # the first connection is not affected and completes; then the budget is free again
+    for chunk in a_chunks[4:-1]:
+        assert first.feed(chunk) is None
+    whole = first.feed(a_chunks[-1])
+    assert whole is not None and len(whole) == total
+    assert budget.held == 0
+    for chunk in b_chunks[:-1]:
+        assert second.feed(chunk) is None
+    assert second.feed(b_chunks[-1]) is not None and budget.held == 0
