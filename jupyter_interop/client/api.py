@@ -353,7 +353,12 @@ _shared_lock = threading.Lock()
 
 
 def _prepare(
-    url: str | None, token: str | None, application: str | None, settings: dict[str, Any]
+    url: str | None,
+    token: str | None,
+    application: str | None,
+    settings: dict[str, Any],
+    username: str | None = None,
+    password: str | None = None,
 ) -> tuple[Interop, HubAddress, Callable[[], HubAddress] | None, str, str | None]:
     if url is not None and not isinstance(url, str):
         raise ArgumentError(f"url must be a string, not {type(url).__name__}")
@@ -361,8 +366,18 @@ def _prepare(
         raise ArgumentError(f"token must be a string, not {type(token).__name__}")
     if application is not None and (not isinstance(application, str) or not application):
         raise ArgumentError(f"application must be a non-empty string, not {application!r}")
-    address = find_hub(url, token)
-    rediscover = None if url else (lambda: find_hub(None, token))
+    if username is not None and (not isinstance(username, str) or not username):
+        raise ArgumentError(f"username must be a non-empty string, not {username!r}")
+    if password is not None and not isinstance(password, str):
+        raise ArgumentError(f"password must be a string, not {type(password).__name__}")
+    if password is not None and username is None:
+        raise ArgumentError(
+            "password needs a username: ji.connect(url, username=..., password=...)"
+        )
+    if username is not None and token is not None:
+        raise ArgumentError("pass either token or username/password, not both")
+    address = find_hub(url, token, username, password)
+    rediscover = None if url else (lambda: find_hub(None, token, username, password))
     kernel = kernel_id()
     app = application or default_application(kernel)
     config = None
@@ -425,15 +440,21 @@ def connect(
     application: str | None = None,
     *,
     new: bool = False,
+    username: str | None = None,
+    password: str | None = None,
     **settings: Any,
 ) -> Interop:
     """Connect to the interop hub and return the client (see the module docstring).
 
     ``url``/``token``: explicit hub (else the environment, else the runtime file);
     ``application``: the name other peers see (kernels: the notebook name, set by the hub);
-    ``new``: always open a new connection; ``settings``: traits of :class:`Interop`.
+    ``new``: always open a new connection; ``username``/``password``: log in with a secret
+    instead of a token (a GW3 gateway such as io.Connect Desktop's, see docs/GATEWAYS.md);
+    ``settings``: traits of :class:`Interop`.
     """
-    client, address, rediscover, app, kernel = _prepare(url, token, application, settings)
+    client, address, rediscover, app, kernel = _prepare(
+        url, token, application, settings, username, password
+    )
     key = (address.url, app)
     existing = None if new else _open_client(key)
     if existing is not None:
@@ -452,12 +473,16 @@ async def aconnect(
     application: str | None = None,
     *,
     new: bool = False,
+    username: str | None = None,
+    password: str | None = None,
     **settings: Any,
 ) -> Interop:
     """Async twin of :func:`connect`. Outside IPython the client lives on the calling loop
     (``io_loop='auto'``): close it (``async with`` or ``await io.aclose()``) before that loop
     ends; once the loop is closed the client is too."""
-    client, address, rediscover, app, kernel = _prepare(url, token, application, settings)
+    client, address, rediscover, app, kernel = _prepare(
+        url, token, application, settings, username, password
+    )
     key = (address.url, app)
     existing = None if new else _open_client(key)
     if existing is not None:

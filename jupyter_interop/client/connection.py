@@ -32,6 +32,7 @@ from .._version import __version__
 from ..protocol.errors import ProtocolError
 from ..protocol.frames import CHUNK_MAGIC, ChunkAssembler, ChunkedFrame
 from ..protocol.limits import MAX_NESTING, frame_too_deep, too_deep_error
+from .auth import authentication
 from .codec import Codec, revive
 from .discovery import HubAddress
 from .errors import (
@@ -69,6 +70,12 @@ _REPLY_TYPES = frozenset(
     }
 )
 _AUTH_FAILURE = "global.errors.authentication.failure"
+#: what an authentication failure refused, by ``hello`` method
+_CREDENTIALS = {
+    "access-token": "the token",
+    "secret": "the username and password",
+    "gateway-token": "the gateway token",
+}
 
 
 class Connection:
@@ -98,6 +105,8 @@ class Connection:
         self.welcome: Message = {}
         self.extensions: Message = {}
         self.hub_id: str | None = None
+        #: a gateway token issued to us after the last login (see auth.py)
+        self._gateway_token: str | None = None
         self.last_error = ""
         #: messages that never reached the hub: sent while disconnected, or queued when the
         #: socket dropped (fire-and-forget ones are lost silently otherwise, as in io.Connect)
@@ -205,23 +214,32 @@ class Connection:
         writer = self.loop.create_task(self._write(transport))
         reader.add_done_callback(lambda _: writer.cancel())
         try:
+            address = self.address
             hello: Message = {
                 "domain": "global",
                 "type": "hello",
                 "identity": self.identity,
-                "authentication": {"method": "access-token", "token": self.address.token or ""},
+                "authentication": authentication(
+                    address.token,
+                    address.username,
+                    address.password,
+                    self._gateway_token or address.gateway_token,
+                ),
                 "extensions": {"jupyter_interop": self.requested_extensions},
             }
             try:
                 welcome = await self.request(hello, timeout, "hello", internal=True, raw=True)
             except RemoteError as error:
                 if error.reason_uri == _AUTH_FAILURE:
+                    what = _CREDENTIALS[hello["authentication"]["method"]]
                     raise AuthenticationError(
-                        f"The interop hub at {self.address.url} refused the token found through "
-                        f"{self.address.source}: {error.reason}"
+                        f"The interop hub at {address.url} refused {what} found through "
+                        f"{address.source}: {error.reason}"
                     ) from None
                 raise
             self._welcomed(welcome)
+            if address.gateway_token:
+                self.spawn(self._refresh_gateway_token(timeout))
             await asyncio.gather(
                 *(
                     self.request(
@@ -276,6 +294,19 @@ class Connection:
                 hook()
             except Exception:
                 log.exception("Interop: a connection hook failed")
+
+    async def _refresh_gateway_token(self, timeout: float) -> None:
+        """Gateway tokens are short-lived: keep a fresh one for the next login."""
+        try:
+            reply = await self.request(
+                {"domain": "global", "type": "create-token"}, timeout, "create-token", internal=True
+            )
+        except InteropError as error:
+            log.debug("Interop: no fresh gateway token: %s", error)
+            return
+        token = reply.get("token")
+        if isinstance(token, str) and token:
+            self._gateway_token = token
 
     async def _supervise(self) -> None:
         """Wait for the socket to drop, then reconnect with backoff, forever until closed."""
@@ -410,6 +441,8 @@ class Connection:
             raise ClientClosedError("The interop client was closed")
         request_id = str(next(self._ids))
         message["request_id"] = request_id
+        if message.get("type") != "hello":
+            message["peer_id"] = self.peer_id
         frame = self.codec.encode(message)  # a SerializationError leaves nothing behind
         future: asyncio.Future[Message] = loop.create_future()
         self._pending[request_id] = (future, what, on_reply)
@@ -436,6 +469,7 @@ class Connection:
             self.dropped_sends += 1
             return False
         message.setdefault("request_id", str(next(self._ids)))
+        message["peer_id"] = self.peer_id
         self._enqueue(self.codec.encode(message))
         return True
 
@@ -450,6 +484,7 @@ class Connection:
             raise ClientClosedError("The interop client was closed")
         if "request_id" not in message:
             message["request_id"] = str(next(self._ids))
+        message["peer_id"] = self.peer_id
         self._post_incoming(self.codec.encode(message))
 
     def send_item_threadsafe(self, stream_id: str, data: bytes) -> None:

@@ -18,10 +18,11 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from .auth import DESKTOP_CONTEXT_ENV, authentication, desktop_start
 from .errors import AmbiguousHubError, DiscoveryError
 
 __all__ = [
@@ -47,11 +48,20 @@ _KERNEL_FILE = re.compile(r"kernel-([0-9A-Za-z_\-]+)\.json$")
 
 @dataclass(frozen=True)
 class HubAddress:
-    """A hub to connect to and how it was found (``source`` is shown in errors and reprs)."""
+    """A hub (or another GW3 gateway) to connect to, how it was found (``source`` is shown in
+    errors and reprs) and the credentials for its ``hello`` (see auth.py)."""
 
     url: str
     token: str | None
     source: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    gateway_token: str | None = field(default=None, repr=False)
+
+    @property
+    def auth_method(self) -> str:
+        """The ``hello`` authentication method these credentials use."""
+        return str(authentication(self.token, self.username, None, self.gateway_token)["method"])
 
 
 def _token_from_url(url: str) -> str | None:
@@ -223,15 +233,30 @@ def _token_for(url: str, directory: Path) -> str | None:
     return None
 
 
-def find_hub(url: str | None = None, token: str | None = None) -> HubAddress:
+def find_hub(
+    url: str | None = None,
+    token: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+) -> HubAddress:
     """Resolve the hub address; raise :class:`DiscoveryError` listing what was tried, or
-    :class:`AmbiguousHubError` listing the hubs when several run and nothing decides."""
+    :class:`AmbiguousHubError` listing the hubs when several run and nothing decides.
+
+    ``username``/``password`` log in with a secret instead of a token. The gateway of an
+    io.Connect Desktop that started this process (``_GD_STARTING_CONTEXT_``) comes after
+    ``JUPYTER_INTEROP_URL`` and before runtime files, with the gateway token it handed over.
+    """
+    login = {"username": username, "password": password}
+    desktop = desktop_start()
     if url:
         found = token if token is not None else _token_from_url(url)
-        if found is None:
+        if desktop is not None and desktop.url == url and found is None and username is None:
+            # the desktop's own gateway: log in with the token it gave us
+            return HubAddress(url, None, "argument", gateway_token=desktop.gateway_token)
+        if found is None and username is None:
             with contextlib.suppress(Exception):  # no runtime dir: connect without a token
                 found = _token_for(url, _runtime_dir())
-        return HubAddress(url, found, "argument")
+        return HubAddress(url, found, "argument", **login)
     tried = []
     env_url = os.environ.get(ENV_URL)
     if env_url:
@@ -240,8 +265,19 @@ def find_hub(url: str | None = None, token: str | None = None) -> HubAddress:
             env_url,
             token if token is not None else (env_token or _token_from_url(env_url)),
             f"environment ({ENV_URL})",
+            **login,
         )
     tried.append(f"the environment variable {ENV_URL} (not set)")
+    if desktop is not None:
+        explicit = token is not None or username is not None
+        return HubAddress(
+            desktop.url,
+            token,
+            f"io.Connect Desktop ({DESKTOP_CONTEXT_ENV})",
+            gateway_token=None if explicit else desktop.gateway_token,
+            **login,
+        )
+    tried.append(f"the environment variable {DESKTOP_CONTEXT_ENV} (not set)")
     try:
         directory = _runtime_dir()
     except Exception as error:  # jupyter_core missing or broken: say so
@@ -253,6 +289,7 @@ def find_hub(url: str | None = None, token: str | None = None) -> HubAddress:
                 chosen.url,
                 token if token is not None else chosen.token,
                 f"runtime file {chosen.path}",
+                **login,
             )
         tried.append(f"runtime files {directory / _RUNTIME_GLOB} (none of a live process)")
     tried.append("explicit arguments (connect(url=..., token=...) not given)")

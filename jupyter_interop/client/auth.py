@@ -1,0 +1,65 @@
+"""How the client proves who it is in ``hello``, the three ways io.Connect's JS clients offer.
+
+- ``access-token``: the interop token of our hub (``JUPYTER_INTEROP_TOKEN``), or any access
+  token a gateway's authenticator accepts;
+- ``secret``: a login and password (``ji.connect(url, username=..., password=...)``);
+- ``gateway-token``: a token the gateway itself issued (``create-token``). io.Connect Desktop
+  hands one to every app it starts, in the environment variable ``_GD_STARTING_CONTEXT_``
+  (JSON with ``gwURL`` and ``gwToken``); a client found there logs in with it.
+
+Gateway tokens are short-lived, so a client that logged in with one asks the gateway for a
+fresh one after each ``welcome`` and uses that to log in again after a reconnect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["DESKTOP_CONTEXT_ENV", "DesktopStart", "authentication", "desktop_start"]
+
+#: set by io.Connect Desktop (and Glue42 Enterprise) for the processes it starts
+DESKTOP_CONTEXT_ENV = "_GD_STARTING_CONTEXT_"
+
+
+@dataclass(frozen=True)
+class DesktopStart:
+    """What io.Connect Desktop told a process it started: its gateway and a gateway token."""
+
+    url: str
+    gateway_token: str | None
+
+
+def desktop_start() -> DesktopStart | None:
+    """The gateway of the io.Connect Desktop that started this process, if one did."""
+    raw = os.environ.get(DESKTOP_CONTEXT_ENV)
+    if not raw:
+        return None
+    try:
+        context = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(context, dict):
+        return None
+    url = context.get("gwURL")
+    token = context.get("gwToken")
+    if not isinstance(url, str) or not url:
+        return None
+    return DesktopStart(url, token if isinstance(token, str) and token else None)
+
+
+def authentication(
+    token: str | None,
+    username: str | None = None,
+    password: str | None = None,
+    gateway_token: str | None = None,
+) -> dict[str, Any]:
+    """The ``authentication`` of ``hello``: a gateway token first, then a login, then the
+    access token (an empty one when there is none: the gateway refuses it with its reason)."""
+    if gateway_token:
+        return {"method": "gateway-token", "token": gateway_token}
+    if username is not None:
+        return {"method": "secret", "login": username, "secret": password or ""}
+    return {"method": "access-token", "token": token or ""}
