@@ -12,7 +12,8 @@ import { Widget } from '@lumino/widgets';
 import { ChannelInfo, HubClient } from './hub';
 import { NotebookChannel } from './notebookChannel';
 
-const TAB_CHANNEL_ATTRIBUTE = 'interopChannel';
+/** Rendered by Lumino's tab renderer as the attribute data-interop-channel. */
+const TAB_CHANNEL_ATTRIBUTE = 'interop-channel';
 
 function swatch(color: string): HTMLSpanElement {
   const mark = document.createElement('span');

@@ -36,12 +36,14 @@ import nbformat
 
 __all__ = [
     "ARTIFACTS",
+    "BUILT_LABEXTENSION",
     "CHROMIUM",
     "CHROMIUM_ARGS",
     "LabError",
     "LabPage",
     "LabServer",
     "launch_chromium",
+    "link_built_labextension",
     "start_lab",
     "write_notebook",
 ]
@@ -531,3 +533,28 @@ def output_text(outputs: list[dict[str, Any]]) -> str:
             plain = out.get("data", {}).get("text/plain", "")
             parts.append("".join(plain) if isinstance(plain, list) else plain)
     return "".join(parts)
+
+
+# ------------------------------------------------------------------- the lab extension
+
+#: Where scripts/build-labextension.sh puts the prebuilt lab extension.
+BUILT_LABEXTENSION = Path(__file__).resolve().parents[2] / "jupyter_interop" / "labextension"
+
+
+def link_built_labextension(server: LabServer) -> Path:
+    """Make ``server`` serve the lab extension built in this checkout.
+
+    The test env has an editable install, so the extension is not under
+    ``sys.prefix/share/jupyter/labextensions``; JupyterLab also looks in the (isolated)
+    ``JUPYTER_DATA_DIR/labextensions/<package name>``, read on every page load, so a link
+    there is enough. Fails with what to run when the extension is not built.
+    """
+    if not (BUILT_LABEXTENSION / "package.json").is_file():
+        raise LabError(
+            f"{BUILT_LABEXTENSION} is missing: run bash scripts/build-labextension.sh"
+        )
+    link = Path(server.env["JUPYTER_DATA_DIR"]) / "labextensions" / "jupyter_interop"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(BUILT_LABEXTENSION, target_is_directory=True)
+    return link
