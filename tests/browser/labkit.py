@@ -550,9 +550,7 @@ def link_built_labextension(server: LabServer) -> Path:
     there is enough. Fails with what to run when the extension is not built.
     """
     if not (BUILT_LABEXTENSION / "package.json").is_file():
-        raise LabError(
-            f"{BUILT_LABEXTENSION} is missing: run bash scripts/build-labextension.sh"
-        )
+        raise LabError(f"{BUILT_LABEXTENSION} is missing: run bash scripts/build-labextension.sh")
     link = Path(server.env["JUPYTER_DATA_DIR"]) / "labextensions" / "jupyter_interop"
     if not link.exists():
         link.parent.mkdir(parents=True, exist_ok=True)
