@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labkit import LabError, LabPage, LabServer, write_notebook
+from labkit import LabError, LabPage, LabServer, link_built_labextension, write_notebook
 
 import jupyter_interop as ji
 
 SIDEBAR = "#jp-interop-sidebar"
-BUILT_EXTENSION = Path(__file__).resolve().parents[2] / "jupyter_interop" / "labextension"
 README_IMAGE = Path(__file__).resolve().parents[2] / "notebooks" / "images" / "lab-sidebar.png"
 WAIT_MS = 30_000
 
@@ -50,17 +49,8 @@ def _client(server: LabServer, application: str) -> ji.Interop:
 
 @pytest.fixture(scope="module", autouse=True)
 def built_extension(lab_server: LabServer) -> Path:
-    """The lab serves the extension built by scripts/build-labextension.sh: linked into the
-    server's isolated data dir, where JupyterLab looks for prebuilt extensions on each page."""
-    if not (BUILT_EXTENSION / "package.json").is_file():
-        pytest.fail(
-            f"{BUILT_EXTENSION} is missing: run bash scripts/build-labextension.sh", pytrace=False
-        )
-    link = Path(lab_server.env["JUPYTER_DATA_DIR"]) / "labextensions" / "jupyter_interop"
-    if not link.exists():
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(BUILT_EXTENSION, target_is_directory=True)
-    return link
+    """The lab serves the extension built by scripts/build-labextension.sh."""
+    return link_built_labextension(lab_server)
 
 
 @pytest.fixture(scope="module")
