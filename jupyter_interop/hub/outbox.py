@@ -17,7 +17,9 @@ the performance notes). So the policy, by message kind, is:
 * everything else (results, errors, subscription and peer lifecycle) is never dropped; if the
   queue still exceeds the hard limit, or its oldest message waited longer than the stall
   limit while over the soft limit, the outbox reports an overflow and the transport closes
-  the connection ("slow consumer: ...") so the hub's memory stays bounded;
+  the connection ("slow consumer: ...") so the hub's memory stays bounded. The stall rule is
+  applied on every push and, by the transport, on a timer (:meth:`Outbox.check_stall`), so
+  a consumer that stopped reading after a burst is closed even if nothing more comes;
 * agm ``methods-removed`` and ``peer-removed`` that follow other messages are *held back*:
   :meth:`Outbox.take` stops before them and returns nothing more until the transport calls
   :meth:`Outbox.release` a moment later. @glue42/core looks a server up again in a promise
@@ -228,11 +230,11 @@ class Outbox:
         if mtype == "event":  # the bulk of the traffic: stream data, bus deliveries
             if over_soft and message.get("domain") in _DROPPABLE_DOMAINS:
                 self._drop_event()
-                return self._check_stall()
+                return self.check_stall()
         elif mtype == "event-many":  # a run of stream items: dropped whole, counted per item
             if over_soft:
                 self._drop_event(len(message.get("items") or ()))
-                return self._check_stall()
+                return self.check_stall()
         elif mtype == "context-updated":
             message, frame = self._coalesce(message, frame)
             context_id = message.get("context_id")
@@ -259,7 +261,7 @@ class Outbox:
             return False
         if not over_soft and count < limits.soft_messages and size < limits.soft_bytes:
             return True  # under the soft limit: nothing can have stalled
-        return self._check_stall()
+        return self.check_stall()
 
     def _drop_event(self, count: int = 1) -> None:
         self._unreported_drops += count
@@ -291,7 +293,13 @@ class Outbox:
             self._superseded = 0
         return {**message, "delta": {"reset": data}}, None
 
-    def _check_stall(self) -> bool:
+    def check_stall(self) -> bool:
+        """Apply the stall rule now: False (and overflowed, see :attr:`closed_reason`) when
+        the oldest message waited longer than ``stall_seconds`` while the queue is over its
+        soft limit. Every push applies it; the transport also calls it on a timer, so a peer
+        that stopped reading is judged even when nothing more is sent to it."""
+        if self.closed_reason is not None:
+            return False
         stall = self.limits.stall_seconds
         if not stall or not self.over_soft_limit:
             return True

@@ -188,6 +188,9 @@ class GatewayService:
         #: sockets with new output, written at the end of the current loop iteration
         self._dirty: dict[str, GatewaySocket] = {}
         self._write_scheduled = False
+        #: sockets whose queue is over its soft limit, judged by the stall timer
+        self._backlogged: dict[str, GatewaySocket] = {}
+        self._stall_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------ registry
 
@@ -199,6 +202,7 @@ class GatewayService:
         """Forget a socket and tell the others its peer left (idempotent)."""
         if self.sockets.pop(socket.conn.id, None) is None:
             return
+        self._backlogged.pop(socket.conn.id, None)
         self._dropped_closed += int(socket.conn.attrs.get("dropped_events", 0))
         try:
             out = self.hub.close(socket.conn, reason)
@@ -243,6 +247,9 @@ class GatewayService:
         for socket in overflowed:
             touched.pop(socket.conn.id, None)
             socket.abort_slow_consumer()
+        for conn_id, socket in touched.items():
+            if socket.outbox.over_soft_limit and conn_id not in self._backlogged:
+                self._watch_stall(socket)
         if touched:
             self._dirty.update(touched)
             if not self._write_scheduled:
@@ -255,6 +262,39 @@ class GatewayService:
                 else:
                     self._write_scheduled = True
                     loop.call_soon(self._write_dirty)
+
+    # ------------------------------------------------------------ the stall rule
+
+    def stall_check_interval(self) -> float:
+        """Seconds between two applications of the stall rule to backlogged sockets (a
+        quarter of the stall limit, at most one second)."""
+        return min(1.0, self.limits.stall_seconds / 4)
+
+    def _watch_stall(self, socket: GatewaySocket) -> None:
+        """Judge this socket on the timer while its queue stays over the soft limit: a peer
+        that stopped reading after a burst gets nothing more pushed, so no push judges it."""
+        if not self.limits.stall_seconds:
+            return
+        self._backlogged[socket.conn.id] = socket
+        if self._stall_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (shutdown paths): nothing to time
+                return
+            self._stall_timer = loop.call_later(self.stall_check_interval(), self._check_stalls)
+
+    def _check_stalls(self) -> None:
+        self._stall_timer = None
+        for conn_id, socket in list(self._backlogged.items()):
+            outbox = socket.outbox
+            if socket.finished or not outbox.over_soft_limit:
+                del self._backlogged[conn_id]  # gone, or caught up
+            elif not outbox.check_stall():
+                del self._backlogged[conn_id]
+                socket.abort_slow_consumer()
+        if self._backlogged:
+            loop = asyncio.get_running_loop()
+            self._stall_timer = loop.call_later(self.stall_check_interval(), self._check_stalls)
 
     def write_now(self) -> None:
         """Write what is queued now instead of at the end of the loop iteration."""
@@ -279,6 +319,10 @@ class GatewayService:
         sockets = list(self.sockets.values())
         self.sockets.clear()
         self.heap.cancel()
+        self._backlogged.clear()
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
         for socket in sockets:
             socket.finish_connection(code, reason)
             try:

@@ -10,20 +10,23 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
 import websockets
-from test_client_support import StandaloneHub, standalone_hub
+from test_client_support import StandaloneHub, standalone_hub, wait_for
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from jupyter_interop.hub import InteropHub
+from jupyter_interop.hub.outbox import OutboxLimits
 from jupyter_interop.protocol.frames import (
     CHUNK_HEADER,
     CHUNK_MAGIC,
@@ -419,3 +422,107 @@ async def test_one_budget_for_all_reassembly_refuses_the_peer_that_exceeds_it(
     finally:
         for peer in (receiver, first, second):
             await peer.close()
+
+
+# ---------------------------------------------------------------------- defect 5: stalls
+
+
+def tiny_buffer_socket(url: str) -> socket.socket:
+    """A connected socket with a small receive buffer: a peer that stops reading backs up
+    into the hub quickly."""
+    parts = urlsplit(url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((parts.hostname or "127.0.0.1", parts.port or 80))
+    sock.setblocking(False)
+    return sock
+
+
+async def open_stuck_peer(hub: StandaloneHub | Gateway, name: str, topic: str) -> RawPeer:
+    """A peer that subscribes to ``topic`` and then reads only when the test says so (its
+    library stops reading the socket once one message waits)."""
+    ws = await websockets.connect(
+        f"{hub.url}?token={hub.token}",
+        sock=tiny_buffer_socket(hub.url),
+        proxy=None,
+        compression=None,
+        max_size=None,
+        max_queue=1,
+    )
+    peer = RawPeer(ws)
+    welcome = await peer.request(
+        {
+            "domain": "global",
+            "type": "hello",
+            "identity": {"application": name},
+            "authentication": {"method": "access-token", "token": hub.token},
+            "extensions": {"jupyter_interop": {"notices": True}},
+        }
+    )
+    peer.peer_id = welcome["peer_id"]
+    await peer.join("bus")
+    subscribed = await peer.request({"domain": "bus", "type": "subscribe", "topic": topic})
+    assert subscribed["type"] == "subscribed", subscribed
+    return peer
+
+
+async def burst(publisher: RawPeer, topic: str, count: int, size: int = 8192) -> None:
+    """Publish ``count`` events, then make sure the hub handled them all (a round trip)."""
+    pad = "p" * size
+    for n in range(count):
+        await publisher.send(
+            {"domain": "bus", "type": "publish", "topic": topic, "data": {"n": n, "pad": pad}}
+        )
+    await publisher.join("bus")
+
+
+@pytest.mark.asyncio
+async def test_a_peer_that_stopped_reading_is_closed_after_the_burst_ended(
+    tight_hub: StandaloneHub,
+) -> None:
+    stuck = await open_stuck_peer(tight_hub, "stuck", "stall.burst")
+    publisher = await RawPeer.open(tight_hub, "burst-publisher")
+    try:
+        await publisher.join("bus")
+        closed_before = tight_hub.view("status")["slow_consumers_closed"]
+        await burst(publisher, "stall.burst", 1000)
+        # nothing more is published: the stall rule alone must close the stuck peer
+
+        def stuck_peer_closed() -> bool:
+            status = tight_hub.view("status")
+            peers = [p["peer_id"] for p in tight_hub.view("peers")]
+            return status["slow_consumers_closed"] > closed_before and stuck.peer_id not in peers
+
+        await asyncio.to_thread(wait_for, stuck_peer_closed, 30, "the stall rule to close it")
+        assert await publisher.still_open()
+    finally:
+        stuck.ws.transport.abort()
+        await publisher.close()
+
+
+@pytest.mark.asyncio
+async def test_the_events_dropped_notice_arrives_once_the_peer_reads_again() -> None:
+    limits = OutboxLimits(soft_messages=50, soft_bytes=1_000_000, stall_seconds=120)
+    async with gateway_in_process(limits=limits) as gateway:
+        lagging = await open_stuck_peer(gateway, "lagging", "notice.burst")
+        publisher = await RawPeer.open(gateway, "notice-publisher")
+        try:
+            await publisher.join("bus")
+            await burst(publisher, "notice.burst", 1000)
+            dropped = sum(
+                int(s.conn.attrs.get("dropped_events", 0)) for s in gateway.service.sockets.values()
+            )
+            assert dropped > 0, "the burst must overflow the lagging peer's soft limit"
+            # the peer reads again: every event not dropped, then the notice counting the rest
+            received = 0
+            while True:
+                message = await lagging.receive()
+                if message.get("type") == "event":
+                    received += 1
+                    continue
+                assert message["type"] == "events-dropped", message
+                assert received + message["count"] == 1000, (received, message)
+                break
+        finally:
+            await lagging.close()
+            await publisher.close()
