@@ -39,6 +39,7 @@ from .errors import ArgumentError, ClientClosedError
 from .instance import Instance
 from .iothread import CallerLoop, LoopHost, current_io_thread, io_thread
 from .methods import Methods
+from .negotiation import connection_status
 from .registry import Registry
 from .streams import Streams
 
@@ -241,6 +242,22 @@ class Interop(LoggingConfigurable):
     @property
     def url(self) -> str:
         return self._conn.address.url
+
+    def status(self) -> dict[str, Any]:
+        """The connection at a glance: URL, state, the gateway kind (our hub or another GW3
+        gateway), how this client logged in, the extensions in use and, for each extension
+        the gateway did not accept, what the client does instead (docs/GATEWAYS.md)."""
+        conn = self._conn
+        state = "closed" if self.closed else ("connected" if self.connected else "reconnecting")
+        return {
+            "url": conn.address.url,
+            "state": state,
+            "peer_id": conn.peer_id,
+            "authentication": conn.address.auth_method,
+            **connection_status(conn.requested_extensions, conn.extensions, conn.welcome),
+            "dropped_sends": conn.dropped_sends,
+            "dropped_events": self.dropped_events,
+        }
 
     def _check_open(self) -> None:
         if self.closed or self._io.stopped:

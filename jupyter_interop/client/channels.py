@@ -8,7 +8,8 @@ follows the *current* channel across joins and hears the current data at once wh
 
 The hub also learns which channel this client is on (the ``channels`` extension negotiated in
 ``hello``), so a user interface can list notebooks per channel and move one: the client obeys
-a ``channel-change-request`` by joining (or leaving) and notifies ``on_changed``.
+a ``channel-change-request`` by joining (or leaving) and notifies ``on_changed``. On a plain
+GW3 gateway channels are the same contexts; membership stays local (docs/GATEWAYS.md).
 """
 
 from __future__ import annotations
@@ -106,6 +107,13 @@ class Channels:
         if not isinstance(name, str) or not name:
             raise ArgumentError(f"A channel name must be a non-empty string, not {name!r}")
         names = self._names()
+        if not names:
+            raise ChannelError(
+                f"Cannot use channel {name!r}: the gateway at {self._client.url} defines no "
+                f"channels (no {CHANNEL_PREFIX}<Name> contexts). A bare Glue42 gateway defines "
+                "none; io.Connect Desktop and the jupyter_interop hub do. Add one for everybody "
+                "with io.channels.add(name, color)."
+            )
         if name not in names:
             raise ChannelError(f"Unknown channel {name!r}; known channels: {', '.join(names)}")
         return name
@@ -314,8 +322,14 @@ class Channels:
 
     @on_io_loop
     async def amove(self, target: Instance | str, channel: str | None) -> None:
-        """Ask another peer (a notebook) to join ``channel`` (None: leave); it obeys."""
+        """Ask another peer (a notebook) to join ``channel`` (None: leave); it obeys.
+        Only the jupyter_interop hub tracks membership: elsewhere this raises ChannelError."""
         await self._connected("channels.move()")
+        if not self._client._conn.extensions.get("channels"):
+            raise ChannelError(
+                f"channels.move() needs channel membership, which the gateway at "
+                f"{self._client.url} does not track (only the jupyter_interop hub does)"
+            )
         if channel is not None:
             self._check(channel)
         peer_id = target.peer_id if isinstance(target, Instance) else target
@@ -332,7 +346,8 @@ class Channels:
 
     @on_io_loop
     async def amembers(self) -> dict[str, builtins.list[str]]:
-        """Channel name -> peer ids on it, as far as the hub told us (peers that report)."""
+        """Channel name -> peer ids on it, as far as the hub told us (peers that report).
+        A gateway without the ``channels`` extension tells nothing: only this client."""
         result: dict[str, builtins.list[str]] = {}
         for peer_id, (_, channel) in self._members.items():
             result.setdefault(channel, []).append(peer_id)

@@ -154,8 +154,13 @@ def status_view(io: Interop, methods: dict[str, str]) -> KeyValues:
     own_streams = sorted(m.name for m in own if m.streaming)
     state = "connected" if io.connected else ("closed" if io.closed else "reconnecting")
     channel: Any = swatch(color, current) if current else Badge("(none)", "(none)")
+    link = io.status()
+    fallbacks = link["fallbacks"]
     items: list[tuple[str, Any]] = [
         ("hub", f"{io.url} ({state})"),
+        ("gateway", f"{link['gateway']}, logged in with {link['authentication']}"),
+        ("extensions", ", ".join(link["extensions"]) or "(none: plain GW3)"),
+        ("fallbacks", "; ".join(f"{k}: {v}" for k, v in fallbacks.items()) or "(none)"),
         ("application", me.application or ""),
         ("notebook", me.notebook_path or "(not a notebook kernel)"),
         ("peer id", me.peer_id),
@@ -177,5 +182,8 @@ def status_view(io: Interop, methods: dict[str, str]) -> KeyValues:
         "methods": own_methods,
         "streams": own_streams,
         "cell_methods": dict(methods),
+        "gateway": link["gateway"],
+        "extensions": link["extensions"],
+        "fallbacks": fallbacks,
     }
     return KeyValues(items, title="Interop status", data=data)
