@@ -45,9 +45,9 @@ def gateway_kind(welcome: dict[str, Any]) -> str:
 
 
 def _kernel_resolved(requested: dict[str, Any], welcome: dict[str, Any]) -> bool:
-    identity = welcome.get("resolved_identity")
-    kernel = requested.get("kernel_id")
-    return bool(kernel) and isinstance(identity, dict) and identity.get("kernelId") == kernel
+    """Only our hub maps a kernel to its notebook (a plain gateway may echo ``kernelId`` in
+    the resolved identity, as it echoes any claimed field, without knowing what it is)."""
+    return bool(requested.get("kernel_id")) and gateway_kind(welcome) == "jupyter_interop hub"
 
 
 def connection_status(
