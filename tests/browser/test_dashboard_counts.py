@@ -15,16 +15,16 @@ import jupyter_interop as ji
 TABLES = ("peers", "methods", "streams", "contexts", "channels")
 
 #: one evaluation reads the status line and the tables together (one refresh fills both)
-SNAPSHOT = """() => {
+SNAPSHOT = """(tables) => {
   const rows = {};
-  for (const id of %s) rows[id] = [...document.querySelectorAll(`#${id} tbody tr`)]
+  for (const id of tables) rows[id] = [...document.querySelectorAll(`#${id} tbody tr`)]
     .map((tr) => tr.textContent);
   const counts = {};
   for (const el of document.querySelectorAll("[data-count]"))
     counts[el.dataset.count] = el.textContent;
   return {status: document.getElementById("status").textContent, rows, counts,
           background: getComputedStyle(document.body).backgroundColor};
-}""" % list(TABLES)
+}"""
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def peers(lab_server: LabServer) -> Iterator[tuple[ji.Interop, ji.Interop]]:
 def _snapshot(page: Any, ready: Any, timeout: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        shot: dict[str, Any] = page.evaluate(SNAPSHOT)
+        shot: dict[str, Any] = page.evaluate(SNAPSHOT, list(TABLES))
         if ready(shot):
             return shot
         if time.monotonic() > deadline:
@@ -86,7 +86,9 @@ def test_header_counts_are_the_table_rows(
 
         shot = _snapshot(page, ready)
         rows, status = shot["rows"], shot["status"]
-        for table, one in zip(TABLES, ("peer", "method", "stream", "context", "channel")):
+        for table, one in zip(
+            TABLES, ("peer", "method", "stream", "context", "channel"), strict=True
+        ):
             assert _number(status, table, one) == len(rows[table]), (table, status, rows)
             assert shot["counts"][table] == f"({len(rows[table])})"
         assert sum("Count.One" in r for r in rows["methods"]) == 2
