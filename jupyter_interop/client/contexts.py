@@ -320,7 +320,8 @@ class Contexts:
         def known(reply: dict[str, Any]) -> None:
             if not self._joined(ctx, reply):
                 ctx.data = copy_data(data)
-                ctx.version = 0
+                # only a hub that counts versions (the ``versions`` extension) makes it 0
+                ctx.version = 0 if client._conn.extensions.get("versions") else None
                 ctx.updater_id = client._conn.peer_id
 
         reply = await self._request(

@@ -202,6 +202,43 @@ def test_streams_arrive_in_order(connect: Opened) -> None:
     assert got == list(range(500))
 
 
+def test_discovery_branches_rejects_destroy_and_versions(gateway: Gateway, connect: Opened) -> None:
+    server, client = connect("gw-disc-server"), connect("gw-disc-client")
+    added, removed = Recorder(), Recorder()
+    client.methods.on_method_added(added)
+    client.methods.on_method_removed(removed)
+    server.methods.register("Gw.Temp", lambda: 1)
+    wait_for(lambda: any(m[0].name == "Gw.Temp" for m in added.calls), 10, "methodAdded")
+    server.methods.unregister("Gw.Temp")
+    wait_for(lambda: any(m[0].name == "Gw.Temp" for m in removed.calls), 10, "methodRemoved")
+
+    def decide(request: ji.SubscriptionRequest) -> None:
+        if request.arguments.get("symbol") == "BAD":
+            request.reject("unknown symbol")
+        else:
+            request.accept_on_branch(request.arguments["symbol"])
+
+    stream = server.streams.create("Gw.Quotes", on_subscription_request=decide)
+    with pytest.raises(ji.InteropError, match="unknown symbol"):
+        client.streams.subscribe("Gw.Quotes", arguments={"symbol": "BAD"})
+    got: list[Any] = []
+    client.streams.subscribe(
+        "Gw.Quotes", arguments={"symbol": "AAPL"}, on_data=lambda item: got.append(item.data)
+    )
+    wait_for(lambda: stream.branches, 10, "the AAPL branch")
+    stream.push({"px": 2}, branch="MSFT")  # nobody on that branch
+    stream.push({"px": 1}, branch="AAPL")
+    wait_for(lambda: got, 10, "the AAPL item")
+    assert got == [{"px": 1}]
+
+    client.contexts.set("gw-temp", {"v": 1})
+    assert "gw-temp" in server.contexts.all()
+    client.contexts.update("gw-temp", {"v": 2})
+    assert (client.contexts.version("gw-temp") is None) is not gateway.ours  # our hub counts
+    client.contexts.destroy("gw-temp")
+    wait_for(lambda: "gw-temp" not in server.contexts.all(), 10, "the destroyed context to go")
+
+
 def test_contexts_set_update_paths_and_subscribe(connect: Opened) -> None:
     writer, reader = connect("gw-writer"), connect("gw-reader")
     seen = Recorder()
