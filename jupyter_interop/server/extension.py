@@ -17,6 +17,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.httputil import url_concat
 from traitlets import default
 
 from ..hub.core import InteropHub
@@ -98,6 +99,14 @@ class InteropExtension(GatewaySettings, ExtensionApp):
         """The server listens now: its connection URL (and port) are final."""
         if not getattr(self, "_stopped", True):
             self._publish(self._gateway_url())
+            self.log.info("Interop dashboard: %s", self._dashboard_url())
+
+    def _dashboard_url(self) -> str:
+        """The dashboard's http URL, with the server's token when it has one (to open as is)."""
+        assert self.serverapp is not None
+        url = url_path_join(self.serverapp.connection_url, "interop/")
+        token = self.serverapp.identity_provider.token
+        return url_concat(url, {"token": token}) if token else url
 
     def _gateway_url(self) -> str:
         assert self.serverapp is not None
