@@ -264,12 +264,16 @@ def test_bus_wildcards(gateway: Gateway, connect: Opened) -> None:
 def test_channels_are_contexts_and_membership_degrades(gateway: Gateway, connect: Opened) -> None:
     a, b = connect("gw-chan-a"), connect("gw-chan-b")
     assert {c.name for c in a.channels.list()} >= {"Red", "Green", "Blue"}
-    heard = Recorder()
+    heard, changes, on_blue = Recorder(), Recorder(), Recorder()
+    b.channels.on_changed(changes)
     b.channels.join("Red")
     b.channels.subscribe(heard)
+    b.channels.subscribe_for("Blue", on_blue)
     a.channels.join("Red")
     a.channels.publish({"symbol": "AAPL"})
     wait_for(lambda: any(c[0].get("symbol") == "AAPL" for c in heard.calls), 10, "the publish")
+    a.channels.publish({"qty": 3}, name="Blue")
+    wait_for(lambda: any(c[0].get("qty") == 3 for c in on_blue.calls), 10, "the Blue publish")
     members = a.channels.members()
     if gateway.ours:
         wait_for(lambda: b.peer_id in a.channels.members().get("Red", []), 10, "membership")
@@ -279,6 +283,10 @@ def test_channels_are_contexts_and_membership_degrades(gateway: Gateway, connect
         assert members == {"Red": [a.peer_id]}  # only this client: the gateway tracks nothing
         with pytest.raises(ji.ChannelError, match="does not track"):
             a.channels.move(b.instance, "Green")
+    b.channels.leave()
+    assert b.channels.current is None
+    expected = ["Red", "Green", None] if gateway.ours else ["Red", None]
+    wait_for(lambda: changes.firsts == expected, 10, "on_changed for each join and the leave")
 
 
 def test_without_channel_definitions_join_says_why(tmp_path: Path) -> None:
@@ -302,6 +310,37 @@ def test_arrays_travel_binary_only_where_accepted(gateway: Gateway, connect: Ope
     got = b.contexts.get("gw-array")["w"]
     assert isinstance(got, np.ndarray) and got.dtype == array.dtype and (got == array).all()
     assert ("binary" in a.status()["extensions"]) is gateway.ours
+
+
+def readme_gateway_example() -> str:
+    """The Python block of the README's section on joining io.Connect Desktop."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Joining io.Connect Desktop or another GW3 gateway", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_example_joins_the_real_gateway(real_gateway: Glue42Gateway) -> None:
+    code = readme_gateway_example()
+    for shown, real in [
+        ("ws://127.0.0.1:8385", real_gateway.url),
+        ('username="analyst"', f"username={real_gateway.user!r}"),
+        ('password="s3cret"', f"password={real_gateway.password!r}"),
+    ]:
+        assert shown in code, f"the README example no longer shows {shown}"
+        code = code.replace(shown, real)
+    code = code.replace("ji.connect(", "ji.connect(new=True, url=", 1)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    io = namespace["io"]
+    other = ji.connect(real_gateway.url, real_gateway.token, "readme-peer", new=True)
+    try:
+        assert io.status()["gateway"] == "GW3 gateway"
+        quote = other.methods.invoke("Pricing.Quote", {"symbol": "MSFT"}, wait_timeout=10)
+        assert quote.returned == {"symbol": "MSFT", "px": 101.5}
+        assert other.channels.get("Red").data["symbol"] == "AAPL"
+    finally:
+        other.close()
+        io.close()
 
 
 # ---------------------------------------------------------------- Python <-> JS via the gateway
