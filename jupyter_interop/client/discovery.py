@@ -2,12 +2,14 @@
 
 Order (DESIGN §2.4): explicit arguments win; otherwise ``JUPYTER_INTEROP_URL`` and
 ``JUPYTER_INTEROP_TOKEN`` (a kernel started by a Jupyter server with the extension inherits
-them); otherwise the runtime files ``jupyter_interop-<pid>.json`` in the Jupyter runtime dir
-(a script started outside Jupyter). Runtime files of dead processes are deleted. One live hub
-is used; with several, the one whose root dir holds the working directory, if exactly one
-does; otherwise :class:`AmbiguousHubError` lists them, never a silent guess. A URL given
-without a token takes the token from that hub's runtime file. When nothing is found, the
-error says what was tried, so the user knows which of the three to fix.
+them); otherwise the gateway of the io.Connect Desktop that started this process
+(``_GD_STARTING_CONTEXT_``, see auth.py and docs/GATEWAYS.md); otherwise the runtime files
+``jupyter_interop-<pid>.json`` in the Jupyter runtime dir (a script started outside
+Jupyter). Runtime files of dead processes are deleted. One live hub is used; with several,
+the one whose root dir holds the working directory, if exactly one does; otherwise
+:class:`AmbiguousHubError` lists them, never a silent guess. A URL given without a token
+takes the token from that hub's runtime file. When nothing is found, the error says what was
+tried, so the user knows which one to fix.
 """
 
 from __future__ import annotations
