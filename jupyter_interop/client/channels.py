@@ -179,6 +179,11 @@ class Channels:
         if old is not None and old_name is not None:
             old.active = False
             contexts._unsubscribe(context_name(old_name), old)
+        if self._internal is not subscriber:
+            # a leave (or another join) came while subscribing: it decided, this join is void
+            subscriber.active = False
+            contexts._unsubscribe(context_name(name), subscriber)
+            return
         self._announce(name)
 
     join = blocking(ajoin)
