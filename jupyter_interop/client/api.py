@@ -93,6 +93,15 @@ class Interop(LoggingConfigurable):
     reconnect_max_delay = Float(
         2.0, help="Longest delay (seconds) between reconnect attempts."
     ).tag(config=True)
+    ping_interval = Float(
+        30.0,
+        min=0.0,
+        help=(
+            "Seconds between GW3 'ping' messages while connected, as io.Connect's JS clients "
+            "send them: a gateway may drop a client it has not heard from for a while (the "
+            "Glue42 gateway's default is 60 s). 0 sends none."
+        ),
+    ).tag(config=True)
     handler_threads = Int(
         8, help="Threads running method handlers and subscription requests concurrently."
     ).tag(config=True)

@@ -240,6 +240,8 @@ class Connection:
             self._welcomed(welcome)
             if address.gateway_token:
                 self.spawn(self._refresh_gateway_token(timeout))
+            if self.client.ping_interval > 0:
+                self.spawn(self._ping(self.generation, self.client.ping_interval))
             await asyncio.gather(
                 *(
                     self.request(
@@ -307,6 +309,14 @@ class Connection:
         token = reply.get("token")
         if isinstance(token, str) and token:
             self._gateway_token = token
+
+    async def _ping(self, generation: int, interval: float) -> None:
+        """``ping`` every ``interval`` seconds while this connection generation lasts."""
+        while not self.closed and self.generation == generation:
+            await asyncio.sleep(interval)
+            if self.generation != generation or not self.ready.is_set():
+                return
+            self.send({"domain": "global", "type": "ping"})
 
     async def _supervise(self) -> None:
         """Wait for the socket to drop, then reconnect with backoff, forever until closed."""

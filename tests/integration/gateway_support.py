@@ -51,6 +51,8 @@ class Glue42Gateway:
     """A running real Glue42 gateway; ``user``/``password`` log in with a secret."""
 
     channels: str = "default"
+    #: remove peers silent for this many seconds (0: never), as gateway-web does by default
+    inactive_seconds: int = 0
     token: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     user: str = "analyst"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(9))
@@ -64,6 +66,7 @@ class Glue42Gateway:
             [
                 node, str(SERVE), "--port", "0", "--token", self.token, "--user", self.user,
                 "--password", self.password, "--channels", self.channels,
+                "--inactive-seconds", str(self.inactive_seconds),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -105,8 +108,8 @@ class Glue42Gateway:
 
 
 @contextmanager
-def glue42_gateway(channels: str = "default") -> Iterator[Glue42Gateway]:
-    gateway = Glue42Gateway(channels=channels)
+def glue42_gateway(channels: str = "default", inactive_seconds: int = 0) -> Iterator[Glue42Gateway]:
+    gateway = Glue42Gateway(channels=channels, inactive_seconds=inactive_seconds)
     gateway.start()
     try:
         yield gateway

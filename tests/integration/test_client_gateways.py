@@ -291,6 +291,27 @@ def test_channels_are_contexts_and_membership_degrades(gateway: Gateway, connect
     )
 
 
+def test_pings_keep_a_quiet_client_on_a_gateway_that_removes_silent_ones() -> None:
+    with glue42_gateway("none", inactive_seconds=2) as strict:
+        pinging = ji.connect(strict.url, strict.token, "gw-pinging", new=True, ping_interval=0.5)
+        silent = ji.connect(strict.url, strict.token, "gw-silent", new=True, ping_interval=0)
+        try:
+            removed = Recorder()
+            pinging.methods.on_server_removed(removed)
+            pinging.methods.register("Gw.Alive", lambda: {"alive": True})
+            wait_for(lambda: any(s.peer_id == silent.peer_id for s in pinging.methods.servers()))
+            wait_for(
+                lambda: any(c[0].peer_id == silent.peer_id for c in removed.calls),
+                20,
+                "the gateway to remove the silent client",
+            )
+            assert pinging.methods.invoke("Gw.Alive").returned == {"alive": True}
+            assert all(c[0].peer_id != pinging.peer_id for c in removed.calls)
+        finally:
+            pinging.close()
+            silent.close()
+
+
 def test_without_channel_definitions_join_says_why(tmp_path: Path) -> None:
     with glue42_gateway("none") as bare:
         io = ji.connect(bare.url, bare.token, "gw-bare", new=True)

@@ -2,7 +2,8 @@
 // The real Glue42 gateway (@glue42/gateway-web, installed from npm) served over WebSocket on a
 // loopback port, so that our Python client and the JS clients can be tested against it.
 //
-//   node tests/compat/gateway/serve.js --port 0 --token T [--user U] [--password P] [--channels default|none]
+//   node tests/compat/gateway/serve.js --port 0 --token T [--user U] [--password P]
+//        [--channels default|none] [--inactive-seconds N]
 //
 // prints "Glue42 gateway: ws://127.0.0.1:PORT/" once it accepts connections, and stops on
 // SIGTERM/SIGINT. Authentication is checked here, as an io.Connect gateway does it:
@@ -33,7 +34,10 @@ const DEFAULT_CHANNELS = [
 ];
 
 function parseArgs(argv) {
-  const args = { port: 0, token: "", user: "", password: "", channels: "none", log: "warn" };
+  const args = {
+    port: 0, token: "", user: "", password: "", channels: "none", log: "warn",
+    "inactive-seconds": "0",
+  };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, "");
     if (!(key in args) || i + 1 >= argv.length) {
@@ -159,7 +163,8 @@ async function main() {
     authentication: { authenticator: authenticator(args) },
     clients: {
       // a socket close removes a peer here, so no idle scavenging (meant for MessagePorts)
-      inactive_seconds: 0,
+      // unless --inactive-seconds N asks for it: peers silent for N seconds are removed
+      inactive_seconds: Number(args["inactive-seconds"]),
       // each in-process client gets a dropping queue of this many messages (default 100);
       // the WebSocket drains it, so a large one models a server gateway that never drops
       buffer_size: 1000000,
