@@ -406,6 +406,14 @@ class Soak:
         for name, ctx in diverged[:3]:
             self.totals.error(f"{name} diverged on {ctx}")
 
+    async def run_until_signal(self) -> Totals:
+        """:meth:`run`, ended through its cleanup (peers and hub stopped) by SIGTERM/SIGINT."""
+        task = asyncio.ensure_future(self.run())
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+        return await task
+
     async def run(self) -> Totals:
         self.hub.start()
         try:
@@ -513,13 +521,20 @@ def main(argv: list[str]) -> int:
         print("benchmarks.soak: `node` is not on PATH (or pass --node 0)", file=sys.stderr)
         return 2
     soak = Soak(opts)
-    asyncio.run(soak.run())
+    interrupted = False
+    try:
+        asyncio.run(soak.run_until_signal())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        interrupted = True
+        print("benchmarks.soak: interrupted; peers and hub stopped", file=sys.stderr)
     summary = {"seed": opts.seed, **soak.summary()}
     text = json.dumps(summary, indent=1)
     print(text)
     if opts.json is not None:
         opts.json.write_text(text)
     bad = ("events_lost", "events_duplicated", "context_divergence", "acked_updates_lost")
+    if interrupted:
+        return 130
     return 0 if all(summary[k] == 0 for k in bad) and summary["errors"] == 0 else 1
 
 
