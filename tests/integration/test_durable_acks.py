@@ -4,17 +4,21 @@ A real ``python -m jupyter_interop hub --persist`` process; a raw GW3 client sen
 ``create-context`` plus updates without waiting, waits for the last ``success``, and the hub is
 killed with SIGKILL at once. After a restart every acknowledged update must be in the context.
 With ``--StandaloneHubApp.context_ack=immediate`` (the old behaviour) the same burst may be lost,
-which is what the setting documents.
+which is what the setting documents. The server extension keeps the same promise.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_client_support import free_port, isolated_env, wait_for
 from test_standalone import Hub, connect, hello, recv, recv_until, start_hub, stop_cleanly
 
 BURST = 30
@@ -127,3 +131,84 @@ async def test_steady_updates_killed_after_an_ack_keep_that_ack(tmp_path: Path) 
         assert snapshot["version"] == last_version == 50
     finally:
         stop_cleanly(again)
+
+
+def _server(tmp: Path, port: int) -> subprocess.Popen[str]:
+    """A Jupyter server with the extension and its default persistence, once its hub is up."""
+    root = tmp / "root"
+    root.mkdir(exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--ServerApp.open_browser=False",
+            "--allow-root",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.jpserver_extensions={'jupyter_interop': True}",
+        ],
+        env=isolated_env(tmp),
+        cwd=str(root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    path = tmp / "runtime" / f"jupyter_interop-{proc.pid}.json"
+
+    def listening() -> bool:
+        assert proc.poll() is None, "the server exited"
+        if not path.exists():
+            return False
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_for(listening, 90, "the server's hub")
+    return proc
+
+
+@pytest.mark.asyncio
+async def test_server_extension_acknowledged_burst_survives_kill(tmp_path: Path) -> None:
+    port = free_port()
+    proc = _server(tmp_path, port)
+    info = json.loads((tmp_path / "runtime" / f"jupyter_interop-{proc.pid}.json").read_text())
+    ws = await connect(info["url"])
+    await ws.send(hello(info["token"], "writer"))
+    await recv_until(ws, "welcome")
+    await ws.send(
+        json.dumps({"type": "create-context", "request_id": "c", "name": "ext", "data": {}})
+    )
+    context_id = (await recv_until(ws, "context-created"))["context_id"]
+    for i in range(1, BURST + 1):
+        update = {"updated": {"n": i}}
+        message = {"type": "update-context", "request_id": f"u{i}", "context_id": context_id}
+        await ws.send(json.dumps({**message, "delta": update}))
+    acked = 0
+    while acked < BURST:
+        reply = await recv(ws)
+        assert reply["type"] != "error", reply
+        acked += reply["type"] == "success"
+    proc.kill()
+    proc.wait(30)
+
+    again = _server(tmp_path, port)
+    try:
+        info = json.loads((tmp_path / "runtime" / f"jupyter_interop-{again.pid}.json").read_text())
+        ws = await connect(info["url"])
+        await ws.send(hello(info["token"], "reader"))
+        await recv_until(ws, "welcome")
+        await ws.send(
+            json.dumps({"type": "create-context", "request_id": "r", "name": "ext", "data": {}})
+        )
+        reply = await recv(ws)
+        while reply.get("request_id") != "r":
+            reply = await recv(ws)
+        # creating a name that exists subscribes to it; a new context means it was lost
+        assert reply["type"] == "subscribed-context", f"context lost in the crash: {reply}"
+        assert reply["data"] == {"n": BURST} and reply["version"] == BURST
+        await ws.close()
+    finally:
+        again.terminate()
+        again.wait(60)
