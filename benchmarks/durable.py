@@ -9,8 +9,8 @@ For each hub configuration (a fresh standalone hub each, on loopback):
   ``--window`` updates in flight for ``--seconds``; acknowledged updates per second.
 
 Default configurations: no persistence (``memory``), ``--persist`` with
-``context_ack=immediate`` (the behaviour before durable acks) and ``--persist`` with
-``context_ack=durable`` (the default). ``--config NAME=ARGS`` replaces them (ARGS: the hub's
+``context_ack=immediate`` (the behaviour before durable acks), ``--persist`` with
+``context_ack=durable`` (the default), and the same with ``context_store_fsync=True``. ``--config NAME=ARGS`` replaces them (ARGS: the hub's
 command-line options, space separated). Prints a Markdown table; ``--json FILE`` keeps it.
 """
 
@@ -33,6 +33,9 @@ DEFAULT_CONFIGS = {
     "memory": "",
     "persist, ack immediate": "--persist --StandaloneHubApp.context_ack=immediate",
     "persist, ack durable": "--persist --StandaloneHubApp.context_ack=durable",
+    "persist, ack durable, fsync": (
+        "--persist --StandaloneHubApp.context_ack=durable --StandaloneHubApp.context_store_fsync=True"
+    ),
 }
 
 
@@ -150,7 +153,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=ARGS",
-        help="a hub configuration (repeatable); replaces the default three",
+        help="a hub configuration (repeatable); replaces the defaults",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     opts = parser.parse_args(argv)
