@@ -10,8 +10,9 @@ For each hub configuration (a fresh standalone hub each, on loopback):
 
 Default configurations: no persistence (``memory``), ``--persist`` with
 ``context_ack=immediate`` (the behaviour before durable acks), ``--persist`` with
-``context_ack=durable`` (the default), and the same with ``context_store_fsync=True``. ``--config NAME=ARGS`` replaces them (ARGS: the hub's
-command-line options, space separated). Prints a Markdown table; ``--json FILE`` keeps it.
+``context_ack=durable`` (the default), and the same with ``context_store_fsync=True``.
+``--config NAME=ARGS`` replaces them (ARGS: the hub's command-line options, space separated).
+Prints a Markdown table; ``--json FILE`` keeps it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ DEFAULT_CONFIGS = {
     "persist, ack immediate": "--persist --StandaloneHubApp.context_ack=immediate",
     "persist, ack durable": "--persist --StandaloneHubApp.context_ack=durable",
     "persist, ack durable, fsync": (
-        "--persist --StandaloneHubApp.context_ack=durable --StandaloneHubApp.context_store_fsync=True"
+        "--persist --StandaloneHubApp.context_ack=durable"
+        " --StandaloneHubApp.context_store_fsync=True"
     ),
 }
 
