@@ -26,6 +26,7 @@ from ._fields import field as msg_field
 from ._fields import ident, optional
 from .connection import Connection, Outgoing
 from .peers import Message, Peer
+from .store import StoreFailure
 
 if TYPE_CHECKING:
     from .core import InteropHub
@@ -117,8 +118,8 @@ class ContextDomain:
         self.by_name: dict[str, Context] = {}
         #: peers with context messages waiting for the store, in the order they must go out
         self.held: dict[Peer, deque[_Held]] = {}
-        #: writes the store could never make: name -> (last sequence number covered, error)
-        self._store_failures: dict[str, tuple[int, str]] = {}
+        #: writes the store could never make, by context name
+        self._store_failures: dict[str, StoreFailure] = {}
         self._dispatch = {
             "create-context": self._create,
             "subscribe-context": self._subscribe,
@@ -220,14 +221,16 @@ class ContextDomain:
             if not queue:
                 del self.held[peer]
         self._store_failures = {
-            name: failure for name, failure in self._store_failures.items() if failure[0] > durable
+            name: failure
+            for name, failure in self._store_failures.items()
+            if failure.last_seq > durable
         }
         return out
 
     def _failed_or(self, item: _Held) -> Message:
         """The held reply, or an error if the store could never write what it acknowledges."""
         failure = self._store_failures.get(item.name) if item.name is not None else None
-        if failure is None or item.seq > failure[0]:
+        if failure is None or not failure.covers(item.seq):
             return item.message
         reply = item.message
         return {
@@ -238,7 +241,7 @@ class ContextDomain:
             "reason_uri": Reason.CONTEXT_FAILURE,
             "reason": (
                 f"Context {item.name!r} was changed in memory and sent to its subscribers, "
-                f"but could not be stored: {failure[1]}"
+                f"but could not be stored: {failure.message}"
             ),
         }
 

@@ -37,7 +37,7 @@ import orjson
 
 from ..protocol.codec import encode
 
-__all__ = ["SCHEMA_VERSION", "ContextStore", "StoredContext"]
+__all__ = ["SCHEMA_VERSION", "ContextStore", "StoreFailure", "StoredContext"]
 
 #: Stored in ``PRAGMA user_version``; bump it (and add a migration) when the table changes.
 SCHEMA_VERSION = 1
@@ -88,6 +88,19 @@ class _Put:
 
 # A pending operation: the new state of a context, or None for "delete it".
 _Op = _Put | None
+
+
+@dataclass(frozen=True)
+class StoreFailure:
+    """Operations on one name that can never be written: those numbered ``first_seq`` to
+    ``last_seq``, and why."""
+
+    first_seq: int
+    last_seq: int
+    message: str
+
+    def covers(self, seq: int) -> bool:
+        return self.first_seq <= seq <= self.last_seq
 
 
 @dataclass
@@ -161,10 +174,10 @@ class ContextStore:
         self._done = threading.Condition(self._lock)  # flush() waits here for the writer
         self._pending: dict[str, _Pending] = {}
         self._inflight_seq: int | None = None  # oldest sequence number in the batch being written
-        #: names whose operations failed for good, not yet taken: (last sequence number the
-        #: failure covers, error message)
-        self._failures: dict[str, tuple[int, str]] = {}
+        #: names whose operations failed for good, not yet taken (see take_failures)
+        self._failures: dict[str, StoreFailure] = {}
         self._batch_seq = 0  # the last sequence number of the batch being written
+        self._batch_firsts: dict[str, int] = {}  # its oldest sequence number per name
         self._queued = 0  # operations accepted so far (the last sequence number given)
         self._written = 0  # operations handled (written or failed) so far
         self._flushers = 0
@@ -243,10 +256,9 @@ class ContextStore:
         with self._lock:
             return self._durable_locked()
 
-    def take_failures(self) -> dict[str, tuple[int, str]]:
-        """Names whose operations can never be written, since the last call: for each, the
-        last sequence number the failure covers and the error. Such operations count as
-        handled in :attr:`durable_seq` but are not on disk."""
+    def take_failures(self) -> dict[str, StoreFailure]:
+        """Names whose operations can never be written, since the last call. Such operations
+        count as handled in :attr:`durable_seq` but are not on disk."""
         with self._lock:
             failures, self._failures = self._failures, {}
         return failures
@@ -317,7 +329,7 @@ class ContextStore:
                     self._wake.notify()
             else:
                 self._written = max(self._written, seq)  # never written: handled, and failed
-                self._failures[name] = (seq, f"context store {self.path} is closed")
+                self._failures[name] = StoreFailure(seq, seq, f"store {self.path} is closed")
         if closed:
             self._error(1, f"context store {self.path} is closed; dropping writes")
         return seq
@@ -371,8 +383,9 @@ class ContextStore:
             with self._lock:
                 pending, self._pending = self._pending, {}
                 seq = self._batch_seq = self._queued
+                self._batch_firsts = {name: p.first_seq for name, p in pending.items()}
                 if pending:
-                    self._inflight_seq = min(p.first_seq for p in pending.values())
+                    self._inflight_seq = min(self._batch_firsts.values())
             batch = {name: p.op for name, p in pending.items()}
             failed: dict[str, _Op] = {}
             if batch:
@@ -395,7 +408,9 @@ class ContextStore:
                 self._backoff = min(max(2 * self._backoff, 1.0), _MAX_BACKOFF)
             elif failed:  # closing: these will never be written
                 for name in failed:
-                    self._failures[name] = (seq, f"store {self.path} closed before a retry")
+                    self._failures[name] = StoreFailure(
+                        pending[name].first_seq, seq, f"store {self.path} closed before a retry"
+                    )
             elif batch:
                 self._backoff = 0.0
             self._inflight_seq = None
@@ -412,7 +427,12 @@ class ContextStore:
         """Remember names whose operations will never be written (for take_failures)."""
         with self._lock:
             for name in batch:
-                self._failures[name] = (self._batch_seq, message)
+                self._failed_locked(name, message)
+
+    def _failed_locked(self, name: str, message: str) -> None:
+        """Record that the batch's operations on ``name`` can never be written (lock held)."""
+        first = self._batch_firsts.get(name, self._batch_seq)
+        self._failures[name] = StoreFailure(first, self._batch_seq, message)
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -468,7 +488,7 @@ class ContextStore:
             self.log.warning("%s; keeping its previous stored state", message)
         self._error(1, message, logged=True)
         with self._lock:
-            self._failures[name] = (self._batch_seq, message)
+            self._failed_locked(name, message)
 
     def _error(self, count: int, message: str, *, logged: bool = False) -> None:
         """Count and remember a failure; log it unless it repeats the previous one."""

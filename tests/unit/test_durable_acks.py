@@ -181,3 +181,17 @@ def test_durable_seq_waits_for_the_retry_of_a_failed_batch(
         assert s.take_failures() == {}
     finally:
         s.close()
+
+
+def test_a_failure_answers_only_the_writes_it_covers(kit: HubKit) -> None:
+    writer = kit.client("writer")
+    create(writer, "mixed")
+    release(kit)
+    writer.take()
+    cid = context_id(kit, "mixed")
+    writer.send({"type": "update-context", "context_id": cid, "delta": {"updated": {"n": 1}}})
+    store = kit.hub.store
+    assert store is not None and store.flush(timeout=30)  # committed, its reply still held
+    writer.send({"type": "update-context", "context_id": cid, "delta": {"updated": {"n": 2**70}}})
+    release(kit)
+    assert [m["type"] for m in writer.take()] == ["success", "error"]
