@@ -51,7 +51,10 @@ class Gw3Client:
     async def open(
         cls, url: str, token: str, application: str = "bench", join_agm: bool = True
     ) -> Gw3Client:
-        ws = await connect(url, compression=None, max_size=None, ping_interval=None)
+        # (a generous opening timeout: a join storm keeps a busy hub from answering at once)
+        ws = await connect(
+            url, compression=None, max_size=None, ping_interval=None, open_timeout=120
+        )
         client = cls(ws)
         client._reader = asyncio.ensure_future(client._read())
         welcome = await client.request(

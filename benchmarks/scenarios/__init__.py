@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import contexts, cpu, fanout, invoke, large, many, node
+from . import connect, contexts, cpu, fanout, invoke, large, many, node
 
 #: (name for --only, module with ``async def run(r) -> (ScenarioResult, [Target])``)
 SCENARIOS: list[tuple[str, ModuleType]] = [
@@ -14,5 +14,6 @@ SCENARIOS: list[tuple[str, ModuleType]] = [
     ("context", contexts),
     ("large", large),
     ("many", many),
+    ("connect", connect),
     ("cpu", cpu),
 ]
