@@ -14,6 +14,6 @@ SCENARIOS: list[tuple[str, ModuleType]] = [
     ("context", contexts),
     ("large", large),
     ("many", many),
-    ("connect", connect),
     ("cpu", cpu),
+    ("connect", connect),
 ]

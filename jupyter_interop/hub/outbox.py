@@ -44,6 +44,7 @@ from ..protocol.codec import join_batch
 from .connection import Connection
 
 __all__ = [
+    "ANNOUNCEMENT_TYPES",
     "BATCH_MAX_BYTES",
     "REMOVAL_TYPES",
     "SLOW_CONSUMER_CLOSE_CODE",
@@ -60,6 +61,10 @@ SLOW_CONSUMER_CLOSE_CODE = 1008
 _DROPPABLE_DOMAINS = frozenset({"agm", "bus"})
 #: agm messages written separately from (after) what precedes them, see the module docstring
 REMOVAL_TYPES = frozenset({"methods-removed", "peer-removed"})
+#: agm announcements of other peers joining, leaving, registering and unregistering: their
+#: write may wait a moment (see ``GatewayService``), so that a join storm costs each
+#: recipient one write (one batch frame) per moment instead of one per join
+ANNOUNCEMENT_TYPES = frozenset({"peer-added", "methods-added", *REMOVAL_TYPES})
 #: a batch frame (``batch`` extension) is closed once it holds this many bytes
 BATCH_MAX_BYTES = 1024 * 1024
 

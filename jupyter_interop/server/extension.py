@@ -67,6 +67,7 @@ class InteropExtension(GatewaySettings, ExtensionApp):
             max_message_size=self.max_message_size,
             max_attachment_bytes=self.max_attachment_bytes,
             max_reassembly_bytes=self.max_reassembly_bytes,
+            announce_delay=self.announce_delay,
             resolver=self._resolve_kernel,
             log=self.log,
         )

@@ -26,7 +26,13 @@ from .._version import __version__
 from ..hub.attachments import FrameCache, decode_frame, is_binary, wants_binary
 from ..hub.connection import Connection, Outgoing
 from ..hub.memory import HeapTrimmer
-from ..hub.outbox import SLOW_CONSUMER_CLOSE_CODE, Outbox, OutboxLimits
+from ..hub.outbox import (
+    ANNOUNCEMENT_TYPES,
+    REMOVAL_TYPES,
+    SLOW_CONSUMER_CLOSE_CODE,
+    Outbox,
+    OutboxLimits,
+)
 from ..protocol import ProtocolError, Reason, decode
 from ..protocol.codec import decode_batch
 from ..protocol.frames import (
@@ -159,8 +165,11 @@ class GatewayService:
         resolver: KernelResolver | None = None,
         log: logging.Logger | None = None,
         removal_delay: float = 0.02,
+        announce_delay: float = 0.02,
     ) -> None:
         self.hub = hub
+        #: seconds a socket's write may wait when only announcements are queued for it
+        self.announce_delay = announce_delay
         #: seconds between a write and a removal held back after it (see ``Outbox.held``)
         self.removal_delay = removal_delay
         self.limits = limits or OutboxLimits()
@@ -191,6 +200,11 @@ class GatewayService:
         #: sockets whose queue is over its soft limit, judged by the stall timer
         self._backlogged: dict[str, GatewaySocket] = {}
         self._stall_timer: asyncio.TimerHandle | None = None
+        #: sockets whose writes wait for the announce timer (see dispatch)
+        self._announcing: dict[str, GatewaySocket] = {}
+        #: senders of the requests whose writes wait (see _defer)
+        self._acks_waiting: set[str] = set()
+        self._announce_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------ registry
 
@@ -203,6 +217,8 @@ class GatewayService:
         if self.sockets.pop(socket.conn.id, None) is None:
             return
         self._backlogged.pop(socket.conn.id, None)
+        self._announcing.pop(socket.conn.id, None)
+        self._acks_waiting.discard(socket.conn.id)
         self._dropped_closed += int(socket.conn.attrs.get("dropped_events", 0))
         try:
             out = self.hub.close(socket.conn, reason)
@@ -214,11 +230,25 @@ class GatewayService:
     # ------------------------------------------------------------ routing
 
     def dispatch(self, out: Outgoing) -> None:
-        """Queue each message on its recipient's outbox, then start the writes."""
+        """Queue each message on its recipient's outbox, then start the writes.
+
+        Announcements (``ANNOUNCEMENT_TYPES``: a peer joined, left, registered or
+        unregistered methods) are written when the announce timer fires, together with
+        everything else the request that caused them produced (its reply too), instead of
+        at the end of this loop iteration. In a storm of N joins each peer is then written
+        once per ``announce_delay`` (one batch frame for the peers that negotiated ``batch``),
+        not once per join. What each peer reads, and its order, is unchanged; and no peer
+        gets the reply to its join or registration before the others' announcements of it
+        are written (see :meth:`_defer`).
+        """
         if not out:
             return
         touched: dict[str, GatewaySocket] = {}
         overflowed: list[GatewaySocket] = []
+        announcing = adding = False
+        #: recipients of something other than an announcement (the request's sender, the
+        #: callers of a server that left)
+        replied: dict[str, GatewaySocket] = {}
         # a message object shared by several recipients is encoded once (once per kind of
         # recipient when it carries binary attachments, see hub/attachments.py)
         frames = FrameCache()
@@ -240,13 +270,27 @@ class GatewayService:
                     conn,
                 )
                 continue
-            if queued:
-                touched[conn.id] = socket
-            else:
+            if not queued:
                 overflowed.append(socket)
+                continue
+            touched[conn.id] = socket
+            mtype = message.get("type")
+            if mtype in ANNOUNCEMENT_TYPES:
+                announcing = True
+                adding = adding or mtype not in REMOVAL_TYPES
+            else:
+                replied[conn.id] = socket
         for socket in overflowed:
             touched.pop(socket.conn.id, None)
             socket.abort_slow_consumer()
+        if announcing and self.announce_delay > 0:
+            if not adding:  # removals: nothing to acknowledge, replies (errors) go now
+                held = {k: v for k, v in touched.items() if k not in replied}
+                touched = {**replied, **self._defer(held, {})}
+            else:
+                touched = self._defer(touched, replied)
+        if self._acks_waiting and not self._acks_waiting.isdisjoint(touched):
+            touched.update(self._take_announcing())  # see _defer
         for conn_id, socket in touched.items():
             if socket.outbox.over_soft_limit and conn_id not in self._backlogged:
                 self._watch_stall(socket)
@@ -262,6 +306,52 @@ class GatewayService:
                 else:
                     self._write_scheduled = True
                     loop.call_soon(self._write_dirty)
+
+    def _defer(
+        self, touched: dict[str, GatewaySocket], replied: dict[str, GatewaySocket]
+    ) -> dict[str, GatewaySocket]:
+        """Hold the writes of a request that announced something until the announce timer;
+        return the sockets to write now instead (none, unless a queue reached half its soft
+        limit: events must not be dropped because of waiting announcements).
+
+        ``replied`` (the request's sender) is remembered: if something else must be written
+        to it before the timer, everything held is written then, so a peer never has the
+        reply to its join or registration while the others' announcements of it still wait.
+        """
+        limits = self.limits
+        now: dict[str, GatewaySocket] = {}
+        for conn_id, socket in touched.items():
+            outbox = socket.outbox
+            if len(outbox) * 2 >= limits.soft_messages or (
+                outbox.pending_bytes * 2 >= limits.soft_bytes
+            ):
+                now[conn_id] = socket
+            else:
+                self._announcing[conn_id] = socket
+        self._acks_waiting.update(replied)
+        if self._announcing and self._announce_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (shutdown paths): write now
+                now.update(self._take_announcing())
+            else:
+                self._announce_timer = loop.call_later(self.announce_delay, self._write_held)
+        return now
+
+    def _take_announcing(self) -> dict[str, GatewaySocket]:
+        """Every held socket, the senders of the requests last (their replies go out after
+        the announcements to the others)."""
+        held, self._announcing = self._announcing, {}
+        senders = self._acks_waiting
+        self._acks_waiting = set()
+        ordered = {k: v for k, v in held.items() if k not in senders}
+        ordered.update((k, v) for k, v in held.items() if k in senders)
+        return ordered
+
+    def _write_held(self) -> None:
+        self._announce_timer = None
+        self._dirty.update(self._take_announcing())
+        self._write_dirty()
 
     # ------------------------------------------------------------ the stall rule
 
@@ -323,6 +413,11 @@ class GatewayService:
         if self._stall_timer is not None:
             self._stall_timer.cancel()
             self._stall_timer = None
+        self._announcing.clear()
+        self._acks_waiting.clear()
+        if self._announce_timer is not None:
+            self._announce_timer.cancel()
+            self._announce_timer = None
         for socket in sockets:
             socket.finish_connection(code, reason)
             try:
@@ -448,9 +543,7 @@ class GatewaySocket(WebSocketHandler):
         chunks = self._chunks
         if chunks is None:
             service = self.service
-            chunks = self._chunks = ChunkAssembler(
-                service.max_attachment_bytes, service.reassembly
-            )
+            chunks = self._chunks = ChunkAssembler(service.max_attachment_bytes, service.reassembly)
         try:
             return chunks.feed(frame)
         except ChunkTooLarge as error:

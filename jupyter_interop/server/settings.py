@@ -95,6 +95,25 @@ class GatewaySettings(HasTraits):
         256 * 1024 * 1024,
         help="Bytes waiting for one client above which it is disconnected as a slow consumer.",
     ).tag(config=True)
+    announce_delay = Float(
+        0.02,
+        help=(
+            "Seconds the hub may hold the writes of a request that announces something to "
+            "the other peers (a join, a registration, a peer leaving), to write what several "
+            "such requests produced at once: in a storm of N joins each peer then costs one "
+            "write (one batch frame) per delay instead of one per join. Order is unchanged, "
+            "and the reply to a join or registration is never written before the others' "
+            "announcements of it. 0: write at once, as any other message."
+        ),
+    ).tag(config=True)
+
+    @validate("announce_delay")
+    def _check_announce_delay(self, proposal: dict[str, float]) -> float:
+        value = proposal["value"]
+        if not 0 <= value <= 5:
+            raise ValueError("announce_delay must be between 0 and 5 seconds")
+        return value
+
     outbox_stall_seconds = Float(
         60.0,
         help=(

@@ -195,6 +195,7 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
                 max_message_size=self.max_message_size,
                 max_attachment_bytes=self.max_attachment_bytes,
                 max_reassembly_bytes=self.max_reassembly_bytes,
+                announce_delay=self.announce_delay,
                 log=self.log,
             )
             if store is not None:

@@ -85,13 +85,21 @@ class RawPeer:
     def __init__(self, ws: Any) -> None:
         self.ws = ws
         self.inbox: list[dict[str, Any]] = []
+        #: the rest of a batch frame, not read yet
+        self._unread: list[dict[str, Any]] = []
         self.peer_id = ""
         self._ids = itertools.count(1)
 
     @classmethod
     async def open(cls, hub: StandaloneHub | Gateway, name: str, **extensions: bool) -> RawPeer:
+        # (max_queue=None: keeps reading whatever the test reads, so a close is never stuck
+        # behind unread frames)
         ws = await websockets.connect(
-            f"{hub.url}?token={hub.token}", proxy=None, compression=None, max_size=None
+            f"{hub.url}?token={hub.token}",
+            proxy=None,
+            compression=None,
+            max_size=None,
+            max_queue=None,
         )
         peer = cls(ws)
         hello: dict[str, Any] = {
@@ -114,10 +122,16 @@ class RawPeer:
 
     async def receive(self, timeout: float = 20) -> dict[str, Any]:
         """The next message (a closed socket raises ``ConnectionClosed``)."""
+        if self._unread:
+            return self._unread.pop(0)
         frame = await asyncio.wait_for(self.ws.recv(), timeout)
         if isinstance(frame, bytes) and is_binary_frame(frame):  # attachments: the header
             frame = bytes(unpack_frame(frame)[0])
-        message: dict[str, Any] = json.loads(frame)
+        decoded = json.loads(frame)
+        if isinstance(decoded, list):  # a batch frame (``batch`` extension)
+            self._unread.extend(decoded[1:])
+            decoded = decoded[0]
+        message: dict[str, Any] = decoded
         return message
 
     async def until(self, predicate: Any, timeout: float = 20) -> dict[str, Any]:
@@ -526,3 +540,86 @@ async def test_the_events_dropped_notice_arrives_once_the_peer_reads_again() -> 
         finally:
             await lagging.close()
             await publisher.close()
+
+
+# ---------------------------------------------------------------------- defect 6: join storms
+
+
+async def raw_frames(peer: RawPeer, until_request: str) -> list[list[dict[str, Any]]]:
+    """The frames a peer reads (each as its messages) up to the reply to ``until_request``."""
+    frames: list[list[dict[str, Any]]] = []
+    while True:
+        frame = await asyncio.wait_for(peer.ws.recv(), 30)
+        decoded = json.loads(frame)
+        messages = decoded if isinstance(decoded, list) else [decoded]
+        frames.append(messages)
+        if any(m.get("request_id") == until_request for m in messages):
+            return frames
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("batch", [True, False], ids=["batch-peer", "plain-peer"])
+async def test_a_join_storm_reaches_each_peer_in_one_write_and_in_order(batch: bool) -> None:
+    storm = 40
+    # the announce timer never fires here: only the peers' own requests make writes happen
+    async with gateway_in_process(announce_delay=600) as gateway:
+        extensions = {"batch": True} if batch else {}
+        observer = await RawPeer.open(gateway, "observer", **extensions)
+        await observer.join("agm")
+        joined: list[RawPeer] = []
+        try:
+            for n in range(storm):  # each joins and registers without waiting for replies
+                peer = await RawPeer.open(gateway, f"storm{n}")
+                joined.append(peer)
+                await peer.send({"domain": "global", "type": "join", "destination": "agm"})
+                await peer.send(
+                    {"domain": "agm", "type": "register", "methods": [{"id": "1", "name": f"m{n}"}]}
+                )
+            # the observer asks something: what was queued for it is written first, at once
+            request_id = await observer.send({"domain": "global", "type": "create-token"})
+            frames = await raw_frames(observer, request_id)
+            messages = [m for frame in frames for m in frame]
+            assert messages[-1]["type"] == "token"
+            announced = messages[:-1]
+            ids = [peer.peer_id for peer in joined]
+            assert [m["new_peer_id"] for m in announced if m["type"] == "peer-added"] == ids
+            assert [m["server_id"] for m in announced if m["type"] == "methods-added"] == ids
+            for peer_id in ids:  # a server's methods never before the server itself
+                kinds = [
+                    m["type"]
+                    for m in announced
+                    if peer_id in (m.get("new_peer_id"), m.get("server_id"))
+                ]
+                assert kinds == ["peer-added", "methods-added"], kinds
+            if batch:
+                assert len(frames) == 1, "one batch frame for the whole storm and the reply"
+            else:
+                assert all(len(frame) == 1 for frame in frames), "plain peers: one per frame"
+            # a joiner's replies were held with the storm; asking something writes them, in
+            # order, and the others' announcements of it were written before
+            last = joined[-1]
+            request_id = await last.send({"domain": "global", "type": "create-token"})
+            got = [m for frame in await raw_frames(last, request_id) for m in frame]
+            kinds = [m["type"] for m in got]
+            assert kinds.count("success") == 2 and kinds[-1] == "token", kinds
+            assert kinds.index("methods-added") < len(kinds) - 2, "its own methods-added first"
+        finally:
+            for peer in (observer, *joined):
+                await peer.close()
+
+
+@pytest.mark.asyncio
+async def test_announcements_arrive_on_their_own_after_the_delay() -> None:
+    async with gateway_in_process() as gateway:  # the default delay
+        observer = await RawPeer.open(gateway, "observer")
+        newcomer = await RawPeer.open(gateway, "newcomer")
+        try:
+            await observer.join("agm")
+            await newcomer.join("agm")
+            added = await observer.until(lambda m: m.get("type") == "peer-added")
+            assert added["new_peer_id"] == newcomer.peer_id
+            await newcomer.close()
+            removed = await observer.until(lambda m: m.get("type") == "peer-removed")
+            assert removed["removed_id"] == newcomer.peer_id
+        finally:
+            await observer.close()
