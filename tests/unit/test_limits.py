@@ -124,7 +124,7 @@ def test_a_context_path_cannot_build_data_deeper_than_a_message_may_carry() -> N
     created = writer.send(
         {"type": "create-context", "name": "deep.paths", "data": {}, "lifetime": "retained"}
     )
-    context_id = [m for m in created if m["type"] == "context-created"][0]["context_id"]
+    context_id = next(m for m in created if m["type"] == "context-created")["context_id"]
     reader.send({"type": "subscribe-context", "context_id": context_id})
     reader.take()
     path = ".".join(["p"] * 10)
