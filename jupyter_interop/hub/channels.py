@@ -10,14 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import ProtocolError, Reason
+from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem
 from ._fields import ident
 from .connection import Outgoing
 from .peers import Message, Peer
 
 if TYPE_CHECKING:
     from .core import InteropHub
-
-CHANNEL_PREFIX = "___channel___"
 
 DEFAULT_CHANNELS: list[dict[str, Any]] = [
     {"name": name, "meta": {"color": color}}
@@ -54,10 +53,13 @@ class ChannelRegistry:
                 self.hub.log.warning("Interop: ignoring channel definition without a name")
                 continue
             if context_name(name) not in self.hub.contexts.by_name:
-                meta = dict(definition.get("meta") or {})
-                self.hub.contexts.create_retained(
-                    context_name(name), {"name": name, "meta": meta, "data": {}}
-                )
+                meta = definition.get("meta") or {}
+                value = {"name": name, "meta": meta, "data": {}}
+                problem = channel_context_problem(context_name(name), value)
+                if problem is not None:
+                    self.hub.log.warning("Interop: ignoring channel %r: %s", name, problem)
+                    continue
+                self.hub.contexts.create_retained(context_name(name), {**value, "meta": dict(meta)})
 
     def names(self) -> list[str]:
         return [

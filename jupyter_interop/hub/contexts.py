@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import ProtocolError, Reason
-from ..protocol.deltas import apply_delta
+from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem
+from ..protocol.deltas import apply_delta, copy_data
 from ..protocol.limits import path_too_deep, too_deep_error
 from ._fields import field as msg_field
 from ._fields import ident, optional
@@ -107,6 +108,14 @@ def _validate_delta(delta: Any) -> None:
                     )
         else:
             raise ProtocolError(Reason.CONTEXT_INVALID, f"Unknown delta form {kind!r}")
+
+
+def _check_channel(name: str, data: Any, before: dict[str, Any] | None = None) -> None:
+    """Refuse a channel context (``___channel___<Name>``) that breaks the channel rule of
+    ``protocol/channels.py``: its colour reaches every view's styles."""
+    problem = channel_context_problem(name, data, before)
+    if problem is not None:
+        raise ProtocolError(Reason.CHANNEL_INVALID, f"Channel context {name!r}: {problem}")
 
 
 class ContextDomain:
@@ -319,6 +328,8 @@ class ContextDomain:
         data = optional(msg, "data", dict, None)
         if data is None:
             data = {}
+        if name.startswith(CHANNEL_PREFIX):
+            _check_channel(name, data)
         if peer.contexts_created >= self.hub.max_contexts_per_peer:
             raise ProtocolError(
                 Reason.LIMITS_EXCEEDED,
@@ -357,7 +368,13 @@ class ContextDomain:
         delta = msg.get("delta")
         _validate_delta(delta)
         assert isinstance(delta, dict)
-        ctx.data = apply_delta(ctx.data, delta)
+        if ctx.name.startswith(CHANNEL_PREFIX):
+            # applied to a copy first: a refused update leaves nothing behind
+            candidate = apply_delta(copy_data(ctx.data), delta)
+            _check_channel(ctx.name, candidate, ctx.data)
+            ctx.data = candidate
+        else:
+            ctx.data = apply_delta(ctx.data, delta)
         ctx.version += 1
         ctx.updated_at = time.time()
         ctx.updater_id = peer.peer_id

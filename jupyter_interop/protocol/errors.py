@@ -37,6 +37,9 @@ class Reason:
     CONTEXT_BAD_LIFETIME = "context.errors.bad_lifetime"
     CONTEXT_INVALID = "context.errors.invalid_context"
     CONTEXT_FAILURE = "context.errors.failure"
+    #: a ``___channel___<Name>`` context whose name, shape or meta breaks the channel rule
+    #: (``protocol/channels.py``); refused whole, nothing stored or routed
+    CHANNEL_INVALID = "context.errors.invalid_channel"
     CONTEXT_DESTROYED = "context.destroyed"
     CONTEXT_PEER_LEFT = "context.peer-left"
     # bus
