@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem, channel_name_problem
+from ..protocol.colors import is_css_color
 from .contexts import ContextMeta, ContextSubscription, _Subscriber, adapt_callback, copy_data
 from .dispatch import OutputTarget, capture_output_target
 from .errors import ArgumentError, ChannelError
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CHANNEL_PREFIX", "ChannelContext", "Channels"]
 
-CHANNEL_PREFIX = "___channel___"
 Unsubscribe = Callable[[], None]
 
 
@@ -44,8 +45,10 @@ class ChannelContext:
 
     @property
     def color(self) -> str | None:
+        """``meta.color`` when it is a plain CSS colour (``protocol/colors.py``), else None:
+        views put it in styles, and a channel stored by an older hub may hold anything."""
         color = self.meta.get("color")
-        return color if isinstance(color, str) else None
+        return color if is_css_color(color) else None
 
     @classmethod
     def from_context(cls, name: str, value: dict[str, Any]) -> ChannelContext:
@@ -367,16 +370,22 @@ class Channels:
     @on_io_loop
     async def aadd(self, name: str, color: str, meta: dict[str, Any] | None = None) -> None:
         """Add a channel (a new ``___channel___<name>`` context) for everybody."""
-        if not isinstance(name, str) or not name:
-            raise ArgumentError(f"A channel name must be a non-empty string, not {name!r}")
-        if not isinstance(color, str) or not color:
-            raise ArgumentError("A channel needs a colour (an HTML name or #hex)")
+        problem = channel_name_problem(name)
+        if problem is not None:
+            raise ArgumentError(f"Cannot add channel {name!r}: {problem}")
+        if not is_css_color(color):
+            raise ArgumentError(
+                f"A channel's colour must be a CSS colour (#hex, rgb(), rgba(), hsl(), hsla() "
+                f"or a colour name such as 'teal'), not {color!r}"
+            )
+        value = {"name": name, "meta": {**(meta or {}), "color": color}, "data": {}}
+        problem = channel_context_problem(context_name(name), value)
+        if problem is not None:
+            raise ArgumentError(f"Cannot add channel {name!r}: {problem}")
         await self._connected("channels.add()")
         if name in self._names():
             raise ChannelError(f"The channel {name!r} exists already")
-        await self._client.contexts.aset(
-            context_name(name), {"name": name, "meta": {**(meta or {}), "color": color}, "data": {}}
-        )
+        await self._client.contexts.aset(context_name(name), value)
 
     add = blocking(aadd)
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocol.colors import is_css_color
+
 __all__ = ["Badge", "KeyValues", "Message", "Table", "swatch"]
 
 _STYLE = (
@@ -35,12 +37,13 @@ class Badge:
 
 
 def swatch(color: str | None, label: str) -> Badge:
-    """A coloured square followed by ``label`` (a channel)."""
-    if not color:
+    """A coloured square followed by ``label`` (a channel); no square for anything but a plain
+    CSS colour, so a value from a peer never adds CSS to the style attribute."""
+    if not is_css_color(color):
         return Badge(label, html.escape(label))
     return Badge(
         label,
-        f'<span class="ji-swatch" style="background:{html.escape(color, quote=True)}"></span>'
+        f'<span class="ji-swatch" style="background:{html.escape(str(color), quote=True)}"></span>'
         f"{html.escape(label)}",
     )
 

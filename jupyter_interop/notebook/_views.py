@@ -9,6 +9,7 @@ import fnmatch
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..protocol.channels import CHANNEL_PREFIX
 from ._render import Badge, KeyValues, Table, swatch
 
 if TYPE_CHECKING:
@@ -23,8 +24,6 @@ __all__ = [
     "status_view",
     "stream_methods",
 ]
-
-CHANNEL_PREFIX = "___channel___"
 
 
 def _match(pattern: str | None, *names: str | None) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
-from traitlets import Unicode
+from traitlets import TraitError, Unicode
 
 from ._kernel import call_on_main
 from ._session import session
@@ -61,6 +61,17 @@ def _text_color(color: str | None) -> str:
     return "white"
 
 
+def _paint(button: w.Button, color: str | None) -> None:
+    """Colour a channel button; ``color`` is a checked CSS colour or None (``ChannelContext.
+    color``). ipywidgets accepts fewer forms than CSS (e.g. no ``beige``): such a button
+    stays uncoloured rather than failing the whole selector."""
+    try:
+        button.style.button_color = color
+    except TraitError:
+        color = None
+    button.style.text_color = _text_color(color)
+
+
 class ChannelSelector(w.VBox):
     """A coloured channel picker: click a colour to join it, "Leave" to leave.
 
@@ -85,8 +96,7 @@ class ChannelSelector(w.VBox):
                 tooltip=f"Join the {channel.name} channel",
                 layout=w.Layout(width="auto", min_width="64px", margin="1px"),
             )
-            button.style.button_color = channel.color or None
-            button.style.text_color = _text_color(channel.color)
+            _paint(button, channel.color)
             button.on_click(self._clicked)
             button.add_class("ji-channel-button")
             button.add_class(f"ji-channel-{channel.name}")
