@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
-from test_client_support import free_port, isolated_env, wait_for
+from test_client_support import free_port, isolated_env, server_kernel_client, wait_for
 
 import jupyter_interop as ji
 
@@ -151,12 +151,7 @@ def start_kernel(server: Server, name: str, connect: bool = True) -> Kernel:
         {"path": path, "name": f"{name}.ipynb", "type": "notebook", "kernel": {"name": "python3"}},
     )
     kernel_id = session["kernel"]["id"]
-    client = BlockingKernelClient(
-        connection_file=str(server.tmp / "runtime" / f"kernel-{kernel_id}.json")
-    )
-    client.load_connection_file()
-    client.start_channels()
-    client.wait_for_ready(timeout=60)
+    client = server_kernel_client(server.api, server.tmp / "runtime", kernel_id)
     kernel = Kernel(kernel_id, path, client)
     if connect:
         kernel.run("import json, threading, time\nimport jupyter_interop as ji\nio = ji.connect()")

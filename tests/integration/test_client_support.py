@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.blocking.client import BlockingKernelClient
+
 import jupyter_interop as ji
 
 BANNER = re.compile(r"Interop hub: (ws://\S+)")
@@ -41,6 +43,33 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
+
+
+#: ``api(method, path, body=None)``: a server's REST API with its token
+ServerApi = Callable[..., Any]
+
+
+def server_kernel_client(
+    api: ServerApi, runtime_dir: Path, kernel_id: str, timeout: float = 120
+) -> BlockingKernelClient:
+    """A started client of a kernel the Jupyter server launched, once it answers.
+
+    Why the retry: ``wait_for_ready`` declares a kernel dead when its heartbeat has not
+    answered within about a second, and a kernel still importing (a loaded machine, coverage
+    in subprocesses) has not. The kernel is dead only when the server no longer lists it."""
+    client = BlockingKernelClient(connection_file=str(runtime_dir / f"kernel-{kernel_id}.json"))
+    client.load_connection_file()
+    client.start_channels()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.wait_for_ready(timeout=max(1.0, deadline - time.monotonic()))
+            return client
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            api("GET", f"/api/kernels/{kernel_id}")  # HTTP 404 when it really died
+            time.sleep(0.2)
 
 
 def free_port() -> int:

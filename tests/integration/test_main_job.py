@@ -32,7 +32,7 @@ from typing import Any
 import nbformat
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
-from test_client_support import REPO, free_port, isolated_env, wait_for
+from test_client_support import REPO, free_port, isolated_env, server_kernel_client, wait_for
 
 CONFIG = "etc/jupyter/jupyter_server_config.d/jupyter_interop.json"
 LABEXTENSION = "share/jupyter/labextensions/jupyter_interop/"
@@ -58,10 +58,16 @@ def copy_repo(target: Path) -> Path:
     """The checkout's files as a new user would clone them (tracked and new, not ignored),
     plus the built lab extension with its modification times, so the build script sees it
     is up to date and needs no Node."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = REPO / name
         if source.is_file():
@@ -114,7 +120,11 @@ class MainJob:
         """A ``jupyter`` command of the venv, with the server's isolated dirs; its output."""
         done = subprocess.run(
             [str(self.venv / "bin" / "jupyter"), *args],
-            env=self.env, cwd=self.repo, capture_output=True, text=True, timeout=120,
+            env=self.env,
+            cwd=self.repo,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         return ANSI_ESCAPE.sub("", done.stdout + done.stderr)
 
@@ -128,15 +138,22 @@ def caller_state() -> tuple[str, str, list[str]]:
     output: a venv, build dirs, egg-info, node_modules)."""
     origin = subprocess.run(
         [sys.executable, "-c", "import jupyter_interop; print(jupyter_interop.__file__)"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     installed = subprocess.run(
         [sys.executable, "-m", "pip", "freeze", "--disable-pip-version-check"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     ignored = subprocess.run(
         ["git", "status", "--porcelain", "--ignored"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     # what the test run itself writes meanwhile: bytecode, artifacts, hypothesis' examples
     noise = ("__pycache__", "test-artifacts", ".hypothesis")
@@ -156,10 +173,21 @@ def main_job(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MainJob]:
     before = caller_state()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            ["bash", "scripts/serve.sh", "--no-browser", f"--port={port}", "--port-retries=0",
-             f"--IdentityProvider.token={token}", "--LabApp.news_url=None",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                "bash",
+                "scripts/serve.sh",
+                "--no-browser",
+                f"--port={port}",
+                "--port-retries=0",
+                f"--IdentityProvider.token={token}",
+                "--LabApp.news_url=None",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ],
+            cwd=repo,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     job = MainJob(repo, tmp / "venv", env, port, token, log, proc, before)
     try:
@@ -217,9 +245,9 @@ def test_the_install_enables_the_server_and_the_lab_extension(main_job: MainJob)
     line = next((x for x in lab.splitlines() if x.strip().startswith("jupyter_interop ")), "")
     assert "enabled" in line and "OK" in line, lab
     # the page JupyterLab serves loads it
-    assert b"jupyter_interop" in get(
-        f"{main_job.base}/lab/api/extensions?token={main_job.token}"
-    )[1]
+    assert (
+        b"jupyter_interop" in get(f"{main_job.base}/lab/api/extensions?token={main_job.token}")[1]
+    )
 
 
 def run_notebook(job: MainJob, name: str, keep_until: threading.Event | None) -> list[str]:
@@ -227,18 +255,16 @@ def run_notebook(job: MainJob, name: str, keep_until: threading.Event | None) ->
     Run All in JupyterLab would); return the errors. With ``keep_until``, the kernel stays up
     until it is set, as an open notebook would."""
     session = job.api(
-        "POST", "/api/sessions",
+        "POST",
+        "/api/sessions",
         {"path": name, "name": name, "type": "notebook", "kernel": {"name": "python3"}},
     )
     kernel_id = session["kernel"]["id"]
-    client = BlockingKernelClient(
-        connection_file=str(Path(job.env["JUPYTER_RUNTIME_DIR"]) / f"kernel-{kernel_id}.json")
-    )
-    client.load_connection_file()
-    client.start_channels()
+    runtime = Path(job.env["JUPYTER_RUNTIME_DIR"])
+    client: BlockingKernelClient | None = None
     errors: list[str] = []
     try:
-        client.wait_for_ready(timeout=60)
+        client = server_kernel_client(job.api, runtime, kernel_id)
         nb = nbformat.read(str(job.repo / "notebooks" / name), as_version=4)
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
@@ -246,8 +272,10 @@ def run_notebook(job: MainJob, name: str, keep_until: threading.Event | None) ->
 
             def hook(msg: dict[str, Any], index: int = index) -> None:
                 if msg["msg_type"] == "error":
-                    errors.append(f"{name} cell {index}: {msg['content']['ename']}: "
-                                  f"{msg['content']['evalue']}")
+                    errors.append(
+                        f"{name} cell {index}: {msg['content']['ename']}: "
+                        f"{msg['content']['evalue']}"
+                    )
 
             reply = client.execute_interactive(cell.source, timeout=CELL_TIMEOUT, output_hook=hook)
             if reply["content"]["status"] != "ok" and not errors:
@@ -257,7 +285,8 @@ def run_notebook(job: MainJob, name: str, keep_until: threading.Event | None) ->
         if keep_until is not None:
             keep_until.wait(CELL_TIMEOUT * 2)
     finally:
-        client.stop_channels()
+        if client is not None:
+            client.stop_channels()
         job.api("DELETE", f"/api/sessions/{session['id']}")
     return errors
 
