@@ -1,7 +1,8 @@
 """Round trips through the standalone hub, caller and server in separate processes.
 
-``python -m pytest tests/integration/test_client_perf.py -s`` prints the medians. The bounds
-are loose regression guards for a noisy 2-core CI machine, not targets.
+``python -m pytest tests/integration/test_client_perf.py -s`` prints the medians. Nothing
+here asserts a time (speed is measured by ``benchmarks/``, side by side with NATS): the tests
+check that every round trip of the timed loop returned exactly what was sent.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from test_client_support import REPO, StandaloneHub
+from test_client_support import REPO, StandaloneHub, assert_same
 
 import jupyter_interop as ji
 
@@ -42,13 +43,17 @@ def caller(hub: StandaloneHub) -> Iterator[ji.Interop]:
 
 
 def timed(io: ji.Interop, arguments: dict, count: int) -> list[float]:
+    """Sorted round-trip times of ``count`` echo calls, each checked against what was sent."""
     for _ in range(max(10, count // 10)):  # warm up
         io.methods.invoke("Perf.Echo", arguments)
     samples = []
     for _ in range(count):
         started = time.perf_counter()
-        io.methods.invoke("Perf.Echo", arguments)
+        result = io.methods.invoke("Perf.Echo", arguments)
         samples.append(time.perf_counter() - started)
+        assert set(result.returned) == set(arguments)
+        for key, value in arguments.items():
+            assert_same(result.returned[key], value)
     return sorted(samples)
 
 
@@ -59,7 +64,6 @@ def test_sync_invoke_round_trip(caller: ji.Interop) -> None:
         f"\nsync invoke round trip, 200 calls: median {median * 1e6:.0f} us, "
         f"p90 {samples[179] * 1e6:.0f} us"
     )
-    assert median < 0.01
 
 
 def test_one_mib_array_round_trip(caller: ji.Interop) -> None:
@@ -67,4 +71,3 @@ def test_one_mib_array_round_trip(caller: ji.Interop) -> None:
     samples = timed(caller, {"a": array}, 50)
     median = statistics.median(samples)
     print(f"\n1 MiB ndarray invoke round trip, 50 calls: median {median * 1e3:.2f} ms")
-    assert median < 0.1
