@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..protocol import ProtocolError, Reason
+from ..protocol.addressed import Template
 from ._fields import field, ident, optional
 from .connection import Connection, Outgoing
 from .peers import Message, Peer, RegisteredMethod, encoded_methods, with_id
@@ -93,54 +94,63 @@ class AgmDomain:
 
     # ------------------------------------------------------------ membership
 
-    def _peer_added(self, recipient: Peer, new: Peer) -> Message:
-        return {
-            "domain": "agm",
-            "type": "peer-added",
-            "peer_id": recipient.peer_id,
-            "new_peer_id": new.peer_id,
-            "identity": new.identity_json,
-            "meta": _LOCAL_META,
-        }
+    @staticmethod
+    def _peer_added(new: Peer) -> Template:
+        """The ``peer-added`` of ``new``, encoded once for all its recipients."""
+        return Template(
+            {
+                "domain": "agm",
+                "type": "peer-added",
+                "new_peer_id": new.peer_id,
+                "identity": new.identity_json,
+                "meta": _LOCAL_META,
+            }
+        )
 
-    def _methods_added(self, recipient: Peer, server: Peer, methods: Any) -> Message:
-        """``methods``: the definitions, or their JSON encoded once for all recipients."""
-        return {
-            "domain": "agm",
-            "type": "methods-added",
-            "peer_id": recipient.peer_id,
-            "server_id": server.peer_id,
-            "methods": methods,
-            "source_type": "local",
-        }
+    @staticmethod
+    def _methods_added(server: Peer, methods: orjson.Fragment) -> Template:
+        """``methods``: the definitions' JSON, encoded once for all recipients."""
+        return Template(
+            {
+                "domain": "agm",
+                "type": "methods-added",
+                "server_id": server.peer_id,
+                "methods": methods,
+                "source_type": "local",
+            }
+        )
+
+    @staticmethod
+    def _announce(template: Template, recipients: list[Peer], out: Outgoing) -> None:
+        """Queue ``template`` for each recipient (its copy differs by ``peer_id`` only)."""
+        to = template.to
+        out.extend([(p.conn, to(p.peer_id, p.peer_id_json)) for p in recipients])
 
     def _announce_removed(
         self, server: Peer, method_ids: list[str], recipients: list[Peer], out: Outgoing
     ) -> None:
-        for other in recipients:
-            out.append(
-                (
-                    other.conn,
-                    {
-                        "domain": "agm",
-                        "type": "methods-removed",
-                        "peer_id": other.peer_id,
-                        "server_id": server.peer_id,
-                        "methods": method_ids,
-                    },
-                )
-            )
+        removed = Template(
+            {
+                "domain": "agm",
+                "type": "methods-removed",
+                "server_id": server.peer_id,
+                "methods": method_ids,
+            }
+        )
+        self._announce(removed, recipients, out)
 
     def join(self, peer: Peer, out: Outgoing) -> None:
         """Announce peers both ways, then existing methods, as the Glue42 gateway does."""
         others = [p for p in self.hub.peers_in("agm") if p is not peer]
+        joined = self._peer_added(peer)
+        conn, peer_id, peer_id_json = peer.conn, peer.peer_id, peer.peer_id_json
         for other in others:
-            out.append((other.conn, self._peer_added(other, peer)))
-            out.append((peer.conn, self._peer_added(peer, other)))
+            out.append((other.conn, joined.to(other.peer_id, other.peer_id_json)))
+            out.append((conn, self._peer_added(other).to(peer_id, peer_id_json)))
         for other in others:
             if other.methods:
-                methods = encoded_methods(other.methods.values())
-                out.append((peer.conn, self._methods_added(peer, other, methods)))
+                methods = self._methods_added(other, encoded_methods(other.methods.values()))
+                out.append((conn, methods.to(peer_id, peer_id_json)))
 
     def detach(self, peer: Peer, out: Outgoing) -> None:
         """The peer left agm: fail its pending calls, cancel its streams, tell the others."""
@@ -167,20 +177,16 @@ class AgmDomain:
         if peer.methods:
             self._announce_removed(peer, list(peer.methods), others, out)
         peer.methods.clear()
-        for other in others:
-            out.append(
-                (
-                    other.conn,
-                    {
-                        "domain": "agm",
-                        "type": "peer-removed",
-                        "peer_id": other.peer_id,
-                        "removed_id": peer.peer_id,
-                        "reason_uri": Reason.PEER_REMOVED,
-                        "reason": PEER_REMOVED,
-                    },
-                )
-            )
+        removed = Template(
+            {
+                "domain": "agm",
+                "type": "peer-removed",
+                "removed_id": peer.peer_id,
+                "reason_uri": Reason.PEER_REMOVED,
+                "reason": PEER_REMOVED,
+            }
+        )
+        self._announce(removed, others, out)
 
     # --------------------------------------------------------------- methods
 
@@ -207,9 +213,8 @@ class AgmDomain:
             )
         peer.methods.update(added)
         # encoded once, not once per recipient (every agm peer gets it)
-        announcement = encoded_methods(added.values())
-        for other in self.hub.peers_in("agm"):
-            out.append((other.conn, self._methods_added(other, peer, announcement)))
+        announcement = self._methods_added(peer, encoded_methods(added.values()))
+        self._announce(announcement, self.hub.peers_in("agm"), out)
         self.hub.success(out, peer, msg)
 
     def _unregister(self, peer: Peer, msg: Message, out: Outgoing) -> None:

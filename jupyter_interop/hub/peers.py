@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import orjson
 
+from ..protocol.addressed import encoded_peer_id
 from .connection import Connection
 
 Message = dict[str, Any]
@@ -99,6 +100,11 @@ class Peer:
     channel: str | None = None
     #: ``identity`` encoded once (it goes to every other agm peer), see :attr:`identity_json`
     _identity_json: orjson.Fragment | None = field(default=None, repr=False)
+    #: ``peer_id`` as JSON, spliced into every announcement this peer receives
+    peer_id_json: bytes = field(default=b"", repr=False)
+
+    def __post_init__(self) -> None:
+        self.peer_id_json = encoded_peer_id(self.peer_id)
 
     def __hash__(self) -> int:
         return hash(self.peer_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from .addressed import Addressed
 from .errors import ProtocolError, Reason
 from .frames import Attachment
 from .limits import MAX_NESTING, check_frame_nesting, frame_too_deep, too_deep_error
@@ -22,8 +23,11 @@ def encode(message: Message) -> bytes:
 
     A binary attachment in it (see ``frames.Attachment``) becomes its documented JSON form:
     what a peer without binary frames must get. orjson calls the hook only for such values,
-    so plain messages cost nothing extra.
+    so plain messages cost nothing extra. An :class:`~.addressed.Addressed` message (one
+    recipient's copy of an announcement) is encoded already.
     """
+    if type(message) is Addressed:
+        return message.frame
     return orjson.dumps(message, default=_attachment_json)
 
 

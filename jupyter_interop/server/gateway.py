@@ -34,6 +34,7 @@ from ..hub.outbox import (
     OutboxLimits,
 )
 from ..protocol import ProtocolError, Reason, decode
+from ..protocol.addressed import Addressed
 from ..protocol.codec import decode_batch
 from ..protocol.frames import (
     CHUNK_HEADER_SIZE,
@@ -257,7 +258,10 @@ class GatewayService:
             if socket is None or socket.finished:
                 continue
             try:
-                frame = frames.frame_for(message, wants_binary(conn.attrs.get("extensions")))
+                if type(message) is Addressed:  # an announcement's copy, encoded already
+                    frame = message.frame
+                else:
+                    frame = frames.frame_for(message, wants_binary(conn.attrs.get("extensions")))
                 queued = socket.outbox.push(message, frame)
             except Exception:
                 # the message cannot be written (a hub bug: what enters is checked, see
