@@ -158,3 +158,23 @@ def test_configured_channels_with_bad_metadata_are_skipped() -> None:
                            {"name": "Evil", "meta": {"color": BEACON}},
                            {"name": "Bad\nName", "meta": {}}])
     assert [c["name"] for c in kit.hub.views.channels()] == ["Desk"]
+
+
+# ------------------------------------------------------------------ views of stored values
+
+
+@pytest.mark.parametrize("color", HOSTILE)
+def test_client_and_swatch_show_no_colour_for_a_bad_value(color: Any) -> None:
+    from jupyter_interop.client.channels import ChannelContext
+    from jupyter_interop.notebook._render import swatch
+
+    channel = ChannelContext.from_context("Old", {"name": "Old", "meta": {"color": color}})
+    assert channel.color is None
+    badge = swatch(color, "Old")
+    assert badge.html == "Old" and badge.text == "Old"
+
+
+def test_swatch_of_a_good_colour() -> None:
+    from jupyter_interop.notebook._render import swatch
+
+    assert 'style="background:#123"' in swatch("#123", "Desk").html
