@@ -8,106 +8,26 @@ install hint (nothing is skipped).
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import json
 import os
-import queue
-import shutil
-import subprocess
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from test_client_support import REPO, Clients, Recorder, StandaloneHub, wait_for
+from nodekit import COMPAT, NodeLinePeer
+from test_client_support import Clients, Recorder, StandaloneHub, wait_for
 
 import jupyter_interop as ji
 
-COMPAT = REPO / "tests" / "compat"
 PEER = Path(__file__).with_name("test_client_js_peer.js")
-MARK = "@@peer "
 UTC = dt.timezone.utc
 
 
-class JsPeer:
-    """The Node process; :meth:`call` sends a command, :meth:`event` waits for an event."""
+class JsPeer(NodeLinePeer):
+    """``test_client_js_peer.js`` with ``@interopio/core`` on the hub."""
 
     def __init__(self, hub: StandaloneHub) -> None:
-        node = shutil.which("node")
-        if node is None:
-            pytest.fail("`node` is not on PATH (install Node.js >= 18)", pytrace=False)
-        if not (COMPAT / "node_modules" / "@interopio" / "core" / "package.json").is_file():
-            pytest.fail("run `npm ci --prefix tests/compat` first", pytrace=False)
         env = {**os.environ, "HUB_URL": hub.url, "HUB_TOKEN": hub.token, "COMPAT_DIR": str(COMPAT)}
-        self.proc = subprocess.Popen(
-            [node, str(PEER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.replies: dict[int, queue.Queue[dict[str, Any]]] = {}
-        self.events: list[dict[str, Any]] = []
-        self.stderr: list[str] = []
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_err, daemon=True).start()
-        self.ready = self.event(lambda e: e["event"] == "ready", 20)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if not line.startswith(MARK):
-                continue
-            msg = json.loads(line[len(MARK) :])
-            if "id" in msg:
-                self.replies.setdefault(msg["id"], queue.Queue()).put(msg)
-            else:
-                with self._lock:
-                    self.events.append(msg)
-
-    def _read_err(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr.append(line.rstrip())
-
-    def call(self, cmd: str, timeout: float = 15, **args: Any) -> Any:
-        request_id = next(self._ids)
-        replies = self.replies.setdefault(request_id, queue.Queue())
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"id": request_id, "cmd": cmd, "args": args}) + "\n")
-        self.proc.stdin.flush()
-        try:
-            reply = replies.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"no reply to {cmd}; node stderr: {self.stderr[-10:]}") from None
-        if not reply["ok"]:
-            raise AssertionError(f"JS {cmd} failed: {reply['error']}")
-        return reply["result"]
-
-    def event(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10) -> Any:
-        def find() -> dict[str, Any] | None:
-            with self._lock:
-                return next((e for e in self.events if predicate(e)), None)
-
-        try:
-            return wait_for(find, timeout, "an event from the JS peer")
-        except AssertionError:
-            raise AssertionError(
-                f"no matching JS event; events: {self.events[-10:]}; stderr: {self.stderr[-10:]}"
-            ) from None
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        super().__init__(PEER, env, "@interopio/core")
 
 
 @pytest.fixture(scope="module")
@@ -210,8 +130,11 @@ def test_streams_both_ways(py: ji.Interop, js: JsPeer) -> None:
         stream.push({"n": n}, branch="EUR")
     js.event(lambda e: e.get("event") == "data" and e["data"] == {"n": 99})
     with js._lock:
-        burst = [e["data"]["n"] for e in js.events if e.get("event") == "data"
-                 and isinstance(e.get("data"), dict) and "n" in e["data"]]
+        burst = [
+            e["data"]["n"]
+            for e in js.events
+            if e.get("event") == "data" and isinstance(e.get("data"), dict) and "n" in e["data"]
+        ]
     assert burst == list(range(100))
     stream.close()
     assert js.event(lambda e: e.get("event") == "closed" and e["key"] == "s1")["message"] == (
