@@ -9,6 +9,7 @@ import orjson
 
 from ..protocol import ProtocolError, Reason
 from ..protocol.addressed import Template
+from ..protocol.wire import AGM_MESSAGE_TYPES
 from ._fields import field, ident, optional
 from .connection import Connection, Outgoing
 from .peers import Message, Peer, RegisteredMethod, encoded_methods, with_id
@@ -22,7 +23,8 @@ METHOD_REMOVED = "Method has been removed"
 
 
 #: ``meta`` of every ``peer-added`` (encoded once: a join is announced to every agm peer)
-_LOCAL_META = orjson.Fragment(b'{"local":true}')
+_LOCAL_META_JSON = b'{"local":true}'
+_LOCAL_META = orjson.Fragment(_LOCAL_META_JSON)
 
 
 @dataclass(eq=False)
@@ -51,20 +53,7 @@ class Subscription:
 class AgmDomain:
     """Interop methods and streams (GW3 ``agm`` domain)."""
 
-    MESSAGE_TYPES = (
-        "register",
-        "unregister",
-        "call",
-        "yield",
-        "error",
-        "subscribe",
-        "accepted",
-        "publish",
-        "publish-many",
-        "post",
-        "drop-subscription",
-        "unsubscribe",
-    )
+    MESSAGE_TYPES = AGM_MESSAGE_TYPES
 
     def __init__(self, hub: InteropHub) -> None:
         self.hub = hub
@@ -97,28 +86,48 @@ class AgmDomain:
     @staticmethod
     def _peer_added(new: Peer) -> Template:
         """The ``peer-added`` of ``new``, encoded once for all its recipients."""
-        return Template(
-            {
-                "domain": "agm",
-                "type": "peer-added",
-                "new_peer_id": new.peer_id,
-                "identity": new.identity_json,
-                "meta": _LOCAL_META,
-            }
+        identity = new.identity_json
+        fields = {
+            "domain": "agm",
+            "type": "peer-added",
+            "new_peer_id": new.peer_id,
+            "identity": orjson.Fragment(identity),
+            "meta": _LOCAL_META,
+        }
+        # from the parts encoded already: every join needs one per other agm peer
+        tail = b"".join(
+            (
+                b',"new_peer_id":',
+                new.peer_id_json,
+                b',"identity":',
+                identity,
+                b',"meta":',
+                _LOCAL_META_JSON,
+                b"}",
+            )
         )
+        return Template(fields, tail)
 
     @staticmethod
-    def _methods_added(server: Peer, methods: orjson.Fragment) -> Template:
+    def _methods_added(server: Peer, methods: bytes) -> Template:
         """``methods``: the definitions' JSON, encoded once for all recipients."""
-        return Template(
-            {
-                "domain": "agm",
-                "type": "methods-added",
-                "server_id": server.peer_id,
-                "methods": methods,
-                "source_type": "local",
-            }
+        fields = {
+            "domain": "agm",
+            "type": "methods-added",
+            "server_id": server.peer_id,
+            "methods": orjson.Fragment(methods),
+            "source_type": "local",
+        }
+        tail = b"".join(
+            (
+                b',"server_id":',
+                server.peer_id_json,
+                b',"methods":',
+                methods,
+                b',"source_type":"local"}',
+            )
         )
+        return Template(fields, tail)
 
     @staticmethod
     def _announce(template: Template, recipients: list[Peer], out: Outgoing) -> None:

@@ -58,9 +58,9 @@ class RegisteredMethod:
         return definition
 
 
-def encoded_methods(methods: Iterable[RegisteredMethod]) -> orjson.Fragment:
+def encoded_methods(methods: Iterable[RegisteredMethod]) -> bytes:
     """The JSON array of these methods' definitions, for a ``methods-added``."""
-    return orjson.Fragment(b"[" + b",".join([m.encoded for m in methods]) + b"]")
+    return b"[" + b",".join([m.encoded for m in methods]) + b"]"
 
 
 def with_id(ids: set[str], item: str) -> set[str]:
@@ -99,7 +99,7 @@ class Peer:
     #: current channel, when the peer negotiated the channels extension and told us
     channel: str | None = None
     #: ``identity`` encoded once (it goes to every other agm peer), see :attr:`identity_json`
-    _identity_json: orjson.Fragment | None = field(default=None, repr=False)
+    _identity_json: bytes | None = field(default=None, repr=False)
     #: ``peer_id`` as JSON, spliced into every announcement this peer receives
     peer_id_json: bytes = field(default=b"", repr=False)
 
@@ -113,14 +113,13 @@ class Peer:
         return f"<Peer {self.peer_id} {self.identity.get('application')!r}>"
 
     @property
-    def identity_json(self) -> orjson.Fragment:
+    def identity_json(self) -> bytes:
         """The identity as encoded JSON, shared by every message that carries it (a peer's
         identity does not change after ``hello``)."""
         encoded = self._identity_json
         if encoded is None:
             # bytes(memoryview(...)): without orjson's 4 KiB of slack (kept for the peer's life)
-            encoded = orjson.Fragment(bytes(memoryview(orjson.dumps(self.identity))))
-            self._identity_json = encoded
+            encoded = self._identity_json = bytes(memoryview(orjson.dumps(self.identity)))
         return encoded
 
     @property

@@ -43,16 +43,21 @@ class Template:
 
     __slots__ = ("fields", "head", "tail")
 
-    def __init__(self, fields: Message) -> None:
+    def __init__(self, fields: Message, tail: bytes | None = None) -> None:
+        """``tail``: the encoding of the fields after ``peer_id`` (``,"k":v,...}``) when the
+        caller builds it from parts encoded already; it must encode exactly those fields."""
         if "peer_id" in fields:
             raise ValueError("A template's fields must not hold peer_id: it is the recipient's")
         self.fields = fields
         #: ``{"domain":...,"type":...,"peer_id":`` (shared by the templates of one type)
         self.head = _head(fields["domain"], fields["type"])
-        rest = {k: v for k, v in fields.items() if k != "domain" and k != "type"}
-        encoded = orjson.dumps(rest)
-        #: the other fields and the closing brace (a slice: exactly sized, see hub/attachments.py)
-        self.tail = b"," + encoded[1:] if len(encoded) > 2 else b"}"
+        if tail is None:
+            rest = {k: v for k, v in fields.items() if k != "domain" and k != "type"}
+            encoded = orjson.dumps(rest)
+            # a new exactly sized bytes, without the encoder's slack (see hub/attachments.py)
+            tail = b"," + encoded[1:] if len(encoded) > 2 else b"}"
+        #: the other fields and the closing brace
+        self.tail = tail
 
     def to(self, peer_id: str, peer_id_json: bytes) -> Addressed:
         """The copy for the peer ``peer_id`` (``peer_id_json``: its :func:`encoded_peer_id`)."""

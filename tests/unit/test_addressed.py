@@ -37,3 +37,22 @@ def test_a_template_of_domain_and_type_only_is_still_an_object() -> None:
 def test_peer_id_belongs_to_the_recipient_not_the_template() -> None:
     with pytest.raises(ValueError, match="peer_id"):
         Template({"domain": "agm", "type": "peer-added", "peer_id": "p1"})
+
+
+def test_agm_announcements_built_from_encoded_parts_encode_their_fields() -> None:
+    from jupyter_interop.hub import Connection
+    from jupyter_interop.hub.agm import AgmDomain
+    from jupyter_interop.hub.peers import Peer, RegisteredMethod, encoded_methods
+
+    peer = Peer("p-1", Connection(), {"application": "a\u00e9\"b", "instance": "i"})
+    peer.methods["0"] = RegisteredMethod({"id": "0", "name": "M", "flags": {"streaming": True}})
+    templates = [
+        AgmDomain._peer_added(peer),
+        AgmDomain._methods_added(peer, encoded_methods(peer.methods.values())),
+    ]
+    for template in templates:
+        copy = template.to("p-2", encoded_peer_id("p-2"))
+        assert decode(copy.frame) == orjson.loads(orjson.dumps(dict(copy)))
+    added, methods = (decode(t.to("p-2", b'"p-2"').frame) for t in templates)
+    assert added["identity"]["application"] == 'a\u00e9"b' and added["meta"] == {"local": True}
+    assert methods["methods"] == [{"id": "0", "name": "M", "flags": {"streaming": True}}]
