@@ -18,10 +18,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DESKTOP_CONTEXT_ENV", "DesktopStart", "authentication", "desktop_start"]
+from ..protocol.wire import DESKTOP_CONTEXT_ENV
 
-#: set by io.Connect Desktop (and Glue42 Enterprise) for the processes it starts
-DESKTOP_CONTEXT_ENV = "_GD_STARTING_CONTEXT_"
+__all__ = ["DESKTOP_CONTEXT_ENV", "DesktopStart", "authentication", "desktop_start"]
 
 
 @dataclass(frozen=True)

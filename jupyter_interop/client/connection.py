@@ -29,9 +29,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .._version import __version__
-from ..protocol.errors import ProtocolError
+from ..protocol.errors import ProtocolError, Reason
 from ..protocol.frames import CHUNK_MAGIC, ChunkAssembler, ChunkedFrame
+
+# a batch frame the client sends is closed at these caps (limits.py: why below the hub's)
+from ..protocol.limits import CLIENT_BATCH_MAX_BYTES as BATCH_MAX_BYTES
+from ..protocol.limits import CLIENT_BATCH_MAX_MESSAGES as BATCH_MAX_MESSAGES
 from ..protocol.limits import MAX_NESTING, frame_too_deep, too_deep_error
+from ..protocol.wire import SHM_PROOF_TYPE
 from .auth import authentication
 from .codec import Codec, revive
 from .discovery import HubAddress
@@ -69,7 +74,6 @@ _REPLY_TYPES = frozenset(
         "token",
     }
 )
-_AUTH_FAILURE = "global.errors.authentication.failure"
 #: what an authentication failure refused, by ``hello`` method
 _CREDENTIALS = {
     "access-token": "the token",
@@ -230,7 +234,7 @@ class Connection:
             try:
                 welcome = await self.request(hello, timeout, "hello", internal=True, raw=True)
             except RemoteError as error:
-                if error.reason_uri == _AUTH_FAILURE:
+                if error.reason_uri == Reason.AUTH_FAILURE:
                     what = _CREDENTIALS[hello["authentication"]["method"]]
                     raise AuthenticationError(
                         f"The interop hub at {address.url} refused {what} found through "
@@ -256,7 +260,7 @@ class Connection:
                 self.codec.enable_shared_memory(
                     self.extensions.get("shm"),
                     lambda proof: self.request(
-                        proof, timeout, "shm-proof", internal=True, raw=True
+                        proof, timeout, SHM_PROOF_TYPE, internal=True, raw=True
                     ),
                     self.client.shared_memory_threshold,
                 ),
@@ -781,12 +785,6 @@ class Connection:
                 message.get("reason"),
                 message.get("reason_uri"),
             )
-
-
-#: a batch frame the client sends is closed once it holds this many bytes or messages (the
-#: hub queues what one frame produces before writing it: keep that below its outbox limits)
-BATCH_MAX_BYTES = 256 * 1024
-BATCH_MAX_MESSAGES = 256
 
 
 def _take_batch(first: bytes, out: deque[Any]) -> bytes:

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from .auth import DESKTOP_CONTEXT_ENV, authentication, desktop_start
+from ..protocol.wire import DESKTOP_CONTEXT_ENV, ENV_TOKEN, ENV_URL
+from .auth import authentication, desktop_start
 from .errors import AmbiguousHubError, DiscoveryError
 
 __all__ = [
@@ -39,8 +40,6 @@ __all__ = [
     "live_hubs",
 ]
 
-ENV_URL = "JUPYTER_INTEROP_URL"
-ENV_TOKEN = "JUPYTER_INTEROP_TOKEN"
 _RUNTIME_GLOB = "jupyter_interop-*.json"
 _RUNTIME_NAME = re.compile(r"jupyter_interop-([0-9]+)\.json")
 #: seconds a process may seem to have started after writing its file (clock granularity)

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
+from ..protocol.errors import Reason
 from .codec import unwrap_value, wrap_value
 from .connection import RequestTimeout
 from .dispatch import OutputTarget, capture_output_target
@@ -60,7 +61,6 @@ __all__ = [
     "current_invocation",
 ]
 
-CLIENT_ERROR = "agm.errors.client_error"
 Target = str | dict[str, Any] | Instance | list[dict[str, Any] | Instance]
 _TRACEBACK_LIMIT = 8000
 
@@ -754,7 +754,7 @@ def _error_message(
         "type": "error",
         "request_id": invocation_id,
         "invocation_id": invocation_id,
-        "reason_uri": CLIENT_ERROR,
+        "reason_uri": Reason.CLIENT_ERROR,
         "reason": reason,
     }
     if context is not None:

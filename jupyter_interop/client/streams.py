@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..protocol.errors import Reason
 from .codec import plain_json, unwrap_value, wrap_value
 from .connection import RequestTimeout
 from .dispatch import OutputTarget, capture_output_target, is_async_callable
@@ -62,7 +63,6 @@ __all__ = [
     "SubscriptionRequest",
 ]
 
-REJECTED_URI = "com.tick42.agm.errors.subscription.failure"
 _MAX_QUEUED = 10_000
 
 
@@ -332,7 +332,7 @@ class Stream:
                     "domain": "agm",
                     "type": "error",
                     "request_id": request.subscription_id,
-                    "reason_uri": REJECTED_URI,
+                    "reason_uri": Reason.SUBSCRIPTION_REJECTED,
                     "reason": f"Subscription rejected by user. {value}".rstrip(),
                 }
             )
@@ -683,7 +683,7 @@ class Streams:
                     "domain": "agm",
                     "type": "error",
                     "request_id": str(msg.get("subscription_id")),
-                    "reason_uri": REJECTED_URI,
+                    "reason_uri": Reason.SUBSCRIPTION_REJECTED,
                     "reason": "No such stream is published here",
                 }
             )

@@ -30,6 +30,7 @@ from ..protocol import ProtocolError, Reason
 from ..protocol.codec import encode
 from ..protocol.frames import MAGIC, Attachment, FrameError, attach, encode_binary, unpack_frame
 from ..protocol.limits import check_frame_nesting
+from ..protocol.wire import BINARY_EXTENSION, SHM_EXTENSION
 
 __all__ = [
     "BINARY_EXTENSION",
@@ -41,11 +42,6 @@ __all__ = [
     "is_binary",
     "wants_binary",
 ]
-
-#: the ``hello`` extension (``extensions.jupyter_interop.binary``)
-BINARY_EXTENSION = "binary"
-#: set in a peer's extensions once it proved it sees the hub's shared-memory directory
-SHM_EXTENSION = "shm"
 
 
 class AttachmentForm(IntEnum):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import ProtocolError, Reason
+from ..protocol.wire import BUS_MESSAGE_TYPES
 from ._fields import field, ident, optional
 from .connection import Outgoing
 from .peers import Message, Peer, with_id
@@ -52,7 +53,7 @@ class BusSubscription:
 class BusDomain:
     """Topic subscriptions indexed by exact topic, plus cached wildcard matches."""
 
-    MESSAGE_TYPES = ("publish", "subscribe", "unsubscribe")
+    MESSAGE_TYPES = BUS_MESSAGE_TYPES
 
     def __init__(self, hub: InteropHub) -> None:
         self.hub = hub

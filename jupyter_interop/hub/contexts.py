@@ -32,13 +32,6 @@ from .store import StoreFailure
 if TYPE_CHECKING:
     from .core import InteropHub
 
-CONTEXT_MESSAGE_TYPES = (
-    "create-context",
-    "subscribe-context",
-    "update-context",
-    "unsubscribe-context",
-    "destroy-context",
-)
 LIFETIMES = ("retained", "ref-counted", "ownership")
 DESTROYED_EXPLICITLY = "Context destroyed explicitly"
 DESTROYED_PEER_LEFT = "Context destroyed because its owner/last peer left"

@@ -21,12 +21,13 @@ from traitlets import Dict, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..protocol import ProtocolError, Reason
+from ..protocol.wire import CONTEXT_MESSAGE_TYPES, SHM_PROOF_TYPE, SUPPORTED_EXTENSIONS
 from ._fields import field, optional
 from .agm import AgmDomain
 from .bus import BusDomain
 from .channels import DEFAULT_CHANNELS, ChannelRegistry
 from .connection import Connection, Outgoing
-from .contexts import CONTEXT_MESSAGE_TYPES, ContextDomain
+from .contexts import ContextDomain
 from .peers import Message, Peer
 from .views import HubViews
 
@@ -38,11 +39,6 @@ AVAILABLE_DOMAINS: list[Message] = [
     {"uri": "context", "version": 2, "description": "Shared contexts"},
     {"uri": "metrics", "version": 1, "description": "Accepted and discarded"},
 ]
-
-#: GW3 extensions a client may ask for in ``hello.extensions.jupyter_interop``; ``batch``: text
-#: frames may hold a JSON array of messages, both ways (the transport frames and unframes them);
-#: ``runs``: publish-many / event-many (agm.py); ``shm``: shared-memory attachments (shm.py)
-SUPPORTED_EXTENSIONS = ("channels", "notices", "versions", "binary", "batch", "runs", "shm")
 
 Handler = Callable[[Peer, Message, Outgoing], None]
 
@@ -114,7 +110,7 @@ class InteropHub(LoggingConfigurable):
             ("global", "hello"): self._hello_again,
             ("global", "channel-changed"): self.channel_registry.handle_changed,
             ("global", "move-to-channel"): self.channel_registry.handle_move,
-            ("global", "shm-proof"): self._shm_proof,
+            ("global", SHM_PROOF_TYPE): self._shm_proof,
         }
         for domain in ("global", "context"):
             for mtype in CONTEXT_MESSAGE_TYPES:

@@ -41,6 +41,9 @@ from typing import Any
 
 from ..protocol import encode
 from ..protocol.codec import join_batch
+
+# a batch frame (``batch`` extension) is closed once it holds this many bytes
+from ..protocol.limits import HUB_BATCH_MAX_BYTES as BATCH_MAX_BYTES
 from .connection import Connection
 
 __all__ = [
@@ -65,8 +68,6 @@ REMOVAL_TYPES = frozenset({"methods-removed", "peer-removed"})
 #: write may wait a moment (see ``GatewayService``), so that a join storm costs each
 #: recipient one write (one batch frame) per moment instead of one per join
 ANNOUNCEMENT_TYPES = frozenset({"peer-added", "methods-added", *REMOVAL_TYPES})
-#: a batch frame (``batch`` extension) is closed once it holds this many bytes
-BATCH_MAX_BYTES = 1024 * 1024
 
 
 def batch_frames(frames: list[bytes], max_bytes: int = BATCH_MAX_BYTES) -> list[bytes]:

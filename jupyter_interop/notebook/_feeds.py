@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
+from ..protocol.wire import CHANNEL_PREFIX
 from ._args import nest, parse_json, parse_pairs, parse_payload
 from ._kernel import call_on_main
 from ._render import Message
@@ -30,7 +31,6 @@ __all__ = ["SHARE_PREFIX", "FeedCommands", "describe_value", "share_context"]
 
 #: Shared variables live in the context ``jupyter.share.<name>``.
 SHARE_PREFIX = "jupyter.share."
-_CHANNEL_PREFIX = "___channel___"
 
 
 def share_context(name: str) -> str:
@@ -300,7 +300,7 @@ class FeedCommands:
             if any("." in p for p in paths):
                 io.channels.get(channel)  # raises for an unknown channel name
                 io.contexts.set_paths(
-                    _CHANNEL_PREFIX + channel, {f"data.{p}": v for p, v in paths.items()}
+                    CHANNEL_PREFIX + channel, {f"data.{p}": v for p, v in paths.items()}
                 )
             else:
                 io.channels.publish(nest(paths), name=channel)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..protocol.wire import CHANNEL_PREFIX
 from ._kernel import call_on_main, on_main_thread
 from ._session import session
 from ._stale import show_stale
@@ -43,7 +44,6 @@ __all__ = ["Binding", "bind"]
 
 log = logging.getLogger("jupyter_interop.notebook")
 _MISSING = object()
-_CHANNEL_PREFIX = "___channel___"
 
 
 def get_path(data: Any, path: str) -> Any:
@@ -395,7 +395,7 @@ class _ChannelSource(_Source):
         if channel is None:
             return  # not on a channel: the widget is local until the notebook joins one
         if "." in path:
-            self.io.contexts.set_path(_CHANNEL_PREFIX + channel, f"data.{path}", value)
+            self.io.contexts.set_path(CHANNEL_PREFIX + channel, f"data.{path}", value)
         else:
             self.io.channels.publish({path: value}, name=channel)
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .colors import is_css_color
+from .wire import CHANNEL_PREFIX
 
 __all__ = [
     "CHANNEL_PREFIX",
@@ -25,7 +26,6 @@ __all__ = [
     "channel_name_problem",
 ]
 
-CHANNEL_PREFIX = "___channel___"
 #: longest channel name (the part after the prefix)
 MAX_CHANNEL_NAME = 64
 

@@ -29,7 +29,10 @@ class Reason:
     INVOCATION_FAILURE = "agm.errors.invocation.failure"
     SUBSCRIPTION_FAILURE = "agm.errors.subscription.failure"
     INVALID_SUBSCRIPTION = "agm.errors.subscription.invalid_subscription"
+    #: a method handler in the client raised (the client sends it with its ``error``)
     CLIENT_ERROR = "agm.errors.client_error"
+    #: a publisher refused a stream subscription (the URI Glue42's own clients send for it)
+    SUBSCRIPTION_REJECTED = "com.tick42.agm.errors.subscription.failure"
     PEER_REMOVED = "agm.peer-removed"
     METHOD_REMOVED = "agm.method-removed"
     # context (the Glue42 gateway prefixes these with the domain the message came on)

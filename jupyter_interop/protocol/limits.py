@@ -22,6 +22,9 @@ from typing import Any
 from .errors import ProtocolError, Reason
 
 __all__ = [
+    "CLIENT_BATCH_MAX_BYTES",
+    "CLIENT_BATCH_MAX_MESSAGES",
+    "HUB_BATCH_MAX_BYTES",
     "MAX_NESTING",
     "check_frame_nesting",
     "frame_too_deep",
@@ -32,6 +35,17 @@ __all__ = [
 
 #: most levels of objects and arrays a message may nest (orjson writes at most 254)
 MAX_NESTING = 128
+
+# Batch frames (``batch`` extension): two caps on purpose, one per direction.
+#: a batch frame the hub writes to a peer is closed once it holds this many bytes: big enough
+#: that a burst of announcements costs a peer few writes
+HUB_BATCH_MAX_BYTES = 1024 * 1024
+#: a batch frame the client sends is closed once it holds this many bytes or messages. Smaller
+#: than the hub's cap because the hub handles a slice of an incoming batch and queues what it
+#: produced for every recipient before writing any of it: the client's cap bounds that burst
+#: and keeps it below the hub's outbox limits
+CLIENT_BATCH_MAX_BYTES = 256 * 1024
+CLIENT_BATCH_MAX_MESSAGES = 256
 
 #: brackets become parentheses; everything but brackets and quotes is deleted
 _AS_PARENS = bytes.maketrans(b"{[}]", b"(())")

@@ -47,6 +47,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .frames import TAG, Attachment, dataframe_json_form, dataframe_placeholder, revive_dataframe
+from .wire import SHM_EXTENSION
+
+# the message a client sends to prove it sees the hub's directory
+from .wire import SHM_PROOF_TYPE as PROOF_TYPE
 
 __all__ = [
     "ALIGN",
@@ -67,10 +71,6 @@ __all__ = [
     "write_file",
 ]
 
-#: the ``hello`` extension
-SHM_EXTENSION = "shm"
-#: the message a client sends to prove it sees the hub's directory
-PROOF_TYPE = "shm-proof"
 #: attachments of at least this many bytes go through shared memory (the client's default)
 DEFAULT_THRESHOLD = 1024 * 1024
 #: column offsets in the ``columns`` layout are multiples of this (cache line, SIMD loads)

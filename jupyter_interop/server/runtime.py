@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from jupyter_core.paths import jupyter_runtime_dir
 
 from .._version import __version__
+from ..protocol.wire import ENV_TOKEN, ENV_URL
 
 __all__ = [
     "ENV_TOKEN",
@@ -36,8 +37,6 @@ __all__ = [
     "runtime_file_path",
 ]
 
-ENV_URL = "JUPYTER_INTEROP_URL"
-ENV_TOKEN = "JUPYTER_INTEROP_TOKEN"
 #: path of the gateway below the server's base URL
 GATEWAY_PATH = "interop/gateway"
 
