@@ -1,7 +1,8 @@
 """The Python client of the interop hub: methods, streams, contexts, channels and pub/sub.
 
 ``import jupyter_interop as ji; io = ji.connect()``. One I/O thread per process runs every
-connection (DESIGN §2.6); each blocking call has an ``a``-prefixed async twin.
+connection (docs/ARCHITECTURE.md, "The client's I/O thread"); each blocking call has an
+``a``-prefixed async twin.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pub/sub on topics (io.Connect ``bus.*``, reference §7), restored after a reconnect.
+"""Pub/sub on topics (io.Connect ``bus.*``), restored after a reconnect.
 
 Topics are dot-separated; a subscription may use ``*`` (one segment) and ``>`` (the rest).
 ``routing_key``: delivered when either side has none or both are equal. A publisher's

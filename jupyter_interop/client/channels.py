@@ -1,4 +1,5 @@
-"""Channels: io.Connect's colour channels on shared contexts (reference §6), plus membership.
+"""Channels: io.Connect's colour channels on shared contexts, plus membership
+(docs/ARCHITECTURE.md, "Semantics kept from io.Connect").
 
 A channel is the context ``___channel___<Name>`` holding ``{name, meta: {color}, data}``, so
 JS clients see the same data. ``publish(data)`` replaces the given top-level keys of ``data``

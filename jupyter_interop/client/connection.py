@@ -1,11 +1,11 @@
 """One GW3 connection to the hub, kept alive: hello, request/reply, events, reconnect, restore.
 
-Everything here runs on the I/O loop (DESIGN §2.6). The connection goes through generations:
-each successful ``hello`` starts one (a new peer id), and when the socket drops the
-connection retries with a capped exponential backoff until the client is closed. After a
-reconnect the services *restore* themselves in order (methods and streams re-registered,
-subscriptions, contexts and bus topics re-subscribed, the channel re-joined) before user calls
-proceed; then ``on_connected(True)`` fires.
+Everything here runs on the I/O loop (docs/ARCHITECTURE.md, "The client's I/O thread"). The
+connection goes through generations: each successful ``hello`` starts one (a new peer id), and
+when the socket drops the connection retries with a capped exponential backoff until the client
+is closed. After a reconnect the services *restore* themselves in order (methods and streams
+re-registered, subscriptions, contexts and bus topics re-subscribed, the channel re-joined)
+before user calls proceed; then ``on_connected(True)`` fires.
 
 What a call sees meanwhile: a request made while disconnected waits for the connection up to
 its own timeout and then raises :class:`HubUnreachableError`; a request whose reply was still

@@ -1,4 +1,4 @@
-"""Shared contexts (io.Connect ``contexts.*``, reference §5) with versions and provenance.
+"""Shared contexts (io.Connect ``contexts.*``) with versions and provenance.
 
 * ``set(name, data)`` replaces the whole context; ``update(name, data)`` replaces the given
   top-level keys and removes those whose value is ``None`` (a key containing a dot stays one

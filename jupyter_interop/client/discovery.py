@@ -1,15 +1,15 @@
 """Where is the hub, and who are we: URL/token discovery, kernel id, default application name.
 
-Order (DESIGN §2.4): explicit arguments win; otherwise ``JUPYTER_INTEROP_URL`` and
-``JUPYTER_INTEROP_TOKEN`` (a kernel started by a Jupyter server with the extension inherits
-them); otherwise the gateway of the io.Connect Desktop that started this process
-(``_GD_STARTING_CONTEXT_``, see auth.py and docs/GATEWAYS.md); otherwise the runtime files
-``jupyter_interop-<pid>.json`` in the Jupyter runtime dir (a script started outside
-Jupyter). Runtime files of dead processes are deleted. One live hub is used; with several,
-the one whose root dir holds the working directory, if exactly one does; otherwise
-:class:`AmbiguousHubError` lists them, never a silent guess. A URL given without a token
-takes the token from that hub's runtime file. When nothing is found, the error says what was
-tried, so the user knows which one to fix.
+Order (docs/ARCHITECTURE.md, "Discovery"): explicit arguments win; otherwise
+``JUPYTER_INTEROP_URL`` and ``JUPYTER_INTEROP_TOKEN`` (a kernel started by a Jupyter server with
+the extension inherits them); otherwise the gateway of the io.Connect Desktop that started this
+process (``_GD_STARTING_CONTEXT_``, see auth.py and docs/GATEWAYS.md); otherwise the runtime
+files ``jupyter_interop-<pid>.json`` in the Jupyter runtime dir (a script started outside
+Jupyter). Runtime files of dead processes are deleted. One live hub is used; with several, the
+one whose root dir holds the working directory, if exactly one does; otherwise
+:class:`AmbiguousHubError` lists them, never a silent guess. A URL given without a token takes
+the token from that hub's runtime file. When nothing is found, the error says what was tried, so
+the user knows which one to fix.
 """
 
 from __future__ import annotations
@@ -305,7 +305,8 @@ def find_hub(
 def kernel_id() -> str | None:
     """The id of the Jupyter kernel this process is, from its connection file; else None.
 
-    The hub maps it to the notebook path through the server's own records (DESIGN §2.5);
+    The hub maps it to the notebook path through the server's own records (docs/ARCHITECTURE.md,
+    "Identity belongs to the hub");
     claiming a wrong id gains nothing, the hub only trusts ids of kernels it runs.
     """
     if "ipykernel" not in sys.modules:

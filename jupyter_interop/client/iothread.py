@@ -1,6 +1,7 @@
 """Where a client's socket and bookkeeping run: its *loop host*.
 
-:class:`IOThread`: one I/O thread per process, with its own asyncio loop (DESIGN §2.6). Never
+:class:`IOThread`: one I/O thread per process, with its own asyncio loop (docs/ARCHITECTURE.md,
+"The client's I/O thread"). Never
 the kernel's loop: a cell that blocks (or a sync call waiting for a reply) would stall it.
 Every client in the process shares this thread; it is a daemon thread, and an ``atexit`` hook
 closes the clients and stops the loop with a bounded wait, so the interpreter never hangs on

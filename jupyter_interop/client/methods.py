@@ -1,4 +1,4 @@
-"""Interop methods: register, invoke, discover (io.Connect ``interop.*``, reference §3).
+"""Interop methods: register, invoke, discover (io.Connect ``interop.*``).
 
 Handlers are ordinary Python functions called with the invocation's arguments as keyword
 arguments (``def quote(symbol: str, qty: int = 1)``); who called is available through

@@ -1,4 +1,5 @@
-"""Interop streams: publish with branches, subscribe, and survive reconnects (reference §4).
+"""Interop streams: publish with branches, subscribe, and survive reconnects (docs/ARCHITECTURE.md,
+"Semantics kept from io.Connect").
 
 Publisher: :meth:`Streams.create` registers a streaming method. Each subscription request goes
 to ``on_subscription_request(request)`` (on a handler thread, or the loop for ``async def``),

@@ -1,4 +1,5 @@
-"""Persistence for retained shared contexts (DESIGN §2.9: contexts survive restarts).
+"""Persistence for retained shared contexts (contexts survive restarts:
+docs/ARCHITECTURE.md, docs/RELIABILITY.md "Durability").
 
 The hub core is single-threaded and must never wait for the disk, so ``put``/``delete`` only
 record the latest operation per context name in memory; one daemon writer thread commits what

@@ -1,6 +1,7 @@
 """The kernel side of threading: the main loop for widgets, feature detection for output.
 
-Why: the client delivers remote events on its own threads (DESIGN §2.6), but ipywidgets state
+Why: the client delivers remote events on its own threads (docs/ARCHITECTURE.md,
+"The client's I/O thread"), but ipywidgets state
 is not thread-safe, so every widget mutation and every change to the notebook's variables is
 posted to the kernel's main loop (``call_soon_threadsafe``); it runs as soon as no cell is
 blocking (or while a cell awaits).

@@ -1,7 +1,7 @@
 """``bind(widget, trait, context=... | channel=..., path=...)``: a widget trait, two-way, on a
 shared context or a channel.
 
-Rules (DESIGN §2.6, §5 and the Jupyter notes):
+Rules (docs/ARCHITECTURE.md, "The client's I/O thread" and "Notebook bindings"):
 
 * The initial value comes from the hub: if the path holds a value, the widget takes it when
   ``bind`` returns. If a *context* lacks it, the widget's value is written (the first notebook

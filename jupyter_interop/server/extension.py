@@ -1,4 +1,6 @@
-"""The jupyter_server extension that hosts the interop hub (DESIGN §2.3, §2.4).
+"""The jupyter_server extension that hosts the interop hub.
+
+See docs/ARCHITECTURE.md, "Where the hub runs" and "Discovery".
 
 Lifecycle (see the Jupyter notes): at load (``initialize_settings``) the event loop is not
 running and the port is not final, so the hub, the gateway and a best-guess URL are set up

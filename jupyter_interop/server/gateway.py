@@ -108,7 +108,8 @@ SERVER_ASSIGNED_IDENTITY = ("kernelId", "notebookPath")
 def without_claimed_identity(message: Message) -> Message:
     """The ``hello`` with client-claimed kernel id / notebook path removed from its identity.
 
-    Identity is established by the hub (DESIGN §2.5): the verified values are put on the
+    Identity is established by the hub (docs/ARCHITECTURE.md,
+    "Identity belongs to the hub"): the verified values are put on the
     Connection by the transport and the core adds them to the resolved identity.
     """
     identity = message.get("identity")

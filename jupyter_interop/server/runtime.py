@@ -1,12 +1,12 @@
 """Discovery: the environment variables kernels inherit and the runtime file scripts read.
 
 Kernels started by the server inherit ``os.environ``, so the extension exports the gateway URL
-and the interop token there (DESIGN §2.4). Processes started elsewhere find a running hub
-through ``jupyter_interop-<pid>.json`` in the Jupyter runtime dir; it holds the token, so it
-is created with mode 0600 from the start (never written world-readable, then chmod-ed). It also
-records ``root_dir``, the directory the hub serves (a Jupyter server's root, a standalone hub's
-working directory): with several hubs running, a script picks the one whose root holds its
-working directory (see :mod:`jupyter_interop.client.discovery`).
+and the interop token there (docs/ARCHITECTURE.md, "Discovery"). Processes started elsewhere
+find a running hub through ``jupyter_interop-<pid>.json`` in the Jupyter runtime dir; it holds
+the token, so it is created with mode 0600 from the start (never written world-readable, then
+chmod-ed). It also records ``root_dir``, the directory the hub serves (a Jupyter server's root,
+a standalone hub's working directory): with several hubs running, a script picks the one whose
+root holds its working directory (see :mod:`jupyter_interop.client.discovery`).
 """
 
 from __future__ import annotations

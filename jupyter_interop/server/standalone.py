@@ -1,12 +1,13 @@
 """``jupyter interop hub``: the same hub and gateway without a Jupyter server.
 
-For scripts, tests and benchmarks (DESIGN §2.3): a small tornado app serves the gateway at
-``/interop/gateway`` and the JSON views at ``/interop/api/...``. There are no cookies here, so
-trust comes from the token only: an upgrade whose URL carries ``?token=`` (or whose
-``Authorization: token ...`` header carries it) is trusted, any other must authenticate in its
-``hello``. When ready it prints exactly one line, ``Interop hub: ws://HOST:PORT/interop/gateway
-?token=T``, on stdout (logs go to stderr), writes its runtime file, and stops cleanly (exit 0)
-on SIGINT, SIGTERM or SIGHUP. The runtime file is removed on every exit path (see exitguard).
+For scripts, tests and benchmarks (docs/ARCHITECTURE.md, "Where the hub runs"): a small tornado
+app serves the gateway at ``/interop/gateway`` and the JSON views at ``/interop/api/...``. There
+are no cookies here, so trust comes from the token only: an upgrade whose URL carries
+``?token=`` (or whose ``Authorization: token ...`` header carries it) is trusted, any other must
+authenticate in its ``hello``. When ready it prints exactly one line,
+``Interop hub: ws://HOST:PORT/interop/gateway?token=T``, on stdout (logs go to stderr), writes
+its runtime file, and stops cleanly (exit 0) on SIGINT, SIGTERM or SIGHUP. The runtime file is
+removed on every exit path (see exitguard).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""ContextStore: retained contexts survive a restart (DESIGN §2.9). Real SQLite files only."""
+"""ContextStore: retained contexts survive a restart (docs/RELIABILITY.md, "Durability").
+
+Real SQLite files only.
+"""
 
 from __future__ import annotations
 
