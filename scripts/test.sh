@@ -10,6 +10,8 @@ echo "test: ruff"
 python3 -m ruff check jupyter_interop tests benchmarks
 echo "test: mypy"
 python3 -m mypy jupyter_interop
+echo "test: import layering"
+lint-imports
 
 mkdir -p test-artifacts
 echo "test: pytest"
