@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labkit import ARTIFACTS, LabPage, LabServer, launch_chromium, start_lab
+from labkit import (
+    ARTIFACTS,
+    LabError,
+    LabPage,
+    LabServer,
+    launch_chromium,
+    link_built_labextension,
+    start_lab,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -31,7 +39,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """The session's JupyterLab, serving the lab extension built in this checkout (the shell
+    is part of what users get, so every browser test runs with it)."""
     with start_lab(tmp_path_factory.mktemp("lab")) as server:
+        try:
+            link_built_labextension(server)
+        except LabError as exc:
+            pytest.fail(str(exc), pytrace=False)
         yield server
 
 
@@ -70,4 +84,3 @@ def lab(request: pytest.FixtureRequest, lab_server: LabServer, chromium: Any) ->
             except Exception as exc:  # the page may have crashed
                 print(f"no failure screenshot: {exc}")
         context.close()
-

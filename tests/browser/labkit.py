@@ -27,7 +27,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ __all__ = [
     "launch_chromium",
     "link_built_labextension",
     "start_lab",
+    "wait_until",
     "write_notebook",
 ]
 
@@ -65,6 +66,18 @@ CHROMIUM_ARGS = [
 
 class LabError(AssertionError):
     """A JupyterLab condition failed (dialog, cell error, timeout); carries what was seen."""
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail with the last value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise LabError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
 # ---------------------------------------------------------------------------- the server
@@ -118,6 +131,18 @@ class LabServer:
                     "JUPYTER_INTEROP_TOKEN": info["token"],
                 }
         raise LabError(f"no runtime file of the server in {runtime}")
+
+    def client(self, application: str) -> Any:
+        """A new Python client (``ji.Interop``) on this server's hub, named ``application``."""
+        import jupyter_interop as ji
+
+        env = self.interop_env()
+        return ji.connect(
+            url=env["JUPYTER_INTEROP_URL"],
+            token=env["JUPYTER_INTEROP_TOKEN"],
+            application=application,
+            new=True,
+        )
 
     def log_tail(self, lines: int = 60) -> str:
         try:

@@ -9,10 +9,9 @@ method's print must appear under A's cell. The screenshot is the README's notebo
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from labkit import LabError, LabPage, LabServer, output_text, write_notebook
+from labkit import LabError, LabPage, LabServer, output_text, wait_until, write_notebook
 
 A = "tour-a.ipynb"
 B = "tour-b.ipynb"
@@ -41,17 +40,6 @@ def _peer_of(server: LabServer, path: str) -> dict[str, Any]:
     raise LabError(f"no peer for {path}: {server.api('interop/api/peers')}")
 
 
-def _wait(condition: Any, what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise LabError(f"timed out waiting for {what} (last: {last!r})")
-
-
 def test_two_notebooks_slider_binding_channels_and_output_routing(
     lab: LabPage, lab_server: LabServer
 ) -> None:
@@ -69,7 +57,7 @@ def test_two_notebooks_slider_binding_channels_and_output_routing(
     readout = a.locator(".widget-slider .widget-readout").first
     box.wait_for(state="visible")
     # the initial value came from the hub: A seeded the context, B took it
-    _wait(lambda: box.input_value() == "10", "B's box to show 10")
+    wait_until(lambda: box.input_value() == "10", "B's box to show 10")
 
     # a real drag of A's slider handle
     handle = a.locator(".widget-slider .noUi-handle").first
@@ -82,20 +70,20 @@ def test_two_notebooks_slider_binding_channels_and_output_routing(
     for step in range(1, 11):
         lab.page.mouse.move(x + 6 * step, y)
     lab.page.mouse.up()
-    dragged = _wait(
+    dragged = wait_until(
         lambda: int(readout.inner_text() or 0) > 10 and readout.inner_text(), "A's slider to move"
     )
-    _wait(lambda: box.input_value() == dragged, f"B's box to follow A's slider to {dragged}")
+    wait_until(lambda: box.input_value() == dragged, f"B's box to follow A's slider to {dragged}")
     assert lab_server.api("interop/api/contexts") is not None
 
     # typing in B moves A's slider (two-way)
     box.fill("42")
     box.press("Enter")
-    _wait(lambda: readout.inner_text() == "42", "A's slider to follow B's box")
+    wait_until(lambda: readout.inner_text() == "42", "A's slider to follow B's box")
 
     # the method's print shows under A's registering cell, not under B's invoking cell
     echo_cell = len(NOTEBOOK_A) - 1
-    _wait(
+    wait_until(
         lambda: "Tour.Echo called with 'hello'" in lab.output_text(A, echo_cell),
         "the handler's output under A's method cell",
     )
@@ -105,7 +93,7 @@ def test_two_notebooks_slider_binding_channels_and_output_routing(
     # pick Red in A's channel selector: the hub sees A on Red
     a.locator("button.ji-channel-Red").click()
     a.locator(".ji-channel-current[data-channel='Red']").wait_for()
-    _wait(lambda: _peer_of(lab_server, A)["channel"] == "Red", "the hub to see A on Red")
+    wait_until(lambda: _peer_of(lab_server, A)["channel"] == "Red", "the hub to see A on Red")
     red = next(c for c in lab_server.api("interop/api/channels") if c["name"] == "Red")
     assert red is not None
 
@@ -113,7 +101,7 @@ def test_two_notebooks_slider_binding_channels_and_output_routing(
     peer_a = _peer_of(lab_server, A)["peer_id"]
     lab.kernel_execute(B, f"ji.connect().channels.move({peer_a!r}, 'Blue')")
     a.locator(".ji-channel-current[data-channel='Blue']").wait_for()
-    _wait(lambda: _peer_of(lab_server, A)["channel"] == "Blue", "the hub to see A on Blue")
+    wait_until(lambda: _peer_of(lab_server, A)["channel"] == "Blue", "the hub to see A on Blue")
     assert "check" in (a.locator("button.ji-channel-Blue i").first.get_attribute("class") or "")
 
     lab.check_dialog()

@@ -11,12 +11,12 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from labkit import LabError, LabPage, LabServer, link_built_labextension, write_notebook
+from labkit import LabPage, LabServer, wait_until, write_notebook
 
 import jupyter_interop as ji
 
@@ -25,38 +25,10 @@ README_IMAGE = Path(__file__).resolve().parents[2] / "notebooks" / "images" / "l
 WAIT_MS = 30_000
 
 
-def _wait(condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail with the last value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise LabError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
-
-
-def _client(server: LabServer, application: str) -> ji.Interop:
-    env = server.interop_env()
-    return ji.connect(
-        url=env["JUPYTER_INTEROP_URL"],
-        token=env["JUPYTER_INTEROP_TOKEN"],
-        application=application,
-        new=True,
-    )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def built_extension(lab_server: LabServer) -> Path:
-    """The lab serves the extension built by scripts/build-labextension.sh."""
-    return link_built_labextension(lab_server)
-
-
 @pytest.fixture(scope="module")
 def peer(lab_server: LabServer) -> Iterator[ji.Interop]:
     """One Python peer that offers what the sidebar works with."""
-    client = _client(lab_server, "SidebarTestPeer")
+    client = lab_server.client("SidebarTestPeer")
     try:
         yield client
     finally:
@@ -196,7 +168,7 @@ def test_context_edited_in_the_sidebar_reaches_a_bound_widget(
     editor.fill('{"n": 42}')
     contexts.locator("[data-role=update-mode]").select_option("replace")
     contexts.locator("[data-action=save-context]").click()
-    _wait(lambda: box.input_value() == "42", "the notebook's IntText to show 42")
+    wait_until(lambda: box.input_value() == "42", "the notebook's IntText to show 42")
 
     # the followed context shows the new value and who wrote it
     tree = contexts.locator("[data-role=context-tree]")
@@ -228,19 +200,19 @@ def test_stream_preview_shows_events_and_unsubscribes_on_close(
     streams.locator("[data-action=preview]").click()
     status = streams.locator("[data-role=preview-status][data-state=live]")
     status.wait_for(timeout=WAIT_MS)
-    _wait(lambda: stream_subscribers(lab_server, "Sidebar.Ticks") == 1, "one subscriber")
+    wait_until(lambda: stream_subscribers(lab_server, "Sidebar.Ticks") == 1, "one subscriber")
 
     events = streams.locator("[data-role=events] li")
     for tick in range(3):
         stream.push({"tick": tick, "px": 100 + tick})
-        _wait(lambda n=tick: events.count() >= n + 1, f"event {tick} in the preview")
+        wait_until(lambda n=tick: events.count() >= n + 1, f"event {tick} in the preview")
     texts = events.all_inner_texts()
     assert '{"tick":2,"px":102}' in texts[-1], texts
     # each line starts with its arrival time, hh:mm:ss.mmm
     assert texts[0][:2].isdigit() and texts[0][2] == ":" and texts[0][8] == ".", texts[0]
 
     streams.locator("[data-action=close-preview]").click()
-    _wait(lambda: stream_subscribers(lab_server, "Sidebar.Ticks") == 0, "no subscriber left")
+    wait_until(lambda: stream_subscribers(lab_server, "Sidebar.Ticks") == 0, "no subscriber left")
     streams.locator("[data-role=preview-status][data-state=closed]").wait_for(timeout=WAIT_MS)
     # the list's count follows (it is read again after the preview closed)
     streams.locator('[data-name="Sidebar.Ticks"][data-subscribers="0"]').wait_for(timeout=WAIT_MS)
@@ -248,9 +220,9 @@ def test_stream_preview_shows_events_and_unsubscribes_on_close(
     # hiding the sidebar ends a running preview too
     streams.locator("[data-action=preview]").click()
     status.wait_for(timeout=WAIT_MS)
-    _wait(lambda: stream_subscribers(lab_server, "Sidebar.Ticks") == 1, "a new subscriber")
+    wait_until(lambda: stream_subscribers(lab_server, "Sidebar.Ticks") == 1, "a new subscriber")
     lab.command("application:toggle-left-area")
-    _wait(lambda: stream_subscribers(lab_server, "Sidebar.Ticks") == 0, "unsubscribed on hide")
+    wait_until(lambda: stream_subscribers(lab_server, "Sidebar.Ticks") == 0, "unsubscribed on hide")
 
 
 # --------------------------------------------------------------------------- screenshots
@@ -341,7 +313,7 @@ HOSTILE = '<img src=x onerror="window.__sidebarPwned=1">'
 
 
 def test_two_hundred_contexts_and_fifty_peers(lab: LabPage, lab_server: LabServer) -> None:
-    clients = [_client(lab_server, f"load-peer-{i:02d}") for i in range(LOAD_PEERS)]
+    clients = [lab_server.client(f"load-peer-{i:02d}") for i in range(LOAD_PEERS)]
     names = [f"load-{i:02d}-{j}" for i in range(LOAD_PEERS) for j in range(CONTEXTS_PER_PEER)]
     try:
         for i, client in enumerate(clients):
@@ -388,7 +360,7 @@ def test_two_hundred_contexts_and_fifty_peers(lab: LabPage, lab_server: LabServe
 
         contexts.locator("[data-role=filter]").fill("onerror")
         hostile = contexts.locator("[data-role=context-list] [data-name]:not([hidden])")
-        _wait(lambda: hostile.count() == 1, "only the hostile context to be shown")
+        wait_until(lambda: hostile.count() == 1, "only the hostile context to be shown")
         assert hostile.first.get_attribute("data-name") == HOSTILE
         hostile.first.click()
         contexts.locator("[data-role=context-tree]").wait_for(timeout=WAIT_MS)
