@@ -298,13 +298,21 @@ def test_a_hostile_channel_name_and_colour_stay_text(lab: LabPage, lab_server: L
         assert tab is not None
         assert lab.page.evaluate("() => document.querySelectorAll('img[src=x]').length") == 0
         assert lab.page.evaluate("() => window.__pwned === undefined")
-        # no stylesheet rule carries the hostile colour
+        # each tab-mark rule is one selector and one colour property: the hostile name stays
+        # inside the quoted attribute value and selects only its own tabs
         rules = lab.page.evaluate(
-            "() => Array.from(document.getElementById('jp-interop-tab-marks').sheet.cssRules)"
-            ".map(r => r.cssText)"
+            """(name) => Array.from(document.getElementById('jp-interop-tab-marks').sheet.cssRules)
+                 .map(r => ({selector: r.selectorText, props: r.style.length,
+                             color: r.style.getPropertyValue('--jp-interop-channel-color').trim(),
+                             others: Array.from(document.querySelectorAll(r.selectorText))
+                               .filter(t => t.dataset.interopChannel !== name).length}))""",
+            name,
         )
-        assert all("script" not in r and "onerror" not in r for r in rules), rules
-        assert any("Red" in r for r in rules), rules
+        assert all(r["props"] == 1 and "script" not in r["color"] for r in rules), rules
+        hostile = [r for r in rules if "onerror" in r["selector"]]
+        assert len(hostile) == 1 and hostile[0]["color"] == "teal", rules
+        assert hostile[0]["others"] == 0, rules
+        assert any("Red" in r["selector"] for r in rules), rules
         kernel = kernel_id(lab, panel_id)
         wait_until(
             lambda: [p for p in kernel_peers(lab_server, kernel) if p["channel"] == name],
