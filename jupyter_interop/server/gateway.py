@@ -343,6 +343,10 @@ class GatewayService:
                 self._announce_timer = loop.call_later(self.announce_delay, self._write_held)
         return now
 
+    def holds(self, socket: GatewaySocket) -> bool:
+        """Are the socket's writes waiting for the announce timer (see :meth:`_defer`)?"""
+        return socket.conn.id in self._announcing
+
     def _take_announcing(self) -> dict[str, GatewaySocket]:
         """Every held socket, the senders of the requests last (their replies go out after
         the announcements to the others)."""
@@ -473,6 +477,8 @@ class GatewaySocket(WebSocketHandler):
         self._flush_id = 0
         self._release_timer: asyncio.TimerHandle | None = None
         self._close_when_flushed: tuple[int, str] | None = None
+        #: a kick found the socket busy: the flush callback must write what is queued
+        self._kick_refused = False
         #: chunked messages being received (binary extension), created on the first chunk
         self._chunks: ChunkAssembler | None = None
 
@@ -674,7 +680,9 @@ class GatewaySocket(WebSocketHandler):
         if self.finished:
             return
         if self._flushing and self._socket_busy():
+            self._kick_refused = True
             return  # the pending flush callback kicks again
+        self._kick_refused = False
         outbox = self.outbox
         frames = outbox.take()
         if outbox.held and self._release_timer is None:
@@ -792,7 +800,11 @@ class GatewaySocket(WebSocketHandler):
             return
         if flush_id == self._flush_id:
             self._flushing = False
-        if self.outbox.has_output or self._close_when_flushed is not None:
+        if self._close_when_flushed is not None or (
+            # what waits for the announce timer is written by it (a storm of joins: one write
+            # per timer, not one per write completed), unless a write was refused meanwhile
+            self.outbox.has_output and (self._kick_refused or not self.service.holds(self))
+        ):
             self.kick()
 
     def _drop_chunks(self) -> None:
