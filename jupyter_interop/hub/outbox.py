@@ -127,14 +127,20 @@ class OutboxLimits:
 
 
 class _Entry:
-    """One queued frame; ``frame`` is None once it was superseded by a coalesced update."""
+    """One queued frame; ``frame`` is None once it was superseded by a coalesced update.
 
-    __slots__ = ("context_id", "frame", "queued_at", "removal")
+    ``more``: frames queued right after it that follow the same rules (neither a context
+    update nor of another removal kind), in order: a storm of N joins queues N announcements
+    for each peer, kept as one entry rather than N (``queued_at`` is the first one's).
+    """
+
+    __slots__ = ("context_id", "frame", "more", "queued_at", "removal")
 
     def __init__(
         self, frame: bytes, queued_at: float, context_id: str | None, removal: bool
     ) -> None:
         self.frame: bytes | None = frame
+        self.more: list[bytes] | None = None
         self.queued_at = queued_at
         self.context_id = context_id
         self.removal = removal
@@ -250,15 +256,28 @@ class Outbox:
             removal = message.get("domain") == "agm"
         if frame is None:
             frame = encode(message)
-        entry = _Entry(frame, self._clock(), context_id, removal)
         entries = self._entries
         if entries is None:
             entries = self._entries = deque()
-        entries.append(entry)
+        last = entries[-1] if entries else None
+        if (
+            context_id is None
+            and last is not None
+            and last.context_id is None
+            and last.removal is removal
+            and last.frame is not None
+        ):
+            if last.more is None:
+                last.more = [frame]
+            else:
+                last.more.append(frame)
+        else:
+            entry = _Entry(frame, self._clock(), context_id, removal)
+            entries.append(entry)
+            if context_id is not None:
+                self._pending_contexts[context_id] = entry
         count = self._count = self._count + 1
         size = self._bytes = self._bytes + len(frame)
-        if context_id is not None:
-            self._pending_contexts[context_id] = entry
         if count > limits.hard_messages or (size > limits.hard_bytes and count > 1):
             self._overflow(
                 f"slow consumer: {count} messages / {size} bytes pending "
@@ -363,6 +382,9 @@ class Outbox:
             entries.popleft()
             frames.append(frame)
             taken_bytes += len(frame)
+            if entry.more is not None:
+                frames.extend(entry.more)
+                taken_bytes += sum(map(len, entry.more))
             if entry.context_id is not None and pending_contexts.get(entry.context_id) is entry:
                 del pending_contexts[entry.context_id]
         self._count -= len(frames)

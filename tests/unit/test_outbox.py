@@ -402,3 +402,18 @@ def test_an_emptied_queue_does_not_keep_the_memory_of_a_burst() -> None:
     _outbox_heap(outbox, 1000)
     outbox.push(result(1))
     assert [orjson.loads(f)["request_id"] for f in outbox.take()] == ["1"]
+
+
+def test_a_run_of_announcements_is_one_entry_and_keeps_its_order_and_counts() -> None:
+    outbox = Outbox(Connection())
+    for n in range(50):
+        outbox.push({"domain": "agm", "type": "peer-added", "n": n})
+    outbox.push({"domain": "agm", "type": "peer-removed", "n": 50})
+    outbox.push({"domain": "agm", "type": "methods-removed", "n": 51})
+    outbox.push({"domain": "agm", "type": "methods-added", "n": 52})
+    assert len(outbox) == 53
+    first = [orjson.loads(f)["n"] for f in outbox.take()]
+    assert first == list(range(50)) and outbox.held  # removals after others wait
+    outbox.release()
+    assert [orjson.loads(f)["n"] for f in outbox.take()] == [50, 51, 52]
+    assert len(outbox) == 0 and outbox.pending_bytes == 0
