@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labkit import LabServer, start_lab
+from labkit import LabError, LabPage, LabServer, link_built_labextension, start_lab
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "notebook"))
 from kernelkit import Kernel
@@ -66,6 +66,10 @@ def old_store_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSe
     base = tmp_path_factory.mktemp("old-store")
     _write_old_store(base / "data" / "contexts.sqlite")
     with start_lab(base) as server:
+        try:
+            link_built_labextension(server)
+        except LabError as exc:
+            pytest.fail(str(exc), pytrace=False)
         yield server
 
 
@@ -164,3 +168,46 @@ def test_channel_selector_renders_in_a_real_kernel(old_store_server: LabServer) 
         assert 'style="background:#123456"' in table
     finally:
         kernel.close()
+
+
+def test_lab_chip_menu_shows_bad_colours_as_no_colour(
+    old_store_server: LabServer, chromium: Any
+) -> None:
+    """The lab extension's channel menu and tab marks, with the old store's channels."""
+    from test_lab_chip import open_menu, open_with_chip, wait_chip
+
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    lab = LabPage(page, old_store_server)
+    lab.goto_lab("old-store-chip")
+    panel_id = open_with_chip(lab, old_store_server, "old-store-chip", ["o = 1"])
+    open_menu(lab, panel_id)
+    for name in [*BAD_COLOURS, "Good", "NoMeta"]:
+        page.locator(f".jp-InteropChannelMenu-item[data-channel='{name}']").wait_for()
+    _rendered(page)
+    swatches = page.evaluate(
+        """() => Object.fromEntries(Array.from(document.querySelectorAll(
+             '.jp-InteropChannelMenu-item[data-channel]')).map(b => {
+               const s = b.querySelector('.jp-InteropSwatch'); const cs = getComputedStyle(s);
+               return [b.dataset.channel, {style: s.getAttribute('style'),
+                       noColor: s.classList.contains('jp-mod-noColor'),
+                       position: cs.position, image: cs.backgroundImage}]; }))"""
+    )
+    assert swatches["Good"]["style"] == "background-color: rgb(18, 52, 86);", swatches["Good"]
+    for name in [*BAD_COLOURS, "NoMeta"]:
+        swatch = swatches[name]
+        assert swatch["style"] is None and swatch["noColor"], (name, swatch)
+        assert swatch["position"] != "fixed" and swatch["image"] == "none", (name, swatch)
+    # joining a channel marks the notebook's tab through the generated stylesheet
+    page.locator(".jp-InteropChannelMenu-item[data-channel='Good']").click()
+    wait_chip(lab, panel_id, "Good")
+    marks = page.evaluate(
+        "() => Array.from(document.getElementById('jp-interop-tab-marks').sheet.cssRules)"
+        ".map(r => r.selectorText)"
+    )
+    assert any('"Good"' in m for m in marks), marks
+    assert not [m for m in marks if any(f'"{n}"' in m for n in BAD_COLOURS)], marks
+    assert not [u for u in requests if BEACON_HOST in u], requests
+    context.close()
