@@ -623,3 +623,37 @@ async def test_announcements_arrive_on_their_own_after_the_delay() -> None:
             assert removed["removed_id"] == newcomer.peer_id
         finally:
             await observer.close()
+
+
+@pytest.mark.asyncio
+async def test_a_completed_write_leaves_held_announcements_to_the_timer() -> None:
+    # the announce timer never fires here: what is held goes out with the observer's next reply
+    async with gateway_in_process(announce_delay=600) as gateway:
+        observer = await RawPeer.open(gateway, "observer", batch=True)
+        joiner = await RawPeer.open(gateway, "joiner", batch=True)
+        try:
+            await observer.join("agm")
+            await observer.join("bus")
+            await joiner.join("bus")
+            subscribe = {"domain": "bus", "type": "subscribe", "topic": "t"}
+            subscribed = await observer.request(subscribe)
+            assert subscribed["type"] != "error", subscribed
+            # one batch frame: the event is written to the observer when the first slice of
+            # the batch is done, the join's announcement to it is queued right after
+            items: list[dict[str, Any]] = [
+                {"domain": "bus", "type": "publish", "topic": "t", "data": {"n": 1}}
+            ]
+            items += [{"domain": "global", "type": "ping"}] * 255
+            items.append({"domain": "global", "type": "join", "destination": "agm"})
+            await joiner.ws.send(json.dumps(items))
+            event = await observer.until(lambda m: m.get("type") == "event")
+            assert event["data"] == {"n": 1}
+            # the write of the event completing must not write the held peer-added: it comes
+            # with the reply to the observer's next request, in one batch frame
+            request_id = await observer.send({"domain": "global", "type": "create-token"})
+            frames = await raw_frames(observer, request_id)
+            kinds = [[m["type"] for m in frame] for frame in frames]
+            assert kinds == [["peer-added", "token"]], kinds
+        finally:
+            await observer.close()
+            await joiner.close()
