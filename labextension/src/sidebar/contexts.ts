@@ -11,7 +11,7 @@
  */
 
 import { GW3Message } from '../hub';
-import { clock, fill, h, jsonBlock, KeyedRows, setText } from './dom';
+import { KeyedRows, clock, fill, h, jsonBlock, selectable, setText } from './dom';
 import { jsonTree } from './jsontree';
 import {
   CHANNEL_CONTEXT_PREFIX,
@@ -133,16 +133,7 @@ export class ContextsSection extends Section {
       updater &&
         h('div', { class: 'jp-InteropSidebar-rowSub jp-InteropSidebar-muted' }, `by ${updater}`)
     );
-    row.classList.toggle('jp-mod-selected', c.name === this._selectedName);
-    const select = (): void => void this._select(c.name);
-    row.addEventListener('click', select);
-    row.addEventListener('keydown', event => {
-      if (event.key === 'Enter' || event.key === ' ') {
-        event.preventDefault();
-        select();
-      }
-    });
-    return row;
+    return selectable(row, c.name === this._selectedName, () => void this._select(c.name));
   }
 
   private async _select(name: string): Promise<void> {

@@ -149,3 +149,16 @@ export function swatch(color: unknown): HTMLElement {
   }
   return node;
 }
+
+/** Make a list row selectable by click and by Enter or Space, marked while selected. */
+export function selectable(row: HTMLElement, selected: boolean, select: () => void): HTMLElement {
+  row.classList.toggle('jp-mod-selected', selected);
+  row.addEventListener('click', select);
+  row.addEventListener('keydown', event => {
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      select();
+    }
+  });
+  return row;
+}

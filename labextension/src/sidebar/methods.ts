@@ -4,7 +4,7 @@
  * error of each server, and the time the whole invocation took).
  */
 
-import { h, fill, jsonBlock, KeyedRows, setText } from './dom';
+import { KeyedRows, fill, h, jsonBlock, selectable, setText } from './dom';
 import { HubOps, InvokeOutcome, MethodOffer, parseJsonObject } from './ops';
 import { peerName, Section, SidebarData } from './section';
 
@@ -75,16 +75,7 @@ export class MethodsSection extends Section {
         )
       )
     );
-    row.classList.toggle('jp-mod-selected', group.name === this._selected);
-    const select = (): void => this._select(group.name);
-    row.addEventListener('click', select);
-    row.addEventListener('keydown', event => {
-      if (event.key === 'Enter' || event.key === ' ') {
-        event.preventDefault();
-        select();
-      }
-    });
-    return row;
+    return selectable(row, group.name === this._selected, () => this._select(group.name));
   }
 
   private _select(name: string): void {

@@ -6,7 +6,7 @@
  */
 
 import { GW3Message } from '../hub';
-import { clock, fill, h, jsonLine, KeyedRows, setText } from './dom';
+import { KeyedRows, clock, fill, h, jsonLine, selectable, setText } from './dom';
 import { HubOps, parseJsonObject, StreamOffer } from './ops';
 import { peerName, Section, SidebarData } from './section';
 
@@ -109,16 +109,7 @@ export class StreamsSection extends Section {
         group.offers.map(o => peerName(this._data!, o.server_id)).join(', ')
       )
     );
-    row.classList.toggle('jp-mod-selected', group.name === this._selected);
-    const select = (): void => this._select(group.name);
-    row.addEventListener('click', select);
-    row.addEventListener('keydown', event => {
-      if (event.key === 'Enter' || event.key === ' ') {
-        event.preventDefault();
-        select();
-      }
-    });
-    return row;
+    return selectable(row, group.name === this._selected, () => this._select(group.name));
   }
 
   private _select(name: string): void {
