@@ -23,7 +23,13 @@ from typing import Any
 
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
-from test_client_support import free_port, isolated_env, server_kernel_client, wait_for
+from test_client_support import (
+    free_port,
+    isolated_env,
+    jupyter_server_command,
+    server_kernel_client,
+    wait_for,
+)
 
 import jupyter_interop as ji
 
@@ -98,19 +104,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port, token = free_port(), secrets.token_hex(16)
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
+        jupyter_server_command(
+            port,
+            root,
             f"--IdentityProvider.token={token}",
-            "--ServerApp.open_browser=False",
-            "--allow-root",
-            f"--ServerApp.root_dir={root}",
             "--InteropExtension.persist_contexts=False",
-        ],
+        ),
         env=env,
         cwd=str(root),
         stdout=log,

@@ -72,6 +72,24 @@ def server_kernel_client(
             time.sleep(0.2)
 
 
+def jupyter_server_command(port: int, root: Path, *extra: str) -> list[str]:
+    """``jupyter server`` on a loopback ``port`` serving ``root``, with the interop extension
+    enabled on the command line (the test env's editable install places no config file)."""
+    return [
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.open_browser=False",
+        "--allow-root",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.jpserver_extensions={'jupyter_interop': True}",
+        *extra,
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,12 +13,11 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_client_support import free_port, isolated_env, wait_for
+from test_client_support import free_port, isolated_env, jupyter_server_command, wait_for
 from test_standalone import Hub, connect, hello, recv, recv_until, start_hub, stop_cleanly
 
 BURST = 30
@@ -138,18 +137,7 @@ def _server(tmp: Path, port: int) -> subprocess.Popen[str]:
     root = tmp / "root"
     root.mkdir(exist_ok=True)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            "--ServerApp.open_browser=False",
-            "--allow-root",
-            f"--ServerApp.root_dir={root}",
-            "--ServerApp.jpserver_extensions={'jupyter_interop': True}",
-        ],
+        jupyter_server_command(port, root),
         env=isolated_env(tmp),
         cwd=str(root),
         stdout=subprocess.DEVNULL,

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from test_client_support import REPO, free_port, isolated_env, wait_for
+from test_client_support import REPO, free_port, isolated_env, jupyter_server_command, wait_for
 
 
 def _runtime_files(tmp: Path) -> list[str]:
@@ -26,19 +26,7 @@ def _runtime_files(tmp: Path) -> list[str]:
 
 
 def _server_args(port: int, root: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "jupyter_server",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        "--ServerApp.open_browser=False",
-        "--allow-root",
-        f"--ServerApp.root_dir={root}",
-        "--ServerApp.jpserver_extensions={'jupyter_interop': True}",
-        "--InteropExtension.persist_contexts=False",
-    ]
+    return jupyter_server_command(port, root, "--InteropExtension.persist_contexts=False")
 
 
 @contextmanager
