@@ -71,7 +71,7 @@ class InteropHub(LoggingConfigurable):
     shared_memory = AnyTrait(
         None,
         allow_none=True,
-        help="SharedMemoryArea (hub/shm.py) offered to same-host peers; None: bytes only.",
+        help="SharedMemoryArea (server/shm.py) offered to same-host peers; None: bytes only.",
     )
 
     @default("user")
@@ -306,7 +306,7 @@ class InteropHub(LoggingConfigurable):
         extensions: dict[str, Any] = {}
         if isinstance(ext_request, dict):
             extensions = {k: True for k in SUPPORTED_EXTENSIONS if ext_request.get(k)}
-        # shared memory is offered now and on once the peer proved it sees it (hub/shm.py)
+        # shared memory is offered now and on once the peer proved it sees it (server/shm.py)
         offer = None
         if extensions.pop("shm", None) and extensions.get("binary") and self.shared_memory:
             offer = self.shared_memory.offer(peer_id)

@@ -54,7 +54,7 @@ class Template:
         if tail is None:
             rest = {k: v for k, v in fields.items() if k != "domain" and k != "type"}
             encoded = orjson.dumps(rest)
-            # a new exactly sized bytes, without the encoder's slack (see hub/attachments.py)
+            # a new exactly sized bytes, without the encoder's slack (see server/attachments.py)
             tail = b"," + encoded[1:] if len(encoded) > 2 else b"}"
         #: the other fields and the closing brace
         self.tail = tail

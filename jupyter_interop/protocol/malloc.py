@@ -8,7 +8,7 @@ faults its pages in again. A 1 MiB round trip through the hub spent about a thir
 there. :func:`tune_for_large_frames` (called the first time a process meets a large binary
 frame, never before) raises both thresholds so that frame-sized blocks are reused from the
 heap; memory is returned by :func:`malloc_trim` instead, which the hub calls once traffic
-calms down after a burst (``hub/memory.py``). Where the C library is not glibc, both do
+calms down after a burst (``server/memory.py``). Where the C library is not glibc, both do
 nothing.
 """
 

@@ -418,7 +418,7 @@ class SharedAttachment(Attachment):
     Peers that proved they see the directory get the reference; any other peer gets the usual
     forms, from the file mapped read-only on first need (a ``columns`` DataFrame is converted to
     the Arrow form once for binary peers, to the JSON form once for the others). The hub's
-    finalizer removes the file once this object is gone (see ``hub/shm.py``).
+    finalizer removes the file once this object is gone (see ``server/shm.py``).
     """
 
     __slots__ = ("__weakref__", "_lock", "_map", "_opener", "_wire", "name", "size")

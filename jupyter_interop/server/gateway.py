@@ -23,16 +23,7 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .._version import __version__
-from ..hub.attachments import FrameCache, decode_frame, is_binary, wants_binary
 from ..hub.connection import Connection, Outgoing
-from ..hub.memory import HeapTrimmer
-from ..hub.outbox import (
-    ANNOUNCEMENT_TYPES,
-    REMOVAL_TYPES,
-    SLOW_CONSUMER_CLOSE_CODE,
-    Outbox,
-    OutboxLimits,
-)
 from ..protocol import ProtocolError, Reason, decode
 from ..protocol.addressed import Addressed
 from ..protocol.codec import decode_batch
@@ -48,6 +39,15 @@ from ..protocol.frames import (
     is_chunk,
 )
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
+from .attachments import FrameCache, decode_frame, is_binary, wants_binary
+from .memory import HeapTrimmer
+from .outbox import (
+    ANNOUNCEMENT_TYPES,
+    REMOVAL_TYPES,
+    SLOW_CONSUMER_CLOSE_CODE,
+    Outbox,
+    OutboxLimits,
+)
 from .wsreader import buffered_protocol
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ class GatewayService:
         self.chunk_size = min(CHUNK_SIZE, max(1024, max_message_size - CHUNK_HEADER_SIZE))
         #: ids of the chunked messages the hub sends (per hub: unique on every connection)
         self._chunk_ids = itertools.count(1)
-        #: returns the heap to the system after bursts (see hub/memory.py)
+        #: returns the heap to the system after bursts (see server/memory.py)
         self.heap = HeapTrimmer()
         self.resolver = resolver
         self.log = log or logging.getLogger("jupyter_interop")
@@ -252,7 +252,7 @@ class GatewayService:
         #: callers of a server that left)
         replied: dict[str, GatewaySocket] = {}
         # a message object shared by several recipients is encoded once (once per kind of
-        # recipient when it carries binary attachments, see hub/attachments.py)
+        # recipient when it carries binary attachments, see server/attachments.py)
         frames = FrameCache()
         for conn, message in out:
             socket = self.sockets.get(conn.id)
@@ -529,7 +529,7 @@ class GatewaySocket(WebSocketHandler):
                         return None  # more chunks to come (or a refused message's rest)
                     decoded = decode_frame(whole, conn.attrs.get("shm"))
                 else:
-                    # attachments: see hub/attachments.py (shared memory: hub/shm.py)
+                    # attachments: see server/attachments.py (shared memory: server/shm.py)
                     decoded = decode_frame(message, conn.attrs.get("shm"))
             else:
                 raise ProtocolError(

@@ -14,10 +14,10 @@ import secrets
 
 from traitlets import Bool, Enum, Float, HasTraits, Int, Unicode, default, validate
 
-from ..hub.outbox import OutboxLimits
-from ..hub.shm import SharedMemoryArea
 from ..hub.store import ContextStore
 from ..protocol.frames import CHUNK_SIZE, DEFAULT_MAX_ATTACHMENT_BYTES
+from .outbox import OutboxLimits
+from .shm import SharedMemoryArea
 
 __all__ = ["DEFAULT_MAX_ATTACHMENT_BYTES", "DEFAULT_MAX_MESSAGE_SIZE", "GatewaySettings"]
 

@@ -26,7 +26,6 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from jupyter_interop.hub import InteropHub
-from jupyter_interop.hub.outbox import OutboxLimits
 from jupyter_interop.protocol.frames import (
     CHUNK_HEADER,
     CHUNK_MAGIC,
@@ -38,6 +37,7 @@ from jupyter_interop.protocol.frames import (
 )
 from jupyter_interop.protocol.limits import MAX_NESTING
 from jupyter_interop.server.gateway import GatewayService
+from jupyter_interop.server.outbox import OutboxLimits
 from jupyter_interop.server.standalone import StandaloneGatewayHandler
 
 #: deeper than the hub accepts, and deeper than its JSON writer could write

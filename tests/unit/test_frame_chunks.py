@@ -11,7 +11,6 @@ import orjson
 import pandas as pd
 import pytest
 
-from jupyter_interop.hub.attachments import decode_frame
 from jupyter_interop.protocol.frames import (
     CHUNK_HEADER,
     CHUNK_HEADER_SIZE,
@@ -29,6 +28,7 @@ from jupyter_interop.protocol.frames import (
     pack_frame,
     unpack_frame,
 )
+from jupyter_interop.server.attachments import decode_frame
 
 
 def parts_of(header: dict, buffers: list[bytes]) -> tuple[list, int]:

@@ -15,7 +15,6 @@ import pytest
 from hubkit import TOKEN, HubKit
 
 from jupyter_interop.hub import Connection
-from jupyter_interop.hub.attachments import FrameCache, decode_frame
 from jupyter_interop.protocol import ProtocolError
 from jupyter_interop.protocol.codec import encode
 from jupyter_interop.protocol.frames import (
@@ -27,6 +26,7 @@ from jupyter_interop.protocol.frames import (
     pack_frame,
     unpack_frame,
 )
+from jupyter_interop.server.attachments import FrameCache, decode_frame
 
 
 def binary_frame(message: dict[str, Any], values: dict[str, Any]) -> bytes:

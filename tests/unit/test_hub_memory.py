@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from jupyter_interop.hub import memory
 from jupyter_interop.protocol import malloc
+from jupyter_interop.server import memory
 
 STEP_MS = 10
 

@@ -10,8 +10,8 @@ from typing import Any
 from hubkit import Client, HubKit
 
 from jupyter_interop.hub.connection import Connection
-from jupyter_interop.hub.outbox import Outbox, OutboxLimits
 from jupyter_interop.protocol import Reason
+from jupyter_interop.server.outbox import Outbox, OutboxLimits
 
 RUNS = {"batch": True, "runs": True}
 

@@ -103,7 +103,7 @@ def test_a_batch_refuses_only_its_deep_items() -> None:
 
 
 def test_the_binary_header_is_held_to_the_same_limit() -> None:
-    from jupyter_interop.hub.attachments import decode_frame
+    from jupyter_interop.server.attachments import decode_frame
 
     header = text({"type": "publish", "request_id": "h", "data": nested(200)}).encode()
     with pytest.raises(ProtocolError) as caught:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from jupyter_interop.hub.connection import Connection
-from jupyter_interop.hub.outbox import Outbox, OutboxLimits
+from jupyter_interop.server.outbox import Outbox, OutboxLimits
 
 
 class Clock:
@@ -330,7 +330,7 @@ def batch_conn() -> Connection:
 
 
 def test_batch_frames_joins_runs_of_json_and_keeps_binary_apart() -> None:
-    from jupyter_interop.hub.outbox import batch_frames
+    from jupyter_interop.server.outbox import batch_frames
 
     a, b, c, d = (orjson.dumps({"n": i}) for i in range(4))
     binary = b"JIB1\x00binary"
@@ -386,7 +386,7 @@ def _outbox_heap(outbox: Outbox, burst: int) -> int:
             outbox.push(result(n), frame)
         assert len(outbox.take()) == burst
         snapshot = tracemalloc.take_snapshot().filter_traces(
-            [tracemalloc.Filter(True, "*jupyter_interop/hub/outbox.py")]
+            [tracemalloc.Filter(True, "*jupyter_interop/server/outbox.py")]
         )
     finally:
         tracemalloc.stop()

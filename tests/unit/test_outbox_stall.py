@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_interop.hub.connection import Connection
-from jupyter_interop.hub.outbox import Outbox, OutboxLimits
+from jupyter_interop.server.outbox import Outbox, OutboxLimits
 
 
 class Clock:

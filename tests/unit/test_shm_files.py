@@ -19,13 +19,6 @@ import pandas as pd
 import pytest
 
 from jupyter_interop.client.codec import Codec, revive
-from jupyter_interop.hub.attachments import (
-    AttachmentForm,
-    FrameCache,
-    decode_frame,
-    wants_binary,
-)
-from jupyter_interop.hub.shm import SharedMemoryArea
 from jupyter_interop.protocol import ProtocolError
 from jupyter_interop.protocol import shm as shm_module
 from jupyter_interop.protocol.codec import encode
@@ -52,6 +45,13 @@ from jupyter_interop.protocol.shm import (
     share_plan,
     write_file,
 )
+from jupyter_interop.server.attachments import (
+    AttachmentForm,
+    FrameCache,
+    decode_frame,
+    wants_binary,
+)
+from jupyter_interop.server.shm import SharedMemoryArea
 
 MIB = 1024 * 1024
 

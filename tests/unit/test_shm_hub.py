@@ -10,10 +10,10 @@ from typing import Any
 
 from hubkit import Client, HubKit
 
-from jupyter_interop.hub.attachments import AttachmentForm, wants_binary
 from jupyter_interop.hub.core import SUPPORTED_EXTENSIONS
-from jupyter_interop.hub.shm import SharedMemoryArea
 from jupyter_interop.protocol.shm import SharedFiles
+from jupyter_interop.server.attachments import AttachmentForm, wants_binary
+from jupyter_interop.server.shm import SharedMemoryArea
 
 
 def test_the_core_lists_shm_among_its_extensions() -> None:

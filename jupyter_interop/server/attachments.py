@@ -12,7 +12,7 @@ once per kind of recipient. A message without attachments is encoded exactly onc
 extra work); with attachments, binary peers get the placeholders and the same buffers, other
 peers (the io.Connect JS clients) the documented JSON form, converted once per attachment.
 
-Shared memory (``protocol/shm.py``, ``hub/shm.py``): a peer on the hub's host that negotiated
+Shared memory (``protocol/shm.py``, ``server/shm.py``): a peer on the hub's host that negotiated
 ``shm`` and proved it sees the hub's directory sends large attachments as references to files;
 :func:`decode_frame` hands them to the peer's inbox, which takes the files over. Such peers get
 references to the files the hub holds (:data:`SHARED` frames); every other peer gets the same
@@ -53,7 +53,7 @@ class AttachmentForm(IntEnum):
 
 
 class Claimer(Protocol):
-    """A proven peer's inbox (``hub/shm.py``): takes over the files it references."""
+    """A proven peer's inbox (``server/shm.py``): takes over the files it references."""
 
     def claim(self, meta: dict[str, Any], ref: Any) -> Attachment: ...
 

@@ -39,12 +39,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..hub.connection import Connection
 from ..protocol import encode
 from ..protocol.codec import join_batch
 
 # a batch frame (``batch`` extension) is closed once it holds this many bytes
 from ..protocol.limits import HUB_BATCH_MAX_BYTES as BATCH_MAX_BYTES
-from .connection import Connection
 
 __all__ = [
     "ANNOUNCEMENT_TYPES",
