@@ -1,8 +1,10 @@
-"""Fixtures of the notebook tests: one standalone hub per session, real kernels per module.
+"""Fixtures of the notebook tests: one standalone hub and real kernels per module.
 
 Kernels take a second or two to start, so a module shares its kernels (``nb_a``, ``nb_b``,
 with the extension loaded); tests use distinct names (methods, contexts, variables) so they
-do not depend on each other's order.
+do not depend on each other's order. The fixed colour channels (Red, Blue, ...) cannot take
+distinct names, so each module gets its own hub: what one module published on Red is not
+found by the next, whichever order they run in.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
 _names = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     with start_hub(tmp_path_factory.mktemp("hub")) as running:
         yield running
