@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from .channels import CHANNEL_PREFIX, DEFAULT_CHANNELS
-from .connection import Connection, Outgoing
+from .connection import Outgoing, PeerConn
 from .core import AVAILABLE_DOMAINS, InteropHub
 
 __all__ = [
     "AVAILABLE_DOMAINS",
     "CHANNEL_PREFIX",
     "DEFAULT_CHANNELS",
-    "Connection",
     "InteropHub",
     "Outgoing",
+    "PeerConn",
 ]

@@ -11,7 +11,7 @@ from ..protocol import ProtocolError, Reason
 from ..protocol.addressed import Template
 from ..protocol.wire import AGM_MESSAGE_TYPES
 from ._fields import field, ident, optional
-from .connection import Connection, Outgoing
+from .connection import Outgoing, PeerConn
 from .peers import Message, Peer, RegisteredMethod, encoded_methods, with_id
 
 if TYPE_CHECKING:
@@ -39,8 +39,9 @@ class Call:
 
 
 @dataclass(eq=False)
-class Subscription:
-    """A stream subscription; ``stream_id`` is None until the publisher accepts it."""
+class StreamRoute:
+    """One stream subscription as the hub routes it: from the publisher's branch to the
+    subscriber. ``stream_id`` (the branch) is None until the publisher accepts it."""
 
     subscription_id: str
     subscriber: Peer
@@ -58,9 +59,9 @@ class AgmDomain:
     def __init__(self, hub: InteropHub) -> None:
         self.hub = hub
         self.calls: dict[str, Call] = {}
-        self.subscriptions: dict[str, Subscription] = {}
+        self.subscriptions: dict[str, StreamRoute] = {}
         #: (publisher peer id, stream id) -> subscription id -> subscription
-        self.branches: dict[tuple[str, str], dict[str, Subscription]] = {}
+        self.branches: dict[tuple[str, str], dict[str, StreamRoute]] = {}
         self._dispatch = {
             "register": self._register,
             "unregister": self._unregister,
@@ -355,7 +356,7 @@ class AgmDomain:
                 f"A peer may hold at most {self.hub.max_subscriptions_per_peer} subscriptions",
             )
         sub_id = self.hub.new_id("s")
-        sub = Subscription(sub_id, peer, msg.get("request_id"), server, method_id)
+        sub = StreamRoute(sub_id, peer, msg.get("request_id"), server, method_id)
         self.subscriptions[sub_id] = sub
         peer.subscriptions = with_id(peer.subscriptions, sub_id)
         server.publishing = with_id(server.publishing, sub_id)
@@ -377,7 +378,7 @@ class AgmDomain:
             )
         )
 
-    def _own_subscription(self, peer: Peer, msg: Message) -> Subscription:
+    def _own_subscription(self, peer: Peer, msg: Message) -> StreamRoute:
         sub_id = ident(msg, "subscription_id")
         sub = self.subscriptions.get(sub_id)
         if sub is None or sub.server is not peer:
@@ -487,7 +488,7 @@ class AgmDomain:
 
     # --------------------------------------------------------------- helpers
 
-    def _forget(self, sub: Subscription) -> None:
+    def _forget(self, sub: StreamRoute) -> None:
         self.subscriptions.pop(sub.subscription_id, None)
         sub.subscriber.subscriptions.discard(sub.subscription_id)
         sub.server.publishing.discard(sub.subscription_id)
@@ -499,7 +500,7 @@ class AgmDomain:
                 if not branch:
                     del self.branches[key]
 
-    def _subscribe_failed(self, sub: Subscription, uri: str, reason: str, out: Outgoing) -> None:
+    def _subscribe_failed(self, sub: StreamRoute, uri: str, reason: str, out: Outgoing) -> None:
         out.append(
             (
                 sub.subscriber.conn,
@@ -515,7 +516,7 @@ class AgmDomain:
         )
 
     def _cancel_for_subscriber(
-        self, sub: Subscription, uri: str, reason: str, out: Outgoing
+        self, sub: StreamRoute, uri: str, reason: str, out: Outgoing
     ) -> None:
         """The publisher side ended a subscription: tell the subscriber."""
         self._forget(sub)
@@ -536,7 +537,7 @@ class AgmDomain:
             )
         )
 
-    def _remove_interest(self, sub: Subscription, uri: str, reason: str, out: Outgoing) -> None:
+    def _remove_interest(self, sub: StreamRoute, uri: str, reason: str, out: Outgoing) -> None:
         """The subscriber side ended a subscription: tell the publisher."""
         self._forget(sub)
         out.append(
@@ -557,8 +558,8 @@ class AgmDomain:
 
 
 def _event(
-    sub: Subscription, data: Any, oob: bool, sequence: Any, snapshot: Any
-) -> tuple[Connection, Message]:
+    sub: StreamRoute, data: Any, oob: bool, sequence: Any, snapshot: Any
+) -> tuple[PeerConn, Message]:
     """One stream item for one subscriber: a published one (``oob`` False) or a post."""
     subscriber = sub.subscriber
     return (

@@ -42,7 +42,9 @@ def is_wildcard(topic: str) -> bool:
 
 
 @dataclass(eq=False)
-class BusSubscription:
+class BusRoute:
+    """One bus topic subscription as the hub routes it: which peer gets which topics."""
+
     subscription_id: str
     peer: Peer
     topic: str
@@ -57,10 +59,10 @@ class BusDomain:
 
     def __init__(self, hub: InteropHub) -> None:
         self.hub = hub
-        self.subscriptions: dict[str, BusSubscription] = {}
-        self.exact: dict[str, dict[str, BusSubscription]] = {}
-        self.wildcards: dict[str, BusSubscription] = {}
-        self._match_cache: dict[str, tuple[BusSubscription, ...]] = {}
+        self.subscriptions: dict[str, BusRoute] = {}
+        self.exact: dict[str, dict[str, BusRoute]] = {}
+        self.wildcards: dict[str, BusRoute] = {}
+        self._match_cache: dict[str, tuple[BusRoute, ...]] = {}
 
     def handle(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         if "bus" not in peer.domains:
@@ -73,7 +75,7 @@ class BusDomain:
         else:
             self._unsubscribe(peer, msg, out)
 
-    def matching(self, topic: str) -> list[BusSubscription]:
+    def matching(self, topic: str) -> list[BusRoute]:
         subs = list(self.exact.get(topic, {}).values())
         if self.wildcards:
             cached = self._match_cache.get(topic)
@@ -125,7 +127,7 @@ class BusDomain:
                 f"A peer may hold at most {self.hub.max_bus_subscriptions_per_peer} "
                 "bus subscriptions",
             )
-        sub = BusSubscription(self.hub.new_id("b"), peer, topic, routing_key or None)
+        sub = BusRoute(self.hub.new_id("b"), peer, topic, routing_key or None)
         self.subscriptions[sub.subscription_id] = sub
         peer.bus_subscriptions = with_id(peer.bus_subscriptions, sub.subscription_id)
         if is_wildcard(topic):
@@ -157,7 +159,7 @@ class BusDomain:
         self._remove(sub)
         self.hub.success(out, peer, msg)
 
-    def _remove(self, sub: BusSubscription) -> None:
+    def _remove(self, sub: BusRoute) -> None:
         self.subscriptions.pop(sub.subscription_id, None)
         sub.peer.bus_subscriptions.discard(sub.subscription_id)
         if sub.pattern is not None:

@@ -1,6 +1,6 @@
 """What the hub core knows about one transport connection.
 
-The transport (tornado handler, or a test) creates one ``Connection`` per socket and passes it
+The transport (tornado handler, or a test) creates one ``PeerConn`` per socket and passes it
 to ``InteropHub.open/handle/close``. The hub never touches sockets: it returns the messages to
 send as ``(connection, message)`` pairs, and the transport writes them.
 """
@@ -19,8 +19,9 @@ def _next_id() -> str:
 
 
 @dataclass(eq=False, slots=True)
-class Connection:
-    """One client connection as seen by the hub.
+class PeerConn:
+    """One transport connection as seen by the hub (a :class:`~.peers.Peer` once its ``hello``
+    passed); the client's own ``client/connection.py:Connection`` is the other end.
 
     ``trusted`` is set by the transport when Jupyter's own auth accepted the WebSocket upgrade;
     such a connection passes ``hello`` whatever authentication it carries. ``notebook_path`` and
@@ -43,7 +44,7 @@ class Connection:
         return hash(self.id)
 
     def __repr__(self) -> str:
-        return f"<Connection {self.id}>"
+        return f"<PeerConn {self.id}>"
 
 
-Outgoing = list[tuple[Connection, dict[str, Any]]]
+Outgoing = list[tuple[PeerConn, dict[str, Any]]]

@@ -25,7 +25,7 @@ from ..protocol.deltas import apply_delta, copy_data
 from ..protocol.limits import path_too_deep, too_deep_error
 from ._fields import field as msg_field
 from ._fields import ident, optional
-from .connection import Connection, Outgoing
+from .connection import Outgoing, PeerConn
 from .peers import Message, Peer
 from .store import StoreFailure
 
@@ -58,7 +58,7 @@ class _Held:
     (0: it only waits for the held messages queued before it)."""
 
     seq: int
-    conn: Connection
+    conn: PeerConn
     message: Message
     #: the context whose write this reply acknowledges (None for a message that only queues)
     name: str | None = None

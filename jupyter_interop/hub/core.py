@@ -26,7 +26,7 @@ from ._fields import field, optional
 from .agm import AgmDomain
 from .bus import BusDomain
 from .channels import DEFAULT_CHANNELS, ChannelRegistry
-from .connection import Connection, Outgoing
+from .connection import Outgoing, PeerConn
 from .contexts import ContextDomain
 from .peers import Message, Peer
 from .views import HubViews
@@ -95,7 +95,7 @@ class InteropHub(LoggingConfigurable):
         self.peers: dict[str, Peer] = {}
         #: domain -> peers joined to it, in join order (announcements iterate these)
         self._members: dict[str, dict[str, Peer]] = {}
-        self._by_conn: dict[Connection, Peer] = {}
+        self._by_conn: dict[PeerConn, Peer] = {}
         self._gateway_tokens: set[str] = set()
         self.agm = AgmDomain(self)
         self.contexts = ContextDomain(self)
@@ -131,14 +131,14 @@ class InteropHub(LoggingConfigurable):
 
     # ------------------------------------------------------------- transport API
 
-    def open(self, conn: Connection) -> None:
+    def open(self, conn: PeerConn) -> None:
         """A new connection; nothing is accepted from it until a successful ``hello``."""
         conn.attrs.setdefault("opened", True)
 
-    def peer_for(self, conn: Connection) -> Peer | None:
+    def peer_for(self, conn: PeerConn) -> Peer | None:
         return self._by_conn.get(conn)
 
-    def handle(self, conn: Connection, message: Message) -> Outgoing:
+    def handle(self, conn: PeerConn, message: Message) -> Outgoing:
         """Process one decoded message and return the messages to send, in order."""
         out: Outgoing = []
         peer = self._by_conn.get(conn)
@@ -178,7 +178,7 @@ class InteropHub(LoggingConfigurable):
         return out
 
     def error_reply(
-        self, conn: Connection, message: Message | None, error: ProtocolError
+        self, conn: PeerConn, message: Message | None, error: ProtocolError
     ) -> Outgoing:
         """A GW3 ``error`` for a request that failed, logged once."""
         message = message if isinstance(message, dict) else {}
@@ -205,7 +205,7 @@ class InteropHub(LoggingConfigurable):
             reply["context"] = error.context
         return [(conn, reply)]
 
-    def close(self, conn: Connection, reason: str = "Peer has been removed") -> Outgoing:
+    def close(self, conn: PeerConn, reason: str = "Peer has been removed") -> Outgoing:
         """The connection is gone: release everything its peer held, notify the others."""
         out: Outgoing = []
         peer = self._by_conn.pop(conn, None)
@@ -263,7 +263,7 @@ class InteropHub(LoggingConfigurable):
 
     # ----------------------------------------------------------- global domain
 
-    def _authenticated(self, conn: Connection, auth: Any) -> bool:
+    def _authenticated(self, conn: PeerConn, auth: Any) -> bool:
         if conn.trusted:
             return True
         if not isinstance(auth, dict):
@@ -284,7 +284,7 @@ class InteropHub(LoggingConfigurable):
             and hmac.compare_digest(offered.encode(), self.token.encode())
         )
 
-    def _hello(self, conn: Connection, msg: Message, out: Outgoing) -> None:
+    def _hello(self, conn: PeerConn, msg: Message, out: Outgoing) -> None:
         if not self._authenticated(conn, msg.get("authentication")):
             conn.close_reason = "authentication failed"
             raise ProtocolError(
@@ -336,7 +336,7 @@ class InteropHub(LoggingConfigurable):
         raise ProtocolError(Reason.ALREADY_SEEN, "Hello already received once")
 
     def _resolve_identity(
-        self, conn: Connection, identity: dict[str, Any], peer_id: str
+        self, conn: PeerConn, identity: dict[str, Any], peer_id: str
     ) -> dict[str, Any]:
         resolved = {
             k: (peer_id if v == "?" else v)

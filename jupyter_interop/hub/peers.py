@@ -10,7 +10,7 @@ from typing import Any, cast
 import orjson
 
 from ..protocol.addressed import encoded_peer_id
-from .connection import Connection
+from .connection import PeerConn
 
 Message = dict[str, Any]
 
@@ -76,7 +76,7 @@ class Peer:
     """An authenticated GW3 peer (one ``hello`` on one connection)."""
 
     peer_id: str
-    conn: Connection
+    conn: PeerConn
     identity: dict[str, Any]
     extensions: dict[str, Any] = field(default_factory=dict)
     domains: set[str] = field(default_factory=set)

@@ -2,7 +2,7 @@
 
 Shared by the Jupyter server extension and the standalone hub: both only decide whether an
 upgrade is *trusted* (Jupyter's own auth, or the interop token in the URL); everything after
-the upgrade is here. Per socket: one :class:`Connection` for the core, one :class:`Outbox`
+the upgrade is here. Per socket: one :class:`PeerConn` for the core, one :class:`Outbox`
 for what the core sends it. Frames are decoded once, handled by the core in arrival order,
 and the resulting messages are queued per recipient and written in batches (all that piled
 up, then one flush), so a fast peer gets throughput and a slow one only slows itself.
@@ -23,7 +23,7 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .._version import __version__
-from ..hub.connection import Connection, Outgoing
+from ..hub.connection import Outgoing, PeerConn
 from ..protocol import ProtocolError, Reason, decode
 from ..protocol.addressed import Addressed
 from ..protocol.codec import decode_batch
@@ -110,7 +110,7 @@ def without_claimed_identity(message: Message) -> Message:
 
     Identity is established by the hub (docs/ARCHITECTURE.md,
     "Identity belongs to the hub"): the verified values are put on the
-    Connection by the transport and the core adds them to the resolved identity.
+    PeerConn by the transport and the core adds them to the resolved identity.
     """
     identity = message.get("identity")
     if isinstance(identity, dict) and any(k in identity for k in SERVER_ASSIGNED_IDENTITY):
@@ -465,7 +465,7 @@ class GatewaySocket(WebSocketHandler):
     """
 
     service: GatewayService
-    conn: Connection
+    conn: PeerConn
     outbox: Outbox
     #: set by the subclass's ``get`` when the upgrade itself was authenticated
     trusted: bool = False
@@ -500,7 +500,7 @@ class GatewaySocket(WebSocketHandler):
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
-        self.conn = Connection(trusted=self.trusted, remote_ip=self.request.remote_ip or "")
+        self.conn = PeerConn(trusted=self.trusted, remote_ip=self.request.remote_ip or "")
         self.outbox = Outbox(
             self.conn, self.service.limits, snapshot=self.service.hub.context_snapshot
         )

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..hub.connection import Connection
+from ..hub.connection import PeerConn
 from ..protocol import encode
 from ..protocol.codec import join_batch
 
@@ -171,7 +171,7 @@ class Outbox:
 
     def __init__(
         self,
-        conn: Connection,
+        conn: PeerConn,
         limits: OutboxLimits | None = None,
         snapshot: Callable[[str], dict[str, Any] | None] | None = None,
         clock: Callable[[], float] = time.monotonic,

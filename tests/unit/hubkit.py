@@ -9,14 +9,14 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from jupyter_interop.hub import Connection, InteropHub
+from jupyter_interop.hub import InteropHub, PeerConn
 from jupyter_interop.protocol import decode, encode
 
 TOKEN = "test-token"
 
 
 class Client:
-    def __init__(self, kit: HubKit, conn: Connection) -> None:
+    def __init__(self, kit: HubKit, conn: PeerConn) -> None:
         self.kit = kit
         self.conn = conn
         self.inbox: list[dict[str, Any]] = []
@@ -62,16 +62,16 @@ class HubKit:
     def __init__(self, **hub_kwargs: Any) -> None:
         hub_kwargs.setdefault("token", TOKEN)
         self.hub = InteropHub(**hub_kwargs)
-        self.clients: dict[Connection, Client] = {}
+        self.clients: dict[PeerConn, Client] = {}
 
-    def deliver(self, out: list[tuple[Connection, dict[str, Any]]]) -> None:
+    def deliver(self, out: list[tuple[PeerConn, dict[str, Any]]]) -> None:
         for conn, message in out:
             client = self.clients.get(conn)
             if client is not None:
                 client.inbox.append(decode(encode(message)))
 
     def raw(self, trusted: bool = False, **conn_kwargs: Any) -> Client:
-        conn = Connection(trusted=trusted, **conn_kwargs)
+        conn = PeerConn(trusted=trusted, **conn_kwargs)
         self.hub.open(conn)
         client = Client(self, conn)
         self.clients[conn] = client

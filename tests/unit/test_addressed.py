@@ -40,11 +40,11 @@ def test_peer_id_belongs_to_the_recipient_not_the_template() -> None:
 
 
 def test_agm_announcements_built_from_encoded_parts_encode_their_fields() -> None:
-    from jupyter_interop.hub import Connection
+    from jupyter_interop.hub import PeerConn
     from jupyter_interop.hub.agm import AgmDomain
     from jupyter_interop.hub.peers import Peer, RegisteredMethod, encoded_methods
 
-    peer = Peer("p-1", Connection(), {"application": "a\u00e9\"b", "instance": "i"})
+    peer = Peer("p-1", PeerConn(), {"application": "a\u00e9\"b", "instance": "i"})
     peer.methods["0"] = RegisteredMethod({"id": "0", "name": "M", "flags": {"streaming": True}})
     templates = [
         AgmDomain._peer_added(peer),

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from hubkit import TOKEN, HubKit
 
-from jupyter_interop.hub import Connection
+from jupyter_interop.hub import PeerConn
 from jupyter_interop.protocol import ProtocolError
 from jupyter_interop.protocol.codec import encode
 from jupyter_interop.protocol.frames import (
@@ -94,8 +94,8 @@ def hello(kit: HubKit, app: str, binary: bool) -> Any:
 
 
 def raw_out(
-    kit: HubKit, conn: Connection, message: dict[str, Any]
-) -> list[tuple[Connection, dict]]:
+    kit: HubKit, conn: PeerConn, message: dict[str, Any]
+) -> list[tuple[PeerConn, dict]]:
     return kit.hub.handle(conn, message)
 
 

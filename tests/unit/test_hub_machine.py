@@ -40,7 +40,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from jupyter_interop.hub import Connection, InteropHub
+from jupyter_interop.hub import InteropHub, PeerConn
 from jupyter_interop.hub.store import ContextStore
 from jupyter_interop.protocol import decode, encode
 from jupyter_interop.protocol.deltas import apply_delta
@@ -71,7 +71,7 @@ class SimClient:
     """One client connection and what it has seen."""
 
     name: str
-    conn: Connection
+    conn: PeerConn
     peer_id: str = ""
     alive: bool = True
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -104,7 +104,7 @@ class HubMachine(RuleBasedStateMachine):
         self.tmp = Path(tempfile.mkdtemp(prefix="hub-machine-"))
         self.store: ContextStore | None = None
         self.hub: InteropHub | None = None
-        self.by_conn: dict[Connection, SimClient] = {}
+        self.by_conn: dict[PeerConn, SimClient] = {}
         self.all_clients: list[SimClient] = []
         self.calls: list[SimCall] = []
         #: per bus publish, the (client, subscription id) pairs that must get it once each
@@ -132,7 +132,7 @@ class HubMachine(RuleBasedStateMachine):
 
     def deliver(
         self,
-        out: list[tuple[Connection, dict[str, Any]]],
+        out: list[tuple[PeerConn, dict[str, Any]]],
         closing: SimClient | None = None,
     ) -> None:
         """Route what the hub returned; ``closing``: the client whose close produced it (what
@@ -199,7 +199,7 @@ class HubMachine(RuleBasedStateMachine):
         return request_id
 
     def connect(self, name: str) -> SimClient:
-        conn = Connection()
+        conn = PeerConn()
         self.core.open(conn)
         client = SimClient(name, conn)
         self.by_conn[conn] = client

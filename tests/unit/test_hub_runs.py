@@ -9,7 +9,7 @@ from typing import Any
 
 from hubkit import Client, HubKit
 
-from jupyter_interop.hub.connection import Connection
+from jupyter_interop.hub.connection import PeerConn
 from jupyter_interop.protocol import Reason
 from jupyter_interop.server.outbox import Outbox, OutboxLimits
 
@@ -84,7 +84,7 @@ def test_the_hub_accepts_runs_only_when_asked() -> None:
 
 
 def test_a_slow_consumer_drops_a_run_whole_and_counts_its_items() -> None:
-    conn = Connection()
+    conn = PeerConn()
     box = Outbox(conn, OutboxLimits(soft_messages=1, soft_bytes=1_000_000, hard_messages=5,
                                     hard_bytes=2_000_000, stall_seconds=0))
     run = {"domain": "agm", "type": "event-many", "subscription_id": "s", "items": [1, 2, 3]}

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from jupyter_interop.hub.connection import Connection
+from jupyter_interop.hub.connection import PeerConn
 from jupyter_interop.server.outbox import Outbox, OutboxLimits
 
 
@@ -58,7 +58,7 @@ def small(**kw: Any) -> OutboxLimits:
 
 
 def test_fifo_and_take_empties() -> None:
-    box = Outbox(Connection(), small())
+    box = Outbox(PeerConn(), small())
     for n in range(3):
         assert box.push(result(n))
     assert len(box) == 3
@@ -69,13 +69,13 @@ def test_fifo_and_take_empties() -> None:
 
 
 def test_given_frame_is_used_as_is() -> None:
-    box = Outbox(Connection(), small())
+    box = Outbox(PeerConn(), small())
     box.push(result(1), b'{"pre":"encoded"}')
     assert box.take() == [b'{"pre":"encoded"}']
 
 
 def test_events_dropped_over_soft_limit_and_counted() -> None:
-    conn = Connection()
+    conn = PeerConn()
     box = Outbox(conn, small())
     for n in range(3):
         box.push(bus_event(n))
@@ -91,7 +91,7 @@ def test_events_dropped_over_soft_limit_and_counted() -> None:
 
 
 def test_results_are_never_dropped() -> None:
-    conn = Connection()
+    conn = PeerConn()
     box = Outbox(conn, small())
     for n in range(6):
         assert box.push(result(n))
@@ -100,7 +100,7 @@ def test_results_are_never_dropped() -> None:
 
 
 def test_drop_notice_after_the_backlog_when_negotiated() -> None:
-    conn = Connection()
+    conn = PeerConn()
     conn.attrs["extensions"] = {"notices": True}
     box = Outbox(conn, small())
     for n in range(5):
@@ -119,7 +119,7 @@ def test_drop_notice_after_the_backlog_when_negotiated() -> None:
 
 
 def test_has_output_includes_a_pending_notice() -> None:
-    conn = Connection()
+    conn = PeerConn()
     conn.attrs["extensions"] = {"notices": True}
     box = Outbox(conn, small(soft_messages=1, hard_messages=2))
     box.push(bus_event(0))
@@ -130,7 +130,7 @@ def test_has_output_includes_a_pending_notice() -> None:
 
 def test_context_updates_coalesce_into_one_reset_at_the_end() -> None:
     state = {"a": 1}
-    box = Outbox(Connection(), small(), snapshot=lambda cid: state if cid == "c1" else None)
+    box = Outbox(PeerConn(), small(), snapshot=lambda cid: state if cid == "c1" else None)
     box.push(updated("c1", {"updated": {"a": 0}}))
     box.push(result(1))
     state = {"a": 1, "b": 2}
@@ -146,7 +146,7 @@ def test_context_updates_coalesce_into_one_reset_at_the_end() -> None:
 
 
 def test_coalescing_keeps_both_deltas_when_the_context_is_gone() -> None:
-    box = Outbox(Connection(), small(), snapshot=lambda cid: None)
+    box = Outbox(PeerConn(), small(), snapshot=lambda cid: None)
     box.push(updated("c1", {"updated": {"a": 1}}))
     box.push(updated("c1", {"updated": {"a": 2}}))
     assert [m["delta"] for m in decoded(box.take())] == [
@@ -157,7 +157,7 @@ def test_coalescing_keeps_both_deltas_when_the_context_is_gone() -> None:
 
 def test_coalescing_applies_only_to_updates_still_queued() -> None:
     state = {"a": 2}
-    box = Outbox(Connection(), small(), snapshot=lambda cid: state)
+    box = Outbox(PeerConn(), small(), snapshot=lambda cid: state)
     box.push(updated("c1", {"updated": {"a": 1}}))
     box.take()
     box.push(updated("c1", {"updated": {"a": 2}}))
@@ -166,7 +166,7 @@ def test_coalescing_applies_only_to_updates_still_queued() -> None:
 
 def test_tight_loop_of_updates_stays_small() -> None:
     counter = {"n": 0}
-    box = Outbox(Connection(), small(), snapshot=lambda cid: {"n": counter["n"]})
+    box = Outbox(PeerConn(), small(), snapshot=lambda cid: {"n": counter["n"]})
     for n in range(10_000):
         counter["n"] = n
         assert box.push(updated("c1", {"updated": {"n": n}}))
@@ -176,7 +176,7 @@ def test_tight_loop_of_updates_stays_small() -> None:
 
 
 def test_hard_message_limit_overflows_and_frees_memory() -> None:
-    box = Outbox(Connection(), small())
+    box = Outbox(PeerConn(), small())
     for n in range(6):
         assert box.push(result(n))
     assert not box.push(result(6))
@@ -188,7 +188,7 @@ def test_hard_message_limit_overflows_and_frees_memory() -> None:
 
 
 def test_hard_byte_limit_but_one_large_message_always_fits() -> None:
-    box = Outbox(Connection(), small(soft_bytes=100, hard_bytes=1000))
+    box = Outbox(PeerConn(), small(soft_bytes=100, hard_bytes=1000))
     big = {"domain": "agm", "type": "result", "result": {"blob": "x" * 5000}}
     assert box.push(big)  # alone in the queue: accepted whatever its size
     assert not box.push(result(1))
@@ -196,7 +196,7 @@ def test_hard_byte_limit_but_one_large_message_always_fits() -> None:
 
 
 def test_soft_byte_limit_drops_events() -> None:
-    conn = Connection()
+    conn = PeerConn()
     box = Outbox(conn, small(soft_messages=1000, hard_messages=1000, soft_bytes=200))
     box.push({"domain": "bus", "type": "event", "data": "y" * 300})
     box.push(bus_event(1))
@@ -205,7 +205,7 @@ def test_soft_byte_limit_drops_events() -> None:
 
 def test_stall_limit_closes_a_consumer_that_stopped_reading() -> None:
     clock = Clock()
-    box = Outbox(Connection(), small(hard_messages=100, stall_seconds=10), clock=clock)
+    box = Outbox(PeerConn(), small(hard_messages=100, stall_seconds=10), clock=clock)
     for n in range(3):
         box.push(bus_event(n))
     clock.now += 5
@@ -217,7 +217,7 @@ def test_stall_limit_closes_a_consumer_that_stopped_reading() -> None:
 
 def test_stall_clock_is_the_oldest_pending_message() -> None:
     clock = Clock()
-    box = Outbox(Connection(), small(hard_messages=100, stall_seconds=10), clock=clock)
+    box = Outbox(PeerConn(), small(hard_messages=100, stall_seconds=10), clock=clock)
     box.push(result(0))
     box.take()
     clock.now += 3600  # idle for an hour: not a stall
@@ -227,7 +227,7 @@ def test_stall_clock_is_the_oldest_pending_message() -> None:
 
 
 def test_close_discards_and_refuses() -> None:
-    box = Outbox(Connection(), small())
+    box = Outbox(PeerConn(), small())
     box.push(result(1))
     box.close("socket closed")
     assert box.closed_reason == "socket closed"
@@ -242,7 +242,7 @@ def removal(mtype: str, server: str = "p9") -> dict[str, Any]:
 
 
 def test_removals_after_other_messages_are_held_until_released() -> None:
-    box = Outbox(Connection(), small(soft_messages=5, hard_messages=10))
+    box = Outbox(PeerConn(), small(soft_messages=5, hard_messages=10))
     box.push(result(1))  # e.g. the error of a call the dead server never answered
     box.push(removal("methods-removed"))
     box.push(removal("peer-removed"))
@@ -263,7 +263,7 @@ def test_removals_after_other_messages_are_held_until_released() -> None:
 
 
 def test_removals_first_in_the_queue_are_not_held() -> None:
-    box = Outbox(Connection(), small())
+    box = Outbox(PeerConn(), small())
     box.push(removal("peer-removed"))
     box.push(result(1))
     assert len(box.take()) == 2
@@ -271,7 +271,7 @@ def test_removals_first_in_the_queue_are_not_held() -> None:
 
 
 def test_a_second_removal_after_others_is_held_again() -> None:
-    box = Outbox(Connection(), small(hard_messages=10))
+    box = Outbox(PeerConn(), small(hard_messages=10))
     box.push(result(1))
     box.push(removal("peer-removed", "p1"))
     box.push(result(2))
@@ -285,7 +285,7 @@ def test_a_second_removal_after_others_is_held_again() -> None:
 
 
 def test_bus_messages_named_like_removals_are_not_held() -> None:
-    box = Outbox(Connection(), small())
+    box = Outbox(PeerConn(), small())
     box.push(result(1))
     box.push({"domain": "bus", "type": "peer-removed"})
     assert len(box.take()) == 2
@@ -293,7 +293,7 @@ def test_bus_messages_named_like_removals_are_not_held() -> None:
 
 def test_coalescing_still_works_behind_a_held_removal() -> None:
     state = {"v": 1}
-    box = Outbox(Connection(), small(hard_messages=10), snapshot=lambda cid: state)
+    box = Outbox(PeerConn(), small(hard_messages=10), snapshot=lambda cid: state)
     box.push(result(1))
     box.push(removal("peer-removed"))
     box.push(updated("c1", {"updated": {"v": 0}}))
@@ -323,8 +323,8 @@ def test_limits_are_validated(kwargs: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------- batch extension
 
 
-def batch_conn() -> Connection:
-    conn = Connection()
+def batch_conn() -> PeerConn:
+    conn = PeerConn()
     conn.attrs["extensions"] = {"batch": True}
     return conn
 
@@ -350,7 +350,7 @@ def test_batch_frames_joins_runs_of_json_and_keeps_binary_apart() -> None:
 
 
 def test_take_frames_a_batch_only_for_peers_that_negotiated_it() -> None:
-    plain = Outbox(Connection())
+    plain = Outbox(PeerConn())
     batched = Outbox(batch_conn())
     for outbox in (plain, batched):
         for n in range(5):
@@ -396,16 +396,16 @@ def _outbox_heap(outbox: Outbox, burst: int) -> int:
 def test_an_emptied_queue_does_not_keep_the_memory_of_a_burst() -> None:
     # an emptied queue keeps at most a fresh deque (under 1 KiB) and the interpreter's free
     # lists of small objects, not the 8 KiB of blocks a deque caches after a burst
-    after_burst = _outbox_heap(Outbox(Connection()), 1000)
+    after_burst = _outbox_heap(Outbox(PeerConn()), 1000)
     assert after_burst < 4096, after_burst
-    outbox = Outbox(Connection())
+    outbox = Outbox(PeerConn())
     _outbox_heap(outbox, 1000)
     outbox.push(result(1))
     assert [orjson.loads(f)["request_id"] for f in outbox.take()] == ["1"]
 
 
 def test_a_run_of_announcements_is_one_entry_and_keeps_its_order_and_counts() -> None:
-    outbox = Outbox(Connection())
+    outbox = Outbox(PeerConn())
     for n in range(50):
         outbox.push({"domain": "agm", "type": "peer-added", "n": n})
     outbox.push({"domain": "agm", "type": "peer-removed", "n": 50})

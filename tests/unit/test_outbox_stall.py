@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jupyter_interop.hub.connection import Connection
+from jupyter_interop.hub.connection import PeerConn
 from jupyter_interop.server.outbox import Outbox, OutboxLimits
 
 
@@ -22,7 +22,7 @@ def event(n: int) -> dict[str, Any]:
 
 
 def backlogged(clock: Clock, notices: bool = False) -> Outbox:
-    conn = Connection()
+    conn = PeerConn()
     if notices:
         conn.attrs["extensions"] = {"notices": True}
     outbox = Outbox(conn, OutboxLimits(soft_messages=5, stall_seconds=10), clock=clock)
@@ -45,7 +45,7 @@ def test_the_stall_rule_closes_a_backlog_that_nothing_more_is_pushed_to() -> Non
 
 def test_a_queue_under_its_soft_limit_is_never_judged_stalled() -> None:
     clock = Clock()
-    outbox = Outbox(Connection(), OutboxLimits(soft_messages=5, stall_seconds=10), clock=clock)
+    outbox = Outbox(PeerConn(), OutboxLimits(soft_messages=5, stall_seconds=10), clock=clock)
     outbox.push(event(0))
     clock.now += 3600
     assert outbox.check_stall() and outbox.closed_reason is None
