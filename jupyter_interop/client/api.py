@@ -35,12 +35,13 @@ from .connection import Connection, default_identity
 from .contexts import Contexts
 from .discovery import HubAddress, default_application, find_hub, kernel_id
 from .dispatch import Dispatcher, OutputTarget, capture_output_target
-from .errors import ArgumentError, ClientClosedError
+from .errors import ArgumentError
 from .instance import Instance
 from .iothread import CallerLoop, LoopHost, current_io_thread, io_thread
 from .methods import Methods
 from .negotiation import connection_status
 from .registry import Registry
+from .session import ClientSession
 from .streams import Streams
 
 __all__ = ["Interop", "aconnect", "connect"]
@@ -173,12 +174,10 @@ class Interop(LoggingConfigurable):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.closed = False
         #: the loop this client lives on, chosen by connect()/aconnect() (see ``io_loop``)
         self._io: LoopHost
-        self._conn: Connection
-        self._dispatcher: Dispatcher
-        self._registry: Registry
+        #: what the services share (built when the client opens)
+        self._session: ClientSession | None = None
         self._connected_cbs: list[tuple[Callable[[bool], Any], OutputTarget | None]] = []
         self._disconnected_cbs: list[tuple[Callable[[], Any], OutputTarget | None]] = []
         self._key: tuple[str, str] | None = None
@@ -207,30 +206,54 @@ class Interop(LoggingConfigurable):
         if self.batch:
             extensions["batch"] = True
             extensions["runs"] = True  # stream items folded into publish-many / event-many
-        self._conn = Connection(
+        conn = Connection(
             self, address, rediscover, default_identity(application, kernel), extensions
         )
-        self._dispatcher = Dispatcher(
+        dispatcher = Dispatcher(
             self._io.loop, self.handler_threads, self.max_queued_handlers, "interop"
         )
-        self._registry = Registry(self)
-        self._conn.add_ready_hook(self._registry.add_self)
-        self.methods = Methods(self)
-        self.streams = Streams(self)
-        self.contexts = Contexts(self)
-        self.channels = Channels(self)
-        self.bus = Bus(self)
-        self._conn.on("global", "events-dropped", self._events_dropped)
+        session = self._session = ClientSession(self, self._io, conn, dispatcher)
+        conn.add_ready_hook(session.registry.add_self)
+        self.methods = Methods(session)
+        self.streams = Streams(session, self.methods)
+        self.contexts = Contexts(session)
+        self.channels = Channels(session, self.contexts)
+        self.bus = Bus(session)
+        conn.on("global", "events-dropped", self._events_dropped)
         try:
-            await self._conn.start()
+            await conn.start()
         except BaseException:
-            self.closed = True
-            self._dispatcher.shutdown()
-            await self._conn.close()
+            session.closed = True
+            dispatcher.shutdown()
+            await conn.close()
             raise
         self._io.clients.add(self)
 
+    # ------------------------------------------------------------------ the session's parts
+
+    @property
+    def _opened(self) -> ClientSession:
+        assert self._session is not None, "the client is not open yet"
+        return self._session
+
+    @property
+    def _conn(self) -> Connection:
+        return self._opened.conn
+
+    @property
+    def _dispatcher(self) -> Dispatcher:
+        return self._opened.dispatcher
+
+    @property
+    def _registry(self) -> Registry:
+        return self._opened.registry
+
     # ------------------------------------------------------------------ state
+
+    @property
+    def closed(self) -> bool:
+        """True once the client was closed (for good)."""
+        return self._session is not None and self._session.closed
 
     @property
     def instance(self) -> Instance:
@@ -267,12 +290,6 @@ class Interop(LoggingConfigurable):
             "dropped_sends": conn.dropped_sends,
             "dropped_events": self.dropped_events,
         }
-
-    def _check_open(self) -> None:
-        if self.closed or self._io.stopped:
-            raise ClientClosedError(
-                "This interop client is closed; open a new one with jupyter_interop.connect()"
-            )
 
     # ------------------------------------------------------------------ events
 
@@ -320,7 +337,7 @@ class Interop(LoggingConfigurable):
     async def _shutdown(self) -> None:
         if self.closed:
             return
-        self.closed = True
+        self._opened.closed = True
         with _shared_lock:
             if self._key is not None and _shared.get(self._key) is self:
                 del _shared[self._key]
@@ -351,7 +368,7 @@ class Interop(LoggingConfigurable):
         try:
             future.result(5)
         except Exception:
-            self.closed = True
+            self._opened.closed = True
 
     def __enter__(self) -> Interop:
         return self
@@ -366,7 +383,7 @@ class Interop(LoggingConfigurable):
         await self.aclose()
 
     def __repr__(self) -> str:
-        if not hasattr(self, "_conn"):
+        if self._session is None:
             return "<Interop (not connected)>"
         state = "closed" if self.closed else ("connected" if self.connected else "reconnecting")
         instance = self._conn.instance

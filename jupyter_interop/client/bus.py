@@ -24,7 +24,7 @@ from .instance import _WIRE_NAMES, Instance, InstanceFilter, matches, normalize_
 from .twins import blocking, on_io_loop
 
 if TYPE_CHECKING:
-    from .api import Interop
+    from .session import ClientSession
 
 __all__ = ["Bus", "BusSubscription"]
 
@@ -67,19 +67,7 @@ class BusSubscription:
         if not self.active:
             return
         self.active = False
-        bus = self.bus
-        bus._subscriptions.discard(self)
-        sub_id = self.subscription_id
-        if sub_id is not None:
-            bus._by_id.pop(sub_id, None)
-            conn = bus._client._conn
-            if conn.connected.is_set():
-                with contextlib.suppress(RemoteError):
-                    await conn.request(
-                        {"domain": "bus", "type": "unsubscribe", "subscription_id": sub_id},
-                        bus._client.request_timeout,
-                        f"unsubscribe from {self.topic!r}",
-                    )
+        await self.bus.remove(self)
 
     unsubscribe = blocking(aunsubscribe)
 
@@ -88,8 +76,8 @@ class BusSubscription:
         self.unsubscribe()
 
     @property
-    def _client(self) -> Interop:
-        return self.bus._client
+    def _session(self) -> ClientSession:
+        return self.bus.session
 
     def __repr__(self) -> str:
         return f"<BusSubscription {self.topic!r}{' (stopped)' if not self.active else ''}>"
@@ -98,15 +86,36 @@ class BusSubscription:
 class Bus:
     """``io.bus``: publish to topics and subscribe with wildcards."""
 
-    def __init__(self, client: Interop) -> None:
-        self._client = client
+    def __init__(self, session: ClientSession) -> None:
+        self._session = session
         self._subscriptions: set[BusSubscription] = set()
         self._by_id: dict[str, BusSubscription] = {}
-        conn = client._conn
+        conn = session.conn
         conn.on_many("bus", "event", self._on_events)
         conn.on("bus", "subscribed", self._on_stray_subscribed)
         conn.add_lost_hook(self._lost)
         conn.add_restorer(self._restore)
+
+    @property
+    def session(self) -> ClientSession:
+        """The client session this service runs in."""
+        return self._session
+
+    async def remove(self, sub: BusSubscription) -> None:
+        """On the loop: forget ``sub`` and unsubscribe it on the hub (when connected)."""
+        self._subscriptions.discard(sub)
+        sub_id = sub.subscription_id
+        if sub_id is None:
+            return
+        self._by_id.pop(sub_id, None)
+        conn = self._session.conn
+        if conn.connected.is_set():
+            with contextlib.suppress(RemoteError):
+                await conn.request(
+                    {"domain": "bus", "type": "unsubscribe", "subscription_id": sub_id},
+                    self._session.settings.request_timeout,
+                    f"unsubscribe from {sub.topic!r}",
+                )
 
     def publish(
         self,
@@ -128,8 +137,8 @@ class Bus:
             message["routing_key"] = key
         if target is not None:
             message["target_identity"] = _wire_identity(target)
-        self._client._check_open()
-        self._client._conn.send_threadsafe(message)
+        self._session.check_open()
+        self._session.conn.send_threadsafe(message)
 
     async def apublish(
         self,
@@ -181,9 +190,9 @@ class Bus:
             sub.subscription_id = str(reply.get("subscription_id"))
             self._by_id[sub.subscription_id] = sub
 
-        await self._client._conn.request(
+        await self._session.conn.request(
             message,
-            self._client.request_timeout,
+            self._session.settings.request_timeout,
             f"bus subscription to {sub.topic!r}",
             internal=internal,
             on_reply=registered,
@@ -192,7 +201,7 @@ class Bus:
     def _on_events(self, messages: list[dict[str, Any]]) -> None:
         """A run of bus ``event`` messages (see Connection.on_many): each subscription's
         callback gets its consecutive deliveries with one hand-off to the event lane."""
-        post = self._client._dispatcher.post_items
+        post = self._session.dispatcher.post_items
         current: BusSubscription | None = None
         calls: list[tuple[Any, str, Instance]] = []
         # consecutive deliveries from one publisher share its (immutable) Instance
@@ -222,7 +231,7 @@ class Bus:
     def _on_stray_subscribed(self, msg: dict[str, Any]) -> None:
         sub_id = msg.get("subscription_id")
         if sub_id is not None and str(sub_id) not in self._by_id:
-            self._client._conn.send(
+            self._session.conn.send(
                 {"domain": "bus", "type": "unsubscribe", "subscription_id": sub_id}
             )
 

@@ -22,14 +22,21 @@ from typing import TYPE_CHECKING, Any
 
 from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem, channel_name_problem
 from ..protocol.colors import is_css_color
-from .contexts import ContextMeta, ContextSubscription, _Subscriber, adapt_callback, copy_data
+from .contexts import (
+    ContextMeta,
+    Contexts,
+    ContextSubscriber,
+    ContextSubscription,
+    adapt_callback,
+    copy_data,
+)
 from .dispatch import OutputTarget, capture_output_target
 from .errors import ArgumentError, ChannelError
 from .instance import Instance
 from .twins import blocking, on_io_loop
 
 if TYPE_CHECKING:
-    from .api import Interop
+    from .session import ClientSession
 
 __all__ = ["CHANNEL_PREFIX", "ChannelContext", "Channels"]
 
@@ -74,15 +81,16 @@ def context_name(channel: str) -> str:
 class Channels:
     """``io.channels``: join, leave, publish, subscribe; the channel this client is on."""
 
-    def __init__(self, client: Interop) -> None:
-        self._client = client
+    def __init__(self, session: ClientSession, contexts: Contexts) -> None:
+        self._session = session
+        self._contexts = contexts
         self._current: str | None = None
         self._followers: list[_Follower] = []
         self._changed: list[tuple[Callable[[str | None], Any], OutputTarget | None]] = []
-        self._internal: _Subscriber | None = None
+        self._internal: ContextSubscriber | None = None
         #: peer id -> (application, channel) from the hub's membership notices
         self._members: dict[str, tuple[str | None, str]] = {}
-        conn = client._conn
+        conn = session.conn
         conn.on("global", "channel-change-request", self._on_change_request)
         conn.on("global", "channel-membership", self._on_membership)
         conn.add_restorer(self._restore)
@@ -100,11 +108,10 @@ class Channels:
         return self._current
 
     def _names(self) -> list[str]:
-        contexts = self._client.contexts._by_name
         return [
             name[len(CHANNEL_PREFIX) :]
-            for name, ctx in contexts.items()
-            if name.startswith(CHANNEL_PREFIX) and ctx.context_id is not None
+            for name in self._contexts.announced_names()
+            if name.startswith(CHANNEL_PREFIX)
         ]
 
     def _check(self, name: Any) -> str:
@@ -113,7 +120,7 @@ class Channels:
         names = self._names()
         if not names:
             raise ChannelError(
-                f"Cannot use channel {name!r}: the gateway at {self._client.url} defines no "
+                f"Cannot use channel {name!r}: the gateway at {self._session.url} defines no "
                 f"channels (no {CHANNEL_PREFIX}<Name> contexts). A bare Glue42 gateway defines "
                 "none; io.Connect Desktop and the jupyter_interop hub do. Add one for everybody "
                 "with io.channels.add(name, color)."
@@ -139,7 +146,7 @@ class Channels:
 
         await self._connected("channels.list()")
         names = self._names()
-        values = await asyncio.gather(*(self._client.contexts.aget(context_name(n)) for n in names))
+        values = await asyncio.gather(*(self._contexts.aget(context_name(n)) for n in names))
         return [ChannelContext.from_context(n, v) for n, v in zip(names, values, strict=True)]
 
     list = blocking(alist)
@@ -149,15 +156,15 @@ class Channels:
         """One channel (raises :class:`ChannelError` for an unknown name)."""
         await self._connected("channels.get()")
         self._check(name)
-        value = await self._client.contexts.aget(context_name(name))
+        value = await self._contexts.aget(context_name(name))
         return ChannelContext.from_context(name, value)
 
     get = blocking(aget)
 
     async def _connected(self, what: str) -> None:
-        client = self._client
-        conn = client._conn
-        await conn.wait_connected(conn.loop.time() + client.request_timeout, what)
+        session = self._session
+        conn = session.conn
+        await conn.wait_connected(conn.loop.time() + session.settings.request_timeout, what)
 
     # ------------------------------------------------------------------ join
 
@@ -169,24 +176,24 @@ class Channels:
         self._check(name)
         if name == self._current:
             return
-        contexts = self._client.contexts
+        contexts = self._contexts
         old, old_name = self._internal, self._current
-        subscriber = _Subscriber(self._from_channel, None, True, on_loop=True)
+        subscriber = ContextSubscriber(self._from_channel, None, True, on_loop=True)
         # current first: the snapshot delivered while subscribing is for the new channel
         self._internal, self._current = subscriber, name
         try:
-            await contexts._add_subscriber(context_name(name), subscriber)
+            await contexts.add_subscriber(context_name(name), subscriber)
         except BaseException:
             if self._internal is subscriber:
                 self._internal, self._current = old, old_name
             raise
         if old is not None and old_name is not None:
             old.active = False
-            contexts._unsubscribe(context_name(old_name), old)
+            contexts.remove_subscriber(context_name(old_name), old)
         if self._internal is not subscriber:
             # a leave (or another join) came while subscribing: it decided, this join is void
             subscriber.active = False
-            contexts._unsubscribe(context_name(name), subscriber)
+            contexts.remove_subscriber(context_name(name), subscriber)
             return
         self._announce(name)
 
@@ -202,17 +209,17 @@ class Channels:
         self._current = None
         if old is not None:
             old.active = False
-            self._client.contexts._unsubscribe(context_name(name), old)
+            self._contexts.remove_subscriber(context_name(name), old)
         self._announce(None)
 
     leave = blocking(aleave)
 
     def _announce(self, name: str | None) -> None:
-        conn = self._client._conn
+        conn = self._session.conn
         if conn.extensions.get("channels"):
             conn.send({"domain": "global", "type": "channel-changed", "channel": name})
         for callback, output in list(self._changed):
-            self._client._dispatcher.post_event(callback, (name,), output)
+            self._session.dispatcher.post_event(callback, (name,), output)
 
     def _from_channel(
         self,
@@ -231,7 +238,7 @@ class Channels:
     def _follow(self, follower: _Follower, channel: ChannelContext, meta: ContextMeta) -> None:
         if not follower.active or (meta.own and not follower.include_own):
             return
-        self._client._dispatcher.post_event(
+        self._session.dispatcher.post_event(
             follower.callback, (copy_data(channel.data), channel, meta), follower.output
         )
 
@@ -252,7 +259,7 @@ class Channels:
             raise ChannelError("Not on a channel: join one first, or pass name=...")
         if not data:
             return
-        await self._client.contexts.aset_paths(
+        await self._contexts.aset_paths(
             context_name(channel), [(f"data.{key}", value) for key, value in data.items()]
         )
 
@@ -272,16 +279,14 @@ class Channels:
         follower = _Follower(adapt_callback(callback, 3), capture_output_target(), include_own)
         self._followers.append(follower)
         if self._current is not None:
-            ctx = self._client.contexts._by_name.get(context_name(self._current))
-            if ctx is not None and ctx.data is not None:
-                meta = ContextMeta(
-                    ctx.name, ctx.version, ctx.updater_id, None, snapshot=True, own=False
-                )
-                self._follow(follower, ChannelContext.from_context(self._current, ctx.data), meta)
+            held = self._contexts.held(context_name(self._current))
+            if held is not None:
+                data, meta = held
+                self._follow(follower, ChannelContext.from_context(self._current, data), meta)
 
         def unsubscribe() -> None:
             follower.active = False
-            self._client._io.call_soon(self._drop_follower, follower)
+            self._session.io.call_soon(self._drop_follower, follower)
 
         return unsubscribe
 
@@ -307,9 +312,7 @@ class Channels:
             channel = ChannelContext.from_context(name, data)
             return adapted(channel.data, channel, meta)
 
-        return await self._client.contexts.asubscribe(
-            context_name(name), relay, include_own=include_own
-        )
+        return await self._contexts.asubscribe(context_name(name), relay, include_own=include_own)
 
     subscribe_for = blocking(asubscribe_for)
 
@@ -334,20 +337,20 @@ class Channels:
         """Ask another peer (a notebook) to join ``channel`` (None: leave); it obeys.
         Only the jupyter_interop hub tracks membership: elsewhere this raises ChannelError."""
         await self._connected("channels.move()")
-        if not self._client._conn.extensions.get("channels"):
+        if not self._session.conn.extensions.get("channels"):
             raise ChannelError(
                 f"channels.move() needs channel membership, which the gateway at "
-                f"{self._client.url} does not track (only the jupyter_interop hub does)"
+                f"{self._session.url} does not track (only the jupyter_interop hub does)"
             )
         if channel is not None:
             self._check(channel)
         peer_id = target.peer_id if isinstance(target, Instance) else target
         if not isinstance(peer_id, str) or not peer_id:
             raise ArgumentError(f"move() needs an Instance or a peer id, not {target!r}")
-        client = self._client
-        await client._conn.request(
+        session = self._session
+        await session.conn.request(
             {"domain": "global", "type": "move-to-channel", "target": peer_id, "channel": channel},
-            client.request_timeout,
+            session.settings.request_timeout,
             "move-to-channel",
         )
 
@@ -360,10 +363,10 @@ class Channels:
         result: dict[str, builtins.list[str]] = {}
         for peer_id, (_, channel) in self._members.items():
             result.setdefault(channel, []).append(peer_id)
-        if self._current is not None and self._client._conn.peer_id is not None:
+        if self._current is not None and self._session.conn.peer_id is not None:
             result.setdefault(self._current, [])
-            if self._client._conn.peer_id not in result[self._current]:
-                result[self._current].append(self._client._conn.peer_id)
+            if self._session.conn.peer_id not in result[self._current]:
+                result[self._current].append(self._session.conn.peer_id)
         return result
 
     members = blocking(amembers)
@@ -386,7 +389,7 @@ class Channels:
         await self._connected("channels.add()")
         if name in self._names():
             raise ChannelError(f"The channel {name!r} exists already")
-        await self._client.contexts.aset(context_name(name), value)
+        await self._contexts.aset(context_name(name), value)
 
     add = blocking(aadd)
 
@@ -394,7 +397,7 @@ class Channels:
 
     def _on_change_request(self, msg: dict[str, Any]) -> None:
         channel = msg.get("channel")
-        conn = self._client._conn
+        conn = self._session.conn
         if channel is None:
             conn.spawn(self.aleave())
         elif isinstance(channel, str):
@@ -413,6 +416,6 @@ class Channels:
     async def _restore(self) -> None:
         # the contexts layer re-subscribed the channel's context; tell the new hub where we are
         if self._current is not None:
-            conn = self._client._conn
+            conn = self._session.conn
             if conn.extensions.get("channels"):
                 conn.send({"domain": "global", "type": "channel-changed", "channel": self._current})

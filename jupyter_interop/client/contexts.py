@@ -32,8 +32,8 @@ from .instance import Instance
 from .twins import blocking, on_io_loop
 
 if TYPE_CHECKING:
-    from .api import Interop
     from .dispatch import OutputTarget
+    from .session import ClientSession
 
 __all__ = ["ContextMeta", "ContextSubscription", "Contexts", "adapt_callback", "copy_data"]
 
@@ -81,7 +81,9 @@ class ContextMeta:
 
 
 @dataclass(eq=False)
-class _Subscriber:
+class ContextSubscriber:
+    """One callback following a context (a :class:`ContextSubscription`'s, or a channel's)."""
+
     callback: Callable[..., Any]
     output: OutputTarget | None
     include_own: bool
@@ -99,13 +101,13 @@ class _Context:
     version: int | None = None
     updater_id: str | None = None
     member: bool = False
-    subscribers: list[_Subscriber] = field(default_factory=list)
+    subscribers: list[ContextSubscriber] = field(default_factory=list)
 
 
 class ContextSubscription:
     """Returned by :meth:`Contexts.subscribe`; call it (or :meth:`unsubscribe`) to stop."""
 
-    def __init__(self, contexts: Contexts, name: str, subscriber: _Subscriber) -> None:
+    def __init__(self, contexts: Contexts, name: str, subscriber: ContextSubscriber) -> None:
         self._contexts = contexts
         self.name = name
         self._subscriber = subscriber
@@ -113,9 +115,7 @@ class ContextSubscription:
     def unsubscribe(self) -> None:
         """Stop the callbacks (the last one also unsubscribes from the hub)."""
         self._subscriber.active = False
-        client = self._contexts._client
-        if not client.closed:
-            client._io.call_soon(self._contexts._unsubscribe, self.name, self._subscriber)
+        self._contexts.remove_subscriber_soon(self.name, self._subscriber)
 
     async def aunsubscribe(self) -> None:
         """Async twin of :meth:`unsubscribe` (it never blocks)."""
@@ -191,11 +191,11 @@ def _commands(items: list[tuple[str, Any]]) -> list[Data]:
 class Contexts:
     """``io.contexts``: shared contexts."""
 
-    def __init__(self, client: Interop) -> None:
-        self._client = client
+    def __init__(self, session: ClientSession) -> None:
+        self._session = session
         self._by_name: dict[str, _Context] = {}
         self._by_id: dict[str, _Context] = {}
-        conn = client._conn
+        conn = session.conn
         for domain in ("global", "context"):
             conn.on(domain, "context-added", self._on_added)
             conn.on(domain, "context-updated", self._on_updated)
@@ -205,6 +205,19 @@ class Contexts:
         self._hub_id: str | None = None
         self._hub_changed = False
         conn.add_ready_hook(self._ready)
+
+    def announced_names(self) -> list[str]:
+        """Names of the contexts the hub announced (and did not destroy since)."""
+        return [name for name, ctx in self._by_name.items() if ctx.context_id is not None]
+
+    def held(self, name: str) -> tuple[Data, ContextMeta] | None:
+        """The data this client holds for ``name`` (not a copy) with its meta as a snapshot,
+        or None when it holds none."""
+        ctx = self._by_name.get(name)
+        if ctx is None or ctx.data is None:
+            return None
+        meta = ContextMeta(ctx.name, ctx.version, ctx.updater_id, None, snapshot=True, own=False)
+        return ctx.data, meta
 
     def _ctx(self, name: str) -> _Context:
         ctx = self._by_name.get(name)
@@ -269,9 +282,11 @@ class Contexts:
 
     async def _write(self, name: str, delta: Data, initial: Data) -> int | None:
         """Update a known context, or create it with ``initial``."""
-        client = self._client
-        conn = client._conn
-        await conn.wait_connected(conn.loop.time() + client.request_timeout, f"write {name!r}")
+        session = self._session
+        conn = session.conn
+        await conn.wait_connected(
+            conn.loop.time() + session.settings.request_timeout, f"write {name!r}"
+        )
         ctx = self._ctx(name)
         if ctx.context_id is None:
             created = await self._create(ctx, initial)
@@ -315,14 +330,14 @@ class Contexts:
 
     async def _create(self, ctx: _Context, data: Data) -> bool:
         """Create ``ctx`` on the hub; False when it existed already (we are subscribed now)."""
-        client = self._client
+        session = self._session
 
         def known(reply: dict[str, Any]) -> None:
             if not self._joined(ctx, reply):
                 ctx.data = copy_data(data)
                 # only a hub that counts versions (the ``versions`` extension) makes it 0
-                ctx.version = 0 if client._conn.extensions.get("versions") else None
-                ctx.updater_id = client._conn.peer_id
+                ctx.version = 0 if session.conn.extensions.get("versions") else None
+                ctx.updater_id = session.conn.peer_id
 
         reply = await self._request(
             {
@@ -352,9 +367,9 @@ class Contexts:
     ) -> dict[str, Any]:
         """A context request to the hub; its error reply becomes a ContextError."""
         try:
-            return await self._client._conn.request(
+            return await self._session.conn.request(
                 message,
-                self._client.request_timeout,
+                self._session.settings.request_timeout,
                 f"{action} context {name!r}",
                 internal=internal,
                 on_reply=on_reply,
@@ -371,12 +386,14 @@ class Contexts:
         announcements the hub sent before a round trip are read first.
         """
         _check_name(name)
-        client = self._client
-        conn = client._conn
-        await conn.wait_connected(conn.loop.time() + client.request_timeout, f"{what} {name!r}")
+        session = self._session
+        conn = session.conn
+        await conn.wait_connected(
+            conn.loop.time() + session.settings.request_timeout, f"{what} {name!r}"
+        )
         ctx = self._by_name.get(name)
         if ctx is None or ctx.context_id is None:
-            await conn.barrier(client.request_timeout)
+            await conn.barrier(session.settings.request_timeout)
             ctx = self._by_name.get(name)
         return ctx if ctx is not None and ctx.context_id is not None else None
 
@@ -400,7 +417,7 @@ class Contexts:
     @on_io_loop
     async def aget(self, name: str) -> Data:
         """The current data of ``name`` (a copy); ``{}`` if no such context exists."""
-        conn = self._client._conn
+        conn = self._session.conn
         ctx = await self._announced(name, "get")
         if ctx is None:
             return {}
@@ -418,10 +435,12 @@ class Contexts:
     @on_io_loop
     async def aall(self) -> list[str]:
         """Names of every context the hub announced to us (channels' contexts included)."""
-        client = self._client
-        conn = client._conn
-        await conn.wait_connected(conn.loop.time() + client.request_timeout, "contexts.all()")
-        await conn.barrier(client.request_timeout)
+        session = self._session
+        conn = session.conn
+        await conn.wait_connected(
+            conn.loop.time() + session.settings.request_timeout, "contexts.all()"
+        )
+        await conn.barrier(session.settings.request_timeout)
         return sorted(n for n, c in self._by_name.items() if c.context_id is not None)
 
     all = blocking(aall)
@@ -447,16 +466,22 @@ class Contexts:
         _check_name(name)
         if not callable(callback):
             raise ArgumentError(f"The context callback must be callable, not {callback!r}")
-        subscriber = _Subscriber(adapt_callback(callback, 4), capture_output_target(), include_own)
-        await self._add_subscriber(name, subscriber)
+        subscriber = ContextSubscriber(
+            adapt_callback(callback, 4), capture_output_target(), include_own
+        )
+        await self.add_subscriber(name, subscriber)
         return ContextSubscription(self, name, subscriber)
 
     subscribe = blocking(asubscribe)
 
-    async def _add_subscriber(self, name: str, subscriber: _Subscriber) -> None:
-        client = self._client
-        conn = client._conn
-        await conn.wait_connected(conn.loop.time() + client.request_timeout, f"subscribe {name!r}")
+    async def add_subscriber(self, name: str, subscriber: ContextSubscriber) -> None:
+        """On the loop: ``subscriber`` hears the snapshot of ``name`` (now, or once it is
+        announced) and then every change."""
+        session = self._session
+        conn = session.conn
+        await conn.wait_connected(
+            conn.loop.time() + session.settings.request_timeout, f"subscribe {name!r}"
+        )
         ctx = self._ctx(name)
         ctx.subscribers.append(subscriber)
         try:
@@ -476,7 +501,7 @@ class Contexts:
         self,
         ctx: _Context,
         remember: bool,
-        only: _Subscriber | None = None,
+        only: ContextSubscriber | None = None,
         internal: bool = False,
     ) -> dict[str, Any]:
 
@@ -494,7 +519,7 @@ class Contexts:
         )
 
     def _snapshot(
-        self, ctx: _Context, reply: dict[str, Any], only: _Subscriber | None = None
+        self, ctx: _Context, reply: dict[str, Any], only: ContextSubscriber | None = None
     ) -> None:
         data = reply.get("data")
         ctx.data = data if isinstance(data, dict) else {}
@@ -507,13 +532,19 @@ class Contexts:
                 ctx, subscriber, copy_data(ctx.data), copy_data(ctx.data), [], True, False
             )
 
-    def _unsubscribe(self, name: str, subscriber: _Subscriber) -> None:
+    def remove_subscriber_soon(self, name: str, subscriber: ContextSubscriber) -> None:
+        """From any thread: :meth:`remove_subscriber` on the I/O loop (unless closed)."""
+        if not self._session.closed:
+            self._session.io.call_soon(self.remove_subscriber, name, subscriber)
+
+    def remove_subscriber(self, name: str, subscriber: ContextSubscriber) -> None:
+        """On the loop: stop ``subscriber``; the last one unsubscribes from the hub."""
         ctx = self._by_name.get(name)
         if ctx is None or subscriber not in ctx.subscribers:
             return
         ctx.subscribers.remove(subscriber)
         if not ctx.subscribers and ctx.member and ctx.context_id is not None:
-            self._client._conn.send(
+            self._session.conn.send(
                 {"domain": "global", "type": "unsubscribe-context", "context_id": ctx.context_id}
             )
             ctx.member = False
@@ -522,7 +553,7 @@ class Contexts:
     # ------------------------------------------------------------------ events
 
     def _ready(self) -> None:
-        conn = self._client._conn
+        conn = self._session.conn
         self._hub_changed = self._hub_id is not None and conn.hub_id != self._hub_id
         self._hub_id = conn.hub_id
 
@@ -536,7 +567,7 @@ class Contexts:
             self._by_id.pop(ctx.context_id, None)
         ctx.context_id = str(context_id)
         self._by_id[ctx.context_id] = ctx
-        conn = self._client._conn
+        conn = self._session.conn
         if (
             ctx.subscribers
             and not ctx.member
@@ -586,7 +617,7 @@ class Contexts:
     def _deliver(
         self,
         ctx: _Context,
-        subscriber: _Subscriber,
+        subscriber: ContextSubscriber,
         data: Data,
         changed: Data,
         removed: list[str],
@@ -595,19 +626,19 @@ class Contexts:
     ) -> None:
         if not subscriber.active:
             return
-        client = self._client
+        session = self._session
         updater = None
         if ctx.updater_id is not None:
-            if ctx.updater_id == client._conn.peer_id:
-                updater = client._conn.instance
+            if ctx.updater_id == session.conn.peer_id:
+                updater = session.conn.instance
             else:
-                server = client._registry.servers.get(ctx.updater_id)
+                server = session.registry.servers.get(ctx.updater_id)
                 updater = server.instance if server is not None else None
         meta = ContextMeta(ctx.name, ctx.version, ctx.updater_id, updater, snapshot, own)
         if subscriber.on_loop:
             subscriber.callback(data, changed, list(removed), meta)
             return
-        client._dispatcher.post_event(
+        session.dispatcher.post_event(
             subscriber.callback, (data, changed, list(removed), meta), subscriber.output
         )
 
@@ -637,9 +668,9 @@ class Contexts:
                     )
                     ctx.updater_id = reply.get("updater_id")
 
-                await self._client._conn.request(
+                await self._session.conn.request(
                     {"domain": "global", "type": "subscribe-context", "context_id": ctx.context_id},
-                    self._client.request_timeout,
+                    self._session.settings.request_timeout,
                     f"re-subscription to context {ctx.name!r}",
                     internal=True,
                     on_reply=changed,
@@ -650,7 +681,7 @@ class Contexts:
                 data = ctx.data
                 ctx.data = None
                 ctx.member = False
-                reply = await self._client._conn.request(
+                reply = await self._session.conn.request(
                     {
                         "domain": "global",
                         "type": "create-context",
@@ -658,7 +689,7 @@ class Contexts:
                         "data": data,
                         "lifetime": "retained",
                     },
-                    self._client.request_timeout,
+                    self._session.settings.request_timeout,
                     f"re-creation of context {ctx.name!r}",
                     internal=True,
                 )

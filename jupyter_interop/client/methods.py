@@ -50,7 +50,7 @@ from .twins import blocking, on_io_loop
 log = logging.getLogger("jupyter_interop.client")
 
 if TYPE_CHECKING:
-    from .api import Interop
+    from .session import ClientSession
 
 __all__ = [
     "Invocation",
@@ -223,12 +223,12 @@ def check_timeout(value: Any, default: float, label: str) -> float:
 class Methods:
     """``io.methods``: register, invoke and discover interop methods."""
 
-    def __init__(self, client: Interop) -> None:
-        self._client = client
+    def __init__(self, session: ClientSession) -> None:
+        self._session = session
         self._ids = itertools.count(1)
         #: method id -> what this client offers (methods and streams)
         self.own: dict[str, LocalMethod] = {}
-        conn = client._conn
+        conn = session.conn
         conn.on("agm", "invoke", self._on_invoke)
         conn.add_restorer(self._restore)
 
@@ -265,7 +265,7 @@ class Methods:
         if not callable(handler):
             raise ArgumentError(f"A method handler must be callable, not {handler!r}")
         wire = definition(name, **options)
-        existing = self._own_by_name(name)
+        existing = self.own_by_name(name)
         target = capture_output_target()
         if existing is not None:
             if existing.streaming:
@@ -274,8 +274,8 @@ class Methods:
                 existing.handler = handler  # a re-run cell: same method, new code
                 existing.target = target
                 return
-            await self._unregister_ids([existing.id])
-        await self.register_local(LocalMethod(str(next(self._ids)), name, wire, handler, target))
+            await self.unregister_ids([existing.id])
+        await self.register_local(LocalMethod(self.new_id(), name, wire, handler, target))
 
     _register_blocking = blocking(aregister)
 
@@ -284,9 +284,9 @@ class Methods:
         local.wire["id"] = local.id
         self.own[local.id] = local
         try:
-            await self._client._conn.request(
+            await self._session.conn.request(
                 {"domain": "agm", "type": "register", "methods": [local.wire]},
-                self._client.request_timeout,
+                self._session.settings.request_timeout,
                 f"registration of {local.name!r}",
             )
         except RemoteError as error:
@@ -301,26 +301,32 @@ class Methods:
     @on_io_loop
     async def aunregister(self, name: str) -> None:
         """Stop offering the method ``name`` (registered by this client)."""
-        local = self._own_by_name(name)
+        local = self.own_by_name(name)
         if local is None or local.streaming:
             raise RegistrationError(f"No method {name!r} is registered by this client")
-        await self._unregister_ids([local.id])
+        await self.unregister_ids([local.id])
 
     unregister = blocking(aunregister)
 
-    async def _unregister_ids(self, ids: list[str]) -> None:
-        conn = self._client._conn
+    async def unregister_ids(self, ids: list[str]) -> None:
+        """Stop offering the methods or streams with these ids."""
+        conn = self._session.conn
         locals_ = [self.own.pop(i) for i in ids if i in self.own]
         if not conn.connected.is_set():
             return  # the hub forgot them already; they are not restored
         with contextlib.suppress(ConnectionLostError):  # gone, and not restored either
             await conn.request(
                 {"domain": "agm", "type": "unregister", "methods": ids},
-                self._client.request_timeout,
+                self._session.settings.request_timeout,
                 "unregistration of " + ", ".join(repr(m.name) for m in locals_),
             )
 
-    def _own_by_name(self, name: str) -> LocalMethod | None:
+    def new_id(self) -> str:
+        """A method id not used yet by this client (methods and streams share them)."""
+        return str(next(self._ids))
+
+    def own_by_name(self, name: str) -> LocalMethod | None:
+        """The method or stream named ``name`` this client offers, if any."""
         for local in self.own.values():
             if local.name == name:
                 return local
@@ -329,13 +335,13 @@ class Methods:
     async def _restore(self) -> None:
         if not self.own:
             return
-        await self._client._conn.request(
+        await self._session.conn.request(
             {
                 "domain": "agm",
                 "type": "register",
                 "methods": [local.wire for local in self.own.values()],
             },
-            self._client.request_timeout,
+            self._session.settings.request_timeout,
             "re-registration of methods and streams",
             internal=True,
         )
@@ -343,18 +349,18 @@ class Methods:
     # ------------------------------------------------------------------ serve
 
     def _on_invoke(self, msg: dict[str, Any]) -> None:
-        client = self._client
-        conn = client._conn
+        session = self._session
+        conn = session.conn
         invocation_id = str(msg.get("invocation_id"))
         local = self.own.get(str(msg.get("method_id")))
         if local is None or local.streaming or local.handler is None:
             conn.send(_error_message(invocation_id, "No such method is registered here"))
             return
-        if client._dispatcher.busy:
+        if session.dispatcher.busy:
+            waiting = session.settings.max_queued_handlers
             conn.send(
                 _error_message(
-                    invocation_id,
-                    f"{local.name!r} is busy: {client.max_queued_handlers} invocations waiting",
+                    invocation_id, f"{local.name!r} is busy: {waiting} invocations waiting"
                 )
             )
             return
@@ -365,13 +371,13 @@ class Methods:
         if not isinstance(positional, list):
             positional = []
         caller_id = str(msg.get("caller_id"))
-        server = client._registry.servers.get(caller_id)
+        server = session.registry.servers.get(caller_id)
         caller = server.instance if server is not None else Instance(peer_id=caller_id)
         invocation = Invocation(local.name, caller, kwargs, invocation_id)
         handler = local.handler
         generation = conn.generation
         serve = self._serve_async if inspect.iscoroutinefunction(handler) else self._serve_sync
-        client._dispatcher.run_handler_then(
+        session.dispatcher.run_handler_then(
             serve,
             (handler, positional, kwargs, invocation),
             local.target,
@@ -394,7 +400,7 @@ class Methods:
                 value = handler(*positional, **kwargs)
                 if inspect.isawaitable(value):
                     value = asyncio.run_coroutine_threadsafe(
-                        _await(value), self._client._io.loop
+                        _await(value), self._session.io.loop
                     ).result()
             except BaseException as error:
                 return self._encode_error(invocation, error)
@@ -417,7 +423,7 @@ class Methods:
         return self._encode_result(invocation, value)
 
     def _encode_result(self, invocation: Invocation, value: Any) -> bytes:
-        conn = self._client._conn
+        conn = self._session.conn
         message = {
             "domain": "agm",
             "type": "yield",
@@ -445,11 +451,11 @@ class Methods:
             reason or f"{type(error).__name__}: {error}",
             {"type": type(error).__name__, "message": str(error), "traceback": text},
         )
-        message["peer_id"] = self._client._conn.peer_id
-        return self._client._conn.codec.encode(message)
+        message["peer_id"] = self._session.conn.peer_id
+        return self._session.conn.codec.encode(message)
 
     def _reply(self, frame: Any, error: BaseException | None, generation: int) -> None:
-        conn = self._client._conn
+        conn = self._session.conn
         if error is not None or conn.generation != generation or not conn.ready.is_set():
             return  # the hub that asked is gone (or we are closing): nobody waits for this
         if not conn.write_now(frame, generation):
@@ -478,7 +484,7 @@ class Methods:
         Raises :class:`MethodNotFoundError`, :class:`InvocationTimeoutError` or
         :class:`InvocationError` (with ``all_errors``) when every target failed.
         """
-        client = self._client
+        session = self._session
         if isinstance(method, str):
             if not method:
                 raise ArgumentError("The method name must not be empty")
@@ -497,12 +503,12 @@ class Methods:
                 f"{type(arguments).__name__}"
             )
         parsed = parse_target(target)
-        response_timeout = check_timeout(timeout, client.invoke_timeout, "timeout")
-        wait = check_timeout(wait_timeout, client.method_wait_timeout, "wait_timeout")
-        conn = client._conn
+        response_timeout = check_timeout(timeout, session.settings.invoke_timeout, "timeout")
+        wait = check_timeout(wait_timeout, session.settings.method_wait_timeout, "wait_timeout")
+        conn = session.conn
         payload = conn.codec.prepare(arguments)  # a bad value fails now, not after waiting
         await conn.wait_connected(conn.loop.time() + response_timeout, f"invoke({name!r})")
-        chosen = await self._wait_for_targets(method, parsed, False, wait)
+        chosen = await self.wait_for_targets(method, parsed, False, wait)
         if not chosen:
             raise MethodNotFoundError(self._not_found(name, method, target, wait), method=name)
         if len(chosen) == 1:  # the common case: no task per target
@@ -557,18 +563,20 @@ class Methods:
 
     invoke = blocking(ainvoke)
 
-    async def _wait_for_targets(
+    async def wait_for_targets(
         self,
         query: str | dict[str, Any],
         target: str | list[InstanceFilter],
         streaming: bool,
         wait: float,
     ) -> list[tuple[Instance, MethodInfo]]:
-        registry = self._client._registry
-        loop = self._client._io.loop
+        """The servers ``target`` picks among those offering ``query`` (a method, or a
+        stream when ``streaming``), waiting up to ``wait`` seconds for one to appear."""
+        registry = self._session.registry
+        loop = self._session.io.loop
         began = loop.time()
         deadline = began + wait
-        own = self._client._conn.peer_id
+        own = self._session.conn.peer_id
         waiting = False
         while True:
             chosen = registry.select(registry.candidates(query, streaming), target, own)
@@ -598,7 +606,7 @@ class Methods:
         self, name: str, query: str | dict[str, Any], target: Target | None, wait: float
     ) -> str:
         """Why no server was chosen: nobody offers the method, or nobody the target picks."""
-        offering = self._client._registry.candidates(query, False)
+        offering = self._session.registry.candidates(query, False)
         if offering:
             who = ", ".join(_describe_server(server) for server, _ in offering)
             return (
@@ -611,7 +619,7 @@ class Methods:
         )
 
     def _known_hint(self, name: str) -> str:
-        names = sorted({m.name for m in self._client._registry.methods()})
+        names = sorted({m.name for m in self._session.registry.methods()})
         close = [n for n in names if n.lower().startswith(name.lower()[:3])][:5]
         return f"; similar methods: {', '.join(close)}" if close else ""
 
@@ -623,7 +631,7 @@ class Methods:
         payload: Any,
         timeout: float,
     ) -> InvocationResultEntry | InvocationErrorEntry:
-        conn = self._client._conn
+        conn = self._session.conn
         try:
             reply = await conn.request(
                 {
@@ -662,7 +670,7 @@ class Methods:
     async def amethods(self, query: str | dict[str, Any] | None = None) -> list[Method]:
         """Methods (not streams) known now, one entry per method with all its servers;
         ``query``: a name or a definition dict used as a filter."""
-        return [m for m in self._client._registry.methods(query) if not m.supports_streaming]
+        return [m for m in self._session.registry.methods(query) if not m.supports_streaming]
 
     methods = blocking(amethods)
 
@@ -672,45 +680,45 @@ class Methods:
     ) -> list[Instance]:
         """Peers offering at least one method matching ``query`` (all peers without one),
         optionally only those matching the ``instance`` filter; ourselves included."""
-        return self._client._registry.server_list(query, instance)
+        return self._session.registry.server_list(query, instance)
 
     servers = blocking(aservers)
 
     @on_io_loop
     async def await_for_method(self, name: str, timeout: float | None = None) -> Method:
         """Wait until a method named ``name`` is offered (raises MethodNotFoundError)."""
-        wait = check_timeout(timeout, self._client.method_wait_timeout, "timeout")
-        chosen = await self._wait_for_targets(name, "best", False, wait)
+        wait = check_timeout(timeout, self._session.settings.method_wait_timeout, "timeout")
+        chosen = await self.wait_for_targets(name, "best", False, wait)
         if not chosen:
             raise MethodNotFoundError(f"No method {name!r} appeared within {wait:g} s", method=name)
-        return self._client._registry.methods(name)[0]
+        return self._session.registry.methods(name)[0]
 
     wait_for_method = blocking(await_for_method)
 
     def on_method_added(self, callback: Callable[[Method], Any]) -> Unsubscribe:
         """``callback(method)`` when the first server of a method appears (replays the
         current methods first). Returns a function that stops the notifications."""
-        return self._client._registry.listen("method_added", callback)
+        return self._session.registry.listen("method_added", callback)
 
     def on_method_removed(self, callback: Callable[[Method], Any]) -> Unsubscribe:
         """``callback(method)`` when the last server of a method goes away."""
-        return self._client._registry.listen("method_removed", callback)
+        return self._session.registry.listen("method_removed", callback)
 
     def on_server_added(self, callback: Callable[[Instance], Any]) -> Unsubscribe:
         """``callback(instance)`` when a peer joins (replays the current peers first)."""
-        return self._client._registry.listen("server_added", callback)
+        return self._session.registry.listen("server_added", callback)
 
     def on_server_removed(self, callback: Callable[[Instance, str], Any]) -> Unsubscribe:
         """``callback(instance, reason)`` when a peer leaves (``"reset"``: we disconnected)."""
-        return self._client._registry.listen("server_removed", callback)
+        return self._session.registry.listen("server_removed", callback)
 
     def on_server_method_added(self, callback: Callable[[Instance, Method], Any]) -> Unsubscribe:
         """``callback(instance, method)`` per server and method (replays first)."""
-        return self._client._registry.listen("server_method_added", callback)
+        return self._session.registry.listen("server_method_added", callback)
 
     def on_server_method_removed(self, callback: Callable[[Instance, Method], Any]) -> Unsubscribe:
         """``callback(instance, method)`` when a server stops offering a method."""
-        return self._client._registry.listen("server_method_removed", callback)
+        return self._session.registry.listen("server_method_removed", callback)
 
 
 def _query_name(query: str | dict[str, Any]) -> str:
@@ -741,8 +749,7 @@ def _argument_hint(
     accepts = f"accepts {info.accepts!r}" if info.accepts else "declares no 'accepts' signature"
     sent = ", ".join(sorted(arguments)) or "no arguments"
     return (
-        f" [raised by {info.name!r} in {_describe_server(server)}, which {accepts}; "
-        f"sent: {sent}]"
+        f" [raised by {info.name!r} in {_describe_server(server)}, which {accepts}; sent: {sent}]"
     )
 
 

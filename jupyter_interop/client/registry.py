@@ -20,7 +20,7 @@ from .errors import ArgumentError
 from .instance import Instance, InstanceFilter, matches, normalize_filter
 
 if TYPE_CHECKING:
-    from .api import Interop
+    from .session import ClientSession
 
 __all__ = ["Method", "MethodInfo", "Registry", "Server", "Unsubscribe"]
 
@@ -124,8 +124,8 @@ def _subset(expected: Any, actual: Any) -> bool:
 class Registry:
     """Servers by peer id (in the order they appeared) and the discovery events."""
 
-    def __init__(self, client: Interop) -> None:
-        self.client = client
+    def __init__(self, session: ClientSession) -> None:
+        self.session = session
         self.servers: dict[str, Server] = {}
         self._identities: dict[tuple[str, str, str], int] = {}
         self._listeners: dict[str, list[tuple[Callable[..., Any], Any]]] = {
@@ -137,7 +137,7 @@ class Registry:
             "server_method_removed": [],
         }
         self.changed = asyncio.Event()
-        conn = client._conn
+        conn = session.conn
         conn.on("agm", "peer-added", self._peer_added)
         conn.on("agm", "peer-removed", self._peer_removed)
         conn.on("agm", "methods-added", self._methods_added)
@@ -148,7 +148,7 @@ class Registry:
 
     def add_self(self) -> None:
         """Our own instance is a server too (the hub sends no peer-added for ourselves)."""
-        instance = self.client._conn.instance
+        instance = self.session.conn.instance
         if instance is not None and instance.peer_id not in self.servers:
             self._add_server(instance)
 
@@ -187,7 +187,7 @@ class Registry:
         server_id = str(msg.get("server_id"))
         server = self.servers.get(server_id)
         if server is None:
-            if server_id != self.client._conn.peer_id:
+            if server_id != self.session.conn.peer_id:
                 return
             self.add_self()
             server = self.servers[server_id]
@@ -327,17 +327,17 @@ class Registry:
         if not callable(callback):
             raise ArgumentError(f"The {event} callback must be callable, not {callback!r}")
         entry = (callback, capture_output_target())
-        self.client._io.call_soon(self._listen, event, entry)
+        self.session.io.call_soon(self._listen, event, entry)
 
         def unsubscribe() -> None:
-            self.client._io.call_soon(self._unlisten, event, entry)
+            self.session.io.call_soon(self._unlisten, event, entry)
 
         return unsubscribe
 
     def _listen(self, event: str, entry: tuple[Callable[..., Any], Any]) -> None:
         callback, target = entry
         self._listeners[event].append(entry)
-        dispatcher = self.client._dispatcher
+        dispatcher = self.session.dispatcher
         if event == "server_added":
             for server in self.servers.values():
                 dispatcher.post_event(callback, (server.instance,), target)
@@ -357,6 +357,6 @@ class Registry:
     def _emit(self, event: str, *args: Any) -> None:
         listeners = self._listeners[event]
         if listeners:
-            dispatcher = self.client._dispatcher
+            dispatcher = self.session.dispatcher
             for callback, target in listeners:
                 dispatcher.post_event(callback, args, target)

@@ -46,12 +46,12 @@ from .errors import (
     SubscriptionError,
 )
 from .instance import Instance, InstanceFilter
-from .methods import LocalMethod, Target, check_timeout, definition, parse_target
+from .methods import LocalMethod, Methods, Target, check_timeout, definition, parse_target
 from .registry import MethodInfo
 from .twins import blocking, on_io_loop
 
 if TYPE_CHECKING:
-    from .api import Interop
+    from .session import ClientSession
 
 __all__ = [
     "ClosedInfo",
@@ -107,7 +107,7 @@ class SubscriptionRequest:
             if self._decision is not None:
                 return
             self._decision = (kind, value)
-        self.stream._streams._client._io.call_soon(self.stream._apply, self)
+        self.stream._streams.session.io.call_soon(self.stream._apply, self)
 
     def __repr__(self) -> str:
         return f"<SubscriptionRequest {self.stream.name!r} from {self.instance!r}>"
@@ -136,7 +136,7 @@ class StreamSubscription:
         self.stream._check_open()
         if self.closed:
             return
-        self.stream._streams._client._conn.send_threadsafe(
+        self.stream._streams.session.conn.send_threadsafe(
             {
                 "domain": "agm",
                 "type": "post",
@@ -151,7 +151,7 @@ class StreamSubscription:
 
     def close(self) -> None:
         """Drop this subscription (the subscriber's ``on_closed`` fires)."""
-        self.stream._streams._client._io.call_soon(
+        self.stream._streams.session.io.call_soon(
             self.stream._drop, self, "Server dropping a single subscription"
         )
 
@@ -218,7 +218,7 @@ class Stream:
     def _check_open(self) -> None:
         if self.closed:
             raise ArgumentError(f"The stream {self.name!r} is closed")
-        self._streams._client._check_open()
+        self._streams._session.check_open()
 
     # ------------------------------------------------------------------ push
 
@@ -227,8 +227,8 @@ class Stream:
         of keys). Fire and forget: returns at once; dropped while disconnected."""
         if self.closed:
             raise ArgumentError(f"The stream {self.name!r} is closed")
-        client = self._streams._client
-        client._check_open()
+        session = self._streams.session
+        session.check_open()
         if branch is None:
             stream_ids: Sequence[str] = self._all_ids
         elif isinstance(branch, str):
@@ -241,7 +241,7 @@ class Stream:
             raise ArgumentError(f"branch must be a string or a list of strings, not {branch!r}")
         if not stream_ids:
             return  # nobody listens: as in io.Connect, pushing to no branch does nothing
-        conn = client._conn
+        conn = session.conn
         payload: Any = wrap_value(data)
         if len(stream_ids) == 1 and conn.extensions.get("runs"):
             encoded = plain_json(payload)  # plain JSON: joins the run of this stream's items
@@ -281,23 +281,23 @@ class Stream:
         self.closed = True
         for sub in list(self._subs.values()):
             self._drop(sub, "Server dropping all subscriptions on the stream")
-        methods = self._streams._client.methods
+        methods = self._streams.methods
         if self._local.id in methods.own:
-            await methods._unregister_ids([self._local.id])
+            await methods.unregister_ids([self._local.id])
 
     close = blocking(aclose)
 
     # ------------------------------------------------------------------ on the loop
 
     @property
-    def _client(self) -> Interop:
-        return self._streams._client
+    def _session(self) -> ClientSession:
+        return self._streams.session
 
     def _request(self, msg: dict[str, Any]) -> None:
-        client = self._streams._client
+        session = self._streams.session
         sub_id = str(msg.get("subscription_id"))
         caller_id = str(msg.get("caller_id"))
-        server = client._registry.servers.get(caller_id)
+        server = session.registry.servers.get(caller_id)
         instance = server.instance if server is not None else Instance(peer_id=caller_id)
         arguments = msg.get("arguments_kv") if isinstance(msg.get("arguments_kv"), dict) else {}
         assert isinstance(arguments, dict)
@@ -309,7 +309,7 @@ class Stream:
             else:
                 request.accept()
             return
-        future = client._dispatcher.run_handler(handler, (request,), self._target)
+        future = session.dispatcher.run_handler(handler, (request,), self._target)
 
         def settle(f: asyncio.Future[Any]) -> None:
             if f.cancelled():
@@ -323,7 +323,7 @@ class Stream:
         future.add_done_callback(settle)
 
     def _apply(self, request: SubscriptionRequest) -> None:
-        conn = self._client._conn
+        conn = self._session.conn
         decision = request._decision
         assert decision is not None
         kind, value = decision
@@ -358,12 +358,12 @@ class Stream:
         self._subs[sub.subscription_id] = sub
         self._streams._publishing[sub.subscription_id] = sub
         if self.on_added is not None:
-            self._client._dispatcher.post_event(self.on_added, (sub,), self._target)
+            self._session.dispatcher.post_event(self.on_added, (sub,), self._target)
 
     def _drop(self, sub: StreamSubscription, reason: str) -> None:
         if sub.closed:
             return
-        self._client._conn.send(
+        self._session.conn.send(
             {
                 "domain": "agm",
                 "type": "drop-subscription",
@@ -383,7 +383,7 @@ class Stream:
             self._branch_ids.pop(sub.branch, None)
             self._all_ids = tuple(self._branch_ids.values())
         if self.on_removed is not None:
-            self._client._dispatcher.post_event(self.on_removed, (sub,), self._target)
+            self._session.dispatcher.post_event(self.on_removed, (sub,), self._target)
 
     def __repr__(self) -> str:
         return f"<Stream {self.name!r} {len(self._subs)} subscription(s)>"
@@ -463,8 +463,8 @@ class Subscription:
         self.closed = False
 
     @property
-    def _client(self) -> Interop:
-        return self._streams._client
+    def _session(self) -> ClientSession:
+        return self._streams.session
 
     @property
     def servers(self) -> list[Instance]:
@@ -495,7 +495,7 @@ class Subscription:
     def _add(self, handlers: list[Any], callback: Any) -> None:
         if not callable(callback):
             raise ArgumentError(f"A subscription callback must be callable, not {callback!r}")
-        self._client._io.call_soon(self._add_on_loop, handlers, callback)
+        self._session.io.call_soon(self._add_on_loop, handlers, callback)
 
     def _add_on_loop(self, handlers: list[Any], callback: Any) -> None:
         handlers.append(callback)
@@ -506,7 +506,7 @@ class Subscription:
                 self._post(callback, self._queue.popleft())
 
     def _post(self, callback: Any, *args: Any) -> None:
-        self._client._dispatcher.post_event(callback, args, self._output)
+        self._session.dispatcher.post_event(callback, args, self._output)
 
     # ------------------------------------------------------------------ close
 
@@ -518,7 +518,7 @@ class Subscription:
         ids = list(self._servers)
         servers = list(self._servers.values())
         self._finish("ClientInitiated", "ClientInitiated", servers[0] if servers else None)
-        conn = self._client._conn
+        conn = self._session.conn
         for sub_id in ids:
             if conn.connected.is_set():
                 with contextlib.suppress(RemoteError, HubUnreachableError):  # gone already
@@ -530,7 +530,7 @@ class Subscription:
                             "reason_uri": "",
                             "reason": "ClientInitiated",
                         },
-                        self._client.request_timeout,
+                        self._session.settings.request_timeout,
                         f"unsubscribe from {self.name!r}",
                     )
 
@@ -563,7 +563,7 @@ class Subscription:
         items = _stream_items(messages, server, self.arguments)
         kinds = self._on_data_kinds
         if kinds:
-            post = self._client._dispatcher.post_items
+            post = self._session.dispatcher.post_items
             last = len(kinds) - 1
             for i, (callback, is_async) in enumerate(kinds):
                 post(callback, items if i == last else list(items), self._output, is_async)
@@ -591,15 +591,16 @@ class Subscription:
 class Streams:
     """``io.streams``: create streams and subscribe to them."""
 
-    def __init__(self, client: Interop) -> None:
-        self._client = client
+    def __init__(self, session: ClientSession, methods: Methods) -> None:
+        self._session = session
+        self._methods = methods
         self._stream_ids = itertools.count(1)
         #: subscription id -> our accepted subscriber (publisher side)
         self._publishing: dict[str, StreamSubscription] = {}
         #: subscription id -> our subscription (subscriber side)
         self._subscribed: dict[str, Subscription] = {}
         self._subscriptions: set[Subscription] = set()
-        conn = client._conn
+        conn = session.conn
         conn.on("agm", "add-interest", self._on_add_interest)
         conn.on("agm", "remove-interest", self._on_remove_interest)
         conn.on_many("agm", "event", self._on_events)
@@ -608,6 +609,16 @@ class Streams:
         conn.on("agm", "subscribed", self._on_stray_subscribed)
         conn.add_lost_hook(self._lost)
         conn.add_restorer(self._restore)
+
+    @property
+    def session(self) -> ClientSession:
+        """The client session this service runs in."""
+        return self._session
+
+    @property
+    def methods(self) -> Methods:
+        """The methods service: streams are registered as streaming methods."""
+        return self._methods
 
     def _new_stream_id(self) -> str:
         return str(next(self._stream_ids))
@@ -650,9 +661,9 @@ class Streams:
             if fn is not None and not callable(fn):
                 raise ArgumentError(f"{label} must be callable, not {fn!r}")
         wire = definition(name, streaming=True, **options)
-        methods = self._client.methods
+        methods = self._methods
         target = capture_output_target()
-        existing = methods._own_by_name(name)
+        existing = methods.own_by_name(name)
         if existing is not None:
             if not existing.streaming:
                 raise RegistrationError(f"{name!r} is already registered here as a method")
@@ -664,7 +675,7 @@ class Streams:
                 stream._target = target
                 return stream
             await stream.aclose()
-        local = LocalMethod(str(next(methods._ids)), name, wire, None, target, streaming=True)
+        local = LocalMethod(methods.new_id(), name, wire, None, target, streaming=True)
         stream = Stream(self, local, on_subscription_request, on_added, on_removed, target)
         local.stream = stream
         await methods.register_local(local)
@@ -673,13 +684,13 @@ class Streams:
     _create_blocking = blocking(acreate)
 
     def _stream_for(self, method_id: str) -> Stream | None:
-        local = self._client.methods.own.get(method_id)
+        local = self._methods.own.get(method_id)
         return local.stream if local is not None and local.streaming else None
 
     def _on_add_interest(self, msg: dict[str, Any]) -> None:
         stream = self._stream_for(str(msg.get("method_id")))
         if stream is None:
-            self._client._conn.send(
+            self._session.conn.send(
                 {
                     "domain": "agm",
                     "type": "error",
@@ -719,7 +730,7 @@ class Streams:
         ``timeout`` (default ``subscribe_timeout``, 10 s) waits for the publisher to accept.
         Raises :class:`SubscriptionError` (and calls ``on_failed``) when no publisher accepted.
         """
-        client = self._client
+        session = self._session
         if not isinstance(name, str) or not name:
             raise ArgumentError(f"A stream name must be a non-empty string, not {name!r}")
         if arguments is None:
@@ -729,8 +740,8 @@ class Streams:
                 f"Subscription arguments must be a dict, not {type(arguments).__name__}"
             )
         parsed = parse_target(target)
-        wait = check_timeout(wait_timeout, client.method_wait_timeout, "wait_timeout")
-        accept = check_timeout(timeout, client.subscribe_timeout, "timeout")
+        wait = check_timeout(wait_timeout, session.settings.method_wait_timeout, "wait_timeout")
+        accept = check_timeout(timeout, session.settings.subscribe_timeout, "timeout")
         sub = Subscription(self, name, arguments, parsed, wait, accept, capture_output_target())
         slots: list[tuple[list[Any], Any]] = [
             (sub._on_data, on_data),
@@ -747,7 +758,7 @@ class Streams:
                 handlers.append(callback)
         if on_data is not None:
             sub._on_data_kinds.append((on_data, is_async_callable(on_data)))
-        await client._conn.wait_connected(client._io.loop.time() + accept, f"subscribe({name!r})")
+        await session.conn.wait_connected(session.io.loop.time() + accept, f"subscribe({name!r})")
         try:
             await self._establish(sub, wait, reconnect=False)
         except SubscriptionError as error:
@@ -759,8 +770,8 @@ class Streams:
     subscribe = blocking(asubscribe)
 
     async def _establish(self, sub: Subscription, wait: float, reconnect: bool) -> None:
-        methods = self._client.methods
-        chosen = await methods._wait_for_targets(sub.name, sub._target, True, wait)
+        methods = self._methods
+        chosen = await methods.wait_for_targets(sub.name, sub._target, True, wait)
         if not chosen:
             raise SubscriptionError(
                 f"Subscription to {sub.name!r} failed. No available servers matched the target "
@@ -814,7 +825,7 @@ class Streams:
             sub._servers[sub_id] = server
             self._subscribed[sub_id] = sub
 
-        await self._client._conn.request(
+        await self._session.conn.request(
             {
                 "domain": "agm",
                 "type": "subscribe",
@@ -862,7 +873,7 @@ class Streams:
         """An accept that came after we gave up waiting: unsubscribe, nobody wants it."""
         sub_id = msg.get("subscription_id")
         if sub_id is not None and str(sub_id) not in self._subscribed:
-            self._client._conn.send(
+            self._session.conn.send(
                 {
                     "domain": "agm",
                     "type": "unsubscribe",
@@ -885,10 +896,10 @@ class Streams:
         # publishers come back on their own schedule: wait for them in the background
         for sub in list(self._subscriptions):
             if not sub.closed:
-                self._client._conn.spawn(self._restore_one(sub))
+                self._session.conn.spawn(self._restore_one(sub))
 
     async def _restore_one(self, sub: Subscription) -> None:
-        wait = max(sub._wait_timeout, self._client.restore_timeout)
+        wait = max(sub._wait_timeout, self._session.settings.restore_timeout)
         try:
             await self._establish(sub, wait, reconnect=True)
         except (ConnectionLostError, ClientClosedError):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 from .errors import ClientClosedError, InteropError
 
 if TYPE_CHECKING:
-    from .api import Interop
+    from .session import ClientSession
 
 __all__ = ["blocking", "on_io_loop"]
 
@@ -29,12 +29,14 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class HasClient(Protocol):
+class HasSession(Protocol):
+    """A service (or one of its objects) of an open client."""
+
     @property
-    def _client(self) -> Interop: ...
+    def _session(self) -> ClientSession: ...
 
 
-S = TypeVar("S", bound=HasClient)
+S = TypeVar("S", bound=HasSession)
 
 
 def on_io_loop(
@@ -44,9 +46,9 @@ def on_io_loop(
 
     @functools.wraps(fn)
     async def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> R:
-        client = self._client
-        client._check_open()
-        loop = client._io.loop
+        session = self._session
+        session.check_open()
+        loop = session.io.loop
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -54,12 +56,12 @@ def on_io_loop(
         if running is loop:
             return await fn(self, *args, **kwargs)
         if running is not None:
-            return await _hop(client, loop, running, fn(self, *args, **kwargs))
+            return await _hop(session, loop, running, fn(self, *args, **kwargs))
         future = asyncio.run_coroutine_threadsafe(fn(self, *args, **kwargs), loop)
         try:
             return await asyncio.wrap_future(future)
         except concurrent.futures.CancelledError:
-            if client.closed:
+            if session.closed:
                 raise ClientClosedError("The interop client was closed") from None
             raise
 
@@ -68,7 +70,7 @@ def on_io_loop(
 
 
 async def _hop(
-    client: Interop,
+    session: ClientSession,
     loop: asyncio.AbstractEventLoop,
     running: asyncio.AbstractEventLoop,
     coro: Coroutine[Any, Any, R],
@@ -81,7 +83,7 @@ async def _hop(
 
     def settle(task: asyncio.Task[R]) -> None:  # on the I/O loop
         with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
-            running.call_soon_threadsafe(_copy_outcome, task, waiter, client)
+            running.call_soon_threadsafe(_copy_outcome, task, waiter, session)
 
     def start() -> None:  # on the I/O loop
         if waiter.done():  # cancelled before it started
@@ -107,11 +109,11 @@ async def _hop(
         raise
 
 
-def _copy_outcome(task: asyncio.Task[R], waiter: asyncio.Future[R], client: Interop) -> None:
+def _copy_outcome(task: asyncio.Task[R], waiter: asyncio.Future[R], session: ClientSession) -> None:
     if waiter.done():
         return
     if task.cancelled():
-        if client.closed:
+        if session.closed:
             waiter.set_exception(ClientClosedError("The interop client was closed"))
         else:
             waiter.set_exception(asyncio.CancelledError())
@@ -136,9 +138,9 @@ def blocking(
 
     @functools.wraps(afn)
     def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> R:
-        client = self._client
-        client._check_open()
-        io = client._io
+        session = self._session
+        session.check_open()
+        io = session.io
         if io.in_thread:
             raise InteropError(
                 f"{name}() would block the event loop this interop client runs on (the I/O "

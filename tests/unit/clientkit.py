@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from jupyter_interop.client.api import Interop
 from jupyter_interop.client.connection import Connection
 from jupyter_interop.client.discovery import HubAddress
 from jupyter_interop.client.dispatch import Dispatcher
+from jupyter_interop.client.session import ClientSession
 
 
 class FakeIO:
@@ -17,6 +19,7 @@ class FakeIO:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.scheduled = 0
+        self.stopped = False
 
     def call_soon(self, fn: Any, *args: Any) -> None:
         self.scheduled += 1
@@ -40,6 +43,11 @@ class FakeClient:
 
     def _fire_disconnected(self) -> None:
         self.disconnected += 1
+
+
+def fake_session(client: FakeClient) -> ClientSession:
+    """What the client's services share, on the fake client's parts (default settings)."""
+    return ClientSession(Interop(), client._io, client._conn, client._dispatcher)  # type: ignore[arg-type]
 
 
 def make_connection(loop: asyncio.AbstractEventLoop) -> Connection:

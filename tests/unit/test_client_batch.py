@@ -10,7 +10,7 @@ from collections import deque
 from typing import Any
 
 import orjson
-from clientkit import FakeClient, make_connection
+from clientkit import FakeClient, fake_session, make_connection
 
 from jupyter_interop.client.connection import (
     BATCH_MAX_BYTES,
@@ -274,7 +274,7 @@ def test_bus_events_of_a_batch_reach_each_subscription_in_order() -> None:
 
     async def main() -> None:
         client = FakeClient(asyncio.get_running_loop(), "test-bus")
-        bus = Bus(client)  # type: ignore[arg-type]
+        bus = Bus(fake_session(client))
         got: dict[str, list[Any]] = {"a": [], "b": [], "async": []}
         threads: set[str] = set()
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import orjson
 import pytest
-from clientkit import FakeClient
+from clientkit import FakeClient, fake_session
 
 from jupyter_interop.client import streams as streams_module
 from jupyter_interop.client.dispatch import Dispatcher
 from jupyter_interop.client.instance import Instance
+from jupyter_interop.client.methods import Methods
 from jupyter_interop.client.streams import StreamData, Streams, Subscription
 
 
@@ -104,6 +105,11 @@ def test_run_handlers_are_refused_for_replies_and_taken_keys() -> None:
     asyncio.run(main())
 
 
+def services(client: FakeClient) -> Streams:
+    session = fake_session(client)
+    return Streams(session, Methods(session))
+
+
 def subscription(streams: Streams, sub_id: str, server: Instance) -> Subscription:
     sub = Subscription(streams, "S", {"k": 1}, "best", 1.0, 1.0, None)
     sub._servers[sub_id] = server
@@ -114,7 +120,7 @@ def subscription(streams: Streams, sub_id: str, server: Instance) -> Subscriptio
 def test_events_of_a_batch_reach_each_subscription_in_order() -> None:
     async def main() -> None:
         client = FakeClient(asyncio.get_running_loop(), "test-streams")
-        streams = Streams(client)  # type: ignore[arg-type]
+        streams = services(client)
         server_a, server_b = Instance(peer_id="pa"), Instance(peer_id="pb")
         a, b = subscription(streams, "s-a", server_a), subscription(streams, "s-b", server_b)
         got_a: list[StreamData] = []
@@ -164,7 +170,7 @@ def test_events_of_a_batch_reach_each_subscription_in_order() -> None:
 def test_async_on_data_runs_on_the_loop_per_item() -> None:
     async def main() -> None:
         client = FakeClient(asyncio.get_running_loop(), "test-streams")
-        streams = Streams(client)  # type: ignore[arg-type]
+        streams = services(client)
         sub = subscription(streams, "s", Instance(peer_id="p"))
         got: list[Any] = []
         loop_thread = threading.current_thread()
@@ -190,7 +196,7 @@ def test_events_before_a_handler_are_queued_up_to_the_cap(
 
     async def main() -> None:
         client = FakeClient(asyncio.get_running_loop(), "test-streams")
-        streams = Streams(client)  # type: ignore[arg-type]
+        streams = services(client)
         sub = subscription(streams, "s", Instance(peer_id="p"))
         client._conn._dispatch(batch(event("s", 0), event("s", 1)))
         client._conn._dispatch(batch(event("s", 2), event("s", 3), event("s", 4)))
@@ -246,7 +252,7 @@ def test_lane_takes_runs_of_items_and_groups_them_per_callback() -> None:
 def test_an_event_many_reaches_the_subscription_as_one_run_in_order() -> None:
     async def main() -> None:
         client = FakeClient(asyncio.get_running_loop(), "test-streams")
-        streams = Streams(client)  # type: ignore[arg-type]
+        streams = services(client)
         sub = subscription(streams, "s-m", Instance(peer_id="pm"))
         runs: list[list[Any]] = []
         sub._on_data.append(lambda item: None)
