@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from ..protocol import ProtocolError, Reason
 from ..protocol.addressed import Template
-from ..protocol.wire import AGM_MESSAGE_TYPES
 from ._fields import field, ident, optional
+from ._services import Handler, HubServices
 from .connection import Outgoing, PeerConn
 from .peers import Message, Peer, RegisteredMethod, encoded_methods, with_id
-
-if TYPE_CHECKING:
-    from .core import InteropHub
 
 PEER_LEFT_WHILE_WAITING = "Peer has left while waiting for result"
 PEER_REMOVED = "Peer has been removed"
@@ -54,15 +51,15 @@ class StreamRoute:
 class AgmDomain:
     """Interop methods and streams (GW3 ``agm`` domain)."""
 
-    MESSAGE_TYPES = AGM_MESSAGE_TYPES
-
-    def __init__(self, hub: InteropHub) -> None:
+    def __init__(self, hub: HubServices) -> None:
         self.hub = hub
         self.calls: dict[str, Call] = {}
         self.subscriptions: dict[str, StreamRoute] = {}
         #: (publisher peer id, stream id) -> subscription id -> subscription
         self.branches: dict[tuple[str, str], dict[str, StreamRoute]] = {}
-        self._dispatch = {
+        #: message type -> handler, for the hub's table (``hub/core.py``): one per type of
+        #: ``protocol/wire.py:AGM_MESSAGE_TYPES``
+        self.handlers: dict[str, Handler] = {
             "register": self._register,
             "unregister": self._unregister,
             "call": self._call,
@@ -76,11 +73,6 @@ class AgmDomain:
             "drop-subscription": self._drop_subscription,
             "unsubscribe": self._unsubscribe,
         }
-
-    def handle(self, peer: Peer, msg: Message, out: Outgoing) -> None:
-        if "agm" not in peer.domains:
-            raise ProtocolError(Reason.NOT_JOINED, "Join the 'agm' domain before using it")
-        self._dispatch[msg["type"]](peer, msg, out)
 
     # ------------------------------------------------------------ membership
 

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..protocol import ProtocolError, Reason
-from ..protocol.wire import BUS_MESSAGE_TYPES
 from ._fields import field, ident, optional
+from ._services import Handler, HubServices
 from .connection import Outgoing
 from .peers import Message, Peer, with_id
-
-if TYPE_CHECKING:
-    from .core import InteropHub
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_\-]+")
 _CACHE_LIMIT = 10_000
@@ -55,25 +52,19 @@ class BusRoute:
 class BusDomain:
     """Topic subscriptions indexed by exact topic, plus cached wildcard matches."""
 
-    MESSAGE_TYPES = BUS_MESSAGE_TYPES
-
-    def __init__(self, hub: InteropHub) -> None:
+    def __init__(self, hub: HubServices) -> None:
         self.hub = hub
         self.subscriptions: dict[str, BusRoute] = {}
         self.exact: dict[str, dict[str, BusRoute]] = {}
         self.wildcards: dict[str, BusRoute] = {}
         self._match_cache: dict[str, tuple[BusRoute, ...]] = {}
-
-    def handle(self, peer: Peer, msg: Message, out: Outgoing) -> None:
-        if "bus" not in peer.domains:
-            raise ProtocolError(Reason.NOT_JOINED, "Join the 'bus' domain before using it")
-        mtype = msg["type"]
-        if mtype == "publish":
-            self._publish(peer, msg, out)
-        elif mtype == "subscribe":
-            self._subscribe(peer, msg, out)
-        else:
-            self._unsubscribe(peer, msg, out)
+        #: message type -> handler, for the hub's table (``hub/core.py``): one per type of
+        #: ``protocol/wire.py:BUS_MESSAGE_TYPES``
+        self.handlers: dict[str, Handler] = {
+            "publish": self._publish,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+        }
 
     def matching(self, topic: str) -> list[BusRoute]:
         subs = list(self.exact.get(topic, {}).values())

@@ -7,16 +7,15 @@ extension report joins, and a user interface can ask a peer to move to another c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..protocol import ProtocolError, Reason
 from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem
 from ._fields import ident
+from ._services import HubServices
 from .connection import Outgoing
+from .contexts import ContextDomain
 from .peers import Message, Peer
-
-if TYPE_CHECKING:
-    from .core import InteropHub
 
 DEFAULT_CHANNELS: list[dict[str, Any]] = [
     {"name": name, "meta": {"color": color}}
@@ -42,36 +41,37 @@ def context_name(channel: str) -> str:
 class ChannelRegistry:
     """Channel contexts created at start, and which peer is on which channel."""
 
-    def __init__(self, hub: InteropHub) -> None:
+    def __init__(self, hub: HubServices, contexts: ContextDomain) -> None:
         self.hub = hub
+        self.contexts = contexts
 
-    def ensure_channel_contexts(self) -> None:
+    def ensure_channel_contexts(self, definitions: list[dict[str, Any]]) -> None:
         """Create missing channel contexts; existing ones keep their data across restarts."""
-        for definition in self.hub.channels:
+        for definition in definitions:
             name = definition.get("name")
             if not isinstance(name, str) or not name:
                 self.hub.log.warning("Interop: ignoring channel definition without a name")
                 continue
-            if context_name(name) not in self.hub.contexts.by_name:
+            if context_name(name) not in self.contexts.by_name:
                 meta = definition.get("meta") or {}
                 value = {"name": name, "meta": meta, "data": {}}
                 problem = channel_context_problem(context_name(name), value)
                 if problem is not None:
                     self.hub.log.warning("Interop: ignoring channel %r: %s", name, problem)
                     continue
-                self.hub.contexts.create_retained(context_name(name), {**value, "meta": dict(meta)})
+                self.contexts.create_retained(context_name(name), {**value, "meta": dict(meta)})
 
     def names(self) -> list[str]:
         return [
             n[len(CHANNEL_PREFIX) :]
-            for n in self.hub.contexts.by_name
+            for n in self.contexts.by_name
             if n.startswith(CHANNEL_PREFIX)
         ]
 
     def _check(self, channel: Any) -> str | None:
         if channel is None:
             return None
-        if not isinstance(channel, str) or context_name(channel) not in self.hub.contexts.by_name:
+        if not isinstance(channel, str) or context_name(channel) not in self.contexts.by_name:
             raise ProtocolError(
                 Reason.INVALID_MESSAGE,
                 f"Unknown channel {channel!r}; known channels: {', '.join(self.names())}",

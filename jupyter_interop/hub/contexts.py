@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..protocol import ProtocolError, Reason
 from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem
@@ -25,12 +25,10 @@ from ..protocol.deltas import apply_delta, copy_data
 from ..protocol.limits import path_too_deep, too_deep_error
 from ._fields import field as msg_field
 from ._fields import ident, optional
+from ._services import Handler, HubServices
 from .connection import Outgoing, PeerConn
 from .peers import Message, Peer
 from .store import StoreFailure
-
-if TYPE_CHECKING:
-    from .core import InteropHub
 
 LIFETIMES = ("retained", "ref-counted", "ownership")
 DESTROYED_EXPLICITLY = "Context destroyed explicitly"
@@ -114,7 +112,7 @@ def _check_channel(name: str, data: Any, before: dict[str, Any] | None = None) -
 class ContextDomain:
     """Contexts by id and by name; membership per peer; lifetimes; persistence of retained ones."""
 
-    def __init__(self, hub: InteropHub) -> None:
+    def __init__(self, hub: HubServices) -> None:
         self.hub = hub
         self.by_id: dict[str, Context] = {}
         self.by_name: dict[str, Context] = {}
@@ -122,16 +120,15 @@ class ContextDomain:
         self.held: dict[Peer, deque[_Held]] = {}
         #: writes the store could never make, by context name
         self._store_failures: dict[str, StoreFailure] = {}
-        self._dispatch = {
+        #: message type -> handler, for the hub's table (``hub/core.py``), on ``global`` and
+        #: ``context``: one per type of ``protocol/wire.py:CONTEXT_MESSAGE_TYPES``
+        self.handlers: dict[str, Handler] = {
             "create-context": self._create,
             "subscribe-context": self._subscribe,
             "update-context": self._update,
             "unsubscribe-context": self._unsubscribe,
             "destroy-context": self._destroy,
         }
-
-    def handle(self, peer: Peer, msg: Message, out: Outgoing) -> None:
-        self._dispatch[msg["type"]](peer, msg, out)
 
     # -------------------------------------------------------------- lifecycle
 

@@ -13,7 +13,6 @@ import hmac
 import itertools
 import secrets
 import socket
-from collections.abc import Callable
 from typing import Any
 
 from traitlets import Any as AnyTrait
@@ -21,8 +20,9 @@ from traitlets import Dict, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ..protocol import ProtocolError, Reason
-from ..protocol.wire import CONTEXT_MESSAGE_TYPES, SHM_PROOF_TYPE, SUPPORTED_EXTENSIONS
+from ..protocol.wire import SHM_PROOF_TYPE, SUPPORTED_EXTENSIONS
 from ._fields import field, optional
+from ._services import Handler
 from .agm import AgmDomain
 from .bus import BusDomain
 from .channels import DEFAULT_CHANNELS, ChannelRegistry
@@ -39,9 +39,6 @@ AVAILABLE_DOMAINS: list[Message] = [
     {"uri": "context", "version": 2, "description": "Shared contexts"},
     {"uri": "metrics", "version": 1, "description": "Accepted and discarded"},
 ]
-
-Handler = Callable[[Peer, Message, Outgoing], None]
-
 
 class InteropHub(LoggingConfigurable):
     """One hub: peers, methods, streams, contexts, channels and bus subscriptions."""
@@ -100,8 +97,9 @@ class InteropHub(LoggingConfigurable):
         self.agm = AgmDomain(self)
         self.contexts = ContextDomain(self)
         self.bus = BusDomain(self)
-        self.channel_registry = ChannelRegistry(self)
+        self.channel_registry = ChannelRegistry(self, self.contexts)
         self.views = HubViews(self)
+        #: (domain, type) -> handler: every message of an authenticated peer goes through it
         self._handlers: dict[tuple[str, str], Handler] = {
             ("global", "join"): self._join,
             ("global", "leave"): self._leave,
@@ -113,15 +111,15 @@ class InteropHub(LoggingConfigurable):
             ("global", SHM_PROOF_TYPE): self._shm_proof,
         }
         for domain in ("global", "context"):
-            for mtype in CONTEXT_MESSAGE_TYPES:
-                self._handlers[(domain, mtype)] = self.contexts.handle
-        for mtype in self.agm.MESSAGE_TYPES:
-            self._handlers[("agm", mtype)] = self.agm.handle
-        for mtype in self.bus.MESSAGE_TYPES:
-            self._handlers[("bus", mtype)] = self.bus.handle
+            for mtype, handler in self.contexts.handlers.items():
+                self._handlers[(domain, mtype)] = handler
+        for mtype, handler in self.agm.handlers.items():
+            self._handlers[("agm", mtype)] = handler
+        for mtype, handler in self.bus.handlers.items():
+            self._handlers[("bus", mtype)] = handler
         if self.store is not None:
             self.contexts.load(self.store.load())
-        self.channel_registry.ensure_channel_contexts()
+        self.channel_registry.ensure_channel_contexts(self.channels)
 
     # ------------------------------------------------------------------ ids
 
@@ -162,6 +160,10 @@ class InteropHub(LoggingConfigurable):
                     raise ProtocolError(Reason.UNKNOWN_DOMAIN, f"Unknown domain {domain!r}")
                 raise ProtocolError(
                     _unhandled_uri(domain), f"Unknown message type {mtype!r} in domain {domain!r}"
+                )
+            if domain in _JOIN_FIRST and domain not in peer.domains:
+                raise ProtocolError(
+                    Reason.NOT_JOINED, f"Join the {domain!r} domain before using it"
                 )
             handler(peer, message, out)
         except ProtocolError as error:
@@ -421,6 +423,9 @@ class InteropHub(LoggingConfigurable):
             )
         )
 
+
+#: domains a peer must ``join`` before it sends to them (contexts work on ``global`` at once)
+_JOIN_FIRST = frozenset({"agm", "bus"})
 
 _HUB_ASSIGNED_IDENTITY = frozenset({"kernelId", "notebookPath", "peerId", "machine", "user"})
 

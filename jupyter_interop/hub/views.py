@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ._services import HubState
 from .channels import CHANNEL_PREFIX
-
-if TYPE_CHECKING:
-    from .core import InteropHub
 
 JSON = dict[str, Any]
 
 
 class HubViews:
-    def __init__(self, hub: InteropHub) -> None:
+    def __init__(self, hub: HubState) -> None:
         self.hub = hub
 
     def peers(self) -> list[JSON]:

@@ -194,3 +194,16 @@ def test_claimed_kernel_and_notebook_are_ignored_and_extensions_reach_the_connec
     assert ident["user"] == kit.hub.user
     assert welcome["extensions"] == {"jupyter_interop": {"channels": True}}
     assert c.conn.attrs["extensions"] == {"channels": True}
+
+
+def test_every_wire_message_type_has_one_handler_in_the_hubs_table() -> None:
+    from jupyter_interop.protocol.wire import (
+        AGM_MESSAGE_TYPES,
+        BUS_MESSAGE_TYPES,
+        CONTEXT_MESSAGE_TYPES,
+    )
+
+    hub = HubKit().hub
+    assert set(hub.agm.handlers) == set(AGM_MESSAGE_TYPES)
+    assert set(hub.bus.handlers) == set(BUS_MESSAGE_TYPES)
+    assert set(hub.contexts.handlers) == set(CONTEXT_MESSAGE_TYPES)
