@@ -180,21 +180,25 @@ class Interop(LoggingConfigurable):
         self._session: ClientSession | None = None
         self._connected_cbs: list[tuple[Callable[[bool], Any], OutputTarget | None]] = []
         self._disconnected_cbs: list[tuple[Callable[[], Any], OutputTarget | None]] = []
-        self._key: tuple[str, str] | None = None
         self.address: HubAddress | None = None
         #: stream and bus events the hub dropped for us because we read too slowly
         self.dropped_events = 0
 
     # ------------------------------------------------------------------ opening
 
-    async def _open(
+    async def open_on(
         self,
+        host: LoopHost,
         address: HubAddress,
         rediscover: Callable[[], HubAddress] | None,
         application: str,
         kernel: str | None,
     ) -> None:
-        """On the I/O loop: build the connection and the services, connect once."""
+        """On the loop of ``host``: build the connection and the services, connect once.
+
+        What :func:`connect` and :func:`aconnect` run to open a new client; call those.
+        """
+        self._io = host
         self.address = address
         extensions: dict[str, Any] = {"channels": True, "notices": True, "versions": True}
         if kernel:
@@ -339,8 +343,9 @@ class Interop(LoggingConfigurable):
             return
         self._opened.closed = True
         with _shared_lock:
-            if self._key is not None and _shared.get(self._key) is self:
-                del _shared[self._key]
+            for key, (client, _) in list(_shared.items()):
+                if client is self:
+                    del _shared[key]
         await self._conn.close()
         self._dispatcher.shutdown()
 
@@ -391,7 +396,8 @@ class Interop(LoggingConfigurable):
         return f"<Interop{who} {state} to {self._conn.address.url}>"
 
 
-_shared: dict[tuple[str, str], Interop] = {}
+#: (hub URL, application) -> the process's shared client for them, and its loop host
+_shared: dict[tuple[str, str], tuple[Interop, LoopHost]] = {}
 _shared_lock = threading.Lock()
 
 
@@ -472,9 +478,10 @@ def _open_client(key: tuple[str, str]) -> Interop | None:
     """The process's open client for this hub and application, if it has one."""
     with _shared_lock:
         existing = _shared.get(key)
-    if existing is None or existing.closed or existing._io.stopped:
+    if existing is None:
         return None
-    return existing
+    client, host = existing
+    return None if client.closed or host.stopped else client
 
 
 def connect(
@@ -502,11 +509,11 @@ def connect(
     existing = None if new else _open_client(key)
     if existing is not None:
         return existing
-    client._io = _host_for(client, None)
-    if client._io.in_thread:
+    host = _host_for(client, None)
+    if host.in_thread:
         raise ArgumentError("connect() would block the interop I/O loop: use 'await aconnect()'")
-    client._io.submit(client._open(address, rediscover, app, kernel)).result()
-    _remember(client, key, new)
+    host.submit(client.open_on(host, address, rediscover, app, kernel)).result()
+    _remember(client, host, key, new)
     return client
 
 
@@ -531,20 +538,18 @@ async def aconnect(
     if existing is not None:
         return existing
     running = asyncio.get_running_loop()
-    client._io = _host_for(client, running)
-    opening = client._open(address, rediscover, app, kernel)
-    if running is client._io.loop:
+    host = _host_for(client, running)
+    opening = client.open_on(host, address, rediscover, app, kernel)
+    if running is host.loop:
         await opening
     else:
-        await asyncio.wrap_future(client._io.submit(opening))
-    _remember(client, key, new)
+        await asyncio.wrap_future(host.submit(opening))
+    _remember(client, host, key, new)
     return client
 
 
-def _remember(client: Interop, key: tuple[str, str], new: bool) -> None:
-    client._key = key
+def _remember(client: Interop, host: LoopHost, key: tuple[str, str], new: bool) -> None:
     with _shared_lock:
-        if new and key in _shared and not _shared[key].closed:
-            client._key = None  # an extra connection: the shared one stays
-            return
-        _shared[key] = client
+        if new and key in _shared and not _shared[key][0].closed:
+            return  # an extra connection: the shared one stays
+        _shared[key] = (client, host)

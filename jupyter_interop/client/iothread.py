@@ -32,7 +32,7 @@ log = logging.getLogger("jupyter_interop.client")
 
 
 class _Closable(Protocol):
-    async def _shutdown(self) -> None: ...
+    async def aclose(self) -> None: ...
 
 
 class LoopHost(Protocol):
@@ -107,7 +107,7 @@ class IOThread:
         if clients and self.thread.is_alive() and not self.in_thread:
 
             async def close_all() -> None:
-                await asyncio.gather(*(c._shutdown() for c in clients), return_exceptions=True)
+                await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
 
             future = self.submit(close_all())
             with contextlib.suppress(Exception):
@@ -139,7 +139,10 @@ class CallerLoop:
     @property
     def in_thread(self) -> bool:
         """Are we running on this loop (its thread, inside ``run_forever``)?"""
-        return asyncio._get_running_loop() is self.loop
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:  # no loop runs on this thread
+            return False
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)

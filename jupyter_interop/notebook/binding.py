@@ -111,12 +111,17 @@ class Binding:
     active: bool = True
     #: why the widget's value is not the channel's ("no data on Blue"), else None
     stale: str | None = None
-    _applying: bool = field(default=False, repr=False)
+    #: True while the binding sets the widget from the hub (the change is not published back)
+    applying: bool = field(default=False, repr=False)
 
     # -- widget -> hub
 
+    def observe_widget(self) -> None:
+        """Publish the widget's changes of the bound trait from now on."""
+        self.widget.observe(self._on_widget_change, names=self.trait)
+
     def _on_widget_change(self, change: dict[str, Any]) -> None:
-        if not self.active or self._applying:
+        if not self.active or self.applying:
             return
         value = change["new"]
         remote = self.to_remote(value) if self.to_remote else value
@@ -154,7 +159,7 @@ def _apply_group(bindings: list[tuple[Binding, Any]]) -> None:
     hold = getattr(widget, "hold_sync", None)
     ctx = hold() if callable(hold) else _null()
     for binding, _ in bindings:
-        binding._applying = True
+        binding.applying = True
     try:
         with ctx:
             for binding, value in bindings:
@@ -173,7 +178,7 @@ def _apply_group(bindings: list[tuple[Binding, Any]]) -> None:
                     )
     finally:
         for binding, _ in bindings:
-            binding._applying = False
+            binding.applying = False
 
 
 class _null:
@@ -211,7 +216,8 @@ class _Source:
     def _seeds(self) -> bool:
         return False
 
-    def _key(self) -> Any:
+    def key(self) -> Any:
+        """What identifies this source: bindings to the same one share it."""
         raise NotImplementedError
 
     # shared machinery
@@ -242,7 +248,7 @@ class _Source:
             last = not self.bindings
             stop, self._stop = (self._stop, None) if last else (None, self._stop)
         if last:
-            _SOURCES.pop(self._key(), None)
+            _SOURCES.pop(self.key(), None)
             if stop is not None:
                 stop()
 
@@ -250,7 +256,7 @@ class _Source:
         """Publish a widget's value; bindings in this kernel on the same path follow now."""
         path = origin.path
         self.latest[path] = value
-        _WRITER.submit((self._key(), path), lambda: self._write(path, value))
+        _WRITER.submit((self.key(), path), lambda: self._write(path, value))
         siblings = [
             (b, b.remote_value(value))
             for b in list(self.bindings)
@@ -326,7 +332,7 @@ class _ContextSource(_Source):
         self.name = name
         self.label = f"context {name}"
 
-    def _key(self) -> Any:
+    def key(self) -> Any:
         return ("context", id(self.io), self.name)
 
     def _seeds(self) -> bool:
@@ -351,7 +357,7 @@ class _ChannelSource(_Source):
         self.fixed = fixed
         self.label = f"channel {fixed}" if fixed else "current channel"
 
-    def _key(self) -> Any:
+    def key(self) -> Any:
         return ("channel", id(self.io), self.fixed)
 
     def _channel(self) -> str | None:
@@ -411,7 +417,7 @@ def _source(io: Interop, context: str | None, channel: bool | str | None) -> _So
     else:
         candidate = _ChannelSource(io, channel if isinstance(channel, str) else None)
     with _SOURCES_LOCK:
-        return _SOURCES.setdefault(candidate._key(), candidate)
+        return _SOURCES.setdefault(candidate.key(), candidate)
 
 
 def bind(
@@ -448,7 +454,7 @@ def bind(
     source = _source(io, context, channel)
     binding = Binding(widget, trait, path, source, to_remote, from_remote)
     source.add(binding)
-    widget.observe(binding._on_widget_change, names=trait)
+    binding.observe_widget()
     return binding
 
 
