@@ -20,8 +20,11 @@ from .worker import (
     STREAM,
     Command,
     FanCounter,
+    FanCounters,
     Reply,
     caller_handlers,
+    fan_data,
+    fan_seen,
     payload,
     peak_rss_bytes,
     rss_bytes,
@@ -29,16 +32,22 @@ from .worker import (
 )
 
 
-def connect(p: dict[str, Any], application: str) -> Any:
+def connect(p: dict[str, Any], application: str, new: bool = False) -> Any:
     import jupyter_interop as ji
 
-    return ji.connect(url=p["url"], token=p["token"], application=application, **settings(p))
+    return ji.connect(
+        url=p["url"], token=p["token"], application=application, new=new, **settings(p)
+    )
 
 
 def settings(p: dict[str, Any]) -> dict[str, Any]:
     """Client settings a scenario asks for (``shared_memory=False``: large values over the
-    socket, as between machines)."""
-    return {"shared_memory": bool(p.get("shared_memory", True))}
+    socket, as between machines; ``batch=False``: one message per frame and one ``publish``
+    per stream item, as a plain GW3 peer sends them)."""
+    return {
+        "shared_memory": bool(p.get("shared_memory", True)),
+        "batch": bool(p.get("batch", True)),
+    }
 
 
 async def ji_handler(p: dict[str, Any]) -> None:
@@ -55,9 +64,7 @@ async def ji_handler(p: dict[str, Any]) -> None:
 async def aconnect(p: dict[str, Any], application: str) -> Any:
     import jupyter_interop as ji
 
-    return await ji.aconnect(
-        url=p["url"], token=p["token"], application=application, **settings(p)
-    )
+    return await ji.aconnect(url=p["url"], token=p["token"], application=application, **settings(p))
 
 
 async def ji_caller(p: dict[str, Any]) -> None:
@@ -94,12 +101,10 @@ async def ji_publisher(p: dict[str, Any]) -> None:
 
     async def publish(cmd: Command) -> Reply:
         run, n, size = int(cmd["run"]), int(cmd["n"]), int(cmd["size"])
-        head_len = len(f"{run} 0 ")
-        pad = "x" * max(0, size - head_len)
         t0 = time.monotonic()
         push = stream.push
-        for seq in range(n):
-            push({"d": f"{run} {seq} {pad}"})
+        for seq in range(n):  # the same item as the other systems' publishers (fan_item)
+            push({"d": fan_data(run, seq, size).decode()})
         return {"t_start": t0, "t_end": time.monotonic()}
 
     await serve({"publish": publish})
@@ -107,16 +112,23 @@ async def ji_publisher(p: dict[str, Any]) -> None:
 
 
 async def ji_sub(p: dict[str, Any]) -> None:
-    io = connect(p, "bench-ji-sub")
-    counter = FanCounter()
+    """``k`` clients (default 1) subscribed to the stream, each counted on its own."""
+    counters = FanCounters(int(p.get("k", 1)))
 
-    def on_data(item: Any) -> None:
-        run, seq, _ = item.data["d"].split(" ", 2)
-        counter.seen(int(run), int(seq))
+    def listener(counter: FanCounter) -> Callable[[Any], None]:
+        def on_data(item: Any) -> None:
+            fan_seen(counter, item.data)
 
-    await io.streams.asubscribe(STREAM, on_data=on_data, wait_timeout=15)
-    await serve(counter.handlers())
-    io.close()
+        return on_data
+
+    clients = []
+    for i, counter in enumerate(counters.counters):
+        io = connect(p, f"bench-ji-sub-{i}", new=True)
+        await io.streams.asubscribe(STREAM, on_data=listener(counter), wait_timeout=15)
+        clients.append(io)
+    await serve(counters.handlers())
+    for io in clients:
+        io.close()
 
 
 async def ji_ctx_writer(p: dict[str, Any]) -> None:

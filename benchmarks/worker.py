@@ -117,10 +117,31 @@ def timed_calls_sync(once: Callable[[], Any], n: int) -> list[float]:
     return out
 
 
+async def timed_windows(
+    once: Callable[[], Awaitable[Any]], n: int, window: int
+) -> tuple[list[float], float]:
+    """``n`` calls, ``window`` in flight at a time (one ``asyncio.gather`` per window): each
+    call's latency in microseconds, and the seconds the whole took."""
+    out: list[float] = []
+    perf = time.perf_counter_ns
+
+    async def timed() -> None:
+        t0 = perf()
+        await once()
+        out.append((perf() - t0) / 1000)
+
+    start = perf()
+    for first in range(0, n, window):
+        await asyncio.gather(*(timed() for _ in range(min(window, n - first))))
+    return out, (perf() - start) / 1e9
+
+
 def caller_handlers(
     once: Callable[[], Awaitable[Any]] | None = None, once_sync: Callable[[], Any] | None = None
 ) -> Handlers:
-    """``warmup`` / ``run`` for a caller: ``run`` returns the latencies (µs)."""
+    """``warmup`` / ``run`` for a caller: ``run`` returns the latencies (µs); an async caller
+    also answers ``window`` (``window`` calls in flight at a time; the latencies and the
+    seconds the ``n`` calls took)."""
 
     async def run(cmd: Command) -> Reply:
         n = int(cmd["n"])
@@ -132,12 +153,42 @@ def caller_handlers(
             lat = await timed_calls(once, n)
         return {"lat_us": lat}
 
-    return {"warmup": run, "run": run}
+    async def windows(cmd: Command) -> Reply:
+        assert once is not None
+        gc.collect()
+        lat, seconds = await timed_windows(once, int(cmd["n"]), int(cmd["window"]))
+        return {"lat_us": lat, "seconds": seconds}
+
+    handlers: Handlers = {"warmup": run, "run": run}
+    if once is not None:
+        handlers["window"] = windows
+    return handlers
 
 
 def fan_data(run: int, seq: int, size: int) -> bytes:
     head = b"%d %d " % (run, seq)
     return head + b"x" * max(0, size - len(head))
+
+
+def fan_item(run: int, seq: int, size: int) -> bytes:
+    """One stream item as every system carries it: the JSON object ``{"d": "<run> <seq>
+    xxx..."}`` (what the project's client sends for ``stream.push({"d": ...})``)."""
+    return orjson.dumps({"d": fan_data(run, seq, size).decode()})
+
+
+def fan_seen(counter: FanCounter, item: dict[str, Any]) -> None:
+    run, seq, _ = item["d"].split(" ", 2)
+    counter.seen(int(run), int(seq))
+
+
+def fan_message(counter: FanCounter, data: bytes) -> None:
+    """A NATS or Redis message: one JSON item, or a JSON array of items (packed)."""
+    decoded = orjson.loads(data)
+    if data[:1] == b"[":
+        for item in decoded:
+            fan_seen(counter, item)
+    else:
+        fan_seen(counter, decoded)
 
 
 class FanCounter:
@@ -210,6 +261,27 @@ class FanCounter:
         return {"expect": expect, "result": result}
 
 
+class FanCounters:
+    """The counters of several subscribers hosted by one worker process (1 → 100 runs them
+    ten to a process); ``result`` reports each subscriber on its own."""
+
+    def __init__(self, k: int) -> None:
+        self.counters = [FanCounter() for _ in range(k)]
+
+    def handlers(self) -> Handlers:
+        async def expect(cmd: Command) -> Reply:
+            for counter in self.counters:
+                counter.reset(int(cmd["run"]), int(cmd["n"]))
+            return {"ok": True}
+
+        async def result(cmd: Command) -> Reply:
+            timeout = float(cmd.get("timeout", 60))
+            subs = await asyncio.gather(*(c.result(timeout) for c in self.counters))
+            return {"subs": list(subs)}
+
+        return {"expect": expect, "result": result}
+
+
 async def publish_loop(
     send: Callable[[bytes], Awaitable[None]],
     run: int,
@@ -255,7 +327,7 @@ async def gw3_handler(p: dict[str, Any]) -> None:
         ws = client.ws
 
         async def send(data: bytes) -> None:
-            await ws.send(client.publish_frame({"d": data.decode()}))
+            await ws.send(client.publish_frame({"d": data.decode()}))  # the same JSON item
 
         return await publish_loop(send, run, n, size)
 
@@ -284,19 +356,23 @@ async def gw3_caller(p: dict[str, Any]) -> None:
 
 
 async def gw3_sub(p: dict[str, Any]) -> None:
+    """``k`` subscriber connections (default 1), each counted on its own."""
     from .gw3 import Gw3Client
 
-    client = await Gw3Client.open(p["url"], p["token"], "bench-sub")
-    counter = FanCounter()
+    counters = FanCounters(int(p.get("k", 1)))
 
-    def on_event(msg: dict[str, Any]) -> None:
-        run, seq, _ = msg["data"]["d"].split(" ", 2)
-        counter.seen(int(run), int(seq))
+    def listener(counter: FanCounter) -> Callable[[dict[str, Any]], None]:
+        def on_event(msg: dict[str, Any]) -> None:
+            fan_seen(counter, msg["data"])
 
-    client.on_event = on_event
-    server_id, method_id = await client.find_method(STREAM)
-    await client.subscribe(server_id, method_id)
-    await serve(counter.handlers(), peer_id=client.peer_id)
+        return on_event
+
+    for i, counter in enumerate(counters.counters):
+        client = await Gw3Client.open(p["url"], p["token"], f"bench-sub-{i}")
+        client.on_event = listener(counter)
+        server_id, method_id = await client.find_method(STREAM)
+        await client.subscribe(server_id, method_id)
+    await serve(counters.handlers())
 
 
 async def gw3_ctx_writer(p: dict[str, Any]) -> None:
@@ -454,32 +530,48 @@ async def nats_caller(p: dict[str, Any]) -> None:
 
 
 async def nats_pub(p: dict[str, Any]) -> None:
+    """Publishes JSON items on ``subject``: one message per item, or ``pack`` items per
+    message (a JSON array, as the project's client folds a run of items into one frame)."""
     nc = await nats_connect(p["url"])
+    subject = p.get("subject", FAN_SUBJECT)
+    pack = int(p.get("pack", 1))
 
     async def publish(cmd: Command) -> Reply:
-        async def send(data: bytes) -> None:
-            await nc.publish(FAN_SUBJECT, data)
-
-        return await publish_loop(
-            send, int(cmd["run"]), int(cmd["n"]), int(cmd["size"]), flush=nc.flush
-        )
+        run, n, size = int(cmd["run"]), int(cmd["n"]), int(cmd["size"])
+        t0 = time.monotonic()
+        if pack <= 1:
+            for seq in range(n):
+                await nc.publish(subject, fan_item(run, seq, size))
+        else:
+            for start in range(0, n, pack):
+                items = [fan_item(run, seq, size) for seq in range(start, min(n, start + pack))]
+                await nc.publish(subject, b"[" + b",".join(items) + b"]")
+        await nc.flush()
+        return {"t_start": t0, "t_end": time.monotonic()}
 
     await serve({"publish": publish})
 
 
 async def nats_sub(p: dict[str, Any]) -> None:
-    nc = await nats_connect(p["url"])
-    counter = FanCounter()
+    """``k`` subscriber connections (default 1) on ``subject``, each counted on its own."""
+    counters = FanCounters(int(p.get("k", 1)))
 
-    async def on_msg(msg: Any) -> None:
-        run, seq, _ = msg.data.split(b" ", 2)
-        counter.seen(int(run), int(seq))
+    def listener(counter: FanCounter) -> Callable[[Any], Awaitable[None]]:
+        async def on_msg(msg: Any) -> None:
+            fan_message(counter, msg.data)
 
-    await nc.subscribe(
-        FAN_SUBJECT, cb=on_msg, pending_msgs_limit=10_000_000, pending_bytes_limit=1 << 30
-    )
-    await nc.flush()
-    await serve(counter.handlers())
+        return on_msg
+
+    for counter in counters.counters:
+        nc = await nats_connect(p["url"])
+        await nc.subscribe(
+            p.get("subject", FAN_SUBJECT),
+            cb=listener(counter),
+            pending_msgs_limit=10_000_000,
+            pending_bytes_limit=1 << 30,
+        )
+        await nc.flush()
+    await serve(counters.handlers())
 
 
 # ---------------------------------------------------------------------- Redis roles
@@ -546,7 +638,7 @@ async def redis_pub(p: dict[str, Any]) -> None:
         for start in range(0, n, batch):
             pipe = r.pipeline(transaction=False)
             for seq in range(start, min(n, start + batch)):
-                pipe.publish(FAN_SUBJECT, fan_data(run, seq, size))
+                pipe.publish(FAN_SUBJECT, fan_item(run, seq, size))
             await pipe.execute()
         return {"t_start": t0, "t_end": time.monotonic()}
 
@@ -554,23 +646,25 @@ async def redis_pub(p: dict[str, Any]) -> None:
 
 
 async def redis_sub(p: dict[str, Any]) -> None:
-    r = await redis_connect(p["url"])
-    pubsub = r.pubsub()
-    await pubsub.subscribe(FAN_SUBJECT)
-    await pubsub.get_message(timeout=5)
-    counter = FanCounter()
+    """``k`` subscriber connections (default 1), each counted on its own."""
+    counters = FanCounters(int(p.get("k", 1)))
 
-    async def loop() -> None:
+    async def loop(pubsub: Any, counter: FanCounter) -> None:
         while True:
             msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
             if msg is None:
                 continue
-            run, seq, _ = msg["data"].split(b" ", 2)
-            counter.seen(int(run), int(seq))
+            fan_message(counter, msg["data"])
 
-    task = asyncio.ensure_future(loop())
-    await serve(counter.handlers())
-    task.cancel()
+    tasks = []
+    for counter in counters.counters:
+        pubsub = (await redis_connect(p["url"])).pubsub()
+        await pubsub.subscribe(FAN_SUBJECT)
+        await pubsub.get_message(timeout=5)
+        tasks.append(asyncio.ensure_future(loop(pubsub, counter)))
+    await serve(counters.handlers())
+    for task in tasks:
+        task.cancel()
 
 
 # ---------------------------------------------------------------------- pickle peer

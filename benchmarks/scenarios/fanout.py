@@ -1,21 +1,38 @@
-"""Scenario 3: stream fan-out of 100-byte messages, 1 → 1 and 1 → 10 subscribers.
+"""Scenario 3: stream fan-out of 100-byte items, 1 → 1, 1 → 10 and 1 → 100 subscribers.
 
-Every subscriber is its own process; each checks that it got every message of the run, in
-order. Publishers send as fast as their client lets them (the hub publisher writes one GW3
-``publish`` frame per message without waiting, nats-py buffers, the Redis publisher pipelines
-100 PUBLISH commands at a time); subscribers receive one message per delivery.
+Every system carries the same item, the JSON object ``{"d": "<run> <seq> xxx..."}`` (100
+bytes of text), and compares like with like:
+
+- **batched**: the project's client folds the items that pile up into one ``publish-many``
+  of at most ``CLIENT_BATCH_MAX_MESSAGES`` (256) items per frame, and the hub writes them
+  to each subscriber as batch frames; NATS gets the same packing, 256 items per message (a
+  JSON array the subscriber decodes item by item);
+- **unbatched**: one message per item on both sides (the project's client with
+  ``batch=False``, the raw GW3 client, NATS with one message per item; Redis's publisher
+  pipelines 100 PUBLISH commands, each a message of its own).
+
+Each subscriber checks that it got every item of the run, in order. 1 → 1 and 1 → 10 run one
+subscriber per process; 1 → 100 (full run only) runs ten subscriber connections in each of
+ten processes, for every system alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
+
+from jupyter_interop.protocol.limits import CLIENT_BATCH_MAX_MESSAGES
 
 from ..report import Column, Row, ScenarioResult, Target
 from ..runner import Run, System, cpu_seconds, rotate
 from ..stats import ratio, summarize_runs
 
 SIZE = 100
+#: items per NATS message in the batched row: the most the project's client folds into one
+#: ``publish-many`` frame
+PACK = CLIENT_BATCH_MAX_MESSAGES
+NATS_PACKED_SUBJECT = "bench.fan.packed"
 
 COLUMNS = [
     Column("per_sub", "msg/s per subscriber"),
@@ -24,53 +41,94 @@ COLUMNS = [
     Column("out_of_order", "out of order", ".0f", spread=False),
 ]
 
+#: system kind -> the NATS kind it is compared with (same batching)
+NATS_PEER = {"hub": "nats", "hub-ji": "nats-packed", "hub-ji-plain": "nats"}
+#: hub kinds that send one message per item, compared with Redis as well
+UNBATCHED_HUB = ("hub", "hub-ji-plain")
 
-async def start(r: Run, subs: int) -> list[System]:
+
+@dataclass
+class Shape:
+    """One fan-out: how many subscribers, how many of them per worker process, items per
+    repeat."""
+
+    label: str
+    subs: int
+    per_process: int
+    n: int
+
+    @property
+    def processes(self) -> int:
+        return self.subs // self.per_process
+
+
+async def start(r: Run, shape: Shape) -> list[System]:
+    procs, k = shape.processes, shape.per_process
     systems = []
     hub = r.hub()
     pub = await r.worker("gw3-handler", url=hub.url, token=hub.token)
-    sub_workers = await r.workers("gw3-sub", [{"url": hub.url, "token": hub.token}] * subs)
+    sub_workers = await r.workers("gw3-sub", [{"url": hub.url, "token": hub.token, "k": k}] * procs)
     systems.append(
         System(
-            "hub · raw GW3 client", "hub", {"pub": pub, "subs": sub_workers, "hub": hub}, hub.pid
+            "hub · raw GW3 client, one frame per item",
+            "hub",
+            {"pub": pub, "subs": sub_workers, "hub": hub},
+            hub.pid,
         )
     )
     if r.has_client:
-        ji_hub = r.hub()
-        ji_pub = await r.worker("ji-publisher", url=ji_hub.url_with_token, token=ji_hub.token)
-        ji_subs = await r.workers(
-            "ji-sub", [{"url": ji_hub.url_with_token, "token": ji_hub.token}] * subs
-        )
+        for kind, batch, label in (
+            ("hub-ji", True, f"batched (up to {PACK} items per frame)"),
+            ("hub-ji-plain", False, "unbatched (batch=False: one frame per item)"),
+        ):
+            ji_hub = r.hub()
+            where = {"url": ji_hub.url_with_token, "token": ji_hub.token, "batch": batch}
+            ji_pub = await r.worker("ji-publisher", **where)
+            ji_subs = await r.workers("ji-sub", [{**where, "k": k}] * procs)
+            systems.append(
+                System(
+                    f"hub · jupyter_interop client, {label}",
+                    kind,
+                    {"pub": ji_pub, "subs": ji_subs, "hub": ji_hub},
+                    ji_hub.pid,
+                )
+            )
+    for kind, pack, subject, label in (
+        ("nats-packed", PACK, NATS_PACKED_SUBJECT, f"{PACK} items per message"),
+        ("nats", 1, "bench.fan", "one message per item"),
+    ):
+        where = {"url": r.nats.url, "subject": subject}
+        nats_subs = await r.workers("nats-sub", [{**where, "k": k}] * procs)
+        nats_pub = await r.worker("nats-pub", pack=pack, **where)
         systems.append(
             System(
-                "hub · jupyter_interop client",
-                "hub-ji",
-                {"pub": ji_pub, "subs": ji_subs, "hub": ji_hub},
-                ji_hub.pid,
+                f"NATS (nats-py), {label}",
+                kind,
+                {"pub": nats_pub, "subs": nats_subs},
+                r.nats.pid,
             )
         )
-    nats_subs = await r.workers("nats-sub", [{"url": r.nats.url}] * subs)
-    nats_pub = await r.worker("nats-pub", url=r.nats.url)
-    systems.append(
-        System("NATS (nats-py)", "nats", {"pub": nats_pub, "subs": nats_subs}, r.nats.pid)
-    )
-    redis_subs = await r.workers("redis-sub", [{"url": r.redis.url}] * subs)
+    redis_subs = await r.workers("redis-sub", [{"url": r.redis.url, "k": k}] * procs)
     redis_pub = await r.worker("redis-pub", url=r.redis.url)
     systems.append(
         System(
-            "Redis pub/sub (redis-py)", "redis", {"pub": redis_pub, "subs": redis_subs}, r.redis.pid
+            "Redis pub/sub (redis-py), one message per item",
+            "redis",
+            {"pub": redis_pub, "subs": redis_subs},
+            r.redis.pid,
         )
     )
     return systems
 
 
 async def one_run(s: System, run_id: int, n: int) -> dict[str, Any]:
-    subs = s.workers["subs"]
-    await asyncio.gather(*(w.ask(cmd="expect", run=run_id, n=n) for w in subs))
+    workers = s.workers["subs"]
+    await asyncio.gather(*(w.ask(cmd="expect", run=run_id, n=n) for w in workers))
     cpu0 = cpu_seconds(s.broker_pid)
     pub = await s.workers["pub"].ask(cmd="publish", run=run_id, n=n, size=SIZE, timeout=600)
-    results = await asyncio.gather(*(w.ask(cmd="result", timeout=600) for w in subs))
+    replies = await asyncio.gather(*(w.ask(cmd="result", timeout=600) for w in workers))
     cpu1 = cpu_seconds(s.broker_pid)
+    results = [sub for reply in replies for sub in reply["subs"]]
     t0 = pub["t_start"]
     counts = [res["count"] for res in results]
     per_sub = [
@@ -82,7 +140,7 @@ async def one_run(s: System, run_id: int, n: int) -> dict[str, Any]:
     return {
         "per_sub": sum(per_sub) / len(per_sub),
         "total": delivered / (t_end - t0) if t_end > t0 else 0.0,
-        "lost": float(n * len(subs) - delivered),
+        "lost": float(n * len(results) - delivered),
         "out_of_order": float(sum(res["out_of_order"] for res in results)),
         "publish_s": pub["t_end"] - t0,
         "broker_cpu_us_per_delivery": (cpu1 - cpu0) * 1e6 / max(1, delivered),
@@ -97,17 +155,17 @@ async def stop(r: Run, systems: list[System]) -> None:
             hub.stop()
 
 
-async def measure(r: Run, subs: int, n: int) -> list[System]:
-    systems = await start(r, subs)
+async def measure(r: Run, shape: Shape) -> list[System]:
+    systems = await start(r, shape)
     try:
         run_id = 0
         for s in systems:  # warm-up
             run_id += 1
-            await one_run(s, run_id, min(n, 500))
+            await one_run(s, run_id, min(shape.n, 500))
         for rep in range(r.repeats):
             for s in rotate(systems, rep):
                 run_id += 1
-                s.runs.append(await one_run(s, run_id, n))
+                s.runs.append(await one_run(s, run_id, shape.n))
     finally:
         await stop(r, systems)
     return systems
@@ -119,8 +177,11 @@ def rows(systems: list[System]) -> list[Row]:
     for s in systems:
         summary = summaries[s.kind]
         row = Row(s.name, summary)
-        for peer, label in (("nats", "NATS"), ("redis", "Redis")):
-            if s.kind.startswith("hub") and peer in summaries:
+        peers = [(NATS_PEER.get(s.kind), "NATS, same batching")]
+        if s.kind in UNBATCHED_HUB:
+            peers.append(("redis", "Redis"))
+        for peer, label in peers:
+            if peer in summaries:
                 row.ratios[label] = ratio(
                     summary["per_sub"]["median"], summaries[peer]["per_sub"]["median"]
                 )
@@ -128,55 +189,68 @@ def rows(systems: list[System]) -> list[Row]:
     return out
 
 
+def fanout_target(name: str, goal: float, row: Row | None) -> Target:
+    value = row.ratios.get("NATS, same batching", float("nan")) if row else float("nan")
+    return Target(
+        name,
+        f"\u2265 {goal:.1f}\u00d7 NATS msg/s, same batching",
+        f"{value:.2f}\u00d7",
+        value >= goal if row else None,
+        "" if row else "no jupyter_interop client",
+    )
+
+
 async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
-    n1 = r.size(3000, 30000)
-    n10 = r.size(1000, 8000)
-    one = await measure(r, 1, n1)
-    ten = await measure(r, 10, n10)
-    rows1, rows10 = rows(one), rows(ten)
-    for label, systems in (("1 → 1", one), ("1 → 10", ten)):
+    shapes = [
+        Shape("1 → 1", 1, 1, r.size(3000, 30000)),
+        Shape("1 → 10", 10, 1, r.size(1000, 8000)),
+    ]
+    if not r.quick:
+        shapes.append(Shape("1 → 100", 100, 10, 1000))
+    measured = [(shape, await measure(r, shape)) for shape in shapes]
+    tables = [(shape, rows(systems)) for shape, systems in measured]
+    for shape, systems in measured:
         for s in systems:
             r.cpu_rows.append(
                 Row(
-                    f"{s.name}: per delivered stream event, {label}",
+                    f"{s.name}: per delivered stream event, {shape.label}",
                     {"cpu": summarize_runs(s.runs)["broker_cpu_us_per_delivery"]},
                 )
             )
+    sizes = "; ".join(f"{shape.label}: {shape.n} items per repeat" for shape in shapes)
     result = ScenarioResult(
         "fanout",
-        "3. Stream fan-out, 100-byte messages",
-        f"1 → 1: {n1} messages per repeat; 1 → 10: {n10} messages per repeat to each of 10 "
-        "subscriber processes. msg/s per subscriber = messages received / (last arrival - "
-        "publisher start), averaged over subscribers; total = all deliveries / (last arrival "
-        "anywhere - publisher start). 'lost' and 'out of order': median over the repeats; "
-        "the target looks at the worst repeat (0 is the requirement).",
+        "3. Stream fan-out, 100-byte items",
+        f"**1 → 1 subscriber** (table below), then {', '.join(s.label for s in shapes[1:])}. "
+        f"{sizes}, to each subscriber. What is compared: every system carries the same JSON "
+        f"item; 'batched' rows pack up to {PACK} items per frame or message on both sides "
+        "(the project's client folds what piled up into one `publish-many`, at most "
+        f"{PACK} items; NATS gets exactly {PACK} items per message), 'unbatched' rows send one "
+        "message per item on both sides; every publisher and subscriber is a plain process "
+        "(1 → 100: ten subscriber connections per process, for every system). The ratio "
+        "divides by the NATS row with the same batching. msg/s per subscriber = items "
+        "received / (last arrival - publisher start), averaged over subscribers; total = all "
+        "deliveries / (last arrival anywhere - publisher start). 'lost' and 'out of order': "
+        "median over the repeats; the target looks at the worst repeat (0 is the "
+        "requirement).",
         COLUMNS,
-        rows1,
+        tables[0][1],
     )
-    result.columns = COLUMNS
-    result.extra_tables.append({"title": "1 → 10 subscribers", "columns": COLUMNS, "rows": rows10})
-    result.description = "**1 → 1 subscriber** (table below), then 1 → 10.\n\n" + (
-        result.description
-    )
-    hub_row = next(
-        (row for row in rows1 if row.system.endswith("client") and "jupyter_interop" in row.system),
-        rows1[0],
-    )
-    fan = hub_row.ratios.get("NATS", float("nan"))
+    for shape, table in tables[1:]:
+        result.extra_tables.append(
+            {"title": f"{shape.label} subscribers", "columns": COLUMNS, "rows": table}
+        )
+    rows1 = tables[0][1]
+    by_kind = {s.kind: row for s, row in zip(measured[0][1], rows1, strict=True)}
     lost = sum(
         (row.metrics["lost"]["max"] or 0) + (row.metrics["out_of_order"]["max"] or 0)
-        for row in rows1 + rows10
+        for _, table in tables
+        for row in table
         if row.system.startswith("hub")
     )
-    via = "" if "jupyter_interop" in hub_row.system else "raw GW3 client, unbatched"
     targets = [
-        Target(
-            "Stream fan-out 1 → 1",
-            "\u2265 1.0\u00d7 NATS msg/s",
-            f"{fan:.2f}\u00d7",
-            fan >= 1.0,
-            via,
-        ),
+        fanout_target("Stream fan-out 1 → 1, batched", 1.0, by_kind.get("hub-ji")),
+        fanout_target("Stream fan-out 1 → 1, unbatched", 0.6, by_kind.get("hub-ji-plain")),
         Target(
             "Stream fan-out: no loss, in order",
             "0 lost, 0 reordered (hub rows)",
