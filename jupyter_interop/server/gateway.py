@@ -48,7 +48,7 @@ from .outbox import (
     Outbox,
     OutboxLimits,
 )
-from .wsreader import buffered_protocol
+from .wsreader import buffered_protocol, uncompressed_stream
 
 if TYPE_CHECKING:
     from ..hub.core import InteropHub
@@ -207,6 +207,10 @@ class GatewayService:
         #: senders of the requests whose writes wait (see _defer)
         self._acks_waiting: set[str] = set()
         self._announce_timer: asyncio.TimerHandle | None = None
+
+    def next_chunk_id(self) -> int:
+        """An id for one chunked message the hub sends (unique on every connection)."""
+        return next(self._chunk_ids)
 
     # ------------------------------------------------------------ registry
 
@@ -720,8 +724,8 @@ class GatewaySocket(WebSocketHandler):
         connection = self.ws_connection
         if connection is None or connection.is_closing():
             raise WebSocketClosedError()
-        stream = getattr(connection, "stream", None)
-        if stream is None or getattr(connection, "_compressor", None) is not None:
+        stream = uncompressed_stream(connection)
+        if stream is None:
             last = None  # not the protocol we know: let tornado frame each message
             for frame in frames:
                 binary = is_binary(frame)
@@ -730,7 +734,7 @@ class GatewaySocket(WebSocketHandler):
                     chunks = [
                         b"".join([head, *pieces])
                         for head, pieces in chunk_views(
-                            [frame], len(frame), next(self.service._chunk_ids), chunk_size
+                            [frame], len(frame), self.service.next_chunk_id(), chunk_size
                         )
                     ]
                 else:
@@ -774,7 +778,7 @@ class GatewaySocket(WebSocketHandler):
             stream.write(_text_frame_header(size, opcode)).add_done_callback(_consume)
             return stream.write(frame)
         last = None
-        for head, pieces in chunk_views([frame], size, next(self.service._chunk_ids), chunk_size):
+        for head, pieces in chunk_views([frame], size, self.service.next_chunk_id(), chunk_size):
             length = len(head) + sum(p.nbytes for p in pieces)
             if last is not None:
                 last.add_done_callback(_consume)

@@ -27,6 +27,16 @@ Keepalive pings are sent by one timer for all the connections of a loop that sha
 interval and timeout (:class:`KeepAlive`), not by a task per connection: every ``interval``
 each connection gets a ping, and one that has not answered the previous ping within
 ``timeout`` is closed ("ping timed out"), as tornado does.
+
+tornado's private API: this is the one module of the package that uses it (the gateway asks
+it through :func:`uncompressed_stream`). It was checked against tornado 6.5 and 6.6
+(:data:`TORNADO_VERSIONS`, the range ``setup.cfg`` declares): :class:`BufferedProtocol`
+overrides or calls the private methods of ``WebSocketProtocol13`` listed in
+:data:`TORNADO_PRIVATE_METHODS` and uses its private attributes listed in
+:data:`TORNADO_PRIVATE_ATTRIBUTES` (``_received_pong``, the keepalive's pong flag, appeared in
+6.5; before, a shared timer would take every connection for unanswered). A unit test
+(``tests/unit/test_tornado_private.py``) fails when the installed tornado is outside that range
+or lacks one of them, so an upgrade is checked here first.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ import sys
 from asyncio import Future
 from typing import Any, cast
 
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketHandler, WebSocketProtocol, WebSocketProtocol13
 
 try:  # websockets' C unmasking takes any buffer (tornado's only bytes); as websockets does
@@ -46,7 +56,30 @@ try:  # websockets' C unmasking takes any buffer (tornado's only bytes); as webs
 except ImportError:  # pragma: no cover - built without its C extension
     from websockets.utils import apply_mask
 
-__all__ = ["READ_SIZE", "BufferedProtocol", "KeepAlive", "buffered_protocol"]
+__all__ = [
+    "READ_SIZE",
+    "TORNADO_PRIVATE_ATTRIBUTES",
+    "TORNADO_PRIVATE_METHODS",
+    "TORNADO_VERSIONS",
+    "BufferedProtocol",
+    "KeepAlive",
+    "buffered_protocol",
+    "uncompressed_stream",
+]
+
+#: the tornado versions this module was checked against: from the first, up to (not
+#: including) the second; ``setup.cfg`` declares the same range
+TORNADO_VERSIONS = ((6, 5), (6, 7))
+#: ``WebSocketProtocol13``'s private methods overridden (``_receive_frame_loop``) or called
+TORNADO_PRIVATE_METHODS = ("_receive_frame_loop", "_handle_message", "_abort")
+#: ``WebSocketProtocol13``'s private attributes read or written (set by its ``__init__``)
+TORNADO_PRIVATE_ATTRIBUTES = (
+    "_wire_bytes_in",
+    "_decompressor",
+    "_frame_compressed",
+    "_compressor",
+    "_received_pong",
+)
 
 #: bytes asked for per read (what the socket has, up to this)
 READ_SIZE = 64 * 1024
@@ -87,6 +120,20 @@ class BufferedProtocol(WebSocketProtocol13):
         if keepalive is not None:
             self._keepalive = None
             keepalive.leave(self)
+
+    def keepalive_ping(self) -> None:
+        """A ping from the shared keepalive timer: :attr:`answered_ping` is False until its
+        pong arrives (tornado's reader sets the flag)."""
+        self._received_pong = False
+        try:
+            self.write_ping(b"")
+        except Exception:  # closed meanwhile: it leaves through close()
+            self._received_pong = True
+
+    @property
+    def answered_ping(self) -> bool:
+        """Did the pong of the last :meth:`keepalive_ping` arrive?"""
+        return self._received_pong
 
     # ------------------------------------------------------------ reading
 
@@ -305,10 +352,14 @@ class KeepAlive:
         keepalive = cls._timers.get(key)
         if keepalive is None:
             keepalive = cls._timers[key] = cls(loop, interval, timeout)
-        keepalive.members[protocol] = None
-        if keepalive._timer is None:
-            keepalive._timer = loop.call_later(interval, keepalive._tick)
+        keepalive.add(protocol)
         return keepalive
+
+    def add(self, protocol: BufferedProtocol) -> None:
+        """A member from now on; the timer starts with the first one."""
+        self.members[protocol] = None
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.interval, self._tick)
 
     def leave(self, protocol: BufferedProtocol) -> None:
         self.members.pop(protocol, None)
@@ -328,11 +379,7 @@ class KeepAlive:
             self._expire()
         pinged = self._pinged = list(self.members)
         for protocol in pinged:
-            protocol._received_pong = False
-            try:
-                protocol.write_ping(b"")
-            except Exception:  # closed meanwhile: it leaves through close()
-                protocol._received_pong = True
+            protocol.keepalive_ping()
         if 0 < self.timeout < self.interval:
             self._check = self.loop.call_later(self.timeout, self._expire)
         elif not self.timeout:
@@ -343,7 +390,7 @@ class KeepAlive:
         self._check = None
         pinged, self._pinged = self._pinged, []
         for protocol in pinged:
-            if not protocol._received_pong and protocol in self.members:
+            if not protocol.answered_ping and protocol in self.members:
                 protocol.close(reason="ping timed out")
 
 
@@ -354,3 +401,12 @@ def buffered_protocol(handler: WebSocketHandler) -> WebSocketProtocol | None:
     if type(protocol) is not WebSocketProtocol13:
         return protocol
     return BufferedProtocol(handler, False, protocol.params)
+
+
+def uncompressed_stream(connection: WebSocketProtocol | None) -> IOStream | None:
+    """The stream under ``connection`` when frames written to it directly are exactly what
+    tornado would write (an open RFC 6455 connection without compression); else None."""
+    stream: IOStream | None = getattr(connection, "stream", None)
+    if stream is None or getattr(connection, "_compressor", None) is not None:
+        return None
+    return stream
