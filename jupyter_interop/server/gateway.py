@@ -16,7 +16,7 @@ import logging
 import struct
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tornado.iostream import StreamClosedError
@@ -148,6 +148,27 @@ def _consume(future: Any) -> None:
         future.exception()
 
 
+@dataclass(slots=True)
+class _Routed:
+    """What one dispatch queued: the sockets with new output, those of them that got
+    something other than an announcement (the request's sender, the callers of a server that
+    left), and whether announcements were among it (``adding``: not only removals)."""
+
+    touched: dict[str, GatewaySocket] = field(default_factory=dict)
+    replied: dict[str, GatewaySocket] = field(default_factory=dict)
+    announcing: bool = False
+    adding: bool = False
+
+    def add(self, socket: GatewaySocket, mtype: Any) -> None:
+        conn_id = socket.conn.id
+        self.touched[conn_id] = socket
+        if mtype in ANNOUNCEMENT_TYPES:
+            self.announcing = True
+            self.adding = self.adding or mtype not in REMOVAL_TYPES
+        else:
+            self.replied[conn_id] = socket
+
+
 class GatewayService:
     """The hub plus the registry of live sockets (``conn.id`` -> socket).
 
@@ -249,12 +270,14 @@ class GatewayService:
         """
         if not out:
             return
-        touched: dict[str, GatewaySocket] = {}
+        routed = self._queue(out)
+        touched = self._hold_for_announcements(routed)
+        self._schedule_writes(touched)
+
+    def _queue(self, out: Outgoing) -> _Routed:
+        """Push each message on its recipient's outbox; close the recipients that overflowed."""
+        routed = _Routed()
         overflowed: list[GatewaySocket] = []
-        announcing = adding = False
-        #: recipients of something other than an announcement (the request's sender, the
-        #: callers of a server that left)
-        replied: dict[str, GatewaySocket] = {}
         # a message object shared by several recipients is encoded once (once per kind of
         # recipient when it carries binary attachments, see server/attachments.py)
         frames = FrameCache()
@@ -262,44 +285,58 @@ class GatewayService:
             socket = self.sockets.get(conn.id)
             if socket is None or socket.finished:
                 continue
-            try:
-                if type(message) is Addressed:  # an announcement's copy, encoded already
-                    frame = message.frame
-                else:
-                    frame = frames.frame_for(message, wants_binary(conn.attrs.get("extensions")))
-                queued = socket.outbox.push(message, frame)
-            except Exception:
-                # the message cannot be written (a hub bug: what enters is checked, see
-                # protocol/limits.py): not the recipient's fault, so it is neither blamed nor
-                # closed; it misses this one message, counted and logged
-                self.undeliverable += 1
-                self.log.exception(
-                    "Interop: could not encode a %r message for %s: not sent",
-                    message.get("type"),
-                    conn,
-                )
+            queued = self._push(socket, message, frames)
+            if queued is None:
                 continue
             if not queued:
                 overflowed.append(socket)
                 continue
-            touched[conn.id] = socket
-            mtype = message.get("type")
-            if mtype in ANNOUNCEMENT_TYPES:
-                announcing = True
-                adding = adding or mtype not in REMOVAL_TYPES
-            else:
-                replied[conn.id] = socket
+            routed.add(socket, message.get("type"))
         for socket in overflowed:
-            touched.pop(socket.conn.id, None)
+            routed.touched.pop(socket.conn.id, None)
             socket.abort_slow_consumer()
-        if announcing and self.announce_delay > 0:
-            if not adding:  # removals: nothing to acknowledge, replies (errors) go now
+        return routed
+
+    def _push(self, socket: GatewaySocket, message: Message, frames: FrameCache) -> bool | None:
+        """Encode ``message`` for ``socket`` and queue it: False when the outbox overflowed,
+        None when it cannot be encoded (counted and logged, nobody closed)."""
+        conn = socket.conn
+        try:
+            if type(message) is Addressed:  # an announcement's copy, encoded already
+                frame = message.frame
+            else:
+                frame = frames.frame_for(message, wants_binary(conn.attrs.get("extensions")))
+            return socket.outbox.push(message, frame)
+        except Exception:
+            # the message cannot be written (a hub bug: what enters is checked, see
+            # protocol/limits.py): not the recipient's fault, so it is neither blamed nor
+            # closed; it misses this one message, counted and logged
+            self.undeliverable += 1
+            self.log.exception(
+                "Interop: could not encode a %r message for %s: not sent",
+                message.get("type"),
+                conn,
+            )
+            return None
+
+    def _hold_for_announcements(self, routed: _Routed) -> dict[str, GatewaySocket]:
+        """The sockets to write at the end of this loop iteration; those of a request that
+        announced something wait for the announce timer instead (see :meth:`_defer`)."""
+        touched = routed.touched
+        if routed.announcing and self.announce_delay > 0:
+            if not routed.adding:  # removals: nothing to acknowledge, replies (errors) go now
+                replied = routed.replied
                 held = {k: v for k, v in touched.items() if k not in replied}
                 touched = {**replied, **self._defer(held, {})}
             else:
-                touched = self._defer(touched, replied)
+                touched = self._defer(touched, routed.replied)
         if self._acks_waiting and not self._acks_waiting.isdisjoint(touched):
             touched.update(self._take_announcing())  # see _defer
+        return touched
+
+    def _schedule_writes(self, touched: dict[str, GatewaySocket]) -> None:
+        """Watch the sockets left over their soft limit; write the others' output once the
+        loop has handled every frame that already arrived."""
         for conn_id, socket in touched.items():
             if socket.outbox.over_soft_limit and conn_id not in self._backlogged:
                 self._watch_stall(socket)
