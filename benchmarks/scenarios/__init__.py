@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import connect, contexts, cpu, fanout, invoke, large, many, node
+from . import connect, contexts, cpu, fanout, inflight, invoke, kernel, large, many, node
 
 #: (name for --only, module with ``async def run(r) -> (ScenarioResult, [Target])``)
 SCENARIOS: list[tuple[str, ModuleType]] = [
@@ -16,4 +16,6 @@ SCENARIOS: list[tuple[str, ModuleType]] = [
     ("many", many),
     ("cpu", cpu),
     ("connect", connect),
+    ("kernel", kernel),
+    ("inflight", inflight),
 ]

@@ -1,0 +1,161 @@
+"""Scenario 9: invoke round trip with the caller inside a real ipykernel, the notebook's path.
+
+The caller's timing loop runs in a cell of an ipykernel started with jupyter_client's
+KernelManager (``benchmarks/kernels.py``, ``benchmarks/in_kernel.py``): the project's client
+as ``connect()`` opens it in a kernel (on the interop I/O thread), called with ``await
+io.methods.ainvoke`` and with the sync ``io.methods.invoke``; and nats-py request/reply, also
+awaited in a cell of its own kernel (nats-py has no sync API). Handler and broker are as in
+scenario 1: a plain ``def`` handler of the project's client in its own process on a standalone
+hub, a nats-py responder in its own process on nats-server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..kernels import Kernel
+from ..report import Column, Row, ScenarioResult, Target
+from ..runner import Run, System, rotate
+from ..stats import percentile, ratio, summarize_latencies, summarize_runs
+from ..worker import METHOD
+
+COLUMNS = [
+    Column("p50", "p50 (µs)"),
+    Column("p99", "p99 (µs)"),
+    Column("p99_all", "p99 of all calls (µs)", spread=False),
+    Column("mean", "mean (µs)"),
+    Column("calls_per_s", "calls/s"),
+]
+
+
+async def start(r: Run, owned: list[Any]) -> list[System]:
+    """The systems; what is to be stopped afterwards (hub, workers, kernels) goes to
+    ``owned`` as soon as it is started."""
+    hub = r.hub()
+    owned.append(hub)
+    owned.append(
+        await r.worker("ji-handler", url=hub.url_with_token, token=hub.token, method=METHOD)
+    )
+    owned.append(await r.worker("nats-responder", url=r.nats.url))
+    systems = []
+    for kind, label, sync, open_cmd in (
+        (
+            "ji-async",
+            "jupyter_interop client in a kernel, `await io.methods.ainvoke`",
+            False,
+            {"system": "ji", "url": hub.url_with_token, "token": hub.token, "method": METHOD},
+        ),
+        (
+            "ji-sync",
+            "jupyter_interop client in a kernel, sync `io.methods.invoke`",
+            True,
+            {"system": "ji", "url": hub.url_with_token, "token": hub.token, "method": METHOD},
+        ),
+        (
+            "nats",
+            "NATS request/reply (nats-py) in a kernel, `await nc.request`",
+            False,
+            {"system": "nats", "url": r.nats.url},
+        ),
+    ):
+        if kind.startswith("ji") and not r.has_client:
+            continue
+        kernel = await Kernel.start(r.group)
+        owned.append(kernel)
+        await kernel.command(cmd="open", timeout=60, **open_cmd)
+        systems.append(System(label, kind, {"kernel": kernel, "sync": sync}))
+    return systems
+
+
+async def stop(r: Run, owned: list[Any]) -> None:
+    for thing in reversed(owned):
+        if isinstance(thing, Kernel):
+            await thing.stop()
+        elif hasattr(thing, "ask"):
+            await r.stop(thing)
+        else:
+            thing.stop()
+
+
+async def calls(s: System, n: int) -> list[float]:
+    kernel: Kernel = s.workers["kernel"]
+    reply = await kernel.command(cmd="run", n=n, sync=s.workers["sync"])
+    return list(reply["lat_us"])
+
+
+async def measure(r: Run, systems: list[System], n: int, warmup: int) -> dict[str, list[float]]:
+    """Interleaved repeats; every call's latency per system, for the p99 over all calls."""
+    every: dict[str, list[float]] = {s.kind: [] for s in systems}
+    for s in systems:
+        await calls(s, warmup)
+    for rep in range(r.repeats):
+        for s in rotate(systems, rep):
+            lat = await calls(s, n)
+            every[s.kind].extend(lat)
+            stats: dict[str, Any] = summarize_latencies(lat)
+            stats["calls_per_s"] = len(lat) / (sum(lat) / 1e6)
+            s.runs.append(stats)
+    return every
+
+
+def rows(systems: list[System], every: dict[str, list[float]]) -> list[Row]:
+    summaries = {s.kind: summarize_runs(s.runs) for s in systems}
+    p99_all = {kind: percentile(lat, 99) for kind, lat in every.items()}
+    out = []
+    for s in systems:
+        summary = summaries[s.kind]
+        row = Row(s.name, {**summary, "p99_all": p99_all[s.kind]})
+        if s.kind != "nats" and "nats" in summaries:
+            nats = summaries["nats"]
+            row.ratios["NATS p50"] = ratio(summary["p50"]["median"], nats["p50"]["median"])
+            row.ratios["NATS p99"] = ratio(summary["p99"]["median"], nats["p99"]["median"])
+            row.ratios["NATS p99 of all calls"] = ratio(p99_all[s.kind], p99_all["nats"])
+        out.append(row)
+    return out
+
+
+async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
+    n = r.size(300, 4000)
+    owned: list[Any] = []
+    try:
+        systems = await start(r, owned)
+        every = await measure(r, systems, n, warmup=r.size(100, 500))
+    finally:
+        await stop(r, owned)
+    table = rows(systems, every)
+    result = ScenarioResult(
+        "kernel",
+        "9. Invoke round trip from a notebook kernel",
+        f"{n} sequential calls per repeat after warm-up ({n * r.repeats} in all per system); "
+        "arguments `{a: 1, b: 'hello', c: [1, 2, 3]}`, the handler returns them. What is "
+        "compared: the caller's loop runs in a cell of a real ipykernel for every system "
+        "(one kernel per row, started by jupyter_client's KernelManager), handler and broker "
+        "are separate plain processes (the project's client's `def` handler and the hub; a "
+        "nats-py responder and nats-server), the payload is the same JSON. The sync row "
+        "blocks the kernel's main thread per call, as a cell calling `io.methods.invoke` "
+        "does; nats-py has no sync API, so both project rows divide by the same awaited NATS "
+        "row. p50/p99 per repeat (median [min-max] over the repeats); 'p99 of all calls' "
+        "pools every repeat's calls.",
+        COLUMNS,
+        table,
+    )
+    targets = []
+    async_row = next((row for row in table if "ainvoke" in row.system), None)
+    if async_row is not None:
+        p50 = async_row.ratios.get("NATS p50", float("nan"))
+        p99 = async_row.ratios.get("NATS p99", float("nan"))
+        targets += [
+            Target(
+                "Invoke p50 in a kernel, `await ainvoke`",
+                "\u2264 1.2\u00d7 NATS p50 in a kernel",
+                f"{p50:.2f}\u00d7",
+                p50 <= 1.2,
+            ),
+            Target(
+                "Invoke p99 in a kernel, `await ainvoke`",
+                "\u2264 2\u00d7 NATS p99 in a kernel",
+                f"{p99:.2f}\u00d7",
+                p99 <= 2.0,
+            ),
+        ]
+    return result, targets
