@@ -1,4 +1,5 @@
-"""Scenario 9: invoke round trip with the caller inside a real ipykernel, the notebook's path.
+"""Scenario 9: notebook kernels. Invoke round trip with the caller inside a real ipykernel,
+the notebook's path; and a value written in one notebook, seen by a callback in another.
 
 The caller's timing loop runs in a cell of an ipykernel started with jupyter_client's
 KernelManager (``benchmarks/kernels.py``, ``benchmarks/in_kernel.py``): the project's client
@@ -7,6 +8,13 @@ io.methods.ainvoke`` and with the sync ``io.methods.invoke``; and nats-py reques
 awaited in a cell of its own kernel (nats-py has no sync API). Handler and broker are as in
 scenario 1: a plain ``def`` handler of the project's client in its own process on a standalone
 hub, a nats-py responder in its own process on nats-server.
+
+Notebook to notebook: the async caller's kernel sets a context with the sync
+``io.contexts.set`` (which waits for the hub's new version) and the sync caller's kernel
+follows it with ``io.contexts.subscribe``; the NATS caller's kernel publishes the same value
+and waits for the server (``flush``), and a fourth kernel's subscription callback receives
+it. Each value carries its writer's ``time.monotonic()``; the reader's callback takes the
+difference. Writers pause ``INTERVAL`` seconds between values, alike on both systems.
 """
 
 from __future__ import annotations
@@ -19,6 +27,19 @@ from ..runner import Run, System, rotate
 from ..stats import percentile, ratio, summarize_latencies, summarize_runs
 from ..worker import METHOD
 
+#: pause between two values a notebook writes (both systems)
+INTERVAL = 0.002
+#: the context (project) and the subject (NATS) the notebooks write
+NOTEBOOK_NAME = "bench.notebook"
+
+NOTEBOOK_COLUMNS = [
+    Column("p50", "p50 (µs)"),
+    Column("p99", "p99 (µs)"),
+    Column("mean", "mean (µs)"),
+    Column("missed", "missed", ".0f", spread=False),
+    Column("out_of_order", "out of order", ".0f", spread=False),
+]
+
 COLUMNS = [
     Column("p50", "p50 (µs)"),
     Column("p99", "p99 (µs)"),
@@ -28,43 +49,57 @@ COLUMNS = [
 ]
 
 
-async def start(r: Run, owned: list[Any]) -> list[System]:
-    """The systems; what is to be stopped afterwards (hub, workers, kernels) goes to
-    ``owned`` as soon as it is started."""
+async def start(r: Run, owned: list[Any]) -> tuple[list[System], list[System]]:
+    """The invoke systems and the notebook-to-notebook systems; what is to be stopped
+    afterwards (hub, workers, kernels) goes to ``owned`` as soon as it is started."""
     hub = r.hub()
     owned.append(hub)
     owned.append(
         await r.worker("ji-handler", url=hub.url_with_token, token=hub.token, method=METHOD)
     )
     owned.append(await r.worker("nats-responder", url=r.nats.url))
-    systems = []
-    for kind, label, sync, open_cmd in (
-        (
-            "ji-async",
-            "jupyter_interop client in a kernel, `await io.methods.ainvoke`",
-            False,
-            {"system": "ji", "url": hub.url_with_token, "token": hub.token, "method": METHOD},
-        ),
-        (
-            "ji-sync",
-            "jupyter_interop client in a kernel, sync `io.methods.invoke`",
-            True,
-            {"system": "ji", "url": hub.url_with_token, "token": hub.token, "method": METHOD},
-        ),
-        (
-            "nats",
-            "NATS request/reply (nats-py) in a kernel, `await nc.request`",
-            False,
-            {"system": "nats", "url": r.nats.url},
-        ),
+    ji = {"system": "ji", "url": hub.url_with_token, "token": hub.token, "method": METHOD}
+    nats = {"system": "nats", "url": r.nats.url, "name": NOTEBOOK_NAME}
+    kernels: dict[str, Kernel] = {}
+    for key, open_cmd in (
+        ("ji-async", {**ji, "application": "bench-notebook-a", "writer": True}),
+        ("ji-sync", {**ji, "application": "bench-notebook-b", "reader": True}),
+        ("nats", nats),
+        ("nats-reader", {**nats, "reader": True}),
     ):
-        if kind.startswith("ji") and not r.has_client:
+        if key.startswith("ji") and not r.has_client:
             continue
         kernel = await Kernel.start(r.group)
         owned.append(kernel)
-        await kernel.command(cmd="open", timeout=60, **open_cmd)
-        systems.append(System(label, kind, {"kernel": kernel, "sync": sync}))
-    return systems
+        await kernel.command(cmd="open", timeout=60, **{"name": NOTEBOOK_NAME, **open_cmd})
+        kernels[key] = kernel
+    systems = []
+    for kind, label, sync in (
+        ("ji-async", "jupyter_interop client in a kernel, `await io.methods.ainvoke`", False),
+        ("ji-sync", "jupyter_interop client in a kernel, sync `io.methods.invoke`", True),
+        ("nats", "NATS request/reply (nats-py) in a kernel, `await nc.request`", False),
+    ):
+        if kind in kernels:
+            systems.append(System(label, kind, {"kernel": kernels[kind], "sync": sync}))
+    notebooks = []
+    if r.has_client:
+        notebooks.append(
+            System(
+                "jupyter_interop: `io.contexts.set` in kernel A → `io.contexts.subscribe` "
+                "callback in kernel B",
+                "ji",
+                {"writer": kernels["ji-async"], "reader": kernels["ji-sync"], "sync": True},
+            )
+        )
+    notebooks.append(
+        System(
+            "NATS (nats-py): `nc.publish` + `flush` in kernel A → subscription callback in "
+            "kernel B",
+            "nats",
+            {"writer": kernels["nats"], "reader": kernels["nats-reader"], "sync": False},
+        )
+    )
+    return systems, notebooks
 
 
 async def stop(r: Run, owned: list[Any]) -> None:
@@ -98,6 +133,49 @@ async def measure(r: Run, systems: list[System], n: int, warmup: int) -> dict[st
     return every
 
 
+async def one_notebook_run(s: System, run_id: int, n: int) -> dict[str, Any]:
+    writer: Kernel = s.workers["writer"]
+    reader: Kernel = s.workers["reader"]
+    await writer.command(
+        cmd="write",
+        sync=s.workers["sync"],
+        run=run_id,
+        n=n,
+        interval=INTERVAL,
+        name=NOTEBOOK_NAME,
+    )
+    reply = await reader.command(cmd="collect", run=run_id, n=n)
+    stats: dict[str, Any] = summarize_latencies(reply["lat_us"])
+    stats["missed"] = float(reply["missed"])
+    stats["out_of_order"] = float(reply["out_of_order"])
+    return stats
+
+
+async def measure_notebooks(r: Run, systems: list[System], n: int) -> None:
+    run_id = 0
+    for s in systems:  # warm-up
+        run_id += 1
+        await one_notebook_run(s, run_id, min(n, 50))
+    for rep in range(r.repeats):
+        for s in rotate(systems, rep):
+            run_id += 1
+            s.runs.append(await one_notebook_run(s, run_id, n))
+
+
+def notebook_rows(systems: list[System]) -> list[Row]:
+    summaries = {s.kind: summarize_runs(s.runs) for s in systems}
+    out = []
+    for s in systems:
+        summary = summaries[s.kind]
+        row = Row(s.name, summary)
+        if s.kind != "nats" and "nats" in summaries:
+            nats = summaries["nats"]
+            row.ratios["NATS p50"] = ratio(summary["p50"]["median"], nats["p50"]["median"])
+            row.ratios["NATS p99"] = ratio(summary["p99"]["median"], nats["p99"]["median"])
+        out.append(row)
+    return out
+
+
 def rows(systems: list[System], every: dict[str, list[float]]) -> list[Row]:
     summaries = {s.kind: summarize_runs(s.runs) for s in systems}
     p99_all = {kind: percentile(lat, 99) for kind, lat in every.items()}
@@ -116,16 +194,18 @@ def rows(systems: list[System], every: dict[str, list[float]]) -> list[Row]:
 
 async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
     n = r.size(300, 4000)
+    n_notebook = r.size(200, 1000)
     owned: list[Any] = []
     try:
-        systems = await start(r, owned)
+        systems, notebooks = await start(r, owned)
         every = await measure(r, systems, n, warmup=r.size(100, 500))
+        await measure_notebooks(r, notebooks, n_notebook)
     finally:
         await stop(r, owned)
     table = rows(systems, every)
     result = ScenarioResult(
         "kernel",
-        "9. Invoke round trip from a notebook kernel",
+        "9. Notebook kernels: invoke round trip, and notebook A → notebook B",
         f"{n} sequential calls per repeat after warm-up ({n * r.repeats} in all per system); "
         "arguments `{a: 1, b: 'hello', c: [1, 2, 3]}`, the handler returns them. What is "
         "compared: the caller's loop runs in a cell of a real ipykernel for every system "
@@ -138,6 +218,20 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
         "pools every repeat's calls.",
         COLUMNS,
         table,
+    )
+    nb_rows = notebook_rows(notebooks)
+    result.description += (
+        f"\n\n**Notebook A → notebook B** (second table): {n_notebook} values per repeat, "
+        f"{INTERVAL * 1000:.0f} ms apart; latency from the writer's clock just before the "
+        "write to the reader's callback (both kernels on one machine, one monotonic clock). "
+        "What is compared: two real kernels per system and the same JSON value (run, seq, "
+        "send time, 64 characters); each writer waits for its broker every time (`set` for "
+        "the hub's new version, `flush` for nats-server's answer). 'missed': values a "
+        "context folded into a later one (a context reader sees the latest value, not every "
+        "value), median over the repeats."
+    )
+    result.extra_tables.append(
+        {"title": "Notebook A → notebook B", "columns": NOTEBOOK_COLUMNS, "rows": nb_rows}
     )
     targets = []
     async_row = next((row for row in table if "ainvoke" in row.system), None)
@@ -158,4 +252,15 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
                 p99 <= 2.0,
             ),
         ]
+    nb_row = next((row for row in nb_rows if row.system.startswith("jupyter_interop")), None)
+    if nb_row is not None:
+        value = nb_row.ratios.get("NATS p50", float("nan"))
+        targets.append(
+            Target(
+                "Notebook A set → notebook B callback, p50",
+                "report (against NATS publish → callback, in kernels)",
+                f"{value:.2f}\u00d7",
+                None,
+            )
+        )
     return result, targets
