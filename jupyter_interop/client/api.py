@@ -38,6 +38,8 @@ from .dispatch import Dispatcher, OutputTarget, capture_output_target
 from .errors import ArgumentError
 from .instance import Instance
 from .iothread import CallerLoop, LoopHost, current_io_thread, io_thread
+from .method_invoker import Invoker
+from .method_server import MethodServer
 from .methods import Methods
 from .negotiation import connection_status
 from .registry import Registry
@@ -218,8 +220,9 @@ class Interop(LoggingConfigurable):
         )
         session = self._session = ClientSession(self, self._io, conn, dispatcher)
         conn.add_ready_hook(session.registry.add_self)
-        self.methods = Methods(session)
-        self.streams = Streams(session, self.methods)
+        server, invoker = MethodServer(session), Invoker(session)
+        self.methods = Methods(session, server, invoker)
+        self.streams = Streams(session, server, invoker)
         self.contexts = Contexts(session)
         self.channels = Channels(session, self.contexts)
         self.bus = Bus(session)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from .discovery import RuntimeHub
-    from .methods import InvocationErrorEntry, InvocationResult
+    from .method_invoker import InvocationErrorEntry, InvocationResult
 
 __all__ = [
     "AmbiguousHubError",

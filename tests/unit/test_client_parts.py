@@ -18,7 +18,7 @@ from jupyter_interop.client.contexts import _apply, _commands, _paths, adapt_cal
 from jupyter_interop.client.discovery import find_hub
 from jupyter_interop.client.errors import ArgumentError, DiscoveryError
 from jupyter_interop.client.instance import Instance, matches, normalize_filter
-from jupyter_interop.client.methods import parse_target
+from jupyter_interop.client.method_invoker import parse_target
 from jupyter_interop.hub.contexts import apply_delta
 
 # ---------------------------------------------------------------------- discovery

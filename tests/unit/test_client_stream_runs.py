@@ -13,11 +13,12 @@ import orjson
 import pytest
 from clientkit import FakeClient, fake_session
 
-from jupyter_interop.client import streams as streams_module
+from jupyter_interop.client import stream_subscriber as streams_module
 from jupyter_interop.client.dispatch import Dispatcher
 from jupyter_interop.client.instance import Instance
-from jupyter_interop.client.methods import Methods
-from jupyter_interop.client.streams import StreamData, Streams, Subscription
+from jupyter_interop.client.method_invoker import Invoker
+from jupyter_interop.client.stream_subscriber import Subscriber
+from jupyter_interop.client.streams import StreamData, Subscription
 
 
 def event(sub_id: str, n: Any, oob: bool = False) -> dict[str, Any]:
@@ -105,12 +106,12 @@ def test_run_handlers_are_refused_for_replies_and_taken_keys() -> None:
     asyncio.run(main())
 
 
-def services(client: FakeClient) -> Streams:
+def services(client: FakeClient) -> Subscriber:
     session = fake_session(client)
-    return Streams(session, Methods(session))
+    return Subscriber(session, Invoker(session))
 
 
-def subscription(streams: Streams, sub_id: str, server: Instance) -> Subscription:
+def subscription(streams: Subscriber, sub_id: str, server: Instance) -> Subscription:
     sub = Subscription(streams, "S", {"k": 1}, "best", 1.0, 1.0, None)
     sub._servers[sub_id] = server
     streams._subscribed[sub_id] = sub
