@@ -7,8 +7,18 @@ from typing import Any
 
 import orjson
 
-from ..protocol import ProtocolError, Reason
+from ..protocol import ProtocolError, Reason, messages
 from ..protocol.addressed import Template
+from ..protocol.wire import (
+    ADD_INTEREST_TYPE,
+    AGM_DOMAIN,
+    EVENT_MANY_TYPE,
+    EVENT_TYPE,
+    INVOKE_TYPE,
+    REMOVE_INTEREST_TYPE,
+    RESULT_TYPE,
+    SUBSCRIPTION_CANCELLED_TYPE,
+)
 from ._fields import field, ident, optional
 from ._services import Handler, HubServices
 from .connection import Outgoing, PeerConn
@@ -240,7 +250,7 @@ class AgmDomain:
         server_id = ident(msg, "server_id")
         method_id = ident(msg, "method_id")
         server = self.hub.peers.get(server_id)
-        if server is None or "agm" not in server.domains:
+        if server is None or AGM_DOMAIN not in server.domains:
             raise ProtocolError(uri, f"Unable to find server with id {server_id}")
         method = server.methods.get(method_id)
         if method is None:
@@ -259,8 +269,8 @@ class AgmDomain:
         server.serving_calls = with_id(server.serving_calls, invocation_id)
         peer.calling = with_id(peer.calling, invocation_id)
         invoke: Message = {
-            "domain": "agm",
-            "type": "invoke",
+            "domain": AGM_DOMAIN,
+            "type": INVOKE_TYPE,
             "peer_id": server.peer_id,
             "invocation_id": invocation_id,
             "method_id": method_id,
@@ -293,8 +303,8 @@ class AgmDomain:
             (
                 call.caller.conn,
                 {
-                    "domain": "agm",
-                    "type": "result",
+                    "domain": AGM_DOMAIN,
+                    "type": RESULT_TYPE,
                     "request_id": call.request_id,
                     "peer_id": call.caller.peer_id,
                     "result": {} if result is None else result,
@@ -305,17 +315,9 @@ class AgmDomain:
     def _fail_call(
         self, call: Call, uri: str, reason: str, out: Outgoing, context: Any = None
     ) -> None:
-        error: Message = {
-            "domain": "agm",
-            "type": "error",
-            "request_id": call.request_id,
-            "peer_id": call.caller.peer_id,
-            "reason_uri": uri,
-            "reason": reason,
-        }
-        if context is not None:
-            error["context"] = context
-        out.append((call.caller.conn, error))
+        caller = call.caller
+        error = messages.error(AGM_DOMAIN, call.request_id, caller.peer_id, uri, reason, context)
+        out.append((caller.conn, error))
 
     def _error(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         """A server's error: a failed invocation or a rejected subscription (same request_id)."""
@@ -356,8 +358,8 @@ class AgmDomain:
             (
                 server.conn,
                 {
-                    "domain": "agm",
-                    "type": "add-interest",
+                    "domain": AGM_DOMAIN,
+                    "type": ADD_INTEREST_TYPE,
                     "peer_id": server.peer_id,
                     "subscription_id": sub_id,
                     "method_id": method_id,
@@ -389,18 +391,11 @@ class AgmDomain:
             )
         sub.stream_id = stream_id
         self.branches.setdefault((peer.peer_id, stream_id), {})[sub.subscription_id] = sub
-        out.append(
-            (
-                sub.subscriber.conn,
-                {
-                    "domain": "agm",
-                    "type": "subscribed",
-                    "request_id": sub.request_id,
-                    "peer_id": sub.subscriber.peer_id,
-                    "subscription_id": sub.subscription_id,
-                },
-            )
+        subscriber = sub.subscriber
+        accepted = messages.subscribed(
+            AGM_DOMAIN, sub.request_id, subscriber.peer_id, sub.subscription_id
         )
+        out.append((subscriber.conn, accepted))
 
     def _publish(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         stream_id = ident(msg, "stream_id")
@@ -435,8 +430,8 @@ class AgmDomain:
                     (
                         subscriber.conn,
                         {
-                            "domain": "agm",
-                            "type": "event-many",
+                            "domain": AGM_DOMAIN,
+                            "type": EVENT_MANY_TYPE,
                             "peer_id": subscriber.peer_id,
                             "subscription_id": sub.subscription_id,
                             "items": items,
@@ -493,19 +488,9 @@ class AgmDomain:
                     del self.branches[key]
 
     def _subscribe_failed(self, sub: StreamRoute, uri: str, reason: str, out: Outgoing) -> None:
-        out.append(
-            (
-                sub.subscriber.conn,
-                {
-                    "domain": "agm",
-                    "type": "error",
-                    "request_id": sub.request_id,
-                    "peer_id": sub.subscriber.peer_id,
-                    "reason_uri": uri,
-                    "reason": reason,
-                },
-            )
-        )
+        subscriber = sub.subscriber
+        error = messages.error(AGM_DOMAIN, sub.request_id, subscriber.peer_id, uri, reason)
+        out.append((subscriber.conn, error))
 
     def _cancel_for_subscriber(
         self, sub: StreamRoute, uri: str, reason: str, out: Outgoing
@@ -519,8 +504,8 @@ class AgmDomain:
             (
                 sub.subscriber.conn,
                 {
-                    "domain": "agm",
-                    "type": "subscription-cancelled",
+                    "domain": AGM_DOMAIN,
+                    "type": SUBSCRIPTION_CANCELLED_TYPE,
                     "peer_id": sub.subscriber.peer_id,
                     "subscription_id": sub.subscription_id,
                     "reason_uri": uri,
@@ -536,8 +521,8 @@ class AgmDomain:
             (
                 sub.server.conn,
                 {
-                    "domain": "agm",
-                    "type": "remove-interest",
+                    "domain": AGM_DOMAIN,
+                    "type": REMOVE_INTEREST_TYPE,
                     "peer_id": sub.server.peer_id,
                     "subscription_id": sub.subscription_id,
                     "method_id": sub.method_id,
@@ -557,8 +542,8 @@ def _event(
     return (
         subscriber.conn,
         {
-            "domain": "agm",
-            "type": "event",
+            "domain": AGM_DOMAIN,
+            "type": EVENT_TYPE,
             "peer_id": subscriber.peer_id,
             "subscription_id": sub.subscription_id,
             "oob": oob,

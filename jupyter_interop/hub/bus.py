@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..protocol import ProtocolError, Reason
+from ..protocol import ProtocolError, Reason, messages
+from ..protocol.wire import BUS_DOMAIN, EVENT_TYPE
 from ._fields import field, ident, optional
 from ._services import Handler, HubServices
 from .connection import Outgoing
@@ -96,8 +97,8 @@ class BusDomain:
                 (
                     sub.peer.conn,
                     {
-                        "domain": "bus",
-                        "type": "event",
+                        "domain": BUS_DOMAIN,
+                        "type": EVENT_TYPE,
                         "peer_id": sub.peer.peer_id,
                         "subscription_id": sub.subscription_id,
                         "publisher-identity": peer.identity,
@@ -127,18 +128,10 @@ class BusDomain:
             self._match_cache.clear()
         else:
             self.exact.setdefault(topic, {})[sub.subscription_id] = sub
-        out.append(
-            (
-                peer.conn,
-                {
-                    "domain": "bus",
-                    "type": "subscribed",
-                    "request_id": msg.get("request_id"),
-                    "peer_id": peer.peer_id,
-                    "subscription_id": sub.subscription_id,
-                },
-            )
+        reply = messages.subscribed(
+            BUS_DOMAIN, msg.get("request_id"), peer.peer_id, sub.subscription_id
         )
+        out.append((peer.conn, reply))
 
     def _unsubscribe(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         sub_id = ident(msg, "subscription_id")

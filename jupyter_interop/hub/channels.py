@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..protocol import ProtocolError, Reason
+from ..protocol import ProtocolError, Reason, messages
 from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem
+from ..protocol.wire import CHANNEL_CHANGE_REQUEST_TYPE, CHANNELS_EXTENSION, GLOBAL_DOMAIN
 from ._fields import ident
 from ._services import HubServices
 from .connection import Outgoing
@@ -79,39 +80,22 @@ class ChannelRegistry:
         return channel
 
     def _announce(self, peer: Peer, out: Outgoing) -> None:
+        application, channel = peer.identity.get("application"), peer.channel
         for other in self.hub.peers.values():
-            if other.extensions.get("channels"):
-                out.append(
-                    (
-                        other.conn,
-                        {
-                            "domain": "global",
-                            "type": "channel-membership",
-                            "peer_id": other.peer_id,
-                            "member_id": peer.peer_id,
-                            "application": peer.identity.get("application"),
-                            "channel": peer.channel,
-                        },
-                    )
+            if other.extensions.get(CHANNELS_EXTENSION):
+                notice = messages.channel_membership(
+                    other.peer_id, peer.peer_id, application, channel
                 )
+                out.append((other.conn, notice))
 
     def announce_members_to(self, peer: Peer, out: Outgoing) -> None:
         """After ``welcome``: who is on which channel now (later changes arrive one by one)."""
         for other in self.hub.peers.values():
             if other.channel is not None and other is not peer:
-                out.append(
-                    (
-                        peer.conn,
-                        {
-                            "domain": "global",
-                            "type": "channel-membership",
-                            "peer_id": peer.peer_id,
-                            "member_id": other.peer_id,
-                            "application": other.identity.get("application"),
-                            "channel": other.channel,
-                        },
-                    )
+                notice = messages.channel_membership(
+                    peer.peer_id, other.peer_id, other.identity.get("application"), other.channel
                 )
+                out.append((peer.conn, notice))
 
     def handle_changed(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         """A peer tells the hub which channel it is on now (``null``: none)."""
@@ -126,7 +110,7 @@ class ChannelRegistry:
         target = self.hub.peers.get(target_id)
         if target is None:
             raise ProtocolError(Reason.INVALID_MESSAGE, f"No peer with id {target_id}")
-        if not target.extensions.get("channels"):
+        if not target.extensions.get(CHANNELS_EXTENSION):
             raise ProtocolError(
                 Reason.INVALID_MESSAGE,
                 f"Peer {target_id} does not follow channel requests (no channels extension)",
@@ -135,8 +119,8 @@ class ChannelRegistry:
             (
                 target.conn,
                 {
-                    "domain": "global",
-                    "type": "channel-change-request",
+                    "domain": GLOBAL_DOMAIN,
+                    "type": CHANNEL_CHANGE_REQUEST_TYPE,
                     "peer_id": target.peer_id,
                     "channel": channel,
                     "requested_by": peer.peer_id,

@@ -19,10 +19,18 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol import ProtocolError, Reason
+from ..protocol import ProtocolError, Reason, messages
 from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem
 from ..protocol.deltas import apply_delta, copy_data
 from ..protocol.limits import path_too_deep, too_deep_error
+from ..protocol.wire import (
+    CONTEXT_ADDED_TYPE,
+    CONTEXT_CREATED_TYPE,
+    CONTEXT_DESTROYED_TYPE,
+    CONTEXT_UPDATED_TYPE,
+    GLOBAL_DOMAIN,
+    SUBSCRIBED_CONTEXT_TYPE,
+)
 from ._fields import field as msg_field
 from ._fields import ident, optional
 from ._services import Handler, HubServices
@@ -232,22 +240,19 @@ class ContextDomain:
         if failure is None or not failure.covers(item.seq):
             return item.message
         reply = item.message
-        return {
-            "domain": reply.get("domain", "global"),
-            "type": "error",
-            "request_id": reply.get("request_id"),
-            "peer_id": reply.get("peer_id"),
-            "reason_uri": Reason.CONTEXT_FAILURE,
-            "reason": (
-                f"Context {item.name!r} was changed in memory and sent to its subscribers, "
-                f"but could not be stored: {failure.message}"
-            ),
-        }
+        return messages.error(
+            reply.get("domain", GLOBAL_DOMAIN),
+            reply.get("request_id"),
+            reply.get("peer_id"),
+            Reason.CONTEXT_FAILURE,
+            f"Context {item.name!r} was changed in memory and sent to its subscribers, "
+            f"but could not be stored: {failure.message}",
+        )
 
     def _context_added(self, peer: Peer, ctx: Context) -> Message:
         return {
             "domain": peer.context_domain,
-            "type": "context-added",
+            "type": CONTEXT_ADDED_TYPE,
             "peer_id": peer.peer_id,
             "creator_id": ctx.creator_id,
             "context_id": ctx.context_id,
@@ -283,8 +288,8 @@ class ContextDomain:
 
     def _subscribed(self, peer: Peer, msg: Message, ctx: Context) -> Message:
         return {
-            "domain": msg.get("domain", "global"),
-            "type": "subscribed-context",
+            "domain": msg.get("domain", GLOBAL_DOMAIN),
+            "type": SUBSCRIBED_CONTEXT_TYPE,
             "request_id": msg.get("request_id"),
             "peer_id": peer.peer_id,
             "context_id": ctx.context_id,
@@ -340,8 +345,8 @@ class ContextDomain:
         for other in self.hub.peers.values():
             self._send(out, other, self._context_added(other, ctx))
         created: Message = {
-            "domain": msg.get("domain", "global"),
-            "type": "context-created",
+            "domain": msg.get("domain", GLOBAL_DOMAIN),
+            "type": CONTEXT_CREATED_TYPE,
             "request_id": msg.get("request_id"),
             "peer_id": peer.peer_id,
             "context_id": ctx.context_id,
@@ -379,7 +384,7 @@ class ContextDomain:
                 member,
                 {
                     "domain": member.context_domain,
-                    "type": "context-updated",
+                    "type": CONTEXT_UPDATED_TYPE,
                     "peer_id": member.peer_id,
                     "updater_id": peer.peer_id,
                     "context_id": ctx.context_id,
@@ -431,7 +436,7 @@ class ContextDomain:
                 other,
                 {
                     "domain": other.context_domain,
-                    "type": "context-destroyed",
+                    "type": CONTEXT_DESTROYED_TYPE,
                     "peer_id": other.peer_id,
                     "context_id": ctx.context_id,
                     "name": ctx.name,

@@ -19,8 +19,27 @@ from traitlets import Any as AnyTrait
 from traitlets import Dict, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from ..protocol import ProtocolError, Reason
-from ..protocol.wire import SHM_PROOF_TYPE, SUPPORTED_EXTENSIONS
+from ..protocol import ProtocolError, Reason, messages
+from ..protocol.wire import (
+    AGM_DOMAIN,
+    BUS_DOMAIN,
+    CHANNEL_CHANGED_TYPE,
+    CONTEXT_DOMAIN,
+    CREATE_TOKEN_TYPE,
+    DOMAINS,
+    EXTENSIONS_KEY,
+    GLOBAL_DOMAIN,
+    HELLO_TYPE,
+    JOIN_TYPE,
+    LEAVE_TYPE,
+    METRICS_DOMAIN,
+    MOVE_TO_CHANNEL_TYPE,
+    PING_TYPE,
+    SHM_PROOF_TYPE,
+    SUPPORTED_EXTENSIONS,
+    TOKEN_TYPE,
+    WELCOME_TYPE,
+)
 from ._fields import field, optional
 from ._services import Handler
 from .agm import AgmDomain
@@ -34,10 +53,10 @@ from .views import HubViews
 __all__ = ["AVAILABLE_DOMAINS", "SUPPORTED_EXTENSIONS", "InteropHub"]
 
 AVAILABLE_DOMAINS: list[Message] = [
-    {"uri": "agm", "version": 1, "description": "Interop methods and streams"},
-    {"uri": "bus", "version": 1, "description": "Publish/subscribe on topics"},
-    {"uri": "context", "version": 2, "description": "Shared contexts"},
-    {"uri": "metrics", "version": 1, "description": "Accepted and discarded"},
+    {"uri": AGM_DOMAIN, "version": 1, "description": "Interop methods and streams"},
+    {"uri": BUS_DOMAIN, "version": 1, "description": "Publish/subscribe on topics"},
+    {"uri": CONTEXT_DOMAIN, "version": 2, "description": "Shared contexts"},
+    {"uri": METRICS_DOMAIN, "version": 1, "description": "Accepted and discarded"},
 ]
 
 class InteropHub(LoggingConfigurable):
@@ -101,22 +120,22 @@ class InteropHub(LoggingConfigurable):
         self.views = HubViews(self)
         #: (domain, type) -> handler: every message of an authenticated peer goes through it
         self._handlers: dict[tuple[str, str], Handler] = {
-            ("global", "join"): self._join,
-            ("global", "leave"): self._leave,
-            ("global", "create-token"): self._create_token,
-            ("global", "ping"): lambda peer, msg, out: None,
-            ("global", "hello"): self._hello_again,
-            ("global", "channel-changed"): self.channel_registry.handle_changed,
-            ("global", "move-to-channel"): self.channel_registry.handle_move,
-            ("global", SHM_PROOF_TYPE): self._shm_proof,
+            (GLOBAL_DOMAIN, JOIN_TYPE): self._join,
+            (GLOBAL_DOMAIN, LEAVE_TYPE): self._leave,
+            (GLOBAL_DOMAIN, CREATE_TOKEN_TYPE): self._create_token,
+            (GLOBAL_DOMAIN, PING_TYPE): lambda peer, msg, out: None,
+            (GLOBAL_DOMAIN, HELLO_TYPE): self._hello_again,
+            (GLOBAL_DOMAIN, CHANNEL_CHANGED_TYPE): self.channel_registry.handle_changed,
+            (GLOBAL_DOMAIN, MOVE_TO_CHANNEL_TYPE): self.channel_registry.handle_move,
+            (GLOBAL_DOMAIN, SHM_PROOF_TYPE): self._shm_proof,
         }
-        for domain in ("global", "context"):
+        for domain in (GLOBAL_DOMAIN, CONTEXT_DOMAIN):
             for mtype, handler in self.contexts.handlers.items():
                 self._handlers[(domain, mtype)] = handler
         for mtype, handler in self.agm.handlers.items():
-            self._handlers[("agm", mtype)] = handler
+            self._handlers[(AGM_DOMAIN, mtype)] = handler
         for mtype, handler in self.bus.handlers.items():
-            self._handlers[("bus", mtype)] = handler
+            self._handlers[(BUS_DOMAIN, mtype)] = handler
         if self.store is not None:
             self.contexts.load(self.store.load())
         self.channel_registry.ensure_channel_contexts(self.channels)
@@ -142,9 +161,9 @@ class InteropHub(LoggingConfigurable):
         peer = self._by_conn.get(conn)
         try:
             mtype = field(message, "type", str)
-            domain = optional(message, "domain", str, "global")
+            domain = optional(message, "domain", str, GLOBAL_DOMAIN)
             if peer is None:
-                if domain == "global" and mtype == "hello":
+                if domain == GLOBAL_DOMAIN and mtype == HELLO_TYPE:
                     self._hello(conn, message, out)
                     return out
                 conn.close_reason = "not authenticated"
@@ -154,9 +173,9 @@ class InteropHub(LoggingConfigurable):
                 )
             handler = self._handlers.get((domain, mtype))
             if handler is None:
-                if domain == "metrics":
+                if domain == METRICS_DOMAIN:
                     return out  # metrics are accepted and discarded
-                if domain not in ("global", "agm", "bus", "context"):
+                if domain not in DOMAINS:
                     raise ProtocolError(Reason.UNKNOWN_DOMAIN, f"Unknown domain {domain!r}")
                 raise ProtocolError(
                     _unhandled_uri(domain), f"Unknown message type {mtype!r} in domain {domain!r}"
@@ -185,9 +204,9 @@ class InteropHub(LoggingConfigurable):
         """A GW3 ``error`` for a request that failed, logged once."""
         message = message if isinstance(message, dict) else {}
         peer = self._by_conn.get(conn)
-        domain = message.get("domain") if isinstance(message.get("domain"), str) else "global"
-        if domain not in ("global", "agm", "bus", "context", "metrics"):
-            domain = "global"
+        domain = message.get("domain") if isinstance(message.get("domain"), str) else GLOBAL_DOMAIN
+        if domain not in DOMAINS and domain != METRICS_DOMAIN:
+            domain = GLOBAL_DOMAIN
         self.log.info(
             "Interop: refused %r from %s: %s (%s)",
             message.get("type"),
@@ -195,16 +214,14 @@ class InteropHub(LoggingConfigurable):
             error.reason,
             error.reason_uri,
         )
-        reply: Message = {
-            "domain": domain,
-            "type": "error",
-            "request_id": message.get("request_id"),
-            "peer_id": peer.peer_id if peer else None,
-            "reason_uri": error.reason_uri,
-            "reason": error.reason,
-        }
-        if error.context is not None:
-            reply["context"] = error.context
+        reply = messages.error(
+            domain,
+            message.get("request_id"),
+            peer.peer_id if peer else None,
+            error.reason_uri,
+            error.reason,
+            error.context,
+        )
         return [(conn, reply)]
 
     def close(self, conn: PeerConn, reason: str = "Peer has been removed") -> Outgoing:
@@ -242,13 +259,11 @@ class InteropHub(LoggingConfigurable):
         out.append((peer.conn, message))
 
     def success(self, out: Outgoing, peer: Peer, request: Message, **extra: Any) -> None:
-        reply: Message = {
-            "domain": request.get("domain", "global"),
-            "type": "success",
-            "request_id": request.get("request_id"),
-            "peer_id": peer.peer_id,
-        }
-        reply.update(extra)
+        reply = messages.success(
+            request.get("domain", GLOBAL_DOMAIN), request.get("request_id"), peer.peer_id
+        )
+        if extra:
+            reply.update(extra)
         out.append((peer.conn, reply))
 
     def peers_in(self, domain: str) -> list[Peer]:
@@ -304,7 +319,7 @@ class InteropHub(LoggingConfigurable):
                 )
         peer_id = self.new_id("p")
         resolved = self._resolve_identity(conn, identity, peer_id)
-        ext_request = (msg.get("extensions") or {}).get("jupyter_interop")
+        ext_request = (msg.get("extensions") or {}).get(EXTENSIONS_KEY)
         extensions: dict[str, Any] = {}
         if isinstance(ext_request, dict):
             extensions = {k: True for k in SUPPORTED_EXTENSIONS if ext_request.get(k)}
@@ -314,12 +329,12 @@ class InteropHub(LoggingConfigurable):
             offer = self.shared_memory.offer(peer_id)
         peer = Peer(peer_id=peer_id, conn=conn, identity=resolved, extensions=extensions)
         conn.attrs["extensions"] = extensions  # the transport's framing and notices follow it
-        self._enter(peer, "context")  # implicit join in compatibility mode
+        self._enter(peer, CONTEXT_DOMAIN)  # implicit join in compatibility mode
         self.peers[peer_id] = peer
         self._by_conn[conn] = peer
         welcome: Message = {
-            "domain": "global",
-            "type": "welcome",
+            "domain": GLOBAL_DOMAIN,
+            "type": WELCOME_TYPE,
             "request_id": msg.get("request_id"),
             "peer_id": peer_id,
             "resolved_identity": resolved,
@@ -328,7 +343,7 @@ class InteropHub(LoggingConfigurable):
         }
         if extensions or offer:
             accepted = {**extensions, "shm": offer} if offer else extensions
-            welcome["extensions"] = {"jupyter_interop": accepted}
+            welcome["extensions"] = {EXTENSIONS_KEY: accepted}
         out.append((conn, welcome))
         self.contexts.announce_all(peer, out)
         if extensions.get("channels"):
@@ -360,43 +375,32 @@ class InteropHub(LoggingConfigurable):
 
     def _join(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         destination = field(msg, "destination", str)
-        if destination not in ("agm", "bus", "context", "metrics"):
+        if destination not in _JOINABLE:
             raise ProtocolError(
                 Reason.UNKNOWN_DOMAIN, f"Cannot join unknown domain {destination!r}"
             )
-        if destination == "agm" and "agm" not in peer.domains:
+        if destination == AGM_DOMAIN and AGM_DOMAIN not in peer.domains:
             self.agm.join(peer, out)
-        if destination == "context":
-            peer.context_domain = "global" if msg.get("domain", "global") == "global" else "context"
+        if destination == CONTEXT_DOMAIN:
+            joined_on = msg.get("domain", GLOBAL_DOMAIN)
+            peer.context_domain = GLOBAL_DOMAIN if joined_on == GLOBAL_DOMAIN else CONTEXT_DOMAIN
         self._enter(peer, destination)
-        reply: Message = {"domain": destination, "type": "success"}
-        reply["request_id"] = msg.get("request_id")
-        reply["peer_id"] = peer.peer_id
-        out.append((peer.conn, reply))
+        # the reply is in the joined domain
+        out.append((peer.conn, messages.success(destination, msg.get("request_id"), peer.peer_id)))
 
     def _leave(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         destination = field(msg, "destination", str)
-        if destination == "agm":
+        if destination == AGM_DOMAIN:
             self._detach_agm(peer, out)
-        elif destination == "bus":
+        elif destination == BUS_DOMAIN:
             self.bus.detach(peer)
         self._exit(peer, destination)
-        out.append(
-            (
-                peer.conn,
-                {
-                    "domain": destination,
-                    "type": "success",
-                    "request_id": msg.get("request_id"),
-                    "peer_id": peer.peer_id,
-                },
-            )
-        )
+        out.append((peer.conn, messages.success(destination, msg.get("request_id"), peer.peer_id)))
 
     def _detach_agm(self, peer: Peer, out: Outgoing) -> None:
-        if "agm" in peer.domains:
+        if AGM_DOMAIN in peer.domains:
             self.agm.detach(peer, out)
-            self._exit(peer, "agm")
+            self._exit(peer, AGM_DOMAIN)
 
     def _shm_proof(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         if self.shared_memory is None:
@@ -414,8 +418,8 @@ class InteropHub(LoggingConfigurable):
             (
                 peer.conn,
                 {
-                    "domain": "global",
-                    "type": "token",
+                    "domain": GLOBAL_DOMAIN,
+                    "type": TOKEN_TYPE,
                     "request_id": msg.get("request_id"),
                     "peer_id": peer.peer_id,
                     "token": token,
@@ -425,7 +429,9 @@ class InteropHub(LoggingConfigurable):
 
 
 #: domains a peer must ``join`` before it sends to them (contexts work on ``global`` at once)
-_JOIN_FIRST = frozenset({"agm", "bus"})
+_JOIN_FIRST = frozenset({AGM_DOMAIN, BUS_DOMAIN})
+#: what a ``join`` may name
+_JOINABLE = frozenset({AGM_DOMAIN, BUS_DOMAIN, CONTEXT_DOMAIN, METRICS_DOMAIN})
 
 _HUB_ASSIGNED_IDENTITY = frozenset({"kernelId", "notebookPath", "peerId", "machine", "user"})
 
@@ -437,7 +443,7 @@ def _notebook_name(path: str) -> str:
 
 def _unhandled_uri(domain: str) -> str:
     return {
-        "agm": Reason.AGM_UNHANDLED,
-        "bus": "bus.errors.unhandled_message",
-        "context": "context.errors.unhandled_message",
+        AGM_DOMAIN: Reason.AGM_UNHANDLED,
+        BUS_DOMAIN: Reason.BUS_UNHANDLED,
+        CONTEXT_DOMAIN: Reason.CONTEXT_UNHANDLED,
     }.get(domain, Reason.UNHANDLED)

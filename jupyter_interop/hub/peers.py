@@ -10,6 +10,7 @@ from typing import Any, cast
 import orjson
 
 from ..protocol.addressed import encoded_peer_id
+from ..protocol.wire import GLOBAL_DOMAIN
 from .connection import PeerConn
 
 Message = dict[str, Any]
@@ -82,7 +83,7 @@ class Peer:
     domains: set[str] = field(default_factory=set)
     connected_at: float = field(default_factory=time.time)
     #: domain used for context replies and events ("global" in compatibility mode)
-    context_domain: str = "global"
+    context_domain: str = GLOBAL_DOMAIN
     #: method id (as a string) -> method definition as registered on the wire
     methods: dict[str, RegisteredMethod] = field(default_factory=dict)
     #: invocation ids this peer is serving / has asked for

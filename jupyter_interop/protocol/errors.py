@@ -45,9 +45,11 @@ class Reason:
     CHANNEL_INVALID = "context.errors.invalid_channel"
     CONTEXT_DESTROYED = "context.destroyed"
     CONTEXT_PEER_LEFT = "context.peer-left"
+    CONTEXT_UNHANDLED = "context.errors.unhandled_message"
     # bus
     BUS_FAILURE = "bus.errors.failure"
     BUS_INVALID_SUBSCRIPTION = "bus.errors.invalid_subscription"
+    BUS_UNHANDLED = "bus.errors.unhandled_message"
     # connection-level
     SLOW_CONSUMER = "global.errors.slow_consumer"
     EVENTS_DROPPED = "global.events_dropped"

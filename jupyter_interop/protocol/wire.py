@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ADD_INTEREST_TYPE",
     "AGM_DOMAIN",
     "AGM_MESSAGE_TYPES",
     "BATCH_EXTENSION",
@@ -21,22 +22,51 @@ __all__ = [
     "BUS_DOMAIN",
     "BUS_MESSAGE_TYPES",
     "CHANNELS_EXTENSION",
+    "CHANNEL_CHANGED_TYPE",
+    "CHANNEL_CHANGE_REQUEST_TYPE",
+    "CHANNEL_MEMBERSHIP_TYPE",
     "CHANNEL_PREFIX",
+    "CONTEXT_ADDED_TYPE",
+    "CONTEXT_CREATED_TYPE",
+    "CONTEXT_DESTROYED_TYPE",
     "CONTEXT_DOMAIN",
     "CONTEXT_MESSAGE_TYPES",
+    "CONTEXT_UPDATED_TYPE",
+    "CREATE_TOKEN_TYPE",
     "DESKTOP_CONTEXT_ENV",
     "DOMAINS",
     "ENV_TOKEN",
     "ENV_URL",
+    "ERROR_TYPE",
+    "EVENT_MANY_TYPE",
+    "EVENT_TYPE",
     "EXTENSIONS_KEY",
     "GLOBAL_DOMAIN",
+    "HELLO_TYPE",
+    "INVOKE_TYPE",
+    "JOIN_TYPE",
+    "LEAVE_TYPE",
+    "METHODS_ADDED_TYPE",
+    "METHODS_REMOVED_TYPE",
     "METRICS_DOMAIN",
+    "MOVE_TO_CHANNEL_TYPE",
     "NOTICES_EXTENSION",
+    "PEER_ADDED_TYPE",
+    "PEER_REMOVED_TYPE",
+    "PING_TYPE",
+    "REMOVE_INTEREST_TYPE",
+    "RESULT_TYPE",
     "RUNS_EXTENSION",
     "SHM_EXTENSION",
     "SHM_PROOF_TYPE",
+    "SUBSCRIBED_CONTEXT_TYPE",
+    "SUBSCRIBED_TYPE",
+    "SUBSCRIPTION_CANCELLED_TYPE",
+    "SUCCESS_TYPE",
     "SUPPORTED_EXTENSIONS",
+    "TOKEN_TYPE",
     "VERSIONS_EXTENSION",
+    "WELCOME_TYPE",
 ]
 
 # ---------------------------------------------------------------------------- domains
@@ -122,3 +152,46 @@ ENV_URL: Final = "JUPYTER_INTEROP_URL"
 ENV_TOKEN: Final = "JUPYTER_INTEROP_TOKEN"
 #: the starting context io.Connect Desktop hands every app it starts (docs/GATEWAYS.md)
 DESKTOP_CONTEXT_ENV: Final = "_GD_STARTING_CONTEXT_"
+
+# ------------------------------------------------------- global requests (besides contexts)
+
+HELLO_TYPE: Final = "hello"
+JOIN_TYPE: Final = "join"
+LEAVE_TYPE: Final = "leave"
+CREATE_TOKEN_TYPE: Final = "create-token"
+PING_TYPE: Final = "ping"
+#: a peer with the ``channels`` extension reports the channel it is on
+CHANNEL_CHANGED_TYPE: Final = "channel-changed"
+#: asks the hub to tell another peer to move to a channel
+MOVE_TO_CHANNEL_TYPE: Final = "move-to-channel"
+
+# ------------------------------------------------------------ what the hub writes (GW3)
+# (their shapes and builders: protocol/messages.py)
+
+WELCOME_TYPE: Final = "welcome"
+TOKEN_TYPE: Final = "token"
+SUCCESS_TYPE: Final = "success"
+#: a refused request, in any domain (also what a server sends on ``agm`` for a failed call)
+ERROR_TYPE: Final = "error"
+PEER_ADDED_TYPE: Final = "peer-added"
+PEER_REMOVED_TYPE: Final = "peer-removed"
+METHODS_ADDED_TYPE: Final = "methods-added"
+METHODS_REMOVED_TYPE: Final = "methods-removed"
+INVOKE_TYPE: Final = "invoke"
+RESULT_TYPE: Final = "result"
+ADD_INTEREST_TYPE: Final = "add-interest"
+REMOVE_INTEREST_TYPE: Final = "remove-interest"
+#: a stream subscription (``agm``) or a topic subscription (``bus``) is in place
+SUBSCRIBED_TYPE: Final = "subscribed"
+#: a stream item (``agm``) or a topic message (``bus``)
+EVENT_TYPE: Final = "event"
+#: a run of one stream's items (``runs`` extension)
+EVENT_MANY_TYPE: Final = "event-many"
+SUBSCRIPTION_CANCELLED_TYPE: Final = "subscription-cancelled"
+CHANNEL_MEMBERSHIP_TYPE: Final = "channel-membership"
+CHANNEL_CHANGE_REQUEST_TYPE: Final = "channel-change-request"
+CONTEXT_ADDED_TYPE: Final = "context-added"
+CONTEXT_CREATED_TYPE: Final = "context-created"
+SUBSCRIBED_CONTEXT_TYPE: Final = "subscribed-context"
+CONTEXT_UPDATED_TYPE: Final = "context-updated"
+CONTEXT_DESTROYED_TYPE: Final = "context-destroyed"

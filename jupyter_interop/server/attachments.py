@@ -30,7 +30,7 @@ from ..protocol import ProtocolError, Reason
 from ..protocol.codec import encode
 from ..protocol.frames import MAGIC, Attachment, FrameError, attach, encode_binary, unpack_frame
 from ..protocol.limits import check_frame_nesting
-from ..protocol.wire import BINARY_EXTENSION, SHM_EXTENSION
+from ..protocol.wire import BINARY_EXTENSION, EVENT_TYPE, SHM_EXTENSION
 
 __all__ = [
     "BINARY_EXTENSION",
@@ -144,7 +144,7 @@ class FrameCache:
         if entry is None:
             try:
                 frame = orjson.dumps(message, default=_probe)
-                if message.get("type") != "event":
+                if message.get("type") != EVENT_TYPE:
                     frame = fit(frame)
             except TypeError as error:
                 if not isinstance(error.__cause__, _HasAttachment):

@@ -39,6 +39,7 @@ from ..protocol.frames import (
     is_chunk,
 )
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
+from ..protocol.wire import BATCH_EXTENSION, EXTENSIONS_KEY, GLOBAL_DOMAIN, HELLO_TYPE
 from .attachments import FrameCache, decode_frame, is_binary, wants_binary
 from .memory import HeapTrimmer
 from .outbox import (
@@ -86,12 +87,12 @@ KernelResolver = Callable[[str], Awaitable["KernelIdentity | None"]]
 
 def claimed_kernel_id(message: Message) -> str | None:
     """The kernel id a ``hello`` claims (``extensions.jupyter_interop.kernel_id`` first)."""
-    if message.get("type") != "hello" or message.get("domain", "global") != "global":
+    if message.get("type") != HELLO_TYPE or message.get("domain", GLOBAL_DOMAIN) != GLOBAL_DOMAIN:
         return None
     claimed: Any = None
     extensions = message.get("extensions")
     if isinstance(extensions, dict):
-        ours = extensions.get("jupyter_interop")
+        ours = extensions.get(EXTENSIONS_KEY)
         if isinstance(ours, dict):
             claimed = ours.get("kernel_id")
     if not claimed:
@@ -135,7 +136,7 @@ _BATCH_SLICE = 256
 
 def wants_batch(extensions: Any) -> bool:
     """Did the peer negotiate batch frames (its accepted extensions)?"""
-    return bool(extensions) and "batch" in extensions
+    return bool(extensions) and BATCH_EXTENSION in extensions
 
 
 #: frames above this are written on their own (not copied into a batch's single write)
@@ -581,7 +582,7 @@ class GatewaySocket(WebSocketHandler):
         except ProtocolError as error:
             self._reply_error(error.request, error)
             return None
-        if decoded.get("type") == "hello" and self.service.hub.peer_for(conn) is None:
+        if decoded.get("type") == HELLO_TYPE and self.service.hub.peer_for(conn) is None:
             kernel_id = claimed_kernel_id(decoded)
             decoded = without_claimed_identity(decoded)
             if kernel_id is not None and self.service.resolver is not None:

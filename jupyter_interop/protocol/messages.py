@@ -1,0 +1,408 @@
+"""The shapes of the GW3 messages the hub writes, and builders for those written in several places.
+
+Each ``TypedDict`` below is one message type as the hub sends it (names from
+``protocol/wire.py``); ``tests/unit/test_messages.py`` checks that what the hub core writes
+keeps to them. A message that more than one place writes has a builder here (one function per
+message), so its fields and their order are spelled once. Builders return a plain ``dict``:
+the transport encodes, coalesces and hands on ``dict[str, Any]``, and the shapes are for the
+reader and the type checker.
+
+This module imports only ``protocol/wire.py``: every layer may use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict, cast
+
+from .wire import (
+    ADD_INTEREST_TYPE,
+    BUS_DOMAIN,
+    CHANNEL_CHANGE_REQUEST_TYPE,
+    CHANNEL_MEMBERSHIP_TYPE,
+    CONTEXT_ADDED_TYPE,
+    CONTEXT_CREATED_TYPE,
+    CONTEXT_DESTROYED_TYPE,
+    CONTEXT_UPDATED_TYPE,
+    ERROR_TYPE,
+    EVENT_MANY_TYPE,
+    EVENT_TYPE,
+    GLOBAL_DOMAIN,
+    INVOKE_TYPE,
+    METHODS_ADDED_TYPE,
+    METHODS_REMOVED_TYPE,
+    PEER_ADDED_TYPE,
+    PEER_REMOVED_TYPE,
+    REMOVE_INTEREST_TYPE,
+    RESULT_TYPE,
+    SUBSCRIBED_CONTEXT_TYPE,
+    SUBSCRIBED_TYPE,
+    SUBSCRIPTION_CANCELLED_TYPE,
+    SUCCESS_TYPE,
+    TOKEN_TYPE,
+    WELCOME_TYPE,
+)
+
+__all__ = [
+    "SHAPES",
+    "AddInterest",
+    "BusEvent",
+    "ChannelChangeRequest",
+    "ChannelMembership",
+    "ContextAdded",
+    "ContextCreated",
+    "ContextDestroyed",
+    "ContextUpdated",
+    "Error",
+    "EventMany",
+    "Invoke",
+    "MethodsAdded",
+    "MethodsRemoved",
+    "PeerAdded",
+    "PeerRemoved",
+    "RemoveInterest",
+    "Result",
+    "StreamEvent",
+    "Subscribed",
+    "SubscribedContext",
+    "SubscriptionCancelled",
+    "Success",
+    "Token",
+    "Welcome",
+    "channel_membership",
+    "error",
+    "shape_of",
+    "subscribed",
+    "success",
+]
+
+Message = dict[str, Any]
+
+
+class _Addressed(TypedDict):
+    """Every message the hub writes names its domain, its type and its recipient."""
+
+    domain: str
+    type: str
+    peer_id: str | None
+
+
+class _Reply(_Addressed):
+    """A reply carries the ``request_id`` of the request it answers."""
+
+    request_id: Any
+
+
+# ------------------------------------------------------------------------- any domain
+
+
+class Success(_Reply, total=False):
+    """A request done; some carry more (``version`` after a context update)."""
+
+    version: int
+
+
+class _ErrorFields(_Reply):
+    reason_uri: str
+    reason: str
+
+
+class Error(_ErrorFields, total=False):
+    """A request refused or failed (``reason_uri``: ``protocol/errors.py:Reason``)."""
+
+    context: Any
+
+
+# ----------------------------------------------------------------------------- global
+
+
+class Welcome(_Reply, total=False):
+    """The answer to a successful ``hello``; ``extensions`` only when some were accepted."""
+
+    resolved_identity: dict[str, Any]
+    available_domains: list[dict[str, Any]]
+    options: dict[str, Any]
+    extensions: dict[str, Any]
+
+
+class Token(_Reply):
+    """A gateway token for a child process (``create-token``)."""
+
+    token: str
+
+
+class ChannelMembership(_Addressed):
+    """Which channel a peer is on now (``channels`` extension); ``channel`` None: none."""
+
+    member_id: str
+    application: Any
+    channel: str | None
+
+
+class ChannelChangeRequest(_Addressed):
+    """Asks a peer to move to ``channel`` (``move-to-channel`` from ``requested_by``)."""
+
+    channel: str | None
+    requested_by: str
+
+
+# -------------------------------------------------------------------------------- agm
+
+
+class PeerAdded(_Addressed):
+    new_peer_id: str
+    identity: dict[str, Any]
+    meta: dict[str, Any]
+
+
+class PeerRemoved(_Addressed):
+    removed_id: str
+    reason_uri: str
+    reason: str
+
+
+class MethodsAdded(_Addressed):
+    server_id: str
+    methods: list[dict[str, Any]]
+    source_type: str
+
+
+class MethodsRemoved(_Addressed):
+    server_id: str
+    methods: list[str]
+
+
+class Invoke(_Addressed):
+    """A call for the server that registered the method."""
+
+    invocation_id: str
+    method_id: str
+    caller_id: str
+    arguments: Any
+    arguments_kv: Any
+    context: dict[str, Any]
+
+
+class Result(_Reply):
+    """The server's ``yield``, for the caller."""
+
+    result: Any
+
+
+class AddInterest(_Addressed):
+    """A subscription request, for the publisher."""
+
+    subscription_id: str
+    method_id: str
+    caller_id: str
+    arguments: Any
+    arguments_kv: dict[str, Any]
+    flags: dict[str, Any]
+    context: dict[str, Any]
+
+
+class RemoveInterest(_Addressed):
+    """A subscriber left or unsubscribed, for the publisher."""
+
+    subscription_id: str
+    method_id: str
+    caller_id: str
+    reason_uri: str
+    reason: str
+
+
+class Subscribed(_Reply):
+    """A stream subscription accepted (``agm``) or a topic subscription made (``bus``)."""
+
+    subscription_id: str
+
+
+class StreamEvent(_Addressed):
+    """One stream item for one subscriber: published (``oob`` False) or posted to it."""
+
+    subscription_id: str
+    oob: bool
+    sequence: Any
+    snapshot: Any
+    data: Any
+
+
+class EventMany(_Addressed):
+    """A run of one stream's items for a subscriber with the ``runs`` extension."""
+
+    subscription_id: str
+    items: list[Any]
+
+
+class SubscriptionCancelled(_Addressed):
+    """The publisher side ended a subscription."""
+
+    subscription_id: str
+    reason_uri: str
+    reason: str
+
+
+# -------------------------------------------------------------------------------- bus
+
+BusEvent = TypedDict(
+    "BusEvent",
+    {
+        "domain": str,
+        "type": str,
+        "peer_id": str | None,
+        "subscription_id": str,
+        "publisher-identity": dict[str, Any],
+        "topic": str,
+        "data": Any,
+    },
+)
+BusEvent.__doc__ = "A topic message for one subscription (GW3 spells one key with a hyphen)."
+
+
+# ---------------------------------------------------------------------------- context
+
+
+class ContextAdded(_Addressed):
+    """A context exists (sent to every peer when created, and after ``welcome``)."""
+
+    creator_id: str | None
+    context_id: str
+    name: str
+
+
+class ContextCreated(_Reply):
+    context_id: str
+
+
+class SubscribedContext(_Reply):
+    """The snapshot a new member starts from (also the answer to creating an existing name)."""
+
+    context_id: str
+    name: str
+    data: dict[str, Any]
+    version: int
+    updater_id: str | None
+    updated_at: float
+
+
+class ContextUpdated(_Addressed):
+    """A delta for every member but its writer."""
+
+    updater_id: str
+    context_id: str
+    delta: dict[str, Any]
+    version: int
+
+
+class ContextDestroyed(_Addressed):
+    context_id: str
+    name: str
+    reason_uri: str
+    reason: str
+
+
+#: message type -> its shape; ``subscribed`` and ``event`` per domain (see :func:`shape_of`)
+SHAPES: dict[str, type] = {
+    SUCCESS_TYPE: Success,
+    ERROR_TYPE: Error,
+    WELCOME_TYPE: Welcome,
+    TOKEN_TYPE: Token,
+    CHANNEL_MEMBERSHIP_TYPE: ChannelMembership,
+    CHANNEL_CHANGE_REQUEST_TYPE: ChannelChangeRequest,
+    PEER_ADDED_TYPE: PeerAdded,
+    PEER_REMOVED_TYPE: PeerRemoved,
+    METHODS_ADDED_TYPE: MethodsAdded,
+    METHODS_REMOVED_TYPE: MethodsRemoved,
+    INVOKE_TYPE: Invoke,
+    RESULT_TYPE: Result,
+    ADD_INTEREST_TYPE: AddInterest,
+    REMOVE_INTEREST_TYPE: RemoveInterest,
+    SUBSCRIBED_TYPE: Subscribed,
+    EVENT_TYPE: StreamEvent,
+    EVENT_MANY_TYPE: EventMany,
+    SUBSCRIPTION_CANCELLED_TYPE: SubscriptionCancelled,
+    CONTEXT_ADDED_TYPE: ContextAdded,
+    CONTEXT_CREATED_TYPE: ContextCreated,
+    SUBSCRIBED_CONTEXT_TYPE: SubscribedContext,
+    CONTEXT_UPDATED_TYPE: ContextUpdated,
+    CONTEXT_DESTROYED_TYPE: ContextDestroyed,
+}
+
+
+def shape_of(message: Message) -> type | None:
+    """The shape ``message`` must keep to (None: not a message the hub writes)."""
+    mtype = message.get("type")
+    if not isinstance(mtype, str):
+        return None
+    if mtype == EVENT_TYPE and message.get("domain") == BUS_DOMAIN:
+        return BusEvent
+    return SHAPES.get(mtype)
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _plain(message: Any) -> Message:
+    """The message as the transport takes it (a plain dict; the shape is for the checker)."""
+    return cast(Message, message)
+
+
+def success(domain: str, request_id: Any, peer_id: str | None) -> Message:
+    """``success`` for the request ``request_id`` of ``peer_id``, in the request's domain."""
+    reply: Success = {
+        "domain": domain,
+        "type": SUCCESS_TYPE,
+        "request_id": request_id,
+        "peer_id": peer_id,
+    }
+    return _plain(reply)
+
+
+def error(
+    domain: str,
+    request_id: Any,
+    peer_id: str | None,
+    reason_uri: str,
+    reason: str,
+    context: Any = None,
+) -> Message:
+    """``error`` for the request ``request_id``; ``context`` only when there is one."""
+    reply: Error = {
+        "domain": domain,
+        "type": ERROR_TYPE,
+        "request_id": request_id,
+        "peer_id": peer_id,
+        "reason_uri": reason_uri,
+        "reason": reason,
+    }
+    if context is not None:
+        reply["context"] = context
+    return _plain(reply)
+
+
+def subscribed(domain: str, request_id: Any, peer_id: str, subscription_id: str) -> Message:
+    """``subscribed``: a stream subscription accepted (``agm``) or a topic subscription made
+    (``bus``)."""
+    reply: Subscribed = {
+        "domain": domain,
+        "type": SUBSCRIBED_TYPE,
+        "request_id": request_id,
+        "peer_id": peer_id,
+        "subscription_id": subscription_id,
+    }
+    return _plain(reply)
+
+
+def channel_membership(
+    peer_id: str, member_id: str, application: Any, channel: str | None
+) -> Message:
+    """Tell ``peer_id`` that ``member_id`` is on ``channel`` now (None: on none)."""
+    notice: ChannelMembership = {
+        "domain": GLOBAL_DOMAIN,
+        "type": CHANNEL_MEMBERSHIP_TYPE,
+        "peer_id": peer_id,
+        "member_id": member_id,
+        "application": application,
+        "channel": channel,
+    }
+    return _plain(notice)
+
