@@ -29,6 +29,16 @@ from typing import Any
 from traitlets import Bool, Enum, Float, Int
 from traitlets.config import LoggingConfigurable
 
+from ..protocol.wire import (
+    BATCH_EXTENSION,
+    BINARY_EXTENSION,
+    CHANNELS_EXTENSION,
+    GLOBAL_DOMAIN,
+    NOTICES_EXTENSION,
+    RUNS_EXTENSION,
+    SHM_EXTENSION,
+    VERSIONS_EXTENSION,
+)
 from .bus import Bus
 from .channels import Channels
 from .connection import Connection, default_identity
@@ -202,16 +212,20 @@ class Interop(LoggingConfigurable):
         """
         self._io = host
         self.address = address
-        extensions: dict[str, Any] = {"channels": True, "notices": True, "versions": True}
+        extensions: dict[str, Any] = {
+            CHANNELS_EXTENSION: True,
+            NOTICES_EXTENSION: True,
+            VERSIONS_EXTENSION: True,
+        }
         if kernel:
             extensions["kernel_id"] = kernel
         if self.binary:
-            extensions["binary"] = True
+            extensions[BINARY_EXTENSION] = True
             if self.shared_memory:
-                extensions["shm"] = True
+                extensions[SHM_EXTENSION] = True
         if self.batch:
-            extensions["batch"] = True
-            extensions["runs"] = True  # stream items folded into publish-many / event-many
+            extensions[BATCH_EXTENSION] = True
+            extensions[RUNS_EXTENSION] = True  # stream items folded into publish-many / event-many
         conn = Connection(
             self, address, rediscover, default_identity(application, kernel), extensions
         )
@@ -226,7 +240,7 @@ class Interop(LoggingConfigurable):
         self.contexts = Contexts(session)
         self.channels = Channels(session, self.contexts)
         self.bus = Bus(session)
-        conn.on("global", "events-dropped", self._events_dropped)
+        conn.on(GLOBAL_DOMAIN, "events-dropped", self._events_dropped)
         try:
             await conn.start()
         except BaseException:

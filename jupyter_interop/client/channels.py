@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem, channel_name_problem
 from ..protocol.colors import is_css_color
+from ..protocol.wire import CHANNELS_EXTENSION, GLOBAL_DOMAIN
 from .contexts import (
     ContextMeta,
     Contexts,
@@ -91,8 +92,8 @@ class Channels:
         #: peer id -> (application, channel) from the hub's membership notices
         self._members: dict[str, tuple[str | None, str]] = {}
         conn = session.conn
-        conn.on("global", "channel-change-request", self._on_change_request)
-        conn.on("global", "channel-membership", self._on_membership)
+        conn.on(GLOBAL_DOMAIN, "channel-change-request", self._on_change_request)
+        conn.on(GLOBAL_DOMAIN, "channel-membership", self._on_membership)
         conn.add_restorer(self._restore)
         conn.add_lost_hook(self._members.clear)
 
@@ -216,8 +217,8 @@ class Channels:
 
     def _announce(self, name: str | None) -> None:
         conn = self._session.conn
-        if conn.extensions.get("channels"):
-            conn.send({"domain": "global", "type": "channel-changed", "channel": name})
+        if conn.extensions.get(CHANNELS_EXTENSION):
+            conn.send({"domain": GLOBAL_DOMAIN, "type": "channel-changed", "channel": name})
         for callback, output in list(self._changed):
             self._session.dispatcher.post_event(callback, (name,), output)
 
@@ -337,7 +338,7 @@ class Channels:
         """Ask another peer (a notebook) to join ``channel`` (None: leave); it obeys.
         Only the jupyter_interop hub tracks membership: elsewhere this raises ChannelError."""
         await self._connected("channels.move()")
-        if not self._session.conn.extensions.get("channels"):
+        if not self._session.conn.extensions.get(CHANNELS_EXTENSION):
             raise ChannelError(
                 f"channels.move() needs channel membership, which the gateway at "
                 f"{self._session.url} does not track (only the jupyter_interop hub does)"
@@ -349,7 +350,12 @@ class Channels:
             raise ArgumentError(f"move() needs an Instance or a peer id, not {target!r}")
         session = self._session
         await session.conn.request(
-            {"domain": "global", "type": "move-to-channel", "target": peer_id, "channel": channel},
+            {
+                "domain": GLOBAL_DOMAIN,
+                "type": "move-to-channel",
+                "target": peer_id,
+                "channel": channel,
+            },
             session.settings.request_timeout,
             "move-to-channel",
         )
@@ -417,5 +423,7 @@ class Channels:
         # the contexts layer re-subscribed the channel's context; tell the new hub where we are
         if self._current is not None:
             conn = self._session.conn
-            if conn.extensions.get("channels"):
-                conn.send({"domain": "global", "type": "channel-changed", "channel": self._current})
+            if conn.extensions.get(CHANNELS_EXTENSION):
+                conn.send(
+                    {"domain": GLOBAL_DOMAIN, "type": "channel-changed", "channel": self._current}
+                )

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.deltas import apply_command, apply_delta, copy_data
+from ..protocol.wire import CONTEXT_DOMAIN, GLOBAL_DOMAIN, VERSIONS_EXTENSION
 from .errors import ArgumentError, ContextError, RemoteError
 from .instance import Instance
 from .twins import blocking, on_io_loop
@@ -196,7 +197,7 @@ class Contexts:
         self._by_name: dict[str, _Context] = {}
         self._by_id: dict[str, _Context] = {}
         conn = session.conn
-        for domain in ("global", "context"):
+        for domain in (GLOBAL_DOMAIN, CONTEXT_DOMAIN):
             conn.on(domain, "context-added", self._on_added)
             conn.on(domain, "context-updated", self._on_updated)
             conn.on(domain, "context-destroyed", self._on_destroyed)
@@ -304,7 +305,7 @@ class Contexts:
 
         reply = await self._request(
             {
-                "domain": "global",
+                "domain": GLOBAL_DOMAIN,
                 "type": "update-context",
                 "context_id": ctx.context_id,
                 "delta": delta,
@@ -336,12 +337,12 @@ class Contexts:
             if not self._joined(ctx, reply):
                 ctx.data = copy_data(data)
                 # only a hub that counts versions (the ``versions`` extension) makes it 0
-                ctx.version = 0 if session.conn.extensions.get("versions") else None
+                ctx.version = 0 if session.conn.extensions.get(VERSIONS_EXTENSION) else None
                 ctx.updater_id = session.conn.peer_id
 
         reply = await self._request(
             {
-                "domain": "global",
+                "domain": GLOBAL_DOMAIN,
                 "type": "create-context",
                 "name": ctx.name,
                 "data": data,
@@ -404,7 +405,7 @@ class Contexts:
         if ctx is None:
             raise ContextError(f"No context named {name!r} is known to this client")
         await self._request(
-            {"domain": "global", "type": "destroy-context", "context_id": ctx.context_id},
+            {"domain": GLOBAL_DOMAIN, "type": "destroy-context", "context_id": ctx.context_id},
             "destroy",
             name,
         )
@@ -426,7 +427,9 @@ class Contexts:
         context_id = ctx.context_id
         reply = await self._subscribe_request(ctx, remember=False)
         if not ctx.subscribers and not ctx.member and ctx.context_id == context_id:
-            conn.send({"domain": "global", "type": "unsubscribe-context", "context_id": context_id})
+            conn.send(
+                {"domain": GLOBAL_DOMAIN, "type": "unsubscribe-context", "context_id": context_id}
+            )
         data = reply.get("data")
         return data if isinstance(data, dict) else {}
 
@@ -511,7 +514,7 @@ class Contexts:
                 self._snapshot(ctx, reply, only)
 
         return await self._request(
-            {"domain": "global", "type": "subscribe-context", "context_id": ctx.context_id},
+            {"domain": GLOBAL_DOMAIN, "type": "subscribe-context", "context_id": ctx.context_id},
             "subscribe to",
             ctx.name,
             internal=internal,
@@ -545,7 +548,11 @@ class Contexts:
         ctx.subscribers.remove(subscriber)
         if not ctx.subscribers and ctx.member and ctx.context_id is not None:
             self._session.conn.send(
-                {"domain": "global", "type": "unsubscribe-context", "context_id": ctx.context_id}
+                {
+                    "domain": GLOBAL_DOMAIN,
+                    "type": "unsubscribe-context",
+                    "context_id": ctx.context_id,
+                }
             )
             ctx.member = False
             ctx.data = None
@@ -669,7 +676,11 @@ class Contexts:
                     ctx.updater_id = reply.get("updater_id")
 
                 await self._session.conn.request(
-                    {"domain": "global", "type": "subscribe-context", "context_id": ctx.context_id},
+                    {
+                        "domain": GLOBAL_DOMAIN,
+                        "type": "subscribe-context",
+                        "context_id": ctx.context_id,
+                    },
                     self._session.settings.request_timeout,
                     f"re-subscription to context {ctx.name!r}",
                     internal=True,
@@ -683,7 +694,7 @@ class Contexts:
                 ctx.member = False
                 reply = await self._session.conn.request(
                     {
-                        "domain": "global",
+                        "domain": GLOBAL_DOMAIN,
                         "type": "create-context",
                         "name": ctx.name,
                         "data": data,

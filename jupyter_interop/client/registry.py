@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..protocol.wire import AGM_DOMAIN
 from .errors import ArgumentError
 from .instance import Instance, InstanceFilter, matches, normalize_filter
 
@@ -138,10 +139,10 @@ class Registry:
         }
         self.changed = asyncio.Event()
         conn = session.conn
-        conn.on("agm", "peer-added", self._peer_added)
-        conn.on("agm", "peer-removed", self._peer_removed)
-        conn.on("agm", "methods-added", self._methods_added)
-        conn.on("agm", "methods-removed", self._methods_removed)
+        conn.on(AGM_DOMAIN, "peer-added", self._peer_added)
+        conn.on(AGM_DOMAIN, "peer-removed", self._peer_removed)
+        conn.on(AGM_DOMAIN, "methods-added", self._methods_added)
+        conn.on(AGM_DOMAIN, "methods-removed", self._methods_removed)
         conn.add_lost_hook(self.reset)
 
     # ------------------------------------------------------------------ events in
