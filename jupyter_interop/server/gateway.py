@@ -6,6 +6,11 @@ the upgrade is here. Per socket: one :class:`PeerConn` for the core, one :class:
 for what the core sends it. Frames are decoded once, handled by the core in arrival order,
 and the resulting messages are queued per recipient and written in batches (all that piled
 up, then one flush), so a fast peer gets throughput and a slow one only slows itself.
+
+:class:`GatewayService` (one per hub) handles what the sockets decoded and routes what the
+core returns; :class:`GatewaySocket` is the tornado handler: its hooks decode frames and hand
+them on, and it writes its outbox to tornado's stream. Who a kernel is, is checked in
+``server/identity.py``; tornado's private API is used in ``server/wsreader.py`` only.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import itertools
 import logging
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +44,9 @@ from ..protocol.frames import (
     is_chunk,
 )
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
-from ..protocol.wire import BATCH_EXTENSION, EXTENSIONS_KEY, GLOBAL_DOMAIN, HELLO_TYPE
+from ..protocol.wire import BATCH_EXTENSION, HELLO_TYPE
 from .attachments import FrameCache, decode_frame, is_binary, wants_binary
+from .identity import KernelIdentity, KernelResolver, claimed_kernel_id, without_claimed_identity
 from .memory import HeapTrimmer
 from .outbox import (
     ANNOUNCEMENT_TYPES,
@@ -59,10 +65,6 @@ __all__ = [
     "GOING_AWAY_CLOSE_CODE",
     "GatewayService",
     "GatewaySocket",
-    "KernelIdentity",
-    "KernelResolver",
-    "claimed_kernel_id",
-    "without_claimed_identity",
 ]
 
 #: close code after a refused ``hello`` (or a request before it): policy violation
@@ -71,53 +73,6 @@ AUTH_CLOSE_CODE = 1008
 GOING_AWAY_CLOSE_CODE = 1001
 
 Message = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class KernelIdentity:
-    """What the server knows about a kernel a connection says it runs in."""
-
-    kernel_id: str
-    notebook_path: str | None = None
-
-
-#: ``async resolver(kernel_id) -> KernelIdentity | None`` (None: not a kernel of this server)
-KernelResolver = Callable[[str], Awaitable["KernelIdentity | None"]]
-
-
-def claimed_kernel_id(message: Message) -> str | None:
-    """The kernel id a ``hello`` claims (``extensions.jupyter_interop.kernel_id`` first)."""
-    if message.get("type") != HELLO_TYPE or message.get("domain", GLOBAL_DOMAIN) != GLOBAL_DOMAIN:
-        return None
-    claimed: Any = None
-    extensions = message.get("extensions")
-    if isinstance(extensions, dict):
-        ours = extensions.get(EXTENSIONS_KEY)
-        if isinstance(ours, dict):
-            claimed = ours.get("kernel_id")
-    if not claimed:
-        identity = message.get("identity")
-        if isinstance(identity, dict):
-            claimed = identity.get("kernelId")
-    return claimed if isinstance(claimed, str) and claimed else None
-
-
-#: identity fields only the hub may set (from the server's records, never from the client)
-SERVER_ASSIGNED_IDENTITY = ("kernelId", "notebookPath")
-
-
-def without_claimed_identity(message: Message) -> Message:
-    """The ``hello`` with client-claimed kernel id / notebook path removed from its identity.
-
-    Identity is established by the hub (docs/ARCHITECTURE.md,
-    "Identity belongs to the hub"): the verified values are put on the
-    PeerConn by the transport and the core adds them to the resolved identity.
-    """
-    identity = message.get("identity")
-    if isinstance(identity, dict) and any(k in identity for k in SERVER_ASSIGNED_IDENTITY):
-        identity = {k: v for k, v in identity.items() if k not in SERVER_ASSIGNED_IDENTITY}
-        return {**message, "identity": identity}
-    return message
 
 
 def _text_frame_header(length: int, opcode: int = 0x81) -> bytes:
@@ -254,6 +209,113 @@ class GatewayService:
             self.log.exception("Interop: hub failed to close %s", socket.conn)
             return
         self.dispatch(out)
+
+    # ------------------------------------------------------------ handling
+
+    def handle(self, socket: GatewaySocket, message: Message) -> Awaitable[None] | None:
+        """One decoded message from ``socket``. The kernel a first ``hello`` claims is checked
+        with the server first: then an awaitable, which tornado waits for before it reads the
+        socket's next frame (order is kept)."""
+        if message.get("type") == HELLO_TYPE and self.hub.peer_for(socket.conn) is None:
+            kernel_id = claimed_kernel_id(message)
+            message = without_claimed_identity(message)
+            if kernel_id is not None and self.resolver is not None:
+                return self._resolve_then_handle(socket, kernel_id, message)
+        self._handle(socket, message)
+        return None
+
+    def _handle(self, socket: GatewaySocket, message: Message) -> None:
+        conn = socket.conn
+        hub = self.hub
+        try:
+            out = hub.handle(conn, message)
+        except Exception as error:  # the core catches its own errors; this is a last guard
+            self.log.exception("Interop: hub failed on a message from %s", conn)
+            out = hub.error_reply(
+                conn, message, ProtocolError(Reason.UNHANDLED, f"Internal hub error: {error!r}")
+            )
+        self.dispatch(out)
+        if conn.close_reason is not None and not socket.finished:
+            socket.close_after_flush(AUTH_CLOSE_CODE, conn.close_reason)
+
+    def handle_batch(self, socket: GatewaySocket, items: list[Any]) -> None:
+        """A batch frame (``batch`` extension): each message in order, as if each had come in
+        its own frame; what they produce is queued together and written at once (one write
+        per recipient and batch)."""
+        conn = socket.conn
+        hub = self.hub
+        out: Outgoing = []
+        for index, item in enumerate(items):
+            if index and not index % _BATCH_SLICE:
+                # a long batch: write what it produced so far before going on, so that the
+                # recipients' outboxes never hold more than a slice because of the batch
+                self.dispatch(out)
+                self.write_now()
+                out = []
+                if socket.finished:
+                    return
+            if isinstance(item, ProtocolError):  # refused when decoded (protocol/limits.py)
+                out.extend(hub.error_reply(conn, item.request, item))
+                continue
+            if not isinstance(item, dict):
+                error = ProtocolError(
+                    Reason.INVALID_MESSAGE,
+                    f"A message must be a JSON object, not {type(item).__name__}",
+                )
+                out.extend(hub.error_reply(conn, None, error))
+                continue
+            try:
+                out.extend(hub.handle(conn, item))
+            except Exception as error:  # the core catches its own errors; a last guard
+                self.log.exception("Interop: hub failed on a message from %s", conn)
+                out.extend(
+                    hub.error_reply(
+                        conn,
+                        item,
+                        ProtocolError(Reason.UNHANDLED, f"Internal hub error: {error!r}"),
+                    )
+                )
+            if conn.close_reason is not None:
+                break
+        self.dispatch(out)
+        # Written now, not at the end of the loop iteration: tornado reads the frames already
+        # received without returning to the loop, so batches from a fast publisher would pile
+        # up in the recipients' outboxes (and their events be dropped) before any write.
+        self.write_now()
+        if conn.close_reason is not None and not socket.finished:
+            socket.close_after_flush(AUTH_CLOSE_CODE, conn.close_reason)
+
+    def refuse(self, socket: GatewaySocket, message: Message | None, error: ProtocolError) -> None:
+        """Reply with a GW3 ``error`` to what ``socket`` sent that could not even be decoded."""
+        try:
+            out = self.hub.error_reply(socket.conn, message, error)
+        except Exception:
+            self.log.exception("Interop: could not build an error reply")
+            return
+        self.dispatch(out)
+
+    async def _resolve_then_handle(
+        self, socket: GatewaySocket, kernel_id: str, message: Message
+    ) -> None:
+        resolver = self.resolver
+        identity: KernelIdentity | None = None
+        if resolver is not None:
+            try:
+                identity = await resolver(kernel_id)
+            except Exception:
+                self.log.exception("Interop: could not resolve kernel %s", kernel_id)
+        if socket.finished:
+            return
+        conn = socket.conn
+        if identity is not None:
+            conn.kernel_id = identity.kernel_id
+            conn.notebook_path = identity.notebook_path
+        else:
+            conn.attrs["unverified_kernel_id"] = kernel_id
+            self.log.info(
+                "Interop: %s claims kernel %s, which this server does not run", conn, kernel_id
+            )
+        self._handle(socket, message)
 
     # ------------------------------------------------------------ routing
 
@@ -559,7 +621,7 @@ class GatewaySocket(WebSocketHandler):
         try:
             if not isinstance(message, bytes):
                 if message[:1] == "[" and wants_batch(conn.attrs.get("extensions")):
-                    self._handle_batch(decode_batch(message))
+                    self.service.handle_batch(self, decode_batch(message))
                     return None
                 decoded = decode(message)
             elif wants_binary(conn.attrs.get("extensions")):
@@ -580,16 +642,10 @@ class GatewaySocket(WebSocketHandler):
                     "JSON text frames",
                 )
         except ProtocolError as error:
-            self._reply_error(error.request, error)
+            self.service.refuse(self, error.request, error)
             return None
-        if decoded.get("type") == HELLO_TYPE and self.service.hub.peer_for(conn) is None:
-            kernel_id = claimed_kernel_id(decoded)
-            decoded = without_claimed_identity(decoded)
-            if kernel_id is not None and self.service.resolver is not None:
-                # tornado awaits this before reading the next frame: order is kept
-                return self._resolve_then_handle(kernel_id, decoded)
-        self._handle(decoded)
-        return None
+        # an awaitable (a claimed kernel being checked): tornado waits for it, order is kept
+        return self.service.handle(self, decoded)
 
     def _feed_chunk(self, frame: bytes) -> bytearray | None:
         """One chunk frame of a large message: the whole frame once its last chunk is in."""
@@ -600,9 +656,11 @@ class GatewaySocket(WebSocketHandler):
         try:
             return chunks.feed(frame)
         except ChunkTooLarge as error:
-            self._reply_error(error.header, ProtocolError(Reason.LIMITS_EXCEEDED, str(error)))
+            refusal = ProtocolError(Reason.LIMITS_EXCEEDED, str(error))
+            self.service.refuse(self, error.header, refusal)
         except FrameError as error:
-            self._reply_error(None, ProtocolError(Reason.INVALID_MESSAGE, f"Bad chunk: {error}"))
+            bad = ProtocolError(Reason.INVALID_MESSAGE, f"Bad chunk: {error}")
+            self.service.refuse(self, None, bad)
         return None
 
     def on_close(self) -> None:
@@ -612,100 +670,6 @@ class GatewaySocket(WebSocketHandler):
         if hasattr(self, "outbox"):
             self.outbox.close("socket closed")
             self.service.detach(self)
-
-    # ------------------------------------------------------------ handling
-
-    def _handle(self, message: Message) -> None:
-        conn = self.conn
-        hub = self.service.hub
-        try:
-            out = hub.handle(conn, message)
-        except Exception as error:  # the core catches its own errors; this is a last guard
-            self.service.log.exception("Interop: hub failed on a message from %s", conn)
-            out = hub.error_reply(
-                conn, message, ProtocolError(Reason.UNHANDLED, f"Internal hub error: {error!r}")
-            )
-        self.service.dispatch(out)
-        if conn.close_reason is not None and not self.finished:
-            self.close_after_flush(AUTH_CLOSE_CODE, conn.close_reason)
-
-    def _handle_batch(self, items: list[Any]) -> None:
-        """A batch frame (``batch`` extension): each message in order, as if each had come in
-        its own frame; what they produce is queued together and written at once (one write
-        per recipient and batch)."""
-        conn = self.conn
-        service = self.service
-        hub = service.hub
-        out: Outgoing = []
-        for index, item in enumerate(items):
-            if index and not index % _BATCH_SLICE:
-                # a long batch: write what it produced so far before going on, so that the
-                # recipients' outboxes never hold more than a slice because of the batch
-                service.dispatch(out)
-                service.write_now()
-                out = []
-                if self.finished:
-                    return
-            if isinstance(item, ProtocolError):  # refused when decoded (protocol/limits.py)
-                out.extend(hub.error_reply(conn, item.request, item))
-                continue
-            if not isinstance(item, dict):
-                error = ProtocolError(
-                    Reason.INVALID_MESSAGE,
-                    f"A message must be a JSON object, not {type(item).__name__}",
-                )
-                out.extend(hub.error_reply(conn, None, error))
-                continue
-            try:
-                out.extend(hub.handle(conn, item))
-            except Exception as error:  # the core catches its own errors; a last guard
-                self.service.log.exception("Interop: hub failed on a message from %s", conn)
-                out.extend(
-                    hub.error_reply(
-                        conn,
-                        item,
-                        ProtocolError(Reason.UNHANDLED, f"Internal hub error: {error!r}"),
-                    )
-                )
-            if conn.close_reason is not None:
-                break
-        service.dispatch(out)
-        # Written now, not at the end of the loop iteration: tornado reads the frames already
-        # received without returning to the loop, so batches from a fast publisher would pile
-        # up in the recipients' outboxes (and their events be dropped) before any write.
-        service.write_now()
-        if conn.close_reason is not None and not self.finished:
-            self.close_after_flush(AUTH_CLOSE_CODE, conn.close_reason)
-
-    def _reply_error(self, message: Message | None, error: ProtocolError) -> None:
-        try:
-            out = self.service.hub.error_reply(self.conn, message, error)
-        except Exception:
-            self.service.log.exception("Interop: could not build an error reply")
-            return
-        self.service.dispatch(out)
-
-    async def _resolve_then_handle(self, kernel_id: str, message: Message) -> None:
-        resolver = self.service.resolver
-        identity: KernelIdentity | None = None
-        if resolver is not None:
-            try:
-                identity = await resolver(kernel_id)
-            except Exception:
-                self.service.log.exception("Interop: could not resolve kernel %s", kernel_id)
-        if self.finished:
-            return
-        if identity is not None:
-            self.conn.kernel_id = identity.kernel_id
-            self.conn.notebook_path = identity.notebook_path
-        else:
-            self.conn.attrs["unverified_kernel_id"] = kernel_id
-            self.service.log.info(
-                "Interop: %s claims kernel %s, which this server does not run",
-                self.conn,
-                kernel_id,
-            )
-        self._handle(message)
 
     # ------------------------------------------------------------ writing
 
