@@ -175,7 +175,7 @@ def median_of(rows: list[Row], system_prefix: str, metric: str) -> float | None:
 
 
 async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
-    n = r.size(400, 3000)
+    n = r.size(400, 4000)  # a full run's p99 comes from 5 x 4000 = 20,000 calls
     systems = await start_systems(r)
     try:
         await measure(r, systems, n, warmup=r.size(100, 500))
