@@ -493,10 +493,12 @@ class Attachment:
     def json_fragment(self) -> orjson.Fragment:
         """The documented JSON form, encoded once (a JS peer may get it many times)."""
         if self._json is None:
-            self._json = orjson.Fragment(to_json_bytes(self._json_form()))
+            self._json = orjson.Fragment(to_json_bytes(self.json_form()))
         return self._json
 
-    def _json_form(self) -> Any:
+    def json_form(self) -> Any:
+        """What a peer without the ``binary`` extension sees of this attachment (decoded;
+        :meth:`json_fragment` caches it encoded)."""
         kind = self.kind
         try:
             meta, buffers = self.wire()

@@ -470,7 +470,7 @@ class SharedAttachment(Attachment):
             self._wire = wire
         return wire
 
-    def _json_form(self) -> Any:
+    def json_form(self) -> Any:
         if self.meta.get("format") == "columns":
             try:
                 return dataframe_json_form(revive_columns(self.meta, memoryview(self.mapping())))
@@ -478,7 +478,7 @@ class SharedAttachment(Attachment):
                 return {**self.meta, "error": f"cannot convert on the hub: {error}"}
             except Exception as error:
                 return {**self.meta, "error": f"cannot convert: {type(error).__name__}: {error}"}
-        return super()._json_form()
+        return super().json_form()
 
 
 # ---------------------------------------------------------------------- the client's side

@@ -19,9 +19,19 @@ from ..protocol.frames import CHUNK_SIZE, DEFAULT_MAX_ATTACHMENT_BYTES
 from .outbox import OutboxLimits
 from .shm import SharedMemoryArea
 
-__all__ = ["DEFAULT_MAX_ATTACHMENT_BYTES", "DEFAULT_MAX_MESSAGE_SIZE", "GatewaySettings"]
+__all__ = [
+    "DEFAULT_MAX_ATTACHMENT_BYTES",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "GatewaySettings",
+    "new_token",
+]
 
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
+
+def new_token() -> str:
+    """A fresh interop token (what an empty ``token`` setting becomes)."""
+    return secrets.token_urlsafe(32)
 
 
 class GatewaySettings(HasTraits):
@@ -38,7 +48,7 @@ class GatewaySettings(HasTraits):
 
     @default("token")
     def _default_token(self) -> str:
-        return secrets.token_urlsafe(32)
+        return new_token()
 
     max_message_size = Int(
         DEFAULT_MAX_MESSAGE_SIZE,

@@ -42,7 +42,7 @@ from .runtime import (
     RuntimeFile,
     host_for_url,
 )
-from .settings import GatewaySettings
+from .settings import GatewaySettings, new_token
 from .views import VIEW_NAMES, render_view
 
 __all__ = ["StandaloneHubApp", "request_token"]
@@ -149,7 +149,7 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
 
     @default("token")
     def _default_token(self) -> str:
-        return os.environ.get(ENV_TOKEN) or super()._default_token()
+        return os.environ.get(ENV_TOKEN) or new_token()
 
     @default("persist_contexts")
     def _default_persist_contexts(self) -> bool:
