@@ -25,11 +25,14 @@ _ids = itertools.count(1)
 class Kernel:
     """One ipykernel and its client. Construct with :meth:`start`."""
 
-    def __init__(self, group: ProcessGroup, manager: AsyncKernelManager, client: Any) -> None:
+    def __init__(
+        self, group: ProcessGroup, manager: AsyncKernelManager, client: Any, number: int
+    ) -> None:
         self.group = group
         self.manager = manager
         self.client = client
-        self.id = next(_ids)
+        #: names this kernel's files in the run's scratch directory
+        self.id = number
         self._seq = itertools.count(1)
         #: what the cells printed (stream text and tracebacks), for error messages
         self.output: list[str] = []
@@ -53,7 +56,7 @@ class Kernel:
             client.stop_channels()
             await manager.shutdown_kernel(now=True)
             raise
-        return cls(group, manager, client)
+        return cls(group, manager, client, n)
 
     def _on_output(self, msg: dict[str, Any]) -> None:
         content = msg.get("content", {})
