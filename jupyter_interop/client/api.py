@@ -33,6 +33,7 @@ from ..protocol.wire import (
     BATCH_EXTENSION,
     BINARY_EXTENSION,
     CHANNELS_EXTENSION,
+    EVENTS_DROPPED_TYPE,
     GLOBAL_DOMAIN,
     NOTICES_EXTENSION,
     RUNS_EXTENSION,
@@ -240,7 +241,7 @@ class Interop(LoggingConfigurable):
         self.contexts = Contexts(session)
         self.channels = Channels(session, self.contexts)
         self.bus = Bus(session)
-        conn.on(GLOBAL_DOMAIN, "events-dropped", self._events_dropped)
+        conn.on(GLOBAL_DOMAIN, EVENTS_DROPPED_TYPE, self._events_dropped)
         try:
             await conn.start()
         except BaseException:

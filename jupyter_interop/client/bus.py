@@ -16,7 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.wire import BUS_DOMAIN
+from ..protocol.wire import (
+    BUS_DOMAIN,
+    EVENT_TYPE,
+    PUBLISH_TYPE,
+    SUBSCRIBE_TYPE,
+    SUBSCRIBED_TYPE,
+    UNSUBSCRIBE_TYPE,
+)
 from .codec import unwrap_value, wrap_value
 from .contexts import adapt_callback
 from .dispatch import OutputTarget, capture_output_target, is_async_callable
@@ -92,8 +99,8 @@ class Bus:
         self._subscriptions: set[BusSubscription] = set()
         self._by_id: dict[str, BusSubscription] = {}
         conn = session.conn
-        conn.on_many(BUS_DOMAIN, "event", self._on_events)
-        conn.on(BUS_DOMAIN, "subscribed", self._on_stray_subscribed)
+        conn.on_many(BUS_DOMAIN, EVENT_TYPE, self._on_events)
+        conn.on(BUS_DOMAIN, SUBSCRIBED_TYPE, self._on_stray_subscribed)
         conn.add_lost_hook(self._lost)
         conn.add_restorer(self._restore)
 
@@ -113,7 +120,7 @@ class Bus:
         if conn.connected.is_set():
             with contextlib.suppress(RemoteError):
                 await conn.request(
-                    {"domain": BUS_DOMAIN, "type": "unsubscribe", "subscription_id": sub_id},
+                    {"domain": BUS_DOMAIN, "type": UNSUBSCRIBE_TYPE, "subscription_id": sub_id},
                     self._session.settings.request_timeout,
                     f"unsubscribe from {sub.topic!r}",
                 )
@@ -129,7 +136,7 @@ class Bus:
         """Publish ``data`` on ``topic`` (fire and forget; dropped while disconnected)."""
         message: dict[str, Any] = {
             "domain": BUS_DOMAIN,
-            "type": "publish",
+            "type": PUBLISH_TYPE,
             "topic": _check_topic(topic),
             "data": wrap_value(data),
         }
@@ -183,7 +190,7 @@ class Bus:
     subscribe = blocking(asubscribe)
 
     async def _subscribe(self, sub: BusSubscription, internal: bool) -> None:
-        message: dict[str, Any] = {"domain": BUS_DOMAIN, "type": "subscribe", "topic": sub.topic}
+        message: dict[str, Any] = {"domain": BUS_DOMAIN, "type": SUBSCRIBE_TYPE, "topic": sub.topic}
         if sub.routing_key:
             message["routing_key"] = sub.routing_key
 
@@ -233,7 +240,7 @@ class Bus:
         sub_id = msg.get("subscription_id")
         if sub_id is not None and str(sub_id) not in self._by_id:
             self._session.conn.send(
-                {"domain": BUS_DOMAIN, "type": "unsubscribe", "subscription_id": sub_id}
+                {"domain": BUS_DOMAIN, "type": UNSUBSCRIBE_TYPE, "subscription_id": sub_id}
             )
 
     def _lost(self) -> None:

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem, channel_name_problem
 from ..protocol.colors import is_css_color
-from ..protocol.wire import CHANNELS_EXTENSION, GLOBAL_DOMAIN
+from ..protocol.wire import (
+    CHANNEL_CHANGE_REQUEST_TYPE,
+    CHANNEL_CHANGED_TYPE,
+    CHANNEL_MEMBERSHIP_TYPE,
+    CHANNELS_EXTENSION,
+    GLOBAL_DOMAIN,
+    MOVE_TO_CHANNEL_TYPE,
+)
 from .contexts import (
     ContextMeta,
     Contexts,
@@ -92,8 +99,8 @@ class Channels:
         #: peer id -> (application, channel) from the hub's membership notices
         self._members: dict[str, tuple[str | None, str]] = {}
         conn = session.conn
-        conn.on(GLOBAL_DOMAIN, "channel-change-request", self._on_change_request)
-        conn.on(GLOBAL_DOMAIN, "channel-membership", self._on_membership)
+        conn.on(GLOBAL_DOMAIN, CHANNEL_CHANGE_REQUEST_TYPE, self._on_change_request)
+        conn.on(GLOBAL_DOMAIN, CHANNEL_MEMBERSHIP_TYPE, self._on_membership)
         conn.add_restorer(self._restore)
         conn.add_lost_hook(self._members.clear)
 
@@ -218,7 +225,7 @@ class Channels:
     def _announce(self, name: str | None) -> None:
         conn = self._session.conn
         if conn.extensions.get(CHANNELS_EXTENSION):
-            conn.send({"domain": GLOBAL_DOMAIN, "type": "channel-changed", "channel": name})
+            conn.send({"domain": GLOBAL_DOMAIN, "type": CHANNEL_CHANGED_TYPE, "channel": name})
         for callback, output in list(self._changed):
             self._session.dispatcher.post_event(callback, (name,), output)
 
@@ -352,7 +359,7 @@ class Channels:
         await session.conn.request(
             {
                 "domain": GLOBAL_DOMAIN,
-                "type": "move-to-channel",
+                "type": MOVE_TO_CHANNEL_TYPE,
                 "target": peer_id,
                 "channel": channel,
             },
@@ -425,5 +432,9 @@ class Channels:
             conn = self._session.conn
             if conn.extensions.get(CHANNELS_EXTENSION):
                 conn.send(
-                    {"domain": GLOBAL_DOMAIN, "type": "channel-changed", "channel": self._current}
+                    {
+                        "domain": GLOBAL_DOMAIN,
+                        "type": CHANNEL_CHANGED_TYPE,
+                        "channel": self._current,
+                    }
                 )

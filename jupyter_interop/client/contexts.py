@@ -27,7 +27,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.deltas import apply_command, apply_delta, copy_data
-from ..protocol.wire import CONTEXT_DOMAIN, GLOBAL_DOMAIN, VERSIONS_EXTENSION
+from ..protocol.wire import (
+    CONTEXT_ADDED_TYPE,
+    CONTEXT_DESTROYED_TYPE,
+    CONTEXT_DOMAIN,
+    CONTEXT_UPDATED_TYPE,
+    CREATE_CONTEXT_TYPE,
+    DESTROY_CONTEXT_TYPE,
+    GLOBAL_DOMAIN,
+    SUBSCRIBE_CONTEXT_TYPE,
+    SUBSCRIBED_CONTEXT_TYPE,
+    UNSUBSCRIBE_CONTEXT_TYPE,
+    UPDATE_CONTEXT_TYPE,
+    VERSIONS_EXTENSION,
+)
 from .errors import ArgumentError, ContextError, RemoteError
 from .instance import Instance
 from .twins import blocking, on_io_loop
@@ -198,9 +211,9 @@ class Contexts:
         self._by_id: dict[str, _Context] = {}
         conn = session.conn
         for domain in (GLOBAL_DOMAIN, CONTEXT_DOMAIN):
-            conn.on(domain, "context-added", self._on_added)
-            conn.on(domain, "context-updated", self._on_updated)
-            conn.on(domain, "context-destroyed", self._on_destroyed)
+            conn.on(domain, CONTEXT_ADDED_TYPE, self._on_added)
+            conn.on(domain, CONTEXT_UPDATED_TYPE, self._on_updated)
+            conn.on(domain, CONTEXT_DESTROYED_TYPE, self._on_destroyed)
         conn.add_lost_hook(self._lost)
         conn.add_restorer(self._restore)
         self._hub_id: str | None = None
@@ -306,7 +319,7 @@ class Contexts:
         reply = await self._request(
             {
                 "domain": GLOBAL_DOMAIN,
-                "type": "update-context",
+                "type": UPDATE_CONTEXT_TYPE,
                 "context_id": ctx.context_id,
                 "delta": delta,
             },
@@ -324,7 +337,7 @@ class Contexts:
         ctx.context_id = context_id
         self._by_id[context_id] = ctx
         ctx.member = True
-        if reply.get("type") == "subscribed-context":
+        if reply.get("type") == SUBSCRIBED_CONTEXT_TYPE:
             self._snapshot(ctx, reply)
             return True
         return False
@@ -343,7 +356,7 @@ class Contexts:
         reply = await self._request(
             {
                 "domain": GLOBAL_DOMAIN,
-                "type": "create-context",
+                "type": CREATE_CONTEXT_TYPE,
                 "name": ctx.name,
                 "data": data,
                 "lifetime": "retained",
@@ -352,7 +365,7 @@ class Contexts:
             ctx.name,
             on_reply=known,
         )
-        if reply.get("type") == "subscribed-context":
+        if reply.get("type") == SUBSCRIBED_CONTEXT_TYPE:
             return False
         self._notify(ctx, copy_data(data), [], snapshot=True, own=True)
         return True
@@ -405,7 +418,7 @@ class Contexts:
         if ctx is None:
             raise ContextError(f"No context named {name!r} is known to this client")
         await self._request(
-            {"domain": GLOBAL_DOMAIN, "type": "destroy-context", "context_id": ctx.context_id},
+            {"domain": GLOBAL_DOMAIN, "type": DESTROY_CONTEXT_TYPE, "context_id": ctx.context_id},
             "destroy",
             name,
         )
@@ -428,7 +441,11 @@ class Contexts:
         reply = await self._subscribe_request(ctx, remember=False)
         if not ctx.subscribers and not ctx.member and ctx.context_id == context_id:
             conn.send(
-                {"domain": GLOBAL_DOMAIN, "type": "unsubscribe-context", "context_id": context_id}
+                {
+                    "domain": GLOBAL_DOMAIN,
+                    "type": UNSUBSCRIBE_CONTEXT_TYPE,
+                    "context_id": context_id,
+                }
             )
         data = reply.get("data")
         return data if isinstance(data, dict) else {}
@@ -514,7 +531,7 @@ class Contexts:
                 self._snapshot(ctx, reply, only)
 
         return await self._request(
-            {"domain": GLOBAL_DOMAIN, "type": "subscribe-context", "context_id": ctx.context_id},
+            {"domain": GLOBAL_DOMAIN, "type": SUBSCRIBE_CONTEXT_TYPE, "context_id": ctx.context_id},
             "subscribe to",
             ctx.name,
             internal=internal,
@@ -550,7 +567,7 @@ class Contexts:
             self._session.conn.send(
                 {
                     "domain": GLOBAL_DOMAIN,
-                    "type": "unsubscribe-context",
+                    "type": UNSUBSCRIBE_CONTEXT_TYPE,
                     "context_id": ctx.context_id,
                 }
             )
@@ -678,7 +695,7 @@ class Contexts:
                 await self._session.conn.request(
                     {
                         "domain": GLOBAL_DOMAIN,
-                        "type": "subscribe-context",
+                        "type": SUBSCRIBE_CONTEXT_TYPE,
                         "context_id": ctx.context_id,
                     },
                     self._session.settings.request_timeout,
@@ -695,7 +712,7 @@ class Contexts:
                 reply = await self._session.conn.request(
                     {
                         "domain": GLOBAL_DOMAIN,
-                        "type": "create-context",
+                        "type": CREATE_CONTEXT_TYPE,
                         "name": ctx.name,
                         "data": data,
                         "lifetime": "retained",

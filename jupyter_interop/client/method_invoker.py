@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.wire import AGM_DOMAIN
+from ..protocol.wire import AGM_DOMAIN, CALL_TYPE
 from .codec import unwrap_value
 from .connection import RequestTimeout
 from .errors import (
@@ -234,7 +234,7 @@ class Invoker:
             reply = await conn.request(
                 {
                     "domain": AGM_DOMAIN,
-                    "type": "call",
+                    "type": CALL_TYPE,
                     "server_id": server.peer_id,
                     "method_id": info.id,
                     "arguments_kv": payload,

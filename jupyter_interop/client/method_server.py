@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.errors import Reason
-from ..protocol.wire import AGM_DOMAIN
+from ..protocol.wire import (
+    AGM_DOMAIN,
+    ERROR_TYPE,
+    INVOKE_TYPE,
+    REGISTER_TYPE,
+    UNREGISTER_TYPE,
+    YIELD_TYPE,
+)
 from .codec import wrap_value
 from .dispatch import OutputTarget, capture_output_target
 from .errors import (
@@ -133,7 +140,7 @@ class MethodServer:
         #: method id -> what this client offers (methods and streams)
         self.own: dict[str, LocalMethod] = {}
         conn = session.conn
-        conn.on(AGM_DOMAIN, "invoke", self._on_invoke)
+        conn.on(AGM_DOMAIN, INVOKE_TYPE, self._on_invoke)
         conn.add_restorer(self._restore)
 
     async def register(self, name: str, handler: Callable[..., Any], **options: Any) -> None:
@@ -160,7 +167,7 @@ class MethodServer:
         self.own[local.id] = local
         try:
             await self._session.conn.request(
-                {"domain": AGM_DOMAIN, "type": "register", "methods": [local.wire]},
+                {"domain": AGM_DOMAIN, "type": REGISTER_TYPE, "methods": [local.wire]},
                 self._session.settings.request_timeout,
                 f"registration of {local.name!r}",
             )
@@ -188,7 +195,7 @@ class MethodServer:
             return  # the hub forgot them already; they are not restored
         with contextlib.suppress(ConnectionLostError):  # gone, and not restored either
             await conn.request(
-                {"domain": AGM_DOMAIN, "type": "unregister", "methods": ids},
+                {"domain": AGM_DOMAIN, "type": UNREGISTER_TYPE, "methods": ids},
                 self._session.settings.request_timeout,
                 "unregistration of " + ", ".join(repr(m.name) for m in locals_),
             )
@@ -210,7 +217,7 @@ class MethodServer:
         await self._session.conn.request(
             {
                 "domain": AGM_DOMAIN,
-                "type": "register",
+                "type": REGISTER_TYPE,
                 "methods": [local.wire for local in self.own.values()],
             },
             self._session.settings.request_timeout,
@@ -296,7 +303,7 @@ class MethodServer:
         conn = self._session.conn
         message = {
             "domain": AGM_DOMAIN,
-            "type": "yield",
+            "type": YIELD_TYPE,
             "invocation_id": invocation.invocation_id,
             "peer_id": conn.peer_id,
             "result": wrap_value(value),
@@ -337,7 +344,7 @@ def _error_message(
 ) -> dict[str, Any]:
     message: dict[str, Any] = {
         "domain": AGM_DOMAIN,
-        "type": "error",
+        "type": ERROR_TYPE,
         "request_id": invocation_id,
         "invocation_id": invocation_id,
         "reason_uri": Reason.CLIENT_ERROR,

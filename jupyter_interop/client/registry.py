@@ -16,7 +16,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.wire import AGM_DOMAIN
+from ..protocol.wire import (
+    AGM_DOMAIN,
+    METHODS_ADDED_TYPE,
+    METHODS_REMOVED_TYPE,
+    PEER_ADDED_TYPE,
+    PEER_REMOVED_TYPE,
+)
 from .errors import ArgumentError
 from .instance import Instance, InstanceFilter, matches, normalize_filter
 
@@ -139,10 +145,10 @@ class Registry:
         }
         self.changed = asyncio.Event()
         conn = session.conn
-        conn.on(AGM_DOMAIN, "peer-added", self._peer_added)
-        conn.on(AGM_DOMAIN, "peer-removed", self._peer_removed)
-        conn.on(AGM_DOMAIN, "methods-added", self._methods_added)
-        conn.on(AGM_DOMAIN, "methods-removed", self._methods_removed)
+        conn.on(AGM_DOMAIN, PEER_ADDED_TYPE, self._peer_added)
+        conn.on(AGM_DOMAIN, PEER_REMOVED_TYPE, self._peer_removed)
+        conn.on(AGM_DOMAIN, METHODS_ADDED_TYPE, self._methods_added)
+        conn.on(AGM_DOMAIN, METHODS_REMOVED_TYPE, self._methods_removed)
         conn.add_lost_hook(self.reset)
 
     # ------------------------------------------------------------------ events in

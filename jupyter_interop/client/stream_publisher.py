@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.errors import Reason
-from ..protocol.wire import AGM_DOMAIN, RUNS_EXTENSION
+from ..protocol.wire import (
+    ACCEPTED_TYPE,
+    ADD_INTEREST_TYPE,
+    AGM_DOMAIN,
+    DROP_SUBSCRIPTION_TYPE,
+    ERROR_TYPE,
+    POST_TYPE,
+    PUBLISH_TYPE,
+    REMOVE_INTEREST_TYPE,
+    RUNS_EXTENSION,
+)
 from .codec import plain_json, wrap_value
 from .dispatch import OutputTarget, capture_output_target
 from .errors import ArgumentError, RegistrationError
@@ -112,7 +122,7 @@ class StreamSubscription:
         self._session.conn.send_threadsafe(
             {
                 "domain": AGM_DOMAIN,
-                "type": "post",
+                "type": POST_TYPE,
                 "subscription_id": self.subscription_id,
                 "data": wrap_value(data),
             }
@@ -214,7 +224,12 @@ class Stream:
             payload = conn.codec.prepare(payload)  # encoded once for every branch
         for stream_id in stream_ids:
             conn.send_threadsafe(
-                {"domain": AGM_DOMAIN, "type": "publish", "stream_id": stream_id, "data": payload}
+                {
+                    "domain": AGM_DOMAIN,
+                    "type": PUBLISH_TYPE,
+                    "stream_id": stream_id,
+                    "data": payload,
+                }
             )
 
     def _stream_ids(self, branch: str | list[str] | None) -> Sequence[str]:
@@ -300,7 +315,7 @@ class Stream:
             self._session.conn.send(
                 {
                     "domain": AGM_DOMAIN,
-                    "type": "error",
+                    "type": ERROR_TYPE,
                     "request_id": request.subscription_id,
                     "reason_uri": Reason.SUBSCRIPTION_REJECTED,
                     "reason": f"Subscription rejected by user. {value}".rstrip(),
@@ -313,7 +328,7 @@ class Stream:
         if not self._session.conn.send(
             {
                 "domain": AGM_DOMAIN,
-                "type": "accepted",
+                "type": ACCEPTED_TYPE,
                 "subscription_id": request.subscription_id,
                 "stream_id": stream_id,
             }
@@ -336,7 +351,7 @@ class Stream:
         self._session.conn.send(
             {
                 "domain": AGM_DOMAIN,
-                "type": "drop-subscription",
+                "type": DROP_SUBSCRIPTION_TYPE,
                 "subscription_id": sub.subscription_id,
                 "reason": reason,
             }
@@ -370,8 +385,8 @@ class Publisher:
         #: subscription id -> our accepted subscriber
         self._accepted: dict[str, StreamSubscription] = {}
         conn = session.conn
-        conn.on(AGM_DOMAIN, "add-interest", self._on_add_interest)
-        conn.on(AGM_DOMAIN, "remove-interest", self._on_remove_interest)
+        conn.on(AGM_DOMAIN, ADD_INTEREST_TYPE, self._on_add_interest)
+        conn.on(AGM_DOMAIN, REMOVE_INTEREST_TYPE, self._on_remove_interest)
         conn.add_lost_hook(self._lost)
 
     @property
@@ -442,7 +457,7 @@ class Publisher:
             self._session.conn.send(
                 {
                     "domain": AGM_DOMAIN,
-                    "type": "error",
+                    "type": ERROR_TYPE,
                     "request_id": str(msg.get("subscription_id")),
                     "reason_uri": Reason.SUBSCRIPTION_REJECTED,
                     "reason": "No such stream is published here",

@@ -17,7 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..protocol.wire import AGM_DOMAIN
+from ..protocol.wire import (
+    AGM_DOMAIN,
+    EVENT_MANY_TYPE,
+    EVENT_TYPE,
+    SUBSCRIBE_TYPE,
+    SUBSCRIBED_TYPE,
+    SUBSCRIPTION_CANCELLED_TYPE,
+    UNSUBSCRIBE_TYPE,
+)
 from .codec import unwrap_value
 from .connection import RequestTimeout
 from .dispatch import OutputTarget, capture_output_target, is_async_callable
@@ -203,7 +211,7 @@ class Subscription:
                     await conn.request(
                         {
                             "domain": AGM_DOMAIN,
-                            "type": "unsubscribe",
+                            "type": UNSUBSCRIBE_TYPE,
                             "subscription_id": sub_id,
                             "reason_uri": "",
                             "reason": "ClientInitiated",
@@ -346,7 +354,7 @@ class Subscription:
         await self._session.conn.request(
             {
                 "domain": AGM_DOMAIN,
-                "type": "subscribe",
+                "type": SUBSCRIBE_TYPE,
                 "server_id": server.peer_id,
                 "method_id": info.id,
                 "arguments_kv": self.arguments,
@@ -379,10 +387,10 @@ class Subscriber:
         self._subscribed: dict[str, Subscription] = {}
         self._subscriptions: set[Subscription] = set()
         conn = session.conn
-        conn.on_many(AGM_DOMAIN, "event", self._on_events)
-        conn.on(AGM_DOMAIN, "event-many", self._on_event_many)
-        conn.on(AGM_DOMAIN, "subscription-cancelled", self._on_cancelled)
-        conn.on(AGM_DOMAIN, "subscribed", self._on_stray_subscribed)
+        conn.on_many(AGM_DOMAIN, EVENT_TYPE, self._on_events)
+        conn.on(AGM_DOMAIN, EVENT_MANY_TYPE, self._on_event_many)
+        conn.on(AGM_DOMAIN, SUBSCRIPTION_CANCELLED_TYPE, self._on_cancelled)
+        conn.on(AGM_DOMAIN, SUBSCRIBED_TYPE, self._on_stray_subscribed)
         conn.add_lost_hook(self._lost)
         conn.add_restorer(self._restore)
 
@@ -477,7 +485,7 @@ class Subscriber:
             self._session.conn.send(
                 {
                     "domain": AGM_DOMAIN,
-                    "type": "unsubscribe",
+                    "type": UNSUBSCRIBE_TYPE,
                     "subscription_id": sub_id,
                     "reason_uri": "",
                     "reason": "Subscription attempt timed out",

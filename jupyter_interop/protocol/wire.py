@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ACCEPTED_TYPE",
     "ADD_INTEREST_TYPE",
     "AGM_DOMAIN",
     "AGM_MESSAGE_TYPES",
@@ -21,6 +22,7 @@ __all__ = [
     "BINARY_EXTENSION",
     "BUS_DOMAIN",
     "BUS_MESSAGE_TYPES",
+    "CALL_TYPE",
     "CHANNELS_EXTENSION",
     "CHANNEL_CHANGED_TYPE",
     "CHANNEL_CHANGE_REQUEST_TYPE",
@@ -32,12 +34,16 @@ __all__ = [
     "CONTEXT_DOMAIN",
     "CONTEXT_MESSAGE_TYPES",
     "CONTEXT_UPDATED_TYPE",
+    "CREATE_CONTEXT_TYPE",
     "CREATE_TOKEN_TYPE",
     "DESKTOP_CONTEXT_ENV",
+    "DESTROY_CONTEXT_TYPE",
     "DOMAINS",
+    "DROP_SUBSCRIPTION_TYPE",
     "ENV_TOKEN",
     "ENV_URL",
     "ERROR_TYPE",
+    "EVENTS_DROPPED_TYPE",
     "EVENT_MANY_TYPE",
     "EVENT_TYPE",
     "EXTENSIONS_KEY",
@@ -54,6 +60,10 @@ __all__ = [
     "PEER_ADDED_TYPE",
     "PEER_REMOVED_TYPE",
     "PING_TYPE",
+    "POST_TYPE",
+    "PUBLISH_MANY_TYPE",
+    "PUBLISH_TYPE",
+    "REGISTER_TYPE",
     "REMOVE_INTEREST_TYPE",
     "RESULT_TYPE",
     "RUNS_EXTENSION",
@@ -61,12 +71,19 @@ __all__ = [
     "SHM_PROOF_TYPE",
     "SUBSCRIBED_CONTEXT_TYPE",
     "SUBSCRIBED_TYPE",
+    "SUBSCRIBE_CONTEXT_TYPE",
+    "SUBSCRIBE_TYPE",
     "SUBSCRIPTION_CANCELLED_TYPE",
     "SUCCESS_TYPE",
     "SUPPORTED_EXTENSIONS",
     "TOKEN_TYPE",
+    "UNREGISTER_TYPE",
+    "UNSUBSCRIBE_CONTEXT_TYPE",
+    "UNSUBSCRIBE_TYPE",
+    "UPDATE_CONTEXT_TYPE",
     "VERSIONS_EXTENSION",
     "WELCOME_TYPE",
+    "YIELD_TYPE",
 ]
 
 # ---------------------------------------------------------------------------- domains
@@ -82,31 +99,53 @@ DOMAINS: Final = (GLOBAL_DOMAIN, AGM_DOMAIN, BUS_DOMAIN, CONTEXT_DOMAIN)
 
 # ---------------------------------------------------------------------- message types
 
+CREATE_CONTEXT_TYPE: Final = "create-context"
+SUBSCRIBE_CONTEXT_TYPE: Final = "subscribe-context"
+UPDATE_CONTEXT_TYPE: Final = "update-context"
+UNSUBSCRIBE_CONTEXT_TYPE: Final = "unsubscribe-context"
+DESTROY_CONTEXT_TYPE: Final = "destroy-context"
 #: context requests, accepted on ``global`` and on ``context`` (a peer joined to either)
 CONTEXT_MESSAGE_TYPES: Final = (
-    "create-context",
-    "subscribe-context",
-    "update-context",
-    "unsubscribe-context",
-    "destroy-context",
+    CREATE_CONTEXT_TYPE,
+    SUBSCRIBE_CONTEXT_TYPE,
+    UPDATE_CONTEXT_TYPE,
+    UNSUBSCRIBE_CONTEXT_TYPE,
+    DESTROY_CONTEXT_TYPE,
 )
+REGISTER_TYPE: Final = "register"
+UNREGISTER_TYPE: Final = "unregister"
+CALL_TYPE: Final = "call"
+#: a server's reply to ``invoke`` (a failed one is an ``error``)
+YIELD_TYPE: Final = "yield"
+#: a stream subscription (``agm``) or a topic subscription (``bus``)
+SUBSCRIBE_TYPE: Final = "subscribe"
+#: a publisher accepts a subscription on one of its branches' stream ids
+ACCEPTED_TYPE: Final = "accepted"
+#: a stream item to every subscriber of a branch (``agm``), or a topic message (``bus``)
+PUBLISH_TYPE: Final = "publish"
+#: a run of one stream's items (``runs`` extension)
+PUBLISH_MANY_TYPE: Final = "publish-many"
+#: a stream item to one subscriber
+POST_TYPE: Final = "post"
+DROP_SUBSCRIPTION_TYPE: Final = "drop-subscription"
+UNSUBSCRIBE_TYPE: Final = "unsubscribe"
 #: requests a peer sends on ``agm`` (methods and streams)
 AGM_MESSAGE_TYPES: Final = (
-    "register",
-    "unregister",
-    "call",
-    "yield",
+    REGISTER_TYPE,
+    UNREGISTER_TYPE,
+    CALL_TYPE,
+    YIELD_TYPE,
     "error",
-    "subscribe",
-    "accepted",
-    "publish",
-    "publish-many",
-    "post",
-    "drop-subscription",
-    "unsubscribe",
+    SUBSCRIBE_TYPE,
+    ACCEPTED_TYPE,
+    PUBLISH_TYPE,
+    PUBLISH_MANY_TYPE,
+    POST_TYPE,
+    DROP_SUBSCRIPTION_TYPE,
+    UNSUBSCRIBE_TYPE,
 )
 #: requests a peer sends on ``bus``
-BUS_MESSAGE_TYPES: Final = ("publish", "subscribe", "unsubscribe")
+BUS_MESSAGE_TYPES: Final = (PUBLISH_TYPE, SUBSCRIBE_TYPE, UNSUBSCRIBE_TYPE)
 #: the ``global`` message a client sends to prove it sees the hub's shared-memory directory
 SHM_PROOF_TYPE: Final = "shm-proof"
 
@@ -188,6 +227,8 @@ EVENT_TYPE: Final = "event"
 #: a run of one stream's items (``runs`` extension)
 EVENT_MANY_TYPE: Final = "event-many"
 SUBSCRIPTION_CANCELLED_TYPE: Final = "subscription-cancelled"
+#: how many stream and bus events the hub dropped for a slow reader (``notices`` extension)
+EVENTS_DROPPED_TYPE: Final = "events-dropped"
 CHANNEL_MEMBERSHIP_TYPE: Final = "channel-membership"
 CHANNEL_CHANGE_REQUEST_TYPE: Final = "channel-change-request"
 CONTEXT_ADDED_TYPE: Final = "context-added"
