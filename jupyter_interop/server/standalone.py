@@ -181,70 +181,92 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(signum, self.request_stop)
                     cleanup.callback(_remove_signal_handler, loop, signum)
-            store = self.open_context_store()
-            if store is not None:
-                cleanup.callback(store.close)
-            hub = InteropHub(
-                parent=self, token=self.token, store=store, shared_memory=self.open_shared_memory()
-            )
-            if hub.shared_memory is not None:
-                cleanup.callback(hub.shared_memory.close)
-            cleanup.callback(hub.shutdown)
-            service = GatewayService(
-                hub,
-                limits=self.outbox_limits(),
-                max_message_size=self.max_message_size,
-                max_attachment_bytes=self.max_attachment_bytes,
-                max_reassembly_bytes=self.max_reassembly_bytes,
-                announce_delay=self.announce_delay,
-                log=self.log,
-            )
-            if store is not None:
-                acks = DurableAcks(store, hub, service, loop.call_soon_threadsafe)
-                acks.attach()
-                cleanup.callback(acks.detach)
+            service = self._start_service(cleanup, loop)
             extra_status: dict[str, Any] = {"kind": "standalone"}
-            app = web.Application(
-                [
-                    (
-                        rf"/{GATEWAY_PATH}",
-                        StandaloneGatewayHandler,
-                        {"service": service, "token": self.token},
-                    ),
-                    (
-                        r"/interop/api/([^/]*)",  # unknown views: 403 without token, else 404
-                        StandaloneViewHandler,
-                        {"service": service, "token": self.token, "extra_status": extra_status},
-                    ),
-                ],
-                websocket_ping_interval=self.ping_interval or None,
-                websocket_ping_timeout=self.ping_interval or None,
-            )
-            # tornado's read buffer must hold the largest frame we accept
-            server = HTTPServer(app, max_buffer_size=max(self.max_message_size + 65536, 104857600))
-            cleanup.push_async_callback(_close_connections, server)
-            cleanup.callback(service.close_all, GOING_AWAY_CLOSE_CODE, "interop hub shutting down")
-            cleanup.callback(server.stop)
-            sockets = bind_sockets(self.port, address=self.ip)
-            server.add_sockets(sockets)
-            port = sockets[0].getsockname()[1]
-            url = f"ws://{host_for_url(self.ip)}:{port}/{GATEWAY_PATH}"
+            url = self._listen(cleanup, service, self._web_app(service, extra_status))
             extra_status["url"] = url
-            env = EnvironmentExport()
-            cleanup.callback(env.restore)
-            env.set(url, self.token)
-            if self.write_runtime_file:
-                runtime = RuntimeFile("standalone")
-                # registered last, so undone first: nobody may find a hub that is going away
-                cleanup.callback(RuntimeFileGuard(runtime).arm().remove)
-                runtime.write(url, self.token)
-            sys.stdout.write(f"Interop hub: {url}?token={quote(self.token, safe='')}\n")
-            sys.stdout.flush()
-            self.log.info("Interop hub listening on %s", url)
+            self._publish(cleanup, url)
             if ready is not None:
                 ready.set()
             await self._stop.wait()
             self.log.info("Interop hub stopping")
+
+    def _start_service(
+        self, cleanup: contextlib.AsyncExitStack, loop: asyncio.AbstractEventLoop
+    ) -> GatewayService:
+        """The context store, the hub and its gateway service, each undone on ``cleanup``."""
+        store = self.open_context_store()
+        if store is not None:
+            cleanup.callback(store.close)
+        hub = InteropHub(
+            parent=self, token=self.token, store=store, shared_memory=self.open_shared_memory()
+        )
+        if hub.shared_memory is not None:
+            cleanup.callback(hub.shared_memory.close)
+        cleanup.callback(hub.shutdown)
+        service = GatewayService(
+            hub,
+            limits=self.outbox_limits(),
+            max_message_size=self.max_message_size,
+            max_attachment_bytes=self.max_attachment_bytes,
+            max_reassembly_bytes=self.max_reassembly_bytes,
+            announce_delay=self.announce_delay,
+            log=self.log,
+        )
+        if store is not None:
+            acks = DurableAcks(store, hub, service, loop.call_soon_threadsafe)
+            acks.attach()
+            cleanup.callback(acks.detach)
+        return service
+
+    def _web_app(self, service: GatewayService, extra_status: dict[str, Any]) -> web.Application:
+        """The gateway's WebSocket route and the token-protected views."""
+        return web.Application(
+            [
+                (
+                    rf"/{GATEWAY_PATH}",
+                    StandaloneGatewayHandler,
+                    {"service": service, "token": self.token},
+                ),
+                (
+                    r"/interop/api/([^/]*)",  # unknown views: 403 without token, else 404
+                    StandaloneViewHandler,
+                    {"service": service, "token": self.token, "extra_status": extra_status},
+                ),
+            ],
+            websocket_ping_interval=self.ping_interval or None,
+            websocket_ping_timeout=self.ping_interval or None,
+        )
+
+    def _listen(
+        self, cleanup: contextlib.AsyncExitStack, service: GatewayService, app: web.Application
+    ) -> str:
+        """Serve ``app`` on the configured address (its sockets closed on ``cleanup``, after
+        the service's); the gateway's URL."""
+        # tornado's read buffer must hold the largest frame we accept
+        server = HTTPServer(app, max_buffer_size=max(self.max_message_size + 65536, 104857600))
+        cleanup.push_async_callback(_close_connections, server)
+        cleanup.callback(service.close_all, GOING_AWAY_CLOSE_CODE, "interop hub shutting down")
+        cleanup.callback(server.stop)
+        sockets = bind_sockets(self.port, address=self.ip)
+        server.add_sockets(sockets)
+        port = sockets[0].getsockname()[1]
+        return f"ws://{host_for_url(self.ip)}:{port}/{GATEWAY_PATH}"
+
+    def _publish(self, cleanup: contextlib.AsyncExitStack, url: str) -> None:
+        """Tell the world where the hub is: this process's environment, the runtime file and
+        stdout (each undone on ``cleanup``, the runtime file first)."""
+        env = EnvironmentExport()
+        cleanup.callback(env.restore)
+        env.set(url, self.token)
+        if self.write_runtime_file:
+            runtime = RuntimeFile("standalone")
+            # registered last, so undone first: nobody may find a hub that is going away
+            cleanup.callback(RuntimeFileGuard(runtime).arm().remove)
+            runtime.write(url, self.token)
+        sys.stdout.write(f"Interop hub: {url}?token={quote(self.token, safe='')}\n")
+        sys.stdout.flush()
+        self.log.info("Interop hub listening on %s", url)
 
     def request_stop(self) -> None:
         """Ask :meth:`serve` to shut down (what SIGINT and SIGTERM do)."""
