@@ -28,7 +28,7 @@ from .codec import unwrap_value, wrap_value
 from .contexts import adapt_callback
 from .dispatch import OutputTarget, capture_output_target, is_async_callable
 from .errors import ArgumentError, RemoteError
-from .instance import _WIRE_NAMES, Instance, InstanceFilter, matches, normalize_filter
+from .instance import Instance, InstanceFilter, matches, normalize_filter, wire_identity
 from .twins import blocking, on_io_loop
 
 if TYPE_CHECKING:
@@ -47,11 +47,6 @@ def _check_key(routing_key: Any) -> str | None:
     if routing_key is not None and not isinstance(routing_key, str):
         raise ArgumentError(f"routing_key must be a string, not {type(routing_key).__name__}")
     return routing_key or None
-
-
-def _wire_identity(target: Any) -> dict[str, Any]:
-    flt = normalize_filter(target)
-    return {_WIRE_NAMES.get(k, k): v for k, v in flt.items()}
 
 
 @dataclass(eq=False)
@@ -144,7 +139,7 @@ class Bus:
         if key:
             message["routing_key"] = key
         if target is not None:
-            message["target_identity"] = _wire_identity(target)
+            message["target_identity"] = wire_identity(target)
         self._session.check_open()
         self._session.conn.send_threadsafe(message)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import ArgumentError
 
-__all__ = ["Instance", "InstanceFilter", "matches", "normalize_filter"]
+__all__ = ["Instance", "InstanceFilter", "matches", "normalize_filter", "wire_identity"]
 
 InstanceFilter = dict[str, Any]
 
@@ -105,6 +105,13 @@ def normalize_filter(target: Any) -> InstanceFilter:
             raise ArgumentError(f"Instance filter keys must be strings, not {key!r}")
         out[_FROM_WIRE.get(key, key)] = value
     return out
+
+
+def wire_identity(target: Any) -> dict[str, Any]:
+    """An instance filter with io.Connect's identity keys (``applicationName``, ...), as the
+    hub matches it against peers (a bus publisher's ``target``)."""
+    flt = normalize_filter(target)
+    return {_WIRE_NAMES.get(k, k): v for k, v in flt.items()}
 
 
 def _equal(expected: Any, actual: Any) -> bool:
