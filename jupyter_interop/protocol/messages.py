@@ -54,6 +54,7 @@ __all__ = [
     "ContextUpdated",
     "Error",
     "EventMany",
+    "GatewayToken",
     "Invoke",
     "MethodsAdded",
     "MethodsRemoved",
@@ -66,7 +67,6 @@ __all__ = [
     "SubscribedContext",
     "SubscriptionCancelled",
     "Success",
-    "Token",
     "Welcome",
     "channel_membership",
     "error",
@@ -124,7 +124,7 @@ class Welcome(_Reply, total=False):
     extensions: dict[str, Any]
 
 
-class Token(_Reply):
+class GatewayToken(_Reply):
     """A gateway token for a child process (``create-token``)."""
 
     token: str
@@ -305,7 +305,7 @@ SHAPES: dict[str, type] = {
     SUCCESS_TYPE: Success,
     ERROR_TYPE: Error,
     WELCOME_TYPE: Welcome,
-    TOKEN_TYPE: Token,
+    TOKEN_TYPE: GatewayToken,
     CHANNEL_MEMBERSHIP_TYPE: ChannelMembership,
     CHANNEL_CHANGE_REQUEST_TYPE: ChannelChangeRequest,
     PEER_ADDED_TYPE: PeerAdded,
