@@ -10,14 +10,26 @@ import orjson
 from ..protocol import ProtocolError, Reason, messages
 from ..protocol.addressed import Template
 from ..protocol.wire import (
+    ACCEPTED_TYPE,
     ADD_INTEREST_TYPE,
     AGM_DOMAIN,
+    CALL_TYPE,
+    DROP_SUBSCRIPTION_TYPE,
+    ERROR_TYPE,
     EVENT_MANY_TYPE,
     EVENT_TYPE,
     INVOKE_TYPE,
+    POST_TYPE,
+    PUBLISH_MANY_TYPE,
+    PUBLISH_TYPE,
+    REGISTER_TYPE,
     REMOVE_INTEREST_TYPE,
     RESULT_TYPE,
+    SUBSCRIBE_TYPE,
     SUBSCRIPTION_CANCELLED_TYPE,
+    UNREGISTER_TYPE,
+    UNSUBSCRIBE_TYPE,
+    YIELD_TYPE,
 )
 from ._fields import field, ident, optional
 from ._services import Handler, HubServices
@@ -70,18 +82,18 @@ class AgmDomain:
         #: message type -> handler, for the hub's table (``hub/core.py``): one per type of
         #: ``protocol/wire.py:AGM_MESSAGE_TYPES``
         self.handlers: dict[str, Handler] = {
-            "register": self._register,
-            "unregister": self._unregister,
-            "call": self._call,
-            "yield": self._yield,
-            "error": self._error,
-            "subscribe": self._subscribe,
-            "accepted": self._accepted,
-            "publish": self._publish,
-            "publish-many": self._publish_many,
-            "post": self._post,
-            "drop-subscription": self._drop_subscription,
-            "unsubscribe": self._unsubscribe,
+            REGISTER_TYPE: self._register,
+            UNREGISTER_TYPE: self._unregister,
+            CALL_TYPE: self._call,
+            YIELD_TYPE: self._yield,
+            ERROR_TYPE: self._error,
+            SUBSCRIBE_TYPE: self._subscribe,
+            ACCEPTED_TYPE: self._accepted,
+            PUBLISH_TYPE: self._publish,
+            PUBLISH_MANY_TYPE: self._publish_many,
+            POST_TYPE: self._post,
+            DROP_SUBSCRIPTION_TYPE: self._drop_subscription,
+            UNSUBSCRIBE_TYPE: self._unsubscribe,
         }
 
     # ------------------------------------------------------------ membership

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import ProtocolError, Reason, messages
-from ..protocol.wire import BUS_DOMAIN, EVENT_TYPE
+from ..protocol.wire import BUS_DOMAIN, EVENT_TYPE, PUBLISH_TYPE, SUBSCRIBE_TYPE, UNSUBSCRIBE_TYPE
 from ._fields import field, ident, optional
 from ._services import Handler, HubServices
 from .connection import Outgoing
@@ -62,9 +62,9 @@ class BusDomain:
         #: message type -> handler, for the hub's table (``hub/core.py``): one per type of
         #: ``protocol/wire.py:BUS_MESSAGE_TYPES``
         self.handlers: dict[str, Handler] = {
-            "publish": self._publish,
-            "subscribe": self._subscribe,
-            "unsubscribe": self._unsubscribe,
+            PUBLISH_TYPE: self._publish,
+            SUBSCRIBE_TYPE: self._subscribe,
+            UNSUBSCRIBE_TYPE: self._unsubscribe,
         }
 
     def matching(self, topic: str) -> list[BusRoute]:

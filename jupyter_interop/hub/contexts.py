@@ -28,8 +28,13 @@ from ..protocol.wire import (
     CONTEXT_CREATED_TYPE,
     CONTEXT_DESTROYED_TYPE,
     CONTEXT_UPDATED_TYPE,
+    CREATE_CONTEXT_TYPE,
+    DESTROY_CONTEXT_TYPE,
     GLOBAL_DOMAIN,
+    SUBSCRIBE_CONTEXT_TYPE,
     SUBSCRIBED_CONTEXT_TYPE,
+    UNSUBSCRIBE_CONTEXT_TYPE,
+    UPDATE_CONTEXT_TYPE,
 )
 from ._fields import field as msg_field
 from ._fields import ident, optional
@@ -131,11 +136,11 @@ class ContextDomain:
         #: message type -> handler, for the hub's table (``hub/core.py``), on ``global`` and
         #: ``context``: one per type of ``protocol/wire.py:CONTEXT_MESSAGE_TYPES``
         self.handlers: dict[str, Handler] = {
-            "create-context": self._create,
-            "subscribe-context": self._subscribe,
-            "update-context": self._update,
-            "unsubscribe-context": self._unsubscribe,
-            "destroy-context": self._destroy,
+            CREATE_CONTEXT_TYPE: self._create,
+            SUBSCRIBE_CONTEXT_TYPE: self._subscribe,
+            UPDATE_CONTEXT_TYPE: self._update,
+            UNSUBSCRIBE_CONTEXT_TYPE: self._unsubscribe,
+            DESTROY_CONTEXT_TYPE: self._destroy,
         }
 
     # -------------------------------------------------------------- lifecycle

@@ -129,13 +129,15 @@ PUBLISH_MANY_TYPE: Final = "publish-many"
 POST_TYPE: Final = "post"
 DROP_SUBSCRIPTION_TYPE: Final = "drop-subscription"
 UNSUBSCRIBE_TYPE: Final = "unsubscribe"
+#: a refused request, in any domain (also what a server sends on ``agm`` for a failed call)
+ERROR_TYPE: Final = "error"
 #: requests a peer sends on ``agm`` (methods and streams)
 AGM_MESSAGE_TYPES: Final = (
     REGISTER_TYPE,
     UNREGISTER_TYPE,
     CALL_TYPE,
     YIELD_TYPE,
-    "error",
+    ERROR_TYPE,
     SUBSCRIBE_TYPE,
     ACCEPTED_TYPE,
     PUBLISH_TYPE,
@@ -210,8 +212,6 @@ MOVE_TO_CHANNEL_TYPE: Final = "move-to-channel"
 WELCOME_TYPE: Final = "welcome"
 TOKEN_TYPE: Final = "token"
 SUCCESS_TYPE: Final = "success"
-#: a refused request, in any domain (also what a server sends on ``agm`` for a failed call)
-ERROR_TYPE: Final = "error"
 PEER_ADDED_TYPE: Final = "peer-added"
 PEER_REMOVED_TYPE: Final = "peer-removed"
 METHODS_ADDED_TYPE: Final = "methods-added"
