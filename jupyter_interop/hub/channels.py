@@ -64,9 +64,7 @@ class ChannelRegistry:
 
     def names(self) -> list[str]:
         return [
-            n[len(CHANNEL_PREFIX) :]
-            for n in self.contexts.by_name
-            if n.startswith(CHANNEL_PREFIX)
+            n[len(CHANNEL_PREFIX) :] for n in self.contexts.by_name if n.startswith(CHANNEL_PREFIX)
         ]
 
     def _check(self, channel: Any) -> str | None:

@@ -59,6 +59,7 @@ AVAILABLE_DOMAINS: list[Message] = [
     {"uri": METRICS_DOMAIN, "version": 1, "description": "Accepted and discarded"},
 ]
 
+
 class InteropHub(LoggingConfigurable):
     """One hub: peers, methods, streams, contexts, channels and bus subscriptions."""
 

@@ -405,4 +405,3 @@ def channel_membership(
         "channel": channel,
     }
     return _plain(notice)
-

@@ -46,9 +46,9 @@ def test_setup_cfg_declares_the_checked_range() -> None:
     requires = config["options"]["install_requires"].split()
     (tornado_requirement,) = [r for r in requires if r.startswith("tornado")]
     low, high = TORNADO_VERSIONS
-    assert tornado_requirement == (
-        f"tornado>={low[0]}.{low[1]},<{high[0]}.{high[1]}"
-    ), "setup.cfg and server/wsreader.py:TORNADO_VERSIONS must name the same range"
+    assert tornado_requirement == (f"tornado>={low[0]}.{low[1]},<{high[0]}.{high[1]}"), (
+        "setup.cfg and server/wsreader.py:TORNADO_VERSIONS must name the same range"
+    )
 
 
 def test_the_private_methods_are_tornados() -> None:
@@ -63,7 +63,7 @@ def test_wsreader_is_the_only_server_module_naming_tornados_private_api() -> Non
         if path.name == "wsreader.py":
             continue
         text = path.read_text()
-        assert not [n for n in names if f"{n}\"" in text or f".{n}" in text], path
+        assert not [n for n in names if f'{n}"' in text or f".{n}" in text], path
 
 
 class Inspector(WebSocketHandler):
