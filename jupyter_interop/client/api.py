@@ -42,7 +42,7 @@ from ..protocol.wire import (
 )
 from .bus import Bus
 from .channels import Channels
-from .connection import Connection, default_identity
+from .connection import Connection, ConnectionSettings, default_identity
 from .contexts import Contexts
 from .discovery import HubAddress, default_application, find_hub, kernel_id
 from .dispatch import Dispatcher, OutputTarget, capture_output_target
@@ -228,7 +228,23 @@ class Interop(LoggingConfigurable):
             extensions[BATCH_EXTENSION] = True
             extensions[RUNS_EXTENSION] = True  # stream items folded into publish-many / event-many
         conn = Connection(
-            self, address, rediscover, default_identity(application, kernel), extensions
+            address,
+            rediscover,
+            default_identity(application, kernel),
+            extensions,
+            ConnectionSettings(
+                connect_timeout=self.connect_timeout,
+                max_message_size=self.max_message_size,
+                websocket_library=self.websocket_library,
+                ping_interval=self.ping_interval,
+                reconnect_delay=self.reconnect_delay,
+                reconnect_max_delay=self.reconnect_max_delay,
+                shared_memory_threshold=self.shared_memory_threshold,
+                tune_allocator=self.tune_allocator,
+            ),
+            call_soon=self._io.call_soon,
+            on_connected=self._fire_connected,
+            on_disconnected=self._fire_disconnected,
         )
         dispatcher = Dispatcher(
             self._io.loop, self.handler_threads, self.max_queued_handlers, "interop"

@@ -60,6 +60,7 @@ from ..protocol.shm import (
     estimated_size,
     revive_shared,
 )
+from ..protocol.wire import GLOBAL_DOMAIN
 from .errors import SerializationError
 
 log = logging.getLogger("jupyter_interop")
@@ -142,7 +143,7 @@ class Codec:
             log.info("Interop: the hub's shared memory is not reachable: %s", error)
             return False
         try:
-            await request({"domain": "global", "type": PROOF_TYPE, "nonce": nonce})
+            await request({"domain": GLOBAL_DOMAIN, "type": PROOF_TYPE, "nonce": nonce})
         except Exception as error:  # a RemoteError: the hub did not accept the proof
             log.info("Interop: the hub refused the shared-memory proof: %s", error)
             files.close()

@@ -18,27 +18,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
-
-import orjson
+from dataclasses import dataclass
+from typing import Any
 
 from .._version import __version__
-from ..protocol.errors import ProtocolError, Reason
-from ..protocol.frames import CHUNK_MAGIC, ChunkAssembler, ChunkedFrame
+from ..protocol.errors import Reason
+from ..protocol.frames import ChunkedFrame
 
-# a batch frame the client sends is closed at these caps (limits.py: why below the hub's)
-from ..protocol.limits import CLIENT_BATCH_MAX_BYTES as BATCH_MAX_BYTES
-from ..protocol.limits import CLIENT_BATCH_MAX_MESSAGES as BATCH_MAX_MESSAGES
-from ..protocol.limits import MAX_NESTING, frame_too_deep, too_deep_error
-from ..protocol.wire import SHM_PROOF_TYPE
+# batch frames and runs the client sends close at the client's caps (limits.py: why)
+from ..protocol.framing import take_frame
+from ..protocol.wire import (
+    AGM_DOMAIN,
+    BATCH_EXTENSION,
+    BUS_DOMAIN,
+    EXTENSIONS_KEY,
+    GLOBAL_DOMAIN,
+    METRICS_DOMAIN,
+    SHM_EXTENSION,
+    SHM_PROOF_TYPE,
+)
 from .auth import authentication
-from .codec import Codec, revive
+from .codec import Codec
+from .core import ClientProtocol, PendingTable
 from .discovery import HubAddress
 from .errors import (
     AuthenticationError,
@@ -51,29 +57,15 @@ from .errors import (
 from .instance import Instance
 from .transport import LockedTransport, Transport, TransportClosed, open_transport
 
-if TYPE_CHECKING:
-    from .api import Interop
-
-__all__ = ["Connection", "RequestTimeout", "default_identity"]
+__all__ = ["Connection", "ConnectionSettings", "RequestTimeout", "default_identity"]
 
 log = logging.getLogger("jupyter_interop.client")
 
 Message = dict[str, Any]
 Handler = Callable[[Message], None]
 
-#: reply types that resolve a pending request (matched by ``request_id``)
-_REPLY_TYPES = frozenset(
-    {
-        "success",
-        "error",
-        "result",
-        "subscribed",
-        "context-created",
-        "subscribed-context",
-        "welcome",
-        "token",
-    }
-)
+#: how the text frames the writer sends start: a message, or a batch of them
+_TEXT_STARTS = frozenset({b"{", b"["})
 #: what an authentication failure refused, by ``hello`` method
 _CREDENTIALS = {
     "access-token": "the token",
@@ -82,53 +74,89 @@ _CREDENTIALS = {
 }
 
 
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """The client's settings the connection reads (traits of ``Interop``, client/api.py)."""
+
+    connect_timeout: float
+    max_message_size: int
+    websocket_library: str
+    ping_interval: float
+    reconnect_delay: float
+    reconnect_max_delay: float
+    shared_memory_threshold: int
+    tune_allocator: bool
+
+
 class Connection:
-    """The client's link to the hub. Create with :meth:`start` (first connect must succeed)."""
+    """The client's link to the hub. Create with :meth:`start` (first connect must succeed).
+
+    The protocol itself (pending requests, routing, runs, the nesting refusal, what
+    ``welcome`` says) is :class:`~.core.ClientProtocol`, without I/O; this class owns the
+    tasks, the locks, the writer and reconnection. ``call_soon(fn)`` runs ``fn`` on the loop
+    from any thread; ``on_connected(reconnect)`` and ``on_disconnected()`` tell the client.
+
+    Ways to send, each for a reason (docs/ARCHITECTURE.md, "Anatomy of an invocation"):
+
+    * :meth:`request`: a message that waits for its reply (on the loop);
+    * :meth:`send`: fire and forget on the loop (pings, acknowledgements of events);
+    * :meth:`send_threadsafe` / :meth:`send_item_threadsafe`: fire and forget from user
+      threads (stream pushes, bus publishes): a burst wakes the loop once, and stream items
+      wait as (stream id, data) until the writer folds a run of them into one
+      ``publish-many`` (protocol/framing.py);
+    * :meth:`write_now`: a frame encoded already (an invocation's reply) written at once from
+      the handler thread when nothing is queued before it; :meth:`send_frame` on the loop
+      falls back to the queue. No other path writes to the socket.
+    """
 
     def __init__(
         self,
-        client: Interop,
         address: HubAddress,
         rediscover: Callable[[], HubAddress] | None,
         identity: Message,
         extensions: Message,
+        settings: ConnectionSettings,
+        *,
+        call_soon: Callable[[Callable[[], None]], None],
+        on_connected: Callable[[bool], None] | None = None,
+        on_disconnected: Callable[[], None] | None = None,
     ) -> None:
-        self.client = client
+        self.settings = settings
         self.loop = asyncio.get_running_loop()
         self.address = address
         self._rediscover = rediscover
         self.identity = identity
         self.requested_extensions = extensions
-        self.codec = Codec(binary=False)
-        self.ready = asyncio.Event()  # socket open, hello and joins done: internal requests
-        self.connected = asyncio.Event()  # restored too: user requests
-        self.closed = False
-        self.generation = 0
+        self._call_soon = call_soon
+        self._on_connected = on_connected
+        self._on_disconnected = on_disconnected
+        core = self.core = ClientProtocol()
+        #: what ``welcome`` gave (copied from the core, read by the services)
+        self.codec: Codec = core.codec
         self.peer_id: str | None = None
         self.instance: Instance | None = None
         self.welcome: Message = {}
         self.extensions: Message = {}
         self.hub_id: str | None = None
+        #: the routing table and the reader's entry point are the core's own
+        self.on = core.on
+        self.on_many = core.on_many
+        self._dispatch = core.receive
+        self.ready = asyncio.Event()  # socket open, hello and joins done: internal requests
+        self.connected = asyncio.Event()  # restored too: user requests
+        self.closed = False
+        self.generation = 0
         #: a gateway token issued to us after the last login (see auth.py)
         self._gateway_token: str | None = None
         self.last_error = ""
         #: messages that never reached the hub: sent while disconnected, or queued when the
         #: socket dropped (fire-and-forget ones are lost silently otherwise, as in io.Connect)
         self.dropped_sends = 0
-        self._ids = itertools.count(1)
-        self._pending: dict[
-            str, tuple[asyncio.Future[Message], str, Callable[[Message], None] | None]
-        ] = {}
-        self._handlers: dict[tuple[str, str], list[Handler]] = {}
-        #: (domain, type) -> handler of runs of consecutive such messages (see on_many)
-        self._many: dict[tuple[str, str], Callable[[list[Message]], None]] = {}
         self._restorers: list[Callable[[], Awaitable[None]]] = []
         self._lost_hooks: list[Callable[[], None]] = []
         self._ready_hooks: list[Callable[[], None]] = []
         self._transport: Transport | None = None
         self._out: deque[bytes] = deque()
-        #: large binary messages from the hub arriving as chunk frames
-        self._chunks = ChunkAssembler()
         #: frames sent from other threads, not yet moved to ``_out`` (see send_threadsafe)
         self._incoming: deque[bytes] = deque()
         self._drain_scheduled = False
@@ -139,19 +167,12 @@ class Connection:
         self._supervisor: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
 
+    @property
+    def _pending(self) -> PendingTable:
+        """The requests awaiting a reply (the core's table)."""
+        return self.core.pending
+
     # ------------------------------------------------------------------ wiring
-
-    def on(self, domain: str, mtype: str, handler: Handler) -> None:
-        """Call ``handler(message)`` (on the loop) for every event of this domain and type."""
-        self._handlers.setdefault((domain, mtype), []).append(handler)
-
-    def on_many(self, domain: str, mtype: str, handler: Callable[[list[Message]], None]) -> None:
-        """Call ``handler(messages)`` (on the loop) with each run of consecutive events of this
-        domain and type: a batch frame of stream events is one call, not one per event."""
-        key = (domain, mtype)
-        if mtype in _REPLY_TYPES or key in self._handlers or key in self._many:
-            raise ValueError(f"{domain}/{mtype} cannot take a run handler")
-        self._many[key] = handler
 
     def add_restorer(self, restorer: Callable[[], Awaitable[None]]) -> None:
         """Run after every *re*connect, in registration order, before user calls proceed."""
@@ -202,7 +223,8 @@ class Connection:
         self._supervisor = self.loop.create_task(self._supervise())
 
     async def _connect_once(self, reconnect: bool) -> None:
-        settings = self.client
+        """Open the socket, say hello, join, restore (after a reconnect): one generation."""
+        settings = self.settings
         timeout = settings.connect_timeout
         headers = {"User-Agent": f"jupyter_interop/{__version__}"}
         transport = await open_transport(
@@ -218,81 +240,88 @@ class Connection:
         writer = self.loop.create_task(self._write(transport))
         reader.add_done_callback(lambda _: writer.cancel())
         try:
-            address = self.address
-            hello: Message = {
-                "domain": "global",
-                "type": "hello",
-                "identity": self.identity,
-                "authentication": authentication(
-                    address.token,
-                    address.username,
-                    address.password,
-                    self._gateway_token or address.gateway_token,
-                ),
-                "extensions": {"jupyter_interop": self.requested_extensions},
-            }
-            try:
-                welcome = await self.request(hello, timeout, "hello", internal=True, raw=True)
-            except RemoteError as error:
-                if error.reason_uri == Reason.AUTH_FAILURE:
-                    what = _CREDENTIALS[hello["authentication"]["method"]]
-                    raise AuthenticationError(
-                        f"The interop hub at {address.url} refused {what} found through "
-                        f"{address.source}: {error.reason}"
-                    ) from None
-                raise
-            self._welcomed(welcome)
-            if address.gateway_token:
+            self._welcomed(await self._hello(timeout))
+            if self.address.gateway_token:
                 self.spawn(self._refresh_gateway_token(timeout))
-            if self.client.ping_interval > 0:
-                self.spawn(self._ping(self.generation, self.client.ping_interval))
-            await asyncio.gather(
-                *(
-                    self.request(
-                        {"domain": "global", "type": "join", "destination": domain},
-                        timeout,
-                        f"join {domain}",
-                        internal=True,
-                        raw=True,
-                    )
-                    for domain in ("agm", "bus")
-                ),
-                self.codec.enable_shared_memory(
-                    self.extensions.get("shm"),
-                    lambda proof: self.request(
-                        proof, timeout, SHM_PROOF_TYPE, internal=True, raw=True
-                    ),
-                    self.client.shared_memory_threshold,
-                ),
-            )
+            if settings.ping_interval > 0:
+                self.spawn(self._ping(self.generation, settings.ping_interval))
+            await self._join(timeout)
             if reconnect:
-                for restorer in self._restorers:
-                    try:
-                        await restorer()
-                    except (ConnectionLostError, ClientClosedError):
-                        raise
-                    except Exception:
-                        log.exception("Interop: restoring state after reconnect failed")
+                await self._restore()
             self.connected.set()
         except BaseException:
             reader.cancel()
             self._lost(transport)
             await transport.close()
             raise
-        self.client._fire_connected(reconnect)
+        if self._on_connected is not None:
+            self._on_connected(reconnect)
+
+    async def _hello(self, timeout: float) -> Message:
+        """The ``welcome`` to our ``hello``; a refused login raises AuthenticationError."""
+        address = self.address
+        hello: Message = {
+            "domain": GLOBAL_DOMAIN,
+            "type": "hello",
+            "identity": self.identity,
+            "authentication": authentication(
+                address.token,
+                address.username,
+                address.password,
+                self._gateway_token or address.gateway_token,
+            ),
+            "extensions": {EXTENSIONS_KEY: self.requested_extensions},
+        }
+        try:
+            return await self.request(hello, timeout, "hello", internal=True, raw=True)
+        except RemoteError as error:
+            if error.reason_uri == Reason.AUTH_FAILURE:
+                what = _CREDENTIALS[hello["authentication"]["method"]]
+                raise AuthenticationError(
+                    f"The interop hub at {address.url} refused {what} found through "
+                    f"{address.source}: {error.reason}"
+                ) from None
+            raise
+
+    async def _join(self, timeout: float) -> None:
+        """Join the agm and bus domains, and prove we see the hub's shared memory."""
+        await asyncio.gather(
+            *(
+                self.request(
+                    {"domain": GLOBAL_DOMAIN, "type": "join", "destination": domain},
+                    timeout,
+                    f"join {domain}",
+                    internal=True,
+                    raw=True,
+                )
+                for domain in (AGM_DOMAIN, BUS_DOMAIN)
+            ),
+            self.codec.enable_shared_memory(
+                self.extensions.get(SHM_EXTENSION),
+                lambda proof: self.request(proof, timeout, SHM_PROOF_TYPE, internal=True, raw=True),
+                self.settings.shared_memory_threshold,
+            ),
+        )
+
+    async def _restore(self) -> None:
+        """The services restore themselves, in registration order, after a reconnect."""
+        for restorer in self._restorers:
+            try:
+                await restorer()
+            except (ConnectionLostError, ClientClosedError):
+                raise
+            except Exception:
+                log.exception("Interop: restoring state after reconnect failed")
 
     def _welcomed(self, welcome: Message) -> None:
-        self.welcome = welcome
-        self.peer_id = str(welcome.get("peer_id"))
-        identity = welcome.get("resolved_identity") or {}
-        self.instance = Instance.from_identity(identity, self.peer_id)
-        accepted = (welcome.get("extensions") or {}).get("jupyter_interop") or {}
-        self.extensions = accepted if isinstance(accepted, dict) else {}
-        self.codec = Codec(
-            binary=bool(self.extensions.get("binary")), tune_allocator=self.client.tune_allocator
-        )
-        info = (welcome.get("options") or {}).get("info") or {}
-        self.hub_id = info.get("hub_id") if isinstance(info, dict) else None
+        core = self.core
+        core.welcomed(welcome, self.settings.tune_allocator)
+        self.welcome = core.welcome
+        self.peer_id = core.peer_id
+        self.instance = core.instance
+        self.extensions = core.extensions
+        self.codec = core.codec
+        self.hub_id = core.hub_id
         self.generation += 1
         self.ready.set()
         for hook in self._ready_hooks:
@@ -305,7 +334,10 @@ class Connection:
         """Gateway tokens are short-lived: keep a fresh one for the next login."""
         try:
             reply = await self.request(
-                {"domain": "global", "type": "create-token"}, timeout, "create-token", internal=True
+                {"domain": GLOBAL_DOMAIN, "type": "create-token"},
+                timeout,
+                "create-token",
+                internal=True,
             )
         except InteropError as error:
             log.debug("Interop: no fresh gateway token: %s", error)
@@ -320,11 +352,11 @@ class Connection:
             await asyncio.sleep(interval)
             if self.generation != generation or not self.ready.is_set():
                 return
-            self.send({"domain": "global", "type": "ping"})
+            self.send({"domain": GLOBAL_DOMAIN, "type": "ping"})
 
     async def _supervise(self) -> None:
         """Wait for the socket to drop, then reconnect with backoff, forever until closed."""
-        initial = max(0.01, self.client.reconnect_delay)
+        initial = max(0.01, self.settings.reconnect_delay)
         delay = initial
         while not self.closed:
             reader = self._reader
@@ -349,7 +381,7 @@ class Connection:
                 except Exception as error:
                     self.last_error = _describe(error)
                     log.debug("Interop: reconnect attempt %d failed: %s", attempt, error)
-                    delay = min(delay * 2, max(initial, self.client.reconnect_max_delay))
+                    delay = min(delay * 2, max(initial, self.settings.reconnect_max_delay))
                     continue
                 log.info(
                     "Interop: reconnected to %s after %d attempt(s)", self.address.url, attempt
@@ -368,26 +400,25 @@ class Connection:
         # queued but never written: counted (a request among them also fails below)
         self.dropped_sends += len(self._out)
         self._out.clear()
-        self._chunks.clear()  # a message cut off by the drop is never completed
+        self.core.lost()
         while self._incoming:  # sent from other threads while the socket went away
             self._incoming.popleft()
             self.dropped_sends += 1
-        pending, self._pending = self._pending, {}
-        for future, what, _ in pending.values():
-            if not future.done():
-                future.set_exception(
-                    ConnectionLostError(
-                        f"The connection to the interop hub at {self.address.url} was lost "
-                        f"while waiting for the reply to {what}"
-                    )
-                )
+        url = self.address.url
+        self.core.fail_pending(
+            lambda what: ConnectionLostError(
+                f"The connection to the interop hub at {url} was lost "
+                f"while waiting for the reply to {what}"
+            )
+        )
         if was_ready:
             for hook in self._lost_hooks:
                 try:
                     hook()
                 except Exception:
                     log.exception("Interop: resetting state after a disconnect failed")
-            self.client._fire_disconnected()
+            if self._on_disconnected is not None:
+                self._on_disconnected()
 
     async def close(self) -> None:
         """Close for good (idempotent): pending calls fail with :class:`ClientClosedError`."""
@@ -396,10 +427,7 @@ class Connection:
         self.closed = True
         if self._supervisor is not None:
             self._supervisor.cancel()
-        pending, self._pending = self._pending, {}
-        for future, _, _ in pending.values():
-            if not future.done():
-                future.set_exception(ClientClosedError("The interop client was closed"))
+        self.core.fail_pending(lambda _: ClientClosedError("The interop client was closed"))
         transport, self._transport = self._transport, None
         self.ready.set()  # wake waiters: they see ``closed`` and raise
         self.connected.set()
@@ -453,13 +481,9 @@ class Connection:
             await self.wait_connected(deadline, what, internal)
         elif self.closed:
             raise ClientClosedError("The interop client was closed")
-        request_id = str(next(self._ids))
-        message["request_id"] = request_id
-        if message.get("type") != "hello":
-            message["peer_id"] = self.peer_id
-        frame = self.codec.encode(message)  # a SerializationError leaves nothing behind
         future: asyncio.Future[Message] = loop.create_future()
-        self._pending[request_id] = (future, what, on_reply)
+        # a SerializationError leaves nothing behind
+        request_id, frame = self.core.request(message, future, what, on_reply)
         timer = loop.call_later(max(0.0, deadline - loop.time()), _expire, future, what, timeout)
         try:
             if not self.write_now(frame, self.generation):
@@ -467,14 +491,16 @@ class Connection:
             return await future
         finally:
             timer.cancel()
-            self._pending.pop(request_id, None)
+            self.core.pending.pop(request_id, None)
 
     async def barrier(self, timeout: float) -> None:
         """One round trip to the hub: when it returns, every message the hub sent us before
         (announcements of contexts other peers just created) has been handled. Joining the
         metrics domain is the request: the hub accepts it and does nothing else."""
         await self.request(
-            {"domain": "global", "type": "join", "destination": "metrics"}, timeout, "a barrier"
+            {"domain": GLOBAL_DOMAIN, "type": "join", "destination": METRICS_DOMAIN},
+            timeout,
+            "a barrier",
         )
 
     def send(self, message: Message) -> bool:
@@ -482,9 +508,7 @@ class Connection:
         if not self.ready.is_set() or self.closed:
             self.dropped_sends += 1
             return False
-        message.setdefault("request_id", str(next(self._ids)))
-        message["peer_id"] = self.peer_id
-        self._enqueue(self.codec.encode(message))
+        self._enqueue(self.core.frame(message))
         return True
 
     def send_threadsafe(self, message: Message) -> None:
@@ -496,10 +520,7 @@ class Connection:
         """
         if self.closed:
             raise ClientClosedError("The interop client was closed")
-        if "request_id" not in message:
-            message["request_id"] = str(next(self._ids))
-        message["peer_id"] = self.peer_id
-        self._post_incoming(self.codec.encode(message))
+        self._post_incoming(self.core.frame(message))
 
     def send_item_threadsafe(self, stream_id: str, data: bytes) -> None:
         """One stream item from any thread, its data already encoded JSON (the hub accepted
@@ -513,7 +534,7 @@ class Connection:
         self._incoming.append(item)
         if not self._drain_scheduled:
             self._drain_scheduled = True
-            self.client._io.call_soon(self._drain_incoming)
+            self._call_soon(self._drain_incoming)
 
     def _drain_incoming(self) -> None:
         """On the loop, after sends from other threads: wake the writer, or drop (and count)
@@ -555,17 +576,12 @@ class Connection:
         try:
             while True:
                 queue = await self._next_queue()
-                frame = queue.popleft()
-                if frame.__class__ is tuple:
-                    frame = _fold_items(frame, queue)
+                frame = take_frame(queue, self.extensions.get(BATCH_EXTENSION))
                 if isinstance(frame, ChunkedFrame):  # a large message, in chunks
                     for chunk in frame:  # one chunk in memory at a time
                         await transport.send(chunk, True)
                     continue
-                binary = frame[:1] != b"{"
-                if not binary and queue and self.extensions.get("batch"):
-                    frame = _take_batch(frame, queue)
-                await transport.send(frame, binary)
+                await transport.send(frame, frame[:1] not in _TEXT_STARTS)
         except TransportClosed:
             return
 
@@ -587,23 +603,18 @@ class Connection:
         it are one step under the transport's lock, so :meth:`write_now` sees every frame
         either still queued or already written."""
         lock = transport.lock
-        batch = bool(self.extensions.get("batch"))
+        batch = bool(self.extensions.get(BATCH_EXTENSION))
         try:
             while True:
                 queue = await self._next_queue()
                 chunked: ChunkedFrame | None = None
                 with lock:
-                    frame = queue.popleft()
-                    if frame.__class__ is tuple:
-                        frame = _fold_items(frame, queue)
+                    frame = take_frame(queue, batch)
                     if isinstance(frame, ChunkedFrame):
                         chunked = frame
                         self._writing_chunks = True
                     else:
-                        binary = frame[:1] != b"{"
-                        if not binary and queue and batch:
-                            frame = _take_batch(frame, queue)
-                        transport.write_locked(frame, binary)
+                        transport.write_locked(frame, frame[:1] not in _TEXT_STARTS)
                 if chunked is None:
                     await transport.drained()
                     continue
@@ -614,6 +625,12 @@ class Connection:
                     self._writing_chunks = False
         except TransportClosed:
             return
+
+    def send_frame(self, frame: Any, generation: int) -> None:
+        """Send an encoded frame (on the loop): written at once when it cannot overtake
+        anything (:meth:`write_now`), else queued for the writer."""
+        if not self.write_now(frame, generation):
+            self._enqueue(frame)
 
     def write_now(self, frame: Any, generation: int) -> bool:
         """Write ``frame`` (a request, an invocation's reply) at once, from any thread, when
@@ -644,10 +661,10 @@ class Connection:
     async def _read(self, transport: Transport) -> None:
         try:
             if isinstance(transport, LockedTransport):  # dispatched as soon as it is read
-                transport.deliver_to(self._dispatch_logged)
+                transport.deliver_to(self.core.receive)
                 await transport.wait_closed()
             while True:
-                self._dispatch_logged(await transport.recv())
+                self.core.receive(await transport.recv())
         except TransportClosed as error:
             self.last_error = str(error)
         except OSError as error:
@@ -655,192 +672,6 @@ class Connection:
         finally:
             # at once, not when the supervisor gets to it: a restore in progress must fail
             self._lost(transport)
-
-    def _dispatch_logged(self, frame: bytes | bytearray | str) -> None:
-        try:
-            self._dispatch(frame)
-        except Exception:
-            log.exception("Interop: could not handle a message from the hub")
-
-    def _dispatch(self, frame: bytes | bytearray | str) -> None:
-        if isinstance(frame, bytes) and frame[:4] == CHUNK_MAGIC:
-            whole = self._chunks.feed(frame)
-            if whole is None:
-                return  # more chunks to come
-            frame = whole
-        first = frame[:1]
-        if first in (b"[", "["):  # a batch frame: its messages in order
-            items = orjson.loads(frame)
-            if not isinstance(items, list):
-                return
-            if frame_too_deep(frame, MAX_NESTING + 1):  # (the array is one level more)
-                items = [self._refused_if_too_deep(item) for item in items]
-            if Codec.needs_revive(frame):
-                items = revive(items)
-            self._dispatch_batch(items)
-            return
-        if isinstance(frame, (bytes, bytearray)) and first != b"{":
-            try:
-                message = self.codec.decode_binary(frame)
-            except ProtocolError as error:  # its header nests too deep (protocol/limits.py)
-                self._refuse(error)
-                return
-        else:
-            message = orjson.loads(frame)
-            if frame_too_deep(frame):
-                self._refuse(too_deep_error(message))
-                return
-            if Codec.needs_revive(frame):
-                message = revive(message)
-        if isinstance(message, dict):
-            self._dispatch_message(message)
-
-    def _refused_if_too_deep(self, item: Any) -> Any:
-        """A batch item, or None (skipped) when it nests deeper than the limit."""
-        try:
-            too_deep = frame_too_deep(orjson.dumps(item))
-        except orjson.JSONEncodeError:  # deeper than orjson writes
-            too_deep = True
-        if too_deep:
-            self._refuse(too_deep_error(item))
-            return None
-        return item
-
-    def _refuse(self, error: ProtocolError) -> None:
-        """A message from the hub that breaks a protocol limit is not handled: the request it
-        answers fails with the reason, anything else is logged."""
-        message = error.request or {}
-        request_id = message.get("request_id")
-        entry = self._pending.get(str(request_id)) if request_id is not None else None
-        if entry is not None and not entry[0].done():
-            entry[0].set_exception(RemoteError(error.reason, error.reason_uri))
-            return
-        log.warning("Interop: ignored a %r message from the hub: %s", message.get("type"), error)
-
-    def _dispatch_batch(self, items: list[Any]) -> None:
-        """The messages of a batch frame in order; runs of consecutive messages that have a
-        run handler (:meth:`on_many`) go to it in one call each."""
-        many = self._many
-        run: list[Message] = []
-        run_type: Any = None
-        run_domain: Any = None
-        for item in items:
-            if not isinstance(item, dict):
-                continue
-            mtype = item.get("type")
-            domain = item.get("domain", "global")
-            if run and mtype == run_type and domain == run_domain:
-                run.append(item)
-                continue
-            if run:
-                self._dispatch_run((run_domain, run_type), run)
-                run = []
-            if (domain, mtype) in many:
-                run_type, run_domain = mtype, domain
-                run = [item]
-                continue
-            try:
-                self._dispatch_message(item)
-            except Exception:
-                log.exception("Interop: could not handle a message from the hub")
-        if run:
-            self._dispatch_run((run_domain, run_type), run)
-
-    def _dispatch_run(self, key: Any, run: list[Message]) -> None:
-        try:
-            self._many[key](run)
-        except Exception:
-            log.exception("Interop: handling %s failed", key[1])
-
-    def _dispatch_message(self, message: Message) -> None:
-        mtype = message.get("type")
-        request_id = message.get("request_id")
-        if request_id is not None and mtype in _REPLY_TYPES:
-            entry = self._pending.get(str(request_id))
-            if entry is not None:
-                future, _, on_reply = entry
-                if not future.done():
-                    if mtype == "error":
-                        future.set_exception(_remote_error(message))
-                    else:
-                        if on_reply is not None:
-                            on_reply(message)
-                        future.set_result(message)
-                return
-        key = (message.get("domain", "global"), mtype)
-        many = self._many.get(key)  # type: ignore[arg-type]
-        if many is not None:
-            self._dispatch_run(key, [message])
-            return
-        handlers = self._handlers.get(key)  # type: ignore[arg-type]
-        if handlers:
-            for handler in handlers:
-                try:
-                    handler(message)
-                except Exception:
-                    log.exception("Interop: handling %s failed", mtype)
-        elif mtype == "error":
-            log.info(
-                "Interop: the hub refused a message: %s (%s)",
-                message.get("reason"),
-                message.get("reason_uri"),
-            )
-
-
-def _take_batch(first: bytes, out: deque[Any]) -> bytes:
-    """``first`` and the JSON frames that follow it in ``out`` as one batch frame (a JSON
-    array), up to :data:`BATCH_MAX_BYTES` / :data:`BATCH_MAX_MESSAGES`; a binary frame ends
-    the batch, a run of stream items joins it as one ``publish-many``. Order is kept.
-    (``out`` may be appended to by other threads meanwhile.)"""
-    frames = [first]
-    append = frames.append
-    popleft = out.popleft
-    size = len(first)
-    room = BATCH_MAX_MESSAGES - 1
-    while out and room:
-        frame = out[0]
-        if frame.__class__ is tuple:  # a run of stream items: folded in place, in order
-            frame = _fold_items(popleft(), out)
-            out.appendleft(frame)
-        # JSON frames are bytes starting with "{" (123); anything else ends the batch
-        if frame.__class__ is not bytes or frame[0] != 123:
-            break
-        size += len(frame) + 1
-        if size > BATCH_MAX_BYTES:
-            break
-        append(popleft())
-        room -= 1
-    if len(frames) == 1:
-        return first
-    return b"[" + b",".join(frames) + b"]"
-
-
-def _fold_items(first: tuple[str, bytes], out: deque[Any]) -> bytes:
-    """``first`` and the items of the same stream that follow it in ``out`` as one message:
-    ``publish`` for a lone item, else ``publish-many`` (up to the batch caps)."""
-    stream_id, data = first
-    datas = [data]
-    size = len(data)
-    while out and len(datas) < BATCH_MAX_MESSAGES:
-        item = out[0]
-        if item.__class__ is not tuple or item[0] != stream_id:
-            break
-        size += len(item[1]) + 1
-        if size > BATCH_MAX_BYTES:
-            break
-        datas.append(out.popleft()[1])
-    head = b'{"domain":"agm","stream_id":' + orjson.dumps(stream_id)
-    if len(datas) == 1:
-        return head + b',"type":"publish","data":' + data + b"}"
-    return head + b',"type":"publish-many","items":[' + b",".join(datas) + b"]}"
-
-
-def _remote_error(message: Message) -> RemoteError:
-    return RemoteError(
-        str(message.get("reason") or "error"),
-        message.get("reason_uri"),
-        message.get("context"),
-    )
 
 
 class RequestTimeout(HubUnreachableError):

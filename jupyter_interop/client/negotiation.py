@@ -11,23 +11,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..protocol.wire import (
+    BATCH_EXTENSION,
+    BINARY_EXTENSION,
+    CHANNELS_EXTENSION,
+    NOTICES_EXTENSION,
+    RUNS_EXTENSION,
+    SHM_EXTENSION,
+    VERSIONS_EXTENSION,
+)
+
 __all__ = ["FALLBACKS", "connection_status", "gateway_kind"]
 
 #: extension -> what the client does when the gateway did not accept it
 FALLBACKS: dict[str, str] = {
-    "binary": (
+    BINARY_EXTENSION: (
         "numpy arrays and DataFrames travel in their JSON form "
         "(jupyter_interop/protocol/frames.py) and arrive as such"
     ),
-    "shm": "large values travel through the socket, not through shared memory",
-    "batch": "one WebSocket frame per message",
-    "runs": "one publish message per stream item",
-    "channels": (
+    SHM_EXTENSION: "large values travel through the socket, not through shared memory",
+    BATCH_EXTENSION: "one WebSocket frame per message",
+    RUNS_EXTENSION: "one publish message per stream item",
+    CHANNELS_EXTENSION: (
         "the gateway does not track channel membership: channels.members() lists this "
         "client only and channels.move() is not offered"
     ),
-    "notices": "events the gateway drops for a slow reader are not reported",
-    "versions": "context versions are not known (meta.version is None)",
+    NOTICES_EXTENSION: "events the gateway drops for a slow reader are not reported",
+    VERSIONS_EXTENSION: "context versions are not known (meta.version is None)",
     "kernel_id": (
         "the gateway does not resolve the notebook of a kernel: application is the name "
         "this client claims"

@@ -31,18 +31,16 @@ from .._version import __version__
 from ..hub.connection import Outgoing, PeerConn
 from ..protocol import ProtocolError, Reason, decode
 from ..protocol.addressed import Addressed
-from ..protocol.codec import decode_batch
 from ..protocol.frames import (
     CHUNK_HEADER_SIZE,
     CHUNK_SIZE,
     DEFAULT_MAX_ATTACHMENT_BYTES,
-    ChunkAssembler,
     ChunkTooLarge,
     FrameError,
     ReassemblyBudget,
     chunk_views,
-    is_chunk,
 )
+from ..protocol.framing import ChunkAssembler, decode_batch, is_batch, is_chunk
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
 from ..protocol.wire import BATCH_EXTENSION, HELLO_TYPE
 from .attachments import FrameCache, decode_frame, is_binary, wants_binary
@@ -620,7 +618,7 @@ class GatewaySocket(WebSocketHandler):
         conn = self.conn
         try:
             if not isinstance(message, bytes):
-                if message[:1] == "[" and wants_batch(conn.attrs.get("extensions")):
+                if is_batch(message) and wants_batch(conn.attrs.get("extensions")):
                     self.service.handle_batch(self, decode_batch(message))
                     return None
                 decoded = decode(message)

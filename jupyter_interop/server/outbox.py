@@ -41,9 +41,9 @@ from typing import Any
 
 from ..hub.connection import PeerConn
 from ..protocol import encode
-from ..protocol.codec import join_batch
 
-# a batch frame (``batch`` extension) is closed once it holds this many bytes
+# batch frames (``batch`` extension): one framing for both sides, closed at the hub's cap
+from ..protocol.framing import batch_frames
 from ..protocol.limits import HUB_BATCH_MAX_BYTES as BATCH_MAX_BYTES
 
 __all__ = [
@@ -68,34 +68,6 @@ REMOVAL_TYPES = frozenset({"methods-removed", "peer-removed"})
 #: write may wait a moment (see ``GatewayService``), so that a join storm costs each
 #: recipient one write (one batch frame) per moment instead of one per join
 ANNOUNCEMENT_TYPES = frozenset({"peer-added", "methods-added", *REMOVAL_TYPES})
-
-
-def batch_frames(frames: list[bytes], max_bytes: int = BATCH_MAX_BYTES) -> list[bytes]:
-    """Frame runs of consecutive JSON frames as batch frames (a JSON array each), for a peer
-    that negotiated the ``batch`` extension. Order is kept; a binary frame (attachments) is
-    never put in a batch and ends the run before it; a run of one stays a plain frame."""
-    if len(frames) < 2:
-        return frames
-    out: list[bytes] = []
-    run: list[bytes] = []
-    run_bytes = 0
-    for frame in frames:
-        if frame[:1] != b"{":
-            if run:
-                out.append(run[0] if len(run) == 1 else join_batch(run))
-                run = []
-                run_bytes = 0
-            out.append(frame)
-            continue
-        if run and run_bytes + len(frame) > max_bytes:
-            out.append(run[0] if len(run) == 1 else join_batch(run))
-            run = []
-            run_bytes = 0
-        run.append(frame)
-        run_bytes += len(frame) + 1
-    if run:
-        out.append(run[0] if len(run) == 1 else join_batch(run))
-    return out
 
 
 @dataclass(frozen=True)

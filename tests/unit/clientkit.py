@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from jupyter_interop.client.api import Interop
-from jupyter_interop.client.connection import Connection
+from jupyter_interop.client.connection import Connection, ConnectionSettings
 from jupyter_interop.client.discovery import HubAddress
 from jupyter_interop.client.dispatch import Dispatcher
 from jupyter_interop.client.session import ClientSession
@@ -32,12 +32,24 @@ class FakeClient:
     def __init__(self, loop: asyncio.AbstractEventLoop, name: str = "test") -> None:
         self._io = FakeIO(loop)
         self._conn = Connection(
-            self,  # type: ignore[arg-type]
             HubAddress("ws://x", "t", "test"),
             None,
             {},
             {},
+            ConnectionSettings(
+                connect_timeout=5.0,
+                max_message_size=64 * 1024 * 1024,
+                websocket_library="auto",
+                ping_interval=0.0,
+                reconnect_delay=0.5,
+                reconnect_max_delay=5.0,
+                shared_memory_threshold=1024 * 1024,
+                tune_allocator=False,
+            ),
+            call_soon=self._io.call_soon,
+            on_disconnected=self._fire_disconnected,
         )
+        self._conn.client = self  # type: ignore[attr-defined]  # what tests look up through it
         self._dispatcher = Dispatcher(loop, 1, 10, name)
         self.disconnected = 0
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from jupyter_interop.client.codec import Codec
 from jupyter_interop.client.errors import SerializationError
 from jupyter_interop.protocol import ProtocolError, Reason, decode
-from jupyter_interop.protocol.codec import decode_batch
 from jupyter_interop.protocol.frames import pack_frame
+from jupyter_interop.protocol.framing import decode_batch
 from jupyter_interop.protocol.limits import (
     MAX_NESTING,
     frame_too_deep,
