@@ -335,8 +335,7 @@ class MethodServer:
         conn = self._session.conn
         if error is not None or conn.generation != generation or not conn.ready.is_set():
             return  # the hub that asked is gone (or we are closing): nobody waits for this
-        if not conn.write_now(frame, generation):
-            conn._enqueue(frame)
+        conn.send_frame(frame, generation)
 
 
 def _error_message(
