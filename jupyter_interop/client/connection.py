@@ -36,9 +36,13 @@ from ..protocol.wire import (
     AGM_DOMAIN,
     BATCH_EXTENSION,
     BUS_DOMAIN,
+    CREATE_TOKEN_TYPE,
     EXTENSIONS_KEY,
     GLOBAL_DOMAIN,
+    HELLO_TYPE,
+    JOIN_TYPE,
     METRICS_DOMAIN,
+    PING_TYPE,
     SHM_EXTENSION,
     SHM_PROOF_TYPE,
 )
@@ -262,7 +266,7 @@ class Connection:
         address = self.address
         hello: Message = {
             "domain": GLOBAL_DOMAIN,
-            "type": "hello",
+            "type": HELLO_TYPE,
             "identity": self.identity,
             "authentication": authentication(
                 address.token,
@@ -288,7 +292,7 @@ class Connection:
         await asyncio.gather(
             *(
                 self.request(
-                    {"domain": GLOBAL_DOMAIN, "type": "join", "destination": domain},
+                    {"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": domain},
                     timeout,
                     f"join {domain}",
                     internal=True,
@@ -334,7 +338,7 @@ class Connection:
         """Gateway tokens are short-lived: keep a fresh one for the next login."""
         try:
             reply = await self.request(
-                {"domain": GLOBAL_DOMAIN, "type": "create-token"},
+                {"domain": GLOBAL_DOMAIN, "type": CREATE_TOKEN_TYPE},
                 timeout,
                 "create-token",
                 internal=True,
@@ -352,7 +356,7 @@ class Connection:
             await asyncio.sleep(interval)
             if self.generation != generation or not self.ready.is_set():
                 return
-            self.send({"domain": GLOBAL_DOMAIN, "type": "ping"})
+            self.send({"domain": GLOBAL_DOMAIN, "type": PING_TYPE})
 
     async def _supervise(self) -> None:
         """Wait for the socket to drop, then reconnect with backoff, forever until closed."""
@@ -498,7 +502,7 @@ class Connection:
         (announcements of contexts other peers just created) has been handled. Joining the
         metrics domain is the request: the hub accepts it and does nothing else."""
         await self.request(
-            {"domain": GLOBAL_DOMAIN, "type": "join", "destination": METRICS_DOMAIN},
+            {"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": METRICS_DOMAIN},
             timeout,
             "a barrier",
         )

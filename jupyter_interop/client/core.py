@@ -20,7 +20,20 @@ from typing import Any
 from ..protocol.codec import decode
 from ..protocol.errors import ProtocolError
 from ..protocol.framing import CHUNK_MAGIC, ChunkAssembler, decode_batch
-from ..protocol.wire import BINARY_EXTENSION, EXTENSIONS_KEY, GLOBAL_DOMAIN
+from ..protocol.wire import (
+    BINARY_EXTENSION,
+    CONTEXT_CREATED_TYPE,
+    ERROR_TYPE,
+    EXTENSIONS_KEY,
+    GLOBAL_DOMAIN,
+    HELLO_TYPE,
+    RESULT_TYPE,
+    SUBSCRIBED_CONTEXT_TYPE,
+    SUBSCRIBED_TYPE,
+    SUCCESS_TYPE,
+    TOKEN_TYPE,
+    WELCOME_TYPE,
+)
 from .codec import Codec, revive
 from .errors import RemoteError
 from .instance import Instance
@@ -36,14 +49,14 @@ RunHandler = Callable[[list[Message]], None]
 #: reply types that resolve a pending request (matched by ``request_id``)
 REPLY_TYPES = frozenset(
     {
-        "success",
-        "error",
-        "result",
-        "subscribed",
-        "context-created",
-        "subscribed-context",
-        "welcome",
-        "token",
+        SUCCESS_TYPE,
+        ERROR_TYPE,
+        RESULT_TYPE,
+        SUBSCRIBED_TYPE,
+        CONTEXT_CREATED_TYPE,
+        SUBSCRIBED_CONTEXT_TYPE,
+        WELCOME_TYPE,
+        TOKEN_TYPE,
     }
 )
 
@@ -103,7 +116,7 @@ class ClientProtocol:
         ``on_reply(reply)`` runs when a successful reply is read, before any later message."""
         request_id = str(next(self._ids))
         message["request_id"] = request_id
-        if message.get("type") != "hello":
+        if message.get("type") != HELLO_TYPE:
             message["peer_id"] = self.peer_id
         frame = self.codec.encode(message)
         self.pending[request_id] = (future, what, on_reply)
@@ -239,7 +252,7 @@ class ClientProtocol:
             if entry is not None:
                 future, _, on_reply = entry
                 if not future.done():
-                    if mtype == "error":
+                    if mtype == ERROR_TYPE:
                         future.set_exception(remote_error(message))
                     else:
                         if on_reply is not None:
@@ -258,7 +271,7 @@ class ClientProtocol:
                     handler(message)
                 except Exception:
                     log.exception("Interop: handling %s failed", mtype)
-        elif mtype == "error":
+        elif mtype == ERROR_TYPE:
             log.info(
                 "Interop: the hub refused a message: %s (%s)",
                 message.get("reason"),
