@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ..protocol.wire import DESKTOP_CONTEXT_ENV, ENV_TOKEN, ENV_URL
-from .auth import authentication, desktop_start
+from .auth import DesktopStart, authentication, desktop_start
 from .errors import AmbiguousHubError, DiscoveryError
 
 __all__ = [
@@ -247,58 +247,97 @@ def find_hub(
     io.Connect Desktop that started this process (``_GD_STARTING_CONTEXT_``) comes after
     ``JUPYTER_INTEROP_URL`` and before runtime files, with the gateway token it handed over.
     """
-    login = {"username": username, "password": password}
+    login: dict[str, str | None] = {"username": username, "password": password}
     desktop = desktop_start()
     if url:
-        found = token if token is not None else _token_from_url(url)
-        if desktop is not None and desktop.url == url and found is None and username is None:
-            # the desktop's own gateway: log in with the token it gave us
-            return HubAddress(url, None, "argument", gateway_token=desktop.gateway_token)
-        if found is None and username is None:
-            with contextlib.suppress(Exception):  # no runtime dir: connect without a token
-                found = _token_for(url, _runtime_dir())
-        return HubAddress(url, found, "argument", **login)
-    tried = []
-    env_url = os.environ.get(ENV_URL)
-    if env_url:
-        env_token = os.environ.get(ENV_TOKEN)
-        return HubAddress(
-            env_url,
-            token if token is not None else (env_token or _token_from_url(env_url)),
-            f"environment ({ENV_URL})",
-            **login,
-        )
-    tried.append(f"the environment variable {ENV_URL} (not set)")
-    if desktop is not None:
-        explicit = token is not None or username is not None
-        return HubAddress(
-            desktop.url,
-            token,
-            f"io.Connect Desktop ({DESKTOP_CONTEXT_ENV})",
-            gateway_token=None if explicit else desktop.gateway_token,
-            **login,
-        )
-    tried.append(f"the environment variable {DESKTOP_CONTEXT_ENV} (not set)")
-    try:
-        directory = _runtime_dir()
-    except Exception as error:  # jupyter_core missing or broken: say so
-        tried.append(f"runtime files (could not locate the Jupyter runtime dir: {error})")
-    else:
-        chosen = choose_hub(live_hubs(directory), _working_dir())
-        if chosen is not None:
-            return HubAddress(
-                chosen.url,
-                token if token is not None else chosen.token,
-                f"runtime file {chosen.path}",
-                **login,
-            )
-        tried.append(f"runtime files {directory / _RUNTIME_GLOB} (none of a live process)")
+        return _explicit_address(url, token, login, desktop)
+    tried: list[str] = []
+    found = (
+        _environment_address(token, login, tried)
+        or _desktop_address(desktop, token, login, tried)
+        or _runtime_file_address(token, login, tried)
+    )
+    if found is not None:
+        return found
     tried.append("explicit arguments (connect(url=..., token=...) not given)")
     raise DiscoveryError(
         "No interop hub found. Tried: "
         + "; ".join(tried)
         + ". Start one with 'python -m jupyter_interop hub' or run inside a Jupyter server "
         "that has the jupyter_interop extension enabled."
+    )
+
+
+def _explicit_address(
+    url: str, token: str | None, login: dict[str, str | None], desktop: DesktopStart | None
+) -> HubAddress:
+    """``connect(url=...)``: the token given, in the URL, the desktop's, or a runtime file's."""
+    found = token if token is not None else _token_from_url(url)
+    if desktop is not None and desktop.url == url and found is None and login["username"] is None:
+        # the desktop's own gateway: log in with the token it gave us
+        return HubAddress(url, None, "argument", gateway_token=desktop.gateway_token)
+    if found is None and login["username"] is None:
+        with contextlib.suppress(Exception):  # no runtime dir: connect without a token
+            found = _token_for(url, _runtime_dir())
+    return HubAddress(url, found, "argument", **login)
+
+
+def _environment_address(
+    token: str | None, login: dict[str, str | None], tried: list[str]
+) -> HubAddress | None:
+    """The hub a Jupyter server handed its kernels (``JUPYTER_INTEROP_URL``/``_TOKEN``)."""
+    env_url = os.environ.get(ENV_URL)
+    if not env_url:
+        tried.append(f"the environment variable {ENV_URL} (not set)")
+        return None
+    env_token = os.environ.get(ENV_TOKEN)
+    return HubAddress(
+        env_url,
+        token if token is not None else (env_token or _token_from_url(env_url)),
+        f"environment ({ENV_URL})",
+        **login,
+    )
+
+
+def _desktop_address(
+    desktop: DesktopStart | None,
+    token: str | None,
+    login: dict[str, str | None],
+    tried: list[str],
+) -> HubAddress | None:
+    """The gateway of the io.Connect Desktop that started this process, with its token
+    unless the caller brought its own credentials."""
+    if desktop is None:
+        tried.append(f"the environment variable {DESKTOP_CONTEXT_ENV} (not set)")
+        return None
+    explicit = token is not None or login["username"] is not None
+    return HubAddress(
+        desktop.url,
+        token,
+        f"io.Connect Desktop ({DESKTOP_CONTEXT_ENV})",
+        gateway_token=None if explicit else desktop.gateway_token,
+        **login,
+    )
+
+
+def _runtime_file_address(
+    token: str | None, login: dict[str, str | None], tried: list[str]
+) -> HubAddress | None:
+    """The live hub a runtime file names, chosen by the working directory when several run."""
+    try:
+        directory = _runtime_dir()
+    except Exception as error:  # jupyter_core missing or broken: say so
+        tried.append(f"runtime files (could not locate the Jupyter runtime dir: {error})")
+        return None
+    chosen = choose_hub(live_hubs(directory), _working_dir())
+    if chosen is None:
+        tried.append(f"runtime files {directory / _RUNTIME_GLOB} (none of a live process)")
+        return None
+    return HubAddress(
+        chosen.url,
+        token if token is not None else chosen.token,
+        f"runtime file {chosen.path}",
+        **login,
     )
 
 
