@@ -328,6 +328,25 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
+async def _connect_socket(
+    loop: asyncio.AbstractEventLoop, host: str, port: int
+) -> socket.socket:
+    """A non-blocking TCP socket connected to the first address of ``host`` that answers."""
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    last: OSError | None = None
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+        except OSError as error:
+            sock.close()
+            last = error
+            continue
+        return sock
+    raise last or OSError(f"cannot resolve {host}")
+
+
 async def open_direct(
     url: str,
     headers: dict[str, str],
@@ -343,22 +362,7 @@ async def open_direct(
     uri = parse_uri(url)
     if uri.secure:
         raise ValueError("the direct transport speaks ws:// only")
-    infos = await loop.getaddrinfo(uri.host, uri.port, type=socket.SOCK_STREAM)
-    last: OSError | None = None
-    sock: socket.socket | None = None
-    for family, kind, proto, _, address in infos:
-        candidate = socket.socket(family, kind, proto)
-        candidate.setblocking(False)
-        try:
-            await loop.sock_connect(candidate, address)
-        except OSError as error:
-            candidate.close()
-            last = error
-            continue
-        sock = candidate
-        break
-    if sock is None:
-        raise last or OSError(f"cannot resolve {uri.host}")
+    sock = await _connect_socket(loop, uri.host, uri.port)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         protocol = ClientProtocol(uri, max_size=max_size)
