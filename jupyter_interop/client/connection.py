@@ -100,10 +100,11 @@ class Connection:
     tasks, the locks, the writer and reconnection. ``call_soon(fn)`` runs ``fn`` on the loop
     from any thread; ``on_connected(reconnect)`` and ``on_disconnected()`` tell the client.
 
-    Ways to send, each for a reason (docs/ARCHITECTURE.md, "Anatomy of an invocation"):
+    Ways to send, each for a reason (docs/ARCHITECTURE.md, "Anatomy of an invoke"):
 
     * :meth:`request`: a message that waits for its reply (on the loop);
-    * :meth:`send`: fire and forget on the loop (pings, acknowledgements of events);
+    * :meth:`send`: fire and forget on the loop (pings, unsubscriptions, a stream's answers
+      to its subscribers, channel changes, an invocation refused): False when disconnected;
     * :meth:`send_threadsafe` / :meth:`send_item_threadsafe`: fire and forget from user
       threads (stream pushes, bus publishes): a burst wakes the loop once, and stream items
       wait as (stream id, data) until the writer folds a run of them into one
