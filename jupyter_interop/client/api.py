@@ -213,25 +213,11 @@ class Interop(LoggingConfigurable):
         """
         self._io = host
         self.address = address
-        extensions: dict[str, Any] = {
-            CHANNELS_EXTENSION: True,
-            NOTICES_EXTENSION: True,
-            VERSIONS_EXTENSION: True,
-        }
-        if kernel:
-            extensions["kernel_id"] = kernel
-        if self.binary:
-            extensions[BINARY_EXTENSION] = True
-            if self.shared_memory:
-                extensions[SHM_EXTENSION] = True
-        if self.batch:
-            extensions[BATCH_EXTENSION] = True
-            extensions[RUNS_EXTENSION] = True  # stream items folded into publish-many / event-many
         conn = Connection(
             address,
             rediscover,
             default_identity(application, kernel),
-            extensions,
+            self._extensions(kernel),
             ConnectionSettings(
                 connect_timeout=self.connect_timeout,
                 max_message_size=self.max_message_size,
@@ -250,14 +236,7 @@ class Interop(LoggingConfigurable):
             self._io.loop, self.handler_threads, self.max_queued_handlers, "interop"
         )
         session = self._session = ClientSession(self, self._io, conn, dispatcher)
-        conn.add_ready_hook(session.registry.add_self)
-        server, invoker = MethodServer(session), Invoker(session)
-        self.methods = Methods(session, server, invoker)
-        self.streams = Streams(session, server, invoker)
-        self.contexts = Contexts(session)
-        self.channels = Channels(session, self.contexts)
-        self.bus = Bus(session)
-        conn.on(GLOBAL_DOMAIN, EVENTS_DROPPED_TYPE, self._events_dropped)
+        self._build_services(session)
         try:
             await conn.start()
         except BaseException:
@@ -266,6 +245,37 @@ class Interop(LoggingConfigurable):
             await conn.close()
             raise
         self._io.clients.add(self)
+
+    def _extensions(self, kernel: str | None) -> dict[str, Any]:
+        """What ``hello`` asks for (``extensions.jupyter_interop``), from the settings."""
+        extensions: dict[str, Any] = {
+            CHANNELS_EXTENSION: True,
+            NOTICES_EXTENSION: True,
+            VERSIONS_EXTENSION: True,
+        }
+        if kernel:
+            extensions["kernel_id"] = kernel
+        if self.binary:
+            extensions[BINARY_EXTENSION] = True
+            if self.shared_memory:
+                extensions[SHM_EXTENSION] = True
+        if self.batch:
+            extensions[BATCH_EXTENSION] = True
+            extensions[RUNS_EXTENSION] = True  # stream items folded into publish-many / event-many
+        return extensions
+
+    def _build_services(self, session: ClientSession) -> None:
+        """The services on ``session``, in the order their hooks must run (the registry's
+        first: it is part of the session)."""
+        conn = session.conn
+        conn.add_ready_hook(session.registry.add_self)
+        server, invoker = MethodServer(session), Invoker(session)
+        self.methods = Methods(session, server, invoker)
+        self.streams = Streams(session, server, invoker)
+        self.contexts = Contexts(session)
+        self.channels = Channels(session, self.contexts)
+        self.bus = Bus(session)
+        conn.on(GLOBAL_DOMAIN, EVENTS_DROPPED_TYPE, self._events_dropped)
 
     # ------------------------------------------------------------------ the session's parts
 
