@@ -101,9 +101,6 @@ class ClientProtocol:
 
     # ------------------------------------------------------------------ sending
 
-    def next_id(self) -> str:
-        return str(next(self._ids))
-
     def request(
         self,
         message: Message,
