@@ -33,6 +33,7 @@ from .errors import SubscriptionError
 from .instance import Instance
 from .method_invoker import Invoker, Target
 from .method_server import MethodServer
+from .registry import Method
 from .stream_publisher import (
     Publisher,
     Stream,
@@ -139,3 +140,13 @@ class Streams:
         )
 
     subscribe = blocking(asubscribe)
+
+    # ------------------------------------------------------------------ discover
+
+    @on_io_loop
+    async def astreams(self, query: str | dict[str, Any] | None = None) -> list[Method]:
+        """Streams known now, one entry per stream with all its publishers (the streaming
+        counterpart of ``io.methods.methods()``); ``query``: a name or a definition dict."""
+        return [m for m in self._session.registry.methods(query) if m.supports_streaming]
+
+    streams = blocking(astreams)

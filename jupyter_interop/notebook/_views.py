@@ -42,11 +42,7 @@ def describe_instance(instance: Instance | None) -> str:
 
 def stream_methods(io: Interop) -> list[Method]:
     """The streams the hub announced (``io.methods.methods()`` lists methods only)."""
-    lister = getattr(io.streams, "streams", None)
-    if callable(lister):
-        return list(lister())
-    registry = io._registry  # the client has no public stream listing yet
-    return [m for m in registry.methods() if m.supports_streaming]
+    return io.streams.streams()
 
 
 def peers_table(io: Interop, pattern: str | None = None) -> Table:

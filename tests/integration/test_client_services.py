@@ -217,6 +217,19 @@ def test_create_same_stream_again_returns_it(clients: Clients) -> None:
         pub.methods.register("Re.Stream", lambda: 1)
 
 
+def test_streams_are_listed_apart_from_methods(clients: Clients) -> None:
+    """``io.streams.streams()`` lists what ``io.methods.methods()`` leaves out, with publishers."""
+    pub, watcher = clients("list-pub"), clients("list-watcher")
+    pub.streams.create("List.Ticks")
+    pub.methods.register("List.Price", lambda: 1)
+    wait_for(lambda: watcher.streams.streams("List.Ticks"), what="the stream announced")
+    [stream] = watcher.streams.streams("List.Ticks")
+    assert stream.supports_streaming and stream.servers == (pub.instance,)
+    wait_for(lambda: watcher.methods.methods("List.Price"), what="the method announced")
+    assert watcher.methods.methods("List.Ticks") == []
+    assert watcher.streams.streams("List.Price") == []
+
+
 # ---------------------------------------------------------------------- contexts
 
 

@@ -120,10 +120,13 @@ def test_unregister_removes_the_method(
 def test_peers_and_streams_listings(
     nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
 ) -> None:
-    nb_a.run("%interop peers -o ps")
-    peers = nb_a.value("[p.peer_id for p in ps]")
-    assert nb_a.value("ji.connect().peer_id") in peers
-    assert nb_b.value("ji.connect().peer_id") in peers
+    b_id = nb_b.value("ji.connect().peer_id")  # both kernels connected, whatever ran before
+    nb_a.wait_value(
+        "(get_ipython().run_line_magic('interop', 'peers -o ps'), "
+        f"{b_id!r} in [p.peer_id for p in ps])[1]",
+        True,
+    )
+    assert nb_a.value("ji.connect().peer_id") in nb_a.value("[p.peer_id for p in ps]")
     ex = nb_a.run("%interop peers")
     assert "this notebook" in ex.text
     stream = unique("Ticks.List")
