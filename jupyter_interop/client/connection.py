@@ -608,13 +608,13 @@ class Connection:
         it are one step under the transport's lock, so :meth:`write_now` sees every frame
         either still queued or already written."""
         lock = transport.lock
-        batch = bool(self.extensions.get(BATCH_EXTENSION))
         try:
             while True:
                 queue = await self._next_queue()
                 chunked: ChunkedFrame | None = None
                 with lock:
-                    frame = take_frame(queue, batch)
+                    # read per frame: this writer starts before ``welcome`` says what was accepted
+                    frame = take_frame(queue, self.extensions.get(BATCH_EXTENSION))
                     if isinstance(frame, ChunkedFrame):
                         chunked = frame
                         self._writing_chunks = True

@@ -157,3 +157,86 @@ def test_bus_burst_from_a_batch_client_reaches_a_raw_plain_peer(
             await plain.ws.close()
 
     asyncio.run(main())
+
+
+class RecordingGateway:
+    """A GW3 gateway stand-in on a real WebSocket server that accepts ``batch`` in its
+    ``welcome``, answers joins, and records every frame a client writes to it."""
+
+    def __init__(self) -> None:
+        self.frames: list[str | bytes] = []
+        self.published = 0
+        self.url = ""
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Future[None] | None = None
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._serve(),))
+
+    def __enter__(self) -> RecordingGateway:
+        self._thread.start()
+        assert self._ready.wait(10), "the recording gateway did not start"
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        stop = self._stop
+        assert stop is not None
+        self._loop.call_soon_threadsafe(stop.set_result, None)
+        self._thread.join(10)
+
+    async def _serve(self) -> None:
+        self._stop = self._loop.create_future()
+        async with websockets.serve(self._peer, "127.0.0.1", 0, compression=None) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            self.url = f"ws://127.0.0.1:{port}/gateway"
+            self._ready.set()
+            await self._stop
+
+    async def _peer(self, ws: Any) -> None:
+        async for frame in ws:
+            self.frames.append(frame)
+            decoded = orjson.loads(frame)
+            for message in decoded if isinstance(decoded, list) else [decoded]:
+                reply = self._reply(message)
+                if reply is not None:
+                    await ws.send(orjson.dumps(reply).decode())
+
+    def _reply(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        mtype, request_id = message.get("type"), message.get("request_id")
+        if mtype == "hello":
+            identity = {**message["identity"], "user": "u", "machine": "m", "instance": "i1"}
+            return {
+                "domain": "global",
+                "type": "welcome",
+                "request_id": request_id,
+                "peer_id": "p1",
+                "resolved_identity": identity,
+                "extensions": {"jupyter_interop": {"batch": True}},
+            }
+        if mtype == "publish":
+            self.published += 1
+            return None
+        if request_id is not None:
+            return {
+                "domain": message.get("domain", "global"),
+                "type": "success",
+                "request_id": request_id,
+            }
+        return None
+
+
+def test_the_client_writes_batch_frames_from_its_first_connection() -> None:
+    """A gateway that accepted ``batch`` in the first ``welcome`` gets messages sent together
+    as batch frames (the writer starts before the welcome arrives, so it must not decide
+    on batching before then)."""
+    total = 3000
+    with RecordingGateway() as gateway:
+        io = ji.connect(gateway.url, token="t", application="batch-writer", new=True)
+        try:
+            assert io.status()["state"] == "connected"
+            for n in range(total):
+                io.bus.publish("batch.first", {"n": n})
+            wait_for(lambda: gateway.published == total, what="every publish at the gateway")
+        finally:
+            io.close()
+        batches = [f for f in gateway.frames if f[:1] in ("[", b"[")]
+    assert batches, f"{total} publishes arrived in {len(gateway.frames)} frames, none a batch"
