@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from ..protocol import ProtocolError, Reason, messages
-from ..protocol.addressed import Template
+from ..protocol.addressed import Announcement, Readership, Template
 from ..protocol.wire import (
     ACCEPTED_TYPE,
     ADD_INTEREST_TYPE,
@@ -79,6 +79,11 @@ class AgmDomain:
         self.subscriptions: dict[str, StreamRoute] = {}
         #: (publisher peer id, stream id) -> subscription id -> subscription
         self.branches: dict[tuple[str, str], dict[str, StreamRoute]] = {}
+        #: peer id -> its ``peer-added``, for each agm peer in join order (what a newcomer
+        #: learns first); ``_servers``: the same peers -> the ``methods-added`` of all their
+        #: methods, or None. Encoded once per peer, not once per newcomer.
+        self._added: dict[str, Template] = {}
+        self._servers: dict[str, Template | None] = {}
         #: message type -> handler, for the hub's table (``hub/core.py``): one per type of
         #: ``protocol/wire.py:AGM_MESSAGE_TYPES``
         self.handlers: dict[str, Handler] = {
@@ -145,13 +150,13 @@ class AgmDomain:
         return Template(fields, tail)
 
     @staticmethod
-    def _announce(template: Template, recipients: list[Peer], out: Outgoing) -> None:
-        """Queue ``template`` for each recipient (its copy differs by ``peer_id`` only)."""
-        to = template.to
-        out.extend([(p.conn, to(p.peer_id, p.peer_id_json)) for p in recipients])
+    def _announce(template: Template, sender: Peer, out: Outgoing) -> None:
+        """Tell every agm peer (every reader of announcements, see protocol/addressed.py):
+        one item, whatever the number of recipients."""
+        out.append((sender.conn, Announcement.of(template)))
 
     def _announce_removed(
-        self, server: Peer, method_ids: list[str], recipients: list[Peer], out: Outgoing
+        self, server: Peer, method_ids: list[str], sender: Peer, out: Outgoing
     ) -> None:
         removed = Template(
             {
@@ -161,20 +166,25 @@ class AgmDomain:
                 "methods": method_ids,
             }
         )
-        self._announce(removed, recipients, out)
+        self._announce(removed, sender, out)
+
+    def _remember_methods(self, server: Peer) -> None:
+        methods = server.methods
+        self._servers[server.peer_id] = (
+            self._methods_added(server, encoded_methods(methods.values())) if methods else None
+        )
 
     def join(self, peer: Peer, out: Outgoing) -> None:
-        """Announce peers both ways, then existing methods, as the Glue42 gateway does."""
-        others = [p for p in self.hub.peers_in("agm") if p is not peer]
+        """Announce peers both ways, then existing methods, as the Glue42 gateway does: the
+        others learn of ``peer``, then ``peer`` of the others and their methods, and from then
+        on ``peer`` reads every announcement."""
         joined = self._peer_added(peer)
-        conn, peer_id, peer_id_json = peer.conn, peer.peer_id, peer.peer_id_json
-        for other in others:
-            out.append((other.conn, joined.to(other.peer_id, other.peer_id_json)))
-            out.append((conn, self._peer_added(other).to(peer_id, peer_id_json)))
-        for other in others:
-            if other.methods:
-                methods = self._methods_added(other, encoded_methods(other.methods.values()))
-                out.append((conn, methods.to(peer_id, peer_id_json)))
+        self._announce(joined, peer, out)  # peer does not read yet: the others only
+        backlog = list(self._added.values())
+        backlog.extend(filter(None, self._servers.values()))
+        out.append((peer.conn, Readership.of(peer.peer_id, peer.peer_id_json, backlog)))
+        self._added[peer.peer_id] = joined
+        self._servers[peer.peer_id] = None
 
     def detach(self, peer: Peer, out: Outgoing) -> None:
         """The peer left agm: fail its pending calls, cancel its streams, tell the others."""
@@ -197,9 +207,12 @@ class AgmDomain:
             sub = self.subscriptions.get(sub_id)
             if sub is not None:
                 self._remove_interest(sub, Reason.PEER_REMOVED, PEER_REMOVED, out)
-        others = [p for p in self.hub.peers_in("agm") if p is not peer]
+        # the others only: it stops reading before its own removal is announced
+        out.append((peer.conn, Readership.of(peer.peer_id, peer.peer_id_json, None)))
+        self._added.pop(peer.peer_id, None)
+        self._servers.pop(peer.peer_id, None)
         if peer.methods:
-            self._announce_removed(peer, list(peer.methods), others, out)
+            self._announce_removed(peer, list(peer.methods), peer, out)
         peer.methods.clear()
         removed = Template(
             {
@@ -210,7 +223,7 @@ class AgmDomain:
                 "reason": PEER_REMOVED,
             }
         )
-        self._announce(removed, others, out)
+        self._announce(removed, peer, out)
 
     # --------------------------------------------------------------- methods
 
@@ -236,9 +249,9 @@ class AgmDomain:
                 f"A peer may register at most {self.hub.max_methods_per_peer} methods",
             )
         peer.methods.update(added)
-        # encoded once, not once per recipient (every agm peer gets it)
-        announcement = self._methods_added(peer, encoded_methods(added.values()))
-        self._announce(announcement, self.hub.peers_in("agm"), out)
+        self._remember_methods(peer)
+        # encoded once, not once per recipient (every agm peer gets it, this one too)
+        self._announce(self._methods_added(peer, encoded_methods(added.values())), peer, out)
         self.hub.success(out, peer, msg)
 
     def _unregister(self, peer: Peer, msg: Message, out: Outgoing) -> None:
@@ -255,7 +268,8 @@ class AgmDomain:
                 self._cancel_for_subscriber(sub, Reason.METHOD_REMOVED, METHOD_REMOVED, out)
         for method_id in ids:
             del peer.methods[method_id]
-        self._announce_removed(peer, ids, self.hub.peers_in("agm"), out)
+        self._remember_methods(peer)
+        self._announce_removed(peer, ids, peer, out)
         self.hub.success(out, peer, msg)
 
     def _server_and_method(self, msg: Message, uri: str) -> tuple[Peer, str, RegisteredMethod]:

@@ -6,15 +6,31 @@ with the JSON encoder (and copying it out of the encoder's buffer) was most of w
 announcement cost the hub. A :class:`Template` encodes the message once; each recipient's
 copy is an :class:`Addressed` message whose frame is the template's bytes with the
 recipient's encoded ``peer_id`` spliced in (one allocation of the exact size).
+
+Even one copy per recipient is N² Python objects in a storm, so the hub core does not make
+them: it returns one :class:`Announcement` per announcement, for every agm peer, and one
+:class:`Readership` when a peer starts or stops being told (its ``backlog``: what it must learn
+first, the peers and methods already there). A transport keeps them in order and writes each
+recipient's copies itself (``server/announcements.py`` joins them into one write, in C);
+:class:`Fanout` turns them back into one :class:`Addressed` message per recipient for code
+that wants plain ``(connection, message)`` pairs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Iterator
 from typing import Any
 
 import orjson
 
-__all__ = ["Addressed", "Template", "encoded_peer_id"]
+__all__ = [
+    "Addressed",
+    "Announcement",
+    "Fanout",
+    "Readership",
+    "Template",
+    "encoded_peer_id",
+]
 
 Message = dict[str, Any]
 
@@ -41,7 +57,7 @@ class Template:
     ``{"domain":...,"type":...,"peer_id":<recipient>,<the other fields>}``.
     """
 
-    __slots__ = ("fields", "head", "tail")
+    __slots__ = ("fields", "framed", "head", "size", "tail")
 
     def __init__(self, fields: Message, tail: bytes | None = None) -> None:
         """``tail``: the encoding of the fields after ``peer_id`` (``,"k":v,...}``) when the
@@ -58,6 +74,11 @@ class Template:
             tail = b"," + encoded[1:] if len(encoded) > 2 else b"}"
         #: the other fields and the closing brace
         self.tail = tail
+        #: bytes of a copy without its ``peer_id``
+        self.size = len(self.head) + len(tail)
+        #: :attr:`head` behind a transport's frame header, by the length of the recipient's
+        #: encoded ``peer_id`` (filled by the transport: server/announcements.py)
+        self.framed: dict[int, bytes] = {}
 
     def to(self, peer_id: str, peer_id_json: bytes) -> Addressed:
         """The copy for the peer ``peer_id`` (``peer_id_json``: its :func:`encoded_peer_id`)."""
@@ -76,3 +97,66 @@ def _head(domain: str, mtype: str) -> bytes:
         opening = orjson.dumps({"domain": domain, "type": mtype})[:-1]
         head = _heads[(domain, mtype)] = opening + b',"peer_id":'
     return head
+
+
+class Announcement(dict[str, Any]):
+    """An announcement for every peer that reads announcements (see :class:`Readership`) at
+    this point of the output; the connection it comes with is not its recipient. The dict is
+    the message without ``peer_id`` (the template's fields)."""
+
+    __slots__ = ("template",)
+
+    template: Template
+
+    @classmethod
+    def of(cls, template: Template) -> Announcement:
+        announcement = cls(template.fields)
+        announcement.template = template
+        return announcement
+
+
+class Readership(dict[str, Any]):
+    """Its connection's peer starts reading announcements (``backlog``: the copies it gets
+    first, in order) or stops (``backlog`` None). Never written to a peer."""
+
+    __slots__ = ("backlog", "peer_id", "peer_id_json")
+
+    backlog: list[Template] | None
+    peer_id: str
+    peer_id_json: bytes
+
+    @classmethod
+    def of(cls, peer_id: str, peer_id_json: bytes, backlog: list[Template] | None) -> Readership:
+        mtype = "announcements-stop" if backlog is None else "announcements-start"
+        readership = cls(domain="agm", type=mtype)
+        readership.peer_id, readership.peer_id_json = peer_id, peer_id_json
+        readership.backlog = backlog
+        return readership
+
+
+class Fanout:
+    """Turns :class:`Announcement` and :class:`Readership` items into one :class:`Addressed`
+    copy per recipient, in order: what a transport that writes each message on its own
+    needs (tests, simple transports). One per hub: it remembers who reads."""
+
+    def __init__(self) -> None:
+        #: connection -> (peer_id, peer_id_json), in the order they started reading
+        self.readers: dict[Hashable, tuple[str, bytes]] = {}
+
+    def expand(self, out: Iterable[tuple[Any, dict[str, Any]]]) -> Iterator[tuple[Any, Any]]:
+        readers = self.readers
+        for conn, message in out:
+            if isinstance(message, Announcement):
+                to = message.template.to
+                for reader, (peer_id, peer_id_json) in list(readers.items()):
+                    yield reader, to(peer_id, peer_id_json)
+            elif isinstance(message, Readership):
+                if message.backlog is None:
+                    readers.pop(conn, None)
+                    continue
+                peer_id, peer_id_json = message.peer_id, message.peer_id_json
+                for template in message.backlog:
+                    yield conn, template.to(peer_id, peer_id_json)
+                readers[conn] = (peer_id, peer_id_json)
+            else:
+                yield conn, message

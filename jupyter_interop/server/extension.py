@@ -71,6 +71,7 @@ class InteropExtension(GatewaySettings, ExtensionApp):
             max_attachment_bytes=self.max_attachment_bytes,
             max_reassembly_bytes=self.max_reassembly_bytes,
             announce_delay=self.announce_delay,
+            announce_delay_max=self.announce_delay_max,
             resolver=self._resolve_kernel,
             log=self.log,
         )

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import struct
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from .._version import __version__
 from ..hub.connection import Outgoing, PeerConn
 from ..protocol import ProtocolError, Reason, decode
-from ..protocol.addressed import Addressed
+from ..protocol.addressed import Addressed, Announcement, Readership
 from ..protocol.frames import (
     CHUNK_HEADER_SIZE,
     CHUNK_SIZE,
@@ -43,6 +42,8 @@ from ..protocol.frames import (
 from ..protocol.framing import ChunkAssembler, decode_batch, is_batch, is_chunk
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
 from ..protocol.wire import BATCH_EXTENSION, HELLO_TYPE
+from .announcements import PEERS_PER_ANNOUNCE_DELAY, AnnouncementLog, Rendered
+from .announcements import frame_header as _text_frame_header
 from .attachments import FrameCache, decode_frame, is_binary, wants_binary
 from .identity import KernelIdentity, KernelResolver, claimed_kernel_id, without_claimed_identity
 from .memory import HeapTrimmer
@@ -71,16 +72,6 @@ AUTH_CLOSE_CODE = 1008
 GOING_AWAY_CLOSE_CODE = 1001
 
 Message = dict[str, Any]
-
-
-def _text_frame_header(length: int, opcode: int = 0x81) -> bytes:
-    """RFC 6455 header of one unmasked, unfragmented text frame (server to client); binary
-    frames (attachments) pass ``opcode=0x82``."""
-    if length < 126:
-        return bytes((opcode, length))
-    if length < 0x10000:
-        return struct.pack("!BBH", opcode, 126, length)
-    return struct.pack("!BBQ", opcode, 127, length)
 
 
 #: messages of one batch frame handled before what they produced is written
@@ -143,10 +134,13 @@ class GatewayService:
         log: logging.Logger | None = None,
         removal_delay: float = 0.02,
         announce_delay: float = 0.02,
+        announce_delay_max: float = 0.25,
     ) -> None:
         self.hub = hub
         #: seconds a socket's write may wait when only announcements are queued for it
         self.announce_delay = announce_delay
+        #: the longest such wait however many peers read announcements (see _held_delay)
+        self.announce_delay_max = announce_delay_max
         #: seconds between a write and a removal held back after it (see ``Outbox.held``)
         self.removal_delay = removal_delay
         self.limits = limits or OutboxLimits()
@@ -182,6 +176,13 @@ class GatewayService:
         #: senders of the requests whose writes wait (see _defer)
         self._acks_waiting: set[str] = set()
         self._announce_timer: asyncio.TimerHandle | None = None
+        #: every announcement once, in order; each reader's outbox keeps its place in it
+        #: (server/announcements.py)
+        self.announcements = AnnouncementLog()
+        #: sockets whose peers read announcements
+        self._readers: dict[str, GatewaySocket] = {}
+        #: the log's end when the readers were last all written (what is after it waits)
+        self._readers_written = 0
 
     def next_chunk_id(self) -> int:
         """An id for one chunked message the hub sends (unique on every connection)."""
@@ -198,6 +199,7 @@ class GatewayService:
         if self.sockets.pop(socket.conn.id, None) is None:
             return
         self._backlogged.pop(socket.conn.id, None)
+        self._readers.pop(socket.conn.id, None)
         self._announcing.pop(socket.conn.id, None)
         self._acks_waiting.discard(socket.conn.id)
         self._dropped_closed += int(socket.conn.attrs.get("dropped_events", 0))
@@ -328,6 +330,12 @@ class GatewayService:
         not once per join. What each peer reads, and its order, is unchanged; and no peer
         gets the reply to its join or registration before the others' announcements of it
         are written (see :meth:`_defer`).
+
+        The core returns each announcement once, for every agm peer (an ``Announcement``),
+        and tells when a peer starts or stops reading them (a ``Readership``, see
+        protocol/addressed.py): an announcement is appended once to :attr:`announcements`,
+        and each reader's copies are made when its queue is written (server/outbox.py), so
+        a storm costs work linear in the announcements, not in announcements and readers.
         """
         if not out:
             return
@@ -342,9 +350,21 @@ class GatewayService:
         # a message object shared by several recipients is encoded once (once per kind of
         # recipient when it carries binary attachments, see server/attachments.py)
         frames = FrameCache()
+        log = self.announcements
         for conn, message in out:
+            if isinstance(message, Announcement):
+                # for every reader, appended once (see Outbox.read); nobody reads: nothing
+                if self._readers:
+                    log.append(message.template)
+                    routed.announcing = True
+                    routed.adding = routed.adding or message.get("type") not in REMOVAL_TYPES
+                continue
             socket = self.sockets.get(conn.id)
             if socket is None or socket.finished:
+                continue
+            if isinstance(message, Readership):
+                if not self._read(socket, message, routed):
+                    overflowed.append(socket)
                 continue
             queued = self._push(socket, message, frames)
             if queued is None:
@@ -357,6 +377,24 @@ class GatewayService:
             routed.touched.pop(socket.conn.id, None)
             socket.abort_slow_consumer()
         return routed
+
+    def _read(self, socket: GatewaySocket, message: Readership, routed: _Routed) -> bool:
+        """The socket's peer starts or stops reading announcements: False when its outbox
+        overflowed. What a newcomer learns first is written at once, not held with its
+        reply: in a large hub it is a long queue, and holding it would write every reader's
+        queue at once (see _defer)."""
+        conn_id = socket.conn.id
+        if message.backlog is None:
+            socket.outbox.stop_reading()
+            self._readers.pop(conn_id, None)
+            return True
+        if not socket.outbox.read(self.announcements, message.peer_id_json, message.backlog):
+            return False
+        self._readers[conn_id] = socket
+        if message.backlog and not socket.write_if_idle():
+            routed.touched[conn_id] = socket
+            routed.announcing = routed.adding = True
+        return True
 
     def _push(self, socket: GatewaySocket, message: Message, frames: FrameCache) -> bool | None:
         """Encode ``message`` for ``socket`` and queue it: False when the outbox overflowed,
@@ -391,6 +429,11 @@ class GatewayService:
                 touched = {**replied, **self._defer(held, {})}
             else:
                 touched = self._defer(touched, routed.replied)
+            if (self.announcements.end - self._readers_written) * 2 >= self.limits.soft_messages:
+                # the readers' queues reach half their soft limit: written at once
+                touched.update(self._take_announcing())
+        elif routed.announcing:  # no delay: written at once
+            touched.update(self._take_announcing())
         if self._acks_waiting and not self._acks_waiting.isdisjoint(touched):
             touched.update(self._take_announcing())  # see _defer
         return touched
@@ -436,23 +479,42 @@ class GatewayService:
             else:
                 self._announcing[conn_id] = socket
         self._acks_waiting.update(replied)
-        if self._announcing and self._announce_timer is None:
+        unwritten = self.announcements.end > self._readers_written
+        if (self._announcing or unwritten) and self._announce_timer is None:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:  # no loop (shutdown paths): write now
                 now.update(self._take_announcing())
             else:
-                self._announce_timer = loop.call_later(self.announce_delay, self._write_held)
+                self._announce_timer = loop.call_later(self._held_delay(), self._write_held)
         return now
+
+    def _held_delay(self) -> float:
+        """How long announcement writes wait: ``announce_delay``, longer in a hub where many
+        peers read announcements (each wait ends in one write per reader): one
+        ``announce_delay`` per ``PEERS_PER_ANNOUNCE_DELAY`` readers, at most
+        ``announce_delay_max``."""
+        readers = len(self._readers)
+        if readers <= PEERS_PER_ANNOUNCE_DELAY:
+            return self.announce_delay
+        scaled = self.announce_delay * readers / PEERS_PER_ANNOUNCE_DELAY
+        return max(self.announce_delay, min(scaled, self.announce_delay_max))
 
     def holds(self, socket: GatewaySocket) -> bool:
         """Are the socket's writes waiting for the announce timer (see :meth:`_defer`)?"""
-        return socket.conn.id in self._announcing
+        conn_id = socket.conn.id
+        return conn_id in self._announcing or (
+            self.announcements.end > self._readers_written and conn_id in self._readers
+        )
 
     def _take_announcing(self) -> dict[str, GatewaySocket]:
-        """Every held socket, the senders of the requests last (their replies go out after
-        the announcements to the others)."""
+        """Every held socket and, when announcements wait, every reader; the senders of the
+        requests last (their replies go out after the announcements to the others)."""
         held, self._announcing = self._announcing, {}
+        log = self.announcements
+        if log.end > self._readers_written:
+            self._readers_written = log.end
+            held = {**self._readers, **held}
         senders = self._acks_waiting
         self._acks_waiting = set()
         ordered = {k: v for k, v in held.items() if k not in senders}
@@ -463,6 +525,25 @@ class GatewayService:
         self._announce_timer = None
         self._dirty.update(self._take_announcing())
         self._write_dirty()
+        self._check_readers()
+
+    def _check_readers(self) -> None:
+        """After the readers were written: judge those that could not take their queue (the
+        limits apply to announcements not read yet too), and forget what all have read."""
+        log = self.announcements
+        low = log.end
+        for socket in list(self._readers.values()):
+            outbox = socket.outbox
+            start = outbox.reading_from
+            if start is None or start == log.end:
+                continue  # it took its queue
+            low = min(low, start)
+            if outbox.over_soft_limit:
+                if not outbox.check_limits():
+                    socket.abort_slow_consumer()
+                elif socket.conn.id not in self._backlogged:
+                    self._watch_stall(socket)
+        log.trim(low)
 
     # ------------------------------------------------------------ the stall rule
 
@@ -526,6 +607,7 @@ class GatewayService:
             self._stall_timer = None
         self._announcing.clear()
         self._acks_waiting.clear()
+        self._readers.clear()
         if self._announce_timer is not None:
             self._announce_timer.cancel()
             self._announce_timer = None
@@ -671,6 +753,13 @@ class GatewaySocket(WebSocketHandler):
 
     # ------------------------------------------------------------ writing
 
+    def write_if_idle(self) -> bool:
+        """Write what is queued now if the socket has no unsent bytes (True), else nothing."""
+        if self.finished or (self._flushing and self._socket_busy()):
+            return False
+        self.kick()
+        return True
+
     def kick(self) -> None:
         """Write everything queued, unless the socket still has unsent bytes.
 
@@ -719,7 +808,7 @@ class GatewaySocket(WebSocketHandler):
         flush_id = self._flush_id
         done.add_done_callback(lambda future: self._flushed(future, flush_id))
 
-    def _write_frames(self, frames: list[bytes]) -> Any:
+    def _write_frames(self, frames: list[bytes | Rendered]) -> Any:
         """Write text frames; returns the future of the last write."""
         connection = self.ws_connection
         if connection is None or connection.is_closing():
@@ -727,7 +816,13 @@ class GatewaySocket(WebSocketHandler):
         stream = uncompressed_stream(connection)
         if stream is None:
             last = None  # not the protocol we know: let tornado frame each message
-            for frame in frames:
+            plain: list[bytes] = []
+            for item in frames:
+                if isinstance(item, Rendered):
+                    plain.extend(item.frames())
+                else:
+                    plain.append(item)
+            for frame in plain:
                 binary = is_binary(frame)
                 chunk_size = self.service.chunk_size
                 if binary and len(frame) > chunk_size:
@@ -747,7 +842,13 @@ class GatewaySocket(WebSocketHandler):
         parts: list[Any] = []
         last = None
         written = 0
-        for frame in frames:
+        for item in frames:
+            if isinstance(item, Rendered):  # announcements, framed already (one join)
+                wire = item.wire()
+                written += len(wire)
+                parts.append(wire)
+                continue
+            frame = item
             size = len(frame)
             written += size
             if size > _LARGE:

@@ -27,6 +27,12 @@ the performance notes). So the policy, by message kind, is:
   the error, the lookup fails and the caller gets a TypeError instead of "Peer has left ..."
   (the Glue42 gateway has the same race). A separate, slightly later write avoids it.
 
+* announcements (``peer-added``, ``methods-added`` and the removals) of a peer that reads them
+  (:meth:`Outbox.read`) are not pushed one by one: the outbox keeps where it is in the
+  gateway's :class:`~.announcements.AnnouncementLog`, and what it has not read becomes one
+  :class:`~.announcements.Rendered` run in the queue when something else is pushed or the
+  queue is taken; they count like any other message.
+
 No sockets here: the transport calls :meth:`Outbox.push` and :meth:`Outbox.take`, which keeps
 every rule unit-testable.
 """
@@ -41,10 +47,12 @@ from typing import Any
 
 from ..hub.connection import PeerConn
 from ..protocol import encode
+from ..protocol.addressed import Template
 
 # batch frames (``batch`` extension): one framing for both sides, closed at the hub's cap
-from ..protocol.framing import batch_frames
+from ..protocol.framing import batch_frames, join_batch
 from ..protocol.limits import HUB_BATCH_MAX_BYTES as BATCH_MAX_BYTES
+from .announcements import REMOVAL_TYPES, AnnouncementLog, Rendered
 
 __all__ = [
     "ANNOUNCEMENT_TYPES",
@@ -54,6 +62,7 @@ __all__ = [
     "Outbox",
     "OutboxLimits",
     "batch_frames",
+    "batch_with_runs",
 ]
 
 Message = dict[str, Any]
@@ -62,12 +71,49 @@ Message = dict[str, Any]
 SLOW_CONSUMER_CLOSE_CODE = 1008
 
 _DROPPABLE_DOMAINS = frozenset({"agm", "bus"})
-#: agm messages written separately from (after) what precedes them, see the module docstring
-REMOVAL_TYPES = frozenset({"methods-removed", "peer-removed"})
 #: agm announcements of other peers joining, leaving, registering and unregistering: their
 #: write may wait a moment (see ``GatewayService``), so that a join storm costs each
 #: recipient one write (one batch frame) per moment instead of one per join
 ANNOUNCEMENT_TYPES = frozenset({"peer-added", "methods-added", *REMOVAL_TYPES})
+
+
+def batch_with_runs(
+    frames: list[bytes | Rendered], max_bytes: int = BATCH_MAX_BYTES
+) -> list[bytes | Rendered]:
+    """:func:`batch_frames` for a queue that holds :class:`Rendered` runs of announcements:
+    each joins the batch frames as its messages (comma-separated runs, cut at the cap)."""
+    if not any(isinstance(frame, Rendered) for frame in frames):
+        return list(batch_frames([f for f in frames if isinstance(f, bytes)], max_bytes))
+    out: list[bytes | Rendered] = []
+    run: list[bytes] = []
+    run_bytes = 0
+    plain = True  # the run is one message: written as a plain frame
+
+    for frame in frames:
+        if isinstance(frame, Rendered):
+            parts = frame.batch_parts(max_bytes)
+        elif frame[:1] != b"{":
+            if run:
+                out.append(run[0] if plain and len(run) == 1 else join_batch(run))
+                run = []
+                run_bytes = 0
+                plain = True
+            out.append(frame)
+            continue
+        else:
+            parts = [frame]
+        for part in parts:
+            if run and run_bytes + len(part) > max_bytes:
+                out.append(run[0] if plain and len(run) == 1 else join_batch(run))
+                run = []
+                run_bytes = 0
+                plain = True
+            run.append(part)
+            run_bytes += len(part) + 1
+            plain = plain and not isinstance(frame, Rendered)
+    if run:
+        out.append(run[0] if plain and len(run) == 1 else join_batch(run))
+    return out
 
 
 @dataclass(frozen=True)
@@ -106,16 +152,23 @@ class _Entry:
     for each peer, kept as one entry rather than N (``queued_at`` is the first one's).
     """
 
-    __slots__ = ("context_id", "frame", "more", "queued_at", "removal")
+    __slots__ = ("context_id", "frame", "more", "queued_at", "removal", "run")
 
     def __init__(
-        self, frame: bytes, queued_at: float, context_id: str | None, removal: bool
+        self,
+        frame: bytes,
+        queued_at: float,
+        context_id: str | None,
+        removal: bool,
+        run: Rendered | None = None,
     ) -> None:
         self.frame: bytes | None = frame
         self.more: list[bytes] | None = None
         self.queued_at = queued_at
         self.context_id = context_id
         self.removal = removal
+        #: announcements of one kind for this peer (``frame`` is empty), see Outbox.read
+        self.run = run
 
 
 class Outbox:
@@ -132,7 +185,10 @@ class Outbox:
         "_count",
         "_entries",
         "_held",
+        "_log",
+        "_peer_id_json",
         "_pending_contexts",
+        "_reading_from",
         "_snapshot",
         "_superseded",
         "_unreported_drops",
@@ -161,6 +217,10 @@ class Outbox:
         self._pending_contexts: dict[str, _Entry] = {}
         self._unreported_drops = 0
         self._held = False
+        #: the announcements this peer reads (see :meth:`read`), from ``_reading_from`` on
+        self._log: AnnouncementLog | None = None
+        self._reading_from: int | None = None
+        self._peer_id_json = b""
         #: why the outbox overflowed (the transport closes the connection with it), or None
         self.closed_reason: str | None = None
         self.conn.attrs.setdefault("dropped_events", 0)
@@ -168,17 +228,31 @@ class Outbox:
     # ------------------------------------------------------------------ state
 
     def __len__(self) -> int:
-        return self._count
+        start = self._reading_from
+        if start is None:
+            return self._count
+        assert self._log is not None
+        return self._count + self._log.end - start
 
     @property
     def pending_bytes(self) -> int:
         """Bytes of encoded frames waiting to be written."""
-        return self._bytes
+        start = self._reading_from
+        if start is None:
+            return self._bytes
+        assert self._log is not None
+        return self._bytes + self._log.count_bytes(start, len(self._peer_id_json))
 
     @property
     def over_soft_limit(self) -> bool:
         limits = self.limits
-        return self._count >= limits.soft_messages or self._bytes >= limits.soft_bytes
+        return len(self) >= limits.soft_messages or self.pending_bytes >= limits.soft_bytes
+
+    @property
+    def reading_from(self) -> int | None:
+        """The first announcement of the log this peer has not got in its queue yet (None:
+        it does not read announcements)."""
+        return self._reading_from
 
     @property
     def closed(self) -> bool:
@@ -193,7 +267,64 @@ class Outbox:
     @property
     def has_output(self) -> bool:
         """True when :meth:`take` would return something (frames or a pending notice)."""
-        return self._count > 0 or (self._unreported_drops > 0 and self._wants_notices())
+        return len(self) > 0 or (self._unreported_drops > 0 and self._wants_notices())
+
+    # ------------------------------------------------------------------ announcements
+
+    def read(
+        self, log: AnnouncementLog, peer_id_json: bytes, backlog: list[Template] | None = None
+    ) -> bool:
+        """From now on this peer gets every announcement appended to ``log``, after
+        ``backlog`` (queued now). False when the outbox has overflowed (see :meth:`push`)."""
+        if self.closed_reason is not None:
+            return False
+        self._peer_id_json = peer_id_json
+        if backlog:
+            run = Rendered.of(backlog, peer_id_json, framed=not self._wants_batch())
+            self._queue_run(run, False, self._clock())
+        self._log = log
+        self._reading_from = log.end
+        return self.check_limits()
+
+    def stop_reading(self) -> None:
+        """No announcement appended from now on is for this peer."""
+        self._close_run()
+        self._reading_from = None
+
+    def _close_run(self) -> None:
+        """Queue what the peer has not read of the log, as entries of one kind each."""
+        start = self._reading_from
+        log = self._log
+        if start is None or log is None or start == log.end:
+            return
+        framed = not self._wants_batch()
+        for run, removal in log.runs(start, log.end, self._peer_id_json, framed):
+            self._queue_run(run, removal, log.time_at(start))
+            start += len(run)
+        self._reading_from = start
+
+    def _queue_run(self, run: Rendered, removal: bool, queued_at: float) -> None:
+        entries = self._entries
+        if entries is None:
+            entries = self._entries = deque()
+        entries.append(_Entry(b"", queued_at, None, removal, run))
+        self._count += len(run)
+        self._bytes += run.nbytes
+
+    def check_limits(self) -> bool:
+        """Apply the hard limits and the stall rule to what is queued now, announcements
+        not read yet included: False when the outbox overflowed."""
+        if self.closed_reason is not None:
+            return False
+        limits = self.limits
+        count, size = len(self), self.pending_bytes
+        if count > limits.hard_messages or (size > limits.hard_bytes and count > 1):
+            self._overflow(
+                f"slow consumer: {count} messages / {size} bytes pending "
+                f"(limit {limits.hard_messages} / {limits.hard_bytes})"
+            )
+            return False
+        return self.check_stall()
 
     # ------------------------------------------------------------------ push
 
@@ -206,6 +337,8 @@ class Outbox:
         """
         if self.closed_reason is not None:
             return False
+        if self._reading_from is not None:
+            self._close_run()  # the announcements before this message, in their place
         limits = self.limits
         over_soft = self._count >= limits.soft_messages or self._bytes >= limits.soft_bytes
         mtype = message.get("type")
@@ -238,6 +371,7 @@ class Outbox:
             and last.context_id is None
             and last.removal is removal
             and last.frame is not None
+            and last.run is None
         ):
             if last.more is None:
                 last.more = [frame]
@@ -301,12 +435,17 @@ class Outbox:
         if not stall or not self.over_soft_limit:
             return True
         oldest = self._oldest()
-        if oldest is None:
+        start, log = self._reading_from, self._log
+        if oldest is not None:
+            queued_at = oldest.queued_at
+        elif start is not None and log is not None and start < log.end:
+            queued_at = log.time_at(start)
+        else:
             return True
-        waited = self._clock() - oldest.queued_at
+        waited = self._clock() - queued_at
         if waited > stall:
             self._overflow(
-                f"slow consumer: no progress for {waited:.0f} s with {self._count} messages pending"
+                f"slow consumer: no progress for {waited:.0f} s with {len(self)} messages pending"
             )
             return False
         return True
@@ -321,10 +460,12 @@ class Outbox:
     def _overflow(self, reason: str) -> None:
         self.closed_reason = reason
         self._clear()
+        self._reading_from = None
+        self._log = None
 
     # ------------------------------------------------------------------ take
 
-    def take(self) -> list[bytes]:
+    def take(self) -> list[bytes | Rendered]:
         """What is waiting, in order, ready to write (then the drop notice, if any).
 
         The transport calls this when the socket has flushed what it took last time, so all
@@ -335,7 +476,9 @@ class Outbox:
         """
         if self.closed_reason is not None or self._held:
             return []
-        frames: list[bytes] = []
+        self._close_run()
+        frames: list[bytes | Rendered] = []
+        taken = 0
         entries = self._entries
         pending_contexts = self._pending_contexts
         taken_bytes = 0
@@ -352,14 +495,22 @@ class Outbox:
                 break
             other_taken = other_taken or not entry.removal
             entries.popleft()
+            run = entry.run
+            if run is not None:
+                frames.append(run)
+                taken += len(run)
+                taken_bytes += run.nbytes
+                continue
             frames.append(frame)
+            taken += 1
             taken_bytes += len(frame)
             if entry.more is not None:
                 frames.extend(entry.more)
+                taken += len(entry.more)
                 taken_bytes += sum(map(len, entry.more))
             if entry.context_id is not None and pending_contexts.get(entry.context_id) is entry:
                 del pending_contexts[entry.context_id]
-        self._count -= len(frames)
+        self._count -= taken
         self._bytes -= taken_bytes
         if not entries:
             self._clear()
@@ -375,8 +526,8 @@ class Outbox:
                     )
                 )
                 self._unreported_drops = 0
-        if len(frames) > 1 and self._wants_batch():
-            return batch_frames(frames)
+        if frames and self._wants_batch():
+            return batch_with_runs(frames)
         return frames
 
     def release(self) -> None:
@@ -388,6 +539,8 @@ class Outbox:
         if self.closed_reason is None:
             self.closed_reason = reason
         self._clear()
+        self._reading_from = None
+        self._log = None
 
     def _clear(self) -> None:
         # An empty queue holds no deque: a deque costs 0.6 KiB even empty and keeps up to 16

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Any
 
 from traitlets import Bool, Enum, Float, HasTraits, Int, Unicode, default, validate
 
 from ..hub.store import ContextStore
 from ..protocol.frames import CHUNK_SIZE, DEFAULT_MAX_ATTACHMENT_BYTES
+from .announcements import PEERS_PER_ANNOUNCE_DELAY
 from .outbox import OutboxLimits
 from .shm import SharedMemoryArea
 
@@ -117,12 +119,23 @@ class GatewaySettings(HasTraits):
         ),
     ).tag(config=True)
 
-    @validate("announce_delay")
-    def _check_announce_delay(self, proposal: dict[str, float]) -> float:
+    announce_delay_max = Float(
+        0.25,
+        help=(
+            "Seconds announcement writes may be held at most when many peers are joined: "
+            "each hold ends in one write per agm peer, so the hold grows by announce_delay "
+            f"for every {PEERS_PER_ANNOUNCE_DELAY} agm peers, up to this (a join storm in a "
+            "large hub then costs a bounded number of writes per second). Below "
+            "announce_delay: announce_delay."
+        ),
+    ).tag(config=True)
+
+    @validate("announce_delay", "announce_delay_max")
+    def _check_announce_delay(self, proposal: dict[str, Any]) -> float:
         value = proposal["value"]
         if not 0 <= value <= 5:
-            raise ValueError("announce_delay must be between 0 and 5 seconds")
-        return value
+            raise ValueError(f"{proposal['trait'].name} must be between 0 and 5 seconds")
+        return float(value)
 
     outbox_stall_seconds = Float(
         60.0,

@@ -211,6 +211,7 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
             max_attachment_bytes=self.max_attachment_bytes,
             max_reassembly_bytes=self.max_reassembly_bytes,
             announce_delay=self.announce_delay,
+            announce_delay_max=self.announce_delay_max,
             log=self.log,
         )
         if store is not None:

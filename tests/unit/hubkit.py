@@ -11,6 +11,7 @@ from typing import Any
 
 from jupyter_interop.hub import InteropHub, PeerConn
 from jupyter_interop.protocol import decode, encode
+from jupyter_interop.protocol.addressed import Fanout
 
 TOKEN = "test-token"
 
@@ -63,9 +64,11 @@ class HubKit:
         hub_kwargs.setdefault("token", TOKEN)
         self.hub = InteropHub(**hub_kwargs)
         self.clients: dict[PeerConn, Client] = {}
+        #: one copy of each announcement per recipient, as the transport writes them
+        self.fanout = Fanout()
 
     def deliver(self, out: list[tuple[PeerConn, dict[str, Any]]]) -> None:
-        for conn, message in out:
+        for conn, message in self.fanout.expand(out):
             client = self.clients.get(conn)
             if client is not None:
                 client.inbox.append(decode(encode(message)))

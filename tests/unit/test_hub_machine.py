@@ -43,6 +43,7 @@ from hypothesis.stateful import (
 from jupyter_interop.hub import InteropHub, PeerConn
 from jupyter_interop.hub.store import ContextStore
 from jupyter_interop.protocol import decode, encode
+from jupyter_interop.protocol.addressed import Fanout
 from jupyter_interop.protocol.deltas import apply_delta
 
 TOKEN = "machine-token"
@@ -119,6 +120,8 @@ class HubMachine(RuleBasedStateMachine):
                 self.tmp / "contexts.sqlite", ack_after_commit=mode == "durable"
             )
         self.hub = InteropHub(token=TOKEN, store=self.store)
+        #: one copy of each announcement per recipient, as the transport writes them
+        self.fanout = Fanout()
 
     def teardown(self) -> None:
         if self.store is not None:
@@ -137,7 +140,7 @@ class HubMachine(RuleBasedStateMachine):
     ) -> None:
         """Route what the hub returned; ``closing``: the client whose close produced it (what
         the hub addresses to it is dropped, as the transport does with a closed socket)."""
-        for conn, message in out:
+        for conn, message in self.fanout.expand(out):
             client = self.by_conn.get(conn)
             assert client is not None, f"message for an unknown connection: {message}"
             if client is closing:

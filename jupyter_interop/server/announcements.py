@@ -1,0 +1,265 @@
+"""The announcements of a join storm, kept once and written to each peer in one join.
+
+Every agm peer learns of every other peer's join, registrations and departure, so N peers
+joining mean about N² copies (docs/RELIABILITY.md, join storms). The hub core returns each
+announcement once (``protocol/addressed.py``); the gateway appends it to one
+:class:`AnnouncementLog`, and each reader's outbox keeps only where it is in the log
+(``server/outbox.py``). When a peer's queue is written, what it has not read yet is one
+:class:`Rendered` run: the frames of all its copies made by one ``bytes.join`` over the
+templates' encoded parts with its ``peer_id`` between them (WebSocket frame headers included
+for a peer without ``batch``), so the Python work of a storm grows with the number of
+announcements and writes, not with announcements times recipients.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from bisect import bisect_right
+from collections.abc import Callable
+from itertools import accumulate, repeat
+
+from ..protocol.addressed import Template
+from ..protocol.limits import HUB_BATCH_MAX_BYTES
+from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
+
+__all__ = ["PEERS_PER_ANNOUNCE_DELAY", "AnnouncementLog", "Rendered", "frame_header"]
+
+#: readers of announcements per ``announce_delay`` their writes are held (``GatewayService``):
+#: a hold ends in one write per reader, so in a large hub the hold grows with the readers
+#: (up to ``announce_delay_max``) and the writes per second of a storm stay bounded
+PEERS_PER_ANNOUNCE_DELAY = 100
+
+#: agm messages written separately from (after) what precedes them (see server/outbox.py)
+REMOVAL_TYPES = frozenset({"methods-removed", "peer-removed"})
+
+
+def frame_header(length: int, opcode: int = 0x81) -> bytes:
+    """RFC 6455 header of one unmasked, unfragmented text frame (server to client); binary
+    frames (attachments) pass ``opcode=0x82``."""
+    if length < 126:
+        return bytes((opcode, length))
+    if length < 0x10000:
+        return struct.pack("!BBH", opcode, 126, length)
+    return struct.pack("!BBQ", opcode, 127, length)
+
+
+class AnnouncementLog:
+    """The announcements of one gateway, in the hub's order, from position :attr:`base` on.
+
+    Positions only grow; the gateway drops what every reader has passed (:meth:`trim`).
+    Each position also records whether it is a removal (``methods-removed``,
+    ``peer-removed``: written apart from what precedes them) and when it was appended (the
+    stall rule judges a queue by its oldest message). The encoded parts are kept in lists
+    of their own, so that a reader's run is list slices (copied in C).
+    """
+
+    __slots__ = ("_changes", "_clock", "_framed", "_sizes", "base", "heads", "tails", "times")
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        #: position of the first entry kept
+        self.base = 0
+        #: each announcement's encoding before the recipient's ``peer_id``, and after it
+        self.heads: list[bytes] = []
+        self.tails: list[bytes] = []
+        #: the heads behind their WebSocket frame header, by the length of the peer id
+        #: (filled up to the end when a reader of that length is written)
+        self._framed: dict[int, list[bytes]] = {}
+        #: bytes of the entries before each kept one (without the readers' peer ids)
+        self._sizes: list[int] = [0]
+        self.times: list[float] = []
+        #: positions where removal and other kinds alternate (the first one: a removal)
+        self._changes: list[int] = []
+
+    @property
+    def end(self) -> int:
+        """The position after the last announcement."""
+        return self.base + len(self.heads)
+
+    def append(self, template: Template) -> None:
+        position = self.end
+        removal = template.fields["type"] in REMOVAL_TYPES
+        changes = self._changes
+        if removal != (len(changes) % 2 == 1):  # the kind changes here
+            changes.append(position)
+        self.heads.append(template.head)
+        self.tails.append(template.tail)
+        self._sizes.append(self._sizes[-1] + template.size)
+        self.times.append(self._clock())
+
+    def count_bytes(self, start: int, id_length: int) -> int:
+        """Bytes of a reader's copies from ``start`` to the end (its ``peer_id`` included)."""
+        base = self.base
+        return self._sizes[-1] - self._sizes[start - base] + (self.end - start) * id_length
+
+    def time_at(self, position: int) -> float:
+        return self.times[position - self.base]
+
+    def runs(
+        self, start: int, end: int, peer_id_json: bytes, framed: bool
+    ) -> list[tuple[Rendered, bool]]:
+        """A reader's copies from ``start`` to ``end`` in runs of one kind: (run, removal).
+        ``framed``: the reader takes each message in its own WebSocket frame."""
+        changes = self._changes
+        index = bisect_right(changes, start)
+        removal = index % 2 == 1
+        base = self.base
+        id_length = len(peer_id_json)
+        sizes = self._sizes
+        all_framed = self._framed_heads(id_length) if framed else None
+        out: list[tuple[Rendered, bool]] = []
+        position = start
+        while position < end:
+            stop = changes[index] if index < len(changes) else end
+            stop = min(stop, end)
+            low, high = position - base, stop - base
+            nbytes = sizes[high] - sizes[low] + (high - low) * id_length
+            heads = all_framed[low:high] if all_framed is not None else self.heads[low:high]
+            run = Rendered(heads, self.tails[low:high], peer_id_json, nbytes, framed)
+            out.append((run, removal))
+            position = stop
+            index += 1
+            removal = not removal
+        return out
+
+    def _framed_heads(self, id_length: int) -> list[bytes]:
+        framed = self._framed.get(id_length)
+        if framed is None:
+            framed = self._framed[id_length] = []
+        done = len(framed)
+        if done < len(self.heads):
+            heads, sizes = self.heads, self._sizes
+            framed.extend(
+                [
+                    frame_header(sizes[i + 1] - sizes[i] + id_length) + heads[i]
+                    for i in range(done, len(heads))
+                ]
+            )
+        return framed
+
+    def trim(self, low: int) -> None:
+        """Forget the entries before ``low`` (no reader needs them any more)."""
+        drop = min(low, self.end) - self.base
+        if drop <= 0:
+            return
+        del self.heads[:drop]
+        del self.tails[:drop]
+        del self._sizes[:drop]
+        del self.times[:drop]
+        for framed in self._framed.values():
+            del framed[:drop]
+        self.base += drop
+        # keep the alternation: an even number of change points dropped keeps parity
+        changes = self._changes
+        passed = bisect_right(changes, self.base)
+        if passed:
+            keep_parity = passed - passed % 2
+            del changes[:keep_parity]
+
+
+class Rendered:
+    """One reader's copies of a run of announcements, made when its queue is written: the
+    encoded parts around the ``peer_id`` (``heads`` behind their frame headers when
+    ``framed``), joined with the reader's ``peer_id`` between them."""
+
+    __slots__ = ("framed", "heads", "nbytes", "peer_id_json", "tails")
+
+    def __init__(
+        self,
+        heads: list[bytes],
+        tails: list[bytes],
+        peer_id_json: bytes,
+        nbytes: int,
+        framed: bool = False,
+    ) -> None:
+        self.heads = heads
+        self.tails = tails
+        self.peer_id_json = peer_id_json
+        #: bytes of the messages (without frame headers)
+        self.nbytes = nbytes
+        self.framed = framed
+
+    @classmethod
+    def of(cls, templates: list[Template], peer_id_json: bytes, framed: bool) -> Rendered:
+        """The copies of ``templates`` for one reader (a newcomer's backlog)."""
+        id_length = len(peer_id_json)
+        if framed:
+            heads = [t.framed.get(id_length) or _framed_head(t, id_length) for t in templates]
+        else:
+            heads = [t.head for t in templates]
+        nbytes = sum([t.size for t in templates]) + len(templates) * id_length
+        return cls(heads, [t.tail for t in templates], peer_id_json, nbytes, framed)
+
+    def __len__(self) -> int:
+        return len(self.tails)
+
+    def _joined(self, heads: list[bytes], between: bytes | None) -> bytes:
+        """head, peer_id, tail for each message (``between`` after each but the last)."""
+        count = len(heads)
+        if self.nbytes >= LARGE_FRAME:
+            tune_for_large_frames()  # large joins reuse heap blocks (protocol/malloc.py)
+        pid = self.peer_id_json
+        if between is None:
+            parts = [pid] * (3 * count)
+            parts[0::3] = heads
+            parts[2::3] = self.tails
+            return b"".join(parts)
+        parts = [between] * (4 * count)
+        parts[0::4] = heads
+        parts[1::4] = [pid] * count
+        parts[2::4] = self.tails
+        return b"".join(parts[:-1])
+
+    def frames(self) -> list[bytes]:
+        """One frame per message (without frame headers)."""
+        pid = self.peer_id_json
+        return list(map(b"".join, zip(self._plain_heads(), repeat(pid), self.tails)))
+
+    def _plain_heads(self) -> list[bytes]:
+        if not self.framed:
+            return self.heads
+        # a frame header is 2, 4 or 10 bytes, as the frame's length says
+        pid_length = len(self.peer_id_json)
+        out = []
+        for head, tail in zip(self.heads, self.tails, strict=True):
+            size = len(head) + pid_length + len(tail)
+            skip = 2 if size - 2 < 126 else 4 if size - 4 < 0x10000 else 10
+            out.append(head[skip:])
+        return out
+
+    def wire(self) -> bytes:
+        """Every message as its own WebSocket text frame, headers included: one write."""
+        if not self.framed:
+            pid_length = len(self.peer_id_json)
+            self.heads = [
+                frame_header(len(h) + pid_length + len(t)) + h
+                for h, t in zip(self.heads, self.tails, strict=True)
+            ]
+            self.framed = True
+        return self._joined(self.heads, None)
+
+    def batch_parts(self, max_bytes: int = HUB_BATCH_MAX_BYTES) -> list[bytes]:
+        """The messages as comma-separated runs for batch frames (``batch`` extension), none
+        above ``max_bytes`` unless one message is."""
+        heads = self._plain_heads()
+        count = len(heads)
+        if self.nbytes + count <= max_bytes:  # the usual case: one run
+            return [self._joined(heads, b",")]
+        extra = len(self.peer_id_json) + 1
+        tails = self.tails
+        sizes = list(accumulate(len(h) + len(t) + extra for h, t in zip(heads, tails, strict=True)))
+        parts: list[bytes] = []
+        start = done = 0
+        while start < count:
+            stop = max(bisect_right(sizes, done + max_bytes, lo=start + 1), start + 1)
+            part = Rendered(heads[start:stop], tails[start:stop], self.peer_id_json, 0)
+            parts.append(part._joined(part.heads, b","))
+            done = sizes[stop - 1]
+            start = stop
+        return parts
+
+
+def _framed_head(template: Template, id_length: int) -> bytes:
+    head = template.framed[id_length] = frame_header(template.size + id_length) + template.head
+    return head
