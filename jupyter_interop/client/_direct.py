@@ -52,6 +52,8 @@ class DirectTransport(LockedTransport):
         ping_interval: float,
     ) -> None:
         self.loop = loop
+        #: the thread the loop runs on (made on the loop: see open_direct)
+        self._loop_thread = threading.get_ident()
         self.sock = sock
         self.protocol = protocol
         self._fd = sock.fileno()
@@ -135,7 +137,7 @@ class DirectTransport(LockedTransport):
         if self._writer_on:
             return
         self._writer_on = True
-        if _on_loop(self.loop):
+        if threading.get_ident() == self._loop_thread:
             self.loop.add_writer(self._fd, self._writable)
         else:
             with contextlib.suppress(RuntimeError):  # the loop is closed
@@ -190,9 +192,9 @@ class DirectTransport(LockedTransport):
             else:
                 self.protocol.receive_eof()
             events = self.protocol.events_received()
-        self._settle(events)
+        self.settle(events)
 
-    def _settle(self, events: list[Any]) -> None:
+    def settle(self, events: list[Any]) -> None:
         """After the protocol read something: answer it (pongs, the reply to a close),
         deliver the messages, and close once the protocol is no longer open."""
         with self.lock:
@@ -284,7 +286,7 @@ class DirectTransport(LockedTransport):
         if self._closed is not None:
             return
         self._closed = error
-        if _on_loop(self.loop):
+        if threading.get_ident() == self._loop_thread:
             self._release()
         else:
             with contextlib.suppress(RuntimeError):
@@ -318,10 +320,6 @@ class DirectTransport(LockedTransport):
             with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._gone.wait(), 1.0)
         self._fail(TransportClosed(1000, "closed by the client"))
-
-
-def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
-    return asyncio._get_running_loop() is loop
 
 
 def _describe(error: BaseException) -> str:
@@ -393,5 +391,5 @@ async def open_direct(
         sock.close()
         raise
     transport = DirectTransport(loop, sock, protocol, ping_interval)
-    transport._settle(early)  # frames that came with the handshake's response
+    transport.settle(early)  # frames that came with the handshake's response
     return transport
