@@ -45,6 +45,26 @@ class InteropViewer(w.VBox):
 
         self.peers = w.HTML()
 
+        methods_tab = self._methods_tab()
+        streams_tab = self._streams_tab()
+        self.tabs = w.Tab(children=[self.peers, methods_tab, streams_tab])
+        for index, label in enumerate(("Peers", "Methods", "Streams")):
+            self.tabs.set_title(index, label)
+        super().__init__([w.HBox([self.title, self.refresh_button]), self.tabs], **kwargs)
+        self.add_class("ji-interop-viewer")
+        self.refresh()
+        methods = self._io.methods
+        self._stops = [
+            methods.on_server_added(lambda *_: self._soon()),
+            methods.on_server_removed(lambda *_: self._soon()),
+            methods.on_method_added(lambda *_: self._soon()),
+            methods.on_method_removed(lambda *_: self._soon()),
+        ]
+
+    # ------------------------------------------------------------------ layout
+
+    def _methods_tab(self) -> w.HBox:
+        """The methods tab: the list, the chosen method, an invoke form and its result."""
         self.method_list = w.Select(options=[], rows=10, layout=w.Layout(width="260px"))
         self.method_info = w.HTML()
         self.arguments = w.Textarea(
@@ -63,7 +83,7 @@ class InteropViewer(w.VBox):
         self.invoke_button.on_click(lambda _: self._invoke())
         self.result = w.HTML()
         self.method_list.observe(lambda _: self._show_method(), names="value")
-        methods_tab = w.HBox(
+        return w.HBox(
             [
                 self.method_list,
                 w.VBox(
@@ -78,6 +98,8 @@ class InteropViewer(w.VBox):
             ]
         )
 
+    def _streams_tab(self) -> w.HBox:
+        """The streams tab: the list, the chosen stream and a live preview."""
         self.stream_list = w.Select(options=[], rows=10, layout=w.Layout(width="260px"))
         self.stream_info = w.HTML()
         self.stream_arguments = w.Textarea(
@@ -87,7 +109,7 @@ class InteropViewer(w.VBox):
         self.subscribe_button.on_click(lambda _: self._toggle_preview())
         self.preview_box = w.VBox()
         self.stream_list.observe(lambda _: self._show_stream(), names="value")
-        streams_tab = w.HBox(
+        return w.HBox(
             [
                 self.stream_list,
                 w.VBox(
@@ -101,20 +123,6 @@ class InteropViewer(w.VBox):
                 ),
             ]
         )
-
-        self.tabs = w.Tab(children=[self.peers, methods_tab, streams_tab])
-        for index, label in enumerate(("Peers", "Methods", "Streams")):
-            self.tabs.set_title(index, label)
-        super().__init__([w.HBox([self.title, self.refresh_button]), self.tabs], **kwargs)
-        self.add_class("ji-interop-viewer")
-        self.refresh()
-        methods = self._io.methods
-        self._stops = [
-            methods.on_server_added(lambda *_: self._soon()),
-            methods.on_server_removed(lambda *_: self._soon()),
-            methods.on_method_added(lambda *_: self._soon()),
-            methods.on_method_removed(lambda *_: self._soon()),
-        ]
 
     # ------------------------------------------------------------------ refresh
 

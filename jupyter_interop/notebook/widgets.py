@@ -24,6 +24,7 @@ from ._session import session
 
 if TYPE_CHECKING:
     from ..client import Interop
+    from ..client.channels import ChannelContext
 
 __all__ = ["ChannelSelector", "ContextView", "StreamView", "in_background"]
 
@@ -89,28 +90,8 @@ class ChannelSelector(w.VBox):
         self._colors: dict[str, str | None] = {}
         self.label = w.HTML()
         self.status = w.HTML()
-        row = []
-        for channel in self._io.channels.list():
-            button = w.Button(
-                description=channel.name,
-                tooltip=f"Join the {channel.name} channel",
-                layout=w.Layout(width="auto", min_width="64px", margin="1px"),
-            )
-            _paint(button, channel.color)
-            button.on_click(self._clicked)
-            button.add_class("ji-channel-button")
-            button.add_class(f"ji-channel-{channel.name}")
-            self._buttons[channel.name] = button
-            self._colors[channel.name] = channel.color
-            row.append(button)
-        self.leave_button = w.Button(
-            description="Leave",
-            icon="times",
-            tooltip="Leave the current channel",
-            layout=w.Layout(width="auto", margin="1px"),
-        )
-        self.leave_button.on_click(lambda _: self._request(None))
-        self.leave_button.add_class("ji-channel-leave")
+        row = [self._channel_button(channel) for channel in self._io.channels.list()]
+        self.leave_button = self._leave_button()
         super().__init__(
             [
                 self.label,
@@ -124,6 +105,32 @@ class ChannelSelector(w.VBox):
         self._stop: Callable[[], None] | None = self._io.channels.on_changed(
             lambda name: call_on_main(self._show, name)
         )
+
+    def _channel_button(self, channel: ChannelContext) -> w.Button:
+        """The button that joins ``channel``, in its colour."""
+        button = w.Button(
+            description=channel.name,
+            tooltip=f"Join the {channel.name} channel",
+            layout=w.Layout(width="auto", min_width="64px", margin="1px"),
+        )
+        _paint(button, channel.color)
+        button.on_click(self._clicked)
+        button.add_class("ji-channel-button")
+        button.add_class(f"ji-channel-{channel.name}")
+        self._buttons[channel.name] = button
+        self._colors[channel.name] = channel.color
+        return button
+
+    def _leave_button(self) -> w.Button:
+        button = w.Button(
+            description="Leave",
+            icon="times",
+            tooltip="Leave the current channel",
+            layout=w.Layout(width="auto", margin="1px"),
+        )
+        button.on_click(lambda _: self._request(None))
+        button.add_class("ji-channel-leave")
+        return button
 
     # -- actions
 
