@@ -19,6 +19,10 @@ from ..protocol.wire import (
     EVENT_MANY_TYPE,
     EVENT_TYPE,
     INVOKE_TYPE,
+    METHODS_ADDED_TYPE,
+    METHODS_REMOVED_TYPE,
+    PEER_ADDED_TYPE,
+    PEER_REMOVED_TYPE,
     POST_TYPE,
     PUBLISH_MANY_TYPE,
     PUBLISH_TYPE,
@@ -108,8 +112,8 @@ class AgmDomain:
         """The ``peer-added`` of ``new``, encoded once for all its recipients."""
         identity = new.identity_json
         fields = {
-            "domain": "agm",
-            "type": "peer-added",
+            "domain": AGM_DOMAIN,
+            "type": PEER_ADDED_TYPE,
             "new_peer_id": new.peer_id,
             "identity": orjson.Fragment(identity),
             "meta": _LOCAL_META,
@@ -132,8 +136,8 @@ class AgmDomain:
     def _methods_added(server: Peer, methods: bytes) -> Template:
         """``methods``: the definitions' JSON, encoded once for all recipients."""
         fields = {
-            "domain": "agm",
-            "type": "methods-added",
+            "domain": AGM_DOMAIN,
+            "type": METHODS_ADDED_TYPE,
             "server_id": server.peer_id,
             "methods": orjson.Fragment(methods),
             "source_type": "local",
@@ -160,8 +164,8 @@ class AgmDomain:
     ) -> None:
         removed = Template(
             {
-                "domain": "agm",
-                "type": "methods-removed",
+                "domain": AGM_DOMAIN,
+                "type": METHODS_REMOVED_TYPE,
                 "server_id": server.peer_id,
                 "methods": method_ids,
             }
@@ -216,8 +220,8 @@ class AgmDomain:
         peer.methods.clear()
         removed = Template(
             {
-                "domain": "agm",
-                "type": "peer-removed",
+                "domain": AGM_DOMAIN,
+                "type": PEER_REMOVED_TYPE,
                 "removed_id": peer.peer_id,
                 "reason_uri": Reason.PEER_REMOVED,
                 "reason": PEER_REMOVED,

@@ -52,6 +52,15 @@ from ..protocol.addressed import Template
 # batch frames (``batch`` extension): one framing for both sides, closed at the hub's cap
 from ..protocol.framing import batch_frames, join_batch
 from ..protocol.limits import HUB_BATCH_MAX_BYTES as BATCH_MAX_BYTES
+from ..protocol.wire import (
+    AGM_DOMAIN,
+    BUS_DOMAIN,
+    EVENT_TYPE,
+    EVENTS_DROPPED_TYPE,
+    GLOBAL_DOMAIN,
+    METHODS_ADDED_TYPE,
+    PEER_ADDED_TYPE,
+)
 from .announcements import REMOVAL_TYPES, AnnouncementLog, Rendered
 
 __all__ = [
@@ -70,11 +79,11 @@ Message = dict[str, Any]
 #: WebSocket close code used when a consumer cannot keep up (1008: policy violation).
 SLOW_CONSUMER_CLOSE_CODE = 1008
 
-_DROPPABLE_DOMAINS = frozenset({"agm", "bus"})
+_DROPPABLE_DOMAINS = frozenset({AGM_DOMAIN, BUS_DOMAIN})
 #: agm announcements of other peers joining, leaving, registering and unregistering: their
 #: write may wait a moment (see ``GatewayService``), so that a join storm costs each
 #: recipient one write (one batch frame) per moment instead of one per join
-ANNOUNCEMENT_TYPES = frozenset({"peer-added", "methods-added", *REMOVAL_TYPES})
+ANNOUNCEMENT_TYPES = frozenset({PEER_ADDED_TYPE, METHODS_ADDED_TYPE, *REMOVAL_TYPES})
 
 
 def batch_with_runs(
@@ -344,7 +353,7 @@ class Outbox:
         mtype = message.get("type")
         context_id: Any = None
         removal = False
-        if mtype == "event":  # the bulk of the traffic: stream data, bus deliveries
+        if mtype == EVENT_TYPE:  # the bulk of the traffic: stream data, bus deliveries
             if over_soft and message.get("domain") in _DROPPABLE_DOMAINS:
                 self._drop_event()
                 return self.check_stall()
@@ -358,7 +367,7 @@ class Outbox:
             if not isinstance(context_id, str):
                 context_id = None
         elif mtype in REMOVAL_TYPES:
-            removal = message.get("domain") == "agm"
+            removal = message.get("domain") == AGM_DOMAIN
         if frame is None:
             frame = encode(message)
         entries = self._entries
@@ -518,8 +527,8 @@ class Outbox:
                 frames.append(
                     encode(
                         {
-                            "domain": "global",
-                            "type": "events-dropped",
+                            "domain": GLOBAL_DOMAIN,
+                            "type": EVENTS_DROPPED_TYPE,
                             "count": self._unreported_drops,
                             "total": self.conn.attrs.get("dropped_events", 0),
                         }
