@@ -23,12 +23,29 @@ from ..protocol.addressed import Template
 from ..protocol.limits import HUB_BATCH_MAX_BYTES
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
 
-__all__ = ["PEERS_PER_ANNOUNCE_DELAY", "AnnouncementLog", "Rendered", "frame_header"]
+__all__ = [
+    "PEERS_PER_ANNOUNCE_DELAY",
+    "AnnouncementLog",
+    "Rendered",
+    "frame_header",
+    "held_delay",
+]
 
 #: readers of announcements per ``announce_delay`` their writes are held (``GatewayService``):
 #: a hold ends in one write per reader, so in a large hub the hold grows with the readers
 #: (up to ``announce_delay_max``) and the writes per second of a storm stay bounded
 PEERS_PER_ANNOUNCE_DELAY = 100
+
+
+def held_delay(readers: int, announce_delay: float, announce_delay_max: float) -> float:
+    """How long announcement writes wait with ``readers`` readers: ``announce_delay``, and
+    one ``announce_delay`` per ``PEERS_PER_ANNOUNCE_DELAY`` readers above that many, at most
+    ``announce_delay_max`` (never below ``announce_delay``)."""
+    if readers <= PEERS_PER_ANNOUNCE_DELAY:
+        return announce_delay
+    scaled = announce_delay * readers / PEERS_PER_ANNOUNCE_DELAY
+    return max(announce_delay, min(scaled, announce_delay_max))
+
 
 #: agm messages written separately from (after) what precedes them (see server/outbox.py)
 REMOVAL_TYPES = frozenset({"methods-removed", "peer-removed"})

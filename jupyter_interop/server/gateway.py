@@ -42,7 +42,7 @@ from ..protocol.frames import (
 from ..protocol.framing import ChunkAssembler, decode_batch, is_batch, is_chunk
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
 from ..protocol.wire import BATCH_EXTENSION, HELLO_TYPE
-from .announcements import PEERS_PER_ANNOUNCE_DELAY, AnnouncementLog, Rendered
+from .announcements import AnnouncementLog, Rendered, held_delay
 from .announcements import frame_header as _text_frame_header
 from .attachments import FrameCache, decode_frame, is_binary, wants_binary
 from .identity import KernelIdentity, KernelResolver, claimed_kernel_id, without_claimed_identity
@@ -139,7 +139,7 @@ class GatewayService:
         self.hub = hub
         #: seconds a socket's write may wait when only announcements are queued for it
         self.announce_delay = announce_delay
-        #: the longest such wait however many peers read announcements (see _held_delay)
+        #: the longest such wait however many peers read announcements (see held_delay)
         self.announce_delay_max = announce_delay_max
         #: seconds between a write and a removal held back after it (see ``Outbox.held``)
         self.removal_delay = removal_delay
@@ -486,19 +486,9 @@ class GatewayService:
             except RuntimeError:  # no loop (shutdown paths): write now
                 now.update(self._take_announcing())
             else:
-                self._announce_timer = loop.call_later(self._held_delay(), self._write_held)
+                delay = held_delay(len(self._readers), self.announce_delay, self.announce_delay_max)
+                self._announce_timer = loop.call_later(delay, self._write_held)
         return now
-
-    def _held_delay(self) -> float:
-        """How long announcement writes wait: ``announce_delay``, longer in a hub where many
-        peers read announcements (each wait ends in one write per reader): one
-        ``announce_delay`` per ``PEERS_PER_ANNOUNCE_DELAY`` readers, at most
-        ``announce_delay_max``."""
-        readers = len(self._readers)
-        if readers <= PEERS_PER_ANNOUNCE_DELAY:
-            return self.announce_delay
-        scaled = self.announce_delay * readers / PEERS_PER_ANNOUNCE_DELAY
-        return max(self.announce_delay, min(scaled, self.announce_delay_max))
 
     def holds(self, socket: GatewaySocket) -> bool:
         """Are the socket's writes waiting for the announce timer (see :meth:`_defer`)?"""

@@ -16,7 +16,13 @@ from hubkit import TOKEN, HubKit
 from jupyter_interop.hub import PeerConn
 from jupyter_interop.protocol import decode
 from jupyter_interop.protocol.addressed import Template, encoded_peer_id
-from jupyter_interop.server.announcements import AnnouncementLog, Rendered, frame_header
+from jupyter_interop.server.announcements import (
+    PEERS_PER_ANNOUNCE_DELAY,
+    AnnouncementLog,
+    Rendered,
+    frame_header,
+    held_delay,
+)
 from jupyter_interop.server.outbox import Outbox, OutboxLimits, batch_with_runs
 
 
@@ -190,3 +196,13 @@ def test_announcements_not_read_yet_count_against_the_limits() -> None:
     for n in range(15, 25):
         log.append(added(n))
     assert not outbox.check_limits() and outbox.closed_reason
+
+
+def test_the_announce_hold_grows_with_the_readers_up_to_its_maximum() -> None:
+    per = PEERS_PER_ANNOUNCE_DELAY
+    assert held_delay(0, 0.02, 0.25) == 0.02
+    assert held_delay(per, 0.02, 0.25) == 0.02
+    assert abs(held_delay(5 * per, 0.02, 0.25) - 0.1) < 1e-9
+    assert held_delay(100 * per, 0.02, 0.25) == 0.25
+    assert held_delay(100 * per, 0.02, 0.01) == 0.02  # never below announce_delay
+    assert held_delay(100 * per, 0.0, 0.25) == 0.0  # 0: written at once
