@@ -130,11 +130,17 @@ def test_burst_to_one_name_costs_about_one_commit(store: ContextStore, db: Path)
     assert reopen(db)["hot"].data == {"i": 9_999}
 
 
-def test_one_batch_is_one_transaction(store: ContextStore) -> None:
-    for i in range(200):
-        store.put(f"ctx{i}", {"i": i}, 1, None)
-    store.flush()
-    assert store.commits == 1
+def test_one_batch_is_one_transaction(db: Path) -> None:
+    # a batch delay no machine reaches: the 200 puts are one batch however slowly they are made
+    store = ContextStore(db, batch_delay=3600)
+    try:
+        for i in range(200):
+            store.put(f"ctx{i}", {"i": i}, 1, None)
+        store.flush()
+        assert store.commits == 1
+        assert len(reopen(db)) == 200
+    finally:
+        store.close()
 
 
 def test_not_a_database_is_set_aside(db: Path, caplog: pytest.LogCaptureFixture) -> None:
