@@ -2,7 +2,7 @@
 
 All clients share one user, so every agm peer must learn of every other one: N joins and N
 registrations mean N² announcements in all. The hub coalesces the writes of announcements per
-recipient (``announce_delay``, see ``GatewayService.dispatch`` in ``server/gateway.py``): this
+recipient (``announce_delay``, see ``GatewayService.dispatch`` in ``server/service.py``): this
 scenario measures what a storm costs the hub, in CPU seconds of its process, for N clients
 that each say hello, join agm and register 5 methods (raw GW3 clients in 4 processes, 10
 connecting at a time per process), then for all of them leaving.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..hub.core import InteropHub
     from ..hub.store import ContextStore
-    from .gateway import GatewayService
+    from .service import GatewayService
 
 __all__ = ["DurableAcks"]
 

@@ -26,10 +26,10 @@ from ..hub.core import InteropHub
 from .dashboard import DASHBOARD_PATH, InteropDashboardHandler
 from .durable import DurableAcks
 from .exitguard import RuntimeFileGuard
-from .gateway import GOING_AWAY_CLOSE_CODE, GatewayService
 from .handlers import InteropGatewayHandler, InteropViewHandler
 from .identity import KernelIdentity
 from .runtime import GATEWAY_PATH, EnvironmentExport, RuntimeFile, http_to_ws
+from .service import GOING_AWAY_CLOSE_CODE, GatewayService
 from .settings import GatewaySettings
 from .views import VIEW_PATTERN
 

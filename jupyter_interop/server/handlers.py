@@ -20,7 +20,8 @@ from jupyter_server.utils import ensure_async
 from tornado import web
 
 from ..protocol import encode
-from .gateway import GatewayService, GatewaySocket
+from .gateway import GatewaySocket
+from .service import GatewayService
 from .views import VIEW_NAMES, render_view
 
 __all__ = ["AUTH_RESOURCE", "InteropGatewayHandler", "InteropViewHandler"]

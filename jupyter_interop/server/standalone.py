@@ -34,7 +34,7 @@ from ..hub.core import InteropHub
 from ..protocol import encode
 from .durable import DurableAcks
 from .exitguard import RuntimeFileGuard
-from .gateway import GOING_AWAY_CLOSE_CODE, GatewayService, GatewaySocket
+from .gateway import GatewaySocket
 from .runtime import (
     ENV_TOKEN,
     GATEWAY_PATH,
@@ -42,6 +42,7 @@ from .runtime import (
     RuntimeFile,
     host_for_url,
 )
+from .service import GOING_AWAY_CLOSE_CODE, GatewayService
 from .settings import GatewaySettings, new_token
 from .views import VIEW_NAMES, render_view
 

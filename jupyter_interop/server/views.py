@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .gateway import GatewayService
+from .service import GatewayService
 
 __all__ = ["VIEW_NAMES", "VIEW_PATTERN", "render_view"]
 

@@ -36,8 +36,8 @@ from jupyter_interop.protocol.frames import (
     unpack_frame,
 )
 from jupyter_interop.protocol.limits import MAX_NESTING
-from jupyter_interop.server.gateway import GatewayService
 from jupyter_interop.server.outbox import OutboxLimits
+from jupyter_interop.server.service import GatewayService
 from jupyter_interop.server.standalone import StandaloneGatewayHandler
 
 #: deeper than the hub accepts, and deeper than its JSON writer could write
