@@ -305,7 +305,10 @@ class StreamView(w.VBox):
         #: set once the subscription is established (or failed: see ``error``)
         self.ready = threading.Event()
         self.error: BaseException | None = None
-        arguments = dict(arguments or {})
+        self._subscribe_in_background(name, dict(arguments or {}), target)
+
+    def _subscribe_in_background(self, name: str, arguments: dict[str, Any], target: Any) -> None:
+        """Subscribe off the main thread; ``ready`` is set once it succeeded or failed."""
 
         def start() -> None:
             try:

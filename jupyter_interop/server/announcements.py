@@ -211,7 +211,7 @@ class Rendered:
     def __len__(self) -> int:
         return len(self.tails)
 
-    def _joined(self, heads: list[bytes], between: bytes | None) -> bytes:
+    def joined(self, heads: list[bytes], between: bytes | None) -> bytes:
         """head, peer_id, tail for each message (``between`` after each but the last)."""
         count = len(heads)
         if self.nbytes >= LARGE_FRAME:
@@ -254,7 +254,7 @@ class Rendered:
                 for h, t in zip(self.heads, self.tails, strict=True)
             ]
             self.framed = True
-        return self._joined(self.heads, None)
+        return self.joined(self.heads, None)
 
     def batch_parts(self, max_bytes: int = HUB_BATCH_MAX_BYTES) -> list[bytes]:
         """The messages as comma-separated runs for batch frames (``batch`` extension), none
@@ -262,7 +262,7 @@ class Rendered:
         heads = self._plain_heads()
         count = len(heads)
         if self.nbytes + count <= max_bytes:  # the usual case: one run
-            return [self._joined(heads, b",")]
+            return [self.joined(heads, b",")]
         extra = len(self.peer_id_json) + 1
         tails = self.tails
         sizes = list(accumulate(len(h) + len(t) + extra for h, t in zip(heads, tails, strict=True)))
@@ -271,7 +271,7 @@ class Rendered:
         while start < count:
             stop = max(bisect_right(sizes, done + max_bytes, lo=start + 1), start + 1)
             part = Rendered(heads[start:stop], tails[start:stop], self.peer_id_json, 0)
-            parts.append(part._joined(part.heads, b","))
+            parts.append(part.joined(part.heads, b","))
             done = sizes[stop - 1]
             start = stop
         return parts
