@@ -77,6 +77,14 @@ def _stream_items(
     ]
 
 
+def _published_items(
+    datas: list[Any], server: Instance, arguments: dict[str, Any]
+) -> list[StreamData]:
+    """:func:`_stream_items` for the data of published items (an ``event-many``'s items)."""
+    new = tuple.__new__
+    return [new(StreamData, (unwrap_value(data), server, arguments, False)) for data in datas]
+
+
 @dataclass(frozen=True)
 class ClosedInfo:
     """Why a subscription closed: ``message`` is ``"ServerInitiated"`` or
@@ -243,9 +251,17 @@ class Subscription:
         ``sub_id``. Every ``on_data`` callback gets the run's items in order, with one
         hand-off to the lane per callback."""
         server = self._servers.get(sub_id)
-        if server is None:
-            return
-        items = _stream_items(messages, server, self.arguments)
+        if server is not None:
+            self._deliver(_stream_items(messages, server, self.arguments))
+
+    def published(self, sub_id: str, datas: list[Any]) -> None:
+        """:meth:`events` for the items of one ``event-many`` message (``runs`` extension):
+        their data only, all published (none private)."""
+        server = self._servers.get(sub_id)
+        if server is not None:
+            self._deliver(_published_items(datas, server, self.arguments))
+
+    def _deliver(self, items: list[StreamData]) -> None:
         kinds = self._on_data_kinds
         if kinds:
             post = self._session.dispatcher.post_items
@@ -464,7 +480,10 @@ class Subscriber:
         """A run of one publisher's items for one subscription (``runs`` extension)."""
         items = msg.get("items")
         if isinstance(items, list) and items:
-            self._events_of(msg.get("subscription_id"), [{"data": item} for item in items])
+            key = str(msg.get("subscription_id"))
+            sub = self._subscribed.get(key)
+            if sub is not None:
+                sub.published(key, items)
 
     def _events_of(self, sub_id: Any, messages: list[dict[str, Any]]) -> None:
         key = str(sub_id)

@@ -65,6 +65,24 @@ def test_brackets_in_strings_and_escapes_do_not_count() -> None:
     assert frame_too_deep(frame, 3)
 
 
+@pytest.mark.parametrize(
+    "strings",
+    [
+        ["", "", ""],  # empty strings: adjacent quotes
+        ["a", "", "[[[[", "b"],  # a string with brackets after plain ones
+        ["]]]]", "a", ""],  # one before them
+        ["{", "}", "[", "]"],  # only strings with brackets
+        ["x" * 100] * 300,  # a run of stream items: no bracket in any string
+    ],
+)
+def test_strings_with_and_without_brackets_side_by_side(strings: list[str]) -> None:
+    value = {"items": [{"d": s, "": [s]} for s in strings], "n": nested(3)}
+    frame = orjson.dumps(value)
+    depth = value_depth(value, 10_000)
+    assert not frame_too_deep(frame, depth)
+    assert frame_too_deep(frame, depth - 1)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.recursive(
