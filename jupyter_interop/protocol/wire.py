@@ -48,6 +48,7 @@ __all__ = [
     "EVENT_TYPE",
     "EXTENSIONS_KEY",
     "GLOBAL_DOMAIN",
+    "GOING_AWAY_CLOSE",
     "HELLO_TYPE",
     "INVOKE_TYPE",
     "JOIN_TYPE",
@@ -60,6 +61,7 @@ __all__ = [
     "PEER_ADDED_TYPE",
     "PEER_REMOVED_TYPE",
     "PING_TYPE",
+    "POLICY_VIOLATION_CLOSE",
     "POST_TYPE",
     "PUBLISH_MANY_TYPE",
     "PUBLISH_TYPE",
@@ -236,3 +238,10 @@ CONTEXT_CREATED_TYPE: Final = "context-created"
 SUBSCRIBED_CONTEXT_TYPE: Final = "subscribed-context"
 CONTEXT_UPDATED_TYPE: Final = "context-updated"
 CONTEXT_DESTROYED_TYPE: Final = "context-destroyed"
+
+# ------------------------------------------------------------------- close codes
+#: WebSocket close code for a peer the hub refuses (a failed ``hello``, a request before it)
+#: or cannot keep (a slow consumer): 1008, "policy violation"
+POLICY_VIOLATION_CLOSE: Final = 1008
+#: WebSocket close code when the hub shuts down: 1001, "going away"
+GOING_AWAY_CLOSE: Final = 1001

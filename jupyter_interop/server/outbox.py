@@ -60,6 +60,7 @@ from ..protocol.wire import (
     GLOBAL_DOMAIN,
     METHODS_ADDED_TYPE,
     PEER_ADDED_TYPE,
+    POLICY_VIOLATION_CLOSE,
 )
 from .announcements import REMOVAL_TYPES, AnnouncementLog, Rendered
 
@@ -77,7 +78,7 @@ __all__ = [
 Message = dict[str, Any]
 
 #: WebSocket close code used when a consumer cannot keep up (1008: policy violation).
-SLOW_CONSUMER_CLOSE_CODE = 1008
+SLOW_CONSUMER_CLOSE_CODE = POLICY_VIOLATION_CLOSE
 
 _DROPPABLE_DOMAINS = frozenset({AGM_DOMAIN, BUS_DOMAIN})
 #: agm announcements of other peers joining, leaving, registering and unregistering: their

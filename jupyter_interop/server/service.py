@@ -27,7 +27,7 @@ from ..protocol.frames import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
     ReassemblyBudget,
 )
-from ..protocol.wire import HELLO_TYPE
+from ..protocol.wire import GOING_AWAY_CLOSE, HELLO_TYPE, POLICY_VIOLATION_CLOSE
 from .announcements import AnnouncementLog, held_delay
 from .attachments import FrameCache, wants_binary
 from .identity import KernelIdentity, KernelResolver, claimed_kernel_id, without_claimed_identity
@@ -41,9 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["AUTH_CLOSE_CODE", "GOING_AWAY_CLOSE_CODE", "GatewayService"]
 
 #: close code after a refused ``hello`` (or a request before it): policy violation
-AUTH_CLOSE_CODE = 1008
+AUTH_CLOSE_CODE = POLICY_VIOLATION_CLOSE
 #: close code when the hub shuts down
-GOING_AWAY_CLOSE_CODE = 1001
+GOING_AWAY_CLOSE_CODE = GOING_AWAY_CLOSE
 
 Message = dict[str, Any]
 
