@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_client_support import (
@@ -337,6 +338,52 @@ def test_async_twins_from_an_asyncio_program(hub: StandaloneHub) -> None:
             await io.aclose()
 
     assert asyncio.run(main()) == (3, {"x": 1}, ["Twin.Add"])
+
+
+class _WakeCountingLoop(asyncio.SelectorEventLoop):
+    """Counts, while ``counting``, the thread-safe wake-ups and the timers asked of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counting = False
+        self.woken = 0
+        self.timers = 0
+
+    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
+        if self.counting:
+            self.woken += 1
+        return super().call_soon_threadsafe(callback, *args, context=context)
+
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
+        if self.counting:
+            self.timers += 1
+        return super().call_at(when, callback, *args, context=context)
+
+
+def test_await_from_another_loop_is_woken_once_by_the_reply(clients: Clients) -> None:
+    """``await ainvoke`` on a loop that is not the client's (a kernel's, with the client on
+    the I/O thread): that loop is woken exactly once, by the reply, and never by a timer
+    (no polling, nothing that waits for an interval to see the outcome)."""
+    server = clients("wake-server")
+    server.methods.register("Wake.Echo", lambda x: x)
+    caller = clients("wake-caller")
+    assert caller.methods.invoke("Wake.Echo", {"x": 0}, wait_timeout=10).returned == 0
+    loop = _WakeCountingLoop()
+
+    async def main() -> list[object]:
+        got = []
+        for x in (1, 2, 3):
+            loop.counting = True
+            result = await caller.methods.ainvoke("Wake.Echo", {"x": x})
+            loop.counting = False
+            got.append(result.returned)
+        return got
+
+    try:
+        assert loop.run_until_complete(main()) == [1, 2, 3]
+    finally:
+        loop.close()
+    assert (loop.woken, loop.timers) == (3, 0)
 
 
 def test_discovery_lists_and_events(clients: Clients) -> None:
