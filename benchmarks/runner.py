@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import psutil
 
 from .procs import Hub, NatsServer, ProcessGroup, RedisServer, Worker
+from .report import Row
+from .stats import ratio, summarize_runs
 
 T = TypeVar("T")
 
@@ -62,6 +64,34 @@ class System:
     workers: dict[str, Any] = field(default_factory=dict)
     broker_pid: int | None = None
     runs: list[dict[str, float]] = field(default_factory=list)
+
+
+def rows_against(
+    systems: Sequence[System],
+    peer: str,
+    metrics: dict[str, str],
+    extra: dict[str, dict[str, float]] | None = None,
+) -> list[Row]:
+    """One row per system (median and spread of its runs, plus ``extra[kind]``), each but the
+    ``peer`` system's with the ratios ``metrics`` names (label -> metric key) to the peer's
+    medians in the same run."""
+    summaries = {
+        s.kind: {**summarize_runs(s.runs), **(extra or {}).get(s.kind, {})} for s in systems
+    }
+    out = []
+    for s in systems:
+        summary = summaries[s.kind]
+        row = Row(s.name, summary)
+        if s.kind != peer and peer in summaries:
+            for label, key in metrics.items():
+                row.ratios[label] = ratio(_median(summary[key]), _median(summaries[peer][key]))
+        out.append(row)
+    return out
+
+
+def _median(metric: Any) -> float:
+    """A metric's median: a summary's (``{"median": ...}``) or a single figure."""
+    return metric["median"] if isinstance(metric, dict) else metric
 
 
 class Run:

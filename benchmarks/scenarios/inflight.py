@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..report import Column, Row, ScenarioResult, Target
-from ..runner import Run, System, rotate
-from ..stats import ratio, summarize_latencies, summarize_runs
+from ..runner import Run, System, rotate, rows_against
+from ..stats import summarize_latencies
 from ..worker import METHOD
 
 WINDOW = 64
@@ -78,19 +78,7 @@ async def measure(r: Run, systems: list[System], n: int) -> None:
 
 
 def rows(systems: list[System]) -> list[Row]:
-    summaries = {s.kind: summarize_runs(s.runs) for s in systems}
-    out = []
-    for s in systems:
-        summary = summaries[s.kind]
-        row = Row(s.name, summary)
-        if s.kind != "nats" and "nats" in summaries:
-            nats = summaries["nats"]
-            row.ratios["NATS calls/s"] = ratio(
-                summary["calls_per_s"]["median"], nats["calls_per_s"]["median"]
-            )
-            row.ratios["NATS p50"] = ratio(summary["p50"]["median"], nats["p50"]["median"])
-        out.append(row)
-    return out
+    return rows_against(systems, "nats", {"NATS calls/s": "calls_per_s", "NATS p50": "p50"})
 
 
 async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:

@@ -23,8 +23,8 @@ from typing import Any
 
 from ..kernels import Kernel
 from ..report import Column, Row, ScenarioResult, Target
-from ..runner import Run, System, rotate
-from ..stats import percentile, ratio, summarize_latencies, summarize_runs
+from ..runner import Run, System, rotate, rows_against
+from ..stats import percentile, summarize_latencies
 from ..worker import METHOD
 
 #: pause between two values a notebook writes (both systems)
@@ -163,33 +163,17 @@ async def measure_notebooks(r: Run, systems: list[System], n: int) -> None:
 
 
 def notebook_rows(systems: list[System]) -> list[Row]:
-    summaries = {s.kind: summarize_runs(s.runs) for s in systems}
-    out = []
-    for s in systems:
-        summary = summaries[s.kind]
-        row = Row(s.name, summary)
-        if s.kind != "nats" and "nats" in summaries:
-            nats = summaries["nats"]
-            row.ratios["NATS p50"] = ratio(summary["p50"]["median"], nats["p50"]["median"])
-            row.ratios["NATS p99"] = ratio(summary["p99"]["median"], nats["p99"]["median"])
-        out.append(row)
-    return out
+    return rows_against(systems, "nats", {"NATS p50": "p50", "NATS p99": "p99"})
 
 
 def rows(systems: list[System], every: dict[str, list[float]]) -> list[Row]:
-    summaries = {s.kind: summarize_runs(s.runs) for s in systems}
-    p99_all = {kind: percentile(lat, 99) for kind, lat in every.items()}
-    out = []
-    for s in systems:
-        summary = summaries[s.kind]
-        row = Row(s.name, {**summary, "p99_all": p99_all[s.kind]})
-        if s.kind != "nats" and "nats" in summaries:
-            nats = summaries["nats"]
-            row.ratios["NATS p50"] = ratio(summary["p50"]["median"], nats["p50"]["median"])
-            row.ratios["NATS p99"] = ratio(summary["p99"]["median"], nats["p99"]["median"])
-            row.ratios["NATS p99 of all calls"] = ratio(p99_all[s.kind], p99_all["nats"])
-        out.append(row)
-    return out
+    p99_all = {kind: {"p99_all": percentile(lat, 99)} for kind, lat in every.items()}
+    return rows_against(
+        systems,
+        "nats",
+        {"NATS p50": "p50", "NATS p99": "p99", "NATS p99 of all calls": "p99_all"},
+        p99_all,
+    )
 
 
 async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
