@@ -48,6 +48,7 @@ from .discovery import HubAddress, default_application, find_hub, kernel_id
 from .dispatch import Dispatcher, OutputTarget, capture_output_target
 from .errors import ArgumentError
 from .instance import Instance
+from .intents import Intents
 from .iothread import CallerLoop, LoopHost, current_io_thread, io_thread
 from .method_invoker import Invoker
 from .method_server import MethodServer
@@ -275,6 +276,7 @@ class Interop(LoggingConfigurable):
         self.contexts = Contexts(session)
         self.channels = Channels(session, self.contexts)
         self.bus = Bus(session)
+        self.intents = Intents(session, self.methods)
         conn.on(GLOBAL_DOMAIN, EVENTS_DROPPED_TYPE, self._events_dropped)
 
     # ------------------------------------------------------------------ the session's parts

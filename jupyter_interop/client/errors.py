@@ -26,14 +26,22 @@ __all__ = [
     "ContextError",
     "DiscoveryError",
     "HubUnreachableError",
+    "IntentDeliveryFailed",
+    "IntentError",
+    "IntentHandlerRejected",
     "InteropError",
     "InvocationError",
     "InvocationTimeoutError",
+    "MalformedContext",
     "MethodNotFoundError",
+    "NoAppsFound",
     "RegistrationError",
     "RemoteError",
     "SerializationError",
     "SubscriptionError",
+    "TargetAppUnavailable",
+    "TargetInstanceUnavailable",
+    "UserCancelledResolution",
 ]
 
 
@@ -152,3 +160,80 @@ class MethodNotFoundError(InvocationError):
 
 class InvocationTimeoutError(InvocationError, TimeoutError):
     """No reply within the response timeout (the handler may still be running)."""
+
+
+# ---------------------------------------------------------------------- intents (docs/INTENTS.md)
+
+
+class IntentError(InteropError):
+    """An intent could not be resolved, delivered or answered.
+
+    The subclasses are named after FDC3's ``ResolveError`` and ``ResultError`` values, which
+    ``fdc3_error`` holds as a string (what a JS app would see). ``intent`` is the intent's name.
+    """
+
+    fdc3_error = ""
+
+    def __init__(self, message: str, *, intent: str | None = None) -> None:
+        super().__init__(message)
+        self.intent = intent
+
+
+class NoAppsFound(IntentError):
+    """No handler fits the intent (and the context's type)."""
+
+    fdc3_error = "NoAppsFound"
+
+
+class ResolverUnavailable(IntentError):
+    """Several handlers fit and nothing can choose between them (the ``"error"`` policy)."""
+
+    fdc3_error = "ResolverUnavailable"
+
+
+class UserCancelledResolution(IntentError):
+    """The resolver chose no handler."""
+
+    fdc3_error = "UserCancelledResolution"
+
+
+class ResolverTimeout(IntentError, TimeoutError):
+    """The resolver did not choose within the raise's timeout."""
+
+    fdc3_error = "ResolverTimeout"
+
+
+class TargetAppUnavailable(IntentError):
+    """The target names an application that has no fitting handler (or cannot be started)."""
+
+    fdc3_error = "TargetAppUnavailable"
+
+
+class TargetInstanceUnavailable(IntentError):
+    """The target names an instance that has no fitting handler (or it went away)."""
+
+    fdc3_error = "TargetInstanceUnavailable"
+
+
+class IntentDeliveryFailed(IntentError):
+    """The chosen handler could not be reached, or did not answer within the timeout."""
+
+    fdc3_error = "IntentDeliveryFailed"
+
+
+class MalformedContext(IntentError, ArgumentError):
+    """The context is not a dict whose ``type`` is a string; nothing was sent."""
+
+    fdc3_error = "MalformedContext"
+
+
+class IntentHandlerRejected(IntentError):
+    """The handler raised (or its promise rejected); ``cause`` is the invocation's error."""
+
+    fdc3_error = "IntentHandlerRejected"
+
+    def __init__(
+        self, message: str, *, intent: str | None = None, cause: InvocationError | None = None
+    ) -> None:
+        super().__init__(message, intent=intent)
+        self.cause = cause

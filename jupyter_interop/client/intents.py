@@ -1,0 +1,478 @@
+"""Intents (io.Connect/Glue42 ``intents.*``, FDC3 ``raiseIntent``): ask for an action by name.
+
+A handler of the intent ``ViewChart`` is an interop method named
+``Tick42.FDC3.Intents.ViewChart`` whose ``flags.intent`` holds ``{contextTypes, displayName,
+icon, description}``, the form io.Connect and Glue42 apps register, so a JS app is a handler for
+notebooks and the other way round (docs/INTENTS.md). No hub support is needed: intents are
+methods, found in the client's registry.
+
+Resolution, written as plain functions so that it is tested without sockets: the handlers of
+the intent, those whose context types admit the context's type, those the target selects, then
+the resolver when several remain. A resolver is ``"error"`` (the default: raise
+:class:`ResolverUnavailable`), ``"first"``, or a callable ``resolver(intent, handlers, context)
+-> handler | None`` (sync or async; ``None`` means the user cancelled), the hook a notebook
+widget uses. Only running handlers exist yet: ``target="startNew"`` raises
+:class:`NoAppsFound`, since no app can be started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import (
+    ArgumentError,
+    IntentDeliveryFailed,
+    IntentHandlerRejected,
+    InvocationError,
+    InvocationTimeoutError,
+    MalformedContext,
+    MethodNotFoundError,
+    NoAppsFound,
+    ResolverTimeout,
+    ResolverUnavailable,
+    TargetAppUnavailable,
+    TargetInstanceUnavailable,
+    UserCancelledResolution,
+)
+from .instance import Instance
+from .twins import blocking, on_io_loop
+
+if TYPE_CHECKING:
+    from .methods import Methods
+    from .registry import Method
+    from .session import ClientSession
+
+__all__ = [
+    "INTENT_METHOD_PREFIX",
+    "Intent",
+    "IntentHandler",
+    "IntentListener",
+    "IntentResolution",
+    "Intents",
+    "Resolver",
+    "choose_handler",
+    "fitting_handlers",
+    "intents_from_methods",
+]
+
+#: the method name of an intent's handler is this prefix + the intent's name (io.Connect's)
+INTENT_METHOD_PREFIX = "Tick42.FDC3.Intents."
+
+ResolverFunction = Callable[
+    [str, "list[IntentHandler]", "dict[str, Any] | None"],
+    "IntentHandler | Awaitable[IntentHandler | None] | None",
+]
+#: how several fitting handlers become one: a policy name or a chooser
+Resolver = Literal["error", "first"] | ResolverFunction
+
+
+@dataclass(frozen=True)
+class IntentHandler:
+    """One handler of an intent: a running instance that listens for it."""
+
+    intent: str
+    instance: Instance
+    context_types: tuple[str, ...] = ()
+    display_name: str | None = None
+    icon: str | None = None
+    description: str | None = None
+    #: "instance" (running); later also "app" (a notebook or app that can be started)
+    type: str = "instance"
+
+    @property
+    def application(self) -> str | None:
+        return self.instance.application
+
+    @property
+    def peer_id(self) -> str:
+        return self.instance.peer_id
+
+    @property
+    def notebook_path(self) -> str | None:
+        return self.instance.notebook_path
+
+    def accepts(self, context_type: str | None) -> bool:
+        """True when the handler takes contexts of this type (any type if it lists none)."""
+        return context_type is None or not self.context_types or context_type in self.context_types
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An intent and its handlers (what :meth:`Intents.find` lists)."""
+
+    name: str
+    display_name: str
+    handlers: tuple[IntentHandler, ...] = field(default_factory=tuple)
+
+    @property
+    def context_types(self) -> tuple[str, ...]:
+        """Every context type some handler lists (in first-seen order)."""
+        seen: dict[str, None] = {}
+        for handler in self.handlers:
+            seen.update(dict.fromkeys(handler.context_types))
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class IntentResolution:
+    """The outcome of :meth:`Intents.raise_intent`: who handled it and what it returned.
+
+    ``result`` is what the handler returned (a context dict, a value), ``None`` for nothing.
+    """
+
+    intent: str
+    handler: IntentHandler
+    result: Any = None
+
+
+# ---------------------------------------------------------------------- resolution (no I/O)
+
+
+def _handler_from(intent: str, method: Method, server: Instance) -> IntentHandler:
+    spec = method.flags.get("intent") if isinstance(method.flags, dict) else None
+    spec = spec if isinstance(spec, dict) else {}
+    types = spec.get("contextTypes")
+    types = tuple(t for t in types if isinstance(t, str)) if isinstance(types, list) else ()
+
+    def text(key: str) -> str | None:
+        value = spec.get(key)
+        return value if isinstance(value, str) else None
+
+    return IntentHandler(
+        intent, server, types, text("displayName"), text("icon"), text("description")
+    )
+
+
+def intents_from_methods(methods: Iterable[Method]) -> list[Intent]:
+    """The intents that the methods named ``Tick42.FDC3.Intents.*`` stand for, by name."""
+    grouped: dict[str, list[IntentHandler]] = {}
+    for method in methods:
+        if method.supports_streaming or not method.name.startswith(INTENT_METHOD_PREFIX):
+            continue
+        name = method.name[len(INTENT_METHOD_PREFIX) :]
+        if not name:
+            continue
+        handlers = grouped.setdefault(name, [])
+        handlers.extend(_handler_from(name, method, server) for server in method.servers)
+    result = []
+    for name, handlers in grouped.items():
+        display = next((h.display_name for h in handlers if h.display_name), name)
+        result.append(Intent(name, display, tuple(handlers)))
+    return result
+
+
+def context_type_of(intent: str, context: Any) -> str | None:
+    """The context's ``type`` (``None`` without a context); :class:`MalformedContext` when
+    the context is not a dict whose ``type`` is a string."""
+    if context is None:
+        return None
+    if not isinstance(context, dict):
+        raise MalformedContext(
+            f"An intent's context must be a dict such as {{'type': 'fdc3.instrument', ...}}, "
+            f"not {type(context).__name__}",
+            intent=intent,
+        )
+    kind = context.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise MalformedContext(
+            "An intent's context needs a 'type' string (e.g. 'fdc3.instrument')", intent=intent
+        )
+    return kind
+
+
+def fitting_handlers(
+    intent: str, handlers: Iterable[IntentHandler], context_type: str | None
+) -> list[IntentHandler]:
+    """The handlers of ``intent`` that take contexts of ``context_type``."""
+    return [h for h in handlers if h.intent == intent and h.accepts(context_type)]
+
+
+Target = str | dict[str, Any] | Instance | None
+
+
+def targeted_handlers(
+    intent: str, handlers: list[IntentHandler], target: Target
+) -> list[IntentHandler]:
+    """The fitting ``handlers`` that ``target`` selects (see :meth:`Intents.raise_intent`)."""
+    if target is None or target == "reuse":
+        if not handlers:
+            raise NoAppsFound(f"No running handler fits the intent {intent!r}", intent=intent)
+        return handlers
+    if target == "startNew":
+        raise NoAppsFound(
+            f"target='startNew': no app or notebook can be started for the intent {intent!r} "
+            "(only running handlers are supported); use target='reuse'",
+            intent=intent,
+        )
+    if isinstance(target, Instance):
+        target = {"instance": target.peer_id}
+    if isinstance(target, str):
+        target = {"instance": target}
+    if not isinstance(target, dict) or not ({"application", "instance"} & set(target)):
+        raise ArgumentError(
+            "target must be None, 'reuse', 'startNew', a peer id, an Instance, or a dict with "
+            f"'application' and/or 'instance', not {target!r}"
+        )
+    chosen = handlers
+    app = target.get("application")
+    if app is not None:
+        chosen = [h for h in chosen if h.application == app]
+        if not chosen:
+            raise TargetAppUnavailable(
+                f"The application {app!r} has no running handler that fits the intent {intent!r}",
+                intent=intent,
+            )
+    inst = target.get("instance")
+    if inst is not None:
+        chosen = [h for h in chosen if inst in (h.peer_id, h.instance.instance)]
+        if not chosen:
+            raise TargetInstanceUnavailable(
+                f"The instance {inst!r} has no handler that fits the intent {intent!r}",
+                intent=intent,
+            )
+    return chosen
+
+
+async def choose_handler(
+    intent: str,
+    handlers: list[IntentHandler],
+    context: dict[str, Any] | None,
+    resolver: Resolver,
+    timeout: float | None = None,
+) -> IntentHandler:
+    """One handler among ``handlers`` (non-empty): the only one, else what ``resolver`` picks."""
+    if len(handlers) == 1:
+        return handlers[0]
+    if resolver == "first":
+        return handlers[0]
+    if resolver == "error":
+        names = ", ".join(f"{h.application or '?'} ({h.peer_id})" for h in handlers)
+        raise ResolverUnavailable(
+            f"{len(handlers)} handlers fit the intent {intent!r}: {names}; pass a target, or "
+            "resolver='first' or a resolver function",
+            intent=intent,
+        )
+    if not callable(resolver):
+        raise ArgumentError(f"resolver must be 'error', 'first' or a function, not {resolver!r}")
+    picked: Any = resolver(intent, list(handlers), context)
+    if inspect.isawaitable(picked):
+        try:
+            picked = await asyncio.wait_for(asyncio.ensure_future(picked), timeout)
+        except asyncio.TimeoutError:
+            raise ResolverTimeout(
+                f"No handler was chosen for the intent {intent!r} within {timeout:g} s",
+                intent=intent,
+            ) from None
+    if picked is None:
+        raise UserCancelledResolution(f"No handler was chosen for {intent!r}", intent=intent)
+    if picked not in handlers:
+        raise ArgumentError(f"The resolver returned {picked!r}, not one of the handlers offered")
+    return picked
+
+
+# ---------------------------------------------------------------------- the service
+
+
+class IntentListener:
+    """What :meth:`Intents.add_listener` returns: ``unsubscribe()`` stops listening."""
+
+    def __init__(self, intents: Intents, intent: str) -> None:
+        self._intents = intents
+        self.intent = intent
+
+    @property
+    def _session(self) -> ClientSession:
+        return self._intents.session
+
+    @on_io_loop
+    async def aunsubscribe(self) -> None:
+        """Stop handling the intent (unregisters its method)."""
+        await self._intents.remove_listener(self.intent)
+
+    unsubscribe = blocking(aunsubscribe)
+
+    def __repr__(self) -> str:
+        return f"<IntentListener {self.intent!r}>"
+
+
+class Intents:
+    """``io.intents``: add listeners for intents, raise them, and find who handles them.
+
+    ``resolver`` (default ``"error"``) is how :meth:`raise_intent` chooses when several
+    handlers fit and the target does not choose; a raise can pass its own.
+    """
+
+    def __init__(self, session: ClientSession, methods: Methods) -> None:
+        self._session = session
+        self._methods = methods
+        self._listeners: dict[str, IntentListener] = {}
+        self.resolver: Resolver = "error"
+
+    @property
+    def session(self) -> ClientSession:
+        return self._session
+
+    # ------------------------------------------------------------------ listen
+
+    @on_io_loop
+    async def aadd_listener(
+        self,
+        intent: str,
+        handler: Callable[[dict[str, Any]], Any],
+        context_types: list[str] | None = None,
+        display_name: str | None = None,
+        icon: str | None = None,
+        description: str | None = None,
+    ) -> IntentListener:
+        """Handle ``intent``: ``handler(context)`` (sync or async) gets the raised context
+        (``{"type": ..., ...}``, ``{}`` without one) and may return a context, a value or
+        nothing. ``context_types``: the types it takes (all when empty). One listener per
+        intent per client; ``unsubscribe()`` the returned handle to add another."""
+        if not isinstance(intent, str) or not intent.strip():
+            raise ArgumentError(f"An intent name must be a non-empty string, not {intent!r}")
+        if not callable(handler):
+            raise ArgumentError(f"handler must be callable, not {type(handler).__name__}")
+        if context_types is not None and (
+            isinstance(context_types, str) or not all(isinstance(t, str) for t in context_types)
+        ):
+            raise ArgumentError("context_types must be a list of strings")
+        if intent in self._listeners:
+            raise ArgumentError(
+                f"This client already listens for the intent {intent!r}; call unsubscribe() on "
+                "the listener first"
+            )
+        spec: dict[str, Any] = {"contextTypes": list(context_types or [])}
+        optional = {"displayName": display_name, "icon": icon, "description": description}
+        spec.update({k: v for k, v in optional.items() if v is not None})
+        listener = IntentListener(self, intent)
+        self._listeners[intent] = listener
+        try:
+            await self._methods.aregister(
+                INTENT_METHOD_PREFIX + intent,
+                _as_method(handler),
+                flags={"intent": spec},
+                description=description,
+            )
+        except BaseException:
+            del self._listeners[intent]
+            raise
+        return listener
+
+    add_listener = blocking(aadd_listener)
+
+    async def remove_listener(self, intent: str) -> None:
+        """Stop handling ``intent`` (what ``IntentListener.unsubscribe`` does)."""
+        if self._listeners.pop(intent, None) is not None:
+            await self._methods.aunregister(INTENT_METHOD_PREFIX + intent)
+
+    # ------------------------------------------------------------------ discover
+
+    @on_io_loop
+    async def afind(
+        self, intent: str | None = None, context_type: str | None = None
+    ) -> list[Intent]:
+        """Intents with their running handlers, optionally only ``intent`` and only the
+        handlers that take ``context_type``."""
+        found = intents_from_methods(await self._methods.amethods())
+        result = []
+        for item in found:
+            if intent is not None and item.name != intent:
+                continue
+            handlers = fitting_handlers(item.name, item.handlers, context_type)
+            if handlers:
+                result.append(Intent(item.name, item.display_name, tuple(handlers)))
+        return result
+
+    find = blocking(afind)
+
+    @on_io_loop
+    async def aall(self) -> list[Intent]:
+        """Every intent some running peer (this client included) handles."""
+        return await self.afind()
+
+    all = blocking(aall)
+
+    # ------------------------------------------------------------------ raise
+
+    @on_io_loop
+    async def araise_intent(
+        self,
+        intent: str,
+        context: dict[str, Any] | None = None,
+        target: Target = None,
+        timeout: float | None = None,
+        *,
+        resolver: Resolver | None = None,
+    ) -> IntentResolution:
+        """Ask a handler of ``intent`` to act on ``context`` and return its resolution.
+
+        ``target``: ``None``/``"reuse"`` (a running handler), ``"startNew"`` (not possible
+        yet: :class:`NoAppsFound`), a peer id or :class:`Instance`, or a dict with
+        ``"application"`` and/or ``"instance"``. Handlers whose ``contextTypes`` do not list the
+        context's type do not fit. Several fitting handlers: ``resolver`` (default
+        ``io.intents.resolver``) chooses. ``timeout`` (default ``invoke_timeout``): for the
+        resolver and for the handler's answer, each.
+
+        Raises the :class:`IntentError` subclasses named after FDC3's errors.
+        """
+        if not isinstance(intent, str) or not intent.strip():
+            raise ArgumentError(f"An intent name must be a non-empty string, not {intent!r}")
+        kind = context_type_of(intent, context)
+        known = [
+            i for i in intents_from_methods(await self._methods.amethods()) if i.name == intent
+        ]
+        handlers = fitting_handlers(intent, known[0].handlers if known else (), kind)
+        chosen = await choose_handler(
+            intent,
+            targeted_handlers(intent, handlers, target),
+            context,
+            self.resolver if resolver is None else resolver,
+            self._session.settings.invoke_timeout if timeout is None else timeout,
+        )
+        return await self._deliver(chosen, context, timeout)
+
+    raise_intent = blocking(araise_intent)
+
+    async def _deliver(
+        self, handler: IntentHandler, context: dict[str, Any] | None, timeout: float | None
+    ) -> IntentResolution:
+        name = INTENT_METHOD_PREFIX + handler.intent
+        try:
+            reply = await self._methods.ainvoke(
+                name, dict(context or {}), handler.instance, timeout=timeout, wait_timeout=0
+            )
+        except (MethodNotFoundError, InvocationTimeoutError) as exc:
+            raise IntentDeliveryFailed(
+                f"The intent {handler.intent!r} could not be delivered to "
+                f"{handler.application or handler.peer_id}: {exc}",
+                intent=handler.intent,
+            ) from exc
+        except InvocationError as exc:
+            raise IntentHandlerRejected(
+                f"The handler of {handler.intent!r} ({handler.application or handler.peer_id}) "
+                f"failed: {exc}",
+                intent=handler.intent,
+                cause=exc,
+            ) from exc
+        result = reply.returned
+        return IntentResolution(handler.intent, handler, None if result == {} else result)
+
+
+def _as_method(handler: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
+    """A method handler (called with the context's keys as keyword arguments) that calls
+    ``handler(context)``; async when ``handler`` is, as the method server decides by that."""
+    if inspect.iscoroutinefunction(handler):
+
+        async def serve_async(**context: Any) -> Any:
+            return await handler(context)
+
+        return serve_async
+
+    def serve(**context: Any) -> Any:
+        return handler(context)
+
+    return serve

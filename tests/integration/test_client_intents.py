@@ -1,0 +1,138 @@
+"""Intents between two real Python clients on a standalone hub: listen, find, raise, errors."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from test_client_support import Clients, wait_for
+
+import jupyter_interop as ji
+
+INSTRUMENT = {"type": "fdc3.instrument", "id": {"ticker": "AAPL"}}
+
+
+def wait_handlers(io: ji.Interop, intent: str, count: int) -> None:
+    """Discovery is eventually consistent: wait until ``io`` sees ``count`` handlers."""
+
+    def seen() -> int:
+        return sum(len(i.handlers) for i in io.intents.find(intent))
+
+    wait_for(lambda: seen() == count, what=f"{count} handlers of {intent}")
+
+
+def test_listen_find_raise_and_unsubscribe(clients: Clients) -> None:
+    chart, raiser = clients("chart-app"), clients("raiser-app")
+    received: list[Any] = []
+
+    def view_chart(context: dict[str, Any]) -> dict[str, Any]:
+        received.append(context)
+        return {"type": "fdc3.chart", "shown": context["id"]["ticker"]}
+
+    listener = chart.intents.add_listener(
+        "ViewChart",
+        view_chart,
+        context_types=["fdc3.instrument"],
+        display_name="Chart",
+        icon="chart.png",
+        description="Shows a chart",
+    )
+    wait_handlers(raiser, "ViewChart", 1)
+    (intent,) = raiser.intents.find("ViewChart")
+    (handler,) = intent.handlers
+    assert (intent.name, intent.display_name) == ("ViewChart", "Chart")
+    assert (handler.application, handler.peer_id) == ("chart-app", chart.peer_id)
+    assert (handler.context_types, handler.icon, handler.description) == (
+        ("fdc3.instrument",),
+        "chart.png",
+        "Shows a chart",
+    )
+    assert "ViewChart" in [i.name for i in raiser.intents.all()]
+    assert raiser.intents.find("ViewChart", "fdc3.contact") == []
+    # the wire form is the io.Connect one: a method with flags.intent
+    (method,) = raiser.methods.methods("Tick42.FDC3.Intents.ViewChart")
+    assert method.flags["intent"] == {
+        "contextTypes": ["fdc3.instrument"],
+        "displayName": "Chart",
+        "icon": "chart.png",
+        "description": "Shows a chart",
+    }
+
+    resolution = raiser.intents.raise_intent("ViewChart", INSTRUMENT)
+    assert resolution.intent == "ViewChart"
+    assert resolution.handler.peer_id == chart.peer_id
+    assert resolution.result == {"type": "fdc3.chart", "shown": "AAPL"}
+    assert received == [INSTRUMENT]
+
+    with pytest.raises(ji.NoAppsFound):
+        raiser.intents.raise_intent("ViewChart", {"type": "fdc3.contact"})
+    with pytest.raises(ji.TargetAppUnavailable):
+        raiser.intents.raise_intent("ViewChart", INSTRUMENT, {"application": "other"})
+    with pytest.raises(ji.NoAppsFound, match="can be started"):
+        raiser.intents.raise_intent("ViewChart", INSTRUMENT, "startNew")
+    with pytest.raises(ji.MalformedContext):
+        raiser.intents.raise_intent("ViewChart", {"id": {}})
+
+    with pytest.raises(ji.ArgumentError, match="already listens"):
+        chart.intents.add_listener("ViewChart", view_chart)
+    listener.unsubscribe()
+    wait_handlers(raiser, "ViewChart", 0)
+    with pytest.raises(ji.NoAppsFound):
+        raiser.intents.raise_intent("ViewChart", INSTRUMENT)
+    chart.intents.add_listener("ViewChart", view_chart).unsubscribe()  # free again
+
+
+def test_several_handlers_targets_resolvers_and_failures(clients: Clients) -> None:
+    a, b, raiser = clients("handler-a"), clients("handler-b"), clients("raiser-b")
+    a.intents.add_listener("Greet", lambda context: f"a greets {context.get('name')}")
+
+    async def greet_b(context: dict[str, Any]) -> None:
+        await asyncio.sleep(0)  # an async handler that returns nothing
+
+    b.intents.add_listener("Greet", greet_b)
+    a.intents.add_listener("Fail", lambda context: 1 / 0)
+    wait_handlers(raiser, "Greet", 2)
+    wait_handlers(raiser, "Fail", 1)
+
+    with pytest.raises(ji.ResolverUnavailable):
+        raiser.intents.raise_intent("Greet", {"type": "person", "name": "x"})
+    by_app = raiser.intents.raise_intent(
+        "Greet", {"type": "p", "name": "x"}, {"application": "handler-a"}
+    )
+    assert (by_app.handler.application, by_app.result) == ("handler-a", "a greets x")
+    by_peer = raiser.intents.raise_intent("Greet", None, b.peer_id)
+    assert (by_peer.handler.application, by_peer.result) == ("handler-b", None)
+    with pytest.raises(ji.TargetInstanceUnavailable):
+        raiser.intents.raise_intent("Greet", None, {"instance": "nobody"})
+
+    picked = raiser.intents.raise_intent(
+        "Greet", None, resolver=lambda intent, handlers, context: handlers[-1]
+    )
+    assert picked.handler.peer_id == raiser.intents.find("Greet")[0].handlers[-1].peer_id
+    with pytest.raises(ji.UserCancelledResolution):
+        raiser.intents.raise_intent("Greet", None, resolver=lambda *_: None)
+    raiser.intents.resolver = "first"
+    assert raiser.intents.raise_intent("Greet").handler.application in ("handler-a", "handler-b")
+
+    with pytest.raises(ji.IntentHandlerRejected) as info:
+        raiser.intents.raise_intent("Fail", {"type": "x"})
+    assert info.value.fdc3_error == "IntentHandlerRejected"
+    assert isinstance(info.value.cause, ji.InvocationError)
+    assert info.value.cause.remote_type == "ZeroDivisionError"
+
+
+def test_async_twins(clients: Clients) -> None:
+    handler, raiser = clients("async-handler"), clients("async-raiser")
+
+    async def scenario() -> None:
+        await handler.intents.aadd_listener("Echo", lambda context: context)
+        for _ in range(200):  # discovery is eventually consistent
+            if await raiser.intents.afind("Echo"):
+                break
+            await asyncio.sleep(0.05)
+        assert [i.name for i in await raiser.intents.aall() if i.name == "Echo"] == ["Echo"]
+        resolution = await raiser.intents.araise_intent("Echo", {"type": "t", "v": 1})
+        assert resolution.result == {"type": "t", "v": 1}
+
+    asyncio.run(scenario())
