@@ -1,12 +1,23 @@
-"""Intents between two real Python clients on a standalone hub: listen, find, raise, errors."""
+"""Intents on a standalone hub: between two real Python clients (listen, find, raise, errors),
+and with the real ``@interopio/core`` and ``@glue42/core`` in Node, both directions.
+
+The JS side is ``tests/compat/intents_peer.js``. The core packages have no intents API (it is
+part of io.Connect Desktop/Browser and Glue42 Desktop/Web), so that app registers and invokes
+``Tick42.FDC3.Intents.<intent>`` methods with ``flags.intent`` directly, as those APIs do on the
+wire. A missing Node or missing packages fail the test with the install hint.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_client_support import Clients, wait_for
+from nodekit import COMPAT, NodeLinePeer
+from test_client_support import Clients, StandaloneHub, wait_for
 
 import jupyter_interop as ji
 
@@ -136,3 +147,88 @@ def test_async_twins(clients: Clients) -> None:
         assert resolution.result == {"type": "t", "v": 1}
 
     asyncio.run(scenario())
+
+
+# ---------------------------------------------------------------------- with the JS clients
+
+FLAVORS = {"interopio": "@interopio/core", "glue42": "@glue42/core"}
+
+
+class IntentsPeer(NodeLinePeer):
+    """``tests/compat/intents_peer.js``: a JS app of one flavour on the hub."""
+
+    def __init__(self, hub: StandaloneHub, flavor: str) -> None:
+        self.application = f"js-intents-{flavor}"
+        config = {"flavor": flavor, "url": hub.url, "token": hub.token}
+        config["application"] = self.application
+        env = {**os.environ, "PEER_CONFIG": json.dumps(config), "COMPAT_DIR": str(COMPAT)}
+        super().__init__(COMPAT / "intents_peer.js", env, FLAVORS[flavor])
+
+
+@pytest.fixture(scope="module")
+def js_apps(hub: StandaloneHub) -> Iterator[dict[str, IntentsPeer]]:
+    peers: dict[str, IntentsPeer] = {}
+    try:
+        for flavor in FLAVORS:
+            peers[flavor] = IntentsPeer(hub, flavor)
+        yield peers
+    finally:
+        for peer in peers.values():
+            peer.close()
+
+
+def test_python_finds_and_raises_javascript_handlers(
+    clients: Clients, js_apps: dict[str, IntentsPeer]
+) -> None:
+    io = clients("py-intents-raiser")
+    spec = {"contextTypes": ["fdc3.instrument"], "displayName": "Chart", "icon": "c.png"}
+    for peer in js_apps.values():
+        peer.call("listen", intent="ShowChart", **spec)
+    wait_handlers(io, "ShowChart", len(js_apps))
+    (intent,) = io.intents.find("ShowChart", "fdc3.instrument")
+    assert intent.display_name == "Chart"
+    assert sorted(h.application or "" for h in intent.handlers) == sorted(
+        p.application for p in js_apps.values()
+    )
+    for handler in intent.handlers:
+        assert (handler.context_types, handler.icon) == (("fdc3.instrument",), "c.png")
+    assert io.intents.find("ShowChart", "fdc3.contact") == []
+
+    for peer in js_apps.values():
+        target = {"application": peer.application}
+        resolution = io.intents.raise_intent("ShowChart", INSTRUMENT, target)
+        assert resolution.handler.peer_id == peer.ready["peerId"]
+        assert resolution.result == {"type": "fdc3.chart", "ticker": "AAPL", "by": peer.application}
+        seen = peer.event(lambda e: e["event"] == "intent" and e["intent"] == "ShowChart")
+        assert (seen["context"], seen["caller"]) == (INSTRUMENT, "py-intents-raiser")
+    with pytest.raises(ji.ResolverUnavailable):
+        io.intents.raise_intent("ShowChart", INSTRUMENT)
+    with pytest.raises(ji.NoAppsFound):
+        io.intents.raise_intent("ShowChart", {"type": "fdc3.contact"})
+
+
+@pytest.mark.parametrize("flavor", list(FLAVORS))
+def test_javascript_raises_to_a_python_listener(
+    clients: Clients, js_apps: dict[str, IntentsPeer], flavor: str
+) -> None:
+    io = clients(f"py-intents-{flavor}")
+    received: list[Any] = []
+
+    def on_intent(context: dict[str, Any]) -> dict[str, Any]:
+        received.append(context)
+        return {"type": "fdc3.nothing", "seen": context["id"]["ticker"]}
+
+    listener = io.intents.add_listener(
+        f"PyIntent{flavor}", on_intent, context_types=["fdc3.instrument"], display_name="Py"
+    )
+    peer = js_apps[flavor]
+    # the JS client sees the definition io.Connect's intents API reads
+    flags = peer.call("methodFlags", intent=f"PyIntent{flavor}")
+    assert flags == [{"intent": {"contextTypes": ["fdc3.instrument"], "displayName": "Py"}}]
+    reply = peer.call("raise", intent=f"PyIntent{flavor}", context=INSTRUMENT, peerId=io.peer_id)
+    assert reply == {
+        "returned": {"type": "fdc3.nothing", "seen": "AAPL"},
+        "executedBy": f"py-intents-{flavor}",
+    }
+    assert received == [INSTRUMENT]
+    listener.unsubscribe()

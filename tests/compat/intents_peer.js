@@ -1,0 +1,80 @@
+"use strict";
+// A Node app with a real @interopio/core or @glue42/core client (tests/compat/node_modules) taking
+// part in intents with Python, driven by tests/integration/test_client_intents.py over JSON lines
+// (commands on stdin `{"id", "cmd", "args"}`, replies and events on stdout as
+// `@@peer {"id"|"event", ...}`, the protocol of tests/integration/nodekit.py).
+//
+// The core packages have no intents API (it lives in io.Connect Desktop/Browser and Glue42
+// Desktop/Web), so this app does on the wire what their addIntentListener and raise do
+// (docs/INTENTS.md): a listener is the method "Tick42.FDC3.Intents.<intent>" registered with
+// flags.intent = {contextTypes, displayName, icon, description} and called with the context as
+// its arguments; a raise invokes that method on the chosen instance.
+// PEER_CONFIG (JSON) holds {flavor, url, token, application}.
+const path = require("path");
+const readline = require("readline");
+
+const config = JSON.parse(process.env.PEER_CONFIG);
+const modules = path.join(process.env.COMPAT_DIR, "node_modules");
+const factory = require(path.join(modules, config.flavor === "glue42" ? "@glue42/core" : "@interopio/core"));
+const PREFIX = "Tick42.FDC3.Intents.";
+const MARK = "@@peer ";
+
+const emit = (msg) => process.stdout.write(MARK + JSON.stringify(msg) + "\n");
+const errText = (e) => (e && typeof e.message === "string" ? e.message : typeof e === "string" ? e : JSON.stringify(e));
+
+async function main() {
+    const options = {
+        application: config.application,
+        gateway: { ws: config.url, reconnectAttempts: 1 },
+        // @interopio/core logs in with an access token, @glue42/core with user + password
+        auth: config.flavor === "interopio" ? { token: config.token } : { username: "compat", password: config.token },
+        logger: "error",
+    };
+    if (config.flavor === "interopio") options.insights = false;
+    const io = await factory(options);
+    const commands = {
+        // addIntentListener({intent, contextTypes, displayName, icon, description}, handler)
+        async listen({ intent, contextTypes, displayName, icon, description }) {
+            const flags = { intent: { contextTypes, displayName, icon, description } };
+            await io.interop.register({ name: PREFIX + intent, flags }, (context, caller) => {
+                emit({ event: "intent", intent, context, caller: caller.application });
+                return { type: "fdc3.chart", ticker: context.id?.ticker, by: config.application };
+            });
+            return true;
+        },
+        // raise({intent, context, target: {instance}}): invoke the listener's method
+        async raise({ intent, context, peerId }) {
+            const target = peerId ? { peerId } : "best";
+            const result = await io.interop.invoke(PREFIX + intent, context, target, { waitTimeoutMs: 10000 });
+            return { returned: result.returned, executedBy: result.executed_by?.application };
+        },
+        // the flags of the intent's method, once discovery has seen it (it is eventually consistent)
+        async methodFlags({ intent }) {
+            for (let waited = 0; waited < 10000; waited += 50) {
+                const found = io.interop.methods().filter((m) => m.name === PREFIX + intent);
+                if (found.length) return found.map((m) => m.flags);
+                await new Promise((resolve) => setTimeout(resolve, 50));
+            }
+            throw new Error(`no method ${PREFIX + intent} appeared`);
+        },
+    };
+    const rl = readline.createInterface({ input: process.stdin });
+    rl.on("line", async (line) => {
+        const { id, cmd, args } = JSON.parse(line);
+        try {
+            emit({ id, ok: true, result: (await commands[cmd](args || {})) ?? null });
+        } catch (e) {
+            emit({ id, ok: false, error: errText(e) });
+        }
+    });
+    rl.on("close", async () => {
+        await io.done().catch(() => undefined);
+        process.exit(0);
+    });
+    emit({ event: "ready", peerId: io.interop.instance.peerId });
+}
+
+main().catch((e) => {
+    process.stderr.write(`intents peer failed: ${errText(e)}\n`);
+    process.exit(1);
+});
