@@ -278,7 +278,7 @@ class Connection:
             "extensions": {EXTENSIONS_KEY: self.requested_extensions},
         }
         try:
-            return await self.request(hello, timeout, "hello", internal=True, raw=True)
+            return await self.request(hello, timeout, HELLO_TYPE, internal=True, raw=True)
         except RemoteError as error:
             if error.reason_uri == Reason.AUTH_FAILURE:
                 what = _CREDENTIALS[hello["authentication"]["method"]]
@@ -341,7 +341,7 @@ class Connection:
             reply = await self.request(
                 {"domain": GLOBAL_DOMAIN, "type": CREATE_TOKEN_TYPE},
                 timeout,
-                "create-token",
+                CREATE_TOKEN_TYPE,
                 internal=True,
             )
         except InteropError as error:

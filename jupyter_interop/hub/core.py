@@ -22,8 +22,10 @@ from traitlets.config import LoggingConfigurable
 from ..protocol import ProtocolError, Reason, messages
 from ..protocol.wire import (
     AGM_DOMAIN,
+    BINARY_EXTENSION,
     BUS_DOMAIN,
     CHANNEL_CHANGED_TYPE,
+    CHANNELS_EXTENSION,
     CONTEXT_DOMAIN,
     CREATE_TOKEN_TYPE,
     DOMAINS,
@@ -35,6 +37,7 @@ from ..protocol.wire import (
     METRICS_DOMAIN,
     MOVE_TO_CHANNEL_TYPE,
     PING_TYPE,
+    SHM_EXTENSION,
     SHM_PROOF_TYPE,
     SUPPORTED_EXTENSIONS,
     TOKEN_TYPE,
@@ -326,7 +329,11 @@ class InteropHub(LoggingConfigurable):
             extensions = {k: True for k in SUPPORTED_EXTENSIONS if ext_request.get(k)}
         # shared memory is offered now and on once the peer proved it sees it (server/shm.py)
         offer = None
-        if extensions.pop("shm", None) and extensions.get("binary") and self.shared_memory:
+        if (
+            extensions.pop(SHM_EXTENSION, None)
+            and extensions.get(BINARY_EXTENSION)
+            and self.shared_memory
+        ):
             offer = self.shared_memory.offer(peer_id)
         peer = Peer(peer_id=peer_id, conn=conn, identity=resolved, extensions=extensions)
         conn.attrs["extensions"] = extensions  # the transport's framing and notices follow it
@@ -343,11 +350,11 @@ class InteropHub(LoggingConfigurable):
             "options": {"info": {"hub": "jupyter_interop", "hub_id": self.hub_id}},
         }
         if extensions or offer:
-            accepted = {**extensions, "shm": offer} if offer else extensions
+            accepted = {**extensions, SHM_EXTENSION: offer} if offer else extensions
             welcome["extensions"] = {EXTENSIONS_KEY: accepted}
         out.append((conn, welcome))
         self.contexts.announce_all(peer, out)
-        if extensions.get("channels"):
+        if extensions.get(CHANNELS_EXTENSION):
             self.channel_registry.announce_members_to(peer, out)
 
     def _hello_again(self, peer: Peer, msg: Message, out: Outgoing) -> None:
