@@ -65,7 +65,7 @@ log = logging.getLogger("jupyter_interop.client")
 
 class Interop(LoggingConfigurable):
     """A connection to the interop hub: ``methods``, ``streams``, ``contexts``, ``channels``,
-    ``bus``; ``instance`` is this peer's identity as the hub resolved it.
+    ``bus``, ``intents``; ``instance`` is this peer's identity as the hub resolved it.
 
     Every blocking call has an ``a``-prefixed async twin (``invoke``/``ainvoke``) usable with
     top-level ``await`` in a notebook or inside ``async def`` handlers.

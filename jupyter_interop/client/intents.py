@@ -10,9 +10,10 @@ Resolution, written as plain functions so that it is tested without sockets: the
 the intent, those whose context types admit the context's type, those the target selects, then
 the resolver when several remain. A resolver is ``"error"`` (the default: raise
 :class:`ResolverUnavailable`), ``"first"``, or a callable ``resolver(intent, handlers, context)
--> handler | None`` (sync or async; ``None`` means the user cancelled), the hook a notebook
-widget uses. Only running handlers exist yet: ``target="startNew"`` raises
-:class:`NoAppsFound`, since no app can be started.
+-> handler | None`` (``None`` means the user cancelled), the hook a notebook widget uses. It
+runs on the client's I/O loop: a resolver that waits for a person must be ``async``. Only
+running handlers exist yet: ``target="startNew"`` raises :class:`NoAppsFound`, since no app
+can be started.
 """
 
 from __future__ import annotations

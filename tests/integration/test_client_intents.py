@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -131,6 +132,35 @@ def test_several_handlers_targets_resolvers_and_failures(clients: Clients) -> No
     assert info.value.fdc3_error == "IntentHandlerRejected"
     assert isinstance(info.value.cause, ji.InvocationError)
     assert info.value.cause.remote_type == "ZeroDivisionError"
+
+
+def test_a_handler_that_leaves_or_does_not_answer_is_a_failed_delivery(clients: Clients) -> None:
+    handler, other, raiser = clients("leaving-handler"), clients("staying"), clients("raiser-c")
+    listener = handler.intents.add_listener("Leave", lambda context: "never")
+    other.intents.add_listener("Leave", lambda context: "stayed")
+    wait_handlers(raiser, "Leave", 2)
+
+    async def leave_then_pick(intent: str, handlers: list[ji.IntentHandler], context: Any) -> Any:
+        # the chosen handler goes away before the invocation: it finds nobody there
+        await listener.aunsubscribe()
+        while len((await raiser.intents.afind("Leave"))[0].handlers) > 1:
+            await asyncio.sleep(0.02)
+        return next(h for h in handlers if h.peer_id == handler.peer_id)
+
+    with pytest.raises(ji.IntentDeliveryFailed) as info:
+        raiser.intents.raise_intent("Leave", None, resolver=leave_then_pick)
+    assert isinstance(info.value.__cause__, ji.MethodNotFoundError)
+    assert raiser.intents.raise_intent("Leave").result == "stayed"
+
+    release = threading.Event()
+    handler.intents.add_listener("Stuck", lambda context: release.wait(30))
+    wait_handlers(raiser, "Stuck", 1)
+    try:
+        with pytest.raises(ji.IntentDeliveryFailed) as info:
+            raiser.intents.raise_intent("Stuck", None, timeout=0.2)  # it answers only on release
+        assert isinstance(info.value.__cause__, ji.InvocationTimeoutError)
+    finally:
+        release.set()
 
 
 def test_async_twins(clients: Clients) -> None:
