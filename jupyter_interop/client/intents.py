@@ -56,8 +56,10 @@ __all__ = [
     "Intents",
     "Resolver",
     "choose_handler",
+    "context_type_of",
     "fitting_handlers",
     "intents_from_methods",
+    "targeted_handlers",
 ]
 
 #: the method name of an intent's handler is this prefix + the intent's name (io.Connect's)
