@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..protocol.wire import INTENT_METHOD_PREFIX
 from .errors import (
     ArgumentError,
     IntentDeliveryFailed,
@@ -61,9 +62,6 @@ __all__ = [
     "intents_from_methods",
     "targeted_handlers",
 ]
-
-#: the method name of an intent's handler is this prefix + the intent's name (io.Connect's)
-INTENT_METHOD_PREFIX = "Tick42.FDC3.Intents."
 
 ResolverFunction = Callable[
     [str, "list[IntentHandler]", "dict[str, Any] | None"],

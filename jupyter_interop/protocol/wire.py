@@ -50,6 +50,7 @@ __all__ = [
     "GLOBAL_DOMAIN",
     "GOING_AWAY_CLOSE",
     "HELLO_TYPE",
+    "INTENT_METHOD_PREFIX",
     "INVOKE_TYPE",
     "JOIN_TYPE",
     "LEAVE_TYPE",
@@ -245,3 +246,7 @@ CONTEXT_DESTROYED_TYPE: Final = "context-destroyed"
 POLICY_VIOLATION_CLOSE: Final = 1008
 #: WebSocket close code when the hub shuts down: 1001, "going away"
 GOING_AWAY_CLOSE: Final = 1001
+
+# ------------------------------------------------------------------------ intents
+#: an intent listener is the interop method ``<prefix><intent>`` (io.Connect, Glue42)
+INTENT_METHOD_PREFIX: Final = "Tick42.FDC3.Intents."
