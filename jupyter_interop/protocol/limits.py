@@ -87,12 +87,16 @@ def _without_strings(text: bytes) -> bytes:
 
 def frame_too_deep(frame: bytes | bytearray | memoryview | str, limit: int = MAX_NESTING) -> bool:
     """Does this JSON frame nest deeper than ``limit`` levels?"""
+    # no more opening brackets than the limit: not too deep (cheaper than measuring); a run
+    # of stream items holds more objects than that, so "[" is not counted then
     if isinstance(frame, str):
-        if frame.count("{") + frame.count("[") <= limit:
+        objects = frame.count("{")
+        if objects <= limit and objects + frame.count("[") <= limit:
             return False
         return _nesting_over(frame.encode(), limit)
     raw = frame if isinstance(frame, bytes) else bytes(frame)
-    if raw.count(b"{") + raw.count(b"[") <= limit:
+    objects = raw.count(b"{")
+    if objects <= limit and objects + raw.count(b"[") <= limit:
         return False
     return _nesting_over(raw, limit)
 
