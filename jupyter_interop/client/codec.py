@@ -36,11 +36,10 @@ from typing import Any
 
 import orjson
 
+from ..protocol.chunks import CHUNK_SIZE, ChunkedFrame
 from ..protocol.frames import (
-    CHUNK_SIZE,
     DATE_PREFIX,
     TAG,
-    ChunkedFrame,
     dataframe_placeholder,
     date_string,
     frame_parts,

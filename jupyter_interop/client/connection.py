@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._version import __version__
+from ..protocol.chunks import ChunkedFrame
 from ..protocol.errors import Reason
-from ..protocol.frames import ChunkedFrame
 
 # batch frames and runs the client sends close at the client's caps (limits.py: why)
 from ..protocol.framing import take_frame

@@ -34,22 +34,7 @@ indexes instead of its inline data: ``{"__ji__": "bytes", "buffers": [0]}``,
 ``{"__ji__": "dataframe", "format": "arrow", "buffers": [2]}`` (an Apache Arrow IPC stream
 written with pandas metadata, so the index and dtypes come back).
 
-Chunks. A binary frame longer than :data:`CHUNK_SIZE` (8 MiB, well below the hub's 64 MiB
-WebSocket frame limit) travels as a sequence of chunk frames, each a WebSocket binary message::
-
-    offset 0   b"JIC1"                       magic
-           4   uint32 LE  message id         the sender's counter; chunks of one message share it
-           8   uint32 LE  flags              bit 0: last chunk
-          12   uint64 LE  total length T     of the whole binary frame
-          20   uint64 LE  offset             of this chunk's bytes in the whole frame
-          28   the bytes
-
-A sender writes a message's chunks in order (offsets 0, n, 2n, ...); the receiver appends them
-to one buffer and handles the reassembled frame as if it had arrived whole
-(:class:`ChunkAssembler`). The buffer grows with the bytes that arrive, never from T: T is
-only checked against the receiver's cap on one message when the first chunk arrives, and the
-bytes held for all messages still arriving count against one budget per process
-(:class:`ReassemblyBudget`, the hub's ``max_reassembly_bytes``).
+Binary frames longer than 8 MiB travel as chunk frames: ``protocol/chunks.py``.
 
 Shared memory. Between the hub and a peer on its host that negotiated ``shm``, a placeholder may
 carry ``"shm": {"name": ..., "size": ...}`` instead of ``buffers``: the value is in a file of
@@ -70,33 +55,23 @@ import orjson
 
 __all__ = [
     "ALIGNMENT",
-    "CHUNK_HEADER",
-    "CHUNK_MAGIC",
-    "CHUNK_SIZE",
     "DATE_PREFIX",
-    "DEFAULT_MAX_ATTACHMENT_BYTES",
     "MAGIC",
     "TAG",
     "Attachment",
-    "ChunkAssembler",
-    "ChunkTooLarge",
-    "ChunkedFrame",
     "FrameError",
-    "ReassemblyBudget",
     "attach",
-    "chunk_count",
-    "chunk_views",
     "dataframe_json_form",
     "dataframe_placeholder",
     "date_string",
     "encode_binary",
     "frame_parts",
     "is_binary_frame",
-    "is_chunk",
     "json_default",
     "ndarray_json_form",
     "ndarray_placeholder",
     "pack_frame",
+    "peek_header",
     "revive_dataframe",
     "revive_ndarray",
     "unpack_frame",
@@ -634,107 +609,6 @@ def encode_binary(message: Any, shared: bool = False) -> bytes:
     return pack_frame(header, buffers) if buffers or referenced else header
 
 
-# ---------------------------------------------------------------------- chunks
-
-CHUNK_MAGIC = b"JIC1"
-#: binary frames longer than this travel as chunk frames of at most this many bytes of payload
-CHUNK_SIZE = 8 * 1024 * 1024
-#: default cap on one reassembled message (the hub's is ``max_attachment_bytes``)
-DEFAULT_MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024 * 1024
-#: the header of a chunk frame (magic, message id, flags, total length, offset)
-CHUNK_HEADER = struct.Struct("<4sIIQQ")
-_CHUNK = CHUNK_HEADER
-CHUNK_HEADER_SIZE = _CHUNK.size
-_LAST = 1
-
-
-def is_chunk(frame: bytes | bytearray | memoryview) -> bool:
-    return bytes(frame[:4]) == CHUNK_MAGIC
-
-
-def chunk_count(total: int, chunk_size: int = CHUNK_SIZE) -> int:
-    return max(1, -(-total // chunk_size))
-
-
-def chunk_views(
-    parts: list[Any], total: int, message_id: int, chunk_size: int = CHUNK_SIZE
-) -> Iterator[tuple[bytes, list[memoryview]]]:
-    """Cut a frame given as pieces (:func:`frame_parts`, or ``[frame]``) into chunks: for each,
-    its chunk header and the views of the frame's bytes it carries (nothing is copied, so a
-    transport can write the header and the views one after the other)."""
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be positive")
-    message_id &= 0xFFFFFFFF
-    views = [memoryview(p).cast("B") for p in parts]
-    index = 0
-    within = 0
-    offset = 0
-    while True:
-        size = min(chunk_size, total - offset)
-        pieces: list[memoryview] = []
-        need = size
-        while need:
-            view = views[index]
-            take = min(need, view.nbytes - within)
-            if take:
-                pieces.append(view[within : within + take])
-            within += take
-            need -= take
-            if within == view.nbytes:
-                index += 1
-                within = 0
-        last = offset + size >= total
-        yield _CHUNK.pack(CHUNK_MAGIC, message_id, _LAST if last else 0, total, offset), pieces
-        offset += size
-        if last:
-            return
-
-
-def chunk_frames(
-    parts: list[Any], total: int, message_id: int, chunk_size: int = CHUNK_SIZE
-) -> Iterator[bytes]:
-    """The chunk frames of a frame, each as one ``bytes`` (one chunk in memory at a time)."""
-    for head, pieces in chunk_views(parts, total, message_id, chunk_size):
-        yield b"".join([head, *pieces])
-
-
-class ChunkedFrame(bytes):
-    """A binary frame too long for one WebSocket frame, kept as its pieces (the attachments'
-    own buffers, not copied): iterating gives its chunk frames one at a time, so the sender
-    holds one chunk more than the value it sends, never a second copy of the whole.
-
-    It is a ``bytes`` object whose content is the chunk magic, so code that queues frames and
-    tells binary from JSON by their first byte handles it unchanged; a writer sends
-    ``iter(frame)`` instead of the frame.
-    """
-
-    parts: list[Any]
-    total: int
-    message_id: int
-
-    def __new__(cls, parts: list[Any], total: int, message_id: int) -> ChunkedFrame:
-        self = super().__new__(cls, CHUNK_MAGIC)
-        self.parts = parts
-        self.total = total
-        self.message_id = message_id
-        return self
-
-    def __iter__(self) -> Iterator[bytes]:  # type: ignore[override]
-        return chunk_frames(self.parts, self.total, self.message_id)
-
-
-class ChunkTooLarge(FrameError):
-    """A chunked message announced more bytes than the receiver accepts.
-
-    ``header`` is the message's JSON header when the first chunk holds all of it (so the
-    refusal can answer the request), else None.
-    """
-
-    def __init__(self, text: str, header: dict[str, Any] | None) -> None:
-        super().__init__(text)
-        self.header = header
-
-
 def peek_header(frame: bytes | bytearray | memoryview) -> dict[str, Any] | None:
     """The JSON header of a binary frame from its first bytes, if they hold all of it."""
     view = memoryview(frame)
@@ -749,129 +623,3 @@ def peek_header(frame: bytes | bytearray | memoryview) -> dict[str, Any] | None:
     except (struct.error, orjson.JSONDecodeError):
         return None
     return header if isinstance(header, dict) else None
-
-
-class ReassemblyBudget:
-    """Bytes held for chunked messages still arriving, across every connection that shares
-    it (the hub has one for all its peers): a chunk that would go over ``limit`` is refused,
-    with its message, and what that message held is given back at once."""
-
-    __slots__ = ("held", "limit")
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError("A reassembly budget must be positive")
-        self.limit = limit
-        #: bytes received and not yet handed over as whole frames
-        self.held = 0
-
-    def take(self, count: int) -> bool:
-        """Reserve ``count`` more bytes; False (nothing reserved) when over the limit."""
-        if self.held + count > self.limit:
-            return False
-        self.held += count
-        return True
-
-    def give_back(self, count: int) -> None:
-        self.held -= count
-
-
-class ChunkAssembler:
-    """Reassembles the chunk frames received on one connection into whole binary frames.
-
-    :meth:`feed` takes each chunk frame and returns the whole frame (a ``bytearray``) with its
-    last chunk, else None. A message's buffer holds only what arrived of it (plus the
-    growth slack of a ``bytearray``, at most an eighth), charged to ``budget`` (shared by all
-    the connections of a hub; a budget of its own, ``max_bytes``, when none is given) until
-    the whole frame is handed over. :class:`ChunkTooLarge` refuses a message on its first
-    chunk when it announces more than ``max_bytes`` (with what the connection has announced
-    already), or on any chunk that would take the budget over its limit; the message's later
-    chunks are skipped. A malformed chunk raises :class:`FrameError` and drops that message.
-    Partial messages live only here: :meth:`clear` (the connection closed) forgets them all.
-    """
-
-    __slots__ = ("_partial", "budget", "max_bytes")
-
-    def __init__(
-        self, max_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES, budget: ReassemblyBudget | None = None
-    ) -> None:
-        self.max_bytes = max_bytes
-        self.budget = budget if budget is not None else ReassemblyBudget(max_bytes)
-        #: message id -> [buffer (None: refused, skipping), bytes received, total]
-        self._partial: dict[int, list[Any]] = {}
-
-    @property
-    def pending_bytes(self) -> int:
-        """Bytes held for messages still missing chunks (what arrived of them)."""
-        return sum(e[1] for e in self._partial.values() if e[0] is not None)
-
-    @property
-    def announced_bytes(self) -> int:
-        """Bytes the messages still missing chunks announced (counted against ``max_bytes``)."""
-        return sum(e[2] for e in self._partial.values() if e[0] is not None)
-
-    def __len__(self) -> int:
-        return len(self._partial)
-
-    def clear(self) -> None:
-        self.budget.give_back(self.pending_bytes)
-        self._partial.clear()
-
-    def feed(self, frame: bytes | bytearray | memoryview) -> bytearray | None:
-        view = memoryview(frame).cast("B")
-        if view.nbytes < _CHUNK.size:
-            raise FrameError("Chunk frame too short")
-        magic, message_id, flags, total, offset = _CHUNK.unpack_from(view, 0)
-        if magic != CHUNK_MAGIC:
-            raise FrameError("Not a jupyter_interop chunk frame (bad magic)")
-        payload = view[_CHUNK.size :]
-        size = payload.nbytes
-        last = bool(flags & _LAST)
-        entry = self._partial.get(message_id)
-        if entry is None:
-            if offset != 0:
-                raise FrameError(f"Chunk at offset {offset} of a message that did not start")
-            if total > self.max_bytes - self.announced_bytes:
-                self._skip_rest(message_id, size, total, last)
-                raise ChunkTooLarge(
-                    f"A message of {total} bytes exceeds the {self.max_bytes} bytes accepted "
-                    "for one message with attachments",
-                    peek_header(payload),
-                )
-            entry = [bytearray(), 0, total]
-            self._partial[message_id] = entry
-        buffer, received, expected = entry
-        if offset != received or total != expected or received + size > total:
-            del self._partial[message_id]
-            if buffer is not None:
-                self.budget.give_back(received)
-            raise FrameError(
-                f"Chunk out of order (offset {offset}, expected {received} of {expected})"
-            )
-        if buffer is not None and not self.budget.take(size):
-            header = peek_header(buffer if received else payload)
-            self.budget.give_back(received)
-            del self._partial[message_id]
-            self._skip_rest(message_id, received + size, total, last)
-            raise ChunkTooLarge(
-                f"Refused at {received + size} of its {total} bytes: chunked messages still "
-                f"arriving may hold at most {self.budget.limit} bytes in all, and "
-                f"{self.budget.held} are held (send it again once others completed)",
-                header,
-            )
-        if buffer is not None:
-            buffer += payload
-        entry[1] = received = received + size
-        if not last:
-            return None
-        del self._partial[message_id]
-        if buffer is not None:
-            self.budget.give_back(received)
-        if received != total:
-            raise FrameError(f"Last chunk at {received} of {total} bytes")
-        return buffer
-
-    def _skip_rest(self, message_id: int, received: int, total: int, last: bool) -> None:
-        """Remember a refused message so that its later chunks are skipped silently."""
-        if not last:
-            self._partial[message_id] = [None, received, total]

@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
+from .chunks import CHUNK_MAGIC, ChunkAssembler, is_chunk
 from .codec import load_json
-from .frames import CHUNK_MAGIC, ChunkAssembler, is_chunk
 from .limits import (
     CLIENT_BATCH_MAX_BYTES,
     CLIENT_BATCH_MAX_MESSAGES,

@@ -82,7 +82,7 @@ def decode_frame(frame: bytes | bytearray, inbox: Claimer | None = None) -> Mess
     """A binary frame as a message whose placeholders are :class:`Attachment` objects.
 
     The attachments are views of ``frame`` (no copy): a frame reassembled from chunk frames
-    (see ``ChunkAssembler`` in ``protocol/frames.py``) is kept alive by them, once. References
+    (see ``ChunkAssembler`` in ``protocol/chunks.py``) is kept alive by them, once. References
     to shared-memory files are claimed by the sender's ``inbox`` (refused without one).
     """
     try:

@@ -21,11 +21,8 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..hub.connection import PeerConn
 from ..protocol import ProtocolError, Reason, decode
-from ..protocol.frames import (
-    ChunkTooLarge,
-    FrameError,
-    chunk_views,
-)
+from ..protocol.chunks import ChunkTooLarge, chunk_views
+from ..protocol.frames import FrameError
 from ..protocol.framing import ChunkAssembler, decode_batch, is_batch, is_chunk
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
 from ..protocol.wire import BATCH_EXTENSION

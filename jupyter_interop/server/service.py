@@ -21,7 +21,7 @@ from .._version import __version__
 from ..hub.connection import Outgoing
 from ..protocol import ProtocolError, Reason
 from ..protocol.addressed import Addressed, Announcement, Readership
-from ..protocol.frames import (
+from ..protocol.chunks import (
     CHUNK_HEADER_SIZE,
     CHUNK_SIZE,
     DEFAULT_MAX_ATTACHMENT_BYTES,

@@ -16,7 +16,7 @@ from typing import Any
 from traitlets import Bool, Enum, Float, HasTraits, Int, Unicode, default, validate
 
 from ..hub.store import ContextStore
-from ..protocol.frames import CHUNK_SIZE, DEFAULT_MAX_ATTACHMENT_BYTES
+from ..protocol.chunks import CHUNK_SIZE, DEFAULT_MAX_ATTACHMENT_BYTES
 from .announcements import PEERS_PER_ANNOUNCE_DELAY
 from .outbox import OutboxLimits
 from .shm import SharedMemoryArea

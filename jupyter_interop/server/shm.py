@@ -37,7 +37,7 @@ import time
 import weakref
 from typing import Any
 
-from ..protocol.frames import DEFAULT_MAX_ATTACHMENT_BYTES
+from ..protocol.chunks import DEFAULT_MAX_ATTACHMENT_BYTES
 from ..protocol.shm import (
     SharedAttachment,
     SharedMemoryError,

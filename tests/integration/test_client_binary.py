@@ -212,7 +212,12 @@ async def reply_to(ws: Any, request_id: str) -> dict[str, Any]:
 
 def test_the_hub_refuses_a_chunked_message_above_its_cap(hub: StandaloneHub) -> None:
     """The first chunk announces the size: over max_attachment_bytes, a GW3 error at once."""
-    from jupyter_interop.protocol.frames import _CHUNK, DEFAULT_MAX_ATTACHMENT_BYTES, frame_parts
+    from jupyter_interop.protocol.chunks import (
+        CHUNK_HEADER,
+        CHUNK_MAGIC,
+        DEFAULT_MAX_ATTACHMENT_BYTES,
+    )
+    from jupyter_interop.protocol.frames import frame_parts
 
     async def main() -> tuple[dict[str, Any], dict[str, Any]]:
         ws = await _binary_peer(hub)
@@ -221,7 +226,7 @@ def test_the_hub_refuses_a_chunked_message_above_its_cap(hub: StandaloneHub) -> 
             parts, _ = frame_parts(orjson.dumps(header), [b"x" * 100])
             first = b"".join(bytes(p) for p in parts)
             announced = DEFAULT_MAX_ATTACHMENT_BYTES + 1
-            await ws.send(_CHUNK.pack(b"JIC1", 1, 0, announced, 0) + first)
+            await ws.send(CHUNK_HEADER.pack(CHUNK_MAGIC, 1, 0, announced, 0) + first)
             refused = await reply_to(ws, "9")
             # the connection stays usable
             await ws.send(json.dumps({**header, "request_id": "10"}))
@@ -238,7 +243,8 @@ def test_the_hub_refuses_a_chunked_message_above_its_cap(hub: StandaloneHub) -> 
 
 def test_a_peer_dying_mid_message_is_forgotten(hub: StandaloneHub, clients: Clients) -> None:
     """Half a chunked message then a dropped socket: nothing is delivered, the hub goes on."""
-    from jupyter_interop.protocol.frames import chunk_frames, frame_parts
+    from jupyter_interop.protocol.chunks import chunk_frames
+    from jupyter_interop.protocol.frames import frame_parts
 
     events = Recorder()
     reader = clients("cut-reader")

@@ -26,15 +26,13 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from jupyter_interop.hub import InteropHub
-from jupyter_interop.protocol.frames import (
+from jupyter_interop.protocol.chunks import (
     CHUNK_HEADER,
     CHUNK_MAGIC,
     DEFAULT_MAX_ATTACHMENT_BYTES,
     chunk_frames,
-    frame_parts,
-    is_binary_frame,
-    unpack_frame,
 )
+from jupyter_interop.protocol.frames import frame_parts, is_binary_frame, unpack_frame
 from jupyter_interop.protocol.limits import MAX_NESTING
 from jupyter_interop.server.outbox import OutboxLimits
 from jupyter_interop.server.service import GatewayService

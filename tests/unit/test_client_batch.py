@@ -15,7 +15,7 @@ from clientkit import FakeClient, fake_session, make_connection
 from jupyter_interop.client.connection import Connection
 from jupyter_interop.client.dispatch import Dispatcher
 from jupyter_interop.client.transport import LockedTransport, TransportClosed
-from jupyter_interop.protocol.frames import ChunkedFrame
+from jupyter_interop.protocol.chunks import ChunkedFrame
 from jupyter_interop.protocol.framing import fold_items as _fold_items
 from jupyter_interop.protocol.framing import take_batch as _take_batch
 from jupyter_interop.protocol.limits import CLIENT_BATCH_MAX_BYTES as BATCH_MAX_BYTES

@@ -11,8 +11,8 @@ import pytest
 
 from jupyter_interop.client.core import ClientProtocol
 from jupyter_interop.client.errors import RemoteError
+from jupyter_interop.protocol.chunks import CHUNK_SIZE, ChunkedFrame
 from jupyter_interop.protocol.errors import Reason
-from jupyter_interop.protocol.frames import CHUNK_SIZE, ChunkedFrame
 from jupyter_interop.protocol.limits import MAX_NESTING
 
 WELCOME = {

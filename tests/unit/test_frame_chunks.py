@@ -11,7 +11,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from jupyter_interop.protocol.frames import (
+from jupyter_interop.protocol.chunks import (
     CHUNK_HEADER,
     CHUNK_HEADER_SIZE,
     CHUNK_MAGIC,
@@ -19,15 +19,12 @@ from jupyter_interop.protocol.frames import (
     ChunkAssembler,
     ChunkedFrame,
     ChunkTooLarge,
-    FrameError,
     ReassemblyBudget,
     chunk_frames,
     chunk_views,
-    frame_parts,
     is_chunk,
-    pack_frame,
-    unpack_frame,
 )
+from jupyter_interop.protocol.frames import FrameError, frame_parts, pack_frame, unpack_frame
 from jupyter_interop.server.attachments import decode_frame
 
 
