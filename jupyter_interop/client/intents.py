@@ -60,6 +60,7 @@ __all__ = [
     "context_type_of",
     "fitting_handlers",
     "intents_from_methods",
+    "set_default_resolver",
     "targeted_handlers",
 ]
 
@@ -69,6 +70,14 @@ ResolverFunction = Callable[
 ]
 #: how several fitting handlers become one: a policy name or a chooser
 Resolver = Literal["error", "first"] | ResolverFunction
+
+_default_resolver: list[Resolver] = ["error"]
+
+
+def set_default_resolver(resolver: Resolver) -> None:
+    """The resolver of every client whose ``io.intents.resolver`` was not set: ``"error"``
+    in scripts; the notebook layer makes it its widget when it loads (docs/INTENTS.md)."""
+    _default_resolver[0] = resolver
 
 
 @dataclass(frozen=True)
@@ -303,15 +312,25 @@ class IntentListener:
 class Intents:
     """``io.intents``: add listeners for intents, raise them, and find who handles them.
 
-    ``resolver`` (default ``"error"``) is how :meth:`raise_intent` chooses when several
-    handlers fit and the target does not choose; a raise can pass its own.
+    ``resolver`` (default ``"error"``; in a notebook, its widget) is how :meth:`raise_intent`
+    chooses when several handlers fit and the target does not choose; a raise can pass its own.
     """
 
     def __init__(self, session: ClientSession, methods: Methods) -> None:
         self._session = session
         self._methods = methods
         self._listeners: dict[str, IntentListener] = {}
-        self.resolver: Resolver = "error"
+        self._resolver: Resolver | None = None
+
+    @property
+    def resolver(self) -> Resolver:
+        """How several fitting handlers become one (see the module docstring); until set,
+        the default (:func:`set_default_resolver`)."""
+        return _default_resolver[0] if self._resolver is None else self._resolver
+
+    @resolver.setter
+    def resolver(self, resolver: Resolver) -> None:
+        self._resolver = resolver
 
     @property
     def session(self) -> ClientSession:

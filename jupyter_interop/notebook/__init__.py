@@ -34,15 +34,23 @@ __all__ = [
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register ``%interop`` / ``%%interop`` (``%load_ext jupyter_interop``)."""
+    """Register ``%interop`` / ``%%interop`` (``%load_ext jupyter_interop``); raised intents
+    that several handlers fit are resolved with a widget in this kernel."""
+    from ..client.intents import set_default_resolver
+    from ._intents import notebook_resolver
     from .magics import InteropMagics
 
     ipython.register_magics(InteropMagics(ipython))
+    set_default_resolver(notebook_resolver)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    """``%unload_ext``: stop the feeds the magics started (the client stays connected)."""
+    """``%unload_ext``: stop the feeds the magics started (the client stays connected);
+    intents are resolved by ``"error"`` again."""
+    from ..client.intents import set_default_resolver
     from ._session import session
+
+    set_default_resolver("error")
 
     state = session()
     for key in list(state.feeds):

@@ -27,17 +27,22 @@ _counter = itertools.count(1)
 
 
 def compile_cell_method(
-    name: str, source: str, namespace: Mapping[str, Any], transform: Callable[[str], str] | None
+    name: str,
+    source: str,
+    namespace: Mapping[str, Any],
+    transform: Callable[[str], str] | None,
+    kind: str = "method",
 ) -> Callable[..., Any]:
-    """A handler ``(**arguments) -> value`` running ``source`` against ``namespace``."""
+    """A handler ``(**arguments) -> value`` running ``source`` against ``namespace``
+    (``kind``: the cell magic's word, ``method`` or ``intent``, for messages)."""
     python = transform(source) if transform is not None else source
     if not python.strip():
-        raise UsageError(f"%%interop method {name}: the cell body is empty")
-    filename = f"<interop method {name} #{next(_counter)}>"
+        raise UsageError(f"%%interop {kind} {name}: the cell body is empty")
+    filename = f"<interop {kind} {name} #{next(_counter)}>"
     try:
         module = ast.parse(python, filename)
     except SyntaxError as exc:
-        raise UsageError(f"%%interop method {name}: {exc.msg} (line {exc.lineno})") from None
+        raise UsageError(f"%%interop {kind} {name}: {exc.msg} (line {exc.lineno})") from None
     body = module.body
     if body and isinstance(body[-1], ast.Expr):
         last = body[-1]
@@ -51,7 +56,7 @@ def compile_cell_method(
     try:
         code = compile(wrapper, filename, "exec")
     except SyntaxError as exc:  # 'return' outside function is fine here; others are not
-        raise UsageError(f"%%interop method {name}: {exc.msg} (line {exc.lineno})") from None
+        raise UsageError(f"%%interop {kind} {name}: {exc.msg} (line {exc.lineno})") from None
     # Tracebacks from the handler show the cell's lines.
     linecache.cache[filename] = (len(python), None, python.splitlines(True), filename)
     scratch: dict[str, Any] = {"__builtins__": builtins}
@@ -64,6 +69,6 @@ def compile_cell_method(
         return types.FunctionType(fn_code, scope, name)()
 
     handler.__name__ = name.replace(".", "_")
-    handler.__qualname__ = f"interop method {name}"
+    handler.__qualname__ = f"interop {kind} {name}"
     handler.__doc__ = source
     return handler

@@ -48,6 +48,8 @@ SUMMARY: dict[str, str] = {
     "publish": "publish key=value data to the current channel",
     "bus": "publish | subscribe | unsubscribe on the pub/sub bus",
     "viewer": "the Interop Viewer widget: peers, methods, streams, invoke",
+    "intents": "the intents offered, with their handlers",
+    "intent": "raise an intent, or %%interop intent NAME: handle it with the cell body",
 }
 
 
@@ -283,6 +285,44 @@ def _viewer() -> MagicArgumentParser:
     return _parser("viewer", "The Interop Viewer: peers, methods and streams, invoke, preview.")
 
 
+def _intents() -> MagicArgumentParser:
+    p = _parser("intents", "The intents running peers handle, one row per handler.")
+    p.add_argument("intent", nargs="?", help="only this intent")
+    _output(p, "the intents (Intent objects, with their handlers)")
+    return p
+
+
+def _intent() -> MagicArgumentParser:
+    p = _parser(
+        "intent",
+        "Raise an intent, or handle one with a cell.\n\n"
+        '  %interop intent raise ViewChart {"type": "fdc3.instrument", "id": {"ticker": "AAPL"}}\n'
+        "  %interop intent raise ViewChart type=fdc3.instrument id.ticker=AAPL --target App -o r\n"
+        "  %%interop intent ViewChart --context-types fdc3.instrument --display-name Chart\n"
+        '  print(context["id"])                 (the raised context is bound as `context`;\n'
+        '  {"type": "fdc3.chart"}                the last expression is the result)\n\n'
+        "When several handlers fit and no --target chooses, a widget under the cell lists\n"
+        "them: the result appears there (and in VAR) once one is clicked. Re-running a\n"
+        "%%interop intent cell replaces its handler.",
+        expansion=True,
+    )
+    p.add_argument(
+        "words",
+        nargs="+",
+        metavar="raise INTENT [CONTEXT] | INTENT",
+        help="'raise', the intent and its context (JSON or key=value); with a cell: the intent",
+    )
+    p.add_argument("--target", help="an application name, or a peer id / instance id")
+    p.add_argument("--timeout", type=float, help="seconds for the choice and the reply, each")
+    p.add_argument(
+        "--context-types", metavar="T1,T2", help="(cell) the context types it takes (default any)"
+    )
+    p.add_argument("--display-name", help="(cell) the name shown to people choosing a handler")
+    p.add_argument("--description", help="(cell) a description of the handler")
+    _output(p, "the handler's result (raise)")
+    return p
+
+
 PARSERS: dict[str, Callable[[], MagicArgumentParser]] = {
     "status": _status,
     "peers": _peers,
@@ -303,6 +343,8 @@ PARSERS: dict[str, Callable[[], MagicArgumentParser]] = {
     "publish": _publish,
     "bus": _bus,
     "viewer": _viewer,
+    "intents": _intents,
+    "intent": _intent,
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..protocol.colors import is_css_color
 
-__all__ = ["Badge", "KeyValues", "Message", "Table", "swatch"]
+__all__ = ["Badge", "KeyValues", "Message", "ResultView", "Table", "data_bundle", "swatch"]
 
 _STYLE = (
     "<style>.ji-table{border-collapse:collapse;font-size:12px;margin:2px 0}"
@@ -169,3 +169,37 @@ class Message:
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.text)
+
+
+class ResultView:
+    """One returned value (an invocation's, a raised intent's), rendered as data, and who
+    returned it."""
+
+    def __init__(self, value: Any, executed_by: str, result: Any) -> None:
+        self.value = value
+        self.executed_by = executed_by
+        self.result = result
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle = data_bundle(self.value)
+        note = f"executed by {self.executed_by}"
+        bundle["text/html"] = (
+            bundle.get("text/html", "") + f'<div class="ji-muted" style="font-size:11px;'
+            f'color:var(--jp-ui-font-color2,#777)">{html.escape(note)}</div>'
+        )
+        bundle["text/plain"] = f"{bundle['text/plain']}\n({note})"
+        return bundle
+
+
+def data_bundle(value: Any) -> dict[str, Any]:
+    """A value shown the way Jupyter would show it (DataFrames as tables), else as JSON."""
+    repr_html = getattr(value, "_repr_html_", None)
+    if callable(repr_html):
+        html_text = repr_html()
+        if html_text:
+            return {"text/plain": repr(value), "text/html": html_text}
+    try:
+        text = json.dumps(value, indent=2, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return {"text/plain": text, "text/html": f"<pre>{html.escape(text)}</pre>"}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..client.api import Interop
+    from ..client.intents import IntentListener
 
 __all__ = ["Feed", "NotebookSession", "session"]
 
@@ -45,6 +46,8 @@ class NotebookSession:
     feeds: dict[str, Feed] = field(default_factory=dict)
     #: shared name -> variable name
     shares: dict[str, str] = field(default_factory=dict)
+    #: intent -> the listener a ``%%interop intent`` cell added (a re-run cell replaces it)
+    intents: dict[str, IntentListener] = field(default_factory=dict)
 
     def client(self) -> Interop:
         """The notebook's client, connected on first use (and again after ``close``)."""

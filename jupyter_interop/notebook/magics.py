@@ -11,7 +11,7 @@ the plain value.
 
 from __future__ import annotations
 
-import json
+import html
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -20,8 +20,9 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from ._args import Token, nest, parse_json, parse_pairs, parse_payload, split_line, unquote
 from ._cellmethod import compile_cell_method
 from ._feeds import FeedCommands
+from ._intents import IntentCommands
 from ._parsers import PARSERS, overview
-from ._render import KeyValues, Message, Table
+from ._render import KeyValues, Message, ResultView, Table, data_bundle
 from ._session import NotebookSession, session
 from ._views import (
     channels_table,
@@ -48,7 +49,7 @@ def _client_error_types() -> tuple[type[BaseException], ...]:
 
 
 @magics_class
-class InteropMagics(FeedCommands, Magics):
+class InteropMagics(FeedCommands, IntentCommands, Magics):
     """The ``%interop`` magic (see the module docstring)."""
 
     def __init__(self, shell: Any, state: NotebookSession | None = None) -> None:
@@ -83,7 +84,9 @@ class InteropMagics(FeedCommands, Magics):
         tokens = split_line(line)
         if not tokens:
             if cell is not None:
-                raise UsageError("%%interop needs a sub-command: %%interop method NAME")
+                raise UsageError(
+                    "%%interop needs a sub-command: %%interop method NAME or %%interop intent NAME"
+                )
             return self._run("status", [], None)
         head = tokens[0].text
         if head in ("-h", "--help", "help"):
@@ -96,8 +99,11 @@ class InteropMagics(FeedCommands, Magics):
             raise UsageError(
                 f"unknown sub-command {head!r}: use one of {', '.join(PARSERS)} (%interop --help)"
             )
-        if cell is not None and head != "method":
-            raise UsageError(f"%%interop {head} takes no cell body; only %%interop method NAME")
+        if cell is not None and head not in ("method", "intent"):
+            raise UsageError(
+                f"%%interop {head} takes no cell body; only %%interop method NAME and "
+                "%%interop intent NAME"
+            )
         return self._run(head, tokens[1:], cell)
 
     def _run(self, sub: str, tokens: list[Token], cell: str | None) -> Any:
@@ -261,56 +267,17 @@ def _invocation_view(result: InvocationResult, many: bool) -> Any:
     from ._views import describe_instance
 
     if not many:
-        return _ResultView(result.returned, describe_instance(result.executed_by), result)
+        return ResultView(result.returned, describe_instance(result.executed_by), result)
     rows = [[describe_instance(e.executed_by), e.returned, ""] for e in result.all_return_values]
     rows += [[describe_instance(e.executed_by), "", e.message] for e in result.all_errors]
     return Table(["executed by", "returned", "error"], rows, title=f"{result.method}", data=result)
 
 
-class _ResultView:
-    """One invocation's result: the returned value, rendered as data, and who ran it."""
-
-    def __init__(self, value: Any, executed_by: str, result: Any) -> None:
-        self.value = value
-        self.executed_by = executed_by
-        self.result = result
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        bundle = _data_bundle(self.value)
-        note = f"executed by {self.executed_by}"
-        bundle["text/html"] = (
-            bundle.get("text/html", "") + f'<div class="ji-muted" style="font-size:11px;'
-            f'color:var(--jp-ui-font-color2,#777)">{_escape(note)}</div>'
-        )
-        bundle["text/plain"] = f"{bundle['text/plain']}\n({note})"
-        return bundle
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
-
-
-def _data_bundle(value: Any) -> dict[str, Any]:
-    """A value shown the way Jupyter would show it (DataFrames as tables), else as JSON."""
-    repr_html = getattr(value, "_repr_html_", None)
-    if callable(repr_html):
-        html_text = repr_html()
-        if html_text:
-            return {"text/plain": repr(value), "text/html": html_text}
-    try:
-        text = json.dumps(value, indent=2, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return {"text/plain": text, "text/html": f"<pre>{_escape(text)}</pre>"}
-
-
 def _data_view(name: str, data: Any) -> Any:
     class _View:
         def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-            bundle = _data_bundle(data)
-            bundle["text/html"] = f"<div><b>{_escape(name)}</b></div>" + bundle["text/html"]
+            bundle = data_bundle(data)
+            bundle["text/html"] = f"<div><b>{html.escape(name)}</b></div>" + bundle["text/html"]
             return bundle
 
     return _View()

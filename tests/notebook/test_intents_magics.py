@@ -1,0 +1,176 @@
+"""Intents in real kernels: ``%interop intents``, ``%interop intent raise``, ``%%interop
+intent`` cells, and the resolver widget clicked through the comm, two notebooks on one hub."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kernelkit import Kernel
+
+HANDLER_CELL = (
+    "%%interop intent {intent} --context-types fdc3.instrument --display-name {display}\n"
+    'print("handling", context["id"])\n'
+    '{{"type": "ack", "by": "{who}", "ticker": context["id"]["ticker"]}}'
+)
+PEERS = "[h.peer_id for h in ji.connect().intents.find({intent!r})[0].handlers] if "
+PEERS += "ji.connect().intents.find({intent!r}) else []"
+
+
+def handlers_seen(kernel: Kernel, intent: str, count: int) -> None:
+    kernel.wait_value(f"len(({PEERS.format(intent=intent)}))", count)
+
+
+def test_cell_handler_listing_and_raise_between_two_kernels(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    intent = unique("ViewChart")
+    reg = nb_b.run(HANDLER_CELL.format(intent=intent, display="Chart", who="B"))
+    assert f"Handling intent '{intent}' for fdc3.instrument" in reg.text
+    handlers_seen(nb_a, intent, 1)
+
+    listing = nb_a.run(f"%interop intents {intent} -o found")
+    assert intent in listing.text and "Chart" in listing.text and "fdc3.instrument" in listing.text
+    assert "text/html" in (listing.result or {})
+    peer_b = nb_b.value("ji.connect().peer_id")
+    assert nb_a.value("[h.peer_id for h in found[0].handlers]") == [peer_b]
+    assert intent in nb_a.run("%interop intents").text
+
+    ex = nb_a.run(
+        f'%interop intent raise {intent} {{"type": "fdc3.instrument", "id": {{"ticker": "AAPL"}}}}'
+        " -o r"
+    )
+    assert nb_a.value("r") == {"type": "ack", "by": "B", "ticker": "AAPL"}
+    assert peer_b in ex.text
+    # key=value context with a path, targeted by peer id and by application
+    raise_to = f"%interop intent raise {intent} type=fdc3.instrument"
+    nb_a.run(f"{raise_to} id.ticker=MSFT --target {peer_b} -o r2")
+    assert nb_a.value("r2['ticker']") == "MSFT"
+    app_b = nb_b.value("ji.connect().instance.application")
+    nb_a.run(f"{raise_to} id.ticker=IBM --target {app_b} -o r3")
+    assert nb_a.value("r3['ticker']") == "IBM"
+    # the handler's print went under the registering cell of notebook B
+    nb_b.wait_iopub(
+        lambda msgs: any(
+            m["msg_type"] == "stream"
+            and m["parent_header"].get("msg_id") == reg.msg_id
+            and "handling {'ticker': 'AAPL'}" in m["content"]["text"]
+            for m in msgs
+        )
+    )
+    # re-running the cell replaces the handler (no "already listens" error)
+    nb_b.run(HANDLER_CELL.format(intent=intent, display="Chart", who="B2"))
+    nb_a.wait_value(
+        f"ji.connect().intents.raise_intent({intent!r}, "
+        "{'type': 'fdc3.instrument', 'id': {'ticker': 'X'}}).result['by']",
+        "B2",
+    )
+    # a context type the handler does not take
+    message = nb_a.usage_error(f"%interop intent raise {intent} type=fdc3.contact")
+    assert "NoAppsFound" in message or "No running handler" in message
+
+
+def test_usage_errors(nb_a: Kernel, unique: Callable[[str], str]) -> None:
+    assert "%interop intent raise INTENT" in nb_a.usage_error("%interop intent Foo")
+    assert "one intent name" in nb_a.usage_error("%%interop intent A B\n1")
+    assert "cell body is empty" in nb_a.usage_error("%%interop intent Foo\n")
+    assert "CONTEXT must be a JSON object" in nb_a.usage_error("%interop intent raise Foo [1]")
+    assert "No running handler" in nb_a.usage_error(f"%interop intent raise {unique('None')}")
+    assert "--timeout" in nb_a.usage_error("%interop intent raise Foo --timeout 0")
+    assert "%%interop intent NAME" in nb_a.usage_error("%%interop peers\n1")
+    help_text = nb_a.run("%interop intent --help").stdout
+    assert "%%interop intent ViewChart" in help_text and "widget" in help_text
+    assert "intents " in nb_a.run("%interop --help").stdout
+
+
+def test_resolver_widget_chooses_between_two_kernels(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    intent = unique("Resolve")
+    nb_a.run(HANDLER_CELL.format(intent=intent, display="InA", who="A"))
+    nb_b.run(HANDLER_CELL.format(intent=intent, display="InB", who="B"))
+    handlers_seen(nb_a, intent, 2)
+    peer_b = nb_b.value("ji.connect().peer_id")
+    nb_a.run("from jupyter_interop.notebook._intents import pending_resolvers")
+
+    # a blocking raise in a cell cannot be answered by a widget: refused at once, with advice
+    error = nb_a.fails(
+        f"ji.connect().intents.raise_intent({intent!r}, "
+        "{'type': 'fdc3.instrument', 'id': {'ticker': 'A'}})"
+    )
+    assert error["ename"] == "ResolverUnavailable" and "araise_intent" in error["evalue"]
+
+    ex = nb_a.run(f"%interop intent raise {intent} type=fdc3.instrument id.ticker=WDG -o picked")
+    views = [d for d in ex.data if "application/vnd.jupyter.widget-view+json" in d]
+    assert views, ex.data
+    assert nb_a.value("len(pending_resolvers())") == 1
+    assert nb_a.value("pending_resolvers()[0]._dom_classes") == ["ji-intent-resolver"]
+    labels = nb_a.value("[b.description for b in pending_resolvers()[0].handler_buttons]")
+    assert len(labels) == 2 and sum(peer_b in label for label in labels) == 1
+    index = next(i for i, label in enumerate(labels) if peer_b in label)
+    nb_a.run(f"wdg = pending_resolvers()[0]; button = wdg.handler_buttons[{index}]")
+    nb_a.click(nb_a.value("button.model_id"))
+    nb_a.wait_value("globals().get('picked')", {"type": "ack", "by": "B", "ticker": "WDG"})
+    assert nb_a.value("len(pending_resolvers())") == 0
+    assert "handled by" in nb_a.value("wdg.status.value")
+    assert nb_a.value("[b.disabled for b in wdg.handler_buttons]") == [True, True]
+
+    # Cancel: UserCancelledResolution shows in the widget, nothing is stored
+    nb_a.run(f"%interop intent raise {intent} type=fdc3.instrument id.ticker=NO -o never")
+    nb_a.run("wdg2 = pending_resolvers()[0]")
+    nb_a.click(nb_a.value("wdg2.cancel_button.model_id"))
+    nb_a.wait_value("'UserCancelledResolution' in wdg2.status.value", True)
+    assert nb_a.value("'never' in globals()") is False
+
+    # a target chooses: no widget
+    nb_a.run(
+        f"%interop intent raise {intent} type=fdc3.instrument id.ticker=T --target {peer_b} -o t"
+    )
+    assert nb_a.value("(t['by'], len(pending_resolvers()))") == ["B", 0]
+
+
+def test_awaited_raise_is_answered_by_the_widget_while_the_cell_awaits(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    intent = unique("Awaited")
+    nb_a.run(HANDLER_CELL.format(intent=intent, display="InA", who="A"))
+    nb_b.run(HANDLER_CELL.format(intent=intent, display="InB", who="B"))
+    handlers_seen(nb_a, intent, 2)
+    peer_b = nb_b.value("ji.connect().peer_id")
+    since = len(nb_a.iopub)
+    msg_id = nb_a.kc.execute(
+        f"done = await ji.connect().intents.araise_intent({intent!r}, "
+        "{'type': 'fdc3.instrument', 'id': {'ticker': 'AW'}})"
+    )
+
+    def button_of_b(msgs: list[dict[str, Any]]) -> str | None:
+        for m in msgs[since:]:
+            state = m["content"].get("data", {}).get("state", {})
+            if (
+                m["msg_type"] == "comm_open"
+                and "ji-intent-handler" in state.get("_dom_classes", [])
+                and peer_b in state.get("description", "")
+            ):
+                return str(m["content"]["comm_id"])
+        return None
+
+    nb_a.wait_iopub(lambda msgs: button_of_b(msgs) is not None)
+    # the widget went under the awaiting cell
+    nb_a.wait_iopub(
+        lambda msgs: any(
+            m["msg_type"] == "display_data" and m["parent_header"].get("msg_id") == msg_id
+            for m in msgs
+        )
+    )
+    model_id = button_of_b(nb_a.iopub)
+    assert model_id is not None
+    nb_a.click(model_id)
+    nb_a.wait_iopub(
+        lambda msgs: any(
+            m["msg_type"] == "status"
+            and m["parent_header"].get("msg_id") == msg_id
+            and m["content"]["execution_state"] == "idle"
+            for m in msgs
+        )
+    )
+    assert nb_a.value("(done.result['by'], done.handler.peer_id)") == ["B", peer_b]
