@@ -4,9 +4,11 @@ intent`` cells, and the resolver widget clicked through the comm, two notebooks 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from kernelkit import Kernel
+
+from jupyter_interop.client.intents import Intents, set_default_resolver
 
 HANDLER_CELL = (
     "%%interop intent {intent} --context-types fdc3.instrument --display-name {display}\n"
@@ -122,6 +124,12 @@ def test_resolver_widget_chooses_between_two_kernels(
     nb_a.wait_value("'UserCancelledResolution' in wdg2.status.value", True)
     assert nb_a.value("'never' in globals()") is False
 
+    # no choice within the raise's timeout: ResolverTimeout, the buttons disabled
+    nb_a.run(f"%interop intent raise {intent} type=fdc3.instrument id.ticker=L --timeout 0.5")
+    nb_a.run("wdg3 = _  # the widget the magic returned")
+    nb_a.wait_value("'ResolverTimeout' in wdg3.status.value", True)
+    assert nb_a.value("(wdg3.cancel_button.disabled, len(pending_resolvers()))") == [True, 0]
+
     # a target chooses: no widget
     nb_a.run(
         f"%interop intent raise {intent} type=fdc3.instrument id.ticker=T --target {peer_b} -o t"
@@ -174,3 +182,22 @@ def test_awaited_raise_is_answered_by_the_widget_while_the_cell_awaits(
         )
     )
     assert nb_a.value("(done.result['by'], done.handler.peer_id)") == ["B", peer_b]
+
+
+def test_the_widget_is_the_default_resolver_in_a_kernel_only(nb_a: Kernel) -> None:
+    assert nb_a.value("ji.connect().intents.resolver.__name__") == "notebook_resolver"
+    # this test process has no notebook layer loaded: "error", until a client or the default
+    # says otherwise
+    intents = Intents(cast(Any, None), cast(Any, None))
+    assert intents.resolver == "error"
+
+    def pick_last(intent: str, handlers: list[Any], context: Any) -> Any:
+        return handlers[-1]
+
+    try:
+        set_default_resolver(pick_last)
+        assert intents.resolver is pick_last
+        intents.resolver = "first"
+        assert intents.resolver == "first"
+    finally:
+        set_default_resolver("error")
