@@ -97,9 +97,12 @@ class PendingChoice:
     #: called (on the kernel's main loop) when the raise stops waiting: picked, cancelled,
     #: timed out
     on_closed: list[Callable[[], None]] = field(default_factory=list)
+    #: the raise stopped waiting (a widget shown later than that is disabled at once)
+    finished: bool = False
 
     def closed(self) -> None:
-        for callback in self.on_closed:
+        self.finished = True
+        for callback in list(self.on_closed):
             call_on_main(callback)
 
 
@@ -235,6 +238,8 @@ def resolver_widget(pending: PendingChoice) -> Any:
         button.on_click(pick(handler))
     cancel.on_click(pick(None))
     pending.on_closed.append(lambda: finish("no choice was made in time"))
+    if pending.finished:  # the raise gave up before the kernel could show the widget
+        finish("no choice was made in time")
     return box
 
 
@@ -271,10 +276,13 @@ class IntentCommands:
                     f"one intent name, not {' '.join(words)!r}"
                 )
             return self._listen(words[0], cell, args)
+        if words[0] == "unsubscribe" and len(words) == 2:
+            return self._unsubscribe(words[1])
         if words[0] != "raise" or len(words) < 2:
             raise UsageError(
-                "%interop intent raise INTENT [CONTEXT] [--target APP|ID] [-o VAR], or "
-                "%%interop intent INTENT as the first line of a cell to handle it"
+                "%interop intent raise INTENT [CONTEXT] [--target APP|ID] [-o VAR], "
+                "%interop intent unsubscribe INTENT, or %%interop intent INTENT as the first "
+                "line of a cell to handle it"
             )
         return self._raise(words[1], words[2:], args)
 
@@ -304,6 +312,13 @@ class IntentCommands:
             "appears below."
         )
 
+    def _unsubscribe(self, intent: str) -> Message:
+        listener = self.state.intents.pop(intent, None)
+        if listener is None:
+            raise UsageError(f"no %%interop intent cell of this notebook handles {intent!r}")
+        listener.unsubscribe()
+        return Message(f"Stopped handling intent {intent!r}")
+
     # ------------------------------------------------------------------ raise
 
     def _raise(self, intent: str, words: list[str], args: argparse.Namespace) -> Any:
@@ -314,11 +329,10 @@ class IntentCommands:
             raise UsageError(f"-o {args.output}: not a valid variable name")
         io = self.io
         target: Any = None
-        if args.target:
-            known = {i.peer_id for i in io.methods.servers()} | {
-                i.instance for i in io.methods.servers() if i.instance
-            }
-            target = args.target if args.target in known else {"application": args.target}
+        if args.target:  # a peer id or instance id, else an application name
+            peers = io.methods.servers()
+            ids = {p.peer_id for p in peers} | {p.instance for p in peers if p.instance}
+            target = args.target if args.target in ids else {"application": args.target}
         asked: Future[PendingChoice] = Future()
 
         def present(pending: PendingChoice) -> None:

@@ -303,14 +303,16 @@ def _intent() -> MagicArgumentParser:
         '  {"type": "fdc3.chart"}                the last expression is the result)\n\n'
         "When several handlers fit and no --target chooses, a widget under the cell lists\n"
         "them: the result appears there (and in VAR) once one is clicked. Re-running a\n"
-        "%%interop intent cell replaces its handler.",
+        "%%interop intent cell replaces its handler; '%interop intent unsubscribe INTENT'\n"
+        "stops it.",
         expansion=True,
     )
     p.add_argument(
         "words",
         nargs="+",
-        metavar="raise INTENT [CONTEXT] | INTENT",
-        help="'raise', the intent and its context (JSON or key=value); with a cell: the intent",
+        metavar="raise INTENT [CONTEXT] | unsubscribe INTENT | INTENT",
+        help="'raise', the intent and its context (JSON or key=value); 'unsubscribe' and the "
+        "intent a cell handles; with a cell: the intent",
     )
     p.add_argument("--target", help="an application name, or a peer id / instance id")
     p.add_argument("--timeout", type=float, help="seconds for the choice and the reply, each")

@@ -70,6 +70,10 @@ def test_cell_handler_listing_and_raise_between_two_kernels(
     # a context type the handler does not take
     message = nb_a.usage_error(f"%interop intent raise {intent} type=fdc3.contact")
     assert "NoAppsFound" in message or "No running handler" in message
+    # the cell's handler stops
+    assert "Stopped handling" in nb_b.run(f"%interop intent unsubscribe {intent}").text
+    handlers_seen(nb_a, intent, 0)
+    assert "no %%interop intent cell" in nb_b.usage_error(f"%interop intent unsubscribe {intent}")
 
 
 def test_usage_errors(nb_a: Kernel, unique: Callable[[str], str]) -> None:
@@ -201,3 +205,31 @@ def test_the_widget_is_the_default_resolver_in_a_kernel_only(nb_a: Kernel) -> No
         assert intents.resolver == "first"
     finally:
         set_default_resolver("error")
+
+
+def test_the_widget_labels_handlers_and_is_disabled_if_shown_after_the_raise_gave_up() -> None:
+    from jupyter_interop.client import Instance
+    from jupyter_interop.client.intents import IntentHandler
+    from jupyter_interop.notebook._intents import (
+        PendingChoice,
+        pending_resolvers,
+        resolver_widget,
+    )
+
+    handlers = [
+        IntentHandler("X", Instance(peer_id="p1", application="Charts"), display_name="Chart"),
+        IntentHandler("X", Instance(peer_id="p2", application="Grid")),
+    ]
+    chosen: list[Any] = []
+    live = resolver_widget(PendingChoice("X", handlers, None, chosen.append))
+    labels = [b.description for b in live.handler_buttons]
+    assert "Chart" in labels[0] and "Charts (p1)" in labels[0] and "Grid (p2)" in labels[1]
+    live.handler_buttons[1].click()
+    assert chosen == [handlers[1]] and live not in pending_resolvers()
+    assert all(b.disabled for b in [*live.handler_buttons, live.cancel_button])
+
+    late = PendingChoice("X", handlers, None, chosen.append)
+    late.closed()  # timed out before the kernel could show the widget
+    shown = resolver_widget(late)
+    assert shown not in pending_resolvers() and shown.cancel_button.disabled
+    assert "no choice" in shown.status.value
