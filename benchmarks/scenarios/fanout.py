@@ -11,7 +11,11 @@ bytes of text), and compares like with like:
   ``batch=False``, the raw GW3 client, NATS with one message per item; Redis's publisher
   pipelines 100 PUBLISH commands, each a message of its own).
 
-Each subscriber checks that it got every item of the run, in order. 1 → 1 and 1 → 10 run one
+Each subscriber checks that it got every item of the run, in order, and every table reports
+what was lost. The hubs of this scenario run with slow-consumer limits like NATS's defaults
+(:data:`HUB_ARGS`): by default a hub drops the stream events queued for one subscriber above
+``outbox_soft_messages`` (1000, docs/RELIABILITY.md), where a nats-py subscription holds 512k
+messages / 64 MiB before it drops anything. 1 → 1 and 1 → 10 run one
 subscriber per process (the quick run: 1 → 10 in two processes of five); 1 → 100 (full run
 only) runs ten subscriber connections in each of ten processes, for every system alike.
 """
@@ -24,6 +28,7 @@ from typing import Any
 
 from jupyter_interop.protocol.limits import CLIENT_BATCH_MAX_MESSAGES
 
+from ..procs import Hub
 from ..report import Column, Row, ScenarioResult, Target
 from ..runner import Run, System, cpu_seconds, rotate
 from ..stats import ratio, summarize_runs
@@ -33,6 +38,17 @@ SIZE = 100
 #: ``publish-many`` frame
 PACK = CLIENT_BATCH_MAX_MESSAGES
 NATS_PACKED_SUBJECT = "bench.fan.packed"
+#: messages and bytes one subscriber may have waiting before NATS drops: nats-py's default
+#: pending limits of a subscription
+NATS_PENDING_MESSAGES = 512 * 1024
+NATS_PENDING_BYTES = 64 * 1024 * 1024
+#: the fan-out hubs queue as much per subscriber before dropping stream events (and are not
+#: stricter before disconnecting one), so that both systems give a slow subscriber the same room
+HUB_ARGS = (
+    f"--StandaloneHubApp.outbox_soft_messages={NATS_PENDING_MESSAGES}",
+    f"--StandaloneHubApp.outbox_soft_bytes={NATS_PENDING_BYTES}",
+    f"--StandaloneHubApp.outbox_hard_messages={NATS_PENDING_MESSAGES}",
+)
 
 COLUMNS = [
     Column("per_sub", "msg/s per subscriber"),
@@ -65,7 +81,7 @@ class Shape:
 async def start(r: Run, shape: Shape) -> list[System]:
     procs, k = shape.processes, shape.per_process
     systems = []
-    hub = r.hub()
+    hub = Hub(r.group, args=HUB_ARGS)
     pub = await r.worker("gw3-handler", url=hub.url, token=hub.token)
     sub_workers = await r.workers("gw3-sub", [{"url": hub.url, "token": hub.token, "k": k}] * procs)
     systems.append(
@@ -81,7 +97,7 @@ async def start(r: Run, shape: Shape) -> list[System]:
             ("hub-ji", True, f"batched (up to {PACK} items per frame)"),
             ("hub-ji-plain", False, "unbatched (batch=False: one frame per item)"),
         ):
-            ji_hub = r.hub()
+            ji_hub = Hub(r.group, args=HUB_ARGS)
             where = {"url": ji_hub.url_with_token, "token": ji_hub.token, "batch": batch}
             ji_pub = await r.worker("ji-publisher", **where)
             ji_subs = await r.workers("ji-sub", [{**where, "k": k}] * procs)
@@ -239,7 +255,11 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
         "received / (last arrival - publisher start), averaged over subscribers; total = all "
         "deliveries / (last arrival anywhere - publisher start). 'lost' and 'out of order': "
         "median over the repeats; the target looks at the worst repeat (0 is the "
-        "requirement).",
+        "requirement). Slow-consumer limits alike: the hubs run with "
+        f"`outbox_soft_messages={NATS_PENDING_MESSAGES}` and `outbox_soft_bytes=64 MiB` "
+        "(drop a subscriber's stream events above that), nats-py's default pending limits "
+        "of a subscription (512k messages / 64 MiB); a hub's default is 1000 messages "
+        "(docs/RELIABILITY.md). Any loss either system has is counted in 'lost'.",
         COLUMNS,
         tables[0][1],
     )
