@@ -162,8 +162,9 @@ class Connection:
         self._ready_hooks: list[Callable[[], None]] = []
         self._transport: Transport | None = None
         self._out: deque[bytes] = deque()
-        #: frames sent from other threads, not yet moved to ``_out`` (see send_threadsafe)
-        self._incoming: deque[bytes] = deque()
+        #: frames sent from other threads, and stream items as (stream id, data), not yet
+        #: moved to ``_out`` (see send_threadsafe, send_item_threadsafe)
+        self._incoming: deque[Any] = deque()
         self._drain_scheduled = False
         self._wake = asyncio.Event()
         #: a large message is being written chunk by chunk (see write_now)
@@ -406,6 +407,7 @@ class Connection:
         self.dropped_sends += len(self._out)
         self._out.clear()
         self.core.lost()
+        self._drain_scheduled = False  # the writer that would have reset it is gone
         while self._incoming:  # sent from other threads while the socket went away
             self._incoming.popleft()
             self.dropped_sends += 1
@@ -533,7 +535,11 @@ class Connection:
         message, which the hub routes once for all of them."""
         if self.closed:
             raise ClientClosedError("The interop client was closed")
-        self._post_incoming((stream_id, data))
+        # _post_incoming, inlined: this is the path of every pushed stream item
+        self._incoming.append((stream_id, data))
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            self._call_soon(self._drain_incoming)
 
     def _post_incoming(self, item: Any) -> None:
         self._incoming.append(item)
@@ -543,12 +549,14 @@ class Connection:
 
     def _drain_incoming(self) -> None:
         """On the loop, after sends from other threads: wake the writer, or drop (and count)
-        what they sent while disconnected."""
-        # reset first: a frame appended after this line schedules another call
-        self._drain_scheduled = False
-        if not self._incoming:
-            return
+        what they sent while disconnected.
+
+        A burst wakes the loop once: ``_drain_scheduled`` stays set while the writer works,
+        since it takes whatever piles up meanwhile, and the writer clears it only when it
+        finds nothing left to write (:meth:`_next_queue`)."""
         if not self.ready.is_set() or self.closed:
+            # reset first: a frame appended after this line schedules another call
+            self._drain_scheduled = False
             self._drop_incoming()
             return
         self._wake.set()
@@ -598,6 +606,11 @@ class Connection:
         while True:
             if out:
                 return out
+            if incoming and self.ready.is_set():
+                return incoming
+            # idle: the next send from another thread wakes the loop again (reset first,
+            # then look once more, so that a frame appended meanwhile is not left waiting)
+            self._drain_scheduled = False
             if incoming and self.ready.is_set():
                 return incoming
             self._wake.clear()
