@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -23,7 +24,7 @@ from .errors import ClientClosedError, InteropError
 if TYPE_CHECKING:
     from .session import ClientSession
 
-__all__ = ["blocking", "on_io_loop"]
+__all__ = ["blocking", "main_thread_waiting", "on_io_loop"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -130,6 +131,16 @@ def _cancel_started(started: list[asyncio.Task[Any]]) -> None:
         task.cancel()
 
 
+#: the blocking calls the main thread is waiting in, innermost last (see main_thread_waiting)
+_main_thread_waits: list[str] = []
+
+
+def main_thread_waiting() -> str | None:
+    """The blocking client call the main thread waits in (its name), if any: in a kernel that
+    thread runs the cells, so while it waits no widget click reaches the kernel."""
+    return _main_thread_waits[-1] if _main_thread_waits else None
+
+
 def blocking(
     afn: Callable[Concatenate[S, P], Coroutine[Any, Any, R]],
 ) -> Callable[Concatenate[S, P], R]:
@@ -148,6 +159,9 @@ def blocking(
                 f"aconnect()): use 'await ....{afn.__name__}(...)' there"
             )
         future = asyncio.run_coroutine_threadsafe(impl(self, *args, **kwargs), io.loop)
+        main = threading.current_thread() is threading.main_thread()
+        if main:
+            _main_thread_waits.append(name)
         try:
             return future.result()
         except concurrent.futures.CancelledError:
@@ -155,6 +169,9 @@ def blocking(
         except BaseException:
             future.cancel()  # KeyboardInterrupt in a cell: stop waiting for the reply
             raise
+        finally:
+            if main:
+                _main_thread_waits.pop()
 
     name = afn.__name__[1:] if afn.__name__.startswith("a") else afn.__name__
     wrapper.__name__ = name

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import sys
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -28,7 +27,7 @@ from IPython.core.error import UsageError
 
 from ..client.dispatch import OutputTarget, capture_output_target
 from ..client.errors import ResolverUnavailable
-from ..client.intents import Intents
+from ..client.twins import main_thread_waiting
 from ._args import parse_payload
 from ._cellmethod import compile_cell_method
 from ._kernel import call_on_main
@@ -137,16 +136,9 @@ def asking_resolver(present: Callable[[PendingChoice], None]) -> AskingResolver:
 def main_thread_blocked() -> bool:
     """Whether the kernel's main thread waits in a blocking client call (a sync
     ``raise_intent`` in a cell): then no widget click can reach the kernel."""
-    main = threading.main_thread()
-    if threading.current_thread() is main or main.ident is None:
-        return False
-    frame = sys._current_frames().get(main.ident)
-    waiting = Intents.raise_intent.__code__  # the code every blocking twin shares
-    while frame is not None:
-        if frame.f_code is waiting:
-            return True
-        frame = frame.f_back
-    return False
+    return threading.current_thread() is not threading.main_thread() and bool(
+        main_thread_waiting()
+    )
 
 
 async def notebook_resolver(
