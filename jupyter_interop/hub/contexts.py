@@ -209,9 +209,14 @@ class ContextDomain:
         queue.append(_Held(seq, peer.conn, reply, name))
 
     def _success(self, peer: Peer, request: Message, **extra: Any) -> Message:
-        reply: Outgoing = []
-        self.hub.success(reply, peer, request, **extra)
-        return reply[0][1]
+        """The ``success`` reply to ``request`` (built here, not through a list: every
+        update's ack is one)."""
+        reply = messages.success(
+            request.get("domain", GLOBAL_DOMAIN), request.get("request_id"), peer.peer_id
+        )
+        if extra:
+            reply.update(extra)
+        return reply
 
     def release_durable(self) -> Outgoing:
         """The held messages whose writes the store has committed (or failed for good), in

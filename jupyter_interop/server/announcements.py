@@ -71,12 +71,25 @@ class AnnouncementLog:
     of their own, so that a reader's run is list slices (copied in C).
     """
 
-    __slots__ = ("_changes", "_clock", "_framed", "_sizes", "base", "heads", "tails", "times")
+    __slots__ = (
+        "_changes",
+        "_clock",
+        "_framed",
+        "_sizes",
+        "base",
+        "end",
+        "heads",
+        "tails",
+        "times",
+    )
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         #: position of the first entry kept
         self.base = 0
+        #: the position after the last announcement (an attribute, not computed: every
+        #: push and every soft-limit check of a reader's outbox compares it)
+        self.end = 0
         #: each announcement's encoding before the recipient's ``peer_id``, and after it
         self.heads: list[bytes] = []
         self.tails: list[bytes] = []
@@ -89,11 +102,6 @@ class AnnouncementLog:
         #: positions where removal and other kinds alternate (the first one: a removal)
         self._changes: list[int] = []
 
-    @property
-    def end(self) -> int:
-        """The position after the last announcement."""
-        return self.base + len(self.heads)
-
     def append(self, template: Template) -> None:
         position = self.end
         removal = template.fields["type"] in REMOVAL_TYPES
@@ -104,6 +112,7 @@ class AnnouncementLog:
         self.tails.append(template.tail)
         self._sizes.append(self._sizes[-1] + template.size)
         self.times.append(self._clock())
+        self.end = position + 1
 
     def count_bytes(self, start: int, id_length: int) -> int:
         """Bytes of a reader's copies from ``start`` to the end (its ``peer_id`` included)."""

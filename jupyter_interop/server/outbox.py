@@ -256,6 +256,13 @@ class Outbox:
     @property
     def over_soft_limit(self) -> bool:
         limits = self.limits
+        # checked for every recipient of every dispatch: the queue's own counts first (the
+        # log's share only adds to them), the log's share only when there is one
+        if self._count >= limits.soft_messages or self._bytes >= limits.soft_bytes:
+            return True
+        start, log = self._reading_from, self._log
+        if start is None or log is None or start == log.end:
+            return False
         return len(self) >= limits.soft_messages or self.pending_bytes >= limits.soft_bytes
 
     @property
@@ -277,6 +284,8 @@ class Outbox:
     @property
     def has_output(self) -> bool:
         """True when :meth:`take` would return something (frames or a pending notice)."""
+        if self._count:  # the usual case, without computing the log's share (see __len__)
+            return True
         return len(self) > 0 or (self._unreported_drops > 0 and self._wants_notices())
 
     # ------------------------------------------------------------------ announcements
@@ -347,7 +356,8 @@ class Outbox:
         """
         if self.closed_reason is not None:
             return False
-        if self._reading_from is not None:
+        start, log = self._reading_from, self._log
+        if start is not None and log is not None and start != log.end:
             self._close_run()  # the announcements before this message, in their place
         limits = self.limits
         over_soft = self._count >= limits.soft_messages or self._bytes >= limits.soft_bytes
@@ -486,7 +496,9 @@ class Outbox:
         """
         if self.closed_reason is not None or self._held:
             return []
-        self._close_run()
+        start, log = self._reading_from, self._log
+        if start is not None and log is not None and start != log.end:
+            self._close_run()  # what the peer has not read of the log, in its place
         frames: list[bytes | Rendered] = []
         taken = 0
         entries = self._entries
@@ -536,8 +548,8 @@ class Outbox:
                     )
                 )
                 self._unreported_drops = 0
-        if frames and self._wants_batch():
-            return batch_with_runs(frames)
+        if frames and (len(frames) > 1 or type(frames[0]) is Rendered) and self._wants_batch():
+            return batch_with_runs(frames)  # (one plain frame stays as it is)
         return frames
 
     def release(self) -> None:

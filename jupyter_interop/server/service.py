@@ -14,7 +14,6 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
@@ -52,25 +51,21 @@ Message = dict[str, Any]
 _BATCH_SLICE = 256
 
 
-@dataclass(slots=True)
 class _Routed:
     """What one dispatch queued: the sockets with new output, those of them that got
     something other than an announcement (the request's sender, the callers of a server that
-    left), and whether announcements were among it (``adding``: not only removals)."""
+    left), and whether announcements were among it (``adding``: not only removals).
 
-    touched: dict[str, GatewaySocket] = field(default_factory=dict)
-    replied: dict[str, GatewaySocket] = field(default_factory=dict)
-    announcing: bool = False
-    adding: bool = False
+    One is made per dispatch, that is per message handled: a plain class with ``__slots__``
+    (no dataclass factories), filled inline by :meth:`GatewayService._queue`."""
 
-    def add(self, socket: GatewaySocket, mtype: Any) -> None:
-        conn_id = socket.conn.id
-        self.touched[conn_id] = socket
-        if mtype in ANNOUNCEMENT_TYPES:
-            self.announcing = True
-            self.adding = self.adding or mtype not in REMOVAL_TYPES
-        else:
-            self.replied[conn_id] = socket
+    __slots__ = ("adding", "announcing", "replied", "touched")
+
+    def __init__(self) -> None:
+        self.touched: dict[str, GatewaySocket] = {}
+        self.replied: dict[str, GatewaySocket] = {}
+        self.announcing = False
+        self.adding = False
 
 
 class GatewayService:
@@ -299,39 +294,66 @@ class GatewayService:
         if not out:
             return
         routed = self._queue(out)
-        touched = self._hold_for_announcements(routed)
+        touched = routed.touched
+        if routed.announcing or self._acks_waiting:  # else nothing is held (the usual case)
+            touched = self._hold_for_announcements(routed)
         self._schedule_writes(touched)
 
     def _queue(self, out: Outgoing) -> _Routed:
         """Push each message on its recipient's outbox; close the recipients that overflowed."""
+        # Run once per message handled: kept flat (no call per recipient but the outbox's)
         routed = _Routed()
+        touched = routed.touched
+        replied = routed.replied
         overflowed: list[GatewaySocket] = []
         # a message object shared by several recipients is encoded once (once per kind of
         # recipient when it carries binary attachments, see server/attachments.py)
         frames = FrameCache()
-        log = self.announcements
+        sockets = self.sockets
         for conn, message in out:
-            if isinstance(message, Announcement):
+            plain = type(message) is dict  # the bulk: not one of protocol/addressed.py's kinds
+            if not plain and isinstance(message, Announcement):
                 # for every reader, appended once (see Outbox.read); nobody reads: nothing
                 if self._readers:
-                    log.append(message.template)
+                    self.announcements.append(message.template)
                     routed.announcing = True
                     routed.adding = routed.adding or message.get("type") not in REMOVAL_TYPES
                 continue
-            socket = self.sockets.get(conn.id)
+            conn_id = conn.id
+            socket = sockets.get(conn_id)
             if socket is None or socket.finished:
                 continue
-            if isinstance(message, Readership):
+            if not plain and isinstance(message, Readership):
                 if not self._read(socket, message, routed):
                     overflowed.append(socket)
                 continue
-            queued = self._push(socket, message, frames)
-            if queued is None:
+            try:
+                if not plain and type(message) is Addressed:  # a copy, encoded already
+                    frame = message.frame
+                else:
+                    frame = frames.frame_for(message, wants_binary(conn.attrs.get("extensions")))
+                queued = socket.outbox.push(message, frame)
+            except Exception:
+                # the message cannot be written (a hub bug: what enters is checked, see
+                # protocol/limits.py): not the recipient's fault, so it is neither blamed nor
+                # closed; it misses this one message, counted and logged
+                self.undeliverable += 1
+                self.log.exception(
+                    "Interop: could not encode a %r message for %s: not sent",
+                    message.get("type"),
+                    conn,
+                )
                 continue
             if not queued:
                 overflowed.append(socket)
                 continue
-            routed.add(socket, message.get("type"))
+            touched[conn_id] = socket
+            mtype = message.get("type")
+            if mtype in ANNOUNCEMENT_TYPES:
+                routed.announcing = True
+                routed.adding = routed.adding or mtype not in REMOVAL_TYPES
+            else:
+                replied[conn_id] = socket
         for socket in overflowed:
             routed.touched.pop(socket.conn.id, None)
             socket.abort_slow_consumer()
@@ -354,28 +376,6 @@ class GatewayService:
             routed.touched[conn_id] = socket
             routed.announcing = routed.adding = True
         return True
-
-    def _push(self, socket: GatewaySocket, message: Message, frames: FrameCache) -> bool | None:
-        """Encode ``message`` for ``socket`` and queue it: False when the outbox overflowed,
-        None when it cannot be encoded (counted and logged, nobody closed)."""
-        conn = socket.conn
-        try:
-            if type(message) is Addressed:  # an announcement's copy, encoded already
-                frame = message.frame
-            else:
-                frame = frames.frame_for(message, wants_binary(conn.attrs.get("extensions")))
-            return socket.outbox.push(message, frame)
-        except Exception:
-            # the message cannot be written (a hub bug: what enters is checked, see
-            # protocol/limits.py): not the recipient's fault, so it is neither blamed nor
-            # closed; it misses this one message, counted and logged
-            self.undeliverable += 1
-            self.log.exception(
-                "Interop: could not encode a %r message for %s: not sent",
-                message.get("type"),
-                conn,
-            )
-            return None
 
     def _hold_for_announcements(self, routed: _Routed) -> dict[str, GatewaySocket]:
         """The sockets to write at the end of this loop iteration; those of a request that
