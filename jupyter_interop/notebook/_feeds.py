@@ -17,6 +17,7 @@ from IPython.core.error import UsageError
 
 from ..protocol.wire import CHANNEL_PREFIX
 from ._args import nest, parse_json, parse_pairs, parse_payload
+from ._commands import CommandMixin
 from ._kernel import call_on_main
 from ._render import Message
 from ._session import Feed
@@ -24,8 +25,6 @@ from ._session import Feed
 if TYPE_CHECKING:
     import argparse
 
-    from ..client import Interop
-    from ._session import NotebookSession
 
 __all__ = ["SHARE_PREFIX", "FeedCommands", "describe_value", "share_context"]
 
@@ -79,21 +78,8 @@ class _LiveBuffer:
             self._flush(items)
 
 
-class FeedCommands:
+class FeedCommands(CommandMixin):
     """Mixin of :class:`~.magics.InteropMagics` for the sub-commands named above."""
-
-    state: NotebookSession
-
-    @property
-    def io(self) -> Interop:  # provided by the magics class
-        raise NotImplementedError
-
-    @property
-    def ns(self) -> dict[str, Any]:  # provided by the magics class
-        raise NotImplementedError
-
-    def _store(self, var: str | None, value: Any) -> None:  # provided by the magics class
-        raise NotImplementedError
 
     @staticmethod
     def _check_var(var: str, option: str) -> str:

@@ -30,16 +30,15 @@ from ..client.errors import ResolverUnavailable
 from ..client.twins import main_thread_waiting
 from ._args import parse_payload
 from ._cellmethod import compile_cell_method
+from ._commands import CommandMixin
 from ._kernel import call_on_main
 from ._render import Message, ResultView, Table
-from ._session import NotebookSession
 from ._views import describe_instance
 from ._waiting import call_showing_wait
 
 if TYPE_CHECKING:
     import argparse
 
-    from ..client import Interop
     from ..client.intents import Intent, IntentHandler, IntentResolution
 
     #: a resolver that always waits (what :func:`asking_resolver` makes)
@@ -238,21 +237,8 @@ def resolver_widget(pending: PendingChoice) -> Any:
 # ---------------------------------------------------------------------- the magics
 
 
-class IntentCommands:
+class IntentCommands(CommandMixin):
     """Mixin of :class:`~.magics.InteropMagics`: ``intents`` and ``intent``."""
-
-    state: NotebookSession
-
-    @property
-    def io(self) -> Interop:  # provided by the magics class
-        raise NotImplementedError
-
-    @property
-    def ns(self) -> dict[str, Any]:  # provided by the magics class
-        raise NotImplementedError
-
-    def _store(self, var: str | None, value: Any) -> None:  # provided by the magics class
-        raise NotImplementedError
 
     def _cmd_intents(self, args: argparse.Namespace, cell: str | None) -> Table:
         table = intents_table(self.io.intents.find(args.intent), args.intent)
