@@ -11,16 +11,13 @@
 // its arguments; a raise invokes that method on the chosen instance.
 // PEER_CONFIG (JSON) holds {flavor, url, token, application}.
 const path = require("path");
-const readline = require("readline");
+const { emit, serve, run } = require("./lib/linepeer");
 
 const config = JSON.parse(process.env.PEER_CONFIG);
 const modules = path.join(process.env.COMPAT_DIR, "node_modules");
 const factory = require(path.join(modules, config.flavor === "glue42" ? "@glue42/core" : "@interopio/core"));
 const PREFIX = "Tick42.FDC3.Intents.";
-const MARK = "@@peer ";
 
-const emit = (msg) => process.stdout.write(MARK + JSON.stringify(msg) + "\n");
-const errText = (e) => (e && typeof e.message === "string" ? e.message : typeof e === "string" ? e : JSON.stringify(e));
 
 async function main() {
     const options = {
@@ -58,23 +55,7 @@ async function main() {
             throw new Error(`no method ${PREFIX + intent} appeared`);
         },
     };
-    const rl = readline.createInterface({ input: process.stdin });
-    rl.on("line", async (line) => {
-        const { id, cmd, args } = JSON.parse(line);
-        try {
-            emit({ id, ok: true, result: (await commands[cmd](args || {})) ?? null });
-        } catch (e) {
-            emit({ id, ok: false, error: errText(e) });
-        }
-    });
-    rl.on("close", async () => {
-        await io.done().catch(() => undefined);
-        process.exit(0);
-    });
-    emit({ event: "ready", peerId: io.interop.instance.peerId });
+    serve(io, commands);
 }
 
-main().catch((e) => {
-    process.stderr.write(`intents peer failed: ${errText(e)}\n`);
-    process.exit(1);
-});
+run(main, "intents peer");
