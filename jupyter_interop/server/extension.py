@@ -29,7 +29,7 @@ from .exitguard import RuntimeFileGuard
 from .handlers import InteropGatewayHandler, InteropViewHandler
 from .identity import KernelIdentity
 from .runtime import GATEWAY_PATH, EnvironmentExport, RuntimeFile, http_to_ws
-from .service import GOING_AWAY_CLOSE_CODE, GatewayService
+from .service import GOING_AWAY_CLOSE_CODE
 from .settings import GatewaySettings
 from .views import VIEW_PATTERN
 
@@ -64,17 +64,7 @@ class InteropExtension(GatewaySettings, ExtensionApp):
             store=self.store,
             shared_memory=self.open_shared_memory(),
         )
-        self.service = GatewayService(
-            self.hub,
-            limits=self.outbox_limits(),
-            max_message_size=self.max_message_size,
-            max_attachment_bytes=self.max_attachment_bytes,
-            max_reassembly_bytes=self.max_reassembly_bytes,
-            announce_delay=self.announce_delay,
-            announce_delay_max=self.announce_delay_max,
-            resolver=self._resolve_kernel,
-            log=self.log,
-        )
+        self.service = self.gateway_service(self.hub, self.log, resolver=self._resolve_kernel)
         self._acks: DurableAcks | None = None
         if self.store is not None:
             assert self.serverapp is not None  # its io_loop exists before extensions load

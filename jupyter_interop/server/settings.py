@@ -9,9 +9,10 @@ its traitlets parent, so that configuration reaches it unchanged.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traitlets import Bool, Enum, Float, HasTraits, Int, Unicode, default, validate
 
@@ -19,7 +20,11 @@ from ..hub.store import ContextStore
 from ..protocol.chunks import CHUNK_SIZE, DEFAULT_MAX_ATTACHMENT_BYTES
 from .announcements import PEERS_PER_ANNOUNCE_DELAY
 from .outbox import OutboxLimits
+from .service import GatewayService
 from .shm import SharedMemoryArea
+
+if TYPE_CHECKING:
+    from ..hub.core import InteropHub
 
 __all__ = [
     "DEFAULT_MAX_ATTACHMENT_BYTES",
@@ -255,6 +260,23 @@ class GatewaySettings(HasTraits):
         if value < 1024:
             raise ValueError("max_attachment_bytes must be at least 1024 bytes")
         return value
+
+    def gateway_service(
+        self, hub: InteropHub, log: logging.Logger, **extra: Any
+    ) -> GatewayService:
+        """The hub's gateway service with these settings (``extra``: what only one transport
+        has, e.g. the server extension's kernel resolver)."""
+        return GatewayService(
+            hub,
+            limits=self.outbox_limits(),
+            max_message_size=self.max_message_size,
+            max_attachment_bytes=self.max_attachment_bytes,
+            max_reassembly_bytes=self.max_reassembly_bytes,
+            announce_delay=self.announce_delay,
+            announce_delay_max=self.announce_delay_max,
+            log=log,
+            **extra,
+        )
 
     def outbox_limits(self) -> OutboxLimits:
         """The outbox limits as the transport-neutral value object (validated there)."""

@@ -205,16 +205,7 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
         if hub.shared_memory is not None:
             cleanup.callback(hub.shared_memory.close)
         cleanup.callback(hub.shutdown)
-        service = GatewayService(
-            hub,
-            limits=self.outbox_limits(),
-            max_message_size=self.max_message_size,
-            max_attachment_bytes=self.max_attachment_bytes,
-            max_reassembly_bytes=self.max_reassembly_bytes,
-            announce_delay=self.announce_delay,
-            announce_delay_max=self.announce_delay_max,
-            log=self.log,
-        )
+        service = self.gateway_service(hub, self.log)
         if store is not None:
             acks = DurableAcks(store, hub, service, loop.call_soon_threadsafe)
             acks.attach()
