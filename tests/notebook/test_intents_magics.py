@@ -23,6 +23,14 @@ def handlers_seen(kernel: Kernel, intent: str, count: int) -> None:
     kernel.wait_value(f"len(({PEERS.format(intent=intent)}))", count)
 
 
+def handlers_in_both(nb_a: Kernel, nb_b: Kernel, intent: str) -> str:
+    """A cell handler of ``intent`` in each kernel, both seen from A; B's peer id."""
+    nb_a.run(HANDLER_CELL.format(intent=intent, display="InA", who="A"))
+    nb_b.run(HANDLER_CELL.format(intent=intent, display="InB", who="B"))
+    handlers_seen(nb_a, intent, 2)
+    return str(nb_b.value("ji.connect().peer_id"))
+
+
 def test_cell_handler_listing_and_raise_between_two_kernels(
     nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
 ) -> None:
@@ -93,10 +101,7 @@ def test_resolver_widget_chooses_between_two_kernels(
     nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
 ) -> None:
     intent = unique("Resolve")
-    nb_a.run(HANDLER_CELL.format(intent=intent, display="InA", who="A"))
-    nb_b.run(HANDLER_CELL.format(intent=intent, display="InB", who="B"))
-    handlers_seen(nb_a, intent, 2)
-    peer_b = nb_b.value("ji.connect().peer_id")
+    peer_b = handlers_in_both(nb_a, nb_b, intent)
     nb_a.run("from jupyter_interop.notebook._intents import pending_resolvers")
 
     # a blocking raise in a cell cannot be answered by a widget: refused at once, with advice
@@ -145,10 +150,7 @@ def test_awaited_raise_is_answered_by_the_widget_while_the_cell_awaits(
     nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
 ) -> None:
     intent = unique("Awaited")
-    nb_a.run(HANDLER_CELL.format(intent=intent, display="InA", who="A"))
-    nb_b.run(HANDLER_CELL.format(intent=intent, display="InB", who="B"))
-    handlers_seen(nb_a, intent, 2)
-    peer_b = nb_b.value("ji.connect().peer_id")
+    peer_b = handlers_in_both(nb_a, nb_b, intent)
     since = len(nb_a.iopub)
     msg_id = nb_a.kc.execute(
         f"done = await ji.connect().intents.araise_intent({intent!r}, "
