@@ -15,8 +15,8 @@ HANDLER_CELL = (
     'print("handling", context["id"])\n'
     '{{"type": "ack", "by": "{who}", "ticker": context["id"]["ticker"]}}'
 )
-PEERS = "[h.peer_id for h in ji.connect().intents.find({intent!r})[0].handlers] if "
-PEERS += "ji.connect().intents.find({intent!r}) else []"
+# one find() per evaluation: two calls could straddle a handler's departure
+PEERS = "[h.peer_id for i in ji.connect().intents.find({intent!r}) for h in i.handlers]"
 
 
 def handlers_seen(kernel: Kernel, intent: str, count: int) -> None:
