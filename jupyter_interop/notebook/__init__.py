@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._kernel import routes_output
+from ._kernel import call_on_main, routes_output
 from .binding import Binding, bind, flush_writes
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "InteropViewer",
     "StreamView",
     "bind",
+    "call_on_main",
     "flush_writes",
     "load_ipython_extension",
     "routes_output",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ EXAMPLES = (
     "03-share-analysis.ipynb",
     "03-share-dashboard.ipynb",
     "04-node-app.ipynb",
+    "05-intents-chart.ipynb",
+    "05-intents-raiser.ipynb",
 )
 TIMEOUT = 120
 
@@ -39,8 +41,23 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         yield running
 
 
-def _execute(path: Path, env: dict[str, str], keep_alive: threading.Event | None = None) -> Any:
-    """Run every cell of ``path``; with ``keep_alive``, hold the kernel until it is set."""
+#: called with the client and a cell's index before that cell runs (to act as a user would)
+BeforeCell = Callable[[NotebookClient, int], None]
+
+
+def _execute(
+    path: Path,
+    env: dict[str, str],
+    keep_alive: threading.Event | None = None,
+    *,
+    before_cell: BeforeCell | None = None,
+    then: Sequence[str] = (),
+) -> Any:
+    """Run every cell of ``path``; with ``keep_alive``, hold the kernel until it is set, then
+    run the extra cells ``then`` (appended to the returned notebook, not to the file).
+
+    The kernel gets ``JPY_SESSION_NAME`` as Jupyter sets it, so its peer is named after the
+    notebook."""
     nb = nbformat.read(str(path), as_version=4)
     client = NotebookClient(
         nb,
@@ -48,30 +65,43 @@ def _execute(path: Path, env: dict[str, str], keep_alive: threading.Event | None
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
-    with client.setup_kernel(env=env, cwd=str(NOTEBOOKS)):
+    with client.setup_kernel(env={**env, "JPY_SESSION_NAME": str(path)}, cwd=str(NOTEBOOKS)):
         for index, cell in enumerate(nb.cells):
+            if before_cell is not None:
+                before_cell(client, index)
             client.execute_cell(cell, index)
         if keep_alive is not None:
             keep_alive.wait(TIMEOUT)
+        for source in then:
+            nb.cells.append(nbformat.v4.new_code_cell(source))
+            client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
     return nb
 
 
-def run_pair(first: str, second: str, env: dict[str, str]) -> tuple[Any, Any]:
-    """Run two notebooks at the same time; ``first`` stays up until ``second`` is done."""
+def run_pair(
+    first: str,
+    second: str,
+    env: dict[str, str],
+    *,
+    before_cell: BeforeCell | None = None,
+    first_then: Sequence[str] = (),
+) -> tuple[Any, Any]:
+    """Run two notebooks at the same time; ``first`` stays up until ``second`` is done, then
+    runs the cells ``first_then``; ``before_cell`` acts on ``second`` as it runs."""
     done = threading.Event()
     results: dict[str, Any] = {}
 
-    def target(name: str, keep: threading.Event | None) -> None:
+    def target(name: str, keep: threading.Event | None, **options: Any) -> None:
         try:
-            results[name] = _execute(NOTEBOOKS / name, env, keep)
+            results[name] = _execute(NOTEBOOKS / name, env, keep, **options)
         except BaseException as exc:  # reported below, with the notebook's name
             results[name] = exc
             done.set()
 
-    t1 = threading.Thread(target=target, args=(first, done))
+    t1 = threading.Thread(target=target, args=(first, done), kwargs={"then": first_then})
     t1.start()
     try:
-        target(second, None)
+        target(second, None, before_cell=before_cell)
     finally:
         done.set()
         t1.join(TIMEOUT)
@@ -131,6 +161,63 @@ def test_share_analysis_and_dashboard(server: LabServer) -> None:
     summary = cell_text(dashboard, 'sales_summary["orders"].sum()')
     assert "EMEA" in summary and "APAC" in summary
     assert "(dtype('float32'), (3, 3))" in cell_text(dashboard, "weights.dtype")
+
+
+def click_resolver_button(label: str, before: str) -> BeforeCell:
+    """Click the resolver widget's button whose label holds ``label`` (as JupyterLab
+    sends a click: a custom ``click`` event on the button's comm) before the first cell whose
+    source contains ``before`` runs."""
+
+    def act(client: NotebookClient, index: int) -> None:
+        if before not in client.nb.cells[index].source:
+            return
+        buttons = [
+            model_id
+            for model_id, state in client.widget_state.items()
+            if "ji-intent-handler" in state.get("_dom_classes", ())
+            and label in str(state.get("description", ""))
+        ]
+        assert len(buttons) == 1, f"resolver buttons labelled {label!r}: {buttons}"
+        content = {
+            "comm_id": buttons[0],
+            "data": {"method": "custom", "content": {"event": "click"}},
+        }
+        client.kc.shell_channel.send(client.kc.session.msg("comm_msg", content))
+
+    return act
+
+
+def test_intents_chart_and_raiser(server: LabServer) -> None:
+    chart, raiser = run_pair(
+        "05-intents-chart.ipynb",
+        "05-intents-raiser.ipynb",
+        server.interop_env(),
+        before_cell=click_resolver_button("05-intents-chart", '"picked" in globals()'),
+        first_then=["print(chart.title)"],
+    )
+    declared = chart.metadata["interop"]["intents"]
+    assert declared == [
+        {"name": "ViewChart", "contextTypes": ["fdc3.instrument"], "displayName": "Chart"}
+    ]
+    handling = cell_text(chart, "%%interop intent ViewChart")
+    assert "Handling intent 'ViewChart' for fdc3.instrument" in handling
+    listing = cell_text(raiser, "%interop intents")
+    assert "ViewChart" in listing and "05-intents-chart" in listing
+    assert "fdc3.instrument" in listing
+    raised = cell_text(raiser, "id.ticker=AAPL -o answer")
+    assert '"ticker": "AAPL"' in raised and "executed by 05-intents-chart" in raised
+    assert float(cell_text(raiser, 'answer["last"]')) > 0
+    assert "answered: {'type': 'fdc3.chart', 'ticker': 'MSFT'" in cell_text(raiser, "araise_intent")
+    # two handlers fit: the raise returned the resolver widget, the click chose the chart
+    handlers = cell_text(raiser, "%interop intents ViewChart")
+    assert "05-intents-chart" in handlers and "05-intents-raiser" in handlers
+    resolver = next(c for c in raiser.cells if "id.ticker=NVDA" in c.source)
+    views = [o for o in resolver.outputs if "application/vnd.jupyter.widget-view+json" in o.data]
+    assert views, resolver.outputs
+    assert "'type': 'fdc3.chart', 'ticker': 'NVDA'" in cell_text(raiser, '"picked" in globals()')
+    assert "Stopped handling" in cell_text(raiser, "%interop intent unsubscribe")
+    # the chart notebook drew the last instrument it was asked for
+    assert cell_text(chart, "print(chart.title)").strip() == "NVDA: last 60 closes"
 
 
 @pytest.mark.node
