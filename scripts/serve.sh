@@ -8,7 +8,7 @@
 # installed the way users get it, a regular install with the `data` extra, so the server
 # extension and the prebuilt lab extension are enabled by the files the install places, and
 # every example runs with Run All. Node is needed only to build the lab extension from these
-# sources (done once, again when they change). Extra arguments go to `jupyter lab`.
+# sources and to fetch the FDC3 schemas (done once, again when they change). Extra arguments go to `jupyter lab`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -30,6 +30,7 @@ echo "serve: installing JupyterLab into $venv"
 # Node: the lab extension's build (only when its sources changed) and the Node example
 command -v npm >/dev/null || ensure_debian_packages nodejs npm
 PYTHON="$venv/bin/python" bash scripts/build-labextension.sh
+bash scripts/build-fdc3-schemas.sh
 if [ ! -d notebooks/node/node_modules ]; then
   echo "serve: installing the Node example's client (@interopio/core)"
   npm install --prefix notebooks/node --no-package-lock --no-audit --no-fund --loglevel=error

@@ -2,8 +2,9 @@
 # Installs everything the project, its tests and its benchmarks need on a Debian machine:
 # system packages (Chromium for the browser tests, nats-server and redis-server for the
 # benchmark peers, Node for the lab extension's build and the compatibility tests), the Python
-# package with its test extras, the JupyterLab extension built from labextension/, and the Node
-# clients used by the compatibility tests. Idempotent: a second run only checks.
+# package with its test extras, the JupyterLab extension built from labextension/, FINOS's FDC3
+# JSON schemas (scripts/build-fdc3-schemas.sh), and the Node clients used by the compatibility
+# tests. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -21,6 +22,9 @@ python3 -m pip install -q -e ".[test,bench]"
 
 echo "setup: building the JupyterLab extension"
 bash scripts/build-labextension.sh
+
+echo "setup: copying the FDC3 schemas from their npm packages"
+bash scripts/build-fdc3-schemas.sh
 
 echo "setup: installing the io.Connect / Glue42 Node clients for the compatibility tests"
 npm ci --prefix tests/compat --no-audit --no-fund --loglevel=error

@@ -222,9 +222,27 @@ class IntentDeliveryFailed(IntentError):
 
 
 class MalformedContext(IntentError, ArgumentError):
-    """The context is not a dict whose ``type`` is a string; nothing was sent."""
+    """The context is not a dict whose ``type`` is a string, or (checked by
+    ``jupyter_interop.fdc3``, docs/FDC3.md) not valid against its type's FDC3 schema; nothing
+    was sent.
+
+    ``path`` is the JSON pointer of the failing part of the context and ``schema_path`` that of
+    the schema rule it broke, when a schema check found it (else ``None``).
+    """
 
     fdc3_error = "MalformedContext"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        intent: str | None = None,
+        schema_path: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message, intent=intent)
+        self.schema_path = schema_path
+        self.path = path
 
 
 class IntentHandlerRejected(IntentError):

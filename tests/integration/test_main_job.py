@@ -5,8 +5,8 @@
 checkout that runs the tests. It must create the venv, install the package with its ``data``
 extra and the prebuilt lab extension, and start JupyterLab with the hub; then every example
 notebook runs top to bottom in that server's own kernels (the venv's Python), as Run All would.
-The wheel is built from a copy too, and must carry both the server extension's config and the
-prebuilt lab extension, so that ``pip install`` needs no Node.
+The wheel is built from a copy too, and must carry the server extension's config, the FDC3
+schemas and the prebuilt lab extension, so that ``pip install`` needs no Node.
 """
 
 from __future__ import annotations
@@ -50,14 +50,16 @@ CELL_TIMEOUT = 120
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 #: the first test waits for the install too
 pytestmark = pytest.mark.timeout(INSTALL_TIMEOUT + 300)
-#: the lab extension as scripts/build-labextension.sh builds it (not tracked by git)
+#: the lab extension as scripts/build-labextension.sh builds it, and the FDC3 schemas as
+#: scripts/build-fdc3-schemas.sh copies them (neither tracked by git)
 BUILT_LABEXTENSION = "jupyter_interop/labextension"
+BUILT_FDC3_SCHEMAS = "jupyter_interop/fdc3/schemas"
 
 
 def copy_repo(target: Path) -> Path:
     """The checkout's files as a new user would clone them (tracked and new, not ignored),
-    plus the built lab extension with its modification times, so the build script sees it
-    is up to date and needs no Node."""
+    plus the built lab extension and the FDC3 schemas with their modification times, so the
+    build scripts see them up to date and need no Node."""
     listed = (
         subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -74,6 +76,7 @@ def copy_repo(target: Path) -> Path:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
     shutil.copytree(REPO / BUILT_LABEXTENSION, target / BUILT_LABEXTENSION)
+    shutil.copytree(REPO / BUILT_FDC3_SCHEMAS, target / BUILT_FDC3_SCHEMAS)
     return target
 
 
@@ -317,7 +320,7 @@ def test_every_example_runs_top_to_bottom_in_the_venv(main_job: MainJob) -> None
         )
 
 
-def test_a_wheel_carries_the_server_config_and_the_prebuilt_lab_extension(
+def test_a_wheel_carries_the_server_config_the_prebuilt_lab_extension_and_fdc3_schemas(
     tmp_path: Path,
 ) -> None:
     repo = copy_repo(tmp_path / "repo")
@@ -338,3 +341,12 @@ def test_a_wheel_carries_the_server_config_and_the_prebuilt_lab_extension(
         assert any(n.startswith("static/remoteEntry.") and n.endswith(".js") for n in lab), lab
         [package] = [n for n in names if n.endswith(LABEXTENSION + "package.json")]
         assert json.loads(archive.read(package))["name"] == "jupyter_interop"
+        schemas = {n for n in names if n.startswith(BUILT_FDC3_SCHEMAS + "/")}
+        shipped = {
+            path.relative_to(REPO).as_posix()
+            for path in (REPO / BUILT_FDC3_SCHEMAS).rglob("*")
+            if path.is_file()
+        }
+        assert (
+            schemas == shipped and f"{BUILT_FDC3_SCHEMAS}/context/instrument.schema.json" in schemas
+        )
