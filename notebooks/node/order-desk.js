@@ -8,27 +8,14 @@
 //   bus     orders.new {symbol, qty}             -> asks the notebook's Python.Risk.Check method,
 //                                                   then publishes orders.ack {id, symbol, qty, approved, reason}
 //
-// Configuration comes from the environment the notebook kernel inherited from Jupyter:
-// JUPYTER_INTEROP_URL (the hub's WebSocket) and JUPYTER_INTEROP_TOKEN.
+// It reaches the hub as hub.js says (the URL and token the notebook kernel inherited from Jupyter).
 
-const IOConnectCore = require("@interopio/core");
+const { connect, run } = require("./hub");
 
 const PRICES = { AAPL: 189.5, MSFT: 411.2, NVDA: 121.3 };
 
 async function main() {
-    const url = process.env.JUPYTER_INTEROP_URL;
-    const token = process.env.JUPYTER_INTEROP_TOKEN;
-    if (!url || !token) {
-        throw new Error("JUPYTER_INTEROP_URL and JUPYTER_INTEROP_TOKEN must be set");
-    }
-    const io = await IOConnectCore({
-        application: "node-order-desk",
-        gateway: { ws: url },
-        auth: { token },
-        bus: true, // pub/sub is off by default in the JS client
-        insights: false, // no OpenTelemetry config lookup in Node
-        logger: "error",
-    });
+    const io = await connect("node-order-desk", { bus: true }); // pub/sub is off by default
 
     await io.interop.register("Node.OrderDesk.Quote", ({ symbol }) => {
         const mid = PRICES[symbol];
@@ -86,7 +73,4 @@ async function main() {
     process.on("SIGINT", stop);
 }
 
-main().catch((error) => {
-    console.error(error);
-    process.exit(1);
-});
+run(main);

@@ -31,6 +31,7 @@ EXAMPLES = (
     "04-node-app.ipynb",
     "05-intents-chart.ipynb",
     "05-intents-raiser.ipynb",
+    "06-node-intents.ipynb",
 )
 TIMEOUT = 120
 
@@ -232,3 +233,24 @@ def test_node_app_with_interopio_core(server: LabServer) -> None:
     acks = cell_text(nb, "orders.ack --to acks")
     assert "('AAPL', True, '')" in acks
     assert "('NVDA', False, 'above the 500 shares limit')" in acks
+
+
+@pytest.mark.node
+def test_node_intents_with_interopio_core(server: LabServer) -> None:
+    assert shutil.which("node"), "Node.js is required (scripts/setup.sh installs it)"
+    nb = _execute(NOTEBOOKS / "06-node-intents.ipynb", server.interop_env())
+    started = cell_text(nb, "chart-app.js")
+    assert "chart app ready" in started
+    assert "node-chart-app" in started and "fdc3.instrument" in started  # the listing
+    raised = cell_text(nb, "--target node-chart-app")
+    assert '"from": "node"' in raised and '"ticker": "AAPL"' in raised
+    assert "executed by node-chart-app" in raised
+    # the Node raiser sees both handlers with the display name each declared, and reaches the
+    # notebook's Python handler
+    node_side = cell_text(nb, "raise-intent.js")
+    assert "handler of ViewChart: Node chart in node-chart-app" in node_side
+    assert "handler of ViewChart: Notebook in 06-node-intents" in node_side
+    assert 'result from 06-node-intents: {"type":"fdc3.chart","ticker":"MSFT","from":"python"}' in (
+        node_side
+    )
+    assert "Stopped handling intent 'ViewChart'" in cell_text(nb, "chart_app.terminate()")
