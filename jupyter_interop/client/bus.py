@@ -5,8 +5,8 @@ Topics are dot-separated; a subscription may use ``*`` (one segment) and ``>`` (
 ``target`` (identity fields) is matched by the hub against subscribers; a subscriber's
 ``target`` filters publishers here. ``publish`` is fire and forget, with no retention or
 replay, as in io.Connect; unlike io.Connect's client, subscriptions come back after a
-reconnect. Non-dict data travels as ``{"_value": x}``, and an empty dict is not delivered (the
-hub drops falsy data, as the Glue42 gateway does).
+reconnect. Non-dict data travels as ``{"_value": x}``; an empty dict ``{}`` is delivered as
+it is (the hub drops only a missing ``data``, as the Glue42 gateway does).
 """
 
 from __future__ import annotations

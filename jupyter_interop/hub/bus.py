@@ -84,8 +84,10 @@ class BusDomain:
     def _publish(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         topic = field(msg, "topic", str)
         data = msg.get("data")
-        if not data:
-            return  # as in the Glue42 gateway: nothing to deliver
+        if data is None or data is False:
+            # as in the Glue42 gateway (``when-let``: only nil and false are falsy there), so an
+            # empty object ``{}`` is delivered
+            return
         routing_key = optional(msg, "routing_key", str)
         target = optional(msg, "target_identity", dict)
         for sub in self.matching(topic):

@@ -423,6 +423,16 @@ def test_hub_knows_the_channel_and_can_move_a_peer(clients: Clients, hub: Standa
 # ---------------------------------------------------------------------- bus
 
 
+def test_bus_delivers_an_empty_dict(clients: Clients) -> None:
+    pub, sub = clients("bus-empty-pub"), clients("bus-empty-sub")
+    got = Recorder()
+    sub.bus.subscribe("empty", got)
+    pub.bus.publish("empty", {})
+    pub.bus.publish("empty", "end")
+    wait_for(lambda: "end" in got.firsts, what="the barrier message")
+    assert got.firsts == [{}, "end"]
+
+
 def test_bus_wildcards_routing_keys_and_targets(clients: Clients) -> None:
     pub, sub, other = clients("bus-pub"), clients("bus-sub"), clients("bus-other")
     star, rest, keyed, from_pub = Recorder(), Recorder(), Recorder(), Recorder()

@@ -54,12 +54,23 @@ def test_publish_reaches_exact_and_wildcard_subscribers_including_self() -> None
     del rest
 
 
-def test_publish_has_no_reply_and_falsy_data_delivers_nothing() -> None:
+def test_publish_has_no_reply_and_missing_data_delivers_nothing() -> None:
     kit = HubKit()
     a, b = kit.client("a"), kit.client("b")
     sub(b, "t")
-    assert pub(a, "t", None) == [] and pub(a, "t", {}) == []
+    assert pub(a, "t", None) == [] and pub(a, "t", False) == []
+    assert a.send({"domain": "bus", "type": "publish", "topic": "t"}) == []
     assert b.inbox == []
+
+
+def test_an_empty_object_is_delivered() -> None:
+    """``{}`` is data (the Glue42 gateway's ``when-let`` drops only nil and false)."""
+    kit = HubKit()
+    a, b = kit.client("a"), kit.client("b")
+    sub(b, "t")
+    pub(a, "t", {})
+    [event] = b.take("event")
+    assert event["data"] == {} and event["topic"] == "t"
 
 
 def test_routing_keys() -> None:
