@@ -150,3 +150,8 @@ class Streams:
         return [m for m in self._session.registry.methods(query) if m.supports_streaming]
 
     streams = blocking(astreams)
+
+    # io.Connect users look for a ``list``: the same as :meth:`streams` (last in the class, so
+    # that the name ``list`` means the builtin everywhere above)
+    alist = astreams
+    list = streams

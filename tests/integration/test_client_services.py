@@ -218,7 +218,8 @@ def test_create_same_stream_again_returns_it(clients: Clients) -> None:
 
 
 def test_streams_are_listed_apart_from_methods(clients: Clients) -> None:
-    """``io.streams.streams()`` lists what ``io.methods.methods()`` leaves out, with publishers."""
+    """``io.streams.streams()`` (or ``io.streams.list()``) lists what ``io.methods.methods()``
+    leaves out, with publishers."""
     pub, watcher = clients("list-pub"), clients("list-watcher")
     pub.streams.create("List.Ticks")
     pub.methods.register("List.Price", lambda: 1)
@@ -228,6 +229,9 @@ def test_streams_are_listed_apart_from_methods(clients: Clients) -> None:
     wait_for(lambda: watcher.methods.methods("List.Price"), what="the method announced")
     assert watcher.methods.methods("List.Ticks") == []
     assert watcher.streams.streams("List.Price") == []
+    listed = [s.name for s in watcher.streams.list()]
+    assert "List.Ticks" in listed and "List.Price" not in listed
+    assert watcher.streams.list("List.Ticks") == [stream]
 
 
 # ---------------------------------------------------------------------- contexts
