@@ -521,6 +521,24 @@ class LabPage:
             [path, code, self.timeout_ms],
         )
 
+    def kernel_value(self, path: str, expression: str) -> str:
+        """The ``text/plain`` of ``expression`` evaluated in the notebook's kernel (a user
+        expression of an empty execute request: no cell, no history), as the page reads it."""
+        return str(
+            self._eval(
+                """async ([p, expr, ms]) => {
+                  const kernel = window.__ji.panel(p).sessionContext.session.kernel;
+                  const reply = await window.__ji.withTimeout(kernel.requestExecute(
+                    {code: '', silent: true, store_history: false,
+                     user_expressions: {value: expr}}).done, ms, 'execute');
+                  const value = reply.content.user_expressions.value;
+                  if (value.status !== 'ok') throw new Error(value.ename + ': ' + value.evalue);
+                  return value.data['text/plain'];
+                }""",
+                [path, expression, self.timeout_ms],
+            )
+        )
+
     def cells(self, path: str) -> list[dict[str, Any]]:
         result = self._eval("(p) => window.__ji.cells(p)", path)
         if result is None:
