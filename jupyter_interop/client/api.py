@@ -36,6 +36,7 @@ from ..protocol.wire import (
     EVENTS_DROPPED_TYPE,
     GLOBAL_DOMAIN,
     NOTICES_EXTENSION,
+    READ_ONLY_EXTENSION,
     RUNS_EXTENSION,
     SHM_EXTENSION,
     VERSIONS_EXTENSION,
@@ -253,6 +254,7 @@ class Interop(LoggingConfigurable):
             CHANNELS_EXTENSION: True,
             NOTICES_EXTENSION: True,
             VERSIONS_EXTENSION: True,
+            READ_ONLY_EXTENSION: True,
         }
         if kernel:
             extensions["kernel_id"] = kernel

@@ -5,6 +5,12 @@
   key: updates travel as ``{added, removed}``, not as dot-paths); ``set_path``/``set_paths``
   apply dot-paths in one message (``None`` removes the path). Writing an unknown name creates
   it (lifetime ``retained``).
+* ``create(name, data, lifetime=..., read_only=...)`` creates a context with one of
+  io.Connect's lifetimes: ``retained`` (until destroyed), ``ref-counted`` (destroyed when no
+  peer follows it), ``ownership`` (destroyed when this client, its owner, leaves or
+  reconnects). The owner of an ``ownership`` context may make it read-only for every other
+  peer (``read_only=True``, or ``set_read_only(name)`` later); the hub enforces it, and a
+  writer gets a :class:`ContextError` naming the owner.
 * ``subscribe(name, callback)`` delivers a snapshot first, then one call per change, in the
   hub's order: ``callback(data, delta, removed, meta)`` where ``meta`` carries the hub's
   ``version``, the updater (peer id and :class:`Instance`) and whether it is the snapshot or our
@@ -31,10 +37,13 @@ from ..protocol.wire import (
     CONTEXT_ADDED_TYPE,
     CONTEXT_DESTROYED_TYPE,
     CONTEXT_DOMAIN,
+    CONTEXT_LIFETIMES,
     CONTEXT_UPDATED_TYPE,
     CREATE_CONTEXT_TYPE,
     DESTROY_CONTEXT_TYPE,
     GLOBAL_DOMAIN,
+    READ_ONLY_EXTENSION,
+    SET_CONTEXT_READ_ONLY_TYPE,
     SUBSCRIBE_CONTEXT_TYPE,
     SUBSCRIBED_CONTEXT_TYPE,
     UNSUBSCRIBE_CONTEXT_TYPE,
@@ -116,6 +125,9 @@ class _Context:
     updater_id: str | None = None
     member: bool = False
     subscribers: list[ContextSubscriber] = field(default_factory=list)
+    #: how this client created it (re-created so when a new hub lost it)
+    lifetime: str = "retained"
+    read_only: bool = False
 
 
 class ContextSubscription:
@@ -202,6 +214,20 @@ def _commands(items: list[tuple[str, Any]]) -> list[Data]:
     return commands
 
 
+def _create_message(name: str, data: Data, lifetime: str, read_only: bool) -> dict[str, Any]:
+    """``create-context``; ``read_only`` only when set (a plain GW3 gateway never sees it)."""
+    message: dict[str, Any] = {
+        "domain": GLOBAL_DOMAIN,
+        "type": CREATE_CONTEXT_TYPE,
+        "name": name,
+        "data": data,
+        "lifetime": lifetime,
+    }
+    if read_only:
+        message["read_only"] = True
+    return message
+
+
 class Contexts:
     """``io.contexts``: shared contexts."""
 
@@ -240,6 +266,72 @@ class Contexts:
         return ctx
 
     # ------------------------------------------------------------------ writes
+
+    @on_io_loop
+    async def acreate(
+        self,
+        name: str,
+        data: Data | None = None,
+        *,
+        lifetime: str = "retained",
+        read_only: bool = False,
+    ) -> bool:
+        """Create the context ``name`` holding ``data`` with a ``lifetime`` (``"retained"``,
+        ``"ref-counted"``, ``"ownership"``); ``read_only`` (ownership only) keeps every other
+        peer from changing it. True when this call created it; False when it existed already:
+        then this client follows it, and neither ``data`` nor the lifetime is applied (as
+        io.Connect does)."""
+        _check_name(name)
+        initial = {} if data is None else _check_data(data, "contexts.create")
+        if lifetime not in CONTEXT_LIFETIMES:
+            raise ArgumentError(
+                f"Unknown lifetime {lifetime!r}; use one of {', '.join(CONTEXT_LIFETIMES)}"
+            )
+        if read_only and lifetime != "ownership":
+            raise ArgumentError("Only an ownership context can be read-only")
+        session = self._session
+        conn = session.conn
+        await conn.wait_connected(
+            conn.loop.time() + session.settings.request_timeout, f"create {name!r}"
+        )
+        if read_only:
+            self._check_read_only_supported(name)
+        ctx = self._ctx(name)
+        if ctx.member:
+            return False
+        return await self._create(ctx, initial, lifetime, read_only)
+
+    create = blocking(acreate)
+
+    @on_io_loop
+    async def aset_read_only(self, name: str, read_only: bool = True) -> None:
+        """Make the ``ownership`` context ``name``, which this client created, read-only for
+        every other peer (or writable again with ``read_only=False``); the hub checks that this
+        client is the owner."""
+        ctx = await self._announced(name, "set_read_only")
+        if ctx is None:
+            raise ContextError(f"No context named {name!r} is known to this client")
+        self._check_read_only_supported(name)
+        await self._request(
+            {
+                "domain": GLOBAL_DOMAIN,
+                "type": SET_CONTEXT_READ_ONLY_TYPE,
+                "context_id": ctx.context_id,
+                "read_only": bool(read_only),
+            },
+            "make read-only" if read_only else "make writable",
+            name,
+        )
+        ctx.read_only = bool(read_only)
+
+    set_read_only = blocking(aset_read_only)
+
+    def _check_read_only_supported(self, name: str) -> None:
+        if not self._session.conn.extensions.get(READ_ONLY_EXTENSION):
+            raise ContextError(
+                f"Cannot make context {name!r} read-only: the gateway does not enforce "
+                "read-only contexts (only the jupyter_interop hub does, docs/GATEWAYS.md)"
+            )
 
     @on_io_loop
     async def aset(self, name: str, data: Data) -> int | None:
@@ -342,7 +434,9 @@ class Contexts:
             return True
         return False
 
-    async def _create(self, ctx: _Context, data: Data) -> bool:
+    async def _create(
+        self, ctx: _Context, data: Data, lifetime: str = "retained", read_only: bool = False
+    ) -> bool:
         """Create ``ctx`` on the hub; False when it existed already (we are subscribed now)."""
         session = self._session
 
@@ -352,15 +446,10 @@ class Contexts:
                 # only a hub that counts versions (the ``versions`` extension) makes it 0
                 ctx.version = 0 if session.conn.extensions.get(VERSIONS_EXTENSION) else None
                 ctx.updater_id = session.conn.peer_id
+                ctx.lifetime, ctx.read_only = lifetime, read_only
 
         reply = await self._request(
-            {
-                "domain": GLOBAL_DOMAIN,
-                "type": CREATE_CONTEXT_TYPE,
-                "name": ctx.name,
-                "data": data,
-                "lifetime": "retained",
-            },
+            _create_message(ctx.name, data, lifetime, read_only),
             "create",
             ctx.name,
             on_reply=known,
@@ -710,13 +799,7 @@ class Contexts:
                 ctx.data = None
                 ctx.member = False
                 reply = await self._session.conn.request(
-                    {
-                        "domain": GLOBAL_DOMAIN,
-                        "type": CREATE_CONTEXT_TYPE,
-                        "name": ctx.name,
-                        "data": data,
-                        "lifetime": "retained",
-                    },
+                    _create_message(ctx.name, data, ctx.lifetime, ctx.read_only),
                     self._session.settings.request_timeout,
                     f"re-creation of context {ctx.name!r}",
                     internal=True,

@@ -16,6 +16,7 @@ from ..protocol.wire import (
     BINARY_EXTENSION,
     CHANNELS_EXTENSION,
     NOTICES_EXTENSION,
+    READ_ONLY_EXTENSION,
     RUNS_EXTENSION,
     SHM_EXTENSION,
     VERSIONS_EXTENSION,
@@ -38,6 +39,10 @@ FALLBACKS: dict[str, str] = {
     ),
     NOTICES_EXTENSION: "events the gateway drops for a slow reader are not reported",
     VERSIONS_EXTENSION: "context versions are not known (meta.version is None)",
+    READ_ONLY_EXTENSION: (
+        "contexts cannot be made read-only: contexts.create(read_only=True) and "
+        "contexts.set_read_only() raise ContextError"
+    ),
     "kernel_id": (
         "the gateway does not resolve the notebook of a kernel: application is the name "
         "this client claims"

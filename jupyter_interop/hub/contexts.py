@@ -1,5 +1,11 @@
 """Shared contexts: create, subscribe, update with three delta forms, lifetimes, persistence.
 
+Lifetimes are io.Connect's (``protocol/wire.py:CONTEXT_LIFETIMES``). The creator of an
+``ownership`` context is its owner: only it may destroy it, and it may make it read-only for
+every other peer (``read_only`` in ``create-context``, ``set-context-read-only``; the
+``read-only`` extension, docs/GATEWAYS.md): the hub then refuses their updates with
+``context.errors.not_authorized`` naming the owner, whatever client they use.
+
 Outgoing messages may reference a context's data: the transport encodes them before the next
 ``handle`` call (the hub's contract), so no copy is made on the hot path.
 
@@ -27,10 +33,12 @@ from ..protocol.wire import (
     CONTEXT_ADDED_TYPE,
     CONTEXT_CREATED_TYPE,
     CONTEXT_DESTROYED_TYPE,
+    CONTEXT_LIFETIMES,
     CONTEXT_UPDATED_TYPE,
     CREATE_CONTEXT_TYPE,
     DESTROY_CONTEXT_TYPE,
     GLOBAL_DOMAIN,
+    SET_CONTEXT_READ_ONLY_TYPE,
     SUBSCRIBE_CONTEXT_TYPE,
     SUBSCRIBED_CONTEXT_TYPE,
     UNSUBSCRIBE_CONTEXT_TYPE,
@@ -43,7 +51,7 @@ from .connection import Outgoing, PeerConn
 from .peers import Message, Peer
 from .store import StoreFailure
 
-LIFETIMES = ("retained", "ref-counted", "ownership")
+LIFETIMES = CONTEXT_LIFETIMES
 DESTROYED_EXPLICITLY = "Context destroyed explicitly"
 DESTROYED_PEER_LEFT = "Context destroyed because its owner/last peer left"
 
@@ -61,6 +69,8 @@ class Context:
     version: int = 0
     updated_at: float = field(default_factory=time.time)
     updater_id: str | None = None
+    #: only the creator may update it (an ``ownership`` context its owner made read-only)
+    read_only: bool = False
 
 
 @dataclass(slots=True)
@@ -141,6 +151,7 @@ class ContextDomain:
             UPDATE_CONTEXT_TYPE: self._update,
             UNSUBSCRIBE_CONTEXT_TYPE: self._unsubscribe,
             DESTROY_CONTEXT_TYPE: self._destroy,
+            SET_CONTEXT_READ_ONLY_TYPE: self._set_read_only,
         }
 
     # -------------------------------------------------------------- lifecycle
@@ -330,6 +341,12 @@ class ContextDomain:
                 Reason.CONTEXT_BAD_LIFETIME,
                 f"Unknown lifetime {lifetime!r}; use one of {', '.join(LIFETIMES)}",
             )
+        read_only = optional(msg, "read_only", bool, False)
+        if read_only and lifetime != "ownership":
+            raise ProtocolError(
+                Reason.CONTEXT_INVALID,
+                f"Only an ownership context can be read-only (context {name!r} is {lifetime})",
+            )
         data = optional(msg, "data", dict, None)
         if data is None:
             data = {}
@@ -348,6 +365,7 @@ class ContextDomain:
             lifetime=lifetime,
             creator_id=peer.peer_id,
             updater_id=peer.peer_id,
+            read_only=read_only,
         )
         self._add(ctx)
         self._join(peer, ctx)
@@ -368,8 +386,21 @@ class ContextDomain:
         self._join(peer, ctx)
         self._send(out, peer, self._subscribed(peer, msg, ctx))
 
+    def _owner_name(self, ctx: Context) -> str:
+        """The owner of ``ctx`` as an error message names it: application and peer id."""
+        owner = self.hub.peers.get(ctx.creator_id) if ctx.creator_id is not None else None
+        application = owner.identity.get("application") if owner is not None else None
+        peer = f"peer {ctx.creator_id}"
+        return f"{application!r} ({peer})" if application else peer
+
     def _update(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         ctx = self._lookup(msg)
+        if ctx.read_only and peer.peer_id != ctx.creator_id:
+            raise ProtocolError(
+                Reason.CONTEXT_NOT_AUTHORIZED,
+                f"Context {ctx.name!r} is read-only: only its owner {self._owner_name(ctx)} "
+                "may change it",
+            )
         delta = msg.get("delta")
         _validate_delta(delta)
         assert isinstance(delta, dict)
@@ -403,6 +434,25 @@ class ContextDomain:
                 },
             )
 
+    def _set_read_only(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        """The owner of an ``ownership`` context makes it read-only for others, or writable."""
+        ctx = self._lookup(msg)
+        read_only = msg_field(msg, "read_only", bool)
+        if ctx.lifetime != "ownership":
+            raise ProtocolError(
+                Reason.CONTEXT_INVALID,
+                f"Only an ownership context can be read-only (context {ctx.name!r} is "
+                f"{ctx.lifetime})",
+            )
+        if ctx.creator_id != peer.peer_id:
+            raise ProtocolError(
+                Reason.CONTEXT_NOT_AUTHORIZED,
+                f"Only the owner {self._owner_name(ctx)} of context {ctx.name!r} may make it "
+                "read-only or writable",
+            )
+        ctx.read_only = read_only
+        self._send(out, peer, self._success(peer, msg))
+
     def _unsubscribe(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         ctx = self._lookup(msg)
         ctx.members.discard(peer)
@@ -416,7 +466,8 @@ class ContextDomain:
         if ctx.lifetime == "ownership" and ctx.creator_id != peer.peer_id:
             raise ProtocolError(
                 Reason.CONTEXT_NOT_AUTHORIZED,
-                f"Only the owner may destroy the ownership context {ctx.name!r}",
+                f"Only the owner {self._owner_name(ctx)} may destroy the ownership context "
+                f"{ctx.name!r}",
             )
         ack = (peer, self._success(peer, msg))
         self._destroy_context(ctx, Reason.CONTEXT_DESTROYED, DESTROYED_EXPLICITLY, out, ack)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from IPython.core.magic_arguments import MagicArgumentParser
 
+from ..protocol.wire import CONTEXT_LIFETIMES
+
 __all__ = ["EXPANSION_HELP", "PARSERS", "SUMMARY", "overview"]
 
 EXPANSION_HELP = """\
@@ -40,7 +42,7 @@ SUMMARY: dict[str, str] = {
     "unregister": "stop offering a method registered here",
     "subscribe": "keep a live list (or DataFrame) of a stream's data in a variable",
     "unsubscribe": "stop a subscription, a watch or a bus subscription",
-    "context": "get | set | update | destroy a shared context",
+    "context": "get | create | set | update | destroy | read-only | writable a shared context",
     "share": "publish a variable for other notebooks",
     "pull": "take a shared variable once",
     "watch": "keep a variable updated as its owner re-shares it",
@@ -191,15 +193,34 @@ def _context() -> MagicArgumentParser:
         "context",
         "Shared contexts.\n\n"
         "  %interop context get NAME [-o VAR]\n"
+        "  %interop context create NAME [JSON | key=value ...] [--lifetime L] [--read-only]\n"
+        "        (L: retained, ref-counted: gone when no one follows it, ownership: gone when\n"
+        "         this kernel leaves; --read-only: ownership only, no one else may change it)\n"
         "  %interop context set NAME JSON | key=value ...     (replaces the data)\n"
         "  %interop context update NAME JSON | key=value ...  (top-level keys; a.b=1 sets a path;\n"
         "                                                      null removes a key)\n"
-        "  %interop context destroy NAME\n",
+        "  %interop context destroy NAME\n"
+        "  %interop context read-only NAME | writable NAME   (an ownership context this kernel\n"
+        "                                                     created)\n",
         expansion=True,
     )
-    p.add_argument("action", choices=["get", "set", "update", "destroy"])
+    p.add_argument(
+        "action",
+        choices=["get", "create", "set", "update", "destroy", "read-only", "writable"],
+    )
     p.add_argument("name", help="the context name")
     p.add_argument("values", nargs="*", metavar="VALUES", help="JSON or key=value pairs")
+    p.add_argument(
+        "--lifetime",
+        choices=list(CONTEXT_LIFETIMES),
+        default="retained",
+        help="(create) when the hub destroys it (default retained)",
+    )
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="(create) an ownership context no other peer may change",
+    )
     _output(p, "the context data (get)")
     return p
 

@@ -227,6 +227,21 @@ class InteropMagics(FeedCommands, IntentCommands, Magics):
 
     # ------------------------------------------------------------------ contexts
 
+    def _create_context(self, args: argparse.Namespace) -> Message:
+        """``%interop context create NAME [VALUES] --lifetime L [--read-only]``."""
+        data: dict[str, Any] = {}
+        if args.values and args.values[0][:1] in ("{", "["):
+            data = parse_payload(args.values, self.ns, what="VALUES")
+        elif args.values:
+            data = nest(parse_pairs(args.values, self.ns))
+        created = self.io.contexts.create(
+            args.name, data, lifetime=args.lifetime, read_only=args.read_only
+        )
+        if not created:
+            return Message(f"Context {args.name!r} existed already: following it, unchanged")
+        read_only = ", read-only for others" if args.read_only else ""
+        return Message(f"Created context {args.name!r} ({args.lifetime}{read_only})")
+
     def _cmd_context(self, args: argparse.Namespace, cell: str | None) -> Any:
         io = self.io
         if args.action == "get":
@@ -235,11 +250,17 @@ class InteropMagics(FeedCommands, IntentCommands, Magics):
             current = io.contexts.get(args.name)
             self._store(args.output, current)
             return _data_view(args.name, current)
-        if args.action == "destroy":
+        if args.action in ("destroy", "read-only", "writable"):
             if args.values:
-                raise UsageError("context destroy takes no values")
-            io.contexts.destroy(args.name)
-            return Message(f"Destroyed context {args.name!r}")
+                raise UsageError(f"context {args.action} takes no values")
+            if args.action == "destroy":
+                io.contexts.destroy(args.name)
+                return Message(f"Destroyed context {args.name!r}")
+            io.contexts.set_read_only(args.name, args.action == "read-only")
+            whom = "for everyone but this kernel" if args.action == "read-only" else "again"
+            return Message(f"Context {args.name!r} is {args.action} {whom}")
+        if args.action == "create":
+            return self._create_context(args)
         if not args.values:
             raise UsageError(f"context {args.action} needs values: JSON or key=value pairs")
         data: dict[str, Any] | None = None

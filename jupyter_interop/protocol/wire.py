@@ -32,6 +32,7 @@ __all__ = [
     "CONTEXT_CREATED_TYPE",
     "CONTEXT_DESTROYED_TYPE",
     "CONTEXT_DOMAIN",
+    "CONTEXT_LIFETIMES",
     "CONTEXT_MESSAGE_TYPES",
     "CONTEXT_UPDATED_TYPE",
     "CREATE_CONTEXT_TYPE",
@@ -66,10 +67,12 @@ __all__ = [
     "POST_TYPE",
     "PUBLISH_MANY_TYPE",
     "PUBLISH_TYPE",
+    "READ_ONLY_EXTENSION",
     "REGISTER_TYPE",
     "REMOVE_INTEREST_TYPE",
     "RESULT_TYPE",
     "RUNS_EXTENSION",
+    "SET_CONTEXT_READ_ONLY_TYPE",
     "SHM_EXTENSION",
     "SHM_PROOF_TYPE",
     "SUBSCRIBED_CONTEXT_TYPE",
@@ -107,6 +110,9 @@ SUBSCRIBE_CONTEXT_TYPE: Final = "subscribe-context"
 UPDATE_CONTEXT_TYPE: Final = "update-context"
 UNSUBSCRIBE_CONTEXT_TYPE: Final = "unsubscribe-context"
 DESTROY_CONTEXT_TYPE: Final = "destroy-context"
+#: the owner of an ``ownership`` context makes it read-only for other peers, or writable again
+#: (``{context_id, read_only}``; the ``read-only`` extension)
+SET_CONTEXT_READ_ONLY_TYPE: Final = "set-context-read-only"
 #: context requests, accepted on ``global`` and on ``context`` (a peer joined to either)
 CONTEXT_MESSAGE_TYPES: Final = (
     CREATE_CONTEXT_TYPE,
@@ -114,7 +120,11 @@ CONTEXT_MESSAGE_TYPES: Final = (
     UPDATE_CONTEXT_TYPE,
     UNSUBSCRIBE_CONTEXT_TYPE,
     DESTROY_CONTEXT_TYPE,
+    SET_CONTEXT_READ_ONLY_TYPE,
 )
+#: a context's ``lifetime`` in ``create-context``: kept until destroyed, destroyed when no
+#: peer follows it any more, destroyed when its creator leaves (as io.Connect has them)
+CONTEXT_LIFETIMES: Final = ("retained", "ref-counted", "ownership")
 REGISTER_TYPE: Final = "register"
 UNREGISTER_TYPE: Final = "unregister"
 CALL_TYPE: Final = "call"
@@ -172,6 +182,9 @@ BATCH_EXTENSION: Final = "batch"
 RUNS_EXTENSION: Final = "runs"
 #: large attachments travel through shared-memory files (``protocol/shm.py``)
 SHM_EXTENSION: Final = "shm"
+#: the owner of an ``ownership`` context may make it read-only for other peers (``read_only``
+#: in ``create-context``, ``set-context-read-only``), enforced by the hub
+READ_ONLY_EXTENSION: Final = "read-only"
 #: every extension our hub may accept, in the order it lists them
 SUPPORTED_EXTENSIONS: Final = (
     CHANNELS_EXTENSION,
@@ -181,6 +194,7 @@ SUPPORTED_EXTENSIONS: Final = (
     BATCH_EXTENSION,
     RUNS_EXTENSION,
     SHM_EXTENSION,
+    READ_ONLY_EXTENSION,
 )
 
 # --------------------------------------------------------------------------- channels

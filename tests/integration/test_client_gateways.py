@@ -26,7 +26,7 @@ from test_client_support import REPO, Recorder, isolated_env, standalone_hub, wa
 
 import jupyter_interop as ji
 
-PLAIN_FALLBACKS = {"binary", "batch", "runs", "channels", "notices", "versions"}
+PLAIN_FALLBACKS = {"binary", "batch", "runs", "channels", "notices", "versions", "read-only"}
 
 
 @dataclass
@@ -249,6 +249,35 @@ def test_contexts_set_update_paths_and_subscribe(connect: Opened) -> None:
     writer.contexts.set_path("gw-ctx", "b.c", 3)
     wait_for(lambda: seen.calls[-1][0] == {"b": {"c": 3}, "d": 4}, 10, "both changes")
     assert reader.contexts.get("gw-ctx") == {"b": {"c": 3}, "d": 4}
+
+
+def test_context_lifetimes_and_read_only(gateway: Gateway, connect: Opened) -> None:
+    """Lifetimes are GW3's own (``create-context``), so both gateways honour them; only our
+    hub enforces read-only contexts, and a plain gateway's client says so instead of
+    pretending."""
+    owner, watcher = connect("gw-life-owner"), connect("gw-life-watcher")
+    assert owner.contexts.create("gw-owned", {"v": 1}, lifetime="ownership") is True
+    wait_for(lambda: "gw-owned" in watcher.contexts.all(), 10, "the owned context")
+    assert watcher.contexts.get("gw-owned") == {"v": 1}
+    if gateway.ours:
+        owner.contexts.set_read_only("gw-owned")
+        with pytest.raises(ji.ContextError, match="read-only"):
+            watcher.contexts.update("gw-owned", {"v": 2})
+    else:
+        with pytest.raises(ji.ContextError, match="does not enforce read-only contexts"):
+            owner.contexts.set_read_only("gw-owned")
+        with pytest.raises(ji.ContextError, match="does not enforce read-only contexts"):
+            owner.contexts.create("gw-locked", lifetime="ownership", read_only=True)
+    owner.close()
+    wait_for(lambda: "gw-owned" not in watcher.contexts.all(), 10, "gone with its owner")
+
+
+def test_bus_delivers_an_empty_object(connect: Opened) -> None:
+    sub, pub = connect("gw-empty-sub"), connect("gw-empty-pub")
+    got = Recorder()
+    sub.bus.subscribe("gw.empty", got)
+    wait_for(lambda: (pub.bus.publish("gw.empty", {}), got.calls)[1], 10, "an empty event")
+    assert got.calls[0][0] == {}
 
 
 def test_bus_wildcards(gateway: Gateway, connect: Opened) -> None:

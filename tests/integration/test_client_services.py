@@ -314,6 +314,50 @@ def test_context_callbacks_with_fewer_parameters_unsubscribe_and_destroy(clients
         b.contexts.destroy("Ctx.short")
 
 
+def test_context_lifetimes_from_python(clients: Clients) -> None:
+    owner, follower, watcher = clients("life-owner"), clients("life-follower"), clients("life-w")
+    assert owner.contexts.create("Life.owned", {"v": 1}, lifetime="ownership") is True
+    assert owner.contexts.create("Life.ref", {"v": 1}, lifetime="ref-counted") is True
+    assert owner.contexts.create("Life.kept", lifetime="retained") is True
+    # creating an existing name follows it; its data and lifetime are not applied
+    assert follower.contexts.create("Life.ref", {"v": 2}, lifetime="retained") is False
+    assert follower.contexts.get("Life.ref") == {"v": 1}
+    with pytest.raises(ji.ArgumentError, match="Unknown lifetime 'forever'"):
+        owner.contexts.create("Life.bad", lifetime="forever")
+    wait_for(lambda: {"Life.owned", "Life.ref", "Life.kept"} <= set(watcher.contexts.all()))
+    owner.close()  # its ownership context goes; the ref-counted one has a follower left
+    wait_for(lambda: "Life.owned" not in watcher.contexts.all(), what="the owned one destroyed")
+    assert {"Life.ref", "Life.kept"} <= set(watcher.contexts.all())
+    follower.close()  # the ref-counted context's last follower
+    wait_for(lambda: "Life.ref" not in watcher.contexts.all(), what="the ref-counted one gone")
+    assert "Life.kept" in watcher.contexts.all()
+
+
+def test_an_owner_makes_its_context_read_only_for_others(clients: Clients) -> None:
+    owner, other = clients("ro-owner"), clients("ro-other")
+    got = Recorder()
+    assert owner.contexts.create("RO.quote", {"px": 1}, lifetime="ownership", read_only=True)
+    other.contexts.subscribe("RO.quote", got)
+    with pytest.raises(ji.ContextError, match=r"'RO.quote' is read-only: only its owner") as e:
+        other.contexts.update("RO.quote", {"px": 2})
+    assert e.value.reason_uri == "context.errors.not_authorized"
+    assert "'ro-owner'" in str(e.value)
+    with pytest.raises(ji.ContextError, match="Only the owner 'ro-owner'"):
+        other.contexts.set_read_only("RO.quote", False)
+    owner.contexts.update("RO.quote", {"px": 3})
+    wait_for(lambda: got.firsts[-1:] == [{"px": 3}], what="the owner's write")
+    assert owner.contexts.get("RO.quote") == {"px": 3}
+    owner.contexts.set_read_only("RO.quote", False)
+    other.contexts.update("RO.quote", {"px": 4})
+    wait_for(lambda: owner.contexts.get("RO.quote") == {"px": 4}, what="the other's write")
+    owner.contexts.set_read_only("RO.quote")
+    with pytest.raises(ji.ContextError, match="read-only"):
+        other.contexts.set("RO.quote", {})
+    with pytest.raises(ji.ArgumentError, match="Only an ownership context can be read-only"):
+        owner.contexts.create("RO.kept", lifetime="retained", read_only=True)
+    assert "read-only" in owner.status()["extensions"]
+
+
 def test_context_values_bytes_dates_and_concurrent_writers(clients: Clients) -> None:
     a, b = clients("ctx-val-a"), clients("ctx-val-b")
     value = {

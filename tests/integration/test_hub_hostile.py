@@ -201,6 +201,66 @@ async def test_deep_bus_publish_is_refused_and_subscribers_keep_their_connection
 
 
 @pytest.mark.asyncio
+async def test_a_read_only_context_refuses_every_write_of_a_raw_peer(hub: StandaloneHub) -> None:
+    """The hub, not the client, keeps an owner's read-only context: a plain GW3 peer that asks
+    for no extension and skips every client check gets ``not_authorized`` naming the owner for
+    each delta form, for destroying it and for making it writable; nothing it sent is stored
+    or routed, and it keeps its connection (docs/GATEWAYS.md, "read-only")."""
+    owner = await RawPeer.open(hub, "ro-owner", **{"read-only": True})
+    writer = await RawPeer.open(hub, "ro-writer")
+    try:
+        created = await owner.request(
+            {
+                "domain": "global",
+                "type": "create-context",
+                "name": "hostile.read-only",
+                "data": {"px": 1},
+                "lifetime": "ownership",
+                "read_only": True,
+            }
+        )
+        assert created["type"] == "context-created", created
+        context_id = created["context_id"]
+        joined = await writer.request(
+            {"domain": "global", "type": "subscribe-context", "context_id": context_id}
+        )
+        assert joined["type"] == "subscribed-context" and joined["data"] == {"px": 1}
+        writes: list[dict[str, Any]] = [
+            {"type": "update-context", "delta": {"reset": {"px": 2}}},
+            {"type": "update-context", "delta": {"added": {"px": 2}}},
+            {"type": "update-context", "delta": {"updated": {"px": 2}}},
+            {"type": "update-context", "delta": {"removed": ["px"]}},
+            {"type": "update-context", "delta": {"commands": [{"type": "remove", "path": ""}]}},
+            {"type": "set-context-read-only", "read_only": False},
+            {"type": "destroy-context"},
+        ]
+        for write in writes:
+            reply = await writer.request({"domain": "global", "context_id": context_id, **write})
+            assert reply["type"] == "error", (write, reply)
+            assert reply["reason_uri"] == "context.errors.not_authorized", reply
+            assert f"'ro-owner' (peer {owner.peer_id})" in reply["reason"], reply
+        ok = await owner.request(
+            {
+                "domain": "global",
+                "type": "update-context",
+                "context_id": context_id,
+                "delta": {"updated": {"px": 3}},
+            }
+        )
+        assert ok["type"] == "success", ok
+        updated = await writer.until(lambda m: m.get("type") == "context-updated")
+        assert updated["delta"] == {"updated": {"px": 3}}, "only the owner's write is routed"
+        snapshot = await writer.request(
+            {"domain": "global", "type": "subscribe-context", "context_id": context_id}
+        )
+        assert snapshot["data"] == {"px": 3}, "nothing refused was stored"
+        assert await writer.still_open()
+    finally:
+        await owner.close()
+        await writer.close()
+
+
+@pytest.mark.asyncio
 async def test_deep_context_update_is_refused_and_nothing_is_stored(hub: StandaloneHub) -> None:
     member = await RawPeer.open(hub, "ctx-member")
     attacker = await RawPeer.open(hub, "deep-writer")

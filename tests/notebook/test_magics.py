@@ -190,6 +190,24 @@ def test_context_get_set_update_destroy(
     )
 
 
+def test_context_create_with_a_lifetime_and_read_only(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    name = unique("quote")
+    created = nb_a.run(f"%interop context create {name} px=1 --lifetime ownership --read-only").text
+    assert f"Created context '{name}' (ownership, read-only for others)" in created
+    refused = nb_b.usage_error(f"%interop context update {name} px=2")
+    assert "is read-only: only its owner" in refused
+    assert "is writable again" in nb_a.run(f"%interop context writable {name}").text
+    nb_b.run(f"%interop context update {name} px=3")
+    nb_a.wait_value(
+        f"(get_ipython().run_line_magic('interop', 'context get {name} -o c'), c)[1]", {"px": 3}
+    )
+    existed = nb_b.run(f"%interop context create {name} px=9 --lifetime ref-counted").text
+    assert "existed already" in existed
+    assert "Only the owner" in nb_b.usage_error(f"%interop context read-only {name}")
+
+
 def test_share_pull_and_watch_dataframes_and_arrays(
     nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
 ) -> None:

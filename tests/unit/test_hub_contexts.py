@@ -143,6 +143,55 @@ def test_destroy_and_permissions() -> None:
     assert create(b, "plain", {"v": 2})[-1]["type"] == "context-created"
 
 
+def read_only(c: Client, context_id: str, value: bool) -> list[dict]:
+    return c.send({"domain": "global", "type": "set-context-read-only",
+                   "context_id": context_id, "read_only": value})
+
+
+def test_an_owner_makes_its_ownership_context_read_only_for_others() -> None:
+    kit = HubKit()
+    a, b = kit.client("owner-app"), kit.client("b")
+    cid = create(a, "owned", {"v": 1}, "ownership")[-1]["context_id"]
+    b.send({"domain": "global", "type": "subscribe-context", "context_id": cid})
+    b.take()
+    assert [r["type"] for r in read_only(a, cid, True)] == ["success"]
+    (refused,) = update(b, cid, {"reset": {"v": 2}})
+    assert refused["type"] == "error" and refused["reason_uri"] == Reason.CONTEXT_NOT_AUTHORIZED
+    assert "'owned' is read-only" in refused["reason"]
+    assert f"'owner-app' (peer {a.peer_id})" in refused["reason"]
+    assert kit.hub.contexts.by_id[cid].data == {"v": 1} and a.take("context-updated") == []
+    # the owner still writes, and only the owner may make it writable again
+    assert update(a, cid, {"reset": {"v": 3}})[0]["type"] == "success"
+    assert b.one("context-updated")["delta"] == {"reset": {"v": 3}}
+    (not_owner,) = read_only(b, cid, False)
+    assert not_owner["reason_uri"] == Reason.CONTEXT_NOT_AUTHORIZED
+    read_only(a, cid, False)
+    assert update(b, cid, {"reset": {"v": 4}})[0]["type"] == "success"
+
+
+def test_a_context_created_read_only_refuses_other_writers_at_once() -> None:
+    kit = HubKit()
+    a, b = kit.client("a"), kit.client("b")
+    replies = a.send({"domain": "global", "type": "create-context", "name": "locked",
+                      "data": {"v": 1}, "lifetime": "ownership", "read_only": True})
+    cid = replies[-1]["context_id"]
+    (refused,) = update(b, cid, {"commands": [{"type": "set", "path": "v", "value": 2}]})
+    assert refused["reason_uri"] == Reason.CONTEXT_NOT_AUTHORIZED
+    assert kit.hub.contexts.by_id[cid].data == {"v": 1}
+
+
+@pytest.mark.parametrize("lifetime", ["retained", "ref-counted"])
+def test_only_ownership_contexts_can_be_read_only(lifetime: str) -> None:
+    kit = HubKit()
+    a = kit.client("a")
+    (refused,) = a.send({"domain": "global", "type": "create-context", "name": "x",
+                         "data": {}, "lifetime": lifetime, "read_only": True})
+    assert refused["reason_uri"] == Reason.CONTEXT_INVALID
+    assert "Only an ownership context can be read-only" in refused["reason"]
+    cid = create(a, "y", {}, lifetime)[-1]["context_id"]
+    assert read_only(a, cid, True)[0]["reason_uri"] == Reason.CONTEXT_INVALID
+
+
 def test_context_domain_messages_reply_in_their_domain() -> None:
     kit = HubKit()
     a = kit.client("a")
