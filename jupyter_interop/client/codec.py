@@ -20,9 +20,11 @@ hook handles what JSON lacks (the forms are documented in ``jupyter_interop.prot
 
 Decoding revives only when the raw frame contains a marker, so ordinary messages are not walked.
 Arrays revived from binary frames are read-only views of the received frame (``.copy()`` one
-to modify it); they are shared by every callback that receives the same message. Arrays and
-DataFrames revived from shared memory are writable views of a private mapping of the file
-(a write copies the page in this process; nothing reaches the shared file).
+to modify it); they are shared by every callback that receives the same message. A DataFrame
+from a frame that arrived in chunks (a large one) is built on writable views of the frame
+this process reassembled, for the columns Arrow shares (numeric, without nulls): no copy.
+Arrays and DataFrames revived from shared memory are writable views of a private mapping of
+the file (a write copies the page in this process; nothing reaches the shared file).
 """
 
 from __future__ import annotations

@@ -60,6 +60,7 @@ __all__ = [
     "TAG",
     "Attachment",
     "FrameError",
+    "Pieces",
     "attach",
     "dataframe_json_form",
     "dataframe_placeholder",
@@ -67,6 +68,7 @@ __all__ = [
     "encode_binary",
     "frame_parts",
     "is_binary_frame",
+    "joined",
     "json_default",
     "ndarray_json_form",
     "ndarray_placeholder",
@@ -90,22 +92,44 @@ def is_binary_frame(frame: bytes | bytearray | memoryview) -> bool:
     return bytes(frame[:4]) == MAGIC
 
 
+class Pieces(list[Any]):
+    """One buffer of a binary frame given as the consecutive pieces it is made of (an Arrow
+    stream whose bodies are a DataFrame's own columns): :func:`frame_parts` lays the pieces
+    one after the other, so the value is never copied into one buffer on the way out."""
+
+    @property
+    def nbytes(self) -> int:
+        return sum(memoryview(p).nbytes for p in self)
+
+
+def _views(buffer: Any) -> list[memoryview]:
+    if isinstance(buffer, Pieces):
+        return [memoryview(p).cast("B") for p in buffer]
+    return [memoryview(buffer).cast("B")]
+
+
+def joined(buffer: Any) -> Any:
+    """``buffer`` as one contiguous buffer (:class:`Pieces` are joined; others returned)."""
+    return b"".join(_views(buffer)) if isinstance(buffer, Pieces) else buffer
+
+
 def frame_parts(header: bytes, buffers: list[Any]) -> tuple[list[Any], int]:
     """The pieces of one binary frame in order (the buffers as views, not copied) and its
     total length: join them for one frame, or cut them into chunks."""
-    views = [memoryview(b).cast("B") for b in buffers]
+    views = [_views(b) for b in buffers]
     count = len(views)
     head = _PREAMBLE.pack(MAGIC, len(header), count)
-    head += struct.pack(f"<{count}Q", *(v.nbytes for v in views)) + header
+    head += struct.pack(f"<{count}Q", *(sum(v.nbytes for v in vs) for vs in views)) + header
     parts: list[Any] = [head]
     offset = len(head)
-    for view in views:
+    for pieces in views:
         pad = -offset % ALIGNMENT
         if pad:
             parts.append(b"\0" * pad)
             offset += pad
-        parts.append(view)
-        offset += view.nbytes
+        for view in pieces:
+            parts.append(view)
+            offset += view.nbytes
     return parts, offset
 
 
@@ -166,7 +190,7 @@ def dataframe_placeholder(frame: Any, buffers: list[Any]) -> dict[str, Any] | No
         stream, rows = _arrow_stream(pa, frame)
     except (pa.ArrowException, TypeError, ValueError):
         return None
-    buffers.append(memoryview(stream))
+    buffers.append(stream if isinstance(stream, Pieces) else memoryview(stream))
     return {
         TAG: "dataframe",
         "format": "arrow",
@@ -177,17 +201,30 @@ def dataframe_placeholder(frame: Any, buffers: list[Any]) -> dict[str, Any] | No
 
 #: rows of a large DataFrame are converted to Arrow about this many bytes at a time
 _ARROW_BATCH_BYTES = 16 * 1024 * 1024
+#: numpy kinds whose contiguous columns Arrow takes without a copy (bool is bit-packed)
+_SHARED_KINDS = frozenset("iufmM")
 
 
 def _arrow_stream(pa: Any, frame: Any) -> tuple[Any, int]:
-    """The Arrow IPC stream of ``frame`` in one buffer allocated at its exact size.
+    """The Arrow IPC stream of ``frame``: :class:`Pieces` referring to its columns, or one
+    buffer allocated at its exact size.
 
-    A large frame is converted a slice of rows at a time (record batches of about 16 MiB),
-    so that a DataFrame whose columns Arrow cannot share (a consolidated 2-D block) is never
+    A frame whose columns Arrow can share as they are (contiguous numeric and datetime
+    columns) is one record batch written as pieces: the stream's metadata, and the columns
+    themselves as its bodies, so that nothing is copied before the frame is written and a
+    receiver can view the columns where they arrive (:func:`revive_dataframe`). Any other
+    large frame is converted a slice of rows at a time (record batches of about 16 MiB), so
+    that a DataFrame whose columns Arrow cannot share (a consolidated 2-D block) is never
     copied whole a second time; the stream is measured first (a mock pass) so that the
     buffer is not grown by doubling, which held up to twice the payload on the way.
     """
     rows = len(frame)
+    if _shares_columns(frame):
+        table = _shared_table(pa, frame)
+        sink = _PiecesSink()
+        with pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), table.schema) as writer:
+            writer.write_table(table)
+        return sink.finish(), table.num_rows
     width = int(frame.memory_usage(index=False, deep=False).sum()) // max(1, rows)
     step = max(1, _ARROW_BATCH_BYTES // max(1, width))
     if rows > step:
@@ -206,6 +243,79 @@ def _arrow_stream(pa: Any, frame: Any) -> tuple[Any, int]:
             pass  # e.g. slices whose inferred types differ: convert it whole
     table = pa.Table.from_pandas(frame, preserve_index=True)
     return _write_ipc(pa, table.schema, lambda: iter([table])), table.num_rows
+
+
+def _shares_columns(frame: Any) -> bool:
+    """Can Arrow take every column of ``frame`` as it is (contiguous, numeric or datetime
+    without a time zone), and its index too (a RangeIndex, kept as metadata)?"""
+    import numpy as np
+    import pandas as pd
+
+    if not isinstance(frame.index, pd.RangeIndex) or isinstance(frame.columns, pd.MultiIndex):
+        return False
+    for position, dtype in enumerate(frame.dtypes):
+        if not isinstance(dtype, np.dtype) or dtype.kind not in _SHARED_KINDS:
+            return False
+        if not np.asarray(frame.iloc[:, position]).flags.c_contiguous:
+            return False
+    return True
+
+
+def _shared_table(pa: Any, frame: Any) -> Any:
+    """The Arrow table of a frame :func:`_shares_columns` accepted, on its own columns.
+
+    The schema (with pandas' metadata: names, dtypes, the RangeIndex) comes from the dtypes
+    alone; each column is handed to Arrow as the array it is, so a float column is not
+    scanned for NaN to make a validity bitmap (``from_pandas`` does): NaN stays a float
+    value, which pandas reads back the same.
+    """
+    import numpy as np
+
+    schema = pa.Schema.from_pandas(frame, preserve_index=None)
+    if len(schema) != frame.shape[1]:
+        return pa.Table.from_pandas(frame, preserve_index=None)
+    arrays = [
+        pa.array(np.asarray(frame.iloc[:, position]), type=field.type)
+        for position, field in enumerate(schema)
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+class _PiecesSink:
+    """What Arrow's IPC writer writes, kept as pieces: the column bodies it hands over as
+    Arrow buffers (the DataFrame's own memory), the small metadata writes joined."""
+
+    closed = False
+    #: writes up to this size are metadata and padding, joined into one piece
+    SMALL = 64 * 1024
+
+    def __init__(self) -> None:
+        self.pieces = Pieces()
+        self._small = bytearray()
+
+    def write(self, data: Any) -> int:
+        size = memoryview(data).nbytes
+        if size <= self.SMALL:
+            self._small += data
+        else:
+            self._flush()
+            self.pieces.append(data)
+        return size
+
+    def _flush(self) -> None:
+        if self._small:
+            self.pieces.append(bytes(self._small))
+            self._small = bytearray()
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def finish(self) -> Pieces:
+        self._flush()
+        return self.pieces
 
 
 def _write_ipc(pa: Any, schema: Any, tables: Callable[[], Iterator[Any]]) -> Any:
@@ -326,11 +436,7 @@ def revive_dataframe(
 
     refs = value.get("buffers")
     if value.get("format") == "arrow" and isinstance(refs, list) and refs and buffers is not None:
-        import pyarrow as pa
-
-        with pa.ipc.open_stream(pa.py_buffer(buffers[refs[0]])) as reader:
-            table = reader.read_all()
-        return table.to_pandas()
+        return _arrow_frame(joined(buffers[refs[0]]))
     data = revive(value.get("data") or [], None)
     index = revive(value.get("index"), None)
     frame = pd.DataFrame(data, columns=value.get("columns"), index=index)
@@ -341,6 +447,57 @@ def revive_dataframe(
         for position, dtype in enumerate(dtypes):
             frame.isetitem(position, _as_dtype(frame.iloc[:, position], dtype))
     return frame
+
+
+def _arrow_frame(buffer: Any) -> Any:
+    """The DataFrame of an Arrow IPC stream in ``buffer``.
+
+    When the buffer is writable (a frame reassembled from chunks, a copy-on-write mapping),
+    the columns Arrow can share become writable views of it: no copy at all, and the
+    DataFrame behaves as one built from its own arrays. Otherwise (an immutable frame)
+    pandas gets its own copy, as a view of it would be read-only.
+    """
+    import pyarrow as pa
+
+    with pa.ipc.open_stream(pa.py_buffer(buffer)) as reader:
+        table = reader.read_all()
+    if memoryview(buffer).readonly:
+        return table.to_pandas()
+    return _writable_views(table.to_pandas(split_blocks=True), buffer)
+
+
+def _writable_views(frame: Any, buffer: Any) -> Any:
+    """``frame`` with each column that is a read-only view of ``buffer`` (what Arrow makes
+    of a column it shares) replaced by a writable view of the same bytes."""
+    import numpy as np
+    import pandas as pd
+
+    whole = np.frombuffer(buffer, dtype=np.uint8)
+    start = whole.ctypes.data
+    end = start + whole.nbytes
+    columns: dict[int, Any] = {}
+    shared = False
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        # (only a view Arrow made can lie inside the buffer)
+        values = np.asarray(column) if isinstance(column.dtype, np.dtype) else None
+        if (
+            values is not None
+            and values.flags.c_contiguous
+            and start <= values.ctypes.data
+            and values.ctypes.data + values.nbytes <= end
+        ):
+            address = values.ctypes.data
+            offset = address - start
+            columns[position] = np.frombuffer(buffer, values.dtype, len(values), offset)
+            shared = True
+        else:
+            columns[position] = column
+    if not shared:
+        return frame
+    out = pd.DataFrame(columns, index=frame.index, copy=False)
+    out.columns = frame.columns
+    return out
 
 
 def _as_dtype(column: Any, dtype: Any) -> Any:

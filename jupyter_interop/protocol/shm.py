@@ -46,7 +46,15 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .frames import TAG, Attachment, dataframe_json_form, dataframe_placeholder, revive_dataframe
+from .frames import (
+    TAG,
+    Attachment,
+    Pieces,
+    dataframe_json_form,
+    dataframe_placeholder,
+    joined,
+    revive_dataframe,
+)
 from .wire import SHM_EXTENSION
 
 # the message a client sends to prove it sees the hub's directory
@@ -264,6 +272,17 @@ def columns_layout(frame: Any) -> tuple[dict[str, Any], Iterator[tuple[int, Any]
     return fields, parts(), max(offset, 1)
 
 
+def _laid_out(buffer: Any) -> tuple[list[tuple[int, Any]], int]:
+    """A buffer (or :class:`~.frames.Pieces`) as ``(offset, bytes)`` parts, and its size."""
+    parts = []
+    offset = 0
+    for piece in buffer if isinstance(buffer, Pieces) else [buffer]:
+        view = memoryview(piece).cast("B")
+        parts.append((offset, view))
+        offset += view.nbytes
+    return parts, offset
+
+
 def _raw(values: Any) -> Any:
     """An array's bytes, contiguous (datetimes have no buffer format of their own)."""
     import numpy as np
@@ -318,8 +337,7 @@ def share_plan(value: Any) -> tuple[dict[str, Any], Iterable[tuple[int, Any]], i
         if placeholder is None:
             return None
         placeholder.pop("buffers")
-        stream = memoryview(buffers[0]).cast("B")
-        return placeholder, [(0, stream)], stream.nbytes
+        return placeholder, *_laid_out(buffers[0])
     return None
 
 
@@ -463,7 +481,7 @@ class SharedAttachment(Attachment):
             if placeholder is None:
                 raise SharedMemoryError("This DataFrame cannot be converted to Arrow")
             placeholder.pop("buffers")
-            wire = (placeholder, [memoryview(b).cast("B") for b in buffers])
+            wire = (placeholder, [memoryview(joined(b)).cast("B") for b in buffers])
         else:
             wire = (self.meta, [buffer])
         with self._lock:

@@ -225,3 +225,70 @@ def test_one_budget_for_every_connection_refuses_the_message_that_exceeds_it() -
     for chunk in b_chunks[:-1]:
         assert second.feed(chunk) is None
     assert second.feed(b_chunks[-1]) is not None and budget.held == 0
+
+
+def numeric_frame(rows: int, index: Any = None) -> pd.DataFrame:
+    """Columns Arrow shares as they are: floats (NaN included), ints, datetimes."""
+    rng = np.random.default_rng(7)
+    floats = rng.random(rows)
+    floats[::97] = np.nan
+    frame = pd.DataFrame(index=pd.RangeIndex(rows) if index is None else index)
+    frame["f"] = floats
+    frame["i"] = np.arange(rows, dtype=np.int64)
+    frame["u"] = np.arange(rows, dtype=np.uint8)
+    frame["t"] = pd.date_range("2024-01-01", periods=rows, freq="s").to_numpy()
+    frame.loc[frame.index[1], "t"] = pd.NaT
+    return frame
+
+
+@pytest.mark.parametrize(
+    "index",
+    [None, pd.RangeIndex(5, 5 + 2 * 20_000, 2, name="r")],
+    ids=["range", "range-with-start-step-name"],
+)
+def test_shared_columns_travel_as_pieces_and_arrive_as_writable_views(index: Any) -> None:
+    """A frame of contiguous numeric columns is sent from its own columns (no copy on the
+    way out) and, reassembled from chunks, revived as writable views of the received frame
+    (no copy on the way in)."""
+    from jupyter_interop.protocol.frames import Pieces, dataframe_placeholder, revive_dataframe
+
+    frame = numeric_frame(20_000, index)  # columns above the joined small writes
+    buffers: list[Any] = []
+    placeholder = dataframe_placeholder(frame, buffers)
+    assert placeholder is not None and isinstance(buffers[0], Pieces)
+    column = np.asarray(frame["f"])
+    addresses = {np.frombuffer(p, np.uint8).ctypes.data for p in buffers[0]}
+    assert column.ctypes.data in addresses, "the column itself is a piece of the stream"
+
+    parts, total = parts_of({"data": placeholder}, buffers)
+    assembler = ChunkAssembler()
+    chunks = list(chunk_frames(parts, total, 1, 64 * 1024))
+    assert [assembler.feed(c) for c in chunks[:-1]] == [None] * (len(chunks) - 1)
+    whole = assembler.feed(chunks[-1])
+    assert whole is not None
+    header, received = unpack_frame(whole)
+    revived = revive_dataframe(orjson.loads(header)["data"], received, lambda v, b: v)
+    pd.testing.assert_frame_equal(revived, frame, check_index_type=True)
+
+    start = np.frombuffer(whole, np.uint8).ctypes.data
+    for name in ["f", "i", "u"]:  # (NaT is a null in Arrow: "t" is filled in a copy)
+        address = np.asarray(revived[name]).ctypes.data
+        assert start <= address < start + len(whole), f"{name} is a view of the frame"
+    revived.iloc[0, 0] = 42.0  # writable, as a DataFrame built from its own arrays
+    revived.loc[revived.index[2], "i"] = -1
+    assert revived.iloc[0, 0] == 42.0 and revived["i"].iloc[2] == -1
+
+
+def test_an_immutable_frame_gives_a_dataframe_of_its_own() -> None:
+    """A frame that arrived whole is ``bytes``: views of it would be read-only, so pandas
+    gets its own copy, writable."""
+    from jupyter_interop.protocol.frames import dataframe_placeholder, joined, revive_dataframe
+
+    frame = numeric_frame(100)
+    buffers: list[Any] = []
+    placeholder = dataframe_placeholder(frame, buffers)
+    assert placeholder is not None
+    revived = revive_dataframe(placeholder, [memoryview(bytes(joined(buffers[0])))], lambda v, b: v)
+    pd.testing.assert_frame_equal(revived, frame)
+    revived.iloc[0, 1] = -5
+    assert revived.iloc[0, 1] == -5
