@@ -667,6 +667,99 @@ async def redis_sub(p: dict[str, Any]) -> None:
         task.cancel()
 
 
+# ---------------------------------------------------------------------- NATS DataFrame peer
+
+#: the NATS DataFrame row publishes the Arrow stream in messages of this size, the
+#: ``max_payload`` its nats-server is started with (``procs.NatsServer``; nats-server's own
+#: ceiling is 64 MB, below 100 MB, so any NATS application cuts a value this large)
+NATS_DF_MESSAGE = 8 * 1024 * 1024
+
+
+def arrow_messages(stream: Any, size: int) -> Any:
+    """The Arrow stream (a buffer, or pieces of it) as ``bytes`` messages of ``size`` bytes
+    (the last shorter): each message is built once, from the stream's own pieces."""
+    from jupyter_interop.protocol.frames import Pieces
+
+    pieces = [memoryview(p).cast("B") for p in (stream if isinstance(stream, Pieces) else [stream])]
+    out: list[Any] = []
+    held = 0
+    for piece in pieces:
+        while piece.nbytes:
+            take = min(size - held, piece.nbytes)
+            out.append(piece[:take])
+            held += take
+            piece = piece[take:]
+            if held == size:
+                yield b"".join(out)
+                out, held = [], 0
+    if out:
+        yield b"".join(out)
+
+
+async def nats_df(p: dict[str, Any]) -> None:
+    """A DataFrame as the same Arrow IPC bytes the project's client sends (its own encoder
+    and decoder), published in :data:`NATS_DF_MESSAGE` messages and an empty one that ends
+    the value; B appends them into one buffer and revives the DataFrame from it."""
+    import pandas  # noqa: F401 - imported before the baseline, as in a kernel that uses it
+
+    from jupyter_interop.protocol.frames import dataframe_placeholder, revive_dataframe
+
+    from .frames import make_frame, read_all
+
+    nc = await nats_connect(p["url"])
+    subject = p.get("name", "bench.df")
+    base = {"rss": rss_bytes()}
+    received: dict[str, Any] = {"buffer": bytearray()}
+    got = asyncio.Event()
+
+    async def write(cmd: Command) -> Reply:
+        base["rss"] = rss_bytes()
+        df = make_frame(int(cmd["rows"]))
+        t0 = time.monotonic()
+        buffers: list[Any] = []
+        if dataframe_placeholder(df, buffers) is None:
+            raise RuntimeError("the DataFrame cannot be converted to Arrow")
+        for message in arrow_messages(buffers[0], NATS_DF_MESSAGE):
+            await nc.publish(subject, message)
+        await nc.publish(subject, b"")
+        await nc.flush()
+        t1 = time.monotonic()
+        return {"t_start": t0, "t_end": t1, "base_rss": base["rss"], "peak_rss": peak_rss_bytes()}
+
+    async def on_message(msg: Any) -> None:
+        if msg.data:
+            received["buffer"] += msg.data
+            return
+        buffer = received.pop("buffer")
+        placeholder = {"format": "arrow", "buffers": [0]}
+        df = revive_dataframe(placeholder, [memoryview(buffer)], lambda v, b: v)
+        read_all(df)
+        received["t_end"] = time.monotonic()
+        received["df"] = df
+        got.set()
+
+    async def expect(cmd: Command) -> Reply:
+        base["rss"] = rss_bytes()
+        # room for the whole value in the subscription's queue (nats-py's default is 64 MB)
+        await nc.subscribe(subject, cb=on_message, pending_bytes_limit=1 << 30)
+        await nc.flush()
+        return {"ok": True}
+
+    async def read(cmd: Command) -> Reply:
+        await asyncio.wait_for(got.wait(), float(cmd.get("timeout", 300)))
+        df = received["df"]
+        return {
+            "t_start": received["t_end"],
+            "t_end": received["t_end"],
+            "base_rss": base["rss"],
+            "peak_rss": peak_rss_bytes(),
+            "rows": len(df),
+        }
+
+    await serve({"write": write, "expect": expect, "read": read})
+    await nc.close()
+
+
 # ---------------------------------------------------------------------- pickle peer
 
 
@@ -724,6 +817,7 @@ ROLES: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
     "redis-caller": redis_caller,
     "redis-pub": redis_pub,
     "redis-sub": redis_sub,
+    "nats-df": nats_df,
     "pickle": pickle_roundtrip,
 }
 

@@ -65,6 +65,15 @@ async def dataframe(r: Run, nbytes: int, notes: list[str]) -> list[Row]:
     payload = rows_n * ROW_BYTES
     path = str(r.group.tmp / "frame.pickle")
     systems = [System("pickle to a file and back (%store)", "pickle")]
+    nats_url = r.nats.url
+    systems.append(
+        System(
+            "NATS (nats-py), the same Arrow bytes in 8 MiB messages",
+            "nats",
+            {},
+            r.nats.pid,
+        )
+    )
     hub = None
     if r.has_client:
         hub = r.hub()
@@ -83,6 +92,10 @@ async def dataframe(r: Run, nbytes: int, notes: list[str]) -> list[Row]:
         if s.kind == "pickle":
             a = await r.worker("pickle", path=path)
             b = await r.worker("pickle", path=path)
+        elif s.kind == "nats":
+            subject = f"bench.df.nats.{len(s.runs)}"
+            a = await r.worker("nats-df", url=nats_url, name=subject)
+            b = await r.worker("nats-df", url=nats_url, name=subject)
         else:
             assert hub is not None
             # a fresh context each time: no old snapshot
@@ -127,10 +140,14 @@ async def dataframe(r: Run, nbytes: int, notes: list[str]) -> list[Row]:
             hub.stop()
     notes.extend(f"{name}: failed: {text}" for name, text in errors.items())
     rows = [Row(s.name, summarize_runs(s.runs)) for s in systems if s.runs]
-    for row in rows[1:]:
-        row.ratios["pickle"] = ratio(
-            row.metrics["seconds"]["median"], rows[0].metrics["seconds"]["median"]
-        )
+    pickle = next((row for row in rows if row.system == systems[0].name), None)
+    nats = next((row for row in rows if row.system == systems[1].name), None)
+    for row in rows:
+        seconds = row.metrics["seconds"]["median"]
+        if pickle is not None and row is not pickle:
+            row.ratios["pickle"] = ratio(seconds, pickle.metrics["seconds"]["median"])
+        if nats is not None and row.system.startswith("hub"):
+            row.ratios["NATS"] = ratio(seconds, nats.metrics["seconds"]["median"])
     return rows
 
 
@@ -151,7 +168,10 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
         "by the payload size. The pickle file lives on local disk (page cache). On one host the "
         "project's client passes values of 1 MiB or more through the hub's shared memory (the "
         "`shm` extension); the 'over the socket' rows turn that off on both ends, as between "
-        "machines.",
+        "machines. The NATS row carries the same Arrow IPC bytes (the project's own encoder "
+        "and decoder) A → B through nats-server, cut into 8 MiB messages as a NATS "
+        "application must (nats-server runs with max_payload 8 MiB; its ceiling, 64 MB, is "
+        "below the value) plus an empty message that ends it; B appends them into one buffer.",
         RT_COLUMNS,
         rt_rows,
     )
@@ -183,6 +203,17 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
             f"peak {wire_peak:.2f}\u00d7"
         )
         size_note = f"{size_note}; {wire_note}" if size_note else wire_note
+        wire_x = float(wire_df.ratios.get("pickle", float("nan")))
+        targets.append(
+            Target(
+                "100 MB DataFrame over the socket",
+                "\u2264 1.5\u00d7 pickle, peak RSS \u2264 2.5\u00d7 payload",
+                f"{wire_x:.2f}\u00d7 pickle, peak {wire_peak:.2f}\u00d7 "
+                f"({wire_df.ratios.get('NATS', float('nan')):.2f}\u00d7 NATS)",
+                wire_x <= 1.5 and wire_peak <= 2.5,
+                "worse of A and B, over baseline" + ("; quick run" if r.quick else ""),
+            )
+        )
     if hub_df is None:
         targets.append(
             Target(
