@@ -25,6 +25,7 @@ from .worker import (
     caller_handlers,
     fan_data,
     fan_seen,
+    frame_received,
     payload,
     peak_rss_bytes,
     rss_bytes,
@@ -222,15 +223,7 @@ async def ji_df(p: dict[str, Any]) -> None:
         return {"ok": True}
 
     async def read(cmd: Command) -> Reply:
-        await asyncio.wait_for(got.wait(), float(cmd.get("timeout", 300)))
-        df = received["df"]
-        return {
-            "t_start": received["t_end"],
-            "t_end": received["t_end"],
-            "base_rss": base["rss"],
-            "peak_rss": peak_rss_bytes(),
-            "rows": len(df),
-        }
+        return await frame_received(got, received, base["rss"], cmd)
 
     await serve({"write": write, "expect": expect, "read": read})
     io.close()

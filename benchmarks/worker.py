@@ -696,6 +696,21 @@ def arrow_messages(stream: Any, size: int) -> Any:
         yield b"".join(out)
 
 
+async def frame_received(
+    got: asyncio.Event, received: dict[str, Any], base_rss: int, cmd: Command
+) -> Reply:
+    """B's reply to ``read`` in the DataFrame rows: once ``got`` is set, when its DataFrame
+    (``received["df"]``) was whole and read (``received["t_end"]``), and its memory."""
+    await asyncio.wait_for(got.wait(), float(cmd.get("timeout", 300)))
+    return {
+        "t_start": received["t_end"],
+        "t_end": received["t_end"],
+        "base_rss": base_rss,
+        "peak_rss": peak_rss_bytes(),
+        "rows": len(received["df"]),
+    }
+
+
 async def nats_df(p: dict[str, Any]) -> None:
     """A DataFrame as the same Arrow IPC bytes the project's client sends (its own encoder
     and decoder), published in :data:`NATS_DF_MESSAGE` messages and an empty one that ends
@@ -746,15 +761,7 @@ async def nats_df(p: dict[str, Any]) -> None:
         return {"ok": True}
 
     async def read(cmd: Command) -> Reply:
-        await asyncio.wait_for(got.wait(), float(cmd.get("timeout", 300)))
-        df = received["df"]
-        return {
-            "t_start": received["t_end"],
-            "t_end": received["t_end"],
-            "base_rss": base["rss"],
-            "peak_rss": peak_rss_bytes(),
-            "rows": len(df),
-        }
+        return await frame_received(got, received, base["rss"], cmd)
 
     await serve({"write": write, "expect": expect, "read": read})
     await nc.close()
