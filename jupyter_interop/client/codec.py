@@ -4,8 +4,11 @@ Encoding goes through orjson with a ``default`` hook, so plain JSON costs nothin
 hook handles what JSON lacks (the forms are documented in ``jupyter_interop.protocol.frames``):
 
 * ``datetime``/``date``: io.Connect's ``"#T42_DATE#<epoch-ms>"`` string, which the JS clients
-  revive as ``Date`` (a naive datetime is local time; a ``date`` is midnight UTC; precision is
-  one millisecond). Such strings are revived as timezone-aware UTC ``datetime`` objects.
+  revive as ``Date`` (a naive datetime is the writer's local time and a ``date`` its local
+  midnight, as a JS ``Date`` built from fields; precision is one millisecond). Such strings
+  are revived as timezone-aware ``datetime`` objects in the reader's local time, the same rule
+  on both sides: a reader in the writer's time zone gets the writer's wall time back, with its
+  offset (``value.replace(tzinfo=None)`` is what a naive writer wrote).
 * ``bytes``, numpy arrays, pandas DataFrames: when the hub accepted binary frames (the
   ``binary`` extension of ``hello``), raw buffers next to the JSON (Arrow IPC for DataFrames
   when pyarrow is installed), with no base64 and no pickle: nothing a peer receives can execute
@@ -85,13 +88,18 @@ def plain_json(value: Any) -> bytes | None:
 
 
 def parse_date(text: str) -> _dt.datetime | str:
-    """The datetime of a ``#T42_DATE#`` string (UTC), or the string itself if it is not one."""
+    """The datetime of a ``#T42_DATE#`` string, aware, in this process's local time (UTC for
+    an instant the platform cannot convert), or the string itself if it is not one."""
     digits = text[len(DATE_PREFIX) :]
     try:
         millis = int(digits)
     except ValueError:
         return text
-    return _EPOCH + _dt.timedelta(milliseconds=millis)
+    instant = _EPOCH + _dt.timedelta(milliseconds=millis)
+    try:
+        return instant.astimezone()
+    except (OverflowError, OSError, ValueError):
+        return instant
 
 
 def wrap_value(value: Any) -> dict[str, Any]:

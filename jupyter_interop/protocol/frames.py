@@ -526,8 +526,11 @@ _JSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 def date_string(value: _dt.date) -> str:
     """io.Connect's wire form of a date: ``#T42_DATE#<milliseconds since the epoch>``.
 
-    A naive datetime is local time (as ``datetime.timestamp`` has it; a naive pandas
-    ``Timestamp`` is UTC, as pandas has it); a ``date`` is midnight UTC.
+    A naive datetime is the writer's local time (as ``datetime.timestamp`` and a JS ``Date``
+    built from its fields have it) and a ``date`` is local midnight; a Python receiver revives
+    the instant in its own local time (``client/codec.py:parse_date``), so a reader in the
+    writer's time zone sees the writer's wall time (README, "Values"). A naive pandas
+    ``Timestamp`` is UTC, as pandas has it.
     """
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
@@ -535,8 +538,8 @@ def date_string(value: _dt.date) -> str:
         else:
             millis = (value - _EPOCH) // _dt.timedelta(milliseconds=1)
     else:
-        start = _dt.datetime(value.year, value.month, value.day, tzinfo=_UTC)
-        millis = (start - _EPOCH) // _dt.timedelta(milliseconds=1)
+        start = _dt.datetime(value.year, value.month, value.day)
+        millis = round(start.timestamp() * 1000)
     return f"{DATE_PREFIX}{millis}"
 
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -26,6 +30,22 @@ from jupyter_interop.client.errors import SerializationError
 UTC = dt.timezone.utc
 
 
+@contextmanager
+def local_zone(name: str) -> Iterator[None]:
+    """This process's local time zone is ``name`` (the TZ variable) inside the block."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = name
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
 def roundtrip(value: Any, binary: bool = False) -> Any:
     frame = Codec(binary).encode({"v": value})
     if frame[:1] != b"{":
@@ -45,7 +65,8 @@ def test_dates_use_the_io_connect_encoding() -> None:
     assert parse_date(date_string(other_zone)) == aware
     naive = dt.datetime(2024, 1, 2, 3, 4, 5)  # local time, as datetime.timestamp() says
     assert parse_date(date_string(naive)) == naive.astimezone(UTC)
-    assert date_string(dt.date(1970, 1, 2)) == "#T42_DATE#86400000"
+    with local_zone("UTC"):
+        assert date_string(dt.date(1970, 1, 2)) == "#T42_DATE#86400000"
     assert parse_date("#T42_DATE#nope") == "#T42_DATE#nope"
     assert roundtrip(pd.Timestamp("2024-01-02 03:04:05")) == dt.datetime(
         2024, 1, 2, 3, 4, 5, tzinfo=UTC
@@ -54,6 +75,35 @@ def test_dates_use_the_io_connect_encoding() -> None:
     assert roundtrip(np.datetime64("2024-01-02T03:04:05.123")) == dt.datetime(
         2024, 1, 2, 3, 4, 5, 123000, tzinfo=UTC
     )
+
+
+def test_naive_datetimes_and_dates_are_local_time_on_both_sides() -> None:
+    """A naive datetime is the writer's local time and a date its local midnight; the reader
+    revives the instant in its own local time, so in the writer's zone it gets the writer's
+    wall time back (README, "Values"); elsewhere it gets the same instant in its zone."""
+    naive = dt.datetime(2024, 1, 2, 3, 4, 5, 678000)
+    with local_zone("America/New_York"):
+        wire = json_frame({"at": naive, "day": dt.date(2024, 7, 4)})
+        same_zone = revive(json.loads(wire))
+        assert same_zone["at"].replace(tzinfo=None) == naive
+        assert same_zone["at"].utcoffset() == dt.timedelta(hours=-5)
+        assert same_zone["at"] == dt.datetime(2024, 1, 2, 8, 4, 5, 678000, tzinfo=UTC)
+        assert same_zone["day"].replace(tzinfo=None) == dt.datetime(2024, 7, 4)
+        assert same_zone["day"].utcoffset() == dt.timedelta(hours=-4)  # summer time
+    with local_zone("Asia/Tokyo"):
+        elsewhere = revive(json.loads(wire))
+        assert elsewhere["at"] == same_zone["at"]  # the same instant
+        assert elsewhere["at"].replace(tzinfo=None) == dt.datetime(2024, 1, 2, 17, 4, 5, 678000)
+    aware = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    with local_zone("Europe/Paris"):
+        assert revive(json.loads(json_frame({"at": aware})))["at"] == aware
+
+
+def json_frame(value: Any) -> bytes:
+    """``value`` encoded in its JSON form (no binary frames), as a JS peer would read it."""
+    frame = Codec().encode(value)
+    assert frame[:1] == b"{"
+    return frame
 
 
 def test_json_form_of_bytes_and_revive_nested() -> None:
