@@ -173,6 +173,23 @@ def test_contexts_both_ways(py: ji.Interop, js: JsPeer) -> None:
     assert js.call("contextGet", name="Js.ctx")["address"] == {"city": "Paris"}
 
 
+def test_a_read_only_context_refuses_a_javascript_writer(py: ji.Interop, js: JsPeer) -> None:
+    """The hub's refusal reaches an unchanged io.Connect client as a rejected update with the
+    reason; it still follows the owner's writes."""
+    py.contexts.create("Js.locked", {"px": 1}, lifetime="ownership", read_only=True)
+    js.call("contextSubscribe", name="Js.locked")
+    js.event(lambda e: e.get("event") == "context" and e["name"] == "Js.locked")
+    refused = js.call("contextUpdateFails", name="Js.locked", data={"px": 2})
+    assert refused["failed"] is True, refused
+    assert "'Js.locked' is read-only: only its owner 'py-peer'" in refused["message"]
+    assert py.contexts.get("Js.locked") == {"px": 1}
+    py.contexts.update("Js.locked", {"px": 3})
+    js.event(lambda e: e.get("event") == "context" and e["data"] == {"px": 3})
+    py.contexts.set_read_only("Js.locked", False)
+    assert js.call("contextUpdateFails", name="Js.locked", data={"px": 4}) == {"failed": False}
+    wait_for(lambda: py.contexts.get("Js.locked") == {"px": 4}, what="the JS write")
+
+
 def test_channels_are_shared_with_javascript(py: ji.Interop, js: JsPeer) -> None:
     js.call("contextSubscribe", name="___channel___Orange")
     follow = Recorder()
@@ -204,6 +221,10 @@ def test_bus_both_ways(py: ji.Interop, js: JsPeer) -> None:
     seen = js.event(lambda e: e.get("event") == "bus")
     # @interopio/core hands its callback the subscription's topic, not the published one
     assert seen == {"event": "bus", "topic": "py.>", "data": {"px": 190.1}, "source": "py-peer"}
+    js.call("busPublish", topic="js.empty", data={})  # an empty object is delivered both ways
+    assert got.wait(2)[1][:2] == ({}, "js.empty")
+    py.bus.publish("py.empty", {})
+    assert js.event(lambda e: e.get("event") == "bus" and e["data"] == {})["source"] == "py-peer"
 
 
 def test_arrays_dataframes_and_bytes_reach_javascript_in_their_json_form(
