@@ -12,6 +12,7 @@ from .channels import ChannelContext
 from .contexts import ContextMeta, ContextSubscription
 from .errors import (
     AmbiguousHubError,
+    AppTimeout,
     ArgumentError,
     AuthenticationError,
     ChannelError,
@@ -19,6 +20,7 @@ from .errors import (
     ConnectionLostError,
     ContextError,
     DiscoveryError,
+    ErrorOnLaunch,
     HubUnreachableError,
     IntentDeliveryFailed,
     IntentError,
@@ -60,6 +62,7 @@ from .streams import (
 
 __all__ = [
     "AmbiguousHubError",
+    "AppTimeout",
     "ArgumentError",
     "AuthenticationError",
     "ChannelContext",
@@ -71,6 +74,7 @@ __all__ = [
     "ContextMeta",
     "ContextSubscription",
     "DiscoveryError",
+    "ErrorOnLaunch",
     "HubUnreachableError",
     "Instance",
     "Intent",

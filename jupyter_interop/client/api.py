@@ -41,6 +41,7 @@ from ..protocol.wire import (
     SHM_EXTENSION,
     VERSIONS_EXTENSION,
 )
+from .apps import Apps
 from .bus import Bus
 from .channels import Channels
 from .connection import Connection, ConnectionSettings, default_identity
@@ -66,7 +67,7 @@ log = logging.getLogger("jupyter_interop.client")
 
 class Interop(LoggingConfigurable):
     """A connection to the interop hub: ``methods``, ``streams``, ``contexts``, ``channels``,
-    ``bus``, ``intents``; ``instance`` is this peer's identity as the hub resolved it.
+    ``bus``, ``intents``, ``apps``; ``instance`` is this peer's identity as the hub resolved it.
 
     Every blocking call has an ``a``-prefixed async twin (``invoke``/``ainvoke``) usable with
     top-level ``await`` in a notebook or inside ``async def`` handlers.
@@ -278,7 +279,8 @@ class Interop(LoggingConfigurable):
         self.contexts = Contexts(session)
         self.channels = Channels(session, self.contexts)
         self.bus = Bus(session)
-        self.intents = Intents(session, self.methods)
+        self.apps = Apps(session, self.methods)
+        self.intents = Intents(session, self.methods, self.apps)
         conn.on(GLOBAL_DOMAIN, EVENTS_DROPPED_TYPE, self._events_dropped)
 
     # ------------------------------------------------------------------ the session's parts

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AmbiguousHubError",
+    "AppTimeout",
     "ArgumentError",
     "AuthenticationError",
     "ChannelError",
@@ -25,6 +26,7 @@ __all__ = [
     "ConnectionLostError",
     "ContextError",
     "DiscoveryError",
+    "ErrorOnLaunch",
     "HubUnreachableError",
     "IntentDeliveryFailed",
     "IntentError",
@@ -255,3 +257,38 @@ class IntentHandlerRejected(IntentError):
     ) -> None:
         super().__init__(message, intent=intent)
         self.cause = cause
+
+
+class ErrorOnLaunch(IntentError):
+    """A notebook started to serve the intent failed: a cell raised, or its kernel did not
+    start. ``notebook_path``, ``cell_index``, ``cell_source`` and ``traceback`` say where."""
+
+    fdc3_error = "ErrorOnLaunch"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        intent: str | None = None,
+        notebook_path: str | None = None,
+        cell_index: int | None = None,
+        cell_source: str | None = None,
+        traceback: str | None = None,
+    ) -> None:
+        super().__init__(message, intent=intent)
+        self.notebook_path = notebook_path
+        self.cell_index = cell_index
+        self.cell_source = cell_source
+        self.traceback = traceback
+
+
+class AppTimeout(IntentError, TimeoutError):
+    """A notebook started to serve the intent did not register its handler in time."""
+
+    fdc3_error = "AppTimeout"
+
+    def __init__(
+        self, message: str, *, intent: str | None = None, notebook_path: str | None = None
+    ) -> None:
+        super().__init__(message, intent=intent)
+        self.notebook_path = notebook_path

@@ -11,9 +11,12 @@ the intent, those whose context types admit the context's type, those the target
 the resolver when several remain. A resolver is ``"error"`` (the default: raise
 :class:`ResolverUnavailable`), ``"first"``, or a callable ``resolver(intent, handlers, context)
 -> handler | None`` (``None`` means the user cancelled), the hook a notebook widget uses. It
-runs on the client's I/O loop: a resolver that waits for a person must be ``async``. Only
-running handlers exist yet: ``target="startNew"`` raises :class:`NoAppsFound`, since no app
-can be started.
+runs on the client's I/O loop: a resolver that waits for a person must be ``async``.
+
+Notebooks of a Jupyter server's app directory (``client/apps.py``) are handlers too, of type
+``"app"`` (not running, no peer id): when no running handler fits, or the target asks for a
+new instance or names such a notebook, the chosen notebook is started and the intent is
+delivered to the handler it registers.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..protocol.wire import INTENT_METHOD_PREFIX
+from .apps import Apps
 from .errors import (
     ArgumentError,
     IntentDeliveryFailed,
@@ -44,6 +48,7 @@ from .instance import Instance
 from .twins import blocking, on_io_loop
 
 if TYPE_CHECKING:
+    from .apps import App
     from .methods import Methods
     from .registry import Method
     from .session import ClientSession
@@ -61,6 +66,7 @@ __all__ = [
     "fitting_handlers",
     "intents_from_methods",
     "set_default_resolver",
+    "startable_handlers",
     "targeted_handlers",
 ]
 
@@ -73,6 +79,10 @@ Resolver = Literal["error", "first"] | ResolverFunction
 
 _default_resolver: list[Resolver] = ["error"]
 
+#: seconds a started notebook's handler may take to reach this client's registry: the server
+#: answered once the hub had it, its announcement may still be on its way
+_STARTED_WAIT = 10.0
+
 
 def set_default_resolver(resolver: Resolver) -> None:
     """The resolver of every client whose ``io.intents.resolver`` was not set: ``"error"``
@@ -82,7 +92,9 @@ def set_default_resolver(resolver: Resolver) -> None:
 
 @dataclass(frozen=True)
 class IntentHandler:
-    """One handler of an intent: a running instance that listens for it."""
+    """One handler of an intent: a running instance that listens for it (``type``
+    ``"instance"``), or a notebook the server can start for it (``"app"``: its instance has
+    the notebook's application name and path, and no peer id)."""
 
     intent: str
     instance: Instance
@@ -90,7 +102,7 @@ class IntentHandler:
     display_name: str | None = None
     icon: str | None = None
     description: str | None = None
-    #: "instance" (running); later also "app" (a notebook or app that can be started)
+    #: "instance" (running) or "app" (a notebook the server starts on demand)
     type: str = "instance"
 
     @property
@@ -214,8 +226,8 @@ def targeted_handlers(
         return handlers
     if target == "startNew":
         raise NoAppsFound(
-            f"target='startNew': no app or notebook can be started for the intent {intent!r} "
-            "(only running handlers are supported); use target='reuse'",
+            f"target='startNew': no notebook of the server's app directory declares the "
+            f"intent {intent!r}, so none can be started",
             intent=intent,
         )
     if isinstance(target, Instance):
@@ -245,6 +257,42 @@ def targeted_handlers(
                 intent=intent,
             )
     return chosen
+
+
+def app_handlers(apps: Iterable[App], context_type: str | None) -> list[IntentHandler]:
+    """The ``"app"`` handlers the app directory's notebooks stand for (those with an error
+    left out), by intent and notebook."""
+    handlers = []
+    for app in apps:
+        if app.error is not None:
+            continue
+        instance = Instance("", application=app.name, notebook_path=app.path)
+        for declared in app.intents:
+            handler = IntentHandler(
+                declared.name,
+                instance,
+                declared.context_types,
+                declared.display_name,
+                type="app",
+            )
+            if handler.accepts(context_type):
+                handlers.append(handler)
+    return handlers
+
+
+def startable_handlers(
+    intent: str, apps: list[IntentHandler], target: Target
+) -> list[IntentHandler]:
+    """The ``"app"`` handlers of ``intent`` that ``target`` lets start: all of them for
+    ``None``, ``"reuse"`` and ``"startNew"``; for ``{"application": x}`` those whose
+    application name or notebook path is ``x``; none for an instance."""
+    apps = [h for h in apps if h.intent == intent]
+    if target is None or target in ("reuse", "startNew"):
+        return apps
+    if isinstance(target, dict) and target.get("instance") is None:
+        wanted = target.get("application")
+        return [h for h in apps if wanted in (h.application, h.notebook_path)]
+    return []
 
 
 async def choose_handler(
@@ -316,9 +364,10 @@ class Intents:
     chooses when several handlers fit and the target does not choose; a raise can pass its own.
     """
 
-    def __init__(self, session: ClientSession, methods: Methods) -> None:
+    def __init__(self, session: ClientSession, methods: Methods, apps: Apps) -> None:
         self._session = session
         self._methods = methods
+        self._apps = apps
         self._listeners: dict[str, IntentListener] = {}
         self._resolver: Resolver | None = None
 
@@ -395,23 +444,33 @@ class Intents:
     async def afind(
         self, intent: str | None = None, context_type: str | None = None
     ) -> list[Intent]:
-        """Intents with their running handlers, optionally only ``intent`` and only the
-        handlers that take ``context_type``."""
+        """Intents with their handlers: running instances, then the notebooks the server can
+        start for them (``type == "app"``); optionally only ``intent`` and only the handlers
+        that take ``context_type``."""
         found = intents_from_methods(await self._methods.amethods())
+        apps = app_handlers(await self._apps.alist(), context_type)
+        names = [i.name for i in found] + [h.intent for h in apps]
         result = []
-        for item in found:
-            if intent is not None and item.name != intent:
+        for name in dict.fromkeys(names):
+            if intent is not None and name != intent:
                 continue
-            handlers = fitting_handlers(item.name, item.handlers, context_type)
+            running = next((i for i in found if i.name == name), None)
+            handlers = fitting_handlers(name, running.handlers if running else (), context_type)
+            handlers += [h for h in apps if h.intent == name]
             if handlers:
-                result.append(Intent(item.name, item.display_name, tuple(handlers)))
+                display = running.display_name if running else None
+                display = display or next(
+                    (h.display_name for h in handlers if h.display_name), name
+                )
+                result.append(Intent(name, display, tuple(handlers)))
         return result
 
     find = blocking(afind)
 
     @on_io_loop
     async def aall(self) -> list[Intent]:
-        """Every intent some running peer (this client included) handles."""
+        """Every intent some running peer (this client included) handles, or a notebook of
+        the server's app directory declares."""
         return await self.afind()
 
     all = blocking(aall)
@@ -430,14 +489,17 @@ class Intents:
     ) -> IntentResolution:
         """Ask a handler of ``intent`` to act on ``context`` and return its resolution.
 
-        ``target``: ``None``/``"reuse"`` (a running handler), ``"startNew"`` (not possible
-        yet: :class:`NoAppsFound`), a peer id or :class:`Instance`, or a dict with
-        ``"application"`` and/or ``"instance"``. Handlers whose ``contextTypes`` do not list the
-        context's type do not fit. Several fitting handlers: ``resolver`` (default
-        ``io.intents.resolver``) chooses. ``timeout`` (default ``invoke_timeout``): for the
-        resolver and for the handler's answer, each.
+        ``target``: ``None``/``"reuse"`` (a running handler; else a directory notebook is
+        started), ``"startNew"`` (a directory notebook is started), a peer id or
+        :class:`Instance`, or a dict with ``"application"`` (an application name, or a
+        directory notebook's name or path, started when none runs) and/or ``"instance"``.
+        Handlers whose ``contextTypes`` do not list the context's type do not fit. Several
+        fitting handlers: ``resolver`` (default ``io.intents.resolver``) chooses.
+        ``timeout`` (default ``invoke_timeout``): for the resolver and for the handler's
+        answer, each.
 
-        Raises the :class:`IntentError` subclasses named after FDC3's errors.
+        Raises the :class:`IntentError` subclasses named after FDC3's errors; a notebook
+        started for it: :class:`ErrorOnLaunch` (a cell raised) or :class:`AppTimeout`.
         """
         if not isinstance(intent, str) or not intent.strip():
             raise ArgumentError(f"An intent name must be a non-empty string, not {intent!r}")
@@ -446,24 +508,58 @@ class Intents:
             i for i in intents_from_methods(await self._methods.amethods()) if i.name == intent
         ]
         handlers = fitting_handlers(intent, known[0].handlers if known else (), kind)
+        try:
+            candidates = targeted_handlers(intent, handlers, target)
+        except (NoAppsFound, TargetAppUnavailable) as missing:
+            apps = app_handlers(await self._apps.alist(), kind)
+            candidates = startable_handlers(intent, apps, target)
+            if not candidates:
+                raise missing from None
         chosen = await choose_handler(
             intent,
-            targeted_handlers(intent, handlers, target),
+            candidates,
             context,
             self.resolver if resolver is None else resolver,
             self._session.settings.invoke_timeout if timeout is None else timeout,
         )
-        return await self._deliver(chosen, context, timeout)
+        if chosen.type != "app":
+            return await self._deliver(chosen, context, timeout)
+        started = await self._start(chosen, kind, new=target == "startNew")
+        return await self._deliver(started, context, timeout, wait_timeout=_STARTED_WAIT)
 
     raise_intent = blocking(araise_intent)
 
+    async def _start(self, app: IntentHandler, kind: str | None, new: bool) -> IntentHandler:
+        """Have the server start ``app``'s notebook (or join its start) and return the
+        running handler it registered."""
+        running = await self._apps.astart(
+            app.notebook_path, intent=app.intent, context_type=kind, new=new
+        )
+        instance = Instance(
+            running.peer_id or "",
+            application=app.application,
+            kernel_id=running.kernel_id,
+            notebook_path=running.path,
+        )
+        return IntentHandler(
+            app.intent, instance, app.context_types, app.display_name, app.icon, app.description
+        )
+
     async def _deliver(
-        self, handler: IntentHandler, context: dict[str, Any] | None, timeout: float | None
+        self,
+        handler: IntentHandler,
+        context: dict[str, Any] | None,
+        timeout: float | None,
+        wait_timeout: float = 0,
     ) -> IntentResolution:
         name = INTENT_METHOD_PREFIX + handler.intent
         try:
             reply = await self._methods.ainvoke(
-                name, dict(context or {}), handler.instance, timeout=timeout, wait_timeout=0
+                name,
+                dict(context or {}),
+                handler.instance,
+                timeout=timeout,
+                wait_timeout=wait_timeout,
             )
         except (MethodNotFoundError, InvocationTimeoutError) as exc:
             raise IntentDeliveryFailed(

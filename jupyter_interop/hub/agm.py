@@ -297,6 +297,7 @@ class AgmDomain:
         call = Call(invocation_id, peer, msg.get("request_id"), server, method_id)
         self.calls[invocation_id] = call
         server.serving_calls = with_id(server.serving_calls, invocation_id)
+        server.invocations += 1
         peer.calling = with_id(peer.calling, invocation_id)
         invoke: Message = {
             "domain": AGM_DOMAIN,

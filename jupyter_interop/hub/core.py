@@ -53,7 +53,7 @@ from .contexts import ContextDomain
 from .peers import Message, Peer
 from .views import HubViews
 
-__all__ = ["AVAILABLE_DOMAINS", "SUPPORTED_EXTENSIONS", "InteropHub"]
+__all__ = ["AVAILABLE_DOMAINS", "SUPPORTED_EXTENSIONS", "InteropHub", "notebook_name"]
 
 AVAILABLE_DOMAINS: list[Message] = [
     {"uri": AGM_DOMAIN, "version": 1, "description": "Interop methods and streams"},
@@ -316,7 +316,7 @@ class InteropHub(LoggingConfigurable):
         identity = field(msg, "identity", dict)
         if not isinstance(identity.get("application"), str) or not identity["application"]:
             if conn.notebook_path:
-                identity = {**identity, "application": _notebook_name(conn.notebook_path)}
+                identity = {**identity, "application": notebook_name(conn.notebook_path)}
             else:
                 raise ProtocolError(
                     Reason.MISSING_FIELD, "Identity is missing a required key: application"
@@ -378,7 +378,7 @@ class InteropHub(LoggingConfigurable):
             resolved["kernelId"] = conn.kernel_id
         if conn.notebook_path:
             resolved["notebookPath"] = conn.notebook_path
-            resolved["application"] = _notebook_name(conn.notebook_path)
+            resolved["application"] = notebook_name(conn.notebook_path)
         return resolved
 
     def _join(self, peer: Peer, msg: Message, out: Outgoing) -> None:
@@ -444,7 +444,8 @@ _JOINABLE = frozenset({AGM_DOMAIN, BUS_DOMAIN, CONTEXT_DOMAIN, METRICS_DOMAIN})
 _HUB_ASSIGNED_IDENTITY = frozenset({"kernelId", "notebookPath", "peerId", "machine", "user"})
 
 
-def _notebook_name(path: str) -> str:
+def notebook_name(path: str) -> str:
+    """The application name of a notebook kernel: the file name without `.ipynb`."""
     name = path.rstrip("/").rsplit("/", 1)[-1]
     return name[:-6] if name.endswith(".ipynb") else name
 

@@ -89,6 +89,8 @@ class Peer:
     #: invocation ids this peer is serving / has asked for
     serving_calls: set[str] = NO_IDS
     calling: set[str] = NO_IDS
+    #: invocations routed to this peer so far (how idle a notebook app is, server/apps.py)
+    invocations: int = 0
     #: subscription ids where this peer is the subscriber / the publisher
     subscriptions: set[str] = NO_IDS
     publishing: set[str] = NO_IDS

@@ -28,10 +28,24 @@ class HubViews:
                 "contexts": len(p.contexts),
                 "bus_subscriptions": len(p.bus_subscriptions),
                 "pending_calls": len(p.calling),
+                "invocations": p.invocations,
                 "dropped_events": p.conn.attrs.get("dropped_events", 0),
                 "extensions": sorted(p.extensions),
             }
             for p in self.hub.peers.values()
+        ]
+
+    def kernel_peers(self, kernel_id: str) -> list[JSON]:
+        """The peers the server verified as running in the kernel ``kernel_id``: their ids,
+        the names of the methods they registered and the invocations routed to them."""
+        return [
+            {
+                "peer_id": p.peer_id,
+                "methods": [m.definition.get("name") for m in p.methods.values()],
+                "invocations": p.invocations,
+            }
+            for p in self.hub.peers.values()
+            if p.conn.kernel_id == kernel_id
         ]
 
     def _methods(self, streaming: bool) -> list[JSON]:

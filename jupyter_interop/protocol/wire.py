@@ -18,6 +18,11 @@ __all__ = [
     "ADD_INTEREST_TYPE",
     "AGM_DOMAIN",
     "AGM_MESSAGE_TYPES",
+    "APPS_APPLICATION",
+    "APPS_LIST_METHOD",
+    "APPS_START_METHOD",
+    "APPS_STOP_METHOD",
+    "APP_ERROR_KEY",
     "BATCH_EXTENSION",
     "BINARY_EXTENSION",
     "BUS_DOMAIN",
@@ -264,3 +269,20 @@ GOING_AWAY_CLOSE: Final = 1001
 # ------------------------------------------------------------------------ intents
 #: an intent listener is the interop method ``<prefix><intent>`` (io.Connect, Glue42)
 INTENT_METHOD_PREFIX: Final = "Tick42.FDC3.Intents."
+
+# ---------------------------------------------------------------------------- notebook apps
+# Notebooks that start on demand (docs/INTENTS.md, "Notebooks that start on demand"): the
+# server's app directory is a GW3 peer of its own hub, offering these methods to every peer.
+
+#: the application name of the server-side peer that starts notebooks
+APPS_APPLICATION: Final = "jupyter-interop-apps"
+#: ``{}`` -> ``{"apps": [...]}``: the notebooks of the app directory, with their kernels
+APPS_LIST_METHOD: Final = "JupyterInterop.Apps.List"
+#: ``{path?, intent?, context_type?, method?, new?}`` -> the running entry, once the intent's
+#: (or method's) handler is registered on the hub
+APPS_START_METHOD: Final = "JupyterInterop.Apps.Start"
+#: ``{kernel_id}`` -> ``{}``: stops a notebook started headless
+APPS_STOP_METHOD: Final = "JupyterInterop.Apps.Stop"
+#: key of a failed start's error context naming the FDC3 error (``ErrorOnLaunch``,
+#: ``AppTimeout``, ``NoAppsFound``, ``TargetAppUnavailable``)
+APP_ERROR_KEY: Final = "fdc3_error"

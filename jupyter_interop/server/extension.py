@@ -23,10 +23,12 @@ from tornado.httputil import url_concat
 from traitlets import default
 
 from ..hub.core import InteropHub
+from .apps import NotebookApps
+from .apps_peer import AppsPeer
 from .dashboard import DASHBOARD_PATH, InteropDashboardHandler
 from .durable import DurableAcks
 from .exitguard import RuntimeFileGuard
-from .handlers import InteropGatewayHandler, InteropViewHandler
+from .handlers import APPS_HANDLERS, InteropGatewayHandler, InteropViewHandler
 from .identity import KernelIdentity
 from .runtime import GATEWAY_PATH, EnvironmentExport, RuntimeFile, http_to_ws
 from .service import GOING_AWAY_CLOSE_CODE
@@ -42,7 +44,7 @@ class InteropExtension(GatewaySettings, ExtensionApp):
     name = "jupyter_interop"
     description = "io.Connect (Glue42) interop hub for notebooks, scripts and io.Connect apps"
     load_other_extensions = True
-    classes = [InteropHub]
+    classes = [InteropHub, NotebookApps]
 
     @default("context_store_path")
     def _default_context_store_path(self) -> str:
@@ -73,6 +75,14 @@ class InteropExtension(GatewaySettings, ExtensionApp):
             )
             self._acks.attach()
         self.status_extra: dict[str, Any] = {"kind": "server"}
+        assert self.serverapp is not None
+        self.apps = NotebookApps(
+            parent=self,
+            root_dir=self.serverapp.root_dir,
+            kernel_manager=self.serverapp.kernel_manager,
+            hub_views=self.hub.views,
+        )
+        self._apps_peer: AppsPeer | None = None
         self._publish(self._gateway_url())
 
     def initialize_handlers(self) -> None:
@@ -85,6 +95,7 @@ class InteropExtension(GatewaySettings, ExtensionApp):
                     {"service": self.service, "extra_status": self.status_extra},
                 ),
                 (DASHBOARD_PATH, InteropDashboardHandler),
+                *((pattern, handler, {"apps": self.apps}) for pattern, handler in APPS_HANDLERS),
             ]
         )
 
@@ -95,6 +106,9 @@ class InteropExtension(GatewaySettings, ExtensionApp):
         if not getattr(self, "_stopped", True):
             self._publish(self._gateway_url())
             self.log.info("Interop dashboard: %s", self._dashboard_url())
+            # the app directory's methods, served by a peer of this hub (server/apps_peer.py)
+            self._apps_peer = AppsPeer(self.apps, self._gateway_url(), self.token, self.log)
+            self._apps_peer.start()
 
     def _dashboard_url(self) -> str:
         """The dashboard's http URL, with the server's token when it has one (to open as is)."""
@@ -125,7 +139,9 @@ class InteropExtension(GatewaySettings, ExtensionApp):
         assert self.serverapp is not None
         if kernel_id not in self.serverapp.kernel_manager:
             return None
-        path: str | None = None
+        path = self.apps.notebook_of(kernel_id)  # a notebook started headless
+        if path is not None:
+            return KernelIdentity(kernel_id=kernel_id, notebook_path=path)
         try:
             session = await self.serverapp.session_manager.get_session(kernel_id=kernel_id)
         except web.HTTPError:
@@ -142,6 +158,9 @@ class InteropExtension(GatewaySettings, ExtensionApp):
         if getattr(self, "_stopped", True):
             return
         self._stopped = True
+        if self._apps_peer is not None:
+            await self._apps_peer.close()
+        await self.apps.close()
         try:
             self._runtime_guard.remove()  # first: nobody may find a hub that is going away
             self.service.close_all(GOING_AWAY_CLOSE_CODE, "Jupyter server shutting down")

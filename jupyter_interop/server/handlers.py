@@ -20,11 +20,21 @@ from jupyter_server.utils import ensure_async
 from tornado import web
 
 from ..protocol import encode
+from .apps import AppFailure, NotebookApps
 from .gateway import GatewaySocket
 from .service import GatewayService
 from .views import VIEW_NAMES, render_view
 
-__all__ = ["AUTH_RESOURCE", "InteropGatewayHandler", "InteropViewHandler"]
+__all__ = [
+    "APPS_HANDLERS",
+    "AUTH_RESOURCE",
+    "InteropAppOutputHandler",
+    "InteropAppRunningHandler",
+    "InteropAppStartHandler",
+    "InteropAppsHandler",
+    "InteropGatewayHandler",
+    "InteropViewHandler",
+]
 
 #: resource name for jupyter_server authorizers
 AUTH_RESOURCE = "interop"
@@ -81,3 +91,92 @@ class InteropViewHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         await self.finish(encode(render_view(self.service, view, self.extra_status)))
+
+
+# ---------------------------------------------------------------------- the app directory
+# docs/INTENTS.md, "Notebooks that start on demand"; the work is in server/apps.py.
+
+#: a kernel id in a URL (jupyter_server's are UUIDs)
+_KERNEL_ID = r"([A-Za-z0-9][A-Za-z0-9_-]{0,127})"
+#: HTTP status of a start that failed, by FDC3 error (anything else: 500)
+_FAILURE_STATUS = {"NoAppsFound": 404, "TargetAppUnavailable": 404, "AppTimeout": 504}
+
+
+class _AppsHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, apps: NotebookApps) -> None:
+        self.apps = apps
+
+    async def reply(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        await self.finish(encode(payload))
+
+
+class InteropAppsHandler(_AppsHandler):
+    """``GET {base_url}interop/api/apps``: the notebooks of the directory, with their
+    headless kernels."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply(await self.apps.listing())
+
+
+class InteropAppStartHandler(_AppsHandler):
+    """``POST {base_url}interop/api/apps/start`` ``{"path": ...}``: start a notebook
+    headless; the reply is its running entry (its cells still run: see ``output``)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        try:
+            body = self.get_json_body()
+        except web.HTTPError:
+            raise
+        path = body.get("path") if isinstance(body, dict) else None
+        if not isinstance(path, str) or not path:
+            raise web.HTTPError(400, 'The body must be {"path": "<notebook path>"}')
+        try:
+            running = await self.apps.start(path=path, wait=False)
+        except AppFailure as failure:
+            status = _FAILURE_STATUS.get(failure.fdc3_error, 500)
+            await self.reply({**failure.as_json(), "path": path}, status)
+            return
+        await self.reply(running.as_json())
+
+
+class InteropAppRunningHandler(_AppsHandler):
+    """``DELETE {base_url}interop/api/apps/running/<kernel_id>``: stop a headless notebook."""
+
+    @web.authenticated
+    @authorized
+    async def delete(self, kernel_id: str) -> None:
+        stopped = await self.apps.stop(kernel_id)
+        if stopped is None:
+            raise web.HTTPError(404, f"No notebook app runs in kernel {kernel_id}")
+        await self.reply(stopped.as_json())
+
+
+class InteropAppOutputHandler(_AppsHandler):
+    """``GET {base_url}interop/api/apps/running/<kernel_id>/output``: the cells a headless
+    notebook ran, their outputs and the traceback of a failed start."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, kernel_id: str) -> None:
+        running = self.apps.find(kernel_id)
+        if running is None:
+            raise web.HTTPError(404, f"No notebook app ran in kernel {kernel_id}")
+        await self.reply(running.output())
+
+
+#: URL patterns (relative to the base URL) and handlers of the app directory
+APPS_HANDLERS: list[tuple[str, type[_AppsHandler]]] = [
+    (r"interop/api/apps", InteropAppsHandler),
+    (r"interop/api/apps/start", InteropAppStartHandler),
+    (rf"interop/api/apps/running/{_KERNEL_ID}", InteropAppRunningHandler),
+    (rf"interop/api/apps/running/{_KERNEL_ID}/output", InteropAppOutputHandler),
+]

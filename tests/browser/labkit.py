@@ -170,11 +170,13 @@ def _server_env(base: Path) -> dict[str, str]:
     return env
 
 
-def _write_config(base: Path) -> None:
-    """Enable the interop extension in the isolated config; keep its store under ``base``."""
+def _write_config(base: Path, extra: dict[str, Any] | None = None) -> None:
+    """Enable the interop extension in the isolated config; keep its store under ``base``;
+    ``extra``: more sections (``{"NotebookApps": {...}}``)."""
     config = {
         "ServerApp": {"jpserver_extensions": {"jupyter_interop": True}},
         "InteropExtension": {"context_store_path": str(base / "data" / "contexts.sqlite")},
+        **(extra or {}),
     }
     (base / "config" / "jupyter_server_config.json").write_text(json.dumps(config, indent=1))
     # No "get notified about Jupyter news?" toast over the screenshots, no update checks.
@@ -223,14 +225,17 @@ def _stop(server: LabServer) -> None:
 
 
 @contextlib.contextmanager
-def start_lab(base: Path, *, timeout: float = 90.0) -> Iterator[LabServer]:
-    """Run ``jupyter lab`` on a free loopback port with a token, isolated under ``base``.
+def start_lab(
+    base: Path, *, timeout: float = 90.0, config: dict[str, Any] | None = None
+) -> Iterator[LabServer]:
+    """Run ``jupyter lab`` on a free loopback port with a token, isolated under ``base``
+    (``config``: more sections of its configuration).
 
     The server log is copied to ``test-artifacts/`` when the server stops.
     """
     base.mkdir(parents=True, exist_ok=True)
     env = _server_env(base)
-    _write_config(base)
+    _write_config(base, config)
     root = base / "notebooks"
     root.mkdir(exist_ok=True)
     port = _free_port()

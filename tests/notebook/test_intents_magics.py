@@ -194,7 +194,7 @@ def test_the_widget_is_the_default_resolver_in_a_kernel_only(nb_a: Kernel) -> No
     assert nb_a.value("ji.connect().intents.resolver.__name__") == "notebook_resolver"
     # this test process has no notebook layer loaded: "error", until a client or the default
     # says otherwise
-    intents = Intents(cast(Any, None), cast(Any, None))
+    intents = Intents(cast(Any, None), cast(Any, None), cast(Any, None))
     assert intents.resolver == "error"
 
     def pick_last(intent: str, handlers: list[Any], context: Any) -> Any:

@@ -1,0 +1,237 @@
+"""Notebooks that start on demand, under a real Jupyter server with real kernels.
+
+The server's app directory holds a few notebooks declaring intents in ``metadata.interop``: a
+raise with no running handler starts one headless (a kernel of the server, its cells run by
+nbclient), is answered by it, is reused by the next raise, and the notebook is stopped when
+idle; a notebook whose cell raises gives ``ErrorOnLaunch`` with the cell and its traceback, one
+that never registers gives ``AppTimeout``; two concurrent raises start one kernel. The REST
+views (``interop/api/apps``) list them, hostile metadata included (docs/INTENTS.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from labkit import LabServer, start_lab, wait_until, write_notebook
+
+import jupyter_interop as ji
+
+#: seconds a started notebook has to register its handler (short: the AppTimeout test waits it)
+START_TIMEOUT = 15.0
+#: seconds without an invocation after which a headless notebook is stopped
+IDLE_TIMEOUT = 6.0
+INSTRUMENT = {"type": "fdc3.instrument", "id": {"ticker": "AAPL"}}
+
+
+def app_notebook(path: Path, cells: list[str], interop: Any) -> Path:
+    write_notebook(path, cells)
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata["interop"] = interop
+    nbformat.write(nb, str(path))
+    return path
+
+
+def listener(intent: str, result: str) -> list[str]:
+    """Cells that register a handler of ``intent`` answering ``{"type": result, ...}``."""
+    return [
+        "import os, jupyter_interop as ji\nio = ji.connect()",
+        f"def handle(context):\n"
+        f"    return {{'type': {result!r}, 'ticker': context['id']['ticker'], "
+        f"'kernel': os.getpid()}}\n"
+        f"io.intents.add_listener({intent!r}, handle, context_types=['fdc3.instrument'])",
+    ]
+
+
+def declares(intent: str, **more: Any) -> dict[str, Any]:
+    return {
+        "intents": [{"name": intent, "contextTypes": ["fdc3.instrument"], "displayName": intent}],
+        **more,
+    }
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    base = tmp_path_factory.mktemp("apps")
+    root = base / "notebooks"
+    app_notebook(
+        root / "apps" / "chart.ipynb", listener("ViewChart", "fdc3.chart"), declares("ViewChart")
+    )
+    app_notebook(
+        root / "apps" / "idle.ipynb", listener("ViewIdle", "fdc3.idle"), declares("ViewIdle")
+    )
+    app_notebook(root / "once.ipynb", listener("ViewOnce", "fdc3.once"), declares("ViewOnce"))
+    app_notebook(
+        root / "broken.ipynb",
+        ["x = 1", "def explode():\n    raise ValueError('no chart today')\nexplode()"],
+        declares("ViewBroken"),
+    )
+    app_notebook(root / "slow.ipynb", ["import time\ntime.sleep(600)"], declares("ViewSlow"))
+    app_notebook(root / "hostile.ipynb", ["1"], {"intents": [{"name": "../<img src=x>"}]})
+    app_notebook(root / "notalist.ipynb", ["1"], {"intents": "ViewChart", "channel": 7})
+    app_notebook(root / "plain.ipynb", ["1"], {})
+    write_notebook(root / "not-an-app.ipynb", ["1"])
+    app_notebook(root / ".hidden" / "secret.ipynb", ["1"], declares("ViewHidden"))
+    app_notebook(root / ".ipynb_checkpoints" / "chart-checkpoint.ipynb", ["1"], declares("X"))
+    config = {
+        "NotebookApps": {
+            "start_timeout": START_TIMEOUT,
+            "idle_timeout": IDLE_TIMEOUT,
+            "idle_check_interval": 0.5,
+            "rescan_interval": 0.5,
+        }
+    }
+    with start_lab(base, config=config) as running:
+        yield running
+
+
+@pytest.fixture
+def io(server: LabServer) -> Iterator[Any]:
+    client = server.client("raiser")
+    wait_until(lambda: client.apps.list(), "the app directory's peer on the hub")
+    yield client
+    client.close()
+
+
+def apps_by_path(server: LabServer) -> dict[str, Any]:
+    return {a["path"]: a for a in server.api("interop/api/apps")["apps"]}
+
+
+def test_rest_listing_validates_metadata(server: LabServer) -> None:
+    apps = apps_by_path(server)
+    assert set(apps) == {
+        "apps/chart.ipynb",
+        "apps/idle.ipynb",
+        "once.ipynb",
+        "broken.ipynb",
+        "slow.ipynb",
+        "hostile.ipynb",
+        "notalist.ipynb",
+        "plain.ipynb",
+    }
+    chart = apps["apps/chart.ipynb"]
+    assert chart["name"] == "chart" and chart["error"] is None and chart["running"] == []
+    assert chart["intents"] == [
+        {"name": "ViewChart", "contextTypes": ["fdc3.instrument"], "displayName": "ViewChart"}
+    ]
+    assert "is not a name" in apps["hostile.ipynb"]["error"]
+    assert apps["hostile.ipynb"]["intents"] == []
+    assert "intents must be a list" in apps["notalist.ipynb"]["error"]
+    assert "declares no intents" in apps["plain.ipynb"]["error"]
+
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        server.api("interop/api/apps/start", "POST", {"path": "nowhere.ipynb"})
+    assert missing.value.code == 404
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        server.api("interop/api/apps/start", "POST", {"paths": 1})
+    assert bad.value.code == 400
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        server.api("interop/api/apps/running/not-a-kernel", "DELETE")
+    assert gone.value.code == 404
+    with pytest.raises(urllib.error.HTTPError) as anonymous:
+        urllib.request.urlopen(f"{server.url}/interop/api/apps", timeout=10)
+    assert anonymous.value.code == 403
+
+
+def test_raise_starts_the_notebook_reuses_it_and_it_stops_when_idle(
+    server: LabServer, io: Any
+) -> None:
+    (intent,) = io.intents.find("ViewIdle")
+    (app,) = intent.handlers
+    assert (app.type, app.notebook_path, app.application) == ("app", "apps/idle.ipynb", "idle")
+
+    first = io.intents.raise_intent("ViewIdle", INSTRUMENT)
+    assert first.result["type"] == "fdc3.idle" and first.result["ticker"] == "AAPL"
+    assert first.handler.type == "instance"
+    assert first.handler.notebook_path == "apps/idle.ipynb"
+    second = io.intents.raise_intent("ViewIdle", INSTRUMENT)
+    assert second.handler.peer_id == first.handler.peer_id
+    assert second.result["kernel"] == first.result["kernel"]
+
+    # the kernel's hello was identified with the notebook, as for any kernel of the server
+    peers = {p["peer_id"]: p for p in server.api("interop/api/peers")}
+    identity = peers[first.handler.peer_id]["identity"]
+    assert identity["notebookPath"] == "apps/idle.ipynb" and identity["application"] == "idle"
+    (running,) = apps_by_path(server)["apps/idle.ipynb"]["running"]
+    assert running["peer_id"] == first.handler.peer_id
+    kinds = {h.type for h in io.intents.find("ViewIdle")[0].handlers}
+    assert kinds == {"instance", "app"}
+
+    wait_until(
+        lambda: not apps_by_path(server)["apps/idle.ipynb"]["running"],
+        "the idle notebook stopped",
+        timeout=IDLE_TIMEOUT + 30,
+    )
+    kernels = {k["id"] for k in server.api("api/kernels")}
+    assert running["kernel_id"] not in kernels
+    output = server.api(f"interop/api/apps/running/{running['kernel_id']}/output")
+    assert output["state"] == "stopped" and len(output["cells"]) == 2
+
+
+def test_target_application_starts_it_and_rest_stops_it(server: LabServer, io: Any) -> None:
+    done = io.intents.raise_intent("ViewChart", INSTRUMENT, {"application": "apps/chart.ipynb"})
+    assert done.result["type"] == "fdc3.chart"
+    (running,) = apps_by_path(server)["apps/chart.ipynb"]["running"]
+    url = f"interop/api/apps/running/{running['kernel_id']}/output"
+    # the handler answers once registered, while its cell may still be finishing
+    output = wait_until(
+        lambda: (out := server.api(url))["state"] == "running" and out, "every cell ran"
+    )
+    assert [c["index"] for c in output["cells"]] == [0, 1]
+    assert "IntentListener" in output["cells"][1]["outputs"][0]["data"]["text/plain"]
+    stopped = server.api(f"interop/api/apps/running/{running['kernel_id']}", "DELETE")
+    assert stopped["state"] == "stopped"
+    assert apps_by_path(server)["apps/chart.ipynb"]["running"] == []
+
+
+def test_broken_notebook_gives_error_on_launch_with_its_traceback(io: Any) -> None:
+    with pytest.raises(ji.ErrorOnLaunch) as info:
+        io.intents.raise_intent("ViewBroken", INSTRUMENT)
+    error = info.value
+    assert error.fdc3_error == "ErrorOnLaunch" and error.intent == "ViewBroken"
+    assert error.notebook_path == "broken.ipynb" and error.cell_index == 1
+    assert error.cell_source is not None and "explode()" in error.cell_source
+    assert error.traceback is not None
+    assert "ValueError: no chart today" in error.traceback and "explode" in error.traceback
+
+
+def test_notebook_that_never_registers_gives_app_timeout(server: LabServer, io: Any) -> None:
+    with pytest.raises(ji.AppTimeout) as info:
+        io.intents.raise_intent("ViewSlow", INSTRUMENT)
+    assert info.value.notebook_path == "slow.ipynb" and "ViewSlow" in str(info.value)
+    (running,) = apps_by_path(server)["slow.ipynb"]["running"]
+    assert running["state"] == "starting"
+    io.apps.stop(running["kernel_id"])
+    assert apps_by_path(server)["slow.ipynb"]["running"] == []
+
+
+def test_concurrent_raises_start_the_notebook_once(server: LabServer, io: Any) -> None:
+    other = server.client("raiser-2")
+    try:
+        results: list[Any] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(2)
+
+        def raise_from(client: Any) -> None:
+            barrier.wait()
+            try:
+                results.append(client.intents.raise_intent("ViewOnce", INSTRUMENT))
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=raise_from, args=(c,)) for c in (io, other)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert errors == [] and len(results) == 2
+        assert results[0].handler.peer_id == results[1].handler.peer_id
+        assert len(apps_by_path(server)["once.ipynb"]["running"]) == 1
+    finally:
+        other.close()
