@@ -39,6 +39,7 @@ from ._waiting import call_showing_wait
 if TYPE_CHECKING:
     import argparse
 
+    from ..client.apps import App
     from ..client.intents import Intent, IntentHandler, IntentResolution
 
     #: a resolver that always waits (what :func:`asking_resolver` makes)
@@ -49,12 +50,35 @@ if TYPE_CHECKING:
 __all__ = [
     "IntentCommands",
     "PendingChoice",
+    "apps_table",
     "asking_resolver",
     "intents_table",
     "main_thread_blocked",
     "notebook_resolver",
     "pending_resolvers",
 ]
+
+
+def apps_table(apps: list[App]) -> Table:
+    """``%interop apps``: one row per directory notebook, its intents and kernels."""
+    rows = [
+        [
+            app.path,
+            ", ".join(i.name for i in app.intents),
+            ", ".join(app.methods),
+            app.channel or "",
+            ", ".join(f"{r.kernel_id} ({r.state})" for r in app.running),
+            app.error or "",
+        ]
+        for app in apps
+    ]
+    return Table(
+        ["notebook", "intents", "methods", "channel", "kernels", "error"],
+        rows,
+        title=f"{len(apps)} notebook app(s)",
+        empty="(no notebook declares metadata.interop, or no Jupyter server's app directory)",
+        data=apps,
+    )
 
 
 def intents_table(intents: list[Intent], name: str | None = None) -> Table:
@@ -135,9 +159,7 @@ def asking_resolver(present: Callable[[PendingChoice], None]) -> AskingResolver:
 def main_thread_blocked() -> bool:
     """Whether the kernel's main thread waits in a blocking client call (a sync
     ``raise_intent`` in a cell): then no widget click can reach the kernel."""
-    return threading.current_thread() is not threading.main_thread() and bool(
-        main_thread_waiting()
-    )
+    return threading.current_thread() is not threading.main_thread() and bool(main_thread_waiting())
 
 
 async def notebook_resolver(
@@ -244,6 +266,17 @@ class IntentCommands(CommandMixin):
         table = intents_table(self.io.intents.find(args.intent), args.intent)
         self._store(args.output, table.data)
         return table
+
+    def _cmd_apps(self, args: argparse.Namespace, cell: str | None) -> Any:
+        words = list(args.words)
+        if not words:
+            table = apps_table(self.io.apps.list())
+            self._store(args.output, table.data)
+            return table
+        if words[0] != "stop" or len(words) != 2:
+            raise UsageError("%interop apps [stop KERNEL_ID]")
+        stopped = self.io.apps.stop(words[1])
+        return Message(f"Stopped {stopped.path} (kernel {stopped.kernel_id})", stopped)
 
     def _cmd_intent(self, args: argparse.Namespace, cell: str | None) -> Any:
         words = list(args.words)

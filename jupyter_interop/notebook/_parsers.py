@@ -52,6 +52,7 @@ SUMMARY: dict[str, str] = {
     "viewer": "the Interop Viewer widget: peers, methods, streams, invoke",
     "intents": "the intents offered, with their handlers",
     "intent": "raise an intent, or %%interop intent NAME: handle it with the cell body",
+    "apps": "the notebooks the server starts on demand, with their kernels; stop one",
 }
 
 
@@ -346,6 +347,19 @@ def _intent() -> MagicArgumentParser:
     return p
 
 
+def _apps() -> MagicArgumentParser:
+    p = _parser(
+        "apps",
+        "The notebooks of the Jupyter server's app directory (metadata.interop), the intents\n"
+        "and methods they declare and the kernels started for them (docs/INTENTS.md).\n\n"
+        "  %interop apps                   list them\n"
+        "  %interop apps stop KERNEL_ID    stop a notebook started headless",
+    )
+    p.add_argument("words", nargs="*", metavar="stop KERNEL_ID", help="stop a running notebook")
+    _output(p, "the apps (App objects)")
+    return p
+
+
 PARSERS: dict[str, Callable[[], MagicArgumentParser]] = {
     "status": _status,
     "peers": _peers,
@@ -368,6 +382,7 @@ PARSERS: dict[str, Callable[[], MagicArgumentParser]] = {
     "viewer": _viewer,
     "intents": _intents,
     "intent": _intent,
+    "apps": _apps,
 }
 
 

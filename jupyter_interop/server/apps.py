@@ -349,11 +349,7 @@ class NotebookApps(LoggingConfigurable):
         try:
             await client.async_start_new_kernel_client()
             if entry.channel:
-                preamble = nbformat.v4.new_code_cell(
-                    "import jupyter_interop as _ji\n"
-                    f"_ji.connect().channels.join({json.dumps(entry.channel)})\ndel _ji"
-                )
-                await client.async_execute_cell(preamble, -1, store_history=False)
+                await self._join_channel(client, running, entry.channel)
             for index, cell in enumerate(running.notebook.cells):
                 if cell.cell_type != "code":
                     continue
@@ -363,6 +359,8 @@ class NotebookApps(LoggingConfigurable):
                 running.state = "running"
         except CellExecutionError as error:
             running.failure = self._cell_failure(running, error)
+        except AppFailure as failure:
+            running.failure = failure
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -380,6 +378,34 @@ class NotebookApps(LoggingConfigurable):
             self.log.warning("Interop: %s failed: %s", running.path, running.failure)
             running.state = "failed"
             await self._shut_down(running)
+
+    async def _join_channel(
+        self, client: NotebookClient, running: HeadlessNotebook, channel: str
+    ) -> None:
+        """Join the notebook's starting channel before its cells run (code of ours, not a
+        cell of the notebook: its output is not kept)."""
+        kernel_client: Any = client.kc  # the kernel manager's async client
+        code = (
+            "import jupyter_interop as _ji\n"
+            f"_ji.connect().channels.join({json.dumps(channel)})\ndel _ji"
+        )
+        reply = await ensure_async(
+            kernel_client.execute_interactive(
+                code,
+                store_history=False,
+                output_hook=lambda message: None,
+                timeout=self.start_timeout,
+            )
+        )
+        content = reply.get("content", {})
+        if content.get("status") != "ok":
+            raise AppFailure(
+                "ErrorOnLaunch",
+                f"{running.path} could not join its channel {channel!r}: "
+                f"{content.get('ename')}: {content.get('evalue')}",
+                notebook_path=running.path,
+                traceback="\n".join(_ANSI.sub("", t) for t in content.get("traceback", [])),
+            )
 
     @staticmethod
     def _cell_failure(running: HeadlessNotebook, error: CellExecutionError) -> AppFailure:
@@ -463,6 +489,8 @@ class NotebookApps(LoggingConfigurable):
             await asyncio.sleep(self.idle_check_interval)
             now = time.time()
             for running in list(self._running.values()):
+                if running.state == "stopped":
+                    continue  # being stopped
                 if running.kernel_id not in self.kernel_manager:
                     running.state = "stopped"
                     await self._shut_down(running)

@@ -19,6 +19,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from kernelkit import Kernel
 from labkit import LabServer, start_lab, wait_until, write_notebook
 
 import jupyter_interop as ji
@@ -66,7 +67,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     app_notebook(
         root / "apps" / "idle.ipynb", listener("ViewIdle", "fdc3.idle"), declares("ViewIdle")
     )
-    app_notebook(root / "once.ipynb", listener("ViewOnce", "fdc3.once"), declares("ViewOnce"))
+    app_notebook(
+        root / "once.ipynb", listener("ViewOnce", "fdc3.once"), declares("ViewOnce", channel="Red")
+    )
     app_notebook(
         root / "broken.ipynb",
         ["x = 1", "def explode():\n    raise ValueError('no chart today')\nexplode()"],
@@ -233,5 +236,27 @@ def test_concurrent_raises_start_the_notebook_once(server: LabServer, io: Any) -
         assert errors == [] and len(results) == 2
         assert results[0].handler.peer_id == results[1].handler.peer_id
         assert len(apps_by_path(server)["once.ipynb"]["running"]) == 1
+        # it declares the channel it starts on
+        peers = {p["peer_id"]: p for p in server.api("interop/api/peers")}
+        assert peers[results[0].handler.peer_id]["channel"] == "Red"
     finally:
         other.close()
+
+
+def test_interop_apps_magic_lists_and_stops(server: LabServer, io: Any) -> None:
+    done = io.intents.raise_intent("ViewChart", INSTRUMENT, "startNew")
+    kernel_id = done.handler.instance.kernel_id
+    kernel = Kernel(server.interop_env(), server.root_dir)
+    try:
+        kernel.run("%load_ext jupyter_interop")
+        listing = kernel.run("%interop apps -o apps").text
+        assert "apps/chart.ipynb" in listing and f"{kernel_id} (" in listing
+        assert "is not a name" in listing
+        assert kernel.value("sorted(a.path for a in apps)")[0] == "apps/chart.ipynb"
+        stopped = kernel.run(f"%interop apps stop {kernel_id}").text
+        assert f"Stopped apps/chart.ipynb (kernel {kernel_id})" in stopped
+        assert "apps [stop KERNEL_ID]" in kernel.usage_error("%interop apps halt now")
+        assert "No notebook app runs" in kernel.usage_error(f"%interop apps stop {kernel_id}")
+    finally:
+        kernel.close()
+    assert apps_by_path(server)["apps/chart.ipynb"]["running"] == []
