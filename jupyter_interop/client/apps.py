@@ -195,20 +195,9 @@ class Apps:
         arguments: dict[str, Any] = {"new": bool(new)}
         given = {"path": path, "intent": intent, "context_type": context_type, "method": method}
         arguments.update({k: v for k, v in given.items() if v is not None})
-        try:
-            reply = await self._methods.ainvoke(
-                APPS_START_METHOD,
-                arguments,
-                timeout=self.start_timeout + _START_MARGIN,
-                wait_timeout=0,
-            )
-        except InvocationError as error:
-            failure = app_error(error, intent)
-            if failure is None:
-                raise
-            raise failure from None
-        returned = reply.returned if isinstance(reply.returned, dict) else {}
-        return RunningApp.from_json(returned)
+        return await self._call(
+            APPS_START_METHOD, arguments, intent, self.start_timeout + _START_MARGIN
+        )
 
     start = blocking(astart)
 
@@ -216,12 +205,16 @@ class Apps:
     async def astop(self, kernel_id: str) -> RunningApp:
         """Stop a notebook the server started (:class:`TargetAppUnavailable` if none runs in
         ``kernel_id``)."""
+        return await self._call(APPS_STOP_METHOD, {"kernel_id": kernel_id}, None, None)
+
+    async def _call(
+        self, method: str, arguments: dict[str, Any], intent: str | None, timeout: float | None
+    ) -> RunningApp:
+        """Invoke one of the app directory's methods; a failure is its FDC3 error."""
         try:
-            reply = await self._methods.ainvoke(
-                APPS_STOP_METHOD, {"kernel_id": kernel_id}, wait_timeout=0
-            )
+            reply = await self._methods.ainvoke(method, arguments, timeout=timeout, wait_timeout=0)
         except InvocationError as error:
-            failure = app_error(error, None)
+            failure = app_error(error, intent)
             if failure is None:
                 raise
             raise failure from None
