@@ -1,6 +1,7 @@
 /**
  * The Interop sidebar plugin: live views of the hub's peers, methods, streams, contexts and
- * channels in JupyterLab's left area (docs/LAB.md, "The Interop sidebar").
+ * channels, and the server's app directory, in JupyterLab's left area (docs/LAB.md, "The
+ * Interop sidebar").
  */
 
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -16,7 +17,7 @@ const SIDEBAR_RANK = 800;
 
 export const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter_interop:sidebar',
-  description: 'The Interop sidebar: live peers, methods, streams, contexts and channels.',
+  description: 'The Interop sidebar: live peers, apps, methods, streams, contexts and channels.',
   autoStart: true,
   requires: [IHubClient],
   optional: [ILabShell],

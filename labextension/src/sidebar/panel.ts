@@ -1,6 +1,6 @@
 /**
- * The Interop sidebar widget: a status line and five live sections (peers, methods, streams,
- * contexts, channels).
+ * The Interop sidebar widget: a status line and six live sections (peers, apps, methods,
+ * streams, contexts, channels).
  *
  * Refreshes are driven by what the hub pushes on the lab's connection (peers, methods and
  * contexts appearing or going, membership changes, updates of the followed context); bursts
@@ -13,6 +13,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { GW3Message, HubClient, HubState } from '../hub';
+import { AppsSection, readApps } from './apps';
 import { ChannelsSection } from './channels';
 import { ContextsSection } from './contexts';
 import { h, setText } from './dom';
@@ -52,6 +53,7 @@ export class InteropSidebar extends Widget {
     const changed = (): void => this.scheduleRefresh();
     this._sections = [
       new PeersSection(),
+      new AppsSection(changed),
       new MethodsSection(ops),
       new StreamsSection(ops, changed),
       new ContextsSection(ops, changed),
@@ -166,10 +168,11 @@ export class InteropSidebar extends Widget {
     try {
       do {
         this._again = false;
-        const [methods, streams, contexts] = await Promise.all([
+        const [methods, streams, contexts, apps] = await Promise.all([
           this.hub.view('methods'),
           this.hub.view('streams'),
-          this.hub.view('contexts')
+          this.hub.view('contexts'),
+          readApps()
         ]);
         const peers = this.hub.peers();
         const data: SidebarData = {
@@ -178,6 +181,7 @@ export class InteropSidebar extends Widget {
           methods: Array.isArray(methods) ? methods : [],
           streams: Array.isArray(streams) ? streams : [],
           contexts: Array.isArray(contexts) ? contexts : [],
+          apps,
           peerById: new Map(peers.map(p => [p.peerId, p])),
           selfId: this.hub.peerId
         };

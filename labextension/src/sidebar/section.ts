@@ -5,6 +5,7 @@
 
 import { ChannelInfo, GW3Message, PeerInfo, SHELL_APPLICATION } from '../hub';
 import { h, notebookName, setText } from './dom';
+import { AppsView } from './apps';
 import { ContextSummary, MethodOffer, StreamOffer } from './ops';
 
 /** One refresh's view of the hub: the lab connection's live model plus the hub's REST views. */
@@ -14,6 +15,8 @@ export interface SidebarData {
   methods: MethodOffer[];
   streams: StreamOffer[];
   contexts: ContextSummary[];
+  /** the server's app directory (notebooks started on demand), or why it was not read */
+  apps: AppsView;
   /** peer id -> peer, for names of updaters, members and servers */
   peerById: Map<string, PeerInfo>;
   /** this page's own peer id (the hub does not announce a peer to itself) */
@@ -40,7 +43,7 @@ export abstract class Section {
   protected readonly body: HTMLElement;
 
   constructor(
-    readonly name: 'peers' | 'methods' | 'streams' | 'contexts' | 'channels',
+    readonly name: 'peers' | 'apps' | 'methods' | 'streams' | 'contexts' | 'channels',
     title: string
   ) {
     this._count = h('span', { class: 'jp-InteropSidebar-count' });
