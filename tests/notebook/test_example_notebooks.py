@@ -221,6 +221,32 @@ def test_intents_chart_and_raiser(server: LabServer) -> None:
     assert cell_text(chart, "print(chart.title)").strip() == "NVDA: last 60 closes"
 
 
+def test_intents_raiser_starts_the_chart_notebook_on_demand(server: LabServer) -> None:
+    """No chart notebook runs, but the server's root holds it: the raiser's first raise starts
+    it headless from the app directory (its metadata declares ViewChart), and the resolver then
+    offers the started notebook and the raiser's own handler (docs/INTENTS.md)."""
+    chart = server.root_dir / "05-intents-chart.ipynb"
+    shutil.copy(NOTEBOOKS / chart.name, chart)
+    try:
+        raiser = _execute(
+            NOTEBOOKS / "05-intents-raiser.ipynb",
+            server.interop_env(),
+            before_cell=click_resolver_button("05-intents-chart", '"picked" in globals()'),
+        )
+        entry = next(a for a in server.api("interop/api/apps")["apps"] if a["path"] == chart.name)
+        assert entry["error"] is None and [r["state"] for r in entry["running"]] == ["running"]
+        assert "05-intents-chart" in cell_text(raiser, "%interop intents")
+        raised = cell_text(raiser, "id.ticker=AAPL -o answer")
+        assert '"ticker": "AAPL"' in raised and "executed by 05-intents-chart" in raised
+        picked = cell_text(raiser, '"picked" in globals()')
+        assert "'type': 'fdc3.chart', 'ticker': 'NVDA'" in picked
+    finally:
+        for app in server.api("interop/api/apps")["apps"]:
+            for run in app["running"]:
+                server.api(f"interop/api/apps/running/{run['kernel_id']}", method="DELETE")
+        chart.unlink()
+
+
 @pytest.mark.node
 def test_node_app_with_interopio_core(server: LabServer) -> None:
     assert shutil.which("node"), "Node.js is required (scripts/setup.sh installs it)"
