@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import random
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -172,6 +173,12 @@ class Connection:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
+        #: requests sent from other threads (request_threadsafe): request_id -> (deadline,
+        #: what, timeout), expired on the loop by one timer set for the earliest deadline
+        self._deadlines: dict[str, tuple[float, str, float]] = {}
+        self._deadlines_lock = threading.Lock()
+        self._expiry_at: float | None = None
+        self._expiry_timer: asyncio.TimerHandle | None = None
 
     @property
     def _pending(self) -> PendingTable:
@@ -434,6 +441,8 @@ class Connection:
         self.closed = True
         if self._supervisor is not None:
             self._supervisor.cancel()
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
         self.core.fail_pending(lambda _: ClientClosedError("The interop client was closed"))
         transport, self._transport = self._transport, None
         self.ready.set()  # wake waiters: they see ``closed`` and raise
@@ -499,6 +508,71 @@ class Connection:
         finally:
             timer.cancel()
             self.core.pending.pop(request_id, None)
+
+    def request_threadsafe(
+        self, message: Message, reply: Any, timeout: float, what: str
+    ) -> str | None:
+        """Send a request from a thread other than the loop's and return its request id;
+        its reply (or error, timeout, loss) settles ``reply`` on the loop's thread, which
+        must be thread-safe (``done``, ``set_result``, ``set_exception``). None when not
+        connected now: nothing was sent, use :meth:`request` on the loop.
+
+        What an awaited call from another loop (a kernel's) saves by this: the wake-up of
+        the loop and the hand-off of the call to it (docs/ARCHITECTURE.md, "The client's
+        I/O thread"). The caller calls :meth:`forget` once it has the outcome or gives up.
+        """
+        connected = self.connected
+        if self.closed or not connected.is_set():
+            return None
+        generation = self.generation
+        request_id, frame = self.core.request(message, reply, what)
+        # after registering: a drop from here on fails it (see _lost: cleared, then failed)
+        if self.closed or not connected.is_set() or generation != self.generation:
+            self.core.forget(request_id)
+            return None
+        deadline = self.loop.time() + timeout
+        with self._deadlines_lock:
+            self._deadlines[request_id] = (deadline, what, timeout)
+            arm = self._expiry_at is None or deadline < self._expiry_at
+            if arm:
+                self._expiry_at = deadline
+        if arm:
+            self._call_soon(self._arm_expiry)
+        if not self.write_now(frame, generation):
+            self._post_incoming(frame)
+        return request_id
+
+    def forget(self, request_id: str) -> None:
+        """A request sent with :meth:`request_threadsafe` is answered or abandoned."""
+        self.core.forget(request_id)
+        with self._deadlines_lock:
+            self._deadlines.pop(request_id, None)
+
+    def _arm_expiry(self) -> None:
+        """(Re)set the one timer of the requests sent from other threads (on the loop)."""
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+            self._expiry_timer = None
+        at = self._expiry_at
+        if at is not None and not self.closed:
+            self._expiry_timer = self.loop.call_at(at, self._expire_due)
+
+    def _expire_due(self) -> None:
+        """Fail the requests from other threads whose deadline passed (on the loop)."""
+        self._expiry_timer = None
+        now = self.loop.time()
+        with self._deadlines_lock:
+            deadlines = self._deadlines
+            due = [(rid, entry) for rid, entry in deadlines.items() if entry[0] <= now]
+            for rid, _ in due:
+                del deadlines[rid]
+            self._expiry_at = min((entry[0] for entry in deadlines.values()), default=None)
+        pending = self.core.pending
+        for rid, (_, what, timeout) in due:
+            entry = pending.get(rid)
+            if entry is not None:
+                _expire(entry[0], what, timeout)
+        self._arm_expiry()
 
     async def barrier(self, timeout: float) -> None:
         """One round trip to the hub: when it returns, every message the hub sent us before

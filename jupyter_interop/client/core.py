@@ -133,7 +133,8 @@ class ClientProtocol:
     def fail_pending(self, error: Callable[[str], BaseException]) -> None:
         """Fail every request still waiting, with ``error(what)``; forget them all."""
         pending, self.pending = self.pending, {}
-        for future, what, _ in pending.values():
+        # a copy: a thread sending a request may still add to the old table (connection.py)
+        for future, what, _ in list(pending.values()):
             if not future.done():
                 future.set_exception(error(what))
 

@@ -9,6 +9,7 @@ failed. Streams use the same waiting to pick their publishers.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ __all__ = [
     "InvocationResult",
     "InvocationResultEntry",
     "Invoker",
+    "SentCall",
     "Target",
     "check_timeout",
     "parse_target",
@@ -232,35 +234,140 @@ class Invoker:
         conn = self._session.conn
         try:
             reply = await conn.request(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": CALL_TYPE,
-                    "server_id": server.peer_id,
-                    "method_id": info.id,
-                    "arguments_kv": payload,
-                },
-                timeout,
-                f"invocation of {info.name!r}",
+                _call_message(server, info, payload), timeout, f"invocation of {info.name!r}"
             )
-        except RequestTimeout:
-            return InvocationErrorEntry(
-                server,
-                info.name,
-                arguments,
-                f"Invocation timeout ({timeout * 1000:.0f} ms) reached for method name: "
-                f"{info.name}, target instance: {server!r}",
-                "timeout",
-            )
-        except RemoteError as error:
-            reason = error.reason + _argument_hint(error.context, server, info, arguments)
-            return InvocationErrorEntry(
-                server, info.name, arguments, reason, error.reason_uri, error.context
-            )
-        except ConnectionLostError as error:
-            return InvocationErrorEntry(server, info.name, arguments, str(error), "connection")
+        except (RequestTimeout, RemoteError, ConnectionLostError) as error:
+            return _failed(server, info, arguments, timeout, error)
         return InvocationResultEntry(
             server, unwrap_value(reply.get("result")), info.name, arguments
         )
+
+    # ------------------------------------------------------------------ from another thread
+
+    def send_from_thread(
+        self,
+        method: str | dict[str, Any],
+        arguments: dict[str, Any] | None,
+        target: Target | None,
+        timeout: float | None,
+        wait_timeout: float | None,
+        reply: Any,
+    ) -> SentCall | None:
+        """From a thread other than the I/O thread (a kernel's loop, a cell, a handler):
+        when the client is connected and the target picks one server at once (the common
+        case), send the call from here; its reply settles ``reply`` on the I/O thread
+        (``Connection.request_threadsafe``). Argument errors are raised here, as
+        :meth:`invoke` raises them. None: nothing was sent, run :meth:`invoke` on the loop
+        (it waits for the connection or a server, or calls several targets)."""
+        session = self._session
+        name = _method_name(method)
+        arguments = _check_arguments(arguments)
+        parsed = parse_target(target)
+        response_timeout = check_timeout(timeout, session.settings.invoke_timeout, "timeout")
+        check_timeout(wait_timeout, session.settings.method_wait_timeout, "wait_timeout")
+        conn = session.conn
+        payload = conn.codec.prepare(arguments)
+        if not conn.connected.is_set():
+            return None
+        registry = session.registry
+        try:  # the registry is the loop's: read it here, or give up if it changes meanwhile
+            chosen = registry.select(registry.candidates(method, False), parsed, conn.peer_id)
+        except RuntimeError:  # "changed size during iteration"
+            return None
+        if len(chosen) != 1:
+            return None
+        server, info = chosen[0]
+        request_id = conn.request_threadsafe(
+            _call_message(server, info, payload),
+            reply,
+            response_timeout,
+            f"invocation of {info.name!r}",
+        )
+        if request_id is None:
+            return None
+        return SentCall(request_id, name, server, info, arguments, response_timeout)
+
+    async def outcome(self, sent: SentCall, reply: asyncio.Future[Any]) -> InvocationResult:
+        """The result of a call :meth:`send_from_thread` sent, awaited on the caller's loop."""
+        try:
+            message = await reply
+        except (RequestTimeout, RemoteError, ConnectionLostError) as error:
+            return self._sent_outcome(sent, error)
+        finally:
+            self._session.conn.forget(sent.request_id)
+        return self._sent_outcome(sent, message)
+
+    def wait_outcome(
+        self, sent: SentCall, reply: concurrent.futures.Future[Any]
+    ) -> InvocationResult:
+        """The result of a call :meth:`send_from_thread` sent, waited for on this thread (the
+        request's own timeout, expired on the I/O loop, bounds the wait)."""
+        try:
+            message = reply.result()
+        except (RequestTimeout, RemoteError, ConnectionLostError) as error:
+            return self._sent_outcome(sent, error)
+        finally:
+            self._session.conn.forget(sent.request_id)
+        return self._sent_outcome(sent, message)
+
+    @staticmethod
+    def _sent_outcome(sent: SentCall, reply: dict[str, Any] | Exception) -> InvocationResult:
+        entry: InvocationResultEntry | InvocationErrorEntry
+        if isinstance(reply, Exception):
+            entry = _failed(sent.server, sent.info, sent.arguments, sent.timeout, reply)
+        else:
+            entry = InvocationResultEntry(
+                sent.server, unwrap_value(reply.get("result")), sent.info.name, sent.arguments
+            )
+        return _gathered(sent.name, sent.arguments, [entry])
+
+
+@dataclass(frozen=True)
+class SentCall:
+    """A call :meth:`Invoker.send_from_thread` sent: what its outcome is reported with."""
+
+    request_id: str
+    name: str
+    server: Instance
+    info: MethodInfo
+    arguments: dict[str, Any]
+    timeout: float
+
+
+def _call_message(server: Instance, info: MethodInfo, payload: Any) -> dict[str, Any]:
+    """The GW3 ``call`` of ``info`` on ``server`` (``payload``: prepared arguments)."""
+    return {
+        "domain": AGM_DOMAIN,
+        "type": CALL_TYPE,
+        "server_id": server.peer_id,
+        "method_id": info.id,
+        "arguments_kv": payload,
+    }
+
+
+def _failed(
+    server: Instance,
+    info: MethodInfo,
+    arguments: dict[str, Any],
+    timeout: float,
+    error: Exception,
+) -> InvocationErrorEntry:
+    """One target's failure: no reply in time, an error reply, or the connection lost."""
+    if isinstance(error, RequestTimeout):
+        return InvocationErrorEntry(
+            server,
+            info.name,
+            arguments,
+            f"Invocation timeout ({timeout * 1000:.0f} ms) reached for method name: "
+            f"{info.name}, target instance: {server!r}",
+            "timeout",
+        )
+    if isinstance(error, RemoteError):
+        reason = error.reason + _argument_hint(error.context, server, info, arguments)
+        return InvocationErrorEntry(
+            server, info.name, arguments, reason, error.reason_uri, error.context
+        )
+    return InvocationErrorEntry(server, info.name, arguments, str(error), "connection")
 
 
 def _method_name(method: Any) -> str:

@@ -21,6 +21,8 @@ invoking in ``client/method_invoker.py``, discovery in the registry (``client/re
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
@@ -36,7 +38,7 @@ from .method_invoker import (
 )
 from .method_server import Invocation, LocalMethod, MethodServer, current_invocation
 from .registry import Method, Unsubscribe
-from .twins import blocking, on_io_loop
+from .twins import LoopReply, blocking, main_thread_wait, on_io_loop
 
 if TYPE_CHECKING:
     from .session import ClientSession
@@ -111,7 +113,6 @@ class Methods:
 
     # ------------------------------------------------------------------ invoke
 
-    @on_io_loop
     async def ainvoke(
         self,
         method: str | dict[str, Any],
@@ -132,9 +133,57 @@ class Methods:
         Raises :class:`MethodNotFoundError`, :class:`InvocationTimeoutError` or
         :class:`InvocationError` (with ``all_errors``) when every target failed.
         """
+        session = self._session
+        session.check_open()
+        running = asyncio.get_running_loop()
+        if running is not session.io.loop:  # a kernel's loop: send from here if we can
+            reply = LoopReply(running)
+            sent = self._invoker.send_from_thread(
+                method, arguments, target, timeout, wait_timeout, reply
+            )
+            if sent is not None:
+                return await self._invoker.outcome(sent, reply.future)
+        return await self._ainvoke_on_loop(
+            method, arguments, target, timeout=timeout, wait_timeout=wait_timeout
+        )
+
+    @on_io_loop
+    async def _ainvoke_on_loop(
+        self,
+        method: str | dict[str, Any],
+        arguments: dict[str, Any] | None,
+        target: Target | None,
+        *,
+        timeout: float | None,
+        wait_timeout: float | None,
+    ) -> InvocationResult:
         return await self._invoker.invoke(method, arguments, target, timeout, wait_timeout)
 
-    invoke = blocking(ainvoke)
+    def invoke(
+        self,
+        method: str | dict[str, Any],
+        arguments: dict[str, Any] | None = None,
+        target: Target | None = "best",
+        *,
+        timeout: float | None = None,
+        wait_timeout: float | None = None,
+    ) -> InvocationResult:
+        """Blocking twin of :meth:`ainvoke` (same arguments)."""
+        session = self._session
+        session.check_open()
+        if not session.io.in_thread:  # a cell, a script, a handler: send from this thread
+            reply: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            sent = self._invoker.send_from_thread(
+                method, arguments, target, timeout, wait_timeout, reply
+            )
+            if sent is not None:
+                with main_thread_wait("invoke"):
+                    return self._invoker.wait_outcome(sent, reply)
+        return self._invoke_on_loop(
+            method, arguments, target, timeout=timeout, wait_timeout=wait_timeout
+        )
+
+    _invoke_on_loop = blocking(_ainvoke_on_loop, twin_of="ainvoke")
 
     # ------------------------------------------------------------------ discovery
 

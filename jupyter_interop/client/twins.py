@@ -16,7 +16,7 @@ import concurrent.futures
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from .errors import ClientClosedError, InteropError
@@ -24,7 +24,7 @@ from .errors import ClientClosedError, InteropError
 if TYPE_CHECKING:
     from .session import ClientSession
 
-__all__ = ["blocking", "main_thread_waiting", "on_io_loop"]
+__all__ = ["LoopReply", "blocking", "main_thread_wait", "main_thread_waiting", "on_io_loop"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -141,11 +141,66 @@ def main_thread_waiting() -> str | None:
     return _main_thread_waits[-1] if _main_thread_waits else None
 
 
+@contextlib.contextmanager
+def main_thread_wait(name: str) -> Iterator[None]:
+    """Record, while it lasts, that the calling thread waits in the blocking call ``name``
+    when that thread is the main thread (see :func:`main_thread_waiting`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _main_thread_waits.append(name)
+    try:
+        yield
+    finally:
+        _main_thread_waits.pop()
+
+
+class LoopReply:
+    """The reply of a request sent from a loop other than the client's (a kernel's): set on
+    the I/O thread, it settles :attr:`future` on the caller's loop with one
+    ``call_soon_threadsafe``, the one wake-up of that loop per call."""
+
+    __slots__ = ("_loop", "_settled", "future")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._settled = False
+        self.future: asyncio.Future[Any] = loop.create_future()
+
+    def done(self) -> bool:
+        return self._settled
+
+    def set_result(self, result: Any) -> None:
+        self._settle(result, None)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._settle(None, error)
+
+    def _settle(self, result: Any, error: BaseException | None) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
+            self._loop.call_soon_threadsafe(_settle_future, self.future, result, error)
+
+
+def _settle_future(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():  # the caller gave up meanwhile
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 def blocking(
     afn: Callable[Concatenate[S, P], Coroutine[Any, Any, R]],
+    twin_of: str | None = None,
 ) -> Callable[Concatenate[S, P], R]:
-    """The blocking twin of ``afn`` (named without its leading ``a``)."""
+    """The blocking twin of ``afn`` (named without its leading ``a``), or of the public
+    coroutine ``twin_of`` when ``afn`` is the part of it that runs on the loop."""
     impl = getattr(afn, "__wrapped_async__", afn)
+    awaited = twin_of or afn.__name__
 
     @functools.wraps(afn)
     def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -156,27 +211,20 @@ def blocking(
             raise InteropError(
                 f"{name}() would block the event loop this interop client runs on (the I/O "
                 f"loop in an async handler or callback, or your program's loop after "
-                f"aconnect()): use 'await ....{afn.__name__}(...)' there"
+                f"aconnect()): use 'await ....{awaited}(...)' there"
             )
         future = asyncio.run_coroutine_threadsafe(impl(self, *args, **kwargs), io.loop)
-        main = threading.current_thread() is threading.main_thread()
-        if main:
-            _main_thread_waits.append(name)
-        try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            raise ClientClosedError("The interop client was closed") from None
-        except BaseException:
-            future.cancel()  # KeyboardInterrupt in a cell: stop waiting for the reply
-            raise
-        finally:
-            if main:
-                _main_thread_waits.pop()
+        with main_thread_wait(name):
+            try:
+                return future.result()
+            except concurrent.futures.CancelledError:
+                raise ClientClosedError("The interop client was closed") from None
+            except BaseException:
+                future.cancel()  # KeyboardInterrupt in a cell: stop waiting for the reply
+                raise
 
-    name = afn.__name__[1:] if afn.__name__.startswith("a") else afn.__name__
+    name = awaited[1:] if awaited.startswith("a") else awaited
     wrapper.__name__ = name
     wrapper.__qualname__ = afn.__qualname__.rsplit(".", 1)[0] + "." + name
-    wrapper.__doc__ = (
-        f"Blocking twin of :meth:`{afn.__name__}` (same arguments).\n\n{afn.__doc__ or ''}"
-    )
+    wrapper.__doc__ = f"Blocking twin of :meth:`{awaited}` (same arguments).\n\n{afn.__doc__ or ''}"
     return wrapper

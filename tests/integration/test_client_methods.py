@@ -386,6 +386,41 @@ def test_await_from_another_loop_is_woken_once_by_the_reply(clients: Clients) ->
     assert (loop.woken, loop.timers) == (3, 0)
 
 
+def test_await_from_another_loop_times_out_in_deadline_order(clients: Clients) -> None:
+    """Calls awaited from another loop are sent from its thread and expired by the I/O
+    loop: a call with a shorter timeout than one already waiting fails first (the expiry
+    timer is moved earlier), and the caller's loop still asks for no timer."""
+    server = clients("expiry-server")
+    server.methods.register("Expiry.Slow", lambda: time.sleep(1) or "late")
+    caller = clients("expiry-caller")
+    caller.methods.invoke("Expiry.Slow", wait_timeout=10)  # the method is known
+    loop = _WakeCountingLoop()
+    finished: list[str] = []
+
+    async def patient() -> None:
+        result = await caller.methods.ainvoke("Expiry.Slow", timeout=30)
+        finished.append(str(result.returned))
+
+    async def hasty() -> None:
+        with pytest.raises(ji.InvocationTimeoutError, match=r"Invocation timeout \(300 ms\)"):
+            await caller.methods.ainvoke("Expiry.Slow", timeout=0.3)
+        finished.append("timeout")
+
+    async def main() -> None:
+        loop.counting = True
+        first = asyncio.ensure_future(patient())
+        await asyncio.sleep(0)  # the patient call is sent first
+        await asyncio.gather(first, hasty())
+        loop.counting = False
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert finished == ["timeout", "late"]
+    assert loop.timers == 0
+
+
 def test_discovery_lists_and_events(clients: Clients) -> None:
     watcher = clients("disc-watcher")
     added, removed = Recorder(), Recorder()
