@@ -139,14 +139,10 @@ class Invoker:
         wait_timeout: float | None,
     ) -> InvocationResult:
         """On the loop: what :meth:`Methods.ainvoke` documents."""
-        settings = self._session.settings
-        name = _method_name(method)
-        arguments = _check_arguments(arguments)
-        parsed = parse_target(target)
-        response_timeout = check_timeout(timeout, settings.invoke_timeout, "timeout")
-        wait = check_timeout(wait_timeout, settings.method_wait_timeout, "wait_timeout")
+        name, arguments, parsed, response_timeout, wait, payload = self._checked(
+            method, arguments, target, timeout, wait_timeout
+        )
         conn = self._session.conn
-        payload = conn.codec.prepare(arguments)  # a bad value fails now, not after waiting
         await conn.wait_connected(conn.loop.time() + response_timeout, f"invoke({name!r})")
         chosen = await self.wait_for_targets(method, parsed, False, wait)
         if not chosen:
@@ -162,6 +158,26 @@ class Invoker:
                 )
             )
         return _gathered(name, arguments, outcomes)
+
+    def _checked(
+        self,
+        method: str | dict[str, Any],
+        arguments: dict[str, Any] | None,
+        target: Target | None,
+        timeout: float | None,
+        wait_timeout: float | None,
+    ) -> tuple[str, dict[str, Any], str | list[InstanceFilter], float, float, Any]:
+        """An invocation's arguments checked, before anything is sent or waited for: (the
+        method's name, the arguments, the parsed target, the reply timeout, the wait for a
+        server, the prepared payload). Raises ArgumentError or SerializationError."""
+        settings = self._session.settings
+        name = _method_name(method)
+        arguments = _check_arguments(arguments)
+        parsed = parse_target(target)
+        response_timeout = check_timeout(timeout, settings.invoke_timeout, "timeout")
+        wait = check_timeout(wait_timeout, settings.method_wait_timeout, "wait_timeout")
+        payload = self._session.conn.codec.prepare(arguments)  # a bad value fails now
+        return name, arguments, parsed, response_timeout, wait, payload
 
     async def wait_for_targets(
         self,
@@ -260,13 +276,10 @@ class Invoker:
         :meth:`invoke` raises them. None: nothing was sent, run :meth:`invoke` on the loop
         (it waits for the connection or a server, or calls several targets)."""
         session = self._session
-        name = _method_name(method)
-        arguments = _check_arguments(arguments)
-        parsed = parse_target(target)
-        response_timeout = check_timeout(timeout, session.settings.invoke_timeout, "timeout")
-        check_timeout(wait_timeout, session.settings.method_wait_timeout, "wait_timeout")
+        name, arguments, parsed, response_timeout, _, payload = self._checked(
+            method, arguments, target, timeout, wait_timeout
+        )
         conn = session.conn
-        payload = conn.codec.prepare(arguments)
         if not conn.connected.is_set():
             return None
         registry = session.registry
