@@ -62,7 +62,15 @@ def test_apps_section_lists_starts_and_stops_a_notebook(
     )
     write_notebook(root / BROKEN, ["1"])
     declare(root / BROKEN, {"intents": "ViewChart"})  # not a list: refused, with the reason
+    try:
+        check_start_and_stop(lab, lab_server)
+    finally:  # the session's other tests see a directory without them
+        (root / APP).unlink()
+        (root / BROKEN).unlink()
 
+
+def check_start_and_stop(lab: LabPage, lab_server: LabServer) -> None:
+    """The sidebar lists both notebooks, starts the declared one headless and stops it."""
     open_sidebar(lab)
     apps = section(lab, "apps")
     row = apps.locator(f'[data-name="{APP}"]')
