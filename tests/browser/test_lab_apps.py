@@ -8,12 +8,13 @@ goes (docs/LAB.md, "The Interop sidebar").
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import nbformat
-from labkit import LabPage, LabServer, wait_until, write_notebook
-from test_lab_sidebar import WAIT_MS, open_sidebar, section
+from labkit import ARTIFACTS, LabPage, LabServer, wait_until, write_notebook
+from test_lab_sidebar import SIDEBAR, WAIT_MS, open_sidebar, section
 
 APP = "apps/sidebar-chart.ipynb"
 BROKEN = "apps/sidebar-broken.ipynb"
@@ -21,6 +22,8 @@ INTENT = "SidebarChart"
 METHOD = f"Tick42.FDC3.Intents.{INTENT}"
 #: a headless start runs every cell in a new kernel: generous on a loaded machine
 START_MS = 120_000
+#: the picture of docs/LAB.md, written only when asked (a tracked file)
+DOC_IMAGE = Path(__file__).resolve().parents[2] / "notebooks" / "images" / "lab-sidebar-apps.png"
 
 
 def declare(path: Path, interop: Any) -> None:
@@ -91,7 +94,12 @@ def check_start_and_stop(lab: LabPage, lab_server: LabServer) -> None:
     assert kernel_id and running_kernels(lab_server, APP) == [kernel_id]
     wait_until(lambda: offered(lab_server), f"{METHOD} on the hub")
     assert "1 running" in row.inner_text()
-    lab.screenshot("lab-sidebar-apps.png")
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "lab-sidebar-apps.png"
+    section(lab, "peers").locator("[data-action=toggle-section]").click()  # room for Apps
+    lab.page.locator(SIDEBAR).screenshot(path=str(shot))
+    if os.environ.get("JUPYTER_INTEROP_README_IMAGES"):
+        DOC_IMAGE.write_bytes(shot.read_bytes())
 
     # Stop: the kernel goes, from the page, the REST view and the hub
     kernel.locator("[data-action=stop-app]").click()
