@@ -9,9 +9,9 @@
 # both package files. Node is needed here only: a user's pip install of the wheel needs none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 src=fdc3-schemas
 out=jupyter_interop/fdc3/schemas
-stamp="$src/node_modules/.jupyter_interop-lock.sha256"
 
 if [ -f "$out/SOURCE.json" ] &&
    [ -z "$(find "$src/package.json" "$src/package-lock.json" -newer "$out/SOURCE.json" -print -quit)" ]; then
@@ -19,20 +19,8 @@ if [ -f "$out/SOURCE.json" ] &&
   exit 0
 fi
 
-for tool in node npm; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "build-fdc3-schemas: '$tool' not found. Fetching the FDC3 schemas needs Node.js and" \
-         "npm, e.g. 'apt-get install nodejs npm'." >&2
-    exit 1
-  fi
-done
-
-lock_hash="$(sha256sum "$src/package-lock.json" | cut -d' ' -f1)"
-if [ ! -d "$src/node_modules" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
-  echo "build-fdc3-schemas: npm ci"
-  npm ci --prefix "$src" --no-audit --no-fund --loglevel=error
-  echo "$lock_hash" > "$stamp"
-fi
+require_node build-fdc3-schemas "Fetching the FDC3 schemas"
+npm_ci_if_lock_changed build-fdc3-schemas "$src"
 
 context_pkg="$src/node_modules/@finos/fdc3-context"
 schema_pkg="$src/node_modules/@finos/fdc3-schema"

@@ -8,18 +8,12 @@
 # PYTHON (default python3) is the Python whose jupyterlab runs the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 PYTHON="${PYTHON:-python3}"
 src=labextension
 out=jupyter_interop/labextension
-stamp="$src/node_modules/.jupyter_interop-lock.sha256"
 
-for tool in node npm; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "build-labextension: '$tool' not found. Building the JupyterLab extension needs Node.js" \
-         "(>= 18) and npm, e.g. 'apt-get install nodejs npm'." >&2
-    exit 1
-  fi
-done
+require_node build-labextension "Building the JupyterLab extension (Node.js >= 18)"
 if ! "$PYTHON" -c "import jupyterlab" 2>/dev/null; then
   echo "build-labextension: $PYTHON has no jupyterlab; install it (pip install jupyterlab) or" \
        "set PYTHON to the Python that has it." >&2
@@ -34,12 +28,7 @@ if [ -f "$out/package.json" ] && [ -f "$out/install.json" ] &&
   exit 0
 fi
 
-lock_hash="$(sha256sum "$src/package-lock.json" | cut -d' ' -f1)"
-if [ ! -d "$src/node_modules" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
-  echo "build-labextension: npm ci"
-  npm ci --prefix "$src" --no-audit --no-fund --loglevel=error
-  echo "$lock_hash" > "$stamp"
-fi
+npm_ci_if_lock_changed build-labextension "$src"
 
 echo "build-labextension: compiling TypeScript"
 (cd "$src" && npx --no-install tsc)

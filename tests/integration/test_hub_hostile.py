@@ -149,6 +149,29 @@ class RawPeer:
         request_id = await self.send(message)
         return await self.until(lambda m: m.get("request_id") == request_id)
 
+    async def create_context(
+        self, name: str, data: dict[str, Any], lifetime: str = "retained", **extra: Any
+    ) -> str:
+        """``create-context`` of a new context; its id."""
+        created = await self.request(
+            {
+                "domain": "global",
+                "type": "create-context",
+                "name": name,
+                "data": data,
+                "lifetime": lifetime,
+                **extra,
+            }
+        )
+        assert created["type"] == "context-created", created
+        return str(created["context_id"])
+
+    async def update_context(self, context_id: str, delta: dict[str, Any]) -> dict[str, Any]:
+        """``update-context`` and its reply."""
+        return await self.request(
+            {"domain": "global", "type": "update-context", "context_id": context_id, "delta": delta}
+        )
+
     async def join(self, domain: str) -> None:
         reply = await self.request({"domain": "global", "type": "join", "destination": domain})
         assert reply["type"] == "success", reply
@@ -209,18 +232,9 @@ async def test_a_read_only_context_refuses_every_write_of_a_raw_peer(hub: Standa
     owner = await RawPeer.open(hub, "ro-owner", **{"read-only": True})
     writer = await RawPeer.open(hub, "ro-writer")
     try:
-        created = await owner.request(
-            {
-                "domain": "global",
-                "type": "create-context",
-                "name": "hostile.read-only",
-                "data": {"px": 1},
-                "lifetime": "ownership",
-                "read_only": True,
-            }
+        context_id = await owner.create_context(
+            "hostile.read-only", {"px": 1}, "ownership", read_only=True
         )
-        assert created["type"] == "context-created", created
-        context_id = created["context_id"]
         joined = await writer.request(
             {"domain": "global", "type": "subscribe-context", "context_id": context_id}
         )
@@ -239,14 +253,7 @@ async def test_a_read_only_context_refuses_every_write_of_a_raw_peer(hub: Standa
             assert reply["type"] == "error", (write, reply)
             assert reply["reason_uri"] == "context.errors.not_authorized", reply
             assert f"'ro-owner' (peer {owner.peer_id})" in reply["reason"], reply
-        ok = await owner.request(
-            {
-                "domain": "global",
-                "type": "update-context",
-                "context_id": context_id,
-                "delta": {"updated": {"px": 3}},
-            }
-        )
+        ok = await owner.update_context(context_id, {"updated": {"px": 3}})
         assert ok["type"] == "success", ok
         updated = await writer.until(lambda m: m.get("type") == "context-updated")
         assert updated["delta"] == {"updated": {"px": 3}}, "only the owner's write is routed"
@@ -265,17 +272,7 @@ async def test_deep_context_update_is_refused_and_nothing_is_stored(hub: Standal
     member = await RawPeer.open(hub, "ctx-member")
     attacker = await RawPeer.open(hub, "deep-writer")
     try:
-        created = await member.request(
-            {
-                "domain": "global",
-                "type": "create-context",
-                "name": "hostile.deep",
-                "data": {"fine": 1},
-                "lifetime": "retained",
-            }
-        )
-        assert created["type"] == "context-created", created
-        context_id = created["context_id"]
+        context_id = await member.create_context("hostile.deep", {"fine": 1})
         joined = await attacker.request(
             {"domain": "global", "type": "subscribe-context", "context_id": context_id}
         )
@@ -286,23 +283,9 @@ async def test_deep_context_update_is_refused_and_nothing_is_stored(hub: Standal
             # a path builds maps as deep as its segments: the same limit applies to it
             {"commands": [{"type": "set", "path": ".".join(["p"] * TOO_DEEP), "value": 1}]},
         ):
-            reply = await attacker.request(
-                {
-                    "domain": "global",
-                    "type": "update-context",
-                    "context_id": context_id,
-                    "delta": delta,
-                }
-            )
+            reply = await attacker.update_context(context_id, delta)
             assert_refused_as_too_deep(reply)
-        ok = await attacker.request(
-            {
-                "domain": "global",
-                "type": "update-context",
-                "context_id": context_id,
-                "delta": {"updated": {"fine": 2}},
-            }
-        )
+        ok = await attacker.update_context(context_id, {"updated": {"fine": 2}})
         assert ok["type"] == "success", ok
         updated = await member.until(lambda m: m.get("type") == "context-updated")
         assert updated["delta"] == {"updated": {"fine": 2}}, "nothing refused was routed"
