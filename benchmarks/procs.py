@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "NODE_WORKER",
+    "PYTHON_WORKER",
     "Hub",
     "JupyterServer",
     "NatsServer",
@@ -35,6 +37,10 @@ __all__ = [
 REPO = Path(__file__).resolve().parent.parent
 #: marker of the JSON lines a worker writes on stdout (library noise is ignored)
 MARK = "@@bench "
+#: the worker programs, run as ``PROGRAM ROLE '<json params>'``: Python's roles
+#: (``worker.py``, ``ji_roles.py``) and Node's (``node/worker.js``: @interopio/core, nats.js)
+PYTHON_WORKER = (sys.executable, "-m", "benchmarks.worker")
+NODE_WORKER = ("node", str(REPO / "benchmarks" / "node" / "worker.js"))
 
 
 def free_port() -> int:
@@ -275,12 +281,12 @@ class Worker:
         group: ProcessGroup,
         role: str,
         timeout: float = 60.0,
+        program: Sequence[str] = PYTHON_WORKER,
         **params: Any,
     ) -> Worker:
+        """``program ROLE '<json params>'``: a Python worker, or ``NODE_WORKER``."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "benchmarks.worker",
+            *program,
             role,
             json.dumps(params),
             stdin=asyncio.subprocess.PIPE,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psutil
 
-from .procs import Hub, NatsServer, ProcessGroup, RedisServer, Worker
+from .procs import NODE_WORKER, Hub, NatsServer, ProcessGroup, RedisServer, Worker
 from .report import Row
 from .stats import ratio, summarize_runs
 
@@ -68,13 +68,14 @@ class System:
 
 def rows_against(
     systems: Sequence[System],
-    peer: str,
+    peer: str | Mapping[str, str],
     metrics: dict[str, str],
     extra: dict[str, dict[str, float]] | None = None,
 ) -> list[Row]:
     """One row per system (median and spread of its runs, plus ``extra[kind]``), each but the
-    ``peer`` system's with the ratios ``metrics`` names (label -> metric key) to the peer's
-    medians in the same run."""
+    peer's with the ratios ``metrics`` names (label -> metric key) to the peer's medians in
+    the same run. ``peer``: the peer system's kind, or system kind -> its peer's kind (kinds
+    not in it get no ratios)."""
     summaries = {
         s.kind: {**summarize_runs(s.runs), **(extra or {}).get(s.kind, {})} for s in systems
     }
@@ -82,9 +83,10 @@ def rows_against(
     for s in systems:
         summary = summaries[s.kind]
         row = Row(s.name, summary)
-        if s.kind != peer and peer in summaries:
+        other = peer if isinstance(peer, str) else peer.get(s.kind)
+        if other is not None and s.kind != other and other in summaries:
             for label, key in metrics.items():
-                row.ratios[label] = ratio(_median(summary[key]), _median(summaries[peer][key]))
+                row.ratios[label] = ratio(_median(summary[key]), _median(summaries[other][key]))
         out.append(row)
     return out
 
@@ -128,6 +130,10 @@ class Run:
 
     async def worker(self, role: str, **params: Any) -> Worker:
         return await Worker.start(self.group, role, **params)
+
+    async def node_worker(self, role: str, **params: Any) -> Worker:
+        """A Node worker (``benchmarks/node/worker.js``: @interopio/core or nats.js)."""
+        return await Worker.start(self.group, role, program=NODE_WORKER, **params)
 
     async def workers(self, role: str, params: Iterable[dict[str, Any]]) -> list[Worker]:
         return list(await asyncio.gather(*(self.worker(role, **p) for p in params)))
