@@ -134,6 +134,7 @@ def machine_info() -> dict[str, Any]:
             "redis-server": _command_version(["redis-server", "--version"], r"v=([\d.]+)"),
             "node": _command_version(["node", "--version"], r"v([\d.]+)"),
             "@interopio/core": _npm_version("@interopio/core"),
+            "nats.js": _npm_version("nats"),
         },
     }
 
