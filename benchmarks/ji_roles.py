@@ -22,7 +22,10 @@ from .worker import (
     FanCounter,
     FanCounters,
     Reply,
+    SeqWaiter,
+    big_context,
     caller_handlers,
+    delta_writer_handlers,
     fan_data,
     fan_seen,
     frame_received,
@@ -30,6 +33,7 @@ from .worker import (
     peak_rss_bytes,
     rss_bytes,
     serve,
+    small_delta,
 )
 
 
@@ -147,18 +151,15 @@ async def ji_ctx_writer(p: dict[str, Any]) -> None:
 
 
 async def ji_ctx_subs(p: dict[str, Any]) -> None:
+    """``k`` clients subscribed to the context ``name``; ``wait`` reports when all saw a seq."""
     k = int(p["k"])
-    loop = asyncio.get_running_loop()
-    seen: list[dict[int, float]] = [{} for _ in range(k)]
-    progress = asyncio.Event()
+    waiter = SeqWaiter(k)
 
     def listener(i: int) -> Callable[[dict[str, Any]], None]:
         def on_change(data: dict[str, Any]) -> None:
-            now = time.monotonic()
             value = data.get("seq")
             if isinstance(value, int) and value >= 0:
-                seen[i][value] = now
-                loop.call_soon_threadsafe(progress.set)
+                waiter.saw(i, value)
 
         return on_change
 
@@ -168,23 +169,22 @@ async def ji_ctx_subs(p: dict[str, Any]) -> None:
         await io.contexts.asubscribe(p["name"], listener(i))
         clients.append(io)
 
-    async def wait(cmd: Command) -> Reply:
-        seq = int(cmd["seq"])
-        deadline = time.monotonic() + float(cmd.get("timeout", 10))
-        while not all(seq in s for s in seen):
-            if time.monotonic() > deadline:
-                return {"missing": sum(1 for s in seen if seq not in s), "t_all": None}
-            progress.clear()
-            try:
-                await asyncio.wait_for(progress.wait(), 1.0)
-            except asyncio.TimeoutError:
-                continue
-        times = [s.pop(seq) for s in seen]
-        return {"missing": 0, "t_all": max(times), "t_first": min(times)}
-
-    await serve({"wait": wait})
+    await serve({"wait": waiter.wait})
     for io in clients:
         io.close()
+
+
+async def ji_delta_writer(p: dict[str, Any]) -> None:
+    """Sets the large context ``name`` (``keys`` entries); updates it in small deltas."""
+    io = connect(p, "bench-ji-delta-writer")
+    keys = int(p["keys"])
+    await io.contexts.aset(p["name"], big_context(keys))
+
+    def send(seq: int) -> Awaitable[Any]:
+        return io.contexts.aupdate(p["name"], small_delta(seq, keys))
+
+    await serve(delta_writer_handlers(send), ids={p["name"]: p["name"]})
+    io.close()
 
 
 async def ji_df(p: dict[str, Any]) -> None:
@@ -236,5 +236,6 @@ ROLES: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
     "ji-sub": ji_sub,
     "ji-ctx-writer": ji_ctx_writer,
     "ji-ctx-subs": ji_ctx_subs,
+    "ji-delta-writer": ji_delta_writer,
     "ji-df": ji_df,
 }

@@ -205,20 +205,28 @@ class JupyterServer:
 
 
 class NatsServer:
-    """Debian's ``nats-server`` on a free loopback port (max payload raised for 1 MiB)."""
+    """Debian's ``nats-server`` on a free loopback port (max payload raised for 1 MiB).
 
-    def __init__(self, group: ProcessGroup) -> None:
+    ``jetstream=True``: with JetStream (its files in the run's scratch dir) and a max payload
+    of 32 MiB, for whole large values in a key-value bucket."""
+
+    def __init__(self, group: ProcessGroup, jetstream: bool = False) -> None:
         exe = shutil.which("nats-server")
         if exe is None:
             raise RuntimeError("nats-server not found: run scripts/setup.sh (apt nats-server)")
         self.port = free_port()
-        conf = group.tmp / "nats.conf"
-        conf.write_text(f"listen: 127.0.0.1:{self.port}\nmax_payload: 8388608\n")
+        name = f"nats-{self.port}"
+        conf = group.tmp / f"{name}.conf"
+        max_payload = (32 if jetstream else 8) * 2**20
+        text = f"listen: 127.0.0.1:{self.port}\nmax_payload: {max_payload}\n"
+        if jetstream:
+            text += f'jetstream {{\n  store_dir: "{group.tmp / name}"\n}}\n'
+        conf.write_text(text)
         self.proc = group.track(
             subprocess.Popen(
                 [exe, "-c", str(conf)],
                 stdout=subprocess.DEVNULL,
-                stderr=open(group.tmp / "nats.log", "wb"),  # noqa: SIM115
+                stderr=open(group.tmp / f"{name}.log", "wb"),  # noqa: SIM115
             )
         )
         self.pid = self.proc.pid

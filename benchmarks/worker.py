@@ -297,6 +297,73 @@ async def publish_loop(
     return {"t_start": t0, "t_end": time.monotonic()}
 
 
+class SeqWaiter:
+    """When each of ``k`` subscribers saw each ``seq`` of a context's updates; ``wait``
+    answers once all of them saw one. Callbacks may run on another thread (the project's
+    client): the event is then set through the loop."""
+
+    def __init__(self, k: int) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
+        self.seen: list[dict[int, float]] = [{} for _ in range(k)]
+        self.progress = asyncio.Event()
+
+    def saw(self, i: int, seq: int) -> None:
+        self.seen[i][seq] = time.monotonic()
+        if threading.get_ident() == self.loop_thread:
+            self.progress.set()
+        else:
+            self.loop.call_soon_threadsafe(self.progress.set)
+
+    async def wait(self, cmd: Command) -> Reply:
+        seq = int(cmd["seq"])
+        seen = self.seen
+        deadline = time.monotonic() + float(cmd.get("timeout", 10))
+        while not all(seq in s for s in seen):
+            if time.monotonic() > deadline:
+                return {"missing": sum(1 for s in seen if seq not in s), "t_all": None}
+            self.progress.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.progress.wait(), 1.0)
+        times = [s.pop(seq) for s in seen]
+        for s in seen:  # what a burst left behind
+            for old in [k for k in s if k < seq]:
+                del s[old]
+        return {"missing": 0, "t_all": max(times), "t_first": min(times)}
+
+
+def big_context(keys: int) -> dict[str, Any]:
+    """The large context of the deltas scenario: ``keys`` entries of about 1 KB each."""
+    return {f"k{i:05d}": {"seq": -1, "text": "x" * 1000} for i in range(keys)}
+
+
+def small_delta(seq: int, keys: int) -> dict[str, Any]:
+    """One small update of :func:`big_context`: three of its entries, and ``seq``."""
+    delta: dict[str, Any] = {
+        f"k{(seq * 7919 + j * 104729) % keys:05d}": {"seq": seq, "text": "y" * 64} for j in range(3)
+    }
+    delta["seq"] = seq
+    return delta
+
+
+def delta_writer_handlers(send: Callable[[int], Awaitable[Any]]) -> Handlers:
+    """``update`` (one update, timed until ``send`` returns: the broker's acknowledgement)
+    and ``burst`` (``n`` updates from ``seq``, all sent before any is awaited)."""
+
+    async def update(cmd: Command) -> Reply:
+        t0 = time.monotonic()
+        await send(int(cmd["seq"]))
+        return {"t_send": t0, "t_ack": time.monotonic()}
+
+    async def burst(cmd: Command) -> Reply:
+        first, n = int(cmd["seq"]), int(cmd["n"])
+        t0 = time.monotonic()
+        await asyncio.gather(*(send(seq) for seq in range(first, first + n)))
+        return {"t_start": t0, "t_end": time.monotonic()}
+
+    return {"update": update, "burst": burst}
+
+
 # ---------------------------------------------------------------------- raw GW3 roles
 
 
@@ -398,19 +465,16 @@ async def gw3_ctx_subs(p: dict[str, Any]) -> None:
     from .gw3 import Gw3Client
 
     k = int(p["k"])
-    seen: list[dict[int, float]] = [{} for _ in range(k)]
-    progress = asyncio.Event()
+    waiter = SeqWaiter(k)
 
     def listener(i: int) -> Callable[[dict[str, Any]], None]:
         def on_updated(msg: dict[str, Any]) -> None:
-            now = time.monotonic()
             delta = msg.get("delta") or {}
             value = (delta.get("updated") or delta.get("added") or {}).get("seq")
             if value is None and "reset" in delta:
                 value = delta["reset"].get("seq")
             if value is not None:
-                seen[i][int(value)] = now
-                progress.set()
+                waiter.saw(i, int(value))
 
         return on_updated
 
@@ -421,20 +485,21 @@ async def gw3_ctx_subs(p: dict[str, Any]) -> None:
         await client.subscribe_context(p["context_id"])
         clients.append(client)
 
-    async def wait(cmd: Command) -> Reply:
-        seq = int(cmd["seq"])
-        deadline = time.monotonic() + float(cmd.get("timeout", 10))
-        while not all(seq in s for s in seen):
-            if time.monotonic() > deadline:
-                missing = sum(1 for s in seen if seq not in s)
-                return {"missing": missing, "t_all": None}
-            progress.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(progress.wait(), 1.0)
-        times = [s.pop(seq) for s in seen]
-        return {"missing": 0, "t_all": max(times), "t_first": min(times)}
+    await serve({"wait": waiter.wait})
 
-    await serve({"wait": wait})
+
+async def gw3_delta_writer(p: dict[str, Any]) -> None:
+    """Creates the large context ``name`` (``keys`` entries); updates it in small deltas."""
+    from .gw3 import Gw3Client
+
+    client = await Gw3Client.open(p["url"], p["token"], "bench-delta-writer", join_agm=False)
+    keys = int(p["keys"])
+    context_id = await client.create_context(p["name"], big_context(keys))
+
+    def send(seq: int) -> Awaitable[Any]:
+        return client.update_context(context_id, small_delta(seq, keys))
+
+    await serve(delta_writer_handlers(send), ids={p["name"]: context_id})
 
 
 async def gw3_holders(p: dict[str, Any]) -> None:
@@ -572,6 +637,72 @@ async def nats_sub(p: dict[str, Any]) -> None:
         )
         await nc.flush()
     await serve(counters.handlers())
+
+
+async def nats_delta_writer(p: dict[str, Any]) -> None:
+    """What a NATS app does with a large shared value: it keeps its own copy, applies each
+    small change to it and publishes the change (``subject``), or (``kv``) puts the whole
+    value into a JetStream key-value bucket."""
+    nc = await nats_connect(p["url"])
+    keys = int(p["keys"])
+    state = big_context(keys)
+    subject = p["subject"]
+    if p.get("kv"):
+        kv = await nats_kv(nc, p)
+
+        async def send(seq: int) -> None:
+            state.update(small_delta(seq, keys))
+            await kv.put(subject, orjson.dumps(state))
+    else:
+
+        async def send(seq: int) -> None:
+            delta = small_delta(seq, keys)
+            state.update(delta)
+            await nc.publish(subject, orjson.dumps(delta))
+            await nc.flush()  # the closest NATS has to an acknowledgement
+
+    await send(-1)
+    await serve(delta_writer_handlers(send))
+
+
+async def nats_delta_sub(p: dict[str, Any]) -> None:
+    """The other side: holds the same value and applies each change (a published delta) to
+    it, or (``kv``) decodes each whole value the key-value bucket's watcher delivers."""
+    nc = await nats_connect(p["url"])
+    waiter = SeqWaiter(1)
+    state = {"value": big_context(int(p["keys"]))}
+    if p.get("kv"):
+        kv = await nats_kv(nc, p)
+        watcher = await kv.watch(p["subject"])
+
+        async def watch() -> None:
+            async for entry in watcher:
+                if entry is not None and entry.value:
+                    state["value"] = orjson.loads(entry.value)
+                    waiter.saw(0, int(state["value"]["seq"]))
+
+        task = asyncio.ensure_future(watch())
+    else:
+
+        async def on_msg(msg: Any) -> None:
+            delta = orjson.loads(msg.data)
+            state["value"].update(delta)
+            waiter.saw(0, int(delta["seq"]))
+
+        await nc.subscribe(p["subject"], cb=on_msg)
+        await nc.flush()
+    await serve({"wait": waiter.wait})
+    if p.get("kv"):
+        task.cancel()
+
+
+async def nats_kv(nc: Any, p: dict[str, Any]) -> Any:
+    """The in-memory JetStream key-value bucket of the deltas scenario (one value kept)."""
+    from nats.js.api import KeyValueConfig, StorageType
+
+    js = nc.jetstream(timeout=60)
+    config = KeyValueConfig(bucket=p["bucket"], history=1, storage=StorageType.MEMORY)
+    return await js.create_key_value(config=config)
 
 
 # ---------------------------------------------------------------------- Redis roles
@@ -816,6 +947,9 @@ ROLES: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
     "gw3-ctx-writer": gw3_ctx_writer,
     "gw3-ctx-subs": gw3_ctx_subs,
     "gw3-holders": gw3_holders,
+    "gw3-delta-writer": gw3_delta_writer,
+    "nats-delta-writer": nats_delta_writer,
+    "nats-delta-sub": nats_delta_sub,
     "nats-responder": nats_responder,
     "nats-caller": nats_caller,
     "nats-pub": nats_pub,

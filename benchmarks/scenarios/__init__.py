@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import connect, contexts, cpu, fanout, inflight, invoke, kernel, large, many, node
+from . import connect, contexts, cpu, deltas, fanout, inflight, invoke, kernel, large, many, node
 
 #: (name for --only, module with ``async def run(r) -> (ScenarioResult, [Target])``)
 SCENARIOS: list[tuple[str, ModuleType]] = [
@@ -18,4 +18,5 @@ SCENARIOS: list[tuple[str, ModuleType]] = [
     ("connect", connect),
     ("kernel", kernel),
     ("inflight", inflight),
+    ("deltas", deltas),
 ]
