@@ -68,6 +68,8 @@ def _token_matches(offered: str, expected: str) -> bool:
 class StandaloneGatewayHandler(GatewaySocket):
     """The gateway socket of the standalone hub."""
 
+    __slots__ = ("hub_token",)  # (see GatewaySocket.__slots__)
+
     def initialize(self, service: GatewayService, token: str) -> None:  # type: ignore[override]
         super().initialize(service)
         self.hub_token = token
