@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 import pytest
 from gateway_support import Glue42Gateway, JsClient, glue42_gateway
-from test_client_support import REPO, Recorder, isolated_env, standalone_hub, wait_for
+from test_client_support import (
+    REPO,
+    Recorder,
+    StandaloneHub,
+    isolated_env,
+    standalone_hub,
+    wait_for,
+)
 
 import jupyter_interop as ji
 
@@ -270,6 +277,38 @@ def test_context_lifetimes_and_read_only(gateway: Gateway, connect: Opened) -> N
             owner.contexts.create("gw-locked", lifetime="ownership", read_only=True)
     owner.close()
     wait_for(lambda: "gw-owned" not in watcher.contexts.all(), 10, "gone with its owner")
+
+
+@pytest.mark.parametrize("flavor", ["interopio", "glue42"])
+def test_js_clients_follow_but_cannot_change_a_read_only_context(
+    hub: StandaloneHub, flavor: str
+) -> None:
+    """An unchanged JS client of either flavour gets the hub's refusal of its update as a
+    rejected promise with the reason naming the owner, still follows the owner's writes, and
+    sees the ownership context go with its owner."""
+    auth = (
+        {"token": hub.token}
+        if flavor == "interopio"
+        else {"username": "analyst", "password": hub.token}
+    )
+    js = JsClient(flavor, hub.url, auth, f"js-ro-{flavor}")
+    owner = ji.connect(hub.url, hub.token, f"py-ro-{flavor}", new=True)
+    name = f"ro-{flavor}"
+    try:
+        owner.contexts.create(name, {"px": 1}, lifetime="ownership", read_only=True)
+        js.call("ctxSubscribe", name=name)
+        js.event(lambda e: e["event"] == "ctx" and e["data"] == {"px": 1})
+        refusal = rf"'{name}' is read-only: only its owner 'py-ro-{flavor}'"
+        with pytest.raises(AssertionError, match=f"JS ctxUpdate failed: .*{refusal}"):
+            js.call("ctxUpdate", name=name, data={"px": 2})
+        owner.contexts.update(name, {"px": 3})
+        js.event(lambda e: e["event"] == "ctx" and e["data"] == {"px": 3})
+        assert owner.contexts.get(name) == {"px": 3}
+        owner.close()
+        wait_for(lambda: name not in js.call("ctxAll"), 10, "the context gone with its owner")
+    finally:
+        owner.close()
+        js.close()
 
 
 def test_bus_delivers_an_empty_object(connect: Opened) -> None:

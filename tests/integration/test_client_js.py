@@ -173,23 +173,6 @@ def test_contexts_both_ways(py: ji.Interop, js: JsPeer) -> None:
     assert js.call("contextGet", name="Js.ctx")["address"] == {"city": "Paris"}
 
 
-def test_a_read_only_context_refuses_a_javascript_writer(py: ji.Interop, js: JsPeer) -> None:
-    """The hub's refusal reaches an unchanged io.Connect client as a rejected update with the
-    reason; it still follows the owner's writes."""
-    py.contexts.create("Js.locked", {"px": 1}, lifetime="ownership", read_only=True)
-    js.call("contextSubscribe", name="Js.locked")
-    js.event(lambda e: e.get("event") == "context" and e["name"] == "Js.locked")
-    refused = js.call("contextUpdateFails", name="Js.locked", data={"px": 2})
-    assert refused["failed"] is True, refused
-    assert "'Js.locked' is read-only: only its owner 'py-peer'" in refused["message"]
-    assert py.contexts.get("Js.locked") == {"px": 1}
-    py.contexts.update("Js.locked", {"px": 3})
-    js.event(lambda e: e.get("event") == "context" and e["data"] == {"px": 3})
-    py.contexts.set_read_only("Js.locked", False)
-    assert js.call("contextUpdateFails", name="Js.locked", data={"px": 4}) == {"failed": False}
-    wait_for(lambda: py.contexts.get("Js.locked") == {"px": 4}, what="the JS write")
-
-
 def test_channels_are_shared_with_javascript(py: ji.Interop, js: JsPeer) -> None:
     js.call("contextSubscribe", name="___channel___Orange")
     follow = Recorder()

@@ -101,14 +101,6 @@ async function main() {
             await io.contexts.update(name, revive(data));
             return true;
         },
-        async contextUpdateFails({ name, data }) {
-            try {
-                await io.contexts.update(name, revive(data));
-                return { failed: false };
-            } catch (e) {
-                return { failed: true, message: errText(e) };
-            }
-        },
         async contextSetPath({ name, path: p, value }) {
             await io.contexts.setPath(name, p, revive(value));
             return true;
