@@ -58,6 +58,8 @@ class RunningApp:
     started: float | None = None
     last_activity: float | None = None
     error: dict[str, Any] | None = None
+    #: when the kernel answered (its cells started then)
+    kernel_ready: float | None = None
 
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> RunningApp:
@@ -69,6 +71,7 @@ class RunningApp:
             item.get("started"),
             item.get("last_activity"),
             item.get("error"),
+            item.get("kernel_ready"),
         )
 
 

@@ -64,6 +64,8 @@ class HeadlessNotebook:
     state: str = "starting"
     #: the notebook as executed so far (outputs included)
     notebook: Any = None
+    #: when the kernel answered (its cells start then)
+    kernel_ready: float | None = None
     #: index of the cell being (or last) run
     cell_index: int | None = None
     failure: AppFailure | None = None
@@ -81,6 +83,7 @@ class HeadlessNotebook:
             "state": self.state,
             "peer_id": self.peer_id,
             "started": self.started,
+            "kernel_ready": self.kernel_ready,
             "last_activity": self.last_activity,
             "error": None if self.failure is None else self.failure.as_json(),
         }
@@ -348,6 +351,7 @@ class NotebookApps(LoggingConfigurable):
         )
         try:
             await client.async_start_new_kernel_client()
+            running.kernel_ready = time.time()
             if entry.channel:
                 await self._join_channel(client, running, entry.channel)
             for index, cell in enumerate(running.notebook.cells):
