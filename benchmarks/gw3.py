@@ -44,6 +44,8 @@ class Gw3Client:
         self._reader: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: bytes of the frames received (their payloads, without the WebSocket framing)
+        self.bytes_in = 0
 
     # ------------------------------------------------------------------ connection
 
@@ -97,6 +99,7 @@ class Gw3Client:
     async def _read(self) -> None:
         try:
             async for frame in self.ws:
+                self.bytes_in += len(frame)
                 msg = orjson.loads(frame)
                 if msg.get("type") == "invoke":
                     await self._invoke(msg)  # answered inline: no task per call

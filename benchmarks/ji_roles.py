@@ -169,7 +169,7 @@ async def ji_ctx_subs(p: dict[str, Any]) -> None:
         await io.contexts.asubscribe(p["name"], listener(i))
         clients.append(io)
 
-    await serve({"wait": waiter.wait})
+    await serve(waiter.handlers())
     for io in clients:
         io.close()
 

@@ -300,9 +300,11 @@ async def publish_loop(
 class SeqWaiter:
     """When each of ``k`` subscribers saw each ``seq`` of a context's updates; ``wait``
     answers once all of them saw one. Callbacks may run on another thread (the project's
-    client): the event is then set through the loop."""
+    client): the event is then set through the loop. ``received`` answers the bytes the
+    subscribers received so far (``bytes_in``), where the role can count them."""
 
-    def __init__(self, k: int) -> None:
+    def __init__(self, k: int, bytes_in: Callable[[], int] | None = None) -> None:
+        self.bytes_in = bytes_in
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
         self.seen: list[dict[int, float]] = [{} for _ in range(k)]
@@ -330,6 +332,12 @@ class SeqWaiter:
             for old in [k for k in s if k < seq]:
                 del s[old]
         return {"missing": 0, "t_all": max(times), "t_first": min(times)}
+
+    def handlers(self) -> Handlers:
+        async def received(cmd: Command) -> Reply:
+            return {"bytes": None if self.bytes_in is None else self.bytes_in()}
+
+        return {"wait": self.wait, "received": received}
 
 
 def big_context(keys: int) -> dict[str, Any]:
@@ -465,7 +473,8 @@ async def gw3_ctx_subs(p: dict[str, Any]) -> None:
     from .gw3 import Gw3Client
 
     k = int(p["k"])
-    waiter = SeqWaiter(k)
+    clients: list[Gw3Client] = []
+    waiter = SeqWaiter(k, lambda: sum(client.bytes_in for client in clients))
 
     def listener(i: int) -> Callable[[dict[str, Any]], None]:
         def on_updated(msg: dict[str, Any]) -> None:
@@ -478,14 +487,13 @@ async def gw3_ctx_subs(p: dict[str, Any]) -> None:
 
         return on_updated
 
-    clients = []
     for i in range(k):
         client = await Gw3Client.open(p["url"], p["token"], f"bench-ctx-sub-{i}", join_agm=False)
         client.on_context_updated = listener(i)
         await client.subscribe_context(p["context_id"])
         clients.append(client)
 
-    await serve({"wait": waiter.wait})
+    await serve(waiter.handlers())
 
 
 async def gw3_delta_writer(p: dict[str, Any]) -> None:
@@ -669,7 +677,8 @@ async def nats_delta_sub(p: dict[str, Any]) -> None:
     """The other side: holds the same value and applies each change (a published delta) to
     it, or (``kv``) decodes each whole value the key-value bucket's watcher delivers."""
     nc = await nats_connect(p["url"])
-    waiter = SeqWaiter(1)
+    payload_bytes = [0]
+    waiter = SeqWaiter(1, lambda: payload_bytes[0])
     state = {"value": big_context(int(p["keys"]))}
     if p.get("kv"):
         kv = await nats_kv(nc, p)
@@ -678,6 +687,7 @@ async def nats_delta_sub(p: dict[str, Any]) -> None:
         async def watch() -> None:
             async for entry in watcher:
                 if entry is not None and entry.value:
+                    payload_bytes[0] += len(entry.value)
                     state["value"] = orjson.loads(entry.value)
                     waiter.saw(0, int(state["value"]["seq"]))
 
@@ -685,13 +695,14 @@ async def nats_delta_sub(p: dict[str, Any]) -> None:
     else:
 
         async def on_msg(msg: Any) -> None:
+            payload_bytes[0] += len(msg.data)
             delta = orjson.loads(msg.data)
             state["value"].update(delta)
             waiter.saw(0, int(delta["seq"]))
 
         await nc.subscribe(p["subject"], cb=on_msg)
         await nc.flush()
-    await serve({"wait": waiter.wait})
+    await serve(waiter.handlers())
     if p.get("kv"):
         task.cancel()
 

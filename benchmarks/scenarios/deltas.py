@@ -22,6 +22,8 @@ subscriber has the last.
 
 from __future__ import annotations
 
+import math
+
 import orjson
 
 from ..procs import NatsServer
@@ -40,6 +42,8 @@ COLUMNS = [
     Column("ack_p50", "writer's ack p50 (ms)", ".2f"),
     Column("updates_s", "updates/s (burst)"),
     Column("payload", "payload per update (bytes)", ".0f", spread=False),
+    Column("bytes_each", "bytes to subscriber per update, one at a time", ".0f"),
+    Column("bytes_burst", "bytes to subscriber per update, burst", ".0f"),
 ]
 
 
@@ -88,13 +92,27 @@ async def start(r: Run, keys: int) -> list[System]:
     return systems
 
 
-async def burst(s: System, n: int, seq0: int) -> float:
-    """Updates per second: ``n`` updates sent back to back until the subscriber has the last."""
-    sent = await s.workers["writer"].ask(cmd="burst", seq=seq0, n=n, timeout=300)
-    got = await s.workers["subs"][0].ask(cmd="wait", seq=seq0 + n - 1, timeout=120)
+async def received(s: System) -> float:
+    """Bytes the subscriber received so far (NaN where its role cannot count them)."""
+    count = (await s.workers["subs"][0].ask(cmd="received"))["bytes"]
+    return math.nan if count is None else float(count)
+
+
+async def one_run(s: System, n: int, m: int, seq0: int) -> dict[str, float]:
+    """``n`` updates one at a time (latency), then a burst of ``m`` (updates/s: sent back to
+    back until the subscriber has the last); the bytes the subscriber received per update in
+    each."""
+    before = await received(s)
+    out = await one_repeat(s, n, seq0)
+    between = await received(s)
+    sent = await s.workers["writer"].ask(cmd="burst", seq=seq0 + n, n=m, timeout=300)
+    got = await s.workers["subs"][0].ask(cmd="wait", seq=seq0 + n + m - 1, timeout=120)
     if got["missing"]:
         raise RuntimeError(f"{s.name}: the burst's last update never arrived")
-    return float(n / (got["t_all"] - sent["t_start"]))
+    out["updates_s"] = m / (got["t_all"] - sent["t_start"])
+    out["bytes_each"] = (between - before) / n
+    out["bytes_burst"] = (await received(s) - between) / m
+    return out
 
 
 async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
@@ -112,9 +130,7 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
         for rep in range(r.repeats):
             for s in rotate(systems, rep):
                 n, m = sizes["whole" if s.kind == "nats-kv" else "small"]
-                measured = await one_repeat(s, n, seq)
-                measured["updates_s"] = await burst(s, m, seq + n)
-                s.runs.append(measured)
+                s.runs.append(await one_run(s, n, m, seq))
                 seq += n + m
     finally:
         for s in systems:
@@ -148,7 +164,11 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
         "reply, `flush` for NATS, the put's acknowledgement for the bucket. updates/s: "
         f"{m} updates ({kv_m} for the key-value row) sent before any is awaited, until the "
         "subscriber has the last. Payload: the JSON of one update, without the protocol's "
-        "envelope. Ratios divide by the NATS row that publishes the delta (p50: below "
+        "envelope. Bytes to subscriber: what its connection received per update, counted "
+        "by the subscriber (the raw GW3 client: whole GW3 frames; NATS: message payloads; "
+        "`jupyter_interop` does not count them); in a burst the hub folds two queued "
+        "updates of one context into one that carries the whole context (server/outbox.py). "
+        "Ratios divide by the NATS row that publishes the delta (p50: below "
         "1\u00d7 is better; updates/s: above).",
         COLUMNS,
         rows,
