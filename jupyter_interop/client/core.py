@@ -167,8 +167,9 @@ class ClientProtocol:
         except Exception:
             log.exception("Interop: could not handle a message from the hub")
 
-    def _receive(self, frame: bytes | bytearray | str) -> None:
+    def _receive(self, frame: Any) -> None:
         if isinstance(frame, bytes) and frame[:4] == CHUNK_MAGIC:
+            # one writable buffer (protocol/chunks.py): numpy and Arrow view it, no copy
             whole = self._chunks.feed(frame)
             if whole is None:
                 return  # more chunks to come
@@ -181,7 +182,7 @@ class ClientProtocol:
                     items = revive(items)
                 self._receive_batch(items)
                 return
-            if isinstance(frame, (bytes, bytearray)) and first != b"{":
+            if not isinstance(frame, str) and first != b"{":
                 message = self.codec.decode_binary(frame)
                 if not isinstance(message, dict):
                     return

@@ -10,21 +10,23 @@ WebSocket frame limit) travels as a sequence of chunk frames, each a WebSocket b
           20   uint64 LE  offset             of this chunk's bytes in the whole frame
           28   the bytes
 
-A sender writes a message's chunks in order (offsets 0, n, 2n, ...); the receiver appends them
-to one buffer and handles the reassembled frame as if it had arrived whole
-(:class:`ChunkAssembler`). The buffer grows with the bytes that arrive, never from T: T is
-only checked against the receiver's cap on one message when the first chunk arrives, and the
-bytes held for all messages still arriving count against one budget per process
+A sender writes a message's chunks in order (offsets 0, n, 2n, ...); the receiver keeps them
+and handles the reassembled frame as if it had arrived whole (:class:`ChunkAssembler`): the
+hub as the pieces that arrived (it forwards them as they are), a client copied into one
+buffer. What a message holds grows with the bytes that arrive, never from T: T is only
+checked against the receiver's cap on one message when the first chunk arrives, and the bytes
+held for all messages still arriving count against one budget per process
 (:class:`ReassemblyBudget`, the hub's ``max_reassembly_bytes``).
 """
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterator
 from typing import Any
 
-from .frames import FrameError, peek_header
+from .frames import FrameError, Pieces, peek_header
 
 __all__ = [
     "CHUNK_HEADER",
@@ -36,6 +38,7 @@ __all__ = [
     "ChunkTooLarge",
     "ChunkedFrame",
     "ReassemblyBudget",
+    "ReceivedPieces",
     "chunk_count",
     "chunk_frames",
     "chunk_views",
@@ -169,25 +172,38 @@ class ReassemblyBudget:
 class ChunkAssembler:
     """Reassembles the chunk frames received on one connection into whole binary frames.
 
-    :meth:`feed` takes each chunk frame and returns the whole frame (a ``bytearray``) with its
-    last chunk, else None. A message's buffer holds only what arrived of it (plus the
-    growth slack of a ``bytearray``, at most an eighth), charged to ``budget`` (shared by all
-    the connections of a hub; a budget of its own, ``max_bytes``, when none is given) until
-    the whole frame is handed over. :class:`ChunkTooLarge` refuses a message on its first
-    chunk when it announces more than ``max_bytes`` (with what the connection has announced
-    already), or on any chunk that would take the budget over its limit; the message's later
-    chunks are skipped. A malformed chunk raises :class:`FrameError` and drops that message.
-    Partial messages live only here: :meth:`clear` (the connection closed) forgets them all.
+    :meth:`feed` takes each chunk frame and returns the whole frame with its last chunk, else
+    None. How the whole frame is held depends on who reads it (``join``):
+
+    - ``join=False`` (the hub, which forwards values without looking at them): the chunks'
+      payloads as they arrived, :class:`ReceivedPieces` (views of the received chunk
+      frames), never copied (``unpack_frame`` reads it, the pieces are written on as they are);
+    - ``join=True`` (a client, which hands a value to numpy or Arrow as one buffer): one
+      writable buffer of the announced length, an anonymous mapping whose pages are only
+      touched as the bytes are copied in, so it is neither grown by copying nor zero-filled.
+
+    Either way what a message holds grows with the bytes that arrived, charged to ``budget``
+    (shared by all the connections of a hub; a budget of its own, ``max_bytes``, when none is
+    given) until the whole frame is handed over. :class:`ChunkTooLarge` refuses a message on
+    its first chunk when it announces more than ``max_bytes`` (with what the connection has
+    announced already), or on any chunk that would take the budget over its limit; the
+    message's later chunks are skipped. A malformed chunk raises :class:`FrameError` and drops
+    that message. Partial messages live only here: :meth:`clear` (the connection closed)
+    forgets them all.
     """
 
-    __slots__ = ("_partial", "budget", "max_bytes")
+    __slots__ = ("_partial", "budget", "join", "max_bytes")
 
     def __init__(
-        self, max_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES, budget: ReassemblyBudget | None = None
+        self,
+        max_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+        budget: ReassemblyBudget | None = None,
+        join: bool = True,
     ) -> None:
         self.max_bytes = max_bytes
         self.budget = budget if budget is not None else ReassemblyBudget(max_bytes)
-        #: message id -> [buffer (None: refused, skipping), bytes received, total]
+        self.join = join
+        #: message id -> [holder (None: refused, skipping), bytes received, total]
         self._partial: dict[int, list[Any]] = {}
 
     @property
@@ -207,14 +223,14 @@ class ChunkAssembler:
         self.budget.give_back(self.pending_bytes)
         self._partial.clear()
 
-    def feed(self, frame: bytes | bytearray | memoryview) -> bytearray | None:
+    def feed(self, frame: bytes | bytearray | memoryview) -> Any:
         view = memoryview(frame).cast("B")
         if view.nbytes < _CHUNK.size:
             raise FrameError("Chunk frame too short")
         magic, message_id, flags, total, offset = _CHUNK.unpack_from(view, 0)
         if magic != CHUNK_MAGIC:
             raise FrameError("Not a jupyter_interop chunk frame (bad magic)")
-        payload = view[_CHUNK.size :]
+        payload = view[_CHUNK.size :].toreadonly()
         size = payload.nbytes
         last = bool(flags & _LAST)
         entry = self._partial.get(message_id)
@@ -228,18 +244,18 @@ class ChunkAssembler:
                     "for one message with attachments",
                     peek_header(payload),
                 )
-            entry = [bytearray(), 0, total]
+            entry = [_Joined(total) if self.join else ReceivedPieces(), 0, total]
             self._partial[message_id] = entry
-        buffer, received, expected = entry
+        holder, received, expected = entry
         if offset != received or total != expected or received + size > total:
             del self._partial[message_id]
-            if buffer is not None:
+            if holder is not None:
                 self.budget.give_back(received)
             raise FrameError(
                 f"Chunk out of order (offset {offset}, expected {received} of {expected})"
             )
-        if buffer is not None and not self.budget.take(size):
-            header = peek_header(buffer if received else payload)
+        if holder is not None and not self.budget.take(size):
+            header = holder.peek_header() if received else peek_header(payload)
             self.budget.give_back(received)
             del self._partial[message_id]
             self._skip_rest(message_id, received + size, total, last)
@@ -249,19 +265,55 @@ class ChunkAssembler:
                 f"{self.budget.held} are held (send it again once others completed)",
                 header,
             )
-        if buffer is not None:
-            buffer += payload
+        if holder is not None:
+            holder.append(payload)
         entry[1] = received = received + size
         if not last:
             return None
         del self._partial[message_id]
-        if buffer is not None:
+        if holder is not None:
             self.budget.give_back(received)
         if received != total:
             raise FrameError(f"Last chunk at {received} of {total} bytes")
-        return buffer
+        return holder.whole() if holder is not None else None
 
     def _skip_rest(self, message_id: int, received: int, total: int, last: bool) -> None:
         """Remember a refused message so that its later chunks are skipped silently."""
         if not last:
             self._partial[message_id] = [None, received, total]
+
+
+class ReceivedPieces(Pieces):
+    """The payloads of a chunked message as they arrived (``ChunkAssembler(join=False)``)."""
+
+    def peek_header(self) -> dict[str, Any] | None:
+        return peek_header(self[0]) if self else None
+
+    def whole(self) -> ReceivedPieces:
+        return self
+
+
+class _Joined:
+    """One writable buffer of a chunked message's announced length, filled as chunks arrive
+    (``ChunkAssembler(join=True)``): an anonymous mapping, so untouched pages cost nothing."""
+
+    __slots__ = ("buffer", "filled")
+
+    def __init__(self, total: int) -> None:
+        try:
+            self.buffer: Any = mmap.mmap(-1, total) if total else bytearray()
+        except (OSError, ValueError) as error:
+            raise FrameError(f"Cannot hold a message of {total} bytes: {error}") from None
+        self.filled = 0
+
+    def append(self, payload: memoryview) -> None:
+        end = self.filled + payload.nbytes
+        self.buffer[self.filled : end] = payload
+        self.filled = end
+
+    def peek_header(self) -> dict[str, Any] | None:
+        with memoryview(self.buffer) as view:
+            return peek_header(view[: self.filled])
+
+    def whole(self) -> Any:
+        return self.buffer

@@ -45,6 +45,7 @@ binary frame even when it has no buffers.
 from __future__ import annotations
 
 import base64
+import bisect
 import datetime as _dt
 import struct
 import sys
@@ -57,9 +58,11 @@ __all__ = [
     "ALIGNMENT",
     "DATE_PREFIX",
     "MAGIC",
+    "PIECED_MIN",
     "TAG",
     "Attachment",
     "FrameError",
+    "PiecedFrame",
     "Pieces",
     "attach",
     "dataframe_json_form",
@@ -102,6 +105,34 @@ class Pieces(list[Any]):
         return sum(memoryview(p).nbytes for p in self)
 
 
+class PiecedFrame(bytes):
+    """A binary frame kept as the pieces :func:`frame_parts` gives (the attachments' own
+    buffers, or the pieces a chunked message arrived in), never joined: a writer writes
+    :attr:`parts` one after the other, or cuts them into chunk frames.
+
+    Its bytes are the frame's head (preamble, buffer table, JSON header), so code that looks
+    at the first bytes of a frame (binary or JSON, its header) sees what the joined frame
+    starts with; ``len()`` is the whole frame's length, which queues count.
+    """
+
+    parts: list[Any]
+    total: int
+
+    def __new__(cls, parts: list[Any], total: int) -> PiecedFrame:
+        self = super().__new__(cls, parts[0])
+        self.parts = parts
+        self.total = total
+        return self
+
+    def __len__(self) -> int:
+        return self.total
+
+
+#: binary frames at least this long are encoded as a :class:`PiecedFrame` (smaller ones are
+#: joined: one copy of a few kilobytes costs less than writing the pieces one by one)
+PIECED_MIN = 64 * 1024
+
+
 def _views(buffer: Any) -> list[memoryview]:
     if isinstance(buffer, Pieces):
         return [memoryview(p).cast("B") for p in buffer]
@@ -138,8 +169,14 @@ def pack_frame(header: bytes, buffers: list[Any]) -> bytes:
     return b"".join(frame_parts(header, buffers)[0])
 
 
-def unpack_frame(frame: bytes | bytearray | memoryview) -> tuple[memoryview, list[memoryview]]:
-    """The JSON header and the buffers of a binary frame, as views (no copy)."""
+def unpack_frame(frame: Any) -> tuple[Any, list[Any]]:
+    """The JSON header and the buffers of a binary frame, as views (no copy). A frame given
+    as :class:`Pieces` (a chunked message as it arrived) gives each buffer as one view when it
+    lies within one piece, else as the :class:`Pieces` it spans; only the header is joined."""
+    if isinstance(frame, PiecedFrame):  # (its own bytes are only the head)
+        frame = Pieces(frame.parts)
+    if isinstance(frame, Pieces):
+        return _unpack_pieces(frame)
     view = memoryview(frame)
     if view.nbytes < _PREAMBLE.size:
         raise FrameError("Binary frame too short")
@@ -159,6 +196,54 @@ def unpack_frame(frame: bytes | bytearray | memoryview) -> tuple[memoryview, lis
         offset += length
     if offset > view.nbytes or header.nbytes != header_length:
         raise FrameError("Binary frame truncated")
+    return header, buffers
+
+
+def _unpack_pieces(pieces: Pieces) -> tuple[bytes, list[Any]]:
+    """:func:`unpack_frame` of a frame given as consecutive pieces."""
+    views = [memoryview(p).cast("B") for p in pieces if memoryview(p).nbytes]
+    if len(views) == 1:
+        return unpack_frame(views[0])
+    starts = [0]
+    for view in views:
+        starts.append(starts[-1] + view.nbytes)
+    size = starts[-1]
+
+    def span(offset: int, length: int) -> list[memoryview]:
+        """The views of bytes ``offset`` to ``offset + length`` of the frame."""
+        if offset + length > size:
+            raise FrameError("Binary frame truncated")
+        out: list[memoryview] = []
+        index = bisect.bisect_right(starts, offset) - 1
+        while length > 0:
+            within = offset - starts[index]
+            take = min(length, views[index].nbytes - within)
+            out.append(views[index][within : within + take])
+            offset += take
+            length -= take
+            index += 1
+        return out
+
+    def read(offset: int, length: int) -> bytes:
+        return b"".join(span(offset, length))
+
+    if size < _PREAMBLE.size:
+        raise FrameError("Binary frame too short")
+    magic, header_length, count = _PREAMBLE.unpack(read(0, _PREAMBLE.size))
+    if magic != MAGIC:
+        raise FrameError("Not a jupyter_interop binary frame (bad magic)")
+    offset = _PREAMBLE.size + 8 * count
+    if offset > size:
+        raise FrameError("Binary frame truncated in its buffer table")
+    lengths = struct.unpack(f"<{count}Q", read(_PREAMBLE.size, 8 * count))
+    header = read(offset, header_length)
+    offset += header_length
+    buffers: list[Any] = []
+    for length in lengths:
+        offset += -offset % ALIGNMENT
+        parts = span(offset, length)
+        buffers.append(Pieces(parts) if len(parts) > 1 else (parts or [memoryview(b"")])[0])
+        offset += length
     return header, buffers
 
 
@@ -638,9 +723,10 @@ class Attachment:
         try:
             meta, buffers = self.wire()
             if kind == "bytes":
-                return {TAG: "bytes", "base64": base64.b64encode(buffers[0]).decode("ascii")}
+                raw = joined(buffers[0])  # (a value that arrived in chunks is pieces)
+                return {TAG: "bytes", "base64": base64.b64encode(raw).decode("ascii")}
             if kind == "ndarray":
-                return _ndarray_form_from_buffer(meta, buffers[0])
+                return _ndarray_form_from_buffer(meta, memoryview(joined(buffers[0])))
             if kind == "dataframe":
                 refs = {**meta, "buffers": list(range(len(buffers)))}
                 return dataframe_json_form(revive_dataframe(refs, buffers, _keep))
@@ -742,7 +828,8 @@ def attach(value: Any, buffers: list[memoryview], claim: Claim | None = None) ->
 
 def encode_binary(message: Any, shared: bool = False) -> bytes:
     """Encode a message for a peer that negotiated binary frames: attachments travel as
-    buffers (a plain JSON frame when there are none); with ``shared`` (the peer sees the hub's
+    buffers (a plain JSON frame when there are none; a :class:`PiecedFrame` of the buffers
+    themselves from :data:`PIECED_MIN` bytes); with ``shared`` (the peer sees the hub's
     shared-memory directory), attachments held in a shared file travel as references, in a
     binary frame even when it has no buffers."""
     buffers: list[Any] = []
@@ -766,7 +853,11 @@ def encode_binary(message: Any, shared: bool = False) -> bytes:
         raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
 
     header = orjson.dumps(message, default=default)
-    return pack_frame(header, buffers) if buffers or referenced else header
+    if not (buffers or referenced):
+        return header
+    parts, total = frame_parts(header, buffers)
+    # a large value is not copied into the frame: its pieces are written as they are
+    return PiecedFrame(parts, total) if total >= PIECED_MIN else b"".join(parts)
 
 
 def peek_header(frame: bytes | bytearray | memoryview) -> dict[str, Any] | None:

@@ -28,7 +28,15 @@ import orjson
 
 from ..protocol import ProtocolError, Reason
 from ..protocol.codec import encode
-from ..protocol.frames import MAGIC, Attachment, FrameError, attach, encode_binary, unpack_frame
+from ..protocol.frames import (
+    MAGIC,
+    Attachment,
+    FrameError,
+    Pieces,
+    attach,
+    encode_binary,
+    unpack_frame,
+)
 from ..protocol.limits import check_frame_nesting
 from ..protocol.wire import BINARY_EXTENSION, EVENT_TYPE, SHM_EXTENSION
 
@@ -78,12 +86,14 @@ def wants_binary(extensions: Any) -> AttachmentForm:
     return _SHARED if extensions.get(SHM_EXTENSION) is True else _BINARY
 
 
-def decode_frame(frame: bytes | bytearray, inbox: Claimer | None = None) -> Message:
+def decode_frame(frame: bytes | bytearray | Pieces, inbox: Claimer | None = None) -> Message:
     """A binary frame as a message whose placeholders are :class:`Attachment` objects.
 
-    The attachments are views of ``frame`` (no copy): a frame reassembled from chunk frames
-    (see ``ChunkAssembler`` in ``protocol/chunks.py``) is kept alive by them, once. References
-    to shared-memory files are claimed by the sender's ``inbox`` (refused without one).
+    The attachments are views of ``frame`` (no copy): a frame that arrived in chunk frames
+    is the pieces they carried (``ChunkAssembler`` in ``protocol/chunks.py``), and an
+    attachment spanning several of them holds them as :class:`Pieces`, forwarded as they
+    are. References to shared-memory files are claimed by the sender's ``inbox`` (refused
+    without one).
     """
     try:
         header, buffers = unpack_frame(frame)
@@ -125,6 +135,8 @@ def fit(frame: bytes) -> bytes:
     path it was 13% of the hub's busy time: stream and bus events, written within the loop
     tick (or dropped when a peer lags), are not copied.
     """
+    if frame.__class__ is not bytes:  # a PiecedFrame: its pieces are the value's own buffers
+        return frame
     return bytes(memoryview(frame)) if len(frame) < _FIT_LIMIT else frame
 
 

@@ -21,8 +21,8 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..hub.connection import PeerConn
 from ..protocol import ProtocolError, Reason, decode
-from ..protocol.chunks import ChunkTooLarge, chunk_views
-from ..protocol.frames import FrameError
+from ..protocol.chunks import ChunkTooLarge, ReceivedPieces, chunk_views
+from ..protocol.frames import FrameError, PiecedFrame
 from ..protocol.framing import ChunkAssembler, decode_batch, is_batch, is_chunk
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
 from ..protocol.wire import BATCH_EXTENSION
@@ -54,6 +54,21 @@ def _consume(future: Any) -> None:
     """Retrieve a write future's outcome so a closed stream is not logged as unhandled."""
     if not future.cancelled():
         future.exception()
+
+
+def _pieces(frame: bytes) -> list[Any]:
+    """What ``frame`` is made of, in order: a :class:`PiecedFrame`'s parts, else itself."""
+    return frame.parts if isinstance(frame, PiecedFrame) else [frame]
+
+
+def _write_pieces(stream: Any, head: bytes, pieces: list[Any]) -> Any:
+    """Write ``head`` then each non-empty piece; the future of the last write."""
+    last = stream.write(head)
+    for piece in pieces:
+        if len(piece):
+            last.add_done_callback(_consume)
+            last = stream.write(piece)
+    return last
 
 
 class GatewaySocket(WebSocketHandler):
@@ -126,12 +141,12 @@ class GatewaySocket(WebSocketHandler):
             "Interop: %s opened from %s (trusted=%s)", self.conn, self.conn.remote_ip, self.trusted
         )
 
-    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+    def on_message(self, message: str | bytes | bytearray) -> Awaitable[None] | None:
         if self.finished or self._close_when_flushed is not None:
             return None  # refused connection: nothing more is processed from it
         conn = self.conn
         try:
-            if not isinstance(message, bytes):
+            if isinstance(message, str):  # (a large binary frame is a bytearray)
                 if is_batch(message) and wants_batch(conn.attrs.get("extensions")):
                     self.service.handle_batch(self, decode_batch(message))
                     return None
@@ -159,12 +174,15 @@ class GatewaySocket(WebSocketHandler):
         # an awaitable (a claimed kernel being checked): tornado waits for it, order is kept
         return self.service.handle(self, decoded)
 
-    def _feed_chunk(self, frame: bytes) -> bytearray | None:
-        """One chunk frame of a large message: the whole frame once its last chunk is in."""
+    def _feed_chunk(self, frame: bytes | bytearray) -> ReceivedPieces | None:
+        """One chunk frame of a large message: the whole frame once its last chunk is in, as
+        the pieces that arrived (forwarded as they are, never joined: protocol/chunks.py)."""
         chunks = self._chunks
         if chunks is None:
             service = self.service
-            chunks = self._chunks = ChunkAssembler(service.max_attachment_bytes, service.reassembly)
+            chunks = self._chunks = ChunkAssembler(
+                service.max_attachment_bytes, service.reassembly, join=False
+            )
         try:
             return chunks.feed(frame)
         except ChunkTooLarge as error:
@@ -257,15 +275,16 @@ class GatewaySocket(WebSocketHandler):
             for frame in plain:
                 binary = is_binary(frame)
                 chunk_size = self.service.chunk_size
+                pieces = _pieces(frame)
                 if binary and len(frame) > chunk_size:
                     chunks = [
-                        b"".join([head, *pieces])
-                        for head, pieces in chunk_views(
-                            [frame], len(frame), self.service.next_chunk_id(), chunk_size
+                        b"".join([head, *views])
+                        for head, views in chunk_views(
+                            pieces, len(frame), self.service.next_chunk_id(), chunk_size
                         )
                     ]
                 else:
-                    chunks = [frame]
+                    chunks = [frame if len(pieces) == 1 else b"".join(pieces)]
                 for chunk in chunks:
                     if last is not None:
                         last.add_done_callback(_consume)
@@ -293,7 +312,7 @@ class GatewaySocket(WebSocketHandler):
                 last = self._write_large(stream, frame)
                 continue
             parts.append(_text_frame_header(size, 0x82 if is_binary(frame) else 0x81))
-            parts.append(frame)
+            parts.extend(_pieces(frame))
         if parts:
             if last is not None:
                 last.add_done_callback(_consume)
@@ -302,23 +321,22 @@ class GatewaySocket(WebSocketHandler):
         return last
 
     def _write_large(self, stream: Any, frame: bytes) -> Any:
-        """Write one large frame: whole, or (binary) as chunk frames; the last write's future."""
+        """Write one large frame: whole, or (binary) as chunk frames; the last write's future.
+        A :class:`PiecedFrame` is written piece by piece (tornado keeps a reference to each
+        large piece until it is sent: the value is never copied on its way out)."""
         size = len(frame)
         chunk_size = self.service.chunk_size
         binary = is_binary(frame)
+        pieces = _pieces(frame)
         if size <= chunk_size or not binary:
             opcode = 0x82 if binary else 0x81
-            stream.write(_text_frame_header(size, opcode)).add_done_callback(_consume)
-            return stream.write(frame)
+            return _write_pieces(stream, _text_frame_header(size, opcode), pieces)
         last = None
-        for head, pieces in chunk_views([frame], size, self.service.next_chunk_id(), chunk_size):
-            length = len(head) + sum(p.nbytes for p in pieces)
+        for head, views in chunk_views(pieces, size, self.service.next_chunk_id(), chunk_size):
+            length = len(head) + sum(p.nbytes for p in views)
             if last is not None:
                 last.add_done_callback(_consume)
-            stream.write(_text_frame_header(length, 0x82) + head).add_done_callback(_consume)
-            for piece in pieces[:-1]:
-                stream.write(piece).add_done_callback(_consume)
-            last = stream.write(pieces[-1])
+            last = _write_pieces(stream, _text_frame_header(length, 0x82) + head, views)
         return last
 
     def _release(self) -> None:

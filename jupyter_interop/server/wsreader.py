@@ -20,8 +20,9 @@ The rules are tornado's own, in the same order: reserved bits, fragmented or ove
 control frames and continuation frames without a start abort the connection; a message over
 ``max_message_size`` is closed with 1009 before its payload is read; frames are handled one by
 one, and a handler's awaitable (``on_message`` returning one) completes before the next frame
-is handled. Each read completes in its own loop callback, so a fast sender cannot keep the
-loop from the other connections.
+is handled. A frame larger than one read is unmasked where it was read and handed on as that
+``bytearray`` (a binary message; text is decoded to ``str`` by tornado). Each read completes
+in its own loop callback, so a fast sender cannot keep the loop from the other connections.
 
 Keepalive pings are sent by one timer for all the connections of a loop that share an
 interval and timeout (:class:`KeepAlive`), not by a task per connection: every ``interval``
@@ -88,6 +89,20 @@ _unpack_16 = struct.Struct("!H").unpack_from
 _unpack_64 = struct.Struct("!Q").unpack_from
 _FIN = 0x80
 _RSV1 = 0x40
+
+
+#: bytes unmasked at a time in place (a multiple of 4, the mask's length): the window stays in
+#: the CPU's cache between websockets' unmasking and the copy back
+_UNMASK_WINDOW = 256 * 1024
+
+
+def _unmask_in_place(buffer: bytearray, mask: bytes) -> None:
+    """Unmask a large frame's payload where it was read (websockets' ``apply_mask`` returns
+    a new buffer: a second frame-sized allocation, its pages faulted in for each frame)."""
+    view = memoryview(buffer)
+    for start in range(0, len(buffer), _UNMASK_WINDOW):
+        window = view[start : start + _UNMASK_WINDOW]
+        window[:] = apply_mask(window, mask)
 
 
 class BufferedProtocol(WebSocketProtocol13):
@@ -273,8 +288,11 @@ class BufferedProtocol(WebSocketProtocol13):
             self._failed()
             return
         self._wire_bytes_in += len(whole) - had
-        payload = apply_mask(whole, mask) if mask is not None else bytes(whole)
-        if self._handle_frame(b0, payload, b"", 0):
+        if mask is not None:
+            _unmask_in_place(whole, mask)
+        # (a bytearray: the gateway tells text from binary by ``str``, and keeps this buffer
+        # as a chunk's piece rather than copying it)
+        if self._handle_frame(b0, cast(bytes, whole), b"", 0):
             self._parse(b"", 0)
 
     def _handle_frame(self, b0: int, payload: bytes, buf: bytes, pos: int) -> bool:

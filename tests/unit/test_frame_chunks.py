@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import tracemalloc
 from typing import Any
@@ -24,7 +25,14 @@ from jupyter_interop.protocol.chunks import (
     chunk_views,
     is_chunk,
 )
-from jupyter_interop.protocol.frames import FrameError, frame_parts, pack_frame, unpack_frame
+from jupyter_interop.protocol.frames import (
+    FrameError,
+    Pieces,
+    frame_parts,
+    joined,
+    pack_frame,
+    unpack_frame,
+)
 from jupyter_interop.server.attachments import decode_frame
 
 
@@ -32,8 +40,14 @@ def parts_of(header: dict, buffers: list[bytes]) -> tuple[list, int]:
     return frame_parts(orjson.dumps(header), buffers)
 
 
+def as_bytes(whole: Any) -> bytes:
+    """A reassembled frame's bytes: the pieces that arrived, or the one buffer."""
+    return b"".join(whole) if isinstance(whole, Pieces) else bytes(memoryview(whole))
+
+
+@pytest.mark.parametrize("join", [True, False], ids=["joined", "pieces"])
 @pytest.mark.parametrize("chunk_size", [1, 7, 64, 1000, 10_000])
-def test_chunks_reassemble_to_the_packed_frame(chunk_size: int) -> None:
+def test_chunks_reassemble_to_the_packed_frame(chunk_size: int, join: bool) -> None:
     buffers = [os.urandom(1001), b"", os.urandom(3000), os.urandom(5)]
     header = {"type": "x", "request_id": "1"}
     parts, total = parts_of(header, buffers)
@@ -42,13 +56,13 @@ def test_chunks_reassemble_to_the_packed_frame(chunk_size: int) -> None:
     chunks = list(chunk_frames(parts, total, 42, chunk_size))
     assert all(is_chunk(c) for c in chunks)
     assert all(len(c) <= CHUNK_HEADER_SIZE + chunk_size for c in chunks)
-    assembler = ChunkAssembler()
+    assembler = ChunkAssembler(join=join)
     results = [assembler.feed(c) for c in chunks]
     assert results[:-1] == [None] * (len(chunks) - 1)
-    assert results[-1] == whole
+    assert as_bytes(results[-1]) == whole
     assert len(assembler) == 0 and assembler.pending_bytes == 0
     _, got = unpack_frame(results[-1])
-    assert [bytes(b) for b in got] == buffers
+    assert [bytes(joined(b)) for b in got] == buffers
 
 
 def test_chunk_views_copy_nothing() -> None:
@@ -64,22 +78,44 @@ def test_chunked_frame_is_a_binary_bytes_object() -> None:
     frame = ChunkedFrame(parts, total, 3)
     assert isinstance(frame, bytes) and frame[:1] != b"{"
     # iterating gives the chunk frames (default chunk size: one chunk here)
-    assert ChunkAssembler().feed(next(iter(frame))) == b"".join(bytes(p) for p in parts)
+    assert as_bytes(ChunkAssembler().feed(next(iter(frame)))) == b"".join(bytes(p) for p in parts)
 
 
-def test_a_decoded_reassembled_frame_keeps_its_attachments() -> None:
+def test_the_pieces_are_the_received_chunks_not_copies() -> None:
+    """``join=False`` (the hub): the frame is views of the chunk frames as they arrived,
+    and a buffer spanning several chunks is given as those views, in order."""
+    blob = os.urandom(10_000)
+    parts, total = parts_of({"m": 1}, [blob])
+    chunks = [bytearray(c) for c in chunk_frames(parts, total, 3, 4096)]
+    assembler = ChunkAssembler(join=False)
+    whole = None
+    for chunk in chunks:
+        whole = assembler.feed(chunk)
+    assert isinstance(whole, Pieces) and len(whole) == len(chunks)
+    assert whole.nbytes == total
+    _, [buffer] = unpack_frame(whole)
+    assert isinstance(buffer, Pieces) and joined(buffer) == blob
+    chunks[1][CHUNK_HEADER_SIZE] ^= 0xFF  # a byte of the second chunk, seen through the piece
+    assert bytes(whole[1][:1]) == bytes(chunks[1][CHUNK_HEADER_SIZE : CHUNK_HEADER_SIZE + 1])
+    assert all(piece.readonly for piece in whole), "the hub forwards; it never writes"
+
+
+@pytest.mark.parametrize("join", [True, False], ids=["joined", "pieces"])
+def test_a_decoded_reassembled_frame_keeps_its_attachments(join: bool) -> None:
     blob = os.urandom(50_000)
     parts, total = parts_of(
         {"domain": "bus", "type": "publish", "data": {"b": {"__ji__": "bytes", "buffers": [0]}}},
         [blob],
     )
-    assembler = ChunkAssembler()
+    assembler = ChunkAssembler(join=join)
     whole = None
     for chunk in chunk_frames(parts, total, 9, 4096):
-        whole = assembler.feed(chunk) or whole
+        found = assembler.feed(chunk)
+        whole = found if found is not None else whole
     assert whole is not None
     message = decode_frame(whole)
-    assert bytes(message["data"]["b"].buffers[0]) == blob
+    assert bytes(joined(message["data"]["b"].buffers[0])) == blob
+    assert message["data"]["b"].nbytes == len(blob)
 
 
 def test_interleaved_messages_are_kept_apart() -> None:
@@ -177,9 +213,15 @@ def test_dataframes_are_converted_a_slice_at_a_time(
     pd.testing.assert_frame_equal(revived, frame)
 
 
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def test_memory_follows_the_bytes_that_arrive_not_the_announced_size() -> None:
-    """28 bytes announcing 2 GiB hold nothing; each chunk adds its own bytes."""
-    assembler = ChunkAssembler()
+    """28 bytes announcing 2 GiB hold nothing; each chunk adds its own bytes. The hub keeps
+    the chunk frames themselves (nothing more is allocated for them)."""
+    assembler = ChunkAssembler(join=False)
     announced = DEFAULT_MAX_ATTACHMENT_BYTES - 1
     start = CHUNK_HEADER.pack(CHUNK_MAGIC, 1, 0, announced, 0)
     more = start + b"x" * 50_000  # (a second message of the same id would be out of order)
@@ -190,11 +232,26 @@ def test_memory_follows_the_bytes_that_arrive_not_the_announced_size() -> None:
         assert tracemalloc.get_traced_memory()[0] - before < 4096
         assert assembler.pending_bytes == 0 and assembler.budget.held == 0
         assembler.feed(more)
-        grown = tracemalloc.get_traced_memory()[0] - before
-        assert 50_000 <= grown < 50_000 * 9 // 8 + 4096  # its bytes, plus growth slack
+        assert tracemalloc.get_traced_memory()[0] - before < 4096  # a view of ``more``
         assert assembler.pending_bytes == 50_000 and assembler.budget.held == 50_000
     finally:
         tracemalloc.stop()
+
+
+def test_a_joined_message_is_resident_as_its_bytes_arrive() -> None:
+    """A client's one buffer of the announced length is a mapping whose pages are only
+    touched as chunks are copied in: 2 GiB announced, 8 MiB arrived, about 8 MiB resident."""
+    assembler = ChunkAssembler(join=True)
+    announced = DEFAULT_MAX_ATTACHMENT_BYTES - 1
+    arrived = 8 * 1024 * 1024
+    chunk = CHUNK_HEADER.pack(CHUNK_MAGIC, 1, 0, announced, 0) + b"x" * arrived
+    before = _resident_bytes()
+    assert assembler.feed(chunk) is None
+    grown = _resident_bytes() - before
+    assert arrived <= grown < 3 * arrived, "the announced size is not resident"
+    assert assembler.budget.held == arrived
+    assembler.clear()
+    assert assembler.budget.held == 0
 
 
 def test_one_budget_for_every_connection_refuses_the_message_that_exceeds_it() -> None:
@@ -220,7 +277,7 @@ def test_one_budget_for_every_connection_refuses_the_message_that_exceeds_it() -
     for chunk in a_chunks[4:-1]:
         assert first.feed(chunk) is None
     whole = first.feed(a_chunks[-1])
-    assert whole is not None and len(whole) == total
+    assert whole is not None and len(as_bytes(whole)) == total
     assert budget.held == 0
     for chunk in b_chunks[:-1]:
         assert second.feed(chunk) is None
@@ -292,3 +349,38 @@ def test_an_immutable_frame_gives_a_dataframe_of_its_own() -> None:
     pd.testing.assert_frame_equal(revived, frame)
     revived.iloc[0, 1] = -5
     assert revived.iloc[0, 1] == -5
+
+
+def test_the_hub_forwards_a_chunked_value_as_the_pieces_it_arrived_in() -> None:
+    """Decoded from the chunks it arrived in and encoded for a binary peer, a value is never
+    copied: the frame written is the received chunks' own bytes; a JSON peer still gets
+    its documented form."""
+    from jupyter_interop.protocol.frames import PiecedFrame
+    from jupyter_interop.server.attachments import AttachmentForm, FrameCache
+
+    blob = os.urandom(300_000)
+    message = {"domain": "bus", "type": "publish", "data": {"__ji__": "bytes", "buffers": [0]}}
+    parts, total = parts_of(message, [blob])
+    chunks = list(chunk_frames(parts, total, 1, 64 * 1024))
+    assembler = ChunkAssembler(join=False)
+    for chunk in chunks:
+        whole = assembler.feed(chunk)
+    decoded = decode_frame(whole)
+    frames = FrameCache()
+    out = frames.frame_for(decoded, AttachmentForm.BINARY)
+    assert isinstance(out, PiecedFrame) and out[:4] == b"JIB1"
+    received = [
+        (np.frombuffer(c, np.uint8).ctypes.data, len(c)) for c in chunks
+    ]  # where the chunk frames are
+
+    def inside_a_chunk(part: Any) -> bool:
+        address = np.frombuffer(part, np.uint8).ctypes.data
+        return any(start <= address < start + size for start, size in received)
+
+    large = [p for p in out.parts if memoryview(p).nbytes >= 1000]
+    assert sum(memoryview(p).nbytes for p in large) == len(blob)
+    assert all(inside_a_chunk(p) for p in large), "the value is written from the chunks"
+    _, [buffer] = unpack_frame(out)
+    assert joined(buffer) == blob and len(out) == total
+    as_json = orjson.loads(frames.frame_for(decoded, AttachmentForm.JSON))
+    assert base64.b64decode(as_json["data"]["base64"]) == blob
