@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import struct
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -29,6 +30,12 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+try:  # websockets' C masking (as websockets itself picks it)
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - built without its C extension
+    from websockets.utils import apply_mask
+
+from ..protocol.chunks import CHUNK_MAGIC
 from .transport import LockedTransport, TransportClosed
 
 __all__ = ["DirectTransport", "open_direct"]
@@ -39,6 +46,39 @@ READ_SIZE = 256 * 1024
 HIGH_WATER = 1024 * 1024
 #: ...until fewer than this are left
 LOW_WATER = 256 * 1024
+
+
+#: bytes masked at a time (a multiple of 4, the mask's length): the window stays in the CPU's
+#: cache between websockets' C masking and the copy into the frame
+MASK_WINDOW = 256 * 1024
+
+
+def masked_frame(pieces: list[Any], mask: bytes) -> bytearray:
+    """One final, masked binary WebSocket frame (RFC 6455) carrying the bytes of ``pieces``
+    in order, each masked straight into the frame (a window at a time)."""
+    views = [memoryview(p).cast("B") for p in pieces]
+    length = sum(v.nbytes for v in views)
+    if length < 126:
+        head = struct.pack("!BB", 0x82, 0x80 | length)
+    elif length < 65536:
+        head = struct.pack("!BBH", 0x82, 0x80 | 126, length)
+    else:
+        head = struct.pack("!BBQ", 0x82, 0x80 | 127, length)
+    head += mask
+    frame = bytearray(len(head) + length)
+    frame[: len(head)] = head
+    out = memoryview(frame)
+    position = len(head)
+    done = 0
+    for view in views:
+        for start in range(0, view.nbytes, MASK_WINDOW):
+            window = view[start : start + MASK_WINDOW]
+            phase = done % 4  # where this window starts in the mask
+            end = position + window.nbytes
+            out[position:end] = apply_mask(window, mask[phase:] + mask[:phase])
+            position = end
+            done += window.nbytes
+    return frame
 
 
 class DirectTransport(LockedTransport):
@@ -63,11 +103,11 @@ class DirectTransport(LockedTransport):
         self._unsent = bytearray()
         self._writer_on = False
         self._drained: asyncio.Event | None = None
-        self._messages: deque[bytes] = deque()
+        self._messages: deque[bytes | bytearray] = deque()
         #: where received messages go at once (see deliver_to); None: queued for recv()
-        self._deliver: Callable[[bytes], None] | None = None
+        self._deliver: Callable[[bytes | bytearray], None] | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._partial: list[bytes] = []
+        self._partial: list[bytes | bytearray] = []
         self._closed: TransportClosed | None = None
         self._gone = asyncio.Event()
         self._ping_interval = ping_interval
@@ -86,15 +126,19 @@ class DirectTransport(LockedTransport):
     async def drained(self) -> None:
         """Wait (on the loop) while more than ``HIGH_WATER`` bytes wait for the socket."""
         if len(self._unsent) > HIGH_WATER:
-            drained = self._drained
-            if drained is None:
-                drained = self._drained = asyncio.Event()
-            drained.clear()
-            while len(self._unsent) > LOW_WATER and self._closed is None:
-                await drained.wait()
-                drained.clear()
+            await self._unsent_down_to(LOW_WATER)
         if self._closed is not None:
             raise self._closed
+
+    async def _unsent_down_to(self, size: int) -> None:
+        """Wait until at most ``size`` bytes wait for the socket (or it closed)."""
+        drained = self._drained
+        if drained is None:
+            drained = self._drained = asyncio.Event()
+        drained.clear()
+        while len(self._unsent) > size and self._closed is None:
+            await drained.wait()
+            drained.clear()
 
     def write(self, frame: bytes, binary: bool) -> None:
         """Frame and write ``frame`` now, from any thread (raises TransportClosed)."""
@@ -111,6 +155,21 @@ class DirectTransport(LockedTransport):
             self.protocol.send_text(frame)
         self._flush_locked()
 
+    async def send_pieces(self, pieces: list[Any]) -> None:
+        """One binary message of ``pieces``, masked straight into the frame written (what
+        ``send`` of the joined pieces writes, without the join and websockets' copies)."""
+        frame = masked_frame(pieces, os.urandom(4))  # (while the previous one drains)
+        # the previous frame's rest first: then this one is written from itself, not copied
+        await self._unsent_down_to(0)
+        with self.lock:
+            if self._closed is not None:
+                raise self._closed
+            if self.protocol.state is not State.OPEN:  # closing: as websockets refuses it
+                self.write_locked(b"".join(pieces), True)
+                return
+            self._flush_locked()  # (anything the protocol has goes first)
+            self._send_locked(frame)
+
     def _flush_locked(self) -> None:
         """Write what the protocol has for the socket (the lock is held)."""
         for data in self.protocol.data_to_send():
@@ -119,19 +178,28 @@ class DirectTransport(LockedTransport):
                     if not self._unsent:
                         self.sock.shutdown(socket.SHUT_WR)
                 continue
-            if self._unsent:
-                self._unsent += data
-                continue
-            try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as error:
-                self._fail_locked(TransportClosed(None, _describe(error)))
-                raise self._closed_error() from None
-            if sent < len(data):
+            self._send_locked(data)
+
+    def _send_locked(self, data: bytes | bytearray) -> None:
+        """Write ``data`` after what waits for the socket (the lock is held); what the socket
+        does not take now waits in :attr:`_unsent` (a large ``bytearray`` becomes it)."""
+        if self._unsent:
+            self._unsent += data
+            return
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as error:
+            self._fail_locked(TransportClosed(None, _describe(error)))
+            raise self._closed_error() from None
+        if sent < len(data):
+            if isinstance(data, bytearray):  # (deleting a bytearray's head copies nothing)
+                del data[:sent]
+                self._unsent = data
+            else:
                 self._unsent += memoryview(data)[sent:]
-                self._want_writable()
+            self._want_writable()
 
     def _want_writable(self) -> None:
         if self._writer_on:
@@ -161,12 +229,12 @@ class DirectTransport(LockedTransport):
             if not unsent:
                 self._writer_on = False
                 self.loop.remove_writer(self._fd)
-        if self._drained is not None and len(self._unsent) <= LOW_WATER:
+        if self._drained is not None:  # (each waiter checks its own threshold)
             self._drained.set()
 
     # ------------------------------------------------------------------ receiving
 
-    async def recv(self) -> bytes:
+    async def recv(self) -> bytes | bytearray:
         messages = self._messages
         while not messages:
             if self._closed is not None:
@@ -206,7 +274,7 @@ class DirectTransport(LockedTransport):
         if state is not State.OPEN:  # a close frame either way, a protocol failure, EOF
             self._fail(self._closed_by_peer())
 
-    def deliver_to(self, callback: Callable[[bytes], None]) -> None:
+    def deliver_to(self, callback: Callable[[bytes | bytearray], None]) -> None:
         messages = self._messages
         while messages:  # what came before, in order (e.g. with the handshake's response)
             callback(messages.popleft())
@@ -223,9 +291,14 @@ class DirectTransport(LockedTransport):
             if not isinstance(event, Frame):
                 continue
             opcode = event.opcode
-            data = event.data
-            if not isinstance(data, bytes):  # immutable: received arrays are read-only views
-                data = bytes(data)
+            raw = event.data
+            data: bytes | bytearray
+            # immutable: received arrays are read-only views; a chunk frame is copied into
+            # its message's buffer anyway (protocol/chunks.py), so it is not copied here
+            if isinstance(raw, bytes) or (isinstance(raw, bytearray) and raw[:4] == CHUNK_MAGIC):
+                data = raw
+            else:
+                data = bytes(raw)
             if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
                 if not event.fin:
                     self._partial = [data]
@@ -326,9 +399,7 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-async def _connect_socket(
-    loop: asyncio.AbstractEventLoop, host: str, port: int
-) -> socket.socket:
+async def _connect_socket(loop: asyncio.AbstractEventLoop, host: str, port: int) -> socket.socket:
     """A non-blocking TCP socket connected to the first address of ``host`` that answers."""
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     last: OSError | None = None

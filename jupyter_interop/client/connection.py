@@ -711,8 +711,10 @@ class Connection:
                     await transport.drained()
                     continue
                 try:
-                    for chunk in chunked:  # a large message, one chunk in memory at a time
-                        await transport.send(chunk, True)
+                    # a large message, one chunk in memory at a time, masked straight from
+                    # the value's own buffers into the frame written
+                    for head, views in chunked.views():
+                        await transport.send_pieces([head, *views])
                 finally:
                     self._writing_chunks = False
         except TransportClosed:

@@ -168,7 +168,7 @@ class ClientProtocol:
             log.exception("Interop: could not handle a message from the hub")
 
     def _receive(self, frame: Any) -> None:
-        if isinstance(frame, bytes) and frame[:4] == CHUNK_MAGIC:
+        if not isinstance(frame, str) and frame[:4] == CHUNK_MAGIC:
             # one writable buffer (protocol/chunks.py): numpy and Arrow view it, no copy
             whole = self._chunks.feed(frame)
             if whole is None:

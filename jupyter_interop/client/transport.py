@@ -31,7 +31,7 @@ class TransportClosed(Exception):
 class Transport(Protocol):
     async def send(self, frame: bytes, binary: bool) -> None: ...
 
-    async def recv(self) -> bytes | str: ...
+    async def recv(self) -> bytes | bytearray | str: ...
 
     async def close(self) -> None: ...
 
@@ -49,10 +49,15 @@ class LockedTransport(abc.ABC):
     def write_locked(self, frame: bytes, binary: bool) -> None: ...
 
     @abc.abstractmethod
+    async def send_pieces(self, pieces: list[Any]) -> None:
+        """Send one binary message made of ``pieces`` (a chunk frame's header and views of
+        the value), without joining them first."""
+
+    @abc.abstractmethod
     async def drained(self) -> None: ...
 
     @abc.abstractmethod
-    def deliver_to(self, callback: Callable[[bytes], None]) -> None:
+    def deliver_to(self, callback: Callable[[bytes | bytearray], None]) -> None:
         """From now on, hand each received message to ``callback`` as soon as it is read
         (on the loop), instead of queueing it for :meth:`recv`."""
 

@@ -131,6 +131,11 @@ class ChunkedFrame(bytes):
     def __iter__(self) -> Iterator[bytes]:  # type: ignore[override]
         return chunk_frames(self.parts, self.total, self.message_id)
 
+    def views(self) -> Iterator[tuple[bytes, list[memoryview]]]:
+        """Its chunks as :func:`chunk_views` gives them (each chunk's header and views of the
+        value), for a writer that frames the pieces itself."""
+        return chunk_views(self.parts, self.total, self.message_id)
+
 
 class ChunkTooLarge(FrameError):
     """A chunked message announced more bytes than the receiver accepts.

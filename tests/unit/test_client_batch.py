@@ -352,6 +352,9 @@ class LockedFake(LockedTransport):
             raise TransportClosed(1006, "gone")
         self.written.append(frame)
 
+    async def send_pieces(self, pieces: list[Any]) -> None:
+        await self.send(b"".join(pieces), True)
+
     async def drained(self) -> None:
         return None
 

@@ -384,3 +384,24 @@ def test_the_hub_forwards_a_chunked_value_as_the_pieces_it_arrived_in() -> None:
     assert joined(buffer) == blob and len(out) == total
     as_json = orjson.loads(frames.frame_for(decoded, AttachmentForm.JSON))
     assert base64.b64decode(as_json["data"]["base64"]) == blob
+
+
+@pytest.mark.parametrize(
+    "sizes", [[0], [5], [125], [126], [65_535], [65_536], [7, 0, 300_001, 65_000]]
+)
+def test_a_chunk_masked_straight_into_its_frame_is_what_websockets_writes(
+    monkeypatch: pytest.MonkeyPatch, sizes: list[int]
+) -> None:
+    """The client's writer masks a chunk's pieces into the frame it writes: byte for byte the
+    frame websockets makes of the joined pieces with the same mask (lengths of each header
+    form, pieces that do not end on the mask's period)."""
+    import websockets.frames as ws_frames
+    from websockets.frames import Frame, Opcode
+
+    from jupyter_interop.client._direct import masked_frame
+
+    pieces = [os.urandom(n) for n in sizes]
+    mask = b"\x9a\x01\xfe\x37"
+    monkeypatch.setattr(ws_frames.secrets, "token_bytes", lambda n: mask)
+    expected = Frame(Opcode.BINARY, b"".join(pieces)).serialize(mask=True)
+    assert bytes(masked_frame(pieces, mask)) == expected
