@@ -213,8 +213,10 @@ def blocking(
                 f"loop in an async handler or callback, or your program's loop after "
                 f"aconnect()): use 'await ....{awaited}(...)' there"
             )
-        future = asyncio.run_coroutine_threadsafe(impl(self, *args, **kwargs), io.loop)
+        # recorded before the coroutine is scheduled: the I/O loop may run it (and a resolver
+        # that asks main_thread_waiting) before this thread gets to wait
         with main_thread_wait(name):
+            future = asyncio.run_coroutine_threadsafe(impl(self, *args, **kwargs), io.loop)
             try:
                 return future.result()
             except concurrent.futures.CancelledError:

@@ -21,6 +21,7 @@ from nodekit import COMPAT, NodeLinePeer
 from test_client_support import Clients, StandaloneHub, wait_for
 
 import jupyter_interop as ji
+from jupyter_interop.client import twins
 
 INSTRUMENT = {"type": "fdc3.instrument", "id": {"ticker": "AAPL"}}
 
@@ -177,6 +178,34 @@ def test_async_twins(clients: Clients) -> None:
         assert resolution.result == {"type": "t", "v": 1}
 
     asyncio.run(scenario())
+
+
+def test_a_blocking_raise_says_it_waits_before_its_resolver_runs(
+    clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notebook's resolver refuses a widget nobody could click when the main thread waits in
+    a blocking call (twins.main_thread_waiting); the blocking twin must say so before its
+    coroutine can reach the resolver, however far the I/O loop runs ahead of the caller."""
+    first, second, raiser = clients("waits-a"), clients("waits-b"), clients("waits-raiser")
+    for client in (first, second):
+        client.intents.add_listener("Waits", lambda context: "ok")
+    wait_handlers(raiser, "Waits", 2)
+    seen: list[str | None] = []
+
+    async def resolver(intent: str, handlers: list[Any], context: Any) -> Any:
+        seen.append(twins.main_thread_waiting())
+        return handlers[0]
+
+    schedule = asyncio.run_coroutine_threadsafe
+
+    def loop_runs_ahead(coro: Any, loop: asyncio.AbstractEventLoop) -> Any:
+        future = schedule(coro, loop)
+        wait_for(lambda: seen or future.done(), what="the raise to reach its resolver")
+        return future
+
+    monkeypatch.setattr(twins.asyncio, "run_coroutine_threadsafe", loop_runs_ahead)
+    resolution = raiser.intents.raise_intent("Waits", resolver=resolver)
+    assert (resolution.result, seen) == ("ok", ["raise_intent"])
 
 
 # ---------------------------------------------------------------------- with the JS clients
