@@ -52,6 +52,7 @@ __all__ = [
     "PendingChoice",
     "apps_table",
     "asking_resolver",
+    "handler_place",
     "intents_table",
     "main_thread_blocked",
     "notebook_resolver",
@@ -89,7 +90,7 @@ def intents_table(intents: list[Intent], name: str | None = None) -> Table:
             handler.display_name or "",
             ", ".join(handler.context_types) or "(any)",
             handler.application or "",
-            describe_instance(handler.instance),
+            handler_place(handler),
         ]
         for intent in sorted(intents, key=lambda i: i.name.lower())
         for handler in intent.handlers
@@ -99,7 +100,7 @@ def intents_table(intents: list[Intent], name: str | None = None) -> Table:
         ["intent", "display name", "context types", "application", "handled by"],
         rows,
         title=title,
-        empty=f"no running handler of {name}" if name else "(no intents)",
+        empty=f"no handler of {name}" if name else "(no intents)",
         data=intents,
     )
 
@@ -201,9 +202,16 @@ def pending_resolvers() -> list[Any]:
     return list(_OPEN)
 
 
+def handler_place(handler: IntentHandler) -> str:
+    """Where a handler runs, as a user reads it: its notebook or application and peer id, or,
+    for a directory notebook that is not running (type ``"app"``), that it starts on demand."""
+    if handler.type == "app":
+        return f"{handler.notebook_path or handler.application or '?'} (starts on demand)"
+    return describe_instance(handler.instance)
+
+
 def _handler_label(handler: IntentHandler) -> str:
-    where = handler.notebook_path or handler.application or "?"
-    return f"{handler.display_name or handler.intent} — {where} ({handler.peer_id})"
+    return f"{handler.display_name or handler.intent} — {handler_place(handler)}"
 
 
 def resolver_widget(pending: PendingChoice) -> Any:
@@ -217,7 +225,7 @@ def resolver_widget(pending: PendingChoice) -> Any:
     for handler in pending.handlers:
         button = w.Button(
             description=_handler_label(handler),
-            tooltip=describe_instance(handler.instance),
+            tooltip=handler_place(handler),
             layout=w.Layout(width="auto"),
             _dom_classes=["ji-intent-handler"],
         )

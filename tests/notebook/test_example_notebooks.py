@@ -235,7 +235,8 @@ def test_intents_raiser_starts_the_chart_notebook_on_demand(server: LabServer) -
         )
         entry = next(a for a in server.api("interop/api/apps")["apps"] if a["path"] == chart.name)
         assert entry["error"] is None and [r["state"] for r in entry["running"]] == ["running"]
-        assert "05-intents-chart" in cell_text(raiser, "%interop intents")
+        listed = cell_text(raiser, "%interop intents")  # before the first raise
+        assert "05-intents-chart.ipynb (starts on demand)" in listed
         raised = cell_text(raiser, "id.ticker=AAPL -o answer")
         assert '"ticker": "AAPL"' in raised and "executed by 05-intents-chart" in raised
         picked = cell_text(raiser, '"picked" in globals()')
