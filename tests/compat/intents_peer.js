@@ -45,6 +45,27 @@ async function main() {
             const result = await io.interop.invoke(PREFIX + intent, context, target, { waitTimeoutMs: 10000 });
             return { returned: result.returned, executedBy: result.executed_by?.application };
         },
+        // a raise with no running handler: ask the Jupyter server's app directory to start a
+        // notebook that declares the intent (the method JupyterInterop.Apps.Start, docs/INTENTS.md),
+        // then invoke the handler it registered; a failed start answers {fdc3Error, context}
+        async raiseStarting({ intent, context }) {
+            let started;
+            try {
+                started = await io.interop.invoke(
+                    "JupyterInterop.Apps.Start",
+                    { intent, context_type: context.type },
+                    "best",
+                    { waitTimeoutMs: 10000, methodResponseTimeoutMs: 90000 },
+                );
+            } catch (e) {
+                // both clients reject with the GW3 error's context as `returned`
+                const failure = e.returned ?? {};
+                return { fdc3Error: failure.fdc3_error, context: failure, message: e.message };
+            }
+            const peerId = started.returned.peer_id;
+            const result = await io.interop.invoke(PREFIX + intent, context, { peerId }, { waitTimeoutMs: 10000 });
+            return { started: started.returned, returned: result.returned, executedBy: result.executed_by?.application };
+        },
         // the flags of the intent's method, once discovery has seen it (it is eventually consistent)
         async methodFlags({ intent }) {
             for (let waited = 0; waited < 10000; waited += 50) {

@@ -10,6 +10,9 @@ views (``interop/api/apps``) list them, hostile metadata included (docs/INTENTS.
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -21,6 +24,9 @@ import nbformat
 import pytest
 from kernelkit import Kernel
 from labkit import LabServer, start_lab, wait_until, write_notebook
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from nodekit import COMPAT, NodeLinePeer
 
 import jupyter_interop as ji
 
@@ -260,3 +266,33 @@ def test_interop_apps_magic_lists_and_stops(server: LabServer, io: Any) -> None:
     finally:
         kernel.close()
     assert apps_by_path(server)["apps/chart.ipynb"]["running"] == []
+
+
+@pytest.mark.parametrize("flavor", ["interopio", "glue42"])
+def test_a_javascript_app_starts_a_notebook_through_gw3(server: LabServer, flavor: str) -> None:
+    """``tests/compat/intents_peer.js`` with the real @interopio/core or @glue42/core asks the
+    app directory's peer to start a notebook (``JupyterInterop.Apps.Start``), then raises the
+    intent to the handler it registered; a broken notebook's failure reaches it as
+    ``ErrorOnLaunch`` with the traceback."""
+    env = server.interop_env()
+    config = {
+        "flavor": flavor,
+        "url": env["JUPYTER_INTEROP_URL"],
+        "token": env["JUPYTER_INTEROP_TOKEN"],
+        "application": f"js-starter-{flavor}",
+    }
+    package = "@glue42/core" if flavor == "glue42" else "@interopio/core"
+    peer_env = {**os.environ, "PEER_CONFIG": json.dumps(config), "COMPAT_DIR": str(COMPAT)}
+    peer = NodeLinePeer(COMPAT / "intents_peer.js", peer_env, package)
+    try:
+        reply = peer.call("raiseStarting", timeout=120, intent="ViewChart", context=INSTRUMENT)
+        assert reply["returned"]["type"] == "fdc3.chart"
+        assert reply["returned"]["ticker"] == "AAPL" and reply["executedBy"] == "chart"
+        assert reply["started"]["path"] == "apps/chart.ipynb"
+        failed = peer.call("raiseStarting", timeout=120, intent="ViewBroken", context=INSTRUMENT)
+        assert failed["fdc3Error"] == "ErrorOnLaunch"
+        assert "ValueError: no chart today" in failed["context"]["traceback"]
+    finally:
+        peer.close()
+    for running in apps_by_path(server)["apps/chart.ipynb"]["running"]:
+        server.api(f"interop/api/apps/running/{running['kernel_id']}", "DELETE")
