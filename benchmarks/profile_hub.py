@@ -3,9 +3,10 @@
 ``python -m benchmarks.profile_hub WORKLOAD [--process P] [--seconds S] [--top N] [--out F]``
 
 WORKLOAD is one of ``invoke``, ``fanout1``, ``fanout10``, ``context``, ``connect`` (raw GW3
-clients) or ``ji-invoke``, ``ji-invoke-sync``, ``ji-fanout1``, ``ji-df`` (the project's
-client); ``--process`` picks the sampled process: ``hub`` (default) or a worker of the
-workload (``caller``/``handler``, ``pub``/``sub``, ``writer``/``reader``). A fresh
+clients) or ``ji-invoke``, ``ji-invoke-sync``, ``ji-fanout1``, ``ji-df`` (25 MiB, shared memory),
+``ji-df-socket`` (100 MiB over the socket) (the project's client); ``--process`` picks the
+sampled process: ``hub`` (default) or a worker of the workload (``caller``/``handler``,
+``pub``/``sub``, ``writer``/``reader``). A fresh
 standalone hub is started, ``py-spy record`` samples it (all threads, including idle time in
 ``select``/``epoll`` so that the share of the loop waiting is visible) while the workload runs,
 and the collapsed stacks are summarised: self time and inclusive time per function, as a
@@ -37,6 +38,7 @@ WORKLOADS = (
     "ji-invoke-sync",
     "ji-fanout1",
     "ji-df",
+    "ji-df-socket",
 )
 TARGETS = ("hub", "caller", "handler", "pub", "sub", "writer", "reader")
 
@@ -78,17 +80,22 @@ async def drive(
             sent += 10000
         await r.stop(pub, sub)
         return f"{sent} stream messages through jupyter_interop, {target}"
-    if workload == "ji-df":
-        rows = 1_638_400 // 4  # 25 MiB
-        a = await r.worker("ji-df", url=hub.url_with_token, token=token, side="writer")
-        b = await r.worker("ji-df", url=hub.url_with_token, token=token, side="reader")
+    if workload in ("ji-df", "ji-df-socket"):
+        # ji-df-socket: the large scenario's 100 MiB over the socket (shared_memory=False)
+        socket_only = workload == "ji-df-socket"
+        rows = 1_638_400 if socket_only else 1_638_400 // 4  # 100 or 25 MiB
+        common = {"url": hub.url_with_token, "token": token}
+        if socket_only:
+            common["shared_memory"] = False
+        a = await r.worker("ji-df", side="writer", **common)
+        b = await r.worker("ji-df", side="reader", **common)
         if target != "hub":
             attach({"writer": a, "reader": b}[target].pid)
         await b.ask(cmd="expect", rows=rows)
         await a.ask(cmd="write", rows=rows, timeout=600)
         await b.ask(cmd="read", timeout=600)
         await r.stop(a, b)
-        return f"a 25 MiB DataFrame through a context, {target}"
+        return f"a {rows * 64 // 2**20} MiB DataFrame through a context, {target}"
     if workload == "invoke":
         handler = await r.worker("gw3-handler", url=url, token=token)
         caller = await r.worker("gw3-caller", url=url, token=token)
