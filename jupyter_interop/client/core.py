@@ -20,6 +20,7 @@ from typing import Any
 from ..protocol.codec import decode
 from ..protocol.errors import ProtocolError
 from ..protocol.framing import CHUNK_MAGIC, ChunkAssembler, decode_batch
+from ..protocol.malloc import tune_for_large_frames
 from ..protocol.wire import (
     BINARY_EXTENSION,
     CONTEXT_CREATED_TYPE,
@@ -169,6 +170,10 @@ class ClientProtocol:
 
     def _receive(self, frame: Any) -> None:
         if not isinstance(frame, str) and frame[:4] == CHUNK_MAGIC:
+            if self.codec.tune_allocator:
+                # the transport's frame-sized buffers reused from the heap for the chunks
+                # that follow, not mapped afresh (once: see protocol/malloc.py)
+                tune_for_large_frames()
             # one writable buffer (protocol/chunks.py): numpy and Arrow view it, no copy
             whole = self._chunks.feed(frame)
             if whole is None:
