@@ -154,8 +154,8 @@ class IntentResolution:
 # ---------------------------------------------------------------------- resolution (no I/O)
 
 
-def _handler_from(intent: str, method: Method, server: Instance) -> IntentHandler:
-    spec = method.flags.get("intent") if isinstance(method.flags, dict) else None
+def _handler_from(intent: str, flags: dict[str, Any], server: Instance) -> IntentHandler:
+    spec = flags.get("intent") if isinstance(flags, dict) else None
     spec = spec if isinstance(spec, dict) else {}
     types = spec.get("contextTypes")
     types = tuple(t for t in types if isinstance(t, str)) if isinstance(types, list) else ()
@@ -179,7 +179,13 @@ def intents_from_methods(methods: Iterable[Method]) -> list[Intent]:
         if not name:
             continue
         handlers = grouped.setdefault(name, [])
-        handlers.extend(_handler_from(name, method, server) for server in method.servers)
+        # each server's own flags.intent: handlers of one intent differ in display name and
+        # context types, though the registry groups them under one method identity
+        definitions = method.definitions or (None,) * len(method.servers)
+        handlers.extend(
+            _handler_from(name, own.flags if own is not None else method.flags, server)
+            for server, own in zip(method.servers, definitions, strict=True)
+        )
     result = []
     for name, handlers in grouped.items():
         display = next((h.display_name for h in handlers if h.display_name), name)

@@ -88,6 +88,9 @@ class Method:
     flags: dict[str, Any]
     supports_streaming: bool
     servers: tuple[Instance, ...]
+    #: each server's own definition, in the order of ``servers``: servers that share the
+    #: identity may differ in the rest (an intent handler's ``flags.intent``, a description)
+    definitions: tuple[MethodInfo, ...] = ()
 
     def __repr__(self) -> str:
         kind = "stream" if self.supports_streaming else "method"
@@ -98,6 +101,10 @@ class Method:
 class Server:
     instance: Instance
     methods: dict[str, MethodInfo] = field(default_factory=dict)
+
+    def offer(self, identity: tuple[str, str, str]) -> MethodInfo | None:
+        """This server's own definition of the method ``identity`` names, if it has one."""
+        return next((m for m in self.methods.values() if m.identity == identity), None)
 
 
 def method_matches(method: MethodInfo, query: str | dict[str, Any]) -> bool:
@@ -277,22 +284,24 @@ class Registry:
 
     def methods(self, query: str | dict[str, Any] | None = None) -> list[Method]:
         """One entry per method identity, with every server offering it."""
-        grouped: dict[tuple[str, str, str], tuple[MethodInfo, list[Instance]]] = {}
+        grouped: dict[tuple[str, str, str], list[tuple[Instance, MethodInfo]]] = {}
         for server in self.servers.values():
             for method in server.methods.values():
                 if query is not None and not method_matches(method, query):
                     continue
-                entry = grouped.setdefault(method.identity, (method, []))
-                entry[1].append(server.instance)
-        return [self._method_view(m, servers) for m, servers in grouped.values()]
+                grouped.setdefault(method.identity, []).append((server.instance, method))
+        return [self._method_view(offers[0][1], offers) for offers in grouped.values()]
 
-    def _method_view(self, method: MethodInfo, servers: Iterable[Instance] | None = None) -> Method:
-        if servers is None:
-            servers = [
-                s.instance
-                for s in self.servers.values()
-                if any(m.identity == method.identity for m in s.methods.values())
+    def _method_view(
+        self, method: MethodInfo, offers: Iterable[tuple[Instance, MethodInfo]] | None = None
+    ) -> Method:
+        if offers is None:
+            offers = [
+                (server.instance, own)
+                for server in self.servers.values()
+                if (own := server.offer(method.identity)) is not None
             ]
+        offers = list(offers)
         return Method(
             name=method.name,
             display_name=method.display_name,
@@ -303,7 +312,8 @@ class Registry:
             object_types=method.object_types,
             flags=dict(method.flags),
             supports_streaming=method.supports_streaming,
-            servers=tuple(servers),
+            servers=tuple(instance for instance, _ in offers),
+            definitions=tuple(info for _, info in offers),
         )
 
     def server_list(

@@ -135,6 +135,29 @@ def test_several_handlers_targets_resolvers_and_failures(clients: Clients) -> No
     assert info.value.cause.remote_type == "ZeroDivisionError"
 
 
+def test_each_handler_carries_its_own_servers_intent_flags(clients: Clients) -> None:
+    """Two handlers of one intent share a method identity but not their ``flags.intent``: each
+    is listed, filtered and offered to a resolver with its own display name and types."""
+    chart, card, raiser = clients("chart-app"), clients("card-app"), clients("raiser-app")
+    chart.intents.add_listener(
+        "Show", lambda c: "chart", context_types=["fdc3.instrument"], display_name="Chart A"
+    )
+    card.intents.add_listener(
+        "Show", lambda c: "card", context_types=["fdc3.contact"], display_name="Card B"
+    )
+    wait_handlers(raiser, "Show", 2)
+    (intent,) = raiser.intents.find("Show")
+    seen = {(h.application, h.display_name, h.context_types) for h in intent.handlers}
+    assert seen == {
+        ("chart-app", "Chart A", ("fdc3.instrument",)),
+        ("card-app", "Card B", ("fdc3.contact",)),
+    }
+    (contact,) = raiser.intents.find("Show", context_type="fdc3.contact")
+    assert [h.application for h in contact.handlers] == ["card-app"]
+    answer = raiser.intents.raise_intent("Show", {"type": "fdc3.contact", "name": "Jo"})
+    assert (answer.handler.application, answer.result) == ("card-app", "card")
+
+
 def test_a_handler_that_leaves_or_does_not_answer_is_a_failed_delivery(clients: Clients) -> None:
     handler, other, raiser = clients("leaving-handler"), clients("staying"), clients("raiser-c")
     listener = handler.intents.add_listener("Leave", lambda context: "never")
