@@ -10,6 +10,7 @@ views (``interop/api/apps``) list them, hostile metadata included (docs/INTENTS.
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import sys
@@ -82,6 +83,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         declares("ViewBroken"),
     )
     app_notebook(root / "slow.ipynb", ["import time\ntime.sleep(600)"], declares("ViewSlow"))
+    app_notebook(root / "xsrf.ipynb", listener("ViewXsrf", "fdc3.x"), declares("ViewXsrf"))
     app_notebook(root / "hostile.ipynb", ["1"], {"intents": [{"name": "../<img src=x>"}]})
     app_notebook(root / "notalist.ipynb", ["1"], {"intents": "ViewChart", "channel": 7})
     app_notebook(root / "plain.ipynb", ["1"], {})
@@ -98,6 +100,28 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     }
     with start_lab(base, config=config) as running:
         yield running
+
+
+def test_cookie_authenticated_posts_and_deletes_need_the_xsrf_token(server: LabServer) -> None:
+    """A browser session (login cookie) must send Jupyter's XSRF token to start or stop a
+    notebook, so that another site's page cannot make the user's browser do it."""
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    browser.open(f"{server.url}/lab?token={server.token}", timeout=30).read()  # logs in
+    assert browser.open(f"{server.url}/interop/api/apps", timeout=10).status == 200
+    xsrf = next(c.value for c in jar if c.name == "_xsrf")
+    start = f"{server.url}/interop/api/apps/start"
+    stop = f"{server.url}/interop/api/apps/running/some-kernel"
+    for url, method, body in ((start, "POST", b'{"path": "xsrf.ipynb"}'), (stop, "DELETE", None)):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            browser.open(urllib.request.Request(url, data=body, method=method), timeout=10)
+        assert refused.value.code == 403 and b"_xsrf" in refused.value.read()
+    # with the token the request reaches the app directory (which knows no such kernel)
+    with pytest.raises(urllib.error.HTTPError) as unknown:
+        request = urllib.request.Request(stop, method="DELETE", headers={"X-XSRFToken": xsrf})
+        browser.open(request, timeout=10)
+    assert unknown.value.code == 404
+    assert apps_by_path(server)["xsrf.ipynb"]["running"] == []  # the refused POST started nothing
 
 
 @pytest.fixture
@@ -120,6 +144,7 @@ def test_rest_listing_validates_metadata(server: LabServer) -> None:
         "once.ipynb",
         "broken.ipynb",
         "slow.ipynb",
+        "xsrf.ipynb",
         "hostile.ipynb",
         "notalist.ipynb",
         "plain.ipynb",
