@@ -130,6 +130,12 @@ def _invoke() -> MagicArgumentParser:
     p.add_argument(
         "--wait", type=float, help="seconds to wait for the method to appear (default 5)"
     )
+    p.add_argument(
+        "--start",
+        action="store_true",
+        help="when no server offers it, have the Jupyter server start a notebook that declares "
+        "it (metadata.interop.methods) and wait for it",
+    )
     _output(p, "the returned value (with --target all: the list of returned values)")
     return p
 

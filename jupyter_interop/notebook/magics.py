@@ -178,6 +178,12 @@ class InteropMagics(FeedCommands, IntentCommands, Magics):
         io = self.io
         target = self._target(args.target)
         wait = args.wait if args.wait is not None else io.method_wait_timeout
+        if args.start and not io.methods.methods(args.name):
+            # a directory notebook that declares it (docs/INTENTS.md); returns once registered
+            call_showing_wait(
+                lambda: io.apps.start(method=args.name),
+                lambda elapsed: f"starting a notebook that offers {args.name}… {elapsed:.1f} s",
+            )
 
         def describe(elapsed: float) -> str:
             if io.methods.methods(args.name):

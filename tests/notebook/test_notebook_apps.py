@@ -83,6 +83,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         declares("ViewBroken"),
     )
     app_notebook(root / "slow.ipynb", ["import time\ntime.sleep(600)"], declares("ViewSlow"))
+    app_notebook(
+        root / "pricer.ipynb",
+        [
+            "import jupyter_interop as ji\nio = ji.connect()",
+            "io.methods.register('pricing.price', lambda symbol: {'symbol': symbol, 'px': 101})",
+        ],
+        {"methods": ["pricing.price"]},
+    )
     app_notebook(root / "xsrf.ipynb", listener("ViewXsrf", "fdc3.x"), declares("ViewXsrf"))
     app_notebook(root / "hostile.ipynb", ["1"], {"intents": [{"name": "../<img src=x>"}]})
     app_notebook(root / "notalist.ipynb", ["1"], {"intents": "ViewChart", "channel": 7})
@@ -145,6 +153,7 @@ def test_rest_listing_validates_metadata(server: LabServer) -> None:
         "broken.ipynb",
         "slow.ipynb",
         "xsrf.ipynb",
+        "pricer.ipynb",
         "hostile.ipynb",
         "notalist.ipynb",
         "plain.ipynb",
@@ -287,6 +296,14 @@ def test_interop_apps_magic_lists_and_stops(server: LabServer, io: Any) -> None:
         stopped = kernel.run(f"%interop apps stop {kernel_id}").text
         assert f"Stopped apps/chart.ipynb (kernel {kernel_id})" in stopped
         assert "apps [stop KERNEL_ID]" in kernel.usage_error("%interop apps halt now")
+        # a method no one offers yet, started from the notebook that declares it
+        kernel.run("%interop invoke pricing.price symbol=AAPL --start -o quote")
+        assert kernel.value("quote") == {"symbol": "AAPL", "px": 101}
+        (pricer,) = apps_by_path(server)["pricer.ipynb"]["running"]
+        kernel.run(f"%interop apps stop {pricer['kernel_id']}")
+        assert "declares 'nothing.here'" in kernel.usage_error(
+            "%interop invoke nothing.here --start"
+        )
         assert "No notebook app runs" in kernel.usage_error(f"%interop apps stop {kernel_id}")
     finally:
         kernel.close()
