@@ -86,6 +86,34 @@ def context_name(channel: str) -> str:
     return CHANNEL_PREFIX + channel
 
 
+def _data_path(path: Any) -> str:
+    """A path inside a channel's ``data`` as a path of its context (``""``: all of data)."""
+    if not isinstance(path, str):
+        raise ArgumentError(f"A channel path must be a dot-path string, not {path!r}")
+    return f"data.{path}" if path else "data"
+
+
+def _path_values(paths: Any) -> builtins.list[tuple[str, Any]]:
+    """io.Connect's ``PathValue`` list (``{path, value}``), pairs, or a ``{path: value}`` dict."""
+    if isinstance(paths, dict):
+        return builtins.list(paths.items())
+    if not isinstance(paths, (builtins.list, tuple)):
+        raise ArgumentError(
+            f"set_paths needs a list of {{'path': ..., 'value': ...}} or a dict, not {paths!r}"
+        )
+    items: builtins.list[tuple[str, Any]] = []
+    for item in paths:
+        if isinstance(item, dict) and set(item) == {"path", "value"}:
+            items.append((item["path"], item["value"]))
+        elif isinstance(item, (builtins.list, tuple)) and len(item) == 2:
+            items.append((item[0], item[1]))
+        else:
+            raise ArgumentError(
+                f"Each channel path must be {{'path': ..., 'value': ...}} or a pair, not {item!r}"
+            )
+    return items
+
+
 class Channels:
     """``io.channels``: join, leave, publish, subscribe; the channel this client is on."""
 
@@ -272,6 +300,57 @@ class Channels:
         )
 
     publish = blocking(apublish)
+
+    def _target(self, name: str | None, what: str) -> str:
+        """The channel a write goes to: ``name``, or the current one."""
+        channel = self._check(name) if name is not None else self._current
+        if channel is None:
+            raise ChannelError(f"channels.{what}: not on a channel; join one or pass name=...")
+        return channel
+
+    @on_io_loop
+    async def aset_path(self, path: str, value: Any, name: str | None = None) -> None:
+        """Set the dot-path ``path`` inside the channel's ``data`` to ``value`` (``None``
+        removes it), on ``name`` or the current channel: io.Connect's ``setPath``."""
+        await self.aset_paths([(path, value)], name)
+
+    set_path = blocking(aset_path)
+
+    @on_io_loop
+    async def aset_paths(self, paths: Any, name: str | None = None) -> None:
+        """Several dot-paths of ``data`` in one message (io.Connect's ``setPaths``):
+        ``[{"path": ..., "value": ...}]``, ``[(path, value)]`` or ``{path: value}``."""
+        items = _path_values(paths)
+        await self._connected("channels.set_paths()")
+        channel = self._target(name, "set_paths()")
+        if items:
+            await self._contexts.aset_paths(
+                context_name(channel), [(_data_path(path), value) for path, value in items]
+            )
+
+    set_paths = blocking(aset_paths)
+
+    @on_io_loop
+    async def aclear_data(self, name: str | None = None) -> None:
+        """Empty the ``data`` of ``name`` or of the current channel (io.Connect's
+        ``clearChannelData``); its name and meta stay."""
+        await self._connected("channels.clear_data()")
+        channel = self._target(name, "clear_data()")
+        await self._contexts.aset_paths(context_name(channel), [("data", {})])
+
+    clear_data = blocking(aclear_data)
+
+    @on_io_loop
+    async def aremove(self, name: str) -> None:
+        """Remove the channel ``name`` for everybody (its context is destroyed); this
+        client leaves it first when on it."""
+        await self._connected("channels.remove()")
+        self._check(name)
+        if name == self._current:
+            await self.aleave()
+        await self._contexts.adestroy(context_name(name))
+
+    remove = blocking(aremove)
 
     # ------------------------------------------------------------------ subscribe
 

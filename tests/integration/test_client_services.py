@@ -469,6 +469,38 @@ def test_hub_knows_the_channel_and_can_move_a_peer(clients: Clients, hub: Standa
         ui.channels.move(notebook.instance, "Mauve")
 
 
+def test_channel_paths_clear_and_remove_as_io_connect(clients: Clients) -> None:
+    a, b = clients("ch-paths-a"), clients("ch-paths-b")
+    seen = Recorder()
+    b.channels.subscribe_for("Orange", seen)
+    seen.wait(1)
+    a.channels.join("Orange")
+    a.channels.set_path("instrument.ticker", "AAPL")
+    a.channels.set_paths([{"path": "instrument.isin", "value": "US0378331005"}, ("qty", 5)])
+    a.channels.set_paths({"qty": None}, name="Orange")  # None removes the path
+    want = {"instrument": {"ticker": "AAPL", "isin": "US0378331005"}}
+    wait_for(lambda: seen.calls[-1][0] == want, what="paths at b")
+    assert a.channels.get("Orange").meta == {"color": "#fa5a28"}
+    a.channels.clear_data()
+    wait_for(lambda: seen.calls[-1][0] == {}, what="cleared at b")
+    assert b.channels.get("Orange").color == "#fa5a28"  # name and meta stay
+    with pytest.raises(ji.ArgumentError):
+        a.channels.set_paths([{"path": "x"}])
+    with pytest.raises(ji.ArgumentError):
+        a.channels.set_path(3, "x")  # type: ignore[arg-type]
+    a.channels.leave()
+    with pytest.raises(ji.ChannelError):
+        a.channels.set_path("x", 1)
+    a.channels.add("Desk", "teal")
+    wait_for(lambda: "Desk" in b.channels.all(), what="Desk at b")
+    b.channels.join("Desk")
+    b.channels.remove("Desk")
+    assert b.channels.current is None
+    wait_for(lambda: "Desk" not in a.channels.all(), what="Desk removed at a")
+    with pytest.raises(ji.ChannelError):
+        a.channels.remove("Desk")
+
+
 # ---------------------------------------------------------------------- bus
 
 
