@@ -27,8 +27,10 @@ from ..protocol.wire import (
     CHANNEL_CHANGED_TYPE,
     CHANNEL_MEMBERSHIP_TYPE,
     CHANNELS_EXTENSION,
+    GET_CHANNEL_RESTRICTIONS_TYPE,
     GLOBAL_DOMAIN,
     MOVE_TO_CHANNEL_TYPE,
+    RESTRICT_CHANNEL_TYPE,
 )
 from .contexts import (
     ContextMeta,
@@ -39,7 +41,7 @@ from .contexts import (
     copy_data,
 )
 from .dispatch import OutputTarget, capture_output_target
-from .errors import ArgumentError, ChannelError
+from .errors import ArgumentError, ChannelError, RemoteError
 from .instance import Instance
 from .twins import blocking, on_io_loop
 
@@ -84,6 +86,15 @@ class _Follower:
 
 def context_name(channel: str) -> str:
     return CHANNEL_PREFIX + channel
+
+
+def _peer_id(target: Any) -> str | None:
+    """A peer id from an Instance, an id, or None."""
+    if target is None or (isinstance(target, str) and target):
+        return target
+    if isinstance(target, Instance):
+        return target.peer_id
+    raise ArgumentError(f"A target must be an Instance or a peer id, not {target!r}")
 
 
 def _data_path(path: Any) -> str:
@@ -462,6 +473,93 @@ class Channels:
         return result
 
     members = blocking(amembers)
+
+    # ------------------------------------------------------------------ restrictions
+
+    @on_io_loop
+    async def arestrict(self, restriction: dict[str, Any] | None = None, /, **fields: Any) -> None:
+        """Whether a peer may read (receive) and write (publish to) one channel:
+        io.Connect's ``restrict({name, read, write, windowId?})``, as a dict or keywords;
+        ``target`` (or ``windowId``) is another peer's id or Instance, default this client.
+        The hub enforces it for every client; a peer cannot lift a restriction another peer
+        put on it."""
+        given = {**(restriction or {}), **fields}
+        name = given.pop("name", None)
+        if name is None:
+            raise ArgumentError("restrict() needs the channel's name (use restrict_all for all)")
+        await self._restrict(given, name, "restrict")
+
+    restrict = blocking(arestrict)
+
+    @on_io_loop
+    async def arestrict_all(
+        self, restriction: dict[str, Any] | None = None, /, **fields: Any
+    ) -> None:
+        """io.Connect's ``restrictAll({read, write, windowId?})``: the same for every channel,
+        replacing the per-channel restrictions of that peer."""
+        given = {**(restriction or {}), **fields}
+        if "name" in given:
+            raise ArgumentError("restrict_all() applies to every channel: use restrict(name=...)")
+        await self._restrict(given, None, "restrict_all")
+
+    restrict_all = blocking(arestrict_all)
+
+    async def _restrict(self, given: dict[str, Any], name: str | None, what: str) -> None:
+        read, write = given.pop("read", None), given.pop("write", None)
+        target = _peer_id(given.pop("target", given.pop("windowId", None)))
+        if given:
+            raise ArgumentError(f"{what}() takes name, read, write and target, not {given}")
+        if not isinstance(read, bool) or not isinstance(write, bool):
+            raise ArgumentError(f"{what}() needs read=True/False and write=True/False")
+        await self._membership(f"channels.{what}()")
+        if name is not None:
+            self._check(name)
+        message: dict[str, Any] = {
+            "domain": GLOBAL_DOMAIN,
+            "type": RESTRICT_CHANNEL_TYPE,
+            "channel": name,
+            "read": read,
+            "write": write,
+        }
+        if target is not None:
+            message["target"] = target
+        await self._request(message, what)
+
+    @on_io_loop
+    async def aget_restrictions(
+        self, target: Instance | str | None = None
+    ) -> dict[str, builtins.list[dict[str, Any]]]:
+        """io.Connect's ``Restrictions`` of this client (or ``target``), as the hub holds
+        them: ``{"channels": [{"name", "read", "write"}, ...]}``, one entry per channel."""
+        await self._membership("channels.get_restrictions()")
+        message: dict[str, Any] = {"domain": GLOBAL_DOMAIN, "type": GET_CHANNEL_RESTRICTIONS_TYPE}
+        peer_id = _peer_id(target)
+        if peer_id is not None:
+            message["target"] = peer_id
+        reply = await self._request(message, "get_restrictions")
+        return {"channels": builtins.list(reply.get("channels") or [])}
+
+    get_restrictions = blocking(aget_restrictions)
+
+    async def _membership(self, what: str) -> None:
+        """Connected to a gateway that tracks channel membership (only the jupyter_interop
+        hub does); ChannelError elsewhere."""
+        await self._connected(what)
+        if not self._session.conn.extensions.get(CHANNELS_EXTENSION):
+            raise ChannelError(
+                f"{what} needs a gateway that tracks channels, which the gateway at "
+                f"{self._session.url} does not (only the jupyter_interop hub does)"
+            )
+
+    async def _request(self, message: dict[str, Any], what: str) -> dict[str, Any]:
+        session = self._session
+        try:
+            reply: dict[str, Any] = await session.conn.request(
+                message, session.settings.request_timeout, what
+            )
+        except RemoteError as error:
+            raise ChannelError(f"channels.{what}(): {error.reason}") from None
+        return reply
 
     @on_io_loop
     async def aadd(self, name: str, color: str, meta: dict[str, Any] | None = None) -> None:

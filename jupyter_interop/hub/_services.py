@@ -42,6 +42,11 @@ class HubServices(Protocol):
     def log(self) -> logging.Logger: ...
 
     @property
+    def channel_registry(self) -> ChannelRegistry:
+        """Channel membership and restrictions (the context domain enforces the latter)."""
+        ...
+
+    @property
     def max_methods_per_peer(self) -> int: ...
 
     @property

@@ -3,16 +3,24 @@
 Channel data lives in ordinary shared contexts (so JS clients see the same data). What the hub
 adds is knowledge of each peer's current channel: peers that negotiated the ``channels``
 extension report joins, and a user interface can ask a peer to move to another channel.
+
+It also keeps io.Connect's channel restrictions (``restrict-channel``): whether a peer may read
+(receive a channel's data) and write (change it) each channel. The context domain asks
+:meth:`ChannelRegistry.may_read` and :meth:`ChannelRegistry.may_write`, so the rule holds for
+every client (docs/RELIABILITY.md). A peer may restrict itself or another peer; it cannot lift
+a restriction that another peer put on it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import ProtocolError, Reason, messages
 from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem
 from ..protocol.wire import CHANNEL_CHANGE_REQUEST_TYPE, CHANNELS_EXTENSION, GLOBAL_DOMAIN
-from ._fields import ident
+from ._fields import field as msg_field
+from ._fields import ident, optional
 from ._services import HubServices
 from .connection import Outgoing
 from .contexts import ContextDomain
@@ -39,12 +47,27 @@ def context_name(channel: str) -> str:
     return CHANNEL_PREFIX + channel
 
 
+@dataclass(frozen=True, slots=True)
+class Restriction:
+    """May a peer read and write a channel; ``set_by`` is the peer id that decided it."""
+
+    read: bool
+    write: bool
+    set_by: str
+
+
+#: the key of a peer's restriction of every channel (``restrict-channel`` without a channel)
+ALL_CHANNELS = None
+
+
 class ChannelRegistry:
     """Channel contexts created at start, and which peer is on which channel."""
 
     def __init__(self, hub: HubServices, contexts: ContextDomain) -> None:
         self.hub = hub
         self.contexts = contexts
+        #: peer -> channel name (``ALL_CHANNELS``: every channel) -> its restriction
+        self.restrictions: dict[Peer, dict[str | None, Restriction]] = {}
 
     def ensure_channel_contexts(self, definitions: list[dict[str, Any]]) -> None:
         """Create missing channel contexts; existing ones keep their data across restarts."""
@@ -127,7 +150,87 @@ class ChannelRegistry:
         )
         self.hub.success(out, peer, msg)
 
+    # ------------------------------------------------------------ restrictions
+
+    def restriction(self, peer: Peer, channel: str) -> Restriction | None:
+        """The restriction ``peer`` is under for ``channel`` (None: it may read and write)."""
+        held = self.restrictions.get(peer)
+        if not held:
+            return None
+        return held.get(channel) or held.get(ALL_CHANNELS)
+
+    def may_read(self, peer: Peer, channel: str) -> bool:
+        restriction = self.restriction(peer, channel)
+        return restriction is None or restriction.read
+
+    def may_write(self, peer: Peer, channel: str) -> bool:
+        restriction = self.restriction(peer, channel)
+        return restriction is None or restriction.write
+
+    def write_refusal(self, peer: Peer, channel: str, action: str) -> ProtocolError:
+        """The error a peer restricted from writing ``channel`` gets."""
+        restriction = self.restriction(peer, channel)
+        by = restriction.set_by if restriction is not None else None
+        who = "itself" if by == peer.peer_id else f"peer {by}"
+        return ProtocolError(
+            Reason.CONTEXT_NOT_AUTHORIZED,
+            f"Peer {peer.peer_id} may not {action} channel {channel!r}: it is restricted from "
+            f"writing it (restricted by {who})",
+        )
+
+    def _target(self, peer: Peer, msg: Message) -> Peer:
+        """The peer a restriction message is about: ``target``, default its sender."""
+        target_id = optional(msg, "target", str, peer.peer_id)
+        target = self.hub.peers.get(target_id)
+        if target is None:
+            raise ProtocolError(Reason.INVALID_MESSAGE, f"No peer with id {target_id}")
+        return target
+
+    def handle_restrict(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        """Set whether a peer (``target``, default: the sender) may read and write ``channel``
+        (absent or null: every channel, replacing its per-channel restrictions)."""
+        read = msg_field(msg, "read", bool)
+        write = msg_field(msg, "write", bool)
+        channel = self._check(msg.get("channel"))
+        target = self._target(peer, msg)
+        held = self.restrictions.setdefault(target, {})
+        if target is peer:
+            for name, current in held.items():
+                if name not in (channel, ALL_CHANNELS) and channel is not ALL_CHANNELS:
+                    continue
+                lifts = (read and not current.read) or (write and not current.write)
+                if lifts and current.set_by != peer.peer_id:
+                    shown = "every channel" if name is ALL_CHANNELS else f"channel {name!r}"
+                    raise ProtocolError(
+                        Reason.CONTEXT_NOT_AUTHORIZED,
+                        f"Peer {peer.peer_id} cannot lift the restriction of {shown} that peer "
+                        f"{current.set_by} put on it",
+                    )
+        could_read = {name: self.may_read(target, name) for name in self.names()}
+        if channel is ALL_CHANNELS:
+            held.clear()
+        held[channel] = Restriction(read, write, peer.peer_id)
+        self.hub.success(out, peer, msg)
+        for name, before in could_read.items():
+            if not before and self.may_read(target, name):
+                self.contexts.resend(target, context_name(name), out)
+
+    def handle_get_restrictions(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        """Every channel with whether a peer (``target``, default: the sender) may read and
+        write it: io.Connect's ``Restrictions`` (``{channels: [{name, read, write}]}``)."""
+        target = self._target(peer, msg)
+        channels = [
+            {
+                "name": name,
+                "read": self.may_read(target, name),
+                "write": self.may_write(target, name),
+            }
+            for name in self.names()
+        ]
+        self.hub.success(out, peer, msg, target=target.peer_id, channels=channels)
+
     def detach(self, peer: Peer, out: Outgoing) -> None:
+        self.restrictions.pop(peer, None)
         if peer.channel is not None:
             peer.channel = None
             self._announce(peer, out)

@@ -307,6 +307,44 @@ class ContextDomain:
             raise ProtocolError(Reason.CONTEXT_INVALID, f"No context with id {context_id}")
         return ctx
 
+    def _channel_of(self, ctx: Context) -> str | None:
+        """The channel ``ctx`` holds, or None for a context that is not a channel."""
+        return ctx.name[len(CHANNEL_PREFIX) :] if ctx.name.startswith(CHANNEL_PREFIX) else None
+
+    def _readable(self, peer: Peer, ctx: Context) -> dict[str, Any]:
+        """The data of ``ctx`` as ``peer`` may see it: a channel it is restricted from
+        reading shows its name and meta with empty ``data`` (hub/channels.py)."""
+        channel = self._channel_of(ctx)
+        if channel is None or self.hub.channel_registry.may_read(peer, channel):
+            return ctx.data
+        return {**ctx.data, "data": {}}
+
+    def _check_write(self, peer: Peer, ctx: Context, action: str) -> None:
+        channel = self._channel_of(ctx)
+        registry = self.hub.channel_registry
+        if channel is not None and not registry.may_write(peer, channel):
+            raise registry.write_refusal(peer, channel, action)
+
+    def resend(self, peer: Peer, name: str, out: Outgoing) -> None:
+        """``peer`` may read the context ``name`` again: if it follows it, it gets the whole
+        current data (a ``reset`` update), since it missed the updates in between."""
+        ctx = self.by_name.get(name)
+        if ctx is None or peer not in ctx.members:
+            return
+        self._send(
+            out,
+            peer,
+            {
+                "domain": peer.context_domain,
+                "type": CONTEXT_UPDATED_TYPE,
+                "peer_id": peer.peer_id,
+                "updater_id": ctx.updater_id,
+                "context_id": ctx.context_id,
+                "delta": {"reset": ctx.data},
+                "version": ctx.version,
+            },
+        )
+
     def _subscribed(self, peer: Peer, msg: Message, ctx: Context) -> Message:
         return {
             "domain": msg.get("domain", GLOBAL_DOMAIN),
@@ -315,7 +353,7 @@ class ContextDomain:
             "peer_id": peer.peer_id,
             "context_id": ctx.context_id,
             "name": ctx.name,
-            "data": ctx.data,
+            "data": self._readable(peer, ctx),
             "version": ctx.version,
             "updater_id": ctx.updater_id,
             "updated_at": ctx.updated_at,
@@ -404,7 +442,9 @@ class ContextDomain:
         delta = msg.get("delta")
         _validate_delta(delta)
         assert isinstance(delta, dict)
-        if ctx.name.startswith(CHANNEL_PREFIX):
+        channel = self._channel_of(ctx)
+        if channel is not None:
+            self._check_write(peer, ctx, "change")
             # applied to a copy first: a refused update leaves nothing behind
             candidate = apply_delta(copy_data(ctx.data), delta)
             _check_channel(ctx.name, candidate, ctx.data)
@@ -417,8 +457,9 @@ class ContextDomain:
         seq = self._persist(ctx)
         # the writer's ack first: it must not wait for the fan-out to every member
         self._acknowledge(out, peer, self._success(peer, msg, version=ctx.version), seq, ctx.name)
+        registry = self.hub.channel_registry
         for member in ctx.members:
-            if member is peer:
+            if member is peer or (channel is not None and not registry.may_read(member, channel)):
                 continue
             self._send(
                 out,
@@ -469,6 +510,7 @@ class ContextDomain:
                 f"Only the owner {self._owner_name(ctx)} may destroy the ownership context "
                 f"{ctx.name!r}",
             )
+        self._check_write(peer, ctx, "remove")
         ack = (peer, self._success(peer, msg))
         self._destroy_context(ctx, Reason.CONTEXT_DESTROYED, DESTROYED_EXPLICITLY, out, ack)
 

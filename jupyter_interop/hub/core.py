@@ -30,6 +30,7 @@ from ..protocol.wire import (
     CREATE_TOKEN_TYPE,
     DOMAINS,
     EXTENSIONS_KEY,
+    GET_CHANNEL_RESTRICTIONS_TYPE,
     GLOBAL_DOMAIN,
     HELLO_TYPE,
     JOIN_TYPE,
@@ -37,6 +38,7 @@ from ..protocol.wire import (
     METRICS_DOMAIN,
     MOVE_TO_CHANNEL_TYPE,
     PING_TYPE,
+    RESTRICT_CHANNEL_TYPE,
     SHM_EXTENSION,
     SHM_PROOF_TYPE,
     SUPPORTED_EXTENSIONS,
@@ -131,6 +133,10 @@ class InteropHub(LoggingConfigurable):
             (GLOBAL_DOMAIN, HELLO_TYPE): self._hello_again,
             (GLOBAL_DOMAIN, CHANNEL_CHANGED_TYPE): self.channel_registry.handle_changed,
             (GLOBAL_DOMAIN, MOVE_TO_CHANNEL_TYPE): self.channel_registry.handle_move,
+            (GLOBAL_DOMAIN, RESTRICT_CHANNEL_TYPE): self.channel_registry.handle_restrict,
+            (GLOBAL_DOMAIN, GET_CHANNEL_RESTRICTIONS_TYPE): (
+                self.channel_registry.handle_get_restrictions
+            ),
             (GLOBAL_DOMAIN, SHM_PROOF_TYPE): self._shm_proof,
         }
         for domain in (GLOBAL_DOMAIN, CONTEXT_DOMAIN):

@@ -53,6 +53,7 @@ __all__ = [
     "EVENT_MANY_TYPE",
     "EVENT_TYPE",
     "EXTENSIONS_KEY",
+    "GET_CHANNEL_RESTRICTIONS_TYPE",
     "GLOBAL_DOMAIN",
     "GOING_AWAY_CLOSE",
     "HELLO_TYPE",
@@ -75,6 +76,7 @@ __all__ = [
     "READ_ONLY_EXTENSION",
     "REGISTER_TYPE",
     "REMOVE_INTEREST_TYPE",
+    "RESTRICT_CHANNEL_TYPE",
     "RESULT_TYPE",
     "RUNS_EXTENSION",
     "SET_CONTEXT_READ_ONLY_TYPE",
@@ -227,6 +229,12 @@ PING_TYPE: Final = "ping"
 CHANNEL_CHANGED_TYPE: Final = "channel-changed"
 #: asks the hub to tell another peer to move to a channel
 MOVE_TO_CHANNEL_TYPE: Final = "move-to-channel"
+#: sets whether a peer (itself or another) may read and write one channel or all of them
+#: (io.Connect's ``restrict``/``restrictAll``; the hub enforces it, docs/RELIABILITY.md)
+RESTRICT_CHANNEL_TYPE: Final = "restrict-channel"
+#: asks for a peer's channel restrictions; the ``success`` reply holds ``target`` and
+#: ``channels`` (``[{name, read, write}]``, io.Connect's ``Restrictions``)
+GET_CHANNEL_RESTRICTIONS_TYPE: Final = "get-channel-restrictions"
 
 # ------------------------------------------------------------ what the hub writes (GW3)
 # (their shapes and builders: protocol/messages.py)

@@ -501,6 +501,41 @@ def test_channel_paths_clear_and_remove_as_io_connect(clients: Clients) -> None:
         a.channels.remove("Desk")
 
 
+def test_channel_restrictions_from_python(clients: Clients) -> None:
+    ui, nb = clients("ch-restrict-ui"), clients("ch-restrict-nb")
+    ui.channels.restrict(name="Purple", read=True, write=False, target=nb.instance)
+    with pytest.raises(ji.ContextError) as refused:
+        nb.channels.publish({"symbol": "AAPL"}, name="Purple")
+    assert "may not change channel 'Purple'" in str(refused.value)
+    assert refused.value.reason_uri == "context.errors.not_authorized"
+    with pytest.raises(ji.ChannelError, match="cannot lift"):
+        nb.channels.restrict(name="Purple", read=True, write=True)
+    with pytest.raises(ji.ChannelError, match="cannot lift"):
+        nb.channels.restrict_all(read=True, write=True)  # would lift Purple's too
+    ui.channels.restrict(name="Purple", read=True, write=True, target=nb.peer_id)
+    nb.channels.publish({"symbol": "AAPL"}, name="Purple")
+    # a notebook restricted from reading a channel joins it but hears none of its data
+    nb.channels.restrict_all({"read": False, "write": True})
+    heard = Recorder()
+    nb.channels.subscribe(heard)
+    ui.channels.publish({"symbol": "MSFT"}, name="Lime")
+    nb.channels.join("Lime")
+    assert heard.wait(1)[0][0] == {}
+    assert nb.channels.get_restrictions()["channels"][0] == {
+        "name": "Red",
+        "read": False,
+        "write": True,
+    }
+    nb.channels.restrict_all(read=True, write=True)
+    wait_for(lambda: heard.calls[-1][0] == {"symbol": "MSFT"}, what="Lime's data once readable")
+    with pytest.raises(ji.ArgumentError):
+        nb.channels.restrict(name="Lime", read="yes", write=True)
+    with pytest.raises(ji.ArgumentError):
+        nb.channels.restrict(read=True, write=True)
+    with pytest.raises(ji.ChannelError):
+        nb.channels.restrict(name="Mauve", read=True, write=True)
+
+
 # ---------------------------------------------------------------------- bus
 
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 import websockets
-from test_client_support import StandaloneHub, standalone_hub, wait_for
+from test_client_support import Clients, StandaloneHub, standalone_hub, wait_for
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
@@ -265,6 +265,83 @@ async def test_a_read_only_context_refuses_every_write_of_a_raw_peer(hub: Standa
     finally:
         await owner.close()
         await writer.close()
+
+
+@pytest.mark.asyncio
+async def test_channel_restrictions_hold_for_a_raw_peer(
+    hub: StandaloneHub, clients: Clients
+) -> None:
+    """Restrictions a notebook puts on another peer are kept by the hub: a plain GW3 peer that
+    skips every client check is refused writes to a channel it may not write (each delta form
+    and destroying it), hears nothing of a channel it may not read, cannot lift what another
+    peer put on it, and keeps its connection (docs/RELIABILITY.md)."""
+    ui = clients("restricting-ui")
+    raw = await RawPeer.open(hub, "restricted-raw")
+    try:
+        ids: dict[str, str] = {}
+        while len(ids) < 3:
+            added = await raw.until(lambda m: m.get("type") == "context-added")
+            name = str(added["name"]).removeprefix("___channel___")
+            if name in ("Red", "Blue", "Green"):
+                ids[name] = str(added["context_id"])
+        await asyncio.to_thread(
+            ui.channels.restrict, name="Red", read=True, write=False, target=raw.peer_id
+        )
+        await asyncio.to_thread(
+            ui.channels.restrict,
+            {"name": "Blue", "read": False, "write": True, "windowId": raw.peer_id},
+        )
+        for delta in (
+            {"reset": {"name": "Red", "meta": {"color": "red"}, "data": {"x": 1}}},
+            {"updated": {"data": {"x": 1}}},
+            {"commands": [{"type": "set", "path": "data.x", "value": 1}]},
+        ):
+            reply = await raw.update_context(ids["Red"], delta)
+            assert reply["type"] == "error", (delta, reply)
+            assert reply["reason_uri"] == "context.errors.not_authorized", reply
+            assert "may not change channel 'Red'" in reply["reason"], reply
+        destroyed = await raw.request(
+            {"domain": "global", "type": "destroy-context", "context_id": ids["Red"]}
+        )
+        assert destroyed["type"] == "error", destroyed
+        lifted = await raw.request(
+            {
+                "domain": "global",
+                "type": "restrict-channel",
+                "channel": "Red",
+                "read": True,
+                "write": True,
+            }
+        )
+        assert lifted["type"] == "error" and "cannot lift" in lifted["reason"], lifted
+        assert (await asyncio.to_thread(ui.channels.get, "Red")).data == {}
+        for name in ("Blue", "Green"):
+            joined = await raw.request(
+                {"domain": "global", "type": "subscribe-context", "context_id": ids[name]}
+            )
+            assert joined["type"] == "subscribed-context", joined
+        await asyncio.to_thread(ui.channels.publish, {"symbol": "AAPL"}, "Blue")
+        await asyncio.to_thread(ui.channels.publish, {"symbol": "MSFT"}, "Green")
+        # the hub routes in order: Blue's update would have come before Green's
+        green = await raw.until(lambda m: m.get("type") == "context-updated")
+        assert green["context_id"] == ids["Green"], green
+        assert not [m for m in raw.inbox if m.get("type") == "context-updated"]
+        ok = await raw.update_context(
+            ids["Blue"], {"commands": [{"type": "set", "path": "data.side", "value": "buy"}]}
+        )
+        assert ok["type"] == "success", ok  # it may still write Blue
+        await asyncio.to_thread(
+            ui.channels.restrict, name="Blue", read=True, write=True, target=raw.peer_id
+        )
+        whole = await raw.until(lambda m: m.get("type") == "context-updated")
+        assert whole["context_id"] == ids["Blue"], whole
+        assert whole["delta"]["reset"]["data"] == {"symbol": "AAPL", "side": "buy"}, whole
+        restrictions = await asyncio.to_thread(ui.channels.get_restrictions, raw.peer_id)
+        by_name = {c["name"]: (c["read"], c["write"]) for c in restrictions["channels"]}
+        assert by_name["Red"] == (True, False) and by_name["Blue"] == (True, True)
+        assert await raw.still_open()
+    finally:
+        await raw.close()
 
 
 @pytest.mark.asyncio

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hubkit import HubKit
 
 from jupyter_interop.hub import CHANNEL_PREFIX, DEFAULT_CHANNELS
@@ -11,8 +13,18 @@ from jupyter_interop.protocol import Reason
 def test_default_channels_are_contexts_with_name_meta_data() -> None:
     kit = HubKit()
     names = [c["name"] for c in DEFAULT_CHANNELS]
-    assert names == ["Red", "Green", "Blue", "Pink", "Yellow", "DarkYellow", "Orange", "Purple",
-                     "Lime", "Cyan"]
+    assert names == [
+        "Red",
+        "Green",
+        "Blue",
+        "Pink",
+        "Yellow",
+        "DarkYellow",
+        "Orange",
+        "Purple",
+        "Lime",
+        "Cyan",
+    ]
     red = kit.hub.contexts.by_name[CHANNEL_PREFIX + "Red"]
     assert red.data == {"name": "Red", "meta": {"color": "red"}, "data": {}}
     assert [c["name"] for c in kit.hub.views.channels()] == names
@@ -50,16 +62,19 @@ def test_move_request_reaches_only_peers_that_follow_them() -> None:
     ui = kit.client("ui")
     nb = kit.client("nb", extensions={"channels": True})
     plain = kit.client("plain")
-    reply = ui.send({"domain": "global", "type": "move-to-channel", "target": nb.peer_id,
-                     "channel": "Blue"})
+    reply = ui.send(
+        {"domain": "global", "type": "move-to-channel", "target": nb.peer_id, "channel": "Blue"}
+    )
     assert reply[0]["type"] == "success"
     req = nb.one("channel-change-request")
     assert req["channel"] == "Blue" and req["requested_by"] == ui.peer_id
-    reply = ui.send({"domain": "global", "type": "move-to-channel", "target": plain.peer_id,
-                     "channel": "Blue"})[0]
+    reply = ui.send(
+        {"domain": "global", "type": "move-to-channel", "target": plain.peer_id, "channel": "Blue"}
+    )[0]
     assert reply["type"] == "error" and reply["reason_uri"] == Reason.INVALID_MESSAGE
-    reply = ui.send({"domain": "global", "type": "move-to-channel", "target": "ghost",
-                     "channel": None})[0]
+    reply = ui.send(
+        {"domain": "global", "type": "move-to-channel", "target": "ghost", "channel": None}
+    )[0]
     assert reply["type"] == "error"
 
 
@@ -67,8 +82,14 @@ def test_channel_data_survives_as_context_updates() -> None:
     kit = HubKit()
     a = kit.client("a")
     red = kit.hub.contexts.by_name[CHANNEL_PREFIX + "Red"]
-    a.send({"domain": "global", "type": "update-context", "context_id": red.context_id,
-            "delta": {"commands": [{"type": "set", "path": "data.symbol", "value": "AAPL"}]}})
+    a.send(
+        {
+            "domain": "global",
+            "type": "update-context",
+            "context_id": red.context_id,
+            "delta": {"commands": [{"type": "set", "path": "data.symbol", "value": "AAPL"}]},
+        }
+    )
     view = next(c for c in kit.hub.views.channels() if c["name"] == "Red")
     assert view["data"] == {"symbol": "AAPL"} and view["meta"] == {"color": "red"}
 
@@ -83,3 +104,105 @@ def test_a_channel_aware_peer_learns_current_members_after_welcome() -> None:
     assert (note["member_id"], note["channel"], note["application"]) == (nb.peer_id, "Green", "nb")
     _, plain = kit.hello("plain")
     assert [r for r in plain if r["type"] == "channel-membership"] == []
+
+
+def _write(client: Any, context_id: str, path: str, value: Any) -> dict[str, Any]:
+    return client.send(
+        {
+            "domain": "global",
+            "type": "update-context",
+            "context_id": context_id,
+            "delta": {"commands": [{"type": "set", "path": path, "value": value}]},
+        }
+    )[0]
+
+
+def _restrict(client: Any, **fields: Any) -> dict[str, Any]:
+    return client.send({"domain": "global", "type": "restrict-channel", **fields})[0]
+
+
+def test_a_peer_restricted_from_writing_a_channel_is_refused_whatever_it_sends() -> None:
+    kit = HubKit()
+    ui, nb = kit.client("ui"), kit.client("nb")
+    red = kit.hub.contexts.by_name[CHANNEL_PREFIX + "Red"]
+    assert _restrict(ui, target=nb.peer_id, channel="Red", read=True, write=False)["type"] == (
+        "success"
+    )
+    reply = _write(nb, red.context_id, "data.symbol", "AAPL")
+    assert reply["type"] == "error" and reply["reason_uri"] == Reason.CONTEXT_NOT_AUTHORIZED
+    assert "may not change channel 'Red'" in reply["reason"] and ui.peer_id in reply["reason"]
+    assert red.data["data"] == {}
+    destroyed = nb.send(
+        {"domain": "global", "type": "destroy-context", "context_id": red.context_id}
+    )[0]
+    assert destroyed["type"] == "error" and "may not remove channel 'Red'" in destroyed["reason"]
+    blue = kit.hub.contexts.by_name[CHANNEL_PREFIX + "Blue"]
+    assert _write(nb, blue.context_id, "data.symbol", "IBM")["type"] == "success"
+    # it cannot lift what another peer put on it; the other peer can
+    lifted = _restrict(nb, channel="Red", read=True, write=True)
+    assert lifted["type"] == "error" and "cannot lift" in lifted["reason"]
+    assert _restrict(nb, read=True, write=True)["type"] == "error"
+    assert _restrict(ui, target=nb.peer_id, channel="Red", read=True, write=True)["type"] == (
+        "success"
+    )
+    assert _write(nb, red.context_id, "data.symbol", "AAPL")["type"] == "success"
+
+
+def test_restrict_all_then_per_channel_and_get_restrictions() -> None:
+    kit = HubKit()
+    nb = kit.client("nb")
+    assert _restrict(nb, read=False, write=False)["type"] == "success"  # every channel
+    assert _restrict(nb, channel="Green", read=True, write=False)["type"] == "success"
+    [reply] = nb.send({"domain": "global", "type": "get-channel-restrictions"})
+    assert reply["type"] == "success" and reply["target"] == nb.peer_id
+    by_name = {c["name"]: (c["read"], c["write"]) for c in reply["channels"]}
+    assert by_name["Green"] == (True, False) and by_name["Red"] == (False, False)
+    assert len(by_name) == len(DEFAULT_CHANNELS)
+    # a peer may lift what it put on itself; restrict-all replaces the per-channel ones
+    assert _restrict(nb, read=True, write=True)["type"] == "success"
+    [reply] = nb.send({"domain": "global", "type": "get-channel-restrictions"})
+    assert all(c["read"] and c["write"] for c in reply["channels"])
+    bad = _restrict(nb, channel="Mauve", read=True, write=True)
+    assert bad["type"] == "error" and "Unknown channel 'Mauve'" in bad["reason"]
+    bad = _restrict(nb, channel="Red", read="yes", write=True)
+    assert bad["type"] == "error"
+    bad = _restrict(nb, channel="Red", read=True, write=True, target="ghost")
+    assert bad["type"] == "error" and "No peer with id ghost" in bad["reason"]
+
+
+def test_a_peer_restricted_from_reading_gets_no_updates_then_the_whole_data() -> None:
+    kit = HubKit()
+    writer, reader = kit.client("writer"), kit.client("reader")
+    red = kit.hub.contexts.by_name[CHANNEL_PREFIX + "Red"]
+    _write(writer, red.context_id, "data.symbol", "AAPL")
+    assert (
+        _restrict(writer, target=reader.peer_id, channel="Red", read=False, write=True)["type"]
+        == "success"
+    )
+    [snapshot] = reader.send(
+        {"domain": "global", "type": "subscribe-context", "context_id": red.context_id}
+    )
+    assert snapshot["data"] == {"name": "Red", "meta": {"color": "red"}, "data": {}}
+    _write(writer, red.context_id, "data.symbol", "MSFT")
+    assert reader.take("context-updated") == []
+    # it may still write (a directional channel), and its write reaches the writer
+    assert _write(reader, red.context_id, "data.qty", 5)["type"] == "success"
+    assert (
+        _restrict(writer, target=reader.peer_id, channel="Red", read=True, write=True)["type"]
+        == "success"
+    )
+    update = reader.one("context-updated")
+    assert update["delta"] == {"reset": red.data} and red.data["data"] == {
+        "symbol": "MSFT",
+        "qty": 5,
+    }
+    _write(writer, red.context_id, "data.symbol", "IBM")
+    assert reader.one("context-updated")["delta"]["commands"][0]["value"] == "IBM"
+
+
+def test_restrictions_go_with_their_peer() -> None:
+    kit = HubKit()
+    ui, nb = kit.client("ui"), kit.client("nb")
+    _restrict(ui, target=nb.peer_id, read=False, write=False)
+    nb.close()
+    assert kit.hub.channel_registry.restrictions == {}
