@@ -11,6 +11,7 @@ from typing import Any
 from . import client as _client
 from ._version import __version__
 from .client import *  # noqa: F403 - the client's public API is ours, listed in client.__all__
+from .client.api import Interop, register_service
 from .notebook import Binding, bind
 
 #: widgets import ipywidgets: loaded on first use (the server and scripts never need them)
@@ -33,6 +34,16 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .server.extension import InteropExtension
 
     return [{"module": "jupyter_interop.server.extension", "app": InteropExtension}]
+
+
+def _fdc3_agent(client: Interop, session: Any) -> Any:
+    """``io.fdc3``: imported on first use (it loads the FDC3 schemas' validator)."""
+    from .fdc3.agent import DesktopAgent
+
+    return DesktopAgent(client, session)
+
+
+register_service("fdc3", _fdc3_agent)
 
 
 def load_ipython_extension(ipython: Any) -> None:

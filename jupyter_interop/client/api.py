@@ -60,9 +60,19 @@ from .registry import Registry
 from .session import ClientSession
 from .streams import Streams
 
-__all__ = ["Interop", "aconnect", "connect"]
+__all__ = ["Interop", "aconnect", "connect", "register_service"]
 
 log = logging.getLogger("jupyter_interop.client")
+
+#: services a layer above the client adds to every client, built on first use: attribute ->
+#: ``factory(client, session)``. ``jupyter_interop/__init__.py`` registers ``fdc3``, the
+#: FDC3 Desktop Agent (docs/FDC3.md), so the client never imports that layer.
+_SERVICE_FACTORIES: dict[str, Callable[[Interop, ClientSession], Any]] = {}
+
+
+def register_service(name: str, factory: Callable[[Interop, ClientSession], Any]) -> None:
+    """Have ``client.<name>`` built by ``factory(client, session)`` on first use."""
+    _SERVICE_FACTORIES[name] = factory
 
 
 class Interop(LoggingConfigurable):
@@ -199,6 +209,9 @@ class Interop(LoggingConfigurable):
         self.address: HubAddress | None = None
         #: stream and bus events the hub dropped for us because we read too slowly
         self.dropped_events = 0
+        #: services of the layers above, built on first use (:func:`register_service`)
+        self._services: dict[str, Any] = {}
+        self._services_lock = threading.Lock()
 
     # ------------------------------------------------------------------ opening
 
@@ -282,6 +295,23 @@ class Interop(LoggingConfigurable):
         self.apps = Apps(session, self.methods)
         self.intents = Intents(session, self.methods, self.apps)
         conn.on(GLOBAL_DOMAIN, EVENTS_DROPPED_TYPE, self._events_dropped)
+
+    @property
+    def fdc3(self) -> Any:
+        """The FDC3 2.2 Desktop Agent on this client (``jupyter_interop.fdc3.agent``,
+        docs/FDC3.md), built on first use."""
+        return self._service("fdc3")
+
+    def _service(self, name: str) -> Any:
+        session = self._opened
+        with self._services_lock:
+            built = self._services.get(name)
+            if built is None:
+                factory = _SERVICE_FACTORIES.get(name)
+                if factory is None:
+                    raise AttributeError(f"No service {name!r}: import jupyter_interop first")
+                built = self._services[name] = factory(self, session)
+            return built
 
     # ------------------------------------------------------------------ the session's parts
 

@@ -26,8 +26,31 @@ from .connection import Outgoing
 from .contexts import ContextDomain
 from .peers import Message, Peer
 
+#: FDC3's recommended user channel set (Channel 1..8 = red, orange, yellow, green, cyan, blue,
+#: magenta, purple) as io.Connect maps it onto its colours: ``meta.fdc3`` makes a colour
+#: channel an FDC3 user channel (docs/FDC3.md, "User channels")
+_FDC3_CHANNEL_NUMBERS = {
+    "Red": 1,
+    "Orange": 2,
+    "Yellow": 3,
+    "Green": 4,
+    "Cyan": 5,
+    "Blue": 6,
+    "Pink": 7,
+    "Purple": 8,
+}
+
+
+def _fdc3_meta(name: str) -> dict[str, Any]:
+    number = _FDC3_CHANNEL_NUMBERS.get(name)
+    if number is None:
+        return {}
+    display = {"name": f"Channel {number}", "glyph": str(number)}
+    return {"fdc3": {"id": f"fdc3.channel.{number}", "displayMetadata": display}}
+
+
 DEFAULT_CHANNELS: list[dict[str, Any]] = [
-    {"name": name, "meta": {"color": color}}
+    {"name": name, "meta": {"color": color, **_fdc3_meta(name)}}
     for name, color in [
         ("Red", "red"),
         ("Green", "green"),

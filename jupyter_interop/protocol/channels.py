@@ -1,7 +1,8 @@
 """What a channel context may hold: the rule the hub enforces and the clients check early.
 
-A channel is the retained context ``___channel___<Name>`` holding exactly ``{name, meta,
-data}``: ``name`` repeats ``<Name>``, ``meta`` is an object whose optional ``color`` passes
+A channel is the retained context ``___channel___<Name>`` holding ``{name, meta, data}`` and,
+once an FDC3 app broadcast on it, ``latest_fdc3_type`` (docs/FDC3.md, "The wire"): ``name``
+repeats ``<Name>``, ``meta`` is an object whose optional ``color`` passes
 :func:`~jupyter_interop.protocol.colors.is_css_color`, ``data`` is an object. ``<Name>`` is
 1 to :data:`MAX_CHANNEL_NAME` characters without control or line-separator characters.
 
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .colors import is_css_color
-from .wire import CHANNEL_PREFIX
+from .wire import CHANNEL_PREFIX, FDC3_LATEST_TYPE_KEY
 
 __all__ = [
     "CHANNEL_PREFIX",
@@ -29,7 +30,8 @@ __all__ = [
 #: longest channel name (the part after the prefix)
 MAX_CHANNEL_NAME = 64
 
-_CHANNEL_KEYS = ("name", "meta", "data")
+#: ``latest_fdc3_type``: the FDC3 type last broadcast on it, as io.Connect writes (docs/FDC3.md)
+_CHANNEL_KEYS = ("name", "meta", "data", FDC3_LATEST_TYPE_KEY)
 #: Unicode categories a channel name may not contain: control, format, surrogate, separators
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
@@ -76,7 +78,10 @@ def channel_context_problem(
     old = before or {}
     extra = [k for k in value if k not in _CHANNEL_KEYS and k not in old]
     if extra:
-        return f"a channel context holds only name, meta and data, not {', '.join(extra)}"
+        return (
+            f"a channel context holds only name, meta, data and {FDC3_LATEST_TYPE_KEY}, not "
+            f"{', '.join(extra)}"
+        )
     if not isinstance(value.get("data"), Mapping):
         return "a channel's 'data' must be an object"
     name_changed = before is None or value.get("name") != old.get("name")

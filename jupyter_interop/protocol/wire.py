@@ -53,6 +53,10 @@ __all__ = [
     "EVENT_MANY_TYPE",
     "EVENT_TYPE",
     "EXTENSIONS_KEY",
+    "FDC3_CHANNEL_RESULT_KEY",
+    "FDC3_DATA_KEY_PREFIX",
+    "FDC3_LATEST_TYPE_KEY",
+    "FDC3_PRIVATE_CHANNEL_PREFIX",
     "GET_CHANNEL_RESTRICTIONS_TYPE",
     "GLOBAL_DOMAIN",
     "GOING_AWAY_CLOSE",
@@ -277,6 +281,20 @@ GOING_AWAY_CLOSE: Final = 1001
 # ------------------------------------------------------------------------ intents
 #: an intent listener is the interop method ``<prefix><intent>`` (io.Connect, Glue42)
 INTENT_METHOD_PREFIX: Final = "Tick42.FDC3.Intents."
+
+# --------------------------------------------------------------------------- FDC3 channels
+# How FDC3 contexts sit in GW3 contexts, as io.Connect maps them (docs/FDC3.md, "The wire"):
+# a channel's ``data["fdc3_" + type with "." as "&"]`` holds its latest context of that type
+# (without ``type``), and ``latest_fdc3_type`` (encoded alike) names the type last broadcast.
+
+#: prefix of the ``data`` key holding a channel's latest context of one type
+FDC3_DATA_KEY_PREFIX: Final = "fdc3_"
+#: the top-level key naming the type of the context last broadcast on a channel
+FDC3_LATEST_TYPE_KEY: Final = "latest_fdc3_type"
+#: a private channel is the context named ``FDC3_PRIVATE_CHANNEL_PREFIX + <id>``
+FDC3_PRIVATE_CHANNEL_PREFIX: Final = "___privateFDC3Channel___"
+#: key of an intent result that is a channel: ``{"fdc3_channel": {"id", "type", ...}}``
+FDC3_CHANNEL_RESULT_KEY: Final = "fdc3_channel"
 
 # ---------------------------------------------------------------------------- notebook apps
 # Notebooks that start on demand (docs/INTENTS.md, "Notebooks that start on demand"): the

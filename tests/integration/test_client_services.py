@@ -412,7 +412,7 @@ def test_channels_list_join_publish_subscribe_follow(clients: Clients, hub: Stan
         "Lime",
         "Cyan",
     ]
-    assert channels[0].color == "red" and channels[2].meta == {"color": "#66ABFF"}
+    assert channels[0].color == "red" and channels[2].meta["color"] == "#66ABFF"
     assert a.channels.all()[:2] == ["Red", "Green"]
     changed = Recorder()
     b.channels.on_changed(changed)

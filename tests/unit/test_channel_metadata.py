@@ -14,11 +14,36 @@ from jupyter_interop.protocol.colors import CSS_NAMED_COLORS, is_css_color
 
 OVERLAY = "red;}</style><div style=position:fixed;inset:0>"
 BEACON = "url(http://127.0.0.1:9/beacon)"
-HOSTILE = [OVERLAY, BEACON, "red; background-image: url(x)", "var(--x)", "'red'", "red ",
-           "expression(alert(1))", "rgb(1,2,3);", "#12345", "rgb(a,b,c)", "", 7, None]
-GOOD = ["red", "Red", "REBECCAPURPLE", "transparent", "#abc", "#abcd", "#66ABFF", "#aabbccdd",
-        "rgb(1, 2, 3)", "rgb(10%,20%,30%)", "rgba(1,2,3,.5)", "hsl(120, 50%, 50%)",
-        "hsla(120.5,50%,50%,0.25)"]
+HOSTILE = [
+    OVERLAY,
+    BEACON,
+    "red; background-image: url(x)",
+    "var(--x)",
+    "'red'",
+    "red ",
+    "expression(alert(1))",
+    "rgb(1,2,3);",
+    "#12345",
+    "rgb(a,b,c)",
+    "",
+    7,
+    None,
+]
+GOOD = [
+    "red",
+    "Red",
+    "REBECCAPURPLE",
+    "transparent",
+    "#abc",
+    "#abcd",
+    "#66ABFF",
+    "#aabbccdd",
+    "rgb(1, 2, 3)",
+    "rgb(10%,20%,30%)",
+    "rgba(1,2,3,.5)",
+    "hsl(120, 50%, 50%)",
+    "hsla(120.5,50%,50%,0.25)",
+]
 
 
 @pytest.mark.parametrize("color", GOOD)
@@ -44,8 +69,13 @@ def test_default_channels_pass_the_rule() -> None:
 
 @pytest.mark.parametrize(
     ("name", "problem"),
-    [("", "non-empty"), ("x" * 65, "at most 64"), ("a\nb", "control"), (" Red", "spaces"),
-     ("a\u202eb", "control")],
+    [
+        ("", "non-empty"),
+        ("x" * 65, "at most 64"),
+        ("a\nb", "control"),
+        (" Red", "spaces"),
+        ("a\u202eb", "control"),
+    ],
 )
 def test_bad_channel_names(name: str, problem: str) -> None:
     found = channel_name_problem(name)
@@ -111,16 +141,19 @@ def test_hub_refuses_a_channel_whose_colour_is_css(color: str) -> None:
 def test_hub_refuses_bad_channel_names_and_shapes() -> None:
     kit = HubKit()
     c = kit.client("c")
-    _refused(_create(c, CHANNEL_PREFIX + "a\u0007b", {"name": "a\u0007b", "meta": {},
-                                                      "data": {}}), "control")
+    _refused(
+        _create(c, CHANNEL_PREFIX + "a\u0007b", {"name": "a\u0007b", "meta": {}, "data": {}}),
+        "control",
+    )
     _refused(_create(c, CHANNEL_PREFIX + "Bare", {}), "'data'")
     _refused(_create(c, CHANNEL_PREFIX + "Mis", {"name": "X", "meta": {}, "data": {}}), "'name'")
     assert [n for n in kit.hub.contexts.by_name if "Bare" in n or "Mis" in n] == []
 
 
 def _update(c: Client, context_id: str, delta: dict[str, Any]) -> list[dict[str, Any]]:
-    return c.send({"domain": "global", "type": "update-context", "context_id": context_id,
-                   "delta": delta})
+    return c.send(
+        {"domain": "global", "type": "update-context", "context_id": context_id, "delta": delta}
+    )
 
 
 def test_hub_refuses_updates_that_write_css_into_a_channel() -> None:
@@ -134,29 +167,48 @@ def test_hub_refuses_updates_that_write_css_into_a_channel() -> None:
     for delta in (
         {"updated": {"meta": {"color": OVERLAY}}},
         {"commands": [{"type": "set", "path": "meta.color", "value": BEACON}]},
-        {"commands": [{"type": "set", "path": "", "value": {"name": "Red", "meta": {
-            "color": BEACON}, "data": {}}}]},
+        {
+            "commands": [
+                {
+                    "type": "set",
+                    "path": "",
+                    "value": {"name": "Red", "meta": {"color": BEACON}, "data": {}},
+                }
+            ]
+        },
         {"reset": {"name": "Red", "meta": {"color": OVERLAY}, "data": {}}},
         {"removed": ["data"]},
         {"added": {"style": "x"}},
     ):
         _refused(_update(evil, red.context_id, delta), "channel")
-    assert red.data == {"name": "Red", "meta": {"color": "red"}, "data": {}}
+    fdc3_meta = {"id": "fdc3.channel.1", "displayMetadata": {"name": "Channel 1", "glyph": "1"}}
+    assert red.data == {"name": "Red", "meta": {"color": "red", "fdc3": fdc3_meta}, "data": {}}
     assert red.version == 0
     assert member.take() == []  # nothing routed
     # publishing into data and a good new colour still work
-    ok = _update(evil, red.context_id, {"commands": [
-        {"type": "set", "path": "data.symbol", "value": "MSFT"},
-        {"type": "set", "path": "meta.color", "value": "#c00"}]})
+    ok = _update(
+        evil,
+        red.context_id,
+        {
+            "commands": [
+                {"type": "set", "path": "data.symbol", "value": "MSFT"},
+                {"type": "set", "path": "meta.color", "value": "#c00"},
+            ]
+        },
+    )
     assert ok[0]["type"] == "success", ok
-    assert red.data == {"name": "Red", "meta": {"color": "#c00"}, "data": {"symbol": "MSFT"}}
+    assert red.data["meta"]["color"] == "#c00" and red.data["data"] == {"symbol": "MSFT"}
     assert member.one("context-updated")["version"] == 1
 
 
 def test_configured_channels_with_bad_metadata_are_skipped() -> None:
-    kit = HubKit(channels=[{"name": "Desk", "meta": {"color": "#123456"}},
-                           {"name": "Evil", "meta": {"color": BEACON}},
-                           {"name": "Bad\nName", "meta": {}}])
+    kit = HubKit(
+        channels=[
+            {"name": "Desk", "meta": {"color": "#123456"}},
+            {"name": "Evil", "meta": {"color": BEACON}},
+            {"name": "Bad\nName", "meta": {}},
+        ]
+    )
     assert [c["name"] for c in kit.hub.views.channels()] == ["Desk"]
 
 

@@ -26,7 +26,9 @@ def test_default_channels_are_contexts_with_name_meta_data() -> None:
         "Cyan",
     ]
     red = kit.hub.contexts.by_name[CHANNEL_PREFIX + "Red"]
-    assert red.data == {"name": "Red", "meta": {"color": "red"}, "data": {}}
+    fdc3_meta = {"id": "fdc3.channel.1", "displayMetadata": {"name": "Channel 1", "glyph": "1"}}
+    assert red.data == {"name": "Red", "meta": {"color": "red", "fdc3": fdc3_meta}, "data": {}}
+    assert "fdc3" not in next(c for c in DEFAULT_CHANNELS if c["name"] == "Lime")["meta"]
     assert [c["name"] for c in kit.hub.views.channels()] == names
 
 
@@ -91,7 +93,7 @@ def test_channel_data_survives_as_context_updates() -> None:
         }
     )
     view = next(c for c in kit.hub.views.channels() if c["name"] == "Red")
-    assert view["data"] == {"symbol": "AAPL"} and view["meta"] == {"color": "red"}
+    assert view["data"] == {"symbol": "AAPL"} and view["meta"]["color"] == "red"
 
 
 def test_a_channel_aware_peer_learns_current_members_after_welcome() -> None:

@@ -1,0 +1,854 @@
+"""The FDC3 2.2 Desktop Agent API over io.Connect's wire mapping (docs/FDC3.md, "The API").
+
+``io.fdc3`` is a :class:`DesktopAgent`: the standard's methods in snake_case, each an
+``async def a<name>`` with its blocking twin, as everywhere in the client. It adds no message
+of its own: FDC3 and io.Connect apps meet on one hub because both read the same contexts.
+
+- user channels are the colour channels whose ``meta.fdc3.id`` names them; joining one joins
+  the colour channel (``io.channels``), so the hub and the lab's chip see it;
+- a channel keeps its latest context of each type in ``data["fdc3_<type, . as &>"]`` and the
+  type last broadcast in ``latest_fdc3_type``; app channels are plain contexts named by their
+  id, private channels contexts named ``___privateFDC3Channel___<id>``, in the same layout;
+- intents are ``io.intents`` (docs/INTENTS.md), ``open`` is ``io.apps.start``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import inspect
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .._version import __version__
+from ..client.contexts import ContextMeta, ContextSubscriber, adapt_callback, copy_data
+from ..client.dispatch import OutputTarget, capture_output_target
+from ..client.errors import ArgumentError, InvocationError, MalformedContext, ResolverUnavailable
+from ..client.instance import Instance
+from ..client.intents import Intent, IntentHandler
+from ..client.twins import blocking, on_io_loop
+from ..protocol.wire import (
+    CHANNEL_PREFIX,
+    FDC3_CHANNEL_RESULT_KEY,
+    FDC3_DATA_KEY_PREFIX,
+    FDC3_LATEST_TYPE_KEY,
+    FDC3_PRIVATE_CHANNEL_PREFIX,
+)
+from .errors import (
+    ChannelErrorName,
+    Fdc3ChannelError,
+    Fdc3OpenError,
+    NoResultReturned,
+    OpenErrorName,
+)
+
+if TYPE_CHECKING:
+    from ..client.api import Interop
+    from ..client.session import ClientSession
+
+__all__ = [
+    "AppIdentifier",
+    "Channel",
+    "DesktopAgent",
+    "Fdc3IntentResolution",
+    "Listener",
+    "PrivateChannel",
+]
+
+#: FDC3 version this agent implements (``get_info``)
+FDC3_VERSION = "2.2"
+
+Context = dict[str, Any]
+ContextHandler = Callable[..., Any]
+
+
+# ---------------------------------------------------------------------- the encoding (no I/O)
+
+
+def encode_type(context_type: str) -> str:
+    """A context type as io.Connect writes it in keys: ``.`` becomes ``&``."""
+    return context_type.replace(".", "&")
+
+
+def decode_type(encoded: str) -> str:
+    return encoded.replace("&", ".")
+
+
+def data_key(context_type: str) -> str:
+    """The ``data`` key holding a channel's latest context of ``context_type``."""
+    return FDC3_DATA_KEY_PREFIX + encode_type(context_type)
+
+
+def checked_context(context: Any) -> Context:
+    """``context`` if it is an FDC3 context (a dict with a string ``type``), else
+    :class:`MalformedContext`."""
+    if not isinstance(context, dict) or not isinstance(context.get("type"), str):
+        raise MalformedContext(
+            f"An FDC3 context is a dict with a string 'type', not {str(context)[:80]!r}"
+        )
+    return context
+
+
+def stored_context(value: dict[str, Any], context_type: str | None) -> Context | None:
+    """The latest context of ``context_type`` (None: of the type last broadcast) in a
+    channel's context value, or None when there is none."""
+    data = value.get("data")
+    if not isinstance(data, dict):
+        return None
+    if context_type is None:
+        latest = value.get(FDC3_LATEST_TYPE_KEY)
+        if not isinstance(latest, str):
+            return None
+        context_type = decode_type(latest)
+    entry = data.get(data_key(context_type))
+    if not isinstance(entry, dict):
+        return None
+    return {"type": context_type, **{k: v for k, v in entry.items() if k != "type"}}
+
+
+def _check_type_filter(context_type: Any) -> str | None:
+    if context_type is None or context_type == "*":
+        return None
+    if not isinstance(context_type, str) or not context_type:
+        raise ArgumentError(f"A context type filter is a string or None, not {context_type!r}")
+    return context_type
+
+
+@dataclass(frozen=True)
+class AppIdentifier:
+    """FDC3 ``AppIdentifier``: an application (``app_id``: its application name, or a
+    directory notebook's path) and optionally one instance (``instance_id``: its peer id)."""
+
+    app_id: str
+    instance_id: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        out = {"appId": self.app_id}
+        if self.instance_id is not None:
+            out["instanceId"] = self.instance_id
+        return out
+
+    @classmethod
+    def of(cls, app: Any) -> AppIdentifier:
+        """From an ``AppIdentifier``, a ``{"appId", "instanceId"?}`` dict or an app id."""
+        if isinstance(app, AppIdentifier):
+            return app
+        if isinstance(app, str) and app:
+            return cls(app)
+        if isinstance(app, dict) and isinstance(app.get("appId"), str):
+            instance = app.get("instanceId")
+            return cls(app["appId"], instance if isinstance(instance, str) else None)
+        raise ArgumentError(f"An app is an AppIdentifier, {{'appId': ...}} or a name, not {app!r}")
+
+    @classmethod
+    def from_instance(cls, instance: Instance) -> AppIdentifier:
+        return cls(instance.application or "", instance.peer_id or None)
+
+
+def _metadata(meta: ContextMeta) -> dict[str, Any]:
+    """FDC3 ``ContextMetadata`` for a change (its source, when the writer is known)."""
+    if meta.updater is not None:
+        return {"source": AppIdentifier.from_instance(meta.updater).to_json()}
+    return {}
+
+
+# ---------------------------------------------------------------------- listeners
+
+
+@dataclass(eq=False)
+class _Handler:
+    context_type: str | None
+    callback: Callable[..., Any]
+    output: OutputTarget | None
+    active: bool = True
+
+    def accepts(self, context_type: str) -> bool:
+        return self.active and self.context_type in (None, context_type)
+
+
+class Listener:
+    """What the ``add_*_listener`` calls return: ``unsubscribe()`` stops it."""
+
+    def __init__(self, stop: Callable[[], None]) -> None:
+        self._stop: Callable[[], None] | None = stop
+
+    def unsubscribe(self) -> None:
+        """Stop listening (idempotent)."""
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            stop()
+
+    async def aunsubscribe(self) -> None:
+        """Awaitable :meth:`unsubscribe` (FDC3 2.2's ``unsubscribe`` returns a promise)."""
+        self.unsubscribe()
+
+
+def _handler(context_type: Any, callback: Any) -> _Handler:
+    if not callable(callback):
+        raise ArgumentError(f"The context handler must be callable, not {callback!r}")
+    return _Handler(_check_type_filter(context_type), adapt_callback(callback, 2), None)
+
+
+# ---------------------------------------------------------------------- channels
+
+
+class Channel:
+    """An FDC3 channel: ``id``, ``type`` (``"user"``, ``"app"`` or ``"private"``) and
+    ``display_metadata``, held in the GW3 context ``context_name``."""
+
+    def __init__(
+        self,
+        agent: DesktopAgent,
+        id: str,
+        type: str,
+        context_name: str,
+        display_metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._agent = agent
+        self.id = id
+        self.type = type
+        self.context_name = context_name
+        self.display_metadata = display_metadata
+
+    @property
+    def _session(self) -> ClientSession:
+        return self._agent.session
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.type} {self.id!r}>"
+
+    def to_json(self) -> dict[str, Any]:
+        """The channel as an intent result carries it (``FDC3_CHANNEL_RESULT_KEY``)."""
+        out: dict[str, Any] = {"id": self.id, "type": self.type}
+        if self.display_metadata:
+            out["displayMetadata"] = self.display_metadata
+        return out
+
+    @on_io_loop
+    async def abroadcast(self, context: Context) -> None:
+        """Make ``context`` this channel's latest of its type; listeners of others hear it."""
+        await self._agent.write_context(self.context_name, checked_context(context))
+
+    broadcast = blocking(abroadcast)
+
+    @on_io_loop
+    async def aget_current_context(self, context_type: str | None = None) -> Context | None:
+        """The latest context of ``context_type`` (None: the last broadcast), or None."""
+        kind = _check_type_filter(context_type)
+        value = await self._agent.io.contexts.aget(self.context_name)
+        return stored_context(value, kind)
+
+    get_current_context = blocking(aget_current_context)
+
+    @on_io_loop
+    async def aadd_context_listener(
+        self, context_type: str | None, handler: ContextHandler
+    ) -> Listener:
+        """``handler(context, metadata)`` for each context of ``context_type`` (None or
+        ``"*"``: all) others broadcast here from now on (the current one is not replayed,
+        as FDC3 says for ``Channel.addContextListener``)."""
+        entry = _handler(context_type, handler)
+        entry.output = capture_output_target()
+        subscriber = ContextSubscriber(self._relay(entry), None, False, on_loop=True)
+        contexts = self._agent.io.contexts
+        await contexts.add_subscriber(self.context_name, subscriber)
+
+        kind = entry.context_type or "*"
+        await self._listener_added(kind)
+
+        def stop() -> None:
+            entry.active = subscriber.active = False
+            contexts.remove_subscriber_soon(self.context_name, subscriber)
+            self._listener_removed(kind)
+
+        return Listener(stop)
+
+    add_context_listener = blocking(aadd_context_listener)
+
+    async def _listener_added(self, context_type: str) -> None:
+        """On the loop: a listener of ``context_type`` (``"*"``: all) was added here."""
+
+    def _listener_removed(self, context_type: str) -> None:
+        """From any thread: a listener of ``context_type`` was removed."""
+
+    def _relay(self, entry: _Handler) -> Callable[..., None]:
+        def relay(
+            value: dict[str, Any], changed: dict[str, Any], _: Any, meta: ContextMeta
+        ) -> None:
+            if meta.snapshot or FDC3_LATEST_TYPE_KEY not in changed:
+                return
+            self._agent.deliver(entry, stored_context(value, None), meta)
+
+        return relay
+
+
+class PrivateChannel(Channel):
+    """An FDC3 private channel between the app that created it and the one it was given to
+    (through an intent result). It cannot be found by id; each party's listeners are
+    recorded in the channel's context (``contextListeners``) so the other hears of them."""
+
+    def __init__(self, agent: DesktopAgent, id: str) -> None:
+        super().__init__(agent, id, "private", FDC3_PRIVATE_CHANNEL_PREFIX + id)
+        self._added: list[_Handler] = []
+        self._unsubscribed: list[_Handler] = []
+        self._disconnected: list[_Handler] = []
+        self._own_listeners: list[str] = []
+        self._seen: dict[str, builtins.list[str]] = {}
+        self._gone: set[str] = set()
+        self._watch: ContextSubscriber | None = None
+
+    @property
+    def _me(self) -> str:
+        return _peer_key(self._session.conn.peer_id or "")
+
+    async def start(self) -> None:
+        """Follow the other party's listeners and disconnection (on the loop)."""
+        self._watch = ContextSubscriber(self._changed, None, False, on_loop=True)
+        await self._agent.io.contexts.add_subscriber(self.context_name, self._watch)
+
+    def _changed(self, value: dict[str, Any], *_: Any) -> None:
+        listeners = value.get("contextListeners")
+        listeners = listeners if isinstance(listeners, dict) else {}
+        gone = value.get("disconnected")
+        gone = gone if isinstance(gone, dict) else {}
+        for peer, types in listeners.items():
+            if peer == self._me or not isinstance(types, list):
+                continue
+            before = Counter(self._seen.get(peer, []))
+            now = Counter(str(kind) for kind in types)
+            for kind in (now - before).elements():
+                self._fire(self._added, None if kind == "*" else kind)
+            for kind in (before - now).elements():
+                self._fire(self._unsubscribed, None if kind == "*" else kind)
+            self._seen[peer] = list(now.elements())
+        for peer in gone:
+            if peer != self._me and peer not in self._gone:
+                self._gone.add(peer)
+                for kind in self._seen.pop(peer, []):
+                    self._fire(self._unsubscribed, None if kind == "*" else kind)
+                self._fire(self._disconnected, None)
+
+    def _fire(self, handlers: builtins.list[_Handler], arg: str | None) -> None:
+        args = () if handlers is self._disconnected else (arg,)
+        for entry in list(handlers):
+            if entry.active:
+                self._session.dispatcher.post_event(entry.callback, args, entry.output)
+
+    def _event(self, handlers: builtins.list[_Handler], callback: Any, arity: int) -> Listener:
+        if not callable(callback):
+            raise ArgumentError(f"The event handler must be callable, not {callback!r}")
+        entry = _Handler(None, adapt_callback(callback, arity), capture_output_target())
+        handlers.append(entry)
+
+        def stop() -> None:
+            entry.active = False
+            if entry in handlers:
+                handlers.remove(entry)
+
+        return Listener(stop)
+
+    def on_add_context_listener(self, handler: Callable[[str | None], Any]) -> Listener:
+        """``handler(context_type)`` when the other party adds a context listener (None: for
+        every type)."""
+        return self._event(self._added, handler, 1)
+
+    def on_unsubscribe(self, handler: Callable[[str | None], Any]) -> Listener:
+        """``handler(context_type)`` when the other party removes a context listener."""
+        return self._event(self._unsubscribed, handler, 1)
+
+    def on_disconnect(self, handler: Callable[[], Any]) -> Listener:
+        """``handler()`` when the other party disconnects."""
+        return self._event(self._disconnected, handler, 0)
+
+    async def _record_listeners(self) -> None:
+        await self._agent.io.contexts.aset_path(
+            self.context_name, f"contextListeners.{self._me}", list(self._own_listeners)
+        )
+
+    async def _listener_added(self, context_type: str) -> None:
+        self._own_listeners.append(context_type)
+        await self._record_listeners()
+
+    def _listener_removed(self, context_type: str) -> None:
+        async def removed() -> None:  # on the loop, where _own_listeners changes
+            if context_type in self._own_listeners:
+                self._own_listeners.remove(context_type)
+            await self._record_listeners()
+
+        _spawn_soon(self._session, removed)
+
+    @on_io_loop
+    async def adisconnect(self) -> None:
+        """Leave the channel: the other party's ``on_unsubscribe`` (per listener) and
+        ``on_disconnect`` fire; this side hears nothing more."""
+        contexts = self._agent.io.contexts
+        await contexts.aset_path(self.context_name, f"disconnected.{self._me}", True)
+        if self._watch is not None:
+            self._watch.active = False
+            contexts.remove_subscriber(self.context_name, self._watch)
+
+    disconnect = blocking(adisconnect)
+
+
+def _spawn_soon(session: ClientSession, start: Callable[[], Any]) -> None:
+    """From any thread: run the coroutine ``start()`` makes as a task on the I/O loop."""
+    if not session.closed:
+        session.io.call_soon(lambda: session.conn.spawn(start()))
+
+
+def _peer_key(peer_id: str) -> str:
+    """A peer id as a key of a context path (``.`` separates path steps)."""
+    return peer_id.replace(".", "_")
+
+
+# ---------------------------------------------------------------------- intents
+
+
+@dataclass(frozen=True)
+class Fdc3IntentResolution:
+    """FDC3's ``IntentResolution`` (``io.intents`` has its own ``IntentResolution``):
+    ``source`` handled ``intent``; :meth:`get_result` gives what it returned (a context, a
+    :class:`Channel`, or None)."""
+
+    source: AppIdentifier
+    intent: str
+    result: Context | Channel | None = field(default=None, repr=False)
+
+    def get_result(self) -> Context | Channel | None:
+        return self.result
+
+    async def aget_result(self) -> Context | Channel | None:
+        return self.result
+
+
+def _app_intent(intent: Intent) -> dict[str, Any]:
+    """FDC3 ``AppIntent``: the intent's metadata and the apps that handle it."""
+    return {
+        "intent": {"name": intent.name, "displayName": intent.display_name},
+        "apps": [_app_metadata(h) for h in intent.handlers],
+    }
+
+
+def _app_metadata(handler: IntentHandler) -> dict[str, Any]:
+    app: dict[str, Any] = {"appId": handler.application or handler.notebook_path or ""}
+    if handler.type == "instance":
+        app["instanceId"] = handler.peer_id
+    if handler.display_name:
+        app["title"] = handler.display_name
+    return app
+
+
+# ---------------------------------------------------------------------- the agent
+
+
+class DesktopAgent:
+    """``io.fdc3``: the FDC3 2.2 Desktop Agent API (docs/FDC3.md)."""
+
+    def __init__(self, io: Interop, session: ClientSession) -> None:
+        self.io = io
+        self.session = session
+        self._handlers: list[_Handler] = []
+        #: (colour channel name, subscriber) the agent's listeners follow
+        self._following: tuple[str, ContextSubscriber] | None = None
+        io.channels.on_changed(self._on_channel_changed)
+
+    @property
+    def _session(self) -> ClientSession:
+        return self.session
+
+    # ------------------------------------------------------------------ delivery
+
+    def deliver(self, entry: _Handler, context: Context | None, meta: ContextMeta) -> None:
+        """Post ``context`` to ``entry``'s handler when it takes its type (on the loop)."""
+        if context is not None and entry.accepts(context["type"]):
+            self.session.dispatcher.post_event(
+                entry.callback, (context, _metadata(meta)), entry.output
+            )
+
+    async def write_context(self, context_name: str, context: Context) -> None:
+        """Store ``context`` as the latest of its type in ``context_name`` (one message)."""
+        kind = context["type"]
+        body = {k: v for k, v in context.items() if k != "type"}
+        await self.io.contexts.aset_paths(
+            context_name,
+            [(f"data.{data_key(kind)}", body), (FDC3_LATEST_TYPE_KEY, encode_type(kind))],
+        )
+
+    # ------------------------------------------------------------------ user channels
+
+    @on_io_loop
+    async def aget_user_channels(self) -> list[Channel]:
+        """The user channels: colour channels whose ``meta.fdc3.id`` names them."""
+        result = []
+        for channel in await self.io.channels.alist():
+            fdc3 = channel.meta.get("fdc3")
+            if isinstance(fdc3, dict) and isinstance(fdc3.get("id"), str):
+                display = fdc3.get("displayMetadata")
+                display = dict(display) if isinstance(display, dict) else {}
+                display.setdefault("name", channel.name)
+                if channel.color is not None:
+                    display.setdefault("color", channel.color)
+                result.append(
+                    Channel(self, fdc3["id"], "user", CHANNEL_PREFIX + channel.name, display)
+                )
+        return result
+
+    get_user_channels = blocking(aget_user_channels)
+
+    async def _user_channel(self, channel_id: str) -> Channel:
+        for channel in await self.aget_user_channels():
+            if channel.id == channel_id:
+                return channel
+        raise Fdc3ChannelError(ChannelErrorName.NoChannelFound, f"No user channel {channel_id!r}")
+
+    @on_io_loop
+    async def ajoin_user_channel(self, channel_id: str) -> None:
+        """Join the user channel ``channel_id`` (its colour channel): context listeners hear
+        its current context of their type now, and what others broadcast on it."""
+        if not isinstance(channel_id, str) or not channel_id:
+            raise ArgumentError(f"A channel id is a non-empty string, not {channel_id!r}")
+        channel = await self._user_channel(channel_id)
+        await self.io.channels.ajoin(channel.context_name[len(CHANNEL_PREFIX) :])
+        await self._follow(self.io.channels.current)
+
+    join_user_channel = blocking(ajoin_user_channel)
+
+    @on_io_loop
+    async def aget_current_channel(self) -> Channel | None:
+        """The user channel this app is on (None: none, or a colour channel without
+        ``meta.fdc3``)."""
+        current = self.io.channels.current
+        if current is None:
+            return None
+        for channel in await self.aget_user_channels():
+            if channel.context_name == CHANNEL_PREFIX + current:
+                return channel
+        return None
+
+    get_current_channel = blocking(aget_current_channel)
+
+    @on_io_loop
+    async def aleave_current_channel(self) -> None:
+        """Leave the current user channel; listeners stay and hear the next one joined."""
+        await self.io.channels.aleave()
+        await self._follow(None)
+
+    leave_current_channel = blocking(aleave_current_channel)
+
+    def _on_channel_changed(self, name: str | None) -> None:
+        """A join or leave through ``io.channels`` or a user interface (a handler thread)."""
+        _spawn_soon(self.session, lambda: self._follow(name))
+
+    async def _follow(self, name: str | None) -> None:
+        """On the loop: the agent's listeners follow the colour channel ``name``."""
+        if self._following is not None and self._following[0] == name:
+            return
+        contexts = self.io.contexts
+        if self._following is not None:
+            old_name, old = self._following
+            old.active = False
+            contexts.remove_subscriber(CHANNEL_PREFIX + old_name, old)
+            self._following = None
+        if name is None:
+            return
+        subscriber = ContextSubscriber(self._from_channel, None, False, on_loop=True)
+        self._following = (name, subscriber)
+        await contexts.add_subscriber(CHANNEL_PREFIX + name, subscriber)
+
+    def _from_channel(
+        self, value: dict[str, Any], changed: dict[str, Any], _: Any, meta: ContextMeta
+    ) -> None:
+        if meta.snapshot:  # joined: each listener hears the current context of its type
+            for entry in list(self._handlers):
+                self.deliver(entry, stored_context(value, entry.context_type), meta)
+        elif FDC3_LATEST_TYPE_KEY in changed:
+            context = stored_context(value, None)
+            for entry in list(self._handlers):
+                self.deliver(entry, context, meta)
+
+    # ------------------------------------------------------------------ broadcast, listen
+
+    @on_io_loop
+    async def abroadcast(self, context: Context) -> None:
+        """Broadcast ``context`` on the current user channel (nothing when on none)."""
+        checked_context(context)
+        current = self.io.channels.current
+        if current is not None:
+            await self.write_context(CHANNEL_PREFIX + current, context)
+
+    broadcast = blocking(abroadcast)
+
+    @on_io_loop
+    async def aadd_context_listener(
+        self, context_type: str | None, handler: ContextHandler
+    ) -> Listener:
+        """``handler(context, metadata)`` for contexts of ``context_type`` (None or ``"*"``:
+        all) others broadcast on the current user channel, following joins; when on a
+        channel, its current context of that type is delivered now."""
+        entry = _handler(context_type, handler)
+        entry.output = capture_output_target()
+        self._handlers.append(entry)
+        if self._following is not None:
+            held = self.io.contexts.held(CHANNEL_PREFIX + self._following[0])
+            if held is not None:
+                value, meta = held
+                self.deliver(entry, stored_context(value, entry.context_type), meta)
+
+        def stop() -> None:
+            entry.active = False
+            if entry in self._handlers:
+                self._handlers.remove(entry)
+
+        return Listener(stop)
+
+    add_context_listener = blocking(aadd_context_listener)
+
+    # ------------------------------------------------------------------ app and private channels
+
+    @on_io_loop
+    async def aget_or_create_channel(self, channel_id: str) -> Channel:
+        """The app channel ``channel_id`` (the context of that name), created when absent.
+        App channels are not listed anywhere; user and private channel ids are refused."""
+        if not isinstance(channel_id, str) or not channel_id:
+            raise ArgumentError(f"A channel id is a non-empty string, not {channel_id!r}")
+        if channel_id.startswith((CHANNEL_PREFIX, FDC3_PRIVATE_CHANNEL_PREFIX)):
+            raise Fdc3ChannelError(
+                ChannelErrorName.AccessDenied,
+                f"{channel_id!r} names a channel that is not an app's",
+            )
+        if any(c.id == channel_id for c in await self.aget_user_channels()):
+            raise Fdc3ChannelError(
+                ChannelErrorName.AccessDenied, f"{channel_id!r} is a user channel's id"
+            )
+        contexts = self.io.contexts
+        names = await contexts.aall()
+        if FDC3_PRIVATE_CHANNEL_PREFIX + channel_id in names:
+            raise Fdc3ChannelError(
+                ChannelErrorName.AccessDenied, f"{channel_id!r} is a private channel's id"
+            )
+        if channel_id not in names:
+            await contexts.aset_paths(channel_id, [("data", {})])
+        return Channel(self, channel_id, "app", channel_id)
+
+    get_or_create_channel = blocking(aget_or_create_channel)
+
+    @on_io_loop
+    async def acreate_private_channel(self) -> PrivateChannel:
+        """A new private channel, to return from an intent handler."""
+        channel = PrivateChannel(self, uuid.uuid4().hex)
+        await self.io.contexts.aset_paths(
+            channel.context_name,
+            [("data", {}), ("creatorId", self.session.conn.peer_id or "")],
+        )
+        await channel.start()
+        return channel
+
+    create_private_channel = blocking(acreate_private_channel)
+
+    async def _channel_from(self, value: dict[str, Any]) -> Channel:
+        """The channel an intent result names."""
+        channel_id, kind = value.get("id"), value.get("type")
+        if not isinstance(channel_id, str):
+            raise NoResultReturned(f"An intent returned a channel without an id: {value!r}")
+        if kind == "private":
+            channel = PrivateChannel(self, channel_id)
+            await channel.start()
+            return channel
+        if kind == "user":
+            return await self._user_channel(channel_id)
+        return Channel(self, channel_id, "app", channel_id, value.get("displayMetadata"))
+
+    # ------------------------------------------------------------------ intents
+
+    @on_io_loop
+    async def araise_intent(
+        self, intent: str, context: Context, app: Any = None
+    ) -> Fdc3IntentResolution:
+        """Raise ``intent`` with ``context`` (to ``app``: an :class:`AppIdentifier`, its
+        dict or an app id); the ``ResolveErrorName`` subclasses of ``IntentError`` on failure."""
+        checked_context(context)
+        target = None
+        if app is not None:
+            ident = AppIdentifier.of(app)
+            target = {"application": ident.app_id}
+            if ident.instance_id is not None:
+                target["instance"] = ident.instance_id
+        resolution = await self.io.intents.araise_intent(intent, context, target)
+        result: Any = resolution.result
+        if isinstance(result, dict) and isinstance(result.get(FDC3_CHANNEL_RESULT_KEY), dict):
+            result = await self._channel_from(result[FDC3_CHANNEL_RESULT_KEY])
+        elif result is not None and not (isinstance(result, dict) and "type" in result):
+            raise NoResultReturned(
+                f"The handler of {intent!r} returned neither a context nor a channel: "
+                f"{str(result)[:80]}",
+                intent=intent,
+            )
+        handler = resolution.handler
+        source = AppIdentifier(handler.application or "", handler.peer_id or None)
+        return Fdc3IntentResolution(source, resolution.intent, result)
+
+    raise_intent = blocking(araise_intent)
+
+    @on_io_loop
+    async def araise_intent_for_context(
+        self, context: Context, app: Any = None
+    ) -> Fdc3IntentResolution:
+        """Raise the one intent whose handlers take ``context``'s type (``app``'s, when
+        given); several such intents: :class:`ResolverUnavailable` (no resolver chooses
+        among intents here)."""
+        kind = checked_context(context)["type"]
+        found = await self.io.intents.afind(context_type=kind)
+        if app is not None:
+            wanted = AppIdentifier.of(app).app_id
+            found = [i for i in found if any(h.application == wanted for h in i.handlers)]
+        if len(found) > 1:
+            names = ", ".join(i.name for i in found)
+            raise ResolverUnavailable(
+                f"Several intents take {kind!r} ({names}): raise one with raise_intent"
+            )
+        if not found:
+            from ..client.errors import NoAppsFound
+
+            raise NoAppsFound(f"No intent takes {kind!r} contexts")
+        return await self.araise_intent(found[0].name, context, app)
+
+    raise_intent_for_context = blocking(araise_intent_for_context)
+
+    @on_io_loop
+    async def afind_intent(
+        self, intent: str, context: Context | None = None, result_type: str | None = None
+    ) -> dict[str, Any]:
+        """FDC3 ``AppIntent`` of ``intent`` (only handlers taking ``context``'s type);
+        :class:`NoAppsFound` when none."""
+        _no_result_type(result_type)
+        kind = checked_context(context)["type"] if context is not None else None
+        found = await self.io.intents.afind(intent, kind)
+        if not found:
+            from ..client.errors import NoAppsFound
+
+            raise NoAppsFound(f"No app handles {intent!r}", intent=intent)
+        return _app_intent(found[0])
+
+    find_intent = blocking(afind_intent)
+
+    @on_io_loop
+    async def afind_intents_by_context(
+        self, context: Context, result_type: str | None = None
+    ) -> list[dict[str, Any]]:
+        """FDC3 ``AppIntent`` of every intent some handler of ``context``'s type serves;
+        :class:`NoAppsFound` when none."""
+        _no_result_type(result_type)
+        kind = checked_context(context)["type"]
+        found = await self.io.intents.afind(context_type=kind)
+        if not found:
+            from ..client.errors import NoAppsFound
+
+            raise NoAppsFound(f"No intent takes {kind!r} contexts")
+        return [_app_intent(i) for i in found]
+
+    find_intents_by_context = blocking(afind_intents_by_context)
+
+    @on_io_loop
+    async def aadd_intent_listener(self, intent: str, handler: ContextHandler) -> Listener:
+        """Handle ``intent``: ``handler(context, metadata)`` may return a context, a
+        :class:`Channel` (an app or private channel, for a stream of results) or None."""
+        if not callable(handler):
+            raise ArgumentError(f"The intent handler must be callable, not {handler!r}")
+        adapted = adapt_callback(handler, 2)
+        if inspect.iscoroutinefunction(handler):
+
+            async def serve_async(context: Context) -> Any:
+                return _intent_result(intent, await adapted(context, {}))
+
+            listener = await self.io.intents.aadd_listener(intent, serve_async)
+        else:
+
+            def serve(context: Context) -> Any:
+                return _intent_result(intent, adapted(context, {}))
+
+            listener = await self.io.intents.aadd_listener(intent, serve)
+
+        def stop() -> None:
+            _spawn_soon(self.session, listener.aunsubscribe)
+
+        return Listener(stop)
+
+    add_intent_listener = blocking(aadd_intent_listener)
+
+    # ------------------------------------------------------------------ apps
+
+    @on_io_loop
+    async def afind_instances(self, app: Any) -> list[AppIdentifier]:
+        """The running instances of ``app`` (peers of that application name)."""
+        wanted = AppIdentifier.of(app).app_id
+        servers = await self.io.methods.aservers()
+        return [AppIdentifier.from_instance(s) for s in servers if s.application == wanted]
+
+    find_instances = blocking(afind_instances)
+
+    @on_io_loop
+    async def aopen(self, app: Any, context: Context | None = None) -> AppIdentifier:
+        """Start ``app``, a notebook of the server's app directory (its path or name);
+        returns the instance started. A ``context`` to hand over is refused (not supported)."""
+        ident = AppIdentifier.of(app)
+        if context is not None:
+            checked_context(context)
+            raise Fdc3OpenError(
+                OpenErrorName.ResolverUnavailable,
+                "open() with a context is not supported yet: open the app, then raise an "
+                "intent or broadcast",
+            )
+        try:
+            running = await self.io.apps.astart(ident.app_id)
+        except InvocationError as exc:
+            raise Fdc3OpenError(OpenErrorName.ErrorOnLaunch, str(exc)) from exc
+        except Exception as exc:
+            name = getattr(exc, "fdc3_error", "")
+            known = {e.value for e in list(OpenErrorName)}
+            if name in known:
+                raise Fdc3OpenError(OpenErrorName(name), str(exc)) from exc
+            if name in ("NoAppsFound", "TargetAppUnavailable"):
+                raise Fdc3OpenError(OpenErrorName.AppNotFound, str(exc)) from exc
+            raise
+        return AppIdentifier(ident.app_id, running.peer_id)
+
+    open = blocking(aopen)
+
+    def get_info(self) -> dict[str, Any]:
+        """FDC3 ``ImplementationMetadata`` of this agent (no I/O)."""
+        conn = self.session.conn
+        application = conn.instance.application if conn.instance is not None else None
+        app = {"appId": application or "", "instanceId": conn.peer_id or ""}
+        return {
+            "fdc3Version": FDC3_VERSION,
+            "provider": "jupyter_interop",
+            "providerVersion": __version__,
+            "optionalFeatures": {
+                "OriginatingAppMetadata": True,
+                "UserChannelMembershipAPIs": True,
+                "DesktopAgentBridging": False,
+            },
+            "appMetadata": app,
+        }
+
+    async def aget_info(self) -> dict[str, Any]:
+        """:meth:`get_info`, awaitable (FDC3's ``getInfo`` returns a promise)."""
+        return self.get_info()
+
+
+def _no_result_type(result_type: Any) -> None:
+    if result_type is not None:
+        raise ArgumentError(
+            "result_type is not supported: intent listeners here declare no result types"
+        )
+
+
+def _intent_result(intent: str, result: Any) -> Any:
+    """What an intent handler returned, as the raiser's ``get_result`` reads it."""
+    if result is None:
+        return None
+    if isinstance(result, Channel):
+        return {FDC3_CHANNEL_RESULT_KEY: result.to_json()}
+    return copy_data(checked_context(result))

@@ -1,0 +1,445 @@
+"""The FDC3 2.2 Desktop Agent (``io.fdc3``, docs/FDC3.md) between real Python clients on a
+standalone hub.
+
+Each test follows one case of FINOS's FDC3 conformance framework
+(``finos/FDC3-conformance-framework``, ``src/test/common/fdc3.user-channels.ts``,
+``fdc3.app-channels.ts`` and ``src/test/v2.0/advanced/fdc3.raiseIntent*.ts``), named in its
+docstring, rewritten for two clients of one process: app A and app B of the case are two
+clients, each its own peer. Where a case checks that something is *not* delivered, app B then
+broadcasts a last context that A does receive: the hub keeps one writer's order, so once A has
+it, anything A should not have had would have arrived before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_client_support import Clients, StandaloneHub, standalone_hub, wait_for
+
+import jupyter_interop as ji
+from jupyter_interop import fdc3
+from jupyter_interop.fdc3 import ChannelErrorName, ResolveErrorName
+
+INSTRUMENT = {"type": "fdc3.instrument", "name": "History-item-1", "id": {"ticker": "AAPL"}}
+CONTACT = {"type": "fdc3.contact", "name": "History-item-1", "id": {"email": "a@example.com"}}
+LAST = {"type": "test.last", "name": "end"}
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[StandaloneHub]:
+    """A hub per test: user channels keep their contexts, and each case starts from empty
+    channels as the conformance framework's do."""
+    with standalone_hub(tmp_path) as fresh:
+        yield fresh
+
+
+class Received:
+    """What a context handler got, in order, with a wait for a count."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.metadata: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, context: dict[str, Any], metadata: dict[str, Any]) -> None:
+        with self.lock:
+            self.items.append(context)
+            self.metadata.append(metadata)
+
+    def wait(self, count: int) -> list[dict[str, Any]]:
+        wait_for(lambda: len(self.items) >= count, what=f"{count} contexts")
+        return list(self.items)
+
+    def types(self) -> list[str]:
+        return [c["type"] for c in self.items]
+
+
+def two_apps(clients: Clients) -> tuple[Any, Any]:
+    a, b = clients("fdc3-app-a"), clients("fdc3-app-b")
+    return a.fdc3, b.fdc3
+
+
+def red_id(agent: Any) -> str:
+    (red,) = [c for c in agent.get_user_channels() if c.display_metadata["name"] == "Channel 1"]
+    return str(red.id)
+
+
+# ---------------------------------------------------------------------- user channels
+
+
+def test_user_channels_are_the_colour_channels_with_meta_fdc3(clients: Clients) -> None:
+    """getUserChannels (2.0 basic ``GetUserChannels``): the recommended set, colours kept."""
+    a, _ = two_apps(clients)
+    channels = a.get_user_channels()
+    assert [c.id for c in channels] == [f"fdc3.channel.{n}" for n in (1, 4, 6, 7, 3, 2, 8, 5)]
+    assert {c.type for c in channels} == {"user"}
+    red = channels[0]
+    assert red.display_metadata == {"name": "Channel 1", "glyph": "1", "color": "red"}
+    assert red.context_name == "___channel___Red"
+
+
+def test_basic_usage_listener_then_join_then_broadcast(clients: Clients) -> None:
+    """UCBasicUsage1: A adds a listener, joins a user channel; B joins and broadcasts."""
+    a, b = two_apps(clients)
+    got = Received()
+    a.add_context_listener(None, got)
+    a.join_user_channel("fdc3.channel.1")
+    b.join_user_channel("fdc3.channel.1")
+    b.broadcast(INSTRUMENT)
+    assert got.wait(1) == [INSTRUMENT]
+    assert got.metadata[0]["source"]["appId"] == "fdc3-app-b"
+
+
+def test_basic_usage_join_then_listener_then_broadcast(clients: Clients) -> None:
+    """UCBasicUsage2: A joins, then adds a listener; B broadcasts on the same channel."""
+    a, b = two_apps(clients)
+    a.join_user_channel("fdc3.channel.2")
+    got = Received()
+    a.add_context_listener(None, got)
+    b.join_user_channel("fdc3.channel.2")
+    b.broadcast(INSTRUMENT)
+    assert got.wait(1) == [INSTRUMENT]
+
+
+def test_basic_usage_broadcast_before_join_is_replayed(clients: Clients) -> None:
+    """UCBasicUsage3 and UCBasicUsage4: B joins and broadcasts before A joins and listens;
+    A hears the current context once it is on the channel with a listener (either order)."""
+    a, b = two_apps(clients)
+    b.join_user_channel("fdc3.channel.3")
+    b.broadcast(INSTRUMENT)
+    first = Received()
+    a.add_context_listener("fdc3.instrument", first)
+    a.join_user_channel("fdc3.channel.3")  # UCBasicUsage3: listener, then join
+    assert first.wait(1) == [INSTRUMENT]
+    second = Received()
+    a.add_context_listener("fdc3.instrument", second)  # UCBasicUsage4: joined, then listener
+    assert second.wait(1) == [INSTRUMENT]
+
+
+def test_filtered_usage_multiple_types(clients: Clients) -> None:
+    """UCFilteredUsage1, 2 and 5: listeners of one type hear only that type, a listener of
+    every type (None and ``"*"``) hears all, in the order broadcast."""
+    a, b = two_apps(clients)
+    instruments, contacts, everything, star = Received(), Received(), Received(), Received()
+    a.add_context_listener("fdc3.instrument", instruments)
+    a.join_user_channel("fdc3.channel.4")
+    a.add_context_listener("fdc3.contact", contacts)
+    a.add_context_listener(None, everything)
+    a.add_context_listener("*", star)
+    b.join_user_channel("fdc3.channel.4")
+    b.broadcast(INSTRUMENT)
+    b.broadcast(CONTACT)
+    b.broadcast(LAST)
+    assert everything.wait(3) == [INSTRUMENT, CONTACT, LAST]
+    assert star.wait(3) == [INSTRUMENT, CONTACT, LAST]
+    assert instruments.items == [INSTRUMENT]
+    assert contacts.items == [CONTACT]
+
+
+def test_filtered_usage_replays_the_listened_type(clients: Clients) -> None:
+    """UCFilteredUsage3 and 4: B broadcasts two types before A listens for one and joins;
+    A hears the current context of its type, not the last one broadcast."""
+    a, b = two_apps(clients)
+    b.join_user_channel("fdc3.channel.5")
+    b.broadcast(INSTRUMENT)
+    b.broadcast(CONTACT)
+    got = Received()
+    a.add_context_listener("fdc3.instrument", got)
+    a.join_user_channel("fdc3.channel.5")
+    assert got.wait(1) == [INSTRUMENT]
+
+
+def test_filtered_usage_different_channels_change_and_leave(clients: Clients) -> None:
+    """UCFilteredUsage6, UCFilteredUsageChange and UCFilteredUsageLeave: nothing arrives from
+    a channel A is not on (another one, the one it left for another, or after leaving)."""
+    a, b = two_apps(clients)
+    got = Received()
+    a.add_context_listener(None, got)
+    a.join_user_channel("fdc3.channel.6")
+    a.join_user_channel("fdc3.channel.7")  # changed: channel 6 is no longer heard
+    b.join_user_channel("fdc3.channel.6")
+    b.broadcast(INSTRUMENT)
+    b.join_user_channel("fdc3.channel.7")
+    b.broadcast(LAST)
+    assert got.wait(1) == [LAST]
+    assert a.get_current_channel().id == "fdc3.channel.7"
+    a.leave_current_channel()
+    assert a.get_current_channel() is None
+    b.broadcast(CONTACT)
+    a.join_user_channel("fdc3.channel.8")
+    b.join_user_channel("fdc3.channel.8")
+    b.broadcast(LAST)
+    # joining channel 8 replays nothing (empty); the contact sent while A was off never came
+    assert got.wait(2) == [LAST, LAST]
+
+
+def test_filtered_usage_unsubscribe_and_no_join(clients: Clients) -> None:
+    """UCFilteredUsageUnsubscribe and UCFilteredUsageNoJoin: an unsubscribed listener hears
+    nothing; a broadcast from an app on no channel goes nowhere."""
+    a, b = two_apps(clients)
+    gone, kept = Received(), Received()
+    listener = a.add_context_listener("fdc3.instrument", gone)
+    a.add_context_listener(None, kept)
+    listener.unsubscribe()
+    a.join_user_channel("fdc3.channel.1")
+    b.broadcast(CONTACT)  # B is on no channel: a no-op
+    b.join_user_channel("fdc3.channel.1")
+    b.broadcast(INSTRUMENT)
+    assert kept.wait(1)[-1] == INSTRUMENT
+    assert CONTACT not in kept.items
+    assert gone.items == []
+
+
+def test_filtered_usage_join_and_current_channel(clients: Clients) -> None:
+    """UCFilteredUsageJoin: getCurrentChannel gives the channel joined; an unknown id is
+    ``NoChannelFound``; the colour channel is joined too (io.Connect apps see the join)."""
+    a, _ = two_apps(clients)
+    assert a.get_current_channel() is None
+    a.join_user_channel("fdc3.channel.2")
+    assert a.get_current_channel().id == "fdc3.channel.2"
+    assert a.io.channels.current == "Orange"
+    with pytest.raises(fdc3.Fdc3ChannelError) as missing:
+        a.join_user_channel("fdc3.channel.99")
+    assert missing.value.fdc3_error == ChannelErrorName.NoChannelFound == "NoChannelFound"
+
+
+def test_own_broadcast_is_not_delivered_back(clients: Clients) -> None:
+    """FDC3: broadcasts SHOULD NOT be delivered back to the sender (docs/FDC3.md)."""
+    a, b = two_apps(clients)
+    mine, theirs = Received(), Received()
+    a.add_context_listener(None, mine)
+    b.add_context_listener(None, theirs)
+    a.join_user_channel("fdc3.channel.3")
+    b.join_user_channel("fdc3.channel.3")
+    a.broadcast(CONTACT)
+    b.broadcast(LAST)
+    assert mine.wait(1)[-1] == LAST
+    assert CONTACT not in mine.items
+    assert theirs.wait(1)[-1] == CONTACT
+
+
+def test_malformed_context_is_refused(clients: Clients) -> None:
+    a, _ = two_apps(clients)
+    with pytest.raises(ji.MalformedContext, match="string 'type'"):
+        a.broadcast({"name": "no type"})
+
+
+# ---------------------------------------------------------------------- app channels
+
+
+def test_app_channel_basic_usage(clients: Clients) -> None:
+    """ACBasicUsage1 and ACBasicUsage2: a listener hears what B broadcasts on the same app
+    channel; a context broadcast before is the channel's current context."""
+    a, b = two_apps(clients)
+    a_channel = a.get_or_create_channel("test-ac-basic")
+    got = Received()
+    a_channel.add_context_listener(None, got)
+    b_channel = b.get_or_create_channel("test-ac-basic")
+    assert (b_channel.id, b_channel.type) == ("test-ac-basic", "app")
+    b_channel.broadcast(INSTRUMENT)
+    assert got.wait(1) == [INSTRUMENT]
+    assert a_channel.get_current_context() == INSTRUMENT
+
+
+def test_app_channel_filtered_context(clients: Clients) -> None:
+    """ACFilteredContext1, 2 and 3: a typed listener hears only its type, and nothing from
+    another app channel."""
+    a, b = two_apps(clients)
+    first = a.get_or_create_channel("test-ac-filtered-1")
+    a.get_or_create_channel("test-ac-filtered-2")
+    instruments, everything = Received(), Received()
+    first.add_context_listener("fdc3.instrument", instruments)
+    first.add_context_listener(None, everything)
+    b.get_or_create_channel("test-ac-filtered-2").broadcast(INSTRUMENT)
+    b_first = b.get_or_create_channel("test-ac-filtered-1")
+    b_first.broadcast(CONTACT)
+    b_first.broadcast(INSTRUMENT)
+    b_first.broadcast(LAST)
+    assert everything.wait(3) == [CONTACT, INSTRUMENT, LAST]
+    assert instruments.items == [INSTRUMENT]
+
+
+def test_app_channel_unsubscribe(clients: Clients) -> None:
+    """ACUnsubscribe: an unsubscribed app channel listener hears nothing more."""
+    a, b = two_apps(clients)
+    channel = a.get_or_create_channel("test-ac-unsubscribe")
+    gone, kept = Received(), Received()
+    channel.add_context_listener(None, gone).unsubscribe()
+    channel.add_context_listener(None, kept)
+    b.get_or_create_channel("test-ac-unsubscribe").broadcast(INSTRUMENT)
+    assert kept.wait(1) == [INSTRUMENT]
+    assert gone.items == []
+
+
+def test_app_channel_context_history(clients: Clients) -> None:
+    """ACContextHistoryTyped, ACContextHistoryMultiple, ACContextHistoryLast: the current
+    context is kept per type; without a type it is the last one broadcast."""
+    a, b = two_apps(clients)
+    channel = a.get_or_create_channel("test-ac-history")
+    other = b.get_or_create_channel("test-ac-history")
+    assert channel.get_current_context() is None
+    other.broadcast(INSTRUMENT)
+    other.broadcast(CONTACT)
+    assert channel.get_current_context("fdc3.instrument")["name"] == "History-item-1"
+    assert channel.get_current_context("fdc3.contact")["name"] == "History-item-1"
+    other.broadcast({**INSTRUMENT, "name": "History-item-2"})
+    other.broadcast({**CONTACT, "name": "History-item-2"})
+    assert channel.get_current_context("fdc3.instrument")["name"] == "History-item-2"
+    assert channel.get_current_context("fdc3.contact")["name"] == "History-item-2"
+    assert channel.get_current_context()["type"] == "fdc3.contact"  # ACContextHistoryLast
+    assert channel.get_current_context("fdc3.position") is None
+
+
+def test_app_channels_are_not_user_channels_nor_discoverable(clients: Clients) -> None:
+    """App channels are not listed; user channel ids are refused (``AccessDenied``)."""
+    a, _ = two_apps(clients)
+    a.get_or_create_channel("test-ac-hidden")
+    assert "test-ac-hidden" not in [c.id for c in a.get_user_channels()]
+    with pytest.raises(fdc3.Fdc3ChannelError) as denied:
+        a.get_or_create_channel("fdc3.channel.1")
+    assert denied.value.fdc3_error == ChannelErrorName.AccessDenied
+
+
+# ---------------------------------------------------------------------- private channels
+
+
+def test_private_channels_are_not_app_channels(clients: Clients) -> None:
+    """2.0-PrivateChannelsAreNotAppChannels: two private channels have different ids, and
+    getOrCreateChannel(private id) is ``AccessDenied``."""
+    a, b = two_apps(clients)
+    first, second = a.create_private_channel(), a.create_private_channel()
+    assert first.type == "private" and first.id != second.id
+    with pytest.raises(fdc3.Fdc3ChannelError) as denied:
+        b.get_or_create_channel(first.id)
+    assert denied.value.fdc3_error == ChannelErrorName.AccessDenied
+
+
+def test_private_channel_lifecycle_events(clients: Clients) -> None:
+    """2.0-PrivateChannelsLifecycleEvents and 2.0-RaiseIntentPrivateChannelResult: an intent
+    handler returns a private channel; the raiser listens on it (the handler's
+    on_add_context_listener fires), unsubscribes (on_unsubscribe), listens again and
+    disconnects (on_unsubscribe, on_disconnect); the handler's broadcasts reach the raiser."""
+    a, b = two_apps(clients)
+    events: list[Any] = []
+    made: list[Any] = []
+
+    def start_stream(context: dict[str, Any]) -> Any:
+        channel = b.create_private_channel()
+        channel.on_add_context_listener(lambda kind: events.append(("add", kind)))
+        channel.on_unsubscribe(lambda kind: events.append(("unsubscribe", kind)))
+        channel.on_disconnect(lambda: events.append(("disconnect",)))
+        made.append(channel)
+        return channel
+
+    b.add_intent_listener("StartStream", start_stream)
+    wait_for(lambda: a.io.intents.find("StartStream"), what="the StartStream handler")
+    resolution = a.raise_intent("StartStream", INSTRUMENT)
+    assert resolution.source.app_id == "fdc3-app-b"
+    channel = resolution.get_result()
+    assert isinstance(channel, fdc3.PrivateChannel)
+    assert channel.id == made[0].id
+    got = Received()
+    listener = channel.add_context_listener("fdc3.instrument", got)
+    wait_for(lambda: ("add", "fdc3.instrument") in events, what="on_add_context_listener")
+    made[0].broadcast(INSTRUMENT)
+    assert got.wait(1) == [INSTRUMENT]
+    listener.unsubscribe()
+    wait_for(lambda: ("unsubscribe", "fdc3.instrument") in events, what="on_unsubscribe")
+    channel.add_context_listener(None, got)
+    wait_for(lambda: ("add", None) in events, what="on_add_context_listener (all types)")
+    channel.disconnect()
+    wait_for(lambda: ("disconnect",) in events, what="on_disconnect")
+    assert events == [
+        ("add", "fdc3.instrument"),
+        ("unsubscribe", "fdc3.instrument"),
+        ("add", None),
+        ("unsubscribe", None),
+        ("disconnect",),
+    ]
+
+
+# ---------------------------------------------------------------------- intents, apps, info
+
+
+def test_raise_intent_results_and_errors(clients: Clients) -> None:
+    """2.0-RaiseIntentContextResult0secs, 2.0-RaiseIntentVoidResult0secs,
+    2.0-RaiseIntentChannelResult and the NoAppsFound cases: a context, nothing, or an app
+    channel; find_intent and find_intents_by_context list the handler."""
+    a, b = two_apps(clients)
+    b.add_intent_listener("ViewChart", lambda ctx: {"type": "fdc3.chart", "seen": ctx["id"]})
+    b.add_intent_listener("Log", lambda ctx: None)
+    b.add_intent_listener("Channel", lambda ctx: b.get_or_create_channel("test-result-ch"))
+    wait_for(lambda: len(a.io.intents.find()) >= 3, what="three intents")
+    found = a.find_intent("ViewChart")
+    assert found["intent"]["name"] == "ViewChart"
+    assert [app["appId"] for app in found["apps"]] == ["fdc3-app-b"]
+    by_context = a.find_intents_by_context(INSTRUMENT)
+    assert {i["intent"]["name"] for i in by_context} == {"ViewChart", "Log", "Channel"}
+    result = a.raise_intent("ViewChart", INSTRUMENT, {"appId": "fdc3-app-b"}).get_result()
+    assert result == {"type": "fdc3.chart", "seen": {"ticker": "AAPL"}}
+    assert a.raise_intent("Log", INSTRUMENT).get_result() is None
+    channel = a.raise_intent("Channel", INSTRUMENT).get_result()
+    assert (channel.id, channel.type) == ("test-result-ch", "app")
+    with pytest.raises(ji.NoAppsFound) as missing:
+        a.raise_intent("NoSuchIntent", INSTRUMENT)
+    assert missing.value.fdc3_error == ResolveErrorName.NoAppsFound
+    with pytest.raises(ji.NoAppsFound):
+        a.find_intent("NoSuchIntent")
+    with pytest.raises(ji.ResolverUnavailable):  # three intents take an instrument
+        a.raise_intent_for_context(INSTRUMENT)
+
+
+def test_raise_intent_for_context_and_find_instances(clients: Clients) -> None:
+    """2.0 RaiseIntentForContext (one intent takes the type) and findInstances."""
+    a, b = two_apps(clients)
+    b.add_intent_listener("ViewContact", lambda ctx: {"type": "fdc3.nothing"})
+    wait_for(lambda: a.io.intents.find("ViewContact"), what="the ViewContact handler")
+    resolution = a.raise_intent_for_context(CONTACT)
+    assert resolution.intent == "ViewContact"
+    assert resolution.get_result() == {"type": "fdc3.nothing"}
+    (instance,) = a.find_instances({"appId": "fdc3-app-b"})
+    assert instance.instance_id == b.io.peer_id
+    assert a.find_instances("no-such-app") == []
+
+
+def test_get_info(clients: Clients) -> None:
+    """getInfo (2.0 basic ``GetInfo``): the FDC3 version and this app's identity."""
+    a, _ = two_apps(clients)
+    info = a.get_info()
+    assert info["fdc3Version"] == "2.2"
+    assert info["provider"] == "jupyter_interop"
+    assert info["appMetadata"] == {"appId": "fdc3-app-a", "instanceId": a.io.peer_id}
+
+
+def test_open_without_an_app_directory(clients: Clients) -> None:
+    """open on a standalone hub (no server, so no notebook to start): ``AppNotFound``."""
+    a, _ = two_apps(clients)
+    with pytest.raises(fdc3.Fdc3OpenError) as failed:
+        a.open("some-notebook.ipynb")
+    assert failed.value.fdc3_error == fdc3.OpenErrorName.AppNotFound
+
+
+def test_async_twins(clients: Clients) -> None:
+    """Every method has an awaited twin (``a`` + name) on the same agent, awaited here from
+    a program's own loop."""
+    a, b = two_apps(clients)
+    asyncio.run(awaited_twins(a, b))
+
+
+async def awaited_twins(a: Any, b: Any) -> None:
+    await a.ajoin_user_channel("fdc3.channel.1")
+    await b.ajoin_user_channel("fdc3.channel.1")
+    got = Received()
+    await a.aadd_context_listener("fdc3.instrument", got)
+    await b.abroadcast({**INSTRUMENT, "name": "async"})
+    wait_for(lambda: any(c.get("name") == "async" for c in got.items), what="async broadcast")
+    assert (await a.aget_current_channel()).id == "fdc3.channel.1"
+    channel = await a.aget_or_create_channel("test-async")
+    await channel.abroadcast(CONTACT)
+    assert await channel.aget_current_context() == CONTACT
+    assert (await a.aget_info())["fdc3Version"] == "2.2"
