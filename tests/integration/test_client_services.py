@@ -480,7 +480,7 @@ def test_channel_paths_clear_and_remove_as_io_connect(clients: Clients) -> None:
     a.channels.set_paths({"qty": None}, name="Orange")  # None removes the path
     want = {"instrument": {"ticker": "AAPL", "isin": "US0378331005"}}
     wait_for(lambda: seen.calls[-1][0] == want, what="paths at b")
-    assert a.channels.get("Orange").meta == {"color": "#fa5a28"}
+    assert a.channels.get("Orange").meta["color"] == "#fa5a28"
     a.channels.clear_data()
     wait_for(lambda: seen.calls[-1][0] == {}, what="cleared at b")
     assert b.channels.get("Orange").color == "#fa5a28"  # name and meta stay

@@ -9,6 +9,12 @@ from hubkit import HubKit
 from jupyter_interop.hub import CHANNEL_PREFIX, DEFAULT_CHANNELS
 from jupyter_interop.protocol import Reason
 
+#: the Red channel's meta: its colour and its FDC3 user channel (docs/FDC3.md, "The wire")
+RED_META = {
+    "color": "red",
+    "fdc3": {"id": "fdc3.channel.1", "displayMetadata": {"name": "Channel 1", "glyph": "1"}},
+}
+
 
 def test_default_channels_are_contexts_with_name_meta_data() -> None:
     kit = HubKit()
@@ -26,8 +32,7 @@ def test_default_channels_are_contexts_with_name_meta_data() -> None:
         "Cyan",
     ]
     red = kit.hub.contexts.by_name[CHANNEL_PREFIX + "Red"]
-    fdc3_meta = {"id": "fdc3.channel.1", "displayMetadata": {"name": "Channel 1", "glyph": "1"}}
-    assert red.data == {"name": "Red", "meta": {"color": "red", "fdc3": fdc3_meta}, "data": {}}
+    assert red.data == {"name": "Red", "meta": RED_META, "data": {}}
     assert "fdc3" not in next(c for c in DEFAULT_CHANNELS if c["name"] == "Lime")["meta"]
     assert [c["name"] for c in kit.hub.views.channels()] == names
 
@@ -184,7 +189,7 @@ def test_a_peer_restricted_from_reading_gets_no_updates_then_the_whole_data() ->
     [snapshot] = reader.send(
         {"domain": "global", "type": "subscribe-context", "context_id": red.context_id}
     )
-    assert snapshot["data"] == {"name": "Red", "meta": {"color": "red"}, "data": {}}
+    assert snapshot["data"] == {"name": "Red", "meta": RED_META, "data": {}}
     _write(writer, red.context_id, "data.symbol", "MSFT")
     assert reader.take("context-updated") == []
     # it may still write (a directional channel), and its write reaches the writer
