@@ -48,7 +48,10 @@ from .twins import blocking, on_io_loop
 if TYPE_CHECKING:
     from .session import ClientSession
 
-__all__ = ["CHANNEL_PREFIX", "ChannelContext", "Channels"]
+__all__ = ["CHANNEL_MODES", "CHANNEL_PREFIX", "ChannelContext", "Channels"]
+
+#: io.Connect's channel modes (``io.channels.mode``)
+CHANNEL_MODES = ("single", "multi")
 
 Unsubscribe = Callable[[], None]
 
@@ -131,12 +134,20 @@ class Channels:
     def __init__(self, session: ClientSession, contexts: Contexts) -> None:
         self._session = session
         self._contexts = contexts
-        self._current: str | None = None
+        self._mode: str = "single"
+        #: channel name -> the subscriber that follows its context, in the order joined (one
+        #: in single mode; a joining channel is here while its subscription is under way)
+        self._joined: dict[str, ContextSubscriber] = {}
+        #: single mode: each join or leave takes a ticket; a join finishes only if its ticket
+        #: is still the last (the last call decides, as when they run one after the other)
+        self._ticket = 0
         self._followers: list[_Follower] = []
         self._changed: list[tuple[Callable[[str | None], Any], OutputTarget | None]] = []
-        self._internal: ContextSubscriber | None = None
-        #: peer id -> (application, channel) from the hub's membership notices
-        self._members: dict[str, tuple[str | None, str]] = {}
+        self._channels_changed: list[
+            tuple[Callable[[builtins.list[str]], Any], OutputTarget | None]
+        ] = []
+        #: peer id -> (application, channels) from the hub's membership notices
+        self._members: dict[str, tuple[str | None, builtins.list[str]]] = {}
         conn = session.conn
         conn.on(GLOBAL_DOMAIN, CHANNEL_CHANGE_REQUEST_TYPE, self._on_change_request)
         conn.on(GLOBAL_DOMAIN, CHANNEL_MEMBERSHIP_TYPE, self._on_membership)
@@ -146,13 +157,39 @@ class Channels:
     # ------------------------------------------------------------------ state
 
     @property
+    def _current(self) -> str | None:
+        return next(reversed(self._joined), None)
+
+    @property
     def current(self) -> str | None:
-        """The channel this client is on (None: none)."""
+        """The channel this client is on (None: none); in multi mode the last one joined."""
         return self._current
 
     def my(self) -> str | None:
         """The channel this client is on (io.Connect's name for :attr:`current`)."""
         return self._current
+
+    def my_channels(self) -> builtins.list[str]:
+        """Every channel this client is on, in the order joined (io.Connect's
+        ``myChannels``): one at most in single mode, any number in multi mode."""
+        return builtins.list(self._joined)
+
+    @property
+    def mode(self) -> str:
+        """``"single"`` (the default: joining a channel leaves the previous one) or
+        ``"multi"`` (io.Connect's multi-channel mode: joining adds a channel)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode not in CHANNEL_MODES:
+            raise ArgumentError(f"The channel mode is 'single' or 'multi', not {mode!r}")
+        if mode == "single" and len(self._joined) > 1:
+            raise ChannelError(
+                f"Cannot go back to single mode while on {len(self._joined)} channels "
+                f"({', '.join(self._joined)}): leave all but one first"
+            )
+        self._mode = mode
 
     def _names(self) -> list[str]:
         return [
@@ -218,55 +255,84 @@ class Channels:
     @on_io_loop
     async def ajoin(self, name: str) -> None:
         """Join the channel ``name``: ``subscribe`` callbacks hear its data now and its
-        changes from then on; ``on_changed`` fires; the hub learns it."""
+        changes from then on; ``on_changed`` fires; the hub learns it. In single mode the
+        previous channel is left; in multi mode ``name`` is added to :meth:`my_channels`."""
         await self._connected(f"channels.join({name!r})")
         self._check(name)
-        if name == self._current:
+        single = self._mode == "single"
+        if single:
+            self._ticket += 1
+        ticket = self._ticket
+        if name in self._joined and (not single or len(self._joined) == 1):
             return
         contexts = self._contexts
-        old, old_name = self._internal, self._current
-        subscriber = ContextSubscriber(self._from_channel, None, True, on_loop=True)
-        # current first: the snapshot delivered while subscribing is for the new channel
-        self._internal, self._current = subscriber, name
-        try:
-            await contexts.add_subscriber(context_name(name), subscriber)
-        except BaseException:
-            if self._internal is subscriber:
-                self._internal, self._current = old, old_name
-            raise
-        if old is not None and old_name is not None:
-            old.active = False
-            contexts.remove_subscriber(context_name(old_name), old)
-        if self._internal is not subscriber:
+        subscriber = self._joined.get(name)
+        if subscriber is None:
+            subscriber = ContextSubscriber(self._from_channel, None, True, on_loop=True)
+            # joined first: the snapshot delivered while subscribing is for a joined channel
+            self._joined[name] = subscriber
+            try:
+                await contexts.add_subscriber(context_name(name), subscriber)
+            except BaseException:
+                if self._joined.get(name) is subscriber:
+                    del self._joined[name]
+                raise
+        if self._joined.get(name) is not subscriber or (single and ticket != self._ticket):
             # a leave (or another join) came while subscribing: it decided, this join is void
-            subscriber.active = False
-            contexts.remove_subscriber(context_name(name), subscriber)
+            self._drop(name, subscriber)
             return
-        self._announce(name)
+        if single:
+            for other in [n for n in self._joined if n != name]:
+                self._drop(other, self._joined[other])
+        self._announce()
 
     join = blocking(ajoin)
 
+    def _drop(self, name: str, subscriber: ContextSubscriber) -> None:
+        """Stop following the channel ``name`` through ``subscriber``."""
+        subscriber.active = False
+        if self._joined.get(name) is subscriber:
+            del self._joined[name]
+        self._contexts.remove_subscriber(context_name(name), subscriber)
+
     @on_io_loop
-    async def aleave(self) -> None:
-        """Leave the current channel (``on_changed(None)`` fires)."""
-        if self._current is None:
+    async def aleave(self, name: str | None = None) -> None:
+        """Leave ``name``, or every channel this client is on (``on_changed`` fires)."""
+        if self._mode == "single":
+            self._ticket += 1
+        if name is None:
+            leaving = builtins.list(self._joined.items())
+        elif name in self._joined:
+            leaving = [(name, self._joined[name])]
+        else:
             return
-        old, name = self._internal, self._current
-        self._internal = None
-        self._current = None
-        if old is not None:
-            old.active = False
-            self._contexts.remove_subscriber(context_name(name), old)
-        self._announce(None)
+        if not leaving:
+            return
+        for channel, subscriber in leaving:
+            self._drop(channel, subscriber)
+        self._announce()
 
     leave = blocking(aleave)
 
-    def _announce(self, name: str | None) -> None:
+    def _changed_message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "domain": GLOBAL_DOMAIN,
+            "type": CHANNEL_CHANGED_TYPE,
+            "channel": self._current,
+        }
+        if self._mode == "multi":
+            message["channels"] = builtins.list(self._joined)
+        return message
+
+    def _announce(self) -> None:
         conn = self._session.conn
         if conn.extensions.get(CHANNELS_EXTENSION):
-            conn.send({"domain": GLOBAL_DOMAIN, "type": CHANNEL_CHANGED_TYPE, "channel": name})
-        for callback, output in list(self._changed):
-            self._session.dispatcher.post_event(callback, (name,), output)
+            conn.send(self._changed_message())
+        current, joined = self._current, builtins.list(self._joined)
+        for callback, output in builtins.list(self._changed):
+            self._session.dispatcher.post_event(callback, (current,), output)
+        for on_channels, output in builtins.list(self._channels_changed):
+            self._session.dispatcher.post_event(on_channels, (builtins.list(joined),), output)
 
     def _from_channel(
         self,
@@ -275,10 +341,11 @@ class Channels:
         removed: builtins.list[str],
         meta: ContextMeta,
     ) -> None:
-        """The current channel's context changed (on the loop): tell the followers."""
-        if self._current is None or meta.name != context_name(self._current):
-            return  # a late change of the channel we just left
-        channel = ChannelContext.from_context(self._current, data)
+        """A joined channel's context changed (on the loop): tell the followers."""
+        name = meta.name[len(CHANNEL_PREFIX) :]
+        if name not in self._joined:
+            return  # a late change of a channel we just left
+        channel = ChannelContext.from_context(name, data)
         for follower in list(self._followers):
             self._follow(follower, channel, meta)
 
@@ -294,35 +361,43 @@ class Channels:
     @on_io_loop
     async def apublish(self, data: dict[str, Any], name: str | None = None) -> None:
         """Replace the given top-level keys of the channel's ``data`` (``None`` removes one)
-        on ``name`` or on the current channel."""
+        on ``name``, or on the current channel (in multi mode: on every channel joined)."""
         if not isinstance(data, dict):
             raise ArgumentError(f"channels.publish needs a dict, not {type(data).__name__}")
         for key in data:
             if not isinstance(key, str) or not key:
                 raise ArgumentError(f"Channel data keys must be non-empty strings, not {key!r}")
         await self._connected("channels.publish()")
-        channel = self._check(name) if name is not None else self._current
-        if channel is None:
-            raise ChannelError("Not on a channel: join one first, or pass name=...")
-        if not data:
-            return
-        await self._contexts.aset_paths(
-            context_name(channel), [(f"data.{key}", value) for key, value in data.items()]
-        )
+        channels = self._targets(name, "publish()")
+        if data:
+            await self._write_paths(
+                channels, [(f"data.{key}", value) for key, value in data.items()]
+            )
 
     publish = blocking(apublish)
 
-    def _target(self, name: str | None, what: str) -> str:
-        """The channel a write goes to: ``name``, or the current one."""
-        channel = self._check(name) if name is not None else self._current
-        if channel is None:
-            raise ChannelError(f"channels.{what}: not on a channel; join one or pass name=...")
-        return channel
+    def _targets(self, name: str | None, what: str) -> builtins.list[str]:
+        """The channels a write goes to: ``name``, or those this client is on."""
+        if name is not None:
+            return [self._check(name)]
+        if not self._joined:
+            raise ChannelError(f"Not on a channel: join one first, or pass name=... ({what})")
+        return builtins.list(self._joined)
+
+    async def _write_paths(
+        self, channels: builtins.list[str], paths: builtins.list[tuple[str, Any]]
+    ) -> None:
+        """One ``update-context`` of ``paths`` for each channel, sent together."""
+        import asyncio
+
+        await asyncio.gather(
+            *(self._contexts.aset_paths(context_name(channel), paths) for channel in channels)
+        )
 
     @on_io_loop
     async def aset_path(self, path: str, value: Any, name: str | None = None) -> None:
         """Set the dot-path ``path`` inside the channel's ``data`` to ``value`` (``None``
-        removes it), on ``name`` or the current channel: io.Connect's ``setPath``."""
+        removes it), on ``name`` or the current channel(s): io.Connect's ``setPath``."""
         await self.aset_paths([(path, value)], name)
 
     set_path = blocking(aset_path)
@@ -333,21 +408,18 @@ class Channels:
         ``[{"path": ..., "value": ...}]``, ``[(path, value)]`` or ``{path: value}``."""
         items = _path_values(paths)
         await self._connected("channels.set_paths()")
-        channel = self._target(name, "set_paths()")
+        channels = self._targets(name, "set_paths()")
         if items:
-            await self._contexts.aset_paths(
-                context_name(channel), [(_data_path(path), value) for path, value in items]
-            )
+            await self._write_paths(channels, [(_data_path(path), value) for path, value in items])
 
     set_paths = blocking(aset_paths)
 
     @on_io_loop
     async def aclear_data(self, name: str | None = None) -> None:
-        """Empty the ``data`` of ``name`` or of the current channel (io.Connect's
+        """Empty the ``data`` of ``name`` or of the current channel(s) (io.Connect's
         ``clearChannelData``); its name and meta stay."""
         await self._connected("channels.clear_data()")
-        channel = self._target(name, "clear_data()")
-        await self._contexts.aset_paths(context_name(channel), [("data", {})])
+        await self._write_paths(self._targets(name, "clear_data()"), [("data", {})])
 
     clear_data = blocking(aclear_data)
 
@@ -357,8 +429,8 @@ class Channels:
         client leaves it first when on it."""
         await self._connected("channels.remove()")
         self._check(name)
-        if name == self._current:
-            await self.aleave()
+        if name in self._joined:
+            await self.aleave(name)
         await self._contexts.adestroy(context_name(name))
 
     remove = blocking(aremove)
@@ -370,17 +442,17 @@ class Channels:
         self, callback: Callable[..., Any], *, include_own: bool = True
     ) -> Unsubscribe:
         """``callback(data, channel, meta)`` for the current channel's data, following joins
-        (called at once with the current data when on a channel). Returns an unsubscribe
-        function."""
+        (called at once with the current data when on a channel; in multi mode for each
+        channel joined, ``channel.name`` says which). Returns an unsubscribe function."""
         if not callable(callback):
             raise ArgumentError(f"The channel callback must be callable, not {callback!r}")
         follower = _Follower(adapt_callback(callback, 3), capture_output_target(), include_own)
         self._followers.append(follower)
-        if self._current is not None:
-            held = self._contexts.held(context_name(self._current))
+        for name in self._joined:
+            held = self._contexts.held(context_name(name))
             if held is not None:
                 data, meta = held
-                self._follow(follower, ChannelContext.from_context(self._current, data), meta)
+                self._follow(follower, ChannelContext.from_context(name, data), meta)
 
         def unsubscribe() -> None:
             follower.active = False
@@ -428,6 +500,22 @@ class Channels:
 
         return unsubscribe
 
+    def on_channels_changed(self, callback: Callable[[builtins.list[str]], Any]) -> Unsubscribe:
+        """``callback(names)`` with every channel this client is on whenever that changes
+        (io.Connect's ``onChannelsChanged``, meant for multi mode; fires in both modes)."""
+        if not callable(callback):
+            raise ArgumentError(
+                f"The on_channels_changed callback must be callable, not {callback!r}"
+            )
+        entry = (callback, capture_output_target())
+        self._channels_changed.append(entry)
+
+        def unsubscribe() -> None:
+            if entry in self._channels_changed:
+                self._channels_changed.remove(entry)
+
+        return unsubscribe
+
     # ------------------------------------------------------------------ channels of others
 
     @on_io_loop
@@ -464,12 +552,14 @@ class Channels:
         """Channel name -> peer ids on it, as far as the hub told us (peers that report).
         A gateway without the ``channels`` extension tells nothing: only this client."""
         result: dict[str, builtins.list[str]] = {}
-        for peer_id, (_, channel) in self._members.items():
-            result.setdefault(channel, []).append(peer_id)
-        if self._current is not None and self._session.conn.peer_id is not None:
-            result.setdefault(self._current, [])
-            if self._session.conn.peer_id not in result[self._current]:
-                result[self._current].append(self._session.conn.peer_id)
+        for peer_id, (_, channels) in self._members.items():
+            for channel in channels:
+                result.setdefault(channel, []).append(peer_id)
+        own = self._session.conn.peer_id
+        for channel in self._joined:
+            on_it = result.setdefault(channel, [])
+            if own is not None and own not in on_it:
+                on_it.append(own)
         return result
 
     members = blocking(amembers)
@@ -597,21 +687,19 @@ class Channels:
         member = msg.get("member_id")
         if not isinstance(member, str):
             return
-        channel = msg.get("channel")
-        if isinstance(channel, str):
-            self._members[member] = (msg.get("application"), channel)
+        channels = msg.get("channels")
+        if not isinstance(channels, builtins.list):  # a hub from before multi-channel mode
+            channel = msg.get("channel")
+            channels = [channel] if isinstance(channel, str) else []
+        names = [name for name in channels if isinstance(name, str)]
+        if names:
+            self._members[member] = (msg.get("application"), names)
         else:
             self._members.pop(member, None)
 
     async def _restore(self) -> None:
-        # the contexts layer re-subscribed the channel's context; tell the new hub where we are
-        if self._current is not None:
+        # the contexts layer re-subscribed the channels' contexts; tell the new hub where we are
+        if self._joined:
             conn = self._session.conn
             if conn.extensions.get(CHANNELS_EXTENSION):
-                conn.send(
-                    {
-                        "domain": GLOBAL_DOMAIN,
-                        "type": CHANNEL_CHANGED_TYPE,
-                        "channel": self._current,
-                    }
-                )
+                conn.send(self._changed_message())

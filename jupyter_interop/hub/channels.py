@@ -124,26 +124,40 @@ class ChannelRegistry:
         return channel
 
     def _announce(self, peer: Peer, out: Outgoing) -> None:
-        application, channel = peer.identity.get("application"), peer.channel
+        application = peer.identity.get("application")
         for other in self.hub.peers.values():
             if other.extensions.get(CHANNELS_EXTENSION):
                 notice = messages.channel_membership(
-                    other.peer_id, peer.peer_id, application, channel
+                    other.peer_id, peer.peer_id, application, peer.channels
                 )
                 out.append((other.conn, notice))
 
     def announce_members_to(self, peer: Peer, out: Outgoing) -> None:
-        """After ``welcome``: who is on which channel now (later changes arrive one by one)."""
+        """After ``welcome``: who is on which channels now (later changes arrive one by one)."""
         for other in self.hub.peers.values():
-            if other.channel is not None and other is not peer:
+            if other.channels and other is not peer:
                 notice = messages.channel_membership(
-                    peer.peer_id, other.peer_id, other.identity.get("application"), other.channel
+                    peer.peer_id, other.peer_id, other.identity.get("application"), other.channels
                 )
                 out.append((peer.conn, notice))
 
     def handle_changed(self, peer: Peer, msg: Message, out: Outgoing) -> None:
-        """A peer tells the hub which channel it is on now (``null``: none)."""
-        peer.channel = self._check(msg.get("channel"))
+        """A peer tells the hub which channel it is on now (``null``: none), or with
+        ``channels`` every channel it is on (multi-channel mode; ``channel`` is the last)."""
+        channel = self._check(msg.get("channel"))
+        listed = msg.get("channels")
+        if listed is None:
+            channels: tuple[str, ...] = () if channel is None else (channel,)
+        else:
+            if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
+                raise ProtocolError(Reason.INVALID_MESSAGE, "'channels' must be a list of names")
+            channels = tuple(dict.fromkeys(name for name in listed if self._check(name)))
+            if (channels[-1] if channels else None) != channel:
+                raise ProtocolError(
+                    Reason.INVALID_MESSAGE,
+                    "'channel' must be the last of 'channels' (null when it is empty)",
+                )
+        peer.channel, peer.channels = channel, channels
         self.hub.success(out, peer, msg)
         self._announce(peer, out)
 
@@ -254,13 +268,13 @@ class ChannelRegistry:
 
     def detach(self, peer: Peer, out: Outgoing) -> None:
         self.restrictions.pop(peer, None)
-        if peer.channel is not None:
-            peer.channel = None
+        if peer.channels:
+            peer.channel, peer.channels = None, ()
             self._announce(peer, out)
 
     def members(self) -> dict[str, list[Peer]]:
         result: dict[str, list[Peer]] = {}
         for peer in self.hub.peers.values():
-            if peer.channel is not None:
-                result.setdefault(peer.channel, []).append(peer)
+            for channel in peer.channels:
+                result.setdefault(channel, []).append(peer)
         return result

@@ -101,6 +101,9 @@ class Peer:
     bus_subscriptions: set[str] = NO_IDS
     #: current channel, when the peer negotiated the channels extension and told us
     channel: str | None = None
+    #: every channel it is on, in the order it joined them (several in multi-channel mode;
+    #: ``channel`` is the last of them)
+    channels: tuple[str, ...] = ()
     #: ``identity`` encoded once (it goes to every other agm peer), see :attr:`identity_json`
     _identity_json: bytes | None = field(default=None, repr=False)
     #: ``peer_id`` as JSON, spliced into every announcement this peer receives

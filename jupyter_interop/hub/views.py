@@ -21,6 +21,7 @@ class HubViews:
                 "identity": p.identity,
                 "domains": sorted(p.domains),
                 "channel": p.channel,
+                "channels": list(p.channels),
                 "connected_at": p.connected_at,
                 "methods": sum(1 for m in p.methods.values() if not m.streaming),
                 "streams": sum(1 for m in p.methods.values() if m.streaming),

@@ -12,6 +12,7 @@ This module imports only ``protocol/wire.py``: every layer may use it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from .wire import (
@@ -131,11 +132,13 @@ class GatewayToken(_Reply):
 
 
 class ChannelMembership(_Addressed):
-    """Which channel a peer is on now (``channels`` extension); ``channel`` None: none."""
+    """Which channels a peer is on now (``channels`` extension): ``channels`` all of them in
+    the order joined (several in multi-channel mode), ``channel`` the last (None: none)."""
 
     member_id: str
     application: Any
     channel: str | None
+    channels: list[str]
 
 
 class ChannelChangeRequest(_Addressed):
@@ -394,15 +397,16 @@ def subscribed(domain: str, request_id: Any, peer_id: str, subscription_id: str)
 
 
 def channel_membership(
-    peer_id: str, member_id: str, application: Any, channel: str | None
+    peer_id: str, member_id: str, application: Any, channels: Sequence[str]
 ) -> Message:
-    """Tell ``peer_id`` that ``member_id`` is on ``channel`` now (None: on none)."""
+    """Tell ``peer_id`` that ``member_id`` is on ``channels`` now (empty: on none)."""
     notice: ChannelMembership = {
         "domain": GLOBAL_DOMAIN,
         "type": CHANNEL_MEMBERSHIP_TYPE,
         "peer_id": peer_id,
         "member_id": member_id,
         "application": application,
-        "channel": channel,
+        "channel": channels[-1] if channels else None,
+        "channels": list(channels),
     }
     return _plain(notice)

@@ -132,11 +132,11 @@ class ChannelMenu {
   private _render(): void {
     const focused = document.activeElement as HTMLElement | null;
     const focusKey = this.node.contains(focused) ? focused?.dataset.key : undefined;
-    const current = this._controller.channel;
+    const joined = this._controller.channels;
     const peers = new Map(this._controller.hub.peers().map(p => [p.peerId, p]));
     const rows: HTMLElement[] = [];
     for (const channel of this._controller.hub.channels()) {
-      rows.push(this._channelItem(channel, channel.name === current, peers));
+      rows.push(this._channelItem(channel, joined.includes(channel.name), peers));
     }
     if (rows.length === 0) {
       rows.push(text('div', 'jp-InteropChannelMenu-empty', 'The hub has no channels'));
@@ -146,7 +146,7 @@ class ChannelMenu {
     leave.dataset.action = 'leave';
     leave.dataset.key = 'leave';
     leave.setAttribute('role', 'menuitem');
-    leave.disabled = current === null;
+    leave.disabled = joined.length === 0;
     leave.append(swatch(''), text('span', 'jp-InteropChannelMenu-name', 'Leave channel'));
     leave.addEventListener('click', () => this._pick(null));
     rows.push(leave);
@@ -243,8 +243,10 @@ export class ChannelChip extends Widget {
     this.node.addEventListener('keydown', this._onKeyDown);
     this._swatch = document.createElement('span');
     this._swatch.className = 'jp-InteropSwatch';
+    // multi-channel mode: one more swatch for each other channel the notebook is on
+    this._others = text('span', 'jp-InteropChannelChip-others', '');
     this._label = text('span', 'jp-InteropChannelChip-label', '');
-    this.node.append(this._swatch, this._label);
+    this.node.append(this._others, this._swatch, this._label);
     _controller.changed.connect(this._render, this);
     this._render();
   }
@@ -281,10 +283,16 @@ export class ChannelChip extends Widget {
     const controller = this._controller;
     const state = controller.state;
     const channel = controller.channel;
-    const info = channel === null ? undefined : controller.hub.channels().find(c => c.name === channel);
-    const color = info?.color ?? '';
+    const channels = controller.channels;
+    const known = controller.hub.channels();
+    const colorOf = (name: string): string => known.find(c => c.name === name)?.color ?? '';
+    const color = channel === null ? '' : colorOf(channel);
     const button = this.node as HTMLButtonElement;
     button.dataset.channel = channel ?? '';
+    button.dataset.channels = JSON.stringify(channels);
+    this._others.replaceChildren(
+      ...channels.filter(name => name !== channel).map(name => swatch(colorOf(name)))
+    );
     button.dataset.state = state;
     button.disabled = state === 'unavailable' || state === 'pending';
     this._swatch.classList.toggle('jp-mod-noColor', !color);
@@ -304,13 +312,16 @@ export class ChannelChip extends Widget {
       label = controller.pending ?? '…';
       tooltip = 'Changing the notebook\'s interop channel';
     } else {
-      label = (state === 'error' && controller.errorLabel) || (channel ?? 'no channel');
+      const shown = channels.length > 1 ? channels.join(', ') : channel;
+      label = (state === 'error' && controller.errorLabel) || (shown ?? 'no channel');
       tooltip =
         state === 'error'
           ? controller.error
           : channel === null
             ? 'Not on an interop channel: click to join one'
-            : `On interop channel ${channel}: click to change`;
+            : channels.length > 1
+              ? `On interop channels ${shown}: click to join another`
+              : `On interop channel ${channel}: click to change`;
     }
     this._label.textContent = label;
     button.title = tooltip;
@@ -319,6 +330,7 @@ export class ChannelChip extends Widget {
   }
 
   private readonly _swatch: HTMLSpanElement;
+  private readonly _others: HTMLElement;
   private readonly _label: HTMLElement;
   private _menu: ChannelMenu | null = null;
 }

@@ -17,7 +17,10 @@ export interface PeerInfo {
   identity: Record<string, unknown>;
   kernelId: string | null;
   notebookPath: string | null;
+  /** The channel it joined last (null: none). */
   channel: string | null;
+  /** Every channel it is on, in the order joined (several in multi-channel mode). */
+  channels: string[];
   isShell: boolean;
   /** Whether the peer negotiated the `channels` extension (it obeys `move-to-channel`). */
   followsChannels: boolean;
@@ -68,6 +71,15 @@ export function safeColor(c: unknown): string {
     return '';
   }
   return typeof CSS !== 'undefined' && CSS.supports('color', c) ? c : '';
+}
+
+/** A peer's channels from a membership notice or a peers row: its `channels` list, or (from a
+ * hub that sends only `channel`) that one channel. */
+function channelList(channels: unknown, channel: unknown): string[] {
+  if (Array.isArray(channels)) {
+    return channels.filter((name): name is string => typeof name === 'string');
+  }
+  return typeof channel === 'string' ? [channel] : [];
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -164,6 +176,7 @@ interface PeerRecord {
   peerId: string;
   identity: Record<string, unknown>;
   channel: string | null;
+  channels: string[];
   followsChannels: boolean;
   /** Seen through agm `peer-added` (its removal is pushed too). */
   inAgm: boolean;
@@ -214,10 +227,10 @@ export class HubClient {
   channels(): ChannelInfo[] {
     const members = new Map<string, string[]>();
     for (const peer of this._peers.values()) {
-      if (peer.channel !== null) {
-        const list = members.get(peer.channel) ?? [];
+      for (const channel of peer.channels) {
+        const list = members.get(channel) ?? [];
         list.push(peer.peerId);
-        members.set(peer.channel, list);
+        members.set(channel, list);
       }
     }
     return [...this._channels.values()].map(c => {
@@ -490,6 +503,7 @@ export class HubClient {
         peerId,
         identity,
         channel: null,
+        channels: [],
         followsChannels: false,
         inAgm: true
       });
@@ -504,6 +518,7 @@ export class HubClient {
       return;
     }
     const channel = typeof message.channel === 'string' ? message.channel : null;
+    const channels = channelList(message.channels, channel);
     let peer = this._peers.get(memberId);
     if (!peer) {
       if (channel === null) {
@@ -514,6 +529,7 @@ export class HubClient {
         peerId: memberId,
         identity: { application: String(message.application ?? memberId) },
         channel,
+        channels,
         followsChannels: true,
         inAgm: false
       };
@@ -521,6 +537,7 @@ export class HubClient {
       this._scheduleSync();
     }
     peer.channel = channel;
+    peer.channels = channels;
     // only peers that follow channels report their channel
     peer.followsChannels = true;
     if (channel === null && !peer.inAgm) {
@@ -612,6 +629,7 @@ export class HubClient {
           peerId: row.peer_id,
           identity: isRecord(row.identity) ? row.identity : {},
           channel: row.channel,
+          channels: channelList(row.channels, row.channel),
           followsChannels: follows,
           inAgm: false
         });
@@ -641,6 +659,7 @@ export class HubClient {
       kernelId: typeof identity.kernelId === 'string' ? identity.kernelId : null,
       notebookPath: typeof identity.notebookPath === 'string' ? identity.notebookPath : null,
       channel: peer.channel,
+      channels: [...peer.channels],
       isShell: this._isShell(peer),
       followsChannels: peer.followsChannels
     };

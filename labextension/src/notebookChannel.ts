@@ -84,9 +84,14 @@ export class NotebookChannel implements IDisposable {
     return kernelId ? this.hub.peerForKernel(kernelId) : null;
   }
 
-  /** The channel the notebook is on now, as the hub says. */
+  /** The channel the notebook is on now, as the hub says (the last joined in multi mode). */
   get channel(): string | null {
     return this.peer?.channel ?? null;
+  }
+
+  /** Every channel the notebook is on, in the order joined (several in multi mode). */
+  get channels(): string[] {
+    return this.peer?.channels ?? [];
   }
 
   get state(): ChipState {

@@ -215,6 +215,57 @@ def test_kernel_restart_keeps_the_channel(lab: LabPage, lab_server: LabServer) -
     assert after[0]["identity"]["application"] == "chip-restart"
 
 
+def test_a_notebook_on_several_channels_shows_all_of_them(
+    lab: LabPage, lab_server: LabServer
+) -> None:
+    """Multi-channel mode: the chip names every channel the notebook is on, with a swatch for
+    each; the menu checks each of them; picking one more adds it; leaving leaves them all."""
+    panel_id = open_with_chip(
+        lab,
+        lab_server,
+        "chip-multi",
+        [
+            "import jupyter_interop as ji\nio = ji.connect()\nio.channels.mode = 'multi'\n"
+            "io.channels.join('Red')\nio.channels.join('Blue')"
+        ],
+    )
+    wait_chip(lab, panel_id, "")
+    lab.run_all("chip-multi.ipynb")
+    shown = wait_chip(lab, panel_id, "Blue")
+    assert shown["label"] == "Red, Blue" and "Red, Blue" in shown["title"]
+    chip_node = chip(lab, panel_id)
+    assert json.loads(chip_node.get_attribute("data-channels") or "") == ["Red", "Blue"]
+    others = chip_node.locator(".jp-InteropChannelChip-others .jp-InteropSwatch")
+    assert others.count() == 1
+    assert others.evaluate("s => getComputedStyle(s).backgroundColor") == "rgb(255, 0, 0)"
+    menu = open_menu(lab, panel_id)
+    checked = menu.locator(".jp-InteropChannelMenu-item[aria-checked=true]")
+    assert sorted(checked.evaluate_all("items => items.map(i => i.dataset.channel)")) == [
+        "Blue",
+        "Red",
+    ]
+    menu.locator(".jp-InteropChannelMenu-item[data-channel=Green]").click()
+    lab.page.wait_for_function(
+        """([id, sel]) => document.getElementById(id)?.querySelector(sel)
+             ?.dataset.channels === '["Red","Blue","Green"]'""",
+        arg=[panel_id, CHIP],
+        timeout=WAIT_MS,
+        polling=50,
+    )
+    assert wait_chip(lab, panel_id, "Green")["label"] == "Red, Blue, Green"
+    kernel = kernel_id(lab, panel_id)
+    wait_until(
+        lambda: [
+            p for p in kernel_peers(lab_server, kernel) if p["channels"] == ["Red", "Blue", "Green"]
+        ],
+        "the hub's peers view lists the three channels",
+    )
+    lab.screenshot("lab-chip-multi.png")
+    open_menu(lab, panel_id).locator("[data-action=leave]").click()
+    assert wait_chip(lab, panel_id, "")["label"] == "no channel"
+    assert chip_node.get_attribute("data-channels") == "[]"
+
+
 def test_leave_from_the_menu(lab: LabPage, lab_server: LabServer) -> None:
     panel_id = open_with_chip(lab, lab_server, "chip-leave", ["z = 3"])
     wait_chip(lab, panel_id, "")

@@ -536,6 +536,56 @@ def test_channel_restrictions_from_python(clients: Clients) -> None:
         nb.channels.restrict(name="Mauve", read=True, write=True)
 
 
+def test_multi_channel_mode(clients: Clients, hub: StandaloneHub) -> None:
+    nb, ui = clients("ch-multi-nb"), clients("ch-multi-ui")
+    assert nb.channels.mode == "single"
+    with pytest.raises(ji.ArgumentError):
+        nb.channels.mode = "many"
+    nb.channels.mode = "multi"
+    lists, currents = Recorder(), Recorder()
+    nb.channels.on_channels_changed(lists)
+    nb.channels.on_changed(currents)
+    heard = Recorder()
+    nb.channels.subscribe(heard)
+    ui.channels.publish({"symbol": "AAPL"}, name="Cyan")
+    nb.channels.join("Cyan")
+    nb.channels.join("Pink")
+    nb.channels.join("Cyan")  # already on it: nothing changes
+    assert nb.channels.my_channels() == ["Cyan", "Pink"] and nb.channels.current == "Pink"
+    assert lists.wait(2) == [(["Cyan"],), (["Cyan", "Pink"],)]
+    assert currents.wait(2)[-1] == ("Pink",)
+
+    def members() -> dict[str, list[str]]:
+        return {c["name"]: [m["peer_id"] for m in c["members"]] for c in hub.view("channels")}
+
+    wait_for(lambda: members()["Cyan"] == members()["Pink"] == [nb.peer_id], what="hub view")
+    wait_for(lambda: ui.channels.members().get("Pink") == [nb.peer_id], what="ui's members")
+    assert ui.channels.members().get("Cyan") == [nb.peer_id]
+    # updates of every channel joined reach subscribe; publish without a name goes to each
+    ui.channels.publish({"symbol": "MSFT"}, name="Pink")
+    wait_for(lambda: ("Pink", {"symbol": "MSFT"}) in [(c[1].name, c[0]) for c in heard.calls])
+    assert ("Cyan", {"symbol": "AAPL"}) in [(c[1].name, c[0]) for c in heard.calls]
+    nb.channels.publish({"side": "buy"})
+    assert ui.channels.get("Cyan").data == {"symbol": "AAPL", "side": "buy"}
+    assert ui.channels.get("Pink").data == {"symbol": "MSFT", "side": "buy"}
+    with pytest.raises(ji.ChannelError, match="leave all but one"):
+        nb.channels.mode = "single"
+    nb.channels.leave("Cyan")
+    assert nb.channels.my_channels() == ["Pink"]
+    wait_for(lambda: members()["Cyan"] == [] and members()["Pink"] == [nb.peer_id])
+    count = len(heard.calls)
+    ui.channels.publish({"symbol": "IBM"}, name="Cyan")
+    ui.channels.publish({"symbol": "IBM"}, name="Pink")
+    wait_for(lambda: heard.calls[-1][0]["symbol"] == "IBM", what="Pink's update")
+    assert [c[1].name for c in heard.calls[count:]] == ["Pink"]  # Cyan's did not come
+    nb.channels.leave()
+    assert nb.channels.my_channels() == [] and lists.wait(4)[-1] == ([],)
+    nb.channels.mode = "single"
+    nb.channels.join("Cyan")
+    nb.channels.join("Pink")
+    assert nb.channels.my_channels() == ["Pink"]
+
+
 # ---------------------------------------------------------------------- bus
 
 

@@ -213,3 +213,39 @@ def test_restrictions_go_with_their_peer() -> None:
     _restrict(ui, target=nb.peer_id, read=False, write=False)
     nb.close()
     assert kit.hub.channel_registry.restrictions == {}
+
+
+def test_a_peer_on_several_channels_is_a_member_of_each() -> None:
+    kit = HubKit()
+    ui = kit.client("ui", extensions={"channels": True})
+    nb = kit.client("nb", extensions={"channels": True})
+    ui.take()
+    changed = {
+        "domain": "global",
+        "type": "channel-changed",
+        "channel": "Blue",
+        "channels": ["Red", "Blue"],
+    }
+    assert nb.send(changed)[0]["type"] == "success"
+    note = ui.one("channel-membership")
+    assert (note["channel"], note["channels"]) == ("Blue", ["Red", "Blue"])
+    views = {c["name"]: [m["peer_id"] for m in c["members"]] for c in kit.hub.views.channels()}
+    assert views["Red"] == views["Blue"] == [nb.peer_id] and views["Green"] == []
+    [peer] = [p for p in kit.hub.views.peers() if p["peer_id"] == nb.peer_id]
+    assert peer["channels"] == ["Red", "Blue"]
+    _, replies = kit.hello("late", {"channels": True})
+    [note] = [r for r in replies if r["type"] == "channel-membership"]
+    assert note["channels"] == ["Red", "Blue"]
+    for bad in (
+        {"channel": "Red", "channels": ["Red", "Blue"]},  # channel is not the last
+        {"channel": "Blue", "channels": ["Mauve", "Blue"]},
+        {"channel": "Blue", "channels": [None, "Blue"]},
+        {"channel": None, "channels": "Red"},
+    ):
+        reply = nb.send({"domain": "global", "type": "channel-changed", **bad})[0]
+        assert reply["type"] == "error", bad
+    # a single-channel report (no list) still works, and means that one channel
+    nb.send({"domain": "global", "type": "channel-changed", "channel": "Green"})
+    assert ui.one("channel-membership")["channels"] == ["Green"]
+    nb.send({"domain": "global", "type": "channel-changed", "channel": None, "channels": []})
+    assert ui.one("channel-membership")["channels"] == []
