@@ -311,6 +311,70 @@ def test_js_clients_follow_but_cannot_change_a_read_only_context(
         js.close()
 
 
+@pytest.mark.parametrize("flavor", ["interopio", "glue42"])
+def test_js_clients_on_channel_paths_and_restrictions(hub: StandaloneHub, flavor: str) -> None:
+    """io.Connect's channels.setPath/setPaths are contexts.setPaths on "data.<path>" of the
+    channel context: an unchanged JS client's paths reach Python's channel subscriber, Python's
+    set_path and clear_data reach the JS subscriber; a JS client restricted from writing a
+    channel gets the hub's refusal as a rejected promise, and one restricted from reading hears
+    nothing of it until the restriction is lifted."""
+    auth = (
+        {"token": hub.token}
+        if flavor == "interopio"
+        else {"username": "analyst", "password": hub.token}
+    )
+    js = JsClient(flavor, hub.url, auth, f"js-ch-{flavor}")
+    py = ji.connect(hub.url, hub.token, f"py-ch-{flavor}", new=True)
+    red, blue = "___channel___Red", "___channel___Blue"
+    try:
+        heard = Recorder()
+        py.channels.subscribe_for("Red", heard)
+        heard.wait(1)
+        paths = [
+            {"path": f"data.{flavor}.ticker", "value": "AAPL"},
+            {"path": "data.qty", "value": 1},
+        ]
+        js.call("ctxSetPaths", name=red, paths=paths)
+        wait_for(lambda: heard.calls[-1][0].get(flavor) == {"ticker": "AAPL"}, what="JS paths")
+        js.call("ctxSubscribe", name=red)
+        py.channels.set_path(f"{flavor}.isin", "US0378331005", name="Red")
+        js.event(
+            lambda e: (
+                e["event"] == "ctx"
+                and e["data"]["data"].get(flavor, {}).get("isin") == "US0378331005"
+            )
+        )
+        py.channels.clear_data("Red")
+        cleared = js.event(lambda e: e["event"] == "ctx" and e["data"]["data"] == {})
+        assert cleared["data"]["meta"] == {"color": "red"}, "clear_data keeps name and meta"
+        peer_id = js.ready["peerId"]
+        py.channels.restrict(name="Red", read=True, write=False, target=peer_id)
+        with pytest.raises(
+            AssertionError, match=r"JS ctxSetPaths failed: .*may not change channel"
+        ):
+            js.call("ctxSetPaths", name=red, paths=[{"path": "data.x", "value": 1}])
+        assert py.channels.get("Red").data == {}
+        py.channels.restrict(name="Blue", read=False, write=True, target=peer_id)
+        js.call("ctxSubscribe", name=blue)
+        js.event(lambda e: e["event"] == "ctx" and e["name"] == blue and e["data"]["data"] == {})
+        py.channels.publish({"symbol": "MSFT"}, name="Blue")
+        py.channels.publish({"symbol": "MSFT"}, name="Red")
+        js.event(
+            lambda e: (
+                e["event"] == "ctx"
+                and e["name"] == red
+                and e["data"]["data"].get("symbol") == "MSFT"
+            )
+        )
+        # the hub routes in order: Blue's update would have come before Red's
+        assert not [e for e in js.events if e.get("name") == blue and e["data"]["data"]]
+        py.channels.restrict(name="Blue", read=True, write=True, target=peer_id)
+        js.event(lambda e: e["event"] == "ctx" and e["name"] == blue and e["data"]["data"])
+    finally:
+        py.close()
+        js.close()
+
+
 def test_bus_delivers_an_empty_object(connect: Opened) -> None:
     sub, pub = connect("gw-empty-sub"), connect("gw-empty-pub")
     got = Recorder()
