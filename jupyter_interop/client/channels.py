@@ -489,30 +489,28 @@ class Channels:
     def on_changed(self, callback: Callable[[str | None], Any]) -> Unsubscribe:
         """``callback(name)`` whenever this client joins (``None``: leaves) a channel,
         including when a user interface moved it."""
-        if not callable(callback):
-            raise ArgumentError(f"The on_changed callback must be callable, not {callback!r}")
-        entry = (callback, capture_output_target())
-        self._changed.append(entry)
-
-        def unsubscribe() -> None:
-            if entry in self._changed:
-                self._changed.remove(entry)
-
-        return unsubscribe
+        return self._listen(self._changed, callback, "on_changed")
 
     def on_channels_changed(self, callback: Callable[[builtins.list[str]], Any]) -> Unsubscribe:
         """``callback(names)`` with every channel this client is on whenever that changes
         (io.Connect's ``onChannelsChanged``, meant for multi mode; fires in both modes)."""
+        return self._listen(self._channels_changed, callback, "on_channels_changed")
+
+    @staticmethod
+    def _listen(
+        listeners: builtins.list[tuple[Any, OutputTarget | None]],
+        callback: Callable[..., Any],
+        what: str,
+    ) -> Unsubscribe:
+        """Add ``callback`` (with the cell output it belongs to) to ``listeners``."""
         if not callable(callback):
-            raise ArgumentError(
-                f"The on_channels_changed callback must be callable, not {callback!r}"
-            )
+            raise ArgumentError(f"The {what} callback must be callable, not {callback!r}")
         entry = (callback, capture_output_target())
-        self._channels_changed.append(entry)
+        listeners.append(entry)
 
         def unsubscribe() -> None:
-            if entry in self._channels_changed:
-                self._channels_changed.remove(entry)
+            if entry in listeners:
+                listeners.remove(entry)
 
         return unsubscribe
 

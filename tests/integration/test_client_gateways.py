@@ -279,6 +279,16 @@ def test_context_lifetimes_and_read_only(gateway: Gateway, connect: Opened) -> N
     wait_for(lambda: "gw-owned" not in watcher.contexts.all(), 10, "gone with its owner")
 
 
+def js_client(hub: StandaloneHub, flavor: str, application: str) -> JsClient:
+    """An unchanged JS client of ``flavor`` logged in to ``hub`` as each flavour logs in."""
+    auth = (
+        {"token": hub.token}
+        if flavor == "interopio"
+        else {"username": "analyst", "password": hub.token}
+    )
+    return JsClient(flavor, hub.url, auth, application)
+
+
 @pytest.mark.parametrize("flavor", ["interopio", "glue42"])
 def test_js_clients_follow_but_cannot_change_a_read_only_context(
     hub: StandaloneHub, flavor: str
@@ -286,12 +296,7 @@ def test_js_clients_follow_but_cannot_change_a_read_only_context(
     """An unchanged JS client of either flavour gets the hub's refusal of its update as a
     rejected promise with the reason naming the owner, still follows the owner's writes, and
     sees the ownership context go with its owner."""
-    auth = (
-        {"token": hub.token}
-        if flavor == "interopio"
-        else {"username": "analyst", "password": hub.token}
-    )
-    js = JsClient(flavor, hub.url, auth, f"js-ro-{flavor}")
+    js = js_client(hub, flavor, f"js-ro-{flavor}")
     owner = ji.connect(hub.url, hub.token, f"py-ro-{flavor}", new=True)
     name = f"ro-{flavor}"
     try:
@@ -318,12 +323,7 @@ def test_js_clients_on_channel_paths_and_restrictions(hub: StandaloneHub, flavor
     set_path and clear_data reach the JS subscriber; a JS client restricted from writing a
     channel gets the hub's refusal as a rejected promise, and one restricted from reading hears
     nothing of it until the restriction is lifted."""
-    auth = (
-        {"token": hub.token}
-        if flavor == "interopio"
-        else {"username": "analyst", "password": hub.token}
-    )
-    js = JsClient(flavor, hub.url, auth, f"js-ch-{flavor}")
+    js = js_client(hub, flavor, f"js-ch-{flavor}")
     py = ji.connect(hub.url, hub.token, f"py-ch-{flavor}", new=True)
     red, blue = "___channel___Red", "___channel___Blue"
     try:
