@@ -35,6 +35,7 @@ class ChannelErrorName(str, Enum):
     AccessDenied = "AccessDenied"
     CreationFailed = "CreationFailed"
     MalformedContext = "MalformedContext"
+    ApiTimeout = "ApiTimeout"
 
 
 class OpenErrorName(str, Enum):
@@ -46,6 +47,7 @@ class OpenErrorName(str, Enum):
     ResolverUnavailable = "ResolverUnavailable"
     MalformedContext = "MalformedContext"
     DesktopAgentNotFound = "DesktopAgentNotFound"
+    ApiTimeout = "ApiTimeout"
 
 
 class ResolveErrorName(str, Enum):
@@ -60,6 +62,7 @@ class ResolveErrorName(str, Enum):
     IntentDeliveryFailed = "IntentDeliveryFailed"
     MalformedContext = "MalformedContext"
     DesktopAgentNotFound = "DesktopAgentNotFound"
+    ApiTimeout = "ApiTimeout"
 
 
 class ResultErrorName(str, Enum):
@@ -67,6 +70,7 @@ class ResultErrorName(str, Enum):
 
     NoResultReturned = "NoResultReturned"
     IntentHandlerRejected = "IntentHandlerRejected"
+    ApiTimeout = "ApiTimeout"
 
 
 class Fdc3ChannelError(_ClientChannelError):

@@ -1,0 +1,97 @@
+"use strict";
+// An io.Connect app in Node (the real @interopio/core) that speaks FDC3 the way io.Connect's
+// FDC3 layer writes it into contexts (docs/FDC3.md, "The wire"), checking every context with
+// the real @finos/fdc3 2.2 types (its generated Convert functions) and reporting the standard's
+// error enums. Driven by test_fdc3_js.py over JSON lines, as test_client_js_peer.js is.
+//
+// @finos/fdc3 2.2.0's package entry imports its parts without file extensions, which Node's
+// ES module loader refuses; the two parts used here are self-contained and imported directly.
+const path = require("path");
+const readline = require("readline");
+
+const COMPAT = process.env.COMPAT_DIR;
+const IO = require(path.join(COMPAT, "node_modules", "@interopio", "core"));
+const FINOS = path.join(COMPAT, "node_modules", "@finos");
+const MARK = "@@peer ";
+
+const emit = (msg) => process.stdout.write(MARK + JSON.stringify(msg) + "\n");
+const errText = (e) => (e && typeof e.message === "string" ? e.message : JSON.stringify(e));
+
+const encode = (type) => type.split(".").join("&");
+const decode = (key) => key.split("&").join(".");
+
+async function main() {
+    const { Convert } = await import(path.join(FINOS, "fdc3-context/dist/generated/context/ContextTypes.js"));
+    const Errors = await import(path.join(FINOS, "fdc3-standard/dist/src/api/Errors.js"));
+    // the FDC3 type check: Convert.to<Type> throws for a context that does not fit its type
+    const checked = (context) => {
+        const converter = {
+            "fdc3.instrument": Convert.toInstrument,
+            "fdc3.contact": Convert.toContact,
+        }[context.type] || Convert.toContext;
+        converter(JSON.stringify(context));
+        return context;
+    };
+    const io = await IO({
+        application: "js-fdc3",
+        gateway: { ws: process.env.HUB_URL, reconnectAttempts: 1 },
+        auth: { token: process.env.HUB_TOKEN },
+        insights: false,
+        logger: "error",
+    });
+    const commands = {
+        async errors() {
+            const out = {};
+            for (const name of ["ChannelError", "OpenError", "ResolveError", "ResultError"]) out[name] = Errors[name];
+            return out;
+        },
+        // follow a channel's context (a colour channel's ___channel___<Name>, or an app
+        // channel's id): every change that names a latest FDC3 type reports that context
+        async listen({ name }) {
+            await io.contexts.subscribe(name, (data) => {
+                const latest = data && data.latest_fdc3_type;
+                const entry = latest && data.data && data.data["fdc3_" + latest];
+                if (!entry) return;
+                const context = checked({ ...entry, type: decode(latest) });
+                emit({ event: "fdc3", name, context, value: data });
+            });
+            return true;
+        },
+        // broadcast as io.Connect's FDC3 layer does: one setPaths of the type's entry and
+        // latest_fdc3_type
+        async broadcast({ name, context }) {
+            const { type, ...rest } = checked(context);
+            await io.contexts.setPaths(name, [
+                { path: "data.fdc3_" + encode(type), value: rest },
+                { path: "latest_fdc3_type", value: encode(type) },
+            ]);
+            return true;
+        },
+        async get({ name }) {
+            return await io.contexts.get(name);
+        },
+    };
+    const rl = readline.createInterface({ input: process.stdin });
+    rl.on("line", async (line) => {
+        let msg;
+        try {
+            msg = JSON.parse(line);
+        } catch {
+            return;
+        }
+        const fn = commands[msg.cmd];
+        try {
+            if (!fn) throw new Error(`unknown command ${msg.cmd}`);
+            emit({ id: msg.id, ok: true, result: await fn(msg.args || {}) });
+        } catch (e) {
+            emit({ id: msg.id, ok: false, error: errText(e) });
+        }
+    });
+    process.stdin.on("end", () => process.exit(0));
+    emit({ event: "ready", peerId: io.interop.instance.peerId, application: io.interop.instance.application });
+}
+
+main().catch((e) => {
+    process.stderr.write(`fdc3 js peer failed: ${e && e.stack ? e.stack : errText(e)}\n`);
+    process.exit(1);
+});

@@ -1,0 +1,124 @@
+"""``io.fdc3`` and an io.Connect app in Node meet on one hub (docs/FDC3.md, "The wire").
+
+The Node side is ``fdc3_js_peer.js``: the real ``@interopio/core``, writing and reading FDC3
+contexts as io.Connect's FDC3 layer does, each context checked with the real ``@finos/fdc3``
+2.2 types (``npm ci --prefix tests/compat``; a missing Node or package fails with the hint).
+User channels and app channels are shown both ways.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nodekit import COMPAT, NodeLinePeer
+from test_client_support import Clients, StandaloneHub, wait_for
+
+import jupyter_interop as ji
+from jupyter_interop import fdc3
+
+PEER = Path(__file__).with_name("fdc3_js_peer.js")
+
+
+class Fdc3JsPeer(NodeLinePeer):
+    """``fdc3_js_peer.js`` on the hub."""
+
+    def __init__(self, hub: StandaloneHub) -> None:
+        env = {**os.environ, "HUB_URL": hub.url, "HUB_TOKEN": hub.token, "COMPAT_DIR": str(COMPAT)}
+        super().__init__(PEER, env, "@finos/fdc3")
+
+    def fdc3_event(self, name: str, context: dict[str, Any]) -> dict[str, Any]:
+        """The report that the peer saw ``context`` as the latest on ``name``."""
+        return self.event(lambda e: e.get("name") == name and e.get("context") == context)
+
+
+@pytest.fixture
+def js(hub: StandaloneHub) -> Iterator[Fdc3JsPeer]:
+    peer = Fdc3JsPeer(hub)
+    yield peer
+    peer.close()
+
+
+@pytest.fixture
+def py(clients: Clients) -> ji.Interop:
+    return clients("py-fdc3")
+
+
+class Heard:
+    def __init__(self) -> None:
+        self.items: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, context: dict[str, Any], metadata: dict[str, Any]) -> None:
+        with self.lock:
+            self.items.append((context, metadata))
+
+    def wait_for(self, context: dict[str, Any]) -> dict[str, Any]:
+        found = wait_for(
+            lambda: next((m for c, m in self.items if c == context), None),
+            what=f"{context['type']} in Python",
+        )
+        return found
+
+
+def test_error_enums_are_the_standards(js: Fdc3JsPeer) -> None:
+    """Our enums hold exactly what ``@finos/fdc3`` 2.2 exports."""
+    theirs = js.call("errors")
+    ours = {
+        "ChannelError": fdc3.ChannelErrorName,
+        "OpenError": fdc3.OpenErrorName,
+        "ResolveError": fdc3.ResolveErrorName,
+        "ResultError": fdc3.ResultErrorName,
+    }
+    for name, enum in ours.items():
+        assert {member.name: member.value for member in enum} == theirs[name], name
+
+
+def test_user_channel_both_ways(py: ji.Interop, js: Fdc3JsPeer) -> None:
+    """A Python broadcast on fdc3.channel.1 is the Red channel's data for io.Connect, and what
+    the io.Connect app writes there reaches a Python listener of its type."""
+    js.call("listen", name="___channel___Red")
+    agent = py.fdc3
+    agent.join_user_channel("fdc3.channel.1")
+    heard = Heard()
+    agent.add_context_listener("fdc3.contact", heard)
+
+    aapl = fdc3.instrument("AAPL", name="Apple")
+    agent.broadcast(aapl)
+    seen = js.fdc3_event("___channel___Red", aapl)
+    value = seen["value"]
+    assert value["name"] == "Red" and value["meta"]["fdc3"]["id"] == "fdc3.channel.1"
+    assert value["latest_fdc3_type"] == "fdc3&instrument"
+    assert value["data"]["fdc3_fdc3&instrument"] == {"id": {"ticker": "AAPL"}, "name": "Apple"}
+
+    alice = fdc3.contact("alice@example.com", name="Alice")
+    js.call("broadcast", name="___channel___Red", context=alice)
+    metadata = heard.wait_for(alice)
+    assert metadata["source"]["appId"] == "js-fdc3"
+    assert agent.get_current_channel().id == "fdc3.channel.1"
+    # both types are kept; the listener of a type hears only that type
+    assert [c["type"] for c, _ in heard.items] == ["fdc3.contact"]
+    assert js.call("get", name="___channel___Red")["latest_fdc3_type"] == "fdc3&contact"
+
+
+def test_app_channel_both_ways(py: ji.Interop, js: Fdc3JsPeer) -> None:
+    """An app channel is the context named by its id, in the same layout, for both."""
+    channel = py.fdc3.get_or_create_channel("desk.prices")
+    heard = Heard()
+    channel.add_context_listener(None, heard)
+    js.call("listen", name="desk.prices")
+
+    msft = fdc3.instrument("MSFT")
+    js.call("broadcast", name="desk.prices", context=msft)
+    assert heard.wait_for(msft)["source"]["appId"] == "js-fdc3"
+    assert channel.get_current_context("fdc3.instrument") == msft
+
+    bob = fdc3.contact("bob@example.com")
+    channel.broadcast(bob)
+    seen = js.fdc3_event("desk.prices", bob)
+    assert seen["value"]["data"]["fdc3_fdc3&instrument"] == {"id": {"ticker": "MSFT"}}
+    assert channel.get_current_context() == bob
