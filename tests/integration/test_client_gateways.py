@@ -423,6 +423,39 @@ def test_channels_are_contexts_and_membership_degrades(gateway: Gateway, connect
     )
 
 
+def test_channel_paths_multi_mode_and_restrictions_per_gateway(
+    gateway: Gateway, connect: Opened
+) -> None:
+    a, b = connect("gw-chpath-a"), connect("gw-chpath-b")
+    on_lime = Recorder()
+    b.channels.subscribe_for("Lime", on_lime)
+    a.channels.set_paths({"order.side": "buy", "order.qty": 2}, name="Lime")
+    wait_for(lambda: on_lime.calls[-1][0] == {"order": {"side": "buy", "qty": 2}}, 10, "paths")
+    a.channels.clear_data("Lime")
+    wait_for(lambda: on_lime.calls[-1][0] == {}, 10, "cleared")
+    a.channels.mode = "multi"
+    a.channels.join("Lime")
+    a.channels.join("Cyan")
+    assert a.channels.my_channels() == ["Lime", "Cyan"]
+    if gateway.ours:
+        wait_for(lambda: b.channels.members().get("Cyan") == [a.peer_id], 10, "membership")
+        a.channels.restrict(name="Lime", read=True, write=False)
+        held = {
+            c["name"]: (c["read"], c["write"]) for c in a.channels.get_restrictions()["channels"]
+        }
+        assert (held["Lime"], held["Cyan"]) == ((True, False), (True, True))
+        with pytest.raises(ji.ContextError, match="may not change channel 'Lime'"):
+            a.channels.publish({"symbol": "AAPL"})  # to each channel joined: Lime refuses
+        a.channels.restrict_all(read=True, write=True)  # it lifts what it put on itself
+    else:
+        with pytest.raises(ji.ChannelError, match="only the jupyter_interop hub"):
+            a.channels.restrict(name="Lime", read=True, write=False)
+        with pytest.raises(ji.ChannelError, match="only the jupyter_interop hub"):
+            a.channels.get_restrictions()
+    a.channels.leave()
+    assert a.channels.my_channels() == []
+
+
 def test_pings_keep_a_quiet_client_on_a_gateway_that_removes_silent_ones() -> None:
     with glue42_gateway("none", inactive_seconds=2) as strict:
         pinging = ji.connect(strict.url, strict.token, "gw-pinging", new=True, ping_interval=0.5)

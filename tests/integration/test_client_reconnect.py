@@ -41,6 +41,10 @@ def test_everything_is_restored_after_the_hub_comes_back(hub: StandaloneHub, how
         sub.contexts.subscribe("Rc.shared", context)
         pub.contexts.set("Rc.shared", {"v": 1})
         sub.channels.join("Red")
+        multi = clients("rc-multi", reconnect_max_delay=0.5)
+        multi.channels.mode = "multi"
+        multi.channels.join("Red")
+        multi.channels.join("Blue")
         follow = Recorder()
         sub.channels.subscribe(follow)
         bus = Recorder()
@@ -79,8 +83,14 @@ def test_everything_is_restored_after_the_hub_comes_back(hub: StandaloneHub, how
         wait_for(lambda: [c[0] for c in bus.calls] == [{"n": 1}], what="bus message")
 
         assert sub.channels.current == "Red"
-        channels = {c["name"]: [m["peer_id"] for m in c["members"]] for c in hub.view("channels")}
-        assert channels["Red"] == [sub.peer_id]
+
+        def members() -> dict[str, set[str]]:
+            return {c["name"]: {m["peer_id"] for m in c["members"]} for c in hub.view("channels")}
+
+        # a client in multi-channel mode is back on each of its channels
+        wait_for(lambda: members()["Blue"] == {multi.peer_id}, what="the multi-mode client on Blue")
+        assert members()["Red"] == {sub.peer_id, multi.peer_id}
+        assert multi.channels.my_channels() == ["Red", "Blue"]
         pub.channels.publish({"after": "restart"}, name="Red")
         wait_for(lambda: follow.calls and follow.calls[-1][0].get("after") == "restart")
     finally:
