@@ -298,6 +298,12 @@ class ReceivedPieces(Pieces):
         return self
 
 
+#: a private mapping where there is one: a shared anonymous mapping (``mmap``'s default) is
+#: backed by shared memory, whose pages fault in slower (a 100 MiB message took half as long
+#: again to copy in)
+_PRIVATE: dict[str, int] = {"flags": mmap.MAP_PRIVATE} if hasattr(mmap, "MAP_PRIVATE") else {}
+
+
 class _Joined:
     """One writable buffer of a chunked message's announced length, filled as chunks arrive
     (``ChunkAssembler(join=True)``): an anonymous mapping, so untouched pages cost nothing."""
@@ -306,7 +312,7 @@ class _Joined:
 
     def __init__(self, total: int) -> None:
         try:
-            self.buffer: Any = mmap.mmap(-1, total) if total else bytearray()
+            self.buffer: Any = mmap.mmap(-1, total, **_PRIVATE) if total else bytearray()
         except (OSError, ValueError) as error:
             raise FrameError(f"Cannot hold a message of {total} bytes: {error}") from None
         self.filled = 0
