@@ -200,6 +200,13 @@ class ChannelRegistry:
         restriction = self.restriction(peer, channel)
         return restriction is None or restriction.read
 
+    def readers(self, members: set[Peer], channel: str) -> set[Peer]:
+        """Those of ``members`` that may read ``channel`` (an update goes to them only):
+        ``members`` itself when nobody is restricted, so an update pays nothing for the rule."""
+        if not self.restrictions:
+            return members
+        return {peer for peer in members if self.may_read(peer, channel)}
+
     def may_write(self, peer: Peer, channel: str) -> bool:
         restriction = self.restriction(peer, channel)
         return restriction is None or restriction.write

@@ -442,13 +442,15 @@ class ContextDomain:
         delta = msg.get("delta")
         _validate_delta(delta)
         assert isinstance(delta, dict)
-        channel = self._channel_of(ctx)
-        if channel is not None:
-            self._check_write(peer, ctx, "change")
+        members = ctx.members
+        if ctx.name.startswith(CHANNEL_PREFIX):
+            if self.hub.channel_registry.restrictions:  # (nobody restricted: no call)
+                self._check_write(peer, ctx, "change")
             # applied to a copy first: a refused update leaves nothing behind
             candidate = apply_delta(copy_data(ctx.data), delta)
             _check_channel(ctx.name, candidate, ctx.data)
             ctx.data = candidate
+            members = self.hub.channel_registry.readers(members, ctx.name[len(CHANNEL_PREFIX) :])
         else:
             ctx.data = apply_delta(ctx.data, delta)
         ctx.version += 1
@@ -457,9 +459,8 @@ class ContextDomain:
         seq = self._persist(ctx)
         # the writer's ack first: it must not wait for the fan-out to every member
         self._acknowledge(out, peer, self._success(peer, msg, version=ctx.version), seq, ctx.name)
-        registry = self.hub.channel_registry
-        for member in ctx.members:
-            if member is peer or (channel is not None and not registry.may_read(member, channel)):
+        for member in members:
+            if member is peer:
                 continue
             self._send(
                 out,
