@@ -453,6 +453,8 @@ class DesktopAgent:
         #: (colour channel name, subscriber) the agent's listeners follow
         self._following: tuple[str, ContextSubscriber] | None = None
         io.channels.on_changed(self._on_channel_changed)
+        if io.channels.current is not None:  # joined before the agent was built
+            self._on_channel_changed(io.channels.current)
 
     @property
     def _session(self) -> ClientSession:

@@ -153,7 +153,7 @@ class FeedCommands(CommandMixin):
             for key in names:
                 self.state.close_feed(key)
             return Message(f"Stopped {len(names)} feed(s)")
-        for key in (args.key, f"bus:{args.key}"):
+        for key in (args.key, f"bus:{args.key}", f"fdc3:{args.key}"):
             if key in feeds:
                 feed = self.state.close_feed(key)
                 assert feed is not None

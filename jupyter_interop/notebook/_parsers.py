@@ -53,6 +53,7 @@ SUMMARY: dict[str, str] = {
     "intents": "the intents offered, with their handlers",
     "intent": "raise an intent, or %%interop intent NAME: handle it with the cell body",
     "apps": "the notebooks the server starts on demand, with their kernels; stop one",
+    "fdc3": "broadcast | listen FDC3 contexts on the current user channel (io.fdc3)",
 }
 
 
@@ -366,6 +367,25 @@ def _apps() -> MagicArgumentParser:
     return p
 
 
+def _fdc3() -> MagicArgumentParser:
+    p = _parser(
+        "fdc3",
+        "FDC3 contexts on the current user channel (io.fdc3, docs/FDC3.md); join one with\n"
+        "'%interop channel join Red' (fdc3.channel.1).\n\n"
+        '  %interop fdc3 broadcast fdc3.instrument {"id": {"ticker": "AAPL"}}\n'
+        "  %interop fdc3 broadcast fdc3.instrument id.ticker=AAPL name=Apple\n"
+        "  %interop fdc3 listen fdc3.instrument --to inst   (inst: the latest one)\n"
+        "  %interop fdc3 listen '*'                         (print every context here)\n"
+        "Stop a listener with '%interop unsubscribe VAR' (or 'fdc3:TYPE').",
+        expansion=True,
+    )
+    p.add_argument("action", choices=["broadcast", "listen"])
+    p.add_argument("type", metavar="TYPE", help="the context type ('*': every type, listen)")
+    p.add_argument("values", nargs="*", metavar="CONTEXT", help="JSON or key=value (broadcast)")
+    p.add_argument("--to", metavar="VAR", help="keep the latest context in VAR (listen)")
+    return p
+
+
 PARSERS: dict[str, Callable[[], MagicArgumentParser]] = {
     "status": _status,
     "peers": _peers,
@@ -389,6 +409,7 @@ PARSERS: dict[str, Callable[[], MagicArgumentParser]] = {
     "intents": _intents,
     "intent": _intent,
     "apps": _apps,
+    "fdc3": _fdc3,
 }
 
 

@@ -17,6 +17,9 @@ Rules (docs/ARCHITECTURE.md, "The client's I/O thread" and "Notebook bindings"):
 * ``transform=(to_remote, from_remote)`` converts between the widget's and the shared value.
 * ``channel=True`` follows the notebook's current channel (the snapshot of a newly joined channel
   is applied); ``channel="Red"`` sticks to one channel.
+* ``fdc3=("fdc3.instrument", "id.ticker")`` follows the current FDC3 user channel's context of
+  that type (``io.fdc3``, docs/FDC3.md); a widget change broadcasts that context with the path
+  changed.
 * A channel-bound widget whose path has no value on the channel (an empty channel was joined,
   or the notebook left its channel) keeps its value but is marked stale (:mod:`._stale`,
   ``binding.stale`` says why) until a value arrives or its own value is published.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copy
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -406,13 +410,77 @@ class _ChannelSource(_Source):
             self.io.channels.publish({path: value}, name=channel)
 
 
+class _Fdc3Source(_Source):
+    """The current user channel's latest context of one FDC3 type (``io.fdc3``); paths are
+    inside the context, and a write broadcasts the context with the path changed."""
+
+    def __init__(self, io: Interop, context_type: str) -> None:
+        super().__init__(io)
+        self.context_type = context_type
+        self.label = f"FDC3 {context_type}"
+
+    def key(self) -> Any:
+        return ("fdc3", id(self.io), self.context_type)
+
+    def _subscribe(self) -> Callable[[], None]:
+        agent = self.io.fdc3
+
+        def on_context(context: dict[str, Any]) -> None:
+            self.deliver(context)
+
+        def on_changed(name: str | None) -> None:
+            reason = self._missing_reason()
+            if reason is not None and self._read() is None:
+                self.mark_missing(None, reason)
+
+        listener = agent.add_context_listener(self.context_type, on_context)
+        stop_changes = self.io.channels.on_changed(on_changed)
+
+        def stop() -> None:
+            listener.unsubscribe()
+            stop_changes()
+
+        return stop
+
+    def _publishes(self) -> bool:
+        return self.io.fdc3.get_current_channel() is not None
+
+    def _missing_reason(self) -> str | None:
+        channel = self.io.fdc3.get_current_channel()
+        if channel is None:
+            return "not on an FDC3 user channel"
+        return f"no {self.context_type} on {channel.id}"
+
+    def _read(self) -> Any:
+        channel = self.io.fdc3.get_current_channel()
+        return channel.get_current_context(self.context_type) if channel else None
+
+    def _write(self, path: str, value: Any) -> None:
+        current = self._read() or self.data or {}
+        context = copy.deepcopy(current) if isinstance(current, dict) else {}
+        context["type"] = self.context_type
+        node = context
+        *parents, leaf = path.split(".")
+        for part in parents:
+            child = node.get(part)
+            node[part] = child = child if isinstance(child, dict) else {}
+            node = child
+        node[leaf] = value
+        self.data = context
+        self.io.fdc3.broadcast(context)  # nothing when on no user channel
+
+
 _SOURCES: dict[Any, _Source] = {}
 _SOURCES_LOCK = threading.Lock()
 
 
-def _source(io: Interop, context: str | None, channel: bool | str | None) -> _Source:
+def _source(
+    io: Interop, context: str | None, channel: bool | str | None, fdc3_type: str | None
+) -> _Source:
     candidate: _Source
-    if context is not None:
+    if fdc3_type is not None:
+        candidate = _Fdc3Source(io, fdc3_type)
+    elif context is not None:
         candidate = _ContextSource(io, context)
     else:
         candidate = _ChannelSource(io, channel if isinstance(channel, str) else None)
@@ -426,19 +494,35 @@ def bind(
     *,
     context: str | None = None,
     channel: bool | str | None = None,
-    path: str,
+    fdc3: tuple[str, str] | None = None,
+    path: str | None = None,
     transform: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None,
     client: Interop | None = None,
 ) -> Binding:
-    """Bind ``widget.<trait>`` two-way to ``path`` of a shared context or of a channel's data.
+    """Bind ``widget.<trait>`` two-way to ``path`` of a shared context or of a channel's data,
+    or to a path of the current FDC3 user channel's context of one type.
 
     ``bind(slider, "value", context="client", path="limit")``;
     ``bind(text, "value", channel=True, path="symbol")`` (the notebook's current channel);
+    ``bind(text, "value", fdc3=("fdc3.instrument", "id.ticker"))`` (docs/FDC3.md);
     ``transform=(to_remote, from_remote)`` converts values. Returns a :class:`Binding`;
     ``binding.unbind()`` stops it.
     """
-    if (context is None) == (channel is None or channel is False):
-        raise ValueError("bind() needs exactly one of context='name' or channel=True/'Name'")
+    fdc3_type = None
+    if fdc3 is not None:
+        if context is not None or channel not in (None, False) or path is not None:
+            raise ValueError("bind(fdc3=(TYPE, PATH)) takes no context=, channel= or path=")
+        if (
+            not isinstance(fdc3, tuple)
+            or len(fdc3) != 2
+            or not all(isinstance(p, str) and p for p in fdc3)
+        ):
+            raise ValueError(f"fdc3 must be a pair (context type, path), not {fdc3!r}")
+        fdc3_type, path = fdc3
+    elif (context is None) == (channel is None or channel is False):
+        raise ValueError(
+            "bind() needs exactly one of context='name', channel=True/'Name' or fdc3=(TYPE, PATH)"
+        )
     if context is not None and (not isinstance(context, str) or not context):
         raise ValueError(f"context must be a non-empty name, not {context!r}")
     if not isinstance(path, str) or not path or any(not p for p in path.split(".")):
@@ -451,7 +535,7 @@ def bind(
             raise ValueError("transform must be a pair (to_remote, from_remote) of callables")
         to_remote, from_remote = transform
     io = client or session().client()
-    source = _source(io, context, channel)
+    source = _source(io, context, channel, fdc3_type)
     binding = Binding(widget, trait, path, source, to_remote, from_remote)
     source.add(binding)
     binding.observe_widget()

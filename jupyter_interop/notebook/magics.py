@@ -19,6 +19,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 
 from ._args import Token, nest, parse_json, parse_pairs, parse_payload, split_line, unquote
 from ._cellmethod import compile_cell_method
+from ._fdc3 import Fdc3Commands
 from ._feeds import FeedCommands
 from ._intents import IntentCommands
 from ._parsers import PARSERS, overview
@@ -49,7 +50,7 @@ def _client_error_types() -> tuple[type[BaseException], ...]:
 
 
 @magics_class
-class InteropMagics(FeedCommands, IntentCommands, Magics):
+class InteropMagics(FeedCommands, IntentCommands, Fdc3Commands, Magics):
     """The ``%interop`` magic (see the module docstring)."""
 
     def __init__(self, shell: Any, state: NotebookSession | None = None) -> None:
