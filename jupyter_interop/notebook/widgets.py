@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
-from traitlets import TraitError, Unicode
+from traitlets import List, TraitError, Unicode
 
 from ._kernel import call_on_main
 from ._session import session
@@ -77,12 +77,15 @@ class ChannelSelector(w.VBox):
     """A coloured channel picker: click a colour to join it, "Leave" to leave.
 
     A change made elsewhere (``%interop channel join``, another widget, the dashboard moving
-    this notebook) shows up here: the selector listens to ``channels.on_changed``.
+    this notebook) shows up here: the selector listens to ``channels.on_channels_changed``.
     ``value`` is the current channel name (or ``None``), a kernel-side trait that can be
-    observed; ``selector.join("Red")`` works too.
+    observed; ``selector.join("Red")`` works too. In multi-channel mode
+    (``channels.mode = "multi"``) every channel the notebook is on is checked (``channels``),
+    a click on one of them leaves it, a click on another adds it, "Leave" leaves them all.
     """
 
     value = Unicode(None, allow_none=True, help="the notebook's current channel")
+    channels = List(Unicode(), help="every channel the notebook is on, in the order joined")
 
     def __init__(self, *, client: Interop | None = None, **kwargs: Any) -> None:
         self._io = client or session().client()
@@ -101,9 +104,9 @@ class ChannelSelector(w.VBox):
             **kwargs,
         )
         self.add_class("ji-channel-selector")
-        self._show(self._io.channels.current)
-        self._stop: Callable[[], None] | None = self._io.channels.on_changed(
-            lambda name: call_on_main(self._show, name)
+        self._show(self._io.channels.my_channels())
+        self._stop: Callable[[], None] | None = self._io.channels.on_channels_changed(
+            lambda names: call_on_main(self._show, names)
         )
 
     def _channel_button(self, channel: ChannelContext) -> w.Button:
@@ -139,7 +142,12 @@ class ChannelSelector(w.VBox):
         self._request(name)
 
     def _clicked(self, button: w.Button) -> None:
-        self._request(button.description)
+        channels, name = self._io.channels, button.description
+        if channels.mode == "multi" and name in channels.my_channels():
+            self.status.value = ""
+            in_background(lambda: channels.leave(name), self._failed)
+        else:
+            self._request(name)
 
     def _request(self, name: str | None) -> None:
         self.status.value = ""
@@ -152,10 +160,11 @@ class ChannelSelector(w.VBox):
 
     # -- display
 
-    def _show(self, name: str | None) -> None:
-        self.value = name
+    def _show(self, names: list[str]) -> None:
+        self.channels = list(names)
+        name = self.value = names[-1] if names else None
         for channel, button in self._buttons.items():
-            on = channel == name
+            on = channel in names
             button.icon = "check" if on else ""
             button.style.font_weight = "bold" if on else ""
             if on:
@@ -163,11 +172,16 @@ class ChannelSelector(w.VBox):
             else:
                 button.remove_class("ji-current")
         if name:
-            color = html.escape(self._colors.get(name) or "", quote=True)
+            shown = " ".join(
+                f'<span style="display:inline-block;width:10px;height:10px;'
+                f"background:{html.escape(self._colors.get(one) or '', quote=True)};"
+                f'border-radius:2px"></span> <b>{html.escape(one)}</b>'
+                for one in names
+            )
+            title = "Channels" if len(names) > 1 else "Channel"
             self.label.value = (
                 f'<span class="ji-channel-current" data-channel="{html.escape(name)}">'
-                f'Channel: <span style="display:inline-block;width:10px;height:10px;'
-                f'background:{color};border-radius:2px"></span> <b>{html.escape(name)}</b></span>'
+                f"{title}: {shown}</span>"
             )
         else:
             self.label.value = (

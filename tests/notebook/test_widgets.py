@@ -252,6 +252,34 @@ def test_channel_selector_joins_on_click_and_follows_changes_made_elsewhere(
     nb_a.run("sel.close()")
 
 
+def test_channel_selector_in_multi_channel_mode(nb_a: Kernel) -> None:
+    nb_a.run(
+        "io = ji.connect()\nio.channels.mode = 'multi'\nsel = ji.ChannelSelector()\n"
+        "buttons = {b.description: b for b in sel.children[1].children}"
+    )
+    nb_a.click(nb_a.value("buttons['Red'].model_id"))
+    nb_a.wait_value("sel.channels", ["Red"])
+    nb_a.click(nb_a.value("buttons['Lime'].model_id"))
+    nb_a.wait_value(
+        "(sel.channels, sel.value, io.channels.my_channels())",
+        [["Red", "Lime"], "Lime", ["Red", "Lime"]],
+    )
+    assert nb_a.value("[buttons[n].icon for n in ('Red', 'Lime', 'Blue')]") == [
+        "check",
+        "check",
+        "",
+    ]
+    label = nb_a.value("sel.label.value")
+    assert "Channels:" in label and "<b>Red</b>" in label and "<b>Lime</b>" in label
+    nb_a.click(nb_a.value("buttons['Red'].model_id"))  # a joined channel: leaves it
+    nb_a.wait_value("(sel.channels, io.channels.my_channels())", [["Lime"], ["Lime"]])
+    nb_a.run("io.channels.join('Cyan')")  # a change made elsewhere shows too
+    nb_a.wait_value("sel.channels", ["Lime", "Cyan"])
+    nb_a.click(nb_a.value("sel.leave_button.model_id"))
+    nb_a.wait_value("(sel.channels, sel.value, io.channels.my_channels())", [[], None, []])
+    nb_a.run("sel.close()\nio.channels.mode = 'single'")
+
+
 def test_context_view_and_stream_view_are_live(
     nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
 ) -> None:
