@@ -32,6 +32,7 @@ EXAMPLES = (
     "05-intents-chart.ipynb",
     "05-intents-raiser.ipynb",
     "06-node-intents.ipynb",
+    "07-fdc3.ipynb",
 )
 TIMEOUT = 120
 
@@ -281,3 +282,20 @@ def test_node_intents_with_interopio_core(server: LabServer) -> None:
         node_side
     )
     assert "Stopped handling intent 'ViewChart'" in cell_text(nb, "chart_app.terminate()")
+
+
+def test_fdc3_notebook(server: LabServer) -> None:
+    nb = _execute(NOTEBOOKS / "07-fdc3.ipynb", server.interop_env())
+    channels = cell_text(nb, "get_user_channels()")
+    assert "('fdc3.channel.1', 'Channel 1', 'red')" in channels
+    assert "AAPL from desk-app" in cell_text(nb, "heard.append")
+    assert "inst is the latest fdc3.instrument context" in cell_text(nb, "--to inst")
+    assert "'ticker': 'MSFT'" in cell_text(nb, '!= "MSFT"')
+    assert "'email': 'alice@example.com'" in cell_text(nb, "desk_heard = []")
+    assert cell_text(nb, "print(ticker.value)").strip() == "MSFT"
+    wire = cell_text(nb, "___channel___Red")
+    assert "'fdc3&contact'" in wire and "'fdc3_fdc3&instrument'" in wire
+    assert "'bid': 189.5" in cell_text(nb, "desk.prices")
+    assert "('desk-app', {'type': 'desk.quote'" in cell_text(nb, "ViewQuote")
+    errors = cell_text(nb, "fdc3.channel.42")
+    assert "NoChannelFound - No user channel 'fdc3.channel.42'" in errors and "'2.2'" in errors
