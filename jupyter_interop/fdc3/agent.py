@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 from .._version import __version__
 from ..client.contexts import ContextMeta, ContextSubscriber, adapt_callback, copy_data
 from ..client.dispatch import OutputTarget, capture_output_target
-from ..client.errors import ArgumentError, InvocationError, MalformedContext, ResolverUnavailable
+from ..client.errors import (
+    ArgumentError,
+    InvocationError,
+    MalformedContext,
+    NoAppsFound,
+    ResolverUnavailable,
+    TargetAppUnavailable,
+)
 from ..client.instance import Instance
 from ..client.intents import Intent, IntentHandler
 from ..client.twins import blocking, on_io_loop
@@ -59,6 +66,8 @@ __all__ = [
 
 #: FDC3 version this agent implements (``get_info``)
 FDC3_VERSION = "2.2"
+#: the one event type of FDC3 2.2's ``addEventListener``
+USER_CHANNEL_CHANGED = "userChannelChanged"
 
 Context = dict[str, Any]
 ContextHandler = Callable[..., Any]
@@ -361,6 +370,41 @@ class PrivateChannel(Channel):
     def on_disconnect(self, handler: Callable[[], Any]) -> Listener:
         """``handler()`` when the other party disconnects."""
         return self._event(self._disconnected, handler, 0)
+
+    def add_event_listener(self, event_type: str | None, handler: Callable[..., Any]) -> Listener:
+        """FDC3 2.2's form of the three ``on_*`` events: ``handler(event)`` with ``event``
+        ``{"type": "addContextListener" | "unsubscribe", "details": {"contextType": ...}}``
+        or ``{"type": "disconnect", "details": None}``; ``event_type`` None: all three."""
+        kinds = ("addContextListener", "unsubscribe", "disconnect")
+        if event_type is not None and event_type not in kinds:
+            raise ArgumentError(f"A private channel's events are {kinds}, not {event_type!r}")
+        if not callable(handler):
+            raise ArgumentError(f"The event handler must be callable, not {handler!r}")
+        stops = []
+        if event_type in (None, "addContextListener"):
+            stops.append(
+                self.on_add_context_listener(
+                    lambda kind: handler(
+                        {"type": "addContextListener", "details": {"contextType": kind}}
+                    )
+                )
+            )
+        if event_type in (None, "unsubscribe"):
+            stops.append(
+                self.on_unsubscribe(
+                    lambda kind: handler({"type": "unsubscribe", "details": {"contextType": kind}})
+                )
+            )
+        if event_type in (None, "disconnect"):
+            stops.append(
+                self.on_disconnect(lambda: handler({"type": "disconnect", "details": None}))
+            )
+
+        def stop() -> None:
+            for listener in stops:
+                listener.unsubscribe()
+
+        return Listener(stop)
 
     async def _record_listeners(self) -> None:
         await self._agent.io.contexts.aset_path(
@@ -711,8 +755,6 @@ class DesktopAgent:
                 f"Several intents take {kind!r} ({names}): raise one with raise_intent"
             )
         if not found:
-            from ..client.errors import NoAppsFound
-
             raise NoAppsFound(f"No intent takes {kind!r} contexts")
         return await self.araise_intent(found[0].name, context, app)
 
@@ -728,8 +770,6 @@ class DesktopAgent:
         kind = checked_context(context)["type"] if context is not None else None
         found = await self.io.intents.afind(intent, kind)
         if not found:
-            from ..client.errors import NoAppsFound
-
             raise NoAppsFound(f"No app handles {intent!r}", intent=intent)
         return _app_intent(found[0])
 
@@ -745,8 +785,6 @@ class DesktopAgent:
         kind = checked_context(context)["type"]
         found = await self.io.intents.afind(context_type=kind)
         if not found:
-            from ..client.errors import NoAppsFound
-
             raise NoAppsFound(f"No intent takes {kind!r} contexts")
         return [_app_intent(i) for i in found]
 
@@ -817,6 +855,48 @@ class DesktopAgent:
         return AppIdentifier(ident.app_id, running.peer_id)
 
     open = blocking(aopen)
+
+    @on_io_loop
+    async def aget_app_metadata(self, app: Any) -> dict[str, Any]:
+        """FDC3 ``AppMetadata`` of ``app``: a running peer of that application name (its
+        instance, when ``app`` names one), or a notebook of the server's app directory (its
+        name or path; ``title``); :class:`TargetAppUnavailable` when neither."""
+        ident = AppIdentifier.of(app)
+        for running in await self.afind_instances(ident.app_id):
+            if ident.instance_id in (None, running.instance_id):
+                return running.to_json()
+        if await self.io.apps.available():
+            for entry in await self.io.apps.alist():
+                if ident.app_id in (entry.name, entry.path):
+                    return {"appId": ident.app_id, "title": entry.title}
+        raise TargetAppUnavailable(f"No app {ident.app_id!r} runs or can be started")
+
+    get_app_metadata = blocking(aget_app_metadata)
+
+    def add_event_listener(self, event_type: str | None, handler: Callable[..., Any]) -> Listener:
+        """``handler(event)`` for FDC3's ``"userChannelChanged"`` events (None: every type):
+        ``{"type": "userChannelChanged", "details": {"currentChannelId": id or None}}``,
+        whenever this app joins or leaves a user channel, by any API or user interface."""
+        if event_type not in (None, USER_CHANNEL_CHANGED):
+            raise ArgumentError(
+                f"FDC3 2.2 has one event type, {USER_CHANNEL_CHANGED!r} (or None), not "
+                f"{event_type!r}"
+            )
+        if not callable(handler):
+            raise ArgumentError(f"The event handler must be callable, not {handler!r}")
+
+        def changed(name: str | None) -> None:  # on a handler thread: may block
+            ids = {c.context_name: c.id for c in self.get_user_channels()}
+            current = ids.get(CHANNEL_PREFIX + name) if name is not None else None
+            handler({"type": USER_CHANNEL_CHANGED, "details": {"currentChannelId": current}})
+
+        return Listener(self.io.channels.on_changed(changed))
+
+    async def aadd_event_listener(
+        self, event_type: str | None, handler: Callable[..., Any]
+    ) -> Listener:
+        """Awaitable :meth:`add_event_listener`."""
+        return self.add_event_listener(event_type, handler)
 
     def get_info(self) -> dict[str, Any]:
         """FDC3 ``ImplementationMetadata`` of this agent (no I/O)."""

@@ -328,11 +328,14 @@ def test_private_channel_lifecycle_events(clients: Clients) -> None:
     events: list[Any] = []
     made: list[Any] = []
 
+    fdc3_events: list[dict[str, Any]] = []
+
     def start_stream(context: dict[str, Any]) -> Any:
         channel = b.create_private_channel()
         channel.on_add_context_listener(lambda kind: events.append(("add", kind)))
         channel.on_unsubscribe(lambda kind: events.append(("unsubscribe", kind)))
         channel.on_disconnect(lambda: events.append(("disconnect",)))
+        channel.add_event_listener(None, fdc3_events.append)  # FDC3 2.2's form of the three
         made.append(channel)
         return channel
 
@@ -360,6 +363,14 @@ def test_private_channel_lifecycle_events(clients: Clients) -> None:
         ("add", None),
         ("unsubscribe", None),
         ("disconnect",),
+    ]
+    wait_for(lambda: len(fdc3_events) == 5, what="the five events in FDC3 2.2's form")
+    assert fdc3_events == [
+        {"type": "addContextListener", "details": {"contextType": "fdc3.instrument"}},
+        {"type": "unsubscribe", "details": {"contextType": "fdc3.instrument"}},
+        {"type": "addContextListener", "details": {"contextType": None}},
+        {"type": "unsubscribe", "details": {"contextType": None}},
+        {"type": "disconnect", "details": None},
     ]
 
 
@@ -443,3 +454,38 @@ async def awaited_twins(a: Any, b: Any) -> None:
     await channel.abroadcast(CONTACT)
     assert await channel.aget_current_context() == CONTACT
     assert (await a.aget_info())["fdc3Version"] == "2.2"
+
+
+def test_user_channel_changed_events(clients: Clients) -> None:
+    """addEventListener("userChannelChanged"): joins and leaves by any API, with the FDC3 id
+    (None off a user channel: left, or on a colour channel without ``meta.fdc3``)."""
+    a, _ = two_apps(clients)
+    events: list[Any] = []
+    listener = a.add_event_listener("userChannelChanged", events.append)
+    a.join_user_channel("fdc3.channel.4")
+    a.io.channels.join("Blue")  # through io.Connect's API: fdc3.channel.6
+    a.io.channels.join("Lime")
+    a.leave_current_channel()
+    wait_for(lambda: len(events) == 4, what="four channel events")
+    assert [e["details"]["currentChannelId"] for e in events] == [
+        "fdc3.channel.4",
+        "fdc3.channel.6",
+        None,
+        None,
+    ]
+    assert {e["type"] for e in events} == {"userChannelChanged"}
+    listener.unsubscribe()
+    with pytest.raises(ji.ArgumentError, match="one event type"):
+        a.add_event_listener("contextCleared", events.append)
+
+
+def test_get_app_metadata(clients: Clients) -> None:
+    """getAppMetadata: a running app (and one of its instances); an unknown app is
+    ``TargetAppUnavailable``."""
+    a, b = two_apps(clients)
+    assert a.get_app_metadata("fdc3-app-b") == {"appId": "fdc3-app-b", "instanceId": b.io.peer_id}
+    mine = a.get_app_metadata({"appId": "fdc3-app-a", "instanceId": a.io.peer_id})
+    assert mine["instanceId"] == a.io.peer_id
+    with pytest.raises(ji.TargetAppUnavailable) as missing:
+        a.get_app_metadata("no-such-app")
+    assert missing.value.fdc3_error == ResolveErrorName.TargetAppUnavailable
