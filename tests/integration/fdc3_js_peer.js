@@ -2,20 +2,16 @@
 // An io.Connect app in Node (the real @interopio/core) that speaks FDC3 the way io.Connect's
 // FDC3 layer writes it into contexts (docs/FDC3.md, "The wire"), checking every context with
 // the real @finos/fdc3 2.2 types (its generated Convert functions) and reporting the standard's
-// error enums. Driven by test_fdc3_js.py over JSON lines, as test_client_js_peer.js is.
+// error enums. Driven by test_fdc3_js.py over JSON lines (tests/compat/lib/linepeer.js).
 //
 // @finos/fdc3 2.2.0's package entry imports its parts without file extensions, which Node's
 // ES module loader refuses; the two parts used here are self-contained and imported directly.
 const path = require("path");
-const readline = require("readline");
+const { emit, serve, run } = require(path.join(__dirname, "..", "compat", "lib", "linepeer"));
 
 const COMPAT = process.env.COMPAT_DIR;
 const IO = require(path.join(COMPAT, "node_modules", "@interopio", "core"));
 const FINOS = path.join(COMPAT, "node_modules", "@finos");
-const MARK = "@@peer ";
-
-const emit = (msg) => process.stdout.write(MARK + JSON.stringify(msg) + "\n");
-const errText = (e) => (e && typeof e.message === "string" ? e.message : JSON.stringify(e));
 
 const encode = (type) => type.split(".").join("&");
 const decode = (key) => key.split("&").join(".");
@@ -71,27 +67,7 @@ async function main() {
             return await io.contexts.get(name);
         },
     };
-    const rl = readline.createInterface({ input: process.stdin });
-    rl.on("line", async (line) => {
-        let msg;
-        try {
-            msg = JSON.parse(line);
-        } catch {
-            return;
-        }
-        const fn = commands[msg.cmd];
-        try {
-            if (!fn) throw new Error(`unknown command ${msg.cmd}`);
-            emit({ id: msg.id, ok: true, result: await fn(msg.args || {}) });
-        } catch (e) {
-            emit({ id: msg.id, ok: false, error: errText(e) });
-        }
-    });
-    process.stdin.on("end", () => process.exit(0));
-    emit({ event: "ready", peerId: io.interop.instance.peerId, application: io.interop.instance.application });
+    serve(io, commands);
 }
 
-main().catch((e) => {
-    process.stderr.write(`fdc3 js peer failed: ${e && e.stack ? e.stack : errText(e)}\n`);
-    process.exit(1);
-});
+run(main, "fdc3 js peer");
