@@ -296,7 +296,8 @@ class Channel:
 class PrivateChannel(Channel):
     """An FDC3 private channel between the app that created it and the one it was given to
     (through an intent result). It cannot be found by id; each party's listeners are
-    recorded in the channel's context (``contextListeners``) so the other hears of them."""
+    recorded in the channel's context (``contextListeners``) so the other hears of them, and
+    a party that disconnects or leaves the hub fires the other's ``on_disconnect``."""
 
     def __init__(self, agent: DesktopAgent, id: str) -> None:
         super().__init__(agent, id, "private", FDC3_PRIVATE_CHANNEL_PREFIX + id)
@@ -306,7 +307,9 @@ class PrivateChannel(Channel):
         self._own_listeners: list[str] = []
         self._seen: dict[str, builtins.list[str]] = {}
         self._gone: set[str] = set()
+        self._creator: str | None = None
         self._watch: ContextSubscriber | None = None
+        self._stop_peers: Callable[[], None] | None = None
 
     @property
     def _me(self) -> str:
@@ -316,8 +319,28 @@ class PrivateChannel(Channel):
         """Follow the other party's listeners and disconnection (on the loop)."""
         self._watch = ContextSubscriber(self._changed, None, False, on_loop=True)
         await self._agent.io.contexts.add_subscriber(self.context_name, self._watch)
+        self._stop_peers = self._agent.io.methods.on_server_removed(self._peer_left)
+
+    def _peer_left(self, instance: Instance, reason: str) -> None:
+        """A peer left the hub (a handler thread): if it was the other party, it is gone."""
+        if reason == "reset":  # our own connection dropped: the other party may still be there
+            return
+        key = _peer_key(instance.peer_id or "")
+        if key != self._me and (key in self._seen or key == self._creator):
+            self._session.io.call_soon(self._party_gone, key)
+
+    def _party_gone(self, peer: str) -> None:
+        """On the loop: the other party disconnected or left: its listeners are gone."""
+        if peer in self._gone:
+            return
+        self._gone.add(peer)
+        for kind in self._seen.pop(peer, []):
+            self._fire(self._unsubscribed, None if kind == "*" else kind)
+        self._fire(self._disconnected, None)
 
     def _changed(self, value: dict[str, Any], *_: Any) -> None:
+        creator = value.get("creatorId")
+        self._creator = _peer_key(creator) if isinstance(creator, str) else self._creator
         listeners = value.get("contextListeners")
         listeners = listeners if isinstance(listeners, dict) else {}
         gone = value.get("disconnected")
@@ -333,11 +356,8 @@ class PrivateChannel(Channel):
                 self._fire(self._unsubscribed, None if kind == "*" else kind)
             self._seen[peer] = list(now.elements())
         for peer in gone:
-            if peer != self._me and peer not in self._gone:
-                self._gone.add(peer)
-                for kind in self._seen.pop(peer, []):
-                    self._fire(self._unsubscribed, None if kind == "*" else kind)
-                self._fire(self._disconnected, None)
+            if peer != self._me:
+                self._party_gone(peer)
 
     def _fire(self, handlers: builtins.list[_Handler], arg: str | None) -> None:
         args = () if handlers is self._disconnected else (arg,)
@@ -432,6 +452,8 @@ class PrivateChannel(Channel):
         if self._watch is not None:
             self._watch.active = False
             contexts.remove_subscriber(self.context_name, self._watch)
+        if self._stop_peers is not None:
+            self._stop_peers()
 
     disconnect = blocking(adisconnect)
 

@@ -489,3 +489,30 @@ def test_get_app_metadata(clients: Clients) -> None:
     with pytest.raises(ji.TargetAppUnavailable) as missing:
         a.get_app_metadata("no-such-app")
     assert missing.value.fdc3_error == ResolveErrorName.TargetAppUnavailable
+
+
+def test_private_channel_party_that_leaves_the_hub_disconnects(clients: Clients) -> None:
+    """FDC3: a private channel's disconnect also happens when the other party's instance
+    stops. The raiser listens, then its client closes without ``disconnect()``: the handler
+    hears ``on_unsubscribe`` and ``on_disconnect``."""
+    a, b = two_apps(clients)
+    events: list[Any] = []
+
+    def start_stream(context: dict[str, Any]) -> Any:
+        channel = b.create_private_channel()
+        channel.on_unsubscribe(lambda kind: events.append(("unsubscribe", kind)))
+        channel.on_disconnect(lambda: events.append(("disconnect",)))
+        return channel
+
+    b.add_intent_listener("StartStream", start_stream)
+    wait_for(lambda: a.io.intents.find("StartStream"), what="the StartStream handler")
+    channel = a.raise_intent("StartStream", INSTRUMENT).get_result()
+    channel.add_context_listener("fdc3.instrument", Received())
+    channel.add_context_listener(None, Received())
+    a.io.close()
+    wait_for(lambda: ("disconnect",) in events, what="on_disconnect after the raiser left")
+    assert sorted(events[:-1], key=str) == [
+        ("unsubscribe", "fdc3.instrument"),
+        ("unsubscribe", None),
+    ]
+    assert events[-1] == ("disconnect",)
