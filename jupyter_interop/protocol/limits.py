@@ -37,6 +37,11 @@ __all__ = [
 MAX_NESTING = 128
 
 # Batch frames (``batch`` extension): two caps on purpose, one per direction.
+#: a composed context delta a lagging subscriber would get (docs/RELIABILITY.md, coalescing)
+#: is measured against the whole value once it reaches this many bytes (and again each time
+#: it doubled): the whole value is sent instead when it is smaller. Below, the delta is sent
+#: as it is: measuring means encoding the value, which is what composing saves
+COMPOSED_DELTA_CHECK_BYTES = 64 * 1024
 #: a batch frame the hub writes to a peer is closed once it holds this many bytes: big enough
 #: that a burst of announcements costs a peer few writes
 HUB_BATCH_MAX_BYTES = 1024 * 1024

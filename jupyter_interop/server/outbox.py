@@ -12,8 +12,11 @@ the performance notes). So the policy, by message kind, is:
   and, for peers that negotiated the ``notices`` extension, in one ``events-dropped`` notice
   sent once the backlog has been written;
 * ``context-updated`` messages are *coalesced*: a second update for a context that still has
-  one waiting replaces it with a single ``{"reset": <current data>}`` delta, so the consumer
-  ends at the right state, never a wrong one;
+  one waiting replaces it with one delta composed of both (``compose_deltas``: each key
+  once, the later change winning), so the consumer ends at the right state, never a wrong
+  one, and a small change to a large context stays small. Only when no delta can say it (a
+  ``reset`` is involved) or the composed delta grew larger than the value does the update
+  become ``{"reset": <current data>}``;
 * everything else (results, errors, subscription and peer lifecycle) is never dropped; if the
   queue still exceeds the hard limit, or its oldest message waited longer than the stall
   limit while over the soft limit, the outbox reports an overflow and the transport closes
@@ -48,9 +51,11 @@ from typing import Any
 from ..hub.connection import PeerConn
 from ..protocol import encode
 from ..protocol.addressed import Template
+from ..protocol.deltas import compose_deltas, copy_data
 
 # batch frames (``batch`` extension): one framing for both sides, closed at the hub's cap
 from ..protocol.framing import batch_frames, join_batch
+from ..protocol.limits import COMPOSED_DELTA_CHECK_BYTES
 from ..protocol.limits import HUB_BATCH_MAX_BYTES as BATCH_MAX_BYTES
 from ..protocol.wire import (
     AGM_DOMAIN,
@@ -162,7 +167,7 @@ class _Entry:
     for each peer, kept as one entry rather than N (``queued_at`` is the first one's).
     """
 
-    __slots__ = ("context_id", "frame", "more", "queued_at", "removal", "run")
+    __slots__ = ("context_id", "delta", "frame", "measured", "more", "queued_at", "removal", "run")
 
     def __init__(
         self,
@@ -179,6 +184,11 @@ class _Entry:
         self.removal = removal
         #: announcements of one kind for this peer (``frame`` is empty), see Outbox.read
         self.run = run
+        #: a context update's delta, its own copy (the hub goes on changing what the
+        #: message's values are part of): composed with the next update of the context
+        self.delta: dict[str, Any] | None = None
+        #: the size of ``frame`` when it was last measured against the context's whole value
+        self.measured = 0
 
 
 class Outbox:
@@ -364,6 +374,8 @@ class Outbox:
         mtype = message.get("type")
         context_id: Any = None
         removal = False
+        delta: dict[str, Any] | None = None
+        measured = 0
         if mtype == EVENT_TYPE:  # the bulk of the traffic: stream data, bus deliveries
             if over_soft and message.get("domain") in _DROPPABLE_DOMAINS:
                 self._drop_event()
@@ -373,9 +385,10 @@ class Outbox:
                 self._drop_event(len(message.get("items") or ()))
                 return self.check_stall()
         elif mtype == "context-updated":
-            message, frame = self._coalesce(message, frame)
             context_id = message.get("context_id")
-            if not isinstance(context_id, str):
+            if isinstance(context_id, str):
+                message, frame, delta, measured = self._coalesce(context_id, message, frame)
+            else:
                 context_id = None
         elif mtype in REMOVAL_TYPES:
             removal = message.get("domain") == AGM_DOMAIN
@@ -401,6 +414,7 @@ class Outbox:
             entry = _Entry(frame, self._clock(), context_id, removal)
             entries.append(entry)
             if context_id is not None:
+                entry.delta, entry.measured = delta, measured
                 self._pending_contexts[context_id] = entry
         count = self._count = self._count + 1
         size = self._bytes = self._bytes + len(frame)
@@ -418,22 +432,42 @@ class Outbox:
         self._unreported_drops += count
         self.conn.attrs["dropped_events"] = self.conn.attrs.get("dropped_events", 0) + count
 
-    def _coalesce(self, message: Message, frame: bytes | None) -> tuple[Message, bytes | None]:
-        """Replace a waiting update of the same context with one reset to the current data.
+    def _coalesce(
+        self, context_id: str, message: Message, frame: bytes | None
+    ) -> tuple[Message, bytes | None, dict[str, Any] | None, int]:
+        """Replace a waiting update of the same context with one update composed of both
+        (or, when no delta can say it or it outgrew the value, a reset to the current data).
 
         The new message goes to the end of the queue (where the latest update belongs), so a
-        consumer never sees a state before the messages that preceded it.
+        consumer never sees a state before the messages that preceded it. Returns the
+        message, its frame if known, the delta to compose the next update with and the
+        frame size last measured against the value.
         """
-        context_id = message.get("context_id")
-        if not isinstance(context_id, str) or self._snapshot is None:
-            return message, frame
+        delta = message.get("delta")
+        own = copy_data(delta) if isinstance(delta, dict) else None
         previous = self._pending_contexts.pop(context_id, None)
         if previous is None or previous.frame is None:
-            return message, frame
-        data = self._snapshot(context_id)
-        if data is None:
-            # the context is gone: keep both deltas, both are still correct in order
-            return message, frame
+            return message, frame, own, 0
+        composed = None
+        if previous.delta is not None and own is not None:
+            composed = compose_deltas(previous.delta, own)
+        measured = previous.measured
+        if composed is not None:
+            message = {**message, "delta": composed}
+            frame = encode(message)
+            if len(frame) >= max(COMPOSED_DELTA_CHECK_BYTES, 2 * measured):
+                measured = len(frame)
+                data = self._snapshot(context_id) if self._snapshot is not None else None
+                whole = None if data is None else {**message, "delta": {"reset": data}}
+                whole_frame = None if whole is None else encode(whole)
+                if whole is not None and whole_frame is not None and len(whole_frame) < measured:
+                    message, frame, composed = whole, whole_frame, None
+        else:
+            data = self._snapshot(context_id) if self._snapshot is not None else None
+            if data is None:
+                # the context is gone: keep both deltas, both are still correct in order
+                return message, frame, own, 0
+            message, frame = {**message, "delta": {"reset": data}}, None
         self._count -= 1
         self._bytes -= len(previous.frame)
         previous.frame = None
@@ -442,7 +476,7 @@ class Outbox:
             # a context updated in a tight loop behind a stuck reader: drop the tombstones
             self._entries = deque(e for e in self._entries or () if e.frame is not None)
             self._superseded = 0
-        return {**message, "delta": {"reset": data}}, None
+        return message, frame, composed, measured
 
     def check_stall(self) -> bool:
         """Apply the stall rule now: False (and overflowed, see :attr:`closed_reason`) when

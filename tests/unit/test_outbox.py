@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from jupyter_interop.hub.connection import PeerConn
+from jupyter_interop.protocol.limits import COMPOSED_DELTA_CHECK_BYTES
 from jupyter_interop.server.outbox import Outbox, OutboxLimits
 
 
@@ -128,30 +129,68 @@ def test_has_output_includes_a_pending_notice() -> None:
     assert not box.has_output
 
 
-def test_context_updates_coalesce_into_one_reset_at_the_end() -> None:
-    state = {"a": 1}
+def test_context_updates_coalesce_into_one_composed_delta_at_the_end() -> None:
+    state = {"a": 0, "b": 2}
     box = Outbox(PeerConn(), small(), snapshot=lambda cid: state if cid == "c1" else None)
     box.push(updated("c1", {"updated": {"a": 0}}))
     box.push(result(1))
-    state = {"a": 1, "b": 2}
     box.push(updated("c1", {"added": {"b": 2}}, updater="p2"))
     box.push(updated("c2", {"updated": {"x": 1}}))
     assert len(box) == 3
     out = decoded(box.take())
     assert [m["type"] for m in out] == ["result", "context-updated", "context-updated"]
     assert out[1]["context_id"] == "c1"
-    assert out[1]["delta"] == {"reset": {"a": 1, "b": 2}}
+    assert out[1]["delta"] == {"added": {"a": 0, "b": 2}}  # each key once, not the value
     assert out[1]["updater_id"] == "p2"
     assert out[2]["delta"] == {"updated": {"x": 1}}  # alone: untouched
 
 
-def test_coalescing_keeps_both_deltas_when_the_context_is_gone() -> None:
-    box = Outbox(PeerConn(), small(), snapshot=lambda cid: None)
-    box.push(updated("c1", {"updated": {"a": 1}}))
-    box.push(updated("c1", {"updated": {"a": 2}}))
+def test_an_update_that_resets_coalesces_into_a_reset_to_the_current_data() -> None:
+    state = {"a": 1, "b": 2}
+    box = Outbox(PeerConn(), small(), snapshot=lambda cid: state)
+    box.push(updated("c1", {"added": {"a": 1}}))
+    box.push(updated("c1", {"reset": {"b": 2}}))
+    box.push(updated("c1", {"added": {"a": 1}}))
+    assert [m["delta"] for m in decoded(box.take())] == [{"reset": {"a": 1, "b": 2}}]
+
+
+def test_a_composed_delta_larger_than_the_value_becomes_the_value() -> None:
+    state = {"kept": 1}
+    box = Outbox(PeerConn(), small(soft_bytes=10**8, hard_bytes=10**9), snapshot=lambda c: state)
+    big = "x" * COMPOSED_DELTA_CHECK_BYTES
+    box.push(updated("c1", {"added": {"big": big}}))
+    box.push(updated("c1", {"removed": ["big"], "added": {"other": big}}))
+    box.push(updated("c1", {"removed": ["other"], "added": {"kept": 1}}))
+    # the two first compose into 64 KiB; with the third it is small again, but the
+    # value (measured at 64 KiB) was smaller: a reset was queued, and a reset composes
+    # into a reset
+    assert [m["delta"] for m in decoded(box.take())] == [{"reset": {"kept": 1}}]
+    # the composed delta is larger than 64 KiB but not than the value: sent as a delta
+    state = {"kept": 1, "big": big, "small": 1, "more": big}
+    box.push(updated("c1", {"added": {"big": big}}))
+    box.push(updated("c1", {"added": {"small": 1}}))
+    assert [m["delta"] for m in decoded(box.take())] == [{"added": {"big": big, "small": 1}}]
+
+
+def test_coalescing_composes_a_copy_of_what_the_hub_goes_on_changing() -> None:
+    box = Outbox(PeerConn(), small(), snapshot=lambda cid: {})
+    first = {"added": {"a": {"x": 1}}}
+    box.push(updated("c1", first))
+    first["added"]["a"]["x"] = 99  # the hub's data shares the delta's values
+    box.push(updated("c1", {"commands": [{"type": "set", "path": "a.y", "value": 2}]}))
     assert [m["delta"] for m in decoded(box.take())] == [
-        {"updated": {"a": 1}},
-        {"updated": {"a": 2}},
+        {"commands": [{"type": "set", "path": "a", "value": {"x": 1, "y": 2}}]}
+    ]
+
+
+def test_coalescing_keeps_both_deltas_when_the_context_is_gone_and_one_resets() -> None:
+    box = Outbox(PeerConn(), small(), snapshot=lambda cid: None)
+    box.push(updated("c1", {"updated": {"a": {"x": 1}}}))
+    box.push(updated("c1", {"updated": {"a": {"y": 2}}}))  # composes without the data
+    box.push(updated("c1", {"reset": {"a": 2}}))
+    assert [m["delta"] for m in decoded(box.take())] == [
+        {"updated": {"a": {"x": 1, "y": 2}}},
+        {"reset": {"a": 2}},
     ]
 
 
@@ -172,7 +211,7 @@ def test_tight_loop_of_updates_stays_small() -> None:
         assert box.push(updated("c1", {"updated": {"n": n}}))
     assert len(box) == 1
     assert len(box._entries) < 200  # superseded entries are compacted
-    assert decoded(box.take()) == [{**updated("c1", {"reset": {"n": 9999}})}]
+    assert decoded(box.take()) == [{**updated("c1", {"added": {"n": 9999}})}]
 
 
 def test_hard_message_limit_overflows_and_frees_memory() -> None:
@@ -303,7 +342,7 @@ def test_coalescing_still_works_behind_a_held_removal() -> None:
     box.release()
     out = decoded(box.take())
     assert [m["type"] for m in out] == ["peer-removed", "context-updated"]
-    assert out[1]["delta"] == {"reset": {"v": 2}}
+    assert out[1]["delta"] == {"added": {"v": 2}}
 
 
 @pytest.mark.parametrize(
