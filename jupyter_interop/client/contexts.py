@@ -15,6 +15,9 @@
   hub's order: ``callback(data, delta, removed, meta)`` where ``meta`` carries the hub's
   ``version``, the updater (peer id and :class:`Instance`) and whether it is the snapshot or our
   own write. Callbacks taking fewer parameters get the first ones (``callback(data)`` works).
+  ``data`` and ``delta`` are read-only, nested too (``client/readonly.py``): every callback
+  gets the client's own data, not a copy, so its cost follows the delta, not the context's
+  size; a change raises ``TypeError``, ``copy.deepcopy(data)`` gives a copy to change.
   Subscribing to a name nobody created yet waits for it. ``include_own=False`` suppresses our
   own writes (a widget bound to a context must not loop).
 * ``get(name)`` returns ``{}`` for an unknown name, as io.Connect does, but only after one
@@ -52,6 +55,7 @@ from ..protocol.wire import (
 )
 from .errors import ArgumentError, ContextError, RemoteError
 from .instance import Instance
+from .readonly import ReadOnlyDict, freeze
 from .twins import blocking, on_io_loop
 
 if TYPE_CHECKING:
@@ -169,12 +173,24 @@ def _check_data(data: Any, what: str) -> Data:
     return data
 
 
-def _apply(data: Data, delta: Data) -> tuple[Data, Data, list[str]]:
-    """Apply a wire delta as the hub does; return (new data, callback delta, removed keys)."""
-    before = list(data)
+def apply_update(data: Data, delta: Data) -> tuple[Data, Data, list[str]]:
+    """Apply a wire delta as the hub does; return (new data, callback delta, removed keys),
+    both read-only. The new data is a new top level sharing every entry the delta did not
+    touch: callbacks still holding the old one keep it as it was, and an update costs what
+    the delta holds, plus one copy of the top level's references."""
     changed: Data = {}
-    data = apply_delta(data, delta, changed)
-    return data, changed, [k for k in before if k not in data]
+    new = apply_delta(dict(data), delta, changed)
+    for key in changed:  # every entry the delta set or changed below the top level
+        if key in new:
+            new[key] = freeze(new[key])
+    commands = delta.get("commands") or ()
+    if "reset" in delta or any(not c.get("path") for c in commands):
+        removed = [key for key in data if key not in new]
+    else:
+        gone = [*delta.get("removed", ())]
+        gone += [c.get("path") for c in commands if c.get("type") == "remove"]
+        removed = [key for key in dict.fromkeys(gone) if key in data and key not in new]
+    return ReadOnlyDict(new), freeze(changed), removed
 
 
 def _paths(paths: Any) -> list[tuple[str, Any]]:
@@ -403,7 +419,7 @@ class Contexts:
             # at once, in reply order: a later update from another peer may already be read
             version = reply.get("version")
             if ctx.data is not None and ctx.member:
-                ctx.data, changed, removed = _apply(ctx.data, delta)
+                ctx.data, changed, removed = apply_update(ctx.data, delta)
                 ctx.version = version if isinstance(version, int) else ctx.version
                 ctx.updater_id = conn.peer_id
                 self._notify(ctx, changed, removed, snapshot=False, own=True)
@@ -442,7 +458,7 @@ class Contexts:
 
         def known(reply: dict[str, Any]) -> None:
             if not self._joined(ctx, reply):
-                ctx.data = copy_data(data)
+                ctx.data = freeze(data)
                 # only a hub that counts versions (the ``versions`` extension) makes it 0
                 ctx.version = 0 if session.conn.extensions.get(VERSIONS_EXTENSION) else None
                 ctx.updater_id = session.conn.peer_id
@@ -456,7 +472,8 @@ class Contexts:
         )
         if reply.get("type") == SUBSCRIBED_CONTEXT_TYPE:
             return False
-        self._notify(ctx, copy_data(data), [], snapshot=True, own=True)
+        if ctx.data is not None:
+            self._notify(ctx, ctx.data, [], snapshot=True, own=True)
         return True
 
     async def _request(
@@ -595,9 +612,7 @@ class Contexts:
         ctx.subscribers.append(subscriber)
         try:
             if ctx.member and ctx.data is not None:
-                self._deliver(
-                    ctx, subscriber, copy_data(ctx.data), copy_data(ctx.data), [], True, False
-                )
+                self._deliver(ctx, subscriber, ctx.data, ctx.data, [], True, False)
             elif ctx.context_id is not None:
                 await self._subscribe_request(ctx, remember=True, only=subscriber)
             # else: parked until the context is announced
@@ -631,15 +646,13 @@ class Contexts:
         self, ctx: _Context, reply: dict[str, Any], only: ContextSubscriber | None = None
     ) -> None:
         data = reply.get("data")
-        ctx.data = data if isinstance(data, dict) else {}
+        ctx.data = freeze(data if isinstance(data, dict) else {})
         version = reply.get("version")
         ctx.version = version if isinstance(version, int) else ctx.version
         ctx.updater_id = reply.get("updater_id") or ctx.updater_id
         targets = [only] if only is not None else list(ctx.subscribers)
         for subscriber in targets:
-            self._deliver(
-                ctx, subscriber, copy_data(ctx.data), copy_data(ctx.data), [], True, False
-            )
+            self._deliver(ctx, subscriber, ctx.data, ctx.data, [], True, False)
 
     def remove_subscriber_soon(self, name: str, subscriber: ContextSubscriber) -> None:
         """From any thread: :meth:`remove_subscriber` on the I/O loop (unless closed)."""
@@ -695,7 +708,7 @@ class Contexts:
         delta = msg.get("delta")
         if ctx is None or ctx.data is None or not isinstance(delta, dict):
             return
-        ctx.data, changed, removed = _apply(ctx.data, delta)
+        ctx.data, changed, removed = apply_update(ctx.data, delta)
         version = msg.get("version")
         ctx.version = version if isinstance(version, int) else ctx.version
         ctx.updater_id = msg.get("updater_id")
@@ -721,7 +734,7 @@ class Contexts:
     ) -> None:
         if not ctx.subscribers or ctx.data is None:
             return
-        data = copy_data(ctx.data)
+        data = ctx.data  # read-only and never changed in place: shared, not copied
         for subscriber in list(ctx.subscribers):
             if own and not subscriber.include_own:
                 continue
@@ -775,7 +788,7 @@ class Contexts:
                 def changed(reply: dict[str, Any], ctx: _Context = ctx) -> None:
                     ctx.member = True
                     data = reply.get("data")
-                    ctx.data = data if isinstance(data, dict) else {}
+                    ctx.data = freeze(data if isinstance(data, dict) else {})
                     ctx.version = (
                         reply.get("version") if isinstance(reply.get("version"), int) else None
                     )
@@ -793,7 +806,8 @@ class Contexts:
                     on_reply=changed,
                 )
                 if self._hub_changed or (ctx.version, ctx.updater_id) != previous or before is None:
-                    self._notify(ctx, copy_data(ctx.data or {}), [], snapshot=True, own=False)
+                    data = ctx.data if ctx.data is not None else ReadOnlyDict()
+                    self._notify(ctx, data, [], snapshot=True, own=False)
             elif self._hub_changed and ctx.member and ctx.data is not None:
                 data = ctx.data
                 ctx.data = None

@@ -7,7 +7,9 @@ intermediate replaced by ``{}``; path ``""`` is the whole context).
 
 The hub applies deltas to keep state; the client also needs what changed, for its callbacks,
 so ``apply_delta`` can record a ``changed`` tree on the way (never sharing containers with the
-data, so a later command in the same delta cannot alter what was reported).
+data, so a later command in the same delta cannot alter what was reported). Only the top level
+is changed in place: a command copies the maps on its path below it, so values shared with an
+earlier delta, or the client's read-only data (``client/readonly.py``), are never altered.
 """
 
 from __future__ import annotations
@@ -73,6 +75,16 @@ def _branch(tree: Data, parts: list[str]) -> Data:
     return tree
 
 
+def _branch_copied(data: Data, parts: list[str]) -> Data:
+    """:func:`_branch` in ``data`` with each map on the path below the top level copied."""
+    tree = data
+    for part in parts:
+        child = tree.get(part)
+        child = tree[part] = dict(child) if isinstance(child, dict) else {}
+        tree = child
+    return tree
+
+
 def apply_command(data: Data, command: Data, changed: Data | None = None) -> Data:
     """Apply one ``set``/``remove`` command at a dot path; return the new data."""
     parts = split_path(command.get("path", ""))
@@ -85,7 +97,7 @@ def apply_command(data: Data, command: Data, changed: Data | None = None) -> Dat
                 changed.update(copy_data(value))
         if not parts:
             return dict(value)
-        _branch(data, parts[:-1])[parts[-1]] = value
+        _branch_copied(data, parts[:-1])[parts[-1]] = value
         return data
     if not parts:
         return {}
@@ -96,7 +108,7 @@ def apply_command(data: Data, command: Data, changed: Data | None = None) -> Dat
             return data
         node = child
     if parts[-1] in node:
-        del node[parts[-1]]
+        del _branch_copied(data, parts[:-1])[parts[-1]]
         if changed is not None and len(parts) > 1:
             _branch(changed, parts[:-1])[parts[-1]] = None
     return data

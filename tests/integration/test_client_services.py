@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import threading
 
@@ -290,6 +291,62 @@ def test_context_set_replaces_dotted_keys_stay_keys_and_own_writes(clients: Clie
     wait_for(lambda: len(quiet.calls) >= 1 and quiet.calls[-1][0] == {"c": 3, "d": 4})
     assert not any(call[3].own for call in quiet.calls)
     assert other.contexts.get("Ctx.own") == {"c": 3, "d": 4}
+
+
+def test_a_callback_changing_its_data_leaves_the_client_and_other_callbacks_as_they_were(
+    clients: Clients,
+) -> None:
+    """Callbacks share the client's read-only data (docs/ARCHITECTURE.md, contexts): a
+    change, nested too, raises; a deep copy is the callback's own to change."""
+    writer, reader = clients("ctx-ro-writer"), clients("ctx-ro-reader")
+    refused: list[int] = []
+    copies: list[dict] = []
+
+    def meddler(data: dict, delta: dict, removed: list, meta: object) -> None:
+        changes = (
+            lambda: data.__setitem__("x", 1),
+            lambda: data.pop("n"),
+            lambda: data["a"].__setitem__("b", None),
+            lambda: data["a"]["b"].append(9),
+            lambda: data["a"]["b"][1].update(c=0),
+            lambda: delta.clear(),
+        )
+        count = 0
+        for change in changes:
+            try:
+                change()
+            except TypeError:
+                count += 1
+        own = copy.deepcopy(data)
+        own["a"]["b"].append("mine")
+        copies.append(own)
+        refused.append(count)
+
+    after = Recorder()
+    reader.contexts.subscribe("Ctx.ro", meddler)
+    reader.contexts.subscribe("Ctx.ro", after)
+    writer.contexts.set("Ctx.ro", {"a": {"b": [1, {"c": 2}]}, "n": 0})
+    after.wait(1)
+    writer.contexts.update("Ctx.ro", {"n": 1})
+    writer.contexts.set_path("Ctx.ro", "a.d", 3)
+    mine = {"k": [1]}
+    reader.contexts.update("Ctx.ro", {"m": mine})  # our own write
+    mine["k"].append(2)  # the caller's dict stays the caller's
+    calls = after.wait(4)
+    first = {"a": {"b": [1, {"c": 2}]}, "n": 0}
+    assert calls[0][0] == first and calls[0][1] == first
+    assert calls[1][0] == {**first, "n": 1}
+    assert calls[2][0] == {"a": {"b": [1, {"c": 2}], "d": 3}, "n": 1}
+    last = {"a": {"b": [1, {"c": 2}], "d": 3}, "n": 1, "m": {"k": [1]}}
+    assert calls[3][0] == last
+    wait_for(lambda: len(refused) == 4, what="the meddling callback's calls")
+    assert refused == [6, 6, 6, 6]
+    assert [c["a"]["b"][-1] for c in copies] == ["mine"] * 4
+    assert reader.contexts.get("Ctx.ro") == last
+    assert writer.contexts.get("Ctx.ro") == last
+    got = reader.contexts.get("Ctx.ro")  # get's copy is plain and the caller's
+    got["a"]["b"].append(4)
+    assert reader.contexts.get("Ctx.ro") == last
 
 
 def test_context_callbacks_with_fewer_parameters_unsubscribe_and_destroy(clients: Clients) -> None:
