@@ -479,9 +479,16 @@ async def gw3_ctx_subs(p: dict[str, Any]) -> None:
     def listener(i: int) -> Callable[[dict[str, Any]], None]:
         def on_updated(msg: dict[str, Any]) -> None:
             delta = msg.get("delta") or {}
-            value = (delta.get("updated") or delta.get("added") or {}).get("seq")
-            if value is None and "reset" in delta:
-                value = delta["reset"].get("seq")
+            # the hub composes a lagging subscriber's queued deltas into one: ``seq`` may be
+            # in any form (docs/RELIABILITY.md, coalescing)
+            value = None
+            for form in ("reset", "added", "updated"):
+                part = delta.get(form)
+                if isinstance(part, dict) and "seq" in part:
+                    value = part["seq"]
+            for command in delta.get("commands") or ():
+                if command.get("path") == "seq":
+                    value = command.get("value")
             if value is not None:
                 waiter.saw(i, int(value))
 

@@ -6,7 +6,8 @@ one subscriber, each a process of its own. Per system:
 - **hub, raw GW3 client**: ``update-context`` with the delta; the subscriber gets the delta
   (the hub alone: it applies the delta to its copy and sends it on);
 - **hub, jupyter_interop client**: ``io.contexts.aupdate`` with the changed keys; the
-  subscriber's callback gets the whole context, as a notebook's does;
+  subscriber's callback gets the whole context (the client's read-only data), as a
+  notebook's does;
 - **NATS, the delta published**: what a NATS app does for the same job: the writer applies the
   change to its own copy and publishes the delta (then ``flush``); the subscriber applies it to
   its copy (which starts equal to the writer's);
@@ -166,8 +167,8 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
         "subscriber has the last. Payload: the JSON of one update, without the protocol's "
         "envelope. Bytes to subscriber: what its connection received per update, counted "
         "by the subscriber (the raw GW3 client: whole GW3 frames; NATS: message payloads; "
-        "`jupyter_interop` does not count them); in a burst the hub folds two queued "
-        "updates of one context into one that carries the whole context (server/outbox.py). "
+        "`jupyter_interop` does not count them); in a burst the hub composes the queued "
+        "updates of one context for a lagging subscriber into one delta (server/outbox.py). "
         "Ratios divide by the NATS row that publishes the delta (p50: below "
         "1\u00d7 is better; updates/s: above).",
         COLUMNS,
