@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jupyter_interop.client.contexts import _apply, _commands, _paths, adapt_callback
+from jupyter_interop.client.contexts import _commands, _paths, adapt_callback, apply_update
 from jupyter_interop.client.discovery import find_hub
 from jupyter_interop.client.errors import ArgumentError, DiscoveryError
 from jupyter_interop.client.instance import Instance, matches, normalize_filter
@@ -168,19 +168,20 @@ def test_client_applies_deltas_exactly_as_the_hub(
     data: dict[str, Any], delta: dict[str, Any]
 ) -> None:
     hub = apply_delta(copy.deepcopy(data), copy.deepcopy(delta))
-    client, _changed, removed = _apply(copy.deepcopy(data), copy.deepcopy(delta))
+    client, _changed, removed = apply_update(copy.deepcopy(data), copy.deepcopy(delta))
     assert client == hub
-    assert all(key in data and key not in client for key in removed)
+    assert sorted(removed) == sorted(key for key in data if key not in client)
+    assert len(set(removed)) == len(removed)
 
 
 def test_callback_delta_and_removed_keys() -> None:
-    data, changed, removed = _apply(
+    data, changed, removed = apply_update(
         {"a": 1, "b": {"c": 2, "d": 3}},
         {"commands": [{"type": "set", "path": "b.c", "value": 5}, {"type": "remove", "path": "a"}]},
     )
     assert data == {"b": {"c": 5, "d": 3}}
     assert changed == {"b": {"c": 5}} and removed == ["a"]
-    data, changed, removed = _apply({"a": 1, "b": 2}, {"reset": {"b": 3}})
+    data, changed, removed = apply_update({"a": 1, "b": 2}, {"reset": {"b": 3}})
     assert (data, changed, removed) == ({"b": 3}, {"b": 3}, ["a"])
 
 
