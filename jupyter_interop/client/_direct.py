@@ -155,6 +155,18 @@ class DirectTransport(LockedTransport):
             self.protocol.send_text(frame)
         self._flush_locked()
 
+    def write_run_locked(self, frames: list[tuple[bytes, bool]]) -> None:
+        """Frame each of ``frames`` and write them with one system call (the lock is held)."""
+        if self._closed is not None:
+            raise self._closed
+        protocol = self.protocol
+        for frame, binary in frames:
+            if binary:
+                protocol.send_binary(frame)
+            else:
+                protocol.send_text(frame)
+        self._flush_locked()
+
     async def send_pieces(self, pieces: list[Any]) -> None:
         """One binary message of ``pieces``, masked straight into the frame written (what
         ``send`` of the joined pieces writes, without the join and websockets' copies)."""
@@ -171,14 +183,21 @@ class DirectTransport(LockedTransport):
             self._send_locked(frame)
 
     def _flush_locked(self) -> None:
-        """Write what the protocol has for the socket (the lock is held)."""
+        """Write what the protocol has for the socket (the lock is held): the frames it
+        holds in one system call."""
+        pending: list[bytes] = []
         for data in self.protocol.data_to_send():
             if not data:  # the protocol's end of stream (after a close frame)
+                if pending:
+                    self._send_locked(_joined(pending))
+                    pending = []
                 with contextlib.suppress(OSError):
                     if not self._unsent:
                         self.sock.shutdown(socket.SHUT_WR)
                 continue
-            self._send_locked(data)
+            pending.append(data)
+        if pending:
+            self._send_locked(_joined(pending))
 
     def _send_locked(self, data: bytes | bytearray) -> None:
         """Write ``data`` after what waits for the socket (the lock is held); what the socket
@@ -393,6 +412,11 @@ class DirectTransport(LockedTransport):
             with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._gone.wait(), 1.0)
         self._fail(TransportClosed(1000, "closed by the client"))
+
+
+def _joined(pieces: list[bytes]) -> bytes:
+    """One buffer for one system call (a single piece as it is: a large frame is not copied)."""
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def _describe(error: BaseException) -> str:

@@ -33,6 +33,7 @@ from ..protocol.errors import Reason
 
 # batch frames and runs the client sends close at the client's caps (limits.py: why)
 from ..protocol.framing import take_frame
+from ..protocol.limits import CLIENT_WRITE_RUN_BYTES
 from ..protocol.wire import (
     AGM_DOMAIN,
     BATCH_EXTENSION,
@@ -690,6 +691,15 @@ class Connection:
             self._wake.clear()
             await self._wake.wait()
 
+    def _queued_now(self) -> deque[Any] | None:
+        """The queue :meth:`_next_queue` would take the next frame from now, without waiting
+        (None: nothing is queued)."""
+        if self._out:
+            return self._out
+        if self._incoming and self.ready.is_set():
+            return self._incoming
+        return None
+
     async def _write_direct(self, transport: LockedTransport) -> None:
         """:meth:`_write` for the direct transport: taking a frame from the queue and writing
         it are one step under the transport's lock, so :meth:`write_now` sees every frame
@@ -701,12 +711,26 @@ class Connection:
                 chunked: ChunkedFrame | None = None
                 with lock:
                     # read per frame: this writer starts before ``welcome`` says what was accepted
-                    frame = take_frame(queue, self.extensions.get(BATCH_EXTENSION))
-                    if isinstance(frame, ChunkedFrame):
-                        chunked = frame
+                    batch = self.extensions.get(BATCH_EXTENSION)
+                    run: list[tuple[bytes, bool]] = []
+                    size = 0
+                    while True:
+                        frame = take_frame(queue, batch)
+                        if isinstance(frame, ChunkedFrame):
+                            chunked = frame
+                            break
+                        run.append((frame, frame[:1] not in _TEXT_STARTS))
+                        size += len(frame)
+                        # what piled up behind it leaves in the same system call, each
+                        # message still its own frame (CLIENT_WRITE_RUN_BYTES)
+                        next_queue = self._queued_now()
+                        if next_queue is None or size >= CLIENT_WRITE_RUN_BYTES:
+                            break
+                        queue = next_queue
+                    if run:
+                        transport.write_run_locked(run)
+                    if chunked is not None:
                         self._writing_chunks = True
-                    else:
-                        transport.write_locked(frame, frame[:1] not in _TEXT_STARTS)
                 if chunked is None:
                     await transport.drained()
                     continue

@@ -48,6 +48,13 @@ class LockedTransport(abc.ABC):
     @abc.abstractmethod
     def write_locked(self, frame: bytes, binary: bool) -> None: ...
 
+    def write_run_locked(self, frames: list[tuple[bytes, bool]]) -> None:
+        """Write ``frames`` (each ``(frame, binary)``, each its own WebSocket frame) in order,
+        as :meth:`write_locked` would one by one; a transport that can hands them to the
+        socket in one system call."""
+        for frame, binary in frames:
+            self.write_locked(frame, binary)
+
     @abc.abstractmethod
     async def send_pieces(self, pieces: list[Any]) -> None:
         """Send one binary message made of ``pieces`` (a chunk frame's header and views of

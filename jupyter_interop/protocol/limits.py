@@ -24,6 +24,7 @@ from .errors import ProtocolError, Reason
 __all__ = [
     "CLIENT_BATCH_MAX_BYTES",
     "CLIENT_BATCH_MAX_MESSAGES",
+    "CLIENT_WRITE_RUN_BYTES",
     "HUB_BATCH_MAX_BYTES",
     "MAX_NESTING",
     "check_frame_nesting",
@@ -51,6 +52,10 @@ HUB_BATCH_MAX_BYTES = 1024 * 1024
 #: and keeps it below the hub's outbox limits
 CLIENT_BATCH_MAX_BYTES = 256 * 1024
 CLIENT_BATCH_MAX_MESSAGES = 256
+#: the client's writer hands the socket the frames that piled up, each still its own
+#: WebSocket frame, in one system call of up to this many bytes (unbatched sends then cost a
+#: system call per burst, not per message; see docs/ARCHITECTURE.md, "Client")
+CLIENT_WRITE_RUN_BYTES = 256 * 1024
 
 #: brackets become parentheses; everything but brackets and quotes is deleted
 _AS_PARENS = bytes.maketrans(b"{[}]", b"(())")

@@ -4,6 +4,7 @@ dispatching what comes in, one wake-up per burst of pushes, events grouped per c
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections import deque
@@ -11,7 +12,13 @@ from typing import Any
 
 import orjson
 from clientkit import FakeClient, fake_session, make_connection
+from websockets.client import ClientProtocol
+from websockets.frames import Opcode
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
 
+from jupyter_interop.client._direct import DirectTransport
 from jupyter_interop.client.connection import Connection
 from jupyter_interop.client.dispatch import Dispatcher
 from jupyter_interop.client.transport import LockedTransport, TransportClosed
@@ -340,6 +347,8 @@ class LockedFake(LockedTransport):
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.written: list[bytes] = []
+        #: frames per write_run_locked call
+        self.runs: list[int] = []
         self.closed = False
 
     async def send(self, frame: bytes, binary: bool) -> None:
@@ -351,6 +360,10 @@ class LockedFake(LockedTransport):
         if self.closed:
             raise TransportClosed(1006, "gone")
         self.written.append(frame)
+
+    def write_run_locked(self, frames: list[tuple[bytes, bool]]) -> None:
+        self.runs.append(len(frames))
+        super().write_run_locked(frames)
 
     async def send_pieces(self, pieces: list[Any]) -> None:
         await self.send(b"".join(pieces), True)
@@ -417,6 +430,26 @@ def test_the_writer_takes_and_writes_each_frame_under_the_transport_lock() -> No
             conn.send({"domain": "bus", "type": "publish", "n": n})
         await asyncio.sleep(0.05)
         assert [m["n"] for m in orjson.loads(transport.written[0])] == [0, 1, 2]  # one batch
+        writer.cancel()
+
+    asyncio.run(main())
+
+
+def test_without_batch_frames_what_piled_up_is_written_as_one_run_of_frames() -> None:
+    async def main() -> None:
+        conn, transport = locked_connection()
+        conn.extensions = {}  # a plain GW3 connection: one message per frame
+        for n in range(3):
+            conn.send({"domain": "bus", "type": "publish", "n": n})
+        conn.send_threadsafe({"domain": "bus", "type": "publish", "n": 3})
+        writer = asyncio.get_running_loop().create_task(conn._write(transport))
+        for _ in range(100):
+            if len(transport.written) == 4:
+                break
+            await asyncio.sleep(0.01)
+        # four frames, each its own message, in the order sent, handed over together
+        assert [orjson.loads(f)["n"] for f in transport.written] == [0, 1, 2, 3]
+        assert transport.runs == [4]
         writer.cancel()
 
     asyncio.run(main())
@@ -501,5 +534,40 @@ def test_items_pushed_from_threads_leave_as_publish_many_frames() -> None:
         assert got == list(range(300))  # every item, in order
         assert len(transport.written) < 10  # in a few frames, not 300
         writer.cancel()
+
+    asyncio.run(main())
+
+
+class CountingSocket(socket.socket):
+    """A real socket that counts its ``send`` system calls."""
+
+    sends = 0
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        self.sends += 1
+        return super().send(data, flags)
+
+
+def test_the_direct_transport_writes_a_run_of_frames_with_one_system_call() -> None:
+    async def main() -> None:
+        ours, theirs = socket.socketpair()
+        sock = CountingSocket(fileno=ours.detach())
+        sock.setblocking(False)
+        protocol = ClientProtocol(parse_uri("ws://hub.invalid/"), state=State.OPEN)
+        transport = DirectTransport(asyncio.get_running_loop(), sock, protocol, 0)
+        frames = [orjson.dumps({"n": n}) for n in range(5)]
+        with transport.lock:
+            transport.write_run_locked([(f, False) for f in frames] + [(b"\x00bin", True)])
+        assert sock.sends == 1
+        # the peer reads six frames, each its own message, in order
+        server = ServerProtocol(state=State.OPEN)
+        theirs.settimeout(5)
+        got: list[Any] = []
+        while len(got) < 6:
+            server.receive_data(theirs.recv(65536))
+            got.extend((e.opcode, e.data) for e in server.events_received())
+        assert got == [(Opcode.TEXT, f) for f in frames] + [(Opcode.BINARY, b"\x00bin")]
+        await transport.close()
+        theirs.close()
 
     asyncio.run(main())
