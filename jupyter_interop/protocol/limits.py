@@ -53,9 +53,10 @@ HUB_BATCH_MAX_BYTES = 1024 * 1024
 CLIENT_BATCH_MAX_BYTES = 256 * 1024
 CLIENT_BATCH_MAX_MESSAGES = 256
 #: the client's writer hands the socket the frames that piled up, each still its own
-#: WebSocket frame, in one system call of up to this many bytes (unbatched sends then cost a
-#: system call per burst, not per message; see docs/ARCHITECTURE.md, "Client")
-CLIENT_WRITE_RUN_BYTES = 256 * 1024
+#: WebSocket frame, in one system call of up to about this many bytes: unbatched sends then
+#: cost a system call per burst, not per message, while a full batch frame (larger than
+#: this) is written from itself, never copied into a join with the next one
+CLIENT_WRITE_RUN_BYTES = 64 * 1024
 
 #: brackets become parentheses; everything but brackets and quotes is deleted
 _AS_PARENS = bytes.maketrans(b"{[}]", b"(())")
