@@ -66,6 +66,40 @@ def stream_subscribers(server: LabServer, name: str) -> int | None:
     return None
 
 
+# ------------------------------------------------------------------------------ peers
+
+
+def test_a_peer_on_several_channels_shows_a_tag_for_each(
+    lab: LabPage, lab_server: LabServer
+) -> None:
+    client = lab_server.client("MultiChannelPeer")
+    try:
+        client.channels.mode = "multi"
+        client.channels.join("Purple")
+        client.channels.join("Yellow")
+        open_sidebar(lab)
+        row = section(lab, "peers").locator(f"[data-peer='{client.peer_id}']")
+        tags = row.locator(".jp-InteropSidebar-channelTag")
+        lab.page.wait_for_function(
+            """(id) => Array.from(document.querySelectorAll(
+                 `[data-peer='${id}'] .jp-InteropSidebar-channelTag`)).map(t => t.dataset.channel)
+                 .join() === 'Purple,Yellow'""",
+            arg=client.peer_id,
+            timeout=WAIT_MS,
+        )
+        assert tags.all_inner_texts() == ["Purple", "Yellow"]
+        client.channels.leave("Purple")
+        lab.page.wait_for_function(
+            """(id) => Array.from(document.querySelectorAll(
+                 `[data-peer='${id}'] .jp-InteropSidebar-channelTag`)).map(t => t.dataset.channel)
+                 .join() === 'Yellow'""",
+            arg=client.peer_id,
+            timeout=WAIT_MS,
+        )
+    finally:
+        client.close()
+
+
 # ------------------------------------------------------------------------------ methods
 
 

@@ -8,7 +8,8 @@ interface PeerRow {
   peer: PeerInfo;
   methods: number;
   streams: number;
-  channelColor: string;
+  /** The colour of each of the peer's channels, in the order of `peer.channels`. */
+  channelColors: string[];
   group: 'notebooks' | 'applications';
 }
 
@@ -38,7 +39,7 @@ export class PeersSection extends Section {
       peer,
       methods: methods.get(peer.peerId) ?? 0,
       streams: streams.get(peer.peerId) ?? 0,
-      channelColor: (peer.channel && colors.get(peer.channel)) || '',
+      channelColors: peer.channels.map(name => colors.get(name) || ''),
       group: peer.notebookPath ? 'notebooks' : 'applications'
     }));
     const byName = (a: PeerRow, b: PeerRow): number =>
@@ -52,8 +53,8 @@ export class PeersSection extends Section {
       JSON.stringify([
         r.peer.application,
         r.peer.notebookPath,
-        r.peer.channel,
-        r.channelColor,
+        r.peer.channels,
+        r.channelColors,
         r.methods,
         r.streams,
         r.peer.isShell
@@ -67,12 +68,19 @@ export class PeersSection extends Section {
 
   private _render(row: PeerRow): HTMLElement {
     const { peer } = row;
-    const channel = peer.channel
+    // one tag per channel: several for a peer in multi-channel mode
+    const channel = peer.channels.length
       ? h(
           'span',
-          { class: 'jp-InteropSidebar-channelTag' },
-          swatch(row.channelColor),
-          peer.channel
+          { class: 'jp-InteropSidebar-channels' },
+          ...peer.channels.map((name, i) =>
+            h(
+              'span',
+              { class: 'jp-InteropSidebar-channelTag', 'data-channel': name },
+              swatch(row.channelColors[i]),
+              name
+            )
+          )
         )
       : h('span', { class: 'jp-InteropSidebar-muted' }, 'no channel');
     const counts = [`${row.methods} method${row.methods === 1 ? '' : 's'}`];
