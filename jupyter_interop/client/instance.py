@@ -58,11 +58,18 @@ class Instance:
     notebook_path: str | None = None
     api: str | None = None
     is_local: bool = True
+    #: for a peer of another hub of the federation (``is_local`` false), the id of the hub it
+    #: is connected to (docs/FEDERATION.md); None for a peer of this hub
+    hub: str | None = None
     identity: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_identity(
-        cls, identity: dict[str, Any], peer_id: str | None = None, is_local: bool = True
+        cls,
+        identity: dict[str, Any],
+        peer_id: str | None = None,
+        is_local: bool = True,
+        hub: str | None = None,
     ) -> Instance:
         values: dict[str, Any] = {}
         for key, value in identity.items():
@@ -73,7 +80,7 @@ class Instance:
         if not isinstance(pid, int):
             values["pid"] = int(pid) if isinstance(pid, str) and pid.isdigit() else None
         values["peer_id"] = str(peer_id or identity.get("peerId") or "")
-        return cls(is_local=is_local, identity=dict(identity), **values)
+        return cls(is_local=is_local, hub=hub, identity=dict(identity), **values)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Instance) and other.peer_id == self.peer_id
@@ -125,7 +132,7 @@ def _equal(expected: Any, actual: Any) -> bool:
 def matches(instance: Instance, flt: InstanceFilter) -> bool:
     """Does ``instance`` satisfy every field of the (normalized) filter?"""
     for key, expected in flt.items():
-        if key in _WIRE_NAMES or key == "is_local":
+        if key in _WIRE_NAMES or key in ("is_local", "hub"):
             actual = getattr(instance, key)
         else:
             actual = instance.identity.get(key)

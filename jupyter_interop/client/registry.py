@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..protocol.wire import (
     AGM_DOMAIN,
+    META_HUB_KEY,
     METHODS_ADDED_TYPE,
     METHODS_REMOVED_TYPE,
     PEER_ADDED_TYPE,
@@ -180,7 +181,10 @@ class Registry:
         assert isinstance(meta, dict)
         identity = msg.get("identity") if isinstance(msg.get("identity"), dict) else {}
         assert isinstance(identity, dict)
-        instance = Instance.from_identity(identity, peer_id, bool(meta.get("local", True)))
+        hub = meta.get(META_HUB_KEY)
+        instance = Instance.from_identity(
+            identity, peer_id, bool(meta.get("local", True)), hub if isinstance(hub, str) else None
+        )
         self._add_server(instance)
 
     def _peer_removed(self, msg: dict[str, Any]) -> None:

@@ -45,9 +45,6 @@ PEER_REMOVED = "Peer has been removed"
 METHOD_REMOVED = "Method has been removed"
 
 
-#: ``meta`` of every ``peer-added`` (encoded once: a join is announced to every agm peer)
-_LOCAL_META_JSON = b'{"local":true}'
-_LOCAL_META = orjson.Fragment(_LOCAL_META_JSON)
 
 
 @dataclass(eq=False)
@@ -116,7 +113,7 @@ class AgmDomain:
             "type": PEER_ADDED_TYPE,
             "new_peer_id": new.peer_id,
             "identity": orjson.Fragment(identity),
-            "meta": _LOCAL_META,
+            "meta": orjson.Fragment(new.meta_json),
         }
         # from the parts encoded already: every join needs one per other agm peer
         tail = b"".join(
@@ -126,7 +123,7 @@ class AgmDomain:
                 b',"identity":',
                 identity,
                 b',"meta":',
-                _LOCAL_META_JSON,
+                new.meta_json,
                 b"}",
             )
         )
@@ -183,11 +180,13 @@ class AgmDomain:
         others learn of ``peer``, then ``peer`` of the others and their methods, and from then
         on ``peer`` reads every announcement."""
         joined = self._peer_added(peer)
-        self._announce(joined, peer, out)  # peer does not read yet: the others only
+        if not peer.hidden:
+            self._announce(joined, peer, out)  # peer does not read yet: the others only
         backlog = list(self._added.values())
         backlog.extend(filter(None, self._servers.values()))
         out.append((peer.conn, Readership.of(peer.peer_id, peer.peer_id_json, backlog)))
-        self._added[peer.peer_id] = joined
+        if not peer.hidden:
+            self._added[peer.peer_id] = joined
         self._servers[peer.peer_id] = None
 
     def detach(self, peer: Peer, out: Outgoing) -> None:
@@ -218,6 +217,8 @@ class AgmDomain:
         if peer.methods:
             self._announce_removed(peer, list(peer.methods), peer, out)
         peer.methods.clear()
+        if peer.hidden:
+            return
         removed = Template(
             {
                 "domain": AGM_DOMAIN,

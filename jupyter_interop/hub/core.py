@@ -15,8 +15,9 @@ import secrets
 import socket
 from typing import Any
 
+import orjson
 from traitlets import Any as AnyTrait
-from traitlets import Dict, Int, List, Unicode, default
+from traitlets import Dict, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from ..protocol import ProtocolError, Reason, messages
@@ -30,11 +31,15 @@ from ..protocol.wire import (
     CREATE_TOKEN_TYPE,
     DOMAINS,
     EXTENSIONS_KEY,
+    FEDERATION_APPLICATION,
+    FEDERATION_AUTH_METHOD,
+    FEDERATION_KEY,
     GET_CHANNEL_RESTRICTIONS_TYPE,
     GLOBAL_DOMAIN,
     HELLO_TYPE,
     JOIN_TYPE,
     LEAVE_TYPE,
+    META_HUB_KEY,
     METRICS_DOMAIN,
     MOVE_TO_CHANNEL_TYPE,
     PING_TYPE,
@@ -45,14 +50,14 @@ from ..protocol.wire import (
     TOKEN_TYPE,
     WELCOME_TYPE,
 )
-from ._fields import field, optional
+from ._fields import field, ident, optional
 from ._services import Handler
 from .agm import AgmDomain
 from .bus import BusDomain
 from .channels import DEFAULT_CHANNELS, ChannelRegistry
 from .connection import Outgoing, PeerConn
 from .contexts import ContextDomain
-from .peers import Message, Peer
+from .peers import LOCAL_META_JSON, Message, Peer
 from .views import HubViews
 
 __all__ = ["AVAILABLE_DOMAINS", "SUPPORTED_EXTENSIONS", "InteropHub", "notebook_name"]
@@ -90,6 +95,32 @@ class InteropHub(LoggingConfigurable):
     ).tag(config=True)
     hub_id = Unicode(help="Prefix that keeps peer and context ids unique across hubs.")
     store = AnyTrait(None, allow_none=True, help="ContextStore persisting retained contexts.")
+    federation_token = Unicode(
+        "",
+        help="Secret of this hub's own federation link (server/federation.py), set by the "
+        "server when federation is on; empty: no connection may stand for a remote peer.",
+    )
+    federation_url = Unicode(
+        "",
+        help="NATS URL (nats://host:port) of the federation this hub joins "
+        "(docs/FEDERATION.md). Empty (the default): the hub serves its own peers only.",
+    ).tag(config=True)
+    federation_credentials = Unicode(
+        "",
+        help="Path of a NATS credentials file (.creds) for the federation; empty: none.",
+    ).tag(config=True)
+    federation_space = Unicode(
+        help="Name of the federated space (one NATS subject token): hubs of one space see each "
+        "other's peers. Default: the hub's user, so a federation joins one user's servers.",
+    ).tag(config=True)
+    federation_heartbeat_interval = Float(
+        1.0, help="Seconds between two announcements of this hub's peers to the federation."
+    ).tag(config=True)
+    federation_heartbeat_timeout = Float(
+        5.0,
+        help="Seconds without an announcement after which a remote hub counts as dead: its "
+        "peers leave and calls pending on them fail.",
+    ).tag(config=True)
     shared_memory = AnyTrait(
         None,
         allow_none=True,
@@ -106,6 +137,20 @@ class InteropHub(LoggingConfigurable):
     @default("machine")
     def _default_machine(self) -> str:
         return socket.gethostname()
+
+    @default("federation_space")
+    def _default_federation_space(self) -> str:
+        return subject_token(self.user)
+
+    @validate("federation_space")
+    def _valid_space(self, proposal: Any) -> str:
+        space = proposal["value"]
+        if space != subject_token(space):
+            raise TraitError(
+                f"federation_space {space!r}: use letters, digits, '-' and '_' only "
+                "(it is one NATS subject token)"
+            )
+        return str(space)
 
     @default("hub_id")
     def _default_hub_id(self) -> str:
@@ -312,6 +357,10 @@ class InteropHub(LoggingConfigurable):
         )
 
     def _hello(self, conn: PeerConn, msg: Message, out: Outgoing) -> None:
+        federated = self._federated_hello(conn, msg)
+        if federated is not None:
+            self._welcome(conn, msg, *federated, out)
+            return
         if not self._authenticated(conn, msg.get("authentication")):
             conn.close_reason = "authentication failed"
             raise ProtocolError(
@@ -329,6 +378,19 @@ class InteropHub(LoggingConfigurable):
                 )
         peer_id = self.new_id("p")
         resolved = self._resolve_identity(conn, identity, peer_id)
+        self._welcome(conn, msg, peer_id, resolved, LOCAL_META_JSON, False, out)
+
+    def _welcome(
+        self,
+        conn: PeerConn,
+        msg: Message,
+        peer_id: str,
+        resolved: dict[str, Any],
+        meta_json: bytes,
+        hidden: bool,
+        out: Outgoing,
+    ) -> None:
+        """Make the peer of an accepted ``hello`` and welcome it."""
         ext_request = (msg.get("extensions") or {}).get(EXTENSIONS_KEY)
         extensions: dict[str, Any] = {}
         if isinstance(ext_request, dict):
@@ -341,7 +403,14 @@ class InteropHub(LoggingConfigurable):
             and self.shared_memory
         ):
             offer = self.shared_memory.offer(peer_id)
-        peer = Peer(peer_id=peer_id, conn=conn, identity=resolved, extensions=extensions)
+        peer = Peer(
+            peer_id=peer_id,
+            conn=conn,
+            identity=resolved,
+            extensions=extensions,
+            meta_json=meta_json,
+            hidden=hidden,
+        )
         conn.attrs["extensions"] = extensions  # the transport's framing and notices follow it
         self._enter(peer, CONTEXT_DOMAIN)  # implicit join in compatibility mode
         self.peers[peer_id] = peer
@@ -362,6 +431,40 @@ class InteropHub(LoggingConfigurable):
         self.contexts.announce_all(peer, out)
         if extensions.get(CHANNELS_EXTENSION):
             self.channel_registry.announce_members_to(peer, out)
+
+    def _federated_hello(
+        self, conn: PeerConn, msg: Message
+    ) -> tuple[str, dict[str, Any], bytes, bool] | None:
+        """For a ``hello`` of the federation link (docs/FEDERATION.md): the peer id, identity,
+        meta and hidden flag of the peer it makes; None for any other ``hello``.
+
+        A connection standing for a remote peer keeps that peer's id and identity as its own
+        hub resolved them; only the holder of :attr:`federation_token` may open one, whatever
+        other trust the connection has."""
+        auth = msg.get("authentication")
+        if not isinstance(auth, dict) or auth.get("method") != FEDERATION_AUTH_METHOD:
+            return None
+        offered = auth.get("token")
+        if not (
+            self.federation_token
+            and isinstance(offered, str)
+            and hmac.compare_digest(offered.encode(), self.federation_token.encode())
+        ):
+            conn.close_reason = "authentication failed"
+            raise ProtocolError(Reason.AUTH_FAILURE, "Federation authentication failed")
+        stands_for = field(msg, FEDERATION_KEY, dict)
+        if stands_for.get("observer") is True:
+            peer_id = self.new_id("p")
+            identity = {"application": FEDERATION_APPLICATION}
+            return peer_id, self._resolve_identity(conn, identity, peer_id), LOCAL_META_JSON, True
+        peer_id = ident(stands_for, "peer_id")
+        hub = ident(stands_for, "hub")
+        if peer_id in self.peers:
+            conn.close_reason = "peer id in use"
+            raise ProtocolError(Reason.INVALID_MESSAGE, f"Peer id {peer_id} is in use")
+        identity = field(msg, "identity", dict)
+        meta = orjson.dumps({"local": False, META_HUB_KEY: hub})
+        return peer_id, identity, meta, False
 
     def _hello_again(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         raise ProtocolError(Reason.ALREADY_SEEN, "Hello already received once")
@@ -448,6 +551,12 @@ _JOIN_FIRST = frozenset({AGM_DOMAIN, BUS_DOMAIN})
 _JOINABLE = frozenset({AGM_DOMAIN, BUS_DOMAIN, CONTEXT_DOMAIN, METRICS_DOMAIN})
 
 _HUB_ASSIGNED_IDENTITY = frozenset({"kernelId", "notebookPath", "peerId", "machine", "user"})
+
+
+def subject_token(name: str) -> str:
+    """``name`` as one NATS subject token: what is not a letter, digit, '-' or '_' becomes
+    '_' (a space name, docs/FEDERATION.md)."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in name) or "_"
 
 
 def notebook_name(path: str) -> str:

@@ -31,6 +31,9 @@ class _NoIds(frozenset[str]):
         return None
 
 
+#: ``meta`` of the ``peer-added`` of a peer connected to this hub
+LOCAL_META_JSON = b'{"local":true}'
+
 #: the shared empty id set (see :class:`_NoIds`)
 NO_IDS = cast(set[str], _NoIds())
 
@@ -108,6 +111,11 @@ class Peer:
     _identity_json: bytes | None = field(default=None, repr=False)
     #: ``peer_id`` as JSON, spliced into every announcement this peer receives
     peer_id_json: bytes = field(default=b"", repr=False)
+    #: the ``meta`` of its ``peer-added``, encoded: ``{"local": false, "hub": ...}`` for a
+    #: peer of another hub that the federation link stands for (docs/FEDERATION.md)
+    meta_json: bytes = field(default=LOCAL_META_JSON, repr=False)
+    #: the federation link's observer: in agm, but never announced to the other peers
+    hidden: bool = False
 
     def __post_init__(self) -> None:
         self.peer_id_json = encoded_peer_id(self.peer_id)

@@ -57,6 +57,9 @@ __all__ = [
     "FDC3_DATA_KEY_PREFIX",
     "FDC3_LATEST_TYPE_KEY",
     "FDC3_PRIVATE_CHANNEL_PREFIX",
+    "FEDERATION_APPLICATION",
+    "FEDERATION_AUTH_METHOD",
+    "FEDERATION_KEY",
     "GET_CHANNEL_RESTRICTIONS_TYPE",
     "GLOBAL_DOMAIN",
     "GOING_AWAY_CLOSE",
@@ -65,6 +68,7 @@ __all__ = [
     "INVOKE_TYPE",
     "JOIN_TYPE",
     "LEAVE_TYPE",
+    "META_HUB_KEY",
     "METHODS_ADDED_TYPE",
     "METHODS_REMOVED_TYPE",
     "METRICS_DOMAIN",
@@ -312,3 +316,18 @@ APPS_STOP_METHOD: Final = "JupyterInterop.Apps.Stop"
 #: key of a failed start's error context naming the FDC3 error (``ErrorOnLaunch``,
 #: ``AppTimeout``, ``NoAppsFound``, ``TargetAppUnavailable``)
 APP_ERROR_KEY: Final = "fdc3_error"
+
+# ------------------------------------------------------------------------------ federation
+# Hubs federated through NATS (docs/FEDERATION.md). A hub's federation link connects to its
+# own hub like any peer, authenticated with the hub's federation token, one connection per
+# remote peer it stands for plus one hidden observer.
+
+#: ``hello`` ``authentication.method`` of the federation link's connections
+FEDERATION_AUTH_METHOD: Final = "federation"
+#: ``hello`` key: ``{"peer_id", "hub"}`` of the remote peer a connection stands for, or
+#: ``{"observer": true}`` for the link's own hidden peer
+FEDERATION_KEY: Final = "federation"
+#: ``meta`` key of a ``peer-added`` naming the hub a remote peer lives on (``local`` false)
+META_HUB_KEY: Final = "hub"
+#: the application name of the federation link's hidden observer
+FEDERATION_APPLICATION: Final = "jupyter-interop-federation"

@@ -34,6 +34,7 @@ from ..hub.core import InteropHub
 from ..protocol import encode
 from .durable import DurableAcks
 from .exitguard import RuntimeFileGuard
+from .federation import join_federation
 from .gateway import GatewaySocket
 from .runtime import (
     ENV_TOKEN,
@@ -124,6 +125,7 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
         "ip": "StandaloneHubApp.ip",
         "port": "StandaloneHubApp.port",
         "token": "StandaloneHubApp.token",
+        "federation": "InteropHub.federation_url",
         "log-level": "Application.log_level",
         "config": "JupyterApp.config_file",
     }
@@ -188,6 +190,11 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
             extra_status: dict[str, Any] = {"kind": "standalone"}
             url = self._listen(cleanup, service, self._web_app(service, extra_status))
             extra_status["url"] = url
+            link = await join_federation(
+                service.hub, f"{url}?token={quote(self.token, safe='')}", self.log
+            )
+            if link is not None:
+                cleanup.push_async_callback(link.close)
             self._publish(cleanup, url)
             if ready is not None:
                 ready.set()

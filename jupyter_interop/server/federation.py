@@ -1,0 +1,456 @@
+"""The federation link: one hub's bridge to the other hubs of its space, through NATS
+(docs/FEDERATION.md).
+
+The hub core knows nothing of NATS. The link is a client of its own hub over the gateway
+WebSocket, authenticated with the hub's federation token (``hub/core.py:_federated_hello``):
+
+- a hidden *observer* reads the hub's announcements, so the link knows the local peers and
+  their methods (``federation_state.py:LocalPeers``) and publishes them on
+  ``ji.<space>.hub.<hub>.peers`` at every change and every heartbeat interval; it also makes
+  the calls other hubs ask for on ``ji.<space>.hub.<hub>.invoke`` (NATS request/reply);
+- one *proxy* connection per peer of another hub stands for that peer here: same peer id
+  and identity, ``meta.local`` false with its hub, the same methods; an ``invoke`` it gets
+  becomes a NATS request to that hub, the reply its ``yield`` or ``error``.
+
+A hub that says goodbye, or falls silent for ``federation_heartbeat_timeout``, loses its
+proxies: closing a proxy is a local peer leaving, so calls pending on it fail at once with
+"Peer has left while waiting for result" (``hub/agm.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from ..hub.core import InteropHub
+from ..protocol import Reason
+from ..protocol.wire import (
+    AGM_DOMAIN,
+    CALL_TYPE,
+    ERROR_TYPE,
+    FEDERATION_AUTH_METHOD,
+    FEDERATION_KEY,
+    GLOBAL_DOMAIN,
+    HELLO_TYPE,
+    INVOKE_TYPE,
+    JOIN_TYPE,
+    REGISTER_TYPE,
+    RESULT_TYPE,
+    UNREGISTER_TYPE,
+    WELCOME_TYPE,
+    YIELD_TYPE,
+)
+from .federation_state import LocalPeers, PeerChanges, RemoteHubs, RemotePeer
+
+__all__ = ["FederationLink", "subjects"]
+
+Message = dict[str, Any]
+
+#: how long a call across hubs may wait for its reply (the caller's own timeout is usually
+#: shorter; a dead hub fails it sooner, through the heartbeat timeout)
+CALL_TIMEOUT = 3600.0
+
+
+def subjects(space: str, hub: str) -> dict[str, str]:
+    """The NATS subjects of ``hub`` in ``space`` (docs/FEDERATION.md, "Subjects")."""
+    base = f"ji.{space}.hub.{hub}"
+    return {"peers": f"{base}.peers", "bye": f"{base}.bye", "invoke": f"{base}.invoke"}
+
+
+class _HubSocket:
+    """One connection of the link to its own hub, a GW3 peer; ``on_message`` gets what the
+    hub sends after the ``welcome``."""
+
+    def __init__(self, url: str, on_message: Callable[[Message], None]) -> None:
+        self.url = url
+        self.on_message = on_message
+        self.peer_id: str | None = None
+        self._socket: WebSocketClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._ids = itertools.count(1)
+        self.closed = asyncio.Event()
+
+    async def open(self, hello: Message) -> None:
+        """Connect and pass ``hello``; raises ConnectionError when the hub refuses it."""
+        socket = self._socket = await websocket_connect(self.url)
+        self.send({"domain": GLOBAL_DOMAIN, "type": HELLO_TYPE, **hello})
+        frame = await socket.read_message()
+        welcome = orjson.loads(frame) if frame is not None else None
+        if not isinstance(welcome, dict) or welcome.get("type") != WELCOME_TYPE:
+            socket.close()
+            raise ConnectionError(f"the hub refused the federation link: {welcome!r}")
+        self.peer_id = welcome["peer_id"]
+        self.send({"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": AGM_DOMAIN})
+        self._reader = asyncio.ensure_future(self._read(socket))
+
+    async def _read(self, socket: WebSocketClientConnection) -> None:
+        try:
+            while True:
+                frame = await socket.read_message()
+                if frame is None:
+                    return
+                message = orjson.loads(frame)
+                if isinstance(message, dict):
+                    self.on_message(message)
+        finally:
+            self.closed.set()
+
+    def send(self, message: Message) -> None:
+        socket = self._socket
+        if socket is None:
+            return
+        message.setdefault("request_id", f"f{next(self._ids)}")
+        if self.peer_id is not None:
+            message.setdefault("peer_id", self.peer_id)
+        socket.write_message(orjson.dumps(message).decode())
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+        if self._reader is not None:
+            self._reader.cancel()
+
+
+class _Proxy:
+    """Stands for one peer of another hub on this hub (docs/FEDERATION.md, "Remote peers")."""
+
+    def __init__(self, link: FederationLink, remote: RemotePeer) -> None:
+        self.link = link
+        self.remote = remote
+        self.socket = _HubSocket(link.gateway_url, self._receive)
+        self.calls: set[asyncio.Task[None]] = set()
+        self.opening = asyncio.ensure_future(self._open())
+
+    async def _open(self) -> None:
+        remote = self.remote
+        await self.socket.open(
+            {
+                "identity": remote.identity,
+                "authentication": self.link.authentication,
+                FEDERATION_KEY: {"peer_id": remote.peer_id, "hub": remote.hub},
+            }
+        )
+        if remote.methods:
+            self.register(list(remote.methods.values()))
+
+    def register(self, methods: list[Message]) -> None:
+        self.socket.send({"domain": AGM_DOMAIN, "type": REGISTER_TYPE, "methods": methods})
+
+    def unregister(self, method_ids: list[str]) -> None:
+        self.socket.send({"domain": AGM_DOMAIN, "type": UNREGISTER_TYPE, "methods": method_ids})
+
+    def _receive(self, message: Message) -> None:
+        mtype = message.get("type")
+        if mtype == INVOKE_TYPE:
+            task = asyncio.ensure_future(self._forward(message))
+            self.calls.add(task)
+            task.add_done_callback(self.calls.discard)
+        elif mtype == ERROR_TYPE:
+            self.link.log.info(
+                "Interop federation: the hub refused proxy %s: %s",
+                self.remote.peer_id,
+                message.get("reason"),
+            )
+
+    async def _forward(self, invoke: Message) -> None:
+        invocation_id = invoke.get("invocation_id")
+        request = {
+            "peer_id": self.remote.peer_id,
+            "method_id": invoke.get("method_id"),
+            "arguments": invoke.get("arguments"),
+            "arguments_kv": invoke.get("arguments_kv"),
+            "context": invoke.get("context") or {},
+        }
+        reply = await self.link.request(self.remote.hub, request)
+        if "error" in reply:
+            error = reply["error"] if isinstance(reply["error"], dict) else {}
+            self.socket.send(
+                {
+                    "domain": AGM_DOMAIN,
+                    "type": ERROR_TYPE,
+                    "request_id": invocation_id,
+                    "reason_uri": error.get("reason_uri") or Reason.INVOCATION_FAILURE,
+                    "reason": str(error.get("reason") or "The remote call failed"),
+                    "context": error.get("context") or {},
+                }
+            )
+        else:
+            self.socket.send(
+                {
+                    "domain": AGM_DOMAIN,
+                    "type": YIELD_TYPE,
+                    "invocation_id": invocation_id,
+                    "result": reply.get("result"),
+                }
+            )
+
+    def close(self) -> None:
+        """The remote peer left: this peer leaves the hub (its pending calls fail there)."""
+        self.opening.cancel()
+        for task in list(self.calls):
+            task.cancel()
+        self.socket.close()
+
+
+class FederationLink:
+    """Joins the hub at ``gateway_url`` to its space on the NATS server at ``nats_url``."""
+
+    def __init__(
+        self,
+        *,
+        hub_id: str,
+        space: str,
+        nats_url: str,
+        gateway_url: str,
+        federation_token: str,
+        heartbeat_interval: float,
+        heartbeat_timeout: float,
+        log: logging.Logger,
+        credentials: str = "",
+    ) -> None:
+        if heartbeat_timeout <= heartbeat_interval:
+            raise ValueError(
+                f"federation_heartbeat_timeout ({heartbeat_timeout} s) must be longer than "
+                f"federation_heartbeat_interval ({heartbeat_interval} s)"
+            )
+        self.hub_id = hub_id
+        self.space = space
+        self.nats_url = nats_url
+        self.gateway_url = gateway_url
+        self.federation_token = federation_token
+        #: the ``hello`` authentication of the link's connections to its own hub
+        self.authentication = {"method": FEDERATION_AUTH_METHOD, "token": federation_token}
+        self.credentials = credentials
+        self.heartbeat_interval = heartbeat_interval
+        self.log = log
+        self.subjects = subjects(space, hub_id)
+        self.local = LocalPeers()
+        self.remote = RemoteHubs(hub_id, heartbeat_timeout)
+        self.proxies: dict[str, _Proxy] = {}
+        self._nats: Any = None
+        self._observer: _HubSocket | None = None
+        self._calls: dict[str, asyncio.Future[Message]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._publish_scheduled = False
+        self._seq = itertools.count(1)
+
+    async def start(self) -> None:
+        """Connect to NATS and to the hub, then announce this hub's peers."""
+        import nats  # the federation extra (setup.cfg); only a federated hub needs it
+
+        options: dict[str, Any] = {"name": f"jupyter-interop {self.hub_id}"}
+        if self.credentials:
+            options["user_credentials"] = self.credentials
+        self._nats = await nats.connect(self.nats_url, **options)
+        base = f"ji.{self.space}.hub.*"
+        await self._nats.subscribe(f"{base}.peers", cb=self._on_peers)
+        await self._nats.subscribe(f"{base}.bye", cb=self._on_bye)
+        await self._nats.subscribe(self.subjects["invoke"], cb=self._on_invoke)
+        observer = self._observer = _HubSocket(self.gateway_url, self._observe)
+        await observer.open(
+            {
+                "identity": {},
+                "authentication": self.authentication,
+                FEDERATION_KEY: {"observer": True},
+            }
+        )
+        self._spawn(self._heartbeat())
+        self.log.info(
+            "Interop federation: hub %s joined space %r at %s",
+            self.hub_id,
+            self.space,
+            self.nats_url,
+        )
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------- this hub's peers
+
+    def _observe(self, message: Message) -> None:
+        mtype = message.get("type")
+        if mtype in (RESULT_TYPE, ERROR_TYPE):
+            future = self._calls.pop(str(message.get("request_id")), None)
+            if future is not None and not future.done():
+                future.set_result(message)
+            return
+        if self.local.read(message) and not self._publish_scheduled:
+            self._publish_scheduled = True
+            asyncio.get_running_loop().call_soon(self._publish_now)
+
+    def _publish_now(self) -> None:
+        self._publish_scheduled = False
+        self._spawn(self._publish())
+
+    async def _publish(self) -> None:
+        if self._nats is None or self._nats.is_closed:
+            return
+        snapshot = {"hub": self.hub_id, "seq": next(self._seq), "peers": self.local.snapshot()}
+        await self._nats.publish(self.subjects["peers"], orjson.dumps(snapshot))
+
+    async def _heartbeat(self) -> None:
+        """Announce this hub's peers every interval, and drop the hubs that fell silent."""
+        while True:
+            with contextlib.suppress(Exception):
+                await self._publish()
+            for hub in self.remote.silent(time.monotonic()):
+                self.log.warning("Interop federation: hub %s fell silent, its peers leave", hub)
+                self._apply(self.remote.leave(hub))
+            await asyncio.sleep(self.heartbeat_interval)
+
+    # ----------------------------------------------------------- the other hubs
+
+    async def _on_peers(self, msg: Any) -> None:
+        try:
+            snapshot = orjson.loads(msg.data)
+            changes = self.remote.observe(str(snapshot["hub"]), snapshot["peers"], time.monotonic())
+        except (ValueError, KeyError, TypeError) as error:
+            self.log.warning("Interop federation: bad snapshot on %s: %s", msg.subject, error)
+            return
+        self._apply(changes)
+
+    async def _on_bye(self, msg: Any) -> None:
+        hub = msg.subject.split(".")[3]
+        if hub != self.hub_id:
+            self._apply(self.remote.leave(hub))
+
+    def _apply(self, changes: PeerChanges) -> None:
+        for peer in changes.removed:
+            proxy = self.proxies.pop(peer.peer_id, None)
+            if proxy is not None:
+                proxy.close()
+        for peer in changes.added:
+            self.proxies[peer.peer_id] = _Proxy(self, peer)
+        for peer, method_ids in changes.methods_removed:
+            proxy = self.proxies.get(peer.peer_id)
+            if proxy is not None and proxy.opening.done():
+                proxy.unregister(method_ids)
+        for peer, methods in changes.methods_added:
+            proxy = self.proxies.get(peer.peer_id)
+            # a proxy still opening registers its peer's methods as they are when it opens
+            if proxy is not None and proxy.opening.done() and peer not in changes.added:
+                proxy.register(methods)
+
+    # ------------------------------------------------------------- calls across
+
+    async def request(self, hub: str, request: Message) -> Message:
+        """Ask ``hub`` to make a call; its reply (``{"result"}`` or ``{"error"}``)."""
+        try:
+            reply = await self._nats.request(
+                subjects(self.space, hub)["invoke"], orjson.dumps(request), timeout=CALL_TIMEOUT
+            )
+            answer = orjson.loads(reply.data)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            return {"error": {"reason": f"The call to hub {hub} failed: {error!r}"}}
+        return answer if isinstance(answer, dict) else {"error": {"reason": "Bad reply"}}
+
+    async def _on_invoke(self, msg: Any) -> None:
+        # one task per call: a subscription's callbacks run one after the other
+        self._spawn(self._invoke(msg))
+
+    async def _invoke(self, msg: Any) -> None:
+        observer = self._observer
+        try:
+            request = orjson.loads(msg.data)
+            if observer is None or not isinstance(request, dict):
+                raise ValueError("not a call")
+            request_id = f"x{secrets.token_hex(6)}"
+            future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+            self._calls[request_id] = future
+            observer.send(
+                {
+                    "domain": AGM_DOMAIN,
+                    "type": CALL_TYPE,
+                    "request_id": request_id,
+                    "server_id": request.get("peer_id"),
+                    "method_id": request.get("method_id"),
+                    "arguments": request.get("arguments"),
+                    "arguments_kv": request.get("arguments_kv"),
+                    "context": request.get("context") or {},
+                }
+            )
+            answer = await future
+        except ValueError as error:
+            await msg.respond(orjson.dumps({"error": {"reason": f"Bad call: {error}"}}))
+            return
+        if answer.get("type") == RESULT_TYPE:
+            reply: Message = {"result": answer.get("result")}
+        else:
+            reply = {
+                "error": {
+                    "reason_uri": answer.get("reason_uri"),
+                    "reason": answer.get("reason"),
+                    "context": answer.get("context"),
+                }
+            }
+        await msg.respond(orjson.dumps(reply))
+
+    # ---------------------------------------------------------------- status, close
+
+    def status(self) -> dict[str, Any]:
+        """What the views show: the space and the remote hubs with their peers."""
+        return {
+            "space": self.space,
+            "hub": self.hub_id,
+            "connected": bool(self._nats is not None and self._nats.is_connected),
+            "remote_hubs": {hub: sorted(known.peers) for hub, known in self.remote.hubs.items()},
+        }
+
+    async def close(self) -> None:
+        """Say goodbye (the other hubs drop this hub's peers at once), then disconnect."""
+        for task in list(self._tasks):
+            task.cancel()
+        for proxy in self.proxies.values():
+            proxy.close()
+        self.proxies.clear()
+        if self._observer is not None:
+            self._observer.close()
+        for future in self._calls.values():
+            future.cancel()
+        nc = self._nats
+        if nc is not None and not nc.is_closed:
+            with contextlib.suppress(Exception):
+                await nc.publish(self.subjects["bye"], b"{}")
+                await nc.flush(timeout=2)
+            await nc.close()
+
+
+async def join_federation(
+    hub: InteropHub, gateway_url: str, log: logging.Logger
+) -> FederationLink | None:
+    """The started link of ``hub`` (``hub/core.py:InteropHub``) when its ``federation_url`` is
+    set, else None. ``gateway_url`` carries the hub's token (a trusted connection); the
+    link's own connections are authenticated by a fresh federation token besides."""
+    if not hub.federation_url:
+        return None
+    hub.federation_token = secrets.token_urlsafe(32)
+    link = FederationLink(
+        hub_id=hub.hub_id,
+        space=hub.federation_space,
+        nats_url=hub.federation_url,
+        credentials=hub.federation_credentials,
+        gateway_url=gateway_url,
+        federation_token=hub.federation_token,
+        heartbeat_interval=hub.federation_heartbeat_interval,
+        heartbeat_timeout=hub.federation_heartbeat_timeout,
+        log=log,
+    )
+    try:
+        await link.start()
+    except BaseException:
+        await link.close()
+        raise
+    return link

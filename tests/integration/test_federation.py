@@ -1,0 +1,218 @@
+"""Two real standalone hubs federated through a real nats-server (docs/FEDERATION.md): peers of
+hub B appear on hub A as remote peers, a Python client on A invokes their methods with each
+target kind, and when hub B is killed its peers leave A and a call pending on B fails at once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from test_client_support import BANNER, isolated_env, wait_for
+
+import jupyter_interop as ji
+from benchmarks.procs import free_port
+
+#: how long B may stay silent before A counts it dead (short, so the test is quick)
+HEARTBEAT = [
+    "--InteropHub.federation_heartbeat_interval=0.3",
+    "--InteropHub.federation_heartbeat_timeout=1.5",
+]
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    """A nats-server of its own on a free loopback port."""
+    exe = shutil.which("nats-server")
+    assert exe, "nats-server is missing: run scripts/setup.sh (apt-get install nats-server)"
+    port = free_port()
+    log = open(tmp_path / "nats.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([exe, "-a", "127.0.0.1", "-p", str(port)], stderr=log)
+    try:
+        wait_for(lambda: _listening(port), what="nats-server to listen")
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Hub:
+    proc: subprocess.Popen[str]
+    url: str
+    token: str
+
+
+def start_hub(root: Path, nats_url: str) -> Hub:
+    """``jupyter-interop hub --federation nats://...`` (the standalone hub, federated)."""
+    env = isolated_env(root)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(ji.__file__).parents[1]), env.get("PYTHONPATH")])
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_interop",
+            "hub",
+            "--port=0",
+            f"--federation={nats_url}",
+            "--StandaloneHubApp.write_runtime_file=False",
+            *HEARTBEAT,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=open(root / "hub.log", "wb"),  # noqa: SIM115
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    match = BANNER.search(line)
+    assert match, f"hub did not start: {line!r}; see {root / 'hub.log'}"
+    url, token = match.group(1).split("?token=")
+    return Hub(proc, url, token)
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+
+
+@pytest.fixture
+def two_hubs(tmp_path: Path, nats_url: str) -> Iterator[tuple[Hub, Hub]]:
+    hub_a = start_hub(tmp_path / "a", nats_url)
+    try:
+        hub_b = start_hub(tmp_path / "b", nats_url)
+    except BaseException:
+        stop(hub_a.proc)
+        raise
+    try:
+        yield hub_a, hub_b
+    finally:
+        stop(hub_b.proc)
+        stop(hub_a.proc)
+
+
+def servers_of(io: ji.Interop, name: str) -> list[ji.Instance]:
+    return [s for m in io.methods.methods() if m.name == name for s in m.servers]
+
+
+def test_methods_of_hub_b_are_invoked_from_hub_a_with_every_target_kind(
+    two_hubs: tuple[Hub, Hub],
+) -> None:
+    hub_a, hub_b = two_hubs
+    with ExitStack() as stack:
+        b = ji.connect(url=hub_b.url, token=hub_b.token, application="pricer-b")
+        stack.callback(b.close)
+        a = ji.connect(url=hub_a.url, token=hub_a.token, application="pricer-a")
+        stack.callback(a.close)
+        b.methods.register("Quote")(lambda symbol: {"px": 101.5, "by": "b", "symbol": symbol})
+        a.methods.register("Quote")(lambda symbol: {"px": 99.0, "by": "a", "symbol": symbol})
+
+        remote = wait_for(
+            lambda: [s for s in servers_of(a, "Quote") if not s.is_local],
+            what="hub B's Quote on hub A",
+        )
+        assert [s.application for s in remote] == ["pricer-b"]
+        assert remote[0].peer_id == b.instance.peer_id  # the id it has on its own hub
+        assert remote[0].hub and remote[0].hub != "" and remote[0].machine == b.instance.machine
+
+        by_filter = a.methods.invoke("Quote", {"symbol": "X"}, target={"application": "pricer-b"})
+        assert by_filter.returned == {"px": 101.5, "by": "b", "symbol": "X"}
+        assert by_filter.executed_by.peer_id == b.instance.peer_id
+
+        by_instance = a.methods.invoke("Quote", {"symbol": "Y"}, target=remote[0])
+        assert by_instance.returned["by"] == "b"
+
+        skip_mine = a.methods.invoke("Quote", {"symbol": "Z"}, target="skipMine")
+        assert skip_mine.returned["by"] == "b"
+
+        everyone = a.methods.invoke("Quote", {"symbol": "W"}, target="all")
+        assert sorted(r.returned["by"] for r in everyone.all_return_values) == ["a", "b"]
+
+        best = a.methods.invoke("Quote", {"symbol": "V"}, target="best")
+        assert best.returned["by"] in ("a", "b")
+
+        # and the other way round: B sees A's peer as remote
+        back = wait_for(
+            lambda: [s for s in servers_of(b, "Quote") if not s.is_local], what="A's Quote on B"
+        )
+        assert back[0].application == "pricer-a"
+        assert b.methods.invoke("Quote", {"symbol": "U"}, target="skipMine").returned["by"] == "a"
+
+
+def test_an_error_of_a_remote_method_reaches_the_caller(two_hubs: tuple[Hub, Hub]) -> None:
+    hub_a, hub_b = two_hubs
+    with ExitStack() as stack:
+        b = ji.connect(url=hub_b.url, token=hub_b.token, application="failing-b")
+        stack.callback(b.close)
+        a = ji.connect(url=hub_a.url, token=hub_a.token, application="caller-a")
+        stack.callback(a.close)
+
+        def fails() -> None:
+            raise ValueError("no quote today")
+
+        b.methods.register("Fails")(fails)
+        wait_for(lambda: servers_of(a, "Fails"), what="hub B's Fails on hub A")
+        with pytest.raises(ji.InvocationError, match="no quote today"):
+            a.methods.invoke("Fails", {}, timeout=30)
+
+
+def test_killing_hub_b_removes_its_peers_from_a_and_fails_pending_calls(
+    two_hubs: tuple[Hub, Hub],
+) -> None:
+    hub_a, hub_b = two_hubs
+    release = threading.Event()
+    started = threading.Event()
+    with ExitStack() as stack:
+        stack.callback(release.set)
+        b = ji.connect(url=hub_b.url, token=hub_b.token, application="slow-b")
+        stack.callback(b.close)
+        a = ji.connect(url=hub_a.url, token=hub_a.token, application="caller-a")
+        stack.callback(a.close)
+
+        def slow() -> dict:
+            started.set()
+            release.wait(120)
+            return {}
+
+        b.methods.register("Slow")(slow)
+        b.methods.register("Other")(lambda: {})
+        wait_for(lambda: servers_of(a, "Slow") and servers_of(a, "Other"), what="B's methods")
+
+        pending: Future[object] = Future()
+
+        def call() -> None:
+            try:
+                pending.set_result(a.methods.invoke("Slow", {}, timeout=120))
+            except BaseException as error:
+                pending.set_exception(error)
+
+        threading.Thread(target=call, daemon=True).start()
+        assert started.wait(30), "the call did not reach B's method"
+        hub_b.proc.kill()
+        hub_b.proc.wait(10)
+
+        # failed by the hub (its own reason), long before the call's 120 s timeout
+        with pytest.raises(ji.InvocationError, match="Peer has left"):
+            pending.result(timeout=60)
+        wait_for(lambda: not servers_of(a, "Other"), what="B's peers to leave A")
+        assert not [m for m in a.methods.methods() if m.name in ("Slow", "Other")]

@@ -1,0 +1,102 @@
+"""The hub core's side of federation (docs/FEDERATION.md): connections of the federation link
+standing for remote peers, and its hidden observer; no sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hubkit import TOKEN, Client, HubKit
+
+from jupyter_interop.protocol import Reason
+
+FED_TOKEN = "federation-secret"
+REMOTE_IDENTITY = {"application": "pricer", "machine": "gpu-box", "user": "ann", "peerId": "pB-7"}
+
+
+def federated_hello(kit: HubKit, stands_for: dict[str, Any], token: str = FED_TOKEN) -> Client:
+    client = kit.raw(trusted=True)  # trust of the upgrade is not enough: the token decides
+    replies = client.send(
+        {
+            "domain": "global",
+            "type": "hello",
+            "identity": REMOTE_IDENTITY,
+            "authentication": {"method": "federation", "token": token},
+            "federation": stands_for,
+        }
+    )
+    client.inbox.extend(replies)
+    return client
+
+
+def remote_peer(kit: HubKit) -> Client:
+    proxy = federated_hello(kit, {"peer_id": "pB-7", "hub": "hubB"})
+    proxy.peer_id = proxy.one("welcome")["peer_id"]
+    proxy.join("agm")
+    proxy.take()
+    return proxy
+
+
+def test_a_remote_peer_keeps_its_id_and_identity_and_is_announced_as_not_local() -> None:
+    kit = HubKit(federation_token=FED_TOKEN)
+    local = kit.client("local")
+    proxy = remote_peer(kit)
+    assert proxy.peer_id == "pB-7"
+    added = local.one("peer-added")
+    assert added["new_peer_id"] == "pB-7"
+    assert added["identity"] == REMOTE_IDENTITY  # as its own hub resolved it
+    assert added["meta"] == {"local": False, "hub": "hubB"}
+
+
+def test_a_call_to_a_remote_peer_fails_with_peer_has_left_when_it_leaves() -> None:
+    kit = HubKit(federation_token=FED_TOKEN)
+    caller = kit.client("caller")
+    proxy = remote_peer(kit)
+    proxy.send({"domain": "agm", "type": "register", "methods": [{"id": "1", "name": "Add"}]})
+    caller.send(
+        {"domain": "agm", "type": "call", "server_id": "pB-7", "method_id": "1", "request_id": "c1"}
+    )
+    invoke = proxy.one("invoke")
+    assert invoke["method_id"] == "1"
+    proxy.close()
+    error = caller.one("error")
+    assert error["request_id"] == "c1"
+    assert error["reason"] == "Peer has left while waiting for result"
+    assert caller.one("peer-removed")["removed_id"] == "pB-7"
+
+
+def test_federation_hello_needs_the_federation_token() -> None:
+    kit = HubKit(federation_token=FED_TOKEN)
+    for token in ("wrong", TOKEN):
+        client = federated_hello(kit, {"peer_id": "pX-1", "hub": "h"}, token=token)
+        error = client.one("error")
+        assert error["reason_uri"] == Reason.AUTH_FAILURE
+        assert client.conn.close_reason == "authentication failed"
+    assert "pX-1" not in kit.hub.peers
+
+
+def test_without_federation_no_connection_stands_for_a_remote_peer() -> None:
+    kit = HubKit()  # federation_token empty: federation off
+    client = federated_hello(kit, {"peer_id": "pX-1", "hub": "h"}, token="")
+    assert client.one("error")["reason_uri"] == Reason.AUTH_FAILURE
+
+
+def test_a_remote_peer_cannot_take_an_id_in_use() -> None:
+    kit = HubKit(federation_token=FED_TOKEN)
+    local = kit.client("local")
+    client = federated_hello(kit, {"peer_id": local.peer_id, "hub": "h"})
+    assert "in use" in client.one("error")["reason"]
+
+
+def test_the_observer_reads_announcements_but_is_never_announced() -> None:
+    kit = HubKit(federation_token=FED_TOKEN)
+    local = kit.client("local")
+    local.send({"domain": "agm", "type": "register", "methods": [{"id": "1", "name": "M"}]})
+    observer = federated_hello(kit, {"observer": True})
+    observer.peer_id = observer.one("welcome")["peer_id"]
+    observer.join("agm")
+    seen = [m for m in observer.take() if m["domain"] == "agm"]
+    assert [m["type"] for m in seen] == ["peer-added", "methods-added"]
+    assert seen[0]["new_peer_id"] == local.peer_id
+    assert local.take() == []  # nobody learns of the observer
+    observer.close()
+    assert local.take() == []
