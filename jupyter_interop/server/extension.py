@@ -28,6 +28,7 @@ from .apps_peer import AppsPeer
 from .dashboard import DASHBOARD_PATH, InteropDashboardHandler
 from .durable import DurableAcks
 from .exitguard import RuntimeFileGuard
+from .federation import FederationLink, join_federation
 from .handlers import APPS_HANDLERS, InteropGatewayHandler, InteropViewHandler
 from .identity import KernelIdentity
 from .runtime import GATEWAY_PATH, EnvironmentExport, RuntimeFile, http_to_ws
@@ -83,6 +84,7 @@ class InteropExtension(GatewaySettings, ExtensionApp):
             hub_views=self.hub.views,
         )
         self._apps_peer: AppsPeer | None = None
+        self._federation: FederationLink | None = None
         self._publish(self._gateway_url())
 
     def initialize_handlers(self) -> None:
@@ -109,6 +111,19 @@ class InteropExtension(GatewaySettings, ExtensionApp):
             # the app directory's methods, served by a peer of this hub (server/apps_peer.py)
             self._apps_peer = AppsPeer(self.apps, self._gateway_url(), self.token, self.log)
             self._apps_peer.start()
+            await self._join_federation()
+
+    async def _join_federation(self) -> None:
+        """Join the federation when ``c.InteropHub.federation_url`` is set (docs/FEDERATION.md).
+        A federation that cannot be reached leaves this hub serving its own peers."""
+        try:
+            self._federation = await join_federation(self.hub, self._gateway_url(), self.log)
+        except Exception as error:
+            self.log.error(
+                "Interop federation at %s unreachable, serving local peers only: %s",
+                self.hub.federation_url,
+                error,
+            )
 
     def _dashboard_url(self) -> str:
         """The dashboard's http URL, with the server's token when it has one (to open as is)."""
@@ -158,6 +173,8 @@ class InteropExtension(GatewaySettings, ExtensionApp):
         if getattr(self, "_stopped", True):
             return
         self._stopped = True
+        if self._federation is not None:
+            await self._federation.close()  # first: the other hubs drop this hub's peers now
         if self._apps_peer is not None:
             await self._apps_peer.close()
         await self.apps.close()

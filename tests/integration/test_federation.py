@@ -4,6 +4,7 @@ target kind, and when hub B is killed its peers leave A and a call pending on B 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,10 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_client_support import BANNER, isolated_env, wait_for
+from test_client_support import (
+    BANNER,
+    free_port,
+    isolated_env,
+    jupyter_server_command,
+    wait_for,
+)
 
 import jupyter_interop as ji
-from benchmarks.procs import free_port
 
 #: how long B may stay silent before A counts it dead (short, so the test is quick)
 HEARTBEAT = [
@@ -35,7 +41,7 @@ def nats_url(tmp_path: Path) -> Iterator[str]:
     exe = shutil.which("nats-server")
     assert exe, "nats-server is missing: run scripts/setup.sh (apt-get install nats-server)"
     port = free_port()
-    log = open(tmp_path / "nats.log", "wb")  # noqa: SIM115
+    log = open(tmp_path / "nats.log", "wb")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen([exe, "-a", "127.0.0.1", "-p", str(port)], stderr=log)
     try:
         wait_for(lambda: _listening(port), what="nats-server to listen")
@@ -60,7 +66,7 @@ class Hub:
     token: str
 
 
-def start_hub(root: Path, nats_url: str) -> Hub:
+def start_hub(root: Path, nats_url: str, *extra: str) -> Hub:
     """``jupyter-interop hub --federation nats://...`` (the standalone hub, federated)."""
     env = isolated_env(root)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -76,6 +82,7 @@ def start_hub(root: Path, nats_url: str) -> Hub:
             f"--federation={nats_url}",
             "--StandaloneHubApp.write_runtime_file=False",
             *HEARTBEAT,
+            *extra,
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -216,3 +223,52 @@ def test_killing_hub_b_removes_its_peers_from_a_and_fails_pending_calls(
             pending.result(timeout=60)
         wait_for(lambda: not servers_of(a, "Other"), what="B's peers to leave A")
         assert not [m for m in a.methods.methods() if m.name in ("Slow", "Other")]
+
+
+def test_a_jupyter_server_federated_by_config_invokes_a_standalone_hub(
+    tmp_path: Path, nats_url: str
+) -> None:
+    """``c.InteropHub.federation_url`` in a real Jupyter server (the extension)."""
+    root = tmp_path / "server"
+    root.mkdir()
+    env = isolated_env(tmp_path / "server-dirs")
+    proc = subprocess.Popen(
+        jupyter_server_command(
+            free_port(),
+            root,
+            "--InteropExtension.persist_contexts=False",
+            f"--InteropHub.federation_url={nats_url}",
+            "--InteropHub.federation_space=test-space",
+            *HEARTBEAT,
+        ),
+        env=env,
+        cwd=str(root),
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "server.log", "wb"),  # noqa: SIM115 (the child holds it)
+        text=True,
+    )
+    runtime = tmp_path / "server-dirs" / "runtime" / f"jupyter_interop-{proc.pid}.json"
+    with ExitStack() as stack:
+        stack.callback(stop, proc)
+
+        def ready() -> bool:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            return runtime.exists() and bool(json.loads(runtime.read_text()).get("url"))
+
+        wait_for(ready, 90, "the server's runtime file")
+        info = json.loads(runtime.read_text())
+        hub_b = start_hub(tmp_path / "b", nats_url, "--InteropHub.federation_space=test-space")
+        stack.callback(stop, hub_b.proc)
+        b = ji.connect(url=hub_b.url, token=hub_b.token, application="standalone-b")
+        stack.callback(b.close)
+        b.methods.register("Echo")(lambda text: {"echo": text})
+        a = ji.connect(url=info["url"], token=info["token"], application="in-server-a")
+        stack.callback(a.close)
+        wait_for(lambda: servers_of(a, "Echo"), 30, "hub B's Echo on the Jupyter server's hub")
+        assert a.methods.invoke("Echo", {"text": "hi"}, timeout=30).returned == {"echo": "hi"}
+        # and B, in the same space, reaches the server's client
+        a.methods.register("Ping")(lambda: {"pong": True})
+        wait_for(lambda: servers_of(b, "Ping"), 30, "the server's Ping on hub B")
+        pong = b.methods.invoke("Ping", {}, timeout=30)
+        assert pong.returned == {"pong": True}
+        assert pong.executed_by.application == "in-server-a" and not pong.executed_by.is_local
