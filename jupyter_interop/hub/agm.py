@@ -45,8 +45,6 @@ PEER_REMOVED = "Peer has been removed"
 METHOD_REMOVED = "Method has been removed"
 
 
-
-
 @dataclass(eq=False)
 class Call:
     """One pending invocation: caller's request waiting for the server's yield or error."""
