@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from test_client_js import JsPeer
 from test_client_support import (
     BANNER,
     free_port,
@@ -272,3 +273,25 @@ def test_a_jupyter_server_federated_by_config_invokes_a_standalone_hub(
         pong = b.methods.invoke("Ping", {}, timeout=30)
         assert pong.returned == {"pong": True}
         assert pong.executed_by.application == "in-server-a" and not pong.executed_by.is_local
+
+
+def test_a_javascript_client_on_a_and_a_python_client_on_b_invoke_each_other(
+    two_hubs: tuple[Hub, Hub],
+) -> None:
+    """The real ``@interopio/core`` (test_client_js_peer.js) on hub A, Python on hub B."""
+    hub_a, hub_b = two_hubs
+    with ExitStack() as stack:
+        b = ji.connect(url=hub_b.url, token=hub_b.token, application="py-b")
+        stack.callback(b.close)
+        b.methods.register("Py.Quote")(lambda symbol: {"symbol": symbol, "px": 42.5})
+        js = JsPeer(hub_a)  # type: ignore[arg-type]  # (a hub: url and token)
+        stack.callback(js.close)
+        r = js.call("invoke", method="Py.Quote", args={"symbol": "AAPL"})
+        assert r == {"returned": {"symbol": "AAPL", "px": 42.5}, "executedBy": "py-b"}
+        failed = js.call("invokeFail", method="Py.Missing")
+        assert failed["failed"] is True
+
+        wait_for(lambda: servers_of(b, "Js.Echo"), what="the JS peer's Js.Echo on hub B")
+        echo = b.methods.invoke("Js.Echo", {"symbol": "MSFT"}, timeout=30)
+        assert echo.returned["args"] == {"symbol": "MSFT"}
+        assert echo.executed_by.application == "js-peer" and not echo.executed_by.is_local
