@@ -129,6 +129,16 @@ class _Proxy:
         self.socket = _HubSocket(link.gateway_url, self._receive)
         self.calls: set[asyncio.Task[None]] = set()
         self.opening = asyncio.ensure_future(self._open())
+        self.opening.add_done_callback(self._opened)
+
+    def _opened(self, opening: asyncio.Task[None]) -> None:
+        if not opening.cancelled() and opening.exception() is not None:
+            self.link.log.warning(
+                "Interop federation: no proxy for peer %s of hub %s: %s",
+                self.remote.peer_id,
+                self.remote.hub,
+                opening.exception(),
+            )
 
     async def _open(self) -> None:
         remote = self.remote
