@@ -67,7 +67,7 @@ class Hub:
     token: str
 
 
-def start_hub(root: Path, nats_url: str, *extra: str) -> Hub:
+def start_hub(root: Path, nats_url: str, *extra: str, heartbeat: list[str] = HEARTBEAT) -> Hub:
     """``jupyter-interop hub --federation nats://...`` (the standalone hub, federated)."""
     env = isolated_env(root)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -82,7 +82,7 @@ def start_hub(root: Path, nats_url: str, *extra: str) -> Hub:
             "--port=0",
             f"--federation={nats_url}",
             "--StandaloneHubApp.write_runtime_file=False",
-            *HEARTBEAT,
+            *heartbeat,
             *extra,
         ],
         env=env,
@@ -295,3 +295,49 @@ def test_a_javascript_client_on_a_and_a_python_client_on_b_invoke_each_other(
         echo = b.methods.invoke("Js.Echo", {"symbol": "MSFT"}, timeout=30)
         assert echo.returned["args"] == {"symbol": "MSFT"}
         assert echo.executed_by.application == "js-peer" and not echo.executed_by.is_local
+
+
+def test_a_hub_stopped_cleanly_says_goodbye_and_its_peers_leave_at_once(
+    tmp_path: Path, nats_url: str
+) -> None:
+    """With a heartbeat timeout of two minutes, only B's goodbye can remove its peers."""
+    patient = [HEARTBEAT[0], "--InteropHub.federation_heartbeat_timeout=120"]
+    hub_a = start_hub(tmp_path / "a", nats_url, heartbeat=patient)
+    with ExitStack() as stack:
+        stack.callback(stop, hub_a.proc)
+        hub_b = start_hub(tmp_path / "b", nats_url, heartbeat=patient)
+        stack.callback(stop, hub_b.proc)
+        b = ji.connect(url=hub_b.url, token=hub_b.token, application="leaving-b")
+        b.methods.register("Leaving")(lambda: {})
+        a = ji.connect(url=hub_a.url, token=hub_a.token, application="staying-a")
+        stack.callback(a.close)
+        wait_for(lambda: servers_of(a, "Leaving"), what="B's method on A")
+        b.close()
+        stop(hub_b.proc)  # SIGTERM: a clean stop
+        wait_for(lambda: not servers_of(a, "Leaving"), 30, "B's peers to leave A")
+
+
+def test_hubs_of_another_space_are_not_seen(tmp_path: Path, nats_url: str) -> None:
+    hub_a = start_hub(tmp_path / "a", nats_url, "--InteropHub.federation_space=desk-1")
+    with ExitStack() as stack:
+        stack.callback(stop, hub_a.proc)
+        hub_b = start_hub(tmp_path / "b", nats_url, "--InteropHub.federation_space=desk-1")
+        stack.callback(stop, hub_b.proc)
+        hub_c = start_hub(tmp_path / "c", nats_url, "--InteropHub.federation_space=desk-2")
+        stack.callback(stop, hub_c.proc)
+        for hub, name in ((hub_b, "same-space"), (hub_c, "other-space")):
+            io = ji.connect(url=hub.url, token=hub.token, application=name)
+            stack.callback(io.close)
+            io.methods.register("Where")(lambda name=name: {"from": name})
+        a = ji.connect(url=hub_a.url, token=hub_a.token, application="looking-a")
+        stack.callback(a.close)
+        # hub D, in C's space, sees C's peer: C's announcements are flowing by then, and B's
+        # have reached A; each space sees its own peers only
+        hub_d = start_hub(tmp_path / "d", nats_url, "--InteropHub.federation_space=desk-2")
+        stack.callback(stop, hub_d.proc)
+        d = ji.connect(url=hub_d.url, token=hub_d.token, application="looking-d")
+        stack.callback(d.close)
+        wait_for(lambda: servers_of(d, "Where"), what="C's method on D")
+        wait_for(lambda: servers_of(a, "Where"), what="the same space's method on A")
+        assert [s.application for s in servers_of(d, "Where")] == ["other-space"]
+        assert [s.application for s in servers_of(a, "Where")] == ["same-space"]

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hubkit import TOKEN, Client, HubKit
+from traitlets import TraitError
 
+from jupyter_interop.hub import InteropHub
 from jupyter_interop.protocol import Reason
 
 FED_TOKEN = "federation-secret"
@@ -100,3 +103,9 @@ def test_the_observer_reads_announcements_but_is_never_announced() -> None:
     assert local.take() == []  # nobody learns of the observer
     observer.close()
     assert local.take() == []
+
+
+def test_a_space_is_one_nats_subject_token() -> None:
+    with pytest.raises(TraitError, match="one NATS subject token"):
+        InteropHub(federation_space="team.rates")
+    assert InteropHub(user="ann.smith@corp").federation_space == "ann_smith_corp"
