@@ -60,6 +60,12 @@ Message = dict[str, Any]
 CALL_TIMEOUT = 3600.0
 
 
+#: the first connection to NATS: seconds per attempt, attempts, seconds between them
+CONNECT_TIMEOUT = 2.0
+CONNECT_ATTEMPTS = 2
+RECONNECT_WAIT = 0.5
+
+
 def subjects(space: str, hub: str) -> dict[str, str]:
     """The NATS subjects of ``hub`` in ``space`` (docs/FEDERATION.md, "Subjects")."""
     base = f"ji.{space}.hub.{hub}"
@@ -257,10 +263,24 @@ class FederationLink:
         """Connect to NATS and to the hub, then announce this hub's peers."""
         import nats  # the federation extra (setup.cfg); only a federated hub needs it
 
-        options: dict[str, Any] = {"name": f"jupyter-interop {self.hub_id}"}
+        options: dict[str, Any] = {
+            "name": f"jupyter-interop {self.hub_id}",
+            # the first connection fails within seconds (a wrong URL is said at once) ...
+            "connect_timeout": CONNECT_TIMEOUT,
+            "max_reconnect_attempts": CONNECT_ATTEMPTS,
+            "reconnect_time_wait": RECONNECT_WAIT,
+        }
         if self.credentials:
             options["user_credentials"] = self.credentials
-        self._nats = await nats.connect(self.nats_url, **options)
+        try:
+            self._nats = await nats.connect(self.nats_url, **options)
+        except Exception as error:  # nats-py: NoServersError, or the server's refusal
+            raise ConnectionError(
+                f"Interop federation: no NATS server accepts this hub at {self.nats_url} "
+                f"({error!r}): start one (nats-server) or fix c.InteropHub.federation_url"
+            ) from error
+        # ... then a connection that drops is retried for as long as the hub runs
+        self._nats.options["max_reconnect_attempts"] = -1
         base = f"ji.{self.space}.hub.*"
         await self._nats.subscribe(f"{base}.peers", cb=self._on_peers)
         await self._nats.subscribe(f"{base}.bye", cb=self._on_bye)

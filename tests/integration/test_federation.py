@@ -36,21 +36,51 @@ HEARTBEAT = [
 ]
 
 
+class Nats:
+    """A nats-server of its own on a free loopback port; :meth:`restart` keeps the port."""
+
+    def __init__(self, tmp: Path) -> None:
+        exe = shutil.which("nats-server")
+        assert exe, "nats-server is missing: run scripts/setup.sh (apt-get install nats-server)"
+        self.exe = exe
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.log = open(tmp / "nats.log", "wb")  # noqa: SIM115 (closed by stop)
+        self.proc = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [self.exe, "-a", "127.0.0.1", "-p", str(self.port)], stderr=self.log
+        )
+        wait_for(lambda: _listening(self.port), what="nats-server to listen")
+        return proc
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def restart(self) -> None:
+        self.proc = self._start()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.log.close()
+
+
 @pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    """A nats-server of its own on a free loopback port."""
-    exe = shutil.which("nats-server")
-    assert exe, "nats-server is missing: run scripts/setup.sh (apt-get install nats-server)"
-    port = free_port()
-    log = open(tmp_path / "nats.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen([exe, "-a", "127.0.0.1", "-p", str(port)], stderr=log)
+def nats(tmp_path: Path) -> Iterator[Nats]:
+    server = Nats(tmp_path)
     try:
-        wait_for(lambda: _listening(port), what="nats-server to listen")
-        yield f"nats://127.0.0.1:{port}"
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+        server.stop()
+
+
+@pytest.fixture
+def nats_url(nats: Nats) -> str:
+    return nats.url
 
 
 def _listening(port: int) -> bool:
@@ -67,12 +97,18 @@ class Hub:
     token: str
 
 
-def start_hub(root: Path, nats_url: str, *extra: str, heartbeat: list[str] = HEARTBEAT) -> Hub:
-    """``jupyter-interop hub --federation nats://...`` (the standalone hub, federated)."""
+def hub_env(root: Path) -> dict[str, str]:
+    """Jupyter dirs under ``root``, and this tree first on the path (the hub imports it)."""
     env = isolated_env(root)
     env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(Path(ji.__file__).parents[1]), env.get("PYTHONPATH")])
     )
+    return env
+
+
+def start_hub(root: Path, nats_url: str, *extra: str, heartbeat: list[str] = HEARTBEAT) -> Hub:
+    """``jupyter-interop hub --federation nats://...`` (the standalone hub, federated)."""
+    env = hub_env(root)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -341,3 +377,50 @@ def test_hubs_of_another_space_are_not_seen(tmp_path: Path, nats_url: str) -> No
         wait_for(lambda: servers_of(a, "Where"), what="the same space's method on A")
         assert [s.application for s in servers_of(d, "Where")] == ["other-space"]
         assert [s.application for s in servers_of(a, "Where")] == ["same-space"]
+
+
+def test_after_nats_restarts_the_hubs_find_each_other_again(
+    two_hubs: tuple[Hub, Hub], nats: Nats
+) -> None:
+    """NATS down for longer than the heartbeat timeout: B's peers leave A and each hub keeps
+    serving its own; NATS back: the links reconnect and B's peers come back, callable."""
+    hub_a, hub_b = two_hubs
+    with ExitStack() as stack:
+        b = ji.connect(url=hub_b.url, token=hub_b.token, application="far-b")
+        stack.callback(b.close)
+        b.methods.register("Far")(lambda: {"from": "b"})
+        a = ji.connect(url=hub_a.url, token=hub_a.token, application="near-a")
+        stack.callback(a.close)
+        a.methods.register("Near")(lambda: {"from": "a"})
+        wait_for(lambda: servers_of(a, "Far"), what="B's method on A")
+        nats.kill()
+        wait_for(lambda: not servers_of(a, "Far"), 30, "B's peers to leave A without NATS")
+        assert a.methods.invoke("Near", {}, timeout=30).returned == {"from": "a"}  # still served
+        nats.restart()
+        wait_for(lambda: servers_of(a, "Far"), 30, "B's method back on A")
+        assert a.methods.invoke("Far", {}, timeout=30).returned == {"from": "b"}
+
+
+def test_a_standalone_hub_whose_nats_is_unreachable_stops_with_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    env = hub_env(tmp_path)
+    nobody = f"nats://127.0.0.1:{free_port()}"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_interop",
+            "hub",
+            "--port=0",
+            f"--federation={nobody}",
+            "--StandaloneHubApp.write_runtime_file=False",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert f"no NATS server accepts this hub at {nobody}" in done.stderr
+    assert "Interop hub:" not in done.stdout  # never announced as listening
