@@ -483,6 +483,8 @@ def test_get_app_metadata(clients: Clients) -> None:
     """getAppMetadata: a running app (and one of its instances); an unknown app is
     ``TargetAppUnavailable``."""
     a, b = two_apps(clients)
+    # discovery is eventually consistent: B's announcement may still be on its way to A
+    wait_for(lambda: a.find_instances("fdc3-app-b"), what="fdc3-app-b's instance")
     assert a.get_app_metadata("fdc3-app-b") == {"appId": "fdc3-app-b", "instanceId": b.io.peer_id}
     mine = a.get_app_metadata({"appId": "fdc3-app-a", "instanceId": a.io.peer_id})
     assert mine["instanceId"] == a.io.peer_id
