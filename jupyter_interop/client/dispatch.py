@@ -7,7 +7,8 @@ kernel's main thread.
   refused at once (the caller gets an error) instead of piling up without limit.
 * Event callbacks (stream data, context updates, bus messages, discovery events) run on one
   *ordered* lane, so a subscriber sees data in the order it was published.
-* ``async def`` callables run on the I/O loop as tasks (they must not block).
+* ``async def`` callables run on the I/O loop as tasks (they must not block); stream and bus
+  items for one callback are awaited one after the other, in order, by one task at a time.
 * In a kernel, output printed by a callback goes to the cell that registered it
   (``set_thread_parent``, ipykernel >= 7.4, feature-detected).
 """
@@ -226,6 +227,9 @@ class Dispatcher:
         self.max_queued = max_queued_handlers
         self._handlers = _Workers(handler_threads, f"{name}-handler")
         self._events = _Lane(f"{name}-events", loop)
+        #: ``async def`` event callbacks at work on the loop: (id of fn, id of the output
+        #: target, spread) -> the calls its task awaits in order, which later posts extend
+        self._async_runs: dict[tuple[int, int, bool], list[Any]] = {}
         #: invocations submitted and not finished; changed on the loop and, for replies
         #: written from a handler thread (see run_handler_then), there: hence the lock
         self._queued = 0
@@ -344,16 +348,41 @@ class Dispatcher:
     ) -> None:
         """``fn(item)`` (``fn(*item)`` when ``spread``: items are args tuples) for each of
         ``items`` as :meth:`post_event` would run it, with one hand-off to the lane for them
-        all (``items`` is taken over: do not reuse it)."""
+        all (``items`` is taken over: do not reuse it).
+
+        An ``async def`` ``fn`` gets one loop task, which awaits it item after item, in
+        order; items posted while that task still works join it, as a burst joins a waiting
+        job of the lane: a task per item would cost more than the callback itself at stream
+        rates (docs/ARCHITECTURE.md, "The client's I/O thread")."""
         if self.closed:
             return
         if is_async:
-            for item in items:
-                args = item if spread else (item,)
-                task = self.loop.create_task(self._run_async(fn, args, {}, target))
-                task.add_done_callback(_log_task_error)
+            key = (id(fn), id(target), spread)
+            run = self._async_runs.get(key)
+            if run is not None:
+                run.extend(items)
+                return
+            self._async_runs[key] = items
+            task = self.loop.create_task(self._await_run(key, fn, items, target, spread))
+            task.add_done_callback(_log_task_error)
             return
         self._events.post_items(fn, items, target, spread)
+
+    async def _await_run(
+        self,
+        key: tuple[int, int, bool],
+        fn: Callable[..., Any],
+        calls: list[Any],
+        target: OutputTarget | None,
+        spread: bool,
+    ) -> None:
+        """On the loop: ``fn`` awaited for each of ``calls``, including those appended while
+        it runs (the task holds ``fn`` and ``target``, so the ids in ``key`` stay theirs)."""
+        try:
+            await _await_each(fn, calls, target, spread)
+        finally:
+            if self._async_runs.get(key) is calls:
+                del self._async_runs[key]
 
     def shutdown(self) -> None:
         """Stop accepting work; running callbacks finish on their own (never joined)."""
@@ -471,6 +500,20 @@ def _call_each(
                 log.debug("Interop: callback %s failed", name, exc_info=True)
                 print(f"Interop: callback {name} failed:", file=sys.stderr)
                 traceback.print_exc()
+
+
+async def _await_each(
+    fn: Callable[..., Any], calls: list[Any], target: OutputTarget | None, spread: bool
+) -> None:
+    """:func:`_call_each` for an ``async def`` callback, on the loop: each call awaited
+    before the next one starts (calls appended meanwhile included); a failing call is logged
+    and the next one still happens."""
+    with target.active() if target is not None else contextlib.nullcontext():
+        for args in calls:  # a list iterator sees what is appended before it ends
+            try:
+                await (fn(*args) if spread else fn(args))
+            except Exception:
+                log.error("Interop: async callback failed", exc_info=True)
 
 
 async def _await(awaitable: Awaitable[Any]) -> Any:

@@ -168,23 +168,37 @@ def test_events_of_a_batch_reach_each_subscription_in_order() -> None:
     asyncio.run(main())
 
 
-def test_async_on_data_runs_on_the_loop_per_item() -> None:
+def test_async_on_data_runs_on_the_loop_in_one_task_in_order() -> None:
     async def main() -> None:
-        client = FakeClient(asyncio.get_running_loop(), "test-streams")
+        loop = asyncio.get_running_loop()
+        client = FakeClient(loop, "test-streams")
         streams = services(client)
         sub = subscription(streams, "s", Instance(peer_id="p"))
         got: list[Any] = []
-        loop_thread = threading.current_thread()
+        threads: set[threading.Thread] = set()
 
         async def on_data(item: StreamData) -> None:
-            assert threading.current_thread() is loop_thread
+            threads.add(threading.current_thread())
+            if item.data == 2:
+                raise ValueError("this item fails; the next ones still arrive")
+            await asyncio.sleep(0.01 if item.data == 0 else 0)  # later items wait their turn
             got.append(item.data)
 
         sub._on_data.append(on_data)
         sub._on_data_kinds.append((on_data, True))
+        tasks_before = len(asyncio.all_tasks())
         client._conn._dispatch(batch(*(event("s", n) for n in range(5))))
-        await settle(lambda: len(got) == 5)
-        assert got == [0, 1, 2, 3, 4]
+        assert len(asyncio.all_tasks()) == tasks_before + 1  # the whole run: one task
+        await asyncio.sleep(0)  # the task awaits the callback of item 0
+        client._conn._dispatch(batch(event("s", 5), event("s", 6)))
+        assert len(asyncio.all_tasks()) == tasks_before + 1  # joined the task at work
+        await settle(lambda: len(got) == 6)
+        assert got == [0, 1, 3, 4, 5, 6]
+        assert threads == {threading.current_thread()}
+        client._conn._dispatch(batch(event("s", 7)))  # that task has ended: a new one
+        await settle(lambda: len(got) == 7)
+        assert got[-1] == 7
+        assert not client._dispatcher._async_runs
         client._dispatcher.shutdown()
 
     asyncio.run(main())
