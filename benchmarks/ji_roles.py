@@ -66,10 +66,18 @@ async def ji_handler(p: dict[str, Any]) -> None:
     io.close()
 
 
-async def aconnect(p: dict[str, Any], application: str) -> Any:
+async def aconnect(p: dict[str, Any], application: str, new: bool = False) -> Any:
     import jupyter_interop as ji
 
-    return await ji.aconnect(url=p["url"], token=p["token"], application=application, **settings(p))
+    return await ji.aconnect(
+        url=p["url"], token=p["token"], application=application, new=new, **settings(p)
+    )
+
+
+def on_own_loop(p: dict[str, Any]) -> bool:
+    """Does the scenario ask for the client on the worker's own asyncio loop (``aconnect``,
+    ``io_loop='auto'`` outside IPython), rather than behind the process's I/O thread?"""
+    return p.get("loop", "thread") == "own"
 
 
 async def ji_caller(p: dict[str, Any]) -> None:
@@ -101,8 +109,12 @@ async def ji_caller(p: dict[str, Any]) -> None:
 
 
 async def ji_publisher(p: dict[str, Any]) -> None:
-    io = connect(p, "bench-ji-pub")
-    stream = io.streams.create(STREAM)
+    """Pushes from the worker's loop: with ``loop='own'`` that is the client's loop too (a
+    burst wakes the writer once, when ``publish`` returns), else each burst crosses to the
+    I/O thread."""
+    own = on_own_loop(p)
+    io = await aconnect(p, "bench-ji-pub") if own else connect(p, "bench-ji-pub")
+    stream = await io.streams.acreate(STREAM)
 
     async def publish(cmd: Command) -> Reply:
         run, n, size = int(cmd["run"]), int(cmd["n"]), int(cmd["size"])
@@ -113,27 +125,36 @@ async def ji_publisher(p: dict[str, Any]) -> None:
         return {"t_start": t0, "t_end": time.monotonic()}
 
     await serve({"publish": publish})
-    io.close()
+    await io.aclose() if own else io.close()
 
 
 async def ji_sub(p: dict[str, Any]) -> None:
-    """``k`` clients (default 1) subscribed to the stream, each counted on its own."""
-    counters = FanCounters(int(p.get("k", 1)))
+    """``k`` clients (default 1) subscribed to the stream, each counted on its own.
 
-    def listener(counter: FanCounter) -> Callable[[Any], None]:
+    ``loop='own'``: the clients live on the worker's loop and the callback is ``async def``,
+    which the client awaits on that loop, item after item, instead of on its event-lane
+    thread (client/dispatch.py)."""
+    counters = FanCounters(int(p.get("k", 1)))
+    own = on_own_loop(p)
+
+    def listener(counter: FanCounter) -> Callable[[Any], Any]:
         def on_data(item: Any) -> None:
             fan_seen(counter, item.data)
 
-        return on_data
+        async def on_data_on_loop(item: Any) -> None:
+            fan_seen(counter, item.data)
+
+        return on_data_on_loop if own else on_data
 
     clients = []
     for i, counter in enumerate(counters.counters):
-        io = connect(p, f"bench-ji-sub-{i}", new=True)
+        name = f"bench-ji-sub-{i}"
+        io = await aconnect(p, name, new=True) if own else connect(p, name, new=True)
         await io.streams.asubscribe(STREAM, on_data=listener(counter), wait_timeout=15)
         clients.append(io)
     await serve(counters.handlers())
     for io in clients:
-        io.close()
+        await io.aclose() if own else io.close()
 
 
 async def ji_ctx_writer(p: dict[str, Any]) -> None:

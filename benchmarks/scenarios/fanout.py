@@ -11,6 +11,10 @@ bytes of text), and compares like with like:
   ``batch=False``, the raw GW3 client, NATS with one message per item; Redis's publisher
   pipelines 100 PUBLISH commands, each a message of its own).
 
+The project's client runs behind its I/O thread (``connect()``, as in a kernel) and on the
+worker's own asyncio loop (``aconnect()``, pushes and ``async def`` callbacks on that loop, as
+nats-py runs), a batched and an unbatched row each (:data:`JI_PLACES`).
+
 Each subscriber checks that it got every item of the run, in order, and every table reports
 what was lost. The hubs of this scenario run with slow-consumer limits like NATS's defaults
 (:data:`HUB_ARGS`): by default a hub drops the stream events queued for one subscriber above
@@ -58,9 +62,27 @@ COLUMNS = [
 ]
 
 #: system kind -> the NATS kind it is compared with (same batching)
-NATS_PEER = {"hub": "nats", "hub-ji": "nats-packed", "hub-ji-plain": "nats"}
+NATS_PEER = {
+    "hub": "nats",
+    "hub-ji": "nats-packed",
+    "hub-ji-plain": "nats",
+    "hub-ji-loop": "nats-packed",
+    "hub-ji-loop-plain": "nats",
+}
 #: hub kinds that send one message per item, compared with Redis as well
-UNBATCHED_HUB = ("hub", "hub-ji-plain")
+UNBATCHED_HUB = ("hub", "hub-ji-plain", "hub-ji-loop-plain")
+#: where the project's publisher and subscribers run their client (``loop`` of ji_roles.py):
+#: behind the process's I/O thread (``connect()``, as in a kernel), or on the worker's own
+#: asyncio loop (``aconnect()``, as an asyncio program uses it, like nats-py)
+JI_PLACES = (
+    ("", "thread", "client behind its I/O thread (connect(); plain callbacks on its event thread)"),
+    (
+        "-loop",
+        "own",
+        "client on the worker's own asyncio loop (aconnect(); pushes from that loop and "
+        "async def callbacks awaited on it: no thread hand-off)",
+    ),
+)
 
 
 @dataclass
@@ -93,22 +115,28 @@ async def start(r: Run, shape: Shape) -> list[System]:
         )
     )
     if r.has_client:
-        for kind, batch, label in (
-            ("hub-ji", True, f"batched (up to {PACK} items per frame)"),
-            ("hub-ji-plain", False, "unbatched (batch=False: one frame per item)"),
-        ):
-            ji_hub = Hub(r.group, args=HUB_ARGS)
-            where = {"url": ji_hub.url_with_token, "token": ji_hub.token, "batch": batch}
-            ji_pub = await r.worker("ji-publisher", **where)
-            ji_subs = await r.workers("ji-sub", [{**where, "k": k}] * procs)
-            systems.append(
-                System(
-                    f"hub · jupyter_interop client, {label}",
-                    kind,
-                    {"pub": ji_pub, "subs": ji_subs, "hub": ji_hub},
-                    ji_hub.pid,
+        for suffix, loop, place in JI_PLACES:
+            for kind, batch, label in (
+                ("hub-ji", True, f"batched (up to {PACK} items per frame)"),
+                ("hub-ji-plain", False, "unbatched (batch=False: one frame per item)"),
+            ):
+                ji_hub = Hub(r.group, args=HUB_ARGS)
+                where = {
+                    "url": ji_hub.url_with_token,
+                    "token": ji_hub.token,
+                    "batch": batch,
+                    "loop": loop,
+                }
+                ji_pub = await r.worker("ji-publisher", **where)
+                ji_subs = await r.workers("ji-sub", [{**where, "k": k}] * procs)
+                systems.append(
+                    System(
+                        f"hub · jupyter_interop {place}, {label}",
+                        kind.replace("hub-ji", f"hub-ji{suffix}"),
+                        {"pub": ji_pub, "subs": ji_subs, "hub": ji_hub},
+                        ji_hub.pid,
+                    )
                 )
-            )
     for kind, pack, subject, label in (
         ("nats-packed", PACK, NATS_PACKED_SUBJECT, f"{PACK} items per message"),
         ("nats", 1, "bench.fan", "one message per item"),
