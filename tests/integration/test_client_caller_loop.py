@@ -62,6 +62,50 @@ def test_aconnect_runs_the_client_on_the_calling_loop(hub: StandaloneHub) -> Non
     assert last == {"x": 1}
 
 
+def test_async_stream_callbacks_on_the_callers_loop_see_every_item_in_order(
+    hub: StandaloneHub,
+) -> None:
+    """Pushes from the program's loop and an ``async def`` ``on_data`` awaited on it, item
+    after item (client/dispatch.py), through the hub, batched and not."""
+
+    async def main(batch: bool) -> tuple[list[int], set[str]]:
+        loop = asyncio.get_running_loop()
+        settings = {"batch": batch}
+        pub = await ji.aconnect(hub.url, hub.token, "loop-stream-pub", new=True, **settings)
+        sub = await ji.aconnect(hub.url, hub.token, "loop-stream-sub", new=True, **settings)
+        got: list[int] = []
+        threads: set[str] = set()
+        total = 2000
+        done = asyncio.Event()
+        try:
+            stream = await pub.streams.acreate(f"loop.stream.{batch}")
+
+            async def on_data(item: ji.StreamData) -> None:
+                threads.add(threading.current_thread().name)
+                assert asyncio.get_running_loop() is loop
+                if item.data["n"] % 100 == 0:
+                    await asyncio.sleep(0)  # items of later frames wait their turn
+                got.append(item.data["n"])
+                if len(got) == total:
+                    done.set()
+
+            await sub.streams.asubscribe(f"loop.stream.{batch}", on_data=on_data, wait_timeout=10)
+            for n in range(total):
+                await stream.apush({"n": n})
+                if n % 500 == 499:
+                    await asyncio.sleep(0.01)  # bursts below the hub's outbox limit
+            await asyncio.wait_for(done.wait(), 20)
+            return got, threads
+        finally:
+            await sub.aclose()
+            await pub.aclose()
+
+    for batch in (True, False):
+        got, threads = asyncio.run(main(batch))
+        assert got == list(range(2000)), batch
+        assert threads == {threading.main_thread().name}
+
+
 def test_blocking_twins_refuse_the_clients_own_loop_and_work_from_other_threads(
     hub: StandaloneHub,
 ) -> None:
