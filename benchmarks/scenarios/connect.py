@@ -92,9 +92,9 @@ async def run(r: Run) -> tuple[ScenarioResult, list[Target]]:
     return result, [
         Target(
             f"Hub CPU to connect {total} clients",
-            "\u2264 5 s" if not r.quick else "\u2264 0.5 s",
+            "\u2264 2 s" if not r.quick else "\u2264 0.5 s",
             f"{connect_cpu:.1f} s",
-            connect_cpu <= (0.5 if r.quick else 5.0),
+            connect_cpu <= (0.5 if r.quick else 2.0),
             quick,
         )
     ]
