@@ -50,6 +50,7 @@ from .errors import (
     NoResultReturned,
     OpenErrorName,
 )
+from .schemas import STANDARD_PREFIX, validate_context
 
 if TYPE_CHECKING:
     from ..client.api import Interop
@@ -97,6 +98,17 @@ def checked_context(context: Any) -> Context:
         raise MalformedContext(
             f"An FDC3 context is a dict with a string 'type', not {str(context)[:80]!r}"
         )
+    return context
+
+
+def valid_context(context: Any) -> Context:
+    """``context`` if it may be sent: a standard (``fdc3.*``) type valid against FINOS's
+    schema (``schemas.validate_context``), any other type a dict with a string ``type``;
+    else :class:`MalformedContext` (FDC3's ``ChannelError.MalformedContext``), before
+    anything is sent."""
+    checked_context(context)
+    if context["type"].startswith(STANDARD_PREFIX):
+        validate_context(context)
     return context
 
 
@@ -238,7 +250,7 @@ class Channel:
     @on_io_loop
     async def abroadcast(self, context: Context) -> None:
         """Make ``context`` this channel's latest of its type; listeners of others hear it."""
-        await self._agent.write_context(self.context_name, checked_context(context))
+        await self._agent.write_context(self.context_name, valid_context(context))
 
     broadcast = blocking(abroadcast)
 
@@ -640,8 +652,9 @@ class DesktopAgent:
 
     @on_io_loop
     async def abroadcast(self, context: Context) -> None:
-        """Broadcast ``context`` on the current user channel (nothing when on none)."""
-        checked_context(context)
+        """Broadcast ``context`` on the current user channel (nothing when on none); a
+        standard type is checked against its schema first (:func:`valid_context`)."""
+        valid_context(context)
         current = self.io.channels.current
         if current is not None:
             await self.write_context(CHANNEL_PREFIX + current, context)
@@ -735,8 +748,9 @@ class DesktopAgent:
         self, intent: str, context: Context, app: Any = None
     ) -> Fdc3IntentResolution:
         """Raise ``intent`` with ``context`` (to ``app``: an :class:`AppIdentifier`, its
-        dict or an app id); the ``ResolveErrorName`` subclasses of ``IntentError`` on failure."""
-        checked_context(context)
+        dict or an app id); the ``ResolveErrorName`` subclasses of ``IntentError`` on failure
+        (``MalformedContext`` for a context :func:`valid_context` refuses)."""
+        valid_context(context)
         target = None
         if app is not None:
             ident = AppIdentifier.of(app)
@@ -766,7 +780,7 @@ class DesktopAgent:
         """Raise the one intent whose handlers take ``context``'s type (``app``'s, when
         given); several such intents: :class:`ResolverUnavailable` (no resolver chooses
         among intents here)."""
-        kind = checked_context(context)["type"]
+        kind = valid_context(context)["type"]
         found = await self.io.intents.afind(context_type=kind)
         if app is not None:
             wanted = AppIdentifier.of(app).app_id

@@ -229,6 +229,41 @@ def test_malformed_context_is_refused(clients: Clients) -> None:
         a.broadcast({"name": "no type"})
 
 
+#: an ``fdc3.instrument`` whose ``id`` is a string, not the object its schema requires
+BAD_INSTRUMENT = {"type": "fdc3.instrument", "id": "AAPL"}
+
+
+def test_standard_contexts_are_validated_before_anything_is_sent(clients: Clients) -> None:
+    """A ``fdc3.*`` context that breaks FINOS's schema is ``MalformedContext`` (FDC3's
+    ``ChannelError.MalformedContext``) on a user channel, an app channel and a raised intent,
+    and reaches no listener nor handler; a custom type needs only a string ``type``."""
+    a, b = two_apps(clients)
+    a.join_user_channel(red_id(a))
+    b.join_user_channel(red_id(b))
+    on_user, on_app, raised = Received(), Received(), Received()
+    b.add_context_listener(None, on_user)
+    b.get_or_create_channel("test-validated").add_context_listener(None, on_app)
+    b.add_intent_listener("ViewChart", lambda ctx: raised(ctx, {}))
+    wait_for(lambda: a.io.intents.find("ViewChart"), what="the ViewChart handler")
+    a_channel = a.get_or_create_channel("test-validated")
+    for send in (a.broadcast, a_channel.broadcast, lambda c: a.raise_intent("ViewChart", c)):
+        with pytest.raises(ji.MalformedContext) as refused:
+            send(BAD_INSTRUMENT)
+        assert refused.value.fdc3_error == ChannelErrorName.MalformedContext
+        assert refused.value.path == "/id"
+    with pytest.raises(ji.MalformedContext, match="not a standard FDC3"):
+        a.broadcast({"type": "fdc3.noSuchType"})
+    with pytest.raises(ji.MalformedContext):
+        a.raise_intent_for_context(BAD_INSTRUMENT)
+    custom = {"type": "myorg.basket", "name": 7, "id": "free-form"}
+    a.broadcast(custom)
+    a_channel.broadcast(custom)
+    a.raise_intent("ViewChart", INSTRUMENT)
+    assert on_user.wait(1) == [custom]
+    assert on_app.wait(1) == [custom]
+    assert raised.wait(1) == [INSTRUMENT]
+
+
 # ---------------------------------------------------------------------- app channels
 
 
