@@ -19,7 +19,7 @@ from ..protocol.wire import CHANNEL_PREFIX
 from ._args import nest, parse_json, parse_pairs, parse_payload
 from ._commands import CommandMixin
 from ._kernel import call_on_main
-from ._render import Message
+from ._render import Message, data_view
 from ._session import Feed
 
 if TYPE_CHECKING:
@@ -267,9 +267,7 @@ class FeedCommands(CommandMixin):
             return Message("Not on a channel")
         channel = io.channels.get(current)
         self._store(args.output, channel.data)
-        from .magics import _data_view
-
-        return _data_view(f"channel {current}", channel.data)
+        return data_view(f"channel {current}", channel.data)
 
     def _cmd_publish(self, args: argparse.Namespace, cell: str | None) -> Message:
         io = self.io

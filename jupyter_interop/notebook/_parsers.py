@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from IPython.core.magic_arguments import MagicArgumentParser
 
-from ..protocol.wire import CONTEXT_LIFETIMES
+from ..protocol.wire import CHANNEL_PREFIX, CONTEXT_LIFETIMES
 
 __all__ = ["EXPANSION_HELP", "PARSERS", "SUMMARY", "overview"]
 
@@ -101,7 +101,7 @@ def _listing(name: str, what: str) -> Callable[[], MagicArgumentParser]:
 def _contexts() -> MagicArgumentParser:
     p = _parser("contexts", "The shared contexts (channel contexts with --all).")
     p.add_argument("pattern", nargs="?", help="only names matching this glob pattern")
-    p.add_argument("--all", action="store_true", help="include the ___channel___ contexts")
+    p.add_argument("--all", action="store_true", help=f"include the {CHANNEL_PREFIX} contexts")
     _output(p, "the context names")
     return p
 

@@ -15,7 +15,18 @@ from typing import Any
 
 from ..protocol.colors import is_css_color
 
-__all__ = ["Badge", "KeyValues", "Message", "ResultView", "Table", "data_bundle", "swatch"]
+__all__ = [
+    "Badge",
+    "KeyValues",
+    "Message",
+    "ResultView",
+    "Table",
+    "data_bundle",
+    "data_view",
+    "json_html",
+    "json_text",
+    "swatch",
+]
 
 _STYLE = (
     "<style>.ji-table{border-collapse:collapse;font-size:12px;margin:2px 0}"
@@ -191,6 +202,19 @@ class ResultView:
         return bundle
 
 
+def json_text(value: Any) -> str:
+    """``value`` as indented JSON (what JSON cannot hold as its ``str``), else its repr."""
+    try:
+        return json.dumps(value, indent=2, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def json_html(value: Any) -> str:
+    """``value`` as indented JSON in a compact ``<pre>``, for the widgets' data panes."""
+    return f'<pre style="margin:0;font-size:12px">{html.escape(json_text(value))}</pre>'
+
+
 def data_bundle(value: Any) -> dict[str, Any]:
     """A value shown the way Jupyter would show it (DataFrames as tables), else as JSON."""
     repr_html = getattr(value, "_repr_html_", None)
@@ -198,8 +222,17 @@ def data_bundle(value: Any) -> dict[str, Any]:
         html_text = repr_html()
         if html_text:
             return {"text/plain": repr(value), "text/html": html_text}
-    try:
-        text = json.dumps(value, indent=2, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
+    text = json_text(value)
     return {"text/plain": text, "text/html": f"<pre>{html.escape(text)}</pre>"}
+
+
+def data_view(name: str, data: Any) -> Any:
+    """``data`` shown as :func:`data_bundle` does, under a bold ``name``."""
+
+    class _View:
+        def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+            bundle = data_bundle(data)
+            bundle["text/html"] = f"<div><b>{html.escape(name)}</b></div>" + bundle["text/html"]
+            return bundle
+
+    return _View()

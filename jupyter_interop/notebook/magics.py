@@ -11,7 +11,6 @@ the plain value.
 
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -23,7 +22,7 @@ from ._fdc3 import Fdc3Commands
 from ._feeds import FeedCommands
 from ._intents import IntentCommands
 from ._parsers import PARSERS, overview
-from ._render import KeyValues, Message, ResultView, Table, data_bundle
+from ._render import KeyValues, Message, ResultView, Table, data_view
 from ._session import NotebookSession, session
 from ._views import (
     channels_table,
@@ -256,7 +255,7 @@ class InteropMagics(FeedCommands, IntentCommands, Fdc3Commands, Magics):
                 raise UsageError("context get takes no values")
             current = io.contexts.get(args.name)
             self._store(args.output, current)
-            return _data_view(args.name, current)
+            return data_view(args.name, current)
         if args.action in ("destroy", "read-only", "writable"):
             if args.values:
                 raise UsageError(f"context {args.action} takes no values")
@@ -299,13 +298,3 @@ def _invocation_view(result: InvocationResult, many: bool) -> Any:
     rows = [[describe_instance(e.executed_by), e.returned, ""] for e in result.all_return_values]
     rows += [[describe_instance(e.executed_by), "", e.message] for e in result.all_errors]
     return Table(["executed by", "returned", "error"], rows, title=f"{result.method}", data=result)
-
-
-def _data_view(name: str, data: Any) -> Any:
-    class _View:
-        def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-            bundle = data_bundle(data)
-            bundle["text/html"] = f"<div><b>{html.escape(name)}</b></div>" + bundle["text/html"]
-            return bundle
-
-    return _View()

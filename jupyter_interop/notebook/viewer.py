@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ._kernel import call_on_main
+from ._render import json_html
 from ._session import session
 from ._views import describe_instance, methods_table, peers_table, stream_methods
-from .widgets import StreamView, _json_html, in_background
+from .widgets import StreamView, in_background
 
 if TYPE_CHECKING:
     from ..client import Interop, Method
@@ -207,7 +208,7 @@ class InteropViewer(w.VBox):
     def _show_result(self, rows: list[tuple[str, Any]]) -> None:
         parts = [
             f'<div style="color:var(--jp-ui-font-color2,#777)">{html.escape(who)}</div>'
-            f"{_json_html(value)}"
+            f"{json_html(value)}"
             for who, value in rows
         ]
         self.result.value = "".join(parts)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import ipywidgets as w
 from traitlets import List, TraitError, Unicode
 
 from ._kernel import call_on_main
+from ._render import json_html
 from ._session import session
 
 if TYPE_CHECKING:
@@ -219,14 +219,6 @@ def _cell(key: str, value: Any) -> str:
     return str(value)
 
 
-def _json_html(data: Any) -> str:
-    try:
-        text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(data)
-    return f'<pre style="margin:0;font-size:12px">{html.escape(text)}</pre>'
-
-
 class ContextView(w.VBox):
     """A live view of a shared context: its data, version and who changed it last."""
 
@@ -254,7 +246,7 @@ class ContextView(w.VBox):
             f"<b>{html.escape(self.name)}</b> "
             f'<span style="color:var(--jp-ui-font-color2,#777)">version {version}{who}</span>'
         )
-        self.body.value = _json_html(data)
+        self.body.value = json_html(data)
 
     def close(self) -> None:
         sub = getattr(self, "_sub", None)

@@ -18,7 +18,7 @@ import ctypes
 import ctypes.util
 from typing import Any
 
-__all__ = ["LARGE_FRAME", "malloc_trim", "tune_for_large_frames"]
+__all__ = ["HAS_MALLOC_TRIM", "LARGE_FRAME", "malloc_trim", "tune_for_large_frames"]
 
 #: a binary frame at least this long tunes the allocator (see the module docstring)
 LARGE_FRAME = 256 * 1024
@@ -43,6 +43,8 @@ def _load() -> Any:
 
 _LIBC = _load()
 _tuned = False
+#: whether this process's C library is glibc (``malloc_trim`` and ``mallopt`` work)
+HAS_MALLOC_TRIM = _LIBC is not None
 
 
 def malloc_trim() -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..protocol.malloc import _LIBC, malloc_trim
+from ..protocol.malloc import HAS_MALLOC_TRIM, malloc_trim
 
 __all__ = ["HeapTrimmer", "malloc_trim"]
 
@@ -36,7 +36,7 @@ class HeapTrimmer:
         """``nbytes`` were just written (or queued) by the transport."""
         self._since += nbytes
         self._busy += nbytes
-        if self._timer is None and self._since >= self.threshold and _LIBC is not None:
+        if self._timer is None and self._since >= self.threshold and HAS_MALLOC_TRIM:
             self._arm()
 
     def _arm(self) -> None:

@@ -60,7 +60,7 @@ def loop() -> Iterator[ManualClockLoop]:
 def trims(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The loop times at which the trimmer called ``malloc_trim`` (glibc or not)."""
     calls: list[float] = []
-    monkeypatch.setattr(memory, "_LIBC", object())
+    monkeypatch.setattr(memory, "HAS_MALLOC_TRIM", True)
     monkeypatch.setattr(
         memory, "malloc_trim", lambda: calls.append(asyncio.get_running_loop().time()) or True
     )
