@@ -8,6 +8,7 @@ well as the current one::
 
     python3 scripts/arch_counts.py                 # this checkout
     python3 scripts/arch_counts.py /tmp/old-tree   # another checkout (e.g. a git worktree)
+    python3 scripts/arch_counts.py --tree          # one line per module: what it holds
 """
 
 from __future__ import annotations
@@ -234,6 +235,20 @@ def classes(tree: ast.Module) -> Iterator[str]:
             yield node.name
 
 
+def summary(tree: ast.Module) -> str:
+    """The first sentence of a module's docstring (its first paragraph, up to a full stop)."""
+    doc = ast.get_docstring(tree) or ""
+    paragraph = " ".join(doc.split("\n\n", 1)[0].split())
+    end = re.search(r"(?<!\.)\.(\s|$)", paragraph)
+    return paragraph[: end.start() + 1] if end else paragraph
+
+
+def tree_report(root: pathlib.Path, out: Any) -> None:
+    """One line per module: its path, its length and what its docstring says it holds."""
+    for rel, tree, lines in modules(root):
+        out.write(f"{rel.removeprefix('jupyter_interop/')} ({lines}) — {summary(tree)}\n")
+
+
 def report(root: pathlib.Path, out: Any) -> None:
     """Measure the package under ``root`` and write the figures to ``out``."""
     sizes: list[tuple[int, str]] = []
@@ -327,8 +342,10 @@ def report(root: pathlib.Path, out: Any) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", nargs="?", default=".", help="checkout to measure")
+    parser.add_argument("--tree", action="store_true", help="list the modules instead")
     args = parser.parse_args(argv)
-    report(pathlib.Path(args.root).resolve(), sys.stdout)
+    root = pathlib.Path(args.root).resolve()
+    (tree_report if args.tree else report)(root, sys.stdout)
 
 
 if __name__ == "__main__":
