@@ -14,10 +14,11 @@ of its own: FDC3 and io.Connect apps meet on one hub because both read the same 
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import inspect
+import logging
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from ..client.contexts import ContextMeta, ContextSubscriber, adapt_callback, co
 from ..client.dispatch import OutputTarget, capture_output_target
 from ..client.errors import (
     ArgumentError,
+    InteropError,
     InvocationError,
     MalformedContext,
     NoAppsFound,
@@ -38,10 +40,19 @@ from ..client.intents import Intent, IntentHandler
 from ..client.twins import blocking, on_io_loop
 from ..protocol.wire import (
     CHANNEL_PREFIX,
+    FDC3_CHANNEL_MARK_KEY,
     FDC3_CHANNEL_RESULT_KEY,
+    FDC3_CONTROL_ADD_LISTENER,
+    FDC3_CONTROL_DISCONNECT,
+    FDC3_CONTROL_METHOD,
+    FDC3_CONTROL_UNSUBSCRIBE,
     FDC3_DATA_KEY_PREFIX,
     FDC3_LATEST_TYPE_KEY,
     FDC3_PRIVATE_CHANNEL_PREFIX,
+    FDC3_PRIVATE_CLIENT_KEY,
+    FDC3_PRIVATE_CREATOR_KEY,
+    FDC3_PRIVATE_DISCONNECTED_KEY,
+    FDC3_PRIVATE_LISTENER_TYPES_KEY,
 )
 from .errors import (
     ChannelErrorName,
@@ -64,6 +75,8 @@ __all__ = [
     "Listener",
     "PrivateChannel",
 ]
+
+log = logging.getLogger("jupyter_interop.fdc3")
 
 #: FDC3 version this agent implements (``get_info``)
 FDC3_VERSION = "2.2"
@@ -89,6 +102,14 @@ def decode_type(encoded: str) -> str:
 def data_key(context_type: str) -> str:
     """The ``data`` key holding a channel's latest context of ``context_type``."""
     return FDC3_DATA_KEY_PREFIX + encode_type(context_type)
+
+
+def private_context_name(channel_id: str) -> str:
+    """The context of a private channel: its id itself when the id has io.Connect's prefix
+    (io.Connect's ids and ours do), else the prefix and the id."""
+    if channel_id.startswith(FDC3_PRIVATE_CHANNEL_PREFIX):
+        return channel_id
+    return FDC3_PRIVATE_CHANNEL_PREFIX + channel_id
 
 
 def checked_context(context: Any) -> Context:
@@ -241,7 +262,7 @@ class Channel:
         return f"<{type(self).__name__} {self.type} {self.id!r}>"
 
     def to_json(self) -> dict[str, Any]:
-        """The channel as an intent result carries it (``FDC3_CHANNEL_RESULT_KEY``)."""
+        """The channel's metadata (``id``, ``type``, ``displayMetadata``)."""
         out: dict[str, Any] = {"id": self.id, "type": self.type}
         if self.display_metadata:
             out["displayMetadata"] = self.display_metadata
@@ -307,69 +328,101 @@ class Channel:
 
 class PrivateChannel(Channel):
     """An FDC3 private channel between the app that created it and the one it was given to
-    (through an intent result). It cannot be found by id; each party's listeners are
-    recorded in the channel's context (``contextListeners``) so the other hears of them, and
-    a party that disconnects or leaves the hub fires the other's ``on_disconnect``."""
+    (through an intent result), as io.Connect keeps it: a context holding both parties'
+    instance ids (``creatorId``, ``clientId``), ``disconnected`` and the types of the
+    listeners added on it. Each event travels as an invocation of the control method
+    ``T42.FDC3.Client.Control`` on the other party (docs/FDC3.md, "Private channels"); a
+    party that leaves the hub without disconnecting counts as disconnected."""
 
     def __init__(self, agent: DesktopAgent, id: str) -> None:
-        super().__init__(agent, id, "private", FDC3_PRIVATE_CHANNEL_PREFIX + id)
+        super().__init__(agent, id, "private", private_context_name(id))
         self._added: list[_Handler] = []
         self._unsubscribed: list[_Handler] = []
         self._disconnected: list[_Handler] = []
-        self._own_listeners: list[str] = []
-        self._seen: dict[str, builtins.list[str]] = {}
-        self._gone: set[str] = set()
-        self._creator: str | None = None
+        #: this party's listener types, and the other party's as its invocations announced
+        self._own_listeners: list[str | None] = []
+        self._heard: list[str | None] = []
+        self._parties: tuple[str | None, str | None] = (None, None)
+        self._gone = False
+        self._closed = False
+        self._sending: asyncio.Future[Any] | None = None
         self._watch: ContextSubscriber | None = None
         self._stop_peers: Callable[[], None] | None = None
 
     @property
     def _me(self) -> str:
-        return _peer_key(self._session.conn.peer_id or "")
+        return self._agent.instance_id
+
+    def _other(self) -> str | None:
+        """The other party's instance id, once the context names it."""
+        creator, client = self._parties
+        other = creator if client == self._me else client
+        return other if other is not None and other != self._me else None
+
+    async def _other_party(self) -> str | None:
+        """The other party's instance id, read from the context as io.Connect does."""
+        self._changed(await self._agent.io.contexts.aget(self.context_name))
+        return self._other()
 
     async def start(self) -> None:
-        """Follow the other party's listeners and disconnection (on the loop)."""
+        """Serve the control method and follow the context and the other party (on the loop)."""
+        await self._agent.track_private(self)
         self._watch = ContextSubscriber(self._changed, None, False, on_loop=True)
         await self._agent.io.contexts.add_subscriber(self.context_name, self._watch)
         self._stop_peers = self._agent.io.methods.on_server_removed(self._peer_left)
+
+    def _changed(self, value: dict[str, Any], *_: Any) -> None:
+        creator, client = value.get(FDC3_PRIVATE_CREATOR_KEY), value.get(FDC3_PRIVATE_CLIENT_KEY)
+        self._parties = (
+            creator if isinstance(creator, str) else None,
+            client if isinstance(client, str) else None,
+        )
+        # io.Connect's flag: written by a party that disconnects (or saw the other leave)
+        if value.get(FDC3_PRIVATE_DISCONNECTED_KEY) is True and not self._closed:
+            self._party_gone()
 
     def _peer_left(self, instance: Instance, reason: str) -> None:
         """A peer left the hub (a handler thread): if it was the other party, it is gone."""
         if reason == "reset":  # our own connection dropped: the other party may still be there
             return
-        key = _peer_key(instance.peer_id or "")
-        if key != self._me and (key in self._seen or key == self._creator):
-            self._session.io.call_soon(self._party_gone, key)
+        other = self._other()
+        if other is not None and other in (instance.instance, instance.peer_id):
+            self._session.io.call_soon(self._other_left)
 
-    def _party_gone(self, peer: str) -> None:
-        """On the loop: the other party disconnected or left: its listeners are gone."""
-        if peer in self._gone:
+    def _other_left(self) -> None:
+        """On the loop: record the disconnection as io.Connect's surviving party does."""
+        if self._gone or self._closed:
             return
-        self._gone.add(peer)
-        for kind in self._seen.pop(peer, []):
-            self._fire(self._unsubscribed, None if kind == "*" else kind)
+        self._party_gone()
+        contexts = self._agent.io.contexts
+        _spawn_soon(
+            self._session,
+            lambda: contexts.aset_path(self.context_name, FDC3_PRIVATE_DISCONNECTED_KEY, True),
+        )
+
+    def _party_gone(self) -> None:
+        """On the loop: the other party disconnected or left: its listeners are gone."""
+        if self._gone:
+            return
+        self._gone = True
+        heard, self._heard = self._heard, []
+        for kind in heard:
+            self._fire(self._unsubscribed, kind)
         self._fire(self._disconnected, None)
 
-    def _changed(self, value: dict[str, Any], *_: Any) -> None:
-        creator = value.get("creatorId")
-        self._creator = _peer_key(creator) if isinstance(creator, str) else self._creator
-        listeners = value.get("contextListeners")
-        listeners = listeners if isinstance(listeners, dict) else {}
-        gone = value.get("disconnected")
-        gone = gone if isinstance(gone, dict) else {}
-        for peer, types in listeners.items():
-            if peer == self._me or not isinstance(types, list):
-                continue
-            before = Counter(self._seen.get(peer, []))
-            now = Counter(str(kind) for kind in types)
-            for kind in (now - before).elements():
-                self._fire(self._added, None if kind == "*" else kind)
-            for kind in (before - now).elements():
-                self._fire(self._unsubscribed, None if kind == "*" else kind)
-            self._seen[peer] = list(now.elements())
-        for peer in gone:
-            if peer != self._me:
-                self._party_gone(peer)
+    def controlled(self, action: str, payload: dict[str, Any]) -> None:
+        """On the loop: the other party invoked the control method for this channel."""
+        kind = payload.get("contextType")
+        kind = kind if isinstance(kind, str) else None
+        if action == FDC3_CONTROL_ADD_LISTENER:
+            self._heard.append(kind)
+            self._fire(self._added, kind)
+        elif action == FDC3_CONTROL_UNSUBSCRIBE:
+            if kind in self._heard:
+                self._heard.remove(kind)
+            self._fire(self._unsubscribed, kind)
+        elif action == FDC3_CONTROL_DISCONNECT:
+            self._party_gone()
 
     def _fire(self, handlers: builtins.list[_Handler], arg: str | None) -> None:
         args = () if handlers is self._disconnected else (arg,)
@@ -438,20 +491,44 @@ class PrivateChannel(Channel):
 
         return Listener(stop)
 
-    async def _record_listeners(self) -> None:
-        await self._agent.io.contexts.aset_path(
-            self.context_name, f"contextListeners.{self._me}", list(self._own_listeners)
-        )
+    async def _notify(self, action: str, **fields: Any) -> None:
+        """Invoke the control method on the other party, after the previous invocation (so
+        the other party hears this party's events in order); one that fails is logged."""
+        previous, done = self._sending, asyncio.get_running_loop().create_future()
+        self._sending = done
+        try:
+            if previous is not None:
+                await previous
+            other = await self._other_party()
+            if other is None or self._gone:  # io.Connect also skips a channel with one party
+                return
+            payload = {"channelId": self.context_name, "clientId": other, **fields}
+            try:
+                await self._agent.io.methods.ainvoke(
+                    FDC3_CONTROL_METHOD, {"action": action, "payload": payload}, {"instance": other}
+                )
+            except InteropError as exc:
+                log.warning("FDC3: %s on %s did not reach %s: %s", action, self.id, other, exc)
+        finally:
+            done.set_result(None)
 
     async def _listener_added(self, context_type: str) -> None:
-        self._own_listeners.append(context_type)
-        await self._record_listeners()
+        kind = None if context_type == "*" else context_type
+        self._own_listeners.append(kind)
+        contexts = self._agent.io.contexts
+        value = await contexts.aget(self.context_name)
+        types = value.get(FDC3_PRIVATE_LISTENER_TYPES_KEY)
+        types = list(types) if isinstance(types, list) else []
+        await contexts.aset_path(self.context_name, FDC3_PRIVATE_LISTENER_TYPES_KEY, [*types, kind])
+        await self._notify(FDC3_CONTROL_ADD_LISTENER, **_type_field(kind))
 
     def _listener_removed(self, context_type: str) -> None:
+        kind = None if context_type == "*" else context_type
+
         async def removed() -> None:  # on the loop, where _own_listeners changes
-            if context_type in self._own_listeners:
-                self._own_listeners.remove(context_type)
-            await self._record_listeners()
+            if kind in self._own_listeners:
+                self._own_listeners.remove(kind)
+            await self._notify(FDC3_CONTROL_UNSUBSCRIBE, **_type_field(kind))
 
         _spawn_soon(self._session, removed)
 
@@ -459,13 +536,19 @@ class PrivateChannel(Channel):
     async def adisconnect(self) -> None:
         """Leave the channel: the other party's ``on_unsubscribe`` (per listener) and
         ``on_disconnect`` fire; this side hears nothing more."""
+        if self._closed:
+            return
+        self._closed = True
         contexts = self._agent.io.contexts
-        await contexts.aset_path(self.context_name, f"disconnected.{self._me}", True)
+        await contexts.aset_path(self.context_name, FDC3_PRIVATE_DISCONNECTED_KEY, True)
+        replay = [kind for kind in self._own_listeners if kind is not None]
+        await self._notify(FDC3_CONTROL_DISCONNECT, replayContextTypes=replay)
         if self._watch is not None:
             self._watch.active = False
             contexts.remove_subscriber(self.context_name, self._watch)
         if self._stop_peers is not None:
             self._stop_peers()
+        self._agent.untrack_private(self)
 
     disconnect = blocking(adisconnect)
 
@@ -476,9 +559,10 @@ def _spawn_soon(session: ClientSession, start: Callable[[], Any]) -> None:
         session.io.call_soon(lambda: session.conn.spawn(start()))
 
 
-def _peer_key(peer_id: str) -> str:
-    """A peer id as a key of a context path (``.`` separates path steps)."""
-    return peer_id.replace(".", "_")
+def _type_field(context_type: str | None) -> dict[str, Any]:
+    """The control method's ``contextType`` (absent for a listener of every type, as
+    io.Connect's ``undefined`` travels)."""
+    return {} if context_type is None else {"contextType": context_type}
 
 
 # ---------------------------------------------------------------------- intents
@@ -530,6 +614,9 @@ class DesktopAgent:
         self._handlers: list[_Handler] = []
         #: (colour channel name, subscriber) the agent's listeners follow
         self._following: tuple[str, ContextSubscriber] | None = None
+        #: the private channels this app is a party of, by context name
+        self._private: dict[str, PrivateChannel] = {}
+        self._control: asyncio.Future[Any] | None = None
         io.channels.on_changed(self._on_channel_changed)
         if io.channels.current is not None:  # joined before the agent was built
             self._on_channel_changed(io.channels.current)
@@ -537,6 +624,43 @@ class DesktopAgent:
     @property
     def _session(self) -> ClientSession:
         return self.session
+
+    @property
+    def instance_id(self) -> str:
+        """This app's instance id (its identity's ``instance``), as private channels name it."""
+        conn = self.session.conn
+        instance = conn.instance.instance if conn.instance is not None else None
+        return instance or conn.peer_id or ""
+
+    # ------------------------------------------------------------------ private channel events
+
+    async def track_private(self, channel: PrivateChannel) -> None:
+        """On the loop: ``channel``'s events reach it; the control method is served once."""
+        self._private[channel.context_name] = channel
+        if self._control is None:
+            self._control = asyncio.ensure_future(
+                self.io.methods.aregister(FDC3_CONTROL_METHOD, self._controlled)
+            )
+        await asyncio.shield(self._control)
+
+    def untrack_private(self, channel: PrivateChannel) -> None:
+        self._private.pop(channel.context_name, None)
+
+    async def _controlled(
+        self, action: Any = None, payload: Any = None, **_: Any
+    ) -> dict[str, Any]:
+        """The control method (on the loop): another party's event on a private channel."""
+        actions = (FDC3_CONTROL_ADD_LISTENER, FDC3_CONTROL_UNSUBSCRIBE, FDC3_CONTROL_DISCONNECT)
+        channel_id = payload.get("channelId") if isinstance(payload, dict) else None
+        if action not in actions or not isinstance(channel_id, str):
+            raise ArgumentError(
+                f"{FDC3_CONTROL_METHOD} takes {{action: one of {actions}, payload: "
+                f"{{channelId, clientId, contextType?}}}}, not action={action!r}"
+            )
+        channel = self._private.get(private_context_name(channel_id))
+        if channel is not None:
+            channel.controlled(action, payload)
+        return {}
 
     # ------------------------------------------------------------------ delivery
 
@@ -718,10 +842,9 @@ class DesktopAgent:
     @on_io_loop
     async def acreate_private_channel(self) -> PrivateChannel:
         """A new private channel, to return from an intent handler."""
-        channel = PrivateChannel(self, uuid.uuid4().hex)
+        channel = PrivateChannel(self, FDC3_PRIVATE_CHANNEL_PREFIX + uuid.uuid4().hex)
         await self.io.contexts.aset_paths(
-            channel.context_name,
-            [("data", {}), ("creatorId", self.session.conn.peer_id or "")],
+            channel.context_name, [("data", {}), (FDC3_PRIVATE_CREATOR_KEY, self.instance_id)]
         )
         await channel.start()
         return channel
@@ -734,12 +857,23 @@ class DesktopAgent:
         if not isinstance(channel_id, str):
             raise NoResultReturned(f"An intent returned a channel without an id: {value!r}")
         if kind == "private":
-            channel = PrivateChannel(self, channel_id)
-            await channel.start()
-            return channel
+            return await self._join_private(PrivateChannel(self, channel_id))
         if kind == "user":
             return await self._user_channel(channel_id)
         return Channel(self, channel_id, "app", channel_id, value.get("displayMetadata"))
+
+    async def _join_private(self, channel: PrivateChannel) -> PrivateChannel:
+        """Take a private channel an intent returned: this app becomes its ``clientId``
+        (io.Connect's rule: a channel with two other parties is no result for it)."""
+        value = await self.io.contexts.aget(channel.context_name)
+        creator, client = value.get(FDC3_PRIVATE_CREATOR_KEY), value.get(FDC3_PRIVATE_CLIENT_KEY)
+        me = self.instance_id
+        if creator not in (None, me) and client not in (None, me):
+            raise NoResultReturned(f"The private channel {channel.id!r} has two parties already")
+        if creator != me and client != me:
+            await self.io.contexts.aset_path(channel.context_name, FDC3_PRIVATE_CLIENT_KEY, me)
+        await channel.start()
+        return channel
 
     # ------------------------------------------------------------------ intents
 
@@ -761,6 +895,8 @@ class DesktopAgent:
         result: Any = resolution.result
         if isinstance(result, dict) and isinstance(result.get(FDC3_CHANNEL_RESULT_KEY), dict):
             result = await self._channel_from(result[FDC3_CHANNEL_RESULT_KEY])
+        elif isinstance(result, dict) and result.get(FDC3_CHANNEL_MARK_KEY) is True:
+            result = await self._channel_from(result)  # io.Connect's form
         elif result is not None and not (isinstance(result, dict) and "type" in result):
             raise NoResultReturned(
                 f"The handler of {intent!r} returned neither a context nor a channel: "
@@ -968,5 +1104,5 @@ def _intent_result(intent: str, result: Any) -> Any:
     if result is None:
         return None
     if isinstance(result, Channel):
-        return {FDC3_CHANNEL_RESULT_KEY: result.to_json()}
+        return {**result.to_json(), FDC3_CHANNEL_MARK_KEY: True}  # io.Connect's form
     return copy_data(checked_context(result))

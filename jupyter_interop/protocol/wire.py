@@ -53,10 +53,19 @@ __all__ = [
     "EVENT_MANY_TYPE",
     "EVENT_TYPE",
     "EXTENSIONS_KEY",
+    "FDC3_CHANNEL_MARK_KEY",
     "FDC3_CHANNEL_RESULT_KEY",
+    "FDC3_CONTROL_ADD_LISTENER",
+    "FDC3_CONTROL_DISCONNECT",
+    "FDC3_CONTROL_METHOD",
+    "FDC3_CONTROL_UNSUBSCRIBE",
     "FDC3_DATA_KEY_PREFIX",
     "FDC3_LATEST_TYPE_KEY",
     "FDC3_PRIVATE_CHANNEL_PREFIX",
+    "FDC3_PRIVATE_CLIENT_KEY",
+    "FDC3_PRIVATE_CREATOR_KEY",
+    "FDC3_PRIVATE_DISCONNECTED_KEY",
+    "FDC3_PRIVATE_LISTENER_TYPES_KEY",
     "FEDERATION_APPLICATION",
     "FEDERATION_AUTH_METHOD",
     "FEDERATION_KEY",
@@ -299,6 +308,29 @@ FDC3_LATEST_TYPE_KEY: Final = "latest_fdc3_type"
 FDC3_PRIVATE_CHANNEL_PREFIX: Final = "___privateFDC3Channel___"
 #: key of an intent result that is a channel: ``{"fdc3_channel": {"id", "type", ...}}``
 FDC3_CHANNEL_RESULT_KEY: Final = "fdc3_channel"
+#: io.Connect's form of an intent result that is a channel: ``{id, type, displayMetadata,
+#: isChannel: true}``
+FDC3_CHANNEL_MARK_KEY: Final = "isChannel"
+
+# A private channel's context also holds its two parties' instance ids, io.Connect's
+# ``disconnected`` flag and the types of the listeners added on it; its events travel as
+# invocations of the control method on the other party (docs/FDC3.md, "Private channels").
+
+#: the instance id of the app that created the private channel
+FDC3_PRIVATE_CREATOR_KEY: Final = "creatorId"
+#: the instance id of the app the private channel was given to
+FDC3_PRIVATE_CLIENT_KEY: Final = "clientId"
+#: ``true`` once a party disconnected
+FDC3_PRIVATE_DISCONNECTED_KEY: Final = "disconnected"
+#: the context types of the listeners added on the channel (``null``: every type)
+FDC3_PRIVATE_LISTENER_TYPES_KEY: Final = "contextListenerTypes"
+#: the interop method each FDC3 app serves, invoked on the other party with
+#: ``{action, payload: {channelId, clientId, contextType?, replayContextTypes?}}``
+FDC3_CONTROL_METHOD: Final = "T42.FDC3.Client.Control"
+#: the control method's actions
+FDC3_CONTROL_ADD_LISTENER: Final = "onAddContextListener"
+FDC3_CONTROL_UNSUBSCRIBE: Final = "onUnsubscribe"
+FDC3_CONTROL_DISCONNECT: Final = "onDisconnect"
 
 # ---------------------------------------------------------------------------- notebook apps
 # Notebooks that start on demand (docs/INTENTS.md, "Notebooks that start on demand"): the

@@ -13,6 +13,8 @@ const COMPAT = process.env.COMPAT_DIR;
 const IO = require(path.join(COMPAT, "node_modules", "@interopio", "core"));
 const FINOS = path.join(COMPAT, "node_modules", "@finos");
 
+const CONTROL = "T42.FDC3.Client.Control";
+const PRIVATE = "___privateFDC3Channel___";
 const encode = (type) => type.split(".").join("&");
 const decode = (key) => key.split("&").join(".");
 
@@ -66,7 +68,70 @@ async function main() {
         async get({ name }) {
             return await io.contexts.get(name);
         },
+        // ---- private channels as io.Connect's FDC3 layer keeps them: the context
+        // ___privateFDC3Channel___<id> with creatorId, clientId, disconnected and
+        // contextListenerTypes; each event is an invocation of T42.FDC3.Client.Control on
+        // the other party, {action, payload: {channelId, clientId, contextType?,
+        // replayContextTypes?}}, clientId being the party invoked
+        async me() {
+            return io.interop.instance.instance;
+        },
+        // what every FDC3 app serves: each invocation is reported as it arrived
+        async serveControl() {
+            await io.interop.register(CONTROL, (args) => {
+                emit({ event: "control", args });
+                return {};
+            });
+            return true;
+        },
+        // an intent handler that creates a private channel and returns it in io.Connect's
+        // form of a channel result
+        async serveStreamIntent({ intent }) {
+            await io.interop.register({ name: "Tick42.FDC3.Intents." + intent, flags: { intent: {} } }, async () => {
+                const id = PRIVATE + Math.random().toString(36).slice(2);
+                await io.contexts.update(id, { creatorId: io.interop.instance.instance });
+                emit({ event: "created", channelId: id });
+                return { id, type: "private", isChannel: true };
+            });
+            return true;
+        },
+        // the raiser's side of an intent that returned a private channel: become its clientId
+        async raiseForChannel({ intent, context }) {
+            const result = await io.interop.invoke("Tick42.FDC3.Intents." + intent, context, "best", { waitTimeoutMs: 10000 });
+            const channel = result.returned;
+            if (!channel.isChannel || channel.type !== "private") throw new Error("not a private channel: " + JSON.stringify(channel));
+            const { creatorId } = await io.contexts.get(channel.id);
+            const me = io.interop.instance.instance;
+            if (creatorId !== me) await io.contexts.update(channel.id, { clientId: me });
+            return channel;
+        },
+        async privateAddListener({ id, contextType: given }) {
+            const contextType = given ?? undefined; // a listener of every type: undefined, as in io.Connect
+            const current = await io.contexts.get(id);
+            const types = current.contextListenerTypes ? [...current.contextListenerTypes, contextType] : [contextType];
+            await io.contexts.update(id, { ...current, contextListenerTypes: types });
+            return await control(id, "onAddContextListener", { contextType });
+        },
+        async privateUnsubscribe({ id, contextType: given }) {
+            const contextType = given ?? undefined;
+            return await control(id, "onUnsubscribe", { contextType });
+        },
+        async privateDisconnect({ id }) {
+            await io.contexts.update(id, { disconnected: true });
+            const { contextListenerTypes } = await io.contexts.get(id);
+            return await control(id, "onDisconnect", { replayContextTypes: contextListenerTypes });
+        },
     };
+    // invoke the control method on the other party of a private channel, as io.Connect does
+    async function control(id, action, fields) {
+        const { creatorId, clientId } = await io.contexts.get(id);
+        const me = io.interop.instance.instance;
+        const target = me === clientId ? creatorId : clientId;
+        if (!target) return null;
+        const payload = { channelId: id, clientId: target, ...fields };
+        await io.interop.invoke(CONTROL, { action, payload }, { instance: target }, { waitTimeoutMs: 10000 });
+        return payload;
+    }
     serve(io, commands);
 }
 

@@ -3,7 +3,8 @@
 The Node side is ``fdc3_js_peer.js``: the real ``@interopio/core``, writing and reading FDC3
 contexts as io.Connect's FDC3 layer does, each context checked with the real ``@finos/fdc3``
 2.2 types (``npm ci --prefix tests/compat``; a missing Node or package fails with the hint).
-User channels and app channels are shown both ways.
+User channels and app channels are shown both ways, and private channels both ways with the
+Node app playing io.Connect's FDC3 layer (its control method and context fields).
 """
 
 from __future__ import annotations
@@ -122,3 +123,135 @@ def test_app_channel_both_ways(py: ji.Interop, js: Fdc3JsPeer) -> None:
     seen = js.fdc3_event("desk.prices", bob)
     assert seen["value"]["data"]["fdc3_fdc3&instrument"] == {"id": {"ticker": "MSFT"}}
     assert channel.get_current_context() == bob
+
+
+# ---------------------------------------------------------------------- private channels
+
+
+class Events:
+    """A private channel's events on the Python side, in order."""
+
+    def __init__(self, channel: fdc3.PrivateChannel) -> None:
+        self.items: list[tuple[Any, ...]] = []
+        channel.on_add_context_listener(lambda kind: self.items.append(("add", kind)))
+        channel.on_unsubscribe(lambda kind: self.items.append(("unsubscribe", kind)))
+        channel.on_disconnect(lambda: self.items.append(("disconnect",)))
+
+    def wait_for(self, event: tuple[Any, ...]) -> None:
+        wait_for(lambda: event in self.items, what=f"{event} in Python")
+
+
+def control(js: Fdc3JsPeer, action: str, **payload: Any) -> dict[str, Any]:
+    """The invocation of ``T42.FDC3.Client.Control`` the io.Connect app received."""
+    wanted = {"action": action, "payload": payload}
+    found: dict[str, Any] = js.event(lambda e: e.get("event") == "control" and e["args"] == wanted)
+    return found
+
+
+def test_private_channel_created_in_python_used_by_io_connect(
+    py: ji.Interop, js: Fdc3JsPeer
+) -> None:
+    """A Python intent handler returns a private channel; the io.Connect app that raised the
+    intent gets it in io.Connect's form, becomes its ``clientId`` and signals its listeners
+    through ``T42.FDC3.Client.Control``: Python's on_add_context_listener, on_unsubscribe
+    and on_disconnect fire. Python's own listener reaches the app the same way."""
+    js.call("serveControl")
+    made: list[fdc3.PrivateChannel] = []
+    events: list[Events] = []
+
+    def start_stream(context: dict[str, Any]) -> fdc3.PrivateChannel:
+        channel = py.fdc3.create_private_channel()
+        events.append(Events(channel))
+        made.append(channel)
+        return channel
+
+    py.fdc3.add_intent_listener("StartStream", start_stream)
+    result = js.call("raiseForChannel", intent="StartStream", context=fdc3.instrument("AAPL"))
+    (channel,) = made
+    assert result == {"id": channel.id, "type": "private", "isChannel": True}
+    assert channel.id.startswith("___privateFDC3Channel___")
+    me, them = py.fdc3.instance_id, js.call("me")
+    value = js.call("get", name=channel.id)
+    assert (value["creatorId"], value["clientId"]) == (me, them)
+
+    seen = events[0]
+    js.call("listen", name=channel.id)
+    sent = js.call("privateAddListener", id=channel.id, contextType="fdc3.instrument")
+    assert sent == {"channelId": channel.id, "clientId": me, "contextType": "fdc3.instrument"}
+    seen.wait_for(("add", "fdc3.instrument"))
+    msft = fdc3.instrument("MSFT")
+    channel.broadcast(msft)
+    js.fdc3_event(channel.id, msft)
+    js.call("privateAddListener", id=channel.id, contextType=None)
+    seen.wait_for(("add", None))
+    js.call("privateUnsubscribe", id=channel.id, contextType="fdc3.instrument")
+    seen.wait_for(("unsubscribe", "fdc3.instrument"))
+
+    channel.add_context_listener("fdc3.contact", Heard())
+    control(
+        js, "onAddContextListener", channelId=channel.id, clientId=them, contextType="fdc3.contact"
+    )
+    kept = js.call("get", name=channel.id)["contextListenerTypes"]
+    assert kept == ["fdc3.instrument", None, "fdc3.contact"]
+
+    js.call("privateDisconnect", id=channel.id)
+    seen.wait_for(("disconnect",))
+    assert seen.items == [
+        ("add", "fdc3.instrument"),
+        ("add", None),
+        ("unsubscribe", "fdc3.instrument"),
+        ("unsubscribe", None),  # the app's listeners still there when it disconnected
+        ("disconnect",),
+    ]
+
+
+def test_private_channel_created_by_io_connect_used_from_python(
+    py: ji.Interop, js: Fdc3JsPeer
+) -> None:
+    """An io.Connect app's intent handler creates a private channel and returns it in
+    io.Connect's form; the Python raiser gets a ``PrivateChannel``, writes itself as its
+    ``clientId``, and each of its listener changes and its disconnect reach the app as an
+    invocation of the app's ``T42.FDC3.Client.Control``; the app's listener reaches Python."""
+    js.call("serveControl")
+    js.call("serveStreamIntent", intent="JsStream")
+    wait_for(lambda: py.intents.find("JsStream"), what="the JsStream handler")
+    channel = py.fdc3.raise_intent("JsStream", fdc3.instrument("AAPL")).get_result()
+    created = js.event(lambda e: e.get("event") == "created")
+    assert isinstance(channel, fdc3.PrivateChannel) and channel.id == created["channelId"]
+    me, them = py.fdc3.instance_id, js.call("me")
+    value = js.call("get", name=channel.id)
+    assert (value["creatorId"], value["clientId"]) == (them, me)
+    seen = Events(channel)
+
+    heard = Heard()
+    listener = channel.add_context_listener("fdc3.instrument", heard)
+    control(
+        js,
+        "onAddContextListener",
+        channelId=channel.id,
+        clientId=them,
+        contextType="fdc3.instrument",
+    )
+    msft = fdc3.instrument("MSFT")
+    js.call("broadcast", name=channel.id, context=msft)
+    heard.wait_for(msft)
+    channel.add_context_listener("fdc3.contact", Heard())
+    control(
+        js, "onAddContextListener", channelId=channel.id, clientId=them, contextType="fdc3.contact"
+    )
+    listener.unsubscribe()
+    control(js, "onUnsubscribe", channelId=channel.id, clientId=them, contextType="fdc3.instrument")
+    channel.add_context_listener(None, Heard())
+    control(js, "onAddContextListener", channelId=channel.id, clientId=them)  # every type
+    kept = js.call("get", name=channel.id)["contextListenerTypes"]
+    assert kept == ["fdc3.instrument", "fdc3.contact", None]
+
+    js.call("privateAddListener", id=channel.id, contextType="fdc3.order")
+    seen.wait_for(("add", "fdc3.order"))
+
+    channel.disconnect()
+    control(
+        js, "onDisconnect", channelId=channel.id, clientId=them, replayContextTypes=["fdc3.contact"]
+    )
+    assert js.call("get", name=channel.id)["disconnected"] is True
+    assert seen.items == [("add", "fdc3.order")]
