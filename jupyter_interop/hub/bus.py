@@ -3,6 +3,12 @@
 Exact topics are a dict lookup; wildcard subscriptions are matched once per distinct topic and
 the answer cached until the set of wildcard subscriptions changes, so a publish never scans
 every subscription.
+
+A federated hub's link (its hidden observer, docs/FEDERATION.md "The bus") joins the bus as a
+*link peer*: it is told which topics local peers subscribe to (``interest-added`` /
+``-removed``, once per topic, not per subscriber), it gets each local publication once, and
+it publishes the messages of other hubs in their publishers' names, each for the one topic
+of the NATS subscription it came through.
 """
 
 from __future__ import annotations
@@ -12,7 +18,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocol import ProtocolError, Reason, messages
-from ..protocol.wire import BUS_DOMAIN, EVENT_TYPE, PUBLISH_TYPE, SUBSCRIBE_TYPE, UNSUBSCRIBE_TYPE
+from ..protocol.wire import (
+    BUS_DOMAIN,
+    BUS_INTEREST_ADDED_TYPE,
+    BUS_INTEREST_REMOVED_TYPE,
+    EVENT_TYPE,
+    FOR_TOPIC_KEY,
+    PUBLISH_TYPE,
+    PUBLISHER_IDENTITY_KEY,
+    SUBSCRIBE_TYPE,
+    UNSUBSCRIBE_TYPE,
+)
 from ._fields import field, ident, optional
 from ._services import Handler, HubServices
 from .connection import Outgoing
@@ -58,6 +74,11 @@ class BusDomain:
         self.subscriptions: dict[str, BusRoute] = {}
         self.exact: dict[str, dict[str, BusRoute]] = {}
         self.wildcards: dict[str, BusRoute] = {}
+        #: wildcard topic as subscribed -> its subscriptions (what a link peer's message for
+        #: that topic goes to; exact topics are :attr:`exact`)
+        self.wildcard_topics: dict[str, dict[str, BusRoute]] = {}
+        #: the federation link's peers on the bus, by peer id (see the module docstring)
+        self.links: dict[str, Peer] = {}
         self._match_cache: dict[str, tuple[BusRoute, ...]] = {}
         #: message type -> handler, for the hub's table (``hub/core.py``): one per type of
         #: ``protocol/wire.py:BUS_MESSAGE_TYPES``
@@ -90,7 +111,15 @@ class BusDomain:
             return
         routing_key = optional(msg, "routing_key", str)
         target = optional(msg, "target_identity", dict)
-        for sub in self.matching(topic):
+        if peer.hidden:
+            identity = field(msg, PUBLISHER_IDENTITY_KEY, dict)
+            subs = self._for_topic(topic, field(msg, FOR_TOPIC_KEY, str))
+        else:
+            identity = peer.identity
+            subs = self.matching(topic)
+            if self.links:
+                self._tap(peer, topic, data, routing_key, target, out)
+        for sub in subs:
             if routing_key and sub.routing_key and routing_key != sub.routing_key:
                 continue
             if target and not _identity_matches(sub.peer.identity, target):
@@ -103,12 +132,63 @@ class BusDomain:
                         "type": EVENT_TYPE,
                         "peer_id": sub.peer.peer_id,
                         "subscription_id": sub.subscription_id,
-                        "publisher-identity": peer.identity,
+                        "publisher-identity": identity,
                         "topic": topic,
                         "data": data,
                     },
                 )
             )
+
+    def _for_topic(self, topic: str, subscribed: str) -> list[BusRoute]:
+        """The subscriptions on ``subscribed`` (a topic as subscribed) if ``topic`` matches it."""
+        if not is_wildcard(subscribed):
+            return list(self.exact.get(topic, {}).values()) if topic == subscribed else []
+        subs = self.wildcard_topics.get(subscribed)
+        if not subs or not topic_pattern(subscribed).match(topic):
+            return []
+        return list(subs.values())
+
+    def _tap(
+        self,
+        peer: Peer,
+        topic: str,
+        data: Any,
+        routing_key: str | None,
+        target: dict[str, Any] | None,
+        out: Outgoing,
+    ) -> None:
+        """A local publication, once to each link peer, with what the other hubs filter on."""
+        for link in self.links.values():
+            out.append(
+                (
+                    link.conn,
+                    {
+                        "domain": BUS_DOMAIN,
+                        "type": EVENT_TYPE,
+                        "peer_id": link.peer_id,
+                        "publisher-identity": peer.identity,
+                        "topic": topic,
+                        "data": data,
+                        "routing_key": routing_key,
+                        "target_identity": target,
+                    },
+                )
+            )
+
+    def attach_link(self, peer: Peer, out: Outgoing) -> None:
+        """``peer``, the federation link's hidden observer, joined the bus: it learns the
+        topics local peers subscribe to now, and later each change."""
+        self.links[peer.peer_id] = peer
+        for topic in [*self.exact, *self.wildcard_topics]:
+            out.append((peer.conn, self._interest(peer, BUS_INTEREST_ADDED_TYPE, topic)))
+
+    @staticmethod
+    def _interest(link: Peer, mtype: str, topic: str) -> Message:
+        return {"domain": BUS_DOMAIN, "type": mtype, "peer_id": link.peer_id, "topic": topic}
+
+    def _interest_changed(self, mtype: str, topic: str, out: Outgoing) -> None:
+        for link in self.links.values():
+            out.append((link.conn, self._interest(link, mtype, topic)))
 
     def _subscribe(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         topic = field(msg, "topic", str)
@@ -128,8 +208,12 @@ class BusDomain:
             sub.pattern = topic_pattern(topic)
             self.wildcards[sub.subscription_id] = sub
             self._match_cache.clear()
+            same = self.wildcard_topics.setdefault(topic, {})
         else:
-            self.exact.setdefault(topic, {})[sub.subscription_id] = sub
+            same = self.exact.setdefault(topic, {})
+        same[sub.subscription_id] = sub
+        if len(same) == 1 and self.links:
+            self._interest_changed(BUS_INTEREST_ADDED_TYPE, topic, out)
         reply = messages.subscribed(
             BUS_DOMAIN, msg.get("request_id"), peer.peer_id, sub.subscription_id
         )
@@ -142,27 +226,32 @@ class BusDomain:
             raise ProtocolError(
                 Reason.BUS_INVALID_SUBSCRIPTION, f"No bus subscription {sub_id} of yours"
             )
-        self._remove(sub)
+        self._remove(sub, out)
         self.hub.success(out, peer, msg)
 
-    def _remove(self, sub: BusRoute) -> None:
+    def _remove(self, sub: BusRoute, out: Outgoing) -> None:
         self.subscriptions.pop(sub.subscription_id, None)
         sub.peer.bus_subscriptions.discard(sub.subscription_id)
         if sub.pattern is not None:
             self.wildcards.pop(sub.subscription_id, None)
             self._match_cache.clear()
+            index = self.wildcard_topics
         else:
-            subs = self.exact.get(sub.topic)
-            if subs is not None:
-                subs.pop(sub.subscription_id, None)
-                if not subs:
-                    del self.exact[sub.topic]
+            index = self.exact
+        subs = index.get(sub.topic)
+        if subs is not None:
+            subs.pop(sub.subscription_id, None)
+            if not subs:
+                del index[sub.topic]
+                if self.links:
+                    self._interest_changed(BUS_INTEREST_REMOVED_TYPE, sub.topic, out)
 
-    def detach(self, peer: Peer) -> None:
+    def detach(self, peer: Peer, out: Outgoing) -> None:
+        self.links.pop(peer.peer_id, None)
         for sub_id in list(peer.bus_subscriptions):
             sub = self.subscriptions.get(sub_id)
             if sub is not None:
-                self._remove(sub)
+                self._remove(sub, out)
 
 
 def _identity_matches(identity: dict[str, Any], target: dict[str, Any]) -> bool:

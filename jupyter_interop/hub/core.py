@@ -287,7 +287,7 @@ class InteropHub(LoggingConfigurable):
             return out
         self._detach_agm(peer, out)
         self.peers.pop(peer.peer_id, None)
-        self.bus.detach(peer)
+        self.bus.detach(peer, out)
         self.contexts.detach(peer, out)
         self.channel_registry.detach(peer, out)
         if self.shared_memory is not None:
@@ -498,6 +498,8 @@ class InteropHub(LoggingConfigurable):
             )
         if destination == AGM_DOMAIN and AGM_DOMAIN not in peer.domains:
             self.agm.join(peer, out)
+        if destination == BUS_DOMAIN and peer.hidden and BUS_DOMAIN not in peer.domains:
+            self.bus.attach_link(peer, out)
         if destination == CONTEXT_DOMAIN:
             joined_on = msg.get("domain", GLOBAL_DOMAIN)
             peer.context_domain = GLOBAL_DOMAIN if joined_on == GLOBAL_DOMAIN else CONTEXT_DOMAIN
@@ -510,7 +512,7 @@ class InteropHub(LoggingConfigurable):
         if destination == AGM_DOMAIN:
             self._detach_agm(peer, out)
         elif destination == BUS_DOMAIN:
-            self.bus.detach(peer)
+            self.bus.detach(peer, out)
         self._exit(peer, destination)
         out.append((peer.conn, messages.success(destination, msg.get("request_id"), peer.peer_id)))
 

@@ -26,6 +26,8 @@ __all__ = [
     "BATCH_EXTENSION",
     "BINARY_EXTENSION",
     "BUS_DOMAIN",
+    "BUS_INTEREST_ADDED_TYPE",
+    "BUS_INTEREST_REMOVED_TYPE",
     "BUS_MESSAGE_TYPES",
     "CALL_TYPE",
     "CHANNELS_EXTENSION",
@@ -69,6 +71,7 @@ __all__ = [
     "FEDERATION_APPLICATION",
     "FEDERATION_AUTH_METHOD",
     "FEDERATION_KEY",
+    "FOR_TOPIC_KEY",
     "GET_CHANNEL_RESTRICTIONS_TYPE",
     "GLOBAL_DOMAIN",
     "GOING_AWAY_CLOSE",
@@ -88,6 +91,7 @@ __all__ = [
     "PING_TYPE",
     "POLICY_VIOLATION_CLOSE",
     "POST_TYPE",
+    "PUBLISHER_IDENTITY_KEY",
     "PUBLISH_MANY_TYPE",
     "PUBLISH_TYPE",
     "READ_ONLY_EXTENSION",
@@ -363,3 +367,12 @@ FEDERATION_KEY: Final = "federation"
 META_HUB_KEY: Final = "hub"
 #: the application name of the federation link's hidden observer
 FEDERATION_APPLICATION: Final = "jupyter-interop-federation"
+#: ``bus`` messages from the hub to the link's observer: the first local subscription on a
+#: topic (``{"topic"}``, as subscribed, wildcards and all) and the last one gone
+BUS_INTEREST_ADDED_TYPE: Final = "interest-added"
+BUS_INTEREST_REMOVED_TYPE: Final = "interest-removed"
+#: ``bus`` ``publish`` keys of the observer's publications (a message of another hub): the
+#: identity of its publisher, and the one subscription topic it is for (the link holds one
+#: NATS subscription per topic, so a message matching two topics arrives once for each)
+PUBLISHER_IDENTITY_KEY: Final = "publisher_identity"
+FOR_TOPIC_KEY: Final = "for_topic"

@@ -25,6 +25,7 @@ import itertools
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,7 @@ from ..hub.core import InteropHub
 from ..protocol import Reason
 from ..protocol.wire import (
     AGM_DOMAIN,
+    BUS_DOMAIN,
     CALL_TYPE,
     ERROR_TYPE,
     FEDERATION_AUTH_METHOD,
@@ -49,6 +51,7 @@ from ..protocol.wire import (
     WELCOME_TYPE,
     YIELD_TYPE,
 )
+from .federation_bus import FederationBus
 from .federation_state import LocalPeers, PeerChanges, RemoteHubs, RemotePeer
 
 __all__ = ["FederationLink", "subjects"]
@@ -258,6 +261,10 @@ class FederationLink:
         self._tasks: set[asyncio.Task[None]] = set()
         self._publish_scheduled = False
         self._seq = itertools.count(1)
+        #: NATS publications waiting to go, in order (``publish_soon``)
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._draining = False
+        self.bus: FederationBus | None = None
 
     async def start(self) -> None:
         """Connect to NATS and to the hub, then announce this hub's peers."""
@@ -269,6 +276,8 @@ class FederationLink:
             "connect_timeout": CONNECT_TIMEOUT,
             "max_reconnect_attempts": CONNECT_ATTEMPTS,
             "reconnect_time_wait": RECONNECT_WAIT,
+            # a hub never needs its own messages back (the bus relies on it: no echo)
+            "no_echo": True,
         }
         if self.credentials:
             options["user_credentials"] = self.credentials
@@ -286,6 +295,14 @@ class FederationLink:
         await self._nats.subscribe(f"{base}.bye", cb=self._on_bye)
         await self._nats.subscribe(self.subjects["invoke"], cb=self._on_invoke)
         observer = self._observer = _HubSocket(self.gateway_url, self._observe)
+        self.bus = FederationBus(
+            space=self.space,
+            nats=self._nats,
+            send=observer.send,
+            publish=self.publish_soon,
+            spawn=self._spawn,
+            log=self.log,
+        )
         await observer.open(
             {
                 "identity": {},
@@ -293,6 +310,7 @@ class FederationLink:
                 FEDERATION_KEY: {"observer": True},
             }
         )
+        observer.send({"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": BUS_DOMAIN})
         self._spawn(self._heartbeat())
         self.log.info(
             "Interop federation: hub %s joined space %r at %s",
@@ -306,9 +324,32 @@ class FederationLink:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def publish_soon(self, subject: str, payload: bytes) -> None:
+        """Publish on NATS after what was queued before (a task per message could reorder
+        them); dropped while NATS is away and its buffer is full."""
+        self._outbox.append((subject, payload))
+        if not self._draining:
+            self._draining = True
+            self._spawn(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._outbox:
+                subject, payload = self._outbox.popleft()
+                try:
+                    await self._nats.publish(subject, payload)
+                except Exception as error:  # nats-py: closed, buffer full, too large
+                    self.log.debug("Interop federation: not sent on %s: %s", subject, error)
+        finally:
+            self._draining = False
+
     # ------------------------------------------------------------- this hub's peers
 
     def _observe(self, message: Message) -> None:
+        if message.get("domain") == BUS_DOMAIN:
+            if self.bus is not None:
+                self.bus.on_hub_message(message)
+            return
         mtype = message.get("type")
         if mtype in (RESULT_TYPE, ERROR_TYPE):
             future = self._calls.pop(str(message.get("request_id")), None)
@@ -448,6 +489,8 @@ class FederationLink:
         self.proxies.clear()
         if self._observer is not None:
             self._observer.close()
+        if self.bus is not None:
+            self.bus.close()
         for future in self._calls.values():
             future.cancel()
         nc = self._nats

@@ -109,3 +109,99 @@ def test_a_space_is_one_nats_subject_token() -> None:
     with pytest.raises(TraitError, match="one NATS subject token"):
         InteropHub(federation_space="team.rates")
     assert InteropHub(user="ann.smith@corp").federation_space == "ann_smith_corp"
+
+
+# ------------------------------------------------------------------------------ the bus
+
+
+def link_on_bus(kit: HubKit) -> Client:
+    observer = federated_hello(kit, {"observer": True})
+    observer.peer_id = observer.one("welcome")["peer_id"]
+    observer.join("agm", "bus")
+    return observer
+
+
+def bus_sub(client: Client, topic: str, routing_key: str | None = None) -> str:
+    msg: dict[str, Any] = {"domain": "bus", "type": "subscribe", "topic": topic}
+    if routing_key:
+        msg["routing_key"] = routing_key
+    (reply,) = client.send(msg)
+    return str(reply["subscription_id"])
+
+
+def interest(link: Client) -> list[tuple[str, str]]:
+    return [(m["type"], m["topic"]) for m in link.take() if m["type"].startswith("interest-")]
+
+
+def test_the_link_learns_each_subscribed_topic_once_and_when_the_last_subscriber_goes() -> None:
+    kit = HubKit(federation_token=FED_TOKEN)
+    a, b = kit.client("a"), kit.client("b")
+    bus_sub(a, "md.eq")
+    link = link_on_bus(kit)
+    assert interest(link) == [("interest-added", "md.eq")]  # what was there before it came
+    first = bus_sub(a, "md.*")
+    bus_sub(b, "md.*")
+    assert interest(link) == [("interest-added", "md.*")]  # once, not per subscriber
+    a.send({"domain": "bus", "type": "unsubscribe", "subscription_id": first})
+    assert interest(link) == []
+    b.close()
+    assert interest(link) == [("interest-removed", "md.*")]
+
+
+def test_a_local_publication_reaches_the_link_once_with_its_routing_key_and_target() -> None:
+    kit = HubKit(federation_token=FED_TOKEN)
+    a = kit.client("a")
+    bus_sub(a, "md.*")
+    bus_sub(a, "md.>")
+    link = link_on_bus(kit)
+    link.take()
+    target = {"application": "somebody-else"}
+    a.send(
+        {
+            "domain": "bus",
+            "type": "publish",
+            "topic": "md.x",
+            "data": {"px": 1},
+            "routing_key": "k",
+            "target_identity": target,
+        }
+    )
+    event = link.one("event")  # one, though two local subscriptions match
+    assert event["topic"] == "md.x" and event["data"] == {"px": 1}
+    assert event["routing_key"] == "k" and event["target_identity"] == target
+    assert event["publisher-identity"]["application"] == "a"
+    assert a.take("event") == []  # the target is somebody else
+
+
+def test_a_message_of_another_hub_reaches_its_one_topic_in_its_publishers_name() -> None:
+    kit = HubKit(federation_token=FED_TOKEN)
+    a, b = kit.client("a"), kit.client("b")
+    star, keyed = bus_sub(a, "md.*"), bus_sub(b, "md.*", routing_key="k2")
+    bus_sub(b, "md.>")
+    link = link_on_bus(kit)
+    link.take()
+
+    def from_afar(topic: str, for_topic: str, **extra: Any) -> None:
+        link.send(
+            {
+                "domain": "bus",
+                "type": "publish",
+                "topic": topic,
+                "data": {"n": 1},
+                "publisher_identity": REMOTE_IDENTITY,
+                "for_topic": for_topic,
+                **extra,
+            }
+        )
+
+    from_afar("md.x", "md.*", routing_key="k1")
+    (event,) = a.take("event")
+    assert event["subscription_id"] == star
+    assert event["publisher-identity"] == REMOTE_IDENTITY
+    assert b.take("event") == []  # its md.* wants k2; its md.> gets it through its own topic
+    from_afar("md.x", "md.*")
+    assert [e["subscription_id"] for e in b.take("event")] == [keyed]
+    assert [e["subscription_id"] for e in a.take("event")] == [star]
+    from_afar("md.x.y", "md.*")  # md.* does not match: nobody
+    assert a.take("event") == [] and b.take("event") == []
+    assert link.take("event") == []  # never echoed back to the link

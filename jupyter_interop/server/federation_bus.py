@@ -1,0 +1,160 @@
+"""The bus across hubs (docs/FEDERATION.md, "The bus").
+
+The hub tells its link's observer which topics local peers subscribe to, once per topic
+(``hub/bus.py``); the link holds one NATS subscription per such topic on
+``ji.<space>.bus.<topic>``, shared by all the hub's subscribers of that topic. Each local
+publication reaches the link once and goes once to NATS, which forwards it only to the hubs
+with a matching subscription; the link's NATS connection has ``no_echo``, so it never comes
+back to the hub it came from. A message from NATS goes back into the hub in its publisher's
+name, for the one topic of the subscription it came through: a message matching two
+subscribed topics arrives once for each, and each of the hub's subscribers gets it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+
+from ..protocol.wire import (
+    BUS_DOMAIN,
+    BUS_INTEREST_ADDED_TYPE,
+    BUS_INTEREST_REMOVED_TYPE,
+    EVENT_TYPE,
+    FOR_TOPIC_KEY,
+    PUBLISH_TYPE,
+    PUBLISHER_IDENTITY_KEY,
+)
+
+__all__ = ["FederationBus", "subject_pattern", "subject_token", "topic_subject"]
+
+Message = dict[str, Any]
+
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def subject_token(segment: str) -> str:
+    """One topic segment as one NATS subject token: letters, digits, ``_`` and ``-`` as they
+    are, every other character percent-encoded (UTF-8), the empty segment as ``%``. Distinct
+    segments give distinct tokens, and no token is a wildcard or holds a space."""
+    if not segment:
+        return "%"
+    if _SAFE.issuperset(segment):
+        return segment
+    return "".join(c if c in _SAFE else "".join(f"%{b:02X}" for b in c.encode()) for c in segment)
+
+
+def topic_subject(base: str, topic: str) -> str:
+    """The NATS subject a publication on ``topic`` goes to."""
+    return ".".join([base, *(subject_token(s) for s in topic.split("."))])
+
+
+def subject_pattern(base: str, topic: str) -> str:
+    """The NATS subject pattern of a subscription to ``topic``: ``*`` and ``>`` stay
+    wildcards; a ``>`` before the last segment takes the rest (the hub then keeps only the
+    messages that match the topic itself)."""
+    tokens = [base]
+    for segment in topic.split("."):
+        if segment == ">":
+            tokens.append(">")
+            break
+        tokens.append("*" if segment == "*" else subject_token(segment))
+    return ".".join(tokens)
+
+
+class FederationBus:
+    """One hub's side of the bus across hubs. ``send`` writes to the link's observer
+    connection; ``publish`` queues a NATS publication (in order); ``spawn`` runs a task the
+    link cancels when it closes."""
+
+    def __init__(
+        self,
+        *,
+        space: str,
+        nats: Any,
+        send: Callable[[Message], None],
+        publish: Callable[[str, bytes], None],
+        spawn: Callable[[Coroutine[Any, Any, Any]], None],
+        log: logging.Logger,
+    ) -> None:
+        self.base = f"ji.{space}.bus"
+        self._nats = nats
+        self._send = send
+        self._publish = publish
+        self._spawn = spawn
+        self.log = log
+        #: topic as subscribed on this hub -> its NATS subscription (being made)
+        self.subscriptions: dict[str, asyncio.Task[Any]] = {}
+
+    def on_hub_message(self, message: Message) -> None:
+        """A ``bus`` message of the hub to the observer."""
+        mtype = message.get("type")
+        topic = message.get("topic")
+        if not isinstance(topic, str):
+            return
+        if mtype == EVENT_TYPE:
+            self._outgoing(topic, message)
+        elif mtype == BUS_INTEREST_ADDED_TYPE and topic not in self.subscriptions:
+            self.subscriptions[topic] = asyncio.ensure_future(self._subscribe(topic))
+        elif mtype == BUS_INTEREST_REMOVED_TYPE:
+            pending = self.subscriptions.pop(topic, None)
+            if pending is not None:
+                self._spawn(self._unsubscribe(pending))
+
+    def _outgoing(self, topic: str, event: Message) -> None:
+        payload = orjson.dumps(
+            {
+                "topic": topic,
+                "data": event.get("data"),
+                "routing_key": event.get("routing_key"),
+                "target_identity": event.get("target_identity"),
+                "publisher": event.get("publisher-identity"),
+            }
+        )
+        self._publish(topic_subject(self.base, topic), payload)
+
+    async def _subscribe(self, topic: str) -> Any:
+        async def incoming(msg: Any) -> None:
+            self._incoming(topic, msg)
+
+        try:
+            return await self._nats.subscribe(subject_pattern(self.base, topic), cb=incoming)
+        except Exception as error:
+            self.log.warning("Interop federation: no bus subscription for %r: %s", topic, error)
+            return None
+
+    @staticmethod
+    async def _unsubscribe(pending: asyncio.Task[Any]) -> None:
+        subscription = await pending
+        if subscription is not None:
+            try:
+                await subscription.unsubscribe()
+            except Exception:  # the connection is closing: its subscriptions go with it
+                return
+
+    def _incoming(self, topic: str, msg: Any) -> None:
+        try:
+            message = orjson.loads(msg.data)
+            publish: Message = {
+                "domain": BUS_DOMAIN,
+                "type": PUBLISH_TYPE,
+                "topic": str(message["topic"]),
+                "data": message["data"],
+                PUBLISHER_IDENTITY_KEY: dict(message["publisher"]),
+                FOR_TOPIC_KEY: topic,
+            }
+        except (ValueError, KeyError, TypeError) as error:
+            self.log.warning("Interop federation: bad bus message on %s: %s", msg.subject, error)
+            return
+        for key in ("routing_key", "target_identity"):
+            if message.get(key) is not None:
+                publish[key] = message[key]
+        self._send(publish)
+
+    def close(self) -> None:
+        for pending in self.subscriptions.values():
+            pending.cancel()
+        self.subscriptions.clear()
