@@ -16,7 +16,9 @@ Rules (docs/ARCHITECTURE.md, "The client's I/O thread" and "Notebook bindings"):
   drag sends the latest value, never a backlog, and never blocks the kernel.
 * ``transform=(to_remote, from_remote)`` converts between the widget's and the shared value.
 * ``channel=True`` follows the notebook's current channel (the snapshot of a newly joined channel
-  is applied); ``channel="Red"`` sticks to one channel.
+  is applied); ``channel="Red"`` sticks to one channel. In multi-channel mode there is no one
+  current channel: ``channel=True`` is refused (the error names ``channel='<first channel>'``),
+  and a binding made before the switch follows the last channel joined only.
 * ``fdc3=("fdc3.instrument", "id.ticker")`` follows the current FDC3 user channel's context of
   that type (``io.fdc3``, docs/FDC3.md); a widget change broadcasts that context with the path
   changed.
@@ -369,6 +371,8 @@ class _ChannelSource(_Source):
 
     def _subscribe(self) -> Callable[[], None]:
         def on_data(data: Any, channel: Any, meta: Any) -> None:
+            if self.fixed is None and channel.name != self.io.channels.current:
+                return  # multi mode, switched to after binding: only the last channel joined
             self.deliver(data)
             if getattr(meta, "snapshot", False):  # just joined: what it lacks is stale here
                 self.mark_missing(data, f"no data on {channel.name}")
@@ -535,6 +539,13 @@ def bind(
             raise ValueError("transform must be a pair (to_remote, from_remote) of callables")
         to_remote, from_remote = transform
     io = client or session().client()
+    if channel is True and io.channels.mode == "multi":
+        on = io.channels.my_channels()
+        raise ValueError(
+            "channel=True follows the one current channel, and this notebook is in "
+            f"multi-channel mode (on {', '.join(on) or 'no channel'}): bind to one channel "
+            f"with channel={(on[0] if on else 'Name')!r}"
+        )
     source = _source(io, context, channel, fdc3_type)
     binding = Binding(widget, trait, path, source, to_remote, from_remote)
     source.add(binding)

@@ -209,6 +209,24 @@ def test_bind_channel_follows_the_current_channel(nb_a: Kernel, nb_b: Kernel) ->
     nb_b.run("%interop channel leave")
 
 
+def test_bind_current_channel_in_multi_channel_mode(nb_a: Kernel, nb_b: Kernel) -> None:
+    """In multi-channel mode ``channel=True`` names no one channel: refused, the error naming
+    ``channel='Red'``; a binding made before the switch follows the last channel joined."""
+    nb_a.run("io = ji.connect()\n%interop channel join Red")
+    nb_a.run("cur = w.Text()\nji.bind(cur, 'value', channel=True, path='symbol')")
+    nb_a.run("seen = []\ncur.observe(lambda change: seen.append(change['new']), 'value')")
+    nb_a.run("io.channels.mode = 'multi'\nio.channels.join('Blue')")
+    error = nb_a.fails("ji.bind(w.Text(), 'value', channel=True, path='symbol')")
+    assert error["ename"] == "ValueError"
+    assert "multi-channel mode (on Red, Blue)" in error["evalue"]
+    assert "channel='Red'" in error["evalue"]
+    nb_b.run("%interop publish --channel Red symbol=OLD")
+    nb_b.run("%interop publish --channel Blue symbol=NEW")
+    nb_a.wait_value("cur.value", "NEW")
+    assert "OLD" not in nb_a.value("seen")  # Red is not the last channel joined
+    nb_a.run("io.channels.leave()\nio.channels.mode = 'single'")
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
