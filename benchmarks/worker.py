@@ -827,9 +827,12 @@ NATS_DF_MESSAGE = 8 * 1024 * 1024
 def arrow_messages(stream: Any, size: int) -> Any:
     """The Arrow stream (a buffer, or pieces of it) as ``bytes`` messages of ``size`` bytes
     (the last shorter): each message is built once, from the stream's own pieces."""
-    from jupyter_interop.protocol.frames import Pieces
+    from jupyter_interop.protocol import frames
 
-    pieces = [memoryview(p).cast("B") for p in (stream if isinstance(stream, Pieces) else [stream])]
+    # packages from before ``frames.Pieces`` give the stream as one buffer (benchmarks/compare.py)
+    pieces_type = getattr(frames, "Pieces", ())
+    whole = [stream] if not isinstance(stream, pieces_type) else stream
+    pieces = [memoryview(p).cast("B") for p in whole]
     out: list[Any] = []
     held = 0
     for piece in pieces:

@@ -30,7 +30,12 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_interop.protocol.limits import CLIENT_BATCH_MAX_MESSAGES
+try:
+    from jupyter_interop.protocol.limits import CLIENT_BATCH_MAX_MESSAGES
+except ImportError:  # a package from before protocol/limits.py (benchmarks/compare.py)
+    from jupyter_interop.client.connection import (  # type: ignore[attr-defined,no-redef]
+        BATCH_MAX_MESSAGES as CLIENT_BATCH_MAX_MESSAGES,
+    )
 
 from ..procs import Hub
 from ..report import Column, Row, ScenarioResult, Target
