@@ -16,6 +16,14 @@ release_durable` once the store committed it; the I/O layer calls that after eac
 this module never waits for the disk. Members receive the update at once. Context messages to
 a peer that has a reply held queue behind it, so that a writer still sees its own ack before
 the updates that others made after it (the Python client applies its own delta on the ack).
+
+Federation (docs/FEDERATION.md, "Contexts and channels"): while the federation link's contexts
+peer is attached, a retained context is one object across the hubs of a space, kept in a KV
+bucket. Its updates are not applied here when a peer sends them: they go to the link (a
+``federation-context-publish`` with a ticket) and come back, in the bucket's revision order,
+as ``federation-context-apply``; only then do members see them and the writer get its ack,
+so every hub applies every update once and in one order. Creation and destruction are applied
+here at once and published. The other lifetimes stay local to their hub.
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ from ..protocol.wire import (
     CONTEXT_UPDATED_TYPE,
     CREATE_CONTEXT_TYPE,
     DESTROY_CONTEXT_TYPE,
+    FEDERATION_CONTEXT_APPLY_TYPE,
+    FEDERATION_CONTEXT_PUBLISH_TYPE,
+    FEDERATION_CONTEXT_REFUSED_TYPE,
     GLOBAL_DOMAIN,
     SET_CONTEXT_READ_ONLY_TYPE,
     SUBSCRIBE_CONTEXT_TYPE,
@@ -54,6 +65,7 @@ from .store import StoreFailure
 LIFETIMES = CONTEXT_LIFETIMES
 DESTROYED_EXPLICITLY = "Context destroyed explicitly"
 DESTROYED_PEER_LEFT = "Context destroyed because its owner/last peer left"
+DESTROYED_REMOTELY = "Context destroyed on another hub of the federation"
 
 
 @dataclass(eq=False)
@@ -71,6 +83,9 @@ class Context:
     updater_id: str | None = None
     #: only the creator may update it (an ``ownership`` context its owner made read-only)
     read_only: bool = False
+    #: the federation bucket's revision this state is (None: not seen in the bucket yet);
+    #: once seen, ``version`` is the revision too
+    revision: int | None = None
 
 
 @dataclass(slots=True)
@@ -143,6 +158,10 @@ class ContextDomain:
         self.held: dict[Peer, deque[_Held]] = {}
         #: writes the store could never make, by context name
         self._store_failures: dict[str, StoreFailure] = {}
+        #: the federation link's contexts peer; while set, retained contexts are federated
+        self.link: Peer | None = None
+        #: updates sent to the link and not yet back: ticket -> (writer, its request)
+        self._tickets: dict[str, tuple[Peer, Message]] = {}
         #: message type -> handler, for the hub's table (``hub/core.py``), on ``global`` and
         #: ``context``: one per type of ``protocol/wire.py:CONTEXT_MESSAGE_TYPES``
         self.handlers: dict[str, Handler] = {
@@ -152,6 +171,11 @@ class ContextDomain:
             UNSUBSCRIBE_CONTEXT_TYPE: self._unsubscribe,
             DESTROY_CONTEXT_TYPE: self._destroy,
             SET_CONTEXT_READ_ONLY_TYPE: self._set_read_only,
+        }
+        #: what only the federation link's contexts peer sends (on ``global``)
+        self.link_handlers: dict[str, Handler] = {
+            FEDERATION_CONTEXT_APPLY_TYPE: self._apply_remote,
+            FEDERATION_CONTEXT_REFUSED_TYPE: self._refused_remote,
         }
 
     # -------------------------------------------------------------- lifecycle
@@ -287,6 +311,10 @@ class ContextDomain:
 
     def detach(self, peer: Peer, out: Outgoing) -> None:
         self.held.pop(peer, None)  # its replies have nobody to go to
+        if peer is self.link:
+            self._detach_link(out)
+        for ticket in [t for t, (writer, _) in self._tickets.items() if writer is peer]:
+            del self._tickets[ticket]
         for context_id in list(peer.contexts):
             ctx = self.by_id.get(context_id)
             if ctx is None:
@@ -297,6 +325,157 @@ class ContextDomain:
             ):
                 self._destroy_context(ctx, Reason.CONTEXT_PEER_LEFT, DESTROYED_PEER_LEFT, out)
         peer.contexts.clear()
+
+    # ------------------------------------------------------------- federation
+
+    def attach_link(self, peer: Peer, out: Outgoing) -> None:
+        """``peer`` is the federation link's contexts peer (``hub/core.py``): retained
+        contexts are federated from now on, and each is offered to the bucket (``export``
+        writes only a name the bucket never had; the bucket's state wins otherwise)."""
+        if self.link is not None and self.link is not peer:
+            self._detach_link(out)
+        self.link = peer
+        for ctx in self.by_id.values():
+            self._publish(out, "export", ctx, data=ctx.data)
+
+    def _detach_link(self, out: Outgoing) -> None:
+        """The link is gone: contexts are local again; updates waiting for it fail."""
+        self.link = None
+        tickets, self._tickets = self._tickets, {}
+        for writer, request in tickets.values():
+            self._send(out, writer, self._link_failure(writer, request, "the link closed"))
+
+    def _link_failure(self, writer: Peer, request: Message, why: str) -> Message:
+        return messages.error(
+            request.get("domain", GLOBAL_DOMAIN),
+            request.get("request_id"),
+            writer.peer_id,
+            Reason.CONTEXT_FAILURE,
+            f"The update was not applied: the federation could not take it ({why})",
+        )
+
+    def _federated(self, ctx: Context) -> bool:
+        return self.link is not None and ctx.lifetime == "retained"
+
+    def _publish(self, out: Outgoing, op: str, ctx: Context, **fields: Any) -> None:
+        """Tell the link about a change of a federated context (nothing when there is none)."""
+        link = self.link
+        if link is None or ctx.lifetime != "retained":
+            return
+        message: Message = {
+            "domain": GLOBAL_DOMAIN,
+            "type": FEDERATION_CONTEXT_PUBLISH_TYPE,
+            "peer_id": link.peer_id,
+            "op": op,
+            "name": ctx.name,
+            **fields,
+        }
+        out.append((link.conn, message))
+
+    def _propose(
+        self, peer: Peer, msg: Message, ctx: Context, delta: dict[str, Any], out: Outgoing
+    ) -> None:
+        """An update of a federated context goes to the bucket first; the writer's ack and
+        the members' updates follow when it comes back (:meth:`_apply_remote`)."""
+        if ctx.name.startswith(CHANNEL_PREFIX):
+            if self.hub.channel_registry.restrictions:
+                self._check_write(peer, ctx, "change")
+            # checked here for a clear error; the link checks again on the state it writes
+            _check_channel(ctx.name, apply_delta(copy_data(ctx.data), delta), ctx.data)
+        ticket = self.hub.new_id("t")
+        self._tickets[ticket] = (peer, msg)
+        self._publish(out, "update", ctx, delta=delta, updater_id=peer.peer_id, ticket=ticket)
+
+    def _from_link(self, peer: Peer) -> None:
+        if peer is not self.link:
+            raise ProtocolError(
+                Reason.CONTEXT_NOT_AUTHORIZED, "Only the federation link may send this"
+            )
+
+    def _apply_remote(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        """One revision of the federation bucket (``federation-context-apply``), in revision
+        order: applied once (a revision not newer than the one held is dropped)."""
+        self._from_link(peer)
+        name = msg_field(msg, "name", str)
+        revision = msg_field(msg, "revision", int)
+        ticket = msg.get("ticket")
+        waiting = self._tickets.pop(ticket, None) if isinstance(ticket, str) else None
+        ctx = self.by_name.get(name)
+        stale = ctx is not None and ctx.revision is not None and revision <= ctx.revision
+        # a local context of another lifetime may hold the name on this hub: it stays local
+        if ctx is not None and (stale or ctx.lifetime != "retained"):
+            if waiting is not None:  # written to the bucket all the same
+                self._send(out, waiting[0], self._success(*waiting, version=revision))
+            return
+        if msg.get("deleted") is True:
+            if ctx is not None and ctx.revision is not None:
+                self._destroy_context(
+                    ctx, Reason.CONTEXT_DESTROYED, DESTROYED_REMOTELY, out, remote=True
+                )
+            return
+        data = msg_field(msg, "data", dict)
+        updater = msg.get("updater_id") if isinstance(msg.get("updater_id"), str) else None
+        if ctx is None:
+            ctx = Context(
+                context_id=self.hub.new_id("x"),
+                name=name,
+                data=data,
+                version=revision,
+                updater_id=updater,
+                revision=revision,
+            )
+            self._add(ctx)
+            self._persist(ctx)
+            for other in self.hub.peers.values():
+                self._send(out, other, self._context_added(other, ctx))
+            return
+        delta = msg.get("delta")
+        incremental = isinstance(delta, dict) and ctx.revision is not None
+        incremental = incremental and msg.get("prev") == ctx.revision
+        first = ctx.revision is None
+        unchanged = first and data == ctx.data
+        ctx.revision = ctx.version = revision
+        ctx.data = data
+        ctx.updated_at = time.time()
+        ctx.updater_id = updater
+        seq = self._persist(ctx)
+        writer = None
+        if waiting is not None:
+            writer, request = waiting
+            reply = self._success(writer, request, version=revision)
+            self._acknowledge(out, writer, reply, seq, ctx.name)
+        if unchanged:
+            return  # this hub's own state, now numbered by the bucket
+        sent = delta if incremental else {"reset": data}
+        members = ctx.members
+        channel = self._channel_of(ctx)
+        if channel is not None:
+            members = self.hub.channel_registry.readers(members, channel)
+        for member in members:
+            if member is writer and incremental:
+                continue
+            self._send(
+                out,
+                member,
+                {
+                    "domain": member.context_domain,
+                    "type": CONTEXT_UPDATED_TYPE,
+                    "peer_id": member.peer_id,
+                    "updater_id": updater,
+                    "context_id": ctx.context_id,
+                    "delta": sent,
+                    "version": revision,
+                },
+            )
+
+    def _refused_remote(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        """The link could not write update ``ticket`` (``federation-context-refused``)."""
+        self._from_link(peer)
+        waiting = self._tickets.pop(msg_field(msg, "ticket", str), None)
+        if waiting is not None:
+            writer, request = waiting
+            why = str(msg.get("reason") or "refused")
+            self._send(out, writer, self._link_failure(writer, request, why))
 
     # --------------------------------------------------------------- handlers
 
@@ -408,6 +587,7 @@ class ContextDomain:
         self._add(ctx)
         self._join(peer, ctx)
         seq = self._persist(ctx)
+        self._publish(out, "create", ctx, data=ctx.data)
         for other in self.hub.peers.values():
             self._send(out, other, self._context_added(other, ctx))
         created: Message = {
@@ -442,6 +622,9 @@ class ContextDomain:
         delta = msg.get("delta")
         _validate_delta(delta)
         assert isinstance(delta, dict)
+        if self._federated(ctx):
+            self._propose(peer, msg, ctx, delta, out)
+            return
         members = ctx.members
         if ctx.name.startswith(CHANNEL_PREFIX):
             if self.hub.channel_registry.restrictions:  # (nobody restricted: no call)
@@ -522,9 +705,14 @@ class ContextDomain:
         reason: str,
         out: Outgoing,
         ack: tuple[Peer, Message] | None = None,
+        *,
+        remote: bool = False,
     ) -> None:
         """Forget ``ctx`` and tell every peer; ``ack``, the reply to the peer that destroyed
-        it, goes first (once the removal is durable, if acknowledgements wait for that)."""
+        it, goes first (once the removal is durable, if acknowledgements wait for that).
+        ``remote``: another hub destroyed it (nothing to publish back)."""
+        if not remote:
+            self._publish(out, "destroy", ctx)
         self.by_id.pop(ctx.context_id, None)
         if self.by_name.get(ctx.name) is ctx:
             del self.by_name[ctx.name]

@@ -187,6 +187,8 @@ class InteropHub(LoggingConfigurable):
         for domain in (GLOBAL_DOMAIN, CONTEXT_DOMAIN):
             for mtype, handler in self.contexts.handlers.items():
                 self._handlers[(domain, mtype)] = handler
+        for mtype, handler in self.contexts.link_handlers.items():
+            self._handlers[(GLOBAL_DOMAIN, mtype)] = handler
         for mtype, handler in self.agm.handlers.items():
             self._handlers[(AGM_DOMAIN, mtype)] = handler
         for mtype, handler in self.bus.handlers.items():
@@ -360,6 +362,8 @@ class InteropHub(LoggingConfigurable):
         federated = self._federated_hello(conn, msg)
         if federated is not None:
             self._welcome(conn, msg, *federated, out)
+            if msg[FEDERATION_KEY].get("contexts") is True:
+                self.contexts.attach_link(self._by_conn[conn], out)
             return
         if not self._authenticated(conn, msg.get("authentication")):
             conn.close_reason = "authentication failed"
@@ -453,7 +457,7 @@ class InteropHub(LoggingConfigurable):
             conn.close_reason = "authentication failed"
             raise ProtocolError(Reason.AUTH_FAILURE, "Federation authentication failed")
         stands_for = field(msg, FEDERATION_KEY, dict)
-        if stands_for.get("observer") is True:
+        if stands_for.get("observer") is True or stands_for.get("contexts") is True:
             peer_id = self.new_id("p")
             identity = {"application": FEDERATION_APPLICATION}
             return peer_id, self._resolve_identity(conn, identity, peer_id), LOCAL_META_JSON, True

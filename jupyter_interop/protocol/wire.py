@@ -70,6 +70,9 @@ __all__ = [
     "FDC3_PRIVATE_LISTENER_TYPES_KEY",
     "FEDERATION_APPLICATION",
     "FEDERATION_AUTH_METHOD",
+    "FEDERATION_CONTEXT_APPLY_TYPE",
+    "FEDERATION_CONTEXT_PUBLISH_TYPE",
+    "FEDERATION_CONTEXT_REFUSED_TYPE",
     "FEDERATION_KEY",
     "FOR_TOPIC_KEY",
     "GET_CHANNEL_RESTRICTIONS_TYPE",
@@ -360,8 +363,9 @@ APP_ERROR_KEY: Final = "fdc3_error"
 
 #: ``hello`` ``authentication.method`` of the federation link's connections
 FEDERATION_AUTH_METHOD: Final = "federation"
-#: ``hello`` key: ``{"peer_id", "hub"}`` of the remote peer a connection stands for, or
-#: ``{"observer": true}`` for the link's own hidden peer
+#: ``hello`` key: ``{"peer_id", "hub"}`` of the remote peer a connection stands for,
+#: ``{"observer": true}`` for the link's own hidden peer, or ``{"contexts": true}`` for the
+#: hidden peer that carries the federated contexts (docs/FEDERATION.md, "Contexts and channels")
 FEDERATION_KEY: Final = "federation"
 #: ``meta`` key of a ``peer-added`` naming the hub a remote peer lives on (``local`` false)
 META_HUB_KEY: Final = "hub"
@@ -376,3 +380,11 @@ BUS_INTEREST_REMOVED_TYPE: Final = "interest-removed"
 #: NATS subscription per topic, so a message matching two topics arrives once for each)
 PUBLISHER_IDENTITY_KEY: Final = "publisher_identity"
 FOR_TOPIC_KEY: Final = "for_topic"
+#: hub -> contexts link: a change of a retained context to write to the space's KV bucket,
+#: ``{op: create|export|update|destroy, name, data?, delta?, updater_id, ticket?}``
+FEDERATION_CONTEXT_PUBLISH_TYPE: Final = "federation-context-publish"
+#: contexts link -> hub: one revision of the bucket, in revision order,
+#: ``{name, revision, deleted?, data?, delta?, prev?, updater_id?, ticket?}``
+FEDERATION_CONTEXT_APPLY_TYPE: Final = "federation-context-apply"
+#: contexts link -> hub: the update ``ticket`` could not be written, ``{ticket, reason}``
+FEDERATION_CONTEXT_REFUSED_TYPE: Final = "federation-context-refused"

@@ -11,6 +11,8 @@ WebSocket, authenticated with the hub's federation token (``hub/core.py:_federat
 - one *proxy* connection per peer of another hub stands for that peer here: same peer id
   and identity, ``meta.local`` false with its hub, the same methods; an ``invoke`` it gets
   becomes a NATS request to that hub, the reply its ``yield`` or ``error``.
+- a hidden *contexts* peer carries the retained contexts to and from the space's KV bucket
+  (``federation_contexts.py``), when the NATS server has JetStream.
 
 A hub that says goodbye, or falls silent for ``federation_heartbeat_timeout``, loses its
 proxies: closing a proxy is a local peer leaving, so calls pending on it fail at once with
@@ -52,6 +54,7 @@ from ..protocol.wire import (
     YIELD_TYPE,
 )
 from .federation_bus import FederationBus
+from .federation_contexts import ContextsLink
 from .federation_state import LocalPeers, PeerChanges, RemoteHubs, RemotePeer
 
 __all__ = ["FederationLink", "subjects"]
@@ -265,6 +268,8 @@ class FederationLink:
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._draining = False
         self.bus: FederationBus | None = None
+        #: the space's contexts in its KV bucket (None: JetStream unavailable, contexts local)
+        self.contexts: ContextsLink | None = None
 
     async def start(self) -> None:
         """Connect to NATS and to the hub, then announce this hub's peers."""
@@ -278,6 +283,7 @@ class FederationLink:
             "reconnect_time_wait": RECONNECT_WAIT,
             # a hub never needs its own messages back (the bus relies on it: no echo)
             "no_echo": True,
+            "reconnected_cb": self._reconnected,
         }
         if self.credentials:
             options["user_credentials"] = self.credentials
@@ -311,6 +317,7 @@ class FederationLink:
             }
         )
         observer.send({"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": BUS_DOMAIN})
+        self.contexts = await self._join_contexts()
         self._spawn(self._heartbeat())
         self.log.info(
             "Interop federation: hub %s joined space %r at %s",
@@ -318,6 +325,34 @@ class FederationLink:
             self.space,
             self.nats_url,
         )
+
+    async def _join_contexts(self) -> ContextsLink | None:
+        """Federate the retained contexts through the space's KV bucket (docs/FEDERATION.md,
+        "Contexts and channels"); without JetStream they stay local to each hub."""
+        gateway_url = self.gateway_url
+        link = ContextsLink(
+            nats=self._nats,
+            hub_id=self.hub_id,
+            space=self.space,
+            make_socket=lambda receive: _HubSocket(gateway_url, receive),
+            log=self.log,
+        )
+        try:
+            await link.open_bucket()
+        except Exception as error:
+            self.log.warning(
+                "Interop federation: contexts stay local to each hub: no JetStream "
+                "key-value bucket at %s (%r); start nats-server with -js",
+                self.nats_url,
+                error,
+            )
+            return None
+        await link.start({"identity": {}, "authentication": self.authentication})
+        return link
+
+    async def _reconnected(self) -> None:
+        if self.contexts is not None:
+            self._spawn(self.contexts.resync())
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -491,6 +526,8 @@ class FederationLink:
             self._observer.close()
         if self.bus is not None:
             self.bus.close()
+        if self.contexts is not None:
+            await self.contexts.close()
         for future in self._calls.values():
             future.cancel()
         nc = self._nats

@@ -37,12 +37,14 @@ HEARTBEAT = [
 
 
 class Nats:
-    """A nats-server of its own on a free loopback port; :meth:`restart` keeps the port."""
+    """A nats-server of its own on a free loopback port, with JetStream storing under
+    ``tmp`` (the contexts' KV bucket); :meth:`restart` keeps the port and the store."""
 
     def __init__(self, tmp: Path) -> None:
         exe = shutil.which("nats-server")
         assert exe, "nats-server is missing: run scripts/setup.sh (apt-get install nats-server)"
         self.exe = exe
+        self.store = tmp / "jetstream"
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.log = open(tmp / "nats.log", "wb")  # noqa: SIM115 (closed by stop)
@@ -50,7 +52,8 @@ class Nats:
 
     def _start(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [self.exe, "-a", "127.0.0.1", "-p", str(self.port)], stderr=self.log
+            [self.exe, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
+            stderr=self.log,
         )
         wait_for(lambda: _listening(self.port), what="nats-server to listen")
         return proc

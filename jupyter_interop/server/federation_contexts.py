@@ -1,0 +1,397 @@
+"""Federated contexts: retained contexts (and so channels) as one object across the hubs of a
+space, kept in a JetStream key-value bucket (docs/FEDERATION.md, "Contexts and channels").
+
+The bucket ``ji-<space>-contexts`` holds one key per context: the context name as base64url
+without padding (:func:`context_key`), since NATS keys allow only ``[-/_=.a-zA-Z0-9]``. Its
+value is a :data:`Record`: the whole data, plus the delta that made it from revision ``prev``,
+who wrote it and on which hub. The key's revision (the bucket's sequence number) is the
+context's version on every hub.
+
+The hub core stays without I/O: this link is a hidden peer of its own hub, opened with the
+federation token and ``{"contexts": true}``. The hub sends it every change of a retained
+context (``federation-context-publish``); it writes updates as a compare-and-set on the revision
+it last saw and, on conflict, re-reads the key and re-applies the delta (:func:`rebase`). It
+watches the bucket and hands every revision, in order, back to its hub
+(``federation-context-apply``), which applies it once: the hub's own updates take effect
+there too, so all hubs apply all updates in the bucket's order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem
+from ..protocol.deltas import apply_delta, copy_data
+from ..protocol.wire import (
+    FEDERATION_CONTEXT_APPLY_TYPE,
+    FEDERATION_CONTEXT_PUBLISH_TYPE,
+    FEDERATION_CONTEXT_REFUSED_TYPE,
+    FEDERATION_KEY,
+    GLOBAL_DOMAIN,
+)
+
+__all__ = [
+    "ContextGone",
+    "ContextsLink",
+    "Record",
+    "bucket_name",
+    "context_key",
+    "context_name",
+    "decode_record",
+    "rebase",
+]
+
+Message = dict[str, Any]
+#: a bucket value: ``{name, data, delta, prev, updater, hub, ticket}`` (delta and prev are
+#: None for a creation; ticket names the writer's pending update on hub ``hub``)
+Record = dict[str, Any]
+
+#: how often an update is re-applied after losing a compare-and-set before it is refused
+MAX_ATTEMPTS = 64
+#: seconds one operation on the bucket may take (NATS away: the writer gets an error)
+KV_TIMEOUT = 5.0
+#: seconds between attempts to watch the bucket again after NATS came back
+RESYNC_WAIT = 0.5
+#: revisions the bucket keeps per context: a watch that lags (a busy link) reads the ones it
+#: missed from there, so its hub still forwards every update as a delta; a hub that lags by
+#: more resets its members to the whole value. Each kept revision is a whole value.
+HISTORY = 16
+
+
+def bucket_name(space: str) -> str:
+    """The space's KV bucket (a space is one subject token, so the name is a valid bucket)."""
+    return f"ji-{space}-contexts"
+
+
+def context_key(name: str) -> str:
+    """The bucket key of context ``name``: its UTF-8 bytes in base64url without padding
+    (letters, digits, ``-`` and ``_``: a valid key for any name)."""
+    if not name:
+        raise ValueError("a context name is never empty")
+    return base64.urlsafe_b64encode(name.encode()).rstrip(b"=").decode("ascii")
+
+
+def context_name(key: str) -> str:
+    """The context name of bucket key ``key`` (inverse of :func:`context_key`)."""
+    try:
+        raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+        return raw.decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"not a context key: {key!r}") from error
+
+
+def decode_record(value: bytes, name: str) -> Record:
+    """A bucket value, checked: raises ValueError for what no hub of ours wrote."""
+    record = orjson.loads(value)
+    if not isinstance(record, dict) or record.get("name") != name:
+        raise ValueError(f"the value of context {name!r} is not a record of it")
+    if not isinstance(record.get("data"), dict):
+        raise ValueError(f"the value of context {name!r} has no data object")
+    return record
+
+
+#: makes the link's connection to its own hub (``federation.py``) from its message callback
+SocketFactory = Callable[[Callable[[Message], None]], Any]
+
+
+class ContextGone(Exception):
+    """The context was destroyed (its key is deleted or missing) before the update."""
+
+    def __init__(self) -> None:
+        super().__init__("the context was destroyed on another hub")
+
+
+def rebase(
+    current: Record | None,
+    revision: int,
+    delta: dict[str, Any],
+    *,
+    updater: str | None,
+    hub: str,
+    ticket: str | None,
+) -> Record:
+    """The record that applies ``delta`` to ``current`` (the key's state at ``revision``):
+    the new whole data and the delta itself, which every hub that holds ``revision``
+    forwards to its members as it is. Raises :class:`ContextGone` when there is no current
+    state, ValueError when the result breaks the channel rule (``protocol/channels.py``)."""
+    if current is None:
+        raise ContextGone()
+    name = current["name"]
+    data = apply_delta(copy_data(current["data"]), delta)
+    if name.startswith(CHANNEL_PREFIX):
+        problem = channel_context_problem(name, data, current["data"])
+        if problem is not None:
+            raise ValueError(f"Channel context {name!r}: {problem}")
+    return {
+        "name": name,
+        "data": data,
+        "delta": delta,
+        "prev": revision,
+        "updater": updater,
+        "hub": hub,
+        "ticket": ticket,
+    }
+
+
+def _created(message: Message, hub: str) -> Record:
+    data = message.get("data")
+    return {
+        "name": message["name"],
+        "data": data if isinstance(data, dict) else {},
+        "delta": None,
+        "prev": None,
+        "updater": message.get("updater_id"),
+        "hub": hub,
+        "ticket": None,
+    }
+
+
+class ContextsLink:
+    """The bucket of one space on one hub: writes what the hub publishes, watches the bucket
+    and feeds every revision back to the hub in order."""
+
+    def __init__(
+        self,
+        *,
+        nats: Any,
+        hub_id: str,
+        space: str,
+        make_socket: SocketFactory,
+        log: logging.Logger,
+    ) -> None:
+        self.nats = nats
+        self.hub_id = hub_id
+        self.bucket = bucket_name(space)
+        #: the link's connection to its own hub; its messages come to :meth:`receive`
+        self.socket = make_socket(self.receive)
+        self.log = log
+        self.kv: Any = None
+        #: key -> (record, revision) as last seen, the base of the next compare-and-set
+        self._seen: dict[str, tuple[Record, int]] = {}
+        #: key -> the last revision handed to the hub
+        self._delivered: dict[str, int] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watcher: Any = None
+        self._watching: asyncio.Task[None] | None = None
+
+    async def open_bucket(self) -> None:
+        """Create (or find) the bucket; raises when JetStream is not available."""
+        from nats.js.api import KeyValueConfig, StorageType
+
+        js = self.nats.jetstream(timeout=KV_TIMEOUT)
+        config = KeyValueConfig(bucket=self.bucket, history=HISTORY, storage=StorageType.FILE)
+        try:
+            self.kv = await js.create_key_value(config)
+        except Exception:  # it exists with another configuration: use it as it is
+            self.kv = await js.key_value(self.bucket)
+
+    async def start(self, hello: Message) -> None:
+        """Open the hub connection (the hub then offers its retained contexts) and watch."""
+        await self.socket.open({**hello, FEDERATION_KEY: {"contexts": True}})
+        await self._watch()
+
+    # ------------------------------------------------------------------ the watch
+
+    async def _watch(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):
+                await self._watcher.stop()
+        self._watcher = await self.kv.watch(">")
+        self._watching = asyncio.ensure_future(self._follow(self._watcher))
+
+    async def _follow(self, watcher: Any) -> None:
+        async for entry in watcher:
+            if entry is not None:
+                for missed in await self._missed(entry):
+                    self._entry(missed)
+                self._entry(entry)
+
+    async def _missed(self, entry: Any) -> list[Any]:
+        """The revisions of ``entry``'s key between the one last handed to the hub and
+        ``entry`` that the watch skipped (a key's newer revision can replace an older one
+        before a lagging watch reads it), oldest first; as many as the history still has."""
+        delivered = self._delivered.get(entry.key)
+        if delivered is None or not entry.value:
+            return []
+        try:
+            prev = orjson.loads(entry.value).get("prev")
+        except (ValueError, AttributeError):
+            return []
+        missed: list[Any] = []
+        while isinstance(prev, int) and prev > delivered and len(missed) < HISTORY:
+            try:
+                older = await self.kv.get(entry.key, revision=prev)
+                prev = orjson.loads(older.value).get("prev")
+            except Exception:  # gone from the history: the hub resets its members
+                break
+            missed.append(older)
+        return missed[::-1]
+
+    def _entry(self, entry: Any) -> None:
+        """One revision of the bucket, to the hub (the hub drops what it holds already)."""
+        from nats.js.kv import KV_DEL, KV_PURGE
+
+        try:
+            name = context_name(entry.key)
+        except ValueError as error:
+            self.log.warning("Interop federation: skipping bucket key: %s", error)
+            return
+        seen = self._seen.get(entry.key)
+        self._delivered[entry.key] = max(entry.revision, self._delivered.get(entry.key, 0))
+        apply: Message = {
+            "domain": GLOBAL_DOMAIN,
+            "type": FEDERATION_CONTEXT_APPLY_TYPE,
+            "name": name,
+            "revision": entry.revision,
+        }
+        if entry.operation in (KV_DEL, KV_PURGE):
+            if seen is None or seen[1] < entry.revision:
+                self._seen.pop(entry.key, None)
+            self.socket.send({**apply, "deleted": True})
+            return
+        try:
+            record = decode_record(entry.value, name)
+        except ValueError as error:
+            self.log.warning("Interop federation: skipping revision %s: %s", entry.revision, error)
+            return
+        if seen is None or seen[1] < entry.revision:
+            self._seen[entry.key] = (record, entry.revision)
+        apply.update(
+            data=record["data"],
+            delta=record.get("delta"),
+            prev=record.get("prev"),
+            updater_id=record.get("updater"),
+        )
+        if record.get("hub") == self.hub_id and record.get("ticket"):
+            apply["ticket"] = record["ticket"]  # this hub's writer waits for it
+        self.socket.send(apply)
+
+    async def resync(self) -> None:
+        """NATS is back: watch again from each key's last revision (the hub applies only
+        what is newer than what it holds, so nothing is applied twice)."""
+        while True:
+            try:
+                await self._watch()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # JetStream still recovering its streams
+                self.log.info("Interop federation: watching the contexts again: %r", error)
+                await asyncio.sleep(RESYNC_WAIT)
+
+    # ---------------------------------------------------------- what the hub publishes
+
+    def receive(self, message: Message) -> None:
+        """A message of the hub to this link (only publications matter)."""
+        if message.get("type") != FEDERATION_CONTEXT_PUBLISH_TYPE:
+            return
+        name = message.get("name")
+        if not isinstance(name, str) or not name:
+            return
+        task = asyncio.ensure_future(self._publish(context_key(name), message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, key: str, message: Message) -> None:
+        # one key's publications are written in the order the hub sent them
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            try:
+                await self._write(key, message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self._refuse(message, str(error) or type(error).__name__)
+        if not lock.locked() and self._locks.get(key) is lock:
+            del self._locks[key]
+
+    def _refuse(self, message: Message, why: str) -> None:
+        ticket = message.get("ticket")
+        if isinstance(ticket, str):
+            self.socket.send(
+                {
+                    "domain": GLOBAL_DOMAIN,
+                    "type": FEDERATION_CONTEXT_REFUSED_TYPE,
+                    "ticket": ticket,
+                    "reason": why,
+                }
+            )
+        else:
+            self.log.warning(
+                "Interop federation: %s of context %r not written: %s",
+                message.get("op"),
+                message.get("name"),
+                why,
+            )
+
+    async def _write(self, key: str, message: Message) -> None:
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        if not self.nats.is_connected:
+            raise ConnectionError("NATS is not reachable")
+        op = message.get("op")
+        if op == "export":  # only a key the bucket never had (a destroyed one stays so)
+            with contextlib.suppress(KeyWrongLastSequenceError):
+                await self.kv.update(key, orjson.dumps(_created(message, self.hub_id)), last=0)
+        elif op == "create":  # a new context, or again one that was destroyed
+            with contextlib.suppress(KeyWrongLastSequenceError):
+                await self.kv.create(key, orjson.dumps(_created(message, self.hub_id)))
+        elif op == "destroy":
+            await self.kv.delete(key)
+        elif op == "update":
+            await self._update(key, message)
+
+    async def _update(self, key: str, message: Message) -> None:
+        """Compare-and-set on the revision last seen; on conflict re-read and re-apply."""
+        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+        delta = message.get("delta")
+        if not isinstance(delta, dict):
+            raise ValueError("an update needs a delta")
+        for _ in range(MAX_ATTEMPTS):
+            seen = self._seen.get(key)
+            if seen is None:
+                try:
+                    entry = await self.kv.get(key)
+                except KeyNotFoundError:  # deleted or never there
+                    raise ContextGone() from None
+                seen = (decode_record(entry.value, message["name"]), entry.revision)
+            record, revision = seen
+            new = rebase(
+                record,
+                revision,
+                delta,
+                updater=message.get("updater_id"),
+                hub=self.hub_id,
+                ticket=message.get("ticket"),
+            )
+            try:
+                written = await self.kv.update(key, orjson.dumps(new), last=revision)
+            except KeyWrongLastSequenceError:
+                self._seen.pop(key, None)  # another hub wrote first: re-read, re-apply
+                continue
+            if self._seen.get(key, (None, 0))[1] < written:
+                self._seen[key] = (new, written)
+            return
+        raise RuntimeError(f"still conflicting after {MAX_ATTEMPTS} attempts")
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._watching is not None:
+            self._watching.cancel()
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):
+                await self._watcher.stop()
+        self.socket.close()

@@ -1,0 +1,239 @@
+"""Contexts and channels across two real hubs federated through a real nats-server with
+JetStream (docs/FEDERATION.md, "Contexts and channels"): one object in the space's KV bucket,
+updated in one order everywhere, surviving the loss of a hub and a restart of NATS."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_client_support import wait_for
+from test_federation import Hub, Nats, start_hub, stop
+
+import jupyter_interop as ji
+
+#: generous: each hub's link must have joined the bucket, through real processes
+SYNC = 30.0
+
+
+class Follower:
+    """Every (version, data) a context subscription of one client sees, in order."""
+
+    def __init__(self, io: ji.Interop, name: str) -> None:
+        self.seen: list[tuple[int | None, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        io.contexts.subscribe(name, self._on_update)
+
+    def _on_update(self, data: dict[str, Any], delta: Any, removed: Any, meta: Any) -> None:
+        with self._lock:
+            self.seen.append((meta.version, dict(data)))
+
+    def versions(self) -> list[int | None]:
+        with self._lock:
+            return [version for version, _ in self.seen]
+
+    def last(self) -> dict[str, Any] | None:
+        with self._lock:
+            return self.seen[-1][1] if self.seen else None
+
+
+def connect(hub: Hub, application: str, stack: ExitStack) -> ji.Interop:
+    io = ji.connect(url=hub.url, token=hub.token, application=application)
+    stack.callback(io.close)
+    return io
+
+
+def linked(a: ji.Interop, b: ji.Interop) -> None:
+    """Both hubs' contexts are in the bucket: a write on each is read on the other."""
+    a.contexts.set("ready-a", {"from": "a"})
+    b.contexts.set("ready-b", {"from": "b"})
+    wait_for(lambda: "ready-a" in b.contexts.all(), SYNC, "A's context on B")
+    wait_for(lambda: "ready-b" in a.contexts.all(), SYNC, "B's context on A")
+
+
+@pytest.fixture
+def nats(tmp_path: Path) -> Iterator[Nats]:
+    server = Nats(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def hubs(tmp_path: Path, nats: Nats) -> Iterator[tuple[Hub, Hub]]:
+    hub_a = start_hub(tmp_path / "a", nats.url)
+    try:
+        hub_b = start_hub(tmp_path / "b", nats.url)
+    except BaseException:
+        stop(hub_a.proc)
+        raise
+    try:
+        yield hub_a, hub_b
+    finally:
+        stop(hub_b.proc)
+        stop(hub_a.proc)
+
+
+def test_a_context_set_on_a_is_read_and_followed_on_b(hubs: tuple[Hub, Hub]) -> None:
+    hub_a, hub_b = hubs
+    with ExitStack() as stack:
+        a = connect(hub_a, "writer-a", stack)
+        b = connect(hub_b, "reader-b", stack)
+        linked(a, b)
+        a.contexts.set("prices", {"AAPL": 1.0})
+        wait_for(lambda: "prices" in b.contexts.all(), SYNC, "prices on B")
+        assert b.contexts.get("prices") == {"AAPL": 1.0}
+        follower = Follower(b, "prices")
+        wait_for(follower.last, SYNC, "B's snapshot")
+        a.contexts.update("prices", {"MSFT": 2.0})
+        wait_for(lambda: follower.last() == {"AAPL": 1.0, "MSFT": 2.0}, SYNC, "A's update on B")
+        # and back: B writes, A reads it
+        b.contexts.update("prices", {"AAPL": 3.0})
+        wait_for(
+            lambda: a.contexts.get("prices") == {"AAPL": 3.0, "MSFT": 2.0}, SYNC, "B's update on A"
+        )
+        assert a.contexts.version("prices") == b.contexts.version("prices")
+
+
+def test_a_channel_joined_on_a_hears_what_b_publishes(hubs: tuple[Hub, Hub]) -> None:
+    hub_a, hub_b = hubs
+    with ExitStack() as stack:
+        a = connect(hub_a, "on-red-a", stack)
+        b = connect(hub_b, "on-red-b", stack)
+        linked(a, b)
+        heard: list[dict[str, Any]] = []
+        a.channels.join("Red")
+        a.channels.subscribe(lambda data, channel, meta: heard.append(dict(data)))
+        b.channels.join("Red")
+        b.channels.publish({"instrument": "AAPL"})
+        wait_for(lambda: heard and heard[-1].get("instrument") == "AAPL", SYNC, "B's publish on A")
+        a.channels.publish({"instrument": "MSFT"})
+        wait_for(lambda: b.channels.get("Red").data.get("instrument") == "MSFT", SYNC, "A's on B")
+
+
+def test_concurrent_updates_from_both_hubs_apply_in_one_order_everywhere(
+    hubs: tuple[Hub, Hub],
+) -> None:
+    hub_a, hub_b = hubs
+    rounds = 25
+    with ExitStack() as stack:
+        a = connect(hub_a, "writer-a", stack)
+        b = connect(hub_b, "writer-b", stack)
+        linked(a, b)
+        a.contexts.set("book", {"n": 0})
+        wait_for(lambda: "book" in b.contexts.all(), SYNC, "the context on B")
+        watchers = [
+            Follower(connect(hub, f"watcher-{i}", stack), "book")
+            for i, hub in enumerate((hub_a, hub_b, hub_a, hub_b))
+        ]
+        for watcher in watchers:
+            wait_for(watcher.last, SYNC, "each watcher's snapshot")
+        start = threading.Barrier(2)
+        acked: list[int] = []
+
+        def write(io: ji.Interop, who: str) -> None:
+            start.wait(30)
+            for i in range(rounds):
+                # the same key from both (last writer wins) and a key of each
+                acked.append(io.contexts.update("book", {"last": f"{who}{i}", who: i}))
+
+        threads = [threading.Thread(target=write, args=(io, w)) for io, w in ((a, "a"), (b, "b"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert len(acked) == 2 * rounds and len(set(acked)) == 2 * rounds  # one version each
+
+        def settled() -> bool:
+            return all(w.versions()[-1] == max(acked) for w in watchers)
+
+        wait_for(settled, SYNC, "the last update on every watcher")
+        final = watchers[0].last()
+        assert final is not None and final["a"] == final["b"] == rounds - 1
+        assert final["last"] in (f"a{rounds - 1}", f"b{rounds - 1}")
+        # one order: each watcher sees the written versions rising (a subscriber that lags
+        # may get two updates composed into one, docs/RELIABILITY.md), and a version is the
+        # same state on every hub
+        state: dict[int | None, dict[str, Any]] = {}
+        for watcher in watchers:
+            updates = watcher.seen[1:]  # after the snapshot
+            versions = [version for version, _ in updates]
+            assert versions == sorted(set(versions)) and set(versions) <= set(acked), versions
+            for version, data in updates:
+                assert state.setdefault(version, data) == data, version
+        assert a.contexts.get("book") == b.contexts.get("book") == final
+
+
+def test_retained_contexts_outlive_a_killed_hub(tmp_path: Path, nats: Nats) -> None:
+    hub_a = start_hub(tmp_path / "a", nats.url)
+    with ExitStack() as stack:
+        stack.callback(stop, hub_a.proc)
+        hub_b = start_hub(tmp_path / "b", nats.url)
+        stack.callback(stop, hub_b.proc)
+        a = connect(hub_a, "stays-a", stack)
+        b = ji.connect(url=hub_b.url, token=hub_b.token, application="dies-b")
+        linked(a, b)
+        b.contexts.set("plan", {"step": 1})
+        b.channels.join("Blue")
+        b.channels.publish({"ticker": "IBM"})
+        wait_for(lambda: a.contexts.get("plan") == {"step": 1}, SYNC, "B's context on A")
+        b.close()
+        hub_b.proc.kill()
+        hub_b.proc.wait(10)
+        # a new hub B', with nothing stored of its own, finds the state in the bucket
+        hub_b2 = start_hub(tmp_path / "b2", nats.url)
+        stack.callback(stop, hub_b2.proc)
+        b2 = connect(hub_b2, "new-b", stack)
+        wait_for(lambda: "plan" in b2.contexts.all(), SYNC, "the context on B'")
+        assert b2.contexts.get("plan") == {"step": 1}
+        wait_for(
+            lambda: b2.channels.get("Blue").data == {"ticker": "IBM"}, SYNC, "the channel on B'"
+        )
+        b2.contexts.update("plan", {"step": 2})
+        wait_for(lambda: a.contexts.get("plan") == {"step": 2}, SYNC, "B's update on A")
+
+
+def test_after_nats_restarts_retained_state_is_neither_lost_nor_repeated(
+    hubs: tuple[Hub, Hub], nats: Nats
+) -> None:
+    hub_a, hub_b = hubs
+    with ExitStack() as stack:
+        a = connect(hub_a, "writer-a", stack)
+        b = connect(hub_b, "reader-b", stack)
+        linked(a, b)
+        a.contexts.set("ledger", {"n": 1})
+        wait_for(lambda: "ledger" in b.contexts.all(), SYNC, "the context on B")
+        followers = [Follower(b, "ledger"), Follower(a, "ledger")]
+        for follower in followers:
+            wait_for(lambda f=follower: f.last() == {"n": 1}, SYNC, "the snapshot")
+        a.contexts.update("ledger", {"n": 2})
+        wait_for(lambda: followers[0].last() == {"n": 2}, SYNC, "n=2 on B")
+        nats.kill()
+        # without NATS the federated context cannot change (one order needs the bucket) ...
+        with pytest.raises(ji.InteropError, match="federation"):
+            a.contexts.update("ledger", {"n": 99})
+        assert a.contexts.get("ledger") == {"n": 2}
+        nats.restart()
+        # ... and once it is back, writes flow again from either hub
+        wait_for(lambda: _updated(b, "ledger", {"n": 3}), SYNC, "B's write after the restart")
+        wait_for(lambda: followers[1].last() == {"n": 3}, SYNC, "B's write on A")
+        a.contexts.update("ledger", {"n": 4})
+        wait_for(lambda: followers[0].last() == {"n": 4}, SYNC, "A's write on B")
+        for follower in followers:
+            versions = follower.versions()
+            assert versions == sorted(set(versions)), versions  # nothing applied twice
+            assert [d["n"] for _, d in follower.seen] == [1, 2, 3, 4]
+
+
+def _updated(io: ji.Interop, name: str, data: dict[str, Any]) -> bool:
+    """One write attempt (NATS may still be coming back): True when it was applied."""
+    try:
+        io.contexts.update(name, data)
+    except ji.InteropError:
+        return False
+    return True
