@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..protocol.intents import RESULT_TYPE_KEY, result_type_problem
 from ..protocol.wire import (
     APP_ERROR_KEY,
     APPS_LIST_METHOD,
@@ -45,6 +46,8 @@ class AppIntent:
     name: str
     context_types: tuple[str, ...] = ()
     display_name: str | None = None
+    #: what its handler returns (``resultType``, ``protocol/intents.py``)
+    result_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class App:
                 str(i.get("name")),
                 tuple(str(t) for t in i.get("contextTypes") or ()),
                 i.get("displayName"),
+                _result_type(i.get(RESULT_TYPE_KEY)),
             )
             for i in item.get("intents") or ()
             if isinstance(i, dict)
@@ -111,6 +115,10 @@ class App:
                 RunningApp.from_json(r) for r in item.get("running") or () if isinstance(r, dict)
             ),
         )
+
+
+def _result_type(value: Any) -> str | None:
+    return value if result_type_problem(value) is None else None
 
 
 _ERRORS: dict[str, type[IntentError]] = {

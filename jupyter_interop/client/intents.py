@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..protocol.intents import RESULT_TYPE_KEY, result_type_matches, result_type_problem
 from ..protocol.wire import INTENT_METHOD_PREFIX
 from .apps import Apps
 from .errors import (
@@ -104,6 +105,8 @@ class IntentHandler:
     description: str | None = None
     #: "instance" (running) or "app" (a notebook the server starts on demand)
     type: str = "instance"
+    #: what it returns: a context type, ``"channel"`` or ``"channel<type>"`` (None: unsaid)
+    result_type: str | None = None
 
     @property
     def application(self) -> str | None:
@@ -117,9 +120,12 @@ class IntentHandler:
     def notebook_path(self) -> str | None:
         return self.instance.notebook_path
 
-    def accepts(self, context_type: str | None) -> bool:
-        """True when the handler takes contexts of this type (any type if it lists none)."""
-        return context_type is None or not self.context_types or context_type in self.context_types
+    def accepts(self, context_type: str | None, result_type: str | None = None) -> bool:
+        """True when the handler takes contexts of this type (any type if it lists none)
+        and passes the ``result_type`` filter (``protocol/intents.py``)."""
+        return (
+            context_type is None or not self.context_types or context_type in self.context_types
+        ) and result_type_matches(self.result_type, result_type)
 
 
 @dataclass(frozen=True)
@@ -164,8 +170,15 @@ def _handler_from(intent: str, flags: dict[str, Any], server: Instance) -> Inten
         value = spec.get(key)
         return value if isinstance(value, str) else None
 
+    result = text(RESULT_TYPE_KEY)
     return IntentHandler(
-        intent, server, types, text("displayName"), text("icon"), text("description")
+        intent,
+        server,
+        types,
+        text("displayName"),
+        text("icon"),
+        text("description"),
+        result_type=result if result_type_problem(result) is None else None,
     )
 
 
@@ -213,10 +226,24 @@ def context_type_of(intent: str, context: Any) -> str | None:
 
 
 def fitting_handlers(
-    intent: str, handlers: Iterable[IntentHandler], context_type: str | None
+    intent: str,
+    handlers: Iterable[IntentHandler],
+    context_type: str | None,
+    result_type: str | None = None,
 ) -> list[IntentHandler]:
-    """The handlers of ``intent`` that take contexts of ``context_type``."""
-    return [h for h in handlers if h.intent == intent and h.accepts(context_type)]
+    """The handlers of ``intent`` that take contexts of ``context_type`` (and return
+    ``result_type``, when given)."""
+    return [h for h in handlers if h.intent == intent and h.accepts(context_type, result_type)]
+
+
+def checked_result_type(result_type: Any) -> str | None:
+    """``result_type`` (None or a result type), else :class:`ArgumentError`."""
+    if result_type is None:
+        return None
+    problem = result_type_problem(result_type)
+    if problem is not None:
+        raise ArgumentError(problem)
+    return str(result_type)
 
 
 Target = str | dict[str, Any] | Instance | None
@@ -265,9 +292,11 @@ def targeted_handlers(
     return chosen
 
 
-def app_handlers(apps: Iterable[App], context_type: str | None) -> list[IntentHandler]:
+def app_handlers(
+    apps: Iterable[App], context_type: str | None, result_type: str | None = None
+) -> list[IntentHandler]:
     """The ``"app"`` handlers the app directory's notebooks stand for (those with an error
-    left out), by intent and notebook."""
+    left out), by intent and notebook, that take ``context_type`` and return ``result_type``."""
     handlers = []
     for app in apps:
         if app.error is not None:
@@ -280,8 +309,9 @@ def app_handlers(apps: Iterable[App], context_type: str | None) -> list[IntentHa
                 declared.context_types,
                 declared.display_name,
                 type="app",
+                result_type=declared.result_type,
             )
-            if handler.accepts(context_type):
+            if handler.accepts(context_type, result_type):
                 handlers.append(handler)
     return handlers
 
@@ -402,11 +432,14 @@ class Intents:
         display_name: str | None = None,
         icon: str | None = None,
         description: str | None = None,
+        result_type: str | None = None,
     ) -> IntentListener:
         """Handle ``intent``: ``handler(context)`` (sync or async) gets the raised context
         (``{"type": ..., ...}``, ``{}`` without one) and may return a context, a value or
-        nothing. ``context_types``: the types it takes (all when empty). One listener per
-        intent per client; ``unsubscribe()`` the returned handle to add another."""
+        nothing. ``context_types``: the types it takes (all when empty); ``result_type``:
+        what it returns (``flags.intent.resultType``: a context type, ``"channel"`` or
+        ``"channel<type>"``), which finds and raises filter by. One listener per intent per
+        client; ``unsubscribe()`` the returned handle to add another."""
         if not isinstance(intent, str) or not intent.strip():
             raise ArgumentError(f"An intent name must be a non-empty string, not {intent!r}")
         if not callable(handler):
@@ -421,7 +454,12 @@ class Intents:
                 "the listener first"
             )
         spec: dict[str, Any] = {"contextTypes": list(context_types or [])}
-        optional = {"displayName": display_name, "icon": icon, "description": description}
+        optional = {
+            "displayName": display_name,
+            "icon": icon,
+            "description": description,
+            RESULT_TYPE_KEY: checked_result_type(result_type),
+        }
         spec.update({k: v for k, v in optional.items() if v is not None})
         listener = IntentListener(self, intent)
         self._listeners[intent] = listener
@@ -448,20 +486,26 @@ class Intents:
 
     @on_io_loop
     async def afind(
-        self, intent: str | None = None, context_type: str | None = None
+        self,
+        intent: str | None = None,
+        context_type: str | None = None,
+        result_type: str | None = None,
     ) -> list[Intent]:
         """Intents with their handlers: running instances, then the notebooks the server can
         start for them (``type == "app"``); optionally only ``intent`` and only the handlers
-        that take ``context_type``."""
+        that take ``context_type`` and return ``result_type`` (``"channel"``: any channel)."""
+        result_type = checked_result_type(result_type)
         found = intents_from_methods(await self._methods.amethods())
-        apps = app_handlers(await self._apps.alist(), context_type)
+        apps = app_handlers(await self._apps.alist(), context_type, result_type)
         names = [i.name for i in found] + [h.intent for h in apps]
         result = []
         for name in dict.fromkeys(names):
             if intent is not None and name != intent:
                 continue
             running = next((i for i in found if i.name == name), None)
-            handlers = fitting_handlers(name, running.handlers if running else (), context_type)
+            handlers = fitting_handlers(
+                name, running.handlers if running else (), context_type, result_type
+            )
             handlers += [h for h in apps if h.intent == name]
             if handlers:
                 display = running.display_name if running else None
@@ -492,6 +536,7 @@ class Intents:
         timeout: float | None = None,
         *,
         resolver: Resolver | None = None,
+        result_type: str | None = None,
     ) -> IntentResolution:
         """Ask a handler of ``intent`` to act on ``context`` and return its resolution.
 
@@ -502,7 +547,7 @@ class Intents:
         Handlers whose ``contextTypes`` do not list the context's type do not fit. Several
         fitting handlers: ``resolver`` (default ``io.intents.resolver``) chooses.
         ``timeout`` (default ``invoke_timeout``): for the resolver and for the handler's
-        answer, each.
+        answer, each. ``result_type``: only handlers declaring that result fit.
 
         Raises the :class:`IntentError` subclasses named after FDC3's errors; a notebook
         started for it: :class:`ErrorOnLaunch` (a cell raised) or :class:`AppTimeout`.
@@ -510,14 +555,15 @@ class Intents:
         if not isinstance(intent, str) or not intent.strip():
             raise ArgumentError(f"An intent name must be a non-empty string, not {intent!r}")
         kind = context_type_of(intent, context)
+        result_type = checked_result_type(result_type)
         known = [
             i for i in intents_from_methods(await self._methods.amethods()) if i.name == intent
         ]
-        handlers = fitting_handlers(intent, known[0].handlers if known else (), kind)
+        handlers = fitting_handlers(intent, known[0].handlers if known else (), kind, result_type)
         try:
             candidates = targeted_handlers(intent, handlers, target)
         except (NoAppsFound, TargetAppUnavailable) as missing:
-            apps = app_handlers(await self._apps.alist(), kind)
+            apps = app_handlers(await self._apps.alist(), kind, result_type)
             candidates = startable_handlers(intent, apps, target)
             if not candidates:
                 raise missing from None
@@ -548,7 +594,13 @@ class Intents:
             notebook_path=running.path,
         )
         return IntentHandler(
-            app.intent, instance, app.context_types, app.display_name, app.icon, app.description
+            app.intent,
+            instance,
+            app.context_types,
+            app.display_name,
+            app.icon,
+            app.description,
+            result_type=app.result_type,
         )
 
     async def _deliver(

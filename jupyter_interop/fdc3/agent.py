@@ -32,11 +32,10 @@ from ..client.errors import (
     InvocationError,
     MalformedContext,
     NoAppsFound,
-    ResolverUnavailable,
     TargetAppUnavailable,
 )
 from ..client.instance import Instance
-from ..client.intents import Intent, IntentHandler
+from ..client.intents import Intent, IntentHandler, choose_handler
 from ..client.twins import blocking, on_io_loop
 from ..protocol.wire import (
     CHANNEL_PREFIX,
@@ -585,6 +584,17 @@ class Fdc3IntentResolution:
         return self.result
 
 
+def _serves(handler: IntentHandler, app: Any) -> bool:
+    """Is ``handler`` one of ``app``'s (any app's when None): its application name or
+    notebook path, and its instance when ``app`` names one?"""
+    if app is None:
+        return True
+    ident = AppIdentifier.of(app)
+    if ident.app_id not in (handler.application, handler.notebook_path):
+        return False
+    return ident.instance_id in (None, handler.peer_id)
+
+
 def _app_intent(intent: Intent) -> dict[str, Any]:
     """FDC3 ``AppIntent``: the intent's metadata and the apps that handle it."""
     return {
@@ -599,6 +609,8 @@ def _app_metadata(handler: IntentHandler) -> dict[str, Any]:
         app["instanceId"] = handler.peer_id
     if handler.display_name:
         app["title"] = handler.display_name
+    if handler.result_type is not None:
+        app["resultType"] = handler.result_type
     return app
 
 
@@ -879,19 +891,22 @@ class DesktopAgent:
 
     @on_io_loop
     async def araise_intent(
-        self, intent: str, context: Context, app: Any = None
+        self, intent: str, context: Context, app: Any = None, *, result_type: str | None = None
     ) -> Fdc3IntentResolution:
         """Raise ``intent`` with ``context`` (to ``app``: an :class:`AppIdentifier`, its
-        dict or an app id); the ``ResolveErrorName`` subclasses of ``IntentError`` on failure
-        (``MalformedContext`` for a context :func:`valid_context` refuses)."""
+        dict or an app id; only to handlers declaring ``result_type``, when given); the
+        ``ResolveErrorName`` subclasses of ``IntentError`` on failure (``MalformedContext``
+        for a context :func:`valid_context` refuses)."""
         valid_context(context)
         target = None
         if app is not None:
             ident = AppIdentifier.of(app)
-            target = {"application": ident.app_id}
+            target = {"application": ident.app_id} if ident.app_id else {}
             if ident.instance_id is not None:
                 target["instance"] = ident.instance_id
-        resolution = await self.io.intents.araise_intent(intent, context, target)
+        resolution = await self.io.intents.araise_intent(
+            intent, context, target, result_type=result_type
+        )
         result: Any = resolution.result
         if isinstance(result, dict) and isinstance(result.get(FDC3_CHANNEL_RESULT_KEY), dict):
             result = await self._channel_from(result[FDC3_CHANNEL_RESULT_KEY])
@@ -911,24 +926,31 @@ class DesktopAgent:
 
     @on_io_loop
     async def araise_intent_for_context(
-        self, context: Context, app: Any = None
+        self, context: Context, app: Any = None, *, result_type: str | None = None
     ) -> Fdc3IntentResolution:
-        """Raise the one intent whose handlers take ``context``'s type (``app``'s, when
-        given); several such intents: :class:`ResolverUnavailable` (no resolver chooses
-        among intents here)."""
+        """Raise an intent whose handlers take ``context``'s type (``app``'s handlers, and
+        those declaring ``result_type``, when given). When several handlers fit, of one
+        intent or of several, ``io.intents.resolver`` chooses among them as for one intent
+        (``"error"``: :class:`ResolverUnavailable`, ``"first"``, a function; a notebook's
+        widget lists each intent with its app)."""
         kind = valid_context(context)["type"]
-        found = await self.io.intents.afind(context_type=kind)
-        if app is not None:
-            wanted = AppIdentifier.of(app).app_id
-            found = [i for i in found if any(h.application == wanted for h in i.handlers)]
-        if len(found) > 1:
-            names = ", ".join(i.name for i in found)
-            raise ResolverUnavailable(
-                f"Several intents take {kind!r} ({names}): raise one with raise_intent"
-            )
-        if not found:
+        found = await self.io.intents.afind(context_type=kind, result_type=result_type)
+        handlers = [h for intent in found for h in intent.handlers if _serves(h, app)]
+        if not handlers:
             raise NoAppsFound(f"No intent takes {kind!r} contexts")
-        return await self.araise_intent(found[0].name, context, app)
+        names = ", ".join(dict.fromkeys(h.intent for h in handlers))
+        chosen = await choose_handler(
+            names,
+            handlers,
+            context,
+            self.io.intents.resolver,
+            self.session.settings.invoke_timeout,
+        )
+        if chosen.type == "app":  # a directory notebook, started for it
+            target = AppIdentifier(chosen.notebook_path or chosen.application or "")
+        else:
+            target = AppIdentifier(chosen.application or "", chosen.peer_id)
+        return await self.araise_intent(chosen.intent, context, target, result_type=result_type)
 
     raise_intent_for_context = blocking(araise_intent_for_context)
 
@@ -936,11 +958,11 @@ class DesktopAgent:
     async def afind_intent(
         self, intent: str, context: Context | None = None, result_type: str | None = None
     ) -> dict[str, Any]:
-        """FDC3 ``AppIntent`` of ``intent`` (only handlers taking ``context``'s type);
-        :class:`NoAppsFound` when none."""
-        _no_result_type(result_type)
+        """FDC3 ``AppIntent`` of ``intent`` (only handlers taking ``context``'s type and
+        declaring ``result_type``: ``"channel"`` for any channel); :class:`NoAppsFound` when
+        none."""
         kind = checked_context(context)["type"] if context is not None else None
-        found = await self.io.intents.afind(intent, kind)
+        found = await self.io.intents.afind(intent, kind, result_type)
         if not found:
             raise NoAppsFound(f"No app handles {intent!r}", intent=intent)
         return _app_intent(found[0])
@@ -951,11 +973,10 @@ class DesktopAgent:
     async def afind_intents_by_context(
         self, context: Context, result_type: str | None = None
     ) -> list[dict[str, Any]]:
-        """FDC3 ``AppIntent`` of every intent some handler of ``context``'s type serves;
-        :class:`NoAppsFound` when none."""
-        _no_result_type(result_type)
+        """FDC3 ``AppIntent`` of every intent some handler of ``context``'s type (declaring
+        ``result_type``, when given) serves; :class:`NoAppsFound` when none."""
         kind = checked_context(context)["type"]
-        found = await self.io.intents.afind(context_type=kind)
+        found = await self.io.intents.afind(context_type=kind, result_type=result_type)
         if not found:
             raise NoAppsFound(f"No intent takes {kind!r} contexts")
         return [_app_intent(i) for i in found]
@@ -963,9 +984,13 @@ class DesktopAgent:
     find_intents_by_context = blocking(afind_intents_by_context)
 
     @on_io_loop
-    async def aadd_intent_listener(self, intent: str, handler: ContextHandler) -> Listener:
+    async def aadd_intent_listener(
+        self, intent: str, handler: ContextHandler, result_type: str | None = None
+    ) -> Listener:
         """Handle ``intent``: ``handler(context, metadata)`` may return a context, a
-        :class:`Channel` (an app or private channel, for a stream of results) or None."""
+        :class:`Channel` (an app or private channel, for a stream of results) or None;
+        ``result_type`` declares which (a context type, ``"channel"`` or
+        ``"channel<type>"``) for ``find_intent`` and raises to filter by."""
         if not callable(handler):
             raise ArgumentError(f"The intent handler must be callable, not {handler!r}")
         adapted = adapt_callback(handler, 2)
@@ -974,13 +999,15 @@ class DesktopAgent:
             async def serve_async(context: Context) -> Any:
                 return _intent_result(intent, await adapted(context, {}))
 
-            listener = await self.io.intents.aadd_listener(intent, serve_async)
+            listener = await self.io.intents.aadd_listener(
+                intent, serve_async, result_type=result_type
+            )
         else:
 
             def serve(context: Context) -> Any:
                 return _intent_result(intent, adapted(context, {}))
 
-            listener = await self.io.intents.aadd_listener(intent, serve)
+            listener = await self.io.intents.aadd_listener(intent, serve, result_type=result_type)
 
         def stop() -> None:
             _spawn_soon(self.session, listener.aunsubscribe)
@@ -1090,13 +1117,6 @@ class DesktopAgent:
     async def aget_info(self) -> dict[str, Any]:
         """:meth:`get_info`, awaitable (FDC3's ``getInfo`` returns a promise)."""
         return self.get_info()
-
-
-def _no_result_type(result_type: Any) -> None:
-    if result_type is not None:
-        raise ArgumentError(
-            "result_type is not supported: intent listeners here declare no result types"
-        )
 
 
 def _intent_result(intent: str, result: Any) -> Any:

@@ -211,7 +211,12 @@ def handler_place(handler: IntentHandler) -> str:
 
 
 def _handler_label(handler: IntentHandler) -> str:
-    return f"{handler.display_name or handler.intent} — {handler_place(handler)}"
+    """The intent (after its display name, when it has another) and where it runs: a choice
+    may span several intents (``io.fdc3.raise_intent_for_context``)."""
+    name = handler.display_name or handler.intent
+    if name != handler.intent:
+        name = f"{name} ({handler.intent})"
+    return f"{name} — {handler_place(handler)}"
 
 
 def resolver_widget(pending: PendingChoice) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from ..hub.core import notebook_name
+from ..protocol.intents import RESULT_TYPE_KEY, result_type_problem
 
 __all__ = [
     "MAX_APP_NAMES",
@@ -51,13 +52,18 @@ class DeclaredIntent:
     name: str
     context_types: tuple[str, ...] = ()
     display_name: str | None = None
+    #: what its handler returns (``protocol/intents.py``)
+    result_type: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "contextTypes": list(self.context_types),
             "displayName": self.display_name,
         }
+        if self.result_type is not None:
+            out[RESULT_TYPE_KEY] = self.result_type
+        return out
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,15 @@ def _names(value: Any, where: str) -> tuple[str, ...]:
     return tuple(_name(item, f"{where}[{i}]") for i, item in enumerate(value))
 
 
+def _result_type(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    problem = result_type_problem(value)
+    if problem is not None:
+        raise MetadataError(f"{where}: {problem}")
+    return str(value)
+
+
 def _shown(value: Any) -> str:
     """A short, safe rendering of a bad value for an error message."""
     text = repr(value) if isinstance(value, str | int | float | bool) or value is None else None
@@ -164,6 +179,7 @@ def validate_interop(
                 _name(item.get("name"), f"{where}.name"),
                 _names(item.get("contextTypes"), f"{where}.contextTypes"),
                 _text(item.get("displayName"), f"{where}.displayName"),
+                _result_type(item.get(RESULT_TYPE_KEY), f"{where}.{RESULT_TYPE_KEY}"),
             )
         )
     methods = _names(interop.get("methods"), "metadata.interop.methods")

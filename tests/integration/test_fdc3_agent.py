@@ -453,6 +453,95 @@ def test_raise_intent_for_context_and_find_instances(clients: Clients) -> None:
     assert a.find_instances("no-such-app") == []
 
 
+def test_result_types_filter_finds_and_raises(clients: Clients) -> None:
+    """2.0 FindIntentAppDByResultSingle/Multiple, FindIntentAppDByResultChannel1/2 and
+    FindIntentByContextAndResultType, with listeners declaring result types: ``"channel"``
+    takes any channel result, a type only itself, a listener declaring none no filter; the
+    raises reach only a handler declaring the type, so no resolver is needed."""
+    a, b = two_apps(clients)
+    c = clients("fdc3-app-c").fdc3
+    b.add_intent_listener("ViewChart", lambda ctx: {"type": "fdc3.chart"}, result_type="fdc3.chart")
+    c.add_intent_listener(
+        "ViewChart",
+        lambda ctx: c.get_or_create_channel("test-rt-stream"),
+        result_type="channel<fdc3.instrument>",
+    )
+    c.add_intent_listener("Log", lambda ctx: None)
+    wait_for(lambda: len(a.io.intents.find()) >= 2, what="two intents")
+    wait_for(lambda: len(a.io.intents.find("ViewChart")[0].handlers) == 2, what="two handlers")
+
+    def apps(result_type: str | None) -> list[tuple[str, str | None]]:
+        found = a.find_intent("ViewChart", INSTRUMENT, result_type)
+        return [(app["appId"], app.get("resultType")) for app in found["apps"]]
+
+    assert apps(None) == [("fdc3-app-b", "fdc3.chart"), ("fdc3-app-c", "channel<fdc3.instrument>")]
+    assert apps("fdc3.chart") == [("fdc3-app-b", "fdc3.chart")]
+    assert apps("channel") == [("fdc3-app-c", "channel<fdc3.instrument>")]
+    assert apps("channel<fdc3.instrument>") == [("fdc3-app-c", "channel<fdc3.instrument>")]
+    with pytest.raises(ji.NoAppsFound):
+        a.find_intent("ViewChart", INSTRUMENT, "fdc3.nothing")
+    by_context = a.find_intents_by_context(INSTRUMENT, "channel")
+    assert [(i["intent"]["name"], len(i["apps"])) for i in by_context] == [("ViewChart", 1)]
+    assert {i["intent"]["name"] for i in a.find_intents_by_context(INSTRUMENT)} == {
+        "ViewChart",
+        "Log",
+    }
+    with pytest.raises(ji.ArgumentError, match="not a result type"):
+        a.find_intent("ViewChart", INSTRUMENT, "channel<")
+    with pytest.raises(ji.ResolverUnavailable):  # two handlers, the "error" policy
+        a.raise_intent("ViewChart", INSTRUMENT)
+    chart = a.raise_intent("ViewChart", INSTRUMENT, result_type="fdc3.chart")
+    assert (chart.source.app_id, chart.get_result()) == ("fdc3-app-b", {"type": "fdc3.chart"})
+    stream = a.raise_intent_for_context(INSTRUMENT, result_type="channel")
+    assert (stream.intent, stream.source.app_id) == ("ViewChart", "fdc3-app-c")
+    assert stream.get_result().id == "test-rt-stream"
+
+
+def test_raise_intent_for_context_resolves_among_intents(clients: Clients) -> None:
+    """2.0 RaiseIntentForContext with several intents taking the context: the client's
+    resolver chooses among every (intent, app) pair as it does among one intent's handlers:
+    ``"error"`` refuses, ``"first"`` and a function pick, a function returning None cancels;
+    ``app`` narrows the choice."""
+    a, b = two_apps(clients)
+    c = clients("fdc3-app-c").fdc3
+    b.add_intent_listener("ViewChart", lambda ctx: {"type": "fdc3.chart", "by": "b"})
+    c.add_intent_listener("ViewChart", lambda ctx: {"type": "fdc3.chart", "by": "c"})
+    c.add_intent_listener("ViewNews", lambda ctx: {"type": "test.news", "by": "c"})
+    wait_for(
+        lambda: (
+            sum(len(i.handlers) for i in a.io.intents.find(context_type="fdc3.instrument")) == 3
+        ),
+        what="three handlers",
+    )
+    with pytest.raises(ji.ResolverUnavailable, match=r"ViewChart, ViewNews|ViewNews, ViewChart"):
+        a.raise_intent_for_context(INSTRUMENT)
+    offered: list[list[tuple[str, str | None]]] = []
+
+    def pick_news(intent: str, handlers: list[Any], context: Any) -> Any:
+        offered.append([(h.intent, h.application) for h in handlers])
+        return next(h for h in handlers if h.intent == "ViewNews")
+
+    a.io.intents.resolver = pick_news
+    news = a.raise_intent_for_context(INSTRUMENT)
+    assert (news.intent, news.source.app_id) == ("ViewNews", "fdc3-app-c")
+    assert news.get_result() == {"type": "test.news", "by": "c"}
+    assert sorted(offered[0]) == [
+        ("ViewChart", "fdc3-app-b"),
+        ("ViewChart", "fdc3-app-c"),
+        ("ViewNews", "fdc3-app-c"),
+    ]
+    a.io.intents.resolver = lambda intent, handlers, context: None
+    with pytest.raises(ji.UserCancelledResolution):
+        a.raise_intent_for_context(INSTRUMENT)
+    a.io.intents.resolver = "first"
+    first = a.raise_intent_for_context(INSTRUMENT, {"appId": "fdc3-app-b"})
+    assert (first.intent, first.get_result()) == ("ViewChart", {"type": "fdc3.chart", "by": "b"})
+    a.io.intents.resolver = pick_news
+    only_c = a.raise_intent_for_context(INSTRUMENT, "fdc3-app-c")
+    assert offered[-1] == [("ViewChart", "fdc3-app-c"), ("ViewNews", "fdc3-app-c")]
+    assert only_c.get_result() == {"type": "test.news", "by": "c"}
+
+
 def test_get_info(clients: Clients) -> None:
     """getInfo (2.0 basic ``GetInfo``): the FDC3 version and this app's identity."""
     a, _ = two_apps(clients)

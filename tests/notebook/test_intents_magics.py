@@ -190,6 +190,59 @@ def test_awaited_raise_is_answered_by_the_widget_while_the_cell_awaits(
     assert nb_a.value("(done.result['by'], done.handler.peer_id)") == ["B", peer_b]
 
 
+def test_fdc3_raise_for_context_offers_every_intent_in_the_widget(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    """``io.fdc3.araise_intent_for_context`` when two intents of another kernel take the
+    context: the widget under the awaiting cell offers each intent with its app, and the one
+    clicked is raised."""
+    chart, news = unique("ChartFor"), unique("NewsFor")
+    kind = unique("test.kind")
+    for intent, display in ((chart, "Chart"), (news, "News")):
+        nb_b.run(
+            f"%%interop intent {intent} --context-types {kind} --display-name {display}\n"
+            f'{{"type": "ack", "by": "{display}"}}'
+        )
+    nb_a.wait_value(f"len(ji.connect().intents.find(context_type={kind!r}))", 2)
+    since = len(nb_a.iopub)
+    msg_id = nb_a.kc.execute(
+        f"done = await ji.connect().fdc3.araise_intent_for_context({{'type': {kind!r}}})"
+    )
+
+    def buttons(msgs: list[dict[str, Any]]) -> dict[str, str]:
+        found = {}
+        for m in msgs[since:]:
+            state = m["content"].get("data", {}).get("state", {})
+            if m["msg_type"] == "comm_open" and "ji-intent-handler" in state.get(
+                "_dom_classes", []
+            ):
+                found[state["description"]] = str(m["content"]["comm_id"])
+        return found
+
+    nb_a.wait_iopub(lambda msgs: len(buttons(msgs)) == 2)
+    labels = buttons(nb_a.iopub)
+    peer_b = str(nb_b.value("ji.connect().peer_id"))
+    assert all(peer_b in label for label in labels)
+    (news_button,) = [m for label, m in labels.items() if f"News ({news})" in label]
+    assert any(f"Chart ({chart})" in label for label in labels)
+    nb_a.click(news_button)
+    nb_a.wait_iopub(
+        lambda msgs: any(
+            m["msg_type"] == "status"
+            and m["parent_header"].get("msg_id") == msg_id
+            and m["content"]["execution_state"] == "idle"
+            for m in msgs
+        )
+    )
+    assert nb_a.value("(done.intent, done.get_result(), done.source.instance_id)") == [
+        news,
+        {"type": "ack", "by": "News"},
+        peer_b,
+    ]
+    for intent in (chart, news):
+        nb_b.run(f"%interop intent unsubscribe {intent}")
+
+
 def test_the_widget_is_the_default_resolver_in_a_kernel_only(nb_a: Kernel) -> None:
     assert nb_a.value("ji.connect().intents.resolver.__name__") == "notebook_resolver"
     # this test process has no notebook layer loaded: "error", until a client or the default
@@ -225,7 +278,7 @@ def test_the_widget_labels_handlers_and_is_disabled_if_shown_after_the_raise_gav
     chosen: list[Any] = []
     live = resolver_widget(PendingChoice("X", handlers, None, chosen.append))
     labels = [b.description for b in live.handler_buttons]
-    assert "Chart" in labels[0] and "Charts (p1)" in labels[0] and "Grid (p2)" in labels[1]
+    assert "Chart (X)" in labels[0] and "Charts (p1)" in labels[0] and "Grid (p2)" in labels[1]
     live.handler_buttons[1].click()
     assert chosen == [handlers[1]] and live not in pending_resolvers()
     assert all(b.disabled for b in [*live.handler_buttons, live.cancel_button])

@@ -75,6 +75,8 @@ def test_notebooks_that_declare_nothing_are_not_apps() -> None:
         ({"intents": [{"name": "A"}], "methods": ["ok", "not ok"]}, "methods[1]"),
         ({"intents": [{"name": "A"}] * (MAX_APP_NAMES + 1)}, f"at most {MAX_APP_NAMES}"),
         ({}, "declares no intents and no methods"),
+        ({"intents": [{"name": "A", "resultType": "channel<"}]}, "resultType: 'channel<' is"),
+        ({"intents": [{"name": "A", "resultType": ["fdc3.chart"]}]}, "resultType: a result"),
     ],
 )
 def test_hostile_metadata_gives_an_error_per_notebook(interop: Any, message: str) -> None:
@@ -170,3 +172,33 @@ def test_a_failed_start_becomes_the_fdc3_error() -> None:
     timeout = app_error(ji.InvocationError("t", None, {"fdc3_error": "AppTimeout"}), "X")
     assert isinstance(timeout, ji.AppTimeout) and isinstance(timeout, TimeoutError)
     assert app_error(ji.InvocationError("other", None, {"type": "ValueError"}), "X") is None
+
+
+def test_declared_result_types_are_listed_and_filter_app_handlers() -> None:
+    """A directory notebook's ``resultType`` is listed, reaches its ``"app"`` handler, and
+    filters as FDC3 says: ``"channel"`` takes any channel result, other types only
+    themselves, and a handler declaring none passes no filter."""
+    declared = [
+        {**CHART, "resultType": "fdc3.chart"},
+        {"name": "Stream", "resultType": "channel<fdc3.instrument>"},
+        {"name": "Quiet"},
+    ]
+    entry = app_from_notebook("f/chart.ipynb", notebook({"intents": declared}))
+    assert entry is not None and entry.error is None
+    listed = entry.as_json()["intents"]
+    assert [i.get("resultType") for i in listed] == ["fdc3.chart", "channel<fdc3.instrument>", None]
+    apps = [App.from_json({"path": "f/chart.ipynb", "name": "chart", "intents": listed})]
+    assert [h.result_type for h in app_handlers(apps, None)] == [
+        "fdc3.chart",
+        "channel<fdc3.instrument>",
+        None,
+    ]
+
+    def intents(result_type: str) -> list[str]:
+        return [h.intent for h in app_handlers(apps, "fdc3.instrument", result_type)]
+
+    assert intents("fdc3.chart") == ["ViewChart"]
+    assert intents("channel") == ["Stream"]
+    assert intents("channel<fdc3.instrument>") == ["Stream"]
+    assert intents("channel<fdc3.contact>") == []
+    assert intents("fdc3.nothing") == []

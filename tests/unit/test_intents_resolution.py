@@ -93,6 +93,46 @@ def test_context_type_filters_handlers() -> None:
     assert fitting_handlers("Email", handlers, None) == []
 
 
+def test_result_types_from_flags_filter_handlers() -> None:
+    """``flags.intent.resultType`` becomes the handler's ``result_type`` (a malformed one is
+    no declaration); ``"channel"`` matches any channel result, other types only
+    themselves, and a handler that declares none matches no filter."""
+    server = peer("p9", "rt")
+    flags = {
+        "chart": {"intent": {"resultType": "fdc3.chart"}},
+        "stream": {"intent": {"resultType": "channel<fdc3.instrument>"}},
+        "anychannel": {"intent": {"resultType": "channel"}},
+        "bad": {"intent": {"resultType": "channel<x"}},
+        "none": {"intent": {}},
+    }
+    handlers = [
+        next(
+            iter(intents_from_methods([method(INTENT_METHOD_PREFIX + name, [server], spec)]))
+        ).handlers[0]
+        for name, spec in flags.items()
+    ]
+    assert [h.result_type for h in handlers] == [
+        "fdc3.chart",
+        "channel<fdc3.instrument>",
+        "channel",
+        None,
+        None,
+    ]
+
+    def fit(result_type: str | None) -> list[str]:
+        return [
+            h.intent
+            for h in handlers
+            if fitting_handlers(h.intent, [h], "fdc3.instrument", result_type)
+        ]
+
+    assert fit(None) == list(flags)
+    assert fit("fdc3.chart") == ["chart"]
+    assert fit("channel") == ["stream", "anychannel"]
+    assert fit("channel<fdc3.instrument>") == ["stream"]
+    assert fit("fdc3.nothing") == []
+
+
 def test_malformed_contexts() -> None:
     assert context_type_of("X", None) is None
     assert context_type_of("X", {"type": "fdc3.instrument", "id": {}}) == "fdc3.instrument"

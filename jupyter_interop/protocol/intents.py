@@ -1,0 +1,48 @@
+"""An intent handler's result type: how it is written and how FDC3 filters by it.
+
+A handler declares what it returns in ``flags.intent.resultType`` (io.Connect's intent flags;
+a directory notebook in its ``metadata.interop`` intents entry, docs/INTENTS.md): a context
+type (``"fdc3.chart"``), ``"channel"`` (a channel of any context), or ``"channel<type>"`` (a
+channel of that context type). FDC3 2.2's ``findIntent``, ``findIntentsByContext`` take such
+a type as a filter: ``"channel"`` matches every channel result, any other type matches only
+itself, and a handler that declares none matches no filter (docs/FDC3.md).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["RESULT_TYPE_KEY", "result_type_matches", "result_type_problem"]
+
+#: the key of ``flags.intent`` (and of an app directory's intent entry) naming the result type
+RESULT_TYPE_KEY = "resultType"
+#: a context type, as a result type names one
+_TYPE = r"[A-Za-z0-9_][A-Za-z0-9_.:\-]*"
+_RESULT_TYPE = re.compile(rf"{_TYPE}|channel<{_TYPE}>")
+#: longest result type
+MAX_RESULT_TYPE = 200
+_CHANNEL = "channel"
+
+
+def result_type_problem(value: Any) -> str | None:
+    """Why ``value`` is not a result type (``None``: it is one)."""
+    if not isinstance(value, str):
+        return f"a result type is a string, not {type(value).__name__}"
+    if len(value) > MAX_RESULT_TYPE or not _RESULT_TYPE.fullmatch(value):
+        return (
+            f"{value[:60]!r} is not a result type (a context type such as 'fdc3.chart', "
+            "'channel', or 'channel<fdc3.instrument>')"
+        )
+    return None
+
+
+def result_type_matches(declared: str | None, wanted: str | None) -> bool:
+    """Does a handler declaring ``declared`` pass the filter ``wanted`` (None: no filter)?"""
+    if wanted is None:
+        return True
+    if declared is None:
+        return False
+    if wanted == _CHANNEL:
+        return declared == _CHANNEL or declared.startswith(_CHANNEL + "<")
+    return declared == wanted
