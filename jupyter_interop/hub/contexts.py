@@ -86,6 +86,10 @@ class Context:
     #: the federation bucket's revision this state is (None: not seen in the bucket yet);
     #: once seen, ``version`` is the revision too
     revision: int | None = None
+    #: offered to the bucket when the link joined (it existed before): a deletion in the
+    #: bucket destroys it even before any revision of it was seen (a context destroyed in the
+    #: space while this hub was away)
+    offered: bool = False
 
 
 @dataclass(slots=True)
@@ -336,7 +340,9 @@ class ContextDomain:
             self._detach_link(out)
         self.link = peer
         for ctx in self.by_id.values():
-            self._publish(out, "export", ctx, data=ctx.data)
+            if ctx.lifetime == "retained":
+                ctx.offered = True
+                self._publish(out, "export", ctx, data=ctx.data)
 
     def _detach_link(self, out: Outgoing) -> None:
         """The link is gone: contexts are local again; updates waiting for it fail."""
@@ -408,7 +414,8 @@ class ContextDomain:
                 self._send(out, waiting[0], self._success(*waiting, version=revision))
             return
         if msg.get("deleted") is True:
-            if ctx is not None and ctx.revision is not None:
+            # (one made here since, not yet in the bucket, stays: its creation is on the way)
+            if ctx is not None and (ctx.revision is not None or ctx.offered):
                 self._destroy_context(
                     ctx, Reason.CONTEXT_DESTROYED, DESTROYED_REMOTELY, out, remote=True
                 )

@@ -237,3 +237,33 @@ def _updated(io: ji.Interop, name: str, data: dict[str, Any]) -> bool:
     except ji.InteropError:
         return False
     return True
+
+
+def test_a_hub_back_from_a_stop_takes_the_spaces_state_over_its_own_store(
+    tmp_path: Path, nats: Nats
+) -> None:
+    """Hub A keeps its retained contexts in its store (``--persist``); while it is stopped,
+    B changes one and destroys another: back, A follows the bucket, not its store."""
+    hub_a = start_hub(tmp_path / "a", nats.url, "--persist")
+    with ExitStack() as stack:
+        hub_b = start_hub(tmp_path / "b", nats.url)
+        stack.callback(stop, hub_b.proc)
+        a = ji.connect(url=hub_a.url, token=hub_a.token, application="away-a")
+        b = connect(hub_b, "stays-b", stack)
+        linked(a, b)
+        a.contexts.set("kept", {"v": 1})
+        a.contexts.set("dropped", {"v": 1})
+        wait_for(lambda: {"kept", "dropped"} <= set(b.contexts.all()), SYNC, "A's contexts on B")
+        a.close()
+        stop(hub_a.proc)
+        b.contexts.update("kept", {"v": 2})
+        b.contexts.destroy("dropped")
+        b.contexts.set("after", {"v": 1})
+        hub_a = start_hub(tmp_path / "a", nats.url, "--persist")
+        stack.callback(stop, hub_a.proc)
+        a = connect(hub_a, "back-a", stack)
+        # the bucket's revisions come in order: once "after" is there, so is all before it
+        wait_for(lambda: "after" in a.contexts.all(), SYNC, "B's new context on A")
+        assert a.contexts.get("kept") == {"v": 2}
+        assert "dropped" not in a.contexts.all()
+        assert "dropped" not in b.contexts.all()  # and A did not bring it back

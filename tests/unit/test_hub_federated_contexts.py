@@ -137,6 +137,21 @@ def test_contexts_made_and_destroyed_on_other_hubs_come_and_go() -> None:
     assert published(link) == []  # another hub's destruction is not published back
 
 
+def test_a_context_destroyed_in_the_space_while_the_hub_was_away_goes() -> None:
+    """A context the hub had before its link joined (its store) is destroyed by the bucket's
+    deletion; one created since, whose creation is still on its way, is not."""
+    kit = HubKit(federation_token=FED_TOKEN)
+    local = kit.client("local")
+    create(local, "stale", {"old": True})
+    link = contexts_link(kit)
+    create(local, "fresh", {"new": True})
+    local.take()
+    apply(link, "stale", 3, deleted=True)
+    apply(link, "fresh", 4, deleted=True)  # (an older deletion of the name)
+    assert local.one("context-destroyed")["name"] == "stale"
+    assert "fresh" in kit.hub.contexts.by_name and "stale" not in kit.hub.contexts.by_name
+
+
 def test_a_refused_update_fails_for_its_writer_only() -> None:
     _, link, writer, member, cid = setup()
     update(writer, cid, {"updated": {"px": 9}})
