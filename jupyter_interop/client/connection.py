@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._version import __version__
+from ..protocol import messages
 from ..protocol.chunks import ChunkedFrame
 from ..protocol.errors import Reason
 
@@ -42,7 +43,6 @@ from ..protocol.wire import (
     EXTENSIONS_KEY,
     GLOBAL_DOMAIN,
     HELLO_TYPE,
-    JOIN_TYPE,
     METRICS_DOMAIN,
     PING_TYPE,
     SHM_EXTENSION,
@@ -274,18 +274,16 @@ class Connection:
     async def _hello(self, timeout: float) -> Message:
         """The ``welcome`` to our ``hello``; a refused login raises AuthenticationError."""
         address = self.address
-        hello: Message = {
-            "domain": GLOBAL_DOMAIN,
-            "type": HELLO_TYPE,
-            "identity": self.identity,
-            "authentication": authentication(
+        hello = messages.hello(
+            self.identity,
+            authentication(
                 address.token,
                 address.username,
                 address.password,
                 self._gateway_token or address.gateway_token,
             ),
-            "extensions": {EXTENSIONS_KEY: self.requested_extensions},
-        }
+            extensions={EXTENSIONS_KEY: self.requested_extensions},
+        )
         try:
             return await self.request(hello, timeout, HELLO_TYPE, internal=True, raw=True)
         except RemoteError as error:
@@ -302,7 +300,7 @@ class Connection:
         await asyncio.gather(
             *(
                 self.request(
-                    {"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": domain},
+                    messages.join(domain),
                     timeout,
                     f"join {domain}",
                     internal=True,
@@ -580,7 +578,7 @@ class Connection:
         (announcements of contexts other peers just created) has been handled. Joining the
         metrics domain is the request: the hub accepts it and does nothing else."""
         await self.request(
-            {"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": METRICS_DOMAIN},
+            messages.join(METRICS_DOMAIN),
             timeout,
             "a barrier",
         )

@@ -18,14 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import messages
 from ..protocol.errors import Reason
 from ..protocol.wire import (
     AGM_DOMAIN,
-    ERROR_TYPE,
     INVOKE_TYPE,
-    REGISTER_TYPE,
-    UNREGISTER_TYPE,
-    YIELD_TYPE,
 )
 from .codec import wrap_value
 from .dispatch import OutputTarget, capture_output_target
@@ -167,7 +164,7 @@ class MethodServer:
         self.own[local.id] = local
         try:
             await self._session.conn.request(
-                {"domain": AGM_DOMAIN, "type": REGISTER_TYPE, "methods": [local.wire]},
+                messages.register([local.wire]),
                 self._session.settings.request_timeout,
                 f"registration of {local.name!r}",
             )
@@ -195,7 +192,7 @@ class MethodServer:
             return  # the hub forgot them already; they are not restored
         with contextlib.suppress(ConnectionLostError):  # gone, and not restored either
             await conn.request(
-                {"domain": AGM_DOMAIN, "type": UNREGISTER_TYPE, "methods": ids},
+                messages.unregister(ids),
                 self._session.settings.request_timeout,
                 "unregistration of " + ", ".join(repr(m.name) for m in locals_),
             )
@@ -215,11 +212,7 @@ class MethodServer:
         if not self.own:
             return
         await self._session.conn.request(
-            {
-                "domain": AGM_DOMAIN,
-                "type": REGISTER_TYPE,
-                "methods": [local.wire for local in self.own.values()],
-            },
+            messages.register([local.wire for local in self.own.values()]),
             self._session.settings.request_timeout,
             "re-registration of methods and streams",
             internal=True,
@@ -231,12 +224,12 @@ class MethodServer:
         invocation_id = str(msg.get("invocation_id"))
         local = self.own.get(str(msg.get("method_id")))
         if local is None or local.streaming or local.handler is None:
-            conn.send(_error_message(invocation_id, "No such method is registered here"))
+            conn.send(_client_error(invocation_id, "No such method is registered here"))
             return
         if session.dispatcher.busy:
             waiting = session.settings.max_queued_handlers
             conn.send(
-                _error_message(
+                _client_error(
                     invocation_id, f"{local.name!r} is busy: {waiting} invocations waiting"
                 )
             )
@@ -301,13 +294,7 @@ class MethodServer:
 
     def _encode_result(self, invocation: Invocation, value: Any) -> bytes:
         conn = self._session.conn
-        message = {
-            "domain": AGM_DOMAIN,
-            "type": YIELD_TYPE,
-            "invocation_id": invocation.invocation_id,
-            "peer_id": conn.peer_id,
-            "result": wrap_value(value),
-        }
+        message = messages.yield_result(invocation.invocation_id, wrap_value(value), conn.peer_id)
         try:
             return conn.codec.encode(message)
         except SerializationError as error:
@@ -323,7 +310,7 @@ class MethodServer:
         text = "".join(traceback.format_exception(error))
         if len(text) > _TRACEBACK_LIMIT:
             text = "...\n" + text[-_TRACEBACK_LIMIT:]
-        message = _error_message(
+        message = _client_error(
             invocation.invocation_id,
             reason or f"{type(error).__name__}: {error}",
             {"type": type(error).__name__, "message": str(error), "traceback": text},
@@ -338,20 +325,11 @@ class MethodServer:
         conn.send_frame(frame, generation)
 
 
-def _error_message(
+def _client_error(
     invocation_id: str, reason: str, context: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "domain": AGM_DOMAIN,
-        "type": ERROR_TYPE,
-        "request_id": invocation_id,
-        "invocation_id": invocation_id,
-        "reason_uri": Reason.CLIENT_ERROR,
-        "reason": reason,
-    }
-    if context is not None:
-        message["context"] = context
-    return message
+    """The failed answer to ``invoke`` of a handler that raised, or was never called."""
+    return messages.invocation_error(invocation_id, Reason.CLIENT_ERROR, reason, context)
 
 
 async def _await(awaitable: Any) -> Any:

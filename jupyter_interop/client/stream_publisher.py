@@ -17,13 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import messages
 from ..protocol.errors import Reason
 from ..protocol.wire import (
     ACCEPTED_TYPE,
     ADD_INTEREST_TYPE,
     AGM_DOMAIN,
     DROP_SUBSCRIPTION_TYPE,
-    ERROR_TYPE,
     POST_TYPE,
     PUBLISH_TYPE,
     REMOVE_INTEREST_TYPE,
@@ -318,13 +318,11 @@ class Stream:
         kind, value = decision
         if kind == "reject":
             self._session.conn.send(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": ERROR_TYPE,
-                    "request_id": request.subscription_id,
-                    "reason_uri": Reason.SUBSCRIPTION_REJECTED,
-                    "reason": f"Subscription rejected by user. {value}".rstrip(),
-                }
+                messages.stream_refusal(
+                    request.subscription_id,
+                    Reason.SUBSCRIPTION_REJECTED,
+                    f"Subscription rejected by user. {value}".rstrip(),
+                )
             )
             return
         stream_id = self._branch_ids.get(value)
@@ -460,13 +458,11 @@ class Publisher:
         stream = self._stream_for(str(msg.get("method_id")))
         if stream is None:
             self._session.conn.send(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": ERROR_TYPE,
-                    "request_id": str(msg.get("subscription_id")),
-                    "reason_uri": Reason.SUBSCRIPTION_REJECTED,
-                    "reason": "No such stream is published here",
-                }
+                messages.stream_refusal(
+                    str(msg.get("subscription_id")),
+                    Reason.SUBSCRIPTION_REJECTED,
+                    "No such stream is published here",
+                )
             )
             return
         stream.request(msg)

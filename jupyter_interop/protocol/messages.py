@@ -3,9 +3,11 @@
 Each ``TypedDict`` below is one message type as the hub sends it (names from
 ``protocol/wire.py``); ``tests/unit/test_messages.py`` checks that what the hub core writes
 keeps to them. A message that more than one place writes has a builder here (one function per
-message), so its fields and their order are spelled once. Builders return a plain ``dict``:
-the transport encodes, coalesces and hands on ``dict[str, Any]``, and the shapes are for the
-reader and the type checker.
+message), so its fields and their order are spelled once: the hub's replies and notices, and
+the requests and replies of a peer, which the Python client and the server's own peers (the
+app directory, the federation link) all send. Builders return a plain ``dict``: the transport
+encodes, coalesces and hands on ``dict[str, Any]``, and the shapes are for the reader and the
+type checker.
 
 This module imports only ``protocol/wire.py``: every layer may use it.
 """
@@ -17,6 +19,7 @@ from typing import Any, TypedDict
 
 from .wire import (
     ADD_INTEREST_TYPE,
+    AGM_DOMAIN,
     BUS_DOMAIN,
     CHANNEL_CHANGE_REQUEST_TYPE,
     CHANNEL_MEMBERSHIP_TYPE,
@@ -28,11 +31,14 @@ from .wire import (
     EVENT_MANY_TYPE,
     EVENT_TYPE,
     GLOBAL_DOMAIN,
+    HELLO_TYPE,
     INVOKE_TYPE,
+    JOIN_TYPE,
     METHODS_ADDED_TYPE,
     METHODS_REMOVED_TYPE,
     PEER_ADDED_TYPE,
     PEER_REMOVED_TYPE,
+    REGISTER_TYPE,
     REMOVE_INTEREST_TYPE,
     RESULT_TYPE,
     SUBSCRIBED_CONTEXT_TYPE,
@@ -40,7 +46,9 @@ from .wire import (
     SUBSCRIPTION_CANCELLED_TYPE,
     SUCCESS_TYPE,
     TOKEN_TYPE,
+    UNREGISTER_TYPE,
     WELCOME_TYPE,
+    YIELD_TYPE,
 )
 
 __all__ = [
@@ -71,9 +79,16 @@ __all__ = [
     "Welcome",
     "channel_membership",
     "error",
+    "hello",
+    "invocation_error",
+    "join",
+    "register",
     "shape_of",
+    "stream_refusal",
     "subscribed",
     "success",
+    "unregister",
+    "yield_result",
 ]
 
 Message = dict[str, Any]
@@ -410,3 +425,70 @@ def channel_membership(
         "channels": list(channels),
     }
     return _plain(notice)
+
+
+# ------------------------------------------------------------------ what a peer sends
+
+
+def hello(identity: Any, authentication: Any, **fields: Any) -> Message:
+    """A peer's ``hello``; ``fields`` are the rest (``extensions``, the federation's key)."""
+    return {
+        "domain": GLOBAL_DOMAIN,
+        "type": HELLO_TYPE,
+        "identity": identity,
+        "authentication": authentication,
+        **fields,
+    }
+
+
+def join(domain: str) -> Message:
+    """Join ``domain`` (``agm``, ``bus``; ``metrics`` is accepted and does nothing)."""
+    return {"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": domain}
+
+
+def register(methods: list[Any]) -> Message:
+    """Offer ``methods`` (their definitions, each with its ``id``)."""
+    return {"domain": AGM_DOMAIN, "type": REGISTER_TYPE, "methods": methods}
+
+
+def unregister(method_ids: list[str]) -> Message:
+    """Stop offering the methods with these ids."""
+    return {"domain": AGM_DOMAIN, "type": UNREGISTER_TYPE, "methods": method_ids}
+
+
+def yield_result(invocation_id: Any, result: Any, peer_id: str | None = None) -> Message:
+    """A server's answer to ``invoke``; ``peer_id`` when the sender does not add it itself."""
+    message: Message = {"domain": AGM_DOMAIN, "type": YIELD_TYPE, "invocation_id": invocation_id}
+    if peer_id is not None:
+        message["peer_id"] = peer_id
+    message["result"] = result
+    return message
+
+
+def invocation_error(
+    invocation_id: Any, reason_uri: str, reason: str, context: Any = None
+) -> Message:
+    """A server's failed answer to ``invoke``: GW3 names the invocation in ``request_id``
+    (what the hub reads); ``invocation_id`` repeats it. ``context`` only when there is one."""
+    message: Message = {
+        "domain": AGM_DOMAIN,
+        "type": ERROR_TYPE,
+        "request_id": invocation_id,
+        "invocation_id": invocation_id,
+        "reason_uri": reason_uri,
+        "reason": reason,
+    }
+    if context is not None:
+        message["context"] = context
+    return message
+
+
+def stream_refusal(subscription_id: str, reason_uri: str, reason: str) -> Message:
+    """A publisher's refusal of a stream subscription (``add-interest``)."""
+    return {
+        "domain": AGM_DOMAIN,
+        "type": ERROR_TYPE,
+        "request_id": subscription_id,
+        "reason_uri": reason_uri,
+        "reason": reason,
+    }

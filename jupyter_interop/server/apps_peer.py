@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from ..protocol import Reason
+from ..protocol import Reason, messages
 from ..protocol.wire import (
     AGM_DOMAIN,
     APPS_APPLICATION,
@@ -27,13 +27,8 @@ from ..protocol.wire import (
     APPS_START_METHOD,
     APPS_STOP_METHOD,
     ERROR_TYPE,
-    GLOBAL_DOMAIN,
-    HELLO_TYPE,
     INVOKE_TYPE,
-    JOIN_TYPE,
-    REGISTER_TYPE,
     WELCOME_TYPE,
-    YIELD_TYPE,
 )
 from .apps import AppFailure, NotebookApps
 
@@ -97,12 +92,10 @@ class AppsPeer:
         socket = self._socket = await websocket_connect(self.url)
         try:
             self._send(
-                {
-                    "domain": GLOBAL_DOMAIN,
-                    "type": HELLO_TYPE,
-                    "identity": {"application": APPS_APPLICATION},
-                    "authentication": {"method": "access-token", "token": self.token},
-                }
+                messages.hello(
+                    {"application": APPS_APPLICATION},
+                    {"method": "access-token", "token": self.token},
+                )
             )
             while True:
                 frame = await socket.read_message()
@@ -128,13 +121,13 @@ class AppsPeer:
         mtype = message.get("type")
         if mtype == WELCOME_TYPE:
             self.peer_id = message.get("peer_id")
-            self._send({"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": AGM_DOMAIN})
+            self._send(messages.join(AGM_DOMAIN))
             methods = [
                 {"id": 1, "name": APPS_LIST_METHOD, "description": "The notebook app directory"},
                 {"id": 2, "name": APPS_START_METHOD, "description": "Start a notebook headless"},
                 {"id": 3, "name": APPS_STOP_METHOD, "description": "Stop a headless notebook"},
             ]
-            self._send({"domain": AGM_DOMAIN, "type": REGISTER_TYPE, "methods": methods})
+            self._send(messages.register(methods))
             self.ready.set()
         elif mtype == INVOKE_TYPE:
             task = asyncio.ensure_future(self._serve(message))
@@ -154,36 +147,16 @@ class AppsPeer:
             result = await served(arguments)
         except AppFailure as failure:
             self._send(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": ERROR_TYPE,
-                    "request_id": invocation_id,
-                    "reason_uri": Reason.CLIENT_ERROR,
-                    "reason": str(failure),
-                    "context": failure.as_json(),
-                }
+                messages.invocation_error(
+                    invocation_id, Reason.CLIENT_ERROR, str(failure), failure.as_json()
+                )
             )
         except Exception as error:
             self.log.exception("Interop apps peer: %s failed", invoke.get("method_id"))
-            self._send(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": ERROR_TYPE,
-                    "request_id": invocation_id,
-                    "reason_uri": Reason.CLIENT_ERROR,
-                    "reason": f"{type(error).__name__}: {error}",
-                    "context": {},
-                }
-            )
+            reason = f"{type(error).__name__}: {error}"
+            self._send(messages.invocation_error(invocation_id, Reason.CLIENT_ERROR, reason, {}))
         else:
-            self._send(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": YIELD_TYPE,
-                    "invocation_id": invocation_id,
-                    "result": result,
-                }
-            )
+            self._send(messages.yield_result(invocation_id, result))
 
     async def _list(self, arguments: dict[str, Any]) -> dict[str, Any]:
         return await self.apps.listing()

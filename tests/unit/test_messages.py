@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hubkit import HubKit
+from hubkit import TOKEN, HubKit
 
 from jupyter_interop.protocol import messages
 from jupyter_interop.protocol.wire import BUS_DOMAIN, EVENT_TYPE
@@ -108,3 +108,43 @@ def test_bus_events_have_their_own_shape() -> None:
     assert messages.shape_of(event) is messages.BusEvent
     assert messages.shape_of({**event, "domain": "agm"}) is messages.StreamEvent
     assert messages.shape_of({"type": 3}) is None
+
+
+def test_a_peer_written_with_the_builders_serves_and_calls_through_the_hub() -> None:
+    """hello, join, register, yield_result, invocation_error, stream_refusal and unregister
+    as protocol/messages.py builds them are what the hub core accepts from a peer."""
+    kit = HubKit()
+    server = kit.raw()
+    hello = messages.hello({"application": "built"}, {"method": "access-token", "token": TOKEN})
+    (welcome,) = [m for m in server.send(hello) if m["type"] == "welcome"]
+    server.peer_id = welcome["peer_id"]
+    for domain in ("agm", "bus", "metrics"):
+        assert [r["type"] for r in server.send(messages.join(domain))][-1] == "success"
+    server.take()
+    caller = kit.client("caller")
+    methods = [method(1, "Sum"), method(2, "Ticks", streaming=True)]
+    assert server.send(messages.register(methods))[-1]["type"] == "success"
+    caller.take()
+
+    def call(arguments: dict[str, Any]) -> dict[str, Any]:
+        caller.send({"domain": "agm", "type": "call", "server_id": server.peer_id,
+                     "method_id": "1", "arguments_kv": arguments})  # fmt: skip
+        return server.one("invoke")
+
+    invoke = call({"a": 1})
+    server.send(messages.yield_result(invoke["invocation_id"], {"sum": 1}))
+    assert caller.one("result")["result"] == {"sum": 1}
+    invoke = call({"a": 2})
+    uri = "agm.errors.client_error"
+    server.send(messages.invocation_error(invoke["invocation_id"], uri, "no", {"x": 1}))
+    failed = caller.one("error")
+    assert (failed["reason"], failed["context"]) == ("no", {"x": 1})
+
+    caller.send({"domain": "agm", "type": "subscribe", "server_id": server.peer_id,
+                 "method_id": "2"})  # fmt: skip
+    interest = server.one("add-interest")
+    server.send(messages.stream_refusal(interest["subscription_id"], "agm.errors.x", "refused"))
+    assert caller.one("error")["reason"] == "refused"
+
+    assert server.send(messages.unregister(["1", "2"]))[-1]["type"] == "success"
+    assert [m["methods"] for m in caller.take("methods-removed")] == [["1", "2"]]
