@@ -629,9 +629,9 @@ class DesktopAgent:
         #: the private channels this app is a party of, by context name
         self._private: dict[str, PrivateChannel] = {}
         self._control: asyncio.Future[Any] | None = None
-        io.channels.on_changed(self._on_channel_changed)
+        io.channels.on_channels_changed(self._on_channels_changed)
         if io.channels.current is not None:  # joined before the agent was built
-            self._on_channel_changed(io.channels.current)
+            self._on_channels_changed(io.channels.my_channels())
 
     @property
     def _session(self) -> ClientSession:
@@ -727,15 +727,15 @@ class DesktopAgent:
             raise ArgumentError(f"A channel id is a non-empty string, not {channel_id!r}")
         channel = await self._user_channel(channel_id)
         await self.io.channels.ajoin(channel.context_name[len(CHANNEL_PREFIX) :])
-        await self._follow(self.io.channels.current)
+        await self._follow(self._user_channel_of(self.io.channels.my_channels()))
 
     join_user_channel = blocking(ajoin_user_channel)
 
     @on_io_loop
     async def aget_current_channel(self) -> Channel | None:
         """The user channel this app is on (None: none, or a colour channel without
-        ``meta.fdc3``)."""
-        current = self.io.channels.current
+        ``meta.fdc3``); in multi-channel mode the user channel it joined last."""
+        current = self._user_channel_of(self.io.channels.my_channels())
         if current is None:
             return None
         for channel in await self.aget_user_channels():
@@ -747,15 +747,34 @@ class DesktopAgent:
 
     @on_io_loop
     async def aleave_current_channel(self) -> None:
-        """Leave the current user channel; listeners stay and hear the next one joined."""
-        await self.io.channels.aleave()
-        await self._follow(None)
+        """Leave the current user channel; listeners stay and hear the next one joined. In
+        multi-channel mode only that channel is left: the user channel joined before it, if
+        the app is still on one, becomes the current one."""
+        channels = self.io.channels
+        if channels.mode == "multi":
+            current = self._user_channel_of(channels.my_channels())
+            if current is not None:
+                await channels.aleave(current)
+        else:
+            await channels.aleave()
+        await self._follow(self._user_channel_of(channels.my_channels()))
 
     leave_current_channel = blocking(aleave_current_channel)
 
-    def _on_channel_changed(self, name: str | None) -> None:
+    def _user_channel_of(self, names: builtins.list[str]) -> str | None:
+        """The colour channel that is FDC3's one current user channel among ``names`` (the
+        channels joined, in order; on the loop): the last one with ``meta.fdc3.id``."""
+        for name in reversed(names):
+            held = self.io.contexts.held(CHANNEL_PREFIX + name)
+            meta = held[0].get("meta") if held is not None else None
+            fdc3 = meta.get("fdc3") if isinstance(meta, dict) else None
+            if isinstance(fdc3, dict) and isinstance(fdc3.get("id"), str):
+                return name
+        return None
+
+    def _on_channels_changed(self, names: builtins.list[str]) -> None:
         """A join or leave through ``io.channels`` or a user interface (a handler thread)."""
-        _spawn_soon(self.session, lambda: self._follow(name))
+        _spawn_soon(self.session, lambda: self._follow(self._user_channel_of(names)))
 
     async def _follow(self, name: str | None) -> None:
         """On the loop: the agent's listeners follow the colour channel ``name``."""
@@ -791,7 +810,7 @@ class DesktopAgent:
         """Broadcast ``context`` on the current user channel (nothing when on none); a
         standard type is checked against its schema first (:func:`valid_context`)."""
         valid_context(context)
-        current = self.io.channels.current
+        current = self._user_channel_of(self.io.channels.my_channels())
         if current is not None:
             await self.write_context(CHANNEL_PREFIX + current, context)
 
@@ -1084,12 +1103,13 @@ class DesktopAgent:
         if not callable(handler):
             raise ArgumentError(f"The event handler must be callable, not {handler!r}")
 
-        def changed(name: str | None) -> None:  # on a handler thread: may block
+        def changed(names: builtins.list[str]) -> None:  # on a handler thread: may block
             ids = {c.context_name: c.id for c in self.get_user_channels()}
-            current = ids.get(CHANNEL_PREFIX + name) if name is not None else None
+            joined = [ids[CHANNEL_PREFIX + n] for n in names if CHANNEL_PREFIX + n in ids]
+            current = joined[-1] if joined else None  # the user channel joined last
             handler({"type": USER_CHANNEL_CHANGED, "details": {"currentChannelId": current}})
 
-        return Listener(self.io.channels.on_changed(changed))
+        return Listener(self.io.channels.on_channels_changed(changed))
 
     async def aadd_event_listener(
         self, event_type: str | None, handler: Callable[..., Any]

@@ -642,3 +642,48 @@ def test_private_channel_party_that_leaves_the_hub_disconnects(clients: Clients)
         ("unsubscribe", None),
     ]
     assert events[-1] == ("disconnect",)
+
+
+def test_multi_channel_mode_has_one_current_user_channel(clients: Clients) -> None:
+    """io.Connect's multi-channel mode puts an app on several colour channels; FDC3 has one
+    current user channel: the user channel joined last. Broadcasts go there only, context
+    listeners follow it, and leave_current_channel leaves it alone, so the user channel
+    joined before it becomes the current one (docs/FDC3.md, "Multi-channel mode")."""
+    a, b = two_apps(clients)
+    a.io.channels.mode = "multi"
+    events: list[Any] = []
+    a.add_event_listener("userChannelChanged", events.append)
+    a.join_user_channel("fdc3.channel.1")  # Red
+    a.join_user_channel("fdc3.channel.6")  # Blue
+    a.io.channels.join("Lime")  # a colour channel without meta.fdc3: not a user channel
+    assert a.io.channels.my_channels() == ["Red", "Blue", "Lime"]
+    assert a.get_current_channel().id == "fdc3.channel.6"
+    got = Received()
+    a.add_context_listener(None, got)
+
+    a.broadcast(INSTRUMENT)
+    assert b.io.channels.get("Blue").data["fdc3_fdc3&instrument"]["name"] == "History-item-1"
+    assert "fdc3_fdc3&instrument" not in b.io.channels.get("Red").data
+    assert "fdc3_fdc3&instrument" not in b.io.channels.get("Lime").data
+
+    b.join_user_channel("fdc3.channel.1")
+    b.broadcast(CONTACT)  # on Red: not a's current user channel
+    b.join_user_channel("fdc3.channel.6")
+    b.broadcast(LAST)
+    assert got.wait(1) == [LAST]
+
+    a.leave_current_channel()
+    assert a.io.channels.my_channels() == ["Red", "Lime"]
+    assert a.get_current_channel().id == "fdc3.channel.1"
+    assert got.wait(2)[1] == CONTACT  # Red's current context, as on a join
+    wait_for(lambda: len(events) == 4, what="four channel events")
+    assert [e["details"]["currentChannelId"] for e in events] == [
+        "fdc3.channel.1",
+        "fdc3.channel.6",
+        "fdc3.channel.6",  # Lime joined: the current user channel stays Blue
+        "fdc3.channel.1",
+    ]
+    a.leave_current_channel()
+    assert a.io.channels.my_channels() == ["Lime"] and a.get_current_channel() is None
+    a.broadcast(CONTACT)  # on no user channel: nothing is written, Lime included
+    assert not any(key.startswith("fdc3_") for key in b.io.channels.get("Lime").data)
