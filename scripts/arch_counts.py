@@ -216,6 +216,36 @@ def wire_spellings(tree: ast.Module) -> Iterator[tuple[int, str]]:
             yield node.lineno, text
 
 
+def message_type_names(root: pathlib.Path) -> set[str]:
+    """The hyphenated GW3 message types (``context-updated``...) of ``protocol/wire.py``: the
+    checkout's, or this script's own checkout's for a commit from before that module."""
+    wire = root / "jupyter_interop" / "protocol" / "wire.py"
+    if not wire.exists():
+        wire = pathlib.Path(__file__).resolve().parent.parent / wire.relative_to(root)
+    return {
+        value
+        for name, value, _ in constant_definitions(ast.parse(wire.read_text()))
+        if name.endswith("_TYPE") and isinstance(value, str) and "-" in value
+    }
+
+
+def type_spellings(tree: ast.Module, types: set[str]) -> Iterator[tuple[int, str]]:
+    """(line, type) of each message type spelled as a string in a comparison, a collection
+    or a dict (not a constant's definition, not a docstring, not a label in a call)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            values = [node.left, *node.comparators]
+        elif isinstance(node, (ast.Set, ast.Tuple, ast.List)):
+            values = list(node.elts)
+        elif isinstance(node, ast.Dict):
+            values = [*node.values, *(k for k in node.keys if k is not None)]
+        else:
+            continue
+        for value in values:
+            if isinstance(value, ast.Constant) and value.value in types:
+                yield value.lineno, value.value
+
+
 def whole_object_imports(rel: str, tree: ast.Module) -> Iterator[str]:
     """The whole client (``Interop``) imported by a client module or the whole hub
     (``InteropHub``) by a hub module, other than the package's ``__init__``."""
@@ -260,6 +290,7 @@ def report(root: pathlib.Path, out: Any) -> None:
     class_where: dict[str, set[str]] = collections.defaultdict(set)
     spelled: list[tuple[str, int, str]] = []
     whole: list[tuple[str, str]] = []
+    types = message_type_names(root)
     for rel, tree, lines in modules(root):
         sizes.append((lines, rel))
         longs += [(length, f"{rel}:{line}", qual) for line, qual, length in long_functions(tree)]
@@ -277,6 +308,8 @@ def report(root: pathlib.Path, out: Any) -> None:
         for name in classes(tree):
             class_where[name].add(rel)
         spelled += [(rel, line, text) for line, text in wire_spellings(tree)]
+        if not rel.endswith("protocol/wire.py"):
+            spelled += [(rel, line, text) for line, text in type_spellings(tree, types)]
         whole += [(rel, name) for name in whole_object_imports(rel, tree)]
 
     sizes.sort(reverse=True)
@@ -301,7 +334,7 @@ def report(root: pathlib.Path, out: Any) -> None:
     w(f"in {len({rel for rel, _, _ in domains})} modules\n")
     w(f"class names defined in more than one module: {len(shared_classes)}\n")
     w("wire names spelled in code outside their constant (channel prefix, environment ")
-    w(f"variables, reason URIs): {len(spelled)}\n")
+    w(f"variables, reason URIs, hyphenated message types): {len(spelled)}\n")
     for name in ("Interop", "InteropHub"):
         users = sorted({rel for rel, n in whole if n == name})
         layer = "client" if name == "Interop" else "hub"

@@ -22,6 +22,7 @@ from itertools import accumulate, repeat
 from ..protocol.addressed import Template
 from ..protocol.limits import HUB_BATCH_MAX_BYTES
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
+from ..protocol.wire import METHODS_REMOVED_TYPE, PEER_REMOVED_TYPE
 
 __all__ = [
     "PEERS_PER_ANNOUNCE_DELAY",
@@ -48,7 +49,7 @@ def held_delay(readers: int, announce_delay: float, announce_delay_max: float) -
 
 
 #: agm messages written separately from (after) what precedes them (see server/outbox.py)
-REMOVAL_TYPES = frozenset({"methods-removed", "peer-removed"})
+REMOVAL_TYPES = frozenset({METHODS_REMOVED_TYPE, PEER_REMOVED_TYPE})
 
 
 def frame_header(length: int, opcode: int = 0x81) -> bytes:

@@ -60,6 +60,8 @@ from ..protocol.limits import HUB_BATCH_MAX_BYTES as BATCH_MAX_BYTES
 from ..protocol.wire import (
     AGM_DOMAIN,
     BUS_DOMAIN,
+    CONTEXT_UPDATED_TYPE,
+    EVENT_MANY_TYPE,
     EVENT_TYPE,
     EVENTS_DROPPED_TYPE,
     GLOBAL_DOMAIN,
@@ -380,11 +382,11 @@ class Outbox:
             if over_soft and message.get("domain") in _DROPPABLE_DOMAINS:
                 self._drop_event()
                 return self.check_stall()
-        elif mtype == "event-many":  # a run of stream items: dropped whole, counted per item
+        elif mtype == EVENT_MANY_TYPE:  # a run of stream items: dropped whole, counted per item
             if over_soft:
                 self._drop_event(len(message.get("items") or ()))
                 return self.check_stall()
-        elif mtype == "context-updated":
+        elif mtype == CONTEXT_UPDATED_TYPE:
             context_id = message.get("context_id")
             if isinstance(context_id, str):
                 message, frame, delta, measured = self._coalesce(context_id, message, frame)
