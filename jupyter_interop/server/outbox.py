@@ -573,20 +573,23 @@ class Outbox:
         if not entries:
             self._clear()
             if self._unreported_drops and self._wants_notices():
-                frames.append(
-                    encode(
-                        {
-                            "domain": GLOBAL_DOMAIN,
-                            "type": EVENTS_DROPPED_TYPE,
-                            "count": self._unreported_drops,
-                            "total": self.conn.attrs.get("dropped_events", 0),
-                        }
-                    )
-                )
-                self._unreported_drops = 0
+                frames.append(self._drops_notice())
         if frames and (len(frames) > 1 or type(frames[0]) is Rendered) and self._wants_batch():
             return batch_with_runs(frames)  # (one plain frame stays as it is)
         return frames
+
+    def _drops_notice(self) -> bytes:
+        """``events-dropped``: the events dropped since the last notice, and in all (the
+        ``notices`` extension); written once the queue is empty, after what was kept."""
+        count, self._unreported_drops = self._unreported_drops, 0
+        return encode(
+            {
+                "domain": GLOBAL_DOMAIN,
+                "type": EVENTS_DROPPED_TYPE,
+                "count": count,
+                "total": self.conn.attrs.get("dropped_events", 0),
+            }
+        )
 
     def release(self) -> None:
         """The transport waited after the write before a held removal: let it go."""
