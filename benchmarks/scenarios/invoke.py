@@ -86,7 +86,8 @@ async def start_systems(r: Run, payload: str = "small") -> list[System]:
             )
     systems[0].workers["hub"] = hub
     if payload == "small":
-        # the same hub hosted by the Jupyter server extension (DESIGN §2.3)
+        # the same hub hosted by the Jupyter server extension (docs/ARCHITECTURE.md, "Where the
+        # hub runs")
         server = JupyterServer(r.group)
         j_handler = await r.worker("gw3-handler", url=server.url, token=server.token)
         j_caller = await r.worker("gw3-caller", url=server.url, token=server.token)
