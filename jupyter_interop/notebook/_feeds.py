@@ -19,7 +19,7 @@ from ..protocol.wire import CHANNEL_PREFIX
 from ._args import nest, parse_json, parse_pairs, parse_payload
 from ._commands import CommandMixin
 from ._kernel import call_on_main
-from ._render import Message, data_view
+from ._render import Message, Table, data_view
 from ._session import Feed
 
 if TYPE_CHECKING:
@@ -244,6 +244,8 @@ class FeedCommands(CommandMixin):
 
     def _cmd_channel(self, args: argparse.Namespace, cell: str | None) -> Any:
         io = self.io
+        if args.action != "restrict" and (args.read is not None or args.write is not None):
+            raise UsageError("--read and --write are for channel restrict")
         if args.action == "show":
             if args.name:
                 raise UsageError("did you mean '%interop channel join NAME'?")
@@ -256,11 +258,14 @@ class FeedCommands(CommandMixin):
             io.channels.join(args.name)
             return Message(f"Joined channel {args.name}")
         if args.action == "leave":
-            if args.name and args.name != io.channels.current:
-                raise UsageError(f"not on channel {args.name!r} (on {io.channels.current!r})")
-            was = io.channels.current
-            io.channels.leave()
-            return Message(f"Left channel {was}" if was else "Not on a channel")
+            on = io.channels.my_channels()
+            if args.name and args.name not in on:
+                raise UsageError(f"not on channel {args.name!r} (on {', '.join(on) or 'none'})")
+            left = [args.name] if args.name else on
+            io.channels.leave(args.name)
+            return Message(f"Left channel {', '.join(left)}" if left else "Not on a channel")
+        if args.action in ("mode", "restrict", "restrictions"):
+            return self._channel_settings(args)
         current = io.channels.current
         if current is None:
             self._store(args.output, None)
@@ -268,6 +273,43 @@ class FeedCommands(CommandMixin):
         channel = io.channels.get(current)
         self._store(args.output, channel.data)
         return data_view(f"channel {current}", channel.data)
+
+    def _channel_settings(self, args: argparse.Namespace) -> Any:
+        """``channel mode``, ``channel restrict`` and ``channel restrictions``."""
+        channels = self.io.channels
+        if args.action == "mode":
+            if args.name is not None:
+                channels.mode = args.name  # ArgumentError names the two modes
+            on = channels.my_channels()
+            return Message(f"Channel mode {channels.mode} (on {', '.join(on) or 'no channel'})")
+        if args.action == "restrictions":
+            held = channels.get_restrictions()
+            self._store(args.output, held)
+            rows = [[r.get("name"), r.get("read"), r.get("write")] for r in held["channels"]]
+            return Table(
+                ["channel", "read", "write"],
+                rows,
+                title="restrictions of this notebook",
+                empty="(none: every channel may be read and written)",
+                data=held,
+            )
+        if not args.name:
+            raise UsageError("channel restrict needs a channel name ('*': every channel)")
+        if args.read is None and args.write is None:
+            raise UsageError("channel restrict needs --read/--no-read or --write/--no-write")
+        kept = {r.get("name"): r for r in channels.get_restrictions()["channels"]}
+        before = kept.get(args.name, {}) if args.name != "*" else {}
+        read = args.read if args.read is not None else before.get("read", True)
+        write = args.write if args.write is not None else before.get("write", True)
+        if args.name == "*":
+            channels.restrict_all(read=read, write=write)
+        else:
+            channels.restrict(name=args.name, read=read, write=write)
+        allowed = [what for what, ok in (("read", read), ("write", write)) if ok]
+        where = "every channel" if args.name == "*" else f"channel {args.name}"
+        return Message(
+            f"This notebook may {' and '.join(allowed) or 'neither read nor write'} {where}"
+        )
 
     def _cmd_publish(self, args: argparse.Namespace, cell: str | None) -> Message:
         io = self.io

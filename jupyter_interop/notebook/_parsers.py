@@ -46,7 +46,7 @@ SUMMARY: dict[str, str] = {
     "share": "publish a variable for other notebooks",
     "pull": "take a shared variable once",
     "watch": "keep a variable updated as its owner re-shares it",
-    "channel": "show the channel selector, or join | leave a channel",
+    "channel": "the channel selector; join | leave | get | mode | restrict | restrictions",
     "publish": "publish key=value data to the current channel",
     "bus": "publish | subscribe | unsubscribe on the pub/sub bus",
     "viewer": "the Interop Viewer widget: peers, methods, streams, invoke",
@@ -269,13 +269,31 @@ def _channel() -> MagicArgumentParser:
         "channel",
         "Colour channels.\n\n"
         "  %interop channel              the channel selector widget\n"
-        "  %interop channel join NAME    join a channel (Red, Green, ...)\n"
-        "  %interop channel leave        leave the current channel\n"
-        "  %interop channel get [-o VAR] the current channel and its data\n",
+        "  %interop channel join NAME    join a channel (Red, Green, ...; in multi mode: add it)\n"
+        "  %interop channel leave [NAME] leave the current channel(s), or NAME\n"
+        "  %interop channel get [-o VAR] the current channel and its data\n"
+        "  %interop channel mode [multi | single]\n"
+        "        show or set the mode (multi: this notebook may be on several channels)\n"
+        "  %interop channel restrict NAME [--read | --no-read] [--write | --no-write]\n"
+        "        whether this notebook may read (receive) and write (publish to) NAME ('*':\n"
+        "        every channel); the hub enforces it; an option not given keeps its value\n"
+        "  %interop channel restrictions [-o VAR]   this notebook's restrictions\n",
     )
-    p.add_argument("action", nargs="?", choices=["show", "join", "leave", "get"], default="show")
-    p.add_argument("name", nargs="?", help="the channel to join")
-    _output(p, "the channel data (get)")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["show", "join", "leave", "get", "mode", "restrict", "restrictions"],
+        default="show",
+    )
+    p.add_argument("name", nargs="?", help="the channel (join, leave, restrict) or the mode")
+    for flag in ("read", "write"):
+        p.add_argument(
+            f"--{flag}",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"(restrict) allow or refuse to {flag} the channel",
+        )
+    _output(p, "the channel data (get) or the restrictions (restrictions)")
     return p
 
 

@@ -264,6 +264,45 @@ def test_channel_join_publish_get_leave(nb_a: Kernel, nb_b: Kernel) -> None:
     assert "application/vnd.jupyter.widget-view+json" in (ex.result or {})
 
 
+def test_channel_mode_restrict_and_restrictions(nb_a: Kernel, nb_b: Kernel) -> None:
+    """``%interop channel mode``, ``restrict`` and ``restrictions``: a notebook in multi mode
+    is on two channels; the restrictions it sets are the hub's (read back through the API),
+    the hub refuses its publish to a channel it may not write, and an option not given keeps
+    the hub's value."""
+    assert "Channel mode single" in nb_a.run("%interop channel mode").text
+    shown = nb_a.run("%interop channel mode multi").text
+    assert "Channel mode multi (on no channel)" in shown
+    nb_a.run("%interop channel join Red\n%interop channel join Green")
+    assert "Channel mode multi (on Red, Green)" in nb_a.run("%interop channel mode").text
+    said = nb_a.run("%interop channel restrict Red --no-write").text
+    assert "This notebook may read channel Red" in said
+    said = nb_a.run("%interop channel restrict Green --no-read --write").text
+    assert "This notebook may write channel Green" in said
+    hub_view = "{r['name']: [r['read'], r['write']] for r in held['channels']}"
+    nb_a.run("%interop channel restrictions -o held")
+    held = nb_a.value(hub_view)
+    assert held["Red"] == [True, False] and held["Green"] == [False, True]
+    assert held["Blue"] == [True, True]
+    table = nb_a.run("%interop channel restrictions").text
+    assert "restrictions of this notebook" in table and "Green" in table
+    refused = nb_a.usage_error("%interop publish --channel Red x=1")
+    assert "restricted from writing it" in refused
+    nb_a.run("%interop channel restrict Green --read")  # --write not given: stays allowed
+    nb_a.run("held = ji.connect().channels.get_restrictions()")
+    assert nb_a.value(hub_view)["Green"] == [True, True]
+    nb_a.run("%interop channel restrict Red --read")  # --write not given: stays refused
+    nb_a.run("held = ji.connect().channels.get_restrictions()")
+    assert nb_a.value(hub_view)["Red"] == [True, False]
+    said = nb_a.run("%interop channel restrict '*' --no-read --no-write").text
+    assert "This notebook may neither read nor write every channel" in said
+    nb_a.run("held = ji.connect().channels.get_restrictions()")
+    assert set(map(tuple, nb_a.value(hub_view).values())) == {(False, False)}
+    nb_a.run("%interop channel restrict '*' --read --write")
+    assert "Left channel Red" in nb_a.run("%interop channel leave Red").text
+    assert "Left channel Green" in nb_a.run("%interop channel leave").text
+    assert "Channel mode single" in nb_a.run("%interop channel mode single").text
+
+
 def test_bus_publish_and_subscribe(
     nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
 ) -> None:
@@ -351,6 +390,10 @@ ERRORS: list[tuple[str, str]] = [
     ("%interop channel join", "channel join needs a channel name"),
     ("%interop channel join Mauve", "Unknown channel 'Mauve'"),
     ("%interop channel leave Green", "not on channel 'Green'"),
+    ("%interop channel mode double", "'single' or 'multi', not 'double'"),
+    ("%interop channel restrict", "channel restrict needs a channel name"),
+    ("%interop channel restrict Red", "needs --read/--no-read or --write/--no-write"),
+    ("%interop channel join Red --no-read", "--read and --write are for channel restrict"),
     ("%interop publish a=1", "not on a channel"),
     ("%interop publish a=1 --channel Mauve", "Unknown channel 'Mauve'"),
     # bus
