@@ -217,14 +217,16 @@ def wire_spellings(tree: ast.Module) -> Iterator[tuple[int, str]]:
 
 
 def message_type_names(root: pathlib.Path) -> set[str]:
-    """The hyphenated GW3 message types (``context-updated``...) of ``protocol/wire.py``: the
-    checkout's, or this script's own checkout's for a commit from before that module."""
-    wire = root / "jupyter_interop" / "protocol" / "wire.py"
-    if not wire.exists():
-        wire = pathlib.Path(__file__).resolve().parent.parent / wire.relative_to(root)
+    """The hyphenated GW3 message types (``context-updated``...) of ``protocol/wire.py``, the
+    measured checkout's and this script's own, so that an older commit (whose wire.py named
+    fewer types, or did not exist) is measured against the same vocabulary."""
+    wire = pathlib.Path("jupyter_interop", "protocol", "wire.py")
+    own = pathlib.Path(__file__).resolve().parent.parent
     return {
         value
-        for name, value, _ in constant_definitions(ast.parse(wire.read_text()))
+        for path in {root / wire, own / wire}
+        if path.exists()
+        for name, value, _ in constant_definitions(ast.parse(path.read_text()))
         if name.endswith("_TYPE") and isinstance(value, str) and "-" in value
     }
 
