@@ -20,7 +20,7 @@ import operator
 import pathlib
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 LONG_FUNCTION_LINES = 60
@@ -342,36 +342,51 @@ def report(root: pathlib.Path, out: Any) -> None:
         layer = "client" if name == "Interop" else "hub"
         w(f"{layer} modules importing the whole {name}: {len(users)}\n")
 
-    w("\n## largest modules (lines)\n")
-    for lines, rel in sizes[:10]:
-        w(f"{lines:6d}  {rel}\n")
-    w(f"\n## functions over {LONG_FUNCTION_LINES} lines (length, where, name)\n")
-    for length, where, qual in longs:
-        w(f"{length:6d}  {where}  {qual}\n")
-    w("\n## wire constants: definitions per kind and value (batch caps: all together)\n")
-    for (kind, value), places in sorted(wire.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        w(f"{len(places)}x {kind} {value!r}: {'; '.join(places)}\n")
-    w("\n## string constants assigned in more than one module\n")
-    for value, mods in sorted(repeated_strings.items()):
-        w(f"{value!r}: {', '.join(mods)}\n")
-    w('\n## inline "domain": "<literal>" dicts outside protocol/\n')
-    for rel, line, domain in domains:
-        w(f"{rel}:{line} {domain}\n")
-    w("\n## class names defined in more than one module\n")
-    for name, mods in sorted(shared_classes.items()):
-        w(f"{name}: {', '.join(mods)}\n")
-    w("\n## wire names spelled in code outside their constant\n")
-    for rel, line, text in spelled:
-        w(f"{rel}:{line} {text!r}\n")
-    w("\n## modules importing the whole client (Interop) or hub (InteropHub)\n")
-    for rel, name in sorted(set(whole)):
-        w(f"{rel}: {name}\n")
-    w("\n## private attribute reads on another object or module, per module\n")
-    for rel, count in private_modules.most_common():
-        w(f"{count:5d}  {rel}\n")
-    w("\n## private attribute reads on another object or module\n")
-    for rel, line, expr in privates:
-        w(f"{rel}:{line} {expr}\n")
+    sections: list[tuple[str, Iterable[str]]] = [
+        ("largest modules (lines)", (f"{n:6d}  {rel}" for n, rel in sizes[:10])),
+        (
+            f"functions over {LONG_FUNCTION_LINES} lines (length, where, name)",
+            (f"{length:6d}  {where}  {qual}" for length, where, qual in longs),
+        ),
+        (
+            "wire constants: definitions per kind and value (batch caps: all together)",
+            (
+                f"{len(places)}x {kind} {value!r}: {'; '.join(places)}"
+                for (kind, value), places in sorted(wire.items(), key=lambda kv: str(kv[0]))
+            ),
+        ),
+        (
+            "string constants assigned in more than one module",
+            (f"{value!r}: {', '.join(mods)}" for value, mods in sorted(repeated_strings.items())),
+        ),
+        (
+            'inline "domain": "<literal>" dicts outside protocol/',
+            (f"{rel}:{line} {domain}" for rel, line, domain in domains),
+        ),
+        (
+            "class names defined in more than one module",
+            (f"{name}: {', '.join(mods)}" for name, mods in sorted(shared_classes.items())),
+        ),
+        (
+            "wire names spelled in code outside their constant",
+            (f"{rel}:{line} {text!r}" for rel, line, text in spelled),
+        ),
+        (
+            "modules importing the whole client (Interop) or hub (InteropHub)",
+            (f"{rel}: {name}" for rel, name in sorted(set(whole))),
+        ),
+        (
+            "private attribute reads on another object or module, per module",
+            (f"{count:5d}  {rel}" for rel, count in private_modules.most_common()),
+        ),
+        (
+            "private attribute reads on another object or module",
+            (f"{rel}:{line} {expr}" for rel, line, expr in privates),
+        ),
+    ]
+    for title, lines in sections:
+        w(f"\n## {title}\n")
+        out.writelines(f"{line}\n" for line in lines)
 
 
 def main(argv: list[str] | None = None) -> None:
