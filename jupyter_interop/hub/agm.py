@@ -1,4 +1,10 @@
-"""AGM domain: methods, invocations and streams, routed by dict lookups only."""
+"""AGM domain: methods, invocations and streams, routed by dict lookups only.
+
+The federation link's hidden observer (docs/FEDERATION.md, "Streams") subscribes to local
+streams for the subscribers of other hubs: it learns the branch its subscription was
+accepted on (``stream_id`` in its ``subscribed``), and it gets each item of a branch once,
+however many of its subscriptions are on that branch, so an item crosses once per branch.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from ..protocol.wire import (
     REGISTER_TYPE,
     REMOVE_INTEREST_TYPE,
     RESULT_TYPE,
+    STREAM_ID_KEY,
     SUBSCRIBE_TYPE,
     SUBSCRIPTION_CANCELLED_TYPE,
     UNREGISTER_TYPE,
@@ -425,6 +432,8 @@ class AgmDomain:
         accepted = messages.subscribed(
             AGM_DOMAIN, sub.request_id, subscriber.peer_id, sub.subscription_id
         )
+        if subscriber.hidden:
+            accepted[STREAM_ID_KEY] = stream_id
         out.append((subscriber.conn, accepted))
 
     def _publish(self, peer: Peer, msg: Message, out: Outgoing) -> None:
@@ -435,7 +444,14 @@ class AgmDomain:
         data = msg.get("data")
         sequence = msg.get("sequence")
         snapshot = msg.get("snapshot", False)
+        links: set[Peer] | None = None
         for sub in subs.values():
+            if sub.subscriber.hidden:
+                if links is None:
+                    links = set()
+                elif sub.subscriber in links:
+                    continue  # the link's other subscriptions on this branch: once is enough
+                links.add(sub.subscriber)
             out.append(_event(sub, data, False, sequence, snapshot))
 
     def _publish_many(self, peer: Peer, msg: Message, out: Outgoing) -> None:
@@ -453,8 +469,13 @@ class AgmDomain:
         subs = self.branches.get((peer.peer_id, stream_id))
         if not subs or not items:
             return
+        links: set[Peer] = set()
         for sub in subs.values():
             subscriber = sub.subscriber
+            if subscriber.hidden:
+                if subscriber in links:
+                    continue  # as in _publish: once per branch for the federation link
+                links.add(subscriber)
             if "runs" in subscriber.extensions:
                 out.append(
                     (

@@ -106,6 +106,7 @@ __all__ = [
     "SET_CONTEXT_READ_ONLY_TYPE",
     "SHM_EXTENSION",
     "SHM_PROOF_TYPE",
+    "STREAM_ID_KEY",
     "SUBSCRIBED_CONTEXT_TYPE",
     "SUBSCRIBED_TYPE",
     "SUBSCRIBE_CONTEXT_TYPE",
@@ -388,3 +389,5 @@ FEDERATION_CONTEXT_PUBLISH_TYPE: Final = "federation-context-publish"
 FEDERATION_CONTEXT_APPLY_TYPE: Final = "federation-context-apply"
 #: contexts link -> hub: the update ``ticket`` could not be written, ``{ticket, reason}``
 FEDERATION_CONTEXT_REFUSED_TYPE: Final = "federation-context-refused"
+#: ``subscribed`` key telling the link's observer the branch its stream subscription joined
+STREAM_ID_KEY: Final = "stream_id"

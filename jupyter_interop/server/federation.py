@@ -17,6 +17,9 @@ WebSocket, authenticated with the hub's federation token (``hub/core.py:_federat
 A hub that says goodbye, or falls silent for ``federation_heartbeat_timeout``, loses its
 proxies: closing a proxy is a local peer leaving, so calls pending on it fail at once with
 "Peer has left while waiting for result" (``hub/agm.py``).
+
+The bus and streams across hubs ride on the same connections: ``federation_bus.py`` and
+``federation_streams.py``.
 """
 
 from __future__ import annotations
@@ -37,10 +40,12 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 from ..hub.core import InteropHub
 from ..protocol import Reason
 from ..protocol.wire import (
+    ADD_INTEREST_TYPE,
     AGM_DOMAIN,
     BUS_DOMAIN,
     CALL_TYPE,
     ERROR_TYPE,
+    EXTENSIONS_KEY,
     FEDERATION_AUTH_METHOD,
     FEDERATION_KEY,
     GLOBAL_DOMAIN,
@@ -48,7 +53,9 @@ from ..protocol.wire import (
     INVOKE_TYPE,
     JOIN_TYPE,
     REGISTER_TYPE,
+    REMOVE_INTEREST_TYPE,
     RESULT_TYPE,
+    RUNS_EXTENSION,
     UNREGISTER_TYPE,
     WELCOME_TYPE,
     YIELD_TYPE,
@@ -56,6 +63,7 @@ from ..protocol.wire import (
 from .federation_bus import FederationBus
 from .federation_contexts import ContextsLink
 from .federation_state import LocalPeers, PeerChanges, RemoteHubs, RemotePeer
+from .federation_streams import FederationStreams
 
 __all__ = ["FederationLink", "subjects"]
 
@@ -94,7 +102,9 @@ class _HubSocket:
     async def open(self, hello: Message) -> None:
         """Connect and pass ``hello``; raises ConnectionError when the hub refuses it."""
         socket = self._socket = await websocket_connect(self.url)
-        self.send({"domain": GLOBAL_DOMAIN, "type": HELLO_TYPE, **hello})
+        # runs: a run of stream items crosses hubs as one message (federation_streams.py)
+        extensions = {EXTENSIONS_KEY: {RUNS_EXTENSION: True}}
+        self.send({"domain": GLOBAL_DOMAIN, "type": HELLO_TYPE, "extensions": extensions, **hello})
         frame = await socket.read_message()
         welcome = orjson.loads(frame) if frame is not None else None
         if not isinstance(welcome, dict) or welcome.get("type") != WELCOME_TYPE:
@@ -176,6 +186,11 @@ class _Proxy:
             task = asyncio.ensure_future(self._forward(message))
             self.calls.add(task)
             task.add_done_callback(self.calls.discard)
+        elif mtype == ADD_INTEREST_TYPE and self.link.streams is not None:
+            remote = self.remote
+            self.link.streams.add_interest(remote.peer_id, remote.hub, self.socket.send, message)
+        elif mtype == REMOVE_INTEREST_TYPE and self.link.streams is not None:
+            self.link.streams.remove_interest(message)
         elif mtype == ERROR_TYPE:
             self.link.log.info(
                 "Interop federation: the hub refused proxy %s: %s",
@@ -220,6 +235,8 @@ class _Proxy:
         self.opening.cancel()
         for task in list(self.calls):
             task.cancel()
+        if self.link.streams is not None:
+            self.link.streams.proxy_closed(self.remote.peer_id)
         self.socket.close()
 
 
@@ -270,6 +287,7 @@ class FederationLink:
         self.bus: FederationBus | None = None
         #: the space's contexts in its KV bucket (None: JetStream unavailable, contexts local)
         self.contexts: ContextsLink | None = None
+        self.streams: FederationStreams | None = None
 
     async def start(self) -> None:
         """Connect to NATS and to the hub, then announce this hub's peers."""
@@ -301,6 +319,16 @@ class FederationLink:
         await self._nats.subscribe(f"{base}.bye", cb=self._on_bye)
         await self._nats.subscribe(self.subjects["invoke"], cb=self._on_invoke)
         observer = self._observer = _HubSocket(self.gateway_url, self._observe)
+        self.streams = FederationStreams(
+            space=self.space,
+            hub_id=self.hub_id,
+            nats=self._nats,
+            observe=observer.send,
+            publish=self.publish_soon,
+            spawn=self._spawn,
+            log=self.log,
+        )
+        await self.streams.start()
         self.bus = FederationBus(
             space=self.space,
             nats=self._nats,
@@ -385,6 +413,8 @@ class FederationLink:
             if self.bus is not None:
                 self.bus.on_hub_message(message)
             return
+        if self.streams is not None and self.streams.on_hub_message(message):
+            return
         mtype = message.get("type")
         if mtype in (RESULT_TYPE, ERROR_TYPE):
             future = self._calls.pop(str(message.get("request_id")), None)
@@ -412,7 +442,7 @@ class FederationLink:
                 await self._publish()
             for hub in self.remote.silent(time.monotonic()):
                 self.log.warning("Interop federation: hub %s fell silent, its peers leave", hub)
-                self._apply(self.remote.leave(hub))
+                self._hub_left(hub)
             await asyncio.sleep(self.heartbeat_interval)
 
     # ----------------------------------------------------------- the other hubs
@@ -429,7 +459,12 @@ class FederationLink:
     async def _on_bye(self, msg: Any) -> None:
         hub = msg.subject.split(".")[3]
         if hub != self.hub_id:
-            self._apply(self.remote.leave(hub))
+            self._hub_left(hub)
+
+    def _hub_left(self, hub: str) -> None:
+        self._apply(self.remote.leave(hub))
+        if self.streams is not None:
+            self.streams.hub_left(hub)
 
     def _apply(self, changes: PeerChanges) -> None:
         for peer in changes.removed:
@@ -528,6 +563,8 @@ class FederationLink:
             self.bus.close()
         if self.contexts is not None:
             await self.contexts.close()
+        if self.streams is not None:
+            self.streams.close()
         for future in self._calls.values():
             future.cancel()
         nc = self._nats

@@ -205,3 +205,62 @@ def test_a_message_of_another_hub_reaches_its_one_topic_in_its_publishers_name()
     from_afar("md.x.y", "md.*")  # md.* does not match: nobody
     assert a.take("event") == [] and b.take("event") == []
     assert link.take("event") == []  # never echoed back to the link
+
+
+# ------------------------------------------------------------------------------ streams
+
+
+def stream_publisher(kit: HubKit) -> Client:
+    pub = kit.client("pub", extensions={"runs": True})
+    method = {"id": "1", "name": "Ticks", "flags": {"streaming": True}}
+    pub.send({"domain": "agm", "type": "register", "methods": [method]})
+    pub.take()
+    return pub
+
+
+def subscribe_on(pub: Client, subscriber: Client, branch: str, request_id: str) -> dict:
+    subscriber.send(
+        {
+            "domain": "agm",
+            "type": "subscribe",
+            "request_id": request_id,
+            "server_id": pub.peer_id,
+            "method_id": "1",
+        }
+    )
+    add = pub.one("add-interest")
+    pub.send(
+        {
+            "domain": "agm",
+            "type": "accepted",
+            "subscription_id": add["subscription_id"],
+            "stream_id": branch,
+        }
+    )
+    return subscriber.one("subscribed")
+
+
+def test_the_link_learns_its_branch_and_gets_each_item_once_per_branch() -> None:
+    kit = HubKit(federation_token=FED_TOKEN)
+    pub = stream_publisher(kit)
+    local = kit.client("local")
+    link = federated_hello(kit, {"observer": True})
+    link.peer_id = link.one("welcome")["peer_id"]
+    link.join("agm")
+    link.take()
+    first = subscribe_on(pub, link, "AAPL", "r1")
+    second = subscribe_on(pub, link, "AAPL", "r2")  # for a subscriber of another hub
+    other = subscribe_on(pub, link, "MSFT", "r3")
+    assert (first["stream_id"], second["stream_id"], other["stream_id"]) == ("AAPL",) * 2 + (
+        "MSFT",
+    )
+    mine = subscribe_on(pub, local, "AAPL", "r4")
+    assert "stream_id" not in mine  # a local subscriber is told nothing new
+    pub.send({"domain": "agm", "type": "publish", "stream_id": "AAPL", "data": {"px": 1}})
+    (event,) = link.take("event")  # once for its two subscriptions on the branch
+    assert event["data"] == {"px": 1}
+    assert [e["subscription_id"] for e in local.take("event")] == [mine["subscription_id"]]
+    items = [{"px": 2}, {"px": 3}]
+    pub.send({"domain": "agm", "type": "publish-many", "stream_id": "AAPL", "items": items})
+    assert [e["data"] for e in link.take("event")] == items  # once each (no runs asked)
+    assert len(local.take("event")) == 2

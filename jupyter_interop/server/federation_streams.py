@@ -1,0 +1,422 @@
+"""Streams across hubs (docs/FEDERATION.md, "Streams").
+
+A subscriber on hub A subscribes to the proxy of a publisher P of hub B; the proxy gets the
+``add-interest`` and asks B (NATS request on ``ji.<space>.hub.<B>.subscribe``). B's link
+subscribes through its observer, so P accepts or rejects as for any subscriber (the decision
+is P's). On acceptance B's link answers with the branch, A's link holds one NATS
+subscription per branch on ``ji.<space>.stream.<B>.<P>.<branch>`` and the proxy accepts the
+subscription on the same branch: B publishes each item of the branch once (its hub gives
+the observer an item once per branch), NATS carries it once to each hub holding that
+branch, and the proxy publishes it once on A, which fans it out to A's subscribers.
+
+What is for one subscription alone (a ``post``, the publisher dropping it, P leaving) goes
+from B to A on ``ji.<space>.hub.<A>.streams`` under A's subscription id. Unsubscribing on A
+goes to B on ``ji.<space>.hub.<B>.unsubscribe``; the last subscriber of a branch on A
+releases its NATS subscription. A hub that leaves the space loses the subscriptions it held
+on the others; a publisher's hub that leaves closes its proxies, and with them their
+subscriptions (``hub/agm.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..protocol import Reason
+from ..protocol.wire import (
+    ACCEPTED_TYPE,
+    AGM_DOMAIN,
+    DROP_SUBSCRIPTION_TYPE,
+    ERROR_TYPE,
+    EVENT_MANY_TYPE,
+    EVENT_TYPE,
+    POST_TYPE,
+    PUBLISH_MANY_TYPE,
+    PUBLISH_TYPE,
+    STREAM_ID_KEY,
+    SUBSCRIBE_TYPE,
+    SUBSCRIBED_TYPE,
+    SUBSCRIPTION_CANCELLED_TYPE,
+    UNSUBSCRIBE_TYPE,
+)
+from .federation_bus import subject_token
+
+__all__ = ["FederationStreams", "stream_subject"]
+
+Message = dict[str, Any]
+Send = Callable[[Message], None]
+
+#: how long a subscription across hubs may wait for the publisher's decision
+DECISION_TIMEOUT = 3600.0
+
+
+def stream_subject(space: str, hub: str, peer_id: str, branch: str) -> str:
+    """The subject of one branch of one publisher: ``ji.<space>.stream.<hub>.<peer>.<branch>``
+    (each part one token, see ``federation_bus.py:subject_token``)."""
+    parts = (hub, peer_id, branch)
+    return ".".join([f"ji.{space}.stream", *(subject_token(p) for p in parts)])
+
+
+@dataclass(eq=False)
+class _Wanted:
+    """This hub's subscription to a stream of another hub (the proxy's ``add-interest``)."""
+
+    sub_id: str
+    hub: str
+    peer_id: str
+    send: Send
+    #: the publisher's hub's subscription id, once it accepted
+    remote_id: str | None = None
+    subject: str | None = None
+    #: the proxy accepted it on this hub (posts and drops may go to it)
+    accepted: bool = False
+    #: what B sent for it before the proxy accepted it here
+    early: list[Message] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class _Branch:
+    """One branch of a stream of another hub, held for this hub's subscribers."""
+
+    subject: str
+    stream_id: str
+    send: Send
+    subs: set[str]
+    nats_sub: asyncio.Task[Any]
+
+
+@dataclass(eq=False)
+class _Served:
+    """A subscription of this hub's observer, for a subscriber of another hub."""
+
+    hub: str
+    ref: str
+    subject: str
+
+
+class FederationStreams:
+    """One hub's side of streams across hubs, both as the subscribers' hub and as the
+    publishers'."""
+
+    def __init__(
+        self,
+        *,
+        space: str,
+        hub_id: str,
+        nats: Any,
+        observe: Send,
+        publish: Callable[[str, bytes], None],
+        spawn: Callable[[Coroutine[Any, Any, Any]], None],
+        log: logging.Logger,
+    ) -> None:
+        self.space = space
+        self.hub_id = hub_id
+        self._nats = nats
+        self._observe = observe
+        self._publish = publish
+        self._spawn = spawn
+        self.log = log
+        # subscribers' side
+        self.wanted: dict[str, _Wanted] = {}
+        self.branches: dict[str, _Branch] = {}
+        # publishers' side
+        self.served: dict[str, _Served] = {}
+        #: the observer's pending subscribe request id -> (hub, ref, NATS reply subject)
+        self._asked: dict[str, tuple[str, str, str, str]] = {}
+        self._ids = 0
+
+    def _subject(self, hub: str, kind: str) -> str:
+        return f"ji.{self.space}.hub.{hub}.{kind}"
+
+    async def start(self) -> None:
+        own = self.hub_id
+        await self._nats.subscribe(self._subject(own, "subscribe"), cb=self._on_subscribe)
+        await self._nats.subscribe(self._subject(own, "unsubscribe"), cb=self._on_unsubscribe)
+        await self._nats.subscribe(self._subject(own, "streams"), cb=self._on_streams)
+
+    def _send_to(self, hub: str, kind: str, message: Message) -> None:
+        self._publish(self._subject(hub, kind), orjson.dumps(message))
+
+    # ------------------------------------------------------------ subscribers' side
+
+    def add_interest(self, peer_id: str, hub: str, send: Send, message: Message) -> None:
+        """The proxy of ``peer_id`` (of ``hub``) got an ``add-interest``: ask ``hub``."""
+        sub_id = str(message.get("subscription_id"))
+        wanted = self.wanted[sub_id] = _Wanted(sub_id, hub, peer_id, send)
+        request = {
+            "peer_id": peer_id,
+            "method_id": message.get("method_id"),
+            "arguments": message.get("arguments"),
+            "arguments_kv": message.get("arguments_kv"),
+            "flags": message.get("flags") or {},
+            "context": message.get("context") or {},
+            "hub": self.hub_id,
+            "ref": sub_id,
+        }
+        self._spawn(self._ask(wanted, request))
+
+    async def _ask(self, wanted: _Wanted, request: Message) -> None:
+        subject = self._subject(wanted.hub, "subscribe")
+        try:
+            answer = await self._nats.request(
+                subject, orjson.dumps(request), timeout=DECISION_TIMEOUT
+            )
+            reply = orjson.loads(answer.data)
+            if not isinstance(reply, dict):
+                raise ValueError("not an object")
+        except asyncio.CancelledError:
+            raise
+        except Exception as failure:  # nats-py: no responders, timeout, closed; a bad reply
+            reason = f"The subscription to hub {wanted.hub} failed: {failure!r}"
+            reply = {"error": {"reason": reason}}
+        accepted = reply.get("subscription")
+        if self.wanted.get(wanted.sub_id) is not wanted:  # gone while B decided
+            if accepted is not None:
+                self._send_to(wanted.hub, "unsubscribe", {"subscription": accepted})
+            return
+        if accepted is None:
+            del self.wanted[wanted.sub_id]
+            error = reply.get("error")
+            if not isinstance(error, dict):
+                error = {}
+            wanted.send(
+                {
+                    "domain": AGM_DOMAIN,
+                    "type": ERROR_TYPE,
+                    "request_id": wanted.sub_id,
+                    "reason_uri": error.get("reason_uri") or Reason.SUBSCRIPTION_FAILURE,
+                    "reason": str(error.get("reason") or "The subscription was refused"),
+                }
+            )
+            return
+        stream_id = str(reply.get("branch") or "")
+        wanted.remote_id = str(accepted)
+        subject = wanted.subject = stream_subject(self.space, wanted.hub, wanted.peer_id, stream_id)
+        branch = self.branches.get(subject)
+        if branch is None:
+            nats_sub = asyncio.ensure_future(self._hold(subject))
+            branch = self.branches[subject] = _Branch(
+                subject, stream_id, wanted.send, set(), nats_sub
+            )
+        branch.subs.add(wanted.sub_id)
+        await asyncio.shield(branch.nats_sub)  # the items flow before the subscriber is told
+        if self.wanted.get(wanted.sub_id) is not wanted:
+            return
+        wanted.send(
+            {
+                "domain": AGM_DOMAIN,
+                "type": ACCEPTED_TYPE,
+                "subscription_id": wanted.sub_id,
+                "stream_id": stream_id,
+            }
+        )
+        wanted.accepted = True
+        for early in wanted.early:
+            self._for_one(wanted, early)
+        wanted.early.clear()
+
+    async def _hold(self, subject: str) -> Any:
+        async def items(msg: Any) -> None:
+            self._items(subject, msg)
+
+        subscription = await self._nats.subscribe(subject, cb=items)
+        await self._nats.flush()
+        return subscription
+
+    def _items(self, subject: str, msg: Any) -> None:
+        branch = self.branches.get(subject)
+        if branch is None:
+            return
+        try:
+            item = orjson.loads(msg.data)
+        except ValueError:
+            return
+        if "items" in item:
+            publish: Message = {
+                "domain": AGM_DOMAIN,
+                "type": PUBLISH_MANY_TYPE,
+                "stream_id": branch.stream_id,
+                "items": item["items"],
+            }
+        else:
+            publish = {
+                "domain": AGM_DOMAIN,
+                "type": PUBLISH_TYPE,
+                "stream_id": branch.stream_id,
+                "data": item.get("data"),
+                "sequence": item.get("sequence"),
+                "snapshot": item.get("snapshot", False),
+            }
+        branch.send(publish)
+
+    def remove_interest(self, message: Message) -> None:
+        """The proxy got a ``remove-interest``: the subscriber on this hub is gone."""
+        wanted = self.wanted.pop(str(message.get("subscription_id")), None)
+        if wanted is not None:
+            self._forget(wanted)
+
+    def proxy_closed(self, peer_id: str) -> None:
+        """The proxy of ``peer_id`` left this hub (with its subscriptions, hub/agm.py)."""
+        for wanted in [w for w in self.wanted.values() if w.peer_id == peer_id]:
+            del self.wanted[wanted.sub_id]
+            self._forget(wanted)
+
+    def _forget(self, wanted: _Wanted) -> None:
+        if wanted.remote_id is not None:
+            self._send_to(wanted.hub, "unsubscribe", {"subscription": wanted.remote_id})
+        branch = self.branches.get(wanted.subject or "")
+        if branch is None:
+            return
+        branch.subs.discard(wanted.sub_id)
+        if not branch.subs:
+            del self.branches[branch.subject]
+            self._spawn(_release(branch.nats_sub))
+
+    async def _on_streams(self, msg: Any) -> None:
+        """From a publisher's hub, for one subscription of this hub."""
+        try:
+            message = orjson.loads(msg.data)
+            wanted = self.wanted.get(str(message["ref"]))
+        except (ValueError, KeyError, TypeError):
+            return
+        if wanted is None:
+            return
+        if not wanted.accepted:
+            wanted.early.append(message)  # before the acceptance reached this hub
+        else:
+            self._for_one(wanted, message)
+
+    def _for_one(self, wanted: _Wanted, message: Message) -> None:
+        post = message.get("post")
+        if isinstance(post, dict):
+            wanted.send(
+                {
+                    "domain": AGM_DOMAIN,
+                    "type": POST_TYPE,
+                    "subscription_id": wanted.sub_id,
+                    "data": post.get("data"),
+                    "sequence": post.get("sequence"),
+                    "snapshot": post.get("snapshot", False),
+                }
+            )
+            return
+        closed = message.get("closed")
+        if isinstance(closed, dict):
+            self.wanted.pop(wanted.sub_id, None)
+            wanted.remote_id = None  # gone there already
+            self._forget(wanted)
+            wanted.send(
+                {
+                    "domain": AGM_DOMAIN,
+                    "type": DROP_SUBSCRIPTION_TYPE,
+                    "subscription_id": wanted.sub_id,
+                    "reason": str(closed.get("reason") or "The publisher closed the stream"),
+                }
+            )
+
+    # ------------------------------------------------------------- publishers' side
+
+    async def _on_subscribe(self, msg: Any) -> None:
+        try:
+            request = orjson.loads(msg.data)
+            hub, ref, peer_id = str(request["hub"]), str(request["ref"]), str(request["peer_id"])
+        except (ValueError, KeyError, TypeError) as error:
+            await msg.respond(orjson.dumps({"error": {"reason": f"Bad subscription: {error}"}}))
+            return
+        self._ids += 1
+        request_id = f"xs{self._ids}"
+        self._asked[request_id] = (hub, ref, peer_id, msg.reply)
+        self._observe(
+            {
+                "domain": AGM_DOMAIN,
+                "type": SUBSCRIBE_TYPE,
+                "request_id": request_id,
+                "server_id": peer_id,
+                "method_id": request.get("method_id"),
+                "arguments": request.get("arguments"),
+                "arguments_kv": request.get("arguments_kv"),
+                "flags": request.get("flags") or {},
+                "context": request.get("context") or {},
+            }
+        )
+
+    async def _on_unsubscribe(self, msg: Any) -> None:
+        try:
+            sub_id = str(orjson.loads(msg.data)["subscription"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if self.served.pop(sub_id, None) is not None:
+            self._unsubscribe(sub_id)
+
+    def _unsubscribe(self, sub_id: str) -> None:
+        self._observe({"domain": AGM_DOMAIN, "type": UNSUBSCRIBE_TYPE, "subscription_id": sub_id})
+
+    def hub_left(self, hub: str) -> None:
+        """``hub`` left the space: its subscribers' subscriptions here go."""
+        for sub_id in [s for s, served in self.served.items() if served.hub == hub]:
+            del self.served[sub_id]
+            self._unsubscribe(sub_id)
+
+    def on_hub_message(self, message: Message) -> bool:
+        """An ``agm`` message of this hub to the observer; True when it was for streams."""
+        mtype = message.get("type")
+        if mtype in (EVENT_TYPE, EVENT_MANY_TYPE):
+            served = self.served.get(str(message.get("subscription_id")))
+            if served is not None:
+                self._event(served, message)
+            return True
+        if mtype in (SUBSCRIBED_TYPE, ERROR_TYPE):
+            asked = self._asked.pop(str(message.get("request_id")), None)
+            if asked is None:
+                return False
+            hub, ref, peer_id, reply = asked
+            if mtype == ERROR_TYPE:
+                error = {"reason_uri": message.get("reason_uri"), "reason": message.get("reason")}
+                self._publish(reply, orjson.dumps({"error": error}))
+                return True
+            sub_id = str(message.get("subscription_id"))
+            branch = str(message.get(STREAM_ID_KEY) or "")
+            subject = stream_subject(self.space, self.hub_id, peer_id, branch)
+            self.served[sub_id] = _Served(hub, ref, subject)
+            # queued before anything for this subscription: the subscriber's hub reads it first
+            self._publish(reply, orjson.dumps({"subscription": sub_id, "branch": branch}))
+            return True
+        if mtype == SUBSCRIPTION_CANCELLED_TYPE:
+            served = self.served.pop(str(message.get("subscription_id")), None)
+            if served is not None:
+                closed = {"reason_uri": message.get("reason_uri"), "reason": message.get("reason")}
+                self._send_to(served.hub, "streams", {"ref": served.ref, "closed": closed})
+            return True
+        return False
+
+    def _event(self, served: _Served, event: Message) -> None:
+        if event.get("type") == EVENT_MANY_TYPE:
+            self._publish(served.subject, orjson.dumps({"items": event.get("items")}))
+            return
+        item = {
+            "data": event.get("data"),
+            "sequence": event.get("sequence"),
+            "snapshot": event.get("snapshot", False),
+        }
+        if event.get("oob"):
+            self._send_to(served.hub, "streams", {"ref": served.ref, "post": item})
+        else:
+            self._publish(served.subject, orjson.dumps(item))
+
+    def close(self) -> None:
+        for branch in self.branches.values():
+            branch.nats_sub.cancel()
+        self.branches.clear()
+
+
+async def _release(nats_sub: asyncio.Task[Any]) -> None:
+    try:
+        subscription = await nats_sub
+        await subscription.unsubscribe()
+    except Exception:  # never made, or the connection is closing
+        return

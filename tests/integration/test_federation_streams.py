@@ -1,0 +1,185 @@
+"""Streams across real standalone hubs federated through a real nats-server
+(docs/FEDERATION.md, "Streams"): subscribers on hub A, a publisher on hub B that accepts on
+branches or rejects, items crossing once per hub and branch (counted by nats-server), private
+posts, unsubscribing and the publisher or its hub going away; the real ``@interopio/core``
+subscribing on A to a Python stream on B."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_client_js import JsPeer
+from test_client_support import wait_for
+from test_federation_bus import SPACE, MonitoredNats, client, hubs
+from test_federation_bus import nats as nats  # the fixture
+
+import jupyter_interop as ji
+
+
+class Feed:
+    """``on_data`` and ``on_closed`` of one subscription, thread-safe."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Any, bool]] = []
+        self.closed: list[ji.ClosedInfo] = []
+        self._lock = threading.Lock()
+
+    def data(self, item: ji.StreamData) -> None:
+        with self._lock:
+            self.items.append((item.data, item.private))
+
+    def close(self, info: Any) -> None:
+        with self._lock:
+            self.closed.append(info)
+
+    def got(self) -> list[tuple[Any, bool]]:
+        with self._lock:
+            return list(self.items)
+
+
+def ticks(io: ji.Interop) -> Any:
+    """A stream on branches by symbol; it rejects BAD and greets each subscriber privately."""
+
+    def decide(request: Any) -> None:
+        symbol = request.arguments.get("symbol", "")
+        if symbol == "BAD":
+            request.reject("no such symbol")
+        else:
+            request.accept_on_branch(symbol)
+
+    return io.streams.create(
+        "Ticks",
+        on_subscription_request=decide,
+        on_added=lambda sub: sub.push({"hello": sub.arguments.get("symbol")}),
+    )
+
+
+def stream_subjects(nats: MonitoredNats) -> dict[str, dict[str, int]]:
+    """Per hub connection: its stream subscriptions and the messages each delivered."""
+    return {
+        name: {s: n for s, n in subjects.items() if f"ji.{SPACE}.stream." in s}
+        for name, subjects in nats.subscriptions().items()
+        if name.startswith("jupyter-interop")
+    }
+
+
+def test_subscribers_on_a_to_a_stream_on_b_with_branches_and_the_publishers_decision(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    with ExitStack() as stack:
+        hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
+        b = client(stack, hub_b, "pub-b")
+        stream = ticks(b)
+        subscribers = [client(stack, hub_a, f"sub-{n}") for n in range(3)]
+        wait_for(lambda: subscribers[0].streams.streams("Ticks"), 30, "B's stream on A")
+        feeds = [Feed() for _ in subscribers]
+        subs = [
+            io.streams.subscribe(
+                "Ticks", {"symbol": symbol}, on_data=feed.data, on_closed=feed.close, timeout=30
+            )
+            for io, feed, symbol in zip(subscribers, feeds, ("AAPL", "AAPL", "MSFT"), strict=True)
+        ]
+        assert [s.application for s in subs[0].servers] == ["pub-b"]
+        with pytest.raises(ji.SubscriptionError, match="no such symbol"):
+            subscribers[0].streams.subscribe("Ticks", {"symbol": "BAD"}, timeout=30)
+        # the publisher decided on each subscriber of A, as it does for its own
+        assert sorted(stream.branches()) == ["AAPL", "MSFT"]
+        assert len(stream.subscriptions()) == 3
+
+        for n in range(10):  # one at a time: each crosses alone, not in a run
+            stream.push({"n": n}, branch="AAPL")
+            wait_for(lambda n=n: all(len(f.got()) == n + 2 for f in feeds[:2]), 30, "an item")
+        stream.push({"msft": 1}, branch="MSFT")
+        expected = [({"hello": "AAPL"}, True)] + [({"n": n}, False) for n in range(10)]
+        wait_for(lambda: len(feeds[2].got()) == 2, 30, "MSFT's items on A")
+        assert feeds[0].got() == expected and feeds[1].got() == expected
+        assert feeds[2].got() == [({"hello": "MSFT"}, True), ({"msft": 1}, False)]
+
+        # one NATS subscription per branch on A, each item delivered to A once for its two
+        # subscribers (the branch subject ends with the publisher's stream id); B holds none
+        held = {name: subjects for name, subjects in stream_subjects(nats).items() if subjects}
+        assert len(held) == 1
+        (subjects,) = held.values()
+        assert sorted(subjects.values()) == [1, 10]
+
+        # the first AAPL subscriber leaves: the publisher sees it go, the other stays
+        subs[0].close()
+        wait_for(lambda: len(stream.subscriptions()) == 2, 30, "B to see the unsubscription")
+        stream.push({"n": 10}, branch="AAPL")
+        wait_for(lambda: len(feeds[1].got()) == 12, 30, "the next item for the other one")
+        assert len(feeds[0].got()) == 11
+        # the last AAPL subscriber leaves: A releases the branch's NATS subscription
+        subs[1].close()
+        wait_for(lambda: len(stream.subscriptions()) == 1, 30, "B to see the last one go")
+        wait_for(
+            lambda: sorted(n for v in stream_subjects(nats).values() for n in v.values()) == [1],
+            30,
+            "the AAPL branch's NATS subscription released on A (MSFT's stays)",
+        )
+        # the publisher drops the MSFT subscriber: it closes on A
+        (msft,) = stream.subscriptions()
+        msft.close()
+        wait_for(lambda: feeds[2].closed, 30, "the dropped subscription to close on A")
+        assert [c.message for c in feeds[2].closed] == ["ServerInitiated"]
+        assert [c.message for c in feeds[1].closed] == ["ClientInitiated"]
+
+
+def test_the_publisher_leaving_and_its_hub_dying_close_the_subscriptions_on_a(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    with ExitStack() as stack:
+        hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
+        leaving = client(stack, hub_b, "leaving-b")
+        ticks(leaving)
+        a = client(stack, hub_a, "sub-a")
+        wait_for(lambda: a.streams.streams("Ticks"), 30, "B's stream on A")
+        first = Feed()
+        a.streams.subscribe("Ticks", {"symbol": "X"}, on_closed=first.close, timeout=30)
+        leaving.close()
+        wait_for(lambda: first.closed, 30, "the subscription to close when its publisher left")
+
+        staying = client(stack, hub_b, "staying-b")
+        ticks(staying)
+        wait_for(lambda: a.streams.streams("Ticks"), 30, "B's new stream on A")
+        second = Feed()
+        a.streams.subscribe("Ticks", {"symbol": "Y"}, on_closed=second.close, timeout=30)
+        hub_b.proc.kill()
+        hub_b.proc.wait(10)
+        wait_for(lambda: second.closed, 30, "the subscription to close when B died")
+
+
+def test_a_javascript_subscriber_on_a_to_a_python_stream_on_b(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    """The real ``@interopio/core`` (test_client_js_peer.js) subscribing on hub A."""
+    with ExitStack() as stack:
+        hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
+        b = client(stack, hub_b, "py-b")
+        stream = ticks(b)
+        js = JsPeer(hub_a)  # type: ignore[arg-type]  # (a hub: url and token)
+        stack.callback(js.close)
+        wait_for(
+            lambda: any(s["application"] == "py-b" for s in js.call("servers")),
+            30,
+            "B's stream seen by the JS client",
+        )
+        assert js.call("subscribe", name="Ticks", args={"symbol": "EUR"}, key="s1") == {
+            "servers": ["py-b"]
+        }
+        first = js.event(lambda e: e.get("event") == "data" and e["key"] == "s1")
+        assert first["data"] == {"hello": "EUR"} and first["private"] is True
+        for n in range(100):  # a burst: publish-many runs across hubs
+            stream.push({"n": n}, branch="EUR")
+        js.event(lambda e: e.get("event") == "data" and e["data"] == {"n": 99})
+        burst = [
+            e["data"]["n"]
+            for e in js.events
+            if e.get("event") == "data" and isinstance(e.get("data"), dict) and "n" in e["data"]
+        ]
+        assert burst == list(range(100))
+        stream.close()
+        js.event(lambda e: e.get("event") == "closed" and e["key"] == "s1")
