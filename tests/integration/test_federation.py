@@ -40,7 +40,7 @@ class Nats:
     """A nats-server of its own on a free loopback port, with JetStream storing under
     ``tmp`` (the contexts' KV bucket); :meth:`restart` keeps the port and the store."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *options: str) -> None:
         exe = shutil.which("nats-server")
         assert exe, "nats-server is missing: run scripts/setup.sh (apt-get install nats-server)"
         self.exe = exe
@@ -48,11 +48,16 @@ class Nats:
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.log = open(tmp / "nats.log", "wb")  # noqa: SIM115 (closed by stop)
+        #: more nats-server options (a monitoring port: test_federation_bus.py)
+        self.options = options
         self.proc = self._start()
 
     def _start(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [self.exe, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
+            [
+                *(self.exe, "-a", "127.0.0.1", "-p", str(self.port)),
+                *("-js", "-sd", str(self.store), *self.options),
+            ],
             stderr=self.log,
         )
         wait_for(lambda: _listening(self.port), what="nats-server to listen")

@@ -6,7 +6,6 @@ publisher's hub, and the real ``@interopio/core`` bus on one hub with Python on 
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -27,14 +26,9 @@ SPACE = "bus-test"
 class MonitoredNats(Nats):
     """A nats-server with its monitoring port (``/connz`` lists each hub's subscriptions)."""
 
-    def _start(self) -> subprocess.Popen[bytes]:
-        self.monitor = getattr(self, "monitor", None) or free_port()
-        proc = subprocess.Popen(
-            [self.exe, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor)],
-            stderr=self.log,
-        )
-        wait_for(lambda: _answers(self.monitor), what="nats-server to listen")
-        return proc
+    def __init__(self, tmp: Path) -> None:
+        self.monitor = free_port()
+        super().__init__(tmp, "-m", str(self.monitor))
 
     def subscriptions(self) -> dict[str, dict[str, int]]:
         """Connection name -> {subject: messages delivered} for every client connection."""
@@ -48,14 +42,6 @@ class MonitoredNats(Nats):
             }
             for conn in connz["connections"]
         }
-
-
-def _answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/varz", timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
