@@ -64,11 +64,15 @@ __all__ = [
     "Error",
     "EventMany",
     "GatewayToken",
+    "Hello",
     "Invoke",
+    "Join",
     "MethodsAdded",
     "MethodsRemoved",
     "PeerAdded",
+    "PeerError",
     "PeerRemoved",
+    "Register",
     "RemoveInterest",
     "Result",
     "StreamEvent",
@@ -77,6 +81,7 @@ __all__ = [
     "SubscriptionCancelled",
     "Success",
     "Welcome",
+    "Yield",
     "channel_membership",
     "error",
     "hello",
@@ -428,41 +433,99 @@ def channel_membership(
 
 
 # ------------------------------------------------------------------ what a peer sends
+# (``request_id`` and the sender's ``peer_id`` are added by whoever sends: each sender
+# numbers its own requests)
+
+
+class _Sent(TypedDict):
+    """Every message a peer sends names its domain and its type."""
+
+    domain: str
+    type: str
+
+
+class _HelloFields(_Sent):
+    identity: Any
+    authentication: Any
+
+
+class Hello(_HelloFields, total=False):
+    """A peer's login: who it is and how it proves it, the extensions it asks for
+    (``{"jupyter_interop": {...}}``) and, from the federation link, the remote peer it stands
+    for (``federation``)."""
+
+    extensions: Any
+    federation: Any
+
+
+class Join(_Sent):
+    """Join a domain (``destination``: ``agm``, ``bus``, or ``metrics``, which does nothing)."""
+
+    destination: str
+
+
+class Register(_Sent):
+    """Offer methods (their definitions, each with its ``id``); ``unregister`` names ids."""
+
+    methods: list[Any]
+
+
+class Yield(_Sent, total=False):
+    """A server's answer to ``invoke`` (``peer_id`` only when the builder was given it)."""
+
+    invocation_id: Any
+    peer_id: str
+    result: Any
+
+
+class PeerError(_Sent, total=False):
+    """A server's failed answer to ``invoke`` (``request_id`` and ``invocation_id`` both the
+    invocation's) or a publisher's refusal of a stream subscription (``request_id`` the
+    subscription's)."""
+
+    request_id: Any
+    invocation_id: Any
+    reason_uri: str
+    reason: str
+    context: Any
 
 
 def hello(identity: Any, authentication: Any, **fields: Any) -> Message:
-    """A peer's ``hello``; ``fields`` are the rest (``extensions``, the federation's key)."""
-    return {
+    """A peer's ``hello``; ``fields`` are the rest (``extensions``, ``federation``)."""
+    message: Hello = {
         "domain": GLOBAL_DOMAIN,
         "type": HELLO_TYPE,
         "identity": identity,
         "authentication": authentication,
-        **fields,
     }
+    return {**message, **fields}
 
 
 def join(domain: str) -> Message:
     """Join ``domain`` (``agm``, ``bus``; ``metrics`` is accepted and does nothing)."""
-    return {"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": domain}
+    message: Join = {"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": domain}
+    return _plain(message)
 
 
 def register(methods: list[Any]) -> Message:
     """Offer ``methods`` (their definitions, each with its ``id``)."""
-    return {"domain": AGM_DOMAIN, "type": REGISTER_TYPE, "methods": methods}
+    message: Register = {"domain": AGM_DOMAIN, "type": REGISTER_TYPE, "methods": methods}
+    return _plain(message)
 
 
 def unregister(method_ids: list[str]) -> Message:
     """Stop offering the methods with these ids."""
-    return {"domain": AGM_DOMAIN, "type": UNREGISTER_TYPE, "methods": method_ids}
+    message: Register = {"domain": AGM_DOMAIN, "type": UNREGISTER_TYPE, "methods": method_ids}
+    return _plain(message)
 
 
 def yield_result(invocation_id: Any, result: Any, peer_id: str | None = None) -> Message:
     """A server's answer to ``invoke``; ``peer_id`` when the sender does not add it itself."""
-    message: Message = {"domain": AGM_DOMAIN, "type": YIELD_TYPE, "invocation_id": invocation_id}
+    message: Yield = {"domain": AGM_DOMAIN, "type": YIELD_TYPE, "invocation_id": invocation_id}
     if peer_id is not None:
         message["peer_id"] = peer_id
     message["result"] = result
-    return message
+    return _plain(message)
 
 
 def invocation_error(
@@ -470,7 +533,7 @@ def invocation_error(
 ) -> Message:
     """A server's failed answer to ``invoke``: GW3 names the invocation in ``request_id``
     (what the hub reads); ``invocation_id`` repeats it. ``context`` only when there is one."""
-    message: Message = {
+    message: PeerError = {
         "domain": AGM_DOMAIN,
         "type": ERROR_TYPE,
         "request_id": invocation_id,
@@ -480,15 +543,16 @@ def invocation_error(
     }
     if context is not None:
         message["context"] = context
-    return message
+    return _plain(message)
 
 
 def stream_refusal(subscription_id: str, reason_uri: str, reason: str) -> Message:
     """A publisher's refusal of a stream subscription (``add-interest``)."""
-    return {
+    message: PeerError = {
         "domain": AGM_DOMAIN,
         "type": ERROR_TYPE,
         "request_id": subscription_id,
         "reason_uri": reason_uri,
         "reason": reason,
     }
+    return _plain(message)

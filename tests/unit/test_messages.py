@@ -148,3 +148,26 @@ def test_a_peer_written_with_the_builders_serves_and_calls_through_the_hub() -> 
 
     assert server.send(messages.unregister(["1", "2"]))[-1]["type"] == "success"
     assert [m["methods"] for m in caller.take("methods-removed")] == [["1", "2"]]
+
+
+BUILT = [
+    (messages.hello({"application": "a"}, {"method": "access-token", "token": "t"}), "Hello"),
+    (messages.hello({}, {}, extensions={"jupyter_interop": {"batch": True}}), "Hello"),
+    (messages.join("agm"), "Join"),
+    (messages.register([{"id": "1", "name": "M"}]), "Register"),
+    (messages.unregister(["1"]), "Register"),
+    (messages.yield_result("i1", {"x": 1}), "Yield"),
+    (messages.yield_result("i1", {"x": 1}, "p1"), "Yield"),
+    (messages.invocation_error("i1", "agm.errors.client_error", "no"), "PeerError"),
+    (messages.invocation_error("i1", "agm.errors.client_error", "no", {}), "PeerError"),
+    (messages.stream_refusal("s1", "agm.errors.x", "no"), "PeerError"),
+]
+
+
+def test_what_a_peer_sends_keeps_to_its_shape() -> None:
+    for message, name in BUILT:
+        shape = getattr(messages, name)
+        required, optional = shape.__required_keys__, shape.__optional_keys__
+        keys = set(message)
+        assert required <= keys, (name, required - keys, message)
+        assert keys <= required | optional, (name, keys - required - optional)
