@@ -62,7 +62,14 @@ if TYPE_CHECKING:
     from .dispatch import OutputTarget
     from .session import ClientSession
 
-__all__ = ["ContextMeta", "ContextSubscription", "Contexts", "adapt_callback", "copy_data"]
+__all__ = [
+    "ContextInfo",
+    "ContextMeta",
+    "ContextSubscription",
+    "Contexts",
+    "adapt_callback",
+    "copy_data",
+]
 
 Data = dict[str, Any]
 
@@ -132,6 +139,23 @@ class _Context:
     #: how this client created it (re-created so when a new hub lost it)
     lifetime: str = "retained"
     read_only: bool = False
+    #: what the hub announced (``context-added``; only a hub with the read-only extension
+    #: says the lifetime and the flag): see :meth:`Contexts.info`
+    creator_id: str | None = None
+    announced_lifetime: str | None = None
+    announced_read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContextInfo:
+    """What the hub says of a context (:meth:`Contexts.info`): ``lifetime`` (``"retained"``,
+    ``"ref-counted"``, ``"ownership"``; None when the gateway does not say), ``read_only``
+    (only its owner may change it) and ``owner``, the peer id of the peer that created it."""
+
+    name: str
+    lifetime: str | None
+    read_only: bool
+    owner: str | None
 
 
 class ContextSubscription:
@@ -265,6 +289,14 @@ class Contexts:
     def announced_names(self) -> list[str]:
         """Names of the contexts the hub announced (and did not destroy since)."""
         return [name for name, ctx in self._by_name.items() if ctx.context_id is not None]
+
+    def info(self, name: str) -> ContextInfo | None:
+        """What the hub announced of the context ``name`` (no I/O): its lifetime, whether it
+        is read-only and its owner; None for a context this client has not heard of."""
+        ctx = self._by_name.get(_check_name(name))
+        if ctx is None or ctx.context_id is None:
+            return None
+        return ContextInfo(name, ctx.announced_lifetime, ctx.announced_read_only, ctx.creator_id)
 
     def held(self, name: str) -> tuple[Data, ContextMeta] | None:
         """The data this client holds for ``name`` (not a copy) with its meta as a snapshot,
@@ -693,6 +725,11 @@ class Contexts:
             self._by_id.pop(ctx.context_id, None)
         ctx.context_id = str(context_id)
         self._by_id[ctx.context_id] = ctx
+        creator, lifetime, read_only = (msg.get(k) for k in ("creator_id", "lifetime", "read_only"))
+        ctx.creator_id = creator if isinstance(creator, str) else ctx.creator_id
+        if isinstance(lifetime, str):
+            ctx.announced_lifetime = lifetime
+            ctx.announced_read_only = read_only is True
         conn = self._session.conn
         if (
             ctx.subscribers

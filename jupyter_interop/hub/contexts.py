@@ -49,6 +49,7 @@ from ..protocol.wire import (
     FEDERATION_CONTEXT_PUBLISH_TYPE,
     FEDERATION_CONTEXT_REFUSED_TYPE,
     GLOBAL_DOMAIN,
+    READ_ONLY_EXTENSION,
     SET_CONTEXT_READ_ONLY_TYPE,
     SUBSCRIBE_CONTEXT_TYPE,
     SUBSCRIBED_CONTEXT_TYPE,
@@ -299,7 +300,7 @@ class ContextDomain:
         )
 
     def _context_added(self, peer: Peer, ctx: Context) -> Message:
-        return {
+        message: Message = {
             "domain": peer.context_domain,
             "type": CONTEXT_ADDED_TYPE,
             "peer_id": peer.peer_id,
@@ -307,6 +308,10 @@ class ContextDomain:
             "context_id": ctx.context_id,
             "name": ctx.name,
         }
+        if peer.extensions.get(READ_ONLY_EXTENSION):  # how long it lives, who may change it
+            message["lifetime"] = ctx.lifetime
+            message["read_only"] = ctx.read_only
+        return message
 
     def announce_all(self, peer: Peer, out: Outgoing) -> None:
         """Existing contexts are announced right after ``welcome`` (JS clients need it)."""
@@ -684,6 +689,9 @@ class ContextDomain:
             )
         ctx.read_only = read_only
         self._send(out, peer, self._success(peer, msg))
+        for other in self.hub.peers.values():  # announced again to those that read the flag
+            if other.extensions.get(READ_ONLY_EXTENSION):
+                self._send(out, other, self._context_added(other, ctx))
 
     def _unsubscribe(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         ctx = self._lookup(msg)

@@ -104,11 +104,30 @@ def contexts_table(
         for n in io.contexts.all()
         if (include_channels or not n.startswith(CHANNEL_PREFIX)) and _match(pattern, n)
     ]
-    versions = [(n, io.contexts.version(n)) for n in names]
-    rows = [[n, v if v is not None else ""] for n, v in versions]
+    owners = _peer_names(io)
+    rows = []
+    for n in names:
+        version = io.contexts.version(n)
+        rows.append([n, _lifetime(io, n, owners), version if version is not None else ""])
     return Table(
-        ["name", "version (if followed here)"], rows, title=f"{len(rows)} context(s)", data=names
+        ["name", "lifetime", "version (if followed here)"],
+        rows,
+        title=f"{len(rows)} context(s)",
+        data=names,
     )
+
+
+def _lifetime(io: Interop, name: str, owners: dict[str, str]) -> str:
+    """The lifetime cell: ``retained``, ``ref-counted``, or ``ownership`` with its owner and
+    a ``read-only`` mark; ``?`` when the gateway does not say."""
+    info = io.contexts.info(name)
+    if info is None or info.lifetime is None:
+        return "?"
+    text = info.lifetime
+    if info.lifetime == "ownership" and info.owner is not None:
+        mine = info.owner == io.peer_id
+        text += f" (owner: {'this notebook' if mine else owners.get(info.owner, info.owner)})"
+    return text + (", read-only" if info.read_only else "")
 
 
 def _colors(io: Interop) -> dict[str, str]:

@@ -208,6 +208,39 @@ def test_context_create_with_a_lifetime_and_read_only(
     assert "Only the owner" in nb_b.usage_error(f"%interop context read-only {name}")
 
 
+def test_contexts_lists_each_lifetime_and_the_read_only_mark(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    """``%interop contexts`` has a lifetime column, as the hub announces it to every notebook:
+    retained, ref-counted, ownership with its owner, and a read-only mark that follows the
+    owner's changes."""
+    base = unique("life")
+    kept, counted, owned = f"{base}.kept", f"{base}.counted", f"{base}.owned"
+    nb_a.run(f"%interop context create {kept} a=1")
+    nb_a.run(f"%interop context create {counted} a=1 --lifetime ref-counted")
+    nb_a.run(f"%interop context create {owned} a=1 --lifetime ownership --read-only")
+    pattern = f"{base}.*"
+    rows = "{r[0]: r[1] for r in t.rows}"
+    for kernel in (nb_a, nb_b):
+        kernel.run("from jupyter_interop.notebook._views import contexts_table")
+    nb_b.run("io = ji.connect()")
+    seen = f"(t := contexts_table(io, {pattern!r}), {rows})[1]"
+    owner = nb_a.value("(i := ji.connect().instance).notebook_path or i.application")
+    expected = {
+        kept: "retained",
+        counted: "ref-counted",
+        owned: f"ownership (owner: {owner}), read-only",
+    }
+    nb_b.wait_value(seen, expected)
+    assert nb_a.value(f"(t := contexts_table(ji.connect(), {pattern!r}), {rows})[1]")[owned] == (
+        "ownership (owner: this notebook), read-only"
+    )
+    text = nb_b.run(f"%interop contexts {pattern}").text
+    assert "lifetime" in text and "ref-counted" in text and "read-only" in text
+    nb_a.run(f"%interop context writable {owned}")
+    nb_b.wait_value(f"{seen}[{owned!r}]", f"ownership (owner: {owner})")
+
+
 def test_share_pull_and_watch_dataframes_and_arrays(
     nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
 ) -> None:
