@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_client_js import JsPeer
 from test_client_support import wait_for
 from test_federation import Hub, Nats, start_hub, stop
 
@@ -267,3 +268,34 @@ def test_a_hub_back_from_a_stop_takes_the_spaces_state_over_its_own_store(
         assert a.contexts.get("kept") == {"v": 2}
         assert "dropped" not in a.contexts.all()
         assert "dropped" not in b.contexts.all()  # and A did not bring it back
+
+
+def test_a_javascript_client_on_a_follows_and_writes_a_context_of_python_on_b(
+    hubs: tuple[Hub, Hub],
+) -> None:
+    """The real ``@interopio/core`` (test_client_js_peer.js) on hub A, Python on hub B."""
+    hub_a, hub_b = hubs
+    with ExitStack() as stack:
+        a = connect(hub_a, "py-a", stack)
+        b = connect(hub_b, "py-b", stack)
+        linked(a, b)
+        b.contexts.set("Js.fed", {"symbol": "AAPL"})
+        wait_for(lambda: "Js.fed" in a.contexts.all(), SYNC, "B's context on A")
+        js = JsPeer(hub_a)  # type: ignore[arg-type]  # (a hub: url and token)
+        stack.callback(js.close)
+        js.call("contextSubscribe", name="Js.fed")
+        js.event(lambda e: e.get("event") == "context" and e["data"] == {"symbol": "AAPL"})
+        b.contexts.update("Js.fed", {"px": 190.5})
+        js.event(
+            lambda e: (
+                e.get("event") == "context"
+                and e["data"] == {"symbol": "AAPL", "px": 190.5}
+                and e["updaterId"] == b.instance.peer_id
+            )
+        )
+        js.call("contextUpdate", name="Js.fed", data={"px": 191.0})
+        wait_for(
+            lambda: b.contexts.get("Js.fed") == {"symbol": "AAPL", "px": 191.0},
+            SYNC,
+            "the JS client's update on B",
+        )
