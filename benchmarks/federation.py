@@ -1,20 +1,29 @@
-"""Invoke latency across two federated hubs against the same call within one hub
-(docs/FEDERATION.md).
+"""Invoke and context-update latency across two federated hubs against the same work within
+one hub (docs/FEDERATION.md).
 
-``python -m benchmarks.federation [--calls N] [--repeats R]`` (run it under
-``flock /tmp/bench.lock``): a nats-server, two standalone hubs joined to it, one server
-process on each hub registering ``Echo``, and one caller on hub A that invokes, round after
-round, the ``Echo`` of hub A (local) and then the ``Echo`` of hub B (across). It prints each
-round's p50 and p90 and the ratio of the p50s, with their spread over the rounds.
+``python -m benchmarks.federation [--calls N] [--updates N] [--repeats R]`` (run it under
+``flock /tmp/bench.lock``): a nats-server with JetStream, two standalone hubs joined to it.
+
+Invoke: one server process on each hub registering ``Echo``, and one caller on hub A that
+invokes, round after round, the ``Echo`` of hub A (local) and then the ``Echo`` of hub B
+(across). Context update: a writer on hub A updates a context and waits until a follower sees
+the new value, one update at a time; a ref-counted context followed on hub A (local, never
+federated), a retained one followed on hub A (through the KV bucket and back) and on hub B
+(across), and the same through NATS alone (``kv.update`` until a watch on the bucket sees
+it). Each prints every round's p50 and p90 and the ratio of the p50s to the local row, with
+their spread over the rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import queue
 import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 import jupyter_interop as ji
 
@@ -50,11 +59,13 @@ def timed_calls(io: ji.Interop, application: str, calls: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000, help="timed calls per round and kind")
+    parser.add_argument("--updates", type=int, default=300, help="timed updates per round")
     parser.add_argument("--repeats", type=int, default=5, help="rounds")
+    parser.add_argument("--only", choices=("invoke", "contexts"), help="one of the two parts")
     args = parser.parse_args()
     group = ProcessGroup()
     try:
-        nats = NatsServer(group)
+        nats = NatsServer(group, jetstream=True)
         federation = [f"--federation={nats.url}"]
         hub_a = Hub(group, args=federation)
         hub_b = Hub(group, args=federation)
@@ -64,6 +75,10 @@ def main() -> None:
                     [sys.executable, "-c", SERVER, hub.url, hub.token, name], env=group.env
                 )
             )
+        if args.only != "invoke":
+            contexts(hub_a, hub_b, nats.url, args.updates, args.repeats)
+        if args.only == "contexts":
+            return
         io = ji.connect(url=hub_a.url, token=hub_a.token, application="caller")
         deadline = time.monotonic() + 30
         while len([s for m in io.methods.methods() if m.name == "Echo" for s in m.servers]) < 2:
@@ -88,6 +103,97 @@ def main() -> None:
         io.close()
     finally:
         group.close()
+
+
+class Follower:
+    """The values of ``n`` a context subscription sees, in a queue."""
+
+    def __init__(self, io: ji.Interop, name: str) -> None:
+        self.seen: queue.Queue[Any] = queue.Queue()
+        io.contexts.subscribe(name, lambda data: self.seen.put(data.get("n")))
+
+    def wait(self, n: int) -> None:
+        while self.seen.get(timeout=60) != n:
+            pass
+
+
+def timed_updates(writer: ji.Interop, name: str, follower: Follower, updates: int) -> list[float]:
+    """Seconds from each update to its value at the follower, one update at a time."""
+    samples = []
+    for i in range(updates + min(50, updates)):  # the first ones warm up
+        start = time.perf_counter()
+        writer.contexts.update(name, {"n": i})
+        follower.wait(i)
+        samples.append(time.perf_counter() - start)
+    return samples[-updates:]
+
+
+async def nats_alone(url: str, updates: int) -> list[float]:
+    """The same through NATS alone: ``kv.update`` until a watch on the bucket sees it."""
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        kv = await nc.jetstream().create_key_value(bucket="bench-alone", history=16)
+        watcher = await kv.watch("n")
+        await kv.put("n", b"-1")
+        while (entry := await watcher.updates(timeout=30)) is None or entry.value != b"-1":
+            pass
+        samples = []
+        for i in range(updates + min(50, updates)):
+            value = str(i).encode()
+            start = time.perf_counter()
+            await kv.put("n", value)
+            while (entry := await watcher.updates(timeout=30)) is None or entry.value != value:
+                pass
+            samples.append(time.perf_counter() - start)
+        await watcher.stop()
+        return samples[-updates:]
+    finally:
+        await nc.close()
+
+
+def contexts(hub_a: Hub, hub_b: Hub, nats_url: str, updates: int, repeats: int) -> None:
+    """Context-update rows: within hub A, federated on hub A, across to hub B, NATS alone."""
+    writer = ji.connect(url=hub_a.url, token=hub_a.token, application="writer")
+    near = ji.connect(url=hub_a.url, token=hub_a.token, application="follower-a")
+    far = ji.connect(url=hub_b.url, token=hub_b.token, application="follower-b")
+    try:
+        writer.contexts.create("bench-local", {"n": -1}, lifetime="ref-counted")
+        writer.contexts.set("bench-fed", {"n": -1})
+        deadline = time.monotonic() + 30
+        while "bench-fed" not in far.contexts.all():
+            if time.monotonic() > deadline:
+                raise SystemExit("the federated context did not reach hub B")
+            time.sleep(0.05)
+        rows = {
+            "within one hub": (writer, "bench-local", Follower(near, "bench-local")),
+            "federated, follower on A": (writer, "bench-fed", Follower(near, "bench-fed")),
+            "federated, follower on B": (writer, "bench-fed", Follower(far, "bench-fed")),
+        }
+        ratios: dict[str, list[float]] = {row: [] for row in [*rows, "NATS KV alone"]}
+        for round_ in range(repeats):
+            p50s = {}
+            for row, (io, name, follower) in rows.items():
+                p50s[row] = percentiles(timed_updates(io, name, follower, updates))
+            p50s["NATS KV alone"] = percentiles(asyncio.run(nats_alone(nats_url, updates)))
+            local = p50s["within one hub"][0]
+            for row, (p50, p90) in p50s.items():
+                ratios[row].append(p50 / local)
+                print(
+                    f"round {round_}: context update, {row}: p50 {p50:.0f} us p90 {p90:.0f} us;"
+                    f" p50 ratio to within one hub {p50 / local:.2f}",
+                    flush=True,
+                )
+        for row, values in ratios.items():
+            print(
+                f"context update, {row}: p50 ratio to within one hub over {repeats} rounds: "
+                f"median {statistics.median(values):.2f}, min {min(values):.2f}, "
+                f"max {max(values):.2f}"
+            )
+    finally:
+        for io in (far, near, writer):
+            io.close()
 
 
 if __name__ == "__main__":
