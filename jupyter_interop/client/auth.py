@@ -18,7 +18,12 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..protocol.wire import DESKTOP_CONTEXT_ENV
+from ..protocol.wire import (
+    ACCESS_TOKEN_AUTH_METHOD,
+    DESKTOP_CONTEXT_ENV,
+    GATEWAY_TOKEN_AUTH_METHOD,
+    SECRET_AUTH_METHOD,
+)
 
 __all__ = ["DESKTOP_CONTEXT_ENV", "DesktopStart", "authentication", "desktop_start"]
 
@@ -58,7 +63,7 @@ def authentication(
     """The ``authentication`` of ``hello``: a gateway token first, then a login, then the
     access token (an empty one when there is none: the gateway refuses it with its reason)."""
     if gateway_token:
-        return {"method": "gateway-token", "token": gateway_token}
+        return {"method": GATEWAY_TOKEN_AUTH_METHOD, "token": gateway_token}
     if username is not None:
-        return {"method": "secret", "login": username, "secret": password or ""}
-    return {"method": "access-token", "token": token or ""}
+        return {"method": SECRET_AUTH_METHOD, "login": username, "secret": password or ""}
+    return {"method": ACCESS_TOKEN_AUTH_METHOD, "token": token or ""}

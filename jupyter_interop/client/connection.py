@@ -36,15 +36,18 @@ from ..protocol.errors import Reason
 from ..protocol.framing import take_frame
 from ..protocol.limits import CLIENT_WRITE_RUN_BYTES
 from ..protocol.wire import (
+    ACCESS_TOKEN_AUTH_METHOD,
     AGM_DOMAIN,
     BATCH_EXTENSION,
     BUS_DOMAIN,
     CREATE_TOKEN_TYPE,
     EXTENSIONS_KEY,
+    GATEWAY_TOKEN_AUTH_METHOD,
     GLOBAL_DOMAIN,
     HELLO_TYPE,
     METRICS_DOMAIN,
     PING_TYPE,
+    SECRET_AUTH_METHOD,
     SHM_EXTENSION,
     SHM_PROOF_TYPE,
 )
@@ -74,9 +77,9 @@ Handler = Callable[[Message], None]
 _TEXT_STARTS = frozenset({b"{", b"["})
 #: what an authentication failure refused, by ``hello`` method
 _CREDENTIALS = {
-    "access-token": "the token",
-    "secret": "the username and password",
-    "gateway-token": "the gateway token",
+    ACCESS_TOKEN_AUTH_METHOD: "the token",
+    SECRET_AUTH_METHOD: "the username and password",
+    GATEWAY_TOKEN_AUTH_METHOD: "the gateway token",
 }
 
 

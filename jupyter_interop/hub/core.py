@@ -22,6 +22,7 @@ from traitlets.config import LoggingConfigurable
 
 from ..protocol import ProtocolError, Reason, messages
 from ..protocol.wire import (
+    ACCESS_TOKEN_AUTH_METHOD,
     AGM_DOMAIN,
     BINARY_EXTENSION,
     BUS_DOMAIN,
@@ -34,6 +35,7 @@ from ..protocol.wire import (
     FEDERATION_APPLICATION,
     FEDERATION_AUTH_METHOD,
     FEDERATION_KEY,
+    GATEWAY_TOKEN_AUTH_METHOD,
     GET_CHANNEL_RESTRICTIONS_TYPE,
     GLOBAL_DOMAIN,
     HELLO_TYPE,
@@ -44,6 +46,7 @@ from ..protocol.wire import (
     MOVE_TO_CHANNEL_TYPE,
     PING_TYPE,
     RESTRICT_CHANNEL_TYPE,
+    SECRET_AUTH_METHOD,
     SHM_EXTENSION,
     SHM_PROOF_TYPE,
     SUPPORTED_EXTENSIONS,
@@ -343,11 +346,11 @@ class InteropHub(LoggingConfigurable):
         if not isinstance(auth, dict):
             return False
         method = auth.get("method")
-        if method == "access-token":
+        if method == ACCESS_TOKEN_AUTH_METHOD:
             offered = auth.get("token")
-        elif method == "secret":
+        elif method == SECRET_AUTH_METHOD:
             offered = auth.get("secret")
-        elif method == "gateway-token":
+        elif method == GATEWAY_TOKEN_AUTH_METHOD:
             offered = auth.get("token")
             return isinstance(offered, str) and offered in self._gateway_tokens
         else:

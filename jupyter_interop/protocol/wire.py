@@ -15,6 +15,7 @@ from typing import Final
 
 __all__ = [
     "ACCEPTED_TYPE",
+    "ACCESS_TOKEN_AUTH_METHOD",
     "ADD_INTEREST_TYPE",
     "AGM_DOMAIN",
     "AGM_MESSAGE_TYPES",
@@ -75,6 +76,7 @@ __all__ = [
     "FEDERATION_CONTEXT_REFUSED_TYPE",
     "FEDERATION_KEY",
     "FOR_TOPIC_KEY",
+    "GATEWAY_TOKEN_AUTH_METHOD",
     "GET_CHANNEL_RESTRICTIONS_TYPE",
     "GLOBAL_DOMAIN",
     "GOING_AWAY_CLOSE",
@@ -103,6 +105,7 @@ __all__ = [
     "RESTRICT_CHANNEL_TYPE",
     "RESULT_TYPE",
     "RUNS_EXTENSION",
+    "SECRET_AUTH_METHOD",
     "SET_CONTEXT_READ_ONLY_TYPE",
     "SHM_EXTENSION",
     "SHM_PROOF_TYPE",
@@ -228,6 +231,17 @@ SUPPORTED_EXTENSIONS: Final = (
     SHM_EXTENSION,
     READ_ONLY_EXTENSION,
 )
+
+# --------------------------------------------------------------- authentication methods
+# ``hello``'s ``authentication.method`` (the federation link's own: FEDERATION_AUTH_METHOD)
+
+#: the hub's interop token, in ``token``
+ACCESS_TOKEN_AUTH_METHOD: Final = "access-token"
+#: a login and a password, in ``login`` and ``secret`` (our hub checks the secret against its
+#: interop token)
+SECRET_AUTH_METHOD: Final = "secret"
+#: a gateway token the hub issued on ``create-token``, in ``token``
+GATEWAY_TOKEN_AUTH_METHOD: Final = "gateway-token"
 
 # --------------------------------------------------------------------------- channels
 

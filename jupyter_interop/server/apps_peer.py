@@ -21,6 +21,7 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from ..protocol import Reason, messages
 from ..protocol.wire import (
+    ACCESS_TOKEN_AUTH_METHOD,
     AGM_DOMAIN,
     APPS_APPLICATION,
     APPS_LIST_METHOD,
@@ -94,7 +95,7 @@ class AppsPeer:
             self._send(
                 messages.hello(
                     {"application": APPS_APPLICATION},
-                    {"method": "access-token", "token": self.token},
+                    {"method": ACCESS_TOKEN_AUTH_METHOD, "token": self.token},
                 )
             )
             while True:
