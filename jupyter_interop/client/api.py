@@ -97,6 +97,15 @@ class Interop(LoggingConfigurable):
         30.0,
         help="Default seconds to wait for each target's reply to an invocation (io.Connect: 30).",
     ).tag(config=True)
+    fdc3_open_timeout = Float(
+        60.0,
+        min=15.0,
+        help=(
+            "Seconds io.fdc3.open(app, context) waits for the started app to add a context "
+            "listener that takes the context (FDC3: at least 15; io.Connect: 60); then "
+            "AppTimeout."
+        ),
+    ).tag(config=True)
     method_wait_timeout = Float(
         5.0,
         help=(

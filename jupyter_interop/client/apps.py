@@ -8,6 +8,8 @@ such peer: :meth:`Apps.alist` returns nothing and a start raises :class:`NoAppsF
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,7 @@ from ..protocol.wire import (
     APPS_LIST_METHOD,
     APPS_START_METHOD,
     APPS_STOP_METHOD,
+    ENV_START_CONTEXT,
 )
 from .errors import (
     AppTimeout,
@@ -160,6 +163,19 @@ class Apps:
         #: the server's start timeout, as its last listing said
         self.start_timeout = 30.0
 
+    @property
+    def starting_context(self) -> dict[str, Any] | None:
+        """The starting context this process was given when the server started it as a
+        directory notebook with one (``ENV_START_CONTEXT``), else None."""
+        text = os.environ.get(ENV_START_CONTEXT)
+        if not text:
+            return None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
     async def available(self) -> bool:
         """Is a server's app directory on the hub?"""
         return any(
@@ -190,10 +206,12 @@ class Apps:
         context_type: str | None = None,
         method: str | None = None,
         new: bool = False,
+        start_context: dict[str, Any] | None = None,
     ) -> RunningApp:
         """Start the notebook ``path`` (or one that declares ``intent``/``method``) unless
         one runs (``new``: always); with an intent or method, returns once its handler is
-        registered. Raises :class:`ErrorOnLaunch`, :class:`AppTimeout`,
+        registered. ``start_context`` (a JSON object) starts a new kernel that reads it as
+        :attr:`starting_context`. Raises :class:`ErrorOnLaunch`, :class:`AppTimeout`,
         :class:`NoAppsFound` or :class:`TargetAppUnavailable`."""
         if path is None and intent is None and method is None:
             raise ArgumentError("Name a notebook path, an intent or a method to start")
@@ -204,7 +222,13 @@ class Apps:
                 intent=intent,
             )
         arguments: dict[str, Any] = {"new": bool(new)}
-        given = {"path": path, "intent": intent, "context_type": context_type, "method": method}
+        given = {
+            "path": path,
+            "intent": intent,
+            "context_type": context_type,
+            "method": method,
+            "start_context": start_context,
+        }
         arguments.update({k: v for k, v in given.items() if v is not None})
         return await self._call(
             APPS_START_METHOD, arguments, intent, self.start_timeout + _START_MARGIN

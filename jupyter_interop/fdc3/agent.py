@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
+from ..client.apps import RunningApp
 from ..client.contexts import ContextMeta, ContextSubscriber, adapt_callback, copy_data
 from ..client.dispatch import OutputTarget, capture_output_target
 from ..client.errors import (
@@ -36,6 +37,7 @@ from ..client.errors import (
 )
 from ..client.instance import Instance
 from ..client.intents import Intent, IntentHandler, choose_handler
+from ..client.method_server import current_invocation
 from ..client.twins import blocking, on_io_loop
 from ..protocol.wire import (
     CHANNEL_PREFIX,
@@ -47,6 +49,7 @@ from ..protocol.wire import (
     FDC3_CONTROL_UNSUBSCRIBE,
     FDC3_DATA_KEY_PREFIX,
     FDC3_LATEST_TYPE_KEY,
+    FDC3_OPEN_INVOKED_KEY,
     FDC3_PRIVATE_CHANNEL_PREFIX,
     FDC3_PRIVATE_CLIENT_KEY,
     FDC3_PRIVATE_CREATOR_KEY,
@@ -60,6 +63,7 @@ from .errors import (
     NoResultReturned,
     OpenErrorName,
 )
+from .opening import OpenRequest, PendingOpen, claim, starting_context
 from .schemas import STANDARD_PREFIX, validate_context
 
 if TYPE_CHECKING:
@@ -629,6 +633,8 @@ class DesktopAgent:
         #: the private channels this app is a party of, by context name
         self._private: dict[str, PrivateChannel] = {}
         self._control: asyncio.Future[Any] | None = None
+        #: the context ``open`` asked this app to hand to a listener (its starting context)
+        self._open_request = OpenRequest.from_starting_context(io.apps.starting_context)
         io.channels.on_channels_changed(self._on_channels_changed)
         if io.channels.current is not None:  # joined before the agent was built
             self._on_channels_changed(io.channels.my_channels())
@@ -831,6 +837,10 @@ class DesktopAgent:
             if held is not None:
                 value, meta = held
                 self.deliver(entry, stored_context(value, entry.context_type), meta)
+        request = self._open_request
+        if request is not None and request.takes(entry.context_type) and claim(request):
+            self._open_request = None
+            self.session.conn.spawn(self._hand_over(request, entry))
 
         def stop() -> None:
             entry.active = False
@@ -1048,18 +1058,40 @@ class DesktopAgent:
 
     @on_io_loop
     async def aopen(self, app: Any, context: Context | None = None) -> AppIdentifier:
-        """Start ``app``, a notebook of the server's app directory (its path or name);
-        returns the instance started. A ``context`` to hand over is refused (not supported)."""
+        """Start ``app``, a notebook of the server's app directory (its path or name), and
+        return the instance started. With a ``context``, a new instance is started and the
+        context goes to its first context listener that takes its type (or every type): the
+        call returns once one took it, or raises ``AppTimeout`` when none was added within
+        ``fdc3_open_timeout`` seconds (docs/FDC3.md, "open with a context")."""
         ident = AppIdentifier.of(app)
-        if context is not None:
-            checked_context(context)
-            raise Fdc3OpenError(
-                OpenErrorName.ResolverUnavailable,
-                "open() with a context is not supported yet: open the app, then raise an "
-                "intent or broadcast",
-            )
+        if context is None:
+            running = await self._start(ident.app_id)
+            return AppIdentifier(ident.app_id, running.peer_id)
+        valid_context(context)
+        pending = PendingOpen()
+
+        async def respond(**arguments: Any) -> None:  # on the loop, as pending.answer wants
+            invocation = current_invocation()
+            pending.answer(invocation.caller if invocation else Instance(""), arguments)
+
+        await self.io.methods.aregister(pending.name, respond)
         try:
-            running = await self.io.apps.astart(ident.app_id)
+            opener = self.get_info()["appMetadata"]
+            asked = starting_context(pending.name, opener, copy_data(context))
+            running = await self._start(ident.app_id, asked)
+            timeout = self.io.fdc3_open_timeout
+            listener = await pending.wait(timeout)
+        finally:
+            await self.io.methods.aunregister(pending.name)
+        if listener is None:
+            raise await self._open_failure(ident.app_id, running, context["type"], timeout)
+        return AppIdentifier(ident.app_id, listener.peer_id or running.peer_id)
+
+    async def _start(self, app_id: str, asked: dict[str, Any] | None = None) -> RunningApp:
+        """Start the directory notebook ``app_id`` (a new kernel given ``asked`` as its
+        starting context, when given); its failure as an :class:`Fdc3OpenError`."""
+        try:
+            return await self.io.apps.astart(app_id, start_context=asked)
         except InvocationError as exc:
             raise Fdc3OpenError(OpenErrorName.ErrorOnLaunch, str(exc)) from exc
         except Exception as exc:
@@ -1070,7 +1102,39 @@ class DesktopAgent:
             if name in ("NoAppsFound", "TargetAppUnavailable"):
                 raise Fdc3OpenError(OpenErrorName.AppNotFound, str(exc)) from exc
             raise
-        return AppIdentifier(ident.app_id, running.peer_id)
+
+    async def _open_failure(
+        self, app_id: str, running: RunningApp, context_type: str, timeout: float
+    ) -> Fdc3OpenError:
+        """Why no listener of the started app took the context: a cell that failed
+        (``ErrorOnLaunch``), else ``AppTimeout``."""
+        for entry in await self.io.apps.alist():
+            for started in entry.running:
+                if started.kernel_id == running.kernel_id and started.error:
+                    message = started.error.get("message") or "its notebook failed"
+                    return Fdc3OpenError(OpenErrorName.ErrorOnLaunch, f"{app_id}: {message}")
+        return Fdc3OpenError(
+            OpenErrorName.AppTimeout,
+            f"{app_id} (kernel {running.kernel_id}) added no context listener taking "
+            f"{context_type!r} within {timeout:g} s",
+        )
+
+    async def _hand_over(self, request: OpenRequest, entry: _Handler) -> None:
+        """The started app's side of ``open(app, context)``: tell the opener that the
+        listener ``entry`` took its context, then deliver it (not when the opener stopped
+        waiting: its ``open`` failed)."""
+        try:
+            await self.io.methods.ainvoke(
+                request.response_method, {FDC3_OPEN_INVOKED_KEY: True}, request.target()
+            )
+        except InteropError as exc:
+            log.warning("The opener stopped waiting: the context open() gave is dropped (%s)", exc)
+            return
+        metadata = {"source": dict(request.opener)} if request.opener else {}
+        if entry.active:
+            self.session.dispatcher.post_event(
+                entry.callback, (copy_data(request.context), metadata), entry.output
+            )
 
     open = blocking(aopen)
 

@@ -27,6 +27,7 @@ __all__ = [
     "CLIENT_WRITE_RUN_BYTES",
     "HUB_BATCH_MAX_BYTES",
     "MAX_NESTING",
+    "MAX_START_CONTEXT_BYTES",
     "check_frame_nesting",
     "frame_too_deep",
     "path_too_deep",
@@ -36,6 +37,9 @@ __all__ = [
 
 #: most levels of objects and arrays a message may nest (orjson writes at most 254)
 MAX_NESTING = 128
+#: largest starting context (as JSON) a notebook started headless may be given: it travels
+#: in an environment variable, whose length Linux caps at 128 KiB
+MAX_START_CONTEXT_BYTES = 64 * 1024
 
 # Batch frames (``batch`` extension): two caps on purpose, one per direction.
 #: a composed context delta a lagging subscriber would get (docs/RELIABILITY.md, coalescing)

@@ -49,6 +49,7 @@ __all__ = [
     "DESTROY_CONTEXT_TYPE",
     "DOMAINS",
     "DROP_SUBSCRIPTION_TYPE",
+    "ENV_START_CONTEXT",
     "ENV_TOKEN",
     "ENV_URL",
     "ERROR_TYPE",
@@ -64,6 +65,12 @@ __all__ = [
     "FDC3_CONTROL_UNSUBSCRIBE",
     "FDC3_DATA_KEY_PREFIX",
     "FDC3_LATEST_TYPE_KEY",
+    "FDC3_OPEN_CONTEXT_KEY",
+    "FDC3_OPEN_INSTANCE_KEY",
+    "FDC3_OPEN_INVOKED_KEY",
+    "FDC3_OPEN_META_KEY",
+    "FDC3_OPEN_RESPONSE_KEY",
+    "FDC3_OPEN_RESPONSE_PREFIX",
     "FDC3_PRIVATE_CHANNEL_PREFIX",
     "FDC3_PRIVATE_CLIENT_KEY",
     "FDC3_PRIVATE_CREATOR_KEY",
@@ -256,6 +263,9 @@ ENV_URL: Final = "JUPYTER_INTEROP_URL"
 ENV_TOKEN: Final = "JUPYTER_INTEROP_TOKEN"
 #: the starting context io.Connect Desktop hands every app it starts (docs/GATEWAYS.md)
 DESKTOP_CONTEXT_ENV: Final = "_GD_STARTING_CONTEXT_"
+#: the starting context (JSON) the server hands a notebook it starts with ``start_context``
+#: (``APPS_START_METHOD``); the notebook reads it as ``io.apps.starting_context``
+ENV_START_CONTEXT: Final = "JUPYTER_INTEROP_START_CONTEXT"
 
 # ------------------------------------------------------- global requests (besides contexts)
 
@@ -354,6 +364,22 @@ FDC3_CONTROL_ADD_LISTENER: Final = "onAddContextListener"
 FDC3_CONTROL_UNSUBSCRIBE: Final = "onUnsubscribe"
 FDC3_CONTROL_DISCONNECT: Final = "onDisconnect"
 
+# ``open(app, context)`` as io.Connect does it (docs/FDC3.md, "open with a context"): the
+# opener serves ``<FDC3_OPEN_RESPONSE_PREFIX>.<id>`` and starts the app with the starting
+# context ``{meta: {responseMethodName, instance}, context}``; the started app's first
+# listener that takes the context invokes that method with ``{listenerInvoked: true}``.
+
+#: prefix of the method an opener serves while it waits for the started app's listener
+FDC3_OPEN_RESPONSE_PREFIX: Final = "T42.FDC3.Open.Listener.Response"
+#: the starting context's keys: ``meta`` (the response method's name and the opener's
+#: instance) and ``context`` (the FDC3 context to hand over)
+FDC3_OPEN_META_KEY: Final = "meta"
+FDC3_OPEN_RESPONSE_KEY: Final = "responseMethodName"
+FDC3_OPEN_INSTANCE_KEY: Final = "instance"
+FDC3_OPEN_CONTEXT_KEY: Final = "context"
+#: the response method's argument: ``true`` once a listener took the context
+FDC3_OPEN_INVOKED_KEY: Final = "listenerInvoked"
+
 # ---------------------------------------------------------------------------- notebook apps
 # Notebooks that start on demand (docs/INTENTS.md, "Notebooks that start on demand"): the
 # server's app directory is a GW3 peer of its own hub, offering these methods to every peer.
@@ -362,8 +388,9 @@ FDC3_CONTROL_DISCONNECT: Final = "onDisconnect"
 APPS_APPLICATION: Final = "jupyter-interop-apps"
 #: ``{}`` -> ``{"apps": [...]}``: the notebooks of the app directory, with their kernels
 APPS_LIST_METHOD: Final = "JupyterInterop.Apps.List"
-#: ``{path?, intent?, context_type?, method?, new?}`` -> the running entry, once the intent's
-#: (or method's) handler is registered on the hub
+#: ``{path?, intent?, context_type?, method?, new?, start_context?}`` -> the running entry,
+#: once the intent's (or method's) handler is registered on the hub; a ``start_context``
+#: (an object) always starts a new kernel, which finds it in ``ENV_START_CONTEXT``
 APPS_START_METHOD: Final = "JupyterInterop.Apps.Start"
 #: ``{kernel_id}`` -> ``{}``: stops a notebook started headless
 APPS_STOP_METHOD: Final = "JupyterInterop.Apps.Stop"

@@ -31,7 +31,8 @@ from traitlets import Any as AnyTrait
 from traitlets import Float, Int
 from traitlets.config import LoggingConfigurable
 
-from ..protocol.wire import INTENT_METHOD_PREFIX
+from ..protocol.limits import MAX_START_CONTEXT_BYTES
+from ..protocol.wire import ENV_START_CONTEXT, INTENT_METHOD_PREFIX
 from .appdir import AppDirectory, AppEntry
 
 __all__ = ["AppFailure", "HeadlessNotebook", "NotebookApps"]
@@ -105,6 +106,30 @@ class HeadlessNotebook:
                     }
                 )
         return {**self.as_json(), "cells": cells}
+
+
+def _start_env(start_context: Any, path: str) -> dict[str, str]:
+    """The environment of a kernel started with ``start_context`` (the server's own, plus
+    the context as JSON); :class:`AppFailure` when it is not a JSON object of bounded size."""
+    if not isinstance(start_context, dict):
+        raise AppFailure(
+            "ErrorOnLaunch",
+            f"A starting context is an object, not {type(start_context).__name__}",
+            notebook_path=path,
+        )
+    try:
+        text = json.dumps(start_context, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise AppFailure(
+            "ErrorOnLaunch", f"The starting context is not JSON: {error}", notebook_path=path
+        ) from None
+    if len(text.encode()) > MAX_START_CONTEXT_BYTES:
+        raise AppFailure(
+            "ErrorOnLaunch",
+            f"The starting context is larger than {MAX_START_CONTEXT_BYTES} bytes as JSON",
+            notebook_path=path,
+        )
+    return {**os.environ, ENV_START_CONTEXT: text}
 
 
 def _plain_output(output: Any) -> dict[str, Any]:
@@ -267,19 +292,24 @@ class NotebookApps(LoggingConfigurable):
         method: str | None = None,
         new: bool = False,
         wait: bool = True,
+        start_context: dict[str, Any] | None = None,
     ) -> HeadlessNotebook:
         """A running instance of the notebook ``path`` (or of the first that declares the
         intent or method), started unless one runs or is starting (``new``: always started).
         With an intent or method and ``wait``, returns once its handler is registered on the
-        hub; :class:`AppFailure` otherwise."""
+        hub; :class:`AppFailure` otherwise. A ``start_context`` is handed to a new kernel
+        (always started then) in its environment (``ENV_START_CONTEXT``), as io.Connect hands
+        an app its starting context."""
         entry = await self._entry(path, intent, context_type, method)
+        env = None if start_context is None else _start_env(start_context, entry.path)
+        new = new or env is not None
         running = None if new else self._reusable(entry.path)
         if running is None:
             launching = None if new else self._launching.get(entry.path)
             if launching is not None:
                 running = await asyncio.shield(launching)
             else:
-                running = await self._launch_once(entry, remember=not new)
+                running = await self._launch_once(entry, remember=not new, env=env)
         running.last_activity = time.time()
         wanted = INTENT_METHOD_PREFIX + intent if intent else method
         if wanted and wait:
@@ -293,13 +323,15 @@ class NotebookApps(LoggingConfigurable):
                 return running
         return None
 
-    async def _launch_once(self, entry: AppEntry, remember: bool) -> HeadlessNotebook:
+    async def _launch_once(
+        self, entry: AppEntry, remember: bool, env: dict[str, str] | None = None
+    ) -> HeadlessNotebook:
         future: asyncio.Future[HeadlessNotebook] = asyncio.get_running_loop().create_future()
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # always retrieved
         if remember:
             self._launching[entry.path] = future
         try:
-            running = await self._launch(entry)
+            running = await self._launch(entry, env)
         except BaseException as error:
             future.set_exception(error)
             raise
@@ -310,7 +342,7 @@ class NotebookApps(LoggingConfigurable):
             if self._launching.get(entry.path) is future:
                 del self._launching[entry.path]
 
-    async def _launch(self, entry: AppEntry) -> HeadlessNotebook:
+    async def _launch(self, entry: AppEntry, env: dict[str, str] | None) -> HeadlessNotebook:
         full = os.path.join(self.directory.root, *entry.path.split("/"))
         try:
             notebook = await asyncio.to_thread(nbformat.read, full, as_version=4)
@@ -325,6 +357,8 @@ class NotebookApps(LoggingConfigurable):
             kwargs: dict[str, Any] = {"path": folder}
             if kernel_name:
                 kwargs["kernel_name"] = kernel_name
+            if env is not None:
+                kwargs["env"] = env
             kernel_id = await ensure_async(self.kernel_manager.start_kernel(**kwargs))
         except Exception as error:
             raise AppFailure(

@@ -171,6 +171,7 @@ class AppsPeer:
             context_type=_text(arguments, "context_type"),
             method=method,
             new=arguments.get("new") is True,
+            start_context=arguments.get("start_context"),
         )
         return running.as_json()
 

@@ -557,6 +557,13 @@ def test_open_without_an_app_directory(clients: Clients) -> None:
     with pytest.raises(fdc3.Fdc3OpenError) as failed:
         a.open("some-notebook.ipynb")
     assert failed.value.fdc3_error == fdc3.OpenErrorName.AppNotFound
+    # with a context: the same, and the response method served meanwhile is gone again
+    with pytest.raises(fdc3.Fdc3OpenError) as failed:
+        a.open("some-notebook.ipynb", INSTRUMENT)
+    assert failed.value.fdc3_error == fdc3.OpenErrorName.AppNotFound
+    assert not [m for m in a.io.methods.methods() if m.name.startswith("T42.FDC3.Open.")]
+    with pytest.raises(ji.MalformedContext):
+        a.open("some-notebook.ipynb", BAD_INSTRUMENT)
 
 
 def test_async_twins(clients: Clients) -> None:
