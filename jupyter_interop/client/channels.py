@@ -245,6 +245,23 @@ class Channels:
 
     get = blocking(aget)
 
+    @on_io_loop
+    async def aget_my(self) -> ChannelContext | None:
+        """io.Connect's ``getMy``: the current channel (in multi mode the last one joined),
+        or None when on none."""
+        current = self._current
+        return None if current is None else await self.aget(current)
+
+    get_my = blocking(aget_my)
+
+    @on_io_loop
+    async def aget_my_channels(self) -> builtins.list[ChannelContext]:
+        """io.Connect's ``getMyChannels``: every channel this client is on, in the order
+        joined."""
+        return [await self.aget(name) for name in builtins.list(self._joined)]
+
+    get_my_channels = blocking(aget_my_channels)
+
     async def _connected(self, what: str) -> None:
         session = self._session
         conn = session.conn

@@ -609,6 +609,10 @@ def test_multi_channel_mode(clients: Clients, hub: StandaloneHub) -> None:
     nb.channels.join("Pink")
     nb.channels.join("Cyan")  # already on it: nothing changes
     assert nb.channels.my_channels() == ["Cyan", "Pink"] and nb.channels.current == "Pink"
+    assert nb.channels.my() == "Pink"  # io.Connect's names: my, getMy, getMyChannels
+    assert nb.channels.get_my() == nb.channels.get("Pink")
+    assert [c.name for c in nb.channels.get_my_channels()] == ["Cyan", "Pink"]
+    assert nb.channels.get_my_channels()[0].data == {"symbol": "AAPL"}
     assert lists.wait(2) == [(["Cyan"],), (["Cyan", "Pink"],)]
     assert currents.wait(2)[-1] == ("Pink",)
 
@@ -637,6 +641,8 @@ def test_multi_channel_mode(clients: Clients, hub: StandaloneHub) -> None:
     assert [c[1].name for c in heard.calls[count:]] == ["Pink"]  # Cyan's did not come
     nb.channels.leave()
     assert nb.channels.my_channels() == [] and lists.wait(4)[-1] == ([],)
+    assert nb.channels.my() is None and nb.channels.get_my() is None
+    assert nb.channels.get_my_channels() == []
     nb.channels.mode = "single"
     nb.channels.join("Cyan")
     nb.channels.join("Pink")
