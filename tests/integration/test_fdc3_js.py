@@ -255,3 +255,37 @@ def test_private_channel_created_by_io_connect_used_from_python(
     )
     assert js.call("get", name=channel.id)["disconnected"] is True
     assert seen.items == [("add", "fdc3.order")]
+
+
+def test_private_channel_io_connect_party_that_leaves_disconnects(
+    py: ji.Interop, js: Fdc3JsPeer
+) -> None:
+    """The io.Connect app that took a Python private channel listens, then its process ends
+    without disconnect(): Python hears on_unsubscribe for its listener and on_disconnect, as
+    io.Connect's onInstanceStopped does, and writes ``disconnected`` as io.Connect's
+    surviving party does."""
+    js.call("serveControl")
+    made: list[fdc3.PrivateChannel] = []
+
+    def start_stream(context: dict[str, Any]) -> fdc3.PrivateChannel:
+        made.append(py.fdc3.create_private_channel())
+        events.append(Events(made[0]))
+        return made[0]
+
+    events: list[Events] = []
+    py.fdc3.add_intent_listener("StartStream", start_stream)
+    js.call("raiseForChannel", intent="StartStream", context=fdc3.instrument("AAPL"))
+    js.call("privateAddListener", id=made[0].id, contextType="fdc3.instrument")
+    seen = events[0]
+    seen.wait_for(("add", "fdc3.instrument"))
+    js.close()
+    seen.wait_for(("disconnect",))
+    assert seen.items == [
+        ("add", "fdc3.instrument"),
+        ("unsubscribe", "fdc3.instrument"),
+        ("disconnect",),
+    ]
+    wait_for(
+        lambda: py.contexts.get(made[0].context_name).get("disconnected") is True,
+        what="disconnected written by the surviving party",
+    )
