@@ -53,7 +53,7 @@ from ..protocol.wire import (
 )
 from .auth import authentication
 from .codec import Codec
-from .core import ClientProtocol, PendingTable
+from .core import ClientProtocol, Deadlines, PendingTable
 from .discovery import HubAddress
 from .errors import (
     AuthenticationError,
@@ -177,11 +177,10 @@ class Connection:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
-        #: requests sent from other threads (request_threadsafe): request_id -> (deadline,
-        #: what, timeout), expired on the loop by one timer set for the earliest deadline
-        self._deadlines: dict[str, tuple[float, str, float]] = {}
+        #: requests sent from other threads (request_threadsafe), expired on the loop by one
+        #: timer set for the earliest deadline
+        self._deadlines = Deadlines()
         self._deadlines_lock = threading.Lock()
-        self._expiry_at: float | None = None
         self._expiry_timer: asyncio.TimerHandle | None = None
 
     @property
@@ -534,10 +533,7 @@ class Connection:
             return None
         deadline = self.loop.time() + timeout
         with self._deadlines_lock:
-            self._deadlines[request_id] = (deadline, what, timeout)
-            arm = self._expiry_at is None or deadline < self._expiry_at
-            if arm:
-                self._expiry_at = deadline
+            arm = self._deadlines.add(request_id, deadline, what, timeout)
         if arm:
             self._call_soon(self._arm_expiry)
         if not self.write_now(frame, generation):
@@ -548,29 +544,24 @@ class Connection:
         """A request sent with :meth:`request_threadsafe` is answered or abandoned."""
         self.core.forget(request_id)
         with self._deadlines_lock:
-            self._deadlines.pop(request_id, None)
+            self._deadlines.discard(request_id)
 
     def _arm_expiry(self) -> None:
         """(Re)set the one timer of the requests sent from other threads (on the loop)."""
         if self._expiry_timer is not None:
             self._expiry_timer.cancel()
             self._expiry_timer = None
-        at = self._expiry_at
+        at = self._deadlines.earliest
         if at is not None and not self.closed:
             self._expiry_timer = self.loop.call_at(at, self._expire_due)
 
     def _expire_due(self) -> None:
         """Fail the requests from other threads whose deadline passed (on the loop)."""
         self._expiry_timer = None
-        now = self.loop.time()
         with self._deadlines_lock:
-            deadlines = self._deadlines
-            due = [(rid, entry) for rid, entry in deadlines.items() if entry[0] <= now]
-            for rid, _ in due:
-                del deadlines[rid]
-            self._expiry_at = min((entry[0] for entry in deadlines.values()), default=None)
+            due = self._deadlines.take_due(self.loop.time())
         pending = self.core.pending
-        for rid, (_, what, timeout) in due:
+        for rid, what, timeout in due:
             entry = pending.get(rid)
             if entry is not None:
                 _expire(entry[0], what, timeout)

@@ -39,7 +39,7 @@ from .codec import Codec, revive
 from .errors import RemoteError
 from .instance import Instance
 
-__all__ = ["REPLY_TYPES", "ClientProtocol", "remote_error"]
+__all__ = ["REPLY_TYPES", "ClientProtocol", "Deadlines", "remote_error"]
 
 log = logging.getLogger("jupyter_interop.client")
 
@@ -281,6 +281,42 @@ class ClientProtocol:
                 message.get("reason"),
                 message.get("reason_uri"),
             )
+
+
+class Deadlines:
+    """When the requests sent from other threads time out (``Connection.request_threadsafe``):
+    request_id -> (deadline, what, timeout), and the earliest deadline, for the one timer the
+    connection keeps on its loop. No lock here: the connection holds one around each call."""
+
+    __slots__ = ("_entries", "earliest")
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, str, float]] = {}
+        #: the earliest deadline noted (None: none is)
+        self.earliest: float | None = None
+
+    def add(self, request_id: str, deadline: float, what: str, timeout: float) -> bool:
+        """Note a request's deadline; True when it is the earliest now (re-arm the timer)."""
+        self._entries[request_id] = (deadline, what, timeout)
+        if self.earliest is None or deadline < self.earliest:
+            self.earliest = deadline
+            return True
+        return False
+
+    def discard(self, request_id: str) -> None:
+        """The request is answered or abandoned (its deadline may stay the earliest: the
+        timer then finds nothing due and is set for the next one)."""
+        self._entries.pop(request_id, None)
+
+    def take_due(self, now: float) -> list[tuple[str, str, float]]:
+        """Forget and return ``(request_id, what, timeout)`` of each request whose deadline
+        is ``now`` or earlier."""
+        entries = self._entries
+        due = [(rid, entry) for rid, entry in entries.items() if entry[0] <= now]
+        for rid, _ in due:
+            del entries[rid]
+        self.earliest = min((entry[0] for entry in entries.values()), default=None)
+        return [(rid, what, timeout) for rid, (_, what, timeout) in due]
 
 
 def remote_error(message: Message) -> RemoteError:

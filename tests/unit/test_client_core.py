@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from jupyter_interop.client.core import ClientProtocol
+from jupyter_interop.client.core import ClientProtocol, Deadlines
 from jupyter_interop.client.errors import RemoteError
 from jupyter_interop.protocol.chunks import CHUNK_SIZE, ChunkedFrame
 from jupyter_interop.protocol.errors import Reason
@@ -163,3 +163,18 @@ def test_fail_pending_fails_and_forgets_every_request() -> None:
     core.fail_pending(lambda what: ConnectionError(what))
     assert [str(f.exception()) for f in futures] == ["call 0", "call 1"]
     assert not core.pending
+
+
+def test_deadlines_tell_when_to_rearm_and_give_back_only_what_is_due() -> None:
+    deadlines = Deadlines()
+    assert deadlines.earliest is None and deadlines.take_due(100.0) == []
+    assert deadlines.add("r1", 10.0, "call one", 5.0) is True  # the first: arm the timer
+    assert deadlines.add("r2", 20.0, "call two", 15.0) is False  # later: the timer stands
+    assert deadlines.add("r3", 5.0, "call three", 1.0) is True  # earlier: re-arm
+    assert deadlines.earliest == 5.0
+    deadlines.discard("r3")  # answered: its deadline finds nothing when the timer fires
+    assert deadlines.take_due(5.0) == [] and deadlines.earliest == 10.0
+    assert deadlines.take_due(12.0) == [("r1", "call one", 5.0)]
+    assert deadlines.earliest == 20.0
+    assert deadlines.take_due(30.0) == [("r2", "call two", 15.0)]
+    assert deadlines.earliest is None
