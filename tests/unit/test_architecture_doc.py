@@ -24,6 +24,9 @@ DOCS = [ROOT / "docs" / "ARCHITECTURE.md", ROOT / "CONTRIBUTING.md"]
 CODE_REF = re.compile(r"([\w/]+\.py):([A-Za-z_][\w.]*\w)")
 #: `` `server/wsreader.py` `` (a module of the package, named alone)
 MODULE_REF = re.compile(r"`((?:[\w]+/)*[\w]+\.py)`")
+#: `` `Connection.write_now` `` or `` `_take_call` ``: a class member or a private function
+#: named without its file (it must exist in some module of the package)
+NAME_REF = re.compile(r"`([A-Z]\w*(?:\.\w+)+|_[a-z]\w*[a-z0-9])`")
 #: ``tests/unit/test_hub_agm.py::test_join_...`` in a command line
 TEST_REF = re.compile(r"(tests/[\w/]+\.py)(?:::(\w+))?")
 
@@ -109,6 +112,18 @@ def test_the_docs_cite_code() -> None:
 def test_each_cited_function_exists(doc: str, path: str, name: str) -> None:
     module = resolve(path)
     assert name in names(module), f"{doc} cites {path}:{name}, which {module} does not define"
+
+
+def test_each_member_named_without_its_file_exists() -> None:
+    """`` `GatewaySocket.kick` ``, `` `_take_call` ``: defined by some module of the package."""
+    known: set[str] = set()
+    for module in _modules():
+        for name in names(module):
+            parts = name.split(".")
+            known.update(".".join(parts[i:]) for i in range(len(parts)))
+    cited = {(doc.name, name) for doc in DOCS for name in NAME_REF.findall(_text(doc))}
+    assert len(cited) >= 40
+    assert sorted((doc, name) for doc, name in cited if name not in known) == []
 
 
 def test_each_named_module_exists() -> None:
