@@ -8,8 +8,6 @@ such peer: :meth:`Apps.alist` returns nothing and a start raises :class:`NoAppsF
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +19,7 @@ from ..protocol.wire import (
     APPS_STOP_METHOD,
     ENV_START_CONTEXT,
 )
+from .auth import env_object
 from .errors import (
     AppTimeout,
     ArgumentError,
@@ -167,14 +166,7 @@ class Apps:
     def starting_context(self) -> dict[str, Any] | None:
         """The starting context this process was given when the server started it as a
         directory notebook with one (``ENV_START_CONTEXT``), else None."""
-        text = os.environ.get(ENV_START_CONTEXT)
-        if not text:
-            return None
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+        return env_object(ENV_START_CONTEXT)
 
     async def available(self) -> bool:
         """Is a server's app directory on the hub?"""

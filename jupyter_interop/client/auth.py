@@ -25,7 +25,7 @@ from ..protocol.wire import (
     SECRET_AUTH_METHOD,
 )
 
-__all__ = ["DESKTOP_CONTEXT_ENV", "DesktopStart", "authentication", "desktop_start"]
+__all__ = ["DESKTOP_CONTEXT_ENV", "DesktopStart", "authentication", "desktop_start", "env_object"]
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,23 @@ class DesktopStart:
     gateway_token: str | None
 
 
-def desktop_start() -> DesktopStart | None:
-    """The gateway of the io.Connect Desktop that started this process, if one did."""
-    raw = os.environ.get(DESKTOP_CONTEXT_ENV)
+def env_object(name: str) -> dict[str, Any] | None:
+    """The JSON object in the environment variable ``name`` (a starting context a launcher
+    handed this process), or None when unset or not a JSON object."""
+    raw = os.environ.get(name)
     if not raw:
         return None
     try:
-        context = json.loads(raw)
+        value = json.loads(raw)
     except ValueError:
         return None
-    if not isinstance(context, dict):
+    return value if isinstance(value, dict) else None
+
+
+def desktop_start() -> DesktopStart | None:
+    """The gateway of the io.Connect Desktop that started this process, if one did."""
+    context = env_object(DESKTOP_CONTEXT_ENV)
+    if context is None:
         return None
     url = context.get("gwURL")
     token = context.get("gwToken")

@@ -23,6 +23,18 @@ def handlers_seen(kernel: Kernel, intent: str, count: int) -> None:
     kernel.wait_value(f"len(({PEERS.format(intent=intent)}))", count)
 
 
+def wait_idle(kernel: Kernel, msg_id: str) -> None:
+    """Wait until the cell ``msg_id`` (sent with ``kc.execute``) finished."""
+    kernel.wait_iopub(
+        lambda msgs: any(
+            m["msg_type"] == "status"
+            and m["parent_header"].get("msg_id") == msg_id
+            and m["content"]["execution_state"] == "idle"
+            for m in msgs
+        )
+    )
+
+
 def handlers_in_both(nb_a: Kernel, nb_b: Kernel, intent: str) -> str:
     """A cell handler of ``intent`` in each kernel, both seen from A; B's peer id."""
     nb_a.run(HANDLER_CELL.format(intent=intent, display="InA", who="A"))
@@ -179,14 +191,7 @@ def test_awaited_raise_is_answered_by_the_widget_while_the_cell_awaits(
     model_id = button_of_b(nb_a.iopub)
     assert model_id is not None
     nb_a.click(model_id)
-    nb_a.wait_iopub(
-        lambda msgs: any(
-            m["msg_type"] == "status"
-            and m["parent_header"].get("msg_id") == msg_id
-            and m["content"]["execution_state"] == "idle"
-            for m in msgs
-        )
-    )
+    wait_idle(nb_a, msg_id)
     assert nb_a.value("(done.result['by'], done.handler.peer_id)") == ["B", peer_b]
 
 
@@ -226,14 +231,7 @@ def test_fdc3_raise_for_context_offers_every_intent_in_the_widget(
     (news_button,) = [m for label, m in labels.items() if f"News ({news})" in label]
     assert any(f"Chart ({chart})" in label for label in labels)
     nb_a.click(news_button)
-    nb_a.wait_iopub(
-        lambda msgs: any(
-            m["msg_type"] == "status"
-            and m["parent_header"].get("msg_id") == msg_id
-            and m["content"]["execution_state"] == "idle"
-            for m in msgs
-        )
-    )
+    wait_idle(nb_a, msg_id)
     assert nb_a.value("(done.intent, done.get_result(), done.source.instance_id)") == [
         news,
         {"type": "ack", "by": "News"},
