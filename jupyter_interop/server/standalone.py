@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from jupyter_core.application import JupyterApp
 from jupyter_core.paths import jupyter_data_dir
-from tornado import web
+from tornado import httputil, web
 from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPServerRequest
 from tornado.netutil import bind_sockets
@@ -110,7 +110,7 @@ class StandaloneViewHandler(web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
-        self.finish(encode({"status": status_code, "message": self._reason}))
+        self.finish(encode({"status": status_code, "message": _reason(status_code, kwargs)}))
 
 
 class StandaloneHubApp(GatewaySettings, JupyterApp):
@@ -291,3 +291,12 @@ def _remove_signal_handler(loop: asyncio.AbstractEventLoop, signum: int) -> None
 async def _close_connections(server: HTTPServer) -> None:
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(server.close_all_connections(), 5)
+
+
+def _reason(status_code: int, error_kwargs: dict[str, Any]) -> str:
+    """The reason tornado put on the status line of an error (``send_error``'s rule: the
+    ``HTTPError``'s own reason, else the status code's name), read from public values."""
+    exc_info = error_kwargs.get("exc_info")
+    error = exc_info[1] if exc_info else None
+    reason = error.reason if isinstance(error, web.HTTPError) else None
+    return reason or error_kwargs.get("reason") or httputil.responses.get(status_code, "Unknown")

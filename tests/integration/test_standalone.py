@@ -352,15 +352,19 @@ async def test_wrong_token_in_url_is_refused_at_upgrade(hub: Hub) -> None:
 
 
 def test_rest_views_require_the_token(hub: Hub) -> None:
+    refused = (403, {"status": 403, "message": "Forbidden"})
     for view in ("status", "peers", "methods", "streams", "contexts", "channels"):
-        assert hub.get(view)[0] == 403
-        assert hub.get(view, "wrong")[0] == 403
+        assert hub.get(view) == refused
+        assert hub.get(view, "wrong") == refused
         status, body = hub.get(view, hub.token)
         assert status == 200, view
         assert isinstance(body, dict if view == "status" else list)
     status, body = hub.get("status", hub.token)
     assert body["kind"] == "standalone" and body["url"] == hub.url
-    assert hub.get("nonsense", hub.token)[0] == 404
+    assert hub.get("nonsense", hub.token) == (
+        404,
+        {"status": 404, "message": "No interop view 'nonsense'"},
+    )
 
 
 @pytest.mark.asyncio
