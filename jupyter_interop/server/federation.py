@@ -99,8 +99,9 @@ class _HubSocket:
         self._ids = itertools.count(1)
         self.closed = asyncio.Event()
 
-    async def open(self, hello: Message) -> None:
-        """Connect and pass ``hello``; raises ConnectionError when the hub refuses it."""
+    async def open(self, hello: Message, *, agm: bool = True) -> None:
+        """Connect and pass ``hello``, then join agm (unless ``agm`` is false: a connection
+        that needs no announcements); raises ConnectionError when the hub refuses it."""
         socket = self._socket = await websocket_connect(self.url)
         # runs: a run of stream items crosses hubs as one message (federation_streams.py)
         extensions = {EXTENSIONS_KEY: {RUNS_EXTENSION: True}}
@@ -111,7 +112,8 @@ class _HubSocket:
             socket.close()
             raise ConnectionError(f"the hub refused the federation link: {welcome!r}")
         self.peer_id = welcome["peer_id"]
-        self.send({"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": AGM_DOMAIN})
+        if agm:
+            self.send({"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": AGM_DOMAIN})
         self._reader = asyncio.ensure_future(self._read(socket))
 
     async def _read(self, socket: WebSocketClientConnection) -> None:
@@ -548,6 +550,7 @@ class FederationLink:
             "hub": self.hub_id,
             "connected": bool(self._nats is not None and self._nats.is_connected),
             "remote_hubs": {hub: sorted(known.peers) for hub, known in self.remote.hubs.items()},
+            "contexts": self.contexts.status() if self.contexts is not None else None,
         }
 
     async def close(self) -> None:

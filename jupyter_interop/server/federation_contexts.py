@@ -196,7 +196,8 @@ class ContextsLink:
 
     async def start(self, hello: Message) -> None:
         """Open the hub connection (the hub then offers its retained contexts) and watch."""
-        await self.socket.open({**hello, FEDERATION_KEY: {"contexts": True}})
+        # contexts only: the link needs none of agm's announcements
+        await self.socket.open({**hello, FEDERATION_KEY: {"contexts": True}}, agm=False)
         await self._watch()
 
     # ------------------------------------------------------------------ the watch
@@ -385,6 +386,10 @@ class ContextsLink:
                 self._seen[key] = (new, written)
             return
         raise RuntimeError(f"still conflicting after {MAX_ATTEMPTS} attempts")
+
+    def status(self) -> dict[str, Any]:
+        """What the views show: the bucket and the newest of its revisions this hub applied."""
+        return {"bucket": self.bucket, "revision": max(self._delivered.values(), default=0)}
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -48,12 +48,16 @@ def connect(hub: Hub, application: str, stack: ExitStack) -> ji.Interop:
     return io
 
 
+def share(writer: ji.Interop, reader: ji.Interop, name: str, data: dict[str, Any]) -> None:
+    """``writer`` sets context ``name``; wait until ``reader``, on another hub, has it."""
+    writer.contexts.set(name, data)
+    wait_for(lambda: name in reader.contexts.all(), SYNC, f"context {name!r} on the other hub")
+
+
 def linked(a: ji.Interop, b: ji.Interop) -> None:
     """Both hubs' contexts are in the bucket: a write on each is read on the other."""
-    a.contexts.set("ready-a", {"from": "a"})
-    b.contexts.set("ready-b", {"from": "b"})
-    wait_for(lambda: "ready-a" in b.contexts.all(), SYNC, "A's context on B")
-    wait_for(lambda: "ready-b" in a.contexts.all(), SYNC, "B's context on A")
+    share(a, b, "ready-a", {"from": "a"})
+    share(b, a, "ready-b", {"from": "b"})
 
 
 @pytest.fixture
@@ -86,8 +90,7 @@ def test_a_context_set_on_a_is_read_and_followed_on_b(hubs: tuple[Hub, Hub]) -> 
         a = connect(hub_a, "writer-a", stack)
         b = connect(hub_b, "reader-b", stack)
         linked(a, b)
-        a.contexts.set("prices", {"AAPL": 1.0})
-        wait_for(lambda: "prices" in b.contexts.all(), SYNC, "prices on B")
+        share(a, b, "prices", {"AAPL": 1.0})
         assert b.contexts.get("prices") == {"AAPL": 1.0}
         follower = Follower(b, "prices")
         wait_for(follower.last, SYNC, "B's snapshot")
@@ -126,8 +129,7 @@ def test_concurrent_updates_from_both_hubs_apply_in_one_order_everywhere(
         a = connect(hub_a, "writer-a", stack)
         b = connect(hub_b, "writer-b", stack)
         linked(a, b)
-        a.contexts.set("book", {"n": 0})
-        wait_for(lambda: "book" in b.contexts.all(), SYNC, "the context on B")
+        share(a, b, "book", {"n": 0})
         watchers = [
             Follower(connect(hub, f"watcher-{i}", stack), "book")
             for i, hub in enumerate((hub_a, hub_b, hub_a, hub_b))
@@ -207,8 +209,7 @@ def test_after_nats_restarts_retained_state_is_neither_lost_nor_repeated(
         a = connect(hub_a, "writer-a", stack)
         b = connect(hub_b, "reader-b", stack)
         linked(a, b)
-        a.contexts.set("ledger", {"n": 1})
-        wait_for(lambda: "ledger" in b.contexts.all(), SYNC, "the context on B")
+        share(a, b, "ledger", {"n": 1})
         followers = [Follower(b, "ledger"), Follower(a, "ledger")]
         for follower in followers:
             wait_for(lambda f=follower: f.last() == {"n": 1}, SYNC, "the snapshot")
@@ -224,7 +225,8 @@ def test_after_nats_restarts_retained_state_is_neither_lost_nor_repeated(
         wait_for(lambda: _updated(b, "ledger", {"n": 3}), SYNC, "B's write after the restart")
         wait_for(lambda: followers[1].last() == {"n": 3}, SYNC, "B's write on A")
         a.contexts.update("ledger", {"n": 4})
-        wait_for(lambda: followers[0].last() == {"n": 4}, SYNC, "A's write on B")
+        for follower in followers:
+            wait_for(lambda f=follower: f.last() == {"n": 4}, SYNC, "A's write on A and B")
         for follower in followers:
             versions = follower.versions()
             assert versions == sorted(set(versions)), versions  # nothing applied twice
@@ -279,8 +281,7 @@ def test_a_javascript_client_on_a_follows_and_writes_a_context_of_python_on_b(
         a = connect(hub_a, "py-a", stack)
         b = connect(hub_b, "py-b", stack)
         linked(a, b)
-        b.contexts.set("Js.fed", {"symbol": "AAPL"})
-        wait_for(lambda: "Js.fed" in a.contexts.all(), SYNC, "B's context on A")
+        share(b, a, "Js.fed", {"symbol": "AAPL"})
         js = JsPeer(hub_a)  # type: ignore[arg-type]  # (a hub: url and token)
         stack.callback(js.close)
         js.call("contextSubscribe", name="Js.fed")
