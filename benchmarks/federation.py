@@ -1,8 +1,9 @@
-"""Invoke and context-update latency across two federated hubs against the same work within
-one hub (docs/FEDERATION.md).
+"""Invoke and context-update latency and stream fan-out across two federated hubs against
+the same work within one hub and NATS alone (docs/FEDERATION.md).
 
-``python -m benchmarks.federation [--calls N] [--updates N] [--repeats R]`` (run it under
-``flock /tmp/bench.lock``): a nats-server with JetStream, two standalone hubs joined to it.
+``python -m benchmarks.federation [--calls N] [--updates N] [--items N] [--repeats R]
+[--only invoke|contexts|fanout]`` (run it under ``flock /tmp/bench.lock``): a nats-server
+with JetStream, two standalone hubs joined to it.
 
 Invoke: one server process on each hub registering ``Echo``, and one caller on hub A that
 invokes, round after round, the ``Echo`` of hub A (local) and then the ``Echo`` of hub B
@@ -12,6 +13,13 @@ federated), a retained one followed on hub A (through the KV bucket and back) an
 (across), and the same through NATS alone (``kv.update`` until a watch on the bucket sees
 it). Each prints every round's p50 and p90 and the ratio of the p50s to the local row, with
 their spread over the rounds.
+
+Fan-out: one publisher, ten subscribers in two processes of five (the workers of
+``benchmarks/scenarios/fanout.py``, 100-byte items): the publisher on hub B and the
+subscribers on hub A (across), all on one hub (within), and nats-py alone, batched (runs of
+up to 256 items; NATS 256 items per message) and unbatched (one frame or message per item).
+Each round runs every system once, in rotation; it prints the msg/s per subscriber of each
+with its spread, the items lost, and the ratio across/within per round with its spread.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from typing import Any
 import jupyter_interop as ji
 
 from .procs import Hub, NatsServer, ProcessGroup
+from .runner import Run, System
+from .scenarios.fanout import HUB_ARGS, NATS_PACKED_SUBJECT, PACK, Shape, rounds
 
 SERVER = """
 import sys, time
@@ -56,13 +66,8 @@ def timed_calls(io: ji.Interop, application: str, calls: int) -> list[float]:
     return samples
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=1000, help="timed calls per round and kind")
-    parser.add_argument("--updates", type=int, default=300, help="timed updates per round")
-    parser.add_argument("--repeats", type=int, default=5, help="rounds")
-    parser.add_argument("--only", choices=("invoke", "contexts"), help="one of the two parts")
-    args = parser.parse_args()
+def latency(args: argparse.Namespace) -> None:
+    """The invoke and context-update parts."""
     group = ProcessGroup()
     try:
         nats = NatsServer(group, jetstream=True)
@@ -194,6 +199,84 @@ def contexts(hub_a: Hub, hub_b: Hub, nats_url: str, updates: int, repeats: int) 
     finally:
         for io in (far, near, writer):
             io.close()
+
+
+#: the fan-out shape: ten subscribers in two worker processes of five
+FANOUT = Shape("1 → 10", 10, 5, 8000)
+
+
+async def fanout_systems(r: Run, shape: Shape, batch: bool) -> list[System]:
+    """Across (publisher on B, subscribers on A), within one hub, and NATS alone."""
+    federation = [f"--federation={r.nats.url}", *HUB_ARGS]
+    hub_a, hub_b = Hub(r.group, args=federation), Hub(r.group, args=federation)
+    within = Hub(r.group, args=HUB_ARGS)
+    systems = []
+    for kind, pub_hub, sub_hub in (("across", hub_b, hub_a), ("within", within, within)):
+        where = {"token": pub_hub.token, "batch": batch, "loop": "thread"}
+        pub = await r.worker("ji-publisher", url=pub_hub.url_with_token, **where)
+        subs = await r.workers(
+            "ji-sub",
+            [{"url": sub_hub.url_with_token, **where, "k": shape.per_process}] * shape.processes,
+        )
+        systems.append(System(kind, kind, {"pub": pub, "subs": subs}, sub_hub.pid))
+    pack, subject = (PACK, NATS_PACKED_SUBJECT) if batch else (1, "bench.fan")
+    where = {"url": r.nats.url, "subject": subject}
+    nats_subs = await r.workers("nats-sub", [{**where, "k": shape.per_process}] * shape.processes)
+    nats_pub = await r.worker("nats-pub", pack=pack, **where)
+    systems.append(System("NATS", "nats", {"pub": nats_pub, "subs": nats_subs}, r.nats.pid))
+    return systems
+
+
+def per_round(a: System, b: System) -> list[float]:
+    """``a``'s msg/s per subscriber over ``b``'s, round by round."""
+    return [x["per_sub"] / y["per_sub"] for x, y in zip(a.runs, b.runs, strict=True)]
+
+
+def spread(values: list[float]) -> str:
+    return f"median {statistics.median(values):.0f} (min {min(values):.0f}, max {max(values):.0f})"
+
+
+async def fanout(args: argparse.Namespace) -> None:
+    r = Run(quick=False, repeats=args.repeats)
+    shape = Shape(FANOUT.label, FANOUT.subs, FANOUT.per_process, args.items)
+    try:
+        run_id = 0
+        for batch in (True, False):
+            label = f"batched (runs of up to {PACK} items)" if batch else "unbatched"
+            systems = await fanout_systems(r, shape, batch)
+            run_id = await rounds(r, systems, shape.n, run_id)
+            print(f"fan-out {shape.label}, {shape.n} items per round, {label}:", flush=True)
+            for s in systems:
+                per_sub = [run["per_sub"] for run in s.runs]
+                lost = sum(run["lost"] for run in s.runs)
+                print(f"  {s.name}: msg/s per subscriber {spread(per_sub)}; lost {lost:.0f}")
+            across, within, nats = systems
+            ratios = per_round(across, within)
+            to_nats = per_round(across, nats)
+            print(
+                f"  across/within per round: {', '.join(f'{x:.2f}' for x in ratios)}; "
+                f"median {statistics.median(ratios):.2f} (min {min(ratios):.2f}, "
+                f"max {max(ratios):.2f}); across/NATS median {statistics.median(to_nats):.2f}",
+                flush=True,
+            )
+            for s in systems:
+                await r.stop(s.workers["pub"], *s.workers["subs"])
+    finally:
+        r.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000, help="timed calls per round and kind")
+    parser.add_argument("--updates", type=int, default=300, help="timed updates per round")
+    parser.add_argument("--items", type=int, default=FANOUT.n, help="fan-out items per round")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds")
+    parser.add_argument("--only", choices=("invoke", "contexts", "fanout"), help="one part only")
+    args = parser.parse_args()
+    if args.only != "fanout":
+        latency(args)
+    if args.only in (None, "fanout"):
+        asyncio.run(fanout(args))
 
 
 if __name__ == "__main__":

@@ -204,17 +204,23 @@ async def stop(r: Run, systems: list[System]) -> None:
             hub.stop()
 
 
+async def rounds(r: Run, systems: list[System], n: int, run_id: int = 0) -> int:
+    """A warm-up run of each system, then ``r.repeats`` rounds of ``n`` items, each
+    starting with another system; the last run id."""
+    for s in systems:  # warm-up
+        run_id += 1
+        await one_run(s, run_id, min(n, 500))
+    for rep in range(r.repeats):
+        for s in rotate(systems, rep):
+            run_id += 1
+            s.runs.append(await one_run(s, run_id, n))
+    return run_id
+
+
 async def measure(r: Run, shape: Shape) -> list[System]:
     systems = await start(r, shape)
     try:
-        run_id = 0
-        for s in systems:  # warm-up
-            run_id += 1
-            await one_run(s, run_id, min(shape.n, 500))
-        for rep in range(r.repeats):
-            for s in rotate(systems, rep):
-                run_id += 1
-                s.runs.append(await one_run(s, run_id, shape.n))
+        await rounds(r, systems, shape.n)
     finally:
         await stop(r, systems)
     return systems

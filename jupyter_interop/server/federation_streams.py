@@ -148,16 +148,7 @@ class FederationStreams:
         """The proxy of ``peer_id`` (of ``hub``) got an ``add-interest``: ask ``hub``."""
         sub_id = str(message.get("subscription_id"))
         wanted = self.wanted[sub_id] = _Wanted(sub_id, hub, peer_id, send)
-        request = {
-            "peer_id": peer_id,
-            "method_id": message.get("method_id"),
-            "arguments": message.get("arguments"),
-            "arguments_kv": message.get("arguments_kv"),
-            "flags": message.get("flags") or {},
-            "context": message.get("context") or {},
-            "hub": self.hub_id,
-            "ref": sub_id,
-        }
+        request = {"peer_id": peer_id, **_asks_for(message), "hub": self.hub_id, "ref": sub_id}
         self._spawn(self._ask(wanted, request))
 
     async def _ask(self, wanted: _Wanted, request: Message) -> None:
@@ -337,11 +328,7 @@ class FederationStreams:
                 "type": SUBSCRIBE_TYPE,
                 "request_id": request_id,
                 "server_id": peer_id,
-                "method_id": request.get("method_id"),
-                "arguments": request.get("arguments"),
-                "arguments_kv": request.get("arguments_kv"),
-                "flags": request.get("flags") or {},
-                "context": request.get("context") or {},
+                **_asks_for(request),
             }
         )
 
@@ -412,6 +399,18 @@ class FederationStreams:
         for branch in self.branches.values():
             branch.nats_sub.cancel()
         self.branches.clear()
+
+
+def _asks_for(message: Message) -> Message:
+    """What a subscription asks for, from the proxy's ``add-interest`` or the request that
+    carries it to the publisher's hub."""
+    return {
+        "method_id": message.get("method_id"),
+        "arguments": message.get("arguments"),
+        "arguments_kv": message.get("arguments_kv"),
+        "flags": message.get("flags") or {},
+        "context": message.get("context") or {},
+    }
 
 
 async def _release(nats_sub: asyncio.Task[Any]) -> None:

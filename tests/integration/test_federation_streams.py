@@ -152,6 +152,22 @@ def test_the_publisher_leaving_and_its_hub_dying_close_the_subscriptions_on_a(
         wait_for(lambda: second.closed, 30, "the subscription to close when B died")
 
 
+def test_the_subscribers_hub_dying_ends_its_subscriptions_at_the_publisher(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    with ExitStack() as stack:
+        hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
+        b = client(stack, hub_b, "pub-b")
+        stream = ticks(b)
+        a = client(stack, hub_a, "sub-a")
+        wait_for(lambda: a.streams.streams("Ticks"), 30, "B's stream on A")
+        a.streams.subscribe("Ticks", {"symbol": "X"}, timeout=30)
+        assert len(stream.subscriptions()) == 1
+        hub_a.proc.kill()
+        hub_a.proc.wait(10)
+        wait_for(lambda: not stream.subscriptions(), 30, "B to drop the dead hub's subscriber")
+
+
 def test_a_javascript_subscriber_on_a_to_a_python_stream_on_b(
     tmp_path: Path, nats: MonitoredNats
 ) -> None:
