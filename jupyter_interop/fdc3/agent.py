@@ -1106,13 +1106,19 @@ class DesktopAgent:
     async def _open_failure(
         self, app_id: str, running: RunningApp, context_type: str, timeout: float
     ) -> Fdc3OpenError:
-        """Why no listener of the started app took the context: a cell that failed
-        (``ErrorOnLaunch``), else ``AppTimeout``."""
-        for entry in await self.io.apps.alist():
-            for started in entry.running:
-                if started.kernel_id == running.kernel_id and started.error:
-                    message = started.error.get("message") or "its notebook failed"
-                    return Fdc3OpenError(OpenErrorName.ErrorOnLaunch, f"{app_id}: {message}")
+        """Why no listener of the started app took the context: its kernel failed or
+        stopped meanwhile (``ErrorOnLaunch``: the server shuts down a notebook whose cell
+        raised), else ``AppTimeout``."""
+        listed = [r for a in await self.io.apps.alist() for r in a.running]
+        still = next((r for r in listed if r.kernel_id == running.kernel_id), None)
+        if still is None or still.error:
+            failure = (still.error or {}).get("message") if still is not None else None
+            return Fdc3OpenError(
+                OpenErrorName.ErrorOnLaunch,
+                f"{app_id} (kernel {running.kernel_id}) stopped before a listener took the "
+                f"context: {failure or 'a cell failed, or it was stopped'} (its cells: GET "
+                f"interop/api/apps/running/{running.kernel_id}/output)",
+            )
         return Fdc3OpenError(
             OpenErrorName.AppTimeout,
             f"{app_id} (kernel {running.kernel_id}) added no context listener taking "

@@ -1,6 +1,7 @@
 """FDC3 ``open(app, context)`` under a real Jupyter server: the directory notebook is started
 headless in a new kernel, and the context reaches its first context listener that takes it
-(docs/FDC3.md, "open with a context"); a notebook that adds none in time is ``AppTimeout``.
+(docs/FDC3.md, "open with a context"); a notebook that adds none in time is ``AppTimeout``,
+one whose cell fails first ``ErrorOnLaunch``.
 
 The started notebook's listener writes what it got into a shared context, which the test
 reads; the opener is a client of the server's hub like any app.
@@ -33,6 +34,10 @@ LISTENS = [
     "io.fdc3.add_context_listener('fdc3.instrument', got)",
     "io.fdc3.add_context_listener(None, lambda ctx, meta: io.contexts.set('test-open-2nd', ctx))",
 ]
+BROKEN = [
+    "import jupyter_interop as ji\nio = ji.connect()",
+    "raise ValueError('no listener today')",
+]
 DEAF = [
     "import jupyter_interop as ji\nio = ji.connect()",
     "io.fdc3.add_context_listener('fdc3.contact', lambda ctx, meta: None)",
@@ -51,6 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     base = tmp_path_factory.mktemp("fdc3open")
     app_notebook(base / "notebooks" / "listens.ipynb", LISTENS)
     app_notebook(base / "notebooks" / "deaf.ipynb", DEAF)
+    app_notebook(base / "notebooks" / "broken.ipynb", BROKEN)
     with start_lab(base, config={"NotebookApps": {"rescan_interval": 0.5}}) as running:
         yield running
 
@@ -108,4 +114,15 @@ def test_open_without_a_listener_in_time_is_app_timeout(io: Any) -> None:
         io.fdc3.open({"appId": "deaf.ipynb"}, INSTRUMENT)
     assert failed.value.fdc3_error == fdc3.OpenErrorName.AppTimeout
     assert "deaf.ipynb" in str(failed.value) and "fdc3.instrument" in str(failed.value)
+    assert open_methods(io) == []
+
+
+def test_open_of_a_notebook_whose_cell_fails_is_error_on_launch(io: Any) -> None:
+    """FDC3 2.2 ``OpenError.ErrorOnLaunch``: the started notebook's cell raises before any
+    listener took the context, so the server stopped it; ``open`` says so once the window
+    is over, naming where its cells can be read."""
+    with pytest.raises(fdc3.Fdc3OpenError) as failed:
+        io.fdc3.open("broken.ipynb", INSTRUMENT)
+    assert failed.value.fdc3_error == fdc3.OpenErrorName.ErrorOnLaunch
+    assert "broken.ipynb" in str(failed.value) and "/output" in str(failed.value)
     assert open_methods(io) == []
