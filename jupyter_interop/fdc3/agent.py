@@ -274,6 +274,7 @@ class Channel:
     @on_io_loop
     async def abroadcast(self, context: Context) -> None:
         """Make ``context`` this channel's latest of its type; listeners of others hear it."""
+        self._check_broadcast()
         await self._agent.write_context(self.context_name, valid_context(context))
 
     broadcast = blocking(abroadcast)
@@ -311,6 +312,9 @@ class Channel:
         return Listener(stop)
 
     add_context_listener = blocking(aadd_context_listener)
+
+    def _check_broadcast(self) -> None:
+        """Raise when nothing may be broadcast here (a disconnected private channel)."""
 
     async def _listener_added(self, context_type: str) -> None:
         """On the loop: a listener of ``context_type`` (``"*"``: all) was added here."""
@@ -445,6 +449,16 @@ class PrivateChannel(Channel):
                 handlers.remove(entry)
 
         return Listener(stop)
+
+    def _check_broadcast(self) -> None:
+        """Once either party disconnected: ``AccessDenied`` (FDC3: an agent SHOULD refuse
+        it; io.Connect does)."""
+        if self._closed or self._gone:
+            raise Fdc3ChannelError(
+                ChannelErrorName.AccessDenied,
+                f"The private channel {self.id!r} is disconnected: nothing more can be "
+                "broadcast on it",
+            )
 
     def on_add_context_listener(self, handler: Callable[[str | None], Any]) -> Listener:
         """``handler(context_type)`` when the other party adds a context listener (None: for

@@ -399,6 +399,10 @@ def test_private_channel_lifecycle_events(clients: Clients) -> None:
         ("unsubscribe", None),
         ("disconnect",),
     ]
+    for side in (channel, made[0]):  # either party: disconnected, so refused
+        with pytest.raises(fdc3.Fdc3ChannelError) as denied:
+            side.broadcast(INSTRUMENT)
+        assert denied.value.fdc3_error == ChannelErrorName.AccessDenied
     wait_for(lambda: len(fdc3_events) == 5, what="the five events in FDC3 2.2's form")
     assert fdc3_events == [
         {"type": "addContextListener", "details": {"contextType": "fdc3.instrument"}},
