@@ -20,10 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ..protocol import messages
 from ..protocol.errors import Reason
 from ..protocol.wire import (
-    ACCEPTED_TYPE,
     ADD_INTEREST_TYPE,
     AGM_DOMAIN,
-    DROP_SUBSCRIPTION_TYPE,
     POST_TYPE,
     PUBLISH_TYPE,
     REMOVE_INTEREST_TYPE,
@@ -328,14 +326,7 @@ class Stream:
         stream_id = self._branch_ids.get(value)
         if stream_id is None:
             stream_id = self._publisher.new_stream_id()
-        if not self._session.conn.send(
-            {
-                "domain": AGM_DOMAIN,
-                "type": ACCEPTED_TYPE,
-                "subscription_id": request.subscription_id,
-                "stream_id": stream_id,
-            }
-        ):
+        if not self._session.conn.send(messages.accepted(request.subscription_id, stream_id)):
             return
         self._branch_ids[value] = stream_id
         self._all_ids = tuple(self._branch_ids.values())
@@ -351,14 +342,7 @@ class Stream:
         """On the loop: tell the hub to drop ``sub``, then forget it (see :meth:`removed`)."""
         if sub.closed:
             return
-        self._session.conn.send(
-            {
-                "domain": AGM_DOMAIN,
-                "type": DROP_SUBSCRIPTION_TYPE,
-                "subscription_id": sub.subscription_id,
-                "reason": reason,
-            }
-        )
+        self._session.conn.send(messages.drop_subscription(sub.subscription_id, reason))
         self.removed(sub)
 
     def removed(self, sub: StreamSubscription) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from .wire import (
+    ACCEPTED_TYPE,
     ADD_INTEREST_TYPE,
     AGM_DOMAIN,
     BUS_DOMAIN,
@@ -27,6 +28,7 @@ from .wire import (
     CONTEXT_CREATED_TYPE,
     CONTEXT_DESTROYED_TYPE,
     CONTEXT_UPDATED_TYPE,
+    DROP_SUBSCRIPTION_TYPE,
     ERROR_TYPE,
     EVENT_MANY_TYPE,
     EVENT_TYPE,
@@ -53,6 +55,7 @@ from .wire import (
 
 __all__ = [
     "SHAPES",
+    "Accepted",
     "AddInterest",
     "BusEvent",
     "ChannelChangeRequest",
@@ -61,6 +64,7 @@ __all__ = [
     "ContextCreated",
     "ContextDestroyed",
     "ContextUpdated",
+    "DropSubscription",
     "Error",
     "EventMany",
     "GatewayToken",
@@ -82,7 +86,9 @@ __all__ = [
     "Success",
     "Welcome",
     "Yield",
+    "accepted",
     "channel_membership",
+    "drop_subscription",
     "error",
     "hello",
     "invocation_error",
@@ -490,6 +496,20 @@ class PeerError(_Sent, total=False):
     context: Any
 
 
+class Accepted(_Sent):
+    """A publisher accepts a stream subscription on one of its branches' stream ids."""
+
+    subscription_id: str
+    stream_id: str
+
+
+class DropSubscription(_Sent):
+    """A publisher ends one subscriber's subscription, saying why."""
+
+    subscription_id: str
+    reason: str
+
+
 def hello(identity: Any, authentication: Any, **fields: Any) -> Message:
     """A peer's ``hello``; ``fields`` are the rest (``extensions``, ``federation``)."""
     message: Hello = {
@@ -553,6 +573,28 @@ def stream_refusal(subscription_id: str, reason_uri: str, reason: str) -> Messag
         "type": ERROR_TYPE,
         "request_id": subscription_id,
         "reason_uri": reason_uri,
+        "reason": reason,
+    }
+    return _plain(message)
+
+
+def accepted(subscription_id: str, stream_id: str) -> Message:
+    """A publisher's acceptance of a stream subscription on the branch of ``stream_id``."""
+    message: Accepted = {
+        "domain": AGM_DOMAIN,
+        "type": ACCEPTED_TYPE,
+        "subscription_id": subscription_id,
+        "stream_id": stream_id,
+    }
+    return _plain(message)
+
+
+def drop_subscription(subscription_id: str, reason: str) -> Message:
+    """A publisher's end of one subscription (``reason`` reaches the subscriber)."""
+    message: DropSubscription = {
+        "domain": AGM_DOMAIN,
+        "type": DROP_SUBSCRIPTION_TYPE,
+        "subscription_id": subscription_id,
         "reason": reason,
     }
     return _plain(message)

@@ -27,11 +27,9 @@ from typing import Any
 
 import orjson
 
-from ..protocol import Reason
+from ..protocol import Reason, messages
 from ..protocol.wire import (
-    ACCEPTED_TYPE,
     AGM_DOMAIN,
-    DROP_SUBSCRIPTION_TYPE,
     ERROR_TYPE,
     EVENT_MANY_TYPE,
     EVENT_TYPE,
@@ -176,13 +174,11 @@ class FederationStreams:
             if not isinstance(error, dict):
                 error = {}
             wanted.send(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": ERROR_TYPE,
-                    "request_id": wanted.sub_id,
-                    "reason_uri": error.get("reason_uri") or Reason.SUBSCRIPTION_FAILURE,
-                    "reason": str(error.get("reason") or "The subscription was refused"),
-                }
+                messages.stream_refusal(
+                    wanted.sub_id,
+                    error.get("reason_uri") or Reason.SUBSCRIPTION_FAILURE,
+                    str(error.get("reason") or "The subscription was refused"),
+                )
             )
             return
         stream_id = str(reply.get("branch") or "")
@@ -198,14 +194,7 @@ class FederationStreams:
         await asyncio.shield(branch.nats_sub)  # the items flow before the subscriber is told
         if self.wanted.get(wanted.sub_id) is not wanted:
             return
-        wanted.send(
-            {
-                "domain": AGM_DOMAIN,
-                "type": ACCEPTED_TYPE,
-                "subscription_id": wanted.sub_id,
-                "stream_id": stream_id,
-            }
-        )
+        wanted.send(messages.accepted(wanted.sub_id, stream_id))
         wanted.accepted = True
         for early in wanted.early:
             self._for_one(wanted, early)
@@ -301,14 +290,8 @@ class FederationStreams:
             self.wanted.pop(wanted.sub_id, None)
             wanted.remote_id = None  # gone there already
             self._forget(wanted)
-            wanted.send(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": DROP_SUBSCRIPTION_TYPE,
-                    "subscription_id": wanted.sub_id,
-                    "reason": str(closed.get("reason") or "The publisher closed the stream"),
-                }
-            )
+            reason = str(closed.get("reason") or "The publisher closed the stream")
+            wanted.send(messages.drop_subscription(wanted.sub_id, reason))
 
     # ------------------------------------------------------------- publishers' side
 

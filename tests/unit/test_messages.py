@@ -111,8 +111,9 @@ def test_bus_events_have_their_own_shape() -> None:
 
 
 def test_a_peer_written_with_the_builders_serves_and_calls_through_the_hub() -> None:
-    """hello, join, register, yield_result, invocation_error, stream_refusal and unregister
-    as protocol/messages.py builds them are what the hub core accepts from a peer."""
+    """hello, join, register, yield_result, invocation_error, stream_refusal, accepted,
+    drop_subscription and unregister as protocol/messages.py builds them are what the hub
+    core accepts from a peer."""
     kit = HubKit()
     server = kit.raw()
     hello = messages.hello({"application": "built"}, {"method": "access-token", "token": TOKEN})
@@ -145,6 +146,14 @@ def test_a_peer_written_with_the_builders_serves_and_calls_through_the_hub() -> 
     interest = server.one("add-interest")
     server.send(messages.stream_refusal(interest["subscription_id"], "agm.errors.x", "refused"))
     assert caller.one("error")["reason"] == "refused"
+    caller.send({"domain": "agm", "type": "subscribe", "server_id": server.peer_id,
+                 "method_id": "2"})  # fmt: skip
+    interest = server.one("add-interest")
+    server.send(messages.accepted(interest["subscription_id"], "branch-1"))
+    subscribed = caller.one("subscribed")
+    server.send(messages.drop_subscription(interest["subscription_id"], "closed"))
+    cancelled = caller.one("subscription-cancelled")
+    assert cancelled["subscription_id"] == subscribed["subscription_id"]
 
     assert server.send(messages.unregister(["1", "2"]))[-1]["type"] == "success"
     assert [m["methods"] for m in caller.take("methods-removed")] == [["1", "2"]]
@@ -161,6 +170,8 @@ BUILT = [
     (messages.invocation_error("i1", "agm.errors.client_error", "no"), "PeerError"),
     (messages.invocation_error("i1", "agm.errors.client_error", "no", {}), "PeerError"),
     (messages.stream_refusal("s1", "agm.errors.x", "no"), "PeerError"),
+    (messages.accepted("s1", "b1"), "Accepted"),
+    (messages.drop_subscription("s1", "closed"), "DropSubscription"),
 ]
 
 
