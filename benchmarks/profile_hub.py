@@ -2,8 +2,9 @@
 
 ``python -m benchmarks.profile_hub WORKLOAD [--process P] [--seconds S] [--top N] [--out F]``
 
-WORKLOAD is one of ``invoke``, ``fanout1``, ``fanout10``, ``context``, ``connect`` (raw GW3
-clients) or ``ji-invoke``, ``ji-invoke-sync``, ``ji-fanout1``, ``ji-df`` (25 MiB, shared memory),
+WORKLOAD is one of ``invoke``, ``fanout1``, ``fanout10``, ``context``, ``connect``, ``storm``
+(1000 clients joining as in the ``connect`` scenario, then leaving) (raw GW3 clients) or
+``ji-invoke``, ``ji-invoke-sync``, ``ji-fanout1``, ``ji-df`` (25 MiB, shared memory),
 ``ji-df-socket`` (100 MiB over the socket) (the project's client); ``--process`` picks the
 sampled process: ``hub`` (default) or a worker of the workload (``caller``/``handler``,
 ``pub``/``sub``, ``writer``/``reader``). A fresh
@@ -34,6 +35,7 @@ WORKLOADS = (
     "fanout10",
     "context",
     "connect",
+    "storm",
     "ji-invoke",
     "ji-invoke-sync",
     "ji-fanout1",
@@ -155,6 +157,23 @@ async def drive(
         )
         await r.stop(writer, *holders)
         return "400 clients connecting (hello, join, register 5 methods, 5 subscriptions)"
+    if workload == "storm":  # the shape of the connect scenario (benchmarks/scenarios/connect.py)
+        holders = await asyncio.gather(
+            *(
+                r.worker(
+                    "gw3-holders",
+                    timeout=900,
+                    url=url,
+                    token=token,
+                    k=250,
+                    tag=f"s{i}",
+                    context_ids=[],
+                )
+                for i in range(4)
+            )
+        )
+        await r.stop(*holders)
+        return "1000 clients connecting (hello, join, register 5 methods), then leaving"
     raise ValueError(workload)
 
 

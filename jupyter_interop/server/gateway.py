@@ -13,6 +13,7 @@ private API is used in ``server/wsreader.py`` only."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ from .outbox import (
     SLOW_CONSUMER_CLOSE_CODE,
     Outbox,
 )
-from .wsreader import buffered_protocol, uncompressed_stream
+from .wsreader import buffered_protocol, send_now, uncompressed_stream
 
 if TYPE_CHECKING:
     from .service import GatewayService
@@ -253,13 +254,21 @@ class GatewaySocket(WebSocketHandler):
             self.service.log.exception("Interop: write failed on %s", self.conn)
             self._lost()
             return
-        self._flushing = True
         self._flush_id += 1
+        if done is None:  # the kernel took it all at once: flushed already
+            self._flushing = False
+            if self._close_when_flushed is not None or outbox.has_output:
+                # (no loop: a shutdown path, nothing more is written)
+                with contextlib.suppress(RuntimeError):
+                    asyncio.get_running_loop().call_soon(self._after_flush)
+            return
+        self._flushing = True
         flush_id = self._flush_id
         done.add_done_callback(lambda future: self._flushed(future, flush_id))
 
     def _write_frames(self, frames: list[bytes | Rendered]) -> Any:
-        """Write text frames; returns the future of the last write."""
+        """Write text frames; returns the future of the last write, or None when they were
+        all taken by the kernel at once (see :func:`send_now`)."""
         connection = self.ws_connection
         if connection is None or connection.is_closing():
             raise WebSocketClosedError()
@@ -314,9 +323,16 @@ class GatewaySocket(WebSocketHandler):
             parts.append(_text_frame_header(size, 0x82 if is_binary(frame) else 0x81))
             parts.extend(_pieces(frame))
         if parts:
-            if last is not None:
+            data = parts[0] + parts[1] if len(parts) == 2 else b"".join(parts)
+            sent = 0
+            if last is None:
+                sent = send_now(stream, data)
+                if sent == len(data):
+                    self.service.heap.note(written)
+                    return None
+            else:
                 last.add_done_callback(_consume)
-            last = stream.write(parts[0] + parts[1] if len(parts) == 2 else b"".join(parts))
+            last = stream.write(memoryview(data)[sent:] if sent else data)
         self.service.heap.note(written)
         return last
 
@@ -355,6 +371,10 @@ class GatewaySocket(WebSocketHandler):
             return
         if flush_id == self._flush_id:
             self._flushing = False
+        self._after_flush()
+
+    def _after_flush(self) -> None:
+        """What was written has left: write what is queued now, or close if asked to."""
         if self._close_when_flushed is not None or (
             # what waits for the announce timer is written by it (a storm of joins: one write
             # per timer, not one per write completed), unless a write was refused meanwhile

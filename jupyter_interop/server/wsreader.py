@@ -65,6 +65,7 @@ __all__ = [
     "BufferedProtocol",
     "KeepAlive",
     "buffered_protocol",
+    "send_now",
     "uncompressed_stream",
 ]
 
@@ -442,3 +443,20 @@ def uncompressed_stream(connection: WebSocketProtocol | None) -> IOStream | None
     if stream is None or getattr(connection, "_compressor", None) is not None:
         return None
     return stream
+
+
+def send_now(stream: IOStream, data: bytes) -> int:
+    """Hand ``data`` to the kernel at once when tornado has nothing of its own left to send:
+    the bytes it took (0 when the stream is busy or closed, or the socket takes nothing now).
+
+    The rest goes through ``stream.write`` as usual. A write the kernel takes whole then
+    costs one ``send`` and no future, buffer or loop callback: in a join storm every reader is
+    written once per announce window, and tornado's write machinery was most of that cost.
+    Order is kept: bytes go straight to the socket only when tornado holds none. An error
+    (a reset peer) is left for ``stream.write`` to meet and report as tornado does."""
+    if stream.writing() or stream.closed():
+        return 0
+    try:
+        return stream.socket.send(data)
+    except OSError:  # BlockingIOError (a full socket buffer) or a reset peer: tornado's turn
+        return 0
