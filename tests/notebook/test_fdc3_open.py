@@ -17,6 +17,7 @@ import nbformat
 import pytest
 from labkit import LabServer, start_lab, wait_until, write_notebook
 
+import jupyter_interop as ji
 from jupyter_interop import fdc3
 from jupyter_interop.protocol.wire import FDC3_OPEN_RESPONSE_PREFIX
 
@@ -44,17 +45,21 @@ DEAF = [
 ]
 
 
-def app_notebook(path: Path, cells: list[str]) -> None:
+def app_notebook(path: Path, cells: list[str], **interop: Any) -> None:
     write_notebook(path, cells)
     nb = nbformat.read(str(path), as_version=4)
-    nb.metadata["interop"] = {"methods": [f"test.{path.stem}"]}
+    nb.metadata["interop"] = {"methods": [f"test.{path.stem}"], **interop}
     nbformat.write(nb, str(path))
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     base = tmp_path_factory.mktemp("fdc3open")
-    app_notebook(base / "notebooks" / "listens.ipynb", LISTENS)
+    declared = [
+        {"name": "ViewOpened", "contextTypes": ["fdc3.instrument"], "resultType": "fdc3.chart"},
+        {"name": "StreamOpened", "resultType": "channel<fdc3.instrument>"},
+    ]
+    app_notebook(base / "notebooks" / "listens.ipynb", LISTENS, intents=declared)
     app_notebook(base / "notebooks" / "deaf.ipynb", DEAF)
     app_notebook(base / "notebooks" / "broken.ipynb", BROKEN)
     with start_lab(base, config={"NotebookApps": {"rescan_interval": 0.5}}) as running:
@@ -126,3 +131,20 @@ def test_open_of_a_notebook_whose_cell_fails_is_error_on_launch(io: Any) -> None
     assert failed.value.fdc3_error == fdc3.OpenErrorName.ErrorOnLaunch
     assert "broken.ipynb" in str(failed.value) and "/output" in str(failed.value)
     assert open_methods(io) == []
+
+
+def test_a_directory_notebooks_result_types_filter_fdc3_finds(io: Any) -> None:
+    """``resultType`` in a directory notebook's ``metadata.interop`` intents is listed and
+    filters ``find_intent``/``find_intents_by_context`` as FDC3 says, before the notebook
+    runs (its handlers are of type ``"app"``)."""
+    (app,) = [a for a in io.apps.list() if a.path == "listens.ipynb"]
+    assert [(i.name, i.result_type) for i in app.intents] == [
+        ("ViewOpened", "fdc3.chart"),
+        ("StreamOpened", "channel<fdc3.instrument>"),
+    ]
+    chart = io.fdc3.find_intent("ViewOpened", INSTRUMENT, "fdc3.chart")
+    assert chart["apps"] == [{"appId": "listens", "resultType": "fdc3.chart"}]
+    with pytest.raises(ji.NoAppsFound):
+        io.fdc3.find_intent("ViewOpened", INSTRUMENT, "channel")
+    channels = io.fdc3.find_intents_by_context(INSTRUMENT, "channel")
+    assert [i["intent"]["name"] for i in channels] == ["StreamOpened"]
