@@ -41,6 +41,7 @@ __all__ = [
     "check_refs",
     "collect",
     "main",
+    "parse_run_dir",
     "plan_runs",
     "plan_units",
 ]
@@ -81,7 +82,7 @@ class RunRecord:
     results: str  # RESULTS.json path
     load_start: list[float] = field(default_factory=list)
     load_end: list[float] = field(default_factory=list)
-    lock_wait_s: float = 0.0
+    lock_wait_s: float | None = 0.0  # None: not known (tables rebuilt from earlier runs)
     seconds: float = 0.0
     returncode: int | None = None
 
@@ -479,9 +480,10 @@ def build_markdown(
     out.append("|---|---|---|---|---|---|---|")
     names = {r.name: r.label for r in refs}
     for rec in runs:
+        wait = "?" if rec.lock_wait_s is None else rec.lock_wait_s
         out.append(
             f"| {rec.round} | {' '.join(rec.scenarios)} | {names.get(rec.ref, rec.ref)} | "
-            f"{rec.harness} | {rec.seconds} | {rec.lock_wait_s} | "
+            f"{rec.harness} | {rec.seconds} | {wait} | "
             f"{_load(rec.load_start[:1])} \u2192 {_load(rec.load_end[:1])} |"
         )
     out.append("")
@@ -500,6 +502,11 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="repeats per run (at least 3)")
     parser.add_argument("--rounds", type=int, default=2, help="runs per ref and scenario")
     parser.add_argument("--quick", action="store_true", help="the suite's short sizes")
+    parser.add_argument(
+        "--tables-only",
+        action="store_true",
+        help="run nothing: rebuild COMPARE.md from the runs already in --out",
+    )
     parser.add_argument(
         "--lock",
         type=Path,
@@ -521,6 +528,57 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def write_outputs(
+    out: Path, refs: Sequence[Ref], meta: dict[str, Any], records: Sequence[RunRecord]
+) -> Path:
+    """COMPARE.md and compare.json from the runs so far (rewritten after every run, so an
+    interrupted comparison still leaves its tables)."""
+    results = []
+    for rec in records:
+        with contextlib.suppress(OSError, ValueError):
+            results.append((rec.ref, rec.harness, json.loads(Path(rec.results).read_text())))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "COMPARE.md").write_text(build_markdown(collect(results), refs, meta, records))
+    runs = [rec.__dict__ for rec in records]
+    (out / "compare.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
+    return out / "COMPARE.md"
+
+
+def parse_run_dir(name: str, refs: Sequence[Ref]) -> tuple[int, str, str] | None:
+    """(round, ref name, harness) from a run directory's name, ``r{k}-{unit}-{short}-{harness}``
+    (None when it is not one, or names none of ``refs``)."""
+    head, _, harness = name.rpartition("-")
+    head, _, short = head.rpartition("-")
+    if not name.startswith("r") or harness not in ("current", "own"):
+        return None
+    round_text = head[1:].split("-", 1)[0]
+    ref = next((r for r in refs if r.short == short), None)
+    if ref is None or not round_text.isdigit():
+        return None
+    return int(round_text), ref.name, harness
+
+
+def records_from(runs_dir: Path, refs: Sequence[Ref]) -> list[RunRecord]:
+    """The runs an earlier comparison left in ``runs_dir``, in the order they ran (by the
+    time their RESULTS.json was written); their load and duration come from the suite's own
+    RESULTS.json, the lock wait is not known."""
+    records = []
+    paths = sorted(runs_dir.glob("*/RESULTS.json"), key=lambda p: p.stat().st_mtime)
+    for path in paths:
+        parsed = parse_run_dir(path.parent.name, refs)
+        if parsed is None:
+            continue
+        k, ref, harness = parsed
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(path.read_text())
+            m = data.get("meta", {})
+            keys = [s["key"] for s in data.get("scenarios", [])]
+            rec = RunRecord(ref, k, keys, harness, str(path), m.get("load_start", []))
+            rec.load_end, rec.seconds, rec.lock_wait_s = m.get("load_end", []), m["seconds"], None
+            records.append(rec)
+    return records
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse(argv)
@@ -531,24 +589,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load_start": list(os.getloadavg()),
         "refs": {r.name: r.commit for r in refs},
     }
-    t0 = time.monotonic()
     runs_dir = args.out / "runs"
-    records: list[RunRecord] = []
+    if args.tables_only:
+        records = records_from(runs_dir, refs)
+        meta["load_start"] = records[0].load_start if records else []
+        meta["load_end"] = records[-1].load_end if records else []
+        meta["started"] = "(tables rebuilt from earlier runs; first run's load below)"
+        print(f"compare: wrote {write_outputs(args.out, refs, meta, records)}", file=sys.stderr)
+        return 0
+    t0 = time.monotonic()
+    records = []
     meta["workdir"] = tempfile.mkdtemp(prefix="ji-compare-")
     with checkouts(refs, Path(meta["workdir"])) as trees:
         for k, unit, ref in plan_runs(args.refs, plan_units(args.only), args.rounds):
             records += run_one(trees[ref], k, unit, args, runs_dir)
+            write_outputs(args.out, refs, meta, records)
     meta["load_end"] = list(os.getloadavg())
     meta["seconds"] = round(time.monotonic() - t0, 1)
-    results = []
-    for rec in records:
-        with contextlib.suppress(OSError, ValueError):
-            results.append((rec.ref, rec.harness, json.loads(Path(rec.results).read_text())))
-    text = build_markdown(collect(results), refs, meta, records)
-    (args.out / "COMPARE.md").write_text(text)
-    runs = [rec.__dict__ for rec in records]
-    (args.out / "compare.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
-    print(f"compare: wrote {args.out / 'COMPARE.md'}", file=sys.stderr)
+    print(f"compare: wrote {write_outputs(args.out, refs, meta, records)}", file=sys.stderr)
     return 0
 
 

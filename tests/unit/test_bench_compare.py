@@ -13,6 +13,7 @@ from benchmarks.compare import (
     build_markdown,
     check_refs,
     collect,
+    parse_run_dir,
     plan_runs,
     plan_units,
 )
@@ -192,3 +193,12 @@ def test_a_table_first_seen_in_a_later_run_stays_with_its_scenario() -> None:
         ("invoke", "Sync API"),
         ("context", "4. Context"),
     ]
+
+
+def test_run_directories_name_their_round_ref_and_harness() -> None:
+    refs = [A, MAIN]
+    assert parse_run_dir("r2-invoke+fanout+cpu-6a0b1e4-current", refs) == (2, "main", "current")
+    assert parse_run_dir("r1-kernel-11ed82d-own", refs) == (1, "11ed82d", "own")
+    assert parse_run_dir("r1-kernel-abcdef0-own", refs) is None
+    assert parse_run_dir("r1-kernel-11ed82d-other", refs) is None
+    assert parse_run_dir("quick", refs) is None
