@@ -103,10 +103,13 @@ SocketFactory = Callable[[Callable[[Message], None]], Any]
 
 
 class ContextGone(Exception):
-    """The context was destroyed (its key is deleted or missing) before the update."""
+    """The context's key is deleted or missing: nothing to apply an update to."""
 
     def __init__(self) -> None:
-        super().__init__("the context was destroyed on another hub")
+        super().__init__(
+            "the context is not in the space's bucket: destroyed on another hub, or its "
+            "creation could not be written"
+        )
 
 
 def rebase(

@@ -309,3 +309,22 @@ def test_a_javascript_client_on_a_follows_and_writes_a_context_of_python_on_b(
             SYNC,
             "the JS client's update on B",
         )
+
+
+def test_a_value_too_large_for_nats_fails_for_its_writer_and_harms_nobody(
+    hubs: tuple[Hub, Hub],
+) -> None:
+    hub_a, hub_b = hubs
+    with ExitStack() as stack:
+        a = connect(hub_a, "big-writer-a", stack)
+        b = connect(hub_b, "reader-b", stack)
+        linked(a, b)
+        share(a, b, "report", {"n": 1})
+        follower = Follower(b, "report")
+        wait_for(lambda: follower.last() == {"n": 1}, SYNC, "the snapshot on B")
+        with pytest.raises(ji.InteropError, match="federation could not take it"):
+            a.contexts.update("report", {"blob": "x" * (2 * 2**20)})  # NATS takes 1 MiB
+        assert a.contexts.get("report") == {"n": 1}
+        a.contexts.update("report", {"n": 2})
+        wait_for(lambda: follower.last() == {"n": 2}, SYNC, "the next update on B")
+        assert [data for _, data in follower.seen] == [{"n": 1}, {"n": 2}]
