@@ -254,9 +254,11 @@ def _updated(io: ji.Interop, name: str, data: dict[str, Any]) -> bool:
 def test_a_hub_back_from_a_stop_takes_the_spaces_state_over_its_own_store(
     tmp_path: Path, nats: Nats
 ) -> None:
-    """Hub A keeps its retained contexts in its store (``--persist``); while it is stopped,
-    B changes one and destroys another: back, A follows the bucket, not its store."""
-    hub_a = start_hub(tmp_path / "a", nats.url, "--persist")
+    """Hub A keeps its retained contexts in its store (``--persist``, acknowledging a write
+    once it is on disk); while it is stopped, B changes one and destroys another: back, A
+    follows the bucket, not its store."""
+    persist = ["--persist", "--StandaloneHubApp.context_ack=durable"]
+    hub_a = start_hub(tmp_path / "a", nats.url, *persist)
     with ExitStack() as stack:
         hub_b = start_hub(tmp_path / "b", nats.url)
         stack.callback(stop, hub_b.proc)
@@ -271,7 +273,7 @@ def test_a_hub_back_from_a_stop_takes_the_spaces_state_over_its_own_store(
         b.contexts.update("kept", {"v": 2})
         b.contexts.destroy("dropped")
         b.contexts.set("after", {"v": 1})
-        hub_a = start_hub(tmp_path / "a", nats.url, "--persist")
+        hub_a = start_hub(tmp_path / "a", nats.url, *persist)
         stack.callback(stop, hub_a.proc)
         a = connect(hub_a, "back-a", stack)
         # the bucket's revisions come in order: once "after" is there, so is all before it
@@ -279,6 +281,8 @@ def test_a_hub_back_from_a_stop_takes_the_spaces_state_over_its_own_store(
         assert a.contexts.get("kept") == {"v": 2}
         assert "dropped" not in a.contexts.all()
         assert "dropped" not in b.contexts.all()  # and A did not bring it back
+        a.contexts.update("kept", {"v": 3})  # acknowledged once in A's store and the bucket
+        wait_for(lambda: b.contexts.get("kept") == {"v": 3}, SYNC, "A's write on B")
 
 
 def test_a_javascript_client_on_a_follows_and_writes_a_context_of_python_on_b(
