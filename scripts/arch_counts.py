@@ -216,6 +216,47 @@ def wire_spellings(tree: ast.Module) -> Iterator[tuple[int, str]]:
             yield node.lineno, text
 
 
+def wire_values(root: pathlib.Path) -> dict[str, Any]:
+    """Each constant of ``protocol/wire.py`` by name, the measured checkout's and this
+    script's own (so that an older commit reads the same names)."""
+    wire = pathlib.Path("jupyter_interop", "protocol", "wire.py")
+    own = pathlib.Path(__file__).resolve().parent.parent
+    values: dict[str, Any] = {}
+    for path in (own / wire, root / wire):
+        if path.exists():
+            for name, value, _ in constant_definitions(ast.parse(path.read_text())):
+                values[name] = value
+    return values
+
+
+def written_messages(
+    tree: ast.Module, wire: dict[str, Any]
+) -> Iterator[tuple[int, tuple[str, str]]]:
+    """(line, (domain, type)) of each message dict display with both keys spelled out (a literal or
+    a wire constant), as opposed to one built by a function of protocol/messages.py."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Dict):
+            continue
+        fields = {
+            key.value: value
+            for key, value in zip(node.keys, node.values, strict=True)
+            if isinstance(key, ast.Constant)
+        }
+        named = [_wire_value(fields.get(k), wire) for k in ("domain", "type")]
+        if named[0] is not None and named[1] is not None:
+            yield node.lineno, (named[0], named[1])
+
+
+def _wire_value(node: ast.AST | None, wire: dict[str, Any]) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name) and isinstance(wire.get(node.id), str):
+        return str(wire[node.id])
+    if isinstance(node, ast.Attribute) and isinstance(wire.get(node.attr), str):
+        return str(wire[node.attr])
+    return None
+
+
 def message_type_names(root: pathlib.Path) -> set[str]:
     """The hyphenated GW3 message types (``context-updated``...) of ``protocol/wire.py``, the
     measured checkout's and this script's own, so that an older commit (whose wire.py named
@@ -293,6 +334,8 @@ def report(root: pathlib.Path, out: Any) -> None:
     spelled: list[tuple[str, int, str]] = []
     whole: list[tuple[str, str]] = []
     types = message_type_names(root)
+    wire_names = wire_values(root)
+    writers: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
     for rel, tree, lines in modules(root):
         sizes.append((lines, rel))
         longs += [(length, f"{rel}:{line}", qual) for line, qual, length in long_functions(tree)]
@@ -307,6 +350,8 @@ def report(root: pathlib.Path, out: Any) -> None:
                 by_value[value].add(rel)
         if "/protocol/" not in rel:
             domains += [(rel, line, domain) for line, domain in inline_domain_dicts(tree)]
+            for line, key in written_messages(tree, wire_names):
+                writers[key].append(f"{rel}:{line}")
         for name in classes(tree):
             class_where[name].add(rel)
         spelled += [(rel, line, text) for line, text in wire_spellings(tree)]
@@ -335,6 +380,9 @@ def report(root: pathlib.Path, out: Any) -> None:
     w(f'inline "domain": "<literal>" dicts outside protocol/: {len(domains)} ')
     w(f"in {len({rel for rel, _, _ in domains})} modules\n")
     w(f"class names defined in more than one module: {len(shared_classes)}\n")
+    shared_messages = {k: v for k, v in writers.items() if len(v) > 1}
+    w("messages (domain, type) written out as dicts in more than one place outside ")
+    w(f"protocol/: {len(shared_messages)} ({sum(map(len, shared_messages.values()))} places)\n")
     w("wire names spelled in code outside their constant (channel prefix, environment ")
     w(f"variables, reason URIs, hyphenated message types): {len(spelled)}\n")
     for name in ("Interop", "InteropHub"):
@@ -362,6 +410,10 @@ def report(root: pathlib.Path, out: Any) -> None:
         (
             'inline "domain": "<literal>" dicts outside protocol/',
             (f"{rel}:{line} {domain}" for rel, line, domain in domains),
+        ),
+        (
+            "messages written out as dicts in more than one place outside protocol/",
+            (f"{d} {t}: {', '.join(m)}" for (d, t), m in sorted(shared_messages.items())),
         ),
         (
             "class names defined in more than one module",
