@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import messages
 from ..protocol.wire import (
     BUS_DOMAIN,
     EVENT_TYPE,
     PUBLISH_TYPE,
     SUBSCRIBE_TYPE,
     SUBSCRIBED_TYPE,
-    UNSUBSCRIBE_TYPE,
 )
 from .codec import unwrap_value, wrap_value
 from .contexts import adapt_callback
@@ -115,7 +115,7 @@ class Bus:
         if conn.connected.is_set():
             with contextlib.suppress(RemoteError):
                 await conn.request(
-                    {"domain": BUS_DOMAIN, "type": UNSUBSCRIBE_TYPE, "subscription_id": sub_id},
+                    messages.bus_unsubscribe(sub_id),
                     self._session.settings.request_timeout,
                     f"unsubscribe from {sub.topic!r}",
                 )
@@ -234,9 +234,7 @@ class Bus:
     def _on_stray_subscribed(self, msg: dict[str, Any]) -> None:
         sub_id = msg.get("subscription_id")
         if sub_id is not None and str(sub_id) not in self._by_id:
-            self._session.conn.send(
-                {"domain": BUS_DOMAIN, "type": UNSUBSCRIBE_TYPE, "subscription_id": sub_id}
-            )
+            self._session.conn.send(messages.bus_unsubscribe(sub_id))
 
     def _lost(self) -> None:
         self._by_id.clear()

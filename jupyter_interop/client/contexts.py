@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..protocol import messages
 from ..protocol.deltas import apply_command, apply_delta, copy_data
 from ..protocol.wire import (
     CONTEXT_ADDED_TYPE,
@@ -47,9 +48,7 @@ from ..protocol.wire import (
     GLOBAL_DOMAIN,
     READ_ONLY_EXTENSION,
     SET_CONTEXT_READ_ONLY_TYPE,
-    SUBSCRIBE_CONTEXT_TYPE,
     SUBSCRIBED_CONTEXT_TYPE,
-    UNSUBSCRIBE_CONTEXT_TYPE,
     UPDATE_CONTEXT_TYPE,
     VERSIONS_EXTENSION,
 )
@@ -578,13 +577,7 @@ class Contexts:
         context_id = ctx.context_id
         reply = await self._subscribe_request(ctx, remember=False)
         if not ctx.subscribers and not ctx.member and ctx.context_id == context_id:
-            conn.send(
-                {
-                    "domain": GLOBAL_DOMAIN,
-                    "type": UNSUBSCRIBE_CONTEXT_TYPE,
-                    "context_id": context_id,
-                }
-            )
+            conn.send(messages.unsubscribe_context(context_id))
         data = reply.get("data")
         return data if isinstance(data, dict) else {}
 
@@ -667,7 +660,7 @@ class Contexts:
                 self._snapshot(ctx, reply, only)
 
         return await self._request(
-            {"domain": GLOBAL_DOMAIN, "type": SUBSCRIBE_CONTEXT_TYPE, "context_id": ctx.context_id},
+            messages.subscribe_context(ctx.context_id),
             "subscribe to",
             ctx.name,
             internal=internal,
@@ -698,13 +691,7 @@ class Contexts:
             return
         ctx.subscribers.remove(subscriber)
         if not ctx.subscribers and ctx.member and ctx.context_id is not None:
-            self._session.conn.send(
-                {
-                    "domain": GLOBAL_DOMAIN,
-                    "type": UNSUBSCRIBE_CONTEXT_TYPE,
-                    "context_id": ctx.context_id,
-                }
-            )
+            self._session.conn.send(messages.unsubscribe_context(ctx.context_id))
             ctx.member = False
             ctx.data = None
 
@@ -832,11 +819,7 @@ class Contexts:
                     ctx.updater_id = reply.get("updater_id")
 
                 await self._session.conn.request(
-                    {
-                        "domain": GLOBAL_DOMAIN,
-                        "type": SUBSCRIBE_CONTEXT_TYPE,
-                        "context_id": ctx.context_id,
-                    },
+                    messages.subscribe_context(ctx.context_id),
                     self._session.settings.request_timeout,
                     f"re-subscription to context {ctx.name!r}",
                     internal=True,

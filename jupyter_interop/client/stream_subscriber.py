@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..protocol import messages
 from ..protocol.wire import (
     AGM_DOMAIN,
     EVENT_MANY_TYPE,
@@ -24,7 +25,6 @@ from ..protocol.wire import (
     SUBSCRIBE_TYPE,
     SUBSCRIBED_TYPE,
     SUBSCRIPTION_CANCELLED_TYPE,
-    UNSUBSCRIBE_TYPE,
 )
 from .codec import unwrap_value
 from .connection import RequestTimeout
@@ -217,13 +217,7 @@ class Subscription:
             if conn.connected.is_set():
                 with contextlib.suppress(RemoteError, HubUnreachableError):  # gone already
                     await conn.request(
-                        {
-                            "domain": AGM_DOMAIN,
-                            "type": UNSUBSCRIBE_TYPE,
-                            "subscription_id": sub_id,
-                            "reason_uri": "",
-                            "reason": "ClientInitiated",
-                        },
+                        messages.stream_unsubscribe(sub_id, "ClientInitiated"),
                         self._session.settings.request_timeout,
                         f"unsubscribe from {self.name!r}",
                     )
@@ -502,13 +496,7 @@ class Subscriber:
         sub_id = msg.get("subscription_id")
         if sub_id is not None and str(sub_id) not in self._subscribed:
             self._session.conn.send(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": UNSUBSCRIBE_TYPE,
-                    "subscription_id": sub_id,
-                    "reason_uri": "",
-                    "reason": "Subscription attempt timed out",
-                }
+                messages.stream_unsubscribe(sub_id, "Subscription attempt timed out")
             )
 
     # ------------------------------------------------------------------ reconnect

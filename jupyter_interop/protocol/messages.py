@@ -43,12 +43,15 @@ from .wire import (
     REGISTER_TYPE,
     REMOVE_INTEREST_TYPE,
     RESULT_TYPE,
+    SUBSCRIBE_CONTEXT_TYPE,
     SUBSCRIBED_CONTEXT_TYPE,
     SUBSCRIBED_TYPE,
     SUBSCRIPTION_CANCELLED_TYPE,
     SUCCESS_TYPE,
     TOKEN_TYPE,
     UNREGISTER_TYPE,
+    UNSUBSCRIBE_CONTEXT_TYPE,
+    UNSUBSCRIBE_TYPE,
     WELCOME_TYPE,
     YIELD_TYPE,
 )
@@ -63,6 +66,7 @@ __all__ = [
     "ContextAdded",
     "ContextCreated",
     "ContextDestroyed",
+    "ContextRequest",
     "ContextUpdated",
     "DropSubscription",
     "Error",
@@ -84,9 +88,11 @@ __all__ = [
     "SubscribedContext",
     "SubscriptionCancelled",
     "Success",
+    "Unsubscribe",
     "Welcome",
     "Yield",
     "accepted",
+    "bus_unsubscribe",
     "channel_membership",
     "drop_subscription",
     "error",
@@ -96,9 +102,12 @@ __all__ = [
     "register",
     "shape_of",
     "stream_refusal",
+    "stream_unsubscribe",
+    "subscribe_context",
     "subscribed",
     "success",
     "unregister",
+    "unsubscribe_context",
     "yield_result",
 ]
 
@@ -510,6 +519,22 @@ class DropSubscription(_Sent):
     reason: str
 
 
+class ContextRequest(_Sent):
+    """A request about one context by its id (``subscribe-context``,
+    ``unsubscribe-context``)."""
+
+    context_id: str
+
+
+class Unsubscribe(_Sent, total=False):
+    """Leave a stream subscription (``agm``, with the reason the publisher is told) or a
+    topic subscription (``bus``)."""
+
+    subscription_id: Any
+    reason_uri: str
+    reason: str
+
+
 def hello(identity: Any, authentication: Any, **fields: Any) -> Message:
     """A peer's ``hello``; ``fields`` are the rest (``extensions``, ``federation``)."""
     message: Hello = {
@@ -596,5 +621,49 @@ def drop_subscription(subscription_id: str, reason: str) -> Message:
         "type": DROP_SUBSCRIPTION_TYPE,
         "subscription_id": subscription_id,
         "reason": reason,
+    }
+    return _plain(message)
+
+
+def subscribe_context(context_id: Any) -> Message:
+    """Follow a context: the reply holds its data, updates follow."""
+    message: ContextRequest = {
+        "domain": GLOBAL_DOMAIN,
+        "type": SUBSCRIBE_CONTEXT_TYPE,
+        "context_id": context_id,
+    }
+    return _plain(message)
+
+
+def unsubscribe_context(context_id: Any) -> Message:
+    """Stop following a context."""
+    message: ContextRequest = {
+        "domain": GLOBAL_DOMAIN,
+        "type": UNSUBSCRIBE_CONTEXT_TYPE,
+        "context_id": context_id,
+    }
+    return _plain(message)
+
+
+def stream_unsubscribe(subscription_id: Any, reason: str | None = None) -> Message:
+    """Leave a stream subscription; ``reason`` (with an empty ``reason_uri``, as io.Connect's
+    clients send it) reaches the publisher."""
+    message: Unsubscribe = {
+        "domain": AGM_DOMAIN,
+        "type": UNSUBSCRIBE_TYPE,
+        "subscription_id": subscription_id,
+    }
+    if reason is not None:
+        message["reason_uri"] = ""
+        message["reason"] = reason
+    return _plain(message)
+
+
+def bus_unsubscribe(subscription_id: Any) -> Message:
+    """Leave a topic subscription."""
+    message: Unsubscribe = {
+        "domain": BUS_DOMAIN,
+        "type": UNSUBSCRIBE_TYPE,
+        "subscription_id": subscription_id,
     }
     return _plain(message)

@@ -172,6 +172,11 @@ BUILT = [
     (messages.stream_refusal("s1", "agm.errors.x", "no"), "PeerError"),
     (messages.accepted("s1", "b1"), "Accepted"),
     (messages.drop_subscription("s1", "closed"), "DropSubscription"),
+    (messages.subscribe_context("c1"), "ContextRequest"),
+    (messages.unsubscribe_context("c1"), "ContextRequest"),
+    (messages.stream_unsubscribe("s1"), "Unsubscribe"),
+    (messages.stream_unsubscribe("s1", "ClientInitiated"), "Unsubscribe"),
+    (messages.bus_unsubscribe("s1"), "Unsubscribe"),
 ]
 
 
