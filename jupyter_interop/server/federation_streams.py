@@ -40,7 +40,6 @@ from ..protocol.wire import (
     SUBSCRIBE_TYPE,
     SUBSCRIBED_TYPE,
     SUBSCRIPTION_CANCELLED_TYPE,
-    UNSUBSCRIBE_TYPE,
 )
 from .federation_bus import subject_token
 
@@ -324,7 +323,7 @@ class FederationStreams:
             self._unsubscribe(sub_id)
 
     def _unsubscribe(self, sub_id: str) -> None:
-        self._observe({"domain": AGM_DOMAIN, "type": UNSUBSCRIBE_TYPE, "subscription_id": sub_id})
+        self._observe(messages.stream_unsubscribe(sub_id))
 
     def hub_left(self, hub: str) -> None:
         """``hub`` left the space: its subscribers' subscriptions here go."""
