@@ -1,7 +1,9 @@
-"""The WebSocket under a client. With ``websockets`` installed: for ``ws://`` the direct
-transport (``_direct.py``: websockets' sans-I/O framing on a plain socket, the fastest on a
-near hub), for ``wss://`` websockets' asyncio client; without it, tornado's client, which
-every Jupyter environment has.
+"""The WebSocket under a client, picked by what is installed and the URL's scheme.
+
+With ``websockets`` installed: for ``ws://`` the direct transport (``_direct.py``:
+websockets' sans-I/O framing on a plain socket, the fastest on a near hub), for ``wss://``
+websockets' asyncio client; without it, tornado's client, which every Jupyter environment
+has.
 
 All are used the same way by the connection: ``send(frame, binary)``, ``recv()`` (raises
 :class:`TransportClosed`), ``close()``. JSON frames go out as text frames without a UTF-8

@@ -1,4 +1,4 @@
-"""The shapes of the GW3 messages the hub writes, and builders for those written in several places.
+"""GW3 message shapes, the hub's and a peer's, and one builder for each written in several places.
 
 Each ``TypedDict`` below is one message type as the hub sends it (names from
 ``protocol/wire.py``); ``tests/unit/test_messages.py`` checks that what the hub core writes
