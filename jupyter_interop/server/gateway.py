@@ -7,8 +7,9 @@ one :class:`Outbox` for what the core sends it. The socket's hooks decode frames
 binary, chunks) and hand the messages to the hub's one ``GatewayService``
 (``server/service.py``), which handles them in arrival order and queues what the core returns
 per recipient; the socket writes its outbox to tornado's stream in batches (all that piled up,
-then one flush), so a fast peer gets throughput and a slow one only slows itself. tornado's
-private API is used in ``server/wsreader.py`` only."""
+then one flush; the framing is ``server/framewriter.py``'s), so a fast peer gets throughput
+and a slow one only slows itself. tornado's private API is used in ``server/wsreader.py``
+only."""
 
 from __future__ import annotations
 
@@ -22,19 +23,19 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..hub.connection import PeerConn
 from ..protocol import ProtocolError, Reason, decode
-from ..protocol.chunks import ChunkTooLarge, ReceivedPieces, chunk_views
-from ..protocol.frames import FrameError, PiecedFrame
+from ..protocol.chunks import ChunkTooLarge, ReceivedPieces
+from ..protocol.frames import FrameError
 from ..protocol.framing import ChunkAssembler, decode_batch, is_batch, is_chunk
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
 from ..protocol.wire import BATCH_EXTENSION
 from .announcements import Rendered
-from .announcements import frame_header as _text_frame_header
-from .attachments import decode_frame, is_binary, wants_binary
+from .attachments import decode_frame, wants_binary
+from .framewriter import write_frames, write_messages
 from .outbox import (
     SLOW_CONSUMER_CLOSE_CODE,
     Outbox,
 )
-from .wsreader import buffered_protocol, send_now, uncompressed_stream
+from .wsreader import buffered_protocol, uncompressed_stream
 
 if TYPE_CHECKING:
     from .service import GatewayService
@@ -45,31 +46,6 @@ __all__ = ["GatewaySocket", "wants_batch"]
 def wants_batch(extensions: Any) -> bool:
     """Did the peer negotiate batch frames (its accepted extensions)?"""
     return bool(extensions) and BATCH_EXTENSION in extensions
-
-
-#: frames above this are written on their own (not copied into a batch's single write)
-_LARGE = 64 * 1024
-
-
-def _consume(future: Any) -> None:
-    """Retrieve a write future's outcome so a closed stream is not logged as unhandled."""
-    if not future.cancelled():
-        future.exception()
-
-
-def _pieces(frame: bytes) -> list[Any]:
-    """What ``frame`` is made of, in order: a :class:`PiecedFrame`'s parts, else itself."""
-    return frame.parts if isinstance(frame, PiecedFrame) else [frame]
-
-
-def _write_pieces(stream: Any, head: bytes, pieces: list[Any]) -> Any:
-    """Write ``head`` then each non-empty piece; the future of the last write."""
-    last = stream.write(head)
-    for piece in pieces:
-        if len(piece):
-            last.add_done_callback(_consume)
-            last = stream.write(piece)
-    return last
 
 
 class GatewaySocket(WebSocketHandler):
@@ -267,92 +243,19 @@ class GatewaySocket(WebSocketHandler):
         done.add_done_callback(lambda future: self._flushed(future, flush_id))
 
     def _write_frames(self, frames: list[bytes | Rendered]) -> Any:
-        """Write text frames; returns the future of the last write, or None when they were
-        all taken by the kernel at once (see :func:`send_now`)."""
+        """Write the frames (server/framewriter.py); returns the future of the last write, or
+        None when they were all taken by the kernel at once."""
         connection = self.ws_connection
         if connection is None or connection.is_closing():
             raise WebSocketClosedError()
+        service = self.service
         stream = uncompressed_stream(connection)
-        if stream is None:
-            last = None  # not the protocol we know: let tornado frame each message
-            plain: list[bytes] = []
-            for item in frames:
-                if isinstance(item, Rendered):
-                    plain.extend(item.frames())
-                else:
-                    plain.append(item)
-            for frame in plain:
-                binary = is_binary(frame)
-                chunk_size = self.service.chunk_size
-                pieces = _pieces(frame)
-                if binary and len(frame) > chunk_size:
-                    chunks = [
-                        b"".join([head, *views])
-                        for head, views in chunk_views(
-                            pieces, len(frame), self.service.next_chunk_id(), chunk_size
-                        )
-                    ]
-                else:
-                    chunks = [frame if len(pieces) == 1 else b"".join(pieces)]
-                for chunk in chunks:
-                    if last is not None:
-                        last.add_done_callback(_consume)
-                    last = self.write_message(chunk, binary=binary)
-            return last
-        parts: list[Any] = []
-        last = None
-        written = 0
-        for item in frames:
-            if isinstance(item, Rendered):  # announcements, framed already (one join)
-                wire = item.wire()
-                written += len(wire)
-                parts.append(wire)
-                continue
-            frame = item
-            size = len(frame)
-            written += size
-            if size > _LARGE:
-                # a large frame is written from the encoded frame itself (no copy into the
-                # batch; every recipient writes the same object), a binary one cut into chunk
-                # frames when it would exceed what a peer accepts in one frame
-                if parts:
-                    stream.write(b"".join(parts)).add_done_callback(_consume)
-                    parts = []
-                last = self._write_large(stream, frame)
-                continue
-            parts.append(_text_frame_header(size, 0x82 if is_binary(frame) else 0x81))
-            parts.extend(_pieces(frame))
-        if parts:
-            data = parts[0] + parts[1] if len(parts) == 2 else b"".join(parts)
-            sent = 0
-            if last is None:
-                sent = send_now(stream, data)
-                if sent == len(data):
-                    self.service.heap.note(written)
-                    return None
-            else:
-                last.add_done_callback(_consume)
-            last = stream.write(memoryview(data)[sent:] if sent else data)
-        self.service.heap.note(written)
-        return last
-
-    def _write_large(self, stream: Any, frame: bytes) -> Any:
-        """Write one large frame: whole, or (binary) as chunk frames; the last write's future.
-        A :class:`PiecedFrame` is written piece by piece (tornado keeps a reference to each
-        large piece until it is sent: the value is never copied on its way out)."""
-        size = len(frame)
-        chunk_size = self.service.chunk_size
-        binary = is_binary(frame)
-        pieces = _pieces(frame)
-        if size <= chunk_size or not binary:
-            opcode = 0x82 if binary else 0x81
-            return _write_pieces(stream, _text_frame_header(size, opcode), pieces)
-        last = None
-        for head, views in chunk_views(pieces, size, self.service.next_chunk_id(), chunk_size):
-            length = len(head) + sum(p.nbytes for p in views)
-            if last is not None:
-                last.add_done_callback(_consume)
-            last = _write_pieces(stream, _text_frame_header(length, 0x82) + head, views)
+        if stream is None:  # not the protocol we know: let tornado frame each message
+            return write_messages(
+                self.write_message, frames, service.chunk_size, service.next_chunk_id
+            )
+        last, written = write_frames(stream, frames, service.chunk_size, service.next_chunk_id)
+        service.heap.note(written)
         return last
 
     def _release(self) -> None:
