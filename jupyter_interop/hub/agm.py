@@ -132,7 +132,7 @@ class AgmDomain:
                 b"}",
             )
         )
-        return Template(fields, tail)
+        return Template(fields, tail, subject=new.peer_id)
 
     @staticmethod
     def _methods_added(server: Peer, methods: bytes) -> Template:
@@ -153,7 +153,7 @@ class AgmDomain:
                 b',"source_type":"local"}',
             )
         )
-        return Template(fields, tail)
+        return Template(fields, tail, subject=server.peer_id)
 
     @staticmethod
     def _announce(template: Template, sender: Peer, out: Outgoing) -> None:
@@ -170,7 +170,8 @@ class AgmDomain:
                 "type": METHODS_REMOVED_TYPE,
                 "server_id": server.peer_id,
                 "methods": method_ids,
-            }
+            },
+            subject=server.peer_id,
         )
         self._announce(removed, sender, out)
 
@@ -231,7 +232,8 @@ class AgmDomain:
                 "removed_id": peer.peer_id,
                 "reason_uri": Reason.PEER_REMOVED,
                 "reason": PEER_REMOVED,
-            }
+            },
+            subject=peer.peer_id,
         )
         self._announce(removed, peer, out)
 

@@ -57,14 +57,20 @@ class Template:
     ``{"domain":...,"type":...,"peer_id":<recipient>,<the other fields>}``.
     """
 
-    __slots__ = ("fields", "framed", "head", "size", "tail")
+    __slots__ = ("fields", "framed", "head", "size", "subject", "tail")
 
-    def __init__(self, fields: Message, tail: bytes | None = None) -> None:
+    def __init__(
+        self, fields: Message, tail: bytes | None = None, subject: str | None = None
+    ) -> None:
         """``tail``: the encoding of the fields after ``peer_id`` (``,"k":v,...}``) when the
-        caller builds it from parts encoded already; it must encode exactly those fields."""
+        caller builds it from parts encoded already; it must encode exactly those fields.
+        ``subject``: the peer an announcement is about (who joined, left, registered or
+        unregistered), so that a transport can drop the announcements of a peer that left
+        before any of them was written (server/announcements.py)."""
         if "peer_id" in fields:
             raise ValueError("A template's fields must not hold peer_id: it is the recipient's")
         self.fields = fields
+        self.subject = subject
         #: ``{"domain":...,"type":...,"peer_id":`` (shared by the templates of one type)
         self.head = _head(fields["domain"], fields["type"])
         if tail is None:

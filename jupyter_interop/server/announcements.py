@@ -9,20 +9,29 @@ announcement once (``protocol/addressed.py``); the gateway appends it to one
 templates' encoded parts with its ``peer_id`` between them (WebSocket frame headers included
 for a peer without ``batch``), so the Python work of a storm grows with the number of
 announcements and writes, not with announcements times recipients.
+
+A peer that joins and leaves before any of its announcements reached another peer (within
+one announce window, typically) is never announced: its ``peer-removed`` drops every
+announcement about it from the log instead of being appended (:meth:`AnnouncementLog.append`).
+The log knows which peers are still unknown to everyone: an announcement stops being
+droppable once a reader's queue takes it (:meth:`AnnouncementLog.runs`), once the gateway
+writes the readers (:meth:`AnnouncementLog.seal`), and once a newcomer's first queue (the
+peers already there) was made after it.
 """
 
 from __future__ import annotations
 
 import struct
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from itertools import accumulate, repeat
+from typing import Any
 
 from ..protocol.addressed import Template
 from ..protocol.limits import HUB_BATCH_MAX_BYTES
 from ..protocol.malloc import LARGE_FRAME, tune_for_large_frames
-from ..protocol.wire import METHODS_REMOVED_TYPE, PEER_REMOVED_TYPE
+from ..protocol.wire import METHODS_REMOVED_TYPE, PEER_ADDED_TYPE, PEER_REMOVED_TYPE
 
 __all__ = [
     "PEERS_PER_ANNOUNCE_DELAY",
@@ -76,7 +85,10 @@ class AnnouncementLog:
         "_changes",
         "_clock",
         "_framed",
+        "_removals",
         "_sizes",
+        "_subjects",
+        "_unsent",
         "base",
         "end",
         "heads",
@@ -102,18 +114,84 @@ class AnnouncementLog:
         self.times: list[float] = []
         #: positions where removal and other kinds alternate (the first one: a removal)
         self._changes: list[int] = []
+        #: each entry's peer (``Template.subject``) and whether it is a removal
+        self._subjects: list[str | None] = []
+        self._removals: list[bool] = []
+        #: peers whose ``peer-added`` is here and that no other peer knows of yet: its position
+        self._unsent: dict[str, int] = {}
 
-    def append(self, template: Template) -> None:
+    def append(self, template: Template) -> bool:
+        """Append one announcement. False when nobody needs it: the ``peer-removed`` of a
+        peer whose ``peer-added`` no other peer got yet drops every announcement about that
+        peer from the log instead (it joined and left unseen)."""
+        mtype = template.fields["type"]
+        subject = template.subject
+        if subject is not None and mtype == PEER_REMOVED_TYPE:
+            position = self._unsent.pop(subject, None)
+            if position is not None and position >= self.base:
+                self._forget(subject, position)
+                return False
+        self._push(
+            template.head,
+            template.tail,
+            template.size,
+            mtype in REMOVAL_TYPES,
+            subject,
+            self._clock(),
+        )
+        if subject is not None and mtype == PEER_ADDED_TYPE:
+            self._unsent[subject] = self.end - 1
+        return True
+
+    def _push(
+        self, head: bytes, tail: bytes, size: int, removal: bool, subject: str | None, at: float
+    ) -> None:
         position = self.end
-        removal = template.fields["type"] in REMOVAL_TYPES
         changes = self._changes
         if removal != (len(changes) % 2 == 1):  # the kind changes here
             changes.append(position)
-        self.heads.append(template.head)
-        self.tails.append(template.tail)
-        self._sizes.append(self._sizes[-1] + template.size)
-        self.times.append(self._clock())
+        self.heads.append(head)
+        self.tails.append(tail)
+        self._sizes.append(self._sizes[-1] + size)
+        self.times.append(at)
+        self._subjects.append(subject)
+        self._removals.append(removal)
         self.end = position + 1
+
+    def seal(self, start: int = 0, keep: str | None = None) -> None:
+        """The peers announced from ``start`` on are known to some peer now (a reader took
+        its copies, or the readers are being written; with ``keep``: a newcomer learnt of
+        every peer but itself): their announcements can no longer be dropped."""
+        unsent = self._unsent
+        if unsent:
+            self._unsent = {k: p for k, p in unsent.items() if p < start or k == keep}
+
+    def _forget(self, subject: str, position: int) -> None:
+        """Drop every announcement about ``subject`` from ``position`` (its ``peer-added``)
+        on. No reader has read that far (see :meth:`seal`): what comes before stays."""
+        low = position - self.base
+        heads, tails, sizes, times = self.heads, self.tails, self._sizes, self.times
+        subjects, removals = self._subjects, self._removals
+        base = self.base
+        kept = [i for i in range(low, len(heads)) if subjects[i] != subject]
+        entries = [
+            (heads[i], tails[i], sizes[i + 1] - sizes[i], removals[i], subjects[i], times[i])
+            for i in kept
+        ]
+        lists: list[list[Any]] = [heads, tails, times, subjects, removals]
+        for items in (*lists, *self._framed.values()):
+            del items[low:]
+        del sizes[low + 1 :]
+        del self._changes[bisect_left(self._changes, position) :]
+        self.end = position
+        for entry in entries:
+            self._push(*entry)
+        # the other peers announced after it move down with their entries
+        moved = {base + i: position + n for n, i in enumerate(kept)}
+        unsent = self._unsent
+        for other, at in unsent.items():
+            if at > position:
+                unsent[other] = moved[at]
 
     def count_bytes(self, start: int, id_length: int) -> int:
         """Bytes of a reader's copies from ``start`` to the end (its ``peer_id`` included)."""
@@ -127,7 +205,9 @@ class AnnouncementLog:
         self, start: int, end: int, peer_id_json: bytes, framed: bool
     ) -> list[tuple[Rendered, bool]]:
         """A reader's copies from ``start`` to ``end`` in runs of one kind: (run, removal).
-        ``framed``: the reader takes each message in its own WebSocket frame."""
+        ``framed``: the reader takes each message in its own WebSocket frame. The peers
+        announced there are known to that reader from now on (see :meth:`seal`)."""
+        self.seal(start)
         changes = self._changes
         index = bisect_right(changes, start)
         removal = index % 2 == 1
@@ -174,6 +254,8 @@ class AnnouncementLog:
         del self.tails[:drop]
         del self._sizes[:drop]
         del self.times[:drop]
+        del self._subjects[:drop]
+        del self._removals[:drop]
         for framed in self._framed.values():
             del framed[:drop]
         self.base += drop

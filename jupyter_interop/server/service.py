@@ -313,9 +313,9 @@ class GatewayService:
         for conn, message in out:
             plain = type(message) is dict  # the bulk: not one of protocol/addressed.py's kinds
             if not plain and isinstance(message, Announcement):
-                # for every reader, appended once (see Outbox.read); nobody reads: nothing
-                if self._readers:
-                    self.announcements.append(message.template)
+                # for every reader, appended once (see Outbox.read); nobody reads: nothing;
+                # a peer that left unseen takes its announcements with it (nothing to write)
+                if self._readers and self.announcements.append(message.template):
                     routed.announcing = True
                     routed.adding = routed.adding or message.get("type") not in REMOVAL_TYPES
                 continue
@@ -369,6 +369,8 @@ class GatewayService:
             socket.outbox.stop_reading()
             self._readers.pop(conn_id, None)
             return True
+        # its backlog holds every peer there but itself: none of them left unseen any more
+        self.announcements.seal(keep=message.peer_id)
         if not socket.outbox.read(self.announcements, message.peer_id_json, message.backlog):
             return False
         self._readers[conn_id] = socket
@@ -463,6 +465,7 @@ class GatewayService:
         log = self.announcements
         if log.end > self._readers_written:
             self._readers_written = log.end
+            log.seal()  # written now: what a window holds stops being droppable here
             held = {**self._readers, **held}
         senders = self._acks_waiting
         self._acks_waiting = set()

@@ -726,6 +726,85 @@ async def test_a_join_storm_reaches_each_peer_in_one_write_and_in_order(batch: b
                 await peer.close()
 
 
+def about(message: dict[str, Any]) -> tuple[str, str]:
+    """An announcement as (its type, the peer it is about)."""
+    subject = message.get("new_peer_id") or message.get("server_id") or message.get("removed_id")
+    return message["type"], str(subject)
+
+
+async def join_and_register(peer: RawPeer) -> None:
+    """Join agm and register a method without waiting (the replies wait for the window)."""
+    await peer.send({"domain": "global", "type": "join", "destination": "agm"})
+    methods = [{"id": "1", "name": f"brief.{peer.peer_id}"}]
+    await peer.send({"domain": "agm", "type": "register", "methods": methods})
+
+
+async def leave(gateway: Gateway, peer: RawPeer) -> None:
+    """Close ``peer`` and wait until the hub has let it go."""
+    await peer.close()
+    hub = gateway.service.hub
+    await asyncio.to_thread(wait_for, lambda: peer.peer_id not in hub.peers, 30, "it left")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("batch", [True, False], ids=["batch-peer", "plain-peer"])
+async def test_a_peer_that_joins_and_leaves_within_one_window_is_never_announced(
+    batch: bool,
+) -> None:
+    # the announce timer never fires here: the whole test is one window
+    async with gateway_in_process(announce_delay=600) as gateway:
+        observer = await RawPeer.open(gateway, "observer", **({"batch": True} if batch else {}))
+        await observer.join("agm")
+        brief = await RawPeer.open(gateway, "brief")
+        stays = await RawPeer.open(gateway, "stays")
+        try:
+            await join_and_register(brief)
+            await leave(gateway, brief)
+            await join_and_register(stays)
+            request_id = await observer.send({"domain": "global", "type": "create-token"})
+            messages = [m for frame in await raw_frames(observer, request_id) for m in frame]
+            assert messages[-1]["type"] == "token"
+            assert [about(m) for m in messages[:-1]] == [
+                ("peer-added", stays.peer_id),
+                ("methods-added", stays.peer_id),
+            ]
+        finally:
+            for peer in (observer, brief, stays):
+                await peer.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("known", ["written", "backlog"])
+async def test_a_peer_some_peer_knows_of_is_announced_leaving(known: str) -> None:
+    async with gateway_in_process(announce_delay=600) as gateway:
+        observer = await RawPeer.open(gateway, "observer")
+        await observer.join("agm")
+        brief = await RawPeer.open(gateway, "brief")
+        newcomer = await RawPeer.open(gateway, "newcomer")
+        try:
+            await join_and_register(brief)
+            if known == "written":  # the observer asks something: brief's announcements go
+                request_id = await observer.send({"domain": "global", "type": "create-token"})
+                got = [about(m) for f in await raw_frames(observer, request_id) for m in f]
+                assert ("peer-added", brief.peer_id) in got, got
+                witness = observer
+            else:  # the newcomer's first queue holds brief, written at once
+                await newcomer.send({"domain": "global", "type": "join", "destination": "agm"})
+                first = await newcomer.until(lambda m: m.get("type") == "methods-added")
+                assert about(first) == ("methods-added", brief.peer_id)
+                witness = newcomer
+            await leave(gateway, brief)
+            request_id = await witness.send({"domain": "global", "type": "create-token"})
+            got = [about(m) for f in await raw_frames(witness, request_id) for m in f]
+            assert got[-3:-1] == [
+                ("methods-removed", brief.peer_id),
+                ("peer-removed", brief.peer_id),
+            ], got
+        finally:
+            for peer in (observer, brief, newcomer):
+                await peer.close()
+
+
 @pytest.mark.asyncio
 async def test_announcements_arrive_on_their_own_after_the_delay() -> None:
     async with gateway_in_process() as gateway:  # the default delay

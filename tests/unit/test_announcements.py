@@ -206,3 +206,66 @@ def test_the_announce_hold_grows_with_the_readers_up_to_its_maximum() -> None:
     assert held_delay(100 * per, 0.02, 0.25) == 0.25
     assert held_delay(100 * per, 0.02, 0.01) == 0.02  # never below announce_delay
     assert held_delay(100 * per, 0.0, 0.25) == 0.0  # 0: written at once
+
+
+def about(mtype: str, n: int) -> Template:
+    """An announcement of ``mtype`` about the peer ``p<n>`` (its subject)."""
+    return Template({"domain": "agm", "type": mtype, "server_id": f"p{n}"}, subject=f"p{n}")
+
+
+def logged(log: AnnouncementLog) -> list[dict[str, Any]]:
+    """Every announcement the log holds, as a reader from its start would get them."""
+    runs = log.runs(log.base, log.end, b'"r"', False)
+    return copies(log, [run for run, _ in runs])
+
+
+def test_a_peer_that_left_unseen_takes_its_announcements_with_it() -> None:
+    log = AnnouncementLog()
+    outbox = Outbox(PeerConn())
+    outbox.read(log, b'"r"')
+    for template in (
+        about("peer-added", 1),
+        about("peer-added", 2),
+        about("methods-added", 1),
+        about("methods-added", 2),
+        about("methods-removed", 1),
+    ):
+        assert log.append(template)
+    assert not log.append(about("peer-removed", 1))  # nobody got p1's: all of them go
+    assert [(m["type"], m["server_id"]) for m in copies(log, outbox.take())] == [
+        ("peer-added", "p2"),
+        ("methods-added", "p2"),
+    ]
+    # taken by a reader: p2's removal must be announced now
+    assert log.append(about("peer-removed", 2))
+    assert [m["type"] for m in copies(log, outbox.take())] == ["peer-removed"]
+
+
+def test_the_peers_after_a_dropped_one_can_still_be_dropped() -> None:
+    log = AnnouncementLog()
+    for n in (1, 2, 3):
+        log.append(about("peer-added", n))
+        log.append(about("methods-added", n))
+    assert not log.append(about("peer-removed", 1))
+    assert not log.append(about("peer-removed", 3))  # its position moved down with p1's drop
+    kinds = [(m["type"], m["server_id"]) for m in logged(log)]
+    assert kinds == [("peer-added", "p2"), ("methods-added", "p2")]
+
+
+def test_a_peer_known_to_someone_is_announced_leaving() -> None:
+    log = AnnouncementLog()
+    log.append(about("peer-added", 1))
+    log.append(about("peer-added", 2))
+    log.seal(keep="p2")  # p2 joined after p1: its first queue holds p1
+    assert log.append(about("peer-removed", 1))
+    assert not log.append(about("peer-removed", 2))  # nobody but p2 itself knew of p2
+    log.append(about("peer-added", 3))
+    log.seal()  # the readers are written
+    assert log.append(about("peer-removed", 3))
+    kinds = [(m["type"], m["server_id"]) for m in logged(log)]
+    assert kinds == [
+        ("peer-added", "p1"),
+        ("peer-removed", "p1"),
+        ("peer-added", "p3"),
+        ("peer-removed", "p3"),
+    ]
