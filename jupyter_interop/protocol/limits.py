@@ -25,6 +25,7 @@ __all__ = [
     "CLIENT_BATCH_MAX_BYTES",
     "CLIENT_BATCH_MAX_MESSAGES",
     "CLIENT_WRITE_RUN_BYTES",
+    "FEDERATION_FOLD_MAX_BYTES",
     "HUB_BATCH_MAX_BYTES",
     "MAX_NESTING",
     "MAX_START_CONTEXT_BYTES",
@@ -56,6 +57,10 @@ HUB_BATCH_MAX_BYTES = 1024 * 1024
 #: and keeps it below the hub's outbox limits
 CLIENT_BATCH_MAX_BYTES = 256 * 1024
 CLIENT_BATCH_MAX_MESSAGES = 256
+#: stream items of one branch that pile up at a federation link go to NATS as one message of
+#: at most this many bytes of items (NATS refuses a message above its max_payload, 1 MiB by
+#: default)
+FEDERATION_FOLD_MAX_BYTES = 256 * 1024
 #: the client's writer hands the socket the frames that piled up, each still its own
 #: WebSocket frame, in one system call of up to about this many bytes: unbatched sends then
 #: cost a system call per burst, not per message, while a full batch frame (larger than

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from ..protocol import Reason, messages
+from ..protocol.limits import FEDERATION_FOLD_MAX_BYTES
 from ..protocol.wire import (
     AGM_DOMAIN,
     ERROR_TYPE,
@@ -88,6 +89,14 @@ class _Branch:
 
 
 @dataclass(eq=False)
+class _Fold:
+    """Encoded items of one branch waiting for the end of this turn of the loop."""
+
+    parts: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+
+@dataclass(eq=False)
 class _Served:
     """A subscription of this hub's observer, for a subscriber of another hub."""
 
@@ -126,6 +135,9 @@ class FederationStreams:
         #: the observer's pending subscribe request id -> (hub, ref, NATS reply subject)
         self._asked: dict[str, tuple[str, str, str, str]] = {}
         self._ids = 0
+        #: branch subject -> the items folding into its next NATS message
+        self._folds: dict[str, _Fold] = {}
+        self._fold_scheduled = False
 
     def _subject(self, hub: str, kind: str) -> str:
         return f"ji.{self.space}.hub.{hub}.{kind}"
@@ -365,7 +377,8 @@ class FederationStreams:
 
     def _event(self, served: _Served, event: Message) -> None:
         if event.get("type") == EVENT_MANY_TYPE:
-            self._publish(served.subject, orjson.dumps({"items": event.get("items")}))
+            items = event.get("items")
+            self._fold(served.subject, items if isinstance(items, list) else [])
             return
         item = {
             "data": event.get("data"),
@@ -374,8 +387,42 @@ class FederationStreams:
         }
         if event.get("oob"):
             self._send_to(served.hub, "streams", {"ref": served.ref, "post": item})
-        else:
+        elif item["sequence"] is None and not item["snapshot"]:
+            self._fold(served.subject, [item["data"]])
+        else:  # an item of its own, after those before it
+            self._flush_folds()
             self._publish(served.subject, orjson.dumps(item))
+
+    def _fold(self, subject: str, datas: list[Any]) -> None:
+        """Items of a branch that arrive in one turn of the loop cross as one NATS message
+        (of at most ``FEDERATION_FOLD_MAX_BYTES``): the subscribers' hub publishes them as
+        one run, which reaches each of its subscribers as the subscriber negotiated."""
+        for data in datas:
+            part = orjson.dumps(data)
+            fold = self._folds.get(subject)
+            if fold is not None and fold.size + len(part) > FEDERATION_FOLD_MAX_BYTES:
+                self._send_fold(subject, self._folds.pop(subject))
+                fold = None
+            if fold is None:
+                fold = self._folds[subject] = _Fold()
+            fold.parts.append(part)
+            fold.size += len(part) + 1
+        if self._folds and not self._fold_scheduled:
+            self._fold_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_folds)
+
+    def _flush_folds(self) -> None:
+        self._fold_scheduled = False
+        folds, self._folds = self._folds, {}
+        for subject, fold in folds.items():
+            self._send_fold(subject, fold)
+
+    def _send_fold(self, subject: str, fold: _Fold) -> None:
+        if len(fold.parts) == 1:
+            payload = b'{"data":' + fold.parts[0] + b"}"
+        else:
+            payload = b'{"items":[' + b",".join(fold.parts) + b"]}"
+        self._publish(subject, payload)
 
     def close(self) -> None:
         for branch in self.branches.values():

@@ -1,0 +1,113 @@
+"""The publishers' side of streams across hubs (server/federation_streams.py) without
+sockets: a NATS stand-in records subscriptions and publications, the observer's messages
+are a list. Items of a branch that arrive in one turn of the loop cross as one NATS
+message, capped in bytes; an item with a sequence goes alone, after those before it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from jupyter_interop.protocol.limits import FEDERATION_FOLD_MAX_BYTES
+from jupyter_interop.server.federation_streams import FederationStreams, stream_subject
+
+
+@dataclass
+class Msg:
+    data: bytes
+    reply: str = ""
+    subject: str = ""
+
+
+class Nats:
+    def __init__(self) -> None:
+        self.callbacks: dict[str, Any] = {}
+
+    async def subscribe(self, subject: str, cb: Any) -> None:
+        self.callbacks[subject] = cb
+
+
+async def next_turn() -> None:
+    """Once the callbacks scheduled so far have run."""
+    done = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(done.set_result, None)
+    await done
+
+
+async def serving() -> tuple[FederationStreams, list[tuple[str, Any]], str]:
+    """Hub B's side with one subscription of hub A accepted on branch AAPL of peer P."""
+    nats = Nats()
+    published: list[tuple[str, Any]] = []
+    observed: list[dict[str, Any]] = []
+    streams = FederationStreams(
+        space="s",
+        hub_id="B",
+        nats=nats,
+        observe=observed.append,
+        publish=lambda subject, payload: published.append((subject, orjson.loads(payload))),
+        spawn=asyncio.ensure_future,
+        log=logging.getLogger("test"),
+    )
+    await streams.start()
+    request = {"hub": "A", "ref": "s1", "peer_id": "P", "method_id": "1"}
+    await nats.callbacks["ji.s.hub.B.subscribe"](Msg(orjson.dumps(request), reply="_INBOX.1"))
+    (subscribe,) = observed
+    assert subscribe["type"] == "subscribe" and subscribe["server_id"] == "P"
+    streams.on_hub_message(
+        {
+            "domain": "agm",
+            "type": "subscribed",
+            "request_id": subscribe["request_id"],
+            "subscription_id": "sB1",
+            "stream_id": "AAPL",
+        }
+    )
+    assert published.pop() == ("_INBOX.1", {"subscription": "sB1", "branch": "AAPL"})
+    return streams, published, stream_subject("s", "B", "P", "AAPL")
+
+
+def event(data: Any, **extra: Any) -> dict[str, Any]:
+    return {"domain": "agm", "type": "event", "subscription_id": "sB1", "data": data, **extra}
+
+
+def test_items_of_one_turn_cross_as_one_message_and_a_sequenced_item_alone() -> None:
+    async def scenario() -> None:
+        streams, published, subject = await serving()
+        streams.on_hub_message(event(1))
+        streams.on_hub_message(event(2))
+        streams.on_hub_message(
+            {"domain": "agm", "type": "event-many", "subscription_id": "sB1", "items": [3, 4]}
+        )
+        assert published == []  # until the end of this turn
+        await next_turn()
+        assert published == [(subject, {"items": [1, 2, 3, 4]})]
+        streams.on_hub_message(event(5))
+        await next_turn()
+        assert published[-1] == (subject, {"data": 5})  # one item: not a run
+        streams.on_hub_message(event(6))
+        streams.on_hub_message(event(7, sequence=7))
+        assert published[-2:] == [
+            (subject, {"data": 6}),
+            (subject, {"data": 7, "sequence": 7, "snapshot": False}),
+        ]
+
+    asyncio.run(scenario())
+
+
+def test_a_fold_is_capped_in_bytes() -> None:
+    async def scenario() -> None:
+        streams, published, subject = await serving()
+        assert subject.endswith(".AAPL")
+        big = "x" * (FEDERATION_FOLD_MAX_BYTES // 3)
+        for _ in range(5):
+            streams.on_hub_message(event(big))
+        await next_turn()
+        counts = [len(p["items"]) if "items" in p else 1 for _, p in published]
+        assert counts == [2, 2, 1]  # three would pass the cap
+        assert all(len(orjson.dumps(p)) <= FEDERATION_FOLD_MAX_BYTES + 64 for _, p in published)
+
+    asyncio.run(scenario())
