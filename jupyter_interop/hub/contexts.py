@@ -36,7 +36,7 @@ from typing import Any
 from ..protocol import ProtocolError, Reason, messages
 from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem
 from ..protocol.deltas import apply_delta, copy_data
-from ..protocol.limits import path_too_deep, too_deep_error
+from ..protocol.limits import MAX_FEDERATED_CONTEXT_NAME_BYTES, path_too_deep, too_deep_error
 from ..protocol.wire import (
     CONTEXT_ADDED_TYPE,
     CONTEXT_CREATED_TYPE,
@@ -142,6 +142,15 @@ def _validate_delta(delta: Any) -> None:
                     )
         else:
             raise ProtocolError(Reason.CONTEXT_INVALID, f"Unknown delta form {kind!r}")
+
+
+def _federable(ctx: Context) -> bool:
+    """Whether ``ctx`` is one object across federated hubs: retained, with a name short
+    enough for a NATS subject (``protocol/limits.py``); any other stays on its hub."""
+    return (
+        ctx.lifetime == "retained"
+        and len(ctx.name.encode(errors="surrogatepass")) <= MAX_FEDERATED_CONTEXT_NAME_BYTES
+    )
 
 
 def _check_channel(name: str, data: Any, before: dict[str, Any] | None = None) -> None:
@@ -345,7 +354,7 @@ class ContextDomain:
             self._detach_link(out)
         self.link = peer
         for ctx in self.by_id.values():
-            if ctx.lifetime == "retained":
+            if _federable(ctx):
                 ctx.offered = True
                 self._publish(out, "export", ctx, data=ctx.data)
 
@@ -366,12 +375,12 @@ class ContextDomain:
         )
 
     def _federated(self, ctx: Context) -> bool:
-        return self.link is not None and ctx.lifetime == "retained"
+        return self.link is not None and _federable(ctx)
 
     def _publish(self, out: Outgoing, op: str, ctx: Context, **fields: Any) -> None:
         """Tell the link about a change of a federated context (nothing when there is none)."""
         link = self.link
-        if link is None or ctx.lifetime != "retained":
+        if link is None or not _federable(ctx):
             return
         message: Message = {
             "domain": GLOBAL_DOMAIN,

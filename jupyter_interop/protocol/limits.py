@@ -27,6 +27,7 @@ __all__ = [
     "CLIENT_WRITE_RUN_BYTES",
     "FEDERATION_FOLD_MAX_BYTES",
     "HUB_BATCH_MAX_BYTES",
+    "MAX_FEDERATED_CONTEXT_NAME_BYTES",
     "MAX_NESTING",
     "MAX_START_CONTEXT_BYTES",
     "check_frame_nesting",
@@ -38,6 +39,11 @@ __all__ = [
 
 #: most levels of objects and arrays a message may nest (orjson writes at most 254)
 MAX_NESTING = 128
+#: longest context name (UTF-8 bytes) federated through the space's KV bucket: its key, the
+#: name in base64, is part of a NATS subject, and a NATS server closes a connection whose
+#: line passes 4 KiB (its max_control_line), cutting the whole link. A longer name stays a
+#: context of its own hub (docs/FEDERATION.md, "Contexts and channels")
+MAX_FEDERATED_CONTEXT_NAME_BYTES = 1024
 #: largest starting context (as JSON) a notebook started headless may be given: it travels
 #: in an environment variable, whose length Linux caps at 128 KiB
 MAX_START_CONTEXT_BYTES = 64 * 1024

@@ -332,3 +332,22 @@ def test_a_value_too_large_for_nats_fails_for_its_writer_and_harms_nobody(
         a.contexts.update("report", {"n": 2})
         wait_for(lambda: follower.last() == {"n": 2}, SYNC, "the next update on B")
         assert [data for _, data in follower.seen] == [{"n": 1}, {"n": 2}]
+
+
+def test_a_context_name_too_long_for_nats_stays_local_and_harms_nobody(
+    hubs: tuple[Hub, Hub],
+) -> None:
+    """A key past NATS's line limit would make the server close the link's connection."""
+    hub_a, hub_b = hubs
+    with ExitStack() as stack:
+        a = connect(hub_a, "long-names-a", stack)
+        b = connect(hub_b, "reader-b", stack)
+        linked(a, b)
+        long_name = "n" * 5000
+        a.contexts.set(long_name, {"v": 1})
+        a.contexts.update(long_name, {"v": 2})
+        assert a.contexts.get(long_name) == {"v": 2}
+        share(a, b, "after-long", {"v": 1})  # the link still works ...
+        a.contexts.update("after-long", {"v": 2})
+        wait_for(lambda: b.contexts.get("after-long") == {"v": 2}, SYNC, "the update on B")
+        assert long_name not in b.contexts.all()  # ... and the long name stayed on A

@@ -10,6 +10,7 @@ from hubkit import Client, HubKit
 from test_hub_federation import FED_TOKEN, federated_hello
 
 from jupyter_interop.protocol import Reason
+from jupyter_interop.protocol.limits import MAX_FEDERATED_CONTEXT_NAME_BYTES
 
 
 def contexts_link(kit: HubKit) -> Client:
@@ -184,6 +185,19 @@ def test_only_the_link_may_apply_revisions() -> None:
     (error,) = apply(writer, "book", 99, data={"forged": True})
     assert error["reason_uri"] == Reason.CONTEXT_NOT_AUTHORIZED
     assert kit.hub.contexts.by_name["book"].data == {"px": 1}
+
+
+def test_a_name_too_long_for_a_nats_subject_stays_on_its_hub() -> None:
+    _, link, writer, member, _ = setup()
+    name = "n" * (MAX_FEDERATED_CONTEXT_NAME_BYTES + 1)
+    cid = create(writer, name, {"n": 1})
+    subscribe(member, cid)
+    member.take()
+    assert update(writer, cid, {"updated": {"n": 2}})[0]["type"] == "success"
+    assert member.one("context-updated")["version"] == 1
+    assert published(link) == []
+    create(writer, "é" * (MAX_FEDERATED_CONTEXT_NAME_BYTES // 2), {})  # bytes, not characters
+    assert [m["op"] for m in published(link)] == ["create"]
 
 
 def test_other_lifetimes_are_updated_locally_even_with_a_link() -> None:
