@@ -322,6 +322,20 @@ class ContextDomain:
             message["read_only"] = ctx.read_only
         return message
 
+    @staticmethod
+    def _updated(member: Peer, ctx: Context, delta: dict[str, Any]) -> Message:
+        """The ``context-updated`` that tells ``member`` of ``ctx``'s change by ``delta``
+        (its updater and version are the context's, already changed)."""
+        return {
+            "domain": member.context_domain,
+            "type": CONTEXT_UPDATED_TYPE,
+            "peer_id": member.peer_id,
+            "updater_id": ctx.updater_id,
+            "context_id": ctx.context_id,
+            "delta": delta,
+            "version": ctx.version,
+        }
+
     def announce_all(self, peer: Peer, out: Outgoing) -> None:
         """Existing contexts are announced right after ``welcome`` (JS clients need it)."""
         for ctx in self.by_id.values():
@@ -451,8 +465,10 @@ class ContextDomain:
                 self._send(out, other, self._context_added(other, ctx))
             return
         delta = msg.get("delta")
-        incremental = isinstance(delta, dict) and ctx.revision is not None
-        incremental = incremental and msg.get("prev") == ctx.revision
+        # the stored delta is for members that hold the revision before it; others get all
+        incremental = ctx.revision is not None and msg.get("prev") == ctx.revision
+        sent: dict[str, Any] = delta if incremental and isinstance(delta, dict) else {}
+        incremental = bool(sent)
         first = ctx.revision is None
         unchanged = first and data == ctx.data
         ctx.revision = ctx.version = revision
@@ -467,7 +483,7 @@ class ContextDomain:
             self._acknowledge(out, writer, reply, seq, ctx.name)
         if unchanged:
             return  # this hub's own state, now numbered by the bucket
-        sent = delta if incremental else {"reset": data}
+        sent = sent or {"reset": data}
         members = ctx.members
         channel = self._channel_of(ctx)
         if channel is not None:
@@ -475,19 +491,7 @@ class ContextDomain:
         for member in members:
             if member is writer and incremental:
                 continue
-            self._send(
-                out,
-                member,
-                {
-                    "domain": member.context_domain,
-                    "type": CONTEXT_UPDATED_TYPE,
-                    "peer_id": member.peer_id,
-                    "updater_id": updater,
-                    "context_id": ctx.context_id,
-                    "delta": sent,
-                    "version": revision,
-                },
-            )
+            self._send(out, member, self._updated(member, ctx, sent))
 
     def _refused_remote(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         """The link could not write update ``ticket`` (``federation-context-refused``)."""
@@ -531,19 +535,7 @@ class ContextDomain:
         ctx = self.by_name.get(name)
         if ctx is None or peer not in ctx.members:
             return
-        self._send(
-            out,
-            peer,
-            {
-                "domain": peer.context_domain,
-                "type": CONTEXT_UPDATED_TYPE,
-                "peer_id": peer.peer_id,
-                "updater_id": ctx.updater_id,
-                "context_id": ctx.context_id,
-                "delta": {"reset": ctx.data},
-                "version": ctx.version,
-            },
-        )
+        self._send(out, peer, self._updated(peer, ctx, {"reset": ctx.data}))
 
     def _subscribed(self, peer: Peer, msg: Message, ctx: Context) -> Message:
         return {
@@ -666,19 +658,7 @@ class ContextDomain:
         for member in members:
             if member is peer:
                 continue
-            self._send(
-                out,
-                member,
-                {
-                    "domain": member.context_domain,
-                    "type": CONTEXT_UPDATED_TYPE,
-                    "peer_id": member.peer_id,
-                    "updater_id": peer.peer_id,
-                    "context_id": ctx.context_id,
-                    "delta": delta,
-                    "version": ctx.version,
-                },
-            )
+            self._send(out, member, self._updated(member, ctx, delta))
 
     def _set_read_only(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         """The owner of an ``ownership`` context makes it read-only for others, or writable."""
