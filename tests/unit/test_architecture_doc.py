@@ -1,8 +1,9 @@
 """docs/ARCHITECTURE.md and CONTRIBUTING.md name real code: every ``file.py:Name`` and
 ``file.py:Class.method`` they cite (the hops of an invoke, a context update, a stream event)
 is defined in that file, every module path they name exists, and every test they tell a
-contributor to run is there. A rename that forgets the docs fails here. And each module opens
-with a sentence saying what it holds."""
+contributor to run is there; its table of layers says what the import contracts of
+pyproject.toml forbid. A rename that forgets the docs fails here. And each module opens with a
+sentence saying what it holds."""
 
 from __future__ import annotations
 
@@ -171,3 +172,30 @@ def test_each_module_says_what_it_holds(module: pathlib.Path) -> None:
     first = " ".join(doc.split("\n\n", 1)[0].split())
     first = re.split(r"(?<!\.)\.(?:\s|$)", first, maxsplit=1)[0]
     assert len(first.split()) >= 5, f"{module.name}: {first!r}"
+
+
+LAYERS = ("protocol", "hub", "server", "client", "fdc3", "notebook")
+
+
+def test_the_layers_table_is_what_the_import_contracts_forbid() -> None:
+    """ARCHITECTURE.md's "Must not import" column and pyproject.toml's import-linter
+    contracts say the same: for each layer, the other layers it may not import."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    forbidden: dict[str, set[str]] = {layer: set() for layer in LAYERS}
+    for contract in contracts["contracts"]:
+        for source in contract["source_modules"]:
+            layer = source.removeprefix("jupyter_interop.")
+            forbidden[layer] |= {
+                m.removeprefix("jupyter_interop.")
+                for m in contract["forbidden_modules"]
+                if m.startswith("jupyter_interop.")
+            }
+    table: dict[str, set[str]] = {}
+    for layer, must_not in re.findall(r"^\| `(\w+)/` \|[^|]*\|([^|]*)\|$", _text(DOCS[0]), re.M):
+        if "anything else of ours" in must_not:
+            table[layer] = set(LAYERS) - {layer}
+        else:
+            table[layer] = set(re.findall(r"`(\w+)/`", must_not))
+    assert table == forbidden
