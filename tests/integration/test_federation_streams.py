@@ -199,3 +199,29 @@ def test_a_javascript_subscriber_on_a_to_a_python_stream_on_b(
         assert burst == list(range(100))
         stream.close()
         js.event(lambda e: e.get("event") == "closed" and e["key"] == "s1")
+
+
+def test_a_python_subscriber_on_a_to_a_javascript_stream_on_b(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    """``Js.Ticks`` of the real ``@interopio/core`` on hub B decides as it does locally."""
+    with ExitStack() as stack:
+        hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
+        js = JsPeer(hub_b)  # type: ignore[arg-type]  # (a hub: url and token)
+        stack.callback(js.close)
+        a = client(stack, hub_a, "py-a")
+        wait_for(lambda: a.streams.streams("Js.Ticks"), 30, "the JS stream on A")
+        feed = Feed()
+        sub = a.streams.subscribe(
+            "Js.Ticks", {"symbol": "AAPL"}, on_data=feed.data, on_closed=feed.close, timeout=30
+        )
+        assert [s.application for s in sub.servers] == ["js-peer"]
+        with pytest.raises(ji.SubscriptionError, match="no such symbol"):
+            a.streams.subscribe("Js.Ticks", {"symbol": "BAD"}, timeout=30)
+        js.call("push", data={"AAPL": 190.1}, branch="AAPL")
+        js.call("push", data={"IBM": 1}, branch="IBM")  # a branch nobody on A is on
+        js.call("push", data={"end": True}, branch="AAPL")
+        wait_for(lambda: len(feed.got()) == 2, 30, "the AAPL items on A")
+        assert feed.got() == [({"AAPL": 190.1}, False), ({"end": True}, False)]
+        js.close()  # the publisher leaves: the subscription closes on A
+        wait_for(lambda: feed.closed, 30, "the subscription to close when the JS peer left")
