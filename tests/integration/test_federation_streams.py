@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from test_client_js import JsPeer
 from test_client_support import wait_for
+from test_federation import Hub
 from test_federation_bus import SPACE, MonitoredNats, client, hubs
 from test_federation_bus import nats as nats  # the fixture
 
@@ -58,6 +59,13 @@ def ticks(io: ji.Interop) -> Any:
     )
 
 
+def subscriber(stack: ExitStack, hub: Hub, application: str, stream: str = "Ticks") -> ji.Interop:
+    """A client of ``hub`` once it sees ``stream`` (of the other hub)."""
+    io = client(stack, hub, application)
+    wait_for(lambda: io.streams.streams(stream), 30, f"{stream} of the other hub on this one")
+    return io
+
+
 def stream_subjects(nats: MonitoredNats) -> dict[str, dict[str, int]]:
     """Per hub connection: its stream subscriptions and the messages each delivered."""
     return {
@@ -74,8 +82,7 @@ def test_subscribers_on_a_to_a_stream_on_b_with_branches_and_the_publishers_deci
         hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
         b = client(stack, hub_b, "pub-b")
         stream = ticks(b)
-        subscribers = [client(stack, hub_a, f"sub-{n}") for n in range(3)]
-        wait_for(lambda: subscribers[0].streams.streams("Ticks"), 30, "B's stream on A")
+        subscribers = [subscriber(stack, hub_a, f"sub-{n}") for n in range(3)]
         feeds = [Feed() for _ in subscribers]
         subs = [
             io.streams.subscribe(
@@ -135,8 +142,7 @@ def test_the_publisher_leaving_and_its_hub_dying_close_the_subscriptions_on_a(
         hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
         leaving = client(stack, hub_b, "leaving-b")
         ticks(leaving)
-        a = client(stack, hub_a, "sub-a")
-        wait_for(lambda: a.streams.streams("Ticks"), 30, "B's stream on A")
+        a = subscriber(stack, hub_a, "sub-a")
         first = Feed()
         a.streams.subscribe("Ticks", {"symbol": "X"}, on_closed=first.close, timeout=30)
         leaving.close()
@@ -159,8 +165,7 @@ def test_the_subscribers_hub_dying_ends_its_subscriptions_at_the_publisher(
         hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
         b = client(stack, hub_b, "pub-b")
         stream = ticks(b)
-        a = client(stack, hub_a, "sub-a")
-        wait_for(lambda: a.streams.streams("Ticks"), 30, "B's stream on A")
+        a = subscriber(stack, hub_a, "sub-a")
         a.streams.subscribe("Ticks", {"symbol": "X"}, timeout=30)
         assert len(stream.subscriptions()) == 1
         hub_a.proc.kill()
@@ -209,8 +214,7 @@ def test_a_python_subscriber_on_a_to_a_javascript_stream_on_b(
         hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
         js = JsPeer(hub_b)  # type: ignore[arg-type]  # (a hub: url and token)
         stack.callback(js.close)
-        a = client(stack, hub_a, "py-a")
-        wait_for(lambda: a.streams.streams("Js.Ticks"), 30, "the JS stream on A")
+        a = subscriber(stack, hub_a, "py-a", "Js.Ticks")
         feed = Feed()
         sub = a.streams.subscribe(
             "Js.Ticks", {"symbol": "AAPL"}, on_data=feed.data, on_closed=feed.close, timeout=30
