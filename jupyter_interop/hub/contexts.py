@@ -451,18 +451,7 @@ class ContextDomain:
         data = msg_field(msg, "data", dict)
         updater = msg.get("updater_id") if isinstance(msg.get("updater_id"), str) else None
         if ctx is None:
-            ctx = Context(
-                context_id=self.hub.new_id("x"),
-                name=name,
-                data=data,
-                version=revision,
-                updater_id=updater,
-                revision=revision,
-            )
-            self._add(ctx)
-            self._persist(ctx)
-            for other in self.hub.peers.values():
-                self._send(out, other, self._context_added(other, ctx))
+            self._add_remote(name, data, revision, updater, out)
             return
         delta = msg.get("delta")
         # the stored delta is for members that hold the revision before it; others get all
@@ -492,6 +481,24 @@ class ContextDomain:
             if member is writer and incremental:
                 continue
             self._send(out, member, self._updated(member, ctx, sent))
+
+    def _add_remote(
+        self, name: str, data: dict[str, Any], revision: int, updater: str | None, out: Outgoing
+    ) -> None:
+        """A context this hub did not know, first seen in the federation bucket: stored and
+        announced to every peer (``context-added``), as a local creation is."""
+        ctx = Context(
+            context_id=self.hub.new_id("x"),
+            name=name,
+            data=data,
+            version=revision,
+            updater_id=updater,
+            revision=revision,
+        )
+        self._add(ctx)
+        self._persist(ctx)
+        for other in self.hub.peers.values():
+            self._send(out, other, self._context_added(other, ctx))
 
     def _refused_remote(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         """The link could not write update ``ticket`` (``federation-context-refused``)."""
