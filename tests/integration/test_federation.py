@@ -273,7 +273,8 @@ def test_killing_hub_b_removes_its_peers_from_a_and_fails_pending_calls(
 def test_a_jupyter_server_federated_by_config_invokes_a_standalone_hub(
     tmp_path: Path, nats_url: str
 ) -> None:
-    """``c.InteropHub.federation_url`` in a real Jupyter server (the extension)."""
+    """``c.InteropHub.federation_url`` in a real Jupyter server (the extension): calls both
+    ways, and a context shared with the standalone hub."""
     root = tmp_path / "server"
     root.mkdir()
     env = isolated_env(tmp_path / "server-dirs")
@@ -317,6 +318,11 @@ def test_a_jupyter_server_federated_by_config_invokes_a_standalone_hub(
         pong = b.methods.invoke("Ping", {}, timeout=30)
         assert pong.returned == {"pong": True}
         assert pong.executed_by.application == "in-server-a" and not pong.executed_by.is_local
+        # a retained context is one object across the server's hub and B (the KV bucket)
+        a.contexts.set("desk", {"owner": "a"})
+        wait_for(lambda: b.contexts.get("desk") == {"owner": "a"}, 30, "the context on hub B")
+        b.contexts.update("desk", {"seen": True})
+        wait_for(lambda: a.contexts.get("desk") == {"owner": "a", "seen": True}, 30, "B's update")
 
 
 def test_a_javascript_client_on_a_and_a_python_client_on_b_invoke_each_other(
