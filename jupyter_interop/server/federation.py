@@ -551,6 +551,8 @@ class FederationLink:
             "connected": bool(self._nats is not None and self._nats.is_connected),
             "remote_hubs": {hub: sorted(known.peers) for hub, known in self.remote.hubs.items()},
             "contexts": self.contexts.status() if self.contexts is not None else None,
+            "bus": self.bus.status() if self.bus is not None else None,
+            "streams": self.streams.status() if self.streams is not None else None,
         }
 
     async def close(self) -> None:

@@ -154,6 +154,10 @@ class FederationBus:
                 publish[key] = message[key]
         self._send(publish)
 
+    def status(self) -> dict[str, Any]:
+        """For the link's status: the topics this hub holds a NATS subscription for."""
+        return {"topics": sorted(self.subscriptions)}
+
     def close(self) -> None:
         for pending in self.subscriptions.values():
             pending.cancel()

@@ -424,6 +424,15 @@ class FederationStreams:
             payload = b'{"items":[' + b",".join(fold.parts) + b"]}"
         self._publish(subject, payload)
 
+    def status(self) -> dict[str, Any]:
+        """For the link's status: the branches of other hubs held here, this hub's
+        subscriptions to them, and the subscriptions of other hubs served here."""
+        return {
+            "branches": sorted(self.branches),
+            "subscriptions": len(self.wanted),
+            "served": len(self.served),
+        }
+
     def close(self) -> None:
         for branch in self.branches.values():
             branch.nats_sub.cancel()

@@ -67,6 +67,7 @@ async def serving() -> tuple[FederationStreams, list[tuple[str, Any]], str]:
         }
     )
     assert published.pop() == ("_INBOX.1", {"subscription": "sB1", "branch": "AAPL"})
+    assert streams.status() == {"branches": [], "subscriptions": 0, "served": 1}
     return streams, published, stream_subject("s", "B", "P", "AAPL")
 
 
