@@ -452,6 +452,8 @@ class ContextDomain:
         updater = msg.get("updater_id") if isinstance(msg.get("updater_id"), str) else None
         if ctx is None:
             self._add_remote(name, data, revision, updater, out)
+            if waiting is not None:  # its context was destroyed here meanwhile
+                self._send(out, waiting[0], self._success(*waiting, version=revision))
             return
         delta = msg.get("delta")
         # the stored delta is for members that hold the revision before it; others get all

@@ -153,6 +153,18 @@ def test_a_context_destroyed_in_the_space_while_the_hub_was_away_goes() -> None:
     assert "fresh" in kit.hub.contexts.by_name and "stale" not in kit.hub.contexts.by_name
 
 
+def test_an_update_whose_context_was_destroyed_meanwhile_is_still_acknowledged() -> None:
+    _, link, writer, _, cid = setup()
+    update(writer, cid, {"updated": {"px": 2}})
+    (sent,) = published(link)
+    writer.send({"domain": "global", "type": "destroy-context", "context_id": cid})
+    writer.take()
+    apply(link, "book", 8, data={"px": 2}, ticket=sent["ticket"])
+    assert writer.one("success")["version"] == 8  # written in the bucket: the writer hears it
+    apply(link, "book", 9, deleted=True)  # and the destruction follows it there
+    assert "book" not in writer.kit.hub.contexts.by_name
+
+
 def test_a_refused_update_fails_for_its_writer_only() -> None:
     _, link, writer, member, cid = setup()
     update(writer, cid, {"updated": {"px": 9}})
