@@ -17,6 +17,7 @@ from ..protocol.wire import (
     APPS_LIST_METHOD,
     APPS_START_METHOD,
     APPS_STOP_METHOD,
+    APPS_WATCH_METHOD,
     ENV_START_CONTEXT,
 )
 from .auth import env_object
@@ -249,3 +250,14 @@ class Apps:
         return RunningApp.from_json(returned)
 
     stop = blocking(astop)
+
+    @on_io_loop
+    async def awatch(self, kernel_id: str, timeout: float) -> RunningApp:
+        """Wait until the notebook the server started in ``kernel_id`` stopped (its entry,
+        state ``"stopped"``) or ``timeout`` seconds passed (its entry as it runs); raises
+        :class:`ErrorOnLaunch` as soon as it failed (a cell raised: the server stops it), so
+        a starter hears of a failure without polling the listing."""
+        arguments = {"kernel_id": kernel_id, "timeout": timeout}
+        return await self._call(APPS_WATCH_METHOD, arguments, None, timeout + _START_MARGIN)
+
+    watch = blocking(awatch)

@@ -29,6 +29,7 @@ from ..client.contexts import ContextMeta, ContextSubscriber, adapt_callback, co
 from ..client.dispatch import OutputTarget, capture_output_target
 from ..client.errors import (
     ArgumentError,
+    ErrorOnLaunch,
     InteropError,
     InvocationError,
     MalformedContext,
@@ -1094,7 +1095,7 @@ class DesktopAgent:
             asked = starting_context(pending.name, opener, copy_data(context))
             running = await self._start(ident.app_id, asked)
             timeout = self.io.fdc3_open_timeout
-            listener = await pending.wait(timeout)
+            listener = await self._taken_unless_failed(pending, ident.app_id, running, timeout)
         finally:
             await self.io.methods.aunregister(pending.name)
         if listener is None:
@@ -1117,6 +1118,27 @@ class DesktopAgent:
                 raise Fdc3OpenError(OpenErrorName.AppNotFound, str(exc)) from exc
             raise
 
+    async def _taken_unless_failed(
+        self, pending: PendingOpen, app_id: str, running: RunningApp, timeout: float
+    ) -> Instance | None:
+        """The peer whose listener took the context (None: none within ``timeout``); while
+        waiting, the app directory watches the started kernel, so a notebook that fails or
+        is stopped first is ``ErrorOnLaunch`` at once rather than when the window ends."""
+        taken = asyncio.ensure_future(pending.wait(timeout))
+        watched = asyncio.ensure_future(self.io.apps.awatch(running.kernel_id, timeout))
+        try:
+            await asyncio.wait({taken, watched}, return_when=asyncio.FIRST_COMPLETED)
+            if not taken.done():  # the watch ended first
+                ended = await _outcome(watched)
+                if isinstance(ended, ErrorOnLaunch):
+                    raise _launch_failure(app_id, running.kernel_id, ended)
+                if isinstance(ended, RunningApp) and ended.state == "stopped":
+                    raise _launch_failure(app_id, running.kernel_id, None)
+            return await taken
+        finally:
+            for task in (taken, watched):
+                task.cancel()
+
     async def _open_failure(
         self, app_id: str, running: RunningApp, context_type: str, timeout: float
     ) -> Fdc3OpenError:
@@ -1126,13 +1148,7 @@ class DesktopAgent:
         listed = [r for a in await self.io.apps.alist() for r in a.running]
         still = next((r for r in listed if r.kernel_id == running.kernel_id), None)
         if still is None or still.error:
-            failure = (still.error or {}).get("message") if still is not None else None
-            return Fdc3OpenError(
-                OpenErrorName.ErrorOnLaunch,
-                f"{app_id} (kernel {running.kernel_id}) stopped before a listener took the "
-                f"context: {failure or 'a cell failed, or it was stopped'} (its cells: GET "
-                f"interop/api/apps/running/{running.kernel_id}/output)",
-            )
+            return _launch_failure(app_id, running.kernel_id, None)
         return Fdc3OpenError(
             OpenErrorName.AppTimeout,
             f"{app_id} (kernel {running.kernel_id}) added no context listener taking "
@@ -1230,3 +1246,37 @@ def _intent_result(intent: str, result: Any) -> Any:
     if isinstance(result, Channel):
         return {**result.to_json(), FDC3_CHANNEL_MARK_KEY: True}  # io.Connect's form
     return copy_data(checked_context(result))
+
+
+async def _outcome(task: asyncio.Future[RunningApp]) -> RunningApp | InteropError | None:
+    """What a watch of a started kernel ended with: its entry, or the error it raised (None
+    when it could not watch: the opener then waits for a listener or the window's end)."""
+    try:
+        return await task
+    except ErrorOnLaunch as error:
+        return error
+    except InteropError as error:
+        log.debug("open(): the started notebook cannot be watched: %s", error)
+        return None
+
+
+def _launch_failure(app_id: str, kernel_id: str, failed: ErrorOnLaunch | None) -> Fdc3OpenError:
+    """``ErrorOnLaunch`` for a notebook ``open`` started that stopped before a listener took
+    the context: the cell that raised and its traceback when the server said (``failed``)."""
+    why = str(failed) if failed is not None else "a cell failed, or it was stopped"
+    message = (
+        f"{app_id} (kernel {kernel_id}) stopped before a listener took the context: {why} "
+        f"(its cells: GET interop/api/apps/running/{kernel_id}/output)"
+    )
+    if failed is None:
+        return Fdc3OpenError(OpenErrorName.ErrorOnLaunch, message)
+    if failed.traceback:
+        message += "\n" + failed.traceback
+    return Fdc3OpenError(
+        OpenErrorName.ErrorOnLaunch,
+        message,
+        notebook_path=failed.notebook_path,
+        cell_index=failed.cell_index,
+        cell_source=failed.cell_source,
+        traceback=failed.traceback,
+    )

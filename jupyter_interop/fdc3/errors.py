@@ -82,11 +82,26 @@ class Fdc3ChannelError(_ClientChannelError):
 
 
 class Fdc3OpenError(InteropError):
-    """``open`` failed; ``fdc3_error`` is an :class:`OpenErrorName`."""
+    """``open`` failed; ``fdc3_error`` is an :class:`OpenErrorName`. For an
+    ``ErrorOnLaunch`` whose cell raised, ``notebook_path``, ``cell_index``, ``cell_source``
+    and ``traceback`` say where (as the client's ``ErrorOnLaunch`` does)."""
 
-    def __init__(self, fdc3_error: OpenErrorName, message: str) -> None:
+    def __init__(
+        self,
+        fdc3_error: OpenErrorName,
+        message: str,
+        *,
+        notebook_path: str | None = None,
+        cell_index: int | None = None,
+        cell_source: str | None = None,
+        traceback: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.fdc3_error = fdc3_error
+        self.notebook_path = notebook_path
+        self.cell_index = cell_index
+        self.cell_source = cell_source
+        self.traceback = traceback
 
 
 class NoResultReturned(IntentError):

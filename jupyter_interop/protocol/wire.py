@@ -23,6 +23,7 @@ __all__ = [
     "APPS_LIST_METHOD",
     "APPS_START_METHOD",
     "APPS_STOP_METHOD",
+    "APPS_WATCH_METHOD",
     "APP_ERROR_KEY",
     "BATCH_EXTENSION",
     "BINARY_EXTENSION",
@@ -394,6 +395,9 @@ APPS_LIST_METHOD: Final = "JupyterInterop.Apps.List"
 APPS_START_METHOD: Final = "JupyterInterop.Apps.Start"
 #: ``{kernel_id}`` -> ``{}``: stops a notebook started headless
 APPS_STOP_METHOD: Final = "JupyterInterop.Apps.Stop"
+#: ``{kernel_id, timeout}`` -> the entry once its kernel stopped, or after ``timeout`` seconds
+#: while it runs; a failed start's error (as ``APPS_START_METHOD``'s) when it failed
+APPS_WATCH_METHOD: Final = "JupyterInterop.Apps.Watch"
 #: key of a failed start's error context naming the FDC3 error (``ErrorOnLaunch``,
 #: ``AppTimeout``, ``NoAppsFound``, ``TargetAppUnavailable``)
 APP_ERROR_KEY: Final = "fdc3_error"

@@ -14,6 +14,7 @@ identified with the notebook path like any other kernel's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import posixpath
@@ -76,6 +77,8 @@ class HeadlessNotebook:
     invocations: int = 0
     last_activity: float = field(default_factory=time.time)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    #: set once its kernel is shut down (failed or stopped); :meth:`NotebookApps.watch` waits
+    ended: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -170,6 +173,11 @@ class NotebookApps(LoggingConfigurable):
     ).tag(config=True)
     registration_poll = Float(
         0.02, help="Seconds between two looks at the hub while waiting for a handler."
+    ).tag(config=True)
+    max_watch = Float(
+        600.0,
+        help="Most seconds one watch of a started notebook (JupyterInterop.Apps.Watch) waits "
+        "for it to stop; a longer wait asked for is cut to this.",
     ).tag(config=True)
     kept_finished = Int(
         20, help="Stopped or failed starts kept for their output (newest first)."
@@ -491,6 +499,20 @@ class NotebookApps(LoggingConfigurable):
                 )
             await asyncio.sleep(self.registration_poll)
 
+    async def watch(self, kernel_id: str, timeout: float) -> HeadlessNotebook:
+        """The notebook started in ``kernel_id`` once it stopped, or after ``timeout`` seconds
+        (at most ``max_watch``) if it still runs; its :class:`AppFailure` when it failed:
+        whoever started it for a reason of its own (FDC3's ``open``) hears of a failure when
+        it happens."""
+        running = self.find(kernel_id)
+        if running is None:
+            raise AppFailure("TargetAppUnavailable", f"No notebook app ran in {kernel_id!r}")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(running.ended.wait(), min(max(0.0, timeout), self.max_watch))
+        if running.failure is not None:
+            raise running.failure
+        return running
+
     # ------------------------------------------------------------------ stopping
 
     async def stop(self, kernel_id: str) -> HeadlessNotebook | None:
@@ -514,6 +536,7 @@ class NotebookApps(LoggingConfigurable):
                 self.log.exception("Interop: could not stop kernel %s", running.kernel_id)
         if self._running.pop(running.kernel_id, None) is not None:
             self._finished.appendleft(running)
+        running.ended.set()
         self.log.info("Interop: %s (kernel %s) %s", running.path, running.kernel_id, running.state)
 
     def _watch_idle(self) -> None:

@@ -2,10 +2,10 @@
 
 Any peer (a notebook, a script, a JS app) asks for a notebook to be started by invoking the
 methods of ``protocol/wire.py`` (``APPS_LIST_METHOD``, ``APPS_START_METHOD``,
-``APPS_STOP_METHOD``) on this peer, exactly as it invokes any other method. It connects over
-the server's own gateway WebSocket with the interop token, so the hub needs nothing of its
-own for it. A failed start is a GW3 ``error`` whose context names FDC3's error
-(``APP_ERROR_KEY``) and carries the cell and its traceback.
+``APPS_STOP_METHOD``, ``APPS_WATCH_METHOD``) on this peer, exactly as it invokes any other
+method. It connects over the server's own gateway WebSocket with the interop token, so the
+hub needs nothing of its own for it. A failed start (or watch) is a GW3 ``error`` whose
+context names FDC3's error (``APP_ERROR_KEY``) and carries the cell and its traceback.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..protocol.wire import (
     APPS_LIST_METHOD,
     APPS_START_METHOD,
     APPS_STOP_METHOD,
+    APPS_WATCH_METHOD,
     ERROR_TYPE,
     INVOKE_TYPE,
     WELCOME_TYPE,
@@ -68,6 +69,7 @@ class AppsPeer:
             "1": self._list,
             "2": self._start,
             "3": self._stop,
+            "4": self._watch,
         }
 
     def start(self) -> None:
@@ -127,6 +129,7 @@ class AppsPeer:
                 {"id": 1, "name": APPS_LIST_METHOD, "description": "The notebook app directory"},
                 {"id": 2, "name": APPS_START_METHOD, "description": "Start a notebook headless"},
                 {"id": 3, "name": APPS_STOP_METHOD, "description": "Stop a headless notebook"},
+                {"id": 4, "name": APPS_WATCH_METHOD, "description": "Wait for one to stop"},
             ]
             self._send(messages.register(methods))
             self.ready.set()
@@ -181,6 +184,13 @@ class AppsPeer:
         if stopped is None:
             raise AppFailure("TargetAppUnavailable", f"No notebook app runs in {kernel_id!r}")
         return stopped.as_json()
+
+    async def _watch(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        kernel_id = _text(arguments, "kernel_id")
+        timeout = arguments.get("timeout")
+        if kernel_id is None or not isinstance(timeout, int | float) or isinstance(timeout, bool):
+            raise AppFailure("TargetAppUnavailable", "Name a 'kernel_id' and a 'timeout' (seconds)")
+        return (await self.apps.watch(kernel_id, float(timeout))).as_json()
 
     async def close(self) -> None:
         self._closed = True

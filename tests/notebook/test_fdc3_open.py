@@ -124,13 +124,35 @@ def test_open_without_a_listener_in_time_is_app_timeout(io: Any) -> None:
 
 def test_open_of_a_notebook_whose_cell_fails_is_error_on_launch(io: Any) -> None:
     """FDC3 2.2 ``OpenError.ErrorOnLaunch``: the started notebook's cell raises before any
-    listener took the context, so the server stopped it; ``open`` says so once the window
-    is over, naming where its cells can be read."""
+    listener took the context, so the server stopped it; the opener hears it from the app
+    directory's watch of that kernel (not from a look once the window is over): the error
+    names the cell, its source and traceback, and where its cells can be read."""
     with pytest.raises(fdc3.Fdc3OpenError) as failed:
         io.fdc3.open("broken.ipynb", INSTRUMENT)
-    assert failed.value.fdc3_error == fdc3.OpenErrorName.ErrorOnLaunch
-    assert "broken.ipynb" in str(failed.value) and "/output" in str(failed.value)
+    error = failed.value
+    assert error.fdc3_error == fdc3.OpenErrorName.ErrorOnLaunch
+    assert "broken.ipynb" in str(error) and "/output" in str(error)
+    assert error.notebook_path == "broken.ipynb" and error.cell_index == 1
+    assert error.cell_source == BROKEN[1]
+    assert "ValueError: no listener today" in (error.traceback or "")
+    assert "ValueError: no listener today" in str(error)
     assert open_methods(io) == []
+
+
+def test_watch_ends_with_the_started_notebooks_failure_or_stop(io: Any) -> None:
+    """``io.apps.watch(kernel_id, timeout)``: the failure of a notebook the server started
+    (``ErrorOnLaunch`` with its cell and traceback) as soon as it happens, the entry once it
+    was stopped, and the entry as it runs when the wait is over first."""
+    broken = io.apps.start("broken.ipynb", new=True)
+    with pytest.raises(ji.ErrorOnLaunch) as failed:
+        io.apps.watch(broken.kernel_id, 600)
+    assert failed.value.cell_index == 1 and "no listener today" in failed.value.traceback
+    deaf = io.apps.start("deaf.ipynb", new=True)
+    assert io.apps.watch(deaf.kernel_id, 0).state in ("starting", "running")
+    io.apps.stop(deaf.kernel_id)
+    assert io.apps.watch(deaf.kernel_id, 600).state == "stopped"
+    with pytest.raises(ji.TargetAppUnavailable):
+        io.apps.watch("no-such-kernel", 1)
 
 
 def test_a_directory_notebooks_result_types_filter_fdc3_finds(io: Any) -> None:
