@@ -19,10 +19,10 @@ the updates that others made after it (the Python client applies its own delta o
 
 Federation (docs/FEDERATION.md, "Contexts and channels"): while the federation link's contexts
 peer is attached, a retained context is one object across the hubs of a space, kept in a KV
-bucket. Its updates are not applied here when a peer sends them: they go to the link (a
-``federation-context-publish`` with a ticket) and come back, in the bucket's revision order,
-as ``federation-context-apply``; only then do members see them and the writer get its ack,
-so every hub applies every update once and in one order. Creation and destruction are applied
+bucket. Its updates and its destruction are not applied here when a peer sends them: they go
+to the link (a ``federation-context-publish`` with a ticket) and come back, in the bucket's
+revision order, as ``federation-context-apply``; only then do members see them and the writer
+get its ack, so every hub applies every change once and in one order. A creation is applied
 here at once and published. The other lifetimes stay local to their hub.
 """
 
@@ -442,11 +442,13 @@ class ContextDomain:
                 self._send(out, waiting[0], self._success(*waiting, version=revision))
             return
         if msg.get("deleted") is True:
+            ack = (waiting[0], self._success(*waiting)) if waiting is not None else None
             # (one made here since, not yet in the bucket, stays: its creation is on the way)
             if ctx is not None and (ctx.revision is not None or ctx.offered):
-                self._destroy_context(
-                    ctx, Reason.CONTEXT_DESTROYED, DESTROYED_REMOTELY, out, remote=True
-                )
+                reason = DESTROYED_EXPLICITLY if ack is not None else DESTROYED_REMOTELY
+                self._destroy_context(ctx, Reason.CONTEXT_DESTROYED, reason, out, ack)
+            elif ack is not None:
+                self._send(out, *ack)
             return
         data = msg_field(msg, "data", dict)
         updater = msg.get("updater_id") if isinstance(msg.get("updater_id"), str) else None
@@ -708,6 +710,11 @@ class ContextDomain:
                 f"{ctx.name!r}",
             )
         self._check_write(peer, ctx, "remove")
+        if self._federated(ctx):  # through the bucket first, as an update
+            ticket = self.hub.new_id("t")
+            self._tickets[ticket] = (peer, msg)
+            self._publish(out, "destroy", ctx, updater_id=peer.peer_id, ticket=ticket)
+            return
         ack = (peer, self._success(peer, msg))
         self._destroy_context(ctx, Reason.CONTEXT_DESTROYED, DESTROYED_EXPLICITLY, out, ack)
 
@@ -718,14 +725,9 @@ class ContextDomain:
         reason: str,
         out: Outgoing,
         ack: tuple[Peer, Message] | None = None,
-        *,
-        remote: bool = False,
     ) -> None:
         """Forget ``ctx`` and tell every peer; ``ack``, the reply to the peer that destroyed
-        it, goes first (once the removal is durable, if acknowledgements wait for that).
-        ``remote``: another hub destroyed it (nothing to publish back)."""
-        if not remote:
-            self._publish(out, "destroy", ctx)
+        it, goes first (once the removal is durable, if acknowledgements wait for that)."""
         self.by_id.pop(ctx.context_id, None)
         if self.by_name.get(ctx.name) is ctx:
             del self.by_name[ctx.name]

@@ -47,11 +47,13 @@ __all__ = [
     "context_name",
     "decode_record",
     "rebase",
+    "tombstone",
 ]
 
 Message = dict[str, Any]
 #: a bucket value: ``{name, data, delta, prev, updater, hub, ticket}`` (delta and prev are
-#: None for a creation; ticket names the writer's pending update on hub ``hub``)
+#: None for a creation; ticket names the writer's pending update on hub ``hub``), or the
+#: tombstone of a destroyed context ``{name, deleted: true, updater, hub, ticket}``
 Record = dict[str, Any]
 
 #: how often an update is re-applied after losing a compare-and-set before it is refused
@@ -93,6 +95,8 @@ def decode_record(value: bytes, name: str) -> Record:
     record = orjson.loads(value)
     if not isinstance(record, dict) or record.get("name") != name:
         raise ValueError(f"the value of context {name!r} is not a record of it")
+    if record.get("deleted") is True:
+        return record
     if not isinstance(record.get("data"), dict):
         raise ValueError(f"the value of context {name!r} has no data object")
     return record
@@ -124,8 +128,9 @@ def rebase(
     """The record that applies ``delta`` to ``current`` (the key's state at ``revision``):
     the new whole data and the delta itself, which every hub that holds ``revision``
     forwards to its members as it is. Raises :class:`ContextGone` when there is no current
-    state, ValueError when the result breaks the channel rule (``protocol/channels.py``)."""
-    if current is None:
+    state (or a tombstone), ValueError when the result breaks the channel rule
+    (``protocol/channels.py``)."""
+    if current is None or current.get("deleted") is True:
         raise ContextGone()
     name = current["name"]
     data = apply_delta(copy_data(current["data"]), delta)
@@ -142,6 +147,13 @@ def rebase(
         "hub": hub,
         "ticket": ticket,
     }
+
+
+def tombstone(name: str, *, updater: str | None, hub: str, ticket: str | None) -> Record:
+    """The value that destroys context ``name``: a record, not a NATS delete, so that it
+    carries the destroyer's ticket back through the watch, and an ``export`` of a hub that
+    was away cannot bring the context back."""
+    return {"name": name, "deleted": True, "updater": updater, "hub": hub, "ticket": ticket}
 
 
 def _created(message: Message, hub: str) -> Record:
@@ -259,24 +271,27 @@ class ContextsLink:
             "name": name,
             "revision": entry.revision,
         }
-        if entry.operation in (KV_DEL, KV_PURGE):
-            if seen is None or seen[1] < entry.revision:
-                self._seen.pop(entry.key, None)
-            self.socket.send({**apply, "deleted": True})
-            return
-        try:
-            record = decode_record(entry.value, name)
-        except ValueError as error:
-            self.log.warning("Interop federation: skipping revision %s: %s", entry.revision, error)
-            return
+        if entry.operation in (KV_DEL, KV_PURGE):  # (removed by hand: a tombstone of no one)
+            record: Record = tombstone(name, updater=None, hub="", ticket=None)
+        else:
+            try:
+                record = decode_record(entry.value, name)
+            except ValueError as error:
+                self.log.warning(
+                    "Interop federation: skipping revision %s: %s", entry.revision, error
+                )
+                return
         if seen is None or seen[1] < entry.revision:
             self._seen[entry.key] = (record, entry.revision)
-        apply.update(
-            data=record["data"],
-            delta=record.get("delta"),
-            prev=record.get("prev"),
-            updater_id=record.get("updater"),
-        )
+        if record.get("deleted") is True:
+            apply["deleted"] = True
+        else:
+            apply.update(
+                data=record["data"],
+                delta=record.get("delta"),
+                prev=record.get("prev"),
+                updater_id=record.get("updater"),
+            )
         if record.get("hub") == self.hub_id and record.get("ticket"):
             apply["ticket"] = record["ticket"]  # this hub's writer waits for it
         self.socket.send(apply)
@@ -349,29 +364,59 @@ class ContextsLink:
             with contextlib.suppress(KeyWrongLastSequenceError):
                 await self.kv.update(key, orjson.dumps(_created(message, self.hub_id)), last=0)
         elif op == "create":  # a new context, or again one that was destroyed
-            with contextlib.suppress(KeyWrongLastSequenceError):
-                await self.kv.create(key, orjson.dumps(_created(message, self.hub_id)))
+            await self._replace(key, message["name"], _created(message, self.hub_id), fresh=True)
         elif op == "destroy":
-            await self.kv.delete(key)
+            gone = tombstone(
+                message["name"],
+                updater=message.get("updater_id"),
+                hub=self.hub_id,
+                ticket=message.get("ticket"),
+            )
+            await self._replace(key, message["name"], gone, fresh=False)
         elif op == "update":
             await self._update(key, message)
 
+    async def _current(self, key: str, name: str) -> tuple[Record | None, int]:
+        """The key's record and revision as last seen, else as read now (None and the
+        revision to set on when there is no value: 0, or that of a NATS delete)."""
+        from nats.js.errors import KeyNotFoundError
+
+        seen = self._seen.get(key)
+        if seen is not None:
+            return seen
+        try:
+            entry = await self.kv.get(key)
+        except KeyNotFoundError as missing:
+            deleted = getattr(missing, "entry", None)
+            return None, int(getattr(deleted, "revision", 0) or 0)
+        return decode_record(entry.value, name), entry.revision
+
+    async def _replace(self, key: str, name: str, value: Record, *, fresh: bool) -> None:
+        """Write ``value`` over whatever the key holds, as a compare-and-set; when ``fresh``
+        (a creation), only over no context or a destroyed one: an existing context wins."""
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        for _ in range(MAX_ATTEMPTS):
+            record, revision = await self._current(key, name)
+            if fresh and record is not None and record.get("deleted") is not True:
+                return
+            try:
+                await self.kv.update(key, orjson.dumps(value), last=revision)
+            except KeyWrongLastSequenceError:
+                self._seen.pop(key, None)
+                continue
+            return
+        raise RuntimeError(f"still conflicting after {MAX_ATTEMPTS} attempts")
+
     async def _update(self, key: str, message: Message) -> None:
         """Compare-and-set on the revision last seen; on conflict re-read and re-apply."""
-        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+        from nats.js.errors import KeyWrongLastSequenceError
 
         delta = message.get("delta")
         if not isinstance(delta, dict):
             raise ValueError("an update needs a delta")
         for _ in range(MAX_ATTEMPTS):
-            seen = self._seen.get(key)
-            if seen is None:
-                try:
-                    entry = await self.kv.get(key)
-                except KeyNotFoundError:  # deleted or never there
-                    raise ContextGone() from None
-                seen = (decode_record(entry.value, message["name"]), entry.revision)
-            record, revision = seen
+            record, revision = await self._current(key, message["name"])
             new = rebase(
                 record,
                 revision,

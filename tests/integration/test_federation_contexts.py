@@ -102,6 +102,10 @@ def test_a_context_set_on_a_is_read_and_followed_on_b(hubs: tuple[Hub, Hub]) -> 
             lambda: a.contexts.get("prices") == {"AAPL": 3.0, "MSFT": 2.0}, SYNC, "B's update on A"
         )
         assert a.contexts.version("prices") == b.contexts.version("prices")
+        # destroyed on B: gone on A too, and its follower there is told
+        b.contexts.destroy("prices")
+        wait_for(lambda: "prices" not in a.contexts.all(), SYNC, "B's destruction on A")
+        assert "prices" not in b.contexts.all()
 
 
 def test_a_channel_joined_on_a_hears_what_b_publishes(hubs: tuple[Hub, Hub]) -> None:
@@ -228,6 +232,8 @@ def test_after_nats_restarts_retained_state_is_neither_lost_nor_repeated(
         # without NATS the federated context cannot change (one order needs the bucket) ...
         with pytest.raises(ji.InteropError, match="federation"):
             a.contexts.update("ledger", {"n": 99})
+        with pytest.raises(ji.InteropError, match="federation"):
+            a.contexts.destroy("ledger")
         assert a.contexts.get("ledger") == {"n": 2}
         nats.restart()
         # ... and once it is back, writes flow again from either hub

@@ -15,6 +15,7 @@ from jupyter_interop.server.federation_contexts import (
     context_name,
     decode_record,
     rebase,
+    tombstone,
 )
 
 #: what NATS accepts in a key
@@ -78,8 +79,10 @@ def test_an_update_that_lost_the_race_is_reapplied_on_the_winner() -> None:
 
 
 def test_an_update_of_a_destroyed_context_is_refused() -> None:
-    with pytest.raises(ContextGone, match="destroyed"):
-        rebase(None, 7, {"added": {"x": 1}}, updater=None, hub="A", ticket=None)
+    gone = tombstone("book", updater="pB-1", hub="B", ticket="tB-2")
+    for current in (None, gone):
+        with pytest.raises(ContextGone, match="destroyed"):
+            rebase(current, 7, {"added": {"x": 1}}, updater=None, hub="A", ticket=None)
 
 
 def test_a_reapplied_update_that_breaks_the_channel_rule_is_refused() -> None:
@@ -97,3 +100,5 @@ def test_a_record_is_checked_when_read() -> None:
         decode_record(orjson.dumps({**good, "data": [1]}), "book")
     with pytest.raises(ValueError):
         decode_record(b"not json", "book")
+    gone = tombstone("book", updater=None, hub="A", ticket="tA-1")
+    assert decode_record(orjson.dumps(gone), "book") == gone  # a tombstone has no data

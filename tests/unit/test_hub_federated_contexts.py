@@ -153,16 +153,37 @@ def test_a_context_destroyed_in_the_space_while_the_hub_was_away_goes() -> None:
     assert "fresh" in kit.hub.contexts.by_name and "stale" not in kit.hub.contexts.by_name
 
 
-def test_an_update_whose_context_was_destroyed_meanwhile_is_still_acknowledged() -> None:
-    _, link, writer, _, cid = setup()
+def test_a_destruction_waits_for_the_bucket_behind_the_update_before_it() -> None:
+    _, link, writer, member, cid = setup()
     update(writer, cid, {"updated": {"px": 2}})
-    (sent,) = published(link)
-    writer.send({"domain": "global", "type": "destroy-context", "context_id": cid})
-    writer.take()
+    assert writer.send({"domain": "global", "type": "destroy-context", "context_id": cid}) == []
+    sent, gone = published(link)
+    assert (gone["op"], gone["name"], gone["updater_id"]) == ("destroy", "book", writer.peer_id)
+    assert "book" in writer.kit.hub.contexts.by_name  # not yet: the bucket orders it
     apply(link, "book", 8, data={"px": 2}, ticket=sent["ticket"])
-    assert writer.one("success")["version"] == 8  # written in the bucket: the writer hears it
-    apply(link, "book", 9, deleted=True)  # and the destruction follows it there
+    assert writer.one("success")["version"] == 8
+    assert member.one("context-updated")["version"] == 8
+    apply(link, "book", 9, deleted=True, ticket=gone["ticket"])
+    assert writer.one("success")["request_id"] != sent["ticket"]  # the destroy's own ack
+    destroyed = member.one("context-destroyed")
+    assert destroyed["reason"] == "Context destroyed explicitly"
     assert "book" not in writer.kit.hub.contexts.by_name
+
+
+def test_a_destruction_the_bucket_cannot_take_leaves_the_context() -> None:
+    _, link, writer, member, cid = setup()
+    writer.send({"domain": "global", "type": "destroy-context", "context_id": cid})
+    (gone,) = published(link)
+    link.send(
+        {
+            "domain": "global",
+            "type": "federation-context-refused",
+            "ticket": gone["ticket"],
+            "reason": "NATS is not reachable",
+        }
+    )
+    assert "NATS is not reachable" in writer.one("error")["reason"]
+    assert member.take() == [] and "book" in writer.kit.hub.contexts.by_name
 
 
 def test_a_refused_update_fails_for_its_writer_only() -> None:
