@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import hmac
 import itertools
+import os
 import secrets
 import socket
 from typing import Any
@@ -31,6 +32,8 @@ from ..protocol.wire import (
     CONTEXT_DOMAIN,
     CREATE_TOKEN_TYPE,
     DOMAINS,
+    ENV_FEDERATION_SPACE,
+    ENV_FEDERATION_URL,
     EXTENSIONS_KEY,
     FEDERATION_APPLICATION,
     FEDERATION_AUTH_METHOD,
@@ -104,17 +107,19 @@ class InteropHub(LoggingConfigurable):
         "server when federation is on; empty: no connection may stand for a remote peer.",
     )
     federation_url = Unicode(
-        "",
-        help="NATS URL (nats://host:port) of the federation this hub joins "
-        "(docs/FEDERATION.md). Empty (the default): the hub serves its own peers only.",
+        help="NATS URL (nats://host:port, or nats://user:password@host:port for a NATS user "
+        "of the space) of the federation this hub joins (docs/FEDERATION.md). Default: "
+        f"${ENV_FEDERATION_URL}, else empty: the hub serves its own peers only.",
     ).tag(config=True)
     federation_credentials = Unicode(
         "",
-        help="Path of a NATS credentials file (.creds) for the federation; empty: none.",
+        help="Path of a NATS credentials file (.creds: user JWT and nkey seed) for the "
+        "federation; empty: none (or the user and password in federation_url).",
     ).tag(config=True)
     federation_space = Unicode(
         help="Name of the federated space (one NATS subject token): hubs of one space see each "
-        "other's peers. Default: the hub's user, so a federation joins one user's servers.",
+        f"other's peers. Default: ${ENV_FEDERATION_SPACE}, else the hub's user, so a "
+        "federation joins one user's servers.",
     ).tag(config=True)
     federation_heartbeat_interval = Float(
         1.0, help="Seconds between two announcements of this hub's peers to the federation."
@@ -141,19 +146,18 @@ class InteropHub(LoggingConfigurable):
     def _default_machine(self) -> str:
         return socket.gethostname()
 
+    @default("federation_url")
+    def _default_federation_url(self) -> str:
+        return os.environ.get(ENV_FEDERATION_URL, "")
+
     @default("federation_space")
     def _default_federation_space(self) -> str:
-        return subject_token(self.user)
+        space = os.environ.get(ENV_FEDERATION_SPACE)
+        return _space_token(space) if space else subject_token(self.user)
 
     @validate("federation_space")
     def _valid_space(self, proposal: Any) -> str:
-        space = proposal["value"]
-        if space != subject_token(space):
-            raise TraitError(
-                f"federation_space {space!r}: use letters, digits, '-' and '_' only "
-                "(it is one NATS subject token)"
-            )
-        return str(space)
+        return _space_token(str(proposal["value"]))
 
     @default("hub_id")
     def _default_hub_id(self) -> str:
@@ -560,6 +564,16 @@ _JOIN_FIRST = frozenset({AGM_DOMAIN, BUS_DOMAIN})
 _JOINABLE = frozenset({AGM_DOMAIN, BUS_DOMAIN, CONTEXT_DOMAIN, METRICS_DOMAIN})
 
 _HUB_ASSIGNED_IDENTITY = frozenset({"kernelId", "notebookPath", "peerId", "machine", "user"})
+
+
+def _space_token(space: str) -> str:
+    """``space`` if it is one NATS subject token, else a clear error."""
+    if space != subject_token(space):
+        raise TraitError(
+            f"federation_space {space!r}: use letters, digits, '-' and '_' only "
+            "(it is one NATS subject token)"
+        )
+    return space
 
 
 def subject_token(name: str) -> str:

@@ -50,6 +50,8 @@ __all__ = [
     "DESTROY_CONTEXT_TYPE",
     "DOMAINS",
     "DROP_SUBSCRIPTION_TYPE",
+    "ENV_FEDERATION_SPACE",
+    "ENV_FEDERATION_URL",
     "ENV_START_CONTEXT",
     "ENV_TOKEN",
     "ENV_URL",
@@ -262,6 +264,10 @@ CHANNEL_PREFIX: Final = "___channel___"
 ENV_URL: Final = "JUPYTER_INTEROP_URL"
 #: the hub's interop token, exported alongside :data:`ENV_URL`
 ENV_TOKEN: Final = "JUPYTER_INTEROP_TOKEN"
+#: defaults of ``c.InteropHub.federation_url`` and ``federation_space``, for a spawner that
+#: hands each server its own (JupyterHub's ``c.Spawner.environment``, docs/FEDERATION.md)
+ENV_FEDERATION_URL: Final = "JUPYTER_INTEROP_FEDERATION_URL"
+ENV_FEDERATION_SPACE: Final = "JUPYTER_INTEROP_FEDERATION_SPACE"
 #: the starting context io.Connect Desktop hands every app it starts (docs/GATEWAYS.md)
 DESKTOP_CONTEXT_ENV: Final = "_GD_STARTING_CONTEXT_"
 #: the starting context (JSON) the server hands a notebook it starts with ``start_context``

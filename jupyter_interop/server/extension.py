@@ -28,7 +28,8 @@ from .apps_peer import AppsPeer
 from .dashboard import DASHBOARD_PATH, InteropDashboardHandler
 from .durable import DurableAcks
 from .exitguard import RuntimeFileGuard
-from .federation import FederationLink, join_federation
+from .federation import FederationLink, FederationState, join_federation
+from .federation_access import public_url
 from .handlers import APPS_HANDLERS, InteropGatewayHandler, InteropViewHandler
 from .identity import KernelIdentity
 from .runtime import GATEWAY_PATH, EnvironmentExport, RuntimeFile, http_to_ws
@@ -85,6 +86,7 @@ class InteropExtension(GatewaySettings, ExtensionApp):
         )
         self._apps_peer: AppsPeer | None = None
         self._federation: FederationLink | None = None
+        self.federation_state = FederationState(self.hub)
         self._publish(self._gateway_url())
 
     def initialize_handlers(self) -> None:
@@ -94,7 +96,11 @@ class InteropExtension(GatewaySettings, ExtensionApp):
                 (
                     VIEW_PATTERN,
                     InteropViewHandler,
-                    {"service": self.service, "extra_status": self.status_extra},
+                    {
+                        "service": self.service,
+                        "extra_status": self.status_extra,
+                        "federation": self.federation_state,
+                    },
                 ),
                 (DASHBOARD_PATH, InteropDashboardHandler),
                 *((pattern, handler, {"apps": self.apps}) for pattern, handler in APPS_HANDLERS),
@@ -117,11 +123,13 @@ class InteropExtension(GatewaySettings, ExtensionApp):
         """Join the federation when ``c.InteropHub.federation_url`` is set (docs/FEDERATION.md).
         A federation that cannot be reached leaves this hub serving its own peers."""
         try:
-            self._federation = await join_federation(self.hub, self._gateway_url(), self.log)
+            self._federation = await join_federation(
+                self.federation_state, self._gateway_url(), self.log
+            )
         except Exception as error:
             self.log.error(
-                "Interop federation at %s unreachable, serving local peers only: %s",
-                self.hub.federation_url,
+                "Interop federation at %s refused or unreachable, serving local peers only: %s",
+                public_url(self.hub.federation_url),
                 error,
             )
 

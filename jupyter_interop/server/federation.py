@@ -60,12 +60,13 @@ from ..protocol.wire import (
     WELCOME_TYPE,
     YIELD_TYPE,
 )
+from .federation_access import inbox_prefix, public_url
 from .federation_bus import FederationBus
 from .federation_contexts import ContextsLink
 from .federation_state import LocalPeers, PeerChanges, RemoteHubs, RemotePeer
 from .federation_streams import FederationStreams
 
-__all__ = ["FederationLink", "subjects"]
+__all__ = ["FederationLink", "FederationState", "subjects"]
 
 Message = dict[str, Any]
 
@@ -290,6 +291,18 @@ class FederationLink:
         #: the space's contexts in its KV bucket (None: JetStream unavailable, contexts local)
         self.contexts: ContextsLink | None = None
         self.streams: FederationStreams | None = None
+        #: the last error NATS reported to this link (a refusal, a permissions violation)
+        self._nats_error: Exception | None = None
+        self._denied: list[str] = []
+
+    async def _on_nats_error(self, error: Exception) -> None:
+        """nats-py's error callback: a permissions violation means this hub's credentials
+        are not those of its space (docs/FEDERATION.md, "Security model")."""
+        if not _is_refusal(self._nats_error):  # a refusal outweighs the resets after it
+            self._nats_error = error
+        if "permissions violation" in str(error).lower():
+            self._denied.append(str(error))
+            self.log.error("Interop federation: NATS denies space %r: %s", self.space, error)
 
     async def start(self) -> None:
         """Connect to NATS and to the hub, then announce this hub's peers."""
@@ -304,15 +317,22 @@ class FederationLink:
             # a hub never needs its own messages back (the bus relies on it: no echo)
             "no_echo": True,
             "reconnected_cb": self._reconnected,
+            # replies come through the space's own inboxes, which only its user may read
+            "inbox_prefix": inbox_prefix(self.space),
+            "error_cb": self._on_nats_error,
         }
         if self.credentials:
             options["user_credentials"] = self.credentials
         try:
             self._nats = await nats.connect(self.nats_url, **options)
         except Exception as error:  # nats-py: NoServersError, or the server's refusal
+            why = self._nats_error if self._nats_error is not None else error
+            said = "it refused the credentials: Authorization Violation"
             raise ConnectionError(
-                f"Interop federation: no NATS server accepts this hub at {self.nats_url} "
-                f"({error!r}): start one (nats-server) or fix c.InteropHub.federation_url"
+                f"Interop federation: no NATS server accepts this hub at "
+                f"{public_url(self.nats_url)} ({said if _is_refusal(why) else repr(why)}): "
+                "start one (nats-server) or fix c.InteropHub.federation_url (and the "
+                "credentials it carries)"
             ) from error
         # ... then a connection that drops is retried for as long as the hub runs
         self._nats.options["max_reconnect_attempts"] = -1
@@ -320,6 +340,17 @@ class FederationLink:
         await self._nats.subscribe(f"{base}.peers", cb=self._on_peers)
         await self._nats.subscribe(f"{base}.bye", cb=self._on_bye)
         await self._nats.subscribe(self.subjects["invoke"], cb=self._on_invoke)
+        # nats-py writes a flush's PING ahead of the commands still queued, so only the second
+        # PONG comes after the server's answer to the subscriptions (a denial, if any)
+        for _ in range(2):
+            await self._nats.flush(timeout=CONNECT_TIMEOUT)
+        if self._denied:
+            raise PermissionError(
+                f"Interop federation: the NATS server at {public_url(self.nats_url)} does not "
+                f"let this hub's credentials use space {self.space!r} ({self._denied[0]}): give "
+                "the hub the credentials of that space, or set c.InteropHub.federation_space "
+                "to the space they are for"
+            )
         observer = self._observer = _HubSocket(self.gateway_url, self._observe)
         self.streams = FederationStreams(
             space=self.space,
@@ -353,7 +384,7 @@ class FederationLink:
             "Interop federation: hub %s joined space %r at %s",
             self.hub_id,
             self.space,
-            self.nats_url,
+            public_url(self.nats_url),
         )
 
     async def _join_contexts(self) -> ContextsLink | None:
@@ -544,12 +575,11 @@ class FederationLink:
     # ---------------------------------------------------------------- status, close
 
     def status(self) -> dict[str, Any]:
-        """What the views show: the space and the remote hubs with their peers."""
+        """What the views show: the space, whether NATS is connected, and the remote hubs
+        with how many peers each has and how many seconds ago it was last heard."""
         return {
-            "space": self.space,
-            "hub": self.hub_id,
             "connected": bool(self._nats is not None and self._nats.is_connected),
-            "remote_hubs": {hub: sorted(known.peers) for hub, known in self.remote.hubs.items()},
+            "remote_hubs": self.remote.summary(time.monotonic()),
             "contexts": self.contexts.status() if self.contexts is not None else None,
             "bus": self.bus.status() if self.bus is not None else None,
             "streams": self.streams.status() if self.streams is not None else None,
@@ -580,12 +610,48 @@ class FederationLink:
             await nc.close()
 
 
+def _is_refusal(error: Exception | None) -> bool:
+    """NATS refused the credentials (nats-py reports it as an error, or as its own type)."""
+    return error is not None and (
+        "authorization" in str(error).lower() or type(error).__name__ == "AuthorizationError"
+    )
+
+
+class FederationState:
+    """The ``federation`` view of a hub (``interop/api/federation``): off, or its URL without
+    credentials, its space and its link's status, or why the link could not start."""
+
+    def __init__(self, hub: InteropHub) -> None:
+        self.hub = hub
+        self.link: FederationLink | None = None
+        self.error = ""
+
+    def status(self) -> dict[str, Any]:
+        hub = self.hub
+        if not hub.federation_url:
+            return {"enabled": False}
+        status: dict[str, Any] = {
+            "enabled": True,
+            "url": public_url(hub.federation_url),
+            "space": hub.federation_space,
+            "hub": hub.hub_id,
+            "connected": False,
+            "remote_hubs": [],
+            "error": self.error,
+        }
+        if self.link is not None:
+            status.update(self.link.status())
+        return status
+
+
 async def join_federation(
-    hub: InteropHub, gateway_url: str, log: logging.Logger
+    state: FederationState, gateway_url: str, log: logging.Logger
 ) -> FederationLink | None:
-    """The started link of ``hub`` (``hub/core.py:InteropHub``) when its ``federation_url`` is
-    set, else None. ``gateway_url`` carries the hub's token (a trusted connection); the
-    link's own connections are authenticated by a fresh federation token besides."""
+    """The started link of ``state.hub`` (``hub/core.py:InteropHub``) when its
+    ``federation_url`` is set, else None; ``state`` shows it, or why it failed to start.
+    ``gateway_url`` carries the hub's token (a trusted connection); the link's own
+    connections are authenticated by a fresh federation token besides."""
+    hub = state.hub
     if not hub.federation_url:
         return None
     hub.federation_token = secrets.token_urlsafe(32)
@@ -602,7 +668,9 @@ async def join_federation(
     )
     try:
         await link.start()
-    except BaseException:
+    except BaseException as error:
+        state.error = str(error)
         await link.close()
         raise
+    state.link = link
     return link

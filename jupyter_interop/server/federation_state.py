@@ -145,3 +145,11 @@ class RemoteHubs:
     def silent(self, now: float) -> list[str]:
         """Hubs not heard of for longer than the timeout."""
         return [hub for hub, known in self.hubs.items() if now - known.last_seen > self.timeout]
+
+    def summary(self, now: float) -> list[dict[str, Any]]:
+        """Each hub with its number of peers and the seconds since it was last heard (what
+        the federation view shows), by hub id."""
+        return [
+            {"hub": hub, "peers": len(known.peers), "last_heard": round(now - known.last_seen, 3)}
+            for hub, known in sorted(self.hubs.items())
+        ]

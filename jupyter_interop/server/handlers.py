@@ -21,6 +21,7 @@ from tornado import web
 
 from ..protocol import encode
 from .apps import AppFailure, NotebookApps
+from .federation import FederationState
 from .gateway import GatewaySocket
 from .service import GatewayService
 from .views import VIEW_NAMES, render_view
@@ -78,10 +79,14 @@ class InteropViewHandler(APIHandler):
     auth_resource = AUTH_RESOURCE
 
     def initialize(
-        self, service: GatewayService, extra_status: dict[str, Any] | None = None
+        self,
+        service: GatewayService,
+        extra_status: dict[str, Any] | None = None,
+        federation: FederationState | None = None,
     ) -> None:
         self.service = service
         self.extra_status = extra_status if extra_status is not None else {}
+        self.federation = federation
 
     @web.authenticated
     @authorized
@@ -90,7 +95,9 @@ class InteropViewHandler(APIHandler):
             raise web.HTTPError(404, f"No interop view {view!r}")
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
-        await self.finish(encode(render_view(self.service, view, self.extra_status)))
+        await self.finish(
+            encode(render_view(self.service, view, self.extra_status, self.federation))
+        )
 
 
 # ---------------------------------------------------------------------- the app directory

@@ -34,7 +34,7 @@ from ..hub.core import InteropHub
 from ..protocol import encode
 from .durable import DurableAcks
 from .exitguard import RuntimeFileGuard
-from .federation import join_federation
+from .federation import FederationState, join_federation
 from .gateway import GatewaySocket
 from .runtime import (
     ENV_TOKEN,
@@ -91,10 +91,17 @@ class StandaloneGatewayHandler(GatewaySocket):
 class StandaloneViewHandler(web.RequestHandler):
     """``/interop/api/<view>``: the JSON views, for holders of the token only."""
 
-    def initialize(self, service: GatewayService, token: str, extra_status: dict[str, Any]) -> None:
+    def initialize(
+        self,
+        service: GatewayService,
+        token: str,
+        extra_status: dict[str, Any],
+        federation: FederationState,
+    ) -> None:
         self.service = service
         self.hub_token = token
         self.extra_status = extra_status
+        self.federation = federation
 
     def prepare(self) -> None:
         offered = request_token(self.request)
@@ -106,7 +113,7 @@ class StandaloneViewHandler(web.RequestHandler):
             raise web.HTTPError(404, reason=f"No interop view {view!r}")
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
-        self.finish(encode(render_view(self.service, view, self.extra_status)))
+        self.finish(encode(render_view(self.service, view, self.extra_status, self.federation)))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
@@ -188,10 +195,11 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
                     cleanup.callback(_remove_signal_handler, loop, signum)
             service = self._start_service(cleanup, loop)
             extra_status: dict[str, Any] = {"kind": "standalone"}
-            url = self._listen(cleanup, service, self._web_app(service, extra_status))
+            federation = FederationState(service.hub)
+            url = self._listen(cleanup, service, self._web_app(service, extra_status, federation))
             extra_status["url"] = url
             link = await join_federation(
-                service.hub, f"{url}?token={quote(self.token, safe='')}", self.log
+                federation, f"{url}?token={quote(self.token, safe='')}", self.log
             )
             if link is not None:
                 cleanup.push_async_callback(link.close)
@@ -221,7 +229,12 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
             cleanup.callback(acks.detach)
         return service
 
-    def _web_app(self, service: GatewayService, extra_status: dict[str, Any]) -> web.Application:
+    def _web_app(
+        self,
+        service: GatewayService,
+        extra_status: dict[str, Any],
+        federation: FederationState,
+    ) -> web.Application:
         """The gateway's WebSocket route and the token-protected views."""
         return web.Application(
             [
@@ -233,7 +246,12 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
                 (
                     r"/interop/api/([^/]*)",  # unknown views: 403 without token, else 404
                     StandaloneViewHandler,
-                    {"service": service, "token": self.token, "extra_status": extra_status},
+                    {
+                        "service": service,
+                        "token": self.token,
+                        "extra_status": extra_status,
+                        "federation": federation,
+                    },
                 ),
             ],
             websocket_ping_interval=self.ping_interval or None,

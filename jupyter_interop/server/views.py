@@ -8,18 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from .federation import FederationState
 from .service import GatewayService
 
 __all__ = ["VIEW_NAMES", "VIEW_PATTERN", "render_view"]
 
-VIEW_NAMES = ("peers", "methods", "streams", "contexts", "channels", "status")
+VIEW_NAMES = ("peers", "methods", "streams", "contexts", "channels", "status", "federation")
 #: URL pattern (relative to the base URL) of the views
-VIEW_PATTERN = r"interop/api/(peers|methods|streams|contexts|channels|status)"
+VIEW_PATTERN = rf"interop/api/({'|'.join(VIEW_NAMES)})"
 
 
-def render_view(service: GatewayService, view: str, extra_status: dict[str, Any]) -> Any:
+def render_view(
+    service: GatewayService,
+    view: str,
+    extra_status: dict[str, Any],
+    federation: FederationState | None = None,
+) -> Any:
     """The JSON-able payload of one view (``view`` must be in :data:`VIEW_NAMES`)."""
     views = service.hub.views
+    if view == "federation":
+        return federation.status() if federation is not None else {"enabled": False}
     if view == "status":
         return {**views.status(), **service.status(), **extra_status}
     if view == "peers":

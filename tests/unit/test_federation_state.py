@@ -68,3 +68,15 @@ def test_own_snapshots_are_ignored_and_bad_ones_refused() -> None:
     assert hubs.observe("me", snapshot(), now=0.0).added == []
     with pytest.raises(ValueError, match="must be an object"):
         hubs.observe("B", ["p1"], now=0.0)
+
+
+def test_the_summary_counts_each_hubs_peers_and_says_when_it_was_last_heard() -> None:
+    hubs = RemoteHubs("own", timeout=5.0)
+    hubs.observe("h2", {"p1": {}, "p2": {}}, now=10.0)
+    hubs.observe("h1", {}, now=11.5)
+    assert hubs.summary(now=12.0) == [
+        {"hub": "h1", "peers": 0, "last_heard": 0.5},
+        {"hub": "h2", "peers": 2, "last_heard": 2.0},
+    ]
+    hubs.leave("h2")
+    assert [h["hub"] for h in hubs.summary(now=12.0)] == ["h1"]

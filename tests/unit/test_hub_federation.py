@@ -11,6 +11,7 @@ from traitlets import TraitError
 
 from jupyter_interop.hub import InteropHub
 from jupyter_interop.protocol import Reason
+from jupyter_interop.protocol.wire import ENV_FEDERATION_SPACE, ENV_FEDERATION_URL
 
 FED_TOKEN = "federation-secret"
 REMOTE_IDENTITY = {"application": "pricer", "machine": "gpu-box", "user": "ann", "peerId": "pB-7"}
@@ -109,6 +110,23 @@ def test_a_space_is_one_nats_subject_token() -> None:
     with pytest.raises(TraitError, match="one NATS subject token"):
         InteropHub(federation_space="team.rates")
     assert InteropHub(user="ann.smith@corp").federation_space == "ann_smith_corp"
+
+
+def test_a_spawner_sets_the_url_and_space_through_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What JupyterHub's ``c.Spawner.environment`` hands a server (docs/FEDERATION.md)."""
+    monkeypatch.setenv(ENV_FEDERATION_URL, "nats://alice:pw@nats:4222")
+    monkeypatch.setenv(ENV_FEDERATION_SPACE, "desk-1")
+    hub = InteropHub(user="alice")
+    assert (hub.federation_url, hub.federation_space) == ("nats://alice:pw@nats:4222", "desk-1")
+    assert InteropHub(federation_url="", federation_space="x").federation_url == ""  # config wins
+    monkeypatch.setenv(ENV_FEDERATION_SPACE, "desk.1")
+    with pytest.raises(TraitError, match="one NATS subject token"):
+        InteropHub().federation_space  # noqa: B018 (the default is made when read)
+    monkeypatch.delenv(ENV_FEDERATION_SPACE)
+    monkeypatch.delenv(ENV_FEDERATION_URL)
+    assert (InteropHub(user="bob").federation_space, InteropHub().federation_url) == ("bob", "")
 
 
 # ------------------------------------------------------------------------------ the bus
