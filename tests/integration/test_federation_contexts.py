@@ -16,6 +16,7 @@ from test_client_support import wait_for
 from test_federation import Hub, Nats, start_hub, stop
 
 import jupyter_interop as ji
+from jupyter_interop import fdc3
 
 #: generous: each hub's link must have joined the bucket, through real processes
 SYNC = 30.0
@@ -357,3 +358,21 @@ def test_a_context_name_too_long_for_nats_stays_local_and_harms_nobody(
         a.contexts.update("after-long", {"v": 2})
         wait_for(lambda: b.contexts.get("after-long") == {"v": 2}, SYNC, "the update on B")
         assert long_name not in b.contexts.all()  # ... and the long name stayed on A
+
+
+def test_an_fdc3_broadcast_on_a_user_channel_reaches_a_listener_on_the_other_hub(
+    hubs: tuple[Hub, Hub],
+) -> None:
+    """FDC3 user channels are the colour channels' contexts, so they cross hubs too."""
+    hub_a, hub_b = hubs
+    with ExitStack() as stack:
+        a = connect(hub_a, "fdc3-a", stack)
+        b = connect(hub_b, "fdc3-b", stack)
+        linked(a, b)
+        heard: list[dict[str, Any]] = []
+        b.fdc3.join_user_channel("fdc3.channel.1")
+        b.fdc3.add_context_listener("fdc3.instrument", lambda ctx, meta: heard.append(ctx))
+        a.fdc3.join_user_channel("fdc3.channel.1")
+        a.fdc3.broadcast(fdc3.instrument("AAPL"))
+        wait_for(lambda: heard, SYNC, "A's broadcast on B")
+        assert heard[-1]["type"] == "fdc3.instrument" and heard[-1]["id"]["ticker"] == "AAPL"
