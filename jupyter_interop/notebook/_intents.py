@@ -28,6 +28,7 @@ from IPython.core.error import UsageError
 from ..client.dispatch import OutputTarget, capture_output_target
 from ..client.errors import ResolverUnavailable
 from ..client.twins import main_thread_waiting
+from ..protocol.intents import result_type_problem
 from ._args import parse_payload
 from ._cellmethod import compile_cell_method
 from ._commands import CommandMixin
@@ -89,6 +90,7 @@ def intents_table(intents: list[Intent], name: str | None = None) -> Table:
             intent.name,
             handler.display_name or "",
             ", ".join(handler.context_types) or "(any)",
+            handler.result_type or "",
             handler.application or "",
             handler_place(handler),
         ]
@@ -97,7 +99,7 @@ def intents_table(intents: list[Intent], name: str | None = None) -> Table:
     ]
     title = f"handlers of {name}" if name else f"{len(intents)} intent(s)"
     return Table(
-        ["intent", "display name", "context types", "application", "handled by"],
+        ["intent", "display name", "context types", "result type", "application", "handled by"],
         rows,
         title=title,
         empty=f"no handler of {name}" if name else "(no intents)",
@@ -296,7 +298,8 @@ class IntentCommands(CommandMixin):
         if cell is not None:
             if len(words) != 1:
                 raise UsageError(
-                    "%%interop intent INTENT [--context-types T1,T2] [--display-name NAME]: "
+                    "%%interop intent INTENT [--context-types T1,T2] [--display-name NAME] "
+                    "[--result-type TYPE]: "
                     f"one intent name, not {' '.join(words)!r}"
                 )
             return self._listen(words[0], cell, args)
@@ -318,6 +321,9 @@ class IntentCommands(CommandMixin):
             intent, cell, self.ns, getattr(shell, "transform_cell", None), kind="intent"
         )
         types = [t.strip() for t in (args.context_types or "").split(",") if t.strip()]
+        problem = None if args.result_type is None else result_type_problem(args.result_type)
+        if problem is not None:  # before a re-run cell's handler is dropped
+            raise UsageError(f"--result-type: {problem}")
         io = self.io
         old = self.state.intents.pop(intent, None)
         if old is not None:  # a re-run cell replaces its handler
@@ -328,12 +334,14 @@ class IntentCommands(CommandMixin):
             context_types=types,
             display_name=args.display_name,
             description=args.description,
+            result_type=args.result_type,
         )
         self.state.intents[intent] = listener
         kinds = f" for {', '.join(types)}" if types else ""
+        returns = f", returning {args.result_type}" if args.result_type else ""
         return Message(
-            f"Handling intent {intent!r}{kinds}; the context is `context`, output of raises "
-            "appears below."
+            f"Handling intent {intent!r}{kinds}{returns}; the context is `context`, output of "
+            "raises appears below."
         )
 
     def _unsubscribe(self, intent: str) -> Message:

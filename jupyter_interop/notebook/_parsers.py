@@ -345,7 +345,7 @@ def _intent() -> MagicArgumentParser:
         "Raise an intent, or handle one with a cell.\n\n"
         '  %interop intent raise ViewChart {"type": "fdc3.instrument", "id": {"ticker": "AAPL"}}\n'
         "  %interop intent raise ViewChart type=fdc3.instrument id.ticker=AAPL --target App -o r\n"
-        "  %%interop intent ViewChart --context-types fdc3.instrument --display-name Chart\n"
+        "  %%interop intent ViewChart --context-types fdc3.instrument --result-type fdc3.chart\n"
         '  print(context["id"])                 (the raised context is bound as `context`;\n'
         '  {"type": "fdc3.chart"}                the last expression is the result)\n\n'
         "When several handlers fit and no --target chooses, a widget under the cell lists\n"
@@ -368,6 +368,12 @@ def _intent() -> MagicArgumentParser:
     )
     p.add_argument("--display-name", help="(cell) the name shown to people choosing a handler")
     p.add_argument("--description", help="(cell) a description of the handler")
+    p.add_argument(
+        "--result-type",
+        metavar="TYPE",
+        help="(cell) what it returns: a context type, 'channel' or 'channel<TYPE>' "
+        "(FDC3's resultType, which finds and raises filter by)",
+    )
     _output(p, "the handler's result (raise)")
     return p
 

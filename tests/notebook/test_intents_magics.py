@@ -96,6 +96,38 @@ def test_cell_handler_listing_and_raise_between_two_kernels(
     assert "no %%interop intent cell" in nb_b.usage_error(f"%interop intent unsubscribe {intent}")
 
 
+def test_cell_handler_declares_its_result_type_and_the_listing_shows_it(
+    nb_a: Kernel, nb_b: Kernel, unique: Callable[[str], str]
+) -> None:
+    """``%%interop intent INTENT --result-type TYPE`` declares FDC3's ``resultType``: the other
+    kernel's ``%interop intents`` shows it in its own column, ``io.fdc3`` finds filter by it,
+    and a type that is not one is refused before a re-run cell's handler is dropped."""
+    intent = unique("ViewChartOf")
+    cell = (
+        f"%%interop intent {intent} --context-types fdc3.instrument --result-type {{result}}\n"
+        '{{"type": "fdc3.chart", "instruments": [context]}}'
+    )
+    reg = nb_b.run(cell.format(result="fdc3.chart"))
+    assert "returning fdc3.chart" in reg.text
+    handlers_seen(nb_a, intent, 1)
+    listing = nb_a.run(f"%interop intents {intent}")
+    assert "result type" in listing.text and "fdc3.chart" in listing.text
+    assert nb_a.value(
+        f"[h.result_type for i in ji.connect().intents.find({intent!r}) for h in i.handlers]"
+    ) == ["fdc3.chart"]
+    instrument = "{'type': 'fdc3.instrument', 'id': {'ticker': 'AAPL'}}"
+
+    def found(kind: str) -> str:
+        return f"ji.connect().fdc3.find_intent({intent!r}, {instrument}, {kind!r})['apps']"
+
+    assert [a["resultType"] for a in nb_a.value(found("fdc3.chart"))] == ["fdc3.chart"]
+    assert nb_a.fails(found("channel"))["ename"] == "NoAppsFound"
+    error = nb_b.usage_error(cell.format(result="'not a type'"))
+    assert "--result-type" in error and "not a result type" in error
+    handlers_seen(nb_a, intent, 1)  # the first cell's handler still answers
+    nb_b.run(f"%interop intent unsubscribe {intent}")
+
+
 def test_usage_errors(nb_a: Kernel, unique: Callable[[str], str]) -> None:
     assert "%interop intent raise INTENT" in nb_a.usage_error("%interop intent Foo")
     assert "one intent name" in nb_a.usage_error("%%interop intent A B\n1")
