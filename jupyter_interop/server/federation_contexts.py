@@ -23,7 +23,8 @@ import base64
 import binascii
 import contextlib
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -41,6 +42,7 @@ from ..protocol.wire import (
 __all__ = [
     "ContextGone",
     "ContextsLink",
+    "KeyedQueue",
     "Record",
     "bucket_name",
     "context_key",
@@ -169,6 +171,38 @@ def _created(message: Message, hub: str) -> Record:
     }
 
 
+class KeyedQueue:
+    """Items handled one at a time per key, in the order they were put, by ``handle``; keys
+    apart run concurrently. A key's worker ends when its queue is empty."""
+
+    def __init__(self, handle: Callable[[str, Message], Awaitable[None]]) -> None:
+        self.handle = handle
+        self._queues: dict[str, deque[Message]] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+
+    def put(self, key: str, item: Message) -> None:
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = deque()
+            worker = asyncio.ensure_future(self._drain(key, queue))
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
+        queue.append(item)
+
+    async def _drain(self, key: str, queue: deque[Message]) -> None:
+        try:
+            while queue:
+                await self.handle(key, queue[0])
+                queue.popleft()
+        finally:  # (no await between the last item and here: a new item starts a new worker)
+            if self._queues.get(key) is queue:
+                del self._queues[key]
+
+    def cancel(self) -> None:
+        for worker in list(self._workers):
+            worker.cancel()
+
+
 class ContextsLink:
     """The bucket of one space on one hub: writes what the hub publishes, watches the bucket
     and feeds every revision back to the hub in order."""
@@ -193,8 +227,8 @@ class ContextsLink:
         self._seen: dict[str, tuple[Record, int]] = {}
         #: key -> the last revision handed to the hub
         self._delivered: dict[str, int] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: one key's publications are written one at a time, in the order the hub sent them
+        self._queues = KeyedQueue(self._publish)
         self._watcher: Any = None
         self._watching: asyncio.Task[None] | None = None
 
@@ -318,22 +352,15 @@ class ContextsLink:
         name = message.get("name")
         if not isinstance(name, str) or not name:
             return
-        task = asyncio.ensure_future(self._publish(context_key(name), message))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._queues.put(context_key(name), message)
 
     async def _publish(self, key: str, message: Message) -> None:
-        # one key's publications are written in the order the hub sent them
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            try:
-                await self._write(key, message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                self._refuse(message, str(error) or type(error).__name__)
-        if not lock.locked() and self._locks.get(key) is lock:
-            del self._locks[key]
+        try:
+            await self._write(key, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._refuse(message, str(error) or type(error).__name__)
 
     def _refuse(self, message: Message, why: str) -> None:
         ticket = message.get("ticket")
@@ -440,8 +467,7 @@ class ContextsLink:
         return {"bucket": self.bucket, "revision": max(self._delivered.values(), default=0)}
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self._queues.cancel()
         if self._watching is not None:
             self._watching.cancel()
         if self._watcher is not None:

@@ -3,6 +3,7 @@ bucket key of any context name, and an update re-applied after losing a compare-
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import orjson
@@ -10,6 +11,7 @@ import pytest
 
 from jupyter_interop.server.federation_contexts import (
     ContextGone,
+    KeyedQueue,
     bucket_name,
     context_key,
     context_name,
@@ -102,3 +104,45 @@ def test_a_record_is_checked_when_read() -> None:
         decode_record(b"not json", "book")
     gone = tombstone("book", updater=None, hub="A", ticket="tA-1")
     assert decode_record(orjson.dumps(gone), "book") == gone  # a tombstone has no data
+
+
+def test_one_keys_items_run_one_at_a_time_in_order_even_when_one_comes_as_another_ends() -> None:
+    """The link writes one context's publications in the order its hub sent them (a
+    creation before its updates, an update before the destruction after it). Item 3 comes
+    in the loop turn where item 1 ends, before item 2 started: it still waits for item 2."""
+
+    async def scenario() -> list[tuple[str, int]]:
+        log: list[tuple[str, int]] = []
+        started = {n: asyncio.Event() for n in (1, 2, 3, 4)}
+        gates = {n: asyncio.Event() for n in (1, 2, 3, 4)}
+        done = asyncio.Event()
+
+        async def handle(key: str, item: dict) -> None:
+            n = item["n"]
+            log.append(("start", n))
+            started[n].set()
+            await gates[n].wait()
+            log.append(("end", n))
+            if len(log) == 8:
+                done.set()
+            if n == 1:
+                asyncio.get_running_loop().call_soon(queue.put, "k", {"n": 3})
+
+        queue = KeyedQueue(handle)
+        queue.put("k", {"n": 1})
+        queue.put("k", {"n": 2})
+        queue.put("other", {"n": 4})  # another key runs alongside
+        await started[1].wait()
+        await started[4].wait()
+        gates[1].set()
+        await started[2].wait()
+        gates[3].set()  # item 3 may finish at once if it starts: it must not start yet
+        gates[2].set()
+        await started[3].wait()
+        gates[4].set()
+        await asyncio.wait_for(done.wait(), 30)
+        return log
+
+    log = asyncio.run(scenario())
+    k = [entry for entry in log if entry[1] != 4]
+    assert k == [("start", 1), ("end", 1), ("start", 2), ("end", 2), ("start", 3), ("end", 3)]
