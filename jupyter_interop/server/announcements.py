@@ -26,6 +26,7 @@ import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from itertools import accumulate, repeat
+from operator import attrgetter
 from typing import Any
 
 from ..protocol.addressed import Template
@@ -293,12 +294,13 @@ class Rendered:
     def of(cls, templates: list[Template], peer_id_json: bytes, framed: bool) -> Rendered:
         """The copies of ``templates`` for one reader (a newcomer's backlog)."""
         id_length = len(peer_id_json)
+        # (a newcomer's backlog is every peer and its methods: these loops run in C)
         if framed:
-            heads = [t.framed.get(id_length) or _framed_head(t, id_length) for t in templates]
+            heads = list(map(_framed_head, templates, repeat(id_length)))
         else:
-            heads = [t.head for t in templates]
-        nbytes = sum([t.size for t in templates]) + len(templates) * id_length
-        return cls(heads, [t.tail for t in templates], peer_id_json, nbytes, framed)
+            heads = list(map(_head_of, templates))
+        nbytes = sum(map(_size_of, templates)) + len(templates) * id_length
+        return cls(heads, list(map(_tail_of, templates)), peer_id_json, nbytes, framed)
 
     def __len__(self) -> int:
         return len(self.tails)
@@ -369,6 +371,15 @@ class Rendered:
         return parts
 
 
+_head_of = attrgetter("head")
+_tail_of = attrgetter("tail")
+_size_of = attrgetter("size")
+
+
 def _framed_head(template: Template, id_length: int) -> bytes:
-    head = template.framed[id_length] = frame_header(template.size + id_length) + template.head
+    """The template's head behind its frame header for a peer id of ``id_length`` bytes."""
+    head = template.framed.get(id_length)
+    if head is None:
+        head = frame_header(template.size + id_length) + template.head
+        template.framed[id_length] = head
     return head

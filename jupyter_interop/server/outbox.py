@@ -328,8 +328,16 @@ class Outbox:
         log = self._log
         if start is None or log is None or start == log.end:
             return
-        framed = not self._wants_batch()
-        for run, removal in log.runs(start, log.end, self._peer_id_json, framed):
+        self._queue_runs(log, start, self._runs(log, start))
+
+    def _runs(self, log: AnnouncementLog, start: int) -> list[tuple[Rendered, bool]]:
+        """This peer's copies of the log from ``start`` on (see AnnouncementLog.runs)."""
+        return log.runs(start, log.end, self._peer_id_json, not self._wants_batch())
+
+    def _queue_runs(
+        self, log: AnnouncementLog, start: int, runs: list[tuple[Rendered, bool]]
+    ) -> None:
+        for run, removal in runs:
             self._queue_run(run, removal, log.time_at(start))
             start += len(run)
         self._reading_from = start
@@ -534,7 +542,14 @@ class Outbox:
             return []
         start, log = self._reading_from, self._log
         if start is not None and log is not None and start != log.end:
-            self._close_run()  # what the peer has not read of the log, in its place
+            # what the peer has not read of the log, in its place
+            runs = self._runs(log, start)
+            if self._entries is None and len(runs) == 1 and not self._unreported_drops:
+                # the usual write of a storm: nothing else queued, announcements of one kind
+                # (taken whole: a removal is held back only after other messages)
+                self._reading_from = log.end
+                return self._batched([runs[0][0]])
+            self._queue_runs(log, start, runs)
         frames: list[bytes | Rendered] = []
         taken = 0
         entries = self._entries
@@ -574,6 +589,10 @@ class Outbox:
             self._clear()
             if self._unreported_drops and self._wants_notices():
                 frames.append(self._drops_notice())
+        return self._batched(frames)
+
+    def _batched(self, frames: list[bytes | Rendered]) -> list[bytes | Rendered]:
+        """``frames`` as batch frames for a peer that negotiated ``batch``."""
         if frames and (len(frames) > 1 or type(frames[0]) is Rendered) and self._wants_batch():
             return batch_with_runs(frames)  # (one plain frame stays as it is)
         return frames
