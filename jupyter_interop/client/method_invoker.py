@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..protocol.wire import AGM_DOMAIN, CALL_TYPE
+from ..protocol import messages
 from .codec import unwrap_value
 from .connection import RequestTimeout
 from .errors import (
@@ -349,13 +349,7 @@ class SentCall:
 
 def _call_message(server: Instance, info: MethodInfo, payload: Any) -> dict[str, Any]:
     """The GW3 ``call`` of ``info`` on ``server`` (``payload``: prepared arguments)."""
-    return {
-        "domain": AGM_DOMAIN,
-        "type": CALL_TYPE,
-        "server_id": server.peer_id,
-        "method_id": info.id,
-        "arguments_kv": payload,
-    }
+    return messages.call(server.peer_id, info.id, payload)
 
 
 def _failed(

@@ -22,6 +22,7 @@ from .wire import (
     ADD_INTEREST_TYPE,
     AGM_DOMAIN,
     BUS_DOMAIN,
+    CALL_TYPE,
     CHANNEL_CHANGE_REQUEST_TYPE,
     CHANNEL_MEMBERSHIP_TYPE,
     CONTEXT_ADDED_TYPE,
@@ -61,6 +62,7 @@ __all__ = [
     "Accepted",
     "AddInterest",
     "BusEvent",
+    "Call",
     "ChannelChangeRequest",
     "ChannelMembership",
     "ContextAdded",
@@ -93,6 +95,7 @@ __all__ = [
     "Yield",
     "accepted",
     "bus_unsubscribe",
+    "call",
     "channel_membership",
     "drop_subscription",
     "error",
@@ -519,6 +522,21 @@ class DropSubscription(_Sent):
     reason: str
 
 
+class _CallFields(_Sent):
+    server_id: str
+    method_id: Any
+    arguments_kv: Any
+
+
+class Call(_CallFields, total=False):
+    """Invoke a method of one server (the federation link also passes ``arguments`` and the
+    caller's ``context`` on)."""
+
+    request_id: Any
+    arguments: Any
+    context: Any
+
+
 class ContextRequest(_Sent):
     """A request about one context by its id (``subscribe-context``,
     ``unsubscribe-context``)."""
@@ -667,3 +685,16 @@ def bus_unsubscribe(subscription_id: Any) -> Message:
         "subscription_id": subscription_id,
     }
     return _plain(message)
+
+
+def call(server_id: Any, method_id: Any, arguments_kv: Any, **fields: Any) -> Message:
+    """Invoke method ``method_id`` of the peer ``server_id`` (``fields``: ``request_id``,
+    ``arguments``, ``context``)."""
+    message: Call = {
+        "domain": AGM_DOMAIN,
+        "type": CALL_TYPE,
+        "server_id": server_id,
+        "method_id": method_id,
+        "arguments_kv": arguments_kv,
+    }
+    return {**message, **fields} if fields else _plain(message)

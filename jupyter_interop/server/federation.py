@@ -38,27 +38,20 @@ import orjson
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from ..hub.core import InteropHub
-from ..protocol import Reason
+from ..protocol import Reason, messages
 from ..protocol.wire import (
     ADD_INTEREST_TYPE,
     AGM_DOMAIN,
     BUS_DOMAIN,
-    CALL_TYPE,
     ERROR_TYPE,
     EXTENSIONS_KEY,
     FEDERATION_AUTH_METHOD,
     FEDERATION_KEY,
-    GLOBAL_DOMAIN,
-    HELLO_TYPE,
     INVOKE_TYPE,
-    JOIN_TYPE,
-    REGISTER_TYPE,
     REMOVE_INTEREST_TYPE,
     RESULT_TYPE,
     RUNS_EXTENSION,
-    UNREGISTER_TYPE,
     WELCOME_TYPE,
-    YIELD_TYPE,
 )
 from .federation_access import inbox_prefix, public_url
 from .federation_bus import FederationBus
@@ -106,7 +99,7 @@ class _HubSocket:
         socket = self._socket = await websocket_connect(self.url)
         # runs: a run of stream items crosses hubs as one message (federation_streams.py)
         extensions = {EXTENSIONS_KEY: {RUNS_EXTENSION: True}}
-        self.send({"domain": GLOBAL_DOMAIN, "type": HELLO_TYPE, "extensions": extensions, **hello})
+        self.send(messages.hello(extensions=extensions, **hello))
         frame = await socket.read_message()
         welcome = orjson.loads(frame) if frame is not None else None
         if not isinstance(welcome, dict) or welcome.get("type") != WELCOME_TYPE:
@@ -114,7 +107,7 @@ class _HubSocket:
             raise ConnectionError(f"the hub refused the federation link: {welcome!r}")
         self.peer_id = welcome["peer_id"]
         if agm:
-            self.send({"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": AGM_DOMAIN})
+            self.send(messages.join(AGM_DOMAIN))
         self._reader = asyncio.ensure_future(self._read(socket))
 
     async def _read(self, socket: WebSocketClientConnection) -> None:
@@ -178,10 +171,10 @@ class _Proxy:
             self.register(list(remote.methods.values()))
 
     def register(self, methods: list[Message]) -> None:
-        self.socket.send({"domain": AGM_DOMAIN, "type": REGISTER_TYPE, "methods": methods})
+        self.socket.send(messages.register(methods))
 
     def unregister(self, method_ids: list[str]) -> None:
-        self.socket.send({"domain": AGM_DOMAIN, "type": UNREGISTER_TYPE, "methods": method_ids})
+        self.socket.send(messages.unregister(method_ids))
 
     def _receive(self, message: Message) -> None:
         mtype = message.get("type")
@@ -214,24 +207,15 @@ class _Proxy:
         if "error" in reply:
             error = reply["error"] if isinstance(reply["error"], dict) else {}
             self.socket.send(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": ERROR_TYPE,
-                    "request_id": invocation_id,
-                    "reason_uri": error.get("reason_uri") or Reason.INVOCATION_FAILURE,
-                    "reason": str(error.get("reason") or "The remote call failed"),
-                    "context": error.get("context") or {},
-                }
+                messages.invocation_error(
+                    invocation_id,
+                    error.get("reason_uri") or Reason.INVOCATION_FAILURE,
+                    str(error.get("reason") or "The remote call failed"),
+                    error.get("context") or {},
+                )
             )
         else:
-            self.socket.send(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": YIELD_TYPE,
-                    "invocation_id": invocation_id,
-                    "result": reply.get("result"),
-                }
-            )
+            self.socket.send(messages.yield_result(invocation_id, reply.get("result")))
 
     def close(self) -> None:
         """The remote peer left: this peer leaves the hub (its pending calls fail there)."""
@@ -377,7 +361,7 @@ class FederationLink:
                 FEDERATION_KEY: {"observer": True},
             }
         )
-        observer.send({"domain": GLOBAL_DOMAIN, "type": JOIN_TYPE, "destination": BUS_DOMAIN})
+        observer.send(messages.join(BUS_DOMAIN))
         self.contexts = await self._join_contexts()
         self._spawn(self._heartbeat())
         self.log.info(
@@ -545,16 +529,14 @@ class FederationLink:
             future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
             self._calls[request_id] = future
             observer.send(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": CALL_TYPE,
-                    "request_id": request_id,
-                    "server_id": request.get("peer_id"),
-                    "method_id": request.get("method_id"),
-                    "arguments": request.get("arguments"),
-                    "arguments_kv": request.get("arguments_kv"),
-                    "context": request.get("context") or {},
-                }
+                messages.call(
+                    request.get("peer_id"),
+                    request.get("method_id"),
+                    request.get("arguments_kv"),
+                    request_id=request_id,
+                    arguments=request.get("arguments"),
+                    context=request.get("context") or {},
+                )
             )
             answer = await future
         except ValueError as error:

@@ -111,7 +111,7 @@ def test_bus_events_have_their_own_shape() -> None:
 
 
 def test_a_peer_written_with_the_builders_serves_and_calls_through_the_hub() -> None:
-    """hello, join, register, yield_result, invocation_error, stream_refusal, accepted,
+    """hello, join, register, call, yield_result, invocation_error, stream_refusal, accepted,
     drop_subscription and unregister as protocol/messages.py builds them are what the hub
     core accepts from a peer."""
     kit = HubKit()
@@ -128,8 +128,7 @@ def test_a_peer_written_with_the_builders_serves_and_calls_through_the_hub() -> 
     caller.take()
 
     def call(arguments: dict[str, Any]) -> dict[str, Any]:
-        caller.send({"domain": "agm", "type": "call", "server_id": server.peer_id,
-                     "method_id": "1", "arguments_kv": arguments})  # fmt: skip
+        caller.send(messages.call(server.peer_id, "1", arguments))
         return server.one("invoke")
 
     invoke = call({"a": 1})
@@ -177,6 +176,8 @@ BUILT = [
     (messages.stream_unsubscribe("s1"), "Unsubscribe"),
     (messages.stream_unsubscribe("s1", "ClientInitiated"), "Unsubscribe"),
     (messages.bus_unsubscribe("s1"), "Unsubscribe"),
+    (messages.call("p1", "1", {"a": 1}), "Call"),
+    (messages.call("p1", "1", {}, request_id="r", arguments=[], context={}), "Call"),
 ]
 
 
