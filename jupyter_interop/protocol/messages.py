@@ -62,7 +62,7 @@ __all__ = [
     "Accepted",
     "AddInterest",
     "BusEvent",
-    "Call",
+    "CallRequest",
     "ChannelChangeRequest",
     "ChannelMembership",
     "ContextAdded",
@@ -528,7 +528,7 @@ class _CallFields(_Sent):
     arguments_kv: Any
 
 
-class Call(_CallFields, total=False):
+class CallRequest(_CallFields, total=False):
     """Invoke a method of one server (the federation link also passes ``arguments`` and the
     caller's ``context`` on)."""
 
@@ -690,7 +690,7 @@ def bus_unsubscribe(subscription_id: Any) -> Message:
 def call(server_id: Any, method_id: Any, arguments_kv: Any, **fields: Any) -> Message:
     """Invoke method ``method_id`` of the peer ``server_id`` (``fields``: ``request_id``,
     ``arguments``, ``context``)."""
-    message: Call = {
+    message: CallRequest = {
         "domain": AGM_DOMAIN,
         "type": CALL_TYPE,
         "server_id": server_id,

@@ -176,8 +176,8 @@ BUILT = [
     (messages.stream_unsubscribe("s1"), "Unsubscribe"),
     (messages.stream_unsubscribe("s1", "ClientInitiated"), "Unsubscribe"),
     (messages.bus_unsubscribe("s1"), "Unsubscribe"),
-    (messages.call("p1", "1", {"a": 1}), "Call"),
-    (messages.call("p1", "1", {}, request_id="r", arguments=[], context={}), "Call"),
+    (messages.call("p1", "1", {"a": 1}), "CallRequest"),
+    (messages.call("p1", "1", {}, request_id="r", arguments=[], context={}), "CallRequest"),
 ]
 
 
