@@ -140,41 +140,33 @@ async def drive(
         writer = await r.worker(
             "gw3-ctx-writer", url=url, token=token, names=[f"c{i}" for i in range(5)]
         )
-        ids = list(writer.info["ids"].values())
-        holders = await asyncio.gather(
-            *(
-                r.worker(
-                    "gw3-holders",
-                    timeout=900,
-                    url=url,
-                    token=token,
-                    k=100,
-                    tag=str(i),
-                    context_ids=ids,
-                )
-                for i in range(4)
-            )
-        )
+        holders = await connect_holders(r, hub, 100, list(writer.info["ids"].values()))
         await r.stop(writer, *holders)
         return "400 clients connecting (hello, join, register 5 methods, 5 subscriptions)"
     if workload == "storm":  # the shape of the connect scenario (benchmarks/scenarios/connect.py)
-        holders = await asyncio.gather(
+        await r.stop(*await connect_holders(r, hub, 250, []))
+        return "1000 clients connecting (hello, join, register 5 methods), then leaving"
+    raise ValueError(workload)
+
+
+async def connect_holders(r: Run, hub: Any, k: int, context_ids: list[str]) -> list[Any]:
+    """4 processes of ``k`` raw GW3 clients each, connected (see ``gw3-holders``)."""
+    return list(
+        await asyncio.gather(
             *(
                 r.worker(
                     "gw3-holders",
                     timeout=900,
-                    url=url,
-                    token=token,
-                    k=250,
-                    tag=f"s{i}",
-                    context_ids=[],
+                    url=hub.url,
+                    token=hub.token,
+                    k=k,
+                    tag=str(i),
+                    context_ids=context_ids,
                 )
                 for i in range(4)
             )
         )
-        await r.stop(*holders)
-        return "1000 clients connecting (hello, join, register 5 methods), then leaving"
-    raise ValueError(workload)
+    )
 
 
 def summarize(collapsed: Path, top: int) -> str:
