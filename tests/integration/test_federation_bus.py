@@ -85,6 +85,11 @@ class Inbox:
             else:
                 self.got.append((topic, data, source.application))
 
+    def forget_probes(self) -> None:
+        """Count probes afresh (routes are to be proved again)."""
+        with self._lock:
+            self.probes, self.last_probe = 0, False
+
     def messages(self) -> list[tuple[str, Any, str | None]]:
         with self._lock:
             return list(self.got)
@@ -218,3 +223,30 @@ def test_a_javascript_bus_client_on_a_and_python_on_b(tmp_path: Path, nats: Moni
         py.bus.publish("py.md.AAPL", {"px": 190.1})
         event = js.event(lambda e: e.get("event") == "bus")
         assert event == {"event": "bus", "topic": "py.>", "data": {"px": 190.1}, "source": "py-b"}
+
+
+def test_the_bus_across_hubs_comes_back_after_nats_restarts(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    """NATS away: each hub's bus keeps serving its own peers; NATS back: the links'
+    subscriptions are made again and messages cross again."""
+    with ExitStack() as stack:
+        hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
+        pub = client(stack, hub_a, "pub-a")
+        near, far = Inbox(), Inbox()
+        client(stack, hub_a, "near-a").bus.subscribe("news.*", near)
+        client(stack, hub_b, "far-b").bus.subscribe("news.*", far)
+        until_routed(lambda probe: pub.bus.publish("news.probe", probe), near, far)
+        nats.kill()
+        pub.bus.publish("news.local", {"n": 1})
+        wait_for(near.messages, 30, "the message on its own hub without NATS")
+        assert near.messages() == [("news.local", {"n": 1}, "pub-a")]
+        nats.restart()
+        far.forget_probes()
+        until_routed(lambda probe: pub.bus.publish("news.probe", probe), far)
+        pub.bus.publish("news.back", {"n": 2})
+        wait_for(lambda: ("news.back", {"n": 2}, "pub-a") in far.messages(), 30, "A's on B")
+        # what A published while NATS was away waited in its link's NATS buffer: it reaches B
+        # when B's subscription is back first, never twice
+        assert far.messages()[-1] == ("news.back", {"n": 2}, "pub-a")
+        assert far.messages()[:-1] in ([], [("news.local", {"n": 1}, "pub-a")])
