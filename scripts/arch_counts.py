@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import ast
 import collections
+import dataclasses
 import operator
 import pathlib
 import re
@@ -322,48 +323,95 @@ def tree_report(root: pathlib.Path, out: Any) -> None:
         out.write(f"{rel.removeprefix('jupyter_interop/')} ({lines}) — {summary(tree)}\n")
 
 
-def report(root: pathlib.Path, out: Any) -> None:
-    """Measure the package under ``root`` and write the figures to ``out``."""
-    sizes: list[tuple[int, str]] = []
-    longs: list[tuple[int, str, str]] = []
-    privates: list[tuple[str, int, str]] = []
-    wire: dict[tuple[str, Any], list[str]] = collections.defaultdict(list)
-    by_value: dict[Any, set[str]] = collections.defaultdict(set)
-    domains: list[tuple[str, int, str]] = []
-    class_where: dict[str, set[str]] = collections.defaultdict(set)
-    spelled: list[tuple[str, int, str]] = []
-    whole: list[tuple[str, str]] = []
+@dataclasses.dataclass
+class Counts:
+    """What :func:`measure` finds, each list naming its places (``path:line ...``)."""
+
+    sizes: list[tuple[int, str]]
+    longs: list[tuple[int, str, str]]
+    privates: list[tuple[str, int, str]]
+    wire: dict[tuple[str, Any], list[str]]
+    by_value: dict[Any, set[str]]
+    domains: list[tuple[str, int, str]]
+    class_where: dict[str, set[str]]
+    spelled: list[tuple[str, int, str]]
+    whole: list[tuple[str, str]]
+    writers: dict[tuple[str, str], list[str]]
+
+    @property
+    def shared_classes(self) -> dict[str, list[str]]:
+        return {n: sorted(m) for n, m in self.class_where.items() if len(m) > 1}
+
+    @property
+    def duplicated_wire(self) -> dict[tuple[str, Any], list[str]]:
+        return {k: v for k, v in self.wire.items() if len({p.split(":")[0] for p in v}) > 1}
+
+    @property
+    def repeated_strings(self) -> dict[Any, list[str]]:
+        return {v: sorted(m) for v, m in self.by_value.items() if len(m) > 1}
+
+    @property
+    def shared_messages(self) -> dict[tuple[str, str], list[str]]:
+        return {k: v for k, v in self.writers.items() if len(v) > 1}
+
+    def whole_importers(self, name: str) -> list[str]:
+        """The modules importing the whole ``Interop`` or ``InteropHub``."""
+        return sorted({rel for rel, n in self.whole if n == name})
+
+
+def measure(root: pathlib.Path) -> Counts:
+    """Measure the package under ``root`` (no output: scripts and tests read the result)."""
+    counts = Counts(
+        [],
+        [],
+        [],
+        collections.defaultdict(list),
+        collections.defaultdict(set),
+        [],
+        collections.defaultdict(set),
+        [],
+        [],
+        collections.defaultdict(list),
+    )
     types = message_type_names(root)
     wire_names = wire_values(root)
-    writers: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
     for rel, tree, lines in modules(root):
-        sizes.append((lines, rel))
-        longs += [(length, f"{rel}:{line}", qual) for line, qual, length in long_functions(tree)]
-        privates += [(rel, line, expr) for line, expr in private_reads(tree)]
-        privates += [(rel, line, stmt) for line, stmt in private_imports(root, rel, tree)]
+        counts.sizes.append((lines, rel))
+        counts.longs += [
+            (length, f"{rel}:{line}", qual) for line, qual, length in long_functions(tree)
+        ]
+        counts.privates += [(rel, line, expr) for line, expr in private_reads(tree)]
+        counts.privates += [(rel, line, stmt) for line, stmt in private_imports(root, rel, tree)]
         for name, value, line in constant_definitions(tree):
             kind = wire_kind(name, value)
             if kind:
                 key = (kind, "every cap" if kind == "batch cap" else value)
-                wire[key].append(f"{rel}:{line} {name} = {value!r}")
+                counts.wire[key].append(f"{rel}:{line} {name} = {value!r}")
             if isinstance(value, str) and len(value) > 2:
-                by_value[value].add(rel)
+                counts.by_value[value].add(rel)
         if "/protocol/" not in rel:
-            domains += [(rel, line, domain) for line, domain in inline_domain_dicts(tree)]
+            counts.domains += [(rel, line, d) for line, d in inline_domain_dicts(tree)]
             for line, key in written_messages(tree, wire_names):
-                writers[key].append(f"{rel}:{line}")
+                counts.writers[key].append(f"{rel}:{line}")
         for name in classes(tree):
-            class_where[name].add(rel)
-        spelled += [(rel, line, text) for line, text in wire_spellings(tree)]
+            counts.class_where[name].add(rel)
+        counts.spelled += [(rel, line, text) for line, text in wire_spellings(tree)]
         if not rel.endswith("protocol/wire.py"):
-            spelled += [(rel, line, text) for line, text in type_spellings(tree, types)]
-        whole += [(rel, name) for name in whole_object_imports(rel, tree)]
+            counts.spelled += [(rel, line, text) for line, text in type_spellings(tree, types)]
+        counts.whole += [(rel, name) for name in whole_object_imports(rel, tree)]
+    counts.sizes.sort(reverse=True)
+    counts.longs.sort(reverse=True)
+    return counts
 
-    sizes.sort(reverse=True)
-    longs.sort(reverse=True)
-    shared_classes = {n: sorted(m) for n, m in class_where.items() if len(m) > 1}
-    duplicated_wire = {k: v for k, v in wire.items() if len({p.split(":")[0] for p in v}) > 1}
-    repeated_strings = {v: sorted(m) for v, m in by_value.items() if len(m) > 1}
+
+def report(root: pathlib.Path, out: Any) -> None:
+    """Measure the package under ``root`` and write the figures to ``out``."""
+    counts = measure(root)
+    sizes, longs, privates, wire = counts.sizes, counts.longs, counts.privates, counts.wire
+    domains, spelled = counts.domains, counts.spelled
+    shared_classes = counts.shared_classes
+    duplicated_wire = counts.duplicated_wire
+    repeated_strings = counts.repeated_strings
     private_modules = collections.Counter(rel for rel, _, _ in privates)
 
     w = out.write
@@ -380,13 +428,13 @@ def report(root: pathlib.Path, out: Any) -> None:
     w(f'inline "domain": "<literal>" dicts outside protocol/: {len(domains)} ')
     w(f"in {len({rel for rel, _, _ in domains})} modules\n")
     w(f"class names defined in more than one module: {len(shared_classes)}\n")
-    shared_messages = {k: v for k, v in writers.items() if len(v) > 1}
+    shared_messages = counts.shared_messages
     w("messages (domain, type) written out as dicts in more than one place outside ")
     w(f"protocol/: {len(shared_messages)} ({sum(map(len, shared_messages.values()))} places)\n")
     w("wire names spelled in code outside their constant (channel prefix, environment ")
     w(f"variables, reason URIs, hyphenated message types): {len(spelled)}\n")
     for name in ("Interop", "InteropHub"):
-        users = sorted({rel for rel, n in whole if n == name})
+        users = counts.whole_importers(name)
         layer = "client" if name == "Interop" else "hub"
         w(f"{layer} modules importing the whole {name}: {len(users)}\n")
 
@@ -425,7 +473,7 @@ def report(root: pathlib.Path, out: Any) -> None:
         ),
         (
             "modules importing the whole client (Interop) or hub (InteropHub)",
-            (f"{rel}: {name}" for rel, name in sorted(set(whole))),
+            (f"{rel}: {name}" for rel, name in sorted(set(counts.whole))),
         ),
         (
             "private attribute reads on another object or module, per module",
