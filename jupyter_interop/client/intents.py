@@ -23,11 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..protocol.intents import RESULT_TYPE_KEY, result_type_matches, result_type_problem
+from ..protocol.intents import (
+    RESULT_TYPE_KEY,
+    result_problem,
+    result_type_matches,
+    result_type_problem,
+)
 from ..protocol.wire import INTENT_METHOD_PREFIX
 from .apps import Apps
 from .errors import (
@@ -53,6 +59,8 @@ if TYPE_CHECKING:
     from .methods import Methods
     from .registry import Method
     from .session import ClientSession
+
+log = logging.getLogger("jupyter_interop.client")
 
 __all__ = [
     "INTENT_METHOD_PREFIX",
@@ -466,7 +474,7 @@ class Intents:
         try:
             await self._methods.aregister(
                 INTENT_METHOD_PREFIX + intent,
-                _as_method(handler),
+                _as_method(handler, intent, spec.get(RESULT_TYPE_KEY)),
                 flags={"intent": spec},
                 description=description,
             )
@@ -636,17 +644,33 @@ class Intents:
         return IntentResolution(handler.intent, handler, None if result == {} else result)
 
 
-def _as_method(handler: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
+def _as_method(
+    handler: Callable[[dict[str, Any]], Any], intent: str, result_type: str | None
+) -> Callable[..., Any]:
     """A method handler (called with the context's keys as keyword arguments) that calls
-    ``handler(context)``; async when ``handler`` is, as the method server decides by that."""
+    ``handler(context)``; async when ``handler`` is, as the method server decides by that.
+    A result that is not of the declared ``result_type`` is logged here, where the handler's
+    author looks, and still returned: the raiser decides (FDC3's ``getResult`` fails)."""
     if inspect.iscoroutinefunction(handler):
 
         async def serve_async(**context: Any) -> Any:
-            return await handler(context)
+            return _checked(intent, result_type, await handler(context))
 
         return serve_async
 
     def serve(**context: Any) -> Any:
-        return handler(context)
+        return _checked(intent, result_type, handler(context))
 
     return serve
+
+
+def _checked(intent: str, result_type: str | None, result: Any) -> Any:
+    problem = result_problem(result_type, result)
+    if problem is not None:
+        log.warning(
+            "The handler of the intent %r returned a result of another type than it declared "
+            "(%s): an FDC3 raiser's get_result() fails with NoResultReturned",
+            intent,
+            problem,
+        )
+    return result

@@ -40,6 +40,7 @@ from ..client.instance import Instance
 from ..client.intents import Intent, IntentHandler, choose_handler
 from ..client.method_server import current_invocation
 from ..client.twins import blocking, on_io_loop
+from ..protocol.intents import is_channel_result, result_problem
 from ..protocol.wire import (
     CHANNEL_PREFIX,
     FDC3_CHANNEL_MARK_KEY,
@@ -595,12 +596,18 @@ class Fdc3IntentResolution:
     source: AppIdentifier
     intent: str
     result: Context | Channel | None = field(default=None, repr=False)
+    #: why the handler's result is none FDC3 takes (:meth:`get_result` raises it)
+    error: NoResultReturned | None = field(default=None, repr=False)
 
     def get_result(self) -> Context | Channel | None:
+        """What the handler returned; :class:`NoResultReturned` when it returned neither a
+        context nor a channel, or not what it declared (its ``resultType``)."""
+        if self.error is not None:
+            raise self.error
         return self.result
 
     async def aget_result(self) -> Context | Channel | None:
-        return self.result
+        return self.get_result()
 
 
 def _serves(handler: IntentHandler, app: Any) -> bool:
@@ -951,19 +958,20 @@ class DesktopAgent:
         resolution = await self.io.intents.araise_intent(
             intent, context, target, result_type=result_type
         )
-        result: Any = resolution.result
-        if isinstance(result, dict) and isinstance(result.get(FDC3_CHANNEL_RESULT_KEY), dict):
-            result = await self._channel_from(result[FDC3_CHANNEL_RESULT_KEY])
-        elif isinstance(result, dict) and result.get(FDC3_CHANNEL_MARK_KEY) is True:
-            result = await self._channel_from(result)  # io.Connect's form
-        elif result is not None and not (isinstance(result, dict) and "type" in result):
-            raise NoResultReturned(
-                f"The handler of {intent!r} returned neither a context nor a channel: "
-                f"{str(result)[:80]}",
-                intent=intent,
-            )
         handler = resolution.handler
         source = AppIdentifier(handler.application or "", handler.peer_id or None)
+        result: Any = resolution.result
+        problem = result_problem(handler.result_type, result)
+        a_context = isinstance(result, dict) and "type" in result
+        if result is not None and not a_context and not is_channel_result(result):
+            problem = f"it returned neither a context nor a channel: {str(result)[:80]}"
+        if problem is not None:
+            failed = NoResultReturned(f"The handler of {intent!r}: {problem}", intent=intent)
+            return Fdc3IntentResolution(source, resolution.intent, None, failed)
+        if isinstance(result, dict) and isinstance(result.get(FDC3_CHANNEL_RESULT_KEY), dict):
+            result = await self._channel_from(result[FDC3_CHANNEL_RESULT_KEY])
+        elif is_channel_result(result):
+            result = await self._channel_from(result)  # io.Connect's form
         return Fdc3IntentResolution(source, resolution.intent, result)
 
     raise_intent = blocking(araise_intent)

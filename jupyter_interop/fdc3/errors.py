@@ -22,6 +22,7 @@ __all__ = [
     "ChannelErrorName",
     "Fdc3ChannelError",
     "Fdc3OpenError",
+    "NoResultReturned",
     "OpenErrorName",
     "ResolveErrorName",
     "ResultErrorName",

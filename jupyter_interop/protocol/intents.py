@@ -5,7 +5,9 @@ a directory notebook in its ``metadata.interop`` intents entry, docs/INTENTS.md)
 type (``"fdc3.chart"``), ``"channel"`` (a channel of any context), or ``"channel<type>"`` (a
 channel of that context type). FDC3 2.2's ``findIntent``, ``findIntentsByContext`` take such
 a type as a filter: ``"channel"`` matches every channel result, any other type matches only
-itself, and a handler that declares none matches no filter (docs/FDC3.md).
+itself, and a handler that declares none matches no filter (docs/FDC3.md). What a handler
+returns is checked against its declaration (:func:`result_problem`): FDC3 2.2's ``getResult``
+fails with ``ResultError.NoResultReturned`` on a mismatch; a void result always fits.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["RESULT_TYPE_KEY", "result_type_matches", "result_type_problem"]
+from .wire import FDC3_CHANNEL_MARK_KEY, FDC3_CHANNEL_RESULT_KEY
+
+__all__ = [
+    "RESULT_TYPE_KEY",
+    "is_channel_result",
+    "result_problem",
+    "result_type_matches",
+    "result_type_problem",
+]
 
 #: the key of ``flags.intent`` (and of an app directory's intent entry) naming the result type
 RESULT_TYPE_KEY = "resultType"
@@ -46,3 +56,41 @@ def result_type_matches(declared: str | None, wanted: str | None) -> bool:
     if wanted == _CHANNEL:
         return declared == _CHANNEL or declared.startswith(_CHANNEL + "<")
     return declared == wanted
+
+
+def is_channel_result(result: Any) -> bool:
+    """Is ``result`` (an intent's result as it travels) a channel, in io.Connect's form
+    (``isChannel``) or the older ``fdc3_channel`` one?"""
+    if not isinstance(result, dict):
+        return False
+    return result.get(FDC3_CHANNEL_MARK_KEY) is True or isinstance(
+        result.get(FDC3_CHANNEL_RESULT_KEY), dict
+    )
+
+
+def result_problem(declared: str | None, result: Any) -> str | None:
+    """Why ``result`` (as it travels; None: void) is not what a handler declaring
+    ``declared`` returns (``None``: it is, or it declared nothing). A context type wants a
+    context of that type, ``"channel"`` and ``"channel<type>"`` a channel (which contexts it
+    will carry cannot be seen when it is returned); void fits any declaration, as FDC3 2.2's
+    ``getResult`` resolves to void then."""
+    if declared is None or result is None:
+        return None
+    channel = is_channel_result(result)
+    wants_channel = declared == _CHANNEL or declared.startswith(_CHANNEL + "<")
+    if wants_channel:
+        return (
+            None if channel else f"it declares {declared!r} but returned a context, not a channel"
+        )
+    if channel:
+        return f"it declares {declared!r} but returned a channel"
+    if isinstance(result, dict) and result.get("type") == declared:
+        return None
+    return f"it declares {declared!r} but returned {_describe(result)}"
+
+
+def _describe(result: Any) -> str:
+    returned = result.get("type") if isinstance(result, dict) else None
+    if isinstance(returned, str):
+        return f"a context of type {returned[:80]!r}"
+    return f"{type(result).__name__} {str(result)[:60]!r}, not a context"

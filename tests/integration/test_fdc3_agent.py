@@ -13,6 +13,7 @@ it, anything A should not have had would have arrived before.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -499,6 +500,49 @@ def test_result_types_filter_finds_and_raises(clients: Clients) -> None:
     stream = a.raise_intent_for_context(INSTRUMENT, result_type="channel")
     assert (stream.intent, stream.source.app_id) == ("ViewChart", "fdc3-app-c")
     assert stream.get_result().id == "test-rt-stream"
+
+
+def test_results_are_checked_against_the_declared_result_type(
+    clients: Clients, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FDC3 2.2 ``getResult``: a listener that returns other than the result type it declared
+    (a context of another type, a context for a channel, a channel for a context type, a
+    value that is no context) makes the raiser's ``get_result()`` fail with
+    ``ResultError.NoResultReturned`` naming both, and is logged at the listener; what it
+    declared, or void, is the result."""
+    caplog.set_level(logging.WARNING, logger="jupyter_interop.client")
+    a, b = two_apps(clients)
+    listeners = {
+        "WrongType": ("fdc3.chart", lambda ctx: {"type": "fdc3.contact"}),
+        "NoChannel": ("channel", lambda ctx: {"type": "fdc3.chart"}),
+        "NoContext": ("fdc3.chart", lambda ctx: b.get_or_create_channel("test-rt-wrong")),
+        "Right": ("channel<fdc3.instrument>", lambda ctx: b.get_or_create_channel("test-rt-ok")),
+        "Void": ("fdc3.chart", lambda ctx: None),
+    }
+    for intent, (declared, handler) in listeners.items():
+        b.add_intent_listener(intent, handler, result_type=declared)
+    b.io.intents.add_listener("NotAContext", lambda ctx: 42, result_type="fdc3.chart")
+    wait_for(lambda: len(a.io.intents.find()) >= 6, what="six intents")
+
+    def fails(intent: str) -> str:
+        resolution = a.raise_intent(intent, INSTRUMENT)  # delivered: only the result fails
+        assert resolution.source.instance_id == b.io.peer_id
+        with pytest.raises(fdc3.NoResultReturned) as failed:
+            resolution.get_result()
+        name = failed.value.fdc3_error
+        assert name == fdc3.ResultErrorName.NoResultReturned == "NoResultReturned"
+        return str(failed.value)
+
+    assert "'fdc3.chart'" in fails("WrongType") and "'fdc3.contact'" in fails("WrongType")
+    assert "'channel'" in fails("NoChannel") and "not a channel" in fails("NoChannel")
+    assert "returned a channel" in fails("NoContext")
+    assert "42" in fails("NotAContext")
+    assert a.raise_intent("Right", INSTRUMENT).get_result().id == "test-rt-ok"
+    assert a.raise_intent("Void", INSTRUMENT).get_result() is None
+    logged = [r.getMessage() for r in caplog.records if "another type" in r.getMessage()]
+    for intent in ("WrongType", "NoChannel", "NoContext", "NotAContext"):
+        assert any(repr(intent) in line for line in logged), (intent, logged)
+    assert not any("'Right'" in line or "'Void'" in line for line in logged)
 
 
 def test_raise_intent_for_context_resolves_among_intents(clients: Clients) -> None:

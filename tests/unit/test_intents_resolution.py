@@ -18,6 +18,7 @@ from jupyter_interop.client.intents import (
     targeted_handlers,
 )
 from jupyter_interop.client.registry import Method
+from jupyter_interop.protocol.intents import result_problem
 
 
 def peer(peer_id: str, application: str, instance: str | None = None) -> ji.Instance:
@@ -248,3 +249,29 @@ def test_every_intent_error_names_its_fdc3_value() -> None:
         cls = getattr(ji, name)
         assert issubclass(cls, ji.IntentError) and issubclass(cls, ji.InteropError)
         assert cls.fdc3_error == name
+
+
+@pytest.mark.parametrize(
+    ("declared", "result", "problem"),
+    [
+        (None, {"type": "anything"}, None),
+        ("fdc3.chart", None, None),
+        ("fdc3.chart", {"type": "fdc3.chart", "x": 1}, None),
+        ("fdc3.chart", {"type": "fdc3.contact"}, "a context of type 'fdc3.contact'"),
+        ("fdc3.chart", {"id": "c", "type": "app", "isChannel": True}, "returned a channel"),
+        ("fdc3.chart", {"fdc3_channel": {"id": "c", "type": "app"}}, "returned a channel"),
+        ("fdc3.chart", 42, "int '42', not a context"),
+        ("channel", {"id": "c", "type": "app", "isChannel": True}, None),
+        ("channel<fdc3.instrument>", {"fdc3_channel": {"id": "c"}}, None),
+        ("channel", {"type": "fdc3.chart"}, "returned a context, not a channel"),
+    ],
+)
+def test_results_are_checked_against_the_declared_result_type(
+    declared: str | None, result: Any, problem: str | None
+) -> None:
+    """FDC3 2.2: a listener's result is of its declared result type; void always fits."""
+    found = result_problem(declared, result)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found and repr(declared) in found
