@@ -26,6 +26,7 @@ __all__ = [
     "CLIENT_BATCH_MAX_MESSAGES",
     "CLIENT_WRITE_RUN_BYTES",
     "FEDERATION_FOLD_MAX_BYTES",
+    "FEDERATION_PAUSE_MAX_BYTES",
     "HUB_BATCH_MAX_BYTES",
     "MAX_FEDERATED_CONTEXT_NAME_BYTES",
     "MAX_NESTING",
@@ -67,6 +68,9 @@ CLIENT_BATCH_MAX_MESSAGES = 256
 #: at most this many bytes of items (NATS refuses a message above its max_payload, 1 MiB by
 #: default)
 FEDERATION_FOLD_MAX_BYTES = 256 * 1024
+#: the items of a branch a publisher's link holds back for a hub that is joining it (until
+#: that hub says its NATS subscription is in place) are sent anyway past this many bytes
+FEDERATION_PAUSE_MAX_BYTES = 4 * 1024 * 1024
 #: the client's writer hands the socket the frames that piled up, each still its own
 #: WebSocket frame, in one system call of up to about this many bytes: unbatched sends then
 #: cost a system call per burst, not per message, while a full batch frame (larger than

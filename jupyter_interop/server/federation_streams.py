@@ -7,7 +7,9 @@ is P's). On acceptance B's link answers with the branch, A's link holds one NATS
 subscription per branch on ``ji.<space>.stream.<B>.<P>.<branch>`` and the proxy accepts the
 subscription on the same branch: B publishes each item of the branch once (its hub gives
 the observer an item once per branch), NATS carries it once to each hub holding that
-branch, and the proxy publishes it once on A, which fans it out to A's subscribers.
+branch, and the proxy publishes it once on A, which fans it out to A's subscribers. Until
+A's NATS subscription for a branch new to it is in place (A says ``ready``), B holds the
+branch's items back, so that nothing P pushes after accepting is lost.
 
 What is for one subscription alone (a ``post``, the publisher dropping it, P leaving) goes
 from B to A on ``ji.<space>.hub.<A>.streams`` under A's subscription id. Unsubscribing on A
@@ -28,7 +30,7 @@ from typing import Any
 import orjson
 
 from ..protocol import Reason, messages
-from ..protocol.limits import FEDERATION_FOLD_MAX_BYTES
+from ..protocol.limits import FEDERATION_FOLD_MAX_BYTES, FEDERATION_PAUSE_MAX_BYTES
 from ..protocol.wire import (
     AGM_DOMAIN,
     ERROR_TYPE,
@@ -97,6 +99,16 @@ class _Fold:
 
 
 @dataclass(eq=False)
+class _Pause:
+    """A branch's items held back until the hubs joining it (their subscriptions here) are
+    ready to receive them."""
+
+    waiting: set[str] = field(default_factory=set)
+    payloads: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+
+@dataclass(eq=False)
 class _Served:
     """A subscription of this hub's observer, for a subscriber of another hub."""
 
@@ -138,6 +150,8 @@ class FederationStreams:
         #: branch subject -> the items folding into its next NATS message
         self._folds: dict[str, _Fold] = {}
         self._fold_scheduled = False
+        #: branch subject -> its items held back for a hub that joins it
+        self._pauses: dict[str, _Pause] = {}
 
     def _subject(self, hub: str, kind: str) -> str:
         return f"ji.{self.space}.hub.{hub}.{kind}"
@@ -147,6 +161,7 @@ class FederationStreams:
         await self._nats.subscribe(self._subject(own, "subscribe"), cb=self._on_subscribe)
         await self._nats.subscribe(self._subject(own, "unsubscribe"), cb=self._on_unsubscribe)
         await self._nats.subscribe(self._subject(own, "streams"), cb=self._on_streams)
+        await self._nats.subscribe(self._subject(own, "ready"), cb=self._on_ready)
 
     def _send_to(self, hub: str, kind: str, message: Message) -> None:
         self._publish(self._subject(hub, kind), orjson.dumps(message))
@@ -203,6 +218,8 @@ class FederationStreams:
             )
         branch.subs.add(wanted.sub_id)
         await asyncio.shield(branch.nats_sub)  # the items flow before the subscriber is told
+        # the publisher's hub holds the branch's items back for this hub until now
+        self._send_to(wanted.hub, "ready", {"subscription": wanted.remote_id})
         if self.wanted.get(wanted.sub_id) is not wanted:
             return
         wanted.send(messages.accepted(wanted.sub_id, stream_id))
@@ -331,8 +348,25 @@ class FederationStreams:
             sub_id = str(orjson.loads(msg.data)["subscription"])
         except (ValueError, KeyError, TypeError):
             return
-        if self.served.pop(sub_id, None) is not None:
+        if self._drop_served(sub_id) is not None:
             self._unsubscribe(sub_id)
+
+    async def _on_ready(self, msg: Any) -> None:
+        """The subscribers' hub holds its NATS subscription for the branch: what was held
+        back for it goes (see :meth:`_to_branch`)."""
+        try:
+            sub_id = str(orjson.loads(msg.data)["subscription"])
+        except (ValueError, KeyError, TypeError):
+            return
+        served = self.served.get(sub_id)
+        if served is not None:
+            self._joined(sub_id, served.subject)
+
+    def _drop_served(self, sub_id: str) -> _Served | None:
+        served = self.served.pop(sub_id, None)
+        if served is not None:
+            self._joined(sub_id, served.subject)  # nobody waits for it any more
+        return served
 
     def _unsubscribe(self, sub_id: str) -> None:
         self._observe(messages.stream_unsubscribe(sub_id))
@@ -340,7 +374,7 @@ class FederationStreams:
     def hub_left(self, hub: str) -> None:
         """``hub`` left the space: its subscribers' subscriptions here go."""
         for sub_id in [s for s, served in self.served.items() if served.hub == hub]:
-            del self.served[sub_id]
+            self._drop_served(sub_id)
             self._unsubscribe(sub_id)
 
     def on_hub_message(self, message: Message) -> bool:
@@ -363,12 +397,15 @@ class FederationStreams:
             sub_id = str(message.get("subscription_id"))
             branch = str(message.get(STREAM_ID_KEY) or "")
             subject = stream_subject(self.space, self.hub_id, peer_id, branch)
+            joining = not any(s.subject == subject and s.hub == hub for s in self.served.values())
             self.served[sub_id] = _Served(hub, ref, subject)
+            if joining:  # the branch's items wait until that hub can receive them
+                self._pauses.setdefault(subject, _Pause()).waiting.add(sub_id)
             # queued before anything for this subscription: the subscriber's hub reads it first
             self._publish(reply, orjson.dumps({"subscription": sub_id, "branch": branch}))
             return True
         if mtype == SUBSCRIPTION_CANCELLED_TYPE:
-            served = self.served.pop(str(message.get("subscription_id")), None)
+            served = self._drop_served(str(message.get("subscription_id")))
             if served is not None:
                 closed = {"reason_uri": message.get("reason_uri"), "reason": message.get("reason")}
                 self._send_to(served.hub, "streams", {"ref": served.ref, "closed": closed})
@@ -391,7 +428,7 @@ class FederationStreams:
             self._fold(served.subject, [item["data"]])
         else:  # an item of its own, after those before it
             self._flush_folds()
-            self._publish(served.subject, orjson.dumps(item))
+            self._to_branch(served.subject, orjson.dumps(item))
 
     def _fold(self, subject: str, datas: list[Any]) -> None:
         """Items of a branch that arrive in one turn of the loop cross as one NATS message
@@ -422,7 +459,33 @@ class FederationStreams:
             payload = b'{"data":' + fold.parts[0] + b"}"
         else:
             payload = b'{"items":[' + b",".join(fold.parts) + b"]}"
-        self._publish(subject, payload)
+        self._to_branch(subject, payload)
+
+    def _to_branch(self, subject: str, payload: bytes) -> None:
+        """Publish on a branch, unless a hub joining it has no NATS subscription for it yet:
+        then the items wait for that hub's ``ready`` (a round trip after the acceptance), so
+        that what the publisher pushes at once after accepting reaches it too."""
+        pause = self._pauses.get(subject)
+        if pause is None:
+            self._publish(subject, payload)
+            return
+        pause.payloads.append(payload)
+        pause.size += len(payload)
+        if pause.size > FEDERATION_PAUSE_MAX_BYTES:
+            self.log.warning("Interop federation: %s waited too long for a hub to join", subject)
+            self._resume(subject)
+
+    def _joined(self, sub_id: str, subject: str) -> None:
+        pause = self._pauses.get(subject)
+        if pause is not None:
+            pause.waiting.discard(sub_id)
+            if not pause.waiting:
+                self._resume(subject)
+
+    def _resume(self, subject: str) -> None:
+        pause = self._pauses.pop(subject, None)
+        for payload in pause.payloads if pause is not None else ():
+            self._publish(subject, payload)
 
     def status(self) -> dict[str, Any]:
         """For the link's status: the branches of other hubs held here, this hub's

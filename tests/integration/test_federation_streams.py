@@ -229,3 +229,32 @@ def test_a_python_subscriber_on_a_to_a_javascript_stream_on_b(
         assert feed.got() == [({"AAPL": 190.1}, False), ({"end": True}, False)]
         js.close()  # the publisher leaves: the subscription closes on A
         wait_for(lambda: feed.closed, 30, "the subscription to close when the JS peer left")
+
+
+def test_what_the_publisher_pushes_on_a_new_branch_right_after_accepting_arrives(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    """The first subscriber of a branch on A: items pushed on it at once after the
+    acceptance (before A's NATS subscription for it could be in place) still arrive."""
+    with ExitStack() as stack:
+        hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
+        b = client(stack, hub_b, "pub-b")
+        streams: list[Any] = []
+
+        def greet(sub: Any) -> None:
+            for n in range(3):
+                streams[0].push({"first": n}, branch=sub.branch)
+
+        streams.append(
+            b.streams.create(
+                "Eager",
+                on_subscription_request=lambda r: r.accept_on_branch(r.arguments["symbol"]),
+                on_added=greet,
+            )
+        )
+        a = subscriber(stack, hub_a, "sub-a", "Eager")
+        for symbol in ("X", "Y", "Z"):
+            feed = Feed()
+            a.streams.subscribe("Eager", {"symbol": symbol}, on_data=feed.data, timeout=30)
+            wait_for(lambda feed=feed: len(feed.got()) == 3, 30, f"the pushes on {symbol}")
+            assert feed.got() == [({"first": n}, False) for n in range(3)]

@@ -1,7 +1,8 @@
 """The publishers' side of streams across hubs (server/federation_streams.py) without
 sockets: a NATS stand-in records subscriptions and publications, the observer's messages
 are a list. Items of a branch that arrive in one turn of the loop cross as one NATS
-message, capped in bytes; an item with a sequence goes alone, after those before it."""
+message, capped in bytes; an item with a sequence goes alone, after those before it; a
+branch's items wait for a hub that joins it until that hub is ready."""
 
 from __future__ import annotations
 
@@ -38,8 +39,11 @@ async def next_turn() -> None:
     await done
 
 
-async def serving() -> tuple[FederationStreams, list[tuple[str, Any]], str]:
-    """Hub B's side with one subscription of hub A accepted on branch AAPL of peer P."""
+async def serving(
+    ready: bool = True,
+) -> tuple[FederationStreams, list[tuple[str, Any]], str, Nats]:
+    """Hub B's side with one subscription of hub A accepted on branch AAPL of peer P (and
+    hub A ready for its items, with ``ready``)."""
     nats = Nats()
     published: list[tuple[str, Any]] = []
     observed: list[dict[str, Any]] = []
@@ -68,7 +72,9 @@ async def serving() -> tuple[FederationStreams, list[tuple[str, Any]], str]:
     )
     assert published.pop() == ("_INBOX.1", {"subscription": "sB1", "branch": "AAPL"})
     assert streams.status() == {"branches": [], "subscriptions": 0, "served": 1}
-    return streams, published, stream_subject("s", "B", "P", "AAPL")
+    if ready:
+        await nats.callbacks["ji.s.hub.B.ready"](Msg(orjson.dumps({"subscription": "sB1"})))
+    return streams, published, stream_subject("s", "B", "P", "AAPL"), nats
 
 
 def event(data: Any, **extra: Any) -> dict[str, Any]:
@@ -77,7 +83,7 @@ def event(data: Any, **extra: Any) -> dict[str, Any]:
 
 def test_items_of_one_turn_cross_as_one_message_and_a_sequenced_item_alone() -> None:
     async def scenario() -> None:
-        streams, published, subject = await serving()
+        streams, published, subject, _ = await serving()
         streams.on_hub_message(event(1))
         streams.on_hub_message(event(2))
         streams.on_hub_message(
@@ -101,7 +107,7 @@ def test_items_of_one_turn_cross_as_one_message_and_a_sequenced_item_alone() -> 
 
 def test_a_fold_is_capped_in_bytes() -> None:
     async def scenario() -> None:
-        streams, published, subject = await serving()
+        streams, published, subject, _ = await serving()
         assert subject.endswith(".AAPL")
         big = "x" * (FEDERATION_FOLD_MAX_BYTES // 3)
         for _ in range(5):
@@ -110,5 +116,24 @@ def test_a_fold_is_capped_in_bytes() -> None:
         counts = [len(p["items"]) if "items" in p else 1 for _, p in published]
         assert counts == [2, 2, 1]  # three would pass the cap
         assert all(len(orjson.dumps(p)) <= FEDERATION_FOLD_MAX_BYTES + 64 for _, p in published)
+
+    asyncio.run(scenario())
+
+
+def test_a_branchs_items_wait_until_the_joining_hub_is_ready() -> None:
+    async def scenario() -> None:
+        streams, published, subject, nats = await serving(ready=False)
+        streams.on_hub_message(event(1))
+        await next_turn()
+        streams.on_hub_message(event(2, sequence=2))
+        assert published == []  # hub A has no NATS subscription for the branch yet
+        await nats.callbacks["ji.s.hub.B.ready"](Msg(orjson.dumps({"subscription": "sB1"})))
+        assert published == [
+            (subject, {"data": 1}),
+            (subject, {"data": 2, "sequence": 2, "snapshot": False}),
+        ]
+        streams.on_hub_message(event(3))
+        await next_turn()
+        assert published[-1] == (subject, {"data": 3})  # and from then on at once
 
     asyncio.run(scenario())
