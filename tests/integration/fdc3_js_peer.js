@@ -95,6 +95,12 @@ async function main() {
             });
             return true;
         },
+        // an intent handler declaring resultType (io.Connect's flags.intent.resultType) that
+        // returns the given result, whatever it declared
+        async serveTypedIntent({ intent, resultType, result }) {
+            await io.interop.register({ name: "Tick42.FDC3.Intents." + intent, flags: { intent: { resultType } } }, async () => result);
+            return true;
+        },
         // the raiser's side of an intent that returned a private channel: become its clientId
         async raiseForChannel({ intent, context }) {
             const result = await io.interop.invoke("Tick42.FDC3.Intents." + intent, context, "best", { waitTimeoutMs: 10000 });

@@ -289,3 +289,20 @@ def test_private_channel_io_connect_party_that_leaves_disconnects(
         lambda: py.contexts.get(made[0].context_name).get("disconnected") is True,
         what="disconnected written by the surviving party",
     )
+
+
+def test_an_io_connect_handlers_result_is_checked_against_its_result_type(
+    py: ji.Interop, js: Fdc3JsPeer
+) -> None:
+    """An io.Connect app's handler declares ``flags.intent.resultType``: the Python raiser
+    checks the result against it (FDC3 2.2 ``getResult``): a context of another type is
+    ``NoResultReturned``, one of the declared type is the result."""
+    chart = {"type": "fdc3.chart", "instruments": []}
+    contact = {"type": "fdc3.contact", "id": {"email": "a@example.com"}}
+    js.call("serveTypedIntent", intent="JsWrong", resultType="fdc3.chart", result=contact)
+    js.call("serveTypedIntent", intent="JsRight", resultType="fdc3.chart", result=chart)
+    wait_for(lambda: len(py.intents.find()) >= 2, what="the two JS handlers")
+    wrong = py.fdc3.raise_intent("JsWrong", fdc3.instrument("AAPL"))
+    with pytest.raises(fdc3.NoResultReturned, match=r"'fdc3\.contact'"):
+        wrong.get_result()
+    assert py.fdc3.raise_intent("JsRight", fdc3.instrument("AAPL")).get_result() == chart
