@@ -259,6 +259,15 @@ class ContextsLink:
                 await self._watcher.stop()
         self._watcher = await self.kv.watch(">")
         self._watching = asyncio.ensure_future(self._follow(self._watcher))
+        self._watching.add_done_callback(self._watch_ended)
+
+    def _watch_ended(self, watching: asyncio.Task[None]) -> None:
+        """A watch that failed is said (its hub no longer hears the bucket until the next
+        resynchronisation), not left as an unread task error."""
+        if not watching.cancelled() and watching.exception() is not None:
+            self.log.error(
+                "Interop federation: the watch of %s stopped: %r", self.bucket, watching.exception()
+            )
 
     async def _follow(self, watcher: Any) -> None:
         async for entry in watcher:
