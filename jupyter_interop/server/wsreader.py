@@ -453,8 +453,10 @@ def send_now(stream: IOStream, data: bytes) -> int:
     costs one ``send`` and no future, buffer or loop callback: in a join storm every reader is
     written once per announce window, and tornado's write machinery was most of that cost.
     Order is kept: bytes go straight to the socket only when tornado holds none. An error
-    (a reset peer) is left for ``stream.write`` to meet and report as tornado does."""
-    if stream.writing() or stream.closed():
+    (a reset peer) is left for ``stream.write`` to meet and report as tornado does. A TLS
+    stream (a Jupyter server with a certificate) always goes through tornado, which drives
+    the TLS session's own state."""
+    if type(stream) is not IOStream or stream.writing() or stream.closed():
         return 0
     try:
         return stream.socket.send(data)
