@@ -38,7 +38,14 @@ export interface ChannelInfo {
 
 export type GW3Message = Record<string, any>;
 
-export type ViewName = 'peers' | 'methods' | 'streams' | 'contexts' | 'channels' | 'status';
+export type ViewName =
+  | 'peers'
+  | 'methods'
+  | 'streams'
+  | 'contexts'
+  | 'channels'
+  | 'status'
+  | 'federation';
 
 /** An `error` reply of the hub, as a JavaScript Error. */
 export class HubError extends Error {

@@ -1,6 +1,6 @@
 /**
- * The Interop sidebar widget: a status line and six live sections (peers, apps, methods,
- * streams, contexts, channels).
+ * The Interop sidebar widget: a status line, the federation line and six live sections
+ * (peers, apps, methods, streams, contexts, channels).
  *
  * Refreshes are driven by what the hub pushes on the lab's connection (peers, methods and
  * contexts appearing or going, membership changes, updates of the followed context); bursts
@@ -17,6 +17,7 @@ import { AppsSection, readApps } from './apps';
 import { ChannelsSection } from './channels';
 import { ContextsSection } from './contexts';
 import { h, setText } from './dom';
+import { FederationLine, FederationStatus } from './federation';
 import { MethodsSection } from './methods';
 import { HubOps } from './ops';
 import { PeersSection } from './peers';
@@ -61,7 +62,13 @@ export class InteropSidebar extends Widget {
     ];
     this._status = h('div', { class: 'jp-InteropSidebar-status', 'data-role': 'hub-status' });
     this.node.append(
-      h('div', { class: 'jp-InteropSidebar-header' }, h('h2', {}, 'Interop'), this._status),
+      h(
+        'div',
+        { class: 'jp-InteropSidebar-header' },
+        h('h2', {}, 'Interop'),
+        this._status,
+        this._federation.node
+      ),
       ...this._sections.map(s => s.node)
     );
     hub.stateChanged.connect(this._onState, this);
@@ -168,12 +175,15 @@ export class InteropSidebar extends Widget {
     try {
       do {
         this._again = false;
-        const [methods, streams, contexts, apps] = await Promise.all([
+        const [methods, streams, contexts, apps, federation] = await Promise.all([
           this.hub.view('methods'),
           this.hub.view('streams'),
           this.hub.view('contexts'),
-          readApps()
+          readApps(),
+          // a server without the view (an older one) shows the line as off
+          this.hub.view('federation').catch((): FederationStatus | null => null)
         ]);
+        this._federation.update(federation);
         const peers = this.hub.peers();
         const data: SidebarData = {
           peers,
@@ -202,6 +212,7 @@ export class InteropSidebar extends Widget {
 
   private readonly _sections: Section[];
   private readonly _status: HTMLElement;
+  private readonly _federation = new FederationLine();
   private _lastData: SidebarData | null = null;
   private _error = '';
   private _frame: number | null = null;
