@@ -20,7 +20,6 @@ from ..protocol import messages
 from ..protocol.wire import (
     BUS_DOMAIN,
     EVENT_TYPE,
-    PUBLISH_TYPE,
     SUBSCRIBE_TYPE,
     SUBSCRIBED_TYPE,
 )
@@ -129,17 +128,12 @@ class Bus:
         target: dict[str, Any] | Instance | None = None,
     ) -> None:
         """Publish ``data`` on ``topic`` (fire and forget; dropped while disconnected)."""
-        message: dict[str, Any] = {
-            "domain": BUS_DOMAIN,
-            "type": PUBLISH_TYPE,
-            "topic": _check_topic(topic),
-            "data": wrap_value(data),
-        }
-        key = _check_key(routing_key)
-        if key:
-            message["routing_key"] = key
-        if target is not None:
-            message["target_identity"] = wire_identity(target)
+        message = messages.bus_publish(
+            _check_topic(topic),
+            wrap_value(data),
+            _check_key(routing_key) or None,
+            None if target is None else wire_identity(target),
+        )
         self._session.check_open()
         self._session.conn.send_threadsafe(message)
 

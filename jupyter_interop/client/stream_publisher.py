@@ -22,8 +22,6 @@ from ..protocol.errors import Reason
 from ..protocol.wire import (
     ADD_INTEREST_TYPE,
     AGM_DOMAIN,
-    POST_TYPE,
-    PUBLISH_TYPE,
     REMOVE_INTEREST_TYPE,
     RUNS_EXTENSION,
 )
@@ -118,12 +116,7 @@ class StreamSubscription:
         if self.closed:
             return
         self._session.conn.send_threadsafe(
-            {
-                "domain": AGM_DOMAIN,
-                "type": POST_TYPE,
-                "subscription_id": self.subscription_id,
-                "data": wrap_value(data),
-            }
+            messages.stream_post(self.subscription_id, wrap_value(data))
         )
 
     async def apush(self, data: Any) -> None:
@@ -226,14 +219,7 @@ class Stream:
         else:
             payload = conn.codec.prepare(payload)  # encoded once for every branch
         for stream_id in stream_ids:
-            conn.send_threadsafe(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": PUBLISH_TYPE,
-                    "stream_id": stream_id,
-                    "data": payload,
-                }
-            )
+            conn.send_threadsafe(messages.stream_publish(stream_id, payload))
 
     def _stream_ids(self, branch: str | list[str] | None) -> Sequence[str]:
         """The stream ids a push to ``branch`` goes to (from any thread)."""

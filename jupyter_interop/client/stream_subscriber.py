@@ -22,7 +22,6 @@ from ..protocol.wire import (
     AGM_DOMAIN,
     EVENT_MANY_TYPE,
     EVENT_TYPE,
-    SUBSCRIBE_TYPE,
     SUBSCRIBED_TYPE,
     SUBSCRIPTION_CANCELLED_TYPE,
 )
@@ -362,13 +361,7 @@ class Subscription:
             self._accepted(str(reply.get("subscription_id")), server)
 
         await self._session.conn.request(
-            {
-                "domain": AGM_DOMAIN,
-                "type": SUBSCRIBE_TYPE,
-                "server_id": server.peer_id,
-                "method_id": info.id,
-                "arguments_kv": self.arguments,
-            },
+            messages.stream_subscribe(server.peer_id, info.id, arguments_kv=self.arguments),
             self._timeout,
             f"subscription to {self.name!r}",
             internal=True,

@@ -22,7 +22,6 @@ from ..protocol.wire import (
     BUS_DOMAIN,
     BUS_INTEREST_ADDED_TYPE,
     BUS_INTEREST_REMOVED_TYPE,
-    EVENT_TYPE,
     FOR_TOPIC_KEY,
     PUBLISH_TYPE,
     PUBLISHER_IDENTITY_KEY,
@@ -124,20 +123,10 @@ class BusDomain:
                 continue
             if target and not _identity_matches(sub.peer.identity, target):
                 continue
-            out.append(
-                (
-                    sub.peer.conn,
-                    {
-                        "domain": BUS_DOMAIN,
-                        "type": EVENT_TYPE,
-                        "peer_id": sub.peer.peer_id,
-                        "subscription_id": sub.subscription_id,
-                        "publisher-identity": identity,
-                        "topic": topic,
-                        "data": data,
-                    },
-                )
+            message = messages.bus_event(
+                sub.peer.peer_id, identity, topic, data, subscription_id=sub.subscription_id
             )
+            out.append((sub.peer.conn, message))
 
     def _for_topic(self, topic: str, subscribed: str) -> list[BusRoute]:
         """The subscriptions on ``subscribed`` (a topic as subscribed) if ``topic`` matches it."""
@@ -159,21 +148,15 @@ class BusDomain:
     ) -> None:
         """A local publication, once to each link peer, with what the other hubs filter on."""
         for link in self.links.values():
-            out.append(
-                (
-                    link.conn,
-                    {
-                        "domain": BUS_DOMAIN,
-                        "type": EVENT_TYPE,
-                        "peer_id": link.peer_id,
-                        "publisher-identity": peer.identity,
-                        "topic": topic,
-                        "data": data,
-                        "routing_key": routing_key,
-                        "target_identity": target,
-                    },
-                )
+            message = messages.bus_event(
+                link.peer_id,
+                peer.identity,
+                topic,
+                data,
+                routing_key=routing_key,
+                target_identity=target,
             )
+            out.append((link.conn, message))
 
     def attach_link(self, peer: Peer, out: Outgoing) -> None:
         """``peer``, the federation link's hidden observer, joined the bus: it learns the

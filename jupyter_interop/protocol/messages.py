@@ -41,10 +41,13 @@ from .wire import (
     METHODS_REMOVED_TYPE,
     PEER_ADDED_TYPE,
     PEER_REMOVED_TYPE,
+    POST_TYPE,
+    PUBLISH_TYPE,
     REGISTER_TYPE,
     REMOVE_INTEREST_TYPE,
     RESULT_TYPE,
     SUBSCRIBE_CONTEXT_TYPE,
+    SUBSCRIBE_TYPE,
     SUBSCRIBED_CONTEXT_TYPE,
     SUBSCRIBED_TYPE,
     SUBSCRIPTION_CANCELLED_TYPE,
@@ -62,6 +65,7 @@ __all__ = [
     "Accepted",
     "AddInterest",
     "BusEvent",
+    "BusPublish",
     "CallRequest",
     "ChannelChangeRequest",
     "ChannelMembership",
@@ -86,6 +90,8 @@ __all__ = [
     "RemoveInterest",
     "Result",
     "StreamEvent",
+    "StreamItem",
+    "StreamSubscribe",
     "Subscribed",
     "SubscribedContext",
     "SubscriptionCancelled",
@@ -94,6 +100,8 @@ __all__ = [
     "Welcome",
     "Yield",
     "accepted",
+    "bus_event",
+    "bus_publish",
     "bus_unsubscribe",
     "call",
     "channel_membership",
@@ -104,7 +112,10 @@ __all__ = [
     "join",
     "register",
     "shape_of",
+    "stream_post",
+    "stream_publish",
     "stream_refusal",
+    "stream_subscribe",
     "stream_unsubscribe",
     "subscribe_context",
     "subscribed",
@@ -544,6 +555,38 @@ class ContextRequest(_Sent):
     context_id: str
 
 
+class StreamSubscribe(_Sent, total=False):
+    """Subscribe to the stream ``method_id`` of the peer ``server_id``."""
+
+    request_id: Any
+    server_id: Any
+    method_id: Any
+    arguments: Any
+    arguments_kv: Any
+    flags: dict[str, Any]
+    context: dict[str, Any]
+
+
+class StreamItem(_Sent, total=False):
+    """One item a publisher sends: to a branch (``publish``, by ``stream_id``) or to one
+    subscriber (``post``, by ``subscription_id``)."""
+
+    stream_id: str
+    subscription_id: str
+    data: Any
+    sequence: Any
+    snapshot: Any
+
+
+class BusPublish(_Sent, total=False):
+    """A message on a topic; ``routing_key`` and ``target_identity`` narrow who gets it."""
+
+    topic: str
+    data: Any
+    routing_key: str
+    target_identity: dict[str, Any]
+
+
 class Unsubscribe(_Sent, total=False):
     """Leave a stream subscription (``agm``, with the reason the publisher is told) or a
     topic subscription (``bus``)."""
@@ -698,3 +741,73 @@ def call(server_id: Any, method_id: Any, arguments_kv: Any, **fields: Any) -> Me
         "arguments_kv": arguments_kv,
     }
     return {**message, **fields} if fields else _plain(message)
+
+
+def stream_subscribe(server_id: Any, method_id: Any, **fields: Any) -> Message:
+    """Subscribe to stream ``method_id`` of ``server_id`` (``fields``: ``request_id``,
+    ``arguments_kv``, ``arguments``, ``flags``, ``context``)."""
+    message: StreamSubscribe = {
+        "domain": AGM_DOMAIN,
+        "type": SUBSCRIBE_TYPE,
+        "server_id": server_id,
+        "method_id": method_id,
+    }
+    return {**message, **fields}
+
+
+def stream_publish(stream_id: str, data: Any, **fields: Any) -> Message:
+    """One item to every subscriber of the branch ``stream_id`` (``fields``: ``sequence``,
+    ``snapshot``). Per item on the publisher's hot path: one dict, merged only with fields."""
+    message: StreamItem = {
+        "domain": AGM_DOMAIN,
+        "type": PUBLISH_TYPE,
+        "stream_id": stream_id,
+        "data": data,
+    }
+    return {**message, **fields} if fields else _plain(message)
+
+
+def stream_post(subscription_id: str, data: Any, **fields: Any) -> Message:
+    """One item to one subscriber only (``fields``: ``sequence``, ``snapshot``)."""
+    message: StreamItem = {
+        "domain": AGM_DOMAIN,
+        "type": POST_TYPE,
+        "subscription_id": subscription_id,
+        "data": data,
+    }
+    return {**message, **fields} if fields else _plain(message)
+
+
+def bus_publish(
+    topic: str,
+    data: Any,
+    routing_key: str | None = None,
+    target_identity: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Message:
+    """Publish ``data`` on ``topic``; ``routing_key`` and ``target_identity`` only when
+    given; ``fields`` are what a federation link adds (who published, for which topic)."""
+    message: BusPublish = {"domain": BUS_DOMAIN, "type": PUBLISH_TYPE, "topic": topic, "data": data}
+    if routing_key is not None:
+        message["routing_key"] = routing_key
+    if target_identity is not None:
+        message["target_identity"] = target_identity
+    return {**message, **fields} if fields else _plain(message)
+
+
+def bus_event(
+    peer_id: str | None, publisher_identity: Any, topic: str, data: Any, **fields: Any
+) -> Message:
+    """A topic message the hub sends to ``peer_id``: to a subscriber (``fields``:
+    ``subscription_id``) or to a federation link (``fields``: ``routing_key``,
+    ``target_identity``, what the other hubs filter on). A plain dict: the link's form
+    has no ``subscription_id``, which :class:`BusEvent` requires."""
+    message: Message = {
+        "domain": BUS_DOMAIN,
+        "type": EVENT_TYPE,
+        "peer_id": peer_id,
+        "publisher-identity": publisher_identity,
+        "topic": topic,
+        "data": data,
+    }
+    return {**message, **fields}

@@ -19,13 +19,12 @@ from typing import Any
 
 import orjson
 
+from ..protocol import messages
 from ..protocol.wire import (
-    BUS_DOMAIN,
     BUS_INTEREST_ADDED_TYPE,
     BUS_INTEREST_REMOVED_TYPE,
     EVENT_TYPE,
     FOR_TOPIC_KEY,
-    PUBLISH_TYPE,
     PUBLISHER_IDENTITY_KEY,
 )
 
@@ -138,20 +137,16 @@ class FederationBus:
     def _incoming(self, topic: str, msg: Any) -> None:
         try:
             message = orjson.loads(msg.data)
-            publish: Message = {
-                "domain": BUS_DOMAIN,
-                "type": PUBLISH_TYPE,
-                "topic": str(message["topic"]),
-                "data": message["data"],
-                PUBLISHER_IDENTITY_KEY: dict(message["publisher"]),
-                FOR_TOPIC_KEY: topic,
-            }
+            publish = messages.bus_publish(
+                str(message["topic"]),
+                message["data"],
+                message.get("routing_key"),
+                message.get("target_identity"),
+                **{PUBLISHER_IDENTITY_KEY: dict(message["publisher"]), FOR_TOPIC_KEY: topic},
+            )
         except (ValueError, KeyError, TypeError) as error:
             self.log.warning("Interop federation: bad bus message on %s: %s", msg.subject, error)
             return
-        for key in ("routing_key", "target_identity"):
-            if message.get(key) is not None:
-                publish[key] = message[key]
         self._send(publish)
 
     def status(self) -> dict[str, Any]:

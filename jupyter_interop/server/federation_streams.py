@@ -36,11 +36,8 @@ from ..protocol.wire import (
     ERROR_TYPE,
     EVENT_MANY_TYPE,
     EVENT_TYPE,
-    POST_TYPE,
     PUBLISH_MANY_TYPE,
-    PUBLISH_TYPE,
     STREAM_ID_KEY,
-    SUBSCRIBE_TYPE,
     SUBSCRIBED_TYPE,
     SUBSCRIPTION_CANCELLED_TYPE,
 )
@@ -252,14 +249,12 @@ class FederationStreams:
                 "items": item["items"],
             }
         else:
-            publish = {
-                "domain": AGM_DOMAIN,
-                "type": PUBLISH_TYPE,
-                "stream_id": branch.stream_id,
-                "data": item.get("data"),
-                "sequence": item.get("sequence"),
-                "snapshot": item.get("snapshot", False),
-            }
+            publish = messages.stream_publish(
+                branch.stream_id,
+                item.get("data"),
+                sequence=item.get("sequence"),
+                snapshot=item.get("snapshot", False),
+            )
         branch.send(publish)
 
     def remove_interest(self, message: Message) -> None:
@@ -303,14 +298,12 @@ class FederationStreams:
         post = message.get("post")
         if isinstance(post, dict):
             wanted.send(
-                {
-                    "domain": AGM_DOMAIN,
-                    "type": POST_TYPE,
-                    "subscription_id": wanted.sub_id,
-                    "data": post.get("data"),
-                    "sequence": post.get("sequence"),
-                    "snapshot": post.get("snapshot", False),
-                }
+                messages.stream_post(
+                    wanted.sub_id,
+                    post.get("data"),
+                    sequence=post.get("sequence"),
+                    snapshot=post.get("snapshot", False),
+                )
             )
             return
         closed = message.get("closed")
@@ -333,15 +326,9 @@ class FederationStreams:
         self._ids += 1
         request_id = f"xs{self._ids}"
         self._asked[request_id] = (hub, ref, peer_id, msg.reply)
-        self._observe(
-            {
-                "domain": AGM_DOMAIN,
-                "type": SUBSCRIBE_TYPE,
-                "request_id": request_id,
-                "server_id": peer_id,
-                **_asks_for(request),
-            }
-        )
+        asks = _asks_for(request)
+        method_id = asks.pop("method_id")
+        self._observe(messages.stream_subscribe(peer_id, method_id, request_id=request_id, **asks))
 
     async def _on_unsubscribe(self, msg: Any) -> None:
         try:
