@@ -34,7 +34,6 @@ from ..protocol.errors import Reason
 
 # batch frames and runs the client sends close at the client's caps (limits.py: why)
 from ..protocol.framing import take_frame
-from ..protocol.limits import CLIENT_WRITE_RUN_BYTES
 from ..protocol.wire import (
     ACCESS_TOKEN_AUTH_METHOD,
     AGM_DOMAIN,
@@ -64,6 +63,7 @@ from .errors import (
     RemoteError,
 )
 from .instance import Instance
+from .sendqueue import SendQueue, is_binary
 from .transport import LockedTransport, Transport, TransportClosed, open_transport
 
 __all__ = ["Connection", "ConnectionSettings", "RequestTimeout", "default_identity"]
@@ -73,8 +73,6 @@ log = logging.getLogger("jupyter_interop.client")
 Message = dict[str, Any]
 Handler = Callable[[Message], None]
 
-#: how the text frames the writer sends start: a message, or a batch of them
-_TEXT_STARTS = frozenset({b"{", b"["})
 #: what an authentication failure refused, by ``hello`` method
 _CREDENTIALS = {
     ACCESS_TOKEN_AUTH_METHOD: "the token",
@@ -159,21 +157,13 @@ class Connection:
         #: a gateway token issued to us after the last login (see auth.py)
         self._gateway_token: str | None = None
         self.last_error = ""
-        #: messages that never reached the hub: sent while disconnected, or queued when the
-        #: socket dropped (fire-and-forget ones are lost silently otherwise, as in io.Connect)
-        self.dropped_sends = 0
         self._restorers: list[Callable[[], Awaitable[None]]] = []
         self._lost_hooks: list[Callable[[], None]] = []
         self._ready_hooks: list[Callable[[], None]] = []
         self._transport: Transport | None = None
-        self._out: deque[bytes] = deque()
-        #: frames sent from other threads, and stream items as (stream id, data), not yet
-        #: moved to ``_out`` (see send_threadsafe, send_item_threadsafe)
-        self._incoming: deque[Any] = deque()
-        self._drain_scheduled = False
+        #: what is yet to be written, and the rules of its order (client/sendqueue.py)
+        self.queue = SendQueue()
         self._wake = asyncio.Event()
-        #: a large message is being written chunk by chunk (see write_now)
-        self._writing_chunks = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -182,6 +172,12 @@ class Connection:
         self._deadlines = Deadlines()
         self._deadlines_lock = threading.Lock()
         self._expiry_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def dropped_sends(self) -> int:
+        """Messages that never reached the hub: sent while disconnected, or queued when the
+        socket dropped (fire-and-forget ones are lost silently otherwise, as in io.Connect)."""
+        return self.queue.dropped
 
     @property
     def _pending(self) -> PendingTable:
@@ -251,7 +247,7 @@ class Connection:
             settings.websocket_library,
         )
         self._transport = transport
-        self._out.clear()
+        self.queue.out.clear()
         reader = self._reader = self.loop.create_task(self._read(transport))
         writer = self.loop.create_task(self._write(transport))
         reader.add_done_callback(lambda _: writer.cancel())
@@ -412,13 +408,8 @@ class Connection:
         self.ready.clear()
         self.connected.clear()
         # queued but never written: counted (a request among them also fails below)
-        self.dropped_sends += len(self._out)
-        self._out.clear()
+        self.queue.lost()
         self.core.lost()
-        self._drain_scheduled = False  # the writer that would have reset it is gone
-        while self._incoming:  # sent from other threads while the socket went away
-            self._incoming.popleft()
-            self.dropped_sends += 1
         url = self.address.url
         self.core.fail_pending(
             lambda what: ConnectionLostError(
@@ -536,8 +527,8 @@ class Connection:
             arm = self._deadlines.add(request_id, deadline, what, timeout)
         if arm:
             self._call_soon(self._arm_expiry)
-        if not self.write_now(frame, generation):
-            self._post_incoming(frame)
+        if not self.write_now(frame, generation) and self.queue.post(frame):
+            self._call_soon(self._drain_incoming)
         return request_id
 
     def forget(self, request_id: str) -> None:
@@ -580,7 +571,7 @@ class Connection:
     def send(self, message: Message) -> bool:
         """Fire and forget (on the loop). False when disconnected: the message is dropped."""
         if not self.ready.is_set() or self.closed:
-            self.dropped_sends += 1
+            self.queue.dropped += 1
             return False
         self._enqueue(self.core.frame(message))
         return True
@@ -588,13 +579,14 @@ class Connection:
     def send_threadsafe(self, message: Message) -> None:
         """Fire and forget from any thread; encoding errors are raised here, in the caller.
 
-        Frames sent from other threads wait in ``_incoming``, which the writer empties itself
-        (as batch frames when the hub accepted the ``batch`` extension); a burst of pushes
-        wakes the loop once, not once per push.
+        Frames sent from other threads wait in the queue's ``incoming``, which the writer
+        empties itself (as batch frames when the hub accepted the ``batch`` extension); a
+        burst of pushes wakes the loop once, not once per push.
         """
         if self.closed:
             raise ClientClosedError("The interop client was closed")
-        self._post_incoming(self.core.frame(message))
+        if self.queue.post(self.core.frame(message)):
+            self._call_soon(self._drain_incoming)
 
     def send_item_threadsafe(self, stream_id: str, data: bytes) -> None:
         """One stream item from any thread, its data already encoded JSON (the hub accepted
@@ -602,54 +594,22 @@ class Connection:
         message, which the hub routes once for all of them."""
         if self.closed:
             raise ClientClosedError("The interop client was closed")
-        # _post_incoming, inlined: this is the path of every pushed stream item
-        self._incoming.append((stream_id, data))
-        if not self._drain_scheduled:
-            self._drain_scheduled = True
-            self._call_soon(self._drain_incoming)
-
-    def _post_incoming(self, item: Any) -> None:
-        self._incoming.append(item)
-        if not self._drain_scheduled:
-            self._drain_scheduled = True
+        if self.queue.post((stream_id, data)):
             self._call_soon(self._drain_incoming)
 
     def _drain_incoming(self) -> None:
-        """On the loop, after sends from other threads: wake the writer, or drop (and count)
-        what they sent while disconnected.
-
-        A burst wakes the loop once: ``_drain_scheduled`` stays set while the writer works,
-        since it takes whatever piles up meanwhile, and the writer clears it only when it
-        finds nothing left to write (:meth:`_next_queue`)."""
-        if not self.ready.is_set() or self.closed:
-            # reset first: a frame appended after this line schedules another call
-            self._drain_scheduled = False
-            self._drop_incoming()
-            return
-        self._wake.set()
-
-    def _drop_incoming(self) -> None:
-        incoming = self._incoming
-        while incoming:
-            incoming.popleft()
-            self.dropped_sends += 1
+        """On the loop, after sends from other threads: wake the writer (it takes what piles
+        up meanwhile), or drop what they sent while disconnected (SendQueue.drain)."""
+        if self.queue.drain(self.ready.is_set() and not self.closed):
+            self._wake.set()
 
     def _enqueue(self, frame: bytes) -> None:
-        incoming = self._incoming
-        if incoming:  # keep the order of what other threads sent before
-            if not self.ready.is_set() or self.closed:
-                self._drop_incoming()
-            else:
-                out = self._out
-                while incoming:
-                    out.append(incoming.popleft())
-        self._out.append(frame)
+        self.queue.push(frame, self.ready.is_set() and not self.closed)
         self._wake.set()
 
     async def _write(self, transport: Transport) -> None:
-        """Send ``_out`` (frames from the loop), then ``_incoming`` (from other threads):
-        everything in ``_out`` was sent before what waits in ``_incoming`` (``_enqueue``
-        moves the latter first), so taking them in this order keeps the order of sends."""
+        """Write what the queue gives, in its order (SendQueue.next_queue), until the
+        transport closes."""
         if isinstance(transport, LockedTransport):
             await self._write_direct(transport)
             return
@@ -661,68 +621,39 @@ class Connection:
                     for chunk in frame:  # one chunk in memory at a time
                         await transport.send(chunk, True)
                     continue
-                await transport.send(frame, frame[:1] not in _TEXT_STARTS)
+                await transport.send(frame, is_binary(frame))
         except TransportClosed:
             return
 
     async def _next_queue(self) -> deque[Any]:
-        """The queue the writer takes its next frame from, once there is one: ``_out``
-        (frames from the loop) before ``_incoming`` (from other threads, once ready)."""
-        out = self._out
-        incoming = self._incoming
+        """The queue the writer takes its next frame from, once there is one."""
+        queue = self.queue
         while True:
-            if out:
-                return out
-            if incoming and self.ready.is_set():
-                return incoming
-            # idle: the next send from another thread wakes the loop again (reset first,
-            # then look once more, so that a frame appended meanwhile is not left waiting)
-            self._drain_scheduled = False
-            if incoming and self.ready.is_set():
-                return incoming
+            found = queue.next_queue(self.ready.is_set()) or queue.idle(self.ready.is_set())
+            if found is not None:
+                return found
             self._wake.clear()
             await self._wake.wait()
-
-    def _queued_now(self) -> deque[Any] | None:
-        """The queue :meth:`_next_queue` would take the next frame from now, without waiting
-        (None: nothing is queued)."""
-        if self._out:
-            return self._out
-        if self._incoming and self.ready.is_set():
-            return self._incoming
-        return None
 
     async def _write_direct(self, transport: LockedTransport) -> None:
         """:meth:`_write` for the direct transport: taking a frame from the queue and writing
         it are one step under the transport's lock, so :meth:`write_now` sees every frame
         either still queued or already written."""
         lock = transport.lock
+        sends = self.queue
         try:
             while True:
                 queue = await self._next_queue()
-                chunked: ChunkedFrame | None = None
                 with lock:
                     # read per frame: this writer starts before ``welcome`` says what was accepted
                     batch = self.extensions.get(BATCH_EXTENSION)
-                    run: list[tuple[bytes, bool]] = []
-                    size = 0
-                    while True:
-                        frame = take_frame(queue, batch)
-                        if isinstance(frame, ChunkedFrame):
-                            chunked = frame
-                            break
-                        run.append((frame, frame[:1] not in _TEXT_STARTS))
-                        size += len(frame)
-                        # what piled up behind it leaves in the same system call, each
-                        # message still its own frame (CLIENT_WRITE_RUN_BYTES)
-                        next_queue = self._queued_now()
-                        if next_queue is None or size >= CLIENT_WRITE_RUN_BYTES:
-                            break
-                        queue = next_queue
+                    # what piled up leaves in the same system call, each message still its
+                    # own frame (CLIENT_WRITE_RUN_BYTES)
+                    run, chunked = sends.take_run(queue, batch, self.ready.is_set())
                     if run:
                         transport.write_run_locked(run)
                     if chunked is not None:
-                        self._writing_chunks = True
+                        sends.writing_chunks = True
                 if chunked is None:
                     await transport.drained()
                     continue
@@ -732,7 +663,7 @@ class Connection:
                     for head, views in chunked.views():
                         await transport.send_pieces([head, *views])
                 finally:
-                    self._writing_chunks = False
+                    sends.writing_chunks = False
         except TransportClosed:
             return
 
@@ -757,7 +688,7 @@ class Connection:
         ):
             return False
         with transport.lock:
-            if self._out or self._incoming or self._writing_chunks:
+            if not self.queue.quiet():
                 return False
             if transport is not self._transport:
                 return False

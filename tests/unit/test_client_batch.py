@@ -93,13 +93,13 @@ def test_pushes_from_another_thread_wake_the_loop_once_per_burst() -> None:
         thread.join()
         await asyncio.sleep(0.05)
         assert io.scheduled == 1
-        assert conn._wake.is_set()  # the writer takes them from ``_incoming`` itself
-        assert [orjson.loads(f)["n"] for f in conn._incoming] == list(range(500))
+        assert conn._wake.is_set()  # the writer takes them from the queue itself
+        assert [orjson.loads(f)["n"] for f in conn.queue.incoming] == list(range(500))
         # a later send from the loop keeps the order of what other threads sent before it
         conn.send_threadsafe({"domain": "bus", "type": "publish", "n": 500})
         conn.send({"domain": "bus", "type": "publish", "n": 501})
-        assert [orjson.loads(f)["n"] for f in conn._out] == list(range(502))
-        assert not conn._incoming
+        assert [orjson.loads(f)["n"] for f in conn.queue.out] == list(range(502))
+        assert not conn.queue.incoming
 
     asyncio.run(main())
 
@@ -145,7 +145,7 @@ def test_writer_sends_loop_frames_then_other_threads_frames_in_batches() -> None
         thread = threading.Thread(target=burst)
         thread.start()
         thread.join()
-        conn._incoming.append(b"JIB1\x00binary")  # a binary frame ends a batch
+        conn.queue.incoming.append(b"JIB1\x00binary")  # a binary frame ends a batch
         conn.send_threadsafe({"domain": "bus", "type": "publish", "n": 8})
         transport.gate.set()
         deadline = time.monotonic() + 5
@@ -173,13 +173,13 @@ def test_sends_while_disconnected_are_dropped_and_counted() -> None:
         for n in range(3):
             conn.send_threadsafe({"domain": "bus", "type": "publish", "n": n})
         await asyncio.sleep(0.01)
-        assert conn.dropped_sends == 3 and not conn._out
+        assert conn.dropped_sends == 3 and not conn.queue.out
         # the handshake's own frames go out before the connection is ready; what other
         # threads sent meanwhile is dropped then too, not sent ahead of them
         conn.send_threadsafe({"domain": "bus", "type": "publish", "n": 3})
         conn._enqueue(frame(99))
-        assert conn.dropped_sends == 4 and list(conn._out) == [frame(99)]
-        assert not conn._incoming
+        assert conn.dropped_sends == 4 and list(conn.queue.out) == [frame(99)]
+        assert not conn.queue.incoming
 
     asyncio.run(main())
 
@@ -191,9 +191,9 @@ def test_frames_queued_when_the_socket_drops_are_counted_as_dropped() -> None:
         for n in range(2):
             conn.send({"domain": "bus", "type": "publish", "n": n})  # queued on the loop
         conn.send_threadsafe({"domain": "bus", "type": "publish", "n": 2})  # from a thread
-        assert len(conn._out) == 2 and len(conn._incoming) == 1
+        assert len(conn.queue.out) == 2 and len(conn.queue.incoming) == 1
         conn._lost(None)
-        assert conn.dropped_sends == 3 and not conn._out and not conn._incoming
+        assert conn.dropped_sends == 3 and not conn.queue.out and not conn.queue.incoming
         assert conn.client.disconnected == 1  # type: ignore[attr-defined]
 
     asyncio.run(main())
@@ -404,13 +404,13 @@ def test_a_reply_is_written_at_once_only_when_nothing_queued_could_be_overtaken(
         # a push the handler thread made before returning is still queued: no overtaking
         conn.send_threadsafe({"domain": "agm", "type": "publish", "n": 1})
         assert not from_thread(reply, generation)
-        conn._incoming.clear()
+        conn.queue.incoming.clear()
         conn.send({"domain": "agm", "type": "publish", "n": 2})  # queued on the loop
         assert not from_thread(reply, generation)
-        conn._out.clear()
-        conn._writing_chunks = True  # a large message is going out chunk by chunk
+        conn.queue.out.clear()
+        conn.queue.writing_chunks = True  # a large message is going out chunk by chunk
         assert not from_thread(reply, generation)
-        conn._writing_chunks = False
+        conn.queue.writing_chunks = False
         assert not from_thread(reply, generation + 1)  # asked on an earlier connection
         assert not conn.write_now(ChunkedFrame([b"x"], 1, 1), generation)
         assert transport.written == [reply]
