@@ -11,11 +11,13 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_client_js import JsPeer
@@ -148,6 +150,68 @@ def stop(proc: subprocess.Popen[str]) -> None:
         proc.wait(20)
 
 
+#: the login token of the Jupyter servers :func:`start_server` starts (for their REST views)
+SERVER_TOKEN = "jupyter-server-token-for-tests"
+
+
+@dataclass
+class Server:
+    """A real Jupyter server with the interop extension, and its runtime file."""
+
+    proc: subprocess.Popen[str]
+    runtime: Path
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return dict(json.loads(self.runtime.read_text()))
+
+    def view(self, name: str) -> Any:
+        """GET ``interop/api/<name>`` with the server's login token."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        url = f"{self.info['server_url'].rstrip('/')}/interop/api/{name}?token={SERVER_TOKEN}"
+        with opener.open(url, timeout=10) as response:
+            return json.loads(response.read())
+
+
+def start_server(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Server:
+    """A Jupyter server under ``tmp`` with ``args`` and ``env`` (more environment variables),
+    once it serves its views (its runtime file is written before it listens)."""
+    root = tmp / "server"
+    root.mkdir(parents=True)
+    proc = subprocess.Popen(
+        jupyter_server_command(
+            free_port(),
+            root,
+            f"--IdentityProvider.token={SERVER_TOKEN}",
+            "--InteropExtension.persist_contexts=False",
+            *HEARTBEAT,
+            *args,
+        ),
+        env={**isolated_env(tmp / "server-dirs"), **(env or {})},
+        cwd=str(root),
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "server.log", "wb"),  # noqa: SIM115 (the child holds it)
+        text=True,
+    )
+    server = Server(proc, tmp / "server-dirs" / "runtime" / f"jupyter_interop-{proc.pid}.json")
+
+    def ready() -> bool:
+        assert proc.poll() is None, (tmp / "server.log").read_text()[-3000:]
+        if not server.runtime.exists():
+            return False
+        try:
+            return bool(server.view("status"))
+        except OSError:
+            return False
+
+    try:
+        wait_for(ready, 90, "the server's interop views")
+    except BaseException:
+        stop(proc)
+        raise
+    return server
+
+
 @pytest.fixture
 def two_hubs(tmp_path: Path, nats_url: str) -> Iterator[tuple[Hub, Hub]]:
     hub_a = start_hub(tmp_path / "a", nats_url)
@@ -275,34 +339,14 @@ def test_a_jupyter_server_federated_by_config_invokes_a_standalone_hub(
 ) -> None:
     """``c.InteropHub.federation_url`` in a real Jupyter server (the extension): calls both
     ways, and a context shared with the standalone hub."""
-    root = tmp_path / "server"
-    root.mkdir()
-    env = isolated_env(tmp_path / "server-dirs")
-    proc = subprocess.Popen(
-        jupyter_server_command(
-            free_port(),
-            root,
-            "--InteropExtension.persist_contexts=False",
+    with ExitStack() as stack:
+        server = start_server(
+            tmp_path,
             f"--InteropHub.federation_url={nats_url}",
             "--InteropHub.federation_space=test-space",
-            *HEARTBEAT,
-        ),
-        env=env,
-        cwd=str(root),
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "server.log", "wb"),  # noqa: SIM115 (the child holds it)
-        text=True,
-    )
-    runtime = tmp_path / "server-dirs" / "runtime" / f"jupyter_interop-{proc.pid}.json"
-    with ExitStack() as stack:
-        stack.callback(stop, proc)
-
-        def ready() -> bool:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-            return runtime.exists() and bool(json.loads(runtime.read_text()).get("url"))
-
-        wait_for(ready, 90, "the server's runtime file")
-        info = json.loads(runtime.read_text())
+        )
+        stack.callback(stop, server.proc)
+        info = server.info
         hub_b = start_hub(tmp_path / "b", nats_url, "--InteropHub.federation_space=test-space")
         stack.callback(stop, hub_b.proc)
         b = ji.connect(url=hub_b.url, token=hub_b.token, application="standalone-b")

@@ -23,8 +23,8 @@ from typing import Any
 
 import nats
 import pytest
-from test_client_support import free_port, isolated_env, jupyter_server_command, wait_for
-from test_federation import HEARTBEAT, Hub, Nats, hub_env, servers_of, start_hub, stop
+from test_client_support import wait_for
+from test_federation import Hub, Nats, hub_env, servers_of, start_hub, start_server, stop
 from traitlets.config import Config
 
 import jupyter_interop as ji
@@ -40,7 +40,6 @@ from jupyter_interop.server.federation_contexts import bucket_name, context_key,
 
 SECRET = "deployment-secret-for-tests"
 SPACES = ("alice", "bob", "desk-1")
-SERVER_TOKEN = "jupyter-server-token-for-tests"
 #: alice's context, in her space's KV bucket
 CONTEXT = "Alice.Pricing"
 RECIPE = Path(__file__).parents[2] / "docs" / "examples" / "jupyterhub_config.py"
@@ -283,52 +282,6 @@ def recipe_environment(user: str, nats: Nats, tmp: Path) -> dict[str, str]:
     return {name: value(spawner) for name, value in environment.items()}
 
 
-def start_server(tmp: Path, env_extra: dict[str, str]) -> tuple[subprocess.Popen[str], Path]:
-    """A real Jupyter server (the extension) with ``env_extra`` in its environment."""
-    root = tmp / "server"
-    root.mkdir(parents=True)
-    env = {**isolated_env(tmp / "server-dirs"), **env_extra}
-    proc = subprocess.Popen(
-        jupyter_server_command(
-            free_port(),
-            root,
-            f"--IdentityProvider.token={SERVER_TOKEN}",
-            "--InteropExtension.persist_contexts=False",
-            *HEARTBEAT,
-        ),
-        env=env,
-        cwd=str(root),
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "server.log", "wb"),  # noqa: SIM115 (the child holds it)
-        text=True,
-    )
-    runtime = tmp / "server-dirs" / "runtime" / f"jupyter_interop-{proc.pid}.json"
-
-    def ready() -> bool:
-        assert proc.poll() is None, (tmp / "server.log").read_text()[-3000:]
-        if not runtime.exists():
-            return False
-        try:  # the file is written before the server listens
-            return bool(server_view(runtime, "status"))
-        except OSError:
-            return False
-
-    try:
-        wait_for(ready, 90, "the server's runtime file")
-    except BaseException:
-        stop(proc)
-        raise
-    return proc, runtime
-
-
-def server_view(runtime: Path, name: str) -> Any:
-    info = json.loads(runtime.read_text())
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    url = f"{info['server_url'].rstrip('/')}/interop/api/{name}?token={SERVER_TOKEN}"
-    with opener.open(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
 def test_the_jupyterhub_recipe_puts_a_team_members_server_in_the_team_space(
     tmp_path: Path, nats_secured: Nats
 ) -> None:
@@ -337,9 +290,9 @@ def test_the_jupyterhub_recipe_puts_a_team_members_server_in_the_team_space(
     assert env[ENV_FEDERATION_URL] == url_of(nats_secured, "desk-1")
     assert recipe_environment("alice", nats_secured, tmp_path)[ENV_FEDERATION_SPACE] == "alice"
     with ExitStack() as stack:
-        proc, runtime = start_server(tmp_path / "carol", env)
-        stack.callback(stop, proc)
-        info = json.loads(runtime.read_text())
+        server = start_server(tmp_path / "carol", env=env)
+        stack.callback(stop, server.proc)
+        info = server.info
         teammate = start_space_hub(tmp_path / "dave", nats_secured, "desk-1")
         stack.callback(stop, teammate.proc)
         dave = ji.connect(url=teammate.url, token=teammate.token, application="dave")
@@ -349,7 +302,7 @@ def test_the_jupyterhub_recipe_puts_a_team_members_server_in_the_team_space(
         stack.callback(carol.close)
         wait_for(lambda: servers_of(carol, "Desk.Rates"), 30, "dave's method on carol's server")
         assert carol.methods.invoke("Desk.Rates", {}, timeout=30).returned == {"rate": 0.05}
-        status = server_view(runtime, "federation")
+        status = server.view("federation")
         assert (status["space"], status["connected"], status["url"]) == (
             "desk-1",
             True,
@@ -363,10 +316,10 @@ def test_a_jupyter_server_whose_credentials_are_refused_serves_its_own_peers(
     refused = url_of(nats_secured, "alice", password="stale-password")
     env = {ENV_FEDERATION_URL: refused, ENV_FEDERATION_SPACE: "alice"}
     with ExitStack() as stack:
-        proc, runtime = start_server(tmp_path, env)
-        stack.callback(stop, proc)
+        server = start_server(tmp_path, env=env)
+        stack.callback(stop, server.proc)
         status = wait_for(
-            lambda: (s := server_view(runtime, "federation"))["error"] and s,
+            lambda: (s := server.view("federation"))["error"] and s,
             30,
             "the refusal in the federation view",
         )
@@ -376,7 +329,7 @@ def test_a_jupyter_server_whose_credentials_are_refused_serves_its_own_peers(
         log = (tmp_path / "server.log").read_text()
         assert f"Interop federation at {nats_secured.url} refused or unreachable" in log
         assert "stale-password" not in log
-        info = json.loads(runtime.read_text())
+        info = server.info
         a = ji.connect(url=info["url"], token=info["token"], application="local-a")
         stack.callback(a.close)
         b = ji.connect(url=info["url"], token=info["token"], application="local-b")
