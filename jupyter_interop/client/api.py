@@ -42,9 +42,10 @@ from ..protocol.wire import (
     VERSIONS_EXTENSION,
 )
 from .apps import Apps
+from .auth import default_identity
 from .bus import Bus
 from .channels import Channels
-from .connection import Connection, ConnectionSettings, default_identity
+from .connection import Connection, ConnectionSettings
 from .contexts import Contexts
 from .discovery import HubAddress, default_application, find_hub, kernel_id
 from .dispatch import Dispatcher, OutputTarget, capture_output_target

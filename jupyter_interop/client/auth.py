@@ -7,6 +7,9 @@
   hands one to every app it starts, in the environment variable ``_GD_STARTING_CONTEXT_``
   (JSON with ``gwURL`` and ``gwToken``); a client found there logs in with it.
 
+The identity the client claims next to it is :func:`default_identity`; what a refused
+``hello`` refused, in the error the client raises, is :func:`credentials`.
+
 Gateway tokens are short-lived, so a client that logged in with one asks the gateway for a
 fresh one after each ``welcome`` and uses that to log in again after a reconnect.
 """
@@ -18,6 +21,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from .._version import __version__
 from ..protocol.wire import (
     ACCESS_TOKEN_AUTH_METHOD,
     DESKTOP_CONTEXT_ENV,
@@ -25,7 +29,22 @@ from ..protocol.wire import (
     SECRET_AUTH_METHOD,
 )
 
-__all__ = ["DESKTOP_CONTEXT_ENV", "DesktopStart", "authentication", "desktop_start", "env_object"]
+__all__ = [
+    "DESKTOP_CONTEXT_ENV",
+    "DesktopStart",
+    "authentication",
+    "credentials",
+    "default_identity",
+    "desktop_start",
+    "env_object",
+]
+
+#: what an authentication failure refused, by ``hello`` method
+_CREDENTIALS = {
+    ACCESS_TOKEN_AUTH_METHOD: "the token",
+    SECRET_AUTH_METHOD: "the username and password",
+    GATEWAY_TOKEN_AUTH_METHOD: "the gateway token",
+}
 
 
 @dataclass(frozen=True)
@@ -74,3 +93,22 @@ def authentication(
     if username is not None:
         return {"method": SECRET_AUTH_METHOD, "login": username, "secret": password or ""}
     return {"method": ACCESS_TOKEN_AUTH_METHOD, "token": token or ""}
+
+
+def credentials(authentication: dict[str, Any]) -> str:
+    """What a refused ``hello`` with this ``authentication`` refused, for the error message."""
+    return _CREDENTIALS[authentication["method"]]
+
+
+def default_identity(application: str, kernel: str | None) -> dict[str, Any]:
+    """What we claim in ``hello``; the hub resolves the rest (machine, user, notebook)."""
+    identity: dict[str, Any] = {
+        "application": application,
+        "applicationName": application,
+        "process": os.getpid(),
+        "api": f"jupyter_interop/{__version__}",
+        "language": "python",
+    }
+    if kernel:
+        identity["kernelId"] = kernel
+    return identity

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
 import threading
 from collections import deque
@@ -35,22 +34,19 @@ from ..protocol.errors import Reason
 # batch frames and runs the client sends close at the client's caps (limits.py: why)
 from ..protocol.framing import take_frame
 from ..protocol.wire import (
-    ACCESS_TOKEN_AUTH_METHOD,
     AGM_DOMAIN,
     BATCH_EXTENSION,
     BUS_DOMAIN,
     CREATE_TOKEN_TYPE,
     EXTENSIONS_KEY,
-    GATEWAY_TOKEN_AUTH_METHOD,
     GLOBAL_DOMAIN,
     HELLO_TYPE,
     METRICS_DOMAIN,
     PING_TYPE,
-    SECRET_AUTH_METHOD,
     SHM_EXTENSION,
     SHM_PROOF_TYPE,
 )
-from .auth import authentication
+from .auth import authentication, credentials
 from .codec import Codec
 from .core import ClientProtocol, Deadlines, PendingTable
 from .discovery import HubAddress
@@ -66,19 +62,12 @@ from .instance import Instance
 from .sendqueue import SendQueue, is_binary
 from .transport import LockedTransport, Transport, TransportClosed, open_transport
 
-__all__ = ["Connection", "ConnectionSettings", "RequestTimeout", "default_identity"]
+__all__ = ["Connection", "ConnectionSettings", "RequestTimeout"]
 
 log = logging.getLogger("jupyter_interop.client")
 
 Message = dict[str, Any]
 Handler = Callable[[Message], None]
-
-#: what an authentication failure refused, by ``hello`` method
-_CREDENTIALS = {
-    ACCESS_TOKEN_AUTH_METHOD: "the token",
-    SECRET_AUTH_METHOD: "the username and password",
-    GATEWAY_TOKEN_AUTH_METHOD: "the gateway token",
-}
 
 
 @dataclass(frozen=True)
@@ -286,7 +275,7 @@ class Connection:
             return await self.request(hello, timeout, HELLO_TYPE, internal=True, raw=True)
         except RemoteError as error:
             if error.reason_uri == Reason.AUTH_FAILURE:
-                what = _CREDENTIALS[hello["authentication"]["method"]]
+                what = credentials(hello["authentication"])
                 raise AuthenticationError(
                     f"The interop hub at {address.url} refused {what} found through "
                     f"{address.source}: {error.reason}"
@@ -731,17 +720,3 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, (TimeoutError, asyncio.TimeoutError)) and not text:
         return "timed out"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def default_identity(application: str, kernel: str | None) -> Message:
-    """What we claim in ``hello``; the hub resolves the rest (machine, user, notebook)."""
-    identity: Message = {
-        "application": application,
-        "applicationName": application,
-        "process": os.getpid(),
-        "api": f"jupyter_interop/{__version__}",
-        "language": "python",
-    }
-    if kernel:
-        identity["kernelId"] = kernel
-    return identity
