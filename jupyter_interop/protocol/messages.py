@@ -810,4 +810,5 @@ def bus_event(
         "topic": topic,
         "data": data,
     }
-    return {**message, **fields}
+    message.update(fields)  # once per subscriber: no second dict
+    return message
