@@ -3,6 +3,7 @@ counts docs/ARCHITECTURE.md brought to zero must stay zero (each failure lists t
 
 The rules: no private reads on another object or module, each wire constant and each string
 constant defined in one module, no inline ``"domain": "<literal>"`` dict outside protocol/, no
+message written out as a dict in two places (a builder of protocol/messages.py writes it), no
 wire name spelled outside its constant, no class name defined twice, and no client module
 importing the whole ``Interop`` nor hub module the whole ``InteropHub``."""
 
@@ -59,6 +60,10 @@ RULES: dict[str, Callable[[Any], list[str]]] = {
     "wire names spelled outside their constant": lambda c: [
         f"{rel}:{line} {text!r}" for rel, line, text in c.spelled
     ],
+    "messages written out as dicts in more than one place outside protocol/": lambda c: [
+        f"{domain} {mtype}: {', '.join(places)}"
+        for (domain, mtype), places in c.shared_messages.items()
+    ],
     "class names defined in more than one module": lambda c: [
         f"{name}: {', '.join(mods)}" for name, mods in c.shared_classes.items()
     ],
@@ -94,6 +99,8 @@ def test_the_script_measures_what_it_is_given(tmp_path: pathlib.Path) -> None:
     )
     (package / "hub" / "b.py").write_text(
         'from .core import InteropHub\nGREETING = "hello there"\nclass Twin: ...\n'
+        'EVENT = {"domain": BUS_DOMAIN, "type": "event"}\n'
+        'AGAIN = {"domain": BUS_DOMAIN, "type": "event"}\n'
     )
     planted = _load_script().measure(tmp_path)
     for rule, found in RULES.items():
