@@ -20,6 +20,11 @@ subscribers on hub A (across), all on one hub (within), and nats-py alone, batch
 up to 256 items; NATS 256 items per message) and unbatched (one frame or message per item).
 Each round runs every system once, in rotation; it prints the msg/s per subscriber of each
 with its spread, the items lost, and the ratio across/within per round with its spread.
+
+Large values (``--only values [--value-mb M]``): a server process on each hub returns one
+DataFrame of about M MB (three float64 columns, 100 MB by default) from ``Frame``; a caller on
+hub A times ``Frame`` of hub A (within) and of hub B (across, in chunks through NATS), one
+call of each per round, and prints each round's seconds and ratio with their spread.
 """
 
 from __future__ import annotations
@@ -44,6 +49,18 @@ import sys, time
 import jupyter_interop as ji
 io = ji.connect(url=sys.argv[1], token=sys.argv[2], application=sys.argv[3])
 io.methods.register("Echo")(lambda x: {"x": x})
+time.sleep(3600)
+"""
+
+
+FRAME_SERVER = """
+import sys, time
+import numpy as np, pandas as pd
+import jupyter_interop as ji
+rows = int(sys.argv[4]) * 1_000_000 // 24
+frame = pd.DataFrame({c: np.random.default_rng(1).standard_normal(rows) for c in "xyz"})
+io = ji.connect(url=sys.argv[1], token=sys.argv[2], application=sys.argv[3])
+io.methods.register("Frame")(lambda: {"frame": frame})
 time.sleep(3600)
 """
 
@@ -105,6 +122,52 @@ def latency(args: argparse.Namespace) -> None:
             f"p50 across/within over {args.repeats} rounds: median {statistics.median(ratios):.2f}"
             f", min {min(ratios):.2f}, max {max(ratios):.2f}"
         )
+        io.close()
+    finally:
+        group.close()
+
+
+def values(args: argparse.Namespace) -> None:
+    """The large-value part: one DataFrame result within one hub and across hubs."""
+    group = ProcessGroup()
+    try:
+        nats = NatsServer(group, jetstream=True)
+        federation = [f"--federation={nats.url}"]
+        hub_a = Hub(group, args=federation)
+        hub_b = Hub(group, args=federation)
+        for hub, name in ((hub_a, "local-a"), (hub_b, "remote-b")):
+            command = [sys.executable, "-c", FRAME_SERVER, hub.url, hub.token, name]
+            group.track(subprocess.Popen([*command, str(args.value_mb)], env=group.env))
+        io = ji.connect(url=hub_a.url, token=hub_a.token, application="caller")
+        deadline = time.monotonic() + 120
+        while len([s for m in io.methods.methods() if m.name == "Frame" for s in m.servers]) < 2:
+            if time.monotonic() > deadline:
+                raise SystemExit("the two Frame servers did not show up on hub A")
+            time.sleep(0.05)
+
+        def timed(application: str) -> float:
+            start = time.perf_counter()
+            frame = io.methods.invoke("Frame", target={"application": application}, timeout=600)
+            elapsed = time.perf_counter() - start
+            assert len(frame.returned["frame"]) == args.value_mb * 1_000_000 // 24
+            return elapsed
+
+        timed("local-a"), timed("remote-b")  # warm-up
+        rows: dict[str, list[float]] = {"within": [], "across": [], "ratio": []}
+        for round_ in range(args.repeats):
+            within, across = timed("local-a"), timed("remote-b")
+            for key, value in (("within", within), ("across", across), ("ratio", across / within)):
+                rows[key].append(value)
+            print(
+                f"round {round_}: {args.value_mb} MB DataFrame result within one hub "
+                f"{within:.2f} s, across hubs {across:.2f} s, ratio {across / within:.2f}",
+                flush=True,
+            )
+        for key, got in rows.items():
+            print(
+                f"{args.value_mb} MB DataFrame, {key} over {args.repeats} rounds: median "
+                f"{statistics.median(got):.2f}, min {min(got):.2f}, max {max(got):.2f}"
+            )
         io.close()
     finally:
         group.close()
@@ -271,8 +334,14 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=300, help="timed updates per round")
     parser.add_argument("--items", type=int, default=FANOUT.n, help="fan-out items per round")
     parser.add_argument("--repeats", type=int, default=5, help="rounds")
-    parser.add_argument("--only", choices=("invoke", "contexts", "fanout"), help="one part only")
+    parser.add_argument("--value-mb", type=int, default=100, help="DataFrame size, values part")
+    parser.add_argument(
+        "--only", choices=("invoke", "contexts", "fanout", "values"), help="one part only"
+    )
     args = parser.parse_args()
+    if args.only == "values":
+        values(args)
+        return
     if args.only != "fanout":
         latency(args)
     if args.only in (None, "fanout"):

@@ -22,6 +22,7 @@ from traitlets import Dict, Float, Int, List, TraitError, Unicode, default, vali
 from traitlets.config import LoggingConfigurable
 
 from ..protocol import ProtocolError, Reason, messages
+from ..protocol.limits import FEDERATION_MAX_VALUE_BYTES
 from ..protocol.wire import (
     ACCESS_TOKEN_AUTH_METHOD,
     AGM_DOMAIN,
@@ -128,6 +129,11 @@ class InteropHub(LoggingConfigurable):
         5.0,
         help="Seconds without an announcement after which a remote hub counts as dead: its "
         "peers leave and calls pending on them fail.",
+    ).tag(config=True)
+    federation_max_value_bytes = Int(
+        FEDERATION_MAX_VALUE_BYTES,
+        help="Bytes of call values (arguments, results) the federation link holds at a time, "
+        "sent and received together; a larger value fails its call with a clear error.",
     ).tag(config=True)
     shared_memory = AnyTrait(
         None,

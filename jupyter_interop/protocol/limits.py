@@ -26,7 +26,10 @@ __all__ = [
     "CLIENT_BATCH_MAX_MESSAGES",
     "CLIENT_WRITE_RUN_BYTES",
     "FEDERATION_FOLD_MAX_BYTES",
+    "FEDERATION_MAX_VALUE_BYTES",
     "FEDERATION_PAUSE_MAX_BYTES",
+    "FEDERATION_VALUE_IDLE",
+    "FEDERATION_VALUE_WINDOW",
     "HUB_BATCH_MAX_BYTES",
     "MAX_FEDERATED_CONTEXT_NAME_BYTES",
     "MAX_NESTING",
@@ -180,3 +183,12 @@ def path_too_deep(segments: int, value: Any) -> bool:
     if room >= MAX_NESTING - 4:  # short paths: the value already passed the message's check
         return False
     return value_depth(value, room + 1) > room
+
+
+#: a federation link holds at most this many bytes of values crossing hubs at a time, sent
+#: and received together (``c.InteropHub.federation_max_value_bytes``'s default)
+FEDERATION_MAX_VALUE_BYTES = 1024 * 1024 * 1024
+#: chunks of one large value a federation link asks for before the first has arrived
+FEDERATION_VALUE_WINDOW = 8
+#: seconds a federation link waits for a chunk, and keeps an offered value nobody pulls
+FEDERATION_VALUE_IDLE = 30.0

@@ -38,10 +38,23 @@ import orjson
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from ..hub.core import InteropHub
-from ..protocol import Reason, messages
+from ..protocol import ProtocolError, Reason, messages
+from ..protocol.chunks import (
+    CHUNK_SIZE,
+    DEFAULT_MAX_ATTACHMENT_BYTES,
+    ChunkAssembler,
+    ChunkTooLarge,
+    ReassemblyBudget,
+    chunk_frames,
+    is_chunk,
+)
+from ..protocol.codec import encode
+from ..protocol.frames import PiecedFrame, encode_binary
+from ..protocol.limits import FEDERATION_MAX_VALUE_BYTES
 from ..protocol.wire import (
     ADD_INTEREST_TYPE,
     AGM_DOMAIN,
+    BINARY_EXTENSION,
     BUS_DOMAIN,
     ERROR_TYPE,
     EXTENSIONS_KEY,
@@ -53,11 +66,13 @@ from ..protocol.wire import (
     RUNS_EXTENSION,
     WELCOME_TYPE,
 )
+from .attachments import decode_frame
 from .federation_access import inbox_prefix, public_url
 from .federation_bus import FederationBus
 from .federation_contexts import ContextsLink
 from .federation_state import LocalPeers, PeerChanges, RemoteHubs, RemotePeer
 from .federation_streams import FederationStreams
+from .federation_values import ValueTooLarge, ValueTransfers
 
 __all__ = ["FederationLink", "FederationState", "subjects"]
 
@@ -82,15 +97,29 @@ def subjects(space: str, hub: str) -> dict[str, str]:
 
 class _HubSocket:
     """One connection of the link to its own hub, a GW3 peer; ``on_message`` gets what the
-    hub sends after the ``welcome``."""
+    hub sends after the ``welcome``.
 
-    def __init__(self, url: str, on_message: Callable[[Message], None]) -> None:
+    With ``values`` (message types) the connection negotiates binary frames: those messages
+    keep their binary values as attachments (``server/attachments.py``), to cross hubs as
+    buffers (``federation_values.py``); any other message gets them in their JSON form, as a
+    connection without binary frames would."""
+
+    def __init__(
+        self,
+        url: str,
+        on_message: Callable[[Message], None],
+        values: frozenset[str] = frozenset(),
+        budget: ReassemblyBudget | None = None,
+    ) -> None:
         self.url = url
         self.on_message = on_message
+        self.values = values
         self.peer_id: str | None = None
         self._socket: WebSocketClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
+        limit = budget.limit if budget is not None else DEFAULT_MAX_ATTACHMENT_BYTES
+        self._chunks = ChunkAssembler(max_bytes=limit, budget=budget, join=False)
         self.closed = asyncio.Event()
 
     async def open(self, hello: Message, *, agm: bool = True) -> None:
@@ -98,8 +127,8 @@ class _HubSocket:
         that needs no announcements); raises ConnectionError when the hub refuses it."""
         socket = self._socket = await websocket_connect(self.url)
         # runs: a run of stream items crosses hubs as one message (federation_streams.py)
-        extensions = {EXTENSIONS_KEY: {RUNS_EXTENSION: True}}
-        self.send(messages.hello(extensions=extensions, **hello))
+        ours = {RUNS_EXTENSION: True, **({BINARY_EXTENSION: True} if self.values else {})}
+        self.send(messages.hello(extensions={EXTENSIONS_KEY: ours}, **hello))
         frame = await socket.read_message()
         welcome = orjson.loads(frame) if frame is not None else None
         if not isinstance(welcome, dict) or welcome.get("type") != WELCOME_TYPE:
@@ -116,11 +145,42 @@ class _HubSocket:
                 frame = await socket.read_message()
                 if frame is None:
                     return
-                message = orjson.loads(frame)
+                try:
+                    message = (
+                        self._decode(frame) if isinstance(frame, bytes) else orjson.loads(frame)
+                    )
+                except ChunkTooLarge as error:
+                    self._refuse(error)
+                    continue
                 if isinstance(message, dict):
                     self.on_message(message)
         finally:
             self.closed.set()
+
+    def _decode(self, frame: bytes) -> Message | None:
+        """A binary frame (or the last chunk of one) from the hub; None while chunks of a
+        message are still arriving."""
+        if is_chunk(frame):
+            whole = self._chunks.feed(frame)
+            if whole is None:
+                return None
+            frame = whole
+        message = decode_frame(frame)
+        if message.get("type") in self.values:
+            return message
+        loaded: Message = orjson.loads(encode(message))  # binary values in their JSON form
+        return loaded
+
+    def _refuse(self, error: ChunkTooLarge) -> None:
+        """A call whose values are above the link's budget fails at once for its caller."""
+        header = error.header or {}
+        if header.get("type") == INVOKE_TYPE:
+            reason = (
+                f"Not sent to another hub: {error} "
+                "(the federation link's budget, c.InteropHub.federation_max_value_bytes)"
+            )
+            invocation_id = header.get("invocation_id")
+            self.send(messages.invocation_error(invocation_id, Reason.INVOCATION_FAILURE, reason))
 
     def send(self, message: Message) -> None:
         socket = self._socket
@@ -131,11 +191,36 @@ class _HubSocket:
             message.setdefault("peer_id", self.peer_id)
         socket.write_message(orjson.dumps(message).decode())
 
+    async def send_value(self, message: Message) -> None:
+        """Send a message that may hold binary values (attachments): as a binary frame, in
+        chunk frames written one after the other when it is large."""
+        socket = self._socket
+        if socket is None:
+            return
+        if self.peer_id is not None:
+            message.setdefault("peer_id", self.peer_id)
+        frame = encode_binary(message)
+        if frame[:1] == b"{":
+            socket.write_message(frame.decode())
+            return
+        parts = frame.parts if isinstance(frame, PiecedFrame) else [frame]
+        if len(frame) <= CHUNK_SIZE:
+            socket.write_message(b"".join(parts), binary=True)
+            return
+        for chunk in chunk_frames(parts, len(frame), next(self._ids)):
+            await socket.write_message(chunk, binary=True)
+
     def close(self) -> None:
         if self._socket is not None:
             self._socket.close()
         if self._reader is not None:
             self._reader.cancel()
+
+
+#: the messages of a proxy that keep binary values: calls it serves, results of calls it makes
+_PROXY_VALUES = frozenset({INVOKE_TYPE, RESULT_TYPE, ERROR_TYPE})
+#: the observer's: results of the calls it makes for callers without a proxy here
+_OBSERVER_VALUES = frozenset({RESULT_TYPE, ERROR_TYPE})
 
 
 class _Proxy:
@@ -144,8 +229,10 @@ class _Proxy:
     def __init__(self, link: FederationLink, remote: RemotePeer) -> None:
         self.link = link
         self.remote = remote
-        self.socket = _HubSocket(link.gateway_url, self._receive)
+        self.socket = _HubSocket(link.gateway_url, self._receive, _PROXY_VALUES, link.budget)
         self.calls: set[asyncio.Task[None]] = set()
+        #: request ids of the calls this proxy makes here for its peer (``FederationLink``)
+        self.placed: set[str] = set()
         self.opening = asyncio.ensure_future(self._open())
         self.opening.add_done_callback(self._opened)
 
@@ -176,9 +263,22 @@ class _Proxy:
     def unregister(self, method_ids: list[str]) -> None:
         self.socket.send(messages.unregister(method_ids))
 
+    def ready(self) -> bool:
+        """Is the proxy on its hub, able to make calls in its peer's name?"""
+        opening = self.opening
+        return (
+            opening.done()
+            and not opening.cancelled()
+            and opening.exception() is None
+            and not self.socket.closed.is_set()
+        )
+
     def _receive(self, message: Message) -> None:
         mtype = message.get("type")
-        if mtype == INVOKE_TYPE:
+        if mtype in (RESULT_TYPE, ERROR_TYPE) and message.get("request_id") in self.placed:
+            self.placed.discard(str(message["request_id"]))
+            self.link.answered(message)
+        elif mtype == INVOKE_TYPE:
             task = asyncio.ensure_future(self._forward(message))
             self.calls.add(task)
             task.add_done_callback(self.calls.discard)
@@ -199,6 +299,8 @@ class _Proxy:
         request = {
             "peer_id": self.remote.peer_id,
             "method_id": invoke.get("method_id"),
+            # the owning hub makes the call in this caller's name (its proxy there)
+            "caller": invoke.get("caller_id"),
             "arguments": invoke.get("arguments"),
             "arguments_kv": invoke.get("arguments_kv"),
             "context": invoke.get("context") or {},
@@ -215,7 +317,7 @@ class _Proxy:
                 )
             )
         else:
-            self.socket.send(messages.yield_result(invocation_id, reply.get("result")))
+            await self.socket.send_value(messages.yield_result(invocation_id, reply.get("result")))
 
     def close(self) -> None:
         """The remote peer left: this peer leaves the hub (its pending calls fail there)."""
@@ -224,6 +326,7 @@ class _Proxy:
             task.cancel()
         if self.link.streams is not None:
             self.link.streams.proxy_closed(self.remote.peer_id)
+        self.link.caller_left(self.placed)
         self.socket.close()
 
 
@@ -242,6 +345,7 @@ class FederationLink:
         heartbeat_timeout: float,
         log: logging.Logger,
         credentials: str = "",
+        max_value_bytes: int = FEDERATION_MAX_VALUE_BYTES,
     ) -> None:
         if heartbeat_timeout <= heartbeat_interval:
             raise ValueError(
@@ -262,6 +366,9 @@ class FederationLink:
         self.local = LocalPeers()
         self.remote = RemoteHubs(hub_id, heartbeat_timeout)
         self.proxies: dict[str, _Proxy] = {}
+        #: bytes of call values the link holds at a time (``federation_values.py``)
+        self.budget = ReassemblyBudget(max_value_bytes)
+        self.values: ValueTransfers | None = None
         self._nats: Any = None
         self._observer: _HubSocket | None = None
         self._calls: dict[str, asyncio.Future[Message]] = {}
@@ -320,6 +427,13 @@ class FederationLink:
             ) from error
         # ... then a connection that drops is retried for as long as the hub runs
         self._nats.options["max_reconnect_attempts"] = -1
+        self.values = ValueTransfers(
+            nats=self._nats,
+            space=self.space,
+            hub_id=self.hub_id,
+            budget=self.budget,
+            spawn=self._spawn,
+        )
         base = f"ji.{self.space}.hub.*"
         await self._nats.subscribe(f"{base}.peers", cb=self._on_peers)
         await self._nats.subscribe(f"{base}.bye", cb=self._on_bye)
@@ -335,7 +449,9 @@ class FederationLink:
                 "the hub the credentials of that space, or set c.InteropHub.federation_space "
                 "to the space they are for"
             )
-        observer = self._observer = _HubSocket(self.gateway_url, self._observe)
+        observer = self._observer = _HubSocket(
+            self.gateway_url, self._observe, _OBSERVER_VALUES, self.budget
+        )
         self.streams = FederationStreams(
             space=self.space,
             hub_id=self.hub_id,
@@ -434,9 +550,7 @@ class FederationLink:
             return
         mtype = message.get("type")
         if mtype in (RESULT_TYPE, ERROR_TYPE):
-            future = self._calls.pop(str(message.get("request_id")), None)
-            if future is not None and not future.done():
-                future.set_result(message)
+            self.answered(message)
             return
         if self.local.read(message) and not self._publish_scheduled:
             self._publish_scheduled = True
@@ -503,42 +617,58 @@ class FederationLink:
     # ------------------------------------------------------------- calls across
 
     async def request(self, hub: str, request: Message) -> Message:
-        """Ask ``hub`` to make a call; its reply (``{"result"}`` or ``{"error"}``)."""
+        """Ask ``hub`` to make a call; its reply (``{"result"}`` or ``{"error"}``). Large
+        values cross in chunks (``federation_values.py``)."""
+        values = self.values
+        assert values is not None, "the link is not started"
         try:
+            payload = await values.pack(request)
             reply = await self._nats.request(
-                subjects(self.space, hub)["invoke"], orjson.dumps(request), timeout=CALL_TIMEOUT
+                subjects(self.space, hub)["invoke"], payload, timeout=CALL_TIMEOUT
             )
-            answer = orjson.loads(reply.data)
+            return await values.unpack(reply.data)
         except asyncio.CancelledError:
             raise
+        except ValueTooLarge as error:
+            return {"error": {"reason": str(error)}}
         except Exception as error:
             return {"error": {"reason": f"The call to hub {hub} failed: {error!r}"}}
-        return answer if isinstance(answer, dict) else {"error": {"reason": "Bad reply"}}
 
     async def _on_invoke(self, msg: Any) -> None:
         # one task per call: a subscription's callbacks run one after the other
         self._spawn(self._invoke(msg))
 
+    def answered(self, message: Message) -> None:
+        """The ``result`` or ``error`` of a call made for another hub."""
+        future = self._calls.pop(str(message.get("request_id")), None)
+        if future is not None and not future.done():
+            future.set_result(message)
+
+    def caller_left(self, request_ids: set[str]) -> None:
+        """The proxy that made these calls closed: their callers get an error at once."""
+        for request_id in request_ids:
+            reason = "The caller left its hub while waiting for result"
+            self.answered({"type": ERROR_TYPE, "request_id": request_id, "reason": reason})
+        request_ids.clear()
+
     async def _invoke(self, msg: Any) -> None:
-        observer = self._observer
+        values = self.values
         try:
-            request = orjson.loads(msg.data)
-            if observer is None or not isinstance(request, dict):
+            request = await values.unpack(msg.data) if values is not None else None
+            if not isinstance(request, dict):
                 raise ValueError("not a call")
-            request_id = f"x{secrets.token_hex(6)}"
-            future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-            self._calls[request_id] = future
-            observer.send(
-                messages.call(
-                    request.get("peer_id"),
-                    request.get("method_id"),
-                    request.get("arguments_kv"),
-                    request_id=request_id,
-                    arguments=request.get("arguments"),
-                    context=request.get("context") or {},
-                )
-            )
-            answer = await future
+        except ValueTooLarge as error:
+            await msg.respond(orjson.dumps({"error": {"reason": str(error)}}))
+            return
+        except (ValueError, ProtocolError) as error:
+            await msg.respond(orjson.dumps({"error": {"reason": f"Bad call: {error}"}}))
+            return
+        except Exception as error:  # nats-py: the caller's hub stopped serving its value
+            reason = f"The call's arguments did not arrive: {error!r}"
+            await msg.respond(orjson.dumps({"error": {"reason": reason}}))
+            return
+        try:
+            answer = await self._call(request)
         except ValueError as error:
             await msg.respond(orjson.dumps({"error": {"reason": f"Bad call: {error}"}}))
             return
@@ -552,7 +682,37 @@ class FederationLink:
                     "context": answer.get("context"),
                 }
             }
-        await msg.respond(orjson.dumps(reply))
+        assert values is not None
+        try:
+            payload = await values.pack(reply)
+        except ValueTooLarge as error:
+            payload = orjson.dumps({"error": {"reason": str(error)}})
+        await msg.respond(payload)
+
+    async def _call(self, request: Message) -> Message:
+        """Make a call on this hub for another hub's peer: in the caller's name, through
+        its proxy here (the method's server sees who calls), else as the hidden observer
+        (a caller this hub does not know yet)."""
+        proxy = self.proxies.get(str(request.get("caller")))
+        socket = proxy.socket if proxy is not None and proxy.ready() else self._observer
+        if socket is None:
+            raise ValueError("the link is not started")
+        request_id = f"x{secrets.token_hex(6)}"
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._calls[request_id] = future
+        if proxy is not None and socket is proxy.socket:
+            proxy.placed.add(request_id)
+        await socket.send_value(
+            messages.call(
+                request.get("peer_id"),
+                request.get("method_id"),
+                request.get("arguments_kv"),
+                request_id=request_id,
+                arguments=request.get("arguments"),
+                context=request.get("context") or {},
+            )
+        )
+        return await future
 
     # ---------------------------------------------------------------- status, close
 
@@ -582,6 +742,8 @@ class FederationLink:
             await self.contexts.close()
         if self.streams is not None:
             self.streams.close()
+        if self.values is not None:
+            self.values.close()
         for future in self._calls.values():
             future.cancel()
         nc = self._nats
@@ -647,6 +809,7 @@ async def join_federation(
         heartbeat_interval=hub.federation_heartbeat_interval,
         heartbeat_timeout=hub.federation_heartbeat_timeout,
         log=log,
+        max_value_bytes=hub.federation_max_value_bytes,
     )
     try:
         await link.start()

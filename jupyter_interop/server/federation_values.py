@@ -1,0 +1,237 @@
+"""Values across hubs: the messages of a call (arguments, results) as NATS payloads, large
+ones in chunks the receiver pulls (docs/FEDERATION.md, "Large values").
+
+The link's connections to its hub negotiate binary frames, so a numpy array or a DataFrame
+reaches the link as buffers (``protocol/frames.py``), never as its JSON form. A message that
+fits one NATS message (the server's ``max_payload``, 1 MB by default) crosses in it, as JSON
+or as one binary frame. A larger one is *offered*: the sender keeps it and answers pulls on
+``ji.<space>.hub.<hub>.value.<id>``, one chunk frame (``protocol/chunks.py``) per request;
+the receiver asks for at most :data:`~..protocol.limits.FEDERATION_VALUE_WINDOW` chunks at a
+time and reassembles them in order. So the NATS server never holds more than a window of one
+value, and a slow receiver slows the sender down instead of piling chunks up anywhere.
+
+Both sides count what they hold against one budget per link (``federation_max_value_bytes``):
+a value above it is refused with a clear error before a byte moves, and values in flight
+together may not exceed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from ..protocol.chunks import (
+    CHUNK_HEADER_SIZE,
+    ChunkAssembler,
+    ChunkTooLarge,
+    ReassemblyBudget,
+    chunk_count,
+    chunk_views,
+)
+from ..protocol.frames import MAGIC, FrameError, PiecedFrame, encode_binary
+from ..protocol.limits import FEDERATION_VALUE_IDLE, FEDERATION_VALUE_WINDOW
+from .attachments import decode_frame
+
+__all__ = ["ValueTooLarge", "ValueTransfers", "value_subject"]
+
+Message = dict[str, Any]
+
+#: room left in a NATS message for what is not the chunk (its subject, reply and headers)
+_NATS_ROOM = 4096
+
+
+class ValueTooLarge(Exception):
+    """A value above the link's budget (or that would take it over): nothing was sent."""
+
+
+def value_subject(space: str, hub: str, transfer: str) -> str:
+    """The subject on which ``hub`` serves the chunks of one value it offered."""
+    return f"ji.{space}.hub.{hub}.value.{transfer}"
+
+
+class _Offer:
+    """A value this link keeps until its receiver has pulled it (or fell silent)."""
+
+    def __init__(self, parts: list[Any], total: int, chunk_size: int) -> None:
+        self.total = total
+        #: each chunk's header and views of the value (nothing copied until it is sent)
+        self.chunks = list(chunk_views(parts, total, 1, chunk_size))
+        self.subscription: Any = None
+        self.pulled = asyncio.Event()
+
+
+class ValueTransfers:
+    """Turns call messages into NATS payloads and back for one link."""
+
+    def __init__(
+        self,
+        *,
+        nats: Any,
+        space: str,
+        hub_id: str,
+        budget: ReassemblyBudget,
+        spawn: Callable[[Any], None],
+    ) -> None:
+        self.nats = nats
+        self.space = space
+        self.hub_id = hub_id
+        #: bytes of values this link holds for others or gathers for its hub
+        self.budget = budget
+        self.spawn = spawn
+        self._offers: dict[str, _Offer] = {}
+
+    @property
+    def max_payload(self) -> int:
+        return int(self.nats.max_payload) - _NATS_ROOM
+
+    # ------------------------------------------------------------------- sending
+
+    async def pack(self, message: Message) -> bytes:
+        """The NATS payload for ``message``: itself (JSON or one binary frame) when it fits
+        one NATS message, else an offer ``{"value": {hub, id, size, chunk}}`` whose chunks
+        this link serves until they are pulled. Raises :class:`ValueTooLarge`."""
+        frame = encode_binary(message)
+        total = len(frame)
+        if total <= self.max_payload:
+            return b"".join(frame.parts) if isinstance(frame, PiecedFrame) else frame
+        if total > self.budget.limit or not self.budget.take(total):
+            raise ValueTooLarge(self._too_large(total))
+        parts = frame.parts if isinstance(frame, PiecedFrame) else [frame]
+        chunk_size = self.max_payload - CHUNK_HEADER_SIZE
+        offer = _Offer(parts, total, chunk_size)
+        transfer = secrets.token_hex(8)
+        self._offers[transfer] = offer
+        subject = value_subject(self.space, self.hub_id, transfer)
+
+        async def serve(msg: Any) -> None:
+            await self._serve(transfer, msg)
+
+        try:
+            offer.subscription = await self.nats.subscribe(subject, cb=serve)
+        except BaseException:
+            self._release(transfer)
+            raise
+        self.spawn(self._expire(transfer))
+        value = {"hub": self.hub_id, "id": transfer, "size": total, "chunk": chunk_size}
+        return orjson.dumps({"value": value})
+
+    async def _serve(self, transfer: str, msg: Any) -> None:
+        offer = self._offers.get(transfer)
+        if offer is None:
+            return
+        offer.pulled.set()
+        if msg.data == b"done" or not msg.reply:
+            self._release(transfer)
+            return
+        try:
+            head, views = offer.chunks[int(msg.data)]
+        except (ValueError, IndexError):
+            await msg.respond(b"")
+            return
+        await msg.respond(b"".join([head, *views]))
+
+    async def _expire(self, transfer: str) -> None:
+        """Release an offer whose receiver stopped pulling (it died, or gave up)."""
+        while True:
+            offer = self._offers.get(transfer)
+            if offer is None:
+                return
+            offer.pulled.clear()
+            try:
+                await asyncio.wait_for(offer.pulled.wait(), FEDERATION_VALUE_IDLE)
+            except asyncio.TimeoutError:
+                self._release(transfer)
+                return
+
+    def _release(self, transfer: str) -> None:
+        offer = self._offers.pop(transfer, None)
+        if offer is None:
+            return
+        self.budget.give_back(offer.total)
+        offer.chunks.clear()
+        if offer.subscription is not None:
+            self.spawn(_unsubscribe(offer.subscription))
+
+    # ----------------------------------------------------------------- receiving
+
+    async def unpack(self, payload: bytes) -> Message:
+        """The message a NATS payload of :meth:`pack` carries, pulling an offered value
+        (raises :class:`ValueTooLarge`, or ValueError for a payload that is no message)."""
+        if payload[:4] == MAGIC:
+            return decode_frame(payload)
+        message = orjson.loads(payload)
+        if not isinstance(message, dict):
+            raise ValueError("not a message")
+        value = message.get("value")
+        if len(message) != 1 or not isinstance(value, dict):
+            return message
+        return await self._pull(value)
+
+    async def _pull(self, value: Message) -> Message:
+        size, chunk, hub = int(value["size"]), int(value["chunk"]), str(value["hub"])
+        subject = value_subject(self.space, hub, str(value["id"]))
+        try:
+            if size > self.budget.limit:
+                raise ValueTooLarge(self._too_large(size))
+            whole = await self._gather(subject, size, chunk)
+        finally:
+            with contextlib.suppress(Exception):
+                await self.nats.publish(subject, b"done")
+        if whole[:1] == b"{":  # a large message without binary values
+            loaded = orjson.loads(bytes(whole))
+            if not isinstance(loaded, dict):
+                raise ValueError("not a message")
+            return loaded
+        return decode_frame(whole)
+
+    async def _gather(self, subject: str, size: int, chunk: int) -> Any:
+        """The chunks of one value, asked for a window at a time and joined in order into
+        one buffer (an anonymous mapping, ``protocol/chunks.py``)."""
+        assembler = ChunkAssembler(max_bytes=self.budget.limit, budget=self.budget)
+        count = chunk_count(size, chunk)
+        asked: deque[asyncio.Future[Any]] = deque()
+        following = 0
+        try:
+            for _ in range(count):
+                while following < count and len(asked) < FEDERATION_VALUE_WINDOW:
+                    request = self.nats.request(
+                        subject, str(following).encode(), timeout=FEDERATION_VALUE_IDLE
+                    )
+                    asked.append(asyncio.ensure_future(request))
+                    following += 1
+                reply = await asked.popleft()
+                try:
+                    whole = assembler.feed(reply.data)
+                except ChunkTooLarge as error:
+                    raise ValueTooLarge(self._too_large(size, str(error))) from None
+                except FrameError as error:
+                    raise ValueError(f"a value from another hub arrived broken: {error}") from None
+                if whole is not None:
+                    return whole
+            raise ValueError("a value from another hub ended early")
+        finally:
+            for pending in asked:
+                pending.cancel()
+            assembler.clear()
+
+    def _too_large(self, size: int, why: str = "") -> str:
+        return (
+            f"A value of {size} bytes cannot cross hubs: the federation link holds at most "
+            f"{self.budget.limit} bytes of values at a time "
+            f"(c.InteropHub.federation_max_value_bytes){f': {why}' if why else ''}"
+        )
+
+    def close(self) -> None:
+        for transfer in list(self._offers):
+            self._release(transfer)
+
+
+async def _unsubscribe(subscription: Any) -> None:
+    with contextlib.suppress(Exception):
+        await subscription.unsubscribe()
