@@ -83,30 +83,40 @@ def timed_calls(io: ji.Interop, application: str, calls: int) -> list[float]:
     return samples
 
 
+def federated(group: ProcessGroup, server: str, *more: str) -> tuple[NatsServer, Hub, Hub]:
+    """A nats-server with JetStream, two hubs joined to it, and on each hub one process
+    running ``server`` (``local-a`` on hub A, ``remote-b`` on hub B) with ``more`` arguments."""
+    nats = NatsServer(group, jetstream=True)
+    federation = [f"--federation={nats.url}"]
+    hub_a = Hub(group, args=federation)
+    hub_b = Hub(group, args=federation)
+    for hub, name in ((hub_a, "local-a"), (hub_b, "remote-b")):
+        command = [sys.executable, "-c", server, hub.url, hub.token, name, *more]
+        group.track(subprocess.Popen(command, env=group.env))
+    return nats, hub_a, hub_b
+
+
+def caller_on(hub: Hub, method: str, timeout: float) -> ji.Interop:
+    """A client on ``hub`` once it sees ``method`` on both hubs' servers."""
+    io = ji.connect(url=hub.url, token=hub.token, application="caller")
+    deadline = time.monotonic() + timeout
+    while len([s for m in io.methods.methods() if m.name == method for s in m.servers]) < 2:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the two {method} servers did not show up on hub A")
+        time.sleep(0.05)
+    return io
+
+
 def latency(args: argparse.Namespace) -> None:
     """The invoke and context-update parts."""
     group = ProcessGroup()
     try:
-        nats = NatsServer(group, jetstream=True)
-        federation = [f"--federation={nats.url}"]
-        hub_a = Hub(group, args=federation)
-        hub_b = Hub(group, args=federation)
-        for hub, name in ((hub_a, "local-a"), (hub_b, "remote-b")):
-            group.track(
-                subprocess.Popen(
-                    [sys.executable, "-c", SERVER, hub.url, hub.token, name], env=group.env
-                )
-            )
+        nats, hub_a, hub_b = federated(group, SERVER)
         if args.only != "invoke":
             contexts(hub_a, hub_b, nats.url, args.updates, args.repeats)
         if args.only == "contexts":
             return
-        io = ji.connect(url=hub_a.url, token=hub_a.token, application="caller")
-        deadline = time.monotonic() + 30
-        while len([s for m in io.methods.methods() if m.name == "Echo" for s in m.servers]) < 2:
-            if time.monotonic() > deadline:
-                raise SystemExit("the two Echo servers did not show up on hub A")
-            time.sleep(0.05)
+        io = caller_on(hub_a, "Echo", 30)
         ratios = []
         for round_ in range(args.repeats):
             local = percentiles(timed_calls(io, "local-a", args.calls))
@@ -131,19 +141,8 @@ def values(args: argparse.Namespace) -> None:
     """The large-value part: one DataFrame result within one hub and across hubs."""
     group = ProcessGroup()
     try:
-        nats = NatsServer(group, jetstream=True)
-        federation = [f"--federation={nats.url}"]
-        hub_a = Hub(group, args=federation)
-        hub_b = Hub(group, args=federation)
-        for hub, name in ((hub_a, "local-a"), (hub_b, "remote-b")):
-            command = [sys.executable, "-c", FRAME_SERVER, hub.url, hub.token, name]
-            group.track(subprocess.Popen([*command, str(args.value_mb)], env=group.env))
-        io = ji.connect(url=hub_a.url, token=hub_a.token, application="caller")
-        deadline = time.monotonic() + 120
-        while len([s for m in io.methods.methods() if m.name == "Frame" for s in m.servers]) < 2:
-            if time.monotonic() > deadline:
-                raise SystemExit("the two Frame servers did not show up on hub A")
-            time.sleep(0.05)
+        _, hub_a, _ = federated(group, FRAME_SERVER, str(args.value_mb))
+        io = caller_on(hub_a, "Frame", 120)
 
         def timed(application: str) -> float:
             start = time.perf_counter()
