@@ -2,7 +2,8 @@
 JSON values (docs/FEDERATION.md, "Large values", "Who calls", "Intents"): a 30 MB numpy array
 and a DataFrame cross in chunks and arrive equal; a value above a link's budget fails its call
 with a clear error and both hubs go on serving; the callee sees the real caller of the other
-hub; an intent listener of one hub is found and raised from the other."""
+hub; an intent listener of one hub is found and raised from the other, by Python and by the
+real ``@interopio/core`` in Node (``tests/compat/intents_peer.js``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from test_client_intents import INSTRUMENT, wait_handlers
+from test_client_intents import INSTRUMENT, IntentsPeer, wait_handlers
 from test_client_support import wait_for
 from test_federation import Hub, servers_of, start_hub, stop
 from test_federation import nats as nats  # the fixtures
@@ -169,3 +170,37 @@ def test_an_intent_listener_of_hub_b_is_found_and_raised_from_hub_a(
         assert resolution.handler.peer_id == b.instance.peer_id
         assert resolution.result == {"type": "fdc3.chart", "shown": "AAPL"}
         assert received == [INSTRUMENT]
+
+
+def test_interopio_core_raises_across_hubs_and_its_listener_sees_the_real_caller(
+    two_hubs: tuple[Hub, Hub],
+) -> None:
+    hub_a, hub_b = two_hubs
+    with ExitStack() as stack:
+        _, b = clients(stack, hub_a, hub_b)
+        js = IntentsPeer(hub_a, "interopio")  # type: ignore[arg-type] (url and token suffice)
+        stack.callback(js.close)
+        b.intents.add_listener(
+            "PyChart",
+            lambda context: {"type": "fdc3.chart", "seen": context["id"]["ticker"]},
+            context_types=["fdc3.instrument"],
+            display_name="Py chart",
+        )
+        # JS on hub A sees the listener of hub B with its intent metadata, and raises it
+        flags = js.call("methodFlags", intent="PyChart")
+        assert flags == [
+            {"intent": {"contextTypes": ["fdc3.instrument"], "displayName": "Py chart"}}
+        ]
+        reply = js.call("raise", intent="PyChart", context=INSTRUMENT, peerId=b.instance.peer_id)
+        assert reply == {
+            "returned": {"type": "fdc3.chart", "seen": "AAPL"},
+            "executedBy": "values-b",
+        }
+
+        # the other way: a JS listener on hub A, raised from Python on hub B, sees its caller
+        js.call("listen", intent="JsChart", contextTypes=["fdc3.instrument"], displayName="JS")
+        wait_handlers(b, "JsChart", 1)
+        resolution = b.intents.raise_intent("JsChart", INSTRUMENT)
+        assert resolution.result == {"type": "fdc3.chart", "ticker": "AAPL", "by": js.application}
+        seen = js.event(lambda e: e["event"] == "intent" and e["intent"] == "JsChart")
+        assert (seen["context"], seen["caller"]) == (INSTRUMENT, "values-b")
