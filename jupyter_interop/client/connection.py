@@ -88,8 +88,9 @@ class Connection:
     """The client's link to the hub. Create with :meth:`start` (first connect must succeed).
 
     The protocol itself (pending requests, routing, runs, the nesting refusal, what
-    ``welcome`` says) is :class:`~.core.ClientProtocol`, without I/O; this class owns the
-    tasks, the locks, the writer and reconnection. ``call_soon(fn)`` runs ``fn`` on the loop
+    ``welcome`` says) is :class:`~.core.ClientProtocol`, and what is written next and in which
+    order is :class:`~.sendqueue.SendQueue`, both without I/O; this class owns the tasks, the
+    lock, the socket writes and reconnection. ``call_soon(fn)`` runs ``fn`` on the loop
     from any thread; ``on_connected(reconnect)`` and ``on_disconnected()`` tell the client.
 
     Ways to send, each for a reason (docs/ARCHITECTURE.md, "Anatomy of an invoke"):
