@@ -37,6 +37,12 @@ def _port_taken() -> Iterator[int]:
         yield int(busy.getsockname()[1])
 
 
+def _default_sighup() -> None:
+    """The server starts with SIGHUP's default action, as from a terminal: a test run under
+    ``nohup`` would otherwise pass its SIG_IGN on, which the guard rightly leaves alone."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _started_server(tmp: Path) -> subprocess.Popen[str]:
     """A server with the extension, once its runtime file exists."""
     root = tmp / "root"
@@ -48,6 +54,7 @@ def _started_server(tmp: Path) -> subprocess.Popen[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sighup,
     )
     path = tmp / "runtime" / f"jupyter_interop-{proc.pid}.json"
 
