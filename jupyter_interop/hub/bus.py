@@ -8,7 +8,10 @@ A federated hub's link (its hidden observer, docs/FEDERATION.md "The bus") joins
 *link peer*: it is told which topics local peers subscribe to (``interest-added`` /
 ``-removed``, once per topic, not per subscriber), it gets each local publication once, and
 it publishes the messages of other hubs in their publishers' names, each for the one topic
-of the NATS subscription it came through.
+of the NATS subscription it came through. A subscription on a topic new to the hub is
+confirmed (``subscribed``) only once every link said ``interest-ready`` for it (its NATS
+subscription is in place), so nothing published on another hub after the confirmation is
+lost; the link bounds that wait, and a link that leaves releases what it held.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ..protocol import ProtocolError, Reason, messages
 from ..protocol.wire import (
     BUS_DOMAIN,
     BUS_INTEREST_ADDED_TYPE,
+    BUS_INTEREST_READY_TYPE,
     BUS_INTEREST_REMOVED_TYPE,
     FOR_TOPIC_KEY,
     PUBLISH_TYPE,
@@ -79,12 +83,16 @@ class BusDomain:
         #: the federation link's peers on the bus, by peer id (see the module docstring)
         self.links: dict[str, Peer] = {}
         self._match_cache: dict[str, tuple[BusRoute, ...]] = {}
+        #: topic new to the hub -> (link peer ids not ready for it yet, the ``subscribed``
+        #: replies held until they are)
+        self.held: dict[str, tuple[set[str], Outgoing]] = {}
         #: message type -> handler, for the hub's table (``hub/core.py``): one per type of
         #: ``protocol/wire.py:BUS_MESSAGE_TYPES``
         self.handlers: dict[str, Handler] = {
             PUBLISH_TYPE: self._publish,
             SUBSCRIBE_TYPE: self._subscribe,
             UNSUBSCRIBE_TYPE: self._unsubscribe,
+            BUS_INTEREST_READY_TYPE: self._ready,
         }
 
     def matching(self, topic: str) -> list[BusRoute]:
@@ -197,10 +205,31 @@ class BusDomain:
         same[sub.subscription_id] = sub
         if len(same) == 1 and self.links:
             self._interest_changed(BUS_INTEREST_ADDED_TYPE, topic, out)
+            self.held[topic] = (set(self.links), [])
         reply = messages.subscribed(
             BUS_DOMAIN, msg.get("request_id"), peer.peer_id, sub.subscription_id
         )
-        out.append((peer.conn, reply))
+        held = self.held.get(topic)
+        (held[1] if held else out).append((peer.conn, reply))
+
+    def _ready(self, peer: Peer, msg: Message, out: Outgoing) -> None:
+        """A link's NATS subscription for ``topic`` is in place: once every link's is, the
+        subscriptions held for it are confirmed."""
+        if peer.peer_id not in self.links:
+            raise ProtocolError(
+                Reason.BUS_INVALID_SUBSCRIPTION, "Only the federation link says a topic is ready"
+            )
+        self._release(field(msg, "topic", str), peer.peer_id, out)
+
+    def _release(self, topic: str, link_id: str, out: Outgoing) -> None:
+        held = self.held.get(topic)
+        if held is None:
+            return
+        waiting, replies = held
+        waiting.discard(link_id)
+        if not waiting:
+            del self.held[topic]
+            out.extend(replies)
 
     def _unsubscribe(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         sub_id = ident(msg, "subscription_id")
@@ -226,11 +255,14 @@ class BusDomain:
             subs.pop(sub.subscription_id, None)
             if not subs:
                 del index[sub.topic]
+                self.held.pop(sub.topic, None)  # its subscribers are gone
                 if self.links:
                     self._interest_changed(BUS_INTEREST_REMOVED_TYPE, sub.topic, out)
 
     def detach(self, peer: Peer, out: Outgoing) -> None:
-        self.links.pop(peer.peer_id, None)
+        if self.links.pop(peer.peer_id, None) is not None:
+            for topic in list(self.held):
+                self._release(topic, peer.peer_id, out)
         for sub_id in list(peer.bus_subscriptions):
             sub = self.subscriptions.get(sub_id)
             if sub is not None:

@@ -25,6 +25,7 @@ __all__ = [
     "CLIENT_BATCH_MAX_BYTES",
     "CLIENT_BATCH_MAX_MESSAGES",
     "CLIENT_WRITE_RUN_BYTES",
+    "FEDERATION_BUS_READY_TIMEOUT",
     "FEDERATION_FOLD_MAX_BYTES",
     "FEDERATION_MAX_VALUE_BYTES",
     "FEDERATION_PAUSE_MAX_BYTES",
@@ -188,6 +189,9 @@ def path_too_deep(segments: int, value: Any) -> bool:
 #: a federation link holds at most this many bytes of values crossing hubs at a time, sent
 #: and received together (``c.InteropHub.federation_max_value_bytes``'s default)
 FEDERATION_MAX_VALUE_BYTES = 1024 * 1024 * 1024
+#: seconds a hub holds the confirmation of a subscription on a topic new to it while its
+#: federation link makes the NATS subscription (then it confirms anyway and logs why)
+FEDERATION_BUS_READY_TIMEOUT = 5.0
 #: chunks of one large value a federation link asks for before the first has arrived
 FEDERATION_VALUE_WINDOW = 8
 #: seconds a federation link waits for a chunk, and keeps an offered value nobody pulls

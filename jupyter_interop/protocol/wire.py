@@ -29,6 +29,7 @@ __all__ = [
     "BINARY_EXTENSION",
     "BUS_DOMAIN",
     "BUS_INTEREST_ADDED_TYPE",
+    "BUS_INTEREST_READY_TYPE",
     "BUS_INTEREST_REMOVED_TYPE",
     "BUS_MESSAGE_TYPES",
     "CALL_TYPE",
@@ -204,8 +205,16 @@ AGM_MESSAGE_TYPES: Final = (
     DROP_SUBSCRIPTION_TYPE,
     UNSUBSCRIBE_TYPE,
 )
-#: requests a peer sends on ``bus``
-BUS_MESSAGE_TYPES: Final = (PUBLISH_TYPE, SUBSCRIBE_TYPE, UNSUBSCRIBE_TYPE)
+#: ``bus`` message of the link's observer to the hub: its NATS subscription for ``{"topic"}``
+#: is in place (or could not be made); the hub confirms the subscriptions it held for it
+BUS_INTEREST_READY_TYPE: Final = "interest-ready"
+#: requests a peer sends on ``bus`` (the last one only the federation link's observer)
+BUS_MESSAGE_TYPES: Final = (
+    PUBLISH_TYPE,
+    SUBSCRIBE_TYPE,
+    UNSUBSCRIBE_TYPE,
+    BUS_INTEREST_READY_TYPE,
+)
 #: the ``global`` message a client sends to prove it sees the hub's shared-memory directory
 SHM_PROOF_TYPE: Final = "shm-proof"
 

@@ -8,6 +8,13 @@ with a matching subscription; the link's NATS connection has ``no_echo``, so it 
 back to the hub it came from. A message from NATS goes back into the hub in its publisher's
 name, for the one topic of the subscription it came through: a message matching two
 subscribed topics arrives once for each, and each of the hub's subscribers gets it once.
+
+Once the NATS server has a topic's subscription (the link flushed it), the link tells the hub
+``interest-ready`` for it; the hub holds the confirmation of the first subscription on that
+topic until then, so a message another hub publishes after the subscriber got its
+confirmation reaches it. If the subscription fails or takes longer than
+``FEDERATION_BUS_READY_TIMEOUT``, the link logs why and says ``interest-ready`` anyway: the
+subscriber is confirmed, and only the bus across hubs misses that topic.
 """
 
 from __future__ import annotations
@@ -20,8 +27,11 @@ from typing import Any
 import orjson
 
 from ..protocol import messages
+from ..protocol.limits import FEDERATION_BUS_READY_TIMEOUT
 from ..protocol.wire import (
+    BUS_DOMAIN,
     BUS_INTEREST_ADDED_TYPE,
+    BUS_INTEREST_READY_TYPE,
     BUS_INTEREST_REMOVED_TYPE,
     EVENT_TYPE,
     FOR_TOPIC_KEY,
@@ -119,11 +129,30 @@ class FederationBus:
         async def incoming(msg: Any) -> None:
             self._incoming(topic, msg)
 
+        made: list[Any] = []  # kept when the flush times out, to be unsubscribed later
+
+        async def subscribe() -> None:
+            subject = subject_pattern(self.base, topic)
+            made.append(await self._nats.subscribe(subject, cb=incoming))
+            # nats-py writes a flush's PING ahead of the commands still queued: the second
+            # PONG comes after the server took the SUB
+            for _ in range(2):
+                await self._nats.flush()
+
         try:
-            return await self._nats.subscribe(subject_pattern(self.base, topic), cb=incoming)
+            await asyncio.wait_for(subscribe(), FEDERATION_BUS_READY_TIMEOUT)
+        except asyncio.TimeoutError:
+            self.log.warning(
+                "Interop federation: the bus subscription for %r took over %ss; its "
+                "subscribers are confirmed before it is in place",
+                topic,
+                FEDERATION_BUS_READY_TIMEOUT,
+            )
         except Exception as error:
             self.log.warning("Interop federation: no bus subscription for %r: %s", topic, error)
-            return None
+        if self.subscriptions.get(topic) is asyncio.current_task():
+            self._send({"domain": BUS_DOMAIN, "type": BUS_INTEREST_READY_TYPE, "topic": topic})
+        return made[0] if made else None
 
     @staticmethod
     async def _unsubscribe(pending: asyncio.Task[Any]) -> None:

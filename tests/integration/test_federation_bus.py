@@ -250,3 +250,23 @@ def test_the_bus_across_hubs_comes_back_after_nats_restarts(
         # when B's subscription is back first, never twice
         assert far.messages()[-1] == ("news.back", {"n": 2}, "pub-a")
         assert far.messages()[:-1] in ([], [("news.local", {"n": 1}, "pub-a")])
+
+
+def test_a_first_subscription_is_confirmed_once_it_receives_from_other_hubs(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    """A hub confirms a subscription on a topic new to it once its link's NATS subscription
+    is in place: a message published on B as soon as ``subscribe`` returns on A arrives."""
+    with ExitStack() as stack:
+        hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
+        sub = client(stack, hub_a, "sub-a")
+        pub = client(stack, hub_b, "pub-b")
+        inbox = Inbox()
+        rounds = 20
+        for n in range(rounds):
+            sub.bus.subscribe(f"fresh.{n}", inbox)
+            pub.bus.publish(f"fresh.{n}", {"n": n})
+        # B's messages reach A in B's order: once a probe after them arrived, they all have
+        sub.bus.subscribe("fresh.end", inbox)
+        until_routed(lambda probe: pub.bus.publish("fresh.end", probe), inbox)
+        assert [data["n"] for _, data, _ in inbox.messages()] == list(range(rounds))

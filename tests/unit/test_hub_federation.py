@@ -139,12 +139,23 @@ def link_on_bus(kit: HubKit) -> Client:
     return observer
 
 
-def bus_sub(client: Client, topic: str, routing_key: str | None = None) -> str:
+def bus_sub(
+    client: Client, topic: str, routing_key: str | None = None, link: Client | None = None
+) -> str:
+    """Subscribe; with a link on the bus, it says ``interest-ready`` if the hub waits for it."""
     msg: dict[str, Any] = {"domain": "bus", "type": "subscribe", "topic": topic}
     if routing_key:
         msg["routing_key"] = routing_key
-    (reply,) = client.send(msg)
+    replies = client.send(msg)
+    if not replies and link is not None:
+        assert link.send(ready(topic)) == []
+        replies = client.take("subscribed")
+    (reply,) = replies
     return str(reply["subscription_id"])
+
+
+def ready(topic: str) -> dict[str, Any]:
+    return {"domain": "bus", "type": "interest-ready", "topic": topic}
 
 
 def interest(link: Client) -> list[tuple[str, str]]:
@@ -157,13 +168,45 @@ def test_the_link_learns_each_subscribed_topic_once_and_when_the_last_subscriber
     bus_sub(a, "md.eq")
     link = link_on_bus(kit)
     assert interest(link) == [("interest-added", "md.eq")]  # what was there before it came
-    first = bus_sub(a, "md.*")
+    first = bus_sub(a, "md.*", link=link)
     bus_sub(b, "md.*")
     assert interest(link) == [("interest-added", "md.*")]  # once, not per subscriber
     a.send({"domain": "bus", "type": "unsubscribe", "subscription_id": first})
     assert interest(link) == []
     b.close()
     assert interest(link) == [("interest-removed", "md.*")]
+
+
+def test_a_subscription_new_to_the_hub_is_confirmed_once_the_link_is_ready_for_it() -> None:
+    """Until the link's NATS subscription is in place, a message of another hub could not
+    reach the subscriber: its confirmation waits for the link's ``interest-ready``; later
+    subscribers on that topic, while it waits, wait with it."""
+    kit = HubKit(federation_token=FED_TOKEN)
+    a, b, c = kit.client("a"), kit.client("b"), kit.client("c")
+    link = link_on_bus(kit)
+    assert a.send({"domain": "bus", "type": "subscribe", "topic": "md.*"}) == []
+    assert b.send({"domain": "bus", "type": "subscribe", "topic": "md.*"}) == []
+    assert interest(link) == [("interest-added", "md.*")]
+    assert link.send(ready("other")) == []  # no subscription waits for that one
+    assert a.take("subscribed") == [] and b.take("subscribed") == []
+    (refused,) = c.send(ready("md.*"))  # a peer that is not the link may not say so
+    assert refused["type"] == "error" and refused["reason_uri"] == Reason.BUS_INVALID_SUBSCRIPTION
+    assert a.take("subscribed") == [] and b.take("subscribed") == []
+    link.send(ready("md.*"))
+    assert len(a.take("subscribed")) == 1 and len(b.take("subscribed")) == 1
+    # a topic the hub holds already is confirmed at once, and so is any without a link
+    bus_sub(c, "md.*")
+    link.close()
+    bus_sub(c, "fresh")
+
+
+def test_a_link_that_leaves_releases_the_confirmations_it_held() -> None:
+    kit = HubKit(federation_token=FED_TOKEN)
+    a = kit.client("a")
+    link = link_on_bus(kit)
+    assert a.send({"domain": "bus", "type": "subscribe", "topic": "md.eq"}) == []
+    link.close()
+    assert len(a.take("subscribed")) == 1
 
 
 def test_a_local_publication_reaches_the_link_once_with_its_routing_key_and_target() -> None:
