@@ -14,6 +14,7 @@ import pytest
 from test_client_js import JsPeer
 from test_client_support import wait_for
 from test_federation import Hub, Nats, start_hub, stop
+from test_federation import nats as nats  # the fixture
 
 import jupyter_interop as ji
 from jupyter_interop import fdc3
@@ -59,15 +60,6 @@ def linked(a: ji.Interop, b: ji.Interop) -> None:
     """Both hubs' contexts are in the bucket: a write on each is read on the other."""
     share(a, b, "ready-a", {"from": "a"})
     share(b, a, "ready-b", {"from": "b"})
-
-
-@pytest.fixture
-def nats(tmp_path: Path) -> Iterator[Nats]:
-    server = Nats(tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
