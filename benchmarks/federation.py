@@ -128,10 +128,7 @@ def latency(args: argparse.Namespace) -> None:
                 f"p50 ratio {ratios[-1]:.2f}",
                 flush=True,
             )
-        print(
-            f"p50 across/within over {args.repeats} rounds: median {statistics.median(ratios):.2f}"
-            f", min {min(ratios):.2f}, max {max(ratios):.2f}"
-        )
+        print(f"p50 across/within over {args.repeats} rounds: {spread(ratios, 2)}")
         io.close()
     finally:
         group.close()
@@ -164,8 +161,7 @@ def values(args: argparse.Namespace) -> None:
             )
         for key, got in rows.items():
             print(
-                f"{args.value_mb} MB DataFrame, {key} over {args.repeats} rounds: median "
-                f"{statistics.median(got):.2f}, min {min(got):.2f}, max {max(got):.2f}"
+                f"{args.value_mb} MB DataFrame, {key} over {args.repeats} rounds: {spread(got, 2)}"
             )
         io.close()
     finally:
@@ -255,8 +251,7 @@ def contexts(hub_a: Hub, hub_b: Hub, nats_url: str, updates: int, repeats: int) 
         for row, values in ratios.items():
             print(
                 f"context update, {row}: p50 ratio to within one hub over {repeats} rounds: "
-                f"median {statistics.median(values):.2f}, min {min(values):.2f}, "
-                f"max {max(values):.2f}"
+                f"{spread(values, 2)}"
             )
     finally:
         for io in (far, near, writer):
@@ -294,8 +289,10 @@ def per_round(a: System, b: System) -> list[float]:
     return [x["per_sub"] / y["per_sub"] for x, y in zip(a.runs, b.runs, strict=True)]
 
 
-def spread(values: list[float]) -> str:
-    return f"median {statistics.median(values):.0f} (min {min(values):.0f}, max {max(values):.0f})"
+def spread(values: list[float], digits: int = 0) -> str:
+    """Median and range over rounds, the one form every part of this benchmark prints."""
+    med, low, high = statistics.median(values), min(values), max(values)
+    return f"median {med:.{digits}f} (min {low:.{digits}f}, max {high:.{digits}f})"
 
 
 async def fanout(args: argparse.Namespace) -> None:
@@ -317,8 +314,7 @@ async def fanout(args: argparse.Namespace) -> None:
             to_nats = per_round(across, nats)
             print(
                 f"  across/within per round: {', '.join(f'{x:.2f}' for x in ratios)}; "
-                f"median {statistics.median(ratios):.2f} (min {min(ratios):.2f}, "
-                f"max {max(ratios):.2f}); across/NATS median {statistics.median(to_nats):.2f}",
+                f"{spread(ratios, 2)}; across/NATS median {statistics.median(to_nats):.2f}",
                 flush=True,
             )
             for s in systems:
