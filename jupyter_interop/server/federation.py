@@ -6,11 +6,12 @@ WebSocket, authenticated with the hub's federation token (``hub/core.py:_federat
 
 - a hidden *observer* reads the hub's announcements, so the link knows the local peers and
   their methods (``federation_state.py:LocalPeers``) and publishes them on
-  ``ji.<space>.hub.<hub>.peers`` at every change and every heartbeat interval; it also makes
-  the calls other hubs ask for on ``ji.<space>.hub.<hub>.invoke`` (NATS request/reply);
+  ``ji.<space>.hub.<hub>.peers`` at every change and every heartbeat interval;
 - one *proxy* connection per peer of another hub stands for that peer here: same peer id
   and identity, ``meta.local`` false with its hub, the same methods; an ``invoke`` it gets
-  becomes a NATS request to that hub, the reply its ``yield`` or ``error``.
+  becomes a NATS request to that hub, the reply its ``yield`` or ``error``; and the calls
+  other hubs ask for on ``ji.<space>.hub.<hub>.invoke`` go through their caller's proxy,
+  opened from the request when no snapshot brought it yet (``RemoteHubs.meet``).
 - a hidden *contexts* peer carries the retained contexts to and from the space's KV bucket
   (``federation_contexts.py``), when the NATS server has JetStream.
 
@@ -219,7 +220,7 @@ class _HubSocket:
 
 #: the messages of a proxy that keep binary values: calls it serves, results of calls it makes
 _PROXY_VALUES = frozenset({INVOKE_TYPE, RESULT_TYPE, ERROR_TYPE})
-#: the observer's: results of the calls it makes for callers without a proxy here
+#: the observer's: it makes no calls, but binary frames bring it large messages in chunks
 _OBSERVER_VALUES = frozenset({RESULT_TYPE, ERROR_TYPE})
 
 
@@ -300,7 +301,7 @@ class _Proxy:
             "peer_id": self.remote.peer_id,
             "method_id": invoke.get("method_id"),
             # the owning hub makes the call in this caller's name (its proxy there)
-            "caller": invoke.get("caller_id"),
+            "caller": await self.link.caller(str(invoke.get("caller_id"))),
             "arguments": invoke.get("arguments"),
             "arguments_kv": invoke.get("arguments_kv"),
             "context": invoke.get("context") or {},
@@ -374,7 +375,10 @@ class FederationLink:
         self._calls: dict[str, asyncio.Future[Message]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._publish_scheduled = False
-        self._seq = itertools.count(1)
+        #: the ``seq`` of this hub's next snapshot
+        self._seq = 1
+        #: local peers a proxy's caller waits for the observer to read (``caller``)
+        self._announced: dict[str, asyncio.Future[None]] = {}
         #: NATS publications waiting to go, in order (``publish_soon``)
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._draining = False
@@ -548,13 +552,37 @@ class FederationLink:
             return
         if self.streams is not None and self.streams.on_hub_message(message):
             return
-        mtype = message.get("type")
-        if mtype in (RESULT_TYPE, ERROR_TYPE):
-            self.answered(message)
-            return
-        if self.local.read(message) and not self._publish_scheduled:
-            self._publish_scheduled = True
-            asyncio.get_running_loop().call_soon(self._publish_now)
+        if self.local.read(message):
+            announced = self._announced.pop(str(message.get("new_peer_id")), None)
+            if announced is not None and not announced.done():
+                announced.set_result(None)
+            if not self._publish_scheduled:
+                self._publish_scheduled = True
+                asyncio.get_running_loop().call_soon(self._publish_now)
+
+    async def caller(self, peer_id: str) -> Message:
+        """Who makes a call one of this link's proxies serves, as the owning hub needs it to
+        make the call in that caller's name (``RemoteHubs.meet``): its hub, its identity as
+        that hub resolved it, and the first snapshot of its hub sure to list it.
+
+        A local caller is read from the observer's announcements; the hub announced it
+        before its call reached a proxy, but on another connection, so the link may wait for
+        it (at most a heartbeat timeout; without it the owning hub refuses the call)."""
+        proxy = self.proxies.get(peer_id)
+        if proxy is not None:  # a peer of a third hub (it has its own proxy there)
+            remote = proxy.remote
+            return {"peer_id": peer_id, "hub": remote.hub, "identity": remote.identity, "seq": 0}
+        if peer_id not in self.local.peers:
+            announced = self._announced.get(peer_id)
+            if announced is None:
+                announced = self._announced[peer_id] = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(announced), self.remote.timeout)
+            if not announced.done() and self._announced.get(peer_id) is announced:
+                del self._announced[peer_id]
+        peer = self.local.peers.get(peer_id)
+        identity = peer["identity"] if peer is not None else None
+        return {"peer_id": peer_id, "hub": self.hub_id, "identity": identity, "seq": self._seq}
 
     def _publish_now(self) -> None:
         self._publish_scheduled = False
@@ -563,7 +591,8 @@ class FederationLink:
     async def _publish(self) -> None:
         if self._nats is None or self._nats.is_closed:
             return
-        snapshot = {"hub": self.hub_id, "seq": next(self._seq), "peers": self.local.snapshot()}
+        snapshot = {"hub": self.hub_id, "seq": self._seq, "peers": self.local.snapshot()}
+        self._seq += 1
         await self._nats.publish(self.subjects["peers"], orjson.dumps(snapshot))
 
     async def _heartbeat(self) -> None:
@@ -581,7 +610,8 @@ class FederationLink:
     async def _on_peers(self, msg: Any) -> None:
         try:
             snapshot = orjson.loads(msg.data)
-            changes = self.remote.observe(str(snapshot["hub"]), snapshot["peers"], time.monotonic())
+            hub, seq = str(snapshot["hub"]), int(snapshot["seq"])
+            changes = self.remote.observe(hub, snapshot["peers"], time.monotonic(), seq)
         except (ValueError, KeyError, TypeError) as error:
             self.log.warning("Interop federation: bad snapshot on %s: %s", msg.subject, error)
             return
@@ -690,19 +720,14 @@ class FederationLink:
         await msg.respond(payload)
 
     async def _call(self, request: Message) -> Message:
-        """Make a call on this hub for another hub's peer: in the caller's name, through
-        its proxy here (the method's server sees who calls), else as the hidden observer
-        (a caller this hub does not know yet)."""
-        proxy = self.proxies.get(str(request.get("caller")))
-        socket = proxy.socket if proxy is not None and proxy.ready() else self._observer
-        if socket is None:
-            raise ValueError("the link is not started")
+        """Make a call on this hub for another hub's peer, in the caller's name: through
+        its proxy here, so the method's server sees who calls."""
+        proxy = await self._caller_proxy(request.get("caller"))
         request_id = f"x{secrets.token_hex(6)}"
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._calls[request_id] = future
-        if proxy is not None and socket is proxy.socket:
-            proxy.placed.add(request_id)
-        await socket.send_value(
+        proxy.placed.add(request_id)
+        await proxy.socket.send_value(
             messages.call(
                 request.get("peer_id"),
                 request.get("method_id"),
@@ -713,6 +738,19 @@ class FederationLink:
             )
         )
         return await future
+
+    async def _caller_proxy(self, caller: Any) -> _Proxy:
+        """The caller's proxy here, opened from the request when no snapshot of its hub
+        listed it yet (it joined less than an announcement ago); ValueError when the request
+        names no peer of another hub."""
+        peer, changes = self.remote.meet(caller, time.monotonic())
+        self._apply(changes)
+        proxy = self.proxies.get(peer.peer_id)
+        if proxy is not None:
+            await asyncio.wait([proxy.opening])
+        if proxy is None or not proxy.ready():
+            raise ValueError(f"caller {peer.peer_id} has no proxy on this hub")
+        return proxy
 
     # ---------------------------------------------------------------- status, close
 

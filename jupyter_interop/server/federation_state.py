@@ -18,11 +18,17 @@ from ..protocol.wire import (
     PEER_REMOVED_TYPE,
 )
 
-__all__ = ["LocalPeers", "PeerChanges", "RemoteHubs", "RemotePeer", "Snapshot"]
+__all__ = ["LocalPeers", "PeerChanges", "RemoteHubs", "RemotePeer", "Snapshot", "is_peer_of"]
 
 Message = dict[str, Any]
 #: peer id -> {"identity": {...}, "methods": {method id: definition}}
 Snapshot = dict[str, dict[str, Any]]
+
+
+def is_peer_of(peer_id: str, hub: str) -> bool:
+    """Was ``peer_id`` made by ``hub``? A hub's peer ids carry its id (``hub/core.py:new_id``),
+    which keeps them unique across hubs."""
+    return peer_id.startswith(f"p{hub}-")
 
 
 class LocalPeers:
@@ -76,6 +82,9 @@ class RemotePeer:
     identity: dict[str, Any]
     #: method id -> definition
     methods: dict[str, Message]
+    #: a caller met in a call request before any snapshot listed it: the first snapshot
+    #: ``seq`` of its hub sure to list it while it stays (0: listed already)
+    listed_from: int = 0
 
 
 @dataclass
@@ -104,8 +113,9 @@ class RemoteHubs:
         self.timeout = timeout
         self.hubs: dict[str, _Hub] = {}
 
-    def observe(self, hub: str, peers: Any, now: float) -> PeerChanges:
-        """A snapshot ``peers`` (see :class:`LocalPeers`) from ``hub`` at time ``now``."""
+    def observe(self, hub: str, peers: Any, now: float, seq: int | None = None) -> PeerChanges:
+        """A snapshot ``peers`` (see :class:`LocalPeers`) from ``hub`` at time ``now``, its
+        ``seq`` (None: later than every caller met, see :meth:`meet`)."""
         changes = PeerChanges()
         if hub == self.own_hub:
             return changes
@@ -113,7 +123,13 @@ class RemoteHubs:
             raise ValueError(f"snapshot of hub {hub!r}: 'peers' must be an object")
         known = self.hubs.setdefault(hub, _Hub(now))
         known.last_seen = now
-        for peer_id in [p for p in known.peers if p not in peers]:
+        # a caller met in a request stays until a snapshot made after that request omits it
+        unlisted = [
+            peer_id
+            for peer_id, peer in known.peers.items()
+            if peer_id not in peers and (seq is None or seq >= peer.listed_from)
+        ]
+        for peer_id in unlisted:
             changes.removed.append(known.peers.pop(peer_id))
         for peer_id, announced in peers.items():
             methods = {
@@ -127,6 +143,7 @@ class RemoteHubs:
                 peer = RemotePeer(peer_id, hub, identity if isinstance(identity, dict) else {}, {})
                 known.peers[peer_id] = peer
                 changes.added.append(peer)
+            peer.listed_from = 0
             # a method whose definition changed is removed, then registered again
             gone = [m for m, d in peer.methods.items() if methods.get(m) != d]
             new = [d for m, d in methods.items() if peer.methods.get(m) != d]
@@ -136,6 +153,33 @@ class RemoteHubs:
                 changes.methods_added.append((peer, new))
             peer.methods = methods
         return changes
+
+    def meet(self, caller: Any, now: float) -> tuple[RemotePeer, PeerChanges]:
+        """The caller a call request names, ``{"peer_id", "hub", "identity", "seq"}`` as its
+        own hub resolved it: the peer known from a snapshot, else a peer of that hub added now
+        (``changes.added``), as a later snapshot would add it, so that snapshot finds it known.
+        ``seq`` is the first snapshot of its hub sure to list it; earlier ones may not yet.
+
+        Raises ValueError for a caller that is not a peer of another hub, or without an
+        identity: this hub stands for no such caller."""
+        if not isinstance(caller, dict):
+            raise ValueError("the call names no caller")
+        peer_id, hub, identity = caller.get("peer_id"), caller.get("hub"), caller.get("identity")
+        seq = caller.get("seq", 0)
+        if not (isinstance(peer_id, str) and isinstance(hub, str) and isinstance(seq, int)):
+            raise ValueError("the call's caller needs its peer_id, hub and seq")
+        if hub == self.own_hub or not is_peer_of(peer_id, hub):
+            raise ValueError(f"caller {peer_id!r} is not a peer of another hub ({hub!r})")
+        changes = PeerChanges()
+        known = self.hubs.get(hub)
+        peer = known.peers.get(peer_id) if known is not None else None
+        if peer is None:
+            if not isinstance(identity, dict):
+                raise ValueError(f"the call gives no identity for caller {peer_id!r}")
+            peer = RemotePeer(peer_id, hub, identity, {}, listed_from=max(seq, 1))
+            self.hubs.setdefault(hub, _Hub(now)).peers[peer_id] = peer
+            changes.added.append(peer)
+        return peer, changes
 
     def leave(self, hub: str) -> PeerChanges:
         """``hub`` said goodbye or fell silent: all its peers leave."""

@@ -4,6 +4,7 @@ target kind, and when hub B is killed its peers leave A and a call pending on B 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from nats import connect as nats_connect
 from test_client_js import JsPeer
 from test_client_support import (
     BANNER,
@@ -30,6 +33,9 @@ from test_client_support import (
 )
 
 import jupyter_interop as ji
+from jupyter_interop.client.method_server import current_invocation
+from jupyter_interop.server.federation import subjects
+from jupyter_interop.server.federation_access import inbox_prefix, space_permissions
 
 #: how long B may stay silent before A counts it dead (short, so the test is quick)
 HEARTBEAT = [
@@ -482,3 +488,131 @@ def test_a_standalone_hub_whose_nats_is_unreachable_stops_with_a_clear_error(
     assert done.returncode != 0
     assert f"no NATS server accepts this hub at {nobody}" in done.stderr
     assert "Interop hub:" not in done.stdout  # never announced as listening
+
+
+#: the space of :func:`unheard_hub_a`, and the passwords of its two NATS users
+SPACE = "s"
+PASSWORDS = {"caller": "caller-password", "served": "served-password"}
+
+
+@pytest.fixture
+def unheard_hub_a(tmp_path: Path) -> Iterator[tuple[Hub, Hub, Nats]]:
+    """Hubs A and B of one space, on a nats-server that lets A's user publish anything of the
+    space but its peers' snapshots: B hears of A's peers only through A's calls, so every
+    caller of A is one B has no proxy for yet (the window of a caller that joined less than
+    an announcement ago, made permanent)."""
+    muted = space_permissions(SPACE)
+    muted["publish"] = {**muted["publish"], "deny": [f"ji.{SPACE}.hub.*.peers"]}
+    permissions = {"caller": muted, "served": space_permissions(SPACE)}
+    users = [
+        {"user": name, "password": PASSWORDS[name], "permissions": permissions[name]}
+        for name in PASSWORDS
+    ]
+    config = tmp_path / "nats.conf"
+    config.write_text(json.dumps({"authorization": {"users": users}}))
+    server = Nats(tmp_path, "-c", str(config))
+    with ExitStack() as stack:
+        stack.callback(server.stop)
+        space = f"--InteropHub.federation_space={SPACE}"
+        hubs = []
+        for name in ("caller", "served"):
+            url = f"nats://{name}:{PASSWORDS[name]}@127.0.0.1:{server.port}"
+            hub = start_hub(tmp_path / name, url, space)
+            stack.callback(stop, hub.proc)
+            hubs.append(hub)
+        yield hubs[0], hubs[1], server
+
+
+def hub_of(peer_id: str) -> str:
+    """The hub id a peer id carries (``hub/core.py:new_id``)."""
+    return peer_id[1:].rsplit("-", 1)[0]
+
+
+def test_a_caller_no_snapshot_announced_yet_is_seen_as_itself_by_the_server(
+    unheard_hub_a: tuple[Hub, Hub, Nats],
+) -> None:
+    hub_a, hub_b, _ = unheard_hub_a
+    with ExitStack() as stack:
+        b = ji.connect(url=hub_b.url, token=hub_b.token, application="served-b")
+        stack.callback(b.close)
+        callers: list[ji.Instance] = []
+
+        def who_calls() -> dict[str, Any]:
+            invocation = current_invocation()
+            assert invocation is not None
+            callers.append(invocation.caller)
+            return {}
+
+        b.methods.register("WhoCalls")(who_calls)
+        a = ji.connect(url=hub_a.url, token=hub_a.token, application="fresh-a")
+        stack.callback(a.close)
+        wait_for(lambda: servers_of(a, "WhoCalls"), what="B's method on A")
+        assert not [
+            i for i in b.methods.servers() if i.peer_id == a.instance.peer_id
+        ]  # B never heard
+
+        a.methods.invoke("WhoCalls", {}, timeout=60)
+        a.methods.invoke("WhoCalls", {}, timeout=60)  # the same proxy, opened once
+
+        assert [c.peer_id for c in callers] == [a.instance.peer_id] * 2
+        caller = callers[0]
+        assert (caller.application, caller.instance) == ("fresh-a", a.instance.instance)
+        assert caller.is_local is False and caller.hub == hub_of(a.instance.peer_id)
+
+
+async def call_with(nats_url: str, hub: str, request: dict[str, Any]) -> dict[str, Any]:
+    """One hand-written call request to ``hub``'s invoke subject: its reply."""
+    nc = await nats_connect(nats_url, inbox_prefix=inbox_prefix(SPACE), connect_timeout=5)
+    try:
+        reply = await nc.request(subjects(SPACE, hub)["invoke"], orjson.dumps(request), timeout=30)
+        answer: dict[str, Any] = orjson.loads(reply.data)
+        return answer
+    finally:
+        await nc.close()
+
+
+def test_a_call_request_naming_no_peer_of_another_hub_is_refused(
+    unheard_hub_a: tuple[Hub, Hub, Nats],
+) -> None:
+    """Whoever calls must be a peer of the hub it claims, another hub than the owner, with
+    an identity; otherwise the owning hub stands for nobody and says why."""
+    hub_a, hub_b, server = unheard_hub_a
+    with ExitStack() as stack:
+        b = ji.connect(url=hub_b.url, token=hub_b.token, application="served-b")
+        stack.callback(b.close)
+        b.methods.register("Echo")(lambda x: {"x": x})
+        a = ji.connect(url=hub_a.url, token=hub_a.token, application="fresh-a")
+        stack.callback(a.close)
+        wait_for(lambda: servers_of(a, "Echo"), what="B's method on A")
+        (echo,) = a.methods.methods("Echo")
+        b_hub, a_hub = hub_of(b.instance.peer_id), hub_of(a.instance.peer_id)
+        identity = {"application": "liar"}
+        url = f"nats://served:{PASSWORDS['served']}@127.0.0.1:{server.port}"
+        lies = {
+            "one of B's own peers": (
+                {"peer_id": b.instance.peer_id, "hub": b_hub, "identity": identity, "seq": 1},
+                "is not a peer of another hub",
+            ),
+            "an id that is not its hub's": (
+                {"peer_id": f"p{b_hub}-999", "hub": a_hub, "identity": identity, "seq": 1},
+                "is not a peer of another hub",
+            ),
+            "no identity": (
+                {"peer_id": f"p{a_hub}-999", "hub": a_hub, "seq": 1},
+                "gives no identity",
+            ),
+            "a bare peer id": (a.instance.peer_id, "names no caller"),
+        }
+        for what, (caller, refusal) in lies.items():
+            request = {
+                "peer_id": b.instance.peer_id,
+                "method_id": echo.definitions[0].id,
+                "caller": caller,
+                "arguments_kv": {"x": 1},
+            }
+            reply = asyncio.run(call_with(url, b_hub, request))
+            assert "Bad call" in reply["error"]["reason"], what
+            assert refusal in reply["error"]["reason"], what
+        # nobody was made for them, and B goes on serving
+        assert [i.application for i in b.methods.servers() if not i.is_local] == []
+        assert a.methods.invoke("Echo", {"x": 2}, timeout=60).returned == {"x": 2}

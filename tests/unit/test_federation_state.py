@@ -80,3 +80,51 @@ def test_the_summary_counts_each_hubs_peers_and_says_when_it_was_last_heard() ->
     ]
     hubs.leave("h2")
     assert [h["hub"] for h in hubs.summary(now=12.0)] == ["h1"]
+
+
+def caller(peer_id: str = "pB-7", hub: str = "B", seq: int = 4, **more: object) -> dict:
+    return {
+        "peer_id": peer_id,
+        "hub": hub,
+        "identity": {"application": "fresh"},
+        "seq": seq,
+        **more,
+    }
+
+
+def test_a_caller_met_in_a_request_is_the_peer_a_later_snapshot_lists() -> None:
+    hubs = RemoteHubs("me", timeout=5.0)
+    met, changes = hubs.meet(caller(), now=0.0)
+    assert changes.added == [met] and (met.hub, met.identity) == ("B", {"application": "fresh"})
+    again, changes = hubs.meet(caller(), now=0.1)
+    assert again is met and changes.added == []
+    # a snapshot made before the request (seq 3) does not list it yet: it stays
+    early = hubs.observe("B", {}, now=0.2, seq=3)
+    assert early.removed == [] and [h["peers"] for h in hubs.summary(0.2)] == [1]
+    # the snapshot that lists it brings its methods, and no second peer
+    listed = {"pB-7": {"identity": {"application": "fresh"}, "methods": [{"id": "1"}]}}
+    later = hubs.observe("B", listed, now=0.3, seq=4)
+    assert later.added == [] and later.methods_added == [(met, [{"id": "1"}])]
+    # once listed, a snapshot that omits it means it left
+    assert hubs.observe("B", {}, now=0.4, seq=5).removed == [met]
+
+
+def test_a_met_caller_that_left_before_any_listing_goes_with_the_next_snapshot() -> None:
+    hubs = RemoteHubs("me", timeout=5.0)
+    met, _ = hubs.meet(caller(seq=4), now=0.0)
+    assert hubs.observe("B", {}, now=0.1, seq=4).removed == [met]
+
+
+def test_a_request_naming_no_peer_of_another_hub_is_refused() -> None:
+    hubs = RemoteHubs("me", timeout=5.0)
+    with pytest.raises(ValueError, match="not a peer of another hub"):
+        hubs.meet(caller("pme-3", hub="me"), now=0.0)  # one of this hub's own ids
+    with pytest.raises(ValueError, match="not a peer of another hub"):
+        hubs.meet(caller("pme-3", hub="B"), now=0.0)  # an id that is not its hub's
+    with pytest.raises(ValueError, match="no identity"):
+        hubs.meet(caller(identity=None), now=0.0)
+    with pytest.raises(ValueError, match="needs its peer_id"):
+        hubs.meet(caller(peer_id=7), now=0.0)
+    with pytest.raises(ValueError, match="names no caller"):
+        hubs.meet("pB-7", now=0.0)
+    assert hubs.summary(0.0) == []  # nothing was added for any of them
