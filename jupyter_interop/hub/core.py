@@ -22,7 +22,7 @@ from traitlets import Dict, Float, Int, List, TraitError, Unicode, default, vali
 from traitlets.config import LoggingConfigurable
 
 from ..protocol import ProtocolError, Reason, messages
-from ..protocol.limits import FEDERATION_MAX_VALUE_BYTES
+from ..protocol.limits import FEDERATION_BUS_READY_TIMEOUT, FEDERATION_MAX_VALUE_BYTES
 from ..protocol.wire import (
     ACCESS_TOKEN_AUTH_METHOD,
     AGM_DOMAIN,
@@ -134,6 +134,13 @@ class InteropHub(LoggingConfigurable):
         FEDERATION_MAX_VALUE_BYTES,
         help="Bytes of call values (arguments, results) the federation link holds at a time, "
         "sent and received together; a larger value fails its call with a clear error.",
+    ).tag(config=True)
+    federation_bus_ready_timeout = Float(
+        FEDERATION_BUS_READY_TIMEOUT,
+        min=0.0,
+        help="Seconds the hub holds the confirmation of a bus subscription on a topic new to "
+        "it while the federation link makes its NATS subscription; then it confirms anyway "
+        "(logging why), and messages of other hubs on that topic may miss the subscriber.",
     ).tag(config=True)
     shared_memory = AnyTrait(
         None,

@@ -190,7 +190,8 @@ def path_too_deep(segments: int, value: Any) -> bool:
 #: and received together (``c.InteropHub.federation_max_value_bytes``'s default)
 FEDERATION_MAX_VALUE_BYTES = 1024 * 1024 * 1024
 #: seconds a hub holds the confirmation of a subscription on a topic new to it while its
-#: federation link makes the NATS subscription (then it confirms anyway and logs why)
+#: federation link makes the NATS subscription, then it confirms anyway and logs why
+#: (``c.InteropHub.federation_bus_ready_timeout``'s default)
 FEDERATION_BUS_READY_TIMEOUT = 5.0
 #: chunks of one large value a federation link asks for before the first has arrived
 FEDERATION_VALUE_WINDOW = 8

@@ -51,7 +51,7 @@ from ..protocol.chunks import (
 )
 from ..protocol.codec import encode
 from ..protocol.frames import PiecedFrame, encode_binary
-from ..protocol.limits import FEDERATION_MAX_VALUE_BYTES
+from ..protocol.limits import FEDERATION_BUS_READY_TIMEOUT, FEDERATION_MAX_VALUE_BYTES
 from ..protocol.wire import (
     ADD_INTEREST_TYPE,
     AGM_DOMAIN,
@@ -347,6 +347,7 @@ class FederationLink:
         log: logging.Logger,
         credentials: str = "",
         max_value_bytes: int = FEDERATION_MAX_VALUE_BYTES,
+        bus_ready_timeout: float = FEDERATION_BUS_READY_TIMEOUT,
     ) -> None:
         if heartbeat_timeout <= heartbeat_interval:
             raise ValueError(
@@ -362,6 +363,7 @@ class FederationLink:
         self.authentication = {"method": FEDERATION_AUTH_METHOD, "token": federation_token}
         self.credentials = credentials
         self.heartbeat_interval = heartbeat_interval
+        self.bus_ready_timeout = bus_ready_timeout
         self.log = log
         self.subjects = subjects(space, hub_id)
         self.local = LocalPeers()
@@ -473,6 +475,7 @@ class FederationLink:
             publish=self.publish_soon,
             spawn=self._spawn,
             log=self.log,
+            ready_timeout=self.bus_ready_timeout,
         )
         await observer.open(
             {
@@ -848,6 +851,7 @@ async def join_federation(
         heartbeat_timeout=hub.federation_heartbeat_timeout,
         log=log,
         max_value_bytes=hub.federation_max_value_bytes,
+        bus_ready_timeout=hub.federation_bus_ready_timeout,
     )
     try:
         await link.start()

@@ -12,9 +12,10 @@ subscribed topics arrives once for each, and each of the hub's subscribers gets 
 Once the NATS server has a topic's subscription (the link flushed it), the link tells the hub
 ``interest-ready`` for it; the hub holds the confirmation of the first subscription on that
 topic until then, so a message another hub publishes after the subscriber got its
-confirmation reaches it. If the subscription fails or takes longer than
-``FEDERATION_BUS_READY_TIMEOUT``, the link logs why and says ``interest-ready`` anyway: the
-subscriber is confirmed, and only the bus across hubs misses that topic.
+confirmation reaches it. If the subscription fails or takes longer than ``ready_timeout``
+(``c.InteropHub.federation_bus_ready_timeout``), the link logs why and says
+``interest-ready`` anyway: the subscriber is confirmed, and only the bus across hubs misses
+that topic until the subscription is in place.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typing import Any
 import orjson
 
 from ..protocol import messages
-from ..protocol.limits import FEDERATION_BUS_READY_TIMEOUT
 from ..protocol.wire import (
     BUS_DOMAIN,
     BUS_INTEREST_ADDED_TYPE,
@@ -77,7 +77,8 @@ def subject_pattern(base: str, topic: str) -> str:
 class FederationBus:
     """One hub's side of the bus across hubs. ``send`` writes to the link's observer
     connection; ``publish`` queues a NATS publication (in order); ``spawn`` runs a task the
-    link cancels when it closes."""
+    link cancels when it closes; ``ready_timeout`` bounds the wait for a NATS subscription
+    before the hub confirms its subscribers anyway."""
 
     def __init__(
         self,
@@ -88,8 +89,10 @@ class FederationBus:
         publish: Callable[[str, bytes], None],
         spawn: Callable[[Coroutine[Any, Any, Any]], None],
         log: logging.Logger,
+        ready_timeout: float,
     ) -> None:
         self.base = f"ji.{space}.bus"
+        self.ready_timeout = ready_timeout
         self._nats = nats
         self._send = send
         self._publish = publish
@@ -140,13 +143,14 @@ class FederationBus:
                 await self._nats.flush()
 
         try:
-            await asyncio.wait_for(subscribe(), FEDERATION_BUS_READY_TIMEOUT)
+            await asyncio.wait_for(subscribe(), self.ready_timeout)
         except asyncio.TimeoutError:
             self.log.warning(
-                "Interop federation: the bus subscription for %r took over %ss; its "
-                "subscribers are confirmed before it is in place",
+                "Interop federation: the bus subscription for %r took over %ss "
+                "(c.InteropHub.federation_bus_ready_timeout); its subscribers are confirmed "
+                "before it is in place",
                 topic,
-                FEDERATION_BUS_READY_TIMEOUT,
+                self.ready_timeout,
             )
         except Exception as error:
             self.log.warning("Interop federation: no bus subscription for %r: %s", topic, error)
