@@ -3,8 +3,10 @@
 # system packages (Chromium for the browser tests, nats-server and redis-server for the
 # benchmark peers, Node for the lab extension's build and the compatibility tests), the Python
 # package with its test extras, the JupyterLab extension built from labextension/, FINOS's FDC3
-# JSON schemas (scripts/build-fdc3-schemas.sh), and the Node clients used by the compatibility
-# tests. Idempotent: a second run only checks.
+# JSON schemas (scripts/build-fdc3-schemas.sh), and the Node packages of the tests in
+# tests/compat (the compatibility tests' clients, and NATS's JWT library with which the
+# federation credentials tests make their operator, accounts and users). Idempotent: a second
+# run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh

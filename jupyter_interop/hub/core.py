@@ -33,6 +33,8 @@ from ..protocol.wire import (
     CONTEXT_DOMAIN,
     CREATE_TOKEN_TYPE,
     DOMAINS,
+    ENV_FEDERATION_CREDENTIALS,
+    ENV_FEDERATION_NKEY_SEED,
     ENV_FEDERATION_SPACE,
     ENV_FEDERATION_URL,
     EXTENSIONS_KEY,
@@ -113,9 +115,15 @@ class InteropHub(LoggingConfigurable):
         f"${ENV_FEDERATION_URL}, else empty: the hub serves its own peers only.",
     ).tag(config=True)
     federation_credentials = Unicode(
-        "",
-        help="Path of a NATS credentials file (.creds: user JWT and nkey seed) for the "
-        "federation; empty: none (or the user and password in federation_url).",
+        help="Path of a NATS credentials file (.creds: user JWT and nkey seed, NATS's "
+        "decentralised authentication) for the federation. Default: "
+        f"${ENV_FEDERATION_CREDENTIALS}, else empty: none (or the user and password in "
+        "federation_url).",
+    ).tag(config=True)
+    federation_nkey_seed = Unicode(
+        help="Path of a file holding the NATS user nkey seed (SU...) this hub connects with, "
+        "for a nats-server that lists its users by nkey. Default: "
+        f"${ENV_FEDERATION_NKEY_SEED}, else empty: none.",
     ).tag(config=True)
     federation_space = Unicode(
         help="Name of the federated space (one NATS subject token): hubs of one space see each "
@@ -162,6 +170,14 @@ class InteropHub(LoggingConfigurable):
     @default("federation_url")
     def _default_federation_url(self) -> str:
         return os.environ.get(ENV_FEDERATION_URL, "")
+
+    @default("federation_credentials")
+    def _default_federation_credentials(self) -> str:
+        return os.environ.get(ENV_FEDERATION_CREDENTIALS, "")
+
+    @default("federation_nkey_seed")
+    def _default_federation_nkey_seed(self) -> str:
+        return os.environ.get(ENV_FEDERATION_NKEY_SEED, "")
 
     @default("federation_space")
     def _default_federation_space(self) -> str:

@@ -277,6 +277,9 @@ ENV_TOKEN: Final = "JUPYTER_INTEROP_TOKEN"
 #: hands each server its own (JupyterHub's ``c.Spawner.environment``, docs/FEDERATION.md)
 ENV_FEDERATION_URL: Final = "JUPYTER_INTEROP_FEDERATION_URL"
 ENV_FEDERATION_SPACE: Final = "JUPYTER_INTEROP_FEDERATION_SPACE"
+#: defaults of ``federation_credentials`` and ``federation_nkey_seed`` (paths), likewise
+ENV_FEDERATION_CREDENTIALS: Final = "JUPYTER_INTEROP_FEDERATION_CREDENTIALS"
+ENV_FEDERATION_NKEY_SEED: Final = "JUPYTER_INTEROP_FEDERATION_NKEY_SEED"
 #: the starting context io.Connect Desktop hands every app it starts (docs/GATEWAYS.md)
 DESKTOP_CONTEXT_ENV: Final = "_GD_STARTING_CONTEXT_"
 #: the starting context (JSON) the server hands a notebook it starts with ``start_context``

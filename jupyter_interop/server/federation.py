@@ -71,6 +71,7 @@ from .attachments import decode_frame
 from .federation_access import inbox_prefix, public_url
 from .federation_bus import FederationBus
 from .federation_contexts import ContextsLink
+from .federation_credentials import CREDENTIALS_SETTING, NKEY_SEED_SETTING, nats_auth_options
 from .federation_state import LocalPeers, PeerChanges, RemoteHubs, RemotePeer
 from .federation_streams import FederationStreams
 from .federation_values import ValueTooLarge, ValueTransfers
@@ -346,6 +347,7 @@ class FederationLink:
         heartbeat_timeout: float,
         log: logging.Logger,
         credentials: str = "",
+        nkey_seed: str = "",
         max_value_bytes: int = FEDERATION_MAX_VALUE_BYTES,
         bus_ready_timeout: float = FEDERATION_BUS_READY_TIMEOUT,
     ) -> None:
@@ -361,7 +363,9 @@ class FederationLink:
         self.federation_token = federation_token
         #: the ``hello`` authentication of the link's connections to its own hub
         self.authentication = {"method": FEDERATION_AUTH_METHOD, "token": federation_token}
+        #: paths of the hub's NATS identity, a .creds file or an nkey seed (or neither)
         self.credentials = credentials
+        self.nkey_seed = nkey_seed
         self.heartbeat_interval = heartbeat_interval
         self.bus_ready_timeout = bus_ready_timeout
         self.log = log
@@ -401,6 +405,14 @@ class FederationLink:
             self._denied.append(str(error))
             self.log.error("Interop federation: NATS denies space %r: %s", self.space, error)
 
+    def _identity_settings(self) -> str:
+        """The settings that say who this hub is to NATS, for an error to name."""
+        if self.credentials:
+            return f"c.InteropHub.federation_url or {CREDENTIALS_SETTING}"
+        if self.nkey_seed:
+            return f"c.InteropHub.federation_url or {NKEY_SEED_SETTING}"
+        return "c.InteropHub.federation_url (and the credentials it carries)"
+
     async def start(self) -> None:
         """Connect to NATS and to the hub, then announce this hub's peers."""
         import nats  # the federation extra (setup.cfg); only a federated hub needs it
@@ -418,8 +430,7 @@ class FederationLink:
             "inbox_prefix": inbox_prefix(self.space),
             "error_cb": self._on_nats_error,
         }
-        if self.credentials:
-            options["user_credentials"] = self.credentials
+        options.update(nats_auth_options(self.credentials, self.nkey_seed))
         try:
             self._nats = await nats.connect(self.nats_url, **options)
         except Exception as error:  # nats-py: NoServersError, or the server's refusal
@@ -428,8 +439,7 @@ class FederationLink:
             raise ConnectionError(
                 f"Interop federation: no NATS server accepts this hub at "
                 f"{public_url(self.nats_url)} ({said if _is_refusal(why) else repr(why)}): "
-                "start one (nats-server) or fix c.InteropHub.federation_url (and the "
-                "credentials it carries)"
+                f"start one (nats-server) or fix {self._identity_settings()}"
             ) from error
         # ... then a connection that drops is retried for as long as the hub runs
         self._nats.options["max_reconnect_attempts"] = -1
@@ -845,6 +855,7 @@ async def join_federation(
         space=hub.federation_space,
         nats_url=hub.federation_url,
         credentials=hub.federation_credentials,
+        nkey_seed=hub.federation_nkey_seed,
         gateway_url=gateway_url,
         federation_token=hub.federation_token,
         heartbeat_interval=hub.federation_heartbeat_interval,

@@ -25,6 +25,7 @@ __all__ = [
     "inbox_prefix",
     "nats_config",
     "public_url",
+    "space_jwt_permissions",
     "space_password",
     "space_permissions",
     "space_url",
@@ -61,6 +62,18 @@ def space_permissions(space: str) -> dict[str, Any]:
         # answering a request it received (an invoke from another hub of the space) needs no
         # publish right on the asker's inbox
         "allow_responses": True,
+    }
+
+
+def space_jwt_permissions(space: str) -> dict[str, Any]:
+    """:func:`space_permissions` as a NATS user JWT carries them (``pub``, ``sub``,
+    ``resp``): the user of a ``.creds`` file confined to ``space`` the same way."""
+    permissions = space_permissions(space)
+    return {
+        "pub": {"allow": list(permissions["publish"]["allow"])},
+        "sub": {"allow": list(permissions["subscribe"]["allow"])},
+        # allow_responses: one reply to each request received, for the server's default time
+        "resp": {"max": 1, "ttl": 0},
     }
 
 

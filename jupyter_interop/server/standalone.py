@@ -133,6 +133,9 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
         "port": "StandaloneHubApp.port",
         "token": "StandaloneHubApp.token",
         "federation": "InteropHub.federation_url",
+        "federation-creds": "InteropHub.federation_credentials",
+        "federation-nkey-seed": "InteropHub.federation_nkey_seed",
+        "federation-space": "InteropHub.federation_space",
         "log-level": "Application.log_level",
         "config": "JupyterApp.config_file",
     }
@@ -198,9 +201,14 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
             federation = FederationState(service.hub)
             url = self._listen(cleanup, service, self._web_app(service, extra_status, federation))
             extra_status["url"] = url
-            link = await join_federation(
-                federation, f"{url}?token={quote(self.token, safe='')}", self.log
-            )
+            try:
+                link = await join_federation(
+                    federation, f"{url}?token={quote(self.token, safe='')}", self.log
+                )
+            except (OSError, ValueError) as error:  # refused, unreachable, unusable files
+                # said in one line, without a traceback: the message names what to fix
+                self.log.critical("%s", error)
+                self.exit(1)
             if link is not None:
                 cleanup.push_async_callback(link.close)
             self._publish(cleanup, url)
