@@ -23,9 +23,15 @@ import nats
 import pytest
 from nodekit import COMPAT, node_or_fail
 from test_client_support import wait_for
-from test_federation import Hub, Nats, hub_env, servers_of, start_hub, stop
+from test_federation import Hub, Nats, hub_env, servers_of, start_hub, start_server, stop
+from test_federation_security import run_recipe
 
 import jupyter_interop as ji
+from jupyter_interop.protocol.wire import (
+    ENV_FEDERATION_CREDENTIALS,
+    ENV_FEDERATION_SPACE,
+    ENV_FEDERATION_URL,
+)
 from jupyter_interop.server.federation_access import (
     inbox_prefix,
     space_jwt_permissions,
@@ -36,6 +42,7 @@ from jupyter_interop.server.federation_contexts import bucket_name, context_key,
 CONTEXT = "Alice.Pricing"
 #: an expiry long gone (2001), for an expired user
 LONG_AGO = 1_000_000_000
+RECIPE = Path(__file__).parents[2] / "docs" / "examples" / "jupyterhub_config_creds.py"
 
 
 def make_accounts(spec: dict[str, Any]) -> dict[str, Any]:
@@ -84,8 +91,8 @@ def write_creds(directory: Path, made: dict[str, Any]) -> dict[str, Path]:
 
 @pytest.fixture
 def operator(tmp_path: Path) -> Iterator[Operator]:
-    """Accounts alice and bob; alice-1, alice-2 and bob-1 confined to their space, bob-any
-    with bob's whole account, alice-old expired."""
+    """Accounts alice, bob and desk-1 (a team); alice-1, alice-2, bob-1, carol and dave
+    confined to their space, bob-any with bob's whole account, alice-old expired."""
     made = make_accounts(
         {
             "accounts": [
@@ -106,6 +113,13 @@ def operator(tmp_path: Path) -> Iterator[Operator]:
                     "users": [
                         {"name": "bob-1", "permissions": space_jwt_permissions("bob")},
                         {"name": "bob-any"},
+                    ],
+                },
+                {
+                    "name": "desk-1",
+                    "users": [
+                        {"name": name, "permissions": space_jwt_permissions("desk-1")}
+                        for name in ("carol", "dave")
                     ],
                 },
             ]
@@ -374,4 +388,49 @@ def test_hubs_with_nkey_seeds_federate_in_their_space(tmp_path: Path) -> None:
             run_hub(tmp_path / "u", server.url, f"--federation-nkey-seed={unknown}"),
             "it refused the credentials: Authorization Violation",
             "c.InteropHub.federation_nkey_seed",
+        )
+
+
+def test_the_jupyterhub_creds_recipe_gives_each_server_its_own_nats_user(
+    tmp_path: Path, operator: Operator
+) -> None:
+    creds_dir = operator.creds["carol"].parent
+    settings = {"NATS_URL": operator.nats.url, "NATS_CREDS_DIR": str(creds_dir)}
+    env = run_recipe(RECIPE, "carol", settings)
+    assert env == {
+        ENV_FEDERATION_URL: operator.nats.url,
+        ENV_FEDERATION_SPACE: "desk-1",
+        ENV_FEDERATION_CREDENTIALS: str(operator.creds["carol"]),
+    }
+    with ExitStack() as stack:
+        server = start_server(tmp_path / "carol", env=env)
+        stack.callback(stop, server.proc)
+        teammate = creds_hub(tmp_path / "dave", operator, "dave", "desk-1")
+        stack.callback(stop, teammate.proc)
+        dave = ji.connect(url=teammate.url, token=teammate.token, application="dave")
+        stack.callback(dave.close)
+        dave.methods.register("Desk.Rates")(lambda: {"rate": 0.05})
+        info = server.info
+        carol = ji.connect(url=info["url"], token=info["token"], application="carol")
+        stack.callback(carol.close)
+        wait_for(lambda: servers_of(carol, "Desk.Rates"), 30, "dave's method on carol's server")
+        assert carol.methods.invoke("Desk.Rates", {}, timeout=30).returned == {"rate": 0.05}
+        status = server.view("federation")
+        assert (status["space"], status["connected"], status["url"]) == (
+            "desk-1",
+            True,
+            operator.nats.url,
+        )
+
+        # a user the admin made no .creds for: the server serves its own peers and says why
+        erin = run_recipe(RECIPE, "erin", settings)
+        lone = start_server(tmp_path / "erin", env=erin)
+        stack.callback(stop, lone.proc)
+        status = wait_for(
+            lambda: (s := lone.view("federation"))["error"] and s, 30, "erin's server's error"
+        )
+        assert status["connected"] is False
+        assert status["error"] == (
+            f"c.InteropHub.federation_credentials: cannot read {str(creds_dir / 'erin.creds')!r}: "
+            "No such file or directory"
         )

@@ -268,18 +268,26 @@ def test_a_standalone_hub_whose_credentials_are_refused_stops_with_a_clear_error
     assert space_password(SECRET, "bob") not in other.stderr
 
 
+def run_recipe(recipe: Path, user: str, settings: dict[str, str]) -> dict[str, str]:
+    """What the JupyterHub config lines of ``recipe`` (docs/examples), run with the
+    environment ``settings``, make JupyterHub hand ``user``'s server."""
+    config = Config()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in settings.items():
+            patch.setenv(name, value)
+        runpy.run_path(str(recipe), init_globals={"get_config": lambda: config})
+    spawner = SimpleNamespace(user=SimpleNamespace(name=user))  # what the callables read
+    environment = config.Spawner.environment.get_value({})
+    return {
+        name: value(spawner) if callable(value) else value for name, value in environment.items()
+    }
+
+
 def recipe_environment(user: str, nats: Nats, tmp: Path) -> dict[str, str]:
     """What docs/examples/jupyterhub_config.py makes JupyterHub hand ``user``'s server."""
     secret = tmp / "nats-secret"
     secret.write_text(SECRET + "\n")
-    config = Config()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("NATS_URL", nats.url)
-        patch.setenv("NATS_SECRET_FILE", str(secret))
-        runpy.run_path(str(RECIPE), init_globals={"get_config": lambda: config})
-    spawner = SimpleNamespace(user=SimpleNamespace(name=user))  # what the callables read
-    environment = config.Spawner.environment.get_value({})
-    return {name: value(spawner) for name, value in environment.items()}
+    return run_recipe(RECIPE, user, {"NATS_URL": nats.url, "NATS_SECRET_FILE": str(secret)})
 
 
 def test_the_jupyterhub_recipe_puts_a_team_members_server_in_the_team_space(
