@@ -26,6 +26,7 @@ __all__ = [
     "CLIENT_BATCH_MAX_MESSAGES",
     "CLIENT_WRITE_RUN_BYTES",
     "FEDERATION_BUS_READY_TIMEOUT",
+    "FEDERATION_FLUSH_TIMEOUT",
     "FEDERATION_FOLD_MAX_BYTES",
     "FEDERATION_MAX_VALUE_BYTES",
     "FEDERATION_PAUSE_MAX_BYTES",
@@ -193,6 +194,10 @@ FEDERATION_MAX_VALUE_BYTES = 1024 * 1024 * 1024
 #: federation link makes the NATS subscription, then it confirms anyway and logs why
 #: (``c.InteropHub.federation_bus_ready_timeout``'s default)
 FEDERATION_BUS_READY_TIMEOUT = 5.0
+#: seconds a federation link's flush waits for the NATS server's PONG: longer than nats-py
+#: takes to find a silent server stale (two pings unanswered, 120 s apart), since a flush it
+#: gives up on breaks its reading of the connection when the PONG comes after all
+FEDERATION_FLUSH_TIMEOUT = 600.0
 #: chunks of one large value a federation link asks for before the first has arrived
 FEDERATION_VALUE_WINDOW = 8
 #: seconds a federation link waits for a chunk, and keeps an offered value nobody pulls

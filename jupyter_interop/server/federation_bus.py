@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from ..protocol import messages
+from ..protocol.limits import FEDERATION_FLUSH_TIMEOUT
 from ..protocol.wire import (
     BUS_DOMAIN,
     BUS_INTEREST_ADDED_TYPE,
@@ -129,22 +130,12 @@ class FederationBus:
         self._publish(topic_subject(self.base, topic), payload)
 
     async def _subscribe(self, topic: str) -> Any:
-        async def incoming(msg: Any) -> None:
-            self._incoming(topic, msg)
-
-        made: list[Any] = []  # kept when the flush times out, to be unsubscribed later
-
-        async def subscribe() -> None:
-            subject = subject_pattern(self.base, topic)
-            made.append(await self._nats.subscribe(subject, cb=incoming))
-            # nats-py writes a flush's PING ahead of the commands still queued: the second
-            # PONG comes after the server took the SUB
-            for _ in range(2):
-                await self._nats.flush()
-
-        try:
-            await asyncio.wait_for(subscribe(), self.ready_timeout)
-        except asyncio.TimeoutError:
+        """Make the NATS subscription of ``topic``; say ``interest-ready`` once it is in
+        place or after ``ready_timeout``, whichever comes first. The subscription (and its
+        flush) goes on after the bound: it is not cancelled, see :meth:`_make`."""
+        making = asyncio.ensure_future(self._make(topic))
+        done, _ = await asyncio.wait({making}, timeout=self.ready_timeout)
+        if not done:
             self.log.warning(
                 "Interop federation: the bus subscription for %r took over %ss "
                 "(c.InteropHub.federation_bus_ready_timeout); its subscribers are confirmed "
@@ -152,11 +143,37 @@ class FederationBus:
                 topic,
                 self.ready_timeout,
             )
-        except Exception as error:
-            self.log.warning("Interop federation: no bus subscription for %r: %s", topic, error)
+        elif making.exception() is not None:
+            self.log.warning(
+                "Interop federation: no bus subscription for %r: %s", topic, making.exception()
+            )
         if self.subscriptions.get(topic) is asyncio.current_task():
             self._send({"domain": BUS_DOMAIN, "type": BUS_INTEREST_READY_TYPE, "topic": topic})
-        return made[0] if made else None
+        try:
+            return await making
+        except Exception:  # said above
+            return None
+
+    async def _make(self, topic: str) -> Any:
+        """The NATS subscription of ``topic``, once the server has it (or its flush failed).
+
+        The flush waits longer than nats-py takes to find a silent server stale: a flush
+        nats-py gives up on (its timeout cancels the PONG's future) makes the PONG that comes
+        after all stop its reading of the connection (nats-py 2.16), and nothing would cross
+        any more."""
+
+        async def incoming(msg: Any) -> None:
+            self._incoming(topic, msg)
+
+        subscription = await self._nats.subscribe(subject_pattern(self.base, topic), cb=incoming)
+        try:
+            # nats-py writes a flush's PING ahead of the commands still queued: the second
+            # PONG comes after the server took the SUB
+            for _ in range(2):
+                await self._nats.flush(timeout=FEDERATION_FLUSH_TIMEOUT)
+        except Exception as error:  # the connection closed: the subscription goes with it
+            self.log.warning("Interop federation: bus subscription for %r: %s", topic, error)
+        return subscription
 
     @staticmethod
     async def _unsubscribe(pending: asyncio.Task[Any]) -> None:

@@ -6,6 +6,7 @@ publisher's hub, and the real ``@interopio/core`` bus on one hub with Python on 
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -275,3 +276,40 @@ def test_a_first_subscription_is_confirmed_once_it_receives_from_other_hubs(
         sub.bus.subscribe("fresh.end", inbox)
         until_routed(lambda probe: pub.bus.publish("fresh.end", probe), inbox)
         assert [data["n"] for _, data, _ in inbox.messages()] == list(range(rounds))
+
+
+def test_a_subscription_nats_does_not_confirm_in_time_is_confirmed_after_the_bound(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    """nats-server stopped (SIGSTOP: connections open, nothing answered): a subscription on a
+    topic new to B is confirmed once B's link gives up waiting after
+    ``federation_bus_ready_timeout``, B's log says why, and A's messages on the topic reach
+    it once the server runs again."""
+    with ExitStack() as stack:
+        started = []
+        for name in ("a", "b"):
+            hub = start_hub(
+                tmp_path / name,
+                nats.url,
+                f"--InteropHub.federation_space={SPACE}",
+                "--InteropHub.federation_bus_ready_timeout=1",
+                heartbeat=["--InteropHub.federation_heartbeat_timeout=120"],
+            )
+            stack.callback(stop, hub.proc)
+            started.append(hub)
+        hub_a, hub_b = started
+        pub = client(stack, hub_a, "pub-a")
+        held = Inbox()
+        sub = client(stack, hub_b, "held-b")
+        nats.proc.send_signal(signal.SIGSTOP)
+        stack.callback(nats.proc.send_signal, signal.SIGCONT)  # before it is stopped for good
+        sub.bus.subscribe("held.*", held)  # returns once confirmed
+        log = tmp_path / "b" / "hub.log"
+        line = "the bus subscription for 'held.*' took over 1.0s"
+        assert line in log.read_text(), log.read_text()[-3000:]
+        assert "c.InteropHub.federation_bus_ready_timeout" in log.read_text()
+        nats.proc.send_signal(signal.SIGCONT)
+        until_routed(lambda probe: pub.bus.publish("held.probe", probe), held)
+        pub.bus.publish("held.news", {"n": 1})
+        wait_for(lambda: held.messages(), 30, "A's message on B")
+        assert held.messages() == [("held.news", {"n": 1}, "pub-a")]

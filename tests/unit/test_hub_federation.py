@@ -3,6 +3,8 @@ standing for remote peers, and its hidden observer; no sockets."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from traitlets import TraitError
 from jupyter_interop.hub import InteropHub
 from jupyter_interop.protocol import Reason
 from jupyter_interop.protocol.wire import ENV_FEDERATION_SPACE, ENV_FEDERATION_URL
+from jupyter_interop.server.federation_bus import FederationBus
 
 FED_TOKEN = "federation-secret"
 REMOTE_IDENTITY = {"application": "pricer", "machine": "gpu-box", "user": "ann", "peerId": "pB-7"}
@@ -207,6 +210,84 @@ def test_a_link_that_leaves_releases_the_confirmations_it_held() -> None:
     assert a.send({"domain": "bus", "type": "subscribe", "topic": "md.eq"}) == []
     link.close()
     assert len(a.take("subscribed")) == 1
+
+
+class UnansweringNats:
+    """The link's NATS connection to a server that takes subscriptions but does not answer
+    a flush until :attr:`answers` is set (a stopped nats-server): what the bound is for."""
+
+    def __init__(self) -> None:
+        self.subjects: list[str] = []
+        self.answers = asyncio.Event()
+        #: flushes answered, and given up on (nats-py breaks when a PONG comes after that)
+        self.flushed = 0
+        self.abandoned = 0
+
+    async def subscribe(self, subject: str, cb: Any) -> str:
+        self.subjects.append(subject)
+        return subject
+
+    async def flush(self, timeout: float = 10.0) -> None:
+        try:
+            await self.answers.wait()
+        except asyncio.CancelledError:
+            self.abandoned += 1
+            raise
+        self.flushed += 1
+
+
+@pytest.mark.asyncio
+async def test_a_held_confirmation_goes_after_the_links_bound_when_nats_does_not_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The hub holds a first subscription's confirmation for the link; a link whose NATS
+    subscription is not confirmed in time says ``interest-ready`` anyway and logs why, and
+    its NATS subscription stays made for when the server answers."""
+    kit = HubKit(federation_token=FED_TOKEN)
+    a = kit.client("a")
+    link = link_on_bus(kit)
+    nats = UnansweringNats()
+    said = asyncio.Event()  # the link said something to the hub
+
+    def send(message: dict[str, Any]) -> None:
+        link.inbox.extend(link.send(message))
+        said.set()
+
+    bus = FederationBus(
+        space="s",
+        nats=nats,
+        send=send,
+        publish=lambda subject, payload: None,
+        spawn=asyncio.ensure_future,
+        log=logging.getLogger("test.federation_bus"),
+        ready_timeout=0.05,
+    )
+    assert a.send({"domain": "bus", "type": "subscribe", "topic": "md.*"}) == []
+    for message in link.take():
+        bus.on_hub_message(message)
+    assert a.take("subscribed") == []  # held while the link makes its subscription
+    with caplog.at_level(logging.WARNING, logger="test.federation_bus"):
+        await asyncio.wait_for(said.wait(), 30)
+    assert len(a.take("subscribed")) == 1
+    assert nats.subjects == ["ji.s.bus.md.*"]
+    (record,) = caplog.records
+    assert "'md.*'" in record.getMessage()
+    assert "c.InteropHub.federation_bus_ready_timeout" in record.getMessage()
+    # the server answers after all: the flush the bound did not cancel completes
+    nats.answers.set()
+    await asyncio.wait_for(asyncio.gather(*bus.subscriptions.values()), 30)
+    assert (nats.flushed, nats.abandoned) == (2, 0)
+    # a server that answers (and a bound no loop could miss): confirmed without a warning
+    bus.ready_timeout = 30.0
+    caplog.clear()
+    said.clear()
+    assert a.send({"domain": "bus", "type": "subscribe", "topic": "fx.*"}) == []
+    for message in link.take():
+        bus.on_hub_message(message)
+    with caplog.at_level(logging.WARNING, logger="test.federation_bus"):
+        await asyncio.wait_for(said.wait(), 30)
+    assert len(a.take("subscribed")) == 1 and caplog.records == []
+    bus.close()
 
 
 def test_a_local_publication_reaches_the_link_once_with_its_routing_key_and_target() -> None:
