@@ -123,9 +123,7 @@ class InteropExtension(GatewaySettings, ExtensionApp):
         """Join the federation when ``c.InteropHub.federation_url`` is set (docs/FEDERATION.md).
         A federation that cannot be reached leaves this hub serving its own peers."""
         try:
-            self._federation = await join_federation(
-                self.federation_state, self._gateway_url(), self.log
-            )
+            self._federation = await join_federation(self.federation_state, self.service, self.log)
         except Exception as error:
             self.log.error(
                 "Interop federation at %s refused or unreachable, serving local peers only: %s",

@@ -1,8 +1,9 @@
 """The federation link: one hub's bridge to the other hubs of its space, through NATS
 (docs/FEDERATION.md).
 
-The hub core knows nothing of NATS. The link is a client of its own hub over the gateway
-WebSocket, authenticated with the hub's federation token (``hub/core.py:_federated_hello``):
+The hub core knows nothing of NATS. The link is a client of its own hub through connections
+attached to the hub's gateway service in process (``server/inprocess.py``: no socket),
+authenticated with the hub's federation token (``hub/core.py:_federated_hello``):
 
 - a hidden *observer* reads the hub's announcements, so the link knows the local peers and
   their methods (``federation_state.py:LocalPeers``) and publishes them on
@@ -27,47 +28,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from ..hub.core import InteropHub
 from ..protocol import ProtocolError, Reason, messages
-from ..protocol.chunks import (
-    CHUNK_SIZE,
-    DEFAULT_MAX_ATTACHMENT_BYTES,
-    ChunkAssembler,
-    ChunkTooLarge,
-    ReassemblyBudget,
-    chunk_frames,
-    is_chunk,
-)
-from ..protocol.codec import encode
-from ..protocol.frames import PiecedFrame, encode_binary
+from ..protocol.chunks import ReassemblyBudget
 from ..protocol.limits import FEDERATION_BUS_READY_TIMEOUT, FEDERATION_MAX_VALUE_BYTES
 from ..protocol.wire import (
     ADD_INTEREST_TYPE,
-    AGM_DOMAIN,
-    BINARY_EXTENSION,
     BUS_DOMAIN,
     ERROR_TYPE,
-    EXTENSIONS_KEY,
     FEDERATION_AUTH_METHOD,
     FEDERATION_KEY,
     INVOKE_TYPE,
     REMOVE_INTEREST_TYPE,
     RESULT_TYPE,
-    RUNS_EXTENSION,
-    WELCOME_TYPE,
 )
-from .attachments import decode_frame
 from .federation_access import inbox_prefix, public_url
 from .federation_bus import FederationBus
 from .federation_contexts import ContextsLink
@@ -75,6 +57,10 @@ from .federation_credentials import CREDENTIALS_SETTING, NKEY_SEED_SETTING, nats
 from .federation_state import LocalPeers, PeerChanges, RemoteHubs, RemotePeer
 from .federation_streams import FederationStreams
 from .federation_values import ValueTooLarge, ValueTransfers
+from .inprocess import InProcessConnection
+
+if TYPE_CHECKING:
+    from .service import GatewayService
 
 __all__ = ["FederationLink", "FederationState", "subjects"]
 
@@ -97,128 +83,6 @@ def subjects(space: str, hub: str) -> dict[str, str]:
     return {"peers": f"{base}.peers", "bye": f"{base}.bye", "invoke": f"{base}.invoke"}
 
 
-class _HubSocket:
-    """One connection of the link to its own hub, a GW3 peer; ``on_message`` gets what the
-    hub sends after the ``welcome``.
-
-    With ``values`` (message types) the connection negotiates binary frames: those messages
-    keep their binary values as attachments (``server/attachments.py``), to cross hubs as
-    buffers (``federation_values.py``); any other message gets them in their JSON form, as a
-    connection without binary frames would."""
-
-    def __init__(
-        self,
-        url: str,
-        on_message: Callable[[Message], None],
-        values: frozenset[str] = frozenset(),
-        budget: ReassemblyBudget | None = None,
-    ) -> None:
-        self.url = url
-        self.on_message = on_message
-        self.values = values
-        self.peer_id: str | None = None
-        self._socket: WebSocketClientConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._ids = itertools.count(1)
-        limit = budget.limit if budget is not None else DEFAULT_MAX_ATTACHMENT_BYTES
-        self._chunks = ChunkAssembler(max_bytes=limit, budget=budget, join=False)
-        self.closed = asyncio.Event()
-
-    async def open(self, hello: Message, *, agm: bool = True) -> None:
-        """Connect and pass ``hello``, then join agm (unless ``agm`` is false: a connection
-        that needs no announcements); raises ConnectionError when the hub refuses it."""
-        socket = self._socket = await websocket_connect(self.url)
-        # runs: a run of stream items crosses hubs as one message (federation_streams.py)
-        ours = {RUNS_EXTENSION: True, **({BINARY_EXTENSION: True} if self.values else {})}
-        self.send(messages.hello(extensions={EXTENSIONS_KEY: ours}, **hello))
-        frame = await socket.read_message()
-        welcome = orjson.loads(frame) if frame is not None else None
-        if not isinstance(welcome, dict) or welcome.get("type") != WELCOME_TYPE:
-            socket.close()
-            raise ConnectionError(f"the hub refused the federation link: {welcome!r}")
-        self.peer_id = welcome["peer_id"]
-        if agm:
-            self.send(messages.join(AGM_DOMAIN))
-        self._reader = asyncio.ensure_future(self._read(socket))
-
-    async def _read(self, socket: WebSocketClientConnection) -> None:
-        try:
-            while True:
-                frame = await socket.read_message()
-                if frame is None:
-                    return
-                try:
-                    message = (
-                        self._decode(frame) if isinstance(frame, bytes) else orjson.loads(frame)
-                    )
-                except ChunkTooLarge as error:
-                    self._refuse(error)
-                    continue
-                if isinstance(message, dict):
-                    self.on_message(message)
-        finally:
-            self.closed.set()
-
-    def _decode(self, frame: bytes) -> Message | None:
-        """A binary frame (or the last chunk of one) from the hub; None while chunks of a
-        message are still arriving."""
-        if is_chunk(frame):
-            whole = self._chunks.feed(frame)
-            if whole is None:
-                return None
-            frame = whole
-        message = decode_frame(frame)
-        if message.get("type") in self.values:
-            return message
-        loaded: Message = orjson.loads(encode(message))  # binary values in their JSON form
-        return loaded
-
-    def _refuse(self, error: ChunkTooLarge) -> None:
-        """A call whose values are above the link's budget fails at once for its caller."""
-        header = error.header or {}
-        if header.get("type") == INVOKE_TYPE:
-            reason = (
-                f"Not sent to another hub: {error} "
-                "(the federation link's budget, c.InteropHub.federation_max_value_bytes)"
-            )
-            invocation_id = header.get("invocation_id")
-            self.send(messages.invocation_error(invocation_id, Reason.INVOCATION_FAILURE, reason))
-
-    def send(self, message: Message) -> None:
-        socket = self._socket
-        if socket is None:
-            return
-        message.setdefault("request_id", f"f{next(self._ids)}")
-        if self.peer_id is not None:
-            message.setdefault("peer_id", self.peer_id)
-        socket.write_message(orjson.dumps(message).decode())
-
-    async def send_value(self, message: Message) -> None:
-        """Send a message that may hold binary values (attachments): as a binary frame, in
-        chunk frames written one after the other when it is large."""
-        socket = self._socket
-        if socket is None:
-            return
-        if self.peer_id is not None:
-            message.setdefault("peer_id", self.peer_id)
-        frame = encode_binary(message)
-        if frame[:1] == b"{":
-            socket.write_message(frame.decode())
-            return
-        parts = frame.parts if isinstance(frame, PiecedFrame) else [frame]
-        if len(frame) <= CHUNK_SIZE:
-            socket.write_message(b"".join(parts), binary=True)
-            return
-        for chunk in chunk_frames(parts, len(frame), next(self._ids)):
-            await socket.write_message(chunk, binary=True)
-
-    def close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-        if self._reader is not None:
-            self._reader.cancel()
-
-
 #: the messages of a proxy that keep binary values: calls it serves, results of calls it makes
 _PROXY_VALUES = frozenset({INVOKE_TYPE, RESULT_TYPE, ERROR_TYPE})
 #: the observer's: it makes no calls, but binary frames bring it large messages in chunks
@@ -231,7 +95,7 @@ class _Proxy:
     def __init__(self, link: FederationLink, remote: RemotePeer) -> None:
         self.link = link
         self.remote = remote
-        self.socket = _HubSocket(link.gateway_url, self._receive, _PROXY_VALUES, link.budget)
+        self.socket = InProcessConnection(link.service, self._receive, _PROXY_VALUES, link.budget)
         self.calls: set[asyncio.Task[None]] = set()
         #: request ids of the calls this proxy makes here for its peer (``FederationLink``)
         self.placed: set[str] = set()
@@ -333,7 +197,7 @@ class _Proxy:
 
 
 class FederationLink:
-    """Joins the hub at ``gateway_url`` to its space on the NATS server at ``nats_url``."""
+    """Joins the hub of ``service`` to its space on the NATS server at ``nats_url``."""
 
     def __init__(
         self,
@@ -341,7 +205,7 @@ class FederationLink:
         hub_id: str,
         space: str,
         nats_url: str,
-        gateway_url: str,
+        service: GatewayService,
         federation_token: str,
         heartbeat_interval: float,
         heartbeat_timeout: float,
@@ -359,7 +223,8 @@ class FederationLink:
         self.hub_id = hub_id
         self.space = space
         self.nats_url = nats_url
-        self.gateway_url = gateway_url
+        #: the hub's gateway service: the link's connections are attached to it in process
+        self.service = service
         self.federation_token = federation_token
         #: the ``hello`` authentication of the link's connections to its own hub
         self.authentication = {"method": FEDERATION_AUTH_METHOD, "token": federation_token}
@@ -377,7 +242,7 @@ class FederationLink:
         self.budget = ReassemblyBudget(max_value_bytes)
         self.values: ValueTransfers | None = None
         self._nats: Any = None
-        self._observer: _HubSocket | None = None
+        self._observer: InProcessConnection | None = None
         self._calls: dict[str, asyncio.Future[Message]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._publish_scheduled = False
@@ -465,8 +330,8 @@ class FederationLink:
                 "the hub the credentials of that space, or set c.InteropHub.federation_space "
                 "to the space they are for"
             )
-        observer = self._observer = _HubSocket(
-            self.gateway_url, self._observe, _OBSERVER_VALUES, self.budget
+        observer = self._observer = InProcessConnection(
+            self.service, self._observe, _OBSERVER_VALUES, self.budget
         )
         self.streams = FederationStreams(
             space=self.space,
@@ -507,12 +372,12 @@ class FederationLink:
     async def _join_contexts(self) -> ContextsLink | None:
         """Federate the retained contexts through the space's KV bucket (docs/FEDERATION.md,
         "Contexts and channels"); without JetStream they stay local to each hub."""
-        gateway_url = self.gateway_url
+        service = self.service
         link = ContextsLink(
             nats=self._nats,
             hub_id=self.hub_id,
             space=self.space,
-            make_socket=lambda receive: _HubSocket(gateway_url, receive),
+            make_socket=lambda receive: InProcessConnection(service, receive),
             log=self.log,
         )
         try:
@@ -840,12 +705,12 @@ class FederationState:
 
 
 async def join_federation(
-    state: FederationState, gateway_url: str, log: logging.Logger
+    state: FederationState, service: GatewayService, log: logging.Logger
 ) -> FederationLink | None:
     """The started link of ``state.hub`` (``hub/core.py:InteropHub``) when its
     ``federation_url`` is set, else None; ``state`` shows it, or why it failed to start.
-    ``gateway_url`` carries the hub's token (a trusted connection); the link's own
-    connections are authenticated by a fresh federation token besides."""
+    The link's connections are attached to ``service`` in process (``server/inprocess.py``),
+    authenticated by a fresh federation token as any other connection would be."""
     hub = state.hub
     if not hub.federation_url:
         return None
@@ -856,7 +721,7 @@ async def join_federation(
         nats_url=hub.federation_url,
         credentials=hub.federation_credentials,
         nkey_seed=hub.federation_nkey_seed,
-        gateway_url=gateway_url,
+        service=service,
         federation_token=hub.federation_token,
         heartbeat_interval=hub.federation_heartbeat_interval,
         heartbeat_timeout=hub.federation_heartbeat_timeout,

@@ -1,10 +1,12 @@
-"""The gateway service: one per hub, between the sockets and the transport-neutral hub core.
+"""The gateway service: one per hub, between the connections and the transport-neutral core.
 
-It handles what each :class:`~.gateway.GatewaySocket` decoded (in arrival order, batches in
-slices), checks a claimed kernel's identity (``server/identity.py``), routes what the core
-returns onto each recipient's :class:`~.outbox.Outbox`, holds announcement writes so that a join
-storm costs each peer one write (``server/announcements.py``, docs/RELIABILITY.md), and runs the
-stall rule on a timer. The sockets only decode and write; nothing here touches tornado.
+It handles what each connection decoded (``server/transport.py``: a WebSocket of
+``server/gateway.py``, or the federation link's connection in process,
+``server/inprocess.py``), in arrival order, batches in slices; it checks a claimed kernel's
+identity (``server/identity.py``), routes what the core returns onto each recipient's
+:class:`~.outbox.Outbox`, holds announcement writes so that a join storm costs each peer one
+write (``server/announcements.py``, docs/RELIABILITY.md), and runs the stall rule on a timer.
+The connections only decode and write; nothing here touches tornado.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .outbox import ANNOUNCEMENT_TYPES, REMOVAL_TYPES, OutboxLimits
 
 if TYPE_CHECKING:
     from ..hub.core import InteropHub
-    from .gateway import GatewaySocket
+    from .transport import GatewayConnection
 
 __all__ = ["AUTH_CLOSE_CODE", "GOING_AWAY_CLOSE_CODE", "GatewayService"]
 
@@ -62,8 +64,8 @@ class _Routed:
     __slots__ = ("adding", "announcing", "replied", "touched")
 
     def __init__(self) -> None:
-        self.touched: dict[str, GatewaySocket] = {}
-        self.replied: dict[str, GatewaySocket] = {}
+        self.touched: dict[str, GatewayConnection] = {}
+        self.replied: dict[str, GatewayConnection] = {}
         self.announcing = False
         self.adding = False
 
@@ -112,7 +114,7 @@ class GatewayService:
         self.resolver = resolver
         self.log = log or logging.getLogger("jupyter_interop")
         self.started = time.time()
-        self.sockets: dict[str, GatewaySocket] = {}
+        self.sockets: dict[str, GatewayConnection] = {}
         #: connections closed because their outbox overflowed
         self.slow_consumers_closed = 0
         #: messages that could not be encoded for their recipient (not sent, nobody closed)
@@ -120,13 +122,13 @@ class GatewayService:
         #: events dropped for connections that have since closed (live ones are in attrs)
         self._dropped_closed = 0
         #: sockets with new output, written at the end of the current loop iteration
-        self._dirty: dict[str, GatewaySocket] = {}
+        self._dirty: dict[str, GatewayConnection] = {}
         self._write_scheduled = False
         #: sockets whose queue is over its soft limit, judged by the stall timer
-        self._backlogged: dict[str, GatewaySocket] = {}
+        self._backlogged: dict[str, GatewayConnection] = {}
         self._stall_timer: asyncio.TimerHandle | None = None
         #: sockets whose writes wait for the announce timer (see dispatch)
-        self._announcing: dict[str, GatewaySocket] = {}
+        self._announcing: dict[str, GatewayConnection] = {}
         #: senders of the requests whose writes wait (see _defer)
         self._acks_waiting: set[str] = set()
         self._announce_timer: asyncio.TimerHandle | None = None
@@ -134,7 +136,7 @@ class GatewayService:
         #: (server/announcements.py)
         self.announcements = AnnouncementLog()
         #: sockets whose peers read announcements
-        self._readers: dict[str, GatewaySocket] = {}
+        self._readers: dict[str, GatewayConnection] = {}
         #: the log's end when the readers were last all written (what is after it waits)
         self._readers_written = 0
 
@@ -144,11 +146,11 @@ class GatewayService:
 
     # ------------------------------------------------------------ registry
 
-    def attach(self, socket: GatewaySocket) -> None:
+    def attach(self, socket: GatewayConnection) -> None:
         self.sockets[socket.conn.id] = socket
         self.hub.open(socket.conn)
 
-    def detach(self, socket: GatewaySocket, reason: str = "Peer has been removed") -> None:
+    def detach(self, socket: GatewayConnection, reason: str = "Peer has been removed") -> None:
         """Forget a socket and tell the others its peer left (idempotent)."""
         if self.sockets.pop(socket.conn.id, None) is None:
             return
@@ -166,7 +168,7 @@ class GatewayService:
 
     # ------------------------------------------------------------ handling
 
-    def handle(self, socket: GatewaySocket, message: Message) -> Awaitable[None] | None:
+    def handle(self, socket: GatewayConnection, message: Message) -> Awaitable[None] | None:
         """One decoded message from ``socket``. The kernel a first ``hello`` claims is checked
         with the server first: then an awaitable, which tornado waits for before it reads the
         socket's next frame (order is kept)."""
@@ -178,7 +180,7 @@ class GatewayService:
         self._handle(socket, message)
         return None
 
-    def _handle(self, socket: GatewaySocket, message: Message) -> None:
+    def _handle(self, socket: GatewayConnection, message: Message) -> None:
         conn = socket.conn
         hub = self.hub
         try:
@@ -192,7 +194,7 @@ class GatewayService:
         if conn.close_reason is not None and not socket.finished:
             socket.close_after_flush(AUTH_CLOSE_CODE, conn.close_reason)
 
-    def handle_batch(self, socket: GatewaySocket, items: list[Any]) -> None:
+    def handle_batch(self, socket: GatewayConnection, items: list[Any]) -> None:
         """A batch frame (``batch`` extension): each message in order, as if each had come in
         its own frame; what they produce is queued together and written at once (one write
         per recipient and batch)."""
@@ -239,7 +241,9 @@ class GatewayService:
         if conn.close_reason is not None and not socket.finished:
             socket.close_after_flush(AUTH_CLOSE_CODE, conn.close_reason)
 
-    def refuse(self, socket: GatewaySocket, message: Message | None, error: ProtocolError) -> None:
+    def refuse(
+        self, socket: GatewayConnection, message: Message | None, error: ProtocolError
+    ) -> None:
         """Reply with a GW3 ``error`` to what ``socket`` sent that could not even be decoded."""
         try:
             out = self.hub.error_reply(socket.conn, message, error)
@@ -249,7 +253,7 @@ class GatewayService:
         self.dispatch(out)
 
     async def _resolve_then_handle(
-        self, socket: GatewaySocket, kernel_id: str, message: Message
+        self, socket: GatewayConnection, kernel_id: str, message: Message
     ) -> None:
         resolver = self.resolver
         identity: KernelIdentity | None = None
@@ -305,7 +309,7 @@ class GatewayService:
         routed = _Routed()
         touched = routed.touched
         replied = routed.replied
-        overflowed: list[GatewaySocket] = []
+        overflowed: list[GatewayConnection] = []
         # a message object shared by several recipients is encoded once (once per kind of
         # recipient when it carries binary attachments, see server/attachments.py)
         frames = FrameCache()
@@ -359,7 +363,7 @@ class GatewayService:
             socket.abort_slow_consumer()
         return routed
 
-    def _read(self, socket: GatewaySocket, message: Readership, routed: _Routed) -> bool:
+    def _read(self, socket: GatewayConnection, message: Readership, routed: _Routed) -> bool:
         """The socket's peer starts or stops reading announcements: False when its outbox
         overflowed. What a newcomer learns first is written at once, not held with its
         reply: in a large hub it is a long queue, and holding it would write every reader's
@@ -379,7 +383,7 @@ class GatewayService:
             routed.announcing = routed.adding = True
         return True
 
-    def _hold_for_announcements(self, routed: _Routed) -> dict[str, GatewaySocket]:
+    def _hold_for_announcements(self, routed: _Routed) -> dict[str, GatewayConnection]:
         """The sockets to write at the end of this loop iteration; those of a request that
         announced something wait for the announce timer instead (see :meth:`_defer`)."""
         touched = routed.touched
@@ -399,7 +403,7 @@ class GatewayService:
             touched.update(self._take_announcing())  # see _defer
         return touched
 
-    def _schedule_writes(self, touched: dict[str, GatewaySocket]) -> None:
+    def _schedule_writes(self, touched: dict[str, GatewayConnection]) -> None:
         """Watch the sockets left over their soft limit; write the others' output once the
         loop has handled every frame that already arrived."""
         for conn_id, socket in touched.items():
@@ -419,8 +423,8 @@ class GatewayService:
                     loop.call_soon(self._write_dirty)
 
     def _defer(
-        self, touched: dict[str, GatewaySocket], replied: dict[str, GatewaySocket]
-    ) -> dict[str, GatewaySocket]:
+        self, touched: dict[str, GatewayConnection], replied: dict[str, GatewayConnection]
+    ) -> dict[str, GatewayConnection]:
         """Hold the writes of a request that announced something until the announce timer;
         return the sockets to write now instead (none, unless a queue reached half its soft
         limit: events must not be dropped because of waiting announcements).
@@ -430,7 +434,7 @@ class GatewayService:
         reply to its join or registration while the others' announcements of it still wait.
         """
         limits = self.limits
-        now: dict[str, GatewaySocket] = {}
+        now: dict[str, GatewayConnection] = {}
         for conn_id, socket in touched.items():
             outbox = socket.outbox
             if len(outbox) * 2 >= limits.soft_messages or (
@@ -451,14 +455,14 @@ class GatewayService:
                 self._announce_timer = loop.call_later(delay, self._write_held)
         return now
 
-    def holds(self, socket: GatewaySocket) -> bool:
+    def holds(self, socket: GatewayConnection) -> bool:
         """Are the socket's writes waiting for the announce timer (see :meth:`_defer`)?"""
         conn_id = socket.conn.id
         return conn_id in self._announcing or (
             self.announcements.end > self._readers_written and conn_id in self._readers
         )
 
-    def _take_announcing(self) -> dict[str, GatewaySocket]:
+    def _take_announcing(self) -> dict[str, GatewayConnection]:
         """Every held socket and, when announcements wait, every reader; the senders of the
         requests last (their replies go out after the announcements to the others)."""
         held, self._announcing = self._announcing, {}
@@ -504,7 +508,7 @@ class GatewayService:
         quarter of the stall limit, at most one second)."""
         return min(1.0, self.limits.stall_seconds / 4)
 
-    def _watch_stall(self, socket: GatewaySocket) -> None:
+    def _watch_stall(self, socket: GatewayConnection) -> None:
         """Judge this socket on the timer while its queue stays over the soft limit: a peer
         that stopped reading after a burst gets nothing more pushed, so no push judges it."""
         if not self.limits.stall_seconds:

@@ -202,9 +202,7 @@ class StandaloneHubApp(GatewaySettings, JupyterApp):
             url = self._listen(cleanup, service, self._web_app(service, extra_status, federation))
             extra_status["url"] = url
             try:
-                link = await join_federation(
-                    federation, f"{url}?token={quote(self.token, safe='')}", self.log
-                )
+                link = await join_federation(federation, service, self.log)
             except (OSError, ValueError) as error:  # refused, unreachable, unusable files
                 # said in one line, without a traceback: the message names what to fix
                 self.log.critical("%s", error)
