@@ -44,6 +44,8 @@ from ..protocol.wire import (
     ADD_INTEREST_TYPE,
     BUS_DOMAIN,
     ERROR_TYPE,
+    EVENT_MANY_TYPE,
+    EVENT_TYPE,
     FEDERATION_AUTH_METHOD,
     FEDERATION_KEY,
     INVOKE_TYPE,
@@ -85,8 +87,9 @@ def subjects(space: str, hub: str) -> dict[str, str]:
 
 #: the messages of a proxy that keep binary values: calls it serves, results of calls it makes
 _PROXY_VALUES = frozenset({INVOKE_TYPE, RESULT_TYPE, ERROR_TYPE})
-#: the observer's: it makes no calls, but binary frames bring it large messages in chunks
-_OBSERVER_VALUES = frozenset({RESULT_TYPE, ERROR_TYPE})
+#: the observer's: it makes no calls, but binary frames bring it large messages in chunks,
+#: and the stream items and bus messages it carries to other hubs (``event``, ``event-many``)
+_OBSERVER_VALUES = frozenset({RESULT_TYPE, ERROR_TYPE, EVENT_TYPE, EVENT_MANY_TYPE})
 
 
 class _Proxy:
@@ -315,6 +318,7 @@ class FederationLink:
             budget=self.budget,
             spawn=self._spawn,
         )
+        await self.values.start()
         base = f"ji.{self.space}.hub.*"
         await self._nats.subscribe(f"{base}.peers", cb=self._on_peers)
         await self._nats.subscribe(f"{base}.bye", cb=self._on_bye)
@@ -339,6 +343,7 @@ class FederationLink:
             nats=self._nats,
             observe=observer.send,
             publish=self.publish_soon,
+            values=self.values,
             spawn=self._spawn,
             log=self.log,
         )
@@ -348,6 +353,7 @@ class FederationLink:
             nats=self._nats,
             send=observer.send,
             publish=self.publish_soon,
+            values=self.values,
             spawn=self._spawn,
             log=self.log,
             ready_timeout=self.bus_ready_timeout,
@@ -530,7 +536,7 @@ class FederationLink:
         values = self.values
         assert values is not None, "the link is not started"
         try:
-            payload = await values.pack(request)
+            payload = values.pack(request)
             reply = await self._nats.request(
                 subjects(self.space, hub)["invoke"], payload, timeout=CALL_TIMEOUT
             )
@@ -592,7 +598,7 @@ class FederationLink:
             }
         assert values is not None
         try:
-            payload = await values.pack(reply)
+            payload = values.pack(reply)
         except ValueTooLarge as error:
             payload = orjson.dumps({"error": {"reason": str(error)}})
         await msg.respond(payload)

@@ -16,6 +16,13 @@ confirmation reaches it. If the subscription fails or takes longer than ``ready_
 (``c.InteropHub.federation_bus_ready_timeout``), the link logs why and says
 ``interest-ready`` anyway: the subscriber is confirmed, and only the bus across hubs misses
 that topic until the subscription is in place.
+
+A message with binary values (bytes, numpy arrays, DataFrames) crosses as one binary frame,
+or offered and pulled in chunks when it is larger than a NATS message
+(``federation_values.py``); the receiving link hands it to its hub with its values as
+attachments, so each subscriber gets it as it negotiated. One above the link's budget is not
+sent, with a log line on the hub that could not send or take it (a publication has no answer
+to carry an error).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from ..protocol import messages
+from ..protocol import ProtocolError, messages
 from ..protocol.limits import FEDERATION_FLUSH_TIMEOUT
 from ..protocol.wire import (
     BUS_DOMAIN,
@@ -38,6 +45,7 @@ from ..protocol.wire import (
     FOR_TOPIC_KEY,
     PUBLISHER_IDENTITY_KEY,
 )
+from .federation_values import ValueTooLarge, ValueTransfers
 
 __all__ = ["FederationBus", "subject_pattern", "subject_token", "topic_subject"]
 
@@ -77,9 +85,10 @@ def subject_pattern(base: str, topic: str) -> str:
 
 class FederationBus:
     """One hub's side of the bus across hubs. ``send`` writes to the link's observer
-    connection; ``publish`` queues a NATS publication (in order); ``spawn`` runs a task the
-    link cancels when it closes; ``ready_timeout`` bounds the wait for a NATS subscription
-    before the hub confirms its subscribers anyway."""
+    connection; ``publish`` queues a NATS publication (in order); ``values`` packs and
+    unpacks messages with binary values; ``spawn`` runs a task the link cancels when it
+    closes; ``ready_timeout`` bounds the wait for a NATS subscription before the hub
+    confirms its subscribers anyway."""
 
     def __init__(
         self,
@@ -88,6 +97,7 @@ class FederationBus:
         nats: Any,
         send: Callable[[Message], None],
         publish: Callable[[str, bytes], None],
+        values: ValueTransfers,
         spawn: Callable[[Coroutine[Any, Any, Any]], None],
         log: logging.Logger,
         ready_timeout: float,
@@ -97,6 +107,7 @@ class FederationBus:
         self._nats = nats
         self._send = send
         self._publish = publish
+        self._values = values
         self._spawn = spawn
         self.log = log
         #: topic as subscribed on this hub -> its NATS subscription (being made)
@@ -118,15 +129,23 @@ class FederationBus:
                 self._spawn(self._unsubscribe(pending))
 
     def _outgoing(self, topic: str, event: Message) -> None:
-        payload = orjson.dumps(
-            {
-                "topic": topic,
-                "data": event.get("data"),
-                "routing_key": event.get("routing_key"),
-                "target_identity": event.get("target_identity"),
-                "publisher": event.get("publisher-identity"),
-            }
-        )
+        message = {
+            "topic": topic,
+            "data": event.get("data"),
+            "routing_key": event.get("routing_key"),
+            "target_identity": event.get("target_identity"),
+            "publisher": event.get("publisher-identity"),
+        }
+        try:
+            payload = orjson.dumps(message)
+        except TypeError:  # binary values: one binary frame, or offered in chunks
+            try:
+                payload = self._values.pack(message, receivers=None)
+            except ValueTooLarge as error:
+                self.log.warning(
+                    "Interop federation: a message on %r not sent to other hubs: %s", topic, error
+                )
+                return
         self._publish(topic_subject(self.base, topic), payload)
 
     async def _subscribe(self, topic: str) -> Any:
@@ -163,7 +182,7 @@ class FederationBus:
         any more."""
 
         async def incoming(msg: Any) -> None:
-            self._incoming(topic, msg)
+            await self._incoming(topic, msg)  # (one at a time: a large one keeps its place)
 
         subscription = await self._nats.subscribe(subject_pattern(self.base, topic), cb=incoming)
         try:
@@ -184,9 +203,9 @@ class FederationBus:
             except Exception:  # the connection is closing: its subscriptions go with it
                 return
 
-    def _incoming(self, topic: str, msg: Any) -> None:
+    async def _incoming(self, topic: str, msg: Any) -> None:
         try:
-            message = orjson.loads(msg.data)
+            message = await self._values.unpack(msg.data)  # (an offer: pulled in chunks)
             publish = messages.bus_publish(
                 str(message["topic"]),
                 message["data"],
@@ -194,10 +213,18 @@ class FederationBus:
                 message.get("target_identity"),
                 **{PUBLISHER_IDENTITY_KEY: dict(message["publisher"]), FOR_TOPIC_KEY: topic},
             )
-        except (ValueError, KeyError, TypeError) as error:
+        except ValueTooLarge as error:
+            self.log.warning(
+                "Interop federation: a message on %s not taken: %s", msg.subject, error
+            )
+            return
+        except (ValueError, KeyError, TypeError, ProtocolError) as error:
             self.log.warning("Interop federation: bad bus message on %s: %s", msg.subject, error)
             return
-        self._send(publish)
+        except Exception as error:  # nats-py: the publisher's hub stopped serving its value
+            self.log.warning("Interop federation: a message on %s lost: %r", msg.subject, error)
+            return
+        self._send(publish)  # (binary values as attachments, kept for binary subscribers)
 
     def status(self) -> dict[str, Any]:
         """For the link's status: the topics this hub holds a NATS subscription for."""

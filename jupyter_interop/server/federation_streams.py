@@ -17,6 +17,13 @@ goes to B on ``ji.<space>.hub.<B>.unsubscribe``; the last subscriber of a branch
 releases its NATS subscription. A hub that leaves the space loses the subscriptions it held
 on the others; a publisher's hub that leaves closes its proxies, and with them their
 subscriptions (``hub/agm.py``).
+
+Items and private posts with binary values (bytes, numpy arrays, DataFrames) cross as binary
+frames, and larger than a NATS message they are offered and pulled in chunks
+(``federation_values.py``); a branch's NATS messages are handled one after the other, so a
+large item keeps its place among the small ones. An item above a link's budget ends the
+subscriptions of its branch on the hubs that could not take it, with a reason naming the
+setting; the other branches and hubs go on.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from typing import Any
 
 import orjson
 
-from ..protocol import Reason, messages
+from ..protocol import ProtocolError, Reason, messages
+from ..protocol.frames import encode_binary
 from ..protocol.limits import FEDERATION_FOLD_MAX_BYTES, FEDERATION_PAUSE_MAX_BYTES
 from ..protocol.wire import (
     AGM_DOMAIN,
@@ -42,6 +50,7 @@ from ..protocol.wire import (
     SUBSCRIPTION_CANCELLED_TYPE,
 )
 from .federation_bus import subject_token
+from .federation_values import ValueTooLarge, ValueTransfers
 
 __all__ = ["FederationStreams", "stream_subject"]
 
@@ -89,10 +98,12 @@ class _Branch:
 
 @dataclass(eq=False)
 class _Fold:
-    """Encoded items of one branch waiting for the end of this turn of the loop."""
+    """Items of one branch waiting for the end of this turn of the loop: encoded as JSON,
+    or as they are when they hold binary values (then ``binary``)."""
 
-    parts: list[bytes] = field(default_factory=list)
+    parts: list[Any] = field(default_factory=list)
     size: int = 0
+    binary: bool = False
 
 
 @dataclass(eq=False)
@@ -124,12 +135,14 @@ class FederationStreams:
         space: str,
         hub_id: str,
         nats: Any,
-        observe: Send,
+        observe: Callable[[Message], None],
         publish: Callable[[str, bytes], None],
+        values: ValueTransfers,
         spawn: Callable[[Coroutine[Any, Any, Any]], None],
         log: logging.Logger,
     ) -> None:
         self.space = space
+        self._values = values
         self.hub_id = hub_id
         self._nats = nats
         self._observe = observe
@@ -227,19 +240,27 @@ class FederationStreams:
 
     async def _hold(self, subject: str) -> Any:
         async def items(msg: Any) -> None:
-            self._items(subject, msg)
+            await self._items(subject, msg)  # (one at a time: a large one keeps its place)
 
         subscription = await self._nats.subscribe(subject, cb=items)
         await self._nats.flush()
         return subscription
 
-    def _items(self, subject: str, msg: Any) -> None:
+    async def _items(self, subject: str, msg: Any) -> None:
         branch = self.branches.get(subject)
         if branch is None:
             return
         try:
-            item = orjson.loads(msg.data)
-        except ValueError:
+            item = await self._values.unpack(msg.data)  # (an offer: pulled in chunks)
+        except ValueTooLarge as error:
+            self._lost(subject, f"An item of this stream cannot reach this hub: {error}")
+            return
+        except (ValueError, ProtocolError):
+            return
+        except Exception as error:  # nats-py: the publisher's hub stopped serving the value
+            self._lost(subject, f"An item of this stream did not reach this hub: {error!r}")
+            return
+        if self.branches.get(subject) is not branch:  # gone while the item arrived
             return
         if "items" in item:
             publish: Message = {
@@ -255,7 +276,20 @@ class FederationStreams:
                 sequence=item.get("sequence"),
                 snapshot=item.get("snapshot", False),
             )
-        branch.send(publish)
+        branch.send(publish)  # (binary values as attachments, kept for binary subscribers)
+
+    def _lost(self, subject: str, reason: str) -> None:
+        """An item of a branch could not reach this hub: the branch's subscriptions here
+        end with ``reason`` (a subscriber learns of the gap), the other branches go on."""
+        branch = self.branches.get(subject)
+        if branch is None:
+            return
+        self.log.warning("Interop federation: %s: %s", subject, reason)
+        for sub_id in list(branch.subs):
+            wanted = self.wanted.pop(sub_id, None)
+            if wanted is not None:
+                self._forget(wanted)
+                wanted.send(messages.drop_subscription(sub_id, reason))
 
     def remove_interest(self, message: Message) -> None:
         """The proxy got a ``remove-interest``: the subscriber on this hub is gone."""
@@ -283,9 +317,12 @@ class FederationStreams:
     async def _on_streams(self, msg: Any) -> None:
         """From a publisher's hub, for one subscription of this hub."""
         try:
-            message = orjson.loads(msg.data)
+            message = await self._values.unpack(msg.data)
             wanted = self.wanted.get(str(message["ref"]))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, ProtocolError):
+            return
+        except Exception as error:  # too large, or its hub stopped serving it: no ref known
+            self.log.warning("Interop federation: a private stream item was lost: %s", error)
             return
         if wanted is None:
             return
@@ -297,14 +334,13 @@ class FederationStreams:
     def _for_one(self, wanted: _Wanted, message: Message) -> None:
         post = message.get("post")
         if isinstance(post, dict):
-            wanted.send(
-                messages.stream_post(
-                    wanted.sub_id,
-                    post.get("data"),
-                    sequence=post.get("sequence"),
-                    snapshot=post.get("snapshot", False),
-                )
+            posted = messages.stream_post(
+                wanted.sub_id,
+                post.get("data"),
+                sequence=post.get("sequence"),
+                snapshot=post.get("snapshot", False),
             )
+            wanted.send(posted)
             return
         closed = message.get("closed")
         if isinstance(closed, dict):
@@ -410,27 +446,74 @@ class FederationStreams:
             "snapshot": event.get("snapshot", False),
         }
         if event.get("oob"):
-            self._send_to(served.hub, "streams", {"ref": served.ref, "post": item})
+            self._post(served, item)
         elif item["sequence"] is None and not item["snapshot"]:
             self._fold(served.subject, [item["data"]])
         else:  # an item of its own, after those before it
             self._flush_folds()
-            self._to_branch(served.subject, orjson.dumps(item))
+            try:
+                payload: bytes | None = orjson.dumps(item)
+            except TypeError:  # binary values
+                payload = self._pack(served.subject, item)
+            if payload is not None:
+                self._to_branch(served.subject, payload)
+
+    def _post(self, served: _Served, item: Message) -> None:
+        """A private item for one subscriber of another hub."""
+        message = {"ref": served.ref, "post": item}
+        try:
+            payload = orjson.dumps(message)
+        except TypeError:  # binary values
+            try:
+                payload = self._values.pack(message)
+            except ValueTooLarge as error:
+                sub_id = next(s for s, known in self.served.items() if known is served)
+                self._close_served(sub_id, f"A private item cannot cross hubs: {error}")
+                return
+        self._publish(self._subject(served.hub, "streams"), payload)
+
+    def _pack(self, subject: str, message: Message) -> bytes | None:
+        """A branch's message with binary values as a NATS payload (an offer for each hub on
+        the branch when large); None when it is above the budget: the branch's
+        subscriptions of other hubs end, saying why."""
+        hubs = {served.hub for served in self.served.values() if served.subject == subject}
+        try:
+            return self._values.pack(message, receivers=max(len(hubs), 1))
+        except ValueTooLarge as error:
+            reason = f"An item of this stream cannot cross hubs: {error}"
+            self.log.warning("Interop federation: %s: %s", subject, reason)
+            for sub_id in [s for s, served in self.served.items() if served.subject == subject]:
+                self._close_served(sub_id, reason)
+            return None
+
+    def _close_served(self, sub_id: str, reason: str) -> None:
+        """End a subscription of another hub here, and there with ``reason``."""
+        served = self._drop_served(sub_id)
+        if served is None:
+            return
+        self._unsubscribe(sub_id)
+        closed = {"reason_uri": Reason.SUBSCRIPTION_FAILURE, "reason": reason}
+        self._send_to(served.hub, "streams", {"ref": served.ref, "closed": closed})
 
     def _fold(self, subject: str, datas: list[Any]) -> None:
         """Items of a branch that arrive in one turn of the loop cross as one NATS message
         (of at most ``FEDERATION_FOLD_MAX_BYTES``): the subscribers' hub publishes them as
         one run, which reaches each of its subscribers as the subscriber negotiated."""
         for data in datas:
-            part = orjson.dumps(data)
+            try:
+                part: Any = orjson.dumps(data)
+                size = len(part)
+            except TypeError:  # binary values: encoded with the others when the fold goes
+                part, size = data, len(encode_binary(data))
             fold = self._folds.get(subject)
-            if fold is not None and fold.size + len(part) > FEDERATION_FOLD_MAX_BYTES:
+            if fold is not None and fold.size + size > FEDERATION_FOLD_MAX_BYTES:
                 self._send_fold(subject, self._folds.pop(subject))
                 fold = None
             if fold is None:
                 fold = self._folds[subject] = _Fold()
             fold.parts.append(part)
-            fold.size += len(part) + 1
+            fold.size += size + 1
+            fold.binary = fold.binary or part is data
         if self._folds and not self._fold_scheduled:
             self._fold_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_folds)
@@ -442,7 +525,13 @@ class FederationStreams:
             self._send_fold(subject, fold)
 
     def _send_fold(self, subject: str, fold: _Fold) -> None:
-        if len(fold.parts) == 1:
+        if fold.binary:
+            parts = [orjson.Fragment(p) if isinstance(p, bytes) else p for p in fold.parts]
+            message = {"data": parts[0]} if len(parts) == 1 else {"items": parts}
+            payload = self._pack(subject, message)
+            if payload is None:
+                return
+        elif len(fold.parts) == 1:
             payload = b'{"data":' + fold.parts[0] + b"}"
         else:
             payload = b'{"items":[' + b",".join(fold.parts) + b"]}"

@@ -1,5 +1,5 @@
-"""Values across hubs: the messages of a call (arguments, results) as NATS payloads, large
-ones in chunks the receiver pulls (docs/FEDERATION.md, "Large values").
+"""Values across hubs: the messages of calls, stream items and bus messages as NATS
+payloads, large ones in chunks the receiver pulls (docs/FEDERATION.md, "Large values").
 
 The link's connections to its hub negotiate binary frames, so a numpy array or a DataFrame
 reaches the link as buffers (``protocol/frames.py``), never as its JSON form. A message that
@@ -12,7 +12,9 @@ value, and a slow receiver slows the sender down instead of piling chunks up any
 
 Both sides count what they hold against one budget per link (``federation_max_value_bytes``):
 a value above it is refused with a clear error before a byte moves, and values in flight
-together may not exceed it.
+together may not exceed it. An offer may have several receivers (a stream item goes to every
+hub on its branch, a bus message to every hub subscribed to its topic): it is released once
+each of them said ``done``, or when nobody pulled it for ``FEDERATION_VALUE_IDLE``.
 """
 
 from __future__ import annotations
@@ -56,13 +58,16 @@ def value_subject(space: str, hub: str, transfer: str) -> str:
 
 
 class _Offer:
-    """A value this link keeps until its receiver has pulled it (or fell silent)."""
+    """A value this link keeps until its receivers have pulled it (or fell silent);
+    ``receivers`` None: unknown (a bus message), kept until nobody pulls it any more."""
 
-    def __init__(self, parts: list[Any], total: int, chunk_size: int) -> None:
+    def __init__(
+        self, parts: list[Any], total: int, chunk_size: int, receivers: int | None
+    ) -> None:
         self.total = total
         #: each chunk's header and views of the value (nothing copied until it is sent)
         self.chunks = list(chunk_views(parts, total, 1, chunk_size))
-        self.subscription: Any = None
+        self.receivers = receivers
         self.pulled = asyncio.Event()
 
 
@@ -85,6 +90,18 @@ class ValueTransfers:
         self.budget = budget
         self.spawn = spawn
         self._offers: dict[str, _Offer] = {}
+        self._subscription: Any = None
+
+    async def start(self) -> None:
+        """Serve the chunks of this link's offers: one NATS subscription for all of them,
+        so that offering a value is synchronous and keeps its place among the messages
+        around it."""
+
+        async def serve(msg: Any) -> None:
+            await self._serve(msg.subject.rsplit(".", 1)[-1], msg)
+
+        subject = value_subject(self.space, self.hub_id, "*")
+        self._subscription = await self.nats.subscribe(subject, cb=serve)
 
     @property
     def max_payload(self) -> int:
@@ -92,10 +109,11 @@ class ValueTransfers:
 
     # ------------------------------------------------------------------- sending
 
-    async def pack(self, message: Message) -> bytes:
+    def pack(self, message: Message, receivers: int | None = 1) -> bytes:
         """The NATS payload for ``message``: itself (JSON or one binary frame) when it fits
         one NATS message, else an offer ``{"value": {hub, id, size, chunk}}`` whose chunks
-        this link serves until they are pulled. Raises :class:`ValueTooLarge`."""
+        this link serves until its ``receivers`` (None: unknown) pulled them. Raises
+        :class:`ValueTooLarge`."""
         frame = encode_binary(message)
         total = len(frame)
         if total <= self.max_payload:
@@ -104,19 +122,8 @@ class ValueTransfers:
             raise ValueTooLarge(self._too_large(total))
         parts = frame.parts if isinstance(frame, PiecedFrame) else [frame]
         chunk_size = self.max_payload - CHUNK_HEADER_SIZE
-        offer = _Offer(parts, total, chunk_size)
         transfer = secrets.token_hex(8)
-        self._offers[transfer] = offer
-        subject = value_subject(self.space, self.hub_id, transfer)
-
-        async def serve(msg: Any) -> None:
-            await self._serve(transfer, msg)
-
-        try:
-            offer.subscription = await self.nats.subscribe(subject, cb=serve)
-        except BaseException:
-            self._release(transfer)
-            raise
+        self._offers[transfer] = _Offer(parts, total, chunk_size, receivers)
         self.spawn(self._expire(transfer))
         value = {"hub": self.hub_id, "id": transfer, "size": total, "chunk": chunk_size}
         return orjson.dumps({"value": value})
@@ -127,7 +134,10 @@ class ValueTransfers:
             return
         offer.pulled.set()
         if msg.data == b"done" or not msg.reply:
-            self._release(transfer)
+            if offer.receivers is not None:
+                offer.receivers -= 1
+                if offer.receivers <= 0:
+                    self._release(transfer)
             return
         try:
             head, views = offer.chunks[int(msg.data)]
@@ -155,8 +165,6 @@ class ValueTransfers:
             return
         self.budget.give_back(offer.total)
         offer.chunks.clear()
-        if offer.subscription is not None:
-            self.spawn(_unsubscribe(offer.subscription))
 
     # ----------------------------------------------------------------- receiving
 
@@ -230,6 +238,9 @@ class ValueTransfers:
     def close(self) -> None:
         for transfer in list(self._offers):
             self._release(transfer)
+        if self._subscription is not None:
+            self.spawn(_unsubscribe(self._subscription))
+            self._subscription = None
 
 
 async def _unsubscribe(subscription: Any) -> None:

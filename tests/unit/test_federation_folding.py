@@ -2,7 +2,9 @@
 sockets: a NATS stand-in records subscriptions and publications, the observer's messages
 are a list. Items of a branch that arrive in one turn of the loop cross as one NATS
 message, capped in bytes; an item with a sequence goes alone, after those before it; a
-branch's items wait for a hub that joins it until that hub is ready."""
+branch's items wait for a hub that joins it until that hub is ready. Items with binary
+values cross as binary frames (a run as one), a large one as an offer in its place, and one
+above the link's budget ends the branch's subscriptions of other hubs, saying why."""
 
 from __future__ import annotations
 
@@ -13,8 +15,12 @@ from typing import Any
 
 import orjson
 
+from jupyter_interop.protocol.chunks import ReassemblyBudget
+from jupyter_interop.protocol.frames import MAGIC, TAG, Attachment
 from jupyter_interop.protocol.limits import FEDERATION_FOLD_MAX_BYTES
+from jupyter_interop.server.attachments import decode_frame
 from jupyter_interop.server.federation_streams import FederationStreams, stream_subject
+from jupyter_interop.server.federation_values import ValueTransfers
 
 
 @dataclass
@@ -25,6 +31,9 @@ class Msg:
 
 
 class Nats:
+    #: a NATS server's largest message (small, so that a few KB is a large value here)
+    max_payload = 4096 + 8192
+
     def __init__(self) -> None:
         self.callbacks: dict[str, Any] = {}
 
@@ -39,20 +48,38 @@ async def next_turn() -> None:
     await done
 
 
+def decoded(payload: bytes) -> Any:
+    """A NATS payload as the receiving hub reads it (binary values as Attachments)."""
+    return decode_frame(payload) if payload[:4] == MAGIC else orjson.loads(payload)
+
+
+def blob(size: int) -> Attachment:
+    """Raw bytes as they reach the link from its hub (an attachment of a binary frame)."""
+    return Attachment({TAG: "bytes"}, [memoryview(bytes(range(256)) * (size // 256))])
+
+
 async def serving(
-    ready: bool = True,
+    ready: bool = True, budget: int = 1 << 20
 ) -> tuple[FederationStreams, list[tuple[str, Any]], str, Nats]:
     """Hub B's side with one subscription of hub A accepted on branch AAPL of peer P (and
-    hub A ready for its items, with ``ready``)."""
+    hub A ready for its items, with ``ready``); its link holds ``budget`` bytes of values."""
     nats = Nats()
     published: list[tuple[str, Any]] = []
     observed: list[dict[str, Any]] = []
+    values = ValueTransfers(
+        nats=nats,
+        space="s",
+        hub_id="B",
+        budget=ReassemblyBudget(budget),
+        spawn=asyncio.ensure_future,
+    )
     streams = FederationStreams(
         space="s",
         hub_id="B",
         nats=nats,
         observe=observed.append,
-        publish=lambda subject, payload: published.append((subject, orjson.loads(payload))),
+        publish=lambda subject, payload: published.append((subject, decoded(payload))),
+        values=values,
         spawn=asyncio.ensure_future,
         log=logging.getLogger("test"),
     )
@@ -135,5 +162,54 @@ def test_a_branchs_items_wait_until_the_joining_hub_is_ready() -> None:
         streams.on_hub_message(event(3))
         await next_turn()
         assert published[-1] == (subject, {"data": 3})  # and from then on at once
+
+    asyncio.run(scenario())
+
+
+def test_items_with_binary_values_cross_as_one_binary_frame_in_their_run() -> None:
+    async def scenario() -> None:
+        streams, published, subject, _ = await serving()
+        streams.on_hub_message(event(1))
+        streams.on_hub_message(event({"raw": blob(512)}))
+        streams.on_hub_message(event(3))
+        await next_turn()
+        ((to, run),) = published
+        assert to == subject
+        first, middle, last = run["items"]
+        assert (first, last) == (1, 3)
+        assert bytes(middle["raw"].buffers[0]) == bytes(range(256)) * 2
+
+    asyncio.run(scenario())
+
+
+def test_a_large_item_is_offered_in_its_place_among_the_small_ones() -> None:
+    async def scenario() -> None:
+        streams, published, subject, _ = await serving()
+        streams.on_hub_message(event(1))
+        # above this NATS's max_payload, and above a fold: it goes alone
+        streams.on_hub_message(event(blob(FEDERATION_FOLD_MAX_BYTES + 1024)))
+        streams.on_hub_message(event(3))
+        await next_turn()
+        assert [to for to, _ in published] == [subject] * 3
+        first, offer, last = (payload for _, payload in published)
+        assert (first, last) == ({"data": 1}, {"data": 3})
+        (value,) = offer.values()
+        assert value["hub"] == "B" and value["size"] > FEDERATION_FOLD_MAX_BYTES
+
+    asyncio.run(scenario())
+
+
+def test_an_item_above_the_budget_ends_the_branchs_subscriptions_of_other_hubs() -> None:
+    async def scenario() -> None:
+        streams, published, _, _ = await serving(budget=32 * 1024)
+        streams.on_hub_message(event(blob(64 * 1024)))
+        await next_turn()
+        ((to, closing),) = published  # nothing on the branch: hub A is told why
+        assert to == "ji.s.hub.A.streams" and closing["ref"] == "s1"
+        assert "federation_max_value_bytes" in closing["closed"]["reason"]
+        assert streams.status()["served"] == 0
+        streams.on_hub_message(event(2))  # the publisher's later items: nobody of A left
+        await next_turn()
+        assert len(published) == 1
 
     asyncio.run(scenario())

@@ -13,8 +13,10 @@ from traitlets import TraitError
 
 from jupyter_interop.hub import InteropHub
 from jupyter_interop.protocol import Reason
+from jupyter_interop.protocol.chunks import ReassemblyBudget
 from jupyter_interop.protocol.wire import ENV_FEDERATION_SPACE, ENV_FEDERATION_URL
 from jupyter_interop.server.federation_bus import FederationBus
+from jupyter_interop.server.federation_values import ValueTransfers
 
 FED_TOKEN = "federation-secret"
 REMOTE_IDENTITY = {"application": "pricer", "machine": "gpu-box", "user": "ann", "peerId": "pB-7"}
@@ -258,6 +260,13 @@ async def test_a_held_confirmation_goes_after_the_links_bound_when_nats_does_not
         nats=nats,
         send=send,
         publish=lambda subject, payload: None,
+        values=ValueTransfers(
+            nats=nats,
+            space="s",
+            hub_id="A",
+            budget=ReassemblyBudget(1),
+            spawn=asyncio.ensure_future,
+        ),
         spawn=asyncio.ensure_future,
         log=logging.getLogger("test.federation_bus"),
         ready_timeout=0.05,
