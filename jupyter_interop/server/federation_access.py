@@ -5,6 +5,8 @@ NATS enforces a space's isolation, not our code: each space has one NATS user wh
 permissions allow exactly the space's subjects, its reply inboxes and its JetStream KV
 bucket. A hub connects with the credentials of its space; a client holding another space's
 credentials, whatever code it runs, is refused by the NATS server (a permissions violation).
+With NATS's decentralised authentication a space is an account instead, and its users' JWTs
+carry the same permissions (:func:`space_jwt_permissions`).
 No I/O here: :func:`nats_config` renders a nats-server configuration (JSON, which
 nats-server reads) that an operator installs and the tests start nats-server with.
 """

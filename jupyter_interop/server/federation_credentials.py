@@ -61,8 +61,8 @@ def check_creds(path: str, now: float) -> None:
     """Raise :class:`CredentialsError` unless ``path`` holds a user JWT, valid at ``now``,
     and the seed of that same user."""
     text = _read(CREDENTIALS_SETTING, path)
-    token = _after(text, _JWT_BEGIN, path, "a user JWT")
-    seed = _after(text, _SEED_BEGIN, path, "a user nkey seed")
+    token = _after(text, _JWT_BEGIN, path, "user JWT")
+    seed = _after(text, _SEED_BEGIN, path, "user nkey seed")
     claims = _claims(token, path)
     subject = claims.get("sub")
     kind = (claims.get("nats") or {}).get("type", claims.get("type"))

@@ -12,19 +12,24 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 from nodekit import COMPAT, node_or_fail
 from test_client_support import wait_for
-from test_federation import Hub, Nats, hub_env, servers_of, start_hub, start_server, stop
-from test_federation_security import run_recipe
+from test_federation import Hub, Nats, servers_of, start_hub, start_server, stop
+from test_federation_security import (
+    Outsider,
+    alice_reads_a_context,
+    carol_calls_dave,
+    clients_of,
+    run_hub,
+    run_recipe,
+)
 
 import jupyter_interop as ji
 from jupyter_interop.protocol.wire import (
@@ -33,11 +38,10 @@ from jupyter_interop.protocol.wire import (
     ENV_FEDERATION_URL,
 )
 from jupyter_interop.server.federation_access import (
-    inbox_prefix,
     space_jwt_permissions,
     space_permissions,
 )
-from jupyter_interop.server.federation_contexts import bucket_name, context_key, decode_record
+from jupyter_interop.server.federation_contexts import bucket_name, context_key
 
 CONTEXT = "Alice.Pricing"
 #: an expiry long gone (2001), for an expired user
@@ -143,37 +147,14 @@ def creds_hub(root: Path, op: Operator, user: str, space: str) -> Hub:
     )
 
 
-class CredsClient:
-    """A hand-written nats-py client with a user's ``.creds``: what its holder can run."""
-
-    def __init__(self, url: str, creds: Path, space: str) -> None:
-        self.url, self.creds, self.space = url, creds, space
-        self.errors: list[str] = []
-
-    async def connect(self) -> Any:
-        async def record(error: Exception) -> None:
-            self.errors.append(str(error).lower())
-
-        return await nats.connect(
-            self.url,
-            user_credentials=str(self.creds),
-            inbox_prefix=inbox_prefix(self.space),
-            error_cb=record,
-            connect_timeout=5,
-        )
+def holder(op: Operator, user: str, space: str) -> Outsider:
+    """A hand-written nats-py client with ``user``'s ``.creds``: what its holder can run."""
+    return Outsider(op.nats.url, space, user_credentials=str(op.creds[user]))
 
 
-async def alice_reads_her_context(op: Operator) -> Any:
+def alice_reads_her_context(op: Operator) -> Any:
     """Alice's own client reads her space's KV bucket (so bob's emptiness means something)."""
-    alice = CredsClient(op.nats.url, op.creds["alice-1"], "alice")
-    nc = await alice.connect()
-    try:
-        kv = await nc.jetstream().key_value(bucket_name("alice"))
-        entry = await kv.get(context_key(CONTEXT))
-        assert alice.errors == []
-        return decode_record(bytes(entry.value or b""), CONTEXT)["data"]
-    finally:
-        await nc.close()
+    return asyncio.run(alice_reads_a_context(holder(op, "alice-1", "alice"), CONTEXT))
 
 
 async def bob_looks_at_everything(op: Operator) -> dict[str, Any]:
@@ -182,7 +163,7 @@ async def bob_looks_at_everything(op: Operator) -> dict[str, Any]:
     announce themselves too; then it looks for alice's bucket and writes its own of that name.
     bob-1 (confined to bob's space) tries alice's subjects and is refused."""
     loop = asyncio.get_running_loop()
-    anyone = CredsClient(op.nats.url, op.creds["bob-any"], "bob")
+    anyone = holder(op, "bob-any", "bob")
     nc = await anyone.connect()
     heard: list[str] = []
 
@@ -207,7 +188,7 @@ async def bob_looks_at_everything(op: Operator) -> dict[str, Any]:
         await kv.put(context_key(CONTEXT), b'{"forged": true}')
     finally:
         await nc.close()
-    confined = CredsClient(op.nats.url, op.creds["bob-1"], "bob")
+    confined = holder(op, "bob-1", "bob")
     nc = await confined.connect()
     try:
         await nc.subscribe("ji.alice.>", cb=keep)
@@ -234,10 +215,7 @@ def test_hubs_of_a_space_federate_with_creds_and_another_account_sees_nothing(
         ):
             hubs[name] = creds_hub(tmp_path / name, operator, user, space)
             stack.callback(stop, hubs[name].proc)
-        clients = {}
-        for name, hub in hubs.items():
-            clients[name] = ji.connect(url=hub.url, token=hub.token, application=f"app-{name}")
-            stack.callback(clients[name].close)
+        clients = clients_of(stack, hubs)
         clients["a2"].methods.register("Alice.Price")(lambda: {"px": 101.5})
         clients["a2"].contexts.set(CONTEXT, {"px": 101.5})
 
@@ -250,7 +228,7 @@ def test_hubs_of_a_space_federate_with_creds_and_another_account_sees_nothing(
             "A2's context on A1",
         )
         assert clients["a1"].contexts.get(CONTEXT) == {"px": 101.5}
-        assert asyncio.run(alice_reads_her_context(operator)) == {"px": 101.5}
+        assert alice_reads_her_context(operator) == {"px": 101.5}
 
         # bob's account: nothing of alice's is heard, her bucket is not there, and the bucket
         # bob makes under that name is bob's own
@@ -263,30 +241,10 @@ def test_hubs_of_a_space_federate_with_creds_and_another_account_sees_nothing(
         assert [e for e in seen["refused"] if 'publish to "ji.alice.hub.x.invoke"' in e]
 
         # alice's context and method are untouched; bob's hub never saw them
-        assert asyncio.run(alice_reads_her_context(operator)) == {"px": 101.5}
+        assert alice_reads_her_context(operator) == {"px": 101.5}
         assert clients["a1"].contexts.get(CONTEXT) == {"px": 101.5}
         assert not servers_of(clients["b1"], "Alice.Price")
         assert CONTEXT not in clients["b1"].contexts.all()
-
-
-def run_hub(root: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    """The standalone hub with ``extra`` options, to its end (it stops on a refusal)."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_interop",
-            "hub",
-            "--port=0",
-            f"--federation={url}",
-            "--StandaloneHubApp.write_runtime_file=False",
-            *extra,
-        ],
-        env=hub_env(root),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def one_clear_line(done: subprocess.CompletedProcess[str], *said: str) -> None:
@@ -312,6 +270,13 @@ def test_unusable_or_refused_creds_stop_the_hub_with_a_clear_error(
     one_clear_line(
         run_hub(tmp_path, url, f"--federation-creds={malformed}"),
         f"{setting} '{malformed}': not a NATS .creds file",
+    )
+    # the seed without its JWT (nats-py alone would look for the JWT forever)
+    seed_only = tmp_path / "seed-only.creds"
+    seed_only.write_text(operator.creds["alice-1"].read_text().split("------END NATS USER JWT")[1])
+    one_clear_line(
+        run_hub(tmp_path, url, f"--federation-creds={seed_only}"),
+        f"{setting} '{seed_only}': not a NATS .creds file (no user JWT after",
     )
     one_clear_line(
         run_hub(tmp_path, url, f"--federation-creds={operator.creds['alice-old']}"),
@@ -403,24 +368,9 @@ def test_the_jupyterhub_creds_recipe_gives_each_server_its_own_nats_user(
         ENV_FEDERATION_CREDENTIALS: str(operator.creds["carol"]),
     }
     with ExitStack() as stack:
-        server = start_server(tmp_path / "carol", env=env)
-        stack.callback(stop, server.proc)
         teammate = creds_hub(tmp_path / "dave", operator, "dave", "desk-1")
         stack.callback(stop, teammate.proc)
-        dave = ji.connect(url=teammate.url, token=teammate.token, application="dave")
-        stack.callback(dave.close)
-        dave.methods.register("Desk.Rates")(lambda: {"rate": 0.05})
-        info = server.info
-        carol = ji.connect(url=info["url"], token=info["token"], application="carol")
-        stack.callback(carol.close)
-        wait_for(lambda: servers_of(carol, "Desk.Rates"), 30, "dave's method on carol's server")
-        assert carol.methods.invoke("Desk.Rates", {}, timeout=30).returned == {"rate": 0.05}
-        status = server.view("federation")
-        assert (status["space"], status["connected"], status["url"]) == (
-            "desk-1",
-            True,
-            operator.nats.url,
-        )
+        carol_calls_dave(stack, tmp_path / "carol", env, teammate, operator.nats.url)
 
         # a user the admin made no .creds for: the server serves its own peers and says why
         erin = run_recipe(RECIPE, "erin", settings)

@@ -75,8 +75,9 @@ def view(hub: Hub, name: str) -> Any:
 class Outsider:
     """A hand-written nats-py client: what anybody holding some space's credentials can run."""
 
-    def __init__(self, url: str, space: str) -> None:
-        self.url, self.space = url, space
+    def __init__(self, url: str, space: str, **options: Any) -> None:
+        #: more nats-py options: the credentials when not in the URL (``user_credentials``)
+        self.url, self.space, self.options = url, space, options
         self.errors: list[str] = []
 
     async def connect(self) -> Any:
@@ -84,14 +85,17 @@ class Outsider:
             self.errors.append(str(error).lower())
 
         return await nats.connect(
-            self.url, inbox_prefix=inbox_prefix(self.space), error_cb=record, connect_timeout=5
+            self.url,
+            inbox_prefix=inbox_prefix(self.space),
+            error_cb=record,
+            connect_timeout=5,
+            **self.options,
         )
 
 
-async def alice_reads_a_context(url: str, name: str) -> Any:
+async def alice_reads_a_context(alice: Outsider, name: str) -> Any:
     """Alice's own hand-written client may read her space's KV bucket, where her hubs keep
     their contexts (so bob's refusal below means something): the data of context ``name``."""
-    alice = Outsider(url, "alice")
     nc = await alice.connect()
     try:
         kv = await nc.jetstream().key_value(bucket_name("alice"))
@@ -147,6 +151,15 @@ async def bob_tries_alices_subjects(
         await nc.close()
 
 
+def clients_of(stack: ExitStack, hubs: dict[str, Hub]) -> dict[str, Any]:
+    """A client (application ``app-<name>``) on each of ``hubs``, closed by ``stack``."""
+    clients = {}
+    for name, hub in hubs.items():
+        clients[name] = ji.connect(url=hub.url, token=hub.token, application=f"app-{name}")
+        stack.callback(clients[name].close)
+    return clients
+
+
 def test_nats_confines_each_space_even_against_a_hand_written_client(
     tmp_path: Path, nats_secured: Nats
 ) -> None:
@@ -155,10 +168,7 @@ def test_nats_confines_each_space_even_against_a_hand_written_client(
         for name, space in (("a1", "alice"), ("a2", "alice"), ("b1", "bob"), ("b2", "bob")):
             hubs[name] = start_space_hub(tmp_path / name, nats_secured, space)
             stack.callback(stop, hubs[name].proc)
-        clients = {}
-        for name, hub in hubs.items():
-            clients[name] = ji.connect(url=hub.url, token=hub.token, application=f"app-{name}")
-            stack.callback(clients[name].close)
+        clients = clients_of(stack, hubs)
         clients["a2"].methods.register("Alice.Price")(lambda: {"px": 101.5})
         clients["b2"].methods.register("Bob.Price")(lambda: {"px": 7.0})
         clients["a2"].contexts.set(CONTEXT, {"px": 101.5})
@@ -177,7 +187,9 @@ def test_nats_confines_each_space_even_against_a_hand_written_client(
         }
 
         url_alice, url_bob = url_of(nats_secured, "alice"), url_of(nats_secured, "bob")
-        assert asyncio.run(alice_reads_a_context(url_alice, CONTEXT)) == {"px": 101.5}
+        assert asyncio.run(alice_reads_a_context(Outsider(url_alice, "alice"), CONTEXT)) == {
+            "px": 101.5
+        }
         alice_hub = view(hubs["a2"], "federation")["hub"]
         bucket = bucket_name("alice")
         kv = f"kv_{bucket}"
@@ -233,26 +245,31 @@ def test_the_federation_view_shows_remote_hubs_without_secrets(
         assert password not in json.dumps(status) and hub_a.token not in json.dumps(status)
 
 
+def run_hub(root: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The standalone hub with ``extra`` options, to its end (it stops on a refusal)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_interop",
+            "hub",
+            "--port=0",
+            f"--federation={url}",
+            "--StandaloneHubApp.write_runtime_file=False",
+            *extra,
+        ],
+        env=hub_env(root),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_a_standalone_hub_whose_credentials_are_refused_stops_with_a_clear_error(
     tmp_path: Path, nats_secured: Nats
 ) -> None:
     def run(url: str, space: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "jupyter_interop",
-                "hub",
-                "--port=0",
-                f"--federation={url}",
-                f"--InteropHub.federation_space={space}",
-                "--StandaloneHubApp.write_runtime_file=False",
-            ],
-            env=hub_env(tmp_path),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return run_hub(tmp_path, url, f"--InteropHub.federation_space={space}")
 
     wrong = run(url_of(nats_secured, "alice", password="not-the-password"), "alice")
     assert wrong.returncode != 0 and "Interop hub:" not in wrong.stdout
@@ -298,24 +315,28 @@ def test_the_jupyterhub_recipe_puts_a_team_members_server_in_the_team_space(
     assert env[ENV_FEDERATION_URL] == url_of(nats_secured, "desk-1")
     assert recipe_environment("alice", nats_secured, tmp_path)[ENV_FEDERATION_SPACE] == "alice"
     with ExitStack() as stack:
-        server = start_server(tmp_path / "carol", env=env)
-        stack.callback(stop, server.proc)
-        info = server.info
         teammate = start_space_hub(tmp_path / "dave", nats_secured, "desk-1")
         stack.callback(stop, teammate.proc)
-        dave = ji.connect(url=teammate.url, token=teammate.token, application="dave")
-        stack.callback(dave.close)
-        dave.methods.register("Desk.Rates")(lambda: {"rate": 0.05})
-        carol = ji.connect(url=info["url"], token=info["token"], application="carol")
-        stack.callback(carol.close)
-        wait_for(lambda: servers_of(carol, "Desk.Rates"), 30, "dave's method on carol's server")
-        assert carol.methods.invoke("Desk.Rates", {}, timeout=30).returned == {"rate": 0.05}
-        status = server.view("federation")
-        assert (status["space"], status["connected"], status["url"]) == (
-            "desk-1",
-            True,
-            nats_secured.url,
-        )
+        carol_calls_dave(stack, tmp_path / "carol", env, teammate, nats_secured.url)
+
+
+def carol_calls_dave(
+    stack: ExitStack, root: Path, env: dict[str, str], dave: Hub, url: str
+) -> None:
+    """Carol's Jupyter server, started with the ``env`` a recipe made for it, calls a method
+    of her teammate on ``dave``'s hub through the NATS server at ``url``, in space desk-1."""
+    server = start_server(root, env=env)
+    stack.callback(stop, server.proc)
+    teammate = ji.connect(url=dave.url, token=dave.token, application="dave")
+    stack.callback(teammate.close)
+    teammate.methods.register("Desk.Rates")(lambda: {"rate": 0.05})
+    info = server.info
+    carol = ji.connect(url=info["url"], token=info["token"], application="carol")
+    stack.callback(carol.close)
+    wait_for(lambda: servers_of(carol, "Desk.Rates"), 30, "dave's method on carol's server")
+    assert carol.methods.invoke("Desk.Rates", {}, timeout=30).returned == {"rate": 0.05}
+    status = server.view("federation")
+    assert (status["space"], status["connected"], status["url"]) == ("desk-1", True, url)
 
 
 def test_a_jupyter_server_whose_credentials_are_refused_serves_its_own_peers(
