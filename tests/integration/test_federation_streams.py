@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from test_client_js import JsPeer
 from test_client_support import wait_for
-from test_federation import Hub
+from test_federation import Hub, start_hub, stop
 from test_federation_bus import SPACE, MonitoredNats, client, hubs
 from test_federation_bus import nats as nats  # the fixture
 
@@ -156,6 +156,73 @@ def test_the_publisher_leaving_and_its_hub_dying_close_the_subscriptions_on_a(
         hub_b.proc.kill()
         hub_b.proc.wait(10)
         wait_for(lambda: second.closed, 30, "the subscription to close when B died")
+
+
+def test_nats_away_past_the_heartbeat_timeout_closes_subscriptions_the_hubs_do_not_remake(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    """NATS away longer than the heartbeat timeout: each side sees the other hub's peers
+    leave, so the subscriber gets ``on_closed`` once and the publisher loses the subscription,
+    as when a publisher leaves in io.Connect; NATS back, the hubs make nothing again (the
+    subscriber subscribes again, and only that subscription reaches the publisher)."""
+    with ExitStack() as stack:
+        hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
+        b = client(stack, hub_b, "pub-b")
+        stream = ticks(b)
+        a = subscriber(stack, hub_a, "sub-a")
+        first = Feed()
+        a.streams.subscribe(
+            "Ticks", {"symbol": "X"}, on_data=first.data, on_closed=first.close, timeout=30
+        )
+        assert len(stream.subscriptions()) == 1
+        wait_for(first.got, 30, "the publisher's greeting")
+        nats.kill()
+        wait_for(lambda: first.closed, 30, "A's subscriber to be told B's peers left")
+        wait_for(lambda: not stream.subscriptions(), 30, "B to drop A's subscriber")
+        nats.restart()
+        wait_for(lambda: a.streams.streams("Ticks"), 30, "B's stream on A again")
+        second = Feed()
+        a.streams.subscribe("Ticks", {"symbol": "Y"}, on_data=second.data, timeout=30)
+        assert [s.arguments for s in stream.subscriptions()] == [{"symbol": "Y"}]
+        stream.push({"n": 1}, branch="Y")
+        wait_for(lambda: ({"n": 1}, False) in second.got(), 30, "an item of the new subscription")
+        assert len(first.closed) == 1 and first.got() == [({"hello": "X"}, True)]
+
+
+def test_nats_away_within_the_heartbeat_timeout_keeps_subscriptions_and_items_cross_again(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    """NATS restarted while the hubs still count each other alive: nothing closes, and the
+    links' NATS subscriptions (made again by nats-py on reconnecting) carry items again."""
+    patient = [
+        "--InteropHub.federation_heartbeat_interval=0.3",
+        "--InteropHub.federation_heartbeat_timeout=120",
+    ]
+    with ExitStack() as stack:
+        started = []
+        for name in ("a", "b"):
+            space = f"--InteropHub.federation_space={SPACE}"
+            hub = start_hub(tmp_path / name, nats.url, space, heartbeat=patient)
+            stack.callback(stop, hub.proc)
+            started.append(hub)
+        hub_a, hub_b = started
+        b = client(stack, hub_b, "pub-b")
+        stream = ticks(b)
+        a = subscriber(stack, hub_a, "sub-a")
+        feed = Feed()
+        a.streams.subscribe(
+            "Ticks", {"symbol": "X"}, on_data=feed.data, on_closed=feed.close, timeout=30
+        )
+        wait_for(feed.got, 30, "the publisher's greeting")
+        nats.kill()
+        nats.restart()
+
+        def crossed() -> bool:
+            stream.push({"after": True}, branch="X")
+            return ({"after": True}, False) in feed.got()
+
+        wait_for(crossed, 60, "an item pushed after NATS came back")
+        assert feed.closed == [] and len(stream.subscriptions()) == 1
 
 
 def test_the_subscribers_hub_dying_ends_its_subscriptions_at_the_publisher(
