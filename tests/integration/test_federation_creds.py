@@ -384,3 +384,42 @@ def test_the_jupyterhub_creds_recipe_gives_each_server_its_own_nats_user(
             f"c.InteropHub.federation_credentials: cannot read {str(creds_dir / 'erin.creds')!r}: "
             "No such file or directory"
         )
+
+
+def test_creds_renewed_in_place_are_used_at_the_next_reconnection(tmp_path: Path) -> None:
+    """The NATS server restarts under a new operator: only the renewed files, read again
+    by the hubs when they reconnect, let them in, and a method crosses again."""
+    spec = {
+        "accounts": [
+            {
+                "name": "alice",
+                "users": [
+                    {"name": n, "permissions": space_jwt_permissions("alice")}
+                    for n in ("alice-1", "alice-2")
+                ],
+            }
+        ]
+    }
+    config = tmp_path / "nats-operator.conf"
+    config.write_text(operator_config(made := make_accounts(spec)))
+    creds = write_creds(tmp_path / "creds", made)
+    server = Nats(tmp_path, "-c", str(config))
+    with ExitStack() as stack:
+        stack.callback(server.stop)
+        op = Operator(server, creds)
+        hubs = {n: creds_hub(tmp_path / n, op, n, "alice") for n in ("alice-1", "alice-2")}
+        for hub in hubs.values():
+            stack.callback(stop, hub.proc)
+        a, b = clients_of(stack, hubs).values()
+        b.methods.register("Alice.Before")(lambda: {})
+        wait_for(lambda: servers_of(a, "Alice.Before"), 30, "B's method on A")
+
+        server.kill()
+        renewed = make_accounts(spec)  # another operator: the old files are worth nothing
+        config.write_text(operator_config(renewed))
+        for user, text in renewed["creds"].items():
+            creds[user].write_text(text)
+        server.restart()
+        b.methods.register("Alice.After")(lambda: {"renewed": True})
+        wait_for(lambda: servers_of(a, "Alice.After"), 60, "B's new method on A, reconnected")
+        assert a.methods.invoke("Alice.After", {}, timeout=30).returned == {"renewed": True}
