@@ -216,3 +216,35 @@ def test_an_item_above_the_subscribers_hubs_budget_ends_its_branch_there_and_oth
         assert not feeds["Y"].closed
         stream.push({"n": 3}, branch="Y")
         wait_for(lambda: len(feeds["Y"].got()) == 3, 30, "Y's next item")
+
+
+def test_a_large_item_and_a_large_bus_message_reach_two_hubs_each(
+    tmp_path: Path, nats: Nats
+) -> None:
+    """One offer, pulled by each hub on the branch (or subscribed to the topic): hub B's
+    link keeps it until both said they have it (the branch) or nobody pulls any more (the
+    bus), and both subscribers get it, in its place."""
+    with ExitStack() as stack:
+        hub_a, hub_b, hub_c = hubs(stack, tmp_path, nats, "a", "b", "c")
+        b = client(stack, hub_b, "pub-b")
+        stream = b.streams.create("Arrays")
+        feeds = [Feed(), Feed()]
+        inboxes = [BusInbox(), BusInbox()]
+        for hub, feed, inbox, name in zip((hub_a, hub_c), feeds, inboxes, "ac", strict=True):
+            io = subscriber(stack, hub, f"sub-{name}", "Arrays")
+            io.streams.subscribe("Arrays", {}, on_data=feed.data, timeout=30)
+            io.bus.subscribe("big.>", inbox)
+        wait_for(lambda: len(stream.subscriptions()) == 2, 30, "both subscribers on B")
+        until_routed(lambda probe: b.bus.publish("big.probe", probe), *inboxes)  # type: ignore[arg-type]
+
+        sent = ({"n": 0}, np.arange(400_000, dtype=np.float64), {"n": 1})  # 3.2 MB between
+        for value in sent:
+            stream.push(value)
+            b.bus.publish("big.values", value)
+        for feed, inbox in zip(feeds, inboxes, strict=True):
+            wait_for(lambda feed=feed: len(feed.got()) == 3, 60, "the items on both hubs")
+            wait_for(lambda inbox=inbox: len(inbox.messages()) == 3, 60, "the bus messages")
+            for got, expected in zip([d for d, _ in feed.got()], sent, strict=True):
+                assert_same(got, expected)
+            for got, expected in zip(inbox.messages(), sent, strict=True):
+                assert_same(got, expected)

@@ -4,7 +4,8 @@ are a list. Items of a branch that arrive in one turn of the loop cross as one N
 message, capped in bytes; an item with a sequence goes alone, after those before it; a
 branch's items wait for a hub that joins it until that hub is ready. Items with binary
 values cross as binary frames (a run as one), a large one as an offer in its place, and one
-above the link's budget ends the branch's subscriptions of other hubs, saying why."""
+above the link's budget ends the branch's subscriptions of other hubs, saying why; an offer
+for two hubs is kept until both have it."""
 
 from __future__ import annotations
 
@@ -211,5 +212,26 @@ def test_an_item_above_the_budget_ends_the_branchs_subscriptions_of_other_hubs()
         streams.on_hub_message(event(2))  # the publisher's later items: nobody of A left
         await next_turn()
         assert len(published) == 1
+
+    asyncio.run(scenario())
+
+
+def test_an_offer_for_two_hubs_is_kept_until_both_have_it() -> None:
+    async def scenario() -> None:
+        nats = Nats()
+        budget = ReassemblyBudget(1 << 20)
+        values = ValueTransfers(
+            nats=nats, space="s", hub_id="B", budget=budget, spawn=asyncio.ensure_future
+        )
+        await values.start()
+        (serve,) = nats.callbacks.values()  # one subscription serves every offer
+        offer = orjson.loads(values.pack({"data": blob(64 * 1024)}, receivers=2))["value"]
+        assert budget.held == offer["size"] > 64 * 1024
+        subject = f"ji.s.hub.B.value.{offer['id']}"
+        await serve(Msg(b"done", subject=subject))
+        assert budget.held == offer["size"]  # the other hub has yet to pull it
+        await serve(Msg(b"done", subject=subject))
+        assert budget.held == 0
+        values.close()
 
     asyncio.run(scenario())
