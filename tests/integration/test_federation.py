@@ -237,6 +237,21 @@ def servers_of(io: ji.Interop, name: str) -> list[ji.Instance]:
     return [s for m in io.methods.methods() if m.name == name for s in m.servers]
 
 
+def who_calls(io: ji.Interop) -> list[ji.Instance]:
+    """Register ``WhoCalls`` on ``io``: the list it returns gets the caller of each call, as
+    the method's server sees it."""
+    callers: list[ji.Instance] = []
+
+    def record() -> dict[str, Any]:
+        invocation = current_invocation()
+        assert invocation is not None
+        callers.append(invocation.caller)
+        return {}
+
+    io.methods.register("WhoCalls")(record)
+    return callers
+
+
 def test_methods_of_hub_b_are_invoked_from_hub_a_with_every_target_kind(
     two_hubs: tuple[Hub, Hub],
 ) -> None:
@@ -535,15 +550,7 @@ def test_a_caller_no_snapshot_announced_yet_is_seen_as_itself_by_the_server(
     with ExitStack() as stack:
         b = ji.connect(url=hub_b.url, token=hub_b.token, application="served-b")
         stack.callback(b.close)
-        callers: list[ji.Instance] = []
-
-        def who_calls() -> dict[str, Any]:
-            invocation = current_invocation()
-            assert invocation is not None
-            callers.append(invocation.caller)
-            return {}
-
-        b.methods.register("WhoCalls")(who_calls)
+        callers = who_calls(b)
         a = ji.connect(url=hub_a.url, token=hub_a.token, application="fresh-a")
         stack.callback(a.close)
         wait_for(lambda: servers_of(a, "WhoCalls"), what="B's method on A")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from test_client_js import JsPeer
 from test_client_support import free_port, wait_for
-from test_federation import Hub, Nats, start_hub, stop
+from test_federation import HEARTBEAT, Hub, Nats, start_hub, stop
 
 import jupyter_interop as ji
 
@@ -54,10 +54,19 @@ def nats(tmp_path: Path) -> Iterator[MonitoredNats]:
         server.stop()
 
 
-def hubs(stack: ExitStack, tmp_path: Path, nats: Nats, *names: str) -> list[Hub]:
+def hubs(
+    stack: ExitStack,
+    tmp_path: Path,
+    nats: Nats,
+    *names: str,
+    options: tuple[str, ...] = (),
+    heartbeat: list[str] = HEARTBEAT,
+) -> list[Hub]:
+    """Hubs of :data:`SPACE`, one per name, with more hub ``options``."""
     started = []
     for name in names:
-        hub = start_hub(tmp_path / name, nats.url, f"--InteropHub.federation_space={SPACE}")
+        space = f"--InteropHub.federation_space={SPACE}"
+        hub = start_hub(tmp_path / name, nats.url, space, *options, heartbeat=heartbeat)
         stack.callback(stop, hub.proc)
         started.append(hub)
     return started
@@ -286,18 +295,15 @@ def test_a_subscription_nats_does_not_confirm_in_time_is_confirmed_after_the_bou
     ``federation_bus_ready_timeout``, B's log says why, and A's messages on the topic reach
     it once the server runs again."""
     with ExitStack() as stack:
-        started = []
-        for name in ("a", "b"):
-            hub = start_hub(
-                tmp_path / name,
-                nats.url,
-                f"--InteropHub.federation_space={SPACE}",
-                "--InteropHub.federation_bus_ready_timeout=1",
-                heartbeat=["--InteropHub.federation_heartbeat_timeout=120"],
-            )
-            stack.callback(stop, hub.proc)
-            started.append(hub)
-        hub_a, hub_b = started
+        hub_a, hub_b = hubs(
+            stack,
+            tmp_path,
+            nats,
+            "a",
+            "b",
+            options=("--InteropHub.federation_bus_ready_timeout=1",),
+            heartbeat=["--InteropHub.federation_heartbeat_timeout=120"],
+        )
         pub = client(stack, hub_a, "pub-a")
         held = Inbox()
         sub = client(stack, hub_b, "held-b")

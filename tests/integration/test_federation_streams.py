@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from test_client_js import JsPeer
 from test_client_support import wait_for
-from test_federation import Hub, start_hub, stop
+from test_federation import Hub
 from test_federation_bus import SPACE, MonitoredNats, client, hubs
 from test_federation_bus import nats as nats  # the fixture
 
@@ -64,6 +64,17 @@ def subscriber(stack: ExitStack, hub: Hub, application: str, stream: str = "Tick
     io = client(stack, hub, application)
     wait_for(lambda: io.streams.streams(stream), 30, f"{stream} of the other hub on this one")
     return io
+
+
+def greeted(io: ji.Interop, symbol: str) -> Feed:
+    """The feed of a subscription of ``io`` to ``Ticks`` on ``symbol``, once the publisher's
+    private greeting arrived on it."""
+    feed = Feed()
+    io.streams.subscribe(
+        "Ticks", {"symbol": symbol}, on_data=feed.data, on_closed=feed.close, timeout=30
+    )
+    wait_for(feed.got, 30, "the publisher's greeting")
+    return feed
 
 
 def stream_subjects(nats: MonitoredNats) -> dict[str, dict[str, int]]:
@@ -170,12 +181,8 @@ def test_nats_away_past_the_heartbeat_timeout_closes_subscriptions_the_hubs_do_n
         b = client(stack, hub_b, "pub-b")
         stream = ticks(b)
         a = subscriber(stack, hub_a, "sub-a")
-        first = Feed()
-        a.streams.subscribe(
-            "Ticks", {"symbol": "X"}, on_data=first.data, on_closed=first.close, timeout=30
-        )
+        first = greeted(a, "X")
         assert len(stream.subscriptions()) == 1
-        wait_for(first.got, 30, "the publisher's greeting")
         nats.kill()
         wait_for(lambda: first.closed, 30, "A's subscriber to be told B's peers left")
         wait_for(lambda: not stream.subscriptions(), 30, "B to drop A's subscriber")
@@ -199,21 +206,10 @@ def test_nats_away_within_the_heartbeat_timeout_keeps_subscriptions_and_items_cr
         "--InteropHub.federation_heartbeat_timeout=120",
     ]
     with ExitStack() as stack:
-        started = []
-        for name in ("a", "b"):
-            space = f"--InteropHub.federation_space={SPACE}"
-            hub = start_hub(tmp_path / name, nats.url, space, heartbeat=patient)
-            stack.callback(stop, hub.proc)
-            started.append(hub)
-        hub_a, hub_b = started
+        hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b", heartbeat=patient)
         b = client(stack, hub_b, "pub-b")
         stream = ticks(b)
-        a = subscriber(stack, hub_a, "sub-a")
-        feed = Feed()
-        a.streams.subscribe(
-            "Ticks", {"symbol": "X"}, on_data=feed.data, on_closed=feed.close, timeout=30
-        )
-        wait_for(feed.got, 30, "the publisher's greeting")
+        feed = greeted(subscriber(stack, hub_a, "sub-a"), "X")
         nats.kill()
         nats.restart()
 

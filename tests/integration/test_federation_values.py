@@ -17,13 +17,12 @@ import pandas as pd
 import pytest
 from test_client_intents import INSTRUMENT, IntentsPeer, wait_handlers
 from test_client_support import wait_for
-from test_federation import Hub, servers_of, start_hub, stop
+from test_federation import Hub, servers_of, start_hub, stop, who_calls
 from test_federation import nats as nats  # the fixtures
 from test_federation import nats_url as nats_url
 from test_federation import two_hubs as two_hubs
 
 import jupyter_interop as ji
-from jupyter_interop.client.method_server import current_invocation
 
 #: hub A's budget for values in flight (bytes) in the budget test: above 1 MB (NATS's
 #: max_payload, so values in chunks fit) and below the 30 MB arrays
@@ -115,15 +114,7 @@ def test_a_value_above_the_budget_fails_its_call_clearly_and_the_hubs_go_on(
 def test_the_callee_sees_the_real_caller_of_the_other_hub(two_hubs: tuple[Hub, Hub]) -> None:
     with ExitStack() as stack:
         a, b = clients(stack, *two_hubs)
-        callers: list[ji.Instance] = []
-
-        def who_calls() -> dict[str, Any]:
-            invocation = current_invocation()
-            assert invocation is not None
-            callers.append(invocation.caller)
-            return {}
-
-        b.methods.register("WhoCalls")(who_calls)
+        callers = who_calls(b)
         a.methods.register("OnA")(lambda: {})
         wait_for(lambda: servers_of(a, "WhoCalls"), what="B's method on A")
         # A's peer as B knows it (a remote peer, with its hub)
