@@ -22,7 +22,11 @@ from traitlets import Dict, Float, Int, List, TraitError, Unicode, default, vali
 from traitlets.config import LoggingConfigurable
 
 from ..protocol import ProtocolError, Reason, messages
-from ..protocol.limits import FEDERATION_BUS_READY_TIMEOUT, FEDERATION_MAX_VALUE_BYTES
+from ..protocol.limits import (
+    FEDERATION_BUS_READY_TIMEOUT,
+    FEDERATION_MAX_CONTEXT_BYTES,
+    FEDERATION_MAX_VALUE_BYTES,
+)
 from ..protocol.wire import (
     ACCESS_TOKEN_AUTH_METHOD,
     AGM_DOMAIN,
@@ -149,6 +153,11 @@ class InteropHub(LoggingConfigurable):
         help="Seconds the hub holds the confirmation of a bus subscription on a topic new to "
         "it while the federation link makes its NATS subscription; then it confirms anyway "
         "(logging why), and messages of other hubs on that topic may miss the subscriber.",
+    ).tag(config=True)
+    federation_max_context_bytes = Int(
+        FEDERATION_MAX_CONTEXT_BYTES,
+        help="Largest value of a federated (retained) context, encoded: one above it fails "
+        "for its writer with a clear error and the context stays as it was on every hub.",
     ).tag(config=True)
     shared_memory = AnyTrait(
         None,

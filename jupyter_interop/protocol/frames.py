@@ -831,13 +831,18 @@ def encode_binary(message: Any, shared: bool = False) -> bytes:
     buffers (a plain JSON frame when there are none; a :class:`PiecedFrame` of the buffers
     themselves from :data:`PIECED_MIN` bytes); with ``shared`` (the peer sees the hub's
     shared-memory directory), attachments held in a shared file travel as references, in a
-    binary frame even when it has no buffers."""
+    binary frame even when it has no buffers. An attachment met twice (a context's data and
+    the delta that set it) travels once: both placeholders name the same buffers."""
     buffers: list[Any] = []
     referenced = False
+    placed: dict[int, dict[str, Any]] = {}
 
     def default(obj: Any) -> Any:
         nonlocal referenced
         if isinstance(obj, Attachment):
+            again = placed.get(id(obj))
+            if again is not None:
+                return again
             if shared:
                 placeholder = obj.shared_placeholder()
                 if placeholder is not None:
@@ -849,6 +854,7 @@ def encode_binary(message: Any, shared: bool = False) -> bytes:
                 return {**obj.meta, "error": f"cannot read: {type(error).__name__}: {error}"}
             placeholder = {**meta, "buffers": list(range(len(buffers), len(buffers) + len(parts)))}
             buffers.extend(parts)
+            placed[id(obj)] = placeholder
             return placeholder
         raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
 

@@ -26,8 +26,10 @@ __all__ = [
     "CLIENT_BATCH_MAX_MESSAGES",
     "CLIENT_WRITE_RUN_BYTES",
     "FEDERATION_BUS_READY_TIMEOUT",
+    "FEDERATION_CONTEXT_OBJECT_GRACE",
     "FEDERATION_FLUSH_TIMEOUT",
     "FEDERATION_FOLD_MAX_BYTES",
+    "FEDERATION_MAX_CONTEXT_BYTES",
     "FEDERATION_MAX_VALUE_BYTES",
     "FEDERATION_PAUSE_MAX_BYTES",
     "FEDERATION_VALUE_IDLE",
@@ -190,6 +192,14 @@ def path_too_deep(segments: int, value: Any) -> bool:
 #: a federation link holds at most this many bytes of values crossing hubs at a time, sent
 #: and received together (``c.InteropHub.federation_max_value_bytes``'s default)
 FEDERATION_MAX_VALUE_BYTES = 1024 * 1024 * 1024
+#: largest federated context value (its data and the delta that made it, encoded): kept in
+#: the space's object store, so NATS holds it (``c.InteropHub.federation_max_context_bytes``'s
+#: default; docs/FEDERATION.md, "Large context values")
+FEDERATION_MAX_CONTEXT_BYTES = 256 * 1024 * 1024
+#: seconds the object of a superseded context revision stays readable before it is deleted:
+#: a hub whose watch lags that much behind still reads that revision, so its members get
+#: its delta rather than the whole newer value
+FEDERATION_CONTEXT_OBJECT_GRACE = 5.0
 #: seconds a hub holds the confirmation of a subscription on a topic new to it while its
 #: federation link makes the NATS subscription, then it confirms anyway and logs why
 #: (``c.InteropHub.federation_bus_ready_timeout``'s default)

@@ -39,7 +39,11 @@ import orjson
 from ..hub.core import InteropHub
 from ..protocol import ProtocolError, Reason, messages
 from ..protocol.chunks import ReassemblyBudget
-from ..protocol.limits import FEDERATION_BUS_READY_TIMEOUT, FEDERATION_MAX_VALUE_BYTES
+from ..protocol.limits import (
+    FEDERATION_BUS_READY_TIMEOUT,
+    FEDERATION_MAX_CONTEXT_BYTES,
+    FEDERATION_MAX_VALUE_BYTES,
+)
 from ..protocol.wire import (
     ADD_INTEREST_TYPE,
     BUS_DOMAIN,
@@ -47,6 +51,7 @@ from ..protocol.wire import (
     EVENT_MANY_TYPE,
     EVENT_TYPE,
     FEDERATION_AUTH_METHOD,
+    FEDERATION_CONTEXT_PUBLISH_TYPE,
     FEDERATION_KEY,
     INVOKE_TYPE,
     REMOVE_INTEREST_TYPE,
@@ -90,6 +95,8 @@ _PROXY_VALUES = frozenset({INVOKE_TYPE, RESULT_TYPE, ERROR_TYPE})
 #: the observer's: it makes no calls, but binary frames bring it large messages in chunks,
 #: and the stream items and bus messages it carries to other hubs (``event``, ``event-many``)
 _OBSERVER_VALUES = frozenset({RESULT_TYPE, ERROR_TYPE, EVENT_TYPE, EVENT_MANY_TYPE})
+#: the contexts link's: the changes of contexts it writes into the space's bucket
+_CONTEXT_VALUES = frozenset({FEDERATION_CONTEXT_PUBLISH_TYPE})
 
 
 class _Proxy:
@@ -217,6 +224,7 @@ class FederationLink:
         nkey_seed: str = "",
         max_value_bytes: int = FEDERATION_MAX_VALUE_BYTES,
         bus_ready_timeout: float = FEDERATION_BUS_READY_TIMEOUT,
+        max_context_bytes: int = FEDERATION_MAX_CONTEXT_BYTES,
     ) -> None:
         if heartbeat_timeout <= heartbeat_interval:
             raise ValueError(
@@ -243,6 +251,8 @@ class FederationLink:
         self.proxies: dict[str, _Proxy] = {}
         #: bytes of call values the link holds at a time (``federation_values.py``)
         self.budget = ReassemblyBudget(max_value_bytes)
+        #: the largest federated context value (``federation_context_objects.py``)
+        self.max_context_bytes = max_context_bytes
         self.values: ValueTransfers | None = None
         self._nats: Any = None
         self._observer: InProcessConnection | None = None
@@ -383,8 +393,9 @@ class FederationLink:
             nats=self._nats,
             hub_id=self.hub_id,
             space=self.space,
-            make_socket=lambda receive: InProcessConnection(service, receive),
+            make_socket=lambda receive: InProcessConnection(service, receive, _CONTEXT_VALUES),
             log=self.log,
+            max_bytes=self.max_context_bytes,
         )
         try:
             await link.open_bucket()
@@ -734,6 +745,7 @@ async def join_federation(
         log=log,
         max_value_bytes=hub.federation_max_value_bytes,
         bus_ready_timeout=hub.federation_bus_ready_timeout,
+        max_context_bytes=hub.federation_max_context_bytes,
     )
     try:
         await link.start()

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from ..hub.core import subject_token
+from .federation_context_objects import objects_bucket_name
 from .federation_contexts import bucket_name
 
 __all__ = [
@@ -44,20 +45,15 @@ def inbox_prefix(space: str) -> str:
 def space_permissions(space: str) -> dict[str, Any]:
     """The nats-server ``permissions`` of the user of ``space``: publish and subscribe on
     ``ji.<space>.>``, replies through its own inboxes, and the JetStream API, subjects and
-    flow control of its own KV bucket only."""
-    stream = f"KV_{bucket_name(space)}"
+    flow control of its own KV bucket and object store only."""
     return {
         "publish": {
             "allow": [
                 f"ji.{space}.>",
                 f"$KV.{bucket_name(space)}.>",
-                # $JS.API.STREAM.INFO.<stream>, $JS.API.CONSUMER.CREATE.<stream>[.<name>...],
-                # $JS.API.DIRECT.GET.<stream>.<subject>, $JS.API.STREAM.MSG.GET.<stream> ...
-                f"$JS.API.*.*.{stream}",
-                f"$JS.API.*.*.{stream}.>",
-                f"$JS.API.*.*.*.{stream}",
-                f"$JS.API.*.*.*.{stream}.>",
-                f"$JS.ACK.{stream}.>",
+                *_stream_rights(f"KV_{bucket_name(space)}"),
+                f"$O.{objects_bucket_name(space)}.>",
+                *_stream_rights(f"OBJ_{objects_bucket_name(space)}"),
             ]
         },
         "subscribe": {"allow": [f"ji.{space}.>", f"{inbox_prefix(space)}.>"]},
@@ -77,6 +73,19 @@ def space_jwt_permissions(space: str) -> dict[str, Any]:
         # allow_responses: one reply to each request received, for the server's default time
         "resp": {"max": 1, "ttl": 0},
     }
+
+
+def _stream_rights(stream: str) -> list[str]:
+    """The JetStream API calls and acknowledgements on one stream: $JS.API.STREAM.INFO.<s>,
+    $JS.API.CONSUMER.CREATE.<s>[.<name>...], $JS.API.DIRECT.GET.<s>.<subject>,
+    $JS.API.STREAM.MSG.GET.<s>, $JS.API.STREAM.PURGE.<s> ..."""
+    return [
+        f"$JS.API.*.*.{stream}",
+        f"$JS.API.*.*.{stream}.>",
+        f"$JS.API.*.*.*.{stream}",
+        f"$JS.API.*.*.*.{stream}.>",
+        f"$JS.ACK.{stream}.>",
+    ]
 
 
 def space_password(secret: str, space: str) -> str:

@@ -14,6 +14,11 @@ it last saw and, on conflict, re-reads the key and re-applies the delta (:func:`
 watches the bucket and hands every revision, in order, back to its hub
 (``federation-context-apply``), which applies it once: the hub's own updates take effect
 there too, so all hubs apply all updates in the bucket's order.
+
+A record too large for one NATS message, or with binary values (bytes, numpy arrays,
+DataFrames), keeps its data and delta in the space's object store and only a reference in the
+bucket (``federation_context_objects.py``); the link's connection to its hub negotiates binary
+frames for those messages, so the values keep their types from hub to hub.
 """
 
 from __future__ import annotations
@@ -31,12 +36,22 @@ import orjson
 
 from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem
 from ..protocol.deltas import apply_delta, copy_data
+from ..protocol.limits import FEDERATION_CONTEXT_OBJECT_GRACE, FEDERATION_MAX_CONTEXT_BYTES
 from ..protocol.wire import (
     FEDERATION_CONTEXT_APPLY_TYPE,
     FEDERATION_CONTEXT_PUBLISH_TYPE,
     FEDERATION_CONTEXT_REFUSED_TYPE,
     FEDERATION_KEY,
     GLOBAL_DOMAIN,
+)
+from .federation_context_objects import (
+    VALUE_KEY,
+    ContextObjects,
+    ContextTooLarge,
+    object_name,
+    object_of,
+    pack_record,
+    unpack_record,
 )
 
 __all__ = [
@@ -54,8 +69,10 @@ __all__ = [
 
 Message = dict[str, Any]
 #: a bucket value: ``{name, data, delta, prev, updater, hub, ticket}`` (delta and prev are
-#: None for a creation; ticket names the writer's pending update on hub ``hub``), or the
-#: tombstone of a destroyed context ``{name, deleted: true, updater, hub, ticket}``
+#: None for a creation; ticket names the writer's pending update on hub ``hub``), the same
+#: with ``value: {object, size}`` instead of data and delta for a large or binary one
+#: (``federation_context_objects.py``), or the tombstone of a destroyed context
+#: ``{name, deleted: true, updater, hub, ticket}``
 Record = dict[str, Any]
 
 #: how often an update is re-applied after losing a compare-and-set before it is refused
@@ -68,6 +85,10 @@ RESYNC_WAIT = 0.5
 #: missed from there, so its hub still forwards every update as a delta; a hub that lags by
 #: more resets its members to the whole value. Each kept revision is a whole value.
 HISTORY = 16
+#: room left in a NATS message for what is not the record (its subject and headers)
+NATS_ROOM = 4096
+#: times a revision whose object did not arrive is read again before the hub goes without it
+FETCH_ATTEMPTS = 3
 
 
 def bucket_name(space: str) -> str:
@@ -98,6 +119,11 @@ def decode_record(value: bytes, name: str) -> Record:
     if not isinstance(record, dict) or record.get("name") != name:
         raise ValueError(f"the value of context {name!r} is not a record of it")
     if record.get("deleted") is True:
+        return record
+    ref = record.get(VALUE_KEY)
+    if ref is not None:
+        if not (isinstance(ref, dict) and object_of(record) and isinstance(ref.get("size"), int)):
+            raise ValueError(f"the value of context {name!r} has a broken object reference")
         return record
     if not isinstance(record.get("data"), dict):
         raise ValueError(f"the value of context {name!r} has no data object")
@@ -215,10 +241,18 @@ class ContextsLink:
         space: str,
         make_socket: SocketFactory,
         log: logging.Logger,
+        max_bytes: int = FEDERATION_MAX_CONTEXT_BYTES,
     ) -> None:
         self.nats = nats
         self.hub_id = hub_id
+        self.space = space
         self.bucket = bucket_name(space)
+        #: the largest record body this link writes or reads (``federation_max_context_bytes``)
+        self.max_bytes = max_bytes
+        #: the space's object store for large and binary values (None: not available)
+        self.objects: ContextObjects | None = None
+        #: objects of superseded revisions, deleted after a grace (:meth:`_retire`)
+        self._retiring: dict[str, asyncio.Task[None]] = {}
         #: the link's connection to its own hub; its messages come to :meth:`receive`
         self.socket = make_socket(self.receive)
         self.log = log
@@ -242,6 +276,19 @@ class ContextsLink:
             self.kv = await js.create_key_value(config)
         except Exception:  # it exists with another configuration: use it as it is
             self.kv = await js.key_value(self.bucket)
+        try:
+            self.objects = await ContextObjects.open(js, self.space)
+        except Exception as error:  # (NATS permissions of an older deployment, say)
+            self.log.warning(
+                "Interop federation: no object store for large context values (%r): "
+                "such values are refused",
+                error,
+            )
+
+    @property
+    def inline_limit(self) -> int:
+        """The largest record written into the bucket as it is (one NATS message)."""
+        return int(self.nats.max_payload) - NATS_ROOM
 
     async def start(self, hello: Message) -> None:
         """Open the hub connection (the hub then offers its retained contexts) and watch."""
@@ -273,8 +320,8 @@ class ContextsLink:
         async for entry in watcher:
             if entry is not None:
                 for missed in await self._missed(entry):
-                    self._entry(missed)
-                self._entry(entry)
+                    await self._entry(missed)
+                await self._entry(entry)
 
     async def _missed(self, entry: Any) -> list[Any]:
         """The revisions of ``entry``'s key between the one last handed to the hub and
@@ -297,8 +344,10 @@ class ContextsLink:
             missed.append(older)
         return missed[::-1]
 
-    def _entry(self, entry: Any) -> None:
-        """One revision of the bucket, to the hub (the hub drops what it holds already)."""
+    async def _entry(self, entry: Any) -> None:
+        """One revision of the bucket, to the hub (the hub drops what it holds already); a
+        revision whose object was deleted meanwhile (superseded) is skipped: the newer one
+        follows, and the hub gives its members the whole value."""
         from nats.js.kv import KV_DEL, KV_PURGE
 
         try:
@@ -318,12 +367,20 @@ class ContextsLink:
             record: Record = tombstone(name, updater=None, hub="", ticket=None)
         else:
             try:
-                record = decode_record(entry.value, name)
+                small = decode_record(entry.value, name)
             except ValueError as error:
                 self.log.warning(
                     "Interop federation: skipping revision %s: %s", entry.revision, error
                 )
                 return
+            # (this link's own write: its value is here already)
+            if seen is not None and seen[1] == entry.revision:
+                whole: Record | None = seen[0]
+            else:
+                whole = await self._resolve(entry.key, entry.revision, small)
+            if whole is None:
+                return
+            record = whole
         if seen is None or seen[1] < entry.revision:
             self._seen[entry.key] = (record, entry.revision)
         if record.get("deleted") is True:
@@ -337,7 +394,48 @@ class ContextsLink:
             )
         if record.get("hub") == self.hub_id and record.get("ticket"):
             apply["ticket"] = record["ticket"]  # this hub's writer waits for it
-        self.socket.send(apply)
+        self.socket.send(apply)  # (binary values as attachments: the connection takes them)
+
+    async def _resolve(self, key: str, revision: int, record: Record) -> Record | None:
+        """``record`` (revision ``revision`` of ``key``) with its data and delta, read from
+        its object when it has one; None when that object is gone because a newer revision
+        superseded it (or could not be read: said in the log)."""
+        name = object_of(record)
+        if name is None:
+            return record
+        size = int(record[VALUE_KEY]["size"])
+        if size > self.max_bytes or self.objects is None:
+            why = ContextTooLarge(size, self.max_bytes) if self.objects else "no object store"
+            self.log.error("Interop federation: revision %s not applied: %s", revision, why)
+            return None
+        failure: Exception | None = None
+        for _ in range(FETCH_ATTEMPTS):
+            try:
+                return unpack_record(record, await self.objects.get(name, size))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                failure = error
+            if await self._superseded(key, revision):
+                return None
+        self.log.error(
+            "Interop federation: revision %s of context %r not applied: its value did not "
+            "arrive (%r)",
+            revision,
+            record.get("name"),
+            failure,
+        )
+        return None
+
+    async def _superseded(self, key: str, revision: int) -> bool:
+        """Whether ``key`` holds a revision newer than ``revision`` (or none at all)."""
+        from nats.js.errors import KeyNotFoundError
+
+        try:
+            latest = await self.kv.get(key)
+        except KeyNotFoundError:
+            return True
+        return int(latest.revision) > revision
 
     async def resync(self) -> None:
         """NATS is back: watch again from each key's last revision (the hub applies only
@@ -398,7 +496,7 @@ class ContextsLink:
         op = message.get("op")
         if op == "export":  # only a key the bucket never had (a destroyed one stays so)
             with contextlib.suppress(KeyWrongLastSequenceError):
-                await self.kv.update(key, orjson.dumps(_created(message, self.hub_id)), last=0)
+                await self._put(key, _created(message, self.hub_id), None, 0)
         elif op == "create":  # a new context, or again one that was destroyed
             await self._replace(key, message["name"], _created(message, self.hub_id), fresh=True)
         elif op == "destroy":
@@ -413,19 +511,73 @@ class ContextsLink:
             await self._update(key, message)
 
     async def _current(self, key: str, name: str) -> tuple[Record | None, int]:
-        """The key's record and revision as last seen, else as read now (None and the
-        revision to set on when there is no value: 0, or that of a NATS delete)."""
+        """The key's record (with its data, read from its object if it has one) and
+        revision as last seen, else as read now (None and the revision to set on when there
+        is no value: 0, or that of a NATS delete)."""
         from nats.js.errors import KeyNotFoundError
 
         seen = self._seen.get(key)
         if seen is not None:
             return seen
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                entry = await self.kv.get(key)
+            except KeyNotFoundError as missing:
+                deleted = getattr(missing, "entry", None)
+                return None, int(getattr(deleted, "revision", 0) or 0)
+            record = await self._resolve(key, entry.revision, decode_record(entry.value, name))
+            if record is not None:
+                return record, entry.revision
+        raise RuntimeError("the context's value could not be read from the object store")
+
+    async def _put(self, key: str, record: Record, base: Record | None, last: int) -> int:
+        """Write ``record`` over revision ``last`` (whose record was ``base``) as a
+        compare-and-set, its data and delta in an object when large or binary; returns the
+        new revision. The object of the revision it supersedes is deleted after a grace,
+        and its own at once when the compare-and-set loses (raised as nats-py raises it)."""
+        name = object_name(key, last)
+        value, body = pack_record(
+            record, name=name, inline_limit=self.inline_limit, max_bytes=self.max_bytes
+        )
+        if body is not None:
+            if self.objects is None:
+                raise RuntimeError("the space has no object store for large context values")
+            await self.objects.put(name, body, self.inline_limit)
+            record[VALUE_KEY] = orjson.loads(value)[VALUE_KEY]
         try:
-            entry = await self.kv.get(key)
-        except KeyNotFoundError as missing:
-            deleted = getattr(missing, "entry", None)
-            return None, int(getattr(deleted, "revision", 0) or 0)
-        return decode_record(entry.value, name), entry.revision
+            revision = int(await self.kv.update(key, value, last=last))
+        except BaseException:
+            if body is not None:
+                await self._delete(name)
+            raise
+        if self._seen.get(key, (None, 0))[1] < revision:  # the base of this link's next write
+            self._seen[key] = (record, revision)
+        superseded = object_of(base)
+        if superseded is not None:
+            self._retire(superseded)
+        return revision
+
+    def _retire(self, name: str) -> None:
+        """Delete a superseded revision's object once hubs that lag a little have read it
+        (``FEDERATION_CONTEXT_OBJECT_GRACE``); :meth:`close` deletes the rest at once."""
+
+        async def later() -> None:
+            await asyncio.sleep(FEDERATION_CONTEXT_OBJECT_GRACE)
+            self._retiring.pop(name, None)
+            await self._delete(name)
+
+        self._retiring[name] = asyncio.ensure_future(later())
+
+    async def _delete(self, name: str) -> None:
+        """Delete an object nobody needs any more (a failure is logged: it stays behind)."""
+        if self.objects is None:
+            return
+        try:
+            await self.objects.delete(name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self.log.warning("Interop federation: object %s not deleted: %r", name, error)
 
     async def _replace(self, key: str, name: str, value: Record, *, fresh: bool) -> None:
         """Write ``value`` over whatever the key holds, as a compare-and-set; when ``fresh``
@@ -437,7 +589,7 @@ class ContextsLink:
             if fresh and record is not None and record.get("deleted") is not True:
                 return
             try:
-                await self.kv.update(key, orjson.dumps(value), last=revision)
+                await self._put(key, dict(value), record, revision)
             except KeyWrongLastSequenceError:
                 self._seen.pop(key, None)
                 continue
@@ -462,12 +614,10 @@ class ContextsLink:
                 ticket=message.get("ticket"),
             )
             try:
-                written = await self.kv.update(key, orjson.dumps(new), last=revision)
+                await self._put(key, new, record, revision)
             except KeyWrongLastSequenceError:
                 self._seen.pop(key, None)  # another hub wrote first: re-read, re-apply
                 continue
-            if self._seen.get(key, (None, 0))[1] < written:
-                self._seen[key] = (new, written)
             return
         raise RuntimeError(f"still conflicting after {MAX_ATTEMPTS} attempts")
 
@@ -476,6 +626,11 @@ class ContextsLink:
         return {"bucket": self.bucket, "revision": max(self._delivered.values(), default=0)}
 
     async def close(self) -> None:
+        retiring, self._retiring = self._retiring, {}
+        for name, task in retiring.items():
+            task.cancel()
+            if self.nats.is_connected:
+                await self._delete(name)
         self._queues.cancel()
         if self._watching is not None:
             self._watching.cancel()

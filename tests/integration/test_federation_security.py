@@ -36,6 +36,7 @@ from jupyter_interop.server.federation_access import (
     space_password,
     space_url,
 )
+from jupyter_interop.server.federation_context_objects import objects_bucket_name
 from jupyter_interop.server.federation_contexts import bucket_name, context_key, decode_record
 
 SECRET = "deployment-secret-for-tests"
@@ -134,6 +135,7 @@ async def bob_tries_alices_subjects(
             lambda: nc.jetstream().key_value(bucket),
             lambda: nc.request(f"$JS.API.DIRECT.GET.KV_{bucket}.$KV.{bucket}.{key}", timeout=2),
             lambda: nc.jetstream().create_key_value(bucket=bucket),
+            lambda: nc.jetstream().object_store(objects_bucket_name("alice")),
         ):
             with contextlib.suppress(Exception):
                 got.append(f"kv {await read()!r}")
@@ -204,6 +206,7 @@ def test_nats_confines_each_space_even_against_a_hand_written_client(
                 f'publish to "$js.api.direct.get.{kv}.',
                 f'publish to "$js.api.stream.create.{kv}"',
                 f'publish to "$kv.{bucket}.{context_key(CONTEXT).lower()}"',
+                f'publish to "$js.api.stream.info.obj_{objects_bucket_name("alice")}"',
             )
         ]
         errors, got = asyncio.run(bob_tries_alices_subjects(url_bob, alice_hub, refusals))
@@ -216,6 +219,11 @@ def test_nats_confines_each_space_even_against_a_hand_written_client(
         assert not servers_of(clients["b1"], "Alice.Price")
         assert not servers_of(clients["b2"], "Alice.Price")
         assert CONTEXT not in clients["b2"].contexts.all()
+        # a binary value goes through alice's object store, which her permissions allow
+        clients["a2"].contexts.set("Alice.Blob", {"raw": b"\x01" * 2_000_000})
+        wait_for(lambda: "Alice.Blob" in clients["a1"].contexts.all(), 30, "the blob on A1")
+        assert clients["a1"].contexts.get("Alice.Blob") == {"raw": b"\x01" * 2_000_000}
+        assert "Alice.Blob" not in clients["b1"].contexts.all()
 
 
 def test_the_federation_view_shows_remote_hubs_without_secrets(

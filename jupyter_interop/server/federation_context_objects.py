@@ -1,0 +1,189 @@
+"""Large and binary context values across hubs: the KV record stays small and points to an
+entry of the space's JetStream object store (docs/FEDERATION.md, "Large context values").
+
+A context is state that must outlive any one hub, so its value cannot stay with its writer
+(as a call's value does, ``federation_values.py``): NATS keeps it. A record whose JSON fits
+one NATS message and has no binary values is written into the KV bucket as before. Any other
+record keeps there only what every hub needs to order it (name, ``prev``, writer, ticket)
+and ``value: {object, size}``; its data and delta go, as one binary frame (bytes, numpy
+arrays and DataFrames as buffers, ``protocol/frames.py``), into the object store
+``ji-<space>-context-values`` under a name of its own (:func:`object_name`), which NATS
+chunks. The object of a revision is deleted once a newer revision supersedes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import secrets
+from typing import Any
+
+import orjson
+
+from ..protocol.frames import MAGIC, PiecedFrame, encode_binary
+from .attachments import decode_frame
+
+__all__ = [
+    "VALUE_KEY",
+    "ContextObjects",
+    "ContextTooLarge",
+    "object_name",
+    "object_of",
+    "objects_bucket_name",
+    "pack_record",
+    "unpack_record",
+]
+
+Record = dict[str, Any]
+
+#: the field of a KV record that points to its object: ``{"object": name, "size": bytes}``
+VALUE_KEY = "value"
+#: what a record keeps in its object rather than in the KV bucket
+_BODY_FIELDS = ("data", "delta")
+#: seconds an object operation may take besides its transfer (NATS away: an error)
+OBJECT_TIMEOUT = 5.0
+#: bytes per second an object transfer is granted at least before it counts as failed
+OBJECT_RATE = 4 * 1024 * 1024
+
+
+class ContextTooLarge(ValueError):
+    """A context value above ``federation_max_context_bytes``: nothing was written."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"A context value of {size} bytes cannot be federated: a federated context holds "
+            f"at most {limit} bytes (c.InteropHub.federation_max_context_bytes)"
+        )
+
+
+def objects_bucket_name(space: str) -> str:
+    """The space's object store (a space is one subject token: a valid bucket name)."""
+    return f"ji-{space}-context-values"
+
+
+def object_name(key: str, base: int) -> str:
+    """A fresh object name for the record of context ``key`` written over revision ``base``:
+    the context and the revision it follows, plus a nonce, since two hubs (or two attempts)
+    may write over the same revision and only one compare-and-set wins."""
+    return f"{key}/{base}-{secrets.token_hex(6)}"
+
+
+def object_of(record: Record | None) -> str | None:
+    """The object a record points to (None for an inline record, a tombstone, or none)."""
+    ref = record.get(VALUE_KEY) if record is not None else None
+    name = ref.get("object") if isinstance(ref, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def pack_record(
+    record: Record, *, name: str, inline_limit: int, max_bytes: int
+) -> tuple[bytes, bytes | None]:
+    """The KV value of ``record`` and, for a large or binary one, its object's body (to be
+    stored as ``name``); raises :class:`ContextTooLarge` over ``max_bytes``. A JSON record
+    of at most ``inline_limit`` bytes is the KV value itself, exactly as before."""
+    record = {k: v for k, v in record.items() if k != VALUE_KEY}
+    encoded = encode_binary(record)
+    if encoded[:1] == b"{" and len(encoded) <= inline_limit:
+        return bytes(encoded), None
+    frame = encode_binary({k: record.get(k) for k in _BODY_FIELDS})
+    size = len(frame)
+    if size > max_bytes:
+        raise ContextTooLarge(size, max_bytes)
+    body = b"".join(frame.parts) if isinstance(frame, PiecedFrame) else bytes(frame)
+    small = {k: v for k, v in record.items() if k not in _BODY_FIELDS}
+    small[VALUE_KEY] = {"object": name, "size": size}
+    return orjson.dumps(small), body
+
+
+def unpack_record(small: Record, body: Any) -> Record:
+    """The whole record from its KV part and its object's body (binary values as
+    attachments, as the hub core keeps them); raises ValueError for a broken body."""
+    loaded = decode_frame(body) if bytes(body[:4]) == MAGIC else orjson.loads(body)
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("data"), dict):
+        raise ValueError(f"the object of context {small.get('name')!r} holds no data object")
+    return {**small, **{k: loaded.get(k) for k in _BODY_FIELDS}}
+
+
+def _digest(text: str | None) -> bytes:
+    """The SHA-256 of an object's info (``SHA-256=<base64url>``), b"" when unreadable."""
+    _, _, encoded = (text or "").partition("=")
+    try:
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except ValueError:
+        return b""
+
+
+def _transfer_timeout(size: int) -> float:
+    return OBJECT_TIMEOUT + size / OBJECT_RATE
+
+
+class ContextObjects:
+    """The space's object store, as the contexts link uses it."""
+
+    def __init__(self, js: Any, bucket: str, store: Any) -> None:
+        self.js = js
+        self.bucket = bucket
+        self.store = store
+
+    @classmethod
+    async def open(cls, js: Any, space: str) -> ContextObjects:
+        """Create (or find) the space's object store, kept on disk like the KV bucket."""
+        from nats.js.api import ObjectStoreConfig, StorageType
+
+        bucket = objects_bucket_name(space)
+        try:
+            store = await js.create_object_store(
+                bucket, config=ObjectStoreConfig(bucket=bucket, storage=StorageType.FILE)
+            )
+        except Exception:  # it exists with another configuration: use it as it is
+            store = await js.object_store(bucket)
+        return cls(js, bucket, store)
+
+    async def put(self, name: str, body: bytes, chunk: int) -> None:
+        """Store ``body`` as ``name`` in chunks of ``chunk`` bytes (one NATS message each)."""
+        from nats.js.api import ObjectMeta, ObjectMetaOptions
+
+        meta = ObjectMeta(name=name, options=ObjectMetaOptions(max_chunk_size=chunk))
+        await asyncio.wait_for(self.store.put(name, body, meta), _transfer_timeout(len(body)))
+
+    async def get(self, name: str, size: int) -> bytes:
+        """The body of object ``name`` (raises when it is gone, broken, or does not arrive).
+
+        Read here rather than with nats-py's ``ObjectStore.get``, which looks the stream up
+        by subject (``$JS.API.STREAM.NAMES``): a space's NATS user may not list the streams
+        of other spaces (``federation_access.py``), so the stream is named."""
+        return await asyncio.wait_for(self._get(name), _transfer_timeout(size))
+
+    async def _get(self, name: str) -> bytes:
+        info = await self.store.get_info(name)
+        if not info.nuid or info.deleted:
+            raise LookupError(f"object {name} is deleted")
+        body = bytearray()
+        if info.size:
+            subject = f"$O.{self.bucket}.C.{info.nuid}"
+            stream = f"OBJ_{self.bucket}"
+            sub = await self.js.subscribe(subject, stream=stream, ordered_consumer=True)
+            try:
+                async for msg in sub.messages:
+                    body += msg.data
+                    if msg.metadata.num_pending == 0:
+                        break
+            finally:
+                await sub.unsubscribe()
+        if len(body) != info.size or _digest(info.digest) != hashlib.sha256(body).digest():
+            raise ValueError(f"object {name} arrived broken")
+        return bytes(body)
+
+    async def delete(self, name: str) -> None:
+        await asyncio.wait_for(self.store.delete(name), OBJECT_TIMEOUT)
+
+    async def names(self) -> list[str]:
+        """The objects the store holds (not deleted ones): what tests and views count."""
+        from nats.js.errors import NotFoundError
+
+        try:
+            infos = await self.store.list(ignore_deletes=True)
+        except NotFoundError:  # an empty store
+            return []
+        return sorted(info.name for info in infos)

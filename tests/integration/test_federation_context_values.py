@@ -1,0 +1,284 @@
+"""Large and binary context values across real hubs federated through a real nats-server
+with JetStream (docs/FEDERATION.md, "Large context values"): a DataFrame, an array and bytes
+in a retained context keep their types on the other hub and on a hub that joins later (read
+from the space's object store); an update replaces the object and the old one is deleted;
+a value over ``federation_max_context_bytes`` fails for its writer and changes nothing; a
+small JSON context stays in the KV bucket as before."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from test_client_js import JsPeer
+from test_client_support import assert_same, wait_for
+from test_federation import Hub, Nats, start_hub, stop
+from test_federation import nats as nats  # the fixture
+from test_federation_contexts import SYNC, Follower, connect, linked
+
+import jupyter_interop as ji
+from jupyter_interop.server.federation_context_objects import objects_bucket_name
+from jupyter_interop.server.federation_contexts import bucket_name, context_key
+
+SPACE = "values"
+#: the bound of the hubs of the bound test: above NATS's 1 MB message, below its 3 MB array
+SMALL_BOUND = 2_000_000
+
+
+def frame_of(megabytes: int, seed: int) -> pd.DataFrame:
+    """A DataFrame of about ``megabytes`` MB: float, integer and string columns, named index."""
+    rows = megabytes * 2**20 // 24
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "px": rng.standard_normal(rows),
+            "qty": np.arange(rows, dtype="int64"),
+            "side": np.where(np.arange(rows) % 2 == 0, "buy", "sell"),
+        }
+    )
+    frame.index.name = "row"
+    return frame
+
+
+def start(tmp: Path, nats_url: str, *extra: str) -> Hub:
+    return start_hub(tmp, nats_url, f"--InteropHub.federation_space={SPACE}", *extra)
+
+
+@pytest.fixture
+def hubs(tmp_path: Path, nats: Nats) -> Iterator[tuple[Hub, Hub]]:
+    with ExitStack() as stack:
+        hub_a = start(tmp_path / "a", nats.url)
+        stack.callback(stop, hub_a.proc)
+        hub_b = start(tmp_path / "b", nats.url)
+        stack.callback(stop, hub_b.proc)
+        yield hub_a, hub_b
+
+
+class Space:
+    """A hand-written nats-py client reading the space's bucket and object store."""
+
+    def __init__(self, nats_url: str) -> None:
+        self.url = nats_url
+
+    def _run(self, work: Any) -> Any:
+        async def main() -> Any:
+            import nats as nats_py
+
+            client = await nats_py.connect(self.url)
+            try:
+                return await work(client.jetstream())
+            finally:
+                await client.close()
+
+        return asyncio.run(main())
+
+    def objects(self) -> list[str]:
+        """The names of the objects the store holds (deleted ones not counted)."""
+
+        async def work(js: Any) -> list[str]:
+            from nats.js.errors import NotFoundError
+
+            store = await js.object_store(objects_bucket_name(SPACE))
+            try:
+                return sorted(info.name for info in await store.list(ignore_deletes=True))
+            except NotFoundError:
+                return []
+
+        names: list[str] = self._run(work)
+        return names
+
+    def stored_bytes(self) -> int:
+        """Bytes the object store's stream holds (chunks of deleted objects are purged)."""
+
+        async def work(js: Any) -> int:
+            info = await js.stream_info(f"OBJ_{objects_bucket_name(SPACE)}")
+            return int(info.state.bytes)
+
+        stored: int = self._run(work)
+        return stored
+
+    def record(self, name: str) -> dict[str, Any]:
+        """The KV record of context ``name`` as the bucket holds it."""
+
+        async def work(js: Any) -> dict[str, Any]:
+            kv = await js.key_value(bucket_name(SPACE))
+            entry = await kv.get(context_key(name))
+            return dict(orjson.loads(entry.value))
+
+        record: dict[str, Any] = self._run(work)
+        return record
+
+
+def test_a_dataframe_in_a_context_crosses_hubs_with_its_types_and_reaches_a_later_hub(
+    hubs: tuple[Hub, Hub], nats: Nats, tmp_path: Path
+) -> None:
+    hub_a, hub_b = hubs
+    frame = frame_of(5, seed=1)
+    array = np.arange(12, dtype="<i4").reshape(3, 4)
+    data = {"df": frame, "arr": array, "raw": b"\x00\xffbinary", "rows": len(frame)}
+    with ExitStack() as stack:
+        a = connect(hub_a, "frame-writer-a", stack)
+        b = connect(hub_b, "frame-reader-b", stack)
+        linked(a, b)
+        follower = Follower(b, "Desk.frame")
+        a.contexts.set("Desk.frame", data)
+        wait_for(follower.last, SYNC, "the DataFrame on B")
+        got = b.contexts.get("Desk.frame")
+        for key, value in data.items():
+            assert_same(got[key], value)
+        assert isinstance(got["raw"], bytes)
+        # the bucket holds a reference, the object store the value
+        record = Space(nats.url).record("Desk.frame")
+        assert "data" not in record and record["value"]["size"] > 5 * 2**20
+        assert Space(nats.url).objects() == [record["value"]["object"]]
+        # a JS client on B gets the JSON forms, as from a writer on its own hub
+        js = JsPeer(hub_b)  # type: ignore[arg-type]  # (a hub: url and token)
+        stack.callback(js.close)
+        js.call("contextSubscribe", name="Desk.frame")
+        event = js.event(lambda e: e.get("event") == "context" and "raw" in e["data"])
+        assert event["data"]["raw"] == {"__ji__": "bytes", "base64": "AP9iaW5hcnk="}
+        assert event["data"]["arr"]["data"] == array.tolist()
+        assert event["data"]["df"]["__ji__"] == "dataframe"
+        assert len(event["data"]["df"]["data"]) == len(frame)
+        # a hub that joins later, with nothing of its own, reads it from the object store
+        hub_c = start(tmp_path / "c", nats.url)
+        stack.callback(stop, hub_c.proc)
+        c = connect(hub_c, "late-c", stack)
+        wait_for(lambda: "Desk.frame" in c.contexts.all(), SYNC, "the context on C")
+        late = c.contexts.get("Desk.frame")
+        for key, value in data.items():
+            assert_same(late[key], value)
+        on_c = Follower(c, "Desk.frame")
+        wait_for(on_c.last, SYNC, "the snapshot on C")
+        assert on_c.versions() == [a.contexts.version("Desk.frame")]
+
+
+def test_each_update_replaces_the_object_and_the_old_one_is_deleted(
+    hubs: tuple[Hub, Hub], nats: Nats
+) -> None:
+    hub_a, hub_b = hubs
+    space = Space(nats.url)
+    with ExitStack() as stack:
+        a = connect(hub_a, "replacer-a", stack)
+        b = connect(hub_b, "replacer-b", stack)
+        linked(a, b)
+        first, second = frame_of(3, seed=2), frame_of(3, seed=3)
+        follower = Follower(b, "Desk.book")
+        a.contexts.set("Desk.book", {"df": first})
+        wait_for(follower.last, SYNC, "the first frame on B")
+        names = [space.record("Desk.book")["value"]["object"]]
+        a.contexts.set("Desk.book", {"df": second})
+        # and from the other hub: B writes over A's object, and deletes it
+        b.contexts.set_path("Desk.book", "extra", np.arange(5))
+        wait_for(lambda: "extra" in a.contexts.get("Desk.book"), SYNC, "B's update on A")
+        names.append(space.record("Desk.book")["value"]["object"])
+        assert names[0] != names[1]
+        wait_for(lambda: space.objects() == names[1:], SYNC, "one object left: the newest")
+        # the stream holds about one value, not three
+        assert space.stored_bytes() < 2 * 3 * 2**20
+        got = a.contexts.get("Desk.book")
+        assert_same(got["df"], second)
+        assert_same(got["extra"], np.arange(5))
+        assert_same(b.contexts.get("Desk.book")["df"], second)
+        # destroyed: the tombstone is small and the last object goes too
+        a.contexts.destroy("Desk.book")
+        wait_for(lambda: "Desk.book" not in b.contexts.all(), SYNC, "the destruction on B")
+        wait_for(lambda: space.objects() == [], SYNC, "no object left")
+
+
+def test_concurrent_large_updates_from_both_hubs_converge(hubs: tuple[Hub, Hub]) -> None:
+    """Writers on both hubs each set their own array at once: every update is kept (a
+    compare-and-set that lost is re-applied on the newer value, read from its object)."""
+    hub_a, hub_b = hubs
+    rounds = 4
+    with ExitStack() as stack:
+        a = connect(hub_a, "big-a", stack)
+        b = connect(hub_b, "big-b", stack)
+        linked(a, b)
+        a.contexts.set("Desk.race", {"base": np.zeros(200_000)})  # 1.6 MB: an object
+        followers = [Follower(a, "Desk.race"), Follower(b, "Desk.race")]
+        for follower in followers:
+            wait_for(follower.last, SYNC, "the snapshot on each hub")
+        start_line = threading.Barrier(2)
+
+        def write(io: ji.Interop, who: str) -> None:
+            start_line.wait(30)
+            for i in range(rounds):
+                io.contexts.set_path("Desk.race", who, np.full(100_000, i, dtype="<i8"))
+
+        threads = [threading.Thread(target=write, args=(io, w)) for w, io in (("a", a), ("b", b))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+
+        def settled(follower: Follower) -> bool:
+            data = follower.last() or {}
+            return all(w in data and int(data[w][0]) == rounds - 1 for w in ("a", "b"))
+
+        wait_for(lambda: all(map(settled, followers)), SYNC, "both writers' last arrays on both")
+        # one order: the same last version on both hubs, versions rising on each
+        assert followers[0].versions()[-1] == followers[1].versions()[-1]
+        for follower in followers:
+            versions = follower.versions()
+            assert versions == sorted(set(versions)), versions
+        for io in (a, b):
+            data = io.contexts.get("Desk.race")
+            assert_same(data["base"], np.zeros(200_000))
+            for who in ("a", "b"):
+                assert_same(data[who], np.full(100_000, rounds - 1, dtype="<i8"))
+
+
+def test_a_value_over_the_bound_fails_for_its_writer_and_changes_nothing(
+    tmp_path: Path, nats: Nats
+) -> None:
+    bound = f"--InteropHub.federation_max_context_bytes={SMALL_BOUND}"
+    with ExitStack() as stack:
+        hub_a = start(tmp_path / "a", nats.url, bound)
+        stack.callback(stop, hub_a.proc)
+        hub_b = start(tmp_path / "b", nats.url, bound)
+        stack.callback(stop, hub_b.proc)
+        a = connect(hub_a, "bounded-a", stack)
+        b = connect(hub_b, "bounded-b", stack)
+        linked(a, b)
+        a.contexts.set("Desk.small", {"arr": np.arange(10)})
+        follower = Follower(b, "Desk.small")
+        wait_for(follower.last, SYNC, "the context on B")
+        version = a.contexts.version("Desk.small")
+        with pytest.raises(ji.InteropError, match="federation_max_context_bytes"):
+            a.contexts.set_path("Desk.small", "big", np.zeros(3 * 2**20 // 8 + 1))
+        with pytest.raises(ji.InteropError, match="federation_max_context_bytes"):
+            a.contexts.update("Desk.small", {"blob": "x" * (3 * 2**20)})  # JSON too
+        with pytest.raises(ji.InteropError, match="federation_max_context_bytes"):
+            a.contexts.set_path("Desk.small", "huge", np.zeros(10 * 2**20 // 8))
+        for io in (a, b):
+            assert set(io.contexts.get("Desk.small")) == {"arr"}
+            assert io.contexts.version("Desk.small") == version
+        # the writer and both hubs go on
+        a.contexts.set_path("Desk.small", "n", 1)
+        wait_for(lambda: (follower.last() or {}).get("n") == 1, SYNC, "the next update on B")
+        assert [sorted(data) for _, data in follower.seen] == [["arr"], ["arr", "n"]]
+
+
+def test_a_small_json_context_stays_in_the_bucket_as_before(
+    hubs: tuple[Hub, Hub], nats: Nats
+) -> None:
+    hub_a, hub_b = hubs
+    with ExitStack() as stack:
+        a = connect(hub_a, "json-a", stack)
+        b = connect(hub_b, "json-b", stack)
+        linked(a, b)
+        a.contexts.set("Desk.json", {"px": 1.5})
+        a.contexts.update("Desk.json", {"qty": 3})
+        wait_for(lambda: b.contexts.get("Desk.json") == {"px": 1.5, "qty": 3}, SYNC, "on B")
+        record = Space(nats.url).record("Desk.json")
+        assert record["data"] == {"px": 1.5, "qty": 3} and "value" not in record
+        assert Space(nats.url).objects() == []
