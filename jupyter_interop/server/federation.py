@@ -293,11 +293,33 @@ class FederationLink:
 
     async def start(self) -> None:
         """Connect to NATS and to the hub, then announce this hub's peers."""
+        self._nats = await self._connect()
+        values = self.values = ValueTransfers(
+            nats=self._nats,
+            space=self.space,
+            hub_id=self.hub_id,
+            budget=self.budget,
+            spawn=self._spawn,
+        )
+        await values.start()
+        await self._subscribe()
+        await self._join_hub(values)
+        self.contexts = await self._join_contexts()
+        self._spawn(self._heartbeat())
+        self.log.info(
+            "Interop federation: hub %s joined space %r at %s",
+            self.hub_id,
+            self.space,
+            public_url(self.nats_url),
+        )
+
+    async def _connect(self) -> Any:
+        """The NATS connection: the first attempt fails within seconds (a wrong URL is said
+        at once), then a connection that drops is retried for as long as the hub runs."""
         import nats  # the federation extra (setup.cfg); only a federated hub needs it
 
         options: dict[str, Any] = {
             "name": f"jupyter-interop {self.hub_id}",
-            # the first connection fails within seconds (a wrong URL is said at once) ...
             "connect_timeout": CONNECT_TIMEOUT,
             "max_reconnect_attempts": CONNECT_ATTEMPTS,
             "reconnect_time_wait": RECONNECT_WAIT,
@@ -310,7 +332,7 @@ class FederationLink:
         }
         options.update(nats_auth_options(self.credentials, self.nkey_seed))
         try:
-            self._nats = await nats.connect(self.nats_url, **options)
+            connection = await nats.connect(self.nats_url, **options)
         except Exception as error:  # nats-py: NoServersError, or the server's refusal
             why = self._nats_error if self._nats_error is not None else error
             said = "it refused the credentials: Authorization Violation"
@@ -319,16 +341,12 @@ class FederationLink:
                 f"{public_url(self.nats_url)} ({said if _is_refusal(why) else repr(why)}): "
                 f"start one (nats-server) or fix {self._identity_settings()}"
             ) from error
-        # ... then a connection that drops is retried for as long as the hub runs
-        self._nats.options["max_reconnect_attempts"] = -1
-        self.values = ValueTransfers(
-            nats=self._nats,
-            space=self.space,
-            hub_id=self.hub_id,
-            budget=self.budget,
-            spawn=self._spawn,
-        )
-        await self.values.start()
+        connection.options["max_reconnect_attempts"] = -1
+        return connection
+
+    async def _subscribe(self) -> None:
+        """Subscribe to the other hubs' snapshots and goodbyes and to this hub's calls;
+        PermissionError when the NATS server denies this hub the space."""
         base = f"ji.{self.space}.hub.*"
         await self._nats.subscribe(f"{base}.peers", cb=self._on_peers)
         await self._nats.subscribe(f"{base}.bye", cb=self._on_bye)
@@ -344,6 +362,10 @@ class FederationLink:
                 "the hub the credentials of that space, or set c.InteropHub.federation_space "
                 "to the space they are for"
             )
+
+    async def _join_hub(self, values: ValueTransfers) -> None:
+        """Open the observer on the hub, with the streams and the bus that ride on it (their
+        large values cross through ``values``)."""
         observer = self._observer = InProcessConnection(
             self.service, self._observe, _OBSERVER_VALUES, self.budget
         )
@@ -353,7 +375,7 @@ class FederationLink:
             nats=self._nats,
             observe=observer.send,
             publish=self.publish_soon,
-            values=self.values,
+            values=values,
             spawn=self._spawn,
             log=self.log,
         )
@@ -363,7 +385,7 @@ class FederationLink:
             nats=self._nats,
             send=observer.send,
             publish=self.publish_soon,
-            values=self.values,
+            values=values,
             spawn=self._spawn,
             log=self.log,
             ready_timeout=self.bus_ready_timeout,
@@ -376,14 +398,6 @@ class FederationLink:
             }
         )
         observer.send(messages.join(BUS_DOMAIN))
-        self.contexts = await self._join_contexts()
-        self._spawn(self._heartbeat())
-        self.log.info(
-            "Interop federation: hub %s joined space %r at %s",
-            self.hub_id,
-            self.space,
-            public_url(self.nats_url),
-        )
 
     async def _join_contexts(self) -> ContextsLink | None:
         """Federate the retained contexts through the space's KV bucket (docs/FEDERATION.md,
@@ -641,7 +655,7 @@ class FederationLink:
         peer, changes = self.remote.meet(caller, time.monotonic())
         self._apply(changes)
         proxy = self.proxies.get(peer.peer_id)
-        if proxy is not None:
+        if proxy is not None and not proxy.opening.done():  # (a done one costs no loop turn)
             await asyncio.wait([proxy.opening])
         if proxy is None or not proxy.ready():
             raise ValueError(f"caller {peer.peer_id} has no proxy on this hub")
