@@ -6,14 +6,14 @@ same ``hello`` with the federation token (``hub/core.py:_federated_hello``), the
 the same :class:`~.outbox.Outbox` (order, coalescing, limits). Only the hand-over differs
 from a WebSocket (``server/gateway.py``): what the link sends is given to the gateway service
 as the message it is, never rendered as JSON and parsed again, and what the hub writes
-leaves the outbox as frames that are decoded and handed to the link on the next turn of the
-event loop.
+leaves the outbox as frames that are decoded and handed to the link when the service writes
+(once per loop turn, for everything queued meanwhile), without a loop turn of its own.
 
-Back-pressure: a hand-over is one write. While it waits for its loop turn the connection is
-busy, as a socket is while the kernel has not taken its last write, so what the hub sends
-meanwhile waits in the outbox under its limits (events over the soft limit dropped and
-counted, the connection closed as a slow consumer over the hard limit or the stall limit).
-The connection itself holds at most one hand-over: what one write took from the outbox.
+Back-pressure: a hand-over is one write. While it is under way the connection is busy, as a
+socket is while the kernel has not taken its last write, so what the hub queues meanwhile
+waits in the outbox under its limits (events over the soft limit dropped and counted, the
+connection closed as a slow consumer over the hard limit or the stall limit). The connection
+itself holds at most one hand-over: what one write took from the outbox.
 
 With ``values`` (message types) the connection takes binary values as attachments
 (``server/attachments.py``): those messages keep them, to cross hubs as buffers
@@ -80,6 +80,8 @@ class InProcessConnection:
         #: what the last write took from the outbox, handed over on the next loop turn
         self._written: list[bytes | Rendered] = []
         self._handover: asyncio.Handle | None = None
+        #: a hand-over is under way (what the link does with a message may reach the hub)
+        self._handing = False
         #: a kick found the connection busy: the hand-over writes again after it
         self._kick_refused = False
         self._close_when_flushed: tuple[int, str] | None = None
@@ -136,11 +138,25 @@ class InProcessConnection:
     # ------------------------------------------------------------------ the service's side
 
     def kick(self) -> None:
-        """Take what the outbox holds and hand it over on the next loop turn, unless the last
-        hand-over is still waiting for it."""
+        """Take what the outbox holds and hand it over now, unless a hand-over is under way
+        (then it takes the rest when it is done)."""
+        self._take(at_once=True)
+
+    def write_if_idle(self) -> bool:
+        """Take what the outbox holds for a hand-over on the next loop turn: the service
+        calls this while it routes a message, which a hand-over now would interleave with."""
+        if self.finished or self._busy():
+            return False
+        self._take(at_once=False)
+        return True
+
+    def _busy(self) -> bool:
+        return self._handing or self._handover is not None
+
+    def _take(self, *, at_once: bool) -> None:
         if self.finished:
             return
-        if self._handover is not None:
+        if self._busy():
             self._kick_refused = True
             return
         self._kick_refused = False
@@ -153,18 +169,15 @@ class InProcessConnection:
             return
         # a removal held back after other messages (Outbox.held) goes in the next hand-over
         self._written = frames
-        self._handover = asyncio.get_running_loop().call_soon(self._hand_over)
-
-    def write_if_idle(self) -> bool:
-        if self.finished or self._handover is not None:
-            return False
-        self.kick()
-        return True
+        if at_once:
+            self._hand_over()
+        else:
+            self._handover = asyncio.get_running_loop().call_soon(self._hand_over)
 
     def close_after_flush(self, code: int, reason: str) -> None:
         if self._close_when_flushed is None:
             self._close_when_flushed = (code, reason)
-        if self._handover is None:
+        if not self._busy():
             self.kick()
 
     def abort_slow_consumer(self) -> None:
@@ -184,13 +197,23 @@ class InProcessConnection:
     def _hand_over(self) -> None:
         self._handover = None
         frames, self._written = self._written, []
-        for frame in frames:
-            for message in self._decode(frame):
-                if self.finished:
-                    return
-                self._receive(message)
+        self._handing = True
+        try:
+            for frame in frames:
+                for message in self._decode(frame):
+                    if self.finished:
+                        return
+                    try:
+                        self._receive(message)
+                    except Exception:  # the link's bug: the messages after it still go
+                        self.service.log.exception(
+                            "Interop federation: a %r message of the hub failed in the link",
+                            message.get("type"),
+                        )
+        finally:
+            self._handing = False
         outbox = self.outbox
-        outbox.release()  # a held removal goes now, in a write of its own
+        outbox.release()  # a held removal goes now, in a hand-over of its own
         if self._close_when_flushed is not None or (
             outbox.has_output and (self._kick_refused or not self.service.holds(self))
         ):
