@@ -510,21 +510,35 @@ SPACE = "s"
 PASSWORDS = {"caller": "caller-password", "served": "served-password"}
 
 
+def write_space_config(path: Path, *, muted: bool) -> None:
+    """The nats-server configuration of :func:`unheard_hub_a`: user ``caller`` may not
+    publish peer snapshots while ``muted``."""
+    caller = space_permissions(SPACE)
+    if muted:
+        caller["publish"] = {**caller["publish"], "deny": [f"ji.{SPACE}.hub.*.peers"]}
+    permissions = {"caller": caller, "served": space_permissions(SPACE)}
+    users = [
+        {"user": name, "password": PASSWORDS[name], "permissions": permissions[name]}
+        for name in PASSWORDS
+    ]
+    path.write_text(json.dumps({"authorization": {"users": users}}))
+
+
+def unmute(nats: Nats) -> None:
+    """Let hub A of :func:`unheard_hub_a` announce its peers from now on (nats-server reloads
+    its configuration on SIGHUP, its clients stay connected)."""
+    write_space_config(Path(nats.store).parent / "nats.conf", muted=False)
+    nats.proc.send_signal(signal.SIGHUP)
+
+
 @pytest.fixture
 def unheard_hub_a(tmp_path: Path) -> Iterator[tuple[Hub, Hub, Nats]]:
     """Hubs A and B of one space, on a nats-server that lets A's user publish anything of the
     space but its peers' snapshots: B hears of A's peers only through A's calls, so every
     caller of A is one B has no proxy for yet (the window of a caller that joined less than
-    an announcement ago, made permanent)."""
-    muted = space_permissions(SPACE)
-    muted["publish"] = {**muted["publish"], "deny": [f"ji.{SPACE}.hub.*.peers"]}
-    permissions = {"caller": muted, "served": space_permissions(SPACE)}
-    users = [
-        {"user": name, "password": PASSWORDS[name], "permissions": permissions[name]}
-        for name in PASSWORDS
-    ]
+    an announcement ago, made permanent); :func:`unmute` lets A announce."""
     config = tmp_path / "nats.conf"
-    config.write_text(json.dumps({"authorization": {"users": users}}))
+    write_space_config(config, muted=True)
     server = Nats(tmp_path, "-c", str(config))
     with ExitStack() as stack:
         stack.callback(server.stop)
@@ -565,6 +579,38 @@ def test_a_caller_no_snapshot_announced_yet_is_seen_as_itself_by_the_server(
         caller = callers[0]
         assert (caller.application, caller.instance) == ("fresh-a", a.instance.instance)
         assert caller.is_local is False and caller.hub == hub_of(a.instance.peer_id)
+
+
+def test_the_snapshot_after_a_call_finds_the_callers_proxy_there_and_adds_its_methods(
+    unheard_hub_a: tuple[Hub, Hub, Nats],
+) -> None:
+    """The proxy opened from a call is the one A's snapshots stand for: when they reach B,
+    the caller is neither added again nor removed, and its methods come through it."""
+    hub_a, hub_b, nats = unheard_hub_a
+    with ExitStack() as stack:
+        b = ji.connect(url=hub_b.url, token=hub_b.token, application="served-b")
+        stack.callback(b.close)
+        callers = who_calls(b)
+        a = ji.connect(url=hub_a.url, token=hub_a.token, application="fresh-a")
+        stack.callback(a.close)
+        a.methods.register("OnA")(lambda: {"by": "a"})
+        wait_for(lambda: servers_of(a, "WhoCalls"), what="B's method on A")
+        seen: list[tuple[str, str | None]] = []
+        b.methods.on_server_added(lambda i: seen.append(("added", i.peer_id)))
+        b.methods.on_server_removed(lambda i, why: seen.append(("removed", i.peer_id)))
+        a.methods.invoke("WhoCalls", {}, timeout=60)
+        wait_for(lambda: ("added", a.instance.peer_id) in seen, 30, "A's caller on B")
+        assert not servers_of(b, "OnA")
+
+        unmute(nats)
+        (on_a,) = wait_for(lambda: servers_of(b, "OnA"), 30, "A's method on B, announced")
+        assert on_a.peer_id == a.instance.peer_id
+        assert b.methods.invoke("OnA", {}, timeout=60).returned == {"by": "a"}
+        a.methods.invoke("WhoCalls", {}, timeout=60)
+        assert [c.peer_id for c in callers] == [a.instance.peer_id] * 2
+        assert [e for e in seen if e[1] == a.instance.peer_id] == [("added", a.instance.peer_id)]
+        served_log = Path(nats.store).parent / "served" / "hub.log"
+        assert "no proxy for peer" not in served_log.read_text()
 
 
 async def call_with(nats_url: str, hub: str, request: dict[str, Any]) -> dict[str, Any]:
