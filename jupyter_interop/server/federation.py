@@ -264,7 +264,7 @@ class FederationLink:
         #: local peers a proxy's caller waits for the observer to read (``caller``)
         self._announced: dict[str, asyncio.Future[None]] = {}
         #: NATS publications waiting to go, in order (``publish_soon``)
-        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._outbox: deque[tuple[str, bytes, str]] = deque()
         self._draining = False
         self.bus: FederationBus | None = None
         #: the space's contexts in its KV bucket (None: JetStream unavailable, contexts local)
@@ -433,10 +433,10 @@ class FederationLink:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def publish_soon(self, subject: str, payload: bytes) -> None:
+    def publish_soon(self, subject: str, payload: bytes, reply: str = "") -> None:
         """Publish on NATS after what was queued before (a task per message could reorder
         them); dropped while NATS is away and its buffer is full."""
-        self._outbox.append((subject, payload))
+        self._outbox.append((subject, payload, reply))
         if not self._draining:
             self._draining = True
             self._spawn(self._drain())
@@ -444,9 +444,9 @@ class FederationLink:
     async def _drain(self) -> None:
         try:
             while self._outbox:
-                subject, payload = self._outbox.popleft()
+                subject, payload, reply = self._outbox.popleft()
                 try:
-                    await self._nats.publish(subject, payload)
+                    await self._nats.publish(subject, payload, reply=reply)
                 except Exception as error:  # nats-py: closed, buffer full, too large
                     self.log.debug("Interop federation: not sent on %s: %s", subject, error)
         finally:
@@ -664,14 +664,16 @@ class FederationLink:
     # ---------------------------------------------------------------- status, close
 
     def status(self) -> dict[str, Any]:
-        """What the views show: the space, whether NATS is connected, and the remote hubs
-        with how many peers each has and how many seconds ago it was last heard."""
+        """What the views show: the space, whether NATS is connected, the remote hubs
+        with how many peers each has and how many seconds ago it was last heard, and the
+        large values the link holds."""
         return {
             "connected": bool(self._nats is not None and self._nats.is_connected),
             "remote_hubs": self.remote.summary(time.monotonic()),
             "contexts": self.contexts.status() if self.contexts is not None else None,
             "bus": self.bus.status() if self.bus is not None else None,
             "streams": self.streams.status() if self.streams is not None else None,
+            "values": self.values.status() if self.values is not None else None,
         }
 
     async def close(self) -> None:

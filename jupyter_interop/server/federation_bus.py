@@ -85,7 +85,8 @@ def subject_pattern(base: str, topic: str) -> str:
 
 class FederationBus:
     """One hub's side of the bus across hubs. ``send`` writes to the link's observer
-    connection; ``publish`` queues a NATS publication (in order); ``values`` packs and
+    connection; ``publish`` queues a NATS publication (subject, payload, reply subject; in
+    order); ``values`` packs and
     unpacks messages with binary values; ``spawn`` runs a task the link cancels when it
     closes; ``ready_timeout`` bounds the wait for a NATS subscription before the hub
     confirms its subscribers anyway."""
@@ -96,7 +97,7 @@ class FederationBus:
         space: str,
         nats: Any,
         send: Callable[[Message], None],
-        publish: Callable[[str, bytes], None],
+        publish: Callable[[str, bytes, str], None],
         values: ValueTransfers,
         spawn: Callable[[Coroutine[Any, Any, Any]], None],
         log: logging.Logger,
@@ -136,17 +137,18 @@ class FederationBus:
             "target_identity": event.get("target_identity"),
             "publisher": event.get("publisher-identity"),
         }
+        reply = ""
         try:
             payload = orjson.dumps(message)
         except TypeError:  # binary values: one binary frame, or offered in chunks
             try:
-                payload = self._values.pack(message, receivers=None)
+                payload, reply = self._values.pack_for_anyone(message)
             except ValueTooLarge as error:
                 self.log.warning(
                     "Interop federation: a message on %r not sent to other hubs: %s", topic, error
                 )
                 return
-        self._publish(topic_subject(self.base, topic), payload)
+        self._publish(topic_subject(self.base, topic), payload, reply)
 
     async def _subscribe(self, topic: str) -> Any:
         """Make the NATS subscription of ``topic``; say ``interest-ready`` once it is in

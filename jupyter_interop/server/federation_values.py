@@ -14,7 +14,8 @@ Both sides count what they hold against one budget per link (``federation_max_va
 a value above it is refused with a clear error before a byte moves, and values in flight
 together may not exceed it. An offer may have several receivers (a stream item goes to every
 hub on its branch, a bus message to every hub subscribed to its topic): it is released once
-each of them said ``done``, or when nobody pulled it for ``FEDERATION_VALUE_IDLE``.
+each of them said ``done``, or when nobody pulled it for ``FEDERATION_VALUE_IDLE``; one for
+receivers it does not know (a bus message) goes at once when NATS says nobody received it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ __all__ = ["ValueTooLarge", "ValueTransfers", "value_subject"]
 
 Message = dict[str, Any]
 
+#: the status NATS sends to a message's reply subject when no subscriber received it
+_NO_RESPONDERS = "503"
 #: room left in a NATS message for what is not the chunk (its subject, reply and headers)
 _NATS_ROOM = 4096
 
@@ -90,7 +93,9 @@ class ValueTransfers:
         self.budget = budget
         self.spawn = spawn
         self._offers: dict[str, _Offer] = {}
-        self._subscription: Any = None
+        self._subscriptions: list[Any] = []
+        #: the reply subjects of offers to unknown receivers start with this
+        self._unheard = ""
 
     async def start(self) -> None:
         """Serve the chunks of this link's offers: one NATS subscription for all of them,
@@ -100,8 +105,14 @@ class ValueTransfers:
         async def serve(msg: Any) -> None:
             await self._serve(msg.subject.rsplit(".", 1)[-1], msg)
 
+        async def unheard(msg: Any) -> None:
+            if (msg.headers or {}).get("Status") == _NO_RESPONDERS:
+                self._release(msg.subject.rsplit(".", 1)[-1])
+
         subject = value_subject(self.space, self.hub_id, "*")
-        self._subscription = await self.nats.subscribe(subject, cb=serve)
+        self._subscriptions.append(await self.nats.subscribe(subject, cb=serve))
+        self._unheard = self.nats.new_inbox()
+        self._subscriptions.append(await self.nats.subscribe(f"{self._unheard}.*", cb=unheard))
 
     @property
     def max_payload(self) -> int:
@@ -109,15 +120,25 @@ class ValueTransfers:
 
     # ------------------------------------------------------------------- sending
 
-    def pack(self, message: Message, receivers: int | None = 1) -> bytes:
+    def pack(self, message: Message, receivers: int = 1) -> bytes:
         """The NATS payload for ``message``: itself (JSON or one binary frame) when it fits
         one NATS message, else an offer ``{"value": {hub, id, size, chunk}}`` whose chunks
-        this link serves until its ``receivers`` (None: unknown) pulled them. Raises
+        this link serves until its ``receivers`` pulled them. Raises
         :class:`ValueTooLarge`."""
+        return self._pack(message, receivers)[0]
+
+    def pack_for_anyone(self, message: Message) -> tuple[bytes, str]:
+        """:meth:`pack` for receivers this link does not know (a bus message), and the reply
+        subject to publish it with ("" unless offered): when nobody receives it, NATS says so
+        there (no responders) and the offer goes at once, else when nobody pulls any more."""
+        payload, transfer = self._pack(message, None)
+        return payload, f"{self._unheard}.{transfer}" if transfer else ""
+
+    def _pack(self, message: Message, receivers: int | None) -> tuple[bytes, str]:
         frame = encode_binary(message)
         total = len(frame)
         if total <= self.max_payload:
-            return b"".join(frame.parts) if isinstance(frame, PiecedFrame) else frame
+            return (b"".join(frame.parts) if isinstance(frame, PiecedFrame) else frame), ""
         if total > self.budget.limit or not self.budget.take(total):
             raise ValueTooLarge(self._too_large(total))
         parts = frame.parts if isinstance(frame, PiecedFrame) else [frame]
@@ -126,7 +147,7 @@ class ValueTransfers:
         self._offers[transfer] = _Offer(parts, total, chunk_size, receivers)
         self.spawn(self._expire(transfer))
         value = {"hub": self.hub_id, "id": transfer, "size": total, "chunk": chunk_size}
-        return orjson.dumps({"value": value})
+        return orjson.dumps({"value": value}), transfer
 
     async def _serve(self, transfer: str, msg: Any) -> None:
         offer = self._offers.get(transfer)
@@ -235,12 +256,17 @@ class ValueTransfers:
             f"(c.InteropHub.federation_max_value_bytes){f': {why}' if why else ''}"
         )
 
+    def status(self) -> dict[str, int]:
+        """For the link's status: bytes of values held (offered and gathered), and the
+        offers waiting to be pulled."""
+        return {"held": self.budget.held, "offers": len(self._offers)}
+
     def close(self) -> None:
         for transfer in list(self._offers):
             self._release(transfer)
-        if self._subscription is not None:
-            self.spawn(_unsubscribe(self._subscription))
-            self._subscription = None
+        for subscription in self._subscriptions:
+            self.spawn(_unsubscribe(subscription))
+        self._subscriptions.clear()
 
 
 async def _unsubscribe(subscription: Any) -> None:

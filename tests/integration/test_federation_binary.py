@@ -21,6 +21,7 @@ from test_client_js import JsPeer
 from test_client_support import wait_for
 from test_federation import Nats, start_hub, stop
 from test_federation_bus import SPACE, client, hubs, until_routed
+from test_federation_security import view
 from test_federation_streams import Feed, subscriber
 
 import jupyter_interop as ji
@@ -248,3 +249,39 @@ def test_a_large_item_and_a_large_bus_message_reach_two_hubs_each(
                 assert_same(got, expected)
             for got, expected in zip(inbox.messages(), sent, strict=True):
                 assert_same(got, expected)
+
+
+def test_a_large_bus_message_no_other_hub_receives_is_not_held(tmp_path: Path, nats: Nats) -> None:
+    """A bus message's offer waits for hubs its link does not know; when NATS says nobody
+    received it (the topic has subscribers on its own hub only), hub A's link lets it go at
+    once, instead of holding it until nobody pulled it for 30 s (FEDERATION_VALUE_IDLE):
+    here a 4 MB budget would refuse every large message for that long."""
+    with ExitStack() as stack:
+        budget = "--InteropHub.federation_max_value_bytes=4000000"
+        hub_a = start_hub(
+            tmp_path / "a", nats.url, f"--InteropHub.federation_space={SPACE}", budget
+        )
+        stack.callback(stop, hub_a.proc)
+        (hub_b,) = hubs(stack, tmp_path, nats, "b")
+        pub, near, far = (
+            client(stack, hub, name)
+            for hub, name in ((hub_a, "pub-a"), (hub_a, "near-a"), (hub_b, "far-b"))
+        )
+        local, remote = BusInbox(), BusInbox()
+        near.bus.subscribe("local.>", local)  # on hub A only
+        far.bus.subscribe("remote.>", remote)
+        until_routed(lambda probe: pub.bus.publish("remote.probe", probe), remote)  # type: ignore[arg-type]
+
+        def held() -> dict[str, int]:
+            values: dict[str, int] = view(hub_a, "federation")["values"]
+            return values
+
+        big = np.arange(375_000, dtype=np.float64)  # 3 MB
+        for n in range(3):
+            pub.bus.publish("local.x", big)
+            wait_for(lambda n=n: len(local.messages()) == n + 1, 30, "the local subscriber")
+            wait_for(lambda: held() == {"held": 0, "offers": 0}, 20, "A's link to let it go")
+        pub.bus.publish("remote.x", big)
+        wait_for(lambda: remote.messages(), 30, "the message on B")
+        assert_same(remote.messages()[0], big)
+        assert [type(m) for m in local.messages()] == [np.ndarray] * 3

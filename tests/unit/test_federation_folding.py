@@ -5,7 +5,8 @@ message, capped in bytes; an item with a sequence goes alone, after those before
 branch's items wait for a hub that joins it until that hub is ready. Items with binary
 values cross as binary frames (a run as one), a large one as an offer in its place, and one
 above the link's budget ends the branch's subscriptions of other hubs, saying why; an offer
-for two hubs is kept until both have it."""
+for two hubs is kept until both have it, one for hubs it does not know until NATS says
+nobody received it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class Msg:
     data: bytes
     reply: str = ""
     subject: str = ""
+    headers: dict[str, str] | None = None
 
 
 class Nats:
@@ -40,6 +42,9 @@ class Nats:
 
     async def subscribe(self, subject: str, cb: Any) -> None:
         self.callbacks[subject] = cb
+
+    def new_inbox(self) -> str:
+        return "_INBOX.B"
 
 
 async def next_turn() -> None:
@@ -224,7 +229,7 @@ def test_an_offer_for_two_hubs_is_kept_until_both_have_it() -> None:
             nats=nats, space="s", hub_id="B", budget=budget, spawn=asyncio.ensure_future
         )
         await values.start()
-        (serve,) = nats.callbacks.values()  # one subscription serves every offer
+        serve = nats.callbacks["ji.s.hub.B.value.*"]  # one subscription serves every offer
         offer = orjson.loads(values.pack({"data": blob(64 * 1024)}, receivers=2))["value"]
         assert budget.held == offer["size"] > 64 * 1024
         subject = f"ji.s.hub.B.value.{offer['id']}"
@@ -232,6 +237,13 @@ def test_an_offer_for_two_hubs_is_kept_until_both_have_it() -> None:
         assert budget.held == offer["size"]  # the other hub has yet to pull it
         await serve(Msg(b"done", subject=subject))
         assert budget.held == 0
+
+        # for receivers it does not know: until NATS says nobody received it
+        payload, reply = values.pack_for_anyone({"data": blob(64 * 1024)})
+        assert "value" in orjson.loads(payload) and reply.startswith("_INBOX.B.")
+        assert budget.held > 0
+        await nats.callbacks["_INBOX.B.*"](Msg(b"", subject=reply, headers={"Status": "503"}))
+        assert budget.held == 0 and values.status() == {"held": 0, "offers": 0}
         values.close()
 
     asyncio.run(scenario())

@@ -259,7 +259,7 @@ async def test_a_held_confirmation_goes_after_the_links_bound_when_nats_does_not
         space="s",
         nats=nats,
         send=send,
-        publish=lambda subject, payload: None,
+        publish=lambda subject, payload, reply: None,
         values=ValueTransfers(
             nats=nats,
             space="s",
