@@ -8,7 +8,6 @@ the other branches go on."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,14 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from test_client_js import JsPeer
 from test_client_support import wait_for
 from test_federation import Nats, start_hub, stop
-from test_federation_bus import SPACE, client, hubs, until_routed
+from test_federation_bus import SPACE, Inbox, client, hubs, until_routed
 from test_federation_security import view
-from test_federation_streams import Feed, subscriber
-
-import jupyter_interop as ji
+from test_federation_streams import Feed, js_client, subscriber
 
 #: nats-server's largest message in these tests: a 3 MB value takes several chunks
 MAX_PAYLOAD = 512 * 1024
@@ -113,13 +109,7 @@ def test_a_javascript_subscriber_on_a_gets_the_json_form_as_within_one_hub(
         hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
         b = client(stack, hub_b, "py-b")
         stream = b.streams.create("Arrays")
-        js = JsPeer(hub_a)  # type: ignore[arg-type]  # (a hub: url and token)
-        stack.callback(js.close)
-        wait_for(
-            lambda: any(s["application"] == "py-b" for s in js.call("servers")),
-            30,
-            "B's stream seen by the JS client",
-        )
+        js = js_client(stack, hub_a, "py-b")
         js.call("subscribe", name="Arrays", args={}, key="s1")
         wait_for(lambda: stream.subscriptions(), 30, "the JS subscriber on B")
         stream.push({"arr": np.array([[1, 2], [3, 4]], dtype="int32"), "raw": b"\x00\xff"})
@@ -130,26 +120,9 @@ def test_a_javascript_subscriber_on_a_gets_the_json_form_as_within_one_hub(
         }
 
 
-class BusInbox:
-    """What a bus subscriber got, probes apart."""
-
-    def __init__(self) -> None:
-        self.got: list[Any] = []
-        self.probes = 0
-        self.last_probe = False
-        self._lock = threading.Lock()
-
-    def __call__(self, data: Any, topic: str, source: ji.Instance) -> None:
-        with self._lock:
-            if isinstance(data, dict) and "probe" in data:
-                self.probes += 1
-                self.last_probe = self.last_probe or data["probe"] == "last"
-            else:
-                self.got.append(data)
-
-    def messages(self) -> list[Any]:
-        with self._lock:
-            return list(self.got)
+def datas(inbox: Inbox) -> list[Any]:
+    """The data of the messages ``inbox`` got."""
+    return [data for _, data, _ in inbox.messages()]
 
 
 def test_bus_messages_with_binary_values_from_a_reach_a_python_subscriber_on_b(
@@ -159,15 +132,15 @@ def test_bus_messages_with_binary_values_from_a_reach_a_python_subscriber_on_b(
         hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
         pub = client(stack, hub_a, "pub-a")
         sub = client(stack, hub_b, "sub-b")
-        inbox = BusInbox()
+        inbox = Inbox()
         sub.bus.subscribe("md.>", inbox)
-        until_routed(lambda probe: pub.bus.publish("md.probe", probe), inbox)  # type: ignore[arg-type]
+        until_routed(lambda probe: pub.bus.publish("md.probe", probe), inbox)
 
         published = values()
         for value in published:
             pub.bus.publish("md.values", value)
-        wait_for(lambda: len(inbox.messages()) == len(published), 60, "every message on B")
-        for got, expected in zip(inbox.messages(), published, strict=True):
+        wait_for(lambda: len(datas(inbox)) == len(published), 60, "every message on B")
+        for got, expected in zip(datas(inbox), published, strict=True):
             assert_same(got, expected)
 
 
@@ -230,13 +203,13 @@ def test_a_large_item_and_a_large_bus_message_reach_two_hubs_each(
         b = client(stack, hub_b, "pub-b")
         stream = b.streams.create("Arrays")
         feeds = [Feed(), Feed()]
-        inboxes = [BusInbox(), BusInbox()]
+        inboxes = [Inbox(), Inbox()]
         for hub, feed, inbox, name in zip((hub_a, hub_c), feeds, inboxes, "ac", strict=True):
             io = subscriber(stack, hub, f"sub-{name}", "Arrays")
             io.streams.subscribe("Arrays", {}, on_data=feed.data, timeout=30)
             io.bus.subscribe("big.>", inbox)
         wait_for(lambda: len(stream.subscriptions()) == 2, 30, "both subscribers on B")
-        until_routed(lambda probe: b.bus.publish("big.probe", probe), *inboxes)  # type: ignore[arg-type]
+        until_routed(lambda probe: b.bus.publish("big.probe", probe), *inboxes)
 
         sent = ({"n": 0}, np.arange(400_000, dtype=np.float64), {"n": 1})  # 3.2 MB between
         for value in sent:
@@ -244,10 +217,10 @@ def test_a_large_item_and_a_large_bus_message_reach_two_hubs_each(
             b.bus.publish("big.values", value)
         for feed, inbox in zip(feeds, inboxes, strict=True):
             wait_for(lambda feed=feed: len(feed.got()) == 3, 60, "the items on both hubs")
-            wait_for(lambda inbox=inbox: len(inbox.messages()) == 3, 60, "the bus messages")
+            wait_for(lambda inbox=inbox: len(datas(inbox)) == 3, 60, "the bus messages")
             for got, expected in zip([d for d, _ in feed.got()], sent, strict=True):
                 assert_same(got, expected)
-            for got, expected in zip(inbox.messages(), sent, strict=True):
+            for got, expected in zip(datas(inbox), sent, strict=True):
                 assert_same(got, expected)
 
 
@@ -267,10 +240,10 @@ def test_a_large_bus_message_no_other_hub_receives_is_not_held(tmp_path: Path, n
             client(stack, hub, name)
             for hub, name in ((hub_a, "pub-a"), (hub_a, "near-a"), (hub_b, "far-b"))
         )
-        local, remote = BusInbox(), BusInbox()
+        local, remote = Inbox(), Inbox()
         near.bus.subscribe("local.>", local)  # on hub A only
         far.bus.subscribe("remote.>", remote)
-        until_routed(lambda probe: pub.bus.publish("remote.probe", probe), remote)  # type: ignore[arg-type]
+        until_routed(lambda probe: pub.bus.publish("remote.probe", probe), remote)
 
         def held() -> dict[str, int]:
             values: dict[str, int] = view(hub_a, "federation")["values"]
@@ -279,9 +252,9 @@ def test_a_large_bus_message_no_other_hub_receives_is_not_held(tmp_path: Path, n
         big = np.arange(375_000, dtype=np.float64)  # 3 MB
         for n in range(3):
             pub.bus.publish("local.x", big)
-            wait_for(lambda n=n: len(local.messages()) == n + 1, 30, "the local subscriber")
+            wait_for(lambda n=n: len(datas(local)) == n + 1, 30, "the local subscriber")
             wait_for(lambda: held() == {"held": 0, "offers": 0}, 20, "A's link to let it go")
         pub.bus.publish("remote.x", big)
-        wait_for(lambda: remote.messages(), 30, "the message on B")
-        assert_same(remote.messages()[0], big)
-        assert [type(m) for m in local.messages()] == [np.ndarray] * 3
+        wait_for(lambda: datas(remote), 30, "the message on B")
+        assert_same(datas(remote)[0], big)
+        assert [type(m) for m in datas(local)] == [np.ndarray] * 3

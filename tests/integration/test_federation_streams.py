@@ -77,6 +77,19 @@ def greeted(io: ji.Interop, symbol: str) -> Feed:
     return feed
 
 
+def js_client(stack: ExitStack, hub: Hub, publisher: str) -> JsPeer:
+    """The real ``@interopio/core`` (test_client_js_peer.js) on ``hub``, once it sees the
+    streams of ``publisher`` (an application of the other hub)."""
+    js = JsPeer(hub)  # type: ignore[arg-type]  # (a hub: url and token)
+    stack.callback(js.close)
+    wait_for(
+        lambda: any(s["application"] == publisher for s in js.call("servers")),
+        30,
+        f"the streams of {publisher} seen by the JS client",
+    )
+    return js
+
+
 def stream_subjects(nats: MonitoredNats) -> dict[str, dict[str, int]]:
     """Per hub connection: its stream subscriptions and the messages each delivered."""
     return {
@@ -244,13 +257,7 @@ def test_a_javascript_subscriber_on_a_to_a_python_stream_on_b(
         hub_a, hub_b = hubs(stack, tmp_path, nats, "a", "b")
         b = client(stack, hub_b, "py-b")
         stream = ticks(b)
-        js = JsPeer(hub_a)  # type: ignore[arg-type]  # (a hub: url and token)
-        stack.callback(js.close)
-        wait_for(
-            lambda: any(s["application"] == "py-b" for s in js.call("servers")),
-            30,
-            "B's stream seen by the JS client",
-        )
+        js = js_client(stack, hub_a, "py-b")
         assert js.call("subscribe", name="Ticks", args={"symbol": "EUR"}, key="s1") == {
             "servers": ["py-b"]
         }
