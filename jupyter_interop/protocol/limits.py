@@ -27,6 +27,7 @@ __all__ = [
     "CLIENT_WRITE_RUN_BYTES",
     "FEDERATION_BUS_READY_TIMEOUT",
     "FEDERATION_CONTEXT_OBJECT_GRACE",
+    "FEDERATION_CONTEXT_SWEEP_AGE",
     "FEDERATION_FLUSH_TIMEOUT",
     "FEDERATION_FOLD_MAX_BYTES",
     "FEDERATION_MAX_CONTEXT_BYTES",
@@ -200,6 +201,11 @@ FEDERATION_MAX_CONTEXT_BYTES = 256 * 1024 * 1024
 #: a hub whose watch lags that much behind still reads that revision, so its members get
 #: its delta rather than the whole newer value
 FEDERATION_CONTEXT_OBJECT_GRACE = 5.0
+#: seconds after which an object of the space's store that no context's current revision
+#: points to counts as left behind (its hub stopped between writing it and deleting it) and
+#: is deleted by the next hub that joins; far longer than any write takes, so an object
+#: being written is never taken for one
+FEDERATION_CONTEXT_SWEEP_AGE = 600.0
 #: seconds a hub holds the confirmation of a subscription on a topic new to it while its
 #: federation link makes the NATS subscription, then it confirms anyway and logs why
 #: (``c.InteropHub.federation_bus_ready_timeout``'s default)

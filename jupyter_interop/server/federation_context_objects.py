@@ -8,7 +8,8 @@ record keeps there only what every hub needs to order it (name, ``prev``, writer
 and ``value: {object, size}``; its data and delta go, as one binary frame (bytes, numpy
 arrays and DataFrames as buffers, ``protocol/frames.py``), into the object store
 ``ji-<space>-context-values`` under a name of its own (:func:`object_name`), which NATS
-chunks. The object of a revision is deleted once a newer revision supersedes it.
+chunks. The object of a revision is deleted once a newer revision supersedes it, and a hub
+that joins deletes what a stopped hub left behind (:func:`left_behind`).
 """
 
 from __future__ import annotations
@@ -17,21 +18,26 @@ import asyncio
 import base64
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 
 from ..protocol.frames import MAGIC, PiecedFrame, encode_binary
+from ..protocol.limits import FEDERATION_CONTEXT_SWEEP_AGE
 from .attachments import decode_frame
 
 __all__ = [
     "VALUE_KEY",
     "ContextObjects",
     "ContextTooLarge",
+    "left_behind",
     "object_name",
     "object_of",
     "objects_bucket_name",
     "pack_record",
+    "sweep_age",
     "unpack_record",
 ]
 
@@ -103,6 +109,30 @@ def unpack_record(small: Record, body: Any) -> Record:
     if not isinstance(loaded, dict) or not isinstance(loaded.get("data"), dict):
         raise ValueError(f"the object of context {small.get('name')!r} holds no data object")
     return {**small, **{k: loaded.get(k) for k in _BODY_FIELDS}}
+
+
+def sweep_age(max_bytes: int) -> float:
+    """Seconds after which an object nobody points to is left behind: far longer than the
+    longest write of a value of ``max_bytes`` may take (it is abandoned after that)."""
+    return max(FEDERATION_CONTEXT_SWEEP_AGE, 2 * _transfer_timeout(max_bytes))
+
+
+def left_behind(
+    name: str, mtime: str | None, current: str | None, now: datetime, age: float
+) -> bool:
+    """Whether object ``name``, written at ``mtime`` (ISO 8601), is left behind: it is not
+    the object ``current`` that its context's current revision points to, and it is older
+    than ``age`` seconds, so no write can still be about to point to it. An unreadable time
+    keeps it."""
+    if name == current:
+        return False
+    try:
+        written = datetime.fromisoformat((mtime or "").replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if written.tzinfo is None:
+        return False
+    return (now - written).total_seconds() > age
 
 
 def _digest(text: str | None) -> bytes:
@@ -178,12 +208,46 @@ class ContextObjects:
     async def delete(self, name: str) -> None:
         await asyncio.wait_for(self.store.delete(name), OBJECT_TIMEOUT)
 
-    async def names(self) -> list[str]:
-        """The objects the store holds (not deleted ones): what tests and views count."""
+    async def sweep(self, points_to: Callable[[str], Awaitable[str | None]], age: float) -> int:
+        """Delete the objects left behind by a hub that stopped between writing a revision
+        and deleting what it superseded (or between writing an object and losing its
+        compare-and-set): older than ``age`` seconds and not what the current revision of
+        their context points to (``points_to(key)``). Returns how many went."""
+        now = datetime.now(timezone.utc)
+        current: dict[str, str | None] = {}
+        swept = 0
+        for info in await self.infos():
+            key = str(info.name).split("/", 1)[0]
+            if key not in current:
+                current[key] = await points_to(key)
+            if left_behind(info.name, info.mtime, current[key], now, age):
+                await self.delete(info.name)
+                swept += 1
+        return swept
+
+    async def infos(self) -> list[Any]:
+        """The ``ObjectInfo`` of each object the store holds (not deleted ones); read naming
+        the stream, as :meth:`get` does, not with nats-py's ``list``."""
+        from nats.js.api import DeliverPolicy, ObjectInfo
         from nats.js.errors import NotFoundError
 
+        subject, stream = f"$O.{self.bucket}.M.>", f"OBJ_{self.bucket}"
         try:
-            infos = await self.store.list(ignore_deletes=True)
-        except NotFoundError:  # an empty store
+            await self.js.get_last_msg(stream, subject)
+        except NotFoundError:  # no object ever
             return []
-        return sorted(info.name for info in infos)
+        found: list[Any] = []
+        policy = DeliverPolicy.LAST_PER_SUBJECT
+        sub = await self.js.subscribe(
+            subject, stream=stream, ordered_consumer=True, deliver_policy=policy
+        )
+        try:
+            async for msg in sub.messages:
+                info = ObjectInfo.from_response(orjson.loads(msg.data))
+                if not info.deleted:
+                    found.append(info)
+                if msg.metadata.num_pending == 0:
+                    break
+        finally:
+            await sub.unsubscribe()
+        return found

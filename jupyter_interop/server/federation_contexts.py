@@ -51,6 +51,7 @@ from .federation_context_objects import (
     object_name,
     object_of,
     pack_record,
+    sweep_age,
     unpack_record,
 )
 
@@ -253,6 +254,7 @@ class ContextsLink:
         self.objects: ContextObjects | None = None
         #: objects of superseded revisions, deleted after a grace (:meth:`_retire`)
         self._retiring: dict[str, asyncio.Task[None]] = {}
+        self._sweeping: asyncio.Task[None] | None = None
         #: the link's connection to its own hub; its messages come to :meth:`receive`
         self.socket = make_socket(self.receive)
         self.log = log
@@ -295,6 +297,30 @@ class ContextsLink:
         # contexts only: the link needs none of agm's announcements
         await self.socket.open({**hello, FEDERATION_KEY: {"contexts": True}}, agm=False)
         await self._watch()
+        if self.objects is not None:
+            self._sweeping = asyncio.ensure_future(self._sweep(self.objects))
+
+    async def _sweep(self, objects: ContextObjects) -> None:
+        """Delete the objects a stopped hub left behind (``ContextObjects.sweep``)."""
+        try:
+            swept = await objects.sweep(self._points_to, sweep_age(self.max_bytes))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # (tried again by the next hub that joins)
+            self.log.warning("Interop federation: objects left behind not swept: %r", error)
+            return
+        if swept:
+            self.log.info("Interop federation: deleted %d objects left behind", swept)
+
+    async def _points_to(self, key: str) -> str | None:
+        """The object the current revision of ``key`` points to (None: none, or no key)."""
+        from nats.js.errors import KeyNotFoundError
+
+        try:
+            entry = await self.kv.get(key)
+        except KeyNotFoundError:
+            return None
+        return object_of(orjson.loads(entry.value))
 
     # ------------------------------------------------------------------ the watch
 
@@ -626,6 +652,8 @@ class ContextsLink:
         return {"bucket": self.bucket, "revision": max(self._delivered.values(), default=0)}
 
     async def close(self) -> None:
+        if self._sweeping is not None:
+            self._sweeping.cancel()
         retiring, self._retiring = self._retiring, {}
         for name, task in retiring.items():
             task.cancel()

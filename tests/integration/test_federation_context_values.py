@@ -8,6 +8,7 @@ small JSON context stays in the KV bucket as before."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -105,6 +106,25 @@ class Space:
         stored: int = self._run(work)
         return stored
 
+    def leave_behind(self, context: str, tag: str, written: str | None = None) -> str:
+        """Put an object no revision points to, as a hub killed between writing a revision
+        and deleting what it superseded leaves; ``written``: its time (ISO 8601) instead of
+        now. Returns its name."""
+        name = f"{context_key(context)}/0-{tag}"
+
+        async def work(js: Any) -> None:
+            store = await js.object_store(objects_bucket_name(SPACE))
+            await store.put(name, b"left behind" * 1000)
+            if written is not None:  # its index entry again, with the older time
+                info = (await store.get_info(name)).as_dict()
+                info["mtime"] = written
+                subject = f"$O.{objects_bucket_name(SPACE)}.M."
+                subject += base64.urlsafe_b64encode(name.encode()).decode()
+                await js.publish(subject, orjson.dumps(info), headers={"Nats-Rollup": "sub"})
+
+        self._run(work)
+        return name
+
     def record(self, name: str) -> dict[str, Any]:
         """The KV record of context ``name`` as the bucket holds it."""
 
@@ -192,6 +212,29 @@ def test_each_update_replaces_the_object_and_the_old_one_is_deleted(
         a.contexts.destroy("Desk.book")
         wait_for(lambda: "Desk.book" not in b.contexts.all(), SYNC, "the destruction on B")
         wait_for(lambda: space.objects() == [], SYNC, "no object left")
+
+
+def test_a_hub_that_joins_deletes_old_objects_a_stopped_hub_left_behind(
+    hubs: tuple[Hub, Hub], nats: Nats, tmp_path: Path
+) -> None:
+    hub_a, hub_b = hubs
+    space = Space(nats.url)
+    with ExitStack() as stack:
+        a = connect(hub_a, "sweep-a", stack)
+        b = connect(hub_b, "sweep-b", stack)
+        linked(a, b)
+        a.contexts.set("Desk.kept", {"raw": b"k" * 2_000_000})
+        wait_for(lambda: "Desk.kept" in b.contexts.all(), SYNC, "the context on B")
+        current = space.record("Desk.kept")["value"]["object"]
+        old = space.leave_behind("Desk.kept", "old", written="2020-01-01T00:00:00+00:00")
+        gone = space.leave_behind("Desk.gone", "old", written="2020-01-01T00:00:00+00:00")
+        young = space.leave_behind("Desk.kept", "young")  # as if a write were under way
+        assert space.objects() == sorted([current, old, gone, young])
+        hub_c = start(tmp_path / "c", nats.url)
+        stack.callback(stop, hub_c.proc)
+        wait_for(lambda: space.objects() == sorted([current, young]), SYNC, "the old ones deleted")
+        c = connect(hub_c, "sweep-c", stack)
+        assert c.contexts.get("Desk.kept") == {"raw": b"k" * 2_000_000}
 
 
 def test_concurrent_large_updates_from_both_hubs_converge(hubs: tuple[Hub, Hub]) -> None:

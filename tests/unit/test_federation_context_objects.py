@@ -143,3 +143,23 @@ def test_a_broken_object_is_refused() -> None:
     small = {"name": "prices", "value": {"object": "k/1", "size": 2}}
     with pytest.raises(ValueError, match="no data object"):
         unpack_record(small, b"[]")
+
+
+def test_an_old_object_no_revision_points_to_is_left_behind_and_nothing_else() -> None:
+    from datetime import datetime, timezone
+
+    from jupyter_interop.protocol.limits import FEDERATION_CONTEXT_SWEEP_AGE
+    from jupyter_interop.server.federation_context_objects import left_behind, sweep_age
+
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    old, young = "2026-01-01T10:00:00+00:00", "2026-01-01T11:59:00Z"
+    age = 600.0
+    assert left_behind("k/1-a", old, "k/2-b", now, age)  # superseded, never deleted
+    assert left_behind("k/1-a", old, None, now, age)  # its context is gone (or inline now)
+    assert not left_behind("k/2-b", old, "k/2-b", now, age)  # the current value
+    assert not left_behind("k/3-c", young, "k/2-b", now, age)  # maybe about to be pointed to
+    assert not left_behind("k/1-a", "", None, now, age)  # no readable time: kept
+    assert not left_behind("k/1-a", "2026-01-01T10:00:00", None, now, age)  # no zone: kept
+    # never shorter than the longest write of a value within the bound may take
+    assert sweep_age(1) == FEDERATION_CONTEXT_SWEEP_AGE
+    assert sweep_age(64 * 2**30) > 2 * 64 * 2**30 / (4 * 2**20)
