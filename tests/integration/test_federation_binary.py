@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from test_client_support import wait_for
-from test_federation import Nats, start_hub, stop
-from test_federation_bus import SPACE, Inbox, client, hubs, until_routed
+from test_federation import Nats
+from test_federation_bus import Inbox, client, hubs, until_routed
 from test_federation_security import view
 from test_federation_streams import Feed, js_client, subscriber
 
@@ -36,6 +36,11 @@ def nats(tmp_path: Path) -> Iterator[Nats]:
         yield server
     finally:
         server.stop()
+
+
+def budget(size: int) -> str:
+    """The hub option that lets its link hold ``size`` bytes of values at a time."""
+    return f"--InteropHub.federation_max_value_bytes={size}"
 
 
 def values() -> list[Any]:
@@ -152,11 +157,7 @@ def test_an_item_above_the_subscribers_hubs_budget_ends_its_branch_there_and_oth
     gap instead of silently missing an item); the publisher sees it go; the subscription of
     another branch keeps its items, large ones within the budget included."""
     with ExitStack() as stack:
-        budget = "--InteropHub.federation_max_value_bytes=2000000"
-        hub_a = start_hub(
-            tmp_path / "a", nats.url, f"--InteropHub.federation_space={SPACE}", budget
-        )
-        stack.callback(stop, hub_a.proc)
+        (hub_a,) = hubs(stack, tmp_path, nats, "a", options=(budget(2000000),))
         (hub_b,) = hubs(stack, tmp_path, nats, "b")
         b = client(stack, hub_b, "pub-b")
         stream = b.streams.create(
@@ -230,11 +231,7 @@ def test_a_large_bus_message_no_other_hub_receives_is_not_held(tmp_path: Path, n
     once, instead of holding it until nobody pulled it for 30 s (FEDERATION_VALUE_IDLE):
     here a 4 MB budget would refuse every large message for that long."""
     with ExitStack() as stack:
-        budget = "--InteropHub.federation_max_value_bytes=4000000"
-        hub_a = start_hub(
-            tmp_path / "a", nats.url, f"--InteropHub.federation_space={SPACE}", budget
-        )
-        stack.callback(stop, hub_a.proc)
+        (hub_a,) = hubs(stack, tmp_path, nats, "a", options=(budget(4000000),))
         (hub_b,) = hubs(stack, tmp_path, nats, "b")
         pub, near, far = (
             client(stack, hub, name)
@@ -258,3 +255,34 @@ def test_a_large_bus_message_no_other_hub_receives_is_not_held(tmp_path: Path, n
         wait_for(lambda: datas(remote), 30, "the message on B")
         assert_same(datas(remote)[0], big)
         assert [type(m) for m in datas(local)] == [np.ndarray] * 3
+
+
+def test_an_item_above_the_publishers_hubs_budget_ends_the_other_hubs_subscriptions_only(
+    tmp_path: Path, nats: Nats
+) -> None:
+    """Hub B's link holds at most 2 MB of values: it cannot offer a 3 MB item of its
+    publisher. The subscription of hub A on that branch ends with the reason; the
+    subscriber on B itself gets the item and what follows, as without federation."""
+    with ExitStack() as stack:
+        (hub_a,) = hubs(stack, tmp_path, nats, "a")
+        (hub_b,) = hubs(stack, tmp_path, nats, "b", options=(budget(2_000_000),))
+        b = client(stack, hub_b, "pub-b")
+        stream = b.streams.create("Arrays")
+        far, near = Feed(), Feed()
+        a = subscriber(stack, hub_a, "sub-a", "Arrays")
+        a.streams.subscribe("Arrays", {}, on_data=far.data, on_closed=far.close, timeout=30)
+        b.streams.subscribe("Arrays", {}, on_data=near.data, on_closed=near.close, timeout=30)
+
+        big = np.zeros(375_000)  # 3 MB
+        for value in ({"n": 0}, big, {"n": 1}):
+            stream.push(value)
+        wait_for(lambda: far.closed, 60, "A's subscription to end")
+        (closed,) = far.closed
+        assert "cannot cross hubs" in closed.reason
+        assert "federation_max_value_bytes" in closed.reason
+        assert far.got() == [({"n": 0}, False)]
+        wait_for(lambda: len(near.got()) == 3, 60, "the items on B")
+        for (got, _), expected in zip(near.got(), ({"n": 0}, big, {"n": 1}), strict=True):
+            assert_same(got, expected)
+        assert not near.closed
+        wait_for(lambda: len(stream.subscriptions()) == 1, 30, "B to drop A's subscription")
