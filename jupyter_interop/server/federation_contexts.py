@@ -254,6 +254,9 @@ class ContextsLink:
         self.objects: ContextObjects | None = None
         #: objects of superseded revisions, deleted after a grace (:meth:`_retire`)
         self._retiring: dict[str, asyncio.Task[None]] = {}
+        #: object name -> the record this link wrote with it, until the watch brings it back
+        #: (the watch may bring it before the write's own reply: it is not read back)
+        self._mine: dict[str, Record] = {}
         self._sweeping: asyncio.Task[None] | None = None
         #: the link's connection to its own hub; its messages come to :meth:`receive`
         self.socket = make_socket(self.receive)
@@ -399,11 +402,7 @@ class ContextsLink:
                     "Interop federation: skipping revision %s: %s", entry.revision, error
                 )
                 return
-            # (this link's own write: its value is here already)
-            if seen is not None and seen[1] == entry.revision:
-                whole: Record | None = seen[0]
-            else:
-                whole = await self._resolve(entry.key, entry.revision, small)
+            whole = await self._resolve(entry.key, entry.revision, small)
             if whole is None:
                 return
             record = whole
@@ -429,6 +428,9 @@ class ContextsLink:
         name = object_of(record)
         if name is None:
             return record
+        mine = self._mine.pop(name, None)
+        if mine is not None:  # this link's own write: its value is here already
+            return mine
         size = int(record[VALUE_KEY]["size"])
         if size > self.max_bytes or self.objects is None:
             why = ContextTooLarge(size, self.max_bytes) if self.objects else "no object store"
@@ -570,10 +572,12 @@ class ContextsLink:
                 raise RuntimeError("the space has no object store for large context values")
             await self.objects.put(name, body, self.inline_limit)
             record[VALUE_KEY] = orjson.loads(value)[VALUE_KEY]
+            self._mine[name] = record
         try:
             revision = int(await self.kv.update(key, value, last=last))
         except BaseException:
             if body is not None:
+                self._mine.pop(name, None)
                 await self._delete(name)
             raise
         if self._seen.get(key, (None, 0))[1] < revision:  # the base of this link's next write
@@ -586,6 +590,8 @@ class ContextsLink:
     def _retire(self, name: str) -> None:
         """Delete a superseded revision's object once hubs that lag a little have read it
         (``FEDERATION_CONTEXT_OBJECT_GRACE``); :meth:`close` deletes the rest at once."""
+
+        self._mine.pop(name, None)
 
         async def later() -> None:
             await asyncio.sleep(FEDERATION_CONTEXT_OBJECT_GRACE)
