@@ -42,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jupyter_interop as ji
@@ -140,6 +141,24 @@ def latency(args: argparse.Namespace) -> None:
         group.close()
 
 
+def within_and_across(timed: Callable[[str], float], what: str, repeats: int) -> None:
+    """Time ``timed("within")`` and ``timed("across")`` once each per round, after one of
+    each to warm up; print each round, then the spread of each and of their ratio."""
+    timed("within"), timed("across")
+    got: dict[str, list[float]] = {"within": [], "across": [], "ratio": []}
+    for round_ in range(repeats):
+        within, across = timed("within"), timed("across")
+        for key, value in (("within", within), ("across", across), ("ratio", across / within)):
+            got[key].append(value)
+        print(
+            f"round {round_}: {what} within one hub {within:.2f} s, across hubs {across:.2f} s,"
+            f" ratio {across / within:.2f}",
+            flush=True,
+        )
+    for key, values in got.items():
+        print(f"{what}, {key} over {repeats} rounds: {spread(values, 2)}")
+
+
 def values(args: argparse.Namespace) -> None:
     """The large-value part: one DataFrame result within one hub and across hubs."""
     group = ProcessGroup()
@@ -147,28 +166,15 @@ def values(args: argparse.Namespace) -> None:
         _, hub_a, _ = federated(group, FRAME_SERVER, str(args.value_mb))
         io = caller_on(hub_a, "Frame", 120)
 
-        def timed(application: str) -> float:
+        def timed(kind: str) -> float:
+            application = "local-a" if kind == "within" else "remote-b"
             start = time.perf_counter()
             frame = io.methods.invoke("Frame", target={"application": application}, timeout=600)
             elapsed = time.perf_counter() - start
             assert len(frame.returned["frame"]) == args.value_mb * 1_000_000 // 24
             return elapsed
 
-        timed("local-a"), timed("remote-b")  # warm-up
-        rows: dict[str, list[float]] = {"within": [], "across": [], "ratio": []}
-        for round_ in range(args.repeats):
-            within, across = timed("local-a"), timed("remote-b")
-            for key, value in (("within", within), ("across", across), ("ratio", across / within)):
-                rows[key].append(value)
-            print(
-                f"round {round_}: {args.value_mb} MB DataFrame result within one hub "
-                f"{within:.2f} s, across hubs {across:.2f} s, ratio {across / within:.2f}",
-                flush=True,
-            )
-        for key, got in rows.items():
-            print(
-                f"{args.value_mb} MB DataFrame, {key} over {args.repeats} rounds: {spread(got, 2)}"
-            )
+        within_and_across(timed, f"{args.value_mb} MB DataFrame result", args.repeats)
         io.close()
     finally:
         group.close()
@@ -204,23 +210,8 @@ def context_values(args: argparse.Namespace) -> None:
             follower.wait(n)
             return time.perf_counter() - start
 
-        timed("within"), timed("across")  # warm-up
-        got: dict[str, list[float]] = {"within": [], "across": [], "ratio": []}
-        for round_ in range(args.repeats):
-            within, across = timed("within"), timed("across")
-            for key, value in (("within", within), ("across", across), ("ratio", across / within)):
-                got[key].append(value)
-            print(
-                f"round {round_}: {args.value_mb} MB DataFrame set in a context, at a follower "
-                f"within one hub {within:.2f} s, across hubs {across:.2f} s, "
-                f"ratio {across / within:.2f}",
-                flush=True,
-            )
-        for key, values in got.items():
-            print(
-                f"{args.value_mb} MB DataFrame context, {key} over {args.repeats} rounds: "
-                f"{spread(values, 2)}"
-            )
+        what = f"{args.value_mb} MB DataFrame set in a context, at a follower"
+        within_and_across(timed, what, args.repeats)
         for io in (far, near, writer):
             io.close()
     finally:

@@ -1,7 +1,8 @@
 """Large and binary context values across real hubs federated through a real nats-server
 with JetStream (docs/FEDERATION.md, "Large context values"): a DataFrame, an array and bytes
 in a retained context keep their types on the other hub and on a hub that joins later (read
-from the space's object store); an update replaces the object and the old one is deleted;
+from the space's object store), and outlive their writer's hub and a NATS restart; an update
+replaces the object and the old one is deleted, and what a stopped hub left behind is swept;
 a value over ``federation_max_context_bytes`` fails for its writer and changes nothing; a
 small JSON context stays in the KV bucket as before."""
 
@@ -23,7 +24,7 @@ from test_client_js import JsPeer
 from test_client_support import assert_same, wait_for
 from test_federation import Hub, Nats, start_hub, stop
 from test_federation import nats as nats  # the fixture
-from test_federation_contexts import SYNC, Follower, connect, linked
+from test_federation_contexts import SYNC, Follower, connect, linked, try_update
 
 import jupyter_interop as ji
 from jupyter_interop.server.federation_context_objects import objects_bucket_name
@@ -179,6 +180,59 @@ def test_a_dataframe_in_a_context_crosses_hubs_with_its_types_and_reaches_a_late
         on_c = Follower(c, "Desk.frame")
         wait_for(on_c.last, SYNC, "the snapshot on C")
         assert on_c.versions() == [a.contexts.version("Desk.frame")]
+
+
+def test_large_values_cross_again_after_nats_restarts(hubs: tuple[Hub, Hub], nats: Nats) -> None:
+    hub_a, hub_b = hubs
+    frame = frame_of(2, seed=5)
+    with ExitStack() as stack:
+        a = connect(hub_a, "restart-a", stack)
+        b = connect(hub_b, "restart-b", stack)
+        linked(a, b)
+        a.contexts.set("Desk.ledger", {"df": frame})
+        follower = Follower(b, "Desk.ledger")
+        wait_for(follower.last, SYNC, "the frame on B")
+        nats.kill()
+        with pytest.raises(ji.InteropError, match="federation"):
+            a.contexts.update("Desk.ledger", {"arr": np.arange(3)})
+        nats.restart()
+        wait_for(lambda: try_update(a, "Desk.ledger", {"arr": np.arange(3)}), SYNC, "a write")
+        wait_for(lambda: "arr" in (follower.last() or {}), SYNC, "the write on B")
+        data = follower.last()
+        assert data is not None
+        assert_same(data["df"], frame)
+        assert_same(data["arr"], np.arange(3))
+        versions = follower.versions()
+        assert versions == sorted(set(versions)), versions
+        assert_same(b.contexts.get("Desk.ledger")["df"], frame)
+
+
+def test_a_large_context_outlives_its_writers_hub(tmp_path: Path, nats: Nats) -> None:
+    """The value lives in NATS, not with its writer: hub A killed, a new hub reads it, and
+    the hub left updates it."""
+    frame = frame_of(3, seed=4)
+    with ExitStack() as stack:
+        hub_a = start(tmp_path / "a", nats.url)
+        stack.callback(stop, hub_a.proc)
+        hub_b = start(tmp_path / "b", nats.url)
+        stack.callback(stop, hub_b.proc)
+        a = ji.connect(url=hub_a.url, token=hub_a.token, application="dies-a")
+        b = connect(hub_b, "stays-b", stack)
+        linked(a, b)
+        a.contexts.set("Desk.kept", {"df": frame})
+        wait_for(lambda: "Desk.kept" in b.contexts.all(), SYNC, "A's frame on B")
+        a.close()
+        hub_a.proc.kill()
+        hub_a.proc.wait(10)
+        hub_c = start(tmp_path / "c", nats.url)
+        stack.callback(stop, hub_c.proc)
+        c = connect(hub_c, "new-c", stack)
+        wait_for(lambda: "Desk.kept" in c.contexts.all(), SYNC, "the frame on C")
+        assert_same(c.contexts.get("Desk.kept")["df"], frame)
+        b.contexts.set_path("Desk.kept", "arr", np.arange(7))
+        wait_for(lambda: "arr" in c.contexts.get("Desk.kept"), SYNC, "B's update on C")
+        assert_same(c.contexts.get("Desk.kept")["arr"], np.arange(7))
+        assert_same(c.contexts.get("Desk.kept")["df"], frame)
 
 
 def test_each_update_replaces_the_object_and_the_old_one_is_deleted(

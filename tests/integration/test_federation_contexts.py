@@ -230,7 +230,7 @@ def test_after_nats_restarts_retained_state_is_neither_lost_nor_repeated(
         assert a.contexts.get("ledger") == {"n": 2}
         nats.restart()
         # ... and once it is back, writes flow again from either hub
-        wait_for(lambda: _updated(b, "ledger", {"n": 3}), SYNC, "B's write after the restart")
+        wait_for(lambda: try_update(b, "ledger", {"n": 3}), SYNC, "B's write after the restart")
         wait_for(lambda: followers[1].last() == {"n": 3}, SYNC, "B's write on A")
         a.contexts.update("ledger", {"n": 4})
         for follower in followers:
@@ -241,7 +241,7 @@ def test_after_nats_restarts_retained_state_is_neither_lost_nor_repeated(
             assert [d["n"] for _, d in follower.seen] == [1, 2, 3, 4]
 
 
-def _updated(io: ji.Interop, name: str, data: dict[str, Any]) -> bool:
+def try_update(io: ji.Interop, name: str, data: dict[str, Any]) -> bool:
     """One write attempt (NATS may still be coming back): True when it was applied."""
     try:
         io.contexts.update(name, data)
