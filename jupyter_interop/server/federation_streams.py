@@ -286,10 +286,15 @@ class FederationStreams:
             return
         self.log.warning("Interop federation: %s: %s", subject, reason)
         for sub_id in list(branch.subs):
-            wanted = self.wanted.pop(sub_id, None)
+            wanted = self.wanted.get(sub_id)
             if wanted is not None:
-                self._forget(wanted)
-                wanted.send(messages.drop_subscription(sub_id, reason))
+                self._end(wanted, reason)
+
+    def _end(self, wanted: _Wanted, reason: str) -> None:
+        """End this hub's subscription ``wanted`` with ``reason`` (at the publisher too)."""
+        self.wanted.pop(wanted.sub_id, None)
+        self._forget(wanted)
+        wanted.send(messages.drop_subscription(wanted.sub_id, reason))
 
     def remove_interest(self, message: Message) -> None:
         """The proxy got a ``remove-interest``: the subscriber on this hub is gone."""
@@ -321,8 +326,8 @@ class FederationStreams:
             wanted = self.wanted.get(str(message["ref"]))
         except (ValueError, KeyError, TypeError, ProtocolError):
             return
-        except Exception as error:  # too large, or its hub stopped serving it: no ref known
-            self.log.warning("Interop federation: a private stream item was lost: %s", error)
+        except Exception as error:  # too large, or its hub stopped serving it
+            self._post_lost(msg.data, error)
             return
         if wanted is None:
             return
@@ -330,6 +335,20 @@ class FederationStreams:
             wanted.early.append(message)  # before the acceptance reached this hub
         else:
             self._for_one(wanted, message)
+
+    def _post_lost(self, offer: bytes, error: Exception) -> None:
+        """A private item offered to this hub could not be taken: its subscription (named
+        beside the offer) ends, saying why."""
+        why = "cannot reach" if isinstance(error, ValueTooLarge) else "did not reach"
+        reason = f"A private item of this stream {why} this hub: {error}"
+        self.log.warning("Interop federation: %s", reason)
+        try:
+            ref = orjson.loads(offer).get("ref")
+        except (ValueError, AttributeError):  # not an offer: no subscription named
+            return
+        wanted = self.wanted.get(str(ref))
+        if wanted is not None:
+            self._end(wanted, reason)
 
     def _for_one(self, wanted: _Wanted, message: Message) -> None:
         post = message.get("post")
@@ -344,11 +363,8 @@ class FederationStreams:
             return
         closed = message.get("closed")
         if isinstance(closed, dict):
-            self.wanted.pop(wanted.sub_id, None)
             wanted.remote_id = None  # gone there already
-            self._forget(wanted)
-            reason = str(closed.get("reason") or "The publisher closed the stream")
-            wanted.send(messages.drop_subscription(wanted.sub_id, reason))
+            self._end(wanted, str(closed.get("reason") or "The publisher closed the stream"))
 
     # ------------------------------------------------------------- publishers' side
 
@@ -465,7 +481,7 @@ class FederationStreams:
             payload = orjson.dumps(message)
         except TypeError:  # binary values
             try:
-                payload = self._values.pack(message)
+                payload = self._values.pack(message, beside={"ref": served.ref})
             except ValueTooLarge as error:
                 sub_id = next(s for s, known in self.served.items() if known is served)
                 self._close_served(sub_id, f"A private item cannot cross hubs: {error}")

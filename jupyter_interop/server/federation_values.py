@@ -120,12 +120,13 @@ class ValueTransfers:
 
     # ------------------------------------------------------------------- sending
 
-    def pack(self, message: Message, receivers: int = 1) -> bytes:
+    def pack(self, message: Message, receivers: int = 1, beside: Message | None = None) -> bytes:
         """The NATS payload for ``message``: itself (JSON or one binary frame) when it fits
-        one NATS message, else an offer ``{"value": {hub, id, size, chunk}}`` whose chunks
-        this link serves until its ``receivers`` pulled them. Raises
+        one NATS message, else an offer ``{"value": {hub, id, size, chunk}, **beside}``
+        whose chunks this link serves until its ``receivers`` pulled them (``beside``: what
+        the receiver needs to know even when it cannot take the value). Raises
         :class:`ValueTooLarge`."""
-        return self._pack(message, receivers)[0]
+        return self._pack(message, receivers, beside)[0]
 
     def pack_for_anyone(self, message: Message) -> tuple[bytes, str]:
         """:meth:`pack` for receivers this link does not know (a bus message), and the reply
@@ -134,7 +135,9 @@ class ValueTransfers:
         payload, transfer = self._pack(message, None)
         return payload, f"{self._unheard}.{transfer}" if transfer else ""
 
-    def _pack(self, message: Message, receivers: int | None) -> tuple[bytes, str]:
+    def _pack(
+        self, message: Message, receivers: int | None, beside: Message | None = None
+    ) -> tuple[bytes, str]:
         frame = encode_binary(message)
         total = len(frame)
         if total <= self.max_payload:
@@ -147,7 +150,7 @@ class ValueTransfers:
         self._offers[transfer] = _Offer(parts, total, chunk_size, receivers)
         self.spawn(self._expire(transfer))
         value = {"hub": self.hub_id, "id": transfer, "size": total, "chunk": chunk_size}
-        return orjson.dumps({"value": value}), transfer
+        return orjson.dumps({"value": value, **(beside or {})}), transfer
 
     async def _serve(self, transfer: str, msg: Any) -> None:
         offer = self._offers.get(transfer)
@@ -197,8 +200,8 @@ class ValueTransfers:
         message = orjson.loads(payload)
         if not isinstance(message, dict):
             raise ValueError("not a message")
-        value = message.get("value")
-        if len(message) != 1 or not isinstance(value, dict):
+        value = message.get("value")  # (no other message has a "value" object)
+        if not isinstance(value, dict):
             return message
         return await self._pull(value)
 

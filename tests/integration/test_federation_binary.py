@@ -286,3 +286,31 @@ def test_an_item_above_the_publishers_hubs_budget_ends_the_other_hubs_subscripti
             assert_same(got, expected)
         assert not near.closed
         wait_for(lambda: len(stream.subscriptions()) == 1, 30, "B to drop A's subscription")
+
+
+def test_a_private_item_above_the_subscribers_hubs_budget_ends_its_subscription(
+    tmp_path: Path, nats: Nats
+) -> None:
+    """Hub A's link holds at most 2 MB: the publisher greets each subscriber with a 3 MB
+    private item. The subscription on A ends with the reason (the offer names it); one on
+    B gets its greeting."""
+    with ExitStack() as stack:
+        (hub_a,) = hubs(stack, tmp_path, nats, "a", options=(budget(2_000_000),))
+        (hub_b,) = hubs(stack, tmp_path, nats, "b")
+        b = client(stack, hub_b, "pub-b")
+        big = np.zeros(375_000)  # 3 MB
+        b.streams.create("Greets", on_added=lambda sub: sub.push({"hello": big}))
+        far, near = Feed(), Feed()
+        a = subscriber(stack, hub_a, "sub-a", "Greets")
+        a.streams.subscribe("Greets", {}, on_data=far.data, on_closed=far.close, timeout=30)
+        b.streams.subscribe("Greets", {}, on_data=near.data, on_closed=near.close, timeout=30)
+
+        wait_for(lambda: far.closed, 60, "A's subscription to end")
+        (closed,) = far.closed
+        assert "A private item of this stream cannot reach this hub" in closed.reason
+        assert "federation_max_value_bytes" in closed.reason
+        assert far.got() == []
+        wait_for(lambda: near.got(), 30, "the greeting on B")
+        ((greeting, private),) = near.got()
+        assert private is True
+        assert_same(greeting, {"hello": big})
