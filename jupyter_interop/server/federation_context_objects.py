@@ -1,15 +1,17 @@
-"""Large and binary context values across hubs: the KV record stays small and points to an
-entry of the space's JetStream object store (docs/FEDERATION.md, "Large context values").
+"""Large and binary context values across hubs: a record too large for one NATS message
+stays small in the KV bucket and points to an entry of the space's JetStream object store
+(docs/FEDERATION.md, "Large context values").
 
 A context is state that must outlive any one hub, so its value cannot stay with its writer
-(as a call's value does, ``federation_values.py``): NATS keeps it. A record whose JSON fits
-one NATS message and has no binary values is written into the KV bucket as before. Any other
-record keeps there only what every hub needs to order it (name, ``prev``, writer, ticket)
-and ``value: {object, size}``; its data and delta go, as one binary frame (bytes, numpy
-arrays and DataFrames as buffers, ``protocol/frames.py``), into the object store
-``ji-<space>-context-values`` under a name of its own (:func:`object_name`), which NATS
-chunks. The object of a revision is deleted once a newer revision supersedes it, and a hub
-that joins deletes what a stopped hub left behind (:func:`left_behind`).
+(as a call's value does, ``federation_values.py``): NATS keeps it. A record that fits one
+NATS message is written into the KV bucket as before: as JSON, or as one binary frame when it
+has binary values (:func:`load_value` reads either). A larger record keeps there only what
+every hub needs to order it (name, ``prev``, writer, ticket) and ``value: {object, size}``;
+its data and delta go, as one binary frame (bytes, numpy arrays and DataFrames as buffers,
+``protocol/frames.py``), into the object store ``ji-<space>-context-values`` under a name of
+its own (:func:`object_name`), which NATS chunks. The object of a revision is deleted once a
+newer revision supersedes it, and a hub that joins deletes what a stopped hub left behind
+(:func:`left_behind`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from typing import Any
 
 import orjson
 
-from ..protocol.frames import MAGIC, PiecedFrame, encode_binary
+from ..protocol import ProtocolError
+from ..protocol.frames import MAGIC, PiecedFrame, encode_binary, peek_header
 from ..protocol.limits import FEDERATION_CONTEXT_SWEEP_AGE
 from .attachments import decode_frame
 
@@ -33,10 +36,12 @@ __all__ = [
     "ContextObjects",
     "ContextTooLarge",
     "left_behind",
+    "load_value",
     "object_name",
     "object_of",
     "objects_bucket_name",
     "pack_record",
+    "record_header",
     "sweep_age",
     "unpack_record",
 ]
@@ -85,27 +90,53 @@ def object_of(record: Record | None) -> str | None:
 def pack_record(
     record: Record, *, name: str, inline_limit: int, max_bytes: int
 ) -> tuple[bytes, bytes | None]:
-    """The KV value of ``record`` and, for a large or binary one, its object's body (to be
-    stored as ``name``); raises :class:`ContextTooLarge` over ``max_bytes``. A JSON record
-    of at most ``inline_limit`` bytes is the KV value itself, exactly as before."""
+    """The KV value of ``record`` and, for a large one, its object's body (to be stored as
+    ``name``); raises :class:`ContextTooLarge` over ``max_bytes``. A record of at most
+    ``inline_limit`` bytes is the KV value itself: its JSON exactly as before, or one binary
+    frame when it holds binary values."""
     record = {k: v for k, v in record.items() if k != VALUE_KEY}
     encoded = encode_binary(record)
-    if encoded[:1] == b"{" and len(encoded) <= inline_limit:
-        return bytes(encoded), None
+    if len(encoded) <= inline_limit:
+        return _bytes_of(encoded), None
     frame = encode_binary({k: record.get(k) for k in _BODY_FIELDS})
     size = len(frame)
     if size > max_bytes:
         raise ContextTooLarge(size, max_bytes)
-    body = b"".join(frame.parts) if isinstance(frame, PiecedFrame) else bytes(frame)
+    body = _bytes_of(frame)
     small = {k: v for k, v in record.items() if k not in _BODY_FIELDS}
     small[VALUE_KEY] = {"object": name, "size": size}
     return orjson.dumps(small), body
 
 
+def _bytes_of(frame: bytes) -> bytes:
+    return b"".join(frame.parts) if isinstance(frame, PiecedFrame) else bytes(frame)
+
+
+def load_value(value: Any) -> Any:
+    """A KV value or object body as written: JSON, or a binary frame whose binary values
+    become attachments, as the hub core keeps them (raises ValueError when it is neither)."""
+    if bytes(value[:4]) != MAGIC:
+        return orjson.loads(value)
+    try:
+        return decode_frame(value)
+    except ProtocolError as error:
+        raise ValueError(str(error)) from None
+
+
+def record_header(value: bytes) -> dict[str, Any]:
+    """The JSON fields of a KV value (``prev``, ``value``...), without decoding its binary
+    values; {} for what is no record."""
+    try:
+        header = peek_header(value) if value[:4] == MAGIC else orjson.loads(value)
+    except ValueError:
+        return {}
+    return header if isinstance(header, dict) else {}
+
+
 def unpack_record(small: Record, body: Any) -> Record:
     """The whole record from its KV part and its object's body (binary values as
     attachments, as the hub core keeps them); raises ValueError for a broken body."""
-    loaded = decode_frame(body) if bytes(body[:4]) == MAGIC else orjson.loads(body)
+    loaded = load_value(body)
     if not isinstance(loaded, dict) or not isinstance(loaded.get("data"), dict):
         raise ValueError(f"the object of context {small.get('name')!r} holds no data object")
     return {**small, **{k: loaded.get(k) for k in _BODY_FIELDS}}

@@ -48,9 +48,11 @@ from .federation_context_objects import (
     VALUE_KEY,
     ContextObjects,
     ContextTooLarge,
+    load_value,
     object_name,
     object_of,
     pack_record,
+    record_header,
     sweep_age,
     unpack_record,
 )
@@ -116,7 +118,7 @@ def context_name(key: str) -> str:
 
 def decode_record(value: bytes, name: str) -> Record:
     """A bucket value, checked: raises ValueError for what no hub of ours wrote."""
-    record = orjson.loads(value)
+    record = load_value(value)
     if not isinstance(record, dict) or record.get("name") != name:
         raise ValueError(f"the value of context {name!r} is not a record of it")
     if record.get("deleted") is True:
@@ -323,7 +325,7 @@ class ContextsLink:
             entry = await self.kv.get(key)
         except KeyNotFoundError:
             return None
-        return object_of(orjson.loads(entry.value))
+        return object_of(record_header(entry.value))
 
     # ------------------------------------------------------------------ the watch
 
@@ -359,15 +361,12 @@ class ContextsLink:
         delivered = self._delivered.get(entry.key)
         if delivered is None or not entry.value:
             return []
-        try:
-            prev = orjson.loads(entry.value).get("prev")
-        except (ValueError, AttributeError):
-            return []
+        prev = record_header(entry.value).get("prev")
         missed: list[Any] = []
         while isinstance(prev, int) and prev > delivered and len(missed) < HISTORY:
             try:
                 older = await self.kv.get(entry.key, revision=prev)
-                prev = orjson.loads(older.value).get("prev")
+                prev = record_header(older.value).get("prev")
             except Exception:  # gone from the history: the hub resets its members
                 break
             missed.append(older)

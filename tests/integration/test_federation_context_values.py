@@ -27,7 +27,7 @@ from test_federation import nats as nats  # the fixture
 from test_federation_contexts import SYNC, Follower, connect, linked, try_update
 
 import jupyter_interop as ji
-from jupyter_interop.server.federation_context_objects import objects_bucket_name
+from jupyter_interop.server.federation_context_objects import objects_bucket_name, record_header
 from jupyter_interop.server.federation_contexts import bucket_name, context_key
 
 SPACE = "values"
@@ -126,16 +126,20 @@ class Space:
         self._run(work)
         return name
 
-    def record(self, name: str) -> dict[str, Any]:
-        """The KV record of context ``name`` as the bucket holds it."""
+    def value(self, name: str) -> bytes:
+        """The KV value of context ``name`` as the bucket holds it."""
 
-        async def work(js: Any) -> dict[str, Any]:
+        async def work(js: Any) -> bytes:
             kv = await js.key_value(bucket_name(SPACE))
             entry = await kv.get(context_key(name))
-            return dict(orjson.loads(entry.value))
+            return bytes(entry.value)
 
-        record: dict[str, Any] = self._run(work)
-        return record
+        value: bytes = self._run(work)
+        return value
+
+    def record(self, name: str) -> dict[str, Any]:
+        """The JSON fields of the KV record of context ``name``."""
+        return record_header(self.value(name))
 
 
 def test_a_dataframe_in_a_context_crosses_hubs_with_its_types_and_reaches_a_later_hub(
@@ -365,10 +369,11 @@ def test_a_value_over_the_bound_fails_for_its_writer_and_changes_nothing(
         assert [sorted(data) for _, data in follower.seen] == [["arr"], ["arr", "n"]]
 
 
-def test_a_small_json_context_stays_in_the_bucket_as_before(
+def test_small_contexts_stay_in_the_bucket_json_as_before_binary_as_a_frame(
     hubs: tuple[Hub, Hub], nats: Nats
 ) -> None:
     hub_a, hub_b = hubs
+    space = Space(nats.url)
     with ExitStack() as stack:
         a = connect(hub_a, "json-a", stack)
         b = connect(hub_b, "json-b", stack)
@@ -376,6 +381,17 @@ def test_a_small_json_context_stays_in_the_bucket_as_before(
         a.contexts.set("Desk.json", {"px": 1.5})
         a.contexts.update("Desk.json", {"qty": 3})
         wait_for(lambda: b.contexts.get("Desk.json") == {"px": 1.5, "qty": 3}, SYNC, "on B")
-        record = Space(nats.url).record("Desk.json")
+        record = orjson.loads(space.value("Desk.json"))
         assert record["data"] == {"px": 1.5, "qty": 3} and "value" not in record
-        assert Space(nats.url).objects() == []
+        # a small binary value: one binary frame in the bucket, no object
+        a.contexts.set("Desk.tiny", {"raw": b"\x00\x01", "arr": np.arange(4)})
+        follower = Follower(b, "Desk.tiny")
+        wait_for(follower.last, SYNC, "the tiny one on B")
+        a.contexts.set_path("Desk.tiny", "arr", np.arange(5, dtype="<f4"))
+        wait_for(lambda: len((follower.last() or {}).get("arr", [])) == 5, SYNC, "its update")
+        got = b.contexts.get("Desk.tiny")
+        assert got["raw"] == b"\x00\x01" and isinstance(got["raw"], bytes)
+        assert_same(got["arr"], np.arange(5, dtype="<f4"))
+        assert space.value("Desk.tiny")[:4] == b"JIB1"
+        assert "value" not in space.record("Desk.tiny")
+        assert space.objects() == []

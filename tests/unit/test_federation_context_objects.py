@@ -14,6 +14,7 @@ from jupyter_interop.server.federation_context_objects import (
     object_of,
     objects_bucket_name,
     pack_record,
+    record_header,
     unpack_record,
 )
 from jupyter_interop.server.federation_contexts import decode_record, rebase
@@ -64,17 +65,39 @@ def test_a_json_record_above_one_nats_message_goes_into_an_object() -> None:
     assert unpack_record(small, body) == {**large, "value": small["value"]}
 
 
-def test_a_binary_value_goes_into_an_object_as_buffers_and_comes_back_as_attachments() -> None:
+def test_a_small_binary_value_is_a_binary_frame_in_the_bucket() -> None:
     raw = blob(8, b"\x01")
     data = {"raw": raw, "n": 1}
     value, body = pack_record(
         record(data, {"reset": data}), name="k/3-y", inline_limit=INLINE, max_bytes=BOUND
     )
-    assert body is not None and body[:4] == b"JIB1"  # buffers, not base64
-    back = unpack_record(decode_record(value, "prices"), body)
+    assert body is None and value[:4] == b"JIB1"  # buffers, not base64
+    assert record_header(value)["prev"] == 3 and object_of(record_header(value)) is None
+    back = decode_record(value, "prices")
     assert isinstance(back["data"]["raw"], Attachment)
     assert bytes(back["data"]["raw"].buffers[0]) == b"\x01" * 8
     assert back["data"]["n"] == 1 and back["delta"]["reset"]["n"] == 1
+
+
+def test_a_large_binary_value_goes_into_an_object_as_buffers() -> None:
+    data = {"raw": blob(2000, b"\x02"), "n": 1}
+    value, body = pack_record(
+        record(data, {"reset": data}), name="k/3-y", inline_limit=INLINE, max_bytes=BOUND
+    )
+    assert body is not None and body[:4] == b"JIB1" and len(value) < 300
+    small = decode_record(value, "prices")
+    assert record_header(value) == small and object_of(small) == "k/3-y"
+    back = unpack_record(small, body)
+    assert isinstance(back["data"]["raw"], Attachment)
+    assert bytes(back["data"]["raw"].buffers[0]) == b"\x02" * 2000
+    assert back["data"]["n"] == 1 and back["delta"]["reset"]["n"] == 1
+
+
+def test_what_is_no_record_has_no_header_and_is_refused() -> None:
+    assert record_header(b"[1]") == {} and record_header(b"not json") == {}
+    assert record_header(b"JIB1 truncated") == {}
+    with pytest.raises(ValueError):
+        decode_record(b"JIB1 truncated", "prices")
 
 
 def test_a_reset_carries_its_buffers_once() -> None:
@@ -110,7 +133,7 @@ def test_a_value_over_the_bound_is_refused_naming_the_setting() -> None:
 
 def test_a_rebase_over_a_referenced_record_drops_its_old_reference() -> None:
     """The re-applied update is written as a new record: it gets its own object."""
-    current = {**record({"n": 1, "big": blob(10)}), "value": {"object": "k/2-old", "size": 99}}
+    current = {**record({"n": 1, "big": blob(2000)}), "value": {"object": "k/2-old", "size": 9}}
     new = rebase(current, 5, {"updated": {"n": 2}}, updater="p2", hub="h2", ticket="t2")
     _value, body = pack_record(new, name="k/5-new", inline_limit=INLINE, max_bytes=BOUND)
     assert body is not None
