@@ -61,6 +61,7 @@ from .federation_access import inbox_prefix, public_url
 from .federation_bus import FederationBus
 from .federation_contexts import ContextsLink
 from .federation_credentials import CREDENTIALS_SETTING, NKEY_SEED_SETTING, nats_auth_options
+from .federation_nats import server_caught_up
 from .federation_state import LocalPeers, PeerChanges, RemoteHubs, RemotePeer
 from .federation_streams import FederationStreams
 from .federation_values import ValueTooLarge, ValueTransfers
@@ -351,10 +352,7 @@ class FederationLink:
         await self._nats.subscribe(f"{base}.peers", cb=self._on_peers)
         await self._nats.subscribe(f"{base}.bye", cb=self._on_bye)
         await self._nats.subscribe(self.subjects["invoke"], cb=self._on_invoke)
-        # nats-py writes a flush's PING ahead of the commands still queued, so only the second
-        # PONG comes after the server's answer to the subscriptions (a denial, if any)
-        for _ in range(2):
-            await self._nats.flush(timeout=CONNECT_TIMEOUT)
+        await server_caught_up(self._nats, CONNECT_TIMEOUT)  # (its answer: a denial, if any)
         if self._denied:
             raise PermissionError(
                 f"Interop federation: the NATS server at {public_url(self.nats_url)} does not "

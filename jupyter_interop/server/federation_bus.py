@@ -35,7 +35,6 @@ from typing import Any
 import orjson
 
 from ..protocol import ProtocolError, messages
-from ..protocol.limits import FEDERATION_FLUSH_TIMEOUT
 from ..protocol.wire import (
     BUS_DOMAIN,
     BUS_INTEREST_ADDED_TYPE,
@@ -45,6 +44,7 @@ from ..protocol.wire import (
     FOR_TOPIC_KEY,
     PUBLISHER_IDENTITY_KEY,
 )
+from .federation_nats import subscribed
 from .federation_values import ValueTooLarge, ValueTransfers
 
 __all__ = ["FederationBus", "subject_pattern", "subject_token", "topic_subject"]
@@ -176,25 +176,13 @@ class FederationBus:
             return None
 
     async def _make(self, topic: str) -> Any:
-        """The NATS subscription of ``topic``, once the server has it (or its flush failed).
-
-        The flush waits longer than nats-py takes to find a silent server stale: a flush
-        nats-py gives up on (its timeout cancels the PONG's future) makes the PONG that comes
-        after all stop its reading of the connection (nats-py 2.16), and nothing would cross
-        any more."""
+        """The NATS subscription of ``topic``, once the server has it (or the connection
+        closed): see ``federation_nats.py`` for why nothing cancels that wait."""
 
         async def incoming(msg: Any) -> None:
             await self._incoming(topic, msg)  # (one at a time: a large one keeps its place)
 
-        subscription = await self._nats.subscribe(subject_pattern(self.base, topic), cb=incoming)
-        try:
-            # nats-py writes a flush's PING ahead of the commands still queued: the second
-            # PONG comes after the server took the SUB
-            for _ in range(2):
-                await self._nats.flush(timeout=FEDERATION_FLUSH_TIMEOUT)
-        except Exception as error:  # the connection closed: the subscription goes with it
-            self.log.warning("Interop federation: bus subscription for %r: %s", topic, error)
-        return subscription
+        return await subscribed(self._nats, subject_pattern(self.base, topic), incoming, self.log)
 
     @staticmethod
     async def _unsubscribe(pending: asyncio.Task[Any]) -> None:

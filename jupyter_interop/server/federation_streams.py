@@ -50,6 +50,7 @@ from ..protocol.wire import (
     SUBSCRIPTION_CANCELLED_TYPE,
 )
 from .federation_bus import subject_token
+from .federation_nats import subscribed
 from .federation_values import ValueTooLarge, ValueTransfers
 
 __all__ = ["FederationStreams", "stream_subject"]
@@ -242,9 +243,7 @@ class FederationStreams:
         async def items(msg: Any) -> None:
             await self._items(subject, msg)  # (one at a time: a large one keeps its place)
 
-        subscription = await self._nats.subscribe(subject, cb=items)
-        await self._nats.flush()
-        return subscription
+        return await subscribed(self._nats, subject, items, self.log)
 
     async def _items(self, subject: str, msg: Any) -> None:
         branch = self.branches.get(subject)

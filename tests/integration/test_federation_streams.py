@@ -6,15 +6,17 @@ subscribing on A to a Python stream on B."""
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_client_js import JsPeer
-from test_client_support import wait_for
-from test_federation import Hub
+from test_client_support import free_port, wait_for
+from test_federation import Hub, start_hub, stop
 from test_federation_bus import SPACE, MonitoredNats, client, hubs
 from test_federation_bus import nats as nats  # the fixture
 
@@ -328,3 +330,84 @@ def test_what_the_publisher_pushes_on_a_new_branch_right_after_accepting_arrives
             a.streams.subscribe("Eager", {"symbol": symbol}, on_data=feed.data, timeout=30)
             wait_for(lambda feed=feed: len(feed.got()) == 3, 30, f"the pushes on {symbol}")
             assert feed.got() == [({"first": n}, False) for n in range(3)]
+
+
+class StallAfter:
+    """A TCP relay between one hub and nats-server that, once the hub writes ``marker`` (a
+    SUB), holds all the server sends that hub for ``stall`` seconds, then passes it on: a
+    NATS server that stalls for that hub right when it waits for the server to have the
+    subscription. One connection; :meth:`close` ends it."""
+
+    def __init__(self, upstream: int, marker: bytes, stall: float) -> None:
+        self.port = free_port()
+        self.marker = marker
+        self.stall = stall
+        #: monotonic time until which the server's bytes are held, once the marker passed
+        self.until: float | None = None
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._upstream = upstream
+        self._sockets: list[socket.socket] = [self._listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        hub, _ = self._listener.accept()
+        server = socket.create_connection(("127.0.0.1", self._upstream))
+        self._sockets += [hub, server]
+        threading.Thread(target=self._up, args=(hub, server), daemon=True).start()
+        threading.Thread(target=self._down, args=(server, hub), daemon=True).start()
+
+    def _up(self, hub: socket.socket, server: socket.socket) -> None:
+        seen = b""
+        while data := _recv(hub):
+            seen = seen[-len(self.marker) :] + data
+            if self.until is None and self.marker in seen:  # (before the PING after it goes)
+                self.until = time.monotonic() + self.stall
+            server.sendall(data)
+
+    def _down(self, server: socket.socket, hub: socket.socket) -> None:
+        while data := _recv(server):
+            if self.until is not None:
+                time.sleep(max(0.0, self.until - time.monotonic()))  # the stall itself
+            hub.sendall(data)
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+
+
+def _recv(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536)
+    except OSError:  # closed
+        return b""
+
+
+def test_a_nats_stall_longer_than_nats_pys_flush_timeout_as_a_branch_is_joined_is_waited_out(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    """The server stalls for hub A (13 s, more than nats-py's 10 s flush timeout) right when
+    A's link made the NATS subscription of a branch new to it: the subscriber is accepted
+    once the server answers, and items cross after it (a link that gave up on its flush
+    would be left unable to read NATS at all)."""
+    patient = [
+        "--InteropHub.federation_heartbeat_interval=0.3",
+        "--InteropHub.federation_heartbeat_timeout=120",
+    ]
+    relay = StallAfter(nats.port, f"SUB ji.{SPACE}.stream.".encode(), 13.0)
+    with ExitStack() as stack:
+        stack.callback(relay.close)
+        space = f"--InteropHub.federation_space={SPACE}"
+        hub_a = start_hub(
+            tmp_path / "a", f"nats://127.0.0.1:{relay.port}", space, heartbeat=patient
+        )
+        stack.callback(stop, hub_a.proc)
+        hub_b = start_hub(tmp_path / "b", nats.url, space, heartbeat=patient)
+        stack.callback(stop, hub_b.proc)
+        stream = ticks(client(stack, hub_b, "pub-b"))
+        a = subscriber(stack, hub_a, "sub-a")
+        feed = greeted(a, "X")  # (subscribed with a 30 s timeout)
+        assert relay.until is not None  # the stall did happen
+        stream.push({"n": 1}, branch="X")
+        wait_for(lambda: len(feed.got()) == 2, 30, "an item pushed after the stall")
+        assert feed.got() == [({"hello": "X"}, True), ({"n": 1}, False)]
+        assert "InvalidStateError" not in (tmp_path / "a" / "hub.log").read_text()

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
+import orjson
 import pytest
 from hubkit import TOKEN, Client, HubKit
 from traitlets import TraitError
@@ -16,6 +17,7 @@ from jupyter_interop.protocol import Reason
 from jupyter_interop.protocol.chunks import ReassemblyBudget
 from jupyter_interop.protocol.wire import ENV_FEDERATION_SPACE, ENV_FEDERATION_URL
 from jupyter_interop.server.federation_bus import FederationBus
+from jupyter_interop.server.federation_streams import FederationStreams, stream_subject
 from jupyter_interop.server.federation_values import ValueTransfers
 
 FED_TOKEN = "federation-secret"
@@ -214,28 +216,60 @@ def test_a_link_that_leaves_releases_the_confirmations_it_held() -> None:
     assert len(a.take("subscribed")) == 1
 
 
-class UnansweringNats:
-    """The link's NATS connection to a server that takes subscriptions but does not answer
-    a flush until :attr:`answers` is set (a stopped nats-server): what the bound is for."""
+class StalledNats:
+    """The link's NATS connection to a server that stops answering for :attr:`stall` seconds
+    (a stopped nats-server) until :attr:`answers` is set, no time passing meanwhile.
 
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
+    As nats-py does: a flush writes its PING ahead of the commands still queued, so the
+    server is sure to hold a subscription (:attr:`held`) only after the second PONG; a flush
+    whose timeout is shorter than the stall, or that is cancelled, gives up (counted in
+    :attr:`abandoned`: nats-py breaks when the PONG comes after that)."""
+
+    def __init__(self, stall: float = 60.0, answer: dict[str, Any] | None = None) -> None:
+        self.stall = stall
         self.answers = asyncio.Event()
-        #: flushes answered, and given up on (nats-py breaks when a PONG comes after that)
+        self.subjects: list[str] = []
+        #: set once a flush waits for the server
+        self.flushing = asyncio.Event()
+        #: written to the server; the subscriptions the server is known to have
+        self.written: list[str] = []
+        self.held: set[str] = set()
+        self._queued: list[str] = []
+        #: flushes answered, and given up on
         self.flushed = 0
         self.abandoned = 0
+        #: the answer of a request (a publisher's hub accepting a subscription)
+        self.answer = answer or {}
 
     async def subscribe(self, subject: str, cb: Any) -> str:
         self.subjects.append(subject)
+        self._queued.append(subject)
         return subject
 
     async def flush(self, timeout: float = 10.0) -> None:
+        ahead = list(self.written)  # the PING goes first, then what was queued
+        self.written += self._queued
+        self._queued.clear()
+        self.flushing.set()
+        if not self.answers.is_set() and timeout < self.stall:
+            self.abandoned += 1
+            raise TimeoutError("nats: flush timeout")
         try:
             await self.answers.wait()
         except asyncio.CancelledError:
             self.abandoned += 1
             raise
         self.flushed += 1
+        self.held.update(ahead)
+
+    async def request(self, subject: str, payload: bytes, timeout: float) -> Any:
+        return type("Msg", (), {"data": orjson.dumps(self.answer)})()
+
+
+def values_over(nats: StalledNats) -> ValueTransfers:
+    return ValueTransfers(
+        nats=nats, space="s", hub_id="A", budget=ReassemblyBudget(1), spawn=asyncio.ensure_future
+    )
 
 
 @pytest.mark.asyncio
@@ -248,7 +282,7 @@ async def test_a_held_confirmation_goes_after_the_links_bound_when_nats_does_not
     kit = HubKit(federation_token=FED_TOKEN)
     a = kit.client("a")
     link = link_on_bus(kit)
-    nats = UnansweringNats()
+    nats = StalledNats()
     said = asyncio.Event()  # the link said something to the hub
 
     def send(message: dict[str, Any]) -> None:
@@ -260,13 +294,7 @@ async def test_a_held_confirmation_goes_after_the_links_bound_when_nats_does_not
         nats=nats,
         send=send,
         publish=lambda subject, payload, reply: None,
-        values=ValueTransfers(
-            nats=nats,
-            space="s",
-            hub_id="A",
-            budget=ReassemblyBudget(1),
-            spawn=asyncio.ensure_future,
-        ),
+        values=values_over(nats),
         spawn=asyncio.ensure_future,
         log=logging.getLogger("test.federation_bus"),
         ready_timeout=0.05,
@@ -286,6 +314,7 @@ async def test_a_held_confirmation_goes_after_the_links_bound_when_nats_does_not
     nats.answers.set()
     await asyncio.wait_for(asyncio.gather(*bus.subscriptions.values()), 30)
     assert (nats.flushed, nats.abandoned) == (2, 0)
+    assert nats.held == {"ji.s.bus.md.*"}
     # a server that answers (and a bound no loop could miss): confirmed without a warning
     bus.ready_timeout = 30.0
     caplog.clear()
@@ -297,6 +326,41 @@ async def test_a_held_confirmation_goes_after_the_links_bound_when_nats_does_not
         await asyncio.wait_for(said.wait(), 30)
     assert len(a.take("subscribed")) == 1 and caplog.records == []
     bus.close()
+
+
+@pytest.mark.asyncio
+async def test_a_stream_subscriber_of_another_hub_is_accepted_once_nats_holds_its_branch() -> None:
+    """Across hubs, the subscriber is accepted, and the publisher's hub told ``ready``, only
+    once the NATS server holds the branch's subscription; a stall of the server longer than
+    nats-py's own flush timeout at that moment makes the link give up no flush."""
+    nats = StalledNats(answer={"subscription": "xs1", "branch": "AAPL"})
+    branch = stream_subject("s", "B", "pB-7", "AAPL")
+    told: list[dict[str, Any]] = []
+    #: what went to the publisher's hub, and whether the server held the branch then
+    sent: list[tuple[str, bool]] = []
+    tasks: list[asyncio.Future[Any]] = []
+    streams = FederationStreams(
+        space="s",
+        hub_id="A",
+        nats=nats,
+        observe=lambda message: None,
+        publish=lambda subject, payload: sent.append((subject, branch in nats.held)),
+        values=values_over(nats),
+        spawn=lambda coroutine: tasks.append(asyncio.ensure_future(coroutine)),
+        log=logging.getLogger("test.federation_streams"),
+    )
+    asks = {"subscription_id": "s1", "method_id": 1, "arguments": {"symbol": "AAPL"}}
+    streams.add_interest("pB-7", "B", told.append, asks)
+    await asyncio.wait_for(nats.flushing.wait(), 30)
+    assert nats.subjects == [branch] and told == [] and sent == []
+    nats.answers.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    assert nats.abandoned == 0
+    assert sent == [("ji.s.hub.B.ready", True)]
+    assert told == [
+        {"domain": "agm", "type": "accepted", "subscription_id": "s1", "stream_id": "AAPL"}
+    ]
+    streams.close()
 
 
 def test_a_local_publication_reaches_the_link_once_with_its_routing_key_and_target() -> None:
