@@ -78,6 +78,26 @@ class Nats:
     def restart(self) -> None:
         self.proc = self._start()
 
+    def pause(self) -> None:
+        """Stop the server (SIGSTOP: its connections stay open, nothing is read or answered)
+        and wait until every thread of it has stopped: when ``kill`` returns, threads the
+        kernel has not stopped yet may still answer for a while (tens of ms under load)."""
+        self.proc.send_signal(signal.SIGSTOP)
+        wait_for(self._paused, what="every thread of nats-server to stop")
+
+    def _paused(self) -> bool:
+        states = []
+        for stat in Path(f"/proc/{self.proc.pid}/task").glob("*/stat"):
+            try:  # (the state follows the command name in parentheses)
+                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+            except FileNotFoundError:  # a thread that ended meanwhile
+                continue
+        return bool(states) and all(state == "T" for state in states)
+
+    def resume(self) -> None:
+        """Let a paused server run again."""
+        self.proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()

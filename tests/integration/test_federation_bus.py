@@ -6,7 +6,6 @@ publisher's hub, and the real ``@interopio/core`` bus on one hub with Python on 
 from __future__ import annotations
 
 import json
-import signal
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -307,14 +306,14 @@ def test_a_subscription_nats_does_not_confirm_in_time_is_confirmed_after_the_bou
         pub = client(stack, hub_a, "pub-a")
         held = Inbox()
         sub = client(stack, hub_b, "held-b")
-        nats.proc.send_signal(signal.SIGSTOP)
-        stack.callback(nats.proc.send_signal, signal.SIGCONT)  # before it is stopped for good
+        nats.pause()
+        stack.callback(nats.resume)  # before it is stopped for good
         sub.bus.subscribe("held.*", held)  # returns once confirmed
         log = tmp_path / "b" / "hub.log"
         line = "the bus subscription for 'held.*' took over 1.0s"
         assert line in log.read_text(), log.read_text()[-3000:]
         assert "c.InteropHub.federation_bus_ready_timeout" in log.read_text()
-        nats.proc.send_signal(signal.SIGCONT)
+        nats.resume()
         until_routed(lambda probe: pub.bus.publish("held.probe", probe), held)
         pub.bus.publish("held.news", {"n": 1})
         wait_for(lambda: held.messages(), 30, "A's message on B")
