@@ -25,6 +25,7 @@ from ..protocol import ProtocolError, Reason, messages
 from ..protocol.limits import (
     FEDERATION_BUS_READY_TIMEOUT,
     FEDERATION_MAX_CONTEXT_BYTES,
+    FEDERATION_MAX_QUEUE_BYTES,
     FEDERATION_MAX_VALUE_BYTES,
 )
 from ..protocol.wire import (
@@ -158,6 +159,14 @@ class InteropHub(LoggingConfigurable):
         FEDERATION_MAX_CONTEXT_BYTES,
         help="Largest value of a federated (retained) context, encoded: one above it fails "
         "for its writer with a clear error and the context stays as it was on every hub.",
+    ).tag(config=True)
+    federation_max_queue_bytes = Int(
+        FEDERATION_MAX_QUEUE_BYTES,
+        min=1,
+        help="Bytes of messages to other hubs (bus, streams) the federation link queues "
+        "while the NATS server takes them slower than they come (stalled or slow); past it "
+        "they are dropped and counted, and calls across hubs fail at once, until the queue "
+        "has drained to half of it. Local peers are never affected.",
     ).tag(config=True)
     shared_memory = AnyTrait(
         None,

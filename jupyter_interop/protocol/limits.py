@@ -197,6 +197,11 @@ FEDERATION_MAX_VALUE_BYTES = 1024 * 1024 * 1024
 #: the space's object store, so NATS holds it (``c.InteropHub.federation_max_context_bytes``'s
 #: default; docs/FEDERATION.md, "Large context values")
 FEDERATION_MAX_CONTEXT_BYTES = 256 * 1024 * 1024
+#: bytes of NATS publications (bus and stream messages to other hubs) a federation link
+#: queues while the NATS server takes them slower than they come; past it they are dropped
+#: and calls across hubs fail at once (``c.InteropHub.federation_max_queue_bytes``'s
+#: default; docs/FEDERATION.md, "A slow NATS server")
+FEDERATION_MAX_QUEUE_BYTES = 64 * 1024 * 1024
 #: seconds the object of a superseded context revision stays readable before it is deleted:
 #: a hub whose watch lags that much behind still reads that revision, so its members get
 #: its delta rather than the whole newer value

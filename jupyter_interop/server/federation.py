@@ -31,7 +31,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -42,6 +42,7 @@ from ..protocol.chunks import ReassemblyBudget
 from ..protocol.limits import (
     FEDERATION_BUS_READY_TIMEOUT,
     FEDERATION_MAX_CONTEXT_BYTES,
+    FEDERATION_MAX_QUEUE_BYTES,
     FEDERATION_MAX_VALUE_BYTES,
 )
 from ..protocol.wire import (
@@ -62,6 +63,7 @@ from .federation_bus import FederationBus
 from .federation_contexts import ContextsLink
 from .federation_credentials import CREDENTIALS_SETTING, NKEY_SEED_SETTING, nats_auth_options
 from .federation_nats import server_caught_up
+from .federation_queue import BUS, STREAMS, LinkQueue, Publication
 from .federation_state import LocalPeers, PeerChanges, RemoteHubs, RemotePeer
 from .federation_streams import FederationStreams
 from .federation_values import ValueTooLarge, ValueTransfers
@@ -226,6 +228,7 @@ class FederationLink:
         max_value_bytes: int = FEDERATION_MAX_VALUE_BYTES,
         bus_ready_timeout: float = FEDERATION_BUS_READY_TIMEOUT,
         max_context_bytes: int = FEDERATION_MAX_CONTEXT_BYTES,
+        max_queue_bytes: int = FEDERATION_MAX_QUEUE_BYTES,
     ) -> None:
         if heartbeat_timeout <= heartbeat_interval:
             raise ValueError(
@@ -264,8 +267,8 @@ class FederationLink:
         self._seq = 1
         #: local peers a proxy's caller waits for the observer to read (``caller``)
         self._announced: dict[str, asyncio.Future[None]] = {}
-        #: NATS publications waiting to go, in order (``publish_soon``)
-        self._outbox: deque[tuple[str, bytes, str]] = deque()
+        #: NATS publications waiting to go, in order, bounded (``publish_soon``)
+        self.queue = LinkQueue(max_queue_bytes, self._queue_full, self._queue_drained)
         self._draining = False
         self.bus: FederationBus | None = None
         #: the space's contexts in its KV bucket (None: JetStream unavailable, contexts local)
@@ -372,7 +375,7 @@ class FederationLink:
             hub_id=self.hub_id,
             nats=self._nats,
             observe=observer.send,
-            publish=self.publish_soon,
+            publish=self._publisher(STREAMS),
             values=values,
             spawn=self._spawn,
             log=self.log,
@@ -382,7 +385,7 @@ class FederationLink:
             space=self.space,
             nats=self._nats,
             send=observer.send,
-            publish=self.publish_soon,
+            publish=self._publisher(BUS),
             values=values,
             spawn=self._spawn,
             log=self.log,
@@ -431,24 +434,59 @@ class FederationLink:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def publish_soon(self, subject: str, payload: bytes, reply: str = "") -> None:
+    def publish_soon(self, subject: str, payload: bytes, reply: str, kind: str) -> None:
         """Publish on NATS after what was queued before (a task per message could reorder
-        them); dropped while NATS is away and its buffer is full."""
-        self._outbox.append((subject, payload, reply))
+        them); dropped while NATS is away and its buffer is full, or while the link's queue
+        is at its bound (``federation_queue.py``)."""
+        if not self.queue.put(Publication(subject, payload, reply, kind)):
+            return
         if not self._draining:
             self._draining = True
             self._spawn(self._drain())
 
+    def _publisher(self, kind: str) -> Callable[..., None]:
+        """``publish_soon`` for the publications of one ``kind`` (the bus's, the streams')."""
+
+        def publish(subject: str, payload: bytes, reply: str = "") -> None:
+            self.publish_soon(subject, payload, reply, kind)
+
+        return publish
+
     async def _drain(self) -> None:
         try:
-            while self._outbox:
-                subject, payload, reply = self._outbox.popleft()
+            while (publication := self.queue.take()) is not None:
+                subject, payload, reply, _ = publication
                 try:
                     await self._nats.publish(subject, payload, reply=reply)
                 except Exception as error:  # nats-py: closed, buffer full, too large
                     self.log.debug("Interop federation: not sent on %s: %s", subject, error)
         finally:
             self._draining = False
+
+    def _queue_full(self) -> None:
+        self.log.warning(
+            "Interop federation: NATS at %s takes this hub's messages slower than they come: "
+            "%d bytes wait (c.InteropHub.federation_max_queue_bytes); until they drain, bus "
+            "and stream messages to other hubs are dropped and calls across hubs fail",
+            public_url(self.nats_url),
+            self.queue.bytes,
+        )
+
+    def _queue_full_reason(self, hub: str) -> str:
+        return (
+            f"The call to hub {hub} was not sent: NATS takes this hub's messages slower than "
+            f"they come ({self.queue.bytes} bytes wait for it, at most "
+            f"{self.queue.max_bytes}: c.InteropHub.federation_max_queue_bytes); try again "
+            "once they have drained"
+        )
+
+    def _queue_drained(self, dropped: dict[str, int]) -> None:
+        self.log.warning(
+            "Interop federation: NATS takes this hub's messages again; dropped meanwhile: "
+            "%d bus and %d stream messages",
+            dropped.get(BUS, 0),
+            dropped.get(STREAMS, 0),
+        )
 
     # ------------------------------------------------------------- this hub's peers
 
@@ -558,6 +596,8 @@ class FederationLink:
         values cross in chunks (``federation_values.py``)."""
         values = self.values
         assert values is not None, "the link is not started"
+        if self.queue.full:
+            return {"error": {"reason": self._queue_full_reason(hub)}}
         try:
             payload = values.pack(request)
             reply = await self._nats.request(
@@ -672,6 +712,7 @@ class FederationLink:
             "bus": self.bus.status() if self.bus is not None else None,
             "streams": self.streams.status() if self.streams is not None else None,
             "values": self.values.status() if self.values is not None else None,
+            "queue": self.queue.status(),
         }
 
     async def close(self) -> None:
@@ -760,6 +801,7 @@ async def join_federation(
         max_value_bytes=hub.federation_max_value_bytes,
         bus_ready_timeout=hub.federation_bus_ready_timeout,
         max_context_bytes=hub.federation_max_context_bytes,
+        max_queue_bytes=hub.federation_max_queue_bytes,
     )
     try:
         await link.start()
