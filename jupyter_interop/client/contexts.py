@@ -732,10 +732,12 @@ class Contexts:
         delta = msg.get("delta")
         if ctx is None or ctx.data is None or not isinstance(delta, dict):
             return
-        ctx.data, changed, removed = apply_update(ctx.data, delta)
         version = msg.get("version")
         ctx.version = version if isinstance(version, int) else ctx.version
         ctx.updater_id = msg.get("updater_id")
+        if not delta:  # only a new version (a federated hub numbering its own creation)
+            return
+        ctx.data, changed, removed = apply_update(ctx.data, delta)
         self._notify(ctx, changed, removed, snapshot="reset" in delta, own=False)
 
     def _on_destroyed(self, msg: dict[str, Any]) -> None:

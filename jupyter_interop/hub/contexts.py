@@ -91,6 +91,9 @@ class Context:
     #: bucket destroys it even before any revision of it was seen (a context destroyed in the
     #: space while this hub was away)
     offered: bool = False
+    #: the ticket of this hub's creation of it on its way to the bucket (None: none): the
+    #: revision that carries it back holds this hub's own data, which is not sent again
+    creation: str | None = None
 
 
 @dataclass(slots=True)
@@ -375,6 +378,8 @@ class ContextDomain:
     def _detach_link(self, out: Outgoing) -> None:
         """The link is gone: contexts are local again; updates waiting for it fail."""
         self.link = None
+        for ctx in self.by_id.values():  # (changed locally from now on: its data is not the
+            ctx.creation = None  # creation's any more when a revision brings that back)
         tickets, self._tickets = self._tickets, {}
         for writer, request in tickets.values():
             self._send(out, writer, self._link_failure(writer, request, "the link closed"))
@@ -463,9 +468,14 @@ class ContextDomain:
         sent: dict[str, Any] = delta if incremental and isinstance(delta, dict) else {}
         incremental = bool(sent)
         first = ctx.revision is None
-        unchanged = first and data == ctx.data
+        # this hub's own creation (its data, binary values and all) or the same data: only
+        # the version is new
+        own = first and ticket is not None and ticket == ctx.creation
+        unchanged = own or (first and data == ctx.data)
+        ctx.creation = None
         ctx.revision = ctx.version = revision
-        ctx.data = data
+        if not own:
+            ctx.data = data
         ctx.updated_at = time.time()
         ctx.updater_id = updater
         seq = self._persist(ctx)
@@ -474,15 +484,15 @@ class ContextDomain:
             writer, request = waiting
             reply = self._success(writer, request, version=revision)
             self._acknowledge(out, writer, reply, seq, ctx.name)
-        if unchanged:
-            return  # this hub's own state, now numbered by the bucket
-        sent = sent or {"reset": data}
+        # this hub's own state, now numbered by the bucket: members get that version, with
+        # an empty delta (nothing changed), so that it is the same version on every hub
+        sent = {} if unchanged else sent or {"reset": data}
         members = ctx.members
         channel = self._channel_of(ctx)
         if channel is not None:
             members = self.hub.channel_registry.readers(members, channel)
         for member in members:
-            if member is writer and incremental:
+            if member is writer and (incremental or unchanged):
                 continue
             self._send(out, member, self._updated(member, ctx, sent))
 
@@ -611,7 +621,9 @@ class ContextDomain:
         self._add(ctx)
         self._join(peer, ctx)
         seq = self._persist(ctx)
-        self._publish(out, "create", ctx, data=ctx.data)
+        if self._federated(ctx):
+            ctx.creation = self.hub.new_id("t")
+            self._publish(out, "create", ctx, data=ctx.data, ticket=ctx.creation)
         for other in self.hub.peers.values():
             self._send(out, other, self._context_added(other, ctx))
         created: Message = {

@@ -72,7 +72,8 @@ __all__ = [
 
 Message = dict[str, Any]
 #: a bucket value: ``{name, data, delta, prev, updater, hub, ticket}`` (delta and prev are
-#: None for a creation; ticket names the writer's pending update on hub ``hub``), the same
+#: None for a creation; ticket names the writer's pending update, or creation, on hub
+#: ``hub``), the same
 #: with ``value: {object, size}`` instead of data and delta for a large or binary one
 #: (``federation_context_objects.py``), or the tombstone of a destroyed context
 #: ``{name, deleted: true, updater, hub, ticket}``
@@ -196,7 +197,7 @@ def _created(message: Message, hub: str) -> Record:
         "prev": None,
         "updater": message.get("updater_id"),
         "hub": hub,
-        "ticket": None,
+        "ticket": message.get("ticket"),
     }
 
 
@@ -498,7 +499,7 @@ class ContextsLink:
 
     def _refuse(self, message: Message, why: str) -> None:
         ticket = message.get("ticket")
-        if isinstance(ticket, str):
+        if isinstance(ticket, str) and message.get("op") != "create":
             self.socket.send(
                 {
                     "domain": GLOBAL_DOMAIN,

@@ -24,7 +24,7 @@ from test_client_js import JsPeer
 from test_client_support import assert_same, wait_for
 from test_federation import Hub, Nats, start_hub, stop
 from test_federation import nats as nats  # the fixture
-from test_federation_contexts import SYNC, Follower, connect, linked, try_update
+from test_federation_contexts import SYNC, Follower, connect, created_on_a, linked, try_update
 
 import jupyter_interop as ji
 from jupyter_interop.server.federation_context_objects import objects_bucket_name, record_header
@@ -395,3 +395,19 @@ def test_small_contexts_stay_in_the_bucket_json_as_before_binary_as_a_frame(
         assert space.value("Desk.tiny")[:4] == b"JIB1"
         assert "value" not in space.record("Desk.tiny")
         assert space.objects() == []
+
+
+@pytest.mark.parametrize("size", [1000, 3_000_000], ids=["in-the-bucket", "in-the-store"])
+def test_a_created_binary_context_has_one_version_everywhere_and_comes_once(
+    hubs: tuple[Hub, Hub], size: int
+) -> None:
+    """A binary creation comes back from the bucket with values equal to the hub's but not
+    the same objects: its hub numbers it with the bucket's revision and does not send it to
+    its followers again (docs/FEDERATION.md, "Contexts and channels")."""
+    array = np.arange(size // 8, dtype="int64")
+    with ExitStack() as stack:
+        followers = created_on_a(hubs, "created-binary", {"array": array, "raw": b"r"}, stack)
+        for follower in followers:
+            last = follower.last()
+            assert last is not None and last["raw"] == b"r" and last["next"] == 1
+            assert_same(last["array"], array)

@@ -101,6 +101,49 @@ def test_a_context_set_on_a_is_read_and_followed_on_b(hubs: tuple[Hub, Hub]) -> 
         assert "prices" not in b.contexts.all()
 
 
+def created_on_a(
+    hubs: tuple[Hub, Hub], name: str, data: dict[str, Any], stack: ExitStack
+) -> list[Follower]:
+    """``data`` created as context ``name`` on hub A, with a follower on each hub waiting for
+    it: the creator's and each follower's version is the bucket's revision on both hubs from
+    the creation on, and each follower sees the creation and the next update (from B) once.
+    Returns the followers (A's, B's) for the caller's checks of the values."""
+    hub_a, hub_b = hubs
+    a = connect(hub_a, "creator-a", stack)
+    b = connect(hub_b, "writer-b", stack)
+    linked(a, b)
+    readers = [connect(hub, f"follower-{i}", stack) for i, hub in enumerate(hubs)]
+    followers = [Follower(reader, name) for reader in readers]
+    a.contexts.set(name, data)
+    wait_for(lambda: all(f.versions() for f in followers), SYNC, "the creation on both hubs")
+    revision = followers[1].versions()[0]  # the bucket's, as hub B has it
+    assert isinstance(revision, int) and revision > 0
+    wait_for(
+        lambda: {io.contexts.version(name) for io in (a, *readers)} == {revision},
+        SYNC,
+        f"version {revision} on hub A too",
+    )
+    b.contexts.update(name, {"next": 1})
+    wait_for(lambda: all((f.last() or {}).get("next") for f in followers), SYNC, "B's update")
+    version = readers[1].contexts.version(name)
+    assert isinstance(version, int) and version > revision
+    assert a.contexts.version(name) == readers[0].contexts.version(name) == version
+    for follower in followers:  # the creation and the update, each once
+        assert len(follower.seen) == 2 and follower.versions()[-1] == version
+    return followers
+
+
+def test_a_created_context_has_the_buckets_revision_as_version_on_every_hub(
+    hubs: tuple[Hub, Hub],
+) -> None:
+    """The creating hub numbers its own creation with the revision the bucket gave it, as the
+    other hubs do, rather than 0 until the next update."""
+    with ExitStack() as stack:
+        followers = created_on_a(hubs, "created", {"AAPL": 1.0}, stack)
+        for follower in followers:
+            assert follower.last() == {"AAPL": 1.0, "next": 1}
+
+
 def test_a_channel_joined_on_a_hears_what_b_publishes(hubs: tuple[Hub, Hub]) -> None:
     hub_a, hub_b = hubs
     with ExitStack() as stack:
