@@ -23,11 +23,14 @@ import jupyter_interop as ji
 from jupyter_interop.server.federation_access import nats_config, space_password, space_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from test_client_support import wait_for
 from test_federation import Hub, Nats, start_hub, stop
 
 SPACE = "lab-fed"
 PASSWORD = space_password("browser-test-secret", SPACE)
 LINE = f"{SIDEBAR} [data-role=federation]"
+#: the bound of the lab hub's link queue (nats-py's buffer and the sockets hold more)
+QUEUE_BOUND = 1_000_000
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Federated:
     lab: LabServer
     remote: Hub
     nats_url: str
+    nats: Nats
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +54,13 @@ def federated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federated]:
         server = stack.enter_context(
             start_lab(
                 base / "lab",
-                config={"InteropHub": {"federation_url": url, "federation_space": SPACE}},
+                config={
+                    "InteropHub": {
+                        "federation_url": url,
+                        "federation_space": SPACE,
+                        "federation_max_queue_bytes": QUEUE_BOUND,
+                    }
+                },
             )
         )
         try:
@@ -62,7 +72,7 @@ def federated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Federated]:
         peer = ji.connect(url=remote.url, token=remote.token, application="remote-pricer")
         stack.callback(peer.close)
         peer.methods.register("Remote.Quote")(lambda: {"px": 1.0})
-        yield Federated(server, remote, nats.url)
+        yield Federated(server, remote, nats.url, nats)
 
 
 def remote_hub_id(federated: Federated) -> str:
@@ -147,6 +157,48 @@ def test_the_dashboard_lists_the_remote_hub_without_secrets(
         assert (background == "rgb(255, 255, 255)") == (scheme == "light"), background
     finally:
         context.close()
+
+
+def test_the_dashboard_says_when_the_link_queue_is_full_and_what_was_dropped(
+    federated: Federated, chromium: Any
+) -> None:
+    """NATS paused (SIGSTOP) while a peer of the lab's hub publishes on the bus: the dashboard
+    says the queue is full and what was dropped, then, NATS running again, what was dropped
+    while it was slow (docs/FEDERATION.md, "A slow NATS server")."""
+    publisher = federated.lab.client("filler")
+    context = chromium.new_context(viewport={"width": 1200, "height": 900})
+    try:
+
+        def full() -> bool:
+            for _ in range(20):
+                publisher.bus.publish("fill.x", "x" * 64_000)
+            return bool(federated.lab.api("interop/api/federation")["queue"]["full"])
+
+        page = context.new_page()
+        page.goto(f"{federated.lab.url}/interop/?token={federated.lab.token}")
+        federated.nats.pause()
+        try:
+            wait_for(full, 120, "the lab hub's link queue to be full")
+            line = page.locator("#federation-queue[data-state=full]")
+            line.wait_for(timeout=WAIT_MS)
+            text = line.text_content() or ""
+            assert "NATS takes this hub's messages slower than they come: " in text
+            assert f"of {QUEUE_BOUND} bytes queued; calls across hubs fail until they drain" in text
+            assert " · dropped so far: " in text
+            assert line.get_attribute("class") == "bad"
+        finally:
+            federated.nats.resume()
+        drained = page.locator("#federation-queue[data-state=drained]")
+        drained.wait_for(timeout=WAIT_MS)
+        dropped = federated.lab.api("interop/api/federation")["queue"]["dropped"]
+        assert dropped["bus"] > 0
+        assert drained.text_content() == (
+            f"dropped while NATS was slow: {dropped['bus']} bus and "
+            f"{dropped['streams']} stream messages"
+        )
+    finally:
+        context.close()
+        publisher.close()
 
 
 def test_a_server_without_federation_says_off(lab: LabPage) -> None:
