@@ -197,6 +197,10 @@ FEDERATION_MAX_VALUE_BYTES = 1024 * 1024 * 1024
 #: the space's object store, so NATS holds it (``c.InteropHub.federation_max_context_bytes``'s
 #: default; docs/FEDERATION.md, "Large context values")
 FEDERATION_MAX_CONTEXT_BYTES = 256 * 1024 * 1024
+#: bytes of a NATS message (its ``max_payload``) kept for what is not the payload a
+#: federation link fills (subject, reply subject, headers): value chunks and context records
+#: are at most ``max_payload`` less this
+NATS_MESSAGE_ROOM = 4096
 #: bytes of NATS publications (bus and stream messages to other hubs) a federation link
 #: queues while the NATS server takes them slower than they come; past it they are dropped
 #: and calls across hubs fail at once (``c.InteropHub.federation_max_queue_bytes``'s

@@ -36,7 +36,11 @@ import orjson
 
 from ..protocol.channels import CHANNEL_PREFIX, channel_context_problem
 from ..protocol.deltas import apply_delta, copy_data
-from ..protocol.limits import FEDERATION_CONTEXT_OBJECT_GRACE, FEDERATION_MAX_CONTEXT_BYTES
+from ..protocol.limits import (
+    FEDERATION_CONTEXT_OBJECT_GRACE,
+    FEDERATION_MAX_CONTEXT_BYTES,
+    NATS_MESSAGE_ROOM,
+)
 from ..protocol.wire import (
     FEDERATION_CONTEXT_APPLY_TYPE,
     FEDERATION_CONTEXT_PUBLISH_TYPE,
@@ -89,8 +93,6 @@ RESYNC_WAIT = 0.5
 #: missed from there, so its hub still forwards every update as a delta; a hub that lags by
 #: more resets its members to the whole value. Each kept revision is a whole value.
 HISTORY = 16
-#: room left in a NATS message for what is not the record (its subject and headers)
-NATS_ROOM = 4096
 #: times a revision whose object did not arrive is read again before the hub goes without it
 FETCH_ATTEMPTS = 3
 
@@ -296,7 +298,7 @@ class ContextsLink:
     @property
     def inline_limit(self) -> int:
         """The largest record written into the bucket as it is (one NATS message)."""
-        return int(self.nats.max_payload) - NATS_ROOM
+        return int(self.nats.max_payload) - NATS_MESSAGE_ROOM
 
     async def start(self, hello: Message) -> None:
         """Open the hub connection (the hub then offers its retained contexts) and watch."""

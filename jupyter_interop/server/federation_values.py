@@ -38,7 +38,7 @@ from ..protocol.chunks import (
     chunk_views,
 )
 from ..protocol.frames import MAGIC, FrameError, PiecedFrame, encode_binary
-from ..protocol.limits import FEDERATION_VALUE_IDLE, FEDERATION_VALUE_WINDOW
+from ..protocol.limits import FEDERATION_VALUE_IDLE, FEDERATION_VALUE_WINDOW, NATS_MESSAGE_ROOM
 from .attachments import decode_frame
 
 __all__ = ["ValueTooLarge", "ValueTransfers", "value_subject"]
@@ -47,8 +47,6 @@ Message = dict[str, Any]
 
 #: the status NATS sends to a message's reply subject when no subscriber received it
 _NO_RESPONDERS = "503"
-#: room left in a NATS message for what is not the chunk (its subject, reply and headers)
-_NATS_ROOM = 4096
 
 
 class ValueTooLarge(Exception):
@@ -116,7 +114,7 @@ class ValueTransfers:
 
     @property
     def max_payload(self) -> int:
-        return int(self.nats.max_payload) - _NATS_ROOM
+        return int(self.nats.max_payload) - NATS_MESSAGE_ROOM
 
     # ------------------------------------------------------------------- sending
 
