@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import time
@@ -60,6 +61,7 @@ from ..protocol.wire import (
 )
 from .federation_access import inbox_prefix, public_url
 from .federation_bus import FederationBus
+from .federation_calls import CallReplies
 from .federation_contexts import ContextsLink
 from .federation_credentials import CREDENTIALS_SETTING, NKEY_SEED_SETTING, nats_auth_options
 from .federation_nats import server_caught_up
@@ -110,6 +112,9 @@ class _Proxy:
         self.remote = remote
         self.socket = InProcessConnection(link.service, self._receive, _PROXY_VALUES, link.budget)
         self.calls: set[asyncio.Task[None]] = set()
+        #: the calls this proxy sends to its peer's hub, and those waiting for a reply
+        self.invoke_subject = subjects(link.space, remote.hub)["invoke"]
+        self.sent: set[str] = set()
         #: request ids of the calls this proxy makes here for its peer (``FederationLink``)
         self.placed: set[str] = set()
         self.opening = asyncio.ensure_future(self._open())
@@ -184,7 +189,17 @@ class _Proxy:
             "arguments_kv": invoke.get("arguments_kv"),
             "context": invoke.get("context") or {},
         }
-        reply = await self.link.request(self.remote.hub, request)
+        replies = self.link.replies
+        assert replies is not None, "the link is not started"
+        answer = functools.partial(self._answer, invocation_id)
+        refused = self.link.refused(self.remote.hub)
+        if refused is not None:
+            await answer({"error": {"reason": refused}})
+            return
+        await replies.call(self.remote.hub, self.invoke_subject, request, answer, self.sent)
+
+    async def _answer(self, invocation_id: Any, reply: Message) -> None:
+        """The owning hub's reply becomes the caller's ``yield`` or ``error`` here."""
         if "error" in reply:
             error = reply["error"] if isinstance(reply["error"], dict) else {}
             self.socket.send(
@@ -206,6 +221,9 @@ class _Proxy:
         if self.link.streams is not None:
             self.link.streams.proxy_closed(self.remote.peer_id)
         self.link.caller_left(self.placed)
+        if self.link.replies is not None:
+            self.link.replies.forget(self.sent)
+        self.sent.clear()
         self.socket.close()
 
 
@@ -258,6 +276,8 @@ class FederationLink:
         #: the largest federated context value (``federation_context_objects.py``)
         self.max_context_bytes = max_context_bytes
         self.values: ValueTransfers | None = None
+        #: the calls this hub's proxies sent to other hubs, waiting for their replies
+        self.replies: CallReplies | None = None
         self._nats: Any = None
         self._observer: InProcessConnection | None = None
         self._calls: dict[str, asyncio.Future[Message]] = {}
@@ -306,6 +326,8 @@ class FederationLink:
             spawn=self._spawn,
         )
         await values.start()
+        self.replies = CallReplies(self._nats, values, self._spawn, CALL_TIMEOUT)
+        await self.replies.start()
         await self._subscribe()
         await self._join_hub(values)
         self.contexts = await self._join_contexts()
@@ -472,7 +494,10 @@ class FederationLink:
             self.queue.bytes,
         )
 
-    def _queue_full_reason(self, hub: str) -> str:
+    def refused(self, hub: str) -> str | None:
+        """Why a call to ``hub`` is not sent now (the link's queue is full), or None."""
+        if not self.queue.full:
+            return None
         return (
             f"The call to hub {hub} was not sent: NATS takes this hub's messages slower than "
             f"they come ({self.queue.bytes} bytes wait for it, at most "
@@ -545,7 +570,10 @@ class FederationLink:
         while True:
             with contextlib.suppress(Exception):
                 await self._publish()
-            for hub in self.remote.silent(time.monotonic()):
+            now = time.monotonic()
+            if self.replies is not None:
+                await self.replies.expire(now)
+            for hub in self.remote.silent(now):
                 self.log.warning("Interop federation: hub %s fell silent, its peers leave", hub)
                 self._hub_left(hub)
             await asyncio.sleep(self.heartbeat_interval)
@@ -590,26 +618,6 @@ class FederationLink:
                 proxy.register(methods)
 
     # ------------------------------------------------------------- calls across
-
-    async def request(self, hub: str, request: Message) -> Message:
-        """Ask ``hub`` to make a call; its reply (``{"result"}`` or ``{"error"}``). Large
-        values cross in chunks (``federation_values.py``)."""
-        values = self.values
-        assert values is not None, "the link is not started"
-        if self.queue.full:
-            return {"error": {"reason": self._queue_full_reason(hub)}}
-        try:
-            payload = values.pack(request)
-            reply = await self._nats.request(
-                subjects(self.space, hub)["invoke"], payload, timeout=CALL_TIMEOUT
-            )
-            return await values.unpack(reply.data)
-        except asyncio.CancelledError:
-            raise
-        except ValueTooLarge as error:
-            return {"error": {"reason": str(error)}}
-        except Exception as error:
-            return {"error": {"reason": f"The call to hub {hub} failed: {error!r}"}}
 
     async def _on_invoke(self, msg: Any) -> None:
         # one task per call: a subscription's callbacks run one after the other
@@ -732,6 +740,8 @@ class FederationLink:
             self.streams.close()
         if self.values is not None:
             self.values.close()
+        if self.replies is not None:
+            self.replies.close()
         for future in self._calls.values():
             future.cancel()
         nc = self._nats

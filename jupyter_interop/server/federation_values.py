@@ -41,12 +41,12 @@ from ..protocol.frames import MAGIC, FrameError, PiecedFrame, encode_binary
 from ..protocol.limits import FEDERATION_VALUE_IDLE, FEDERATION_VALUE_WINDOW, NATS_MESSAGE_ROOM
 from .attachments import decode_frame
 
-__all__ = ["ValueTooLarge", "ValueTransfers", "value_subject"]
+__all__ = ["NO_RESPONDERS", "ValueTooLarge", "ValueTransfers", "value_subject"]
 
 Message = dict[str, Any]
 
 #: the status NATS sends to a message's reply subject when no subscriber received it
-_NO_RESPONDERS = "503"
+NO_RESPONDERS = "503"
 
 
 class ValueTooLarge(Exception):
@@ -104,7 +104,7 @@ class ValueTransfers:
             await self._serve(msg.subject.rsplit(".", 1)[-1], msg)
 
         async def unheard(msg: Any) -> None:
-            if (msg.headers or {}).get("Status") == _NO_RESPONDERS:
+            if (msg.headers or {}).get("Status") == NO_RESPONDERS:
                 self._release(msg.subject.rsplit(".", 1)[-1])
 
         subject = value_subject(self.space, self.hub_id, "*")
@@ -193,15 +193,21 @@ class ValueTransfers:
     async def unpack(self, payload: bytes) -> Message:
         """The message a NATS payload of :meth:`pack` carries, pulling an offered value
         (raises :class:`ValueTooLarge`, or ValueError for a payload that is no message)."""
+        message = self.read(payload)
+        if message is not None:
+            return message
+        return await self._pull(orjson.loads(payload)["value"])
+
+    def read(self, payload: bytes) -> Message | None:
+        """The message a NATS payload of :meth:`pack` carries, or None when its value is
+        offered (:meth:`unpack` pulls it); ValueError for a payload that is no message."""
         if payload[:4] == MAGIC:
             return decode_frame(payload)
         message = orjson.loads(payload)
         if not isinstance(message, dict):
             raise ValueError("not a message")
         value = message.get("value")  # (no other message has a "value" object)
-        if not isinstance(value, dict):
-            return message
-        return await self._pull(value)
+        return None if isinstance(value, dict) else message
 
     async def _pull(self, value: Message) -> Message:
         size, chunk, hub = int(value["size"]), int(value["chunk"]), str(value["hub"])
