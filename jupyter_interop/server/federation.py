@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import secrets
 import time
@@ -281,6 +282,9 @@ class FederationLink:
         self._nats: Any = None
         self._observer: InProcessConnection | None = None
         self._calls: dict[str, asyncio.Future[Message]] = {}
+        #: the request ids of those calls (unique on each proxy's connection: seen by no one
+        #: else)
+        self._call_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._publish_scheduled = False
         #: the ``seq`` of this hub's next snapshot
@@ -678,7 +682,7 @@ class FederationLink:
         """Make a call on this hub for another hub's peer, in the caller's name: through
         its proxy here, so the method's server sees who calls."""
         proxy = await self._caller_proxy(request.get("caller"))
-        request_id = f"x{secrets.token_hex(6)}"
+        request_id = f"x{next(self._call_ids)}"
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._calls[request_id] = future
         proxy.placed.add(request_id)
