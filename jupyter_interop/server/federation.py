@@ -287,6 +287,9 @@ class FederationLink:
         self._call_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._publish_scheduled = False
+        #: a snapshot is being published; another is due once it is (``_announce``)
+        self._announcing = False
+        self._announce_again = False
         #: the ``seq`` of this hub's next snapshot
         self._seq = 1
         #: local peers a proxy's caller waits for the observer to read (``caller``)
@@ -560,20 +563,37 @@ class FederationLink:
 
     def _publish_now(self) -> None:
         self._publish_scheduled = False
+        self._announce()
+
+    def _announce(self) -> None:
+        """Publish this hub's snapshot, one publication at a time: nats-py blocks them while
+        the NATS server reads nothing ("A slow NATS server"), and the heartbeat must go on
+        finding silent hubs meanwhile. A change while one waits goes in the next, taken as
+        it is sent."""
+        if self._announcing:
+            self._announce_again = True
+            return
+        self._announcing = True
         self._spawn(self._publish())
 
     async def _publish(self) -> None:
-        if self._nats is None or self._nats.is_closed:
-            return
-        snapshot = {"hub": self.hub_id, "seq": self._seq, "peers": self.local.snapshot()}
-        self._seq += 1
-        await self._nats.publish(self.subjects["peers"], orjson.dumps(snapshot))
+        try:
+            again = True
+            while again and self._nats is not None and not self._nats.is_closed:
+                self._announce_again = False
+                snapshot = {"hub": self.hub_id, "seq": self._seq, "peers": self.local.snapshot()}
+                self._seq += 1
+                await self._nats.publish(self.subjects["peers"], orjson.dumps(snapshot))
+                again = self._announce_again
+        except Exception as error:  # nats-py: closed, buffer full while reconnecting
+            self.log.debug("Interop federation: snapshot not sent: %s", error)
+        finally:
+            self._announcing = False
 
     async def _heartbeat(self) -> None:
         """Announce this hub's peers every interval, and drop the hubs that fell silent."""
         while True:
-            with contextlib.suppress(Exception):
-                await self._publish()
+            self._announce()
             now = time.monotonic()
             if self.replies is not None:
                 await self.replies.expire(now)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from test_client_support import wait_for
-from test_federation import Nats
+from test_federation import Hub, Nats
 from test_federation_bus import Inbox, client, hubs, until_routed
 from test_federation_security import view
 from test_federation_streams import greeted, subscriber, ticks
@@ -32,6 +32,17 @@ def nats(tmp_path: Path) -> Any:
         yield server
     finally:
         server.stop()
+
+
+def fill(io: ji.Interop, hub: Hub) -> None:
+    """Publish on the bus from ``io`` until the link queue of ``hub`` is full (NATS paused)."""
+
+    def filled() -> bool:
+        for _ in range(20):
+            io.bus.publish("slow.fill", CHUNK)
+        return bool(view(hub, "federation")["queue"]["full"])
+
+    wait_for(filled, 120, "the link queue to reach its bound")
 
 
 def test_a_stalled_nats_server_leaves_local_peers_served_and_the_queue_bounded(
@@ -65,14 +76,9 @@ def test_a_stalled_nats_server_leaves_local_peers_served_and_the_queue_bounded(
             status: dict[str, Any] = view(hub_a, "federation")["queue"]
             return status
 
-        def filled() -> bool:
-            for _ in range(20):
-                pub.bus.publish("slow.fill", CHUNK)
-            return bool(queue()["full"])
-
         nats.pause()
         stack.callback(nats.resume)  # before it is stopped for good
-        wait_for(filled, 120, "hub A's link queue to reach its bound")
+        fill(pub, hub_a)
         stream.push({"n": 1}, branch="T")  # past the bound: dropped, counted
         wait_for(lambda: queue()["dropped"]["streams"], 30, "the stream item counted")
 
@@ -105,3 +111,32 @@ def test_a_stalled_nats_server_leaves_local_peers_served_and_the_queue_bounded(
         stream.push({"n": 2}, branch="T")
         wait_for(lambda: ({"n": 2}, False) in feed.got(), 60, "the stream item on B")
         assert ({"n": 1}, False) not in feed.got()
+
+
+def test_a_hub_whose_nats_publishes_block_still_sees_the_other_hubs_fall_silent(
+    tmp_path: Path, nats: Nats
+) -> None:
+    """NATS paused and hub A's queue full, so nats-py blocks A's publishes: A's heartbeat goes
+    on all the same, and B's peers leave A after the heartbeat timeout, as A's leave B (a call
+    pending on them would fail then, "Failures"); NATS running again, they come back."""
+    with ExitStack() as stack:
+        hub_a, hub_b = hubs(
+            stack,
+            tmp_path,
+            nats,
+            "a",
+            "b",
+            options=(f"--InteropHub.federation_max_queue_bytes={BOUND}",),
+        )
+        pub, far = client(stack, hub_a, "pub-a"), client(stack, hub_b, "far-b")
+        far.methods.register("Far")(lambda: {"by": "b"})
+        wait_for(lambda: pub.methods.servers("Far"), 30, "B's method on A")
+        nats.pause()
+        stack.callback(nats.resume)  # before it is stopped for good
+        fill(pub, hub_a)
+        wait_for(lambda: not view(hub_a, "federation")["remote_hubs"], 30, "B silent on A")
+        wait_for(lambda: not pub.methods.servers("Far"), 30, "B's peers to leave A")
+        assert view(hub_a, "federation")["queue"]["full"]  # (A's publishes still blocked)
+        nats.resume()
+        wait_for(lambda: pub.methods.servers("Far"), 60, "B's method back on A")
+        assert pub.methods.invoke("Far", {}, timeout=60).returned == {"by": "b"}
