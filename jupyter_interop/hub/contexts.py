@@ -23,7 +23,9 @@ bucket. Its updates and its destruction are not applied here when a peer sends t
 to the link (a ``federation-context-publish`` with a ticket) and come back, in the bucket's
 revision order, as ``federation-context-apply``; only then do members see them and the writer
 get its ack, so every hub applies every change once and in one order. A creation is applied
-here at once and published. The other lifetimes stay local to their hub.
+here at once and published with a ticket; its creator's ``context-created`` waits for the
+bucket (a creation the link cannot write fails for it, and the context goes), and the
+revision that brings it back numbers it. The other lifetimes stay local to their hub.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ LIFETIMES = CONTEXT_LIFETIMES
 DESTROYED_EXPLICITLY = "Context destroyed explicitly"
 DESTROYED_PEER_LEFT = "Context destroyed because its owner/last peer left"
 DESTROYED_REMOTELY = "Context destroyed on another hub of the federation"
+DESTROYED_NOT_FEDERATED = "Context not created: the federation could not take it"
 
 
 @dataclass(eq=False)
@@ -179,6 +182,10 @@ class ContextDomain:
         self.link: Peer | None = None
         #: updates sent to the link and not yet back: ticket -> (writer, its request)
         self._tickets: dict[str, tuple[Peer, Message]] = {}
+        #: creations sent to the link whose creator waits for ``context-created`` until the
+        #: context is in the bucket: ticket -> (creator, None once it left; its request; the
+        #: context)
+        self._creations: dict[str, tuple[Peer | None, Message, Context]] = {}
         #: message type -> handler, for the hub's table (``hub/core.py``), on ``global`` and
         #: ``context``: one per type of ``protocol/wire.py:CONTEXT_MESSAGE_TYPES``
         self.handlers: dict[str, Handler] = {
@@ -350,6 +357,9 @@ class ContextDomain:
             self._detach_link(out)
         for ticket in [t for t, (writer, _) in self._tickets.items() if writer is peer]:
             del self._tickets[ticket]
+        for ticket, (creator, request, made) in list(self._creations.items()):
+            if creator is peer:  # (the context may still be refused: it then goes)
+                self._creations[ticket] = (None, request, made)
         for context_id in list(peer.contexts):
             ctx = self.by_id.get(context_id)
             if ctx is None:
@@ -380,17 +390,23 @@ class ContextDomain:
         self.link = None
         for ctx in self.by_id.values():  # (changed locally from now on: its data is not the
             ctx.creation = None  # creation's any more when a revision brings that back)
+        creations, self._creations = self._creations, {}
+        for creator, request, made in creations.values():  # it is here, local again
+            if creator is not None:
+                self._send(out, creator, self._created(creator, request, made))
         tickets, self._tickets = self._tickets, {}
         for writer, request in tickets.values():
             self._send(out, writer, self._link_failure(writer, request, "the link closed"))
 
-    def _link_failure(self, writer: Peer, request: Message, why: str) -> Message:
+    def _link_failure(
+        self, writer: Peer, request: Message, why: str, what: str = "The update was not applied"
+    ) -> Message:
         return messages.error(
             request.get("domain", GLOBAL_DOMAIN),
             request.get("request_id"),
             writer.peer_id,
             Reason.CONTEXT_FAILURE,
-            f"The update was not applied: the federation could not take it ({why})",
+            f"{what}: the federation could not take it ({why})",
         )
 
     def _federated(self, ctx: Context) -> bool:
@@ -472,6 +488,8 @@ class ContextDomain:
         # the version is new
         own = first and ticket is not None and ticket == ctx.creation
         unchanged = own or (first and data == ctx.data)
+        # its first revision in the bucket, this hub's creation or one that won over it
+        creation = self._creations.pop(ctx.creation, None) if ctx.creation else None
         ctx.creation = None
         ctx.revision = ctx.version = revision
         if not own:
@@ -479,6 +497,10 @@ class ContextDomain:
         ctx.updated_at = time.time()
         ctx.updater_id = updater
         seq = self._persist(ctx)
+        creator = creation[0] if creation is not None else None
+        if creation is not None and creator is not None:
+            reply = self._created(creator, creation[1], ctx)
+            self._acknowledge(out, creator, reply, seq, ctx.name)
         writer = None
         if waiting is not None:
             writer, request = waiting
@@ -515,12 +537,25 @@ class ContextDomain:
             self._send(out, other, self._context_added(other, ctx))
 
     def _refused_remote(self, peer: Peer, msg: Message, out: Outgoing) -> None:
-        """The link could not write update ``ticket`` (``federation-context-refused``)."""
+        """The link could not write update or creation ``ticket``
+        (``federation-context-refused``): its writer gets the error; a context whose creation
+        it was goes, on this hub too, rather than stay here while the space has none."""
         self._from_link(peer)
-        waiting = self._tickets.pop(msg_field(msg, "ticket", str), None)
+        ticket = msg_field(msg, "ticket", str)
+        why = str(msg.get("reason") or "refused")
+        creation = self._creations.pop(ticket, None)
+        if creation is not None:
+            creator, request, ctx = creation
+            if creator is not None:
+                creator.contexts_created -= 1
+                what = f"Context {ctx.name!r} was not created"
+                self._send(out, creator, self._link_failure(creator, request, why, what))
+            if self.by_id.get(ctx.context_id) is ctx:
+                self._destroy_context(ctx, Reason.CONTEXT_DESTROYED, DESTROYED_NOT_FEDERATED, out)
+            return
+        waiting = self._tickets.pop(ticket, None)
         if waiting is not None:
             writer, request = waiting
-            why = str(msg.get("reason") or "refused")
             self._send(out, writer, self._link_failure(writer, request, why))
 
     # --------------------------------------------------------------- handlers
@@ -621,19 +656,26 @@ class ContextDomain:
         self._add(ctx)
         self._join(peer, ctx)
         seq = self._persist(ctx)
-        if self._federated(ctx):
+        federated = self._federated(ctx)
+        if federated:  # the creator's ack waits for the bucket, as an update's does
             ctx.creation = self.hub.new_id("t")
+            self._creations[ctx.creation] = (peer, msg, ctx)
             self._publish(out, "create", ctx, data=ctx.data, ticket=ctx.creation)
         for other in self.hub.peers.values():
             self._send(out, other, self._context_added(other, ctx))
-        created: Message = {
+        if not federated:
+            self._acknowledge(out, peer, self._created(peer, msg, ctx), seq, ctx.name)
+
+    @staticmethod
+    def _created(peer: Peer, msg: Message, ctx: Context) -> Message:
+        """The ``context-created`` reply to ``peer``'s ``create-context`` ``msg``."""
+        return {
             "domain": msg.get("domain", GLOBAL_DOMAIN),
             "type": CONTEXT_CREATED_TYPE,
             "request_id": msg.get("request_id"),
             "peer_id": peer.peer_id,
             "context_id": ctx.context_id,
         }
-        self._acknowledge(out, peer, created, seq, ctx.name)
 
     def _subscribe(self, peer: Peer, msg: Message, out: Outgoing) -> None:
         ctx = self._lookup(msg)

@@ -501,7 +501,7 @@ class ContextsLink:
 
     def _refuse(self, message: Message, why: str) -> None:
         ticket = message.get("ticket")
-        if isinstance(ticket, str) and message.get("op") != "create":
+        if isinstance(ticket, str):
             self.socket.send(
                 {
                     "domain": GLOBAL_DOMAIN,

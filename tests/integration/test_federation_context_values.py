@@ -338,7 +338,7 @@ def test_concurrent_large_updates_from_both_hubs_converge(hubs: tuple[Hub, Hub])
                 assert_same(data[who], np.full(100_000, rounds - 1, dtype="<i8"))
 
 
-def test_a_value_over_the_bound_fails_for_its_writer_and_changes_nothing(
+def test_a_value_over_the_bound_fails_for_its_writer_or_creator_and_changes_nothing(
     tmp_path: Path, nats: Nats
 ) -> None:
     bound = f"--InteropHub.federation_max_context_bytes={SMALL_BOUND}"
@@ -367,6 +367,12 @@ def test_a_value_over_the_bound_fails_for_its_writer_and_changes_nothing(
         a.contexts.set_path("Desk.small", "n", 1)
         wait_for(lambda: (follower.last() or {}).get("n") == 1, SYNC, "the next update on B")
         assert [sorted(data) for _, data in follower.seen] == [["arr"], ["arr", "n"]]
+        # a creation over the bound fails for its creator the same way and leaves nothing
+        with pytest.raises(ji.InteropError, match="federation_max_context_bytes"):
+            a.contexts.set("Desk.big", {"arr": np.zeros(3 * 2**20 // 8 + 1)})
+        assert "Desk.big" not in a.contexts.all()
+        a.contexts.set("Desk.big", {"n": 1})  # the name is free, and a small one crosses
+        wait_for(lambda: b.contexts.get("Desk.big") == {"n": 1}, SYNC, "the small creation")
 
 
 def test_small_contexts_stay_in_the_bucket_json_as_before_binary_as_a_frame(

@@ -29,7 +29,9 @@ def create(c: Client, name: str, data: dict, lifetime: str = "retained") -> str:
             "lifetime": lifetime,
         }
     )
-    return str(next(r for r in replies if r["type"] == "context-created")["context_id"])
+    # (a federated creation is acknowledged once in the bucket: its id is in context-added)
+    made = [r for r in replies if r["type"] == "context-created" or r.get("name") == name]
+    return str(made[0]["context_id"])
 
 
 def subscribe(c: Client, context_id: str) -> dict[str, Any]:
@@ -87,6 +89,7 @@ def test_an_update_waits_for_its_revision_and_then_reaches_writer_and_members() 
     assert (sent["op"], sent["name"], sent["delta"]) == ("update", "book", delta)
     assert sent["updater_id"] == writer.peer_id
     apply(link, "book", 41, data={"px": 1}, prev=None)  # the creation, numbered by the bucket
+    assert writer.one("context-created")["context_id"] == cid  # in the bucket: acknowledged
     for client in (writer, member):  # the state it has: only its version is new
         numbered = client.one("context-updated")
         assert (numbered["delta"], numbered["version"]) == ({}, 41)
@@ -120,12 +123,14 @@ def test_the_hubs_own_creation_back_from_the_bucket_gives_only_its_version() -> 
     assert isinstance(sent["ticket"], str)
     subscribe(member, cid)
     member.take()
-    writer.take()
+    assert writer.take("context-created") == []  # not before the bucket has it
     apply(link, "book", 7, data={"px": "decoded anew"}, prev=None, ticket=sent["ticket"])
+    assert writer.one("context-created")["context_id"] == cid
     for client in (writer, member):
         numbered = client.one("context-updated")
         assert (numbered["delta"], numbered["version"]) == ({}, 7)
     assert subscribe(member, cid)["data"] == {"px": 1}  # the hub's own, as created
+    writer.take()
     apply(link, "book", 7, data={"px": 1}, prev=None, ticket=sent["ticket"])  # again: stale
     assert member.take() == [] and writer.take() == []
 
@@ -209,6 +214,43 @@ def test_a_destruction_the_bucket_cannot_take_leaves_the_context() -> None:
     )
     assert "NATS is not reachable" in writer.one("error")["reason"]
     assert member.take() == [] and "book" in writer.kit.hub.contexts.by_name
+
+
+def test_a_refused_creation_fails_for_its_creator_and_the_context_goes() -> None:
+    """As an update the bucket cannot take: the creator gets the link's reason, and the
+    context does not stay on its hub alone while the space has none."""
+    kit = HubKit(federation_token=FED_TOKEN)
+    link = contexts_link(kit)
+    creator, other = kit.client("creator"), kit.client("other")
+    cid = create(creator, "big", {"blob": "x"})
+    (sent,) = [m for m in published(link) if m["op"] == "create"]
+    assert other.one("context-added")["context_id"] == cid
+    too_large = "a context holds at most 10 bytes (c.InteropHub.federation_max_context_bytes)"
+    link.send(
+        {
+            "domain": "global",
+            "type": "federation-context-refused",
+            "ticket": sent["ticket"],
+            "reason": too_large,
+        }
+    )
+    error = creator.one("error")
+    assert error["reason_uri"] == Reason.CONTEXT_FAILURE and too_large in error["reason"]
+    assert "'big' was not created" in error["reason"] and creator.take("context-created") == []
+    assert other.one("context-destroyed")["reason"].startswith("Context not created")
+    assert "big" not in kit.hub.contexts.by_name and cid not in kit.hub.contexts.by_id
+    create(creator, "big", {"blob": "y"})  # the name is free again
+    assert [m["op"] for m in published(link)] == ["create"]
+
+
+def test_a_creation_waiting_for_the_bucket_is_acknowledged_when_the_link_leaves() -> None:
+    kit = HubKit(federation_token=FED_TOKEN)
+    link = contexts_link(kit)
+    creator = kit.client("creator")
+    cid = create(creator, "kept", {"n": 1})
+    assert creator.take("context-created") == []
+    link.close()
+    assert creator.one("context-created")["context_id"] == cid  # local again: it is here
 
 
 def test_a_refused_update_fails_for_its_writer_only() -> None:
