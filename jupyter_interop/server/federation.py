@@ -65,7 +65,7 @@ from .federation_bus import FederationBus
 from .federation_calls import CallReplies
 from .federation_contexts import ContextsLink
 from .federation_credentials import CREDENTIALS_SETTING, NKEY_SEED_SETTING, nats_auth_options
-from .federation_nats import server_caught_up
+from .federation_nats import Reconnects, server_caught_up
 from .federation_queue import BUS, STREAMS, LinkQueue, Publication
 from .federation_state import LocalPeers, PeerChanges, RemoteHubs, RemotePeer
 from .federation_streams import FederationStreams
@@ -286,6 +286,8 @@ class FederationLink:
         #: else)
         self._call_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
+        #: waits for the NATS server start over on a new connection (federation_nats.py)
+        self._reconnects = Reconnects()
         self._publish_scheduled = False
         #: a snapshot is being published; another is due once it is (``_announce``)
         self._announcing = False
@@ -408,6 +410,7 @@ class FederationLink:
             values=values,
             spawn=self._spawn,
             log=self.log,
+            reconnects=self._reconnects,
         )
         await self.streams.start()
         self.bus = FederationBus(
@@ -419,6 +422,7 @@ class FederationLink:
             spawn=self._spawn,
             log=self.log,
             ready_timeout=self.bus_ready_timeout,
+            reconnects=self._reconnects,
         )
         await observer.open(
             {
@@ -455,6 +459,7 @@ class FederationLink:
         return link
 
     async def _reconnected(self) -> None:
+        self._reconnects.happened()
         if self.contexts is not None:
             self._spawn(self.contexts.resync())
 

@@ -44,7 +44,7 @@ from ..protocol.wire import (
     FOR_TOPIC_KEY,
     PUBLISHER_IDENTITY_KEY,
 )
-from .federation_nats import subscribed
+from .federation_nats import Reconnects, subscribed
 from .federation_values import ValueTooLarge, ValueTransfers
 
 __all__ = ["FederationBus", "subject_pattern", "subject_token", "topic_subject"]
@@ -89,7 +89,8 @@ class FederationBus:
     order); ``values`` packs and
     unpacks messages with binary values; ``spawn`` runs a task the link cancels when it
     closes; ``ready_timeout`` bounds the wait for a NATS subscription before the hub
-    confirms its subscribers anyway."""
+    confirms its subscribers anyway; ``reconnects`` starts that wait over on a new
+    connection."""
 
     def __init__(
         self,
@@ -102,9 +103,11 @@ class FederationBus:
         spawn: Callable[[Coroutine[Any, Any, Any]], None],
         log: logging.Logger,
         ready_timeout: float,
+        reconnects: Reconnects,
     ) -> None:
         self.base = f"ji.{space}.bus"
         self.ready_timeout = ready_timeout
+        self._reconnects = reconnects
         self._nats = nats
         self._send = send
         self._publish = publish
@@ -182,7 +185,8 @@ class FederationBus:
         async def incoming(msg: Any) -> None:
             await self._incoming(topic, msg)  # (one at a time: a large one keeps its place)
 
-        return await subscribed(self._nats, subject_pattern(self.base, topic), incoming, self.log)
+        subject = subject_pattern(self.base, topic)
+        return await subscribed(self._nats, subject, incoming, self.log, self._reconnects)
 
     @staticmethod
     async def _unsubscribe(pending: asyncio.Task[Any]) -> None:

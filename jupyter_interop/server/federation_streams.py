@@ -50,7 +50,7 @@ from ..protocol.wire import (
     SUBSCRIPTION_CANCELLED_TYPE,
 )
 from .federation_bus import subject_token
-from .federation_nats import subscribed
+from .federation_nats import Reconnects, subscribed
 from .federation_values import ValueTooLarge, ValueTransfers
 
 __all__ = ["FederationStreams", "stream_subject"]
@@ -141,8 +141,10 @@ class FederationStreams:
         values: ValueTransfers,
         spawn: Callable[[Coroutine[Any, Any, Any]], None],
         log: logging.Logger,
+        reconnects: Reconnects,
     ) -> None:
         self.space = space
+        self._reconnects = reconnects
         self._values = values
         self.hub_id = hub_id
         self._nats = nats
@@ -243,7 +245,7 @@ class FederationStreams:
         async def items(msg: Any) -> None:
             await self._items(subject, msg)  # (one at a time: a large one keeps its place)
 
-        return await subscribed(self._nats, subject, items, self.log)
+        return await subscribed(self._nats, subject, items, self.log, self._reconnects)
 
     async def _items(self, subject: str, msg: Any) -> None:
         branch = self.branches.get(subject)

@@ -6,9 +6,11 @@ subscribing on A to a Python stream on B."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -342,9 +344,10 @@ def test_what_the_publisher_pushes_on_a_new_branch_right_after_accepting_arrives
 
 class StallAfter:
     """A TCP relay between one hub and nats-server that, once the hub writes ``marker`` (a
-    SUB), holds all the server sends that hub for ``stall`` seconds, then passes it on: a
-    NATS server that stalls for that hub right when it waits for the server to have the
-    subscription. One connection; :meth:`close` ends it."""
+    SUB) on its first connection, holds all the server sends that hub there for ``stall``
+    seconds (or until :meth:`cut` drops that connection), then passes it on: a NATS server
+    that stalls for that hub right when it waits for the server to have the subscription.
+    The hub's later connections pass as they are; :meth:`close` ends them all."""
 
     def __init__(self, upstream: int, marker: bytes, stall: float) -> None:
         self.port = free_port()
@@ -352,35 +355,48 @@ class StallAfter:
         self.stall = stall
         #: monotonic time until which the server's bytes are held, once the marker passed
         self.until: float | None = None
+        self._cut = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._upstream = upstream
-        self._sockets: list[socket.socket] = [self._listener]
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
-        hub, _ = self._listener.accept()
-        server = socket.create_connection(("127.0.0.1", self._upstream))
-        self._sockets += [hub, server]
-        threading.Thread(target=self._up, args=(hub, server), daemon=True).start()
-        threading.Thread(target=self._down, args=(server, hub), daemon=True).start()
+        while True:
+            try:
+                hub, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            server = socket.create_connection(("127.0.0.1", self._upstream))
+            stalls = not self._pairs
+            self._pairs.append((hub, server))
+            threading.Thread(target=self._up, args=(hub, server, stalls), daemon=True).start()
+            threading.Thread(target=self._down, args=(server, hub, stalls), daemon=True).start()
 
-    def _up(self, hub: socket.socket, server: socket.socket) -> None:
+    def _up(self, hub: socket.socket, server: socket.socket, stalls: bool) -> None:
         seen = b""
         while data := _recv(hub):
             seen = seen[-len(self.marker) :] + data
-            if self.until is None and self.marker in seen:  # (before the PING after it goes)
+            if stalls and self.until is None and self.marker in seen:  # (before the PING)
                 self.until = time.monotonic() + self.stall
-            server.sendall(data)
+            if not _send(server, data):
+                return
 
-    def _down(self, server: socket.socket, hub: socket.socket) -> None:
+    def _down(self, server: socket.socket, hub: socket.socket, stalls: bool) -> None:
         while data := _recv(server):
-            if self.until is not None:
-                time.sleep(max(0.0, self.until - time.monotonic()))  # the stall itself
-            hub.sendall(data)
+            if stalls and self.until is not None:
+                self._cut.wait(max(0.0, self.until - time.monotonic()))  # the stall itself
+            if not _send(hub, data):
+                return
+
+    def cut(self) -> None:
+        """Drop the first connection, as a network failure would (the hub reconnects)."""
+        self._cut.set()
+        _drop(*self._pairs[0])
 
     def close(self) -> None:
-        for sock in self._sockets:
-            sock.close()
+        self._cut.set()
+        _drop(self._listener, *(sock for pair in self._pairs for sock in pair))
 
 
 def _recv(sock: socket.socket) -> bytes:
@@ -390,6 +406,40 @@ def _recv(sock: socket.socket) -> bytes:
         return b""
 
 
+def _send(sock: socket.socket, data: bytes) -> bool:
+    try:
+        sock.sendall(data)
+    except OSError:  # closed
+        return False
+    return True
+
+
+def _drop(*sockets: socket.socket) -> None:
+    for sock in sockets:
+        with contextlib.suppress(OSError):  # (a listener, or closed already)
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+
+def stalled_hubs(
+    stack: ExitStack, tmp_path: Path, nats: MonitoredNats, stall: float
+) -> tuple[StallAfter, Hub, Hub]:
+    """Hub A, whose NATS connection goes through a :class:`StallAfter` that stalls once A's
+    link subscribes to a stream branch, and hub B; both count each other alive for 2 min."""
+    patient = [
+        "--InteropHub.federation_heartbeat_interval=0.3",
+        "--InteropHub.federation_heartbeat_timeout=120",
+    ]
+    relay = StallAfter(nats.port, f"SUB ji.{SPACE}.stream.".encode(), stall)
+    stack.callback(relay.close)
+    space = f"--InteropHub.federation_space={SPACE}"
+    hub_a = start_hub(tmp_path / "a", f"nats://127.0.0.1:{relay.port}", space, heartbeat=patient)
+    stack.callback(stop, hub_a.proc)
+    hub_b = start_hub(tmp_path / "b", nats.url, space, heartbeat=patient)
+    stack.callback(stop, hub_b.proc)
+    return relay, hub_a, hub_b
+
+
 def test_a_nats_stall_longer_than_nats_pys_flush_timeout_as_a_branch_is_joined_is_waited_out(
     tmp_path: Path, nats: MonitoredNats
 ) -> None:
@@ -397,20 +447,8 @@ def test_a_nats_stall_longer_than_nats_pys_flush_timeout_as_a_branch_is_joined_i
     A's link made the NATS subscription of a branch new to it: the subscriber is accepted
     once the server answers, and items cross after it (a link that gave up on its flush
     would be left unable to read NATS at all)."""
-    patient = [
-        "--InteropHub.federation_heartbeat_interval=0.3",
-        "--InteropHub.federation_heartbeat_timeout=120",
-    ]
-    relay = StallAfter(nats.port, f"SUB ji.{SPACE}.stream.".encode(), 13.0)
     with ExitStack() as stack:
-        stack.callback(relay.close)
-        space = f"--InteropHub.federation_space={SPACE}"
-        hub_a = start_hub(
-            tmp_path / "a", f"nats://127.0.0.1:{relay.port}", space, heartbeat=patient
-        )
-        stack.callback(stop, hub_a.proc)
-        hub_b = start_hub(tmp_path / "b", nats.url, space, heartbeat=patient)
-        stack.callback(stop, hub_b.proc)
+        relay, hub_a, hub_b = stalled_hubs(stack, tmp_path, nats, 13.0)
         stream = ticks(client(stack, hub_b, "pub-b"))
         a = subscriber(stack, hub_a, "sub-a")
         feed = greeted(a, "X")  # (subscribed with a 30 s timeout)
@@ -419,3 +457,24 @@ def test_a_nats_stall_longer_than_nats_pys_flush_timeout_as_a_branch_is_joined_i
         wait_for(lambda: len(feed.got()) == 2, 30, "an item pushed after the stall")
         assert feed.got() == [({"hello": "X"}, True), ({"n": 1}, False)]
         assert "InvalidStateError" not in (tmp_path / "a" / "hub.log").read_text()
+
+
+def test_a_branch_joined_as_the_hubs_nats_connection_drops_is_ready_on_the_next_one(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    """The server stalls for hub A as A's link makes a new branch's NATS subscription, then
+    A's connection drops: nats-py reconnects, makes the subscription again and drops the
+    PONGs the link waited for; the link waits again on the new connection, so the
+    subscriber is accepted within its 30 s instead of after the link's flush timeout."""
+    with ExitStack() as stack:
+        relay, hub_a, hub_b = stalled_hubs(stack, tmp_path, nats, 600.0)
+        stream = ticks(client(stack, hub_b, "pub-b"))
+        a = subscriber(stack, hub_a, "sub-a")
+        with ThreadPoolExecutor(1) as pool:
+            joining = pool.submit(greeted, a, "X")
+            wait_for(lambda: relay.until is not None, 30, "the stall as A subscribes")
+            relay.cut()
+            feed = joining.result(60)
+        stream.push({"n": 1}, branch="X")
+        wait_for(lambda: len(feed.got()) == 2, 30, "an item pushed after the reconnection")
+        assert feed.got() == [({"hello": "X"}, True), ({"n": 1}, False)]

@@ -21,6 +21,7 @@ from jupyter_interop.protocol.chunks import ReassemblyBudget
 from jupyter_interop.protocol.frames import MAGIC, TAG, Attachment
 from jupyter_interop.protocol.limits import FEDERATION_FOLD_MAX_BYTES
 from jupyter_interop.server.attachments import decode_frame
+from jupyter_interop.server.federation_nats import Reconnects
 from jupyter_interop.server.federation_streams import FederationStreams, stream_subject
 from jupyter_interop.server.federation_values import ValueTransfers
 
@@ -88,6 +89,7 @@ async def serving(
         values=values,
         spawn=asyncio.ensure_future,
         log=logging.getLogger("test"),
+        reconnects=Reconnects(),
     )
     await streams.start()
     request = {"hub": "A", "ref": "s1", "peer_id": "P", "method_id": "1"}

@@ -17,6 +17,7 @@ from jupyter_interop.protocol import Reason
 from jupyter_interop.protocol.chunks import ReassemblyBudget
 from jupyter_interop.protocol.wire import ENV_FEDERATION_SPACE, ENV_FEDERATION_URL
 from jupyter_interop.server.federation_bus import FederationBus
+from jupyter_interop.server.federation_nats import Reconnects
 from jupyter_interop.server.federation_streams import FederationStreams, stream_subject
 from jupyter_interop.server.federation_values import ValueTransfers
 
@@ -223,7 +224,9 @@ class StalledNats:
     As nats-py does: a flush writes its PING ahead of the commands still queued, so the
     server is sure to hold a subscription (:attr:`held`) only after the second PONG; a flush
     whose timeout is shorter than the stall, or that is cancelled, gives up (counted in
-    :attr:`abandoned`: nats-py breaks when the PONG comes after that)."""
+    :attr:`abandoned`: nats-py breaks when the PONG comes after that). :meth:`reconnect`
+    drops the PONGs waited for, which never come (a flush then waits until :meth:`close`),
+    and makes the subscriptions again on a server that answers."""
 
     def __init__(self, stall: float = 60.0, answer: dict[str, Any] | None = None) -> None:
         self.stall = stall
@@ -240,6 +243,8 @@ class StalledNats:
         self.abandoned = 0
         #: the answer of a request (a publisher's hub accepting a subscription)
         self.answer = answer or {}
+        self.connection = 0
+        self.closed = asyncio.Event()
 
     async def subscribe(self, subject: str, cb: Any) -> str:
         self.subjects.append(subject)
@@ -250,17 +255,31 @@ class StalledNats:
         ahead = list(self.written)  # the PING goes first, then what was queued
         self.written += self._queued
         self._queued.clear()
+        connection = self.connection
         self.flushing.set()
         if not self.answers.is_set() and timeout < self.stall:
             self.abandoned += 1
             raise TimeoutError("nats: flush timeout")
         try:
             await self.answers.wait()
+            if connection != self.connection:  # its PONG was dropped
+                await self.closed.wait()
+                raise ConnectionError("nats: connection closed")
         except asyncio.CancelledError:
             self.abandoned += 1
             raise
         self.flushed += 1
         self.held.update(ahead)
+
+    def reconnect(self) -> None:
+        self.connection += 1
+        self.written = list(self.subjects)
+        self._queued.clear()
+        self.held = set()
+        self.answers.set()
+
+    def close(self) -> None:
+        self.closed.set()
 
     async def request(self, subject: str, payload: bytes, timeout: float) -> Any:
         return type("Msg", (), {"data": orjson.dumps(self.answer)})()
@@ -298,6 +317,7 @@ async def test_a_held_confirmation_goes_after_the_links_bound_when_nats_does_not
         spawn=asyncio.ensure_future,
         log=logging.getLogger("test.federation_bus"),
         ready_timeout=0.05,
+        reconnects=Reconnects(),
     )
     assert a.send({"domain": "bus", "type": "subscribe", "topic": "md.*"}) == []
     for message in link.take():
@@ -328,15 +348,16 @@ async def test_a_held_confirmation_goes_after_the_links_bound_when_nats_does_not
     bus.close()
 
 
-@pytest.mark.asyncio
-async def test_a_stream_subscriber_of_another_hub_is_accepted_once_nats_holds_its_branch() -> None:
-    """Across hubs, the subscriber is accepted, and the publisher's hub told ``ready``, only
-    once the NATS server holds the branch's subscription; a stall of the server longer than
-    nats-py's own flush timeout at that moment makes the link give up no flush."""
-    nats = StalledNats(answer={"subscription": "xs1", "branch": "AAPL"})
+def stream_subscription(
+    nats: StalledNats, reconnects: Reconnects
+) -> tuple[
+    FederationStreams, list[dict[str, Any]], list[tuple[str, bool]], list[asyncio.Future[Any]]
+]:
+    """Hub A's side of streams over ``nats``, with a subscriber of A subscribing to a stream
+    of hub B, which accepts on branch AAPL: the streams, what the subscriber is told, what
+    goes to B (with whether the server held the branch then) and the tasks it spawned."""
     branch = stream_subject("s", "B", "pB-7", "AAPL")
     told: list[dict[str, Any]] = []
-    #: what went to the publisher's hub, and whether the server held the branch then
     sent: list[tuple[str, bool]] = []
     tasks: list[asyncio.Future[Any]] = []
     streams = FederationStreams(
@@ -348,18 +369,50 @@ async def test_a_stream_subscriber_of_another_hub_is_accepted_once_nats_holds_it
         values=values_over(nats),
         spawn=lambda coroutine: tasks.append(asyncio.ensure_future(coroutine)),
         log=logging.getLogger("test.federation_streams"),
+        reconnects=reconnects,
     )
     asks = {"subscription_id": "s1", "method_id": 1, "arguments": {"symbol": "AAPL"}}
     streams.add_interest("pB-7", "B", told.append, asks)
+    return streams, told, sent, tasks
+
+
+ACCEPTED = {"domain": "agm", "type": "accepted", "subscription_id": "s1", "stream_id": "AAPL"}
+
+
+@pytest.mark.asyncio
+async def test_a_stream_subscriber_of_another_hub_is_accepted_once_nats_holds_its_branch() -> None:
+    """Across hubs, the subscriber is accepted, and the publisher's hub told ``ready``, only
+    once the NATS server holds the branch's subscription; a stall of the server longer than
+    nats-py's own flush timeout at that moment makes the link give up no flush."""
+    nats = StalledNats(answer={"subscription": "xs1", "branch": "AAPL"})
+    streams, told, sent, tasks = stream_subscription(nats, Reconnects())
     await asyncio.wait_for(nats.flushing.wait(), 30)
-    assert nats.subjects == [branch] and told == [] and sent == []
+    assert nats.subjects == ["ji.s.stream.B.pB-7.AAPL"] and told == [] and sent == []
     nats.answers.set()
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
     assert nats.abandoned == 0
     assert sent == [("ji.s.hub.B.ready", True)]
-    assert told == [
-        {"domain": "agm", "type": "accepted", "subscription_id": "s1", "stream_id": "AAPL"}
-    ]
+    assert told == [ACCEPTED]
+    streams.close()
+
+
+@pytest.mark.asyncio
+async def test_a_branch_joined_while_nats_reconnects_is_ready_once_the_new_server_holds_it() -> (
+    None
+):
+    """NATS reconnects while the link waits for the server to hold a new branch: nats-py
+    drops the PONGs that wait meant to get, so the link waits again on the new connection
+    (where nats-py made the subscription again) instead of until its flush timeout."""
+    nats = StalledNats(answer={"subscription": "xs1", "branch": "AAPL"})
+    reconnects = Reconnects()
+    streams, told, sent, tasks = stream_subscription(nats, reconnects)
+    await asyncio.wait_for(nats.flushing.wait(), 30)
+    nats.reconnect()
+    reconnects.happened()
+    await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    assert sent == [("ji.s.hub.B.ready", True)] and told == [ACCEPTED]
+    assert nats.abandoned == 0  # the first wait's flush is left to run out, not cancelled
+    nats.close()
     streams.close()
 
 
