@@ -357,6 +357,29 @@ def test_a_javascript_client_on_a_follows_and_writes_a_context_of_python_on_b(
         )
 
 
+def test_a_javascript_creator_sees_its_context_numbered_without_a_second_callback(
+    hubs: tuple[Hub, Hub],
+) -> None:
+    """``@interopio/core`` creates a context on hub A: hub A numbers it with the bucket's
+    revision through an empty delta, which calls none of its callbacks; B's update does."""
+    hub_a, hub_b = hubs
+    with ExitStack() as stack:
+        a = connect(hub_a, "py-a", stack)
+        b = connect(hub_b, "py-b", stack)
+        linked(a, b)
+        js = JsPeer(hub_a)  # type: ignore[arg-type]  # (a hub: url and token)
+        stack.callback(js.close)
+        js.call("contextSubscribe", name="Js.made")  # creates it, empty, following it
+        js.call("contextUpdate", name="Js.made", data={"symbol": "AAPL"})
+        follower = Follower(b, "Js.made")
+        wait_for(follower.last, SYNC, "the JS client's creation on B")
+        b.contexts.update("Js.made", {"px": 190.5})
+        js.event(lambda e: e.get("event") == "context" and e["data"].get("px") == 190.5)
+        seen = [e["data"] for e in js.events if e.get("event") == "context"]
+        assert seen == [{"symbol": "AAPL"}, {"symbol": "AAPL", "px": 190.5}]
+        assert a.contexts.get("Js.made") == {"symbol": "AAPL", "px": 190.5}
+
+
 def test_a_json_value_larger_than_a_nats_message_crosses_hubs(hubs: tuple[Hub, Hub]) -> None:
     """NATS takes 1 MiB per message: a larger value goes through the space's object store
     (docs/FEDERATION.md, "Large context values"; more in test_federation_context_values.py)."""

@@ -243,6 +243,20 @@ def test_a_refused_creation_fails_for_its_creator_and_the_context_goes() -> None
     assert [m["op"] for m in published(link)] == ["create"]
 
 
+def test_a_creation_that_lost_to_another_hubs_is_acknowledged_with_the_winners_state() -> None:
+    """Two hubs created one name at once and the other wrote first: the link writes nothing
+    for this one, and the creator's ack comes with the first revision the bucket brings."""
+    kit = HubKit(federation_token=FED_TOKEN)
+    link = contexts_link(kit)
+    creator = kit.client("creator")
+    cid = create(creator, "race", {"from": "A"})
+    assert creator.take("context-created") == []
+    apply(link, "race", 3, data={"from": "B"}, prev=None, updater_id="pB-1")
+    assert creator.one("context-created")["context_id"] == cid
+    reset = creator.one("context-updated")
+    assert (reset["delta"], reset["version"]) == ({"reset": {"from": "B"}}, 3)
+
+
 def test_a_creation_waiting_for_the_bucket_is_acknowledged_when_the_link_leaves() -> None:
     kit = HubKit(federation_token=FED_TOKEN)
     link = contexts_link(kit)
