@@ -411,6 +411,7 @@ class FederationLink:
             spawn=self._spawn,
             log=self.log,
             reconnects=self._reconnects,
+            refused=self.refused,
         )
         await self.streams.start()
         self.bus = FederationBus(
@@ -506,12 +507,13 @@ class FederationLink:
             self.queue.bytes,
         )
 
-    def refused(self, hub: str) -> str | None:
-        """Why a call to ``hub`` is not sent now (the link's queue is full), or None."""
+    def refused(self, hub: str, what: str = "call") -> str | None:
+        """Why a call (or another request, ``what``) to ``hub`` is not sent now (the link's
+        queue is full), or None."""
         if not self.queue.full:
             return None
         return (
-            f"The call to hub {hub} was not sent: NATS takes this hub's messages slower than "
+            f"The {what} to hub {hub} was not sent: NATS takes this hub's messages slower than "
             f"they come ({self.queue.bytes} bytes wait for it, at most "
             f"{self.queue.max_bytes}: c.InteropHub.federation_max_queue_bytes); try again "
             "once they have drained"

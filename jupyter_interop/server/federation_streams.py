@@ -126,6 +126,10 @@ class _Served:
     subject: str
 
 
+class _Refused(Exception):
+    """The link does not send the subscription now (its queue is full)."""
+
+
 class FederationStreams:
     """One hub's side of streams across hubs, both as the subscribers' hub and as the
     publishers'."""
@@ -142,9 +146,12 @@ class FederationStreams:
         spawn: Callable[[Coroutine[Any, Any, Any]], None],
         log: logging.Logger,
         reconnects: Reconnects,
+        refused: Callable[[str, str], str | None] = lambda hub, what: None,
     ) -> None:
         self.space = space
         self._reconnects = reconnects
+        #: why a subscription to a hub is not asked now, or None (``FederationLink.refused``)
+        self._refused = refused
         self._values = values
         self.hub_id = hub_id
         self._nats = nats
@@ -191,6 +198,9 @@ class FederationStreams:
     async def _ask(self, wanted: _Wanted, request: Message) -> None:
         subject = self._subject(wanted.hub, "subscribe")
         try:
+            why = self._refused(wanted.hub, "subscription")
+            if why is not None:  # (its answer could not come back either)
+                raise _Refused(why)
             answer = await self._nats.request(
                 subject, orjson.dumps(request), timeout=DECISION_TIMEOUT
             )
@@ -199,6 +209,8 @@ class FederationStreams:
                 raise ValueError("not an object")
         except asyncio.CancelledError:
             raise
+        except _Refused as why:
+            reply = {"error": {"reason": str(why)}}
         except Exception as failure:  # nats-py: no responders, timeout, closed; a bad reply
             reason = f"The subscription to hub {wanted.hub} failed: {failure!r}"
             reply = {"error": {"reason": reason}}

@@ -62,6 +62,7 @@ def test_a_stalled_nats_server_leaves_local_peers_served_and_the_queue_bounded(
         far = client(stack, hub_b, "far-b")
         near.methods.register("Local")(lambda: {"by": "a"})
         far.methods.register("Far")(lambda: {"by": "b"})
+        far.streams.create("Far.Ticks")
         stream = ticks(pub)
         watcher = subscriber(stack, hub_b, "watcher-b")
         feed = greeted(watcher, "T")
@@ -70,6 +71,7 @@ def test_a_stalled_nats_server_leaves_local_peers_served_and_the_queue_bounded(
         far.bus.subscribe("slow.>", there)
         until_routed(lambda probe: pub.bus.publish("slow.probe", probe), there)
         wait_for(lambda: pub.methods.servers("Far"), 30, "B's method on A")
+        wait_for(lambda: pub.streams.streams("Far.Ticks"), 30, "B's stream on A")
         assert pub.methods.invoke("Far", {}, timeout=30).returned == {"by": "b"}
 
         def queue() -> dict[str, Any]:
@@ -91,6 +93,9 @@ def test_a_stalled_nats_server_leaves_local_peers_served_and_the_queue_bounded(
         with pytest.raises(ji.InvocationError, match="federation_max_queue_bytes") as failed:
             pub.methods.invoke("Far", {}, timeout=600)
         assert "was not sent: NATS takes this hub's messages slower" in str(failed.value)
+        # and so does a subscription to a stream of the other hub
+        with pytest.raises(ji.SubscriptionError, match=r"subscription to hub .* was not sent"):
+            pub.streams.subscribe("Far.Ticks", {}, timeout=600)
         status = queue()
         assert status["full"] and 0 < status["bytes"] <= BOUND == status["max_bytes"]
         assert status["dropped"]["bus"] > 0
@@ -106,6 +111,7 @@ def test_a_stalled_nats_server_leaves_local_peers_served_and_the_queue_bounded(
         )
         wait_for(lambda: said in log.read_text(), 30, "the end of the episode in A's log")
         assert pub.methods.invoke("Far", {}, timeout=60).returned == {"by": "b"}
+        pub.streams.subscribe("Far.Ticks", {}, timeout=60).close()
         pub.bus.publish("slow.after", {"n": 2})
         wait_for(lambda: ("slow.after", {"n": 2}, "pub-a") in there.messages(), 60, "B")
         stream.push({"n": 2}, branch="T")
