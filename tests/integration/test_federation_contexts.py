@@ -270,7 +270,10 @@ def test_after_nats_restarts_retained_state_is_neither_lost_nor_repeated(
             a.contexts.update("ledger", {"n": 99})
         with pytest.raises(ji.InteropError, match="federation"):
             a.contexts.destroy("ledger")
+        with pytest.raises(ji.InteropError, match="not created"):  # nor can one be made
+            a.contexts.set("journal", {"n": 1})
         assert a.contexts.get("ledger") == {"n": 2}
+        assert "journal" not in a.contexts.all()
         nats.restart()
         # ... and once it is back, writes flow again from either hub
         wait_for(lambda: try_update(b, "ledger", {"n": 3}), SYNC, "B's write after the restart")
@@ -278,6 +281,7 @@ def test_after_nats_restarts_retained_state_is_neither_lost_nor_repeated(
         a.contexts.update("ledger", {"n": 4})
         for follower in followers:
             wait_for(lambda f=follower: f.last() == {"n": 4}, SYNC, "A's write on A and B")
+        share(a, b, "journal", {"n": 1})  # the name refused meanwhile is free
         for follower in followers:
             versions = follower.versions()
             assert versions == sorted(set(versions)), versions  # nothing applied twice
