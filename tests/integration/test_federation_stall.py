@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from test_client_support import wait_for
-from test_federation import Hub, Nats
+from test_federation import HEARTBEAT, Hub, Nats
 from test_federation_bus import Inbox, client, hubs, until_routed
 from test_federation_security import view
 from test_federation_streams import greeted, subscriber, ticks
@@ -34,6 +34,12 @@ def nats(tmp_path: Path) -> Any:
         server.stop()
 
 
+def bounded(stack: ExitStack, tmp_path: Path, nats: Nats, heartbeat: list[str]) -> list[Hub]:
+    """Hubs A and B, A's link queue bounded by :data:`BOUND`."""
+    options = (f"--InteropHub.federation_max_queue_bytes={BOUND}",)
+    return hubs(stack, tmp_path, nats, "a", "b", options=options, heartbeat=heartbeat)
+
+
 def fill(io: ji.Interop, hub: Hub) -> None:
     """Publish on the bus from ``io`` until the link queue of ``hub`` is full (NATS paused)."""
 
@@ -49,14 +55,8 @@ def test_a_stalled_nats_server_leaves_local_peers_served_and_the_queue_bounded(
     tmp_path: Path, nats: Nats
 ) -> None:
     with ExitStack() as stack:
-        hub_a, hub_b = hubs(
-            stack,
-            tmp_path,
-            nats,
-            "a",
-            "b",
-            options=(f"--InteropHub.federation_max_queue_bytes={BOUND}",),
-            heartbeat=["--InteropHub.federation_heartbeat_timeout=120"],
+        hub_a, hub_b = bounded(
+            stack, tmp_path, nats, ["--InteropHub.federation_heartbeat_timeout=120"]
         )
         pub, near = client(stack, hub_a, "pub-a"), client(stack, hub_a, "near-a")
         far = client(stack, hub_b, "far-b")
@@ -126,14 +126,7 @@ def test_a_hub_whose_nats_publishes_block_still_sees_the_other_hubs_fall_silent(
     on all the same, and B's peers leave A after the heartbeat timeout, as A's leave B (a call
     pending on them would fail then, "Failures"); NATS running again, they come back."""
     with ExitStack() as stack:
-        hub_a, hub_b = hubs(
-            stack,
-            tmp_path,
-            nats,
-            "a",
-            "b",
-            options=(f"--InteropHub.federation_max_queue_bytes={BOUND}",),
-        )
+        hub_a, hub_b = bounded(stack, tmp_path, nats, HEARTBEAT)
         pub, far = client(stack, hub_a, "pub-a"), client(stack, hub_b, "far-b")
         far.methods.register("Far")(lambda: {"by": "b"})
         wait_for(lambda: pub.methods.servers("Far"), 30, "B's method on A")
