@@ -569,7 +569,13 @@ class FederationStreams:
     def _to_branch(self, subject: str, payload: bytes) -> None:
         """Publish on a branch, unless a hub joining it has no NATS subscription for it yet:
         then the items wait for that hub's ``ready`` (a round trip after the acceptance), so
-        that what the publisher pushes at once after accepting reaches it too."""
+        that what the publisher pushes at once after accepting reaches it too. Nothing goes
+        once no subscription of another hub is served on the branch: an item folded in the
+        same turn after one that ended them (above the budget) would reach the other hub on
+        the branch's subject, read apart from the end on its ``streams`` subject, and could
+        reach a subscriber there after the gap, before the end."""
+        if not any(served.subject == subject for served in self.served.values()):
+            return  # its subscriptions ended at an item before this one: nothing after the end
         pause = self._pauses.get(subject)
         if pause is None:
             self._publish(subject, payload)

@@ -223,6 +223,25 @@ def test_an_item_above_the_budget_ends_the_branchs_subscriptions_of_other_hubs()
     asyncio.run(scenario())
 
 
+def test_nothing_pushed_after_an_item_above_the_budget_crosses_in_the_same_turn() -> None:
+    """The item after the one that ends hub A's subscription, folded in the same turn,
+    stays here: A reads the branch apart from the end, and would give it to its subscriber
+    after the gap."""
+
+    async def scenario() -> None:
+        streams, published, subject, _ = await serving(budget=32 * 1024)
+        streams.on_hub_message(event(1))
+        streams.on_hub_message(event(blob(FEDERATION_FOLD_MAX_BYTES + 1024)))  # alone
+        streams.on_hub_message(event(3))  # folded once the large one is sent
+        await next_turn()
+        first, (to, closing) = published
+        assert first == (subject, {"data": 1})
+        assert to == "ji.s.hub.A.streams" and closing["ref"] == "s1"
+        assert "federation_max_value_bytes" in closing["closed"]["reason"]
+
+    asyncio.run(scenario())
+
+
 def test_an_offer_for_two_hubs_is_kept_until_both_have_it() -> None:
     async def scenario() -> None:
         nats = Nats()
