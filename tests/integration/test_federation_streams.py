@@ -129,6 +129,9 @@ def test_subscribers_on_a_to_a_stream_on_b_with_branches_and_the_publishers_deci
         # the publisher decided on each subscriber of A, as it does for its own
         assert sorted(stream.branches()) == ["AAPL", "MSFT"]
         assert len(stream.subscriptions()) == 3
+        # on_added greets on the publisher's event thread after the acceptance: a push from
+        # here before it ran would come first (client/streams.py)
+        wait_for(lambda: all(f.got() for f in feeds), 30, "each subscriber's greeting")
 
         for n in range(10):  # one at a time: each crosses alone, not in a run
             stream.push({"n": n}, branch="AAPL")
@@ -470,11 +473,13 @@ def test_a_branch_joined_as_the_hubs_nats_connection_drops_is_ready_on_the_next_
         relay, hub_a, hub_b = stalled_hubs(stack, tmp_path, nats, 600.0)
         stream = ticks(client(stack, hub_b, "pub-b"))
         a = subscriber(stack, hub_a, "sub-a")
+        feed = Feed()
         with ThreadPoolExecutor(1) as pool:
-            joining = pool.submit(greeted, a, "X")
+            joining = pool.submit(
+                a.streams.subscribe, "Ticks", {"symbol": "X"}, on_data=feed.data, timeout=30
+            )
             wait_for(lambda: relay.until is not None, 30, "the stall as A subscribes")
             relay.cut()
-            feed = joining.result(60)
+            joining.result(60)  # accepted (the greeting may have been lost with the connection)
         stream.push({"n": 1}, branch="X")
-        wait_for(lambda: len(feed.got()) == 2, 30, "an item pushed after the reconnection")
-        assert feed.got() == [({"hello": "X"}, True), ({"n": 1}, False)]
+        wait_for(lambda: ({"n": 1}, False) in feed.got(), 30, "an item pushed after it")
