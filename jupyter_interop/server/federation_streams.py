@@ -61,6 +61,10 @@ Send = Callable[[Message], None]
 #: how long a subscription across hubs may wait for the publisher's decision
 DECISION_TIMEOUT = 3600.0
 
+#: the key of an end this hub decided for a subscription not yet accepted here (an item
+#: that could not reach it), kept among what came early for it
+_ENDED = "ended-here"
+
 
 def stream_subject(space: str, hub: str, peer_id: str, branch: str) -> str:
     """The subject of one branch of one publisher: ``ji.<space>.stream.<hub>.<peer>.<branch>``
@@ -250,6 +254,8 @@ class FederationStreams:
         wanted.send(messages.accepted(wanted.sub_id, stream_id))
         wanted.accepted = True
         for early in wanted.early:
+            if self.wanted.get(wanted.sub_id) is not wanted:  # ended: nothing after the end
+                break
             self._for_one(wanted, early)
         wanted.early.clear()
 
@@ -304,7 +310,13 @@ class FederationStreams:
                 self._end(wanted, reason)
 
     def _end(self, wanted: _Wanted, reason: str) -> None:
-        """End this hub's subscription ``wanted`` with ``reason`` (at the publisher too)."""
+        """End this hub's subscription ``wanted`` with ``reason`` (at the publisher too).
+        One the proxy has yet to accept here ends once accepted, in its place among what
+        came early: the hub drops only accepted subscriptions, so the subscriber would
+        otherwise wait for an acceptance that never comes."""
+        if not wanted.accepted:
+            wanted.early.append({_ENDED: reason})
+            return
         self.wanted.pop(wanted.sub_id, None)
         self._forget(wanted)
         wanted.send(messages.drop_subscription(wanted.sub_id, reason))
@@ -373,6 +385,10 @@ class FederationStreams:
                 snapshot=post.get("snapshot", False),
             )
             wanted.send(posted)
+            return
+        ended = message.get(_ENDED)
+        if isinstance(ended, str):
+            self._end(wanted, ended)
             return
         closed = message.get("closed")
         if isinstance(closed, dict):

@@ -245,9 +245,12 @@ class StalledNats:
         self.answer = answer or {}
         self.connection = 0
         self.closed = asyncio.Event()
+        #: subject -> the callback of its subscription
+        self.callbacks: dict[str, Any] = {}
 
     async def subscribe(self, subject: str, cb: Any) -> str:
         self.subjects.append(subject)
+        self.callbacks[subject] = cb
         self._queued.append(subject)
         return subject
 
@@ -412,6 +415,33 @@ async def test_a_branch_joined_while_nats_reconnects_is_ready_once_the_new_serve
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
     assert sent == [("ji.s.hub.B.ready", True)] and told == [ACCEPTED]
     assert nats.abandoned == 0  # the first wait's flush is left to run out, not cancelled
+    nats.close()
+    streams.close()
+
+
+@pytest.mark.asyncio
+async def test_a_private_item_too_large_before_the_acceptance_ends_the_subscription_after_it() -> (
+    None
+):
+    """Hub B accepted and offers a private item above this link's budget while the link
+    waits for NATS to hold the branch: the subscriber is accepted, then told why it ended
+    (the hub drops only accepted subscriptions), and B is told to let it go."""
+    nats = StalledNats(answer={"subscription": "xs1", "branch": "AAPL"})
+    streams, told, sent, tasks = stream_subscription(nats, Reconnects())
+    await streams.start()
+    await asyncio.wait_for(nats.flushing.wait(), 30)
+    offer = {"value": {"hub": "B", "id": "v1", "size": 3_000_000, "chunk": 65_536}, "ref": "s1"}
+    message = type("Msg", (), {"data": orjson.dumps(offer)})()
+    await nats.callbacks["ji.s.hub.A.streams"](message)
+    assert told == []  # not accepted here yet
+    nats.answers.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    accepted, dropped = told
+    assert accepted == ACCEPTED
+    assert dropped["type"] == "drop-subscription" and dropped["subscription_id"] == "s1"
+    assert "federation_max_value_bytes" in dropped["reason"]
+    assert ("ji.s.hub.B.unsubscribe", True) in sent
+    assert streams.status() == {"branches": [], "subscriptions": 0, "served": 0}
     nats.close()
     streams.close()
 
