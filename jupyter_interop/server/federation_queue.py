@@ -18,10 +18,12 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from ..protocol.wire import BUS_DOMAIN
+
 __all__ = ["BUS", "STREAMS", "LinkQueue", "Publication"]
 
 #: the kinds of publication the queue counts apart (the bus, the streams across hubs)
-BUS = "bus"
+BUS = BUS_DOMAIN
 STREAMS = "streams"
 
 
