@@ -306,6 +306,10 @@ class FederationLink:
         #: the last error NATS reported to this link (a refusal, a permissions violation)
         self._nats_error: Exception | None = None
         self._denied: list[str] = []
+        #: the link is closing its NATS connection itself (nothing to say about it)
+        self._closing = False
+        #: why nats-py closed the connection on its own (it no longer retries), or ""
+        self._gave_up = ""
 
     async def _on_nats_error(self, error: Exception) -> None:
         """nats-py's error callback: a permissions violation means this hub's credentials
@@ -361,6 +365,8 @@ class FederationLink:
             # a hub never needs its own messages back (the bus relies on it: no echo)
             "no_echo": True,
             "reconnected_cb": self._reconnected,
+            "disconnected_cb": self._disconnected,
+            "closed_cb": self._closed,
             # replies come through the space's own inboxes, which only its user may read
             "inbox_prefix": inbox_prefix(self.space),
             "error_cb": self._on_nats_error,
@@ -459,7 +465,38 @@ class FederationLink:
         await link.start({"identity": {}, "authentication": self.authentication})
         return link
 
+    async def _disconnected(self) -> None:
+        """nats-py lost the server and retries (docs/FEDERATION.md, "Failures"): one line
+        per drop, so that a log says since when nothing crossed (nats-py keeps no cause)."""
+        nc = self._nats
+        if self._closing or nc is None or nc.is_closed:  # (closed: :meth:`_closed` says it)
+            return
+        self.log.warning(
+            "Interop federation: lost the NATS server at %s; retrying every %s s, meanwhile "
+            "nothing crosses between hubs and local peers are served",
+            public_url(self.nats_url),
+            RECONNECT_WAIT,
+        )
+
+    async def _closed(self) -> None:
+        """nats-py closed the connection on its own and no longer retries (the server sent
+        an error it does not survive, such as a refusal of credentials changed meanwhile)."""
+        if self._closing:
+            return
+        error = self._nats.last_error if self._nats is not None else None
+        self._gave_up = f"NATS closed the link's connection for good: {error}"
+        self.log.error(
+            "Interop federation: the NATS connection to %s is closed for good (%s): nothing "
+            "crosses between hubs until this hub restarts",
+            public_url(self.nats_url),
+            error,
+        )
+
     async def _reconnected(self) -> None:
+        self.log.info(
+            "Interop federation: back on the NATS server at %s (its subscriptions made again)",
+            public_url(self.nats_url),
+        )
         self._reconnects.happened()
         if self.contexts is not None:
             self._spawn(self.contexts.resync())
@@ -743,8 +780,9 @@ class FederationLink:
     def status(self) -> dict[str, Any]:
         """What the views show: the space, whether NATS is connected, the remote hubs
         with how many peers each has and how many seconds ago it was last heard, and the
-        large values the link holds."""
-        return {
+        large values the link holds; an ``error`` once nats-py closed the connection on its
+        own."""
+        status: dict[str, Any] = {
             "connected": bool(self._nats is not None and self._nats.is_connected),
             "remote_hubs": self.remote.summary(time.monotonic()),
             "contexts": self.contexts.status() if self.contexts is not None else None,
@@ -753,9 +791,13 @@ class FederationLink:
             "values": self.values.status() if self.values is not None else None,
             "queue": self.queue.status(),
         }
+        if self._gave_up:
+            status["error"] = self._gave_up
+        return status
 
     async def close(self) -> None:
         """Say goodbye (the other hubs drop this hub's peers at once), then disconnect."""
+        self._closing = True
         for task in list(self._tasks):
             task.cancel()
         for proxy in self.proxies.values():

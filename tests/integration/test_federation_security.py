@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import runpy
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -251,6 +252,53 @@ def test_the_federation_view_shows_remote_hubs_without_secrets(
         assert 0 <= remote["last_heard"] < 1.5  # the heartbeat timeout: B is alive
         password = space_password(SECRET, "alice")
         assert password not in json.dumps(status) and hub_a.token not in json.dumps(status)
+
+
+def test_the_link_says_when_nats_drops_comes_back_and_closes_for_good_without_secrets(
+    tmp_path: Path, nats_secured: Nats
+) -> None:
+    """One log line per drop, per return and when nats-py gives up (a server that stops
+    accepting the hub's credentials), each with the URL without its password; the
+    federation view's ``connected`` follows."""
+    hub = start_space_hub(tmp_path / "a", nats_secured, "alice")
+    log = tmp_path / "a" / "hub.log"
+    try:
+
+        def connected(state: bool) -> Any:
+            status = view(hub, "federation")
+            return status if status["connected"] is state else None
+
+        def said(line: str, times: int = 1) -> bool:
+            return log.read_text().count(line) == times
+
+        wait_for(lambda: connected(True), 30, "the link connected")
+        lost = f"Interop federation: lost the NATS server at {nats_secured.url}; retrying"
+        back = f"Interop federation: back on the NATS server at {nats_secured.url} ("
+        assert said(lost, 0) and said(back, 0)
+        nats_secured.kill()
+        wait_for(lambda: connected(False), 30, "the view to say the link is not connected")
+        wait_for(lambda: said(lost), 30, "the line saying NATS was lost")
+        nats_secured.restart()
+        wait_for(lambda: connected(True), 60, "the view to say the link is connected again")
+        wait_for(lambda: said(back), 30, "the line saying NATS is back")
+        assert said(lost) and view(hub, "federation")["error"] == ""
+
+        # alice's password changes on the server: it closes her connections, and nats-py
+        # does not reconnect after that refusal
+        config = tmp_path / "nats.conf"
+        spaces = [(space, space_password(SECRET, space)) for space in SPACES]
+        config.write_text(nats_config([("alice", "a-new-password"), *spaces[1:]]))
+        nats_secured.proc.send_signal(signal.SIGHUP)  # nats-server reloads its configuration
+        closed = f"Interop federation: the NATS connection to {nats_secured.url} is closed for good"
+        wait_for(lambda: said(closed), 30, "the line saying nats-py gave up")
+        status = wait_for(lambda: connected(False), 30, "the view to say it is not connected")
+        assert "authorization failed" in status["error"]  # (nats-py's words for the refusal)
+        text = log.read_text()
+        assert "authorization failed" in text.split(closed, 1)[1].splitlines()[0]
+        assert space_password(SECRET, "alice") not in text and "a-new-password" not in text
+        assert said(lost) and said(back)  # (nothing more: the close is no drop to retry)
+    finally:
+        stop(hub.proc)
 
 
 def run_hub(root: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
