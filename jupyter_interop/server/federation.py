@@ -498,6 +498,8 @@ class FederationLink:
             public_url(self.nats_url),
         )
         self._reconnects.happened()
+        if self.streams is not None:
+            self.streams.reconnected()
         if self.contexts is not None:
             self._spawn(self.contexts.resync())
 

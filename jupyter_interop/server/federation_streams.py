@@ -8,8 +8,9 @@ subscription per branch on ``ji.<space>.stream.<B>.<P>.<branch>`` and the proxy 
 subscription on the same branch: B publishes each item of the branch once (its hub gives
 the observer an item once per branch), NATS carries it once to each hub holding that
 branch, and the proxy publishes it once on A, which fans it out to A's subscribers. Until
-A's NATS subscription for a branch new to it is in place (A says ``ready``), B holds the
-branch's items back, so that nothing P pushes after accepting is lost.
+A's NATS subscription for a branch new to it is in place (A says ``ready``, and again once
+its connection is back: a drop may lose it), B holds the branch's items back, so that
+nothing P pushes after accepting is lost.
 
 What is for one subscription alone (a ``post``, the publisher dropping it, P leaving) goes
 from B to A on ``ji.<space>.hub.<A>.streams`` under A's subscription id. Unsubscribing on A
@@ -613,6 +614,19 @@ class FederationStreams:
         pause = self._pauses.pop(subject, None)
         for payload in pause.payloads if pause is not None else ():
             self._publish(subject, payload)
+
+    def reconnected(self) -> None:
+        """The link's NATS connection is back. A ``ready`` in flight when it dropped may be
+        lost (NATS keeps nothing for a hub that is not connected), and the publisher's hub
+        would then hold its branch back for this hub for good: this hub says ``ready``
+        again for its accepted subscriptions (nats-py made their branches' subscriptions
+        again on the new server before saying it is back), and the branches held back here
+        for other hubs go, their ``ready`` maybe lost on the way here."""
+        for wanted in self.wanted.values():
+            if wanted.accepted and wanted.remote_id is not None:
+                self._send_to(wanted.hub, "ready", {"subscription": wanted.remote_id})
+        for subject in list(self._pauses):
+            self._resume(subject)
 
     def status(self) -> dict[str, Any]:
         """For the link's status: the branches of other hubs held here, this hub's

@@ -7,6 +7,7 @@ subscribing on A to a Python stream on B."""
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -402,6 +403,23 @@ class StallAfter:
         _drop(self._listener, *(sock for pair in self._pairs for sock in pair))
 
 
+class LoseAfter(StallAfter):
+    """A relay whose first connection drops as the hub writes what matches ``marker`` (a
+    regular expression), which never reaches the server: a NATS connection lost with the
+    hub's last message unread."""
+
+    def _up(self, hub: socket.socket, server: socket.socket, stalls: bool) -> None:
+        seen = b""
+        while data := _recv(hub):
+            seen = seen[-200:] + data
+            if stalls and self.until is None and re.search(self.marker, seen):
+                self.until = time.monotonic()
+                _drop(hub, server)
+                return
+            if not _send(server, data):
+                return
+
+
 def _recv(sock: socket.socket) -> bytes:
     try:
         return sock.recv(65536)
@@ -429,18 +447,26 @@ def stalled_hubs(
 ) -> tuple[StallAfter, Hub, Hub]:
     """Hub A, whose NATS connection goes through a :class:`StallAfter` that stalls once A's
     link subscribes to a stream branch, and hub B; both count each other alive for 2 min."""
+    relay = StallAfter(nats.port, f"SUB ji.{SPACE}.stream.".encode(), stall)
+    return relay, *relayed_hubs(stack, tmp_path, nats, relay)
+
+
+def relayed_hubs(
+    stack: ExitStack, tmp_path: Path, nats: MonitoredNats, relay: StallAfter
+) -> tuple[Hub, Hub]:
+    """Hub A, whose NATS connection goes through ``relay``, and hub B; both count each other
+    alive for 2 min."""
     patient = [
         "--InteropHub.federation_heartbeat_interval=0.3",
         "--InteropHub.federation_heartbeat_timeout=120",
     ]
-    relay = StallAfter(nats.port, f"SUB ji.{SPACE}.stream.".encode(), stall)
     stack.callback(relay.close)
     space = f"--InteropHub.federation_space={SPACE}"
     hub_a = start_hub(tmp_path / "a", f"nats://127.0.0.1:{relay.port}", space, heartbeat=patient)
     stack.callback(stop, hub_a.proc)
     hub_b = start_hub(tmp_path / "b", nats.url, space, heartbeat=patient)
     stack.callback(stop, hub_b.proc)
-    return relay, hub_a, hub_b
+    return hub_a, hub_b
 
 
 def test_a_nats_stall_longer_than_nats_pys_flush_timeout_as_a_branch_is_joined_is_waited_out(
@@ -483,3 +509,26 @@ def test_a_branch_joined_as_the_hubs_nats_connection_drops_is_ready_on_the_next_
             joining.result(60)  # accepted (the greeting may have been lost with the connection)
         stream.push({"n": 1}, branch="X")
         wait_for(lambda: ({"n": 1}, False) in feed.got(), 30, "an item pushed after it")
+
+
+def test_a_ready_lost_with_the_subscribers_hubs_connection_is_said_again_on_the_next_one(
+    tmp_path: Path, nats: MonitoredNats
+) -> None:
+    """Hub A's connection drops as A's link says ``ready`` for a branch new to it, before the
+    server read it: B would hold the branch's items back for A for good, but A says
+    ``ready`` again once reconnected (nats-py made the branch's subscription there first)."""
+    with ExitStack() as stack:
+        ready = rb"PUB ji\.[^ \r\n]+\.hub\.[^ \r\n]+\.ready "  # (to B, the one other hub)
+        relay = LoseAfter(nats.port, ready, 0.0)
+        hub_a, hub_b = relayed_hubs(stack, tmp_path, nats, relay)
+        stream = ticks(client(stack, hub_b, "pub-b"))
+        a = subscriber(stack, hub_a, "sub-a")
+        feed = Feed()
+        a.streams.subscribe("Ticks", {"symbol": "X"}, on_data=feed.data, timeout=30)
+        wait_for(lambda: relay.until is not None, 30, "A's ready lost with its connection")
+
+        def crossed() -> bool:
+            stream.push({"after": True}, branch="X")
+            return ({"after": True}, False) in feed.got()
+
+        wait_for(crossed, 30, "an item pushed after A reconnected")

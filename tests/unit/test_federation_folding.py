@@ -174,6 +174,26 @@ def test_a_branchs_items_wait_until_the_joining_hub_is_ready() -> None:
     asyncio.run(scenario())
 
 
+def test_a_branch_held_back_for_a_hub_goes_once_nats_reconnected() -> None:
+    """The joining hub's ``ready`` may have been lost with the connection: after the link
+    reconnected, the branch no longer waits for it."""
+
+    async def scenario() -> None:
+        streams, published, subject, nats = await serving(ready=False)
+        streams.on_hub_message(event(1))
+        await next_turn()
+        assert published == []
+        streams.reconnected()
+        assert published == [(subject, {"data": 1})]
+        streams.on_hub_message(event(2))
+        await next_turn()
+        assert published[-1] == (subject, {"data": 2})  # and from then on at once
+        await nats.callbacks["ji.s.hub.B.ready"](Msg(orjson.dumps({"subscription": "sB1"})))
+        assert len(published) == 2  # (the ready after all changes nothing)
+
+    asyncio.run(scenario())
+
+
 def test_items_with_binary_values_cross_as_one_binary_frame_in_their_run() -> None:
     async def scenario() -> None:
         streams, published, subject, _ = await serving()
