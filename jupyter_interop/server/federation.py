@@ -310,12 +310,25 @@ class FederationLink:
         self._closing = False
         #: why nats-py closed the connection on its own (it no longer retries), or ""
         self._gave_up = ""
+        #: the server refused the credentials as the link reconnected (said once per outage)
+        self._refused = False
 
     async def _on_nats_error(self, error: Exception) -> None:
         """nats-py's error callback: a permissions violation means this hub's credentials
         are not those of its space (docs/FEDERATION.md, "Security model")."""
         if not _is_refusal(self._nats_error):  # a refusal outweighs the resets after it
             self._nats_error = error
+        # (None while the link starts: its start fails then, saying why)
+        nc = self._nats
+        if nc is not None and not nc.is_closed and _is_refusal(error) and not self._refused:
+            self._refused = True  # (once per outage: nats-py retries every RECONNECT_WAIT)
+            self.log.warning(
+                "Interop federation: the NATS server at %s refuses this hub's credentials "
+                "(%s); the link keeps trying: fix %s",
+                public_url(self.nats_url),
+                error,
+                self._identity_settings(),
+            )
         if "permissions violation" in str(error).lower():
             self._denied.append(str(error))
             self.log.error("Interop federation: NATS denies space %r: %s", self.space, error)
@@ -497,6 +510,7 @@ class FederationLink:
             "Interop federation: back on the NATS server at %s (its subscriptions made again)",
             public_url(self.nats_url),
         )
+        self._refused = False
         self._reconnects.happened()
         if self.streams is not None:
             self.streams.reconnected()

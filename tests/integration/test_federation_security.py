@@ -254,14 +254,18 @@ def test_the_federation_view_shows_remote_hubs_without_secrets(
         assert password not in json.dumps(status) and hub_a.token not in json.dumps(status)
 
 
-def test_the_link_says_when_nats_drops_comes_back_and_closes_for_good_without_secrets(
+def test_the_link_says_when_nats_drops_is_refused_comes_back_and_closes_without_secrets(
     tmp_path: Path, nats_secured: Nats
 ) -> None:
-    """One log line per drop, per return and when nats-py gives up (a server that stops
-    accepting the hub's credentials), each with the URL without its password; the
+    """One log line per drop, per return, per outage in which the server refuses the hub's
+    credentials, and when nats-py gives up, each with the URL without its password; the
     federation view's ``connected`` follows."""
     hub = start_space_hub(tmp_path / "a", nats_secured, "alice")
     log = tmp_path / "a" / "hub.log"
+    url = nats_secured.url
+    config = tmp_path / "nats.conf"
+    passwords = [(space, space_password(SECRET, space)) for space in SPACES]
+    changed = [("alice", "a-new-password"), *passwords[1:]]
     try:
 
         def connected(state: bool) -> Any:
@@ -272,8 +276,10 @@ def test_the_link_says_when_nats_drops_comes_back_and_closes_for_good_without_se
             return log.read_text().count(line) == times
 
         wait_for(lambda: connected(True), 30, "the link connected")
-        lost = f"Interop federation: lost the NATS server at {nats_secured.url}; retrying"
-        back = f"Interop federation: back on the NATS server at {nats_secured.url} ("
+        lost = f"Interop federation: lost the NATS server at {url}; retrying"
+        back = f"Interop federation: back on the NATS server at {url} ("
+        refused = f"Interop federation: the NATS server at {url} refuses this hub's credentials"
+        closed = f"Interop federation: the NATS connection to {url} is closed for good"
         assert said(lost, 0) and said(back, 0)
         nats_secured.kill()
         wait_for(lambda: connected(False), 30, "the view to say the link is not connected")
@@ -283,20 +289,30 @@ def test_the_link_says_when_nats_drops_comes_back_and_closes_for_good_without_se
         wait_for(lambda: said(back), 30, "the line saying NATS is back")
         assert said(lost) and view(hub, "federation")["error"] == ""
 
-        # alice's password changes on the server: it closes her connections, and nats-py
-        # does not reconnect after that refusal
-        config = tmp_path / "nats.conf"
-        spaces = [(space, space_password(SECRET, space)) for space in SPACES]
-        config.write_text(nats_config([("alice", "a-new-password"), *spaces[1:]]))
+        # the server comes back with another password for alice: the link keeps trying
+        nats_secured.kill()
+        config.write_text(nats_config(changed))
+        nats_secured.restart()
+        wait_for(lambda: said(refused), 30, "the line saying NATS refuses the credentials")
+        assert "Authorization Violation" in log.read_text().split(refused, 1)[1].splitlines()[0]
+        assert connected(False) and said(lost, 2)
+        config.write_text(nats_config(passwords))
         nats_secured.proc.send_signal(signal.SIGHUP)  # nats-server reloads its configuration
-        closed = f"Interop federation: the NATS connection to {nats_secured.url} is closed for good"
-        wait_for(lambda: said(closed), 30, "the line saying nats-py gave up")
+        wait_for(lambda: said(back, 2), 60, "the line saying NATS is back with the password")
+        assert connected(True) and said(refused)  # (once for the outage, not per attempt)
+
+        # the password changes while the hub is connected: the server closes its connection
+        # with an error, after which nats-py gives up; when the error is lost with the
+        # connection (a reset can discard it), nats-py retries and is refused
+        config.write_text(nats_config(changed))
+        nats_secured.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: said(closed) or said(refused, 2), 30, "a line saying NATS refuses it")
         status = wait_for(lambda: connected(False), 30, "the view to say it is not connected")
-        assert "authorization failed" in status["error"]  # (nats-py's words for the refusal)
+        if said(closed):
+            assert "authorization failed" in status["error"]  # (nats-py's words for it)
+            assert "authorization failed" in log.read_text().split(closed, 1)[1].splitlines()[0]
         text = log.read_text()
-        assert "authorization failed" in text.split(closed, 1)[1].splitlines()[0]
         assert space_password(SECRET, "alice") not in text and "a-new-password" not in text
-        assert said(lost) and said(back)  # (nothing more: the close is no drop to retry)
     finally:
         stop(hub.proc)
 
