@@ -630,11 +630,14 @@ class FederationStreams:
 
     def status(self) -> dict[str, Any]:
         """For the link's status: the branches of other hubs held here, this hub's
-        subscriptions to them, and the subscriptions of other hubs served here."""
+        subscriptions to them, the subscriptions of other hubs served here, and the branches
+        of this hub whose items wait for a hub joining them to say ``ready`` (a wait that
+        lasts is seen there, not only as items that do not arrive)."""
         return {
             "branches": sorted(self.branches),
             "subscriptions": len(self.wanted),
             "served": len(self.served),
+            "held": sorted(self._pauses),
         }
 
     def close(self) -> None:

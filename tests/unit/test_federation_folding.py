@@ -106,10 +106,12 @@ async def serving(
         }
     )
     assert published.pop() == ("_INBOX.1", {"subscription": "sB1", "branch": "AAPL"})
-    assert streams.status() == {"branches": [], "subscriptions": 0, "served": 1}
+    subject = stream_subject("s", "B", "P", "AAPL")
+    assert streams.status() == {"branches": [], "subscriptions": 0, "served": 1, "held": [subject]}
     if ready:
         await nats.callbacks["ji.s.hub.B.ready"](Msg(orjson.dumps({"subscription": "sB1"})))
-    return streams, published, stream_subject("s", "B", "P", "AAPL"), nats
+        assert streams.status()["held"] == []
+    return streams, published, subject, nats
 
 
 def event(data: Any, **extra: Any) -> dict[str, Any]:
@@ -184,7 +186,7 @@ def test_a_branch_held_back_for_a_hub_goes_once_nats_reconnected() -> None:
         await next_turn()
         assert published == []
         streams.reconnected()
-        assert published == [(subject, {"data": 1})]
+        assert published == [(subject, {"data": 1})] and streams.status()["held"] == []
         streams.on_hub_message(event(2))
         await next_turn()
         assert published[-1] == (subject, {"data": 2})  # and from then on at once

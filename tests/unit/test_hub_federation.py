@@ -441,7 +441,7 @@ async def test_a_private_item_too_large_before_the_acceptance_ends_the_subscript
     assert dropped["type"] == "drop-subscription" and dropped["subscription_id"] == "s1"
     assert "federation_max_value_bytes" in dropped["reason"]
     assert ("ji.s.hub.B.unsubscribe", True) in sent
-    assert streams.status() == {"branches": [], "subscriptions": 0, "served": 0}
+    assert streams.status() == {"branches": [], "subscriptions": 0, "served": 0, "held": []}
     nats.close()
     streams.close()
 
