@@ -577,16 +577,25 @@ def hub_of(peer_id: str) -> str:
     return peer_id[1:].rsplit("-", 1)[0]
 
 
+def fresh_caller_and_server(
+    stack: ExitStack, hub_a: Hub, hub_b: Hub
+) -> tuple[ji.Interop, ji.Interop, list[ji.Instance]]:
+    """``served-b`` on B with ``WhoCalls`` (its callers, as the server sees them), then
+    ``fresh-a`` on A, a caller B has not heard of."""
+    b = ji.connect(url=hub_b.url, token=hub_b.token, application="served-b")
+    stack.callback(b.close)
+    callers = who_calls(b)
+    a = ji.connect(url=hub_a.url, token=hub_a.token, application="fresh-a")
+    stack.callback(a.close)
+    return a, b, callers
+
+
 def test_a_caller_no_snapshot_announced_yet_is_seen_as_itself_by_the_server(
     unheard_hub_a: tuple[Hub, Hub, Nats],
 ) -> None:
     hub_a, hub_b, _ = unheard_hub_a
     with ExitStack() as stack:
-        b = ji.connect(url=hub_b.url, token=hub_b.token, application="served-b")
-        stack.callback(b.close)
-        callers = who_calls(b)
-        a = ji.connect(url=hub_a.url, token=hub_a.token, application="fresh-a")
-        stack.callback(a.close)
+        a, b, callers = fresh_caller_and_server(stack, hub_a, hub_b)
         wait_for(lambda: servers_of(a, "WhoCalls"), what="B's method on A")
         assert not [
             i for i in b.methods.servers() if i.peer_id == a.instance.peer_id
@@ -608,11 +617,7 @@ def test_the_snapshot_after_a_call_finds_the_callers_proxy_there_and_adds_its_me
     the caller is neither added again nor removed, and its methods come through it."""
     hub_a, hub_b, nats = unheard_hub_a
     with ExitStack() as stack:
-        b = ji.connect(url=hub_b.url, token=hub_b.token, application="served-b")
-        stack.callback(b.close)
-        callers = who_calls(b)
-        a = ji.connect(url=hub_a.url, token=hub_a.token, application="fresh-a")
-        stack.callback(a.close)
+        a, b, callers = fresh_caller_and_server(stack, hub_a, hub_b)
         a.methods.register("OnA")(lambda: {"by": "a"})
         wait_for(lambda: servers_of(a, "WhoCalls"), what="B's method on A")
         seen: list[tuple[str, str | None]] = []
